@@ -1,0 +1,356 @@
+//! The engine's public face: open, start, operate, shut down.
+
+use crate::backoff::Backoff;
+use crate::clock::Clock;
+use crate::error::{ImportError, OpenError, TaskError};
+use crate::events::Event;
+use crate::export::{self, ExportFile};
+use crate::lifecycle::{Cancelled, ImportReport};
+use crate::provider::Providers;
+use crate::shared::Shared;
+use crate::store::{ListQuery, StatusCounts, Store};
+use crate::task::{self, NewTask, Task, TaskId};
+use crate::writer::Writer;
+use crate::{pool, scheduler};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{broadcast, watch, Semaphore};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub const DEFAULT_WORKERS: usize = 4;
+pub const MAX_WORKERS: usize = 1024;
+
+/// How to run an engine.
+#[derive(Clone)]
+pub struct EngineConfig {
+    /// The redb file. Its directory is created if missing.
+    pub db_path: PathBuf,
+    /// Concurrent attempts (1..=1024).
+    pub workers: usize,
+    pub backoff: Backoff,
+    /// How long a graceful shutdown lets running attempts finish before it
+    /// interrupts and requeues them.
+    pub grace: Duration,
+    pub clock: Clock,
+    pub providers: Providers,
+}
+
+impl EngineConfig {
+    pub fn new(db_path: impl Into<PathBuf>) -> Self {
+        EngineConfig {
+            db_path: db_path.into(),
+            workers: DEFAULT_WORKERS,
+            backoff: Backoff::default(),
+            grace: Duration::from_secs(5),
+            clock: Clock::System,
+            providers: Providers::default(),
+        }
+    }
+}
+
+/// A running engine. Cheap to clone; all clones are the same engine.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub store: Arc<Store>,
+    pub writer: Writer,
+    pub shared: Arc<Shared>,
+    pub clock: Clock,
+    pub providers: Providers,
+    pub slots: Arc<Semaphore>,
+    pub paused: watch::Sender<bool>,
+    pub executors: TaskTracker,
+    /// Stops the scheduler and the dispatcher: no new attempt starts.
+    pub stop_intake: CancellationToken,
+    /// Interrupts running attempts (a shutdown past its grace period).
+    pub hard_stop: CancellationToken,
+    grace: Duration,
+    phase: tokio::sync::Mutex<Phase>,
+}
+
+enum Phase {
+    Open { writer: JoinHandle<()> },
+    Started {
+        writer: JoinHandle<()>,
+        services: Vec<JoinHandle<()>>,
+    },
+    Stopped,
+}
+
+impl Engine {
+    /// Opens the database (creating it if needed) and recovers tasks a previous
+    /// run left running. Nothing runs until [`Engine::start`].
+    pub async fn open(config: EngineConfig) -> Result<Engine, OpenError> {
+        if !(1..=MAX_WORKERS).contains(&config.workers) {
+            return Err(OpenError::Io {
+                path: config.db_path.clone(),
+                detail: format!("workers must be between 1 and {MAX_WORKERS}, got {}", config.workers),
+            });
+        }
+        let path = config.db_path.clone();
+        let store = tokio::task::spawn_blocking(move || Store::open(&path))
+            .await
+            .map_err(|e| OpenError::Io {
+                path: config.db_path.clone(),
+                detail: e.to_string(),
+            })??;
+        let store = Arc::new(store);
+        let shared = Arc::new(Shared::new());
+        let (writer, writer_task) =
+            Writer::spawn(store.clone(), shared.clone(), config.clock, config.backoff);
+        let engine = Engine {
+            inner: Arc::new(Inner {
+                store,
+                writer,
+                shared,
+                clock: config.clock,
+                providers: config.providers,
+                slots: Arc::new(Semaphore::new(config.workers)),
+                paused: watch::Sender::new(false),
+                executors: TaskTracker::new(),
+                stop_intake: CancellationToken::new(),
+                hard_stop: CancellationToken::new(),
+                grace: config.grace,
+                phase: tokio::sync::Mutex::new(Phase::Open {
+                    writer: writer_task,
+                }),
+            }),
+        };
+        let recovered = engine
+            .inner
+            .writer
+            .recover()
+            .await
+            .map_err(|e| OpenError::Io {
+                path: config.db_path.clone(),
+                detail: e.to_string(),
+            })?;
+        for task in &recovered {
+            tracing::warn!(task_id = %task.id, status = %task.status, "recovered a task interrupted by the previous run");
+        }
+        Ok(engine)
+    }
+
+    /// Starts the scheduler and the workers. Does nothing if already started or stopped.
+    pub async fn start(&self) {
+        let mut phase = self.inner.phase.lock().await;
+        if let Phase::Open { .. } = &*phase {
+            let Phase::Open { writer } = std::mem::replace(&mut *phase, Phase::Stopped) else {
+                unreachable!()
+            };
+            let services = vec![
+                tokio::spawn(scheduler::run(self.inner.clone())),
+                tokio::spawn(pool::dispatch(self.inner.clone())),
+            ];
+            *phase = Phase::Started { writer, services };
+        }
+    }
+
+    /// Stops taking new work, lets running attempts finish for the grace period,
+    /// interrupts (and requeues) the rest, and closes the database. Safe to call
+    /// before `start`, twice, or from several places at once.
+    pub async fn shutdown(&self) {
+        let mut phase = self.inner.phase.lock().await;
+        let (writer, services) = match std::mem::replace(&mut *phase, Phase::Stopped) {
+            Phase::Stopped => return,
+            Phase::Open { writer } => (writer, Vec::new()),
+            Phase::Started { writer, services } => (writer, services),
+        };
+        self.inner.stop_intake.cancel();
+        for service in services {
+            let _ = service.await;
+        }
+        let executors = &self.inner.executors;
+        executors.close();
+        if tokio::time::timeout(self.inner.grace, executors.wait())
+            .await
+            .is_err()
+        {
+            tracing::info!("grace period over: interrupting running attempts");
+            self.inner.hard_stop.cancel();
+            executors.wait().await;
+        }
+        self.inner.writer.stop();
+        let _ = writer.await;
+    }
+
+    /// Validates and stores a new task. It runs now, or at `scheduled_for`.
+    pub async fn submit(&self, new: NewTask) -> Result<Task, TaskError> {
+        let task = self.build(new, None)?;
+        self.inner.writer.create(task).await
+    }
+
+    /// A task that runs on `parent`'s output: at once if the parent has completed,
+    /// otherwise when it does.
+    pub async fn chain(&self, parent: TaskId, new: NewTask) -> Result<Task, TaskError> {
+        let task = self.build(new, Some(parent))?;
+        self.inner.writer.chain(task).await
+    }
+
+    /// Cancels a task; a running attempt is aborted right after the cancel is stored.
+    pub async fn cancel(&self, id: TaskId, reason: Option<String>) -> Result<Cancelled, TaskError> {
+        let reason = reason.map(|r| r.trim().to_string()).filter(|r| !r.is_empty());
+        self.inner.writer.cancel(id, reason).await
+    }
+
+    /// Queues a failed or cancelled task again, with its attempts reset.
+    pub async fn retry(&self, id: TaskId, max_attempts: Option<u32>) -> Result<Task, TaskError> {
+        if let Some(n) = max_attempts {
+            task::validate_max_attempts(n)?;
+        }
+        self.inner.writer.retry(id, max_attempts).await
+    }
+
+    pub async fn get(&self, id: TaskId) -> Result<Task, TaskError> {
+        self.read(move |store| store.get(id))
+            .await?
+            .ok_or(TaskError::NotFound(id))
+    }
+
+    /// Tasks newest first.
+    pub async fn list(&self, query: ListQuery) -> Result<Vec<Task>, TaskError> {
+        self.read(move |store| store.list(&query)).await
+    }
+
+    pub async fn children(&self, id: TaskId) -> Result<Vec<TaskId>, TaskError> {
+        self.read(move |store| store.children(id)).await
+    }
+
+    pub async fn counts(&self) -> Result<StatusCounts, TaskError> {
+        self.read(|store| store.counts()).await
+    }
+
+    /// Every task, as the export file.
+    pub async fn export(&self) -> Result<ExportFile, TaskError> {
+        let tasks = self.read(|store| store.all()).await?;
+        Ok(ExportFile::new(tasks, self.inner.clock.now()))
+    }
+
+    /// Validates the whole file, then stores its tasks in one transaction.
+    /// Ids already stored are reported and left alone.
+    pub async fn import(&self, text: &str) -> Result<ImportReport, ImportError> {
+        let providers = &self.inner.providers;
+        let tasks = export::parse(text, |provider, model| match providers.get(provider) {
+            Some(p) => p.check_model(model),
+            // Another machine's provider: kept, and it fails clearly if run here.
+            None => Ok(()),
+        })?;
+        self.inner.writer.import(tasks).await
+    }
+
+    /// Every change from now on. See [`crate::events`].
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.inner.shared.events.subscribe()
+    }
+
+    /// Returns once no task is waiting, scheduled, queued or running.
+    pub async fn wait_idle(&self) -> Result<(), TaskError> {
+        let mut events = self.subscribe();
+        loop {
+            if self.counts().await?.active() == 0 {
+                return Ok(());
+            }
+            loop {
+                tokio::select! {
+                    event = events.recv() => match event {
+                        Ok(Event { kind: crate::events::EventKind::State { .. }, .. }) => break,
+                        Ok(_) => continue,
+                        Err(broadcast::error::RecvError::Lagged(_)) => break,
+                        Err(broadcast::error::RecvError::Closed) => return Err(TaskError::ShuttingDown),
+                    },
+                    _ = self.inner.stop_intake.cancelled() => return Err(TaskError::ShuttingDown),
+                }
+            }
+        }
+    }
+
+    /// Paused workers finish what they run but claim nothing new.
+    pub fn set_paused(&self, paused: bool) {
+        self.inner.paused.send_replace(paused);
+    }
+
+    pub fn is_paused(&self) -> bool {
+        *self.inner.paused.borrow()
+    }
+
+    /// The time as the engine sees it.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.inner.clock.now()
+    }
+
+    pub fn providers(&self) -> &Providers {
+        &self.inner.providers
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, TaskError> + Send + 'static,
+    ) -> Result<T, TaskError> {
+        let store = self.inner.store.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| TaskError::Storage(e.to_string()))?
+    }
+
+    fn build(&self, new: NewTask, parent: Option<TaskId>) -> Result<Task, TaskError> {
+        task::validate_prompt(&new.prompt)?;
+        let provider_name = new.provider.as_deref().map(str::trim).unwrap_or("mock");
+        let provider = self.inner.providers.get(provider_name).ok_or_else(|| {
+            TaskError::invalid(
+                "provider",
+                format!(
+                    "unknown provider '{provider_name}' (known: {})",
+                    self.inner.providers.names().collect::<Vec<_>>().join(", ")
+                ),
+            )
+        })?;
+        let model = new
+            .model
+            .map(|m| m.trim().to_string())
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| provider.default_model().to_string());
+        provider
+            .check_model(&model)
+            .map_err(|m| TaskError::invalid("model", m))?;
+        let max_attempts = new.max_attempts.unwrap_or(task::DEFAULT_MAX_ATTEMPTS);
+        task::validate_max_attempts(max_attempts)?;
+        let timeout = new.timeout.unwrap_or(task::DEFAULT_TIMEOUT);
+        task::validate_timeout(timeout)?;
+        let name = match new.name {
+            Some(name) => {
+                task::validate_name(&name)?;
+                name.trim().to_string()
+            }
+            None => task::default_name(&new.prompt),
+        };
+        let now = self.inner.clock.now();
+        Ok(Task {
+            id: TaskId::new(),
+            name,
+            prompt: new.prompt,
+            effective_prompt: None,
+            status: crate::TaskState::Queued,
+            scheduled_for: new.scheduled_for,
+            created_at: now,
+            started_at: None,
+            finished_at: None,
+            output: None,
+            error: None,
+            parent_task_id: parent,
+            llm_provider: provider_name.to_string(),
+            llm_model: model,
+            latency_ms: None,
+            attempts: 0,
+            max_attempts,
+            timeout_ms: timeout.as_millis() as u64,
+            cancel_reason: None,
+            history: Vec::new(),
+        })
+    }
+}

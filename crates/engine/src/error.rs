@@ -1,0 +1,147 @@
+//! Typed errors. Each has a stable `code()` for the CLI, Tauri and HTTP boundaries,
+//! and a `Display` that is one sentence a person can act on.
+
+use crate::state::TaskState;
+use crate::task::TaskId;
+use std::path::PathBuf;
+
+/// Opening the engine's database.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    #[error("the database {} is in use by another Baton process; stop it or use another --data-dir", path.display())]
+    Locked { path: PathBuf },
+    #[error("{} is not a Baton database (it is corrupt or another kind of file): {detail}", path.display())]
+    NotADatabase { path: PathBuf, detail: String },
+    #[error("the database {} has schema version {found}, newer than this Baton understands ({supported}); upgrade Baton", path.display())]
+    SchemaTooNew {
+        path: PathBuf,
+        found: u64,
+        supported: u64,
+    },
+    #[error("cannot open the database {}: {detail}", path.display())]
+    Io { path: PathBuf, detail: String },
+}
+
+impl OpenError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            OpenError::Locked { .. } => "database_locked",
+            OpenError::NotADatabase { .. } => "database_corrupt",
+            OpenError::SchemaTooNew { .. } => "schema_too_new",
+            OpenError::Io { .. } => "database_io",
+        }
+    }
+}
+
+/// Any operation on tasks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TaskError {
+    /// A field of the request is wrong; nothing was changed.
+    #[error("{message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error("no task has the id {0}")]
+    NotFound(TaskId),
+    /// The task's state does not allow the operation; nothing was changed.
+    #[error("task {id} is {state}: {message}")]
+    Conflict {
+        id: TaskId,
+        state: TaskState,
+        message: String,
+    },
+    #[error("the engine is shutting down")]
+    ShuttingDown,
+    #[error("storage error: {0}")]
+    Storage(String),
+}
+
+impl TaskError {
+    pub(crate) fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        TaskError::Invalid {
+            field,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn conflict(id: TaskId, state: TaskState, message: impl Into<String>) -> Self {
+        TaskError::Conflict {
+            id,
+            state,
+            message: message.into(),
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            TaskError::Invalid { .. } => "invalid_input",
+            TaskError::NotFound(_) => "not_found",
+            TaskError::Conflict { .. } => "invalid_state",
+            TaskError::ShuttingDown => "shutting_down",
+            TaskError::Storage(_) => "storage",
+        }
+    }
+}
+
+/// Importing an export file. Nothing is written when any of these is returned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ImportError {
+    #[error("the import file is not valid JSON: {0}")]
+    NotJson(String),
+    #[error("the import file has format_version {found}; this Baton reads versions up to {supported}")]
+    FutureVersion { found: u64, supported: u64 },
+    #[error("the import file is not a Baton export: {0}")]
+    WrongShape(String),
+    /// Every bad record, by its position in the file.
+    #[error("{} record(s) are invalid, nothing was imported: {}", .0.len(), .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
+    BadRecords(Vec<RecordError>),
+    #[error(transparent)]
+    Task(#[from] TaskError),
+}
+
+impl ImportError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ImportError::NotJson(_) => "import_not_json",
+            ImportError::FutureVersion { .. } => "import_future_version",
+            ImportError::WrongShape(_) => "import_wrong_shape",
+            ImportError::BadRecords(_) => "import_bad_records",
+            ImportError::Task(e) => e.code(),
+        }
+    }
+}
+
+/// One bad record in an import file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("record {index}{}: {message}", id.map(|id| format!(" ({id})")).unwrap_or_default())]
+pub struct RecordError {
+    pub index: usize,
+    pub id: Option<TaskId>,
+    pub message: String,
+}
+
+impl From<redb::Error> for TaskError {
+    fn from(e: redb::Error) -> Self {
+        TaskError::Storage(e.to_string())
+    }
+}
+
+macro_rules! storage_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for TaskError {
+            fn from(e: $t) -> Self {
+                TaskError::Storage(e.to_string())
+            }
+        }
+    )*};
+}
+storage_from!(
+    redb::StorageError,
+    redb::TableError,
+    redb::TransactionError,
+    redb::CommitError
+);

@@ -1,0 +1,94 @@
+//! Every change, published on a broadcast channel.
+//!
+//! State changes are published by the writer right after their commit, in commit
+//! order; output chunks by the executor as they arrive. Sequence numbers are
+//! increasing within one engine run. A subscriber that falls more than
+//! [`EVENT_BUFFER`] events behind is told it lagged and should reload.
+
+use crate::state::TaskState;
+use crate::task::{Task, TaskId};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::broadcast;
+
+pub const EVENT_BUFFER: usize = 16 * 1024;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    pub task_id: TaskId,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    /// `from` is `None` when the task was created or imported.
+    State {
+        from: Option<TaskState>,
+        to: TaskState,
+        task: Arc<Task>,
+    },
+    /// A piece of output from the running attempt.
+    Output {
+        attempt: u32,
+        index: u32,
+        chunk: String,
+    },
+}
+
+/// An event before it has a sequence number.
+#[derive(Debug, Clone)]
+pub(crate) struct Draft {
+    pub at: DateTime<Utc>,
+    pub task_id: TaskId,
+    pub kind: EventKind,
+}
+
+impl Draft {
+    pub fn state(from: Option<TaskState>, task: &Task, at: DateTime<Utc>) -> Self {
+        Draft {
+            at,
+            task_id: task.id,
+            kind: EventKind::State {
+                from,
+                to: task.status,
+                task: Arc::new(task.clone()),
+            },
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct EventBus {
+    tx: broadcast::Sender<Event>,
+    next_seq: AtomicU64,
+}
+
+impl EventBus {
+    pub fn new() -> Self {
+        EventBus {
+            tx: broadcast::channel(EVENT_BUFFER).0,
+            next_seq: AtomicU64::new(1),
+        }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.tx.subscribe()
+    }
+
+    pub fn publish(&self, draft: Draft) {
+        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        // No subscriber is not an error: events are a view, the store is the truth.
+        let _ = self.tx.send(Event {
+            seq,
+            at: draft.at,
+            task_id: draft.task_id,
+            kind: draft.kind,
+        });
+    }
+}

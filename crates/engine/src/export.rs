@@ -1,0 +1,113 @@
+//! The export file: versioned JSON, documented in docs/export-format.md.
+
+use crate::error::{ImportError, RecordError};
+use crate::task::{self, Task, TaskId};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::time::Duration;
+
+/// The version this code writes and the newest it reads.
+pub const EXPORT_FORMAT_VERSION: u64 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExportFile {
+    pub format_version: u64,
+    pub exported_at: DateTime<Utc>,
+    pub tasks: Vec<Task>,
+}
+
+impl ExportFile {
+    pub fn new(tasks: Vec<Task>, now: DateTime<Utc>) -> Self {
+        ExportFile {
+            format_version: EXPORT_FORMAT_VERSION,
+            exported_at: now,
+            tasks,
+        }
+    }
+}
+
+/// Parses and validates a whole file. Returns every bad record at once, so a
+/// person can fix them all in one go; `check_model(provider, model)` lets the
+/// engine refuse models its providers cannot use.
+pub(crate) fn parse(
+    text: &str,
+    check_model: impl Fn(&str, &str) -> Result<(), String>,
+) -> Result<Vec<Task>, ImportError> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| ImportError::NotJson(e.to_string()))?;
+    let object = value
+        .as_object()
+        .ok_or_else(|| ImportError::WrongShape("the top level is not an object".into()))?;
+    let version = object
+        .get("format_version")
+        .and_then(|v| v.as_u64())
+        .ok_or_else(|| ImportError::WrongShape("format_version is missing or not a whole number".into()))?;
+    if version > EXPORT_FORMAT_VERSION {
+        return Err(ImportError::FutureVersion {
+            found: version,
+            supported: EXPORT_FORMAT_VERSION,
+        });
+    }
+    if version == 0 {
+        return Err(ImportError::WrongShape("format_version 0 does not exist".into()));
+    }
+    let records = object
+        .get("tasks")
+        .and_then(|v| v.as_array())
+        .ok_or_else(|| ImportError::WrongShape("tasks is missing or not a list".into()))?;
+
+    let mut tasks = Vec::with_capacity(records.len());
+    let mut bad = Vec::new();
+    let mut seen: HashSet<TaskId> = HashSet::new();
+    for (index, record) in records.iter().enumerate() {
+        let id = record
+            .get("id")
+            .and_then(|v| v.as_str())
+            .and_then(|s| s.parse().ok());
+        let mut fail = |message: String| {
+            bad.push(RecordError { index, id, message });
+        };
+        let task: Task = match serde_json::from_value(record.clone()) {
+            Ok(task) => task,
+            Err(e) => {
+                fail(e.to_string());
+                continue;
+            }
+        };
+        if let Err(message) = check_record(&task, &check_model) {
+            fail(message);
+            continue;
+        }
+        if !seen.insert(task.id) {
+            fail("the id appears twice in the file".into());
+            continue;
+        }
+        tasks.push(task);
+    }
+    if !bad.is_empty() {
+        return Err(ImportError::BadRecords(bad));
+    }
+    Ok(tasks)
+}
+
+fn check_record(
+    task: &Task,
+    check_model: &impl Fn(&str, &str) -> Result<(), String>,
+) -> Result<(), String> {
+    let sentence = |e: crate::error::TaskError| e.to_string();
+    task::validate_prompt(&task.prompt).map_err(sentence)?;
+    task::validate_name(&task.name).map_err(sentence)?;
+    task::validate_max_attempts(task.max_attempts).map_err(sentence)?;
+    task::validate_timeout(Duration::from_millis(task.timeout_ms)).map_err(sentence)?;
+    if task.attempts > task.max_attempts {
+        return Err(format!(
+            "attempts ({}) is more than max_attempts ({})",
+            task.attempts, task.max_attempts
+        ));
+    }
+    if task.parent_task_id == Some(task.id) {
+        return Err("the task names itself as its parent".into());
+    }
+    check_model(&task.llm_provider, &task.llm_model)
+}

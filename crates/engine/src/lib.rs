@@ -1,0 +1,49 @@
+#![doc = include_str!("../README.md")]
+//!
+//! # Layout
+//! - `engine`: [`Engine`], the public face: open, start, submit, chain, cancel,
+//!   retry, list, export/import, subscribe, shutdown.
+//! - `state`: [`TaskState`] and the transition table, written once.
+//! - `task`: the [`Task`] record, requests that create one, validation.
+//! - `lifecycle`: what each operation does to tasks inside one write transaction.
+//! - `writer`: the single writer; batches requests into one commit (group commit).
+//! - `store`: the only module that touches redb (tables, schema, migrations, reads).
+//! - `scheduler`: moves scheduled tasks to queued when due.
+//! - `pool`: the dispatcher (claims ≤ free slots) and the executors.
+//! - `provider`: the [`Provider`] trait and the deterministic mock.
+//! - `events`: every change on a broadcast channel.
+//! - `export`: the versioned JSON export file.
+//! - `backoff`, `clock`, `error`, `shared`: the small parts.
+
+mod backoff;
+mod clock;
+mod engine;
+mod error;
+mod events;
+mod export;
+mod lifecycle;
+mod pool;
+mod provider;
+mod scheduler;
+mod shared;
+mod state;
+mod store;
+mod task;
+mod writer;
+
+pub use backoff::Backoff;
+pub use clock::Clock;
+pub use engine::{Engine, EngineConfig, DEFAULT_WORKERS, MAX_WORKERS};
+pub use error::{ImportError, OpenError, RecordError, TaskError};
+pub use events::{Event, EventKind, EVENT_BUFFER};
+pub use export::{ExportFile, EXPORT_FORMAT_VERSION};
+pub use lifecycle::{Cancelled, ImportReport};
+pub use provider::{
+    CompletionRequest, MockProvider, OutputSink, Provider, ProviderError, Providers,
+};
+pub use state::TaskState;
+pub use store::{ListQuery, StatusCounts, SCHEMA_VERSION};
+pub use task::{
+    bind_parent_output, Attempt, AttemptOutcome, ChainRequest, NewTask, Task, TaskId,
+    DEFAULT_MAX_ATTEMPTS, DEFAULT_TIMEOUT, MAX_PROMPT_BYTES, PARENT_OUTPUT_PLACEHOLDER,
+};

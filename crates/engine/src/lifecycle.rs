@@ -1,0 +1,488 @@
+//! What each operation does to tasks, inside one write transaction.
+//!
+//! Every function reads the current state and checks the transition table before
+//! it writes anything, so a refused operation leaves the transaction untouched and
+//! a late or duplicate outcome is a no-op. The writer runs these; nothing else does.
+
+use crate::backoff::Backoff;
+use crate::error::{RecordError, TaskError};
+use crate::events::Draft;
+use crate::state::TaskState;
+use crate::store::WriteTxn;
+use crate::task::{bind_parent_output, Attempt, AttemptOutcome, Task, TaskId};
+use chrono::{DateTime, Utc};
+use rand::rngs::StdRng;
+use serde::Serialize;
+
+pub(crate) struct Ctx<'a> {
+    pub now: DateTime<Utc>,
+    pub backoff: Backoff,
+    pub rng: &'a mut StdRng,
+    pub events: &'a mut Vec<Draft>,
+}
+
+/// How an attempt ended, as the executor reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttemptResult {
+    Completed { output: String },
+    Failed { error: String, retryable: bool },
+    TimedOut { after_ms: u64 },
+    /// The engine stopped the attempt (shutdown past its grace period); the
+    /// attempt does not count against the task.
+    Interrupted,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Outcome {
+    pub id: TaskId,
+    /// The attempt this outcome belongs to; any other is stale.
+    pub attempt: u32,
+    pub result: AttemptResult,
+}
+
+/// What a cancel did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Cancelled {
+    pub task: Task,
+    /// The state before the cancel.
+    pub previous: TaskState,
+    /// False when the task was already cancelled.
+    pub changed: bool,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ImportReport {
+    pub imported: usize,
+    /// Ids already in the database; those records were left out, not overwritten.
+    pub skipped_existing: Vec<TaskId>,
+}
+
+/// Writes `new` over `old`, refusing an edge the state machine does not have.
+fn save(txn: &mut WriteTxn, ctx: &mut Ctx, old: &Task, new: Task) -> Result<Task, TaskError> {
+    if old.status != new.status && !old.status.can_move_to(new.status) {
+        return Err(TaskError::conflict(
+            old.id,
+            old.status,
+            format!("it cannot move to {}", new.status),
+        ));
+    }
+    txn.put(Some(old), &new)?;
+    if old.status != new.status {
+        ctx.events.push(Draft::state(Some(old.status), &new, ctx.now));
+    }
+    Ok(new)
+}
+
+/// Inserts a task built by the engine; its state follows its schedule.
+pub(crate) fn create(
+    txn: &mut WriteTxn,
+    ctx: &mut Ctx,
+    mut task: Task,
+) -> Result<Task, TaskError> {
+    task.created_at = ctx.now;
+    task.status = ready_state(&task, ctx.now);
+    txn.put(None, &task)?;
+    ctx.events.push(Draft::state(None, &task, ctx.now));
+    Ok(task)
+}
+
+/// Inserts a child of `task.parent_task_id`: waiting, or ready with the parent's
+/// output bound when the parent has already completed.
+pub(crate) fn chain(
+    txn: &mut WriteTxn,
+    ctx: &mut Ctx,
+    mut task: Task,
+) -> Result<Task, TaskError> {
+    let parent_id = task
+        .parent_task_id
+        .ok_or_else(|| TaskError::invalid("parent_task_id", "a chained task needs a parent"))?;
+    let parent = txn.get(parent_id)?.ok_or_else(|| {
+        TaskError::invalid(
+            "parent_task_id",
+            format!("cannot chain onto {parent_id}: no task has that id"),
+        )
+    })?;
+    task.created_at = ctx.now;
+    match parent.status {
+        TaskState::Failed | TaskState::Cancelled => {
+            return Err(TaskError::conflict(
+                parent.id,
+                parent.status,
+                "a task cannot be chained onto a failed or cancelled parent",
+            ))
+        }
+        TaskState::Completed => {
+            task.effective_prompt = Some(bind_parent_output(
+                &task.prompt,
+                parent.output.as_deref().unwrap_or(""),
+            ));
+            task.status = ready_state(&task, ctx.now);
+        }
+        _ => task.status = TaskState::Waiting,
+    }
+    txn.put(None, &task)?;
+    ctx.events.push(Draft::state(None, &task, ctx.now));
+    Ok(task)
+}
+
+fn ready_state(task: &Task, now: DateTime<Utc>) -> TaskState {
+    match task.scheduled_for {
+        Some(at) if at > now => TaskState::Scheduled,
+        _ => TaskState::Queued,
+    }
+}
+
+/// Moves up to `max` queued tasks to running, oldest-due first.
+pub(crate) fn claim(txn: &mut WriteTxn, ctx: &mut Ctx, max: usize) -> Result<Vec<Task>, TaskError> {
+    let mut claimed = Vec::new();
+    for id in txn.queue_head(max)? {
+        let old = txn.require(id)?;
+        let mut task = old.clone();
+        task.status = TaskState::Running;
+        task.attempts += 1;
+        task.started_at = Some(ctx.now);
+        task.history.push(Attempt {
+            number: task.attempts,
+            started_at: ctx.now,
+            finished_at: None,
+            outcome: None,
+            error: None,
+        });
+        claimed.push(save(txn, ctx, &old, task)?);
+    }
+    Ok(claimed)
+}
+
+/// Moves scheduled tasks that are due to queued. Returns how many moved and when
+/// the next one falls due.
+pub(crate) fn promote_due(
+    txn: &mut WriteTxn,
+    ctx: &mut Ctx,
+) -> Result<(usize, Option<DateTime<Utc>>), TaskError> {
+    let (due, next) = txn.due_by(ctx.now)?;
+    for id in &due {
+        let old = txn.require(*id)?;
+        let mut task = old.clone();
+        task.status = TaskState::Queued;
+        save(txn, ctx, &old, task)?;
+    }
+    Ok((due.len(), next))
+}
+
+/// Records an attempt's outcome. `None` when it is stale: the task is no longer
+/// running that attempt (cancelled, recovered, or a duplicate report).
+pub(crate) fn finish(
+    txn: &mut WriteTxn,
+    ctx: &mut Ctx,
+    outcome: Outcome,
+) -> Result<Option<Task>, TaskError> {
+    let Some(old) = txn.get(outcome.id)? else {
+        return Ok(None);
+    };
+    if old.status != TaskState::Running || old.attempts != outcome.attempt {
+        return Ok(None);
+    }
+    let mut task = old.clone();
+    let now = ctx.now;
+    let (attempt_outcome, attempt_error) = match outcome.result {
+        AttemptResult::Completed { output } => {
+            task.status = TaskState::Completed;
+            task.output = Some(output);
+            task.error = None;
+            task.finished_at = Some(now);
+            task.latency_ms = task
+                .started_at
+                .map(|s| (now - s).num_milliseconds().max(0) as u64);
+            (AttemptOutcome::Completed, None)
+        }
+        AttemptResult::Failed { error, retryable } => {
+            let outcome = fail_or_retry(&mut task, ctx, error.clone(), retryable);
+            (
+                if outcome {
+                    AttemptOutcome::Retrying
+                } else {
+                    AttemptOutcome::Failed
+                },
+                Some(error),
+            )
+        }
+        AttemptResult::TimedOut { after_ms } => {
+            let error = format!("timed out after {}", crate::task::format_ms(after_ms));
+            fail_or_retry(&mut task, ctx, error.clone(), true);
+            (AttemptOutcome::TimedOut, Some(error))
+        }
+        AttemptResult::Interrupted => {
+            task.status = TaskState::Queued;
+            task.attempts -= 1;
+            (
+                AttemptOutcome::Interrupted,
+                Some("interrupted by shutdown".to_string()),
+            )
+        }
+    };
+    close_attempt(&mut task, outcome.attempt, now, attempt_outcome, attempt_error);
+    let task = save(txn, ctx, &old, task)?;
+    after_change(txn, ctx, &task)?;
+    Ok(Some(task))
+}
+
+/// Sets a failed attempt's next state; true when another attempt was scheduled.
+fn fail_or_retry(task: &mut Task, ctx: &mut Ctx, error: String, retryable: bool) -> bool {
+    task.error = Some(error);
+    if retryable && task.attempts < task.max_attempts {
+        task.status = TaskState::Scheduled;
+        task.scheduled_for = Some(
+            ctx.now
+                + chrono::Duration::from_std(ctx.backoff.delay(task.attempts, ctx.rng))
+                    .unwrap_or(chrono::Duration::MAX),
+        );
+        true
+    } else {
+        task.status = TaskState::Failed;
+        task.finished_at = Some(ctx.now);
+        false
+    }
+}
+
+fn close_attempt(
+    task: &mut Task,
+    number: u32,
+    now: DateTime<Utc>,
+    outcome: AttemptOutcome,
+    error: Option<String>,
+) {
+    if let Some(attempt) = task
+        .history
+        .iter_mut()
+        .rev()
+        .find(|a| a.number == number && a.outcome.is_none())
+    {
+        attempt.finished_at = Some(now);
+        attempt.outcome = Some(outcome);
+        attempt.error = error;
+    }
+}
+
+/// Completion releases waiting children; failure or cancellation cancels them.
+fn after_change(txn: &mut WriteTxn, ctx: &mut Ctx, task: &Task) -> Result<(), TaskError> {
+    match task.status {
+        TaskState::Completed => {
+            let output = task.output.as_deref().unwrap_or("");
+            for child_id in txn.children(task.id)? {
+                let old = txn.require(child_id)?;
+                if old.status != TaskState::Waiting {
+                    continue;
+                }
+                let mut child = old.clone();
+                child.effective_prompt = Some(bind_parent_output(&child.prompt, output));
+                child.status = ready_state(&child, ctx.now);
+                save(txn, ctx, &old, child)?;
+            }
+        }
+        TaskState::Failed | TaskState::Cancelled => {
+            let reason = format!(
+                "parent task {} {}",
+                task.id,
+                if task.status == TaskState::Failed {
+                    "failed"
+                } else {
+                    "was cancelled"
+                }
+            );
+            for child_id in txn.children(task.id)? {
+                let old = txn.require(child_id)?;
+                if old.status != TaskState::Waiting {
+                    continue;
+                }
+                let mut child = old.clone();
+                child.status = TaskState::Cancelled;
+                child.cancel_reason = Some(reason.clone());
+                child.finished_at = Some(ctx.now);
+                let child = save(txn, ctx, &old, child)?;
+                after_change(txn, ctx, &child)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Cancels a task. Already cancelled: unchanged. Completed or failed: refused.
+pub(crate) fn cancel(
+    txn: &mut WriteTxn,
+    ctx: &mut Ctx,
+    id: TaskId,
+    reason: Option<String>,
+) -> Result<Cancelled, TaskError> {
+    let old = txn.require(id)?;
+    if old.status == TaskState::Cancelled {
+        return Ok(Cancelled {
+            previous: old.status,
+            task: old,
+            changed: false,
+        });
+    }
+    if !old.status.is_cancellable() {
+        return Err(TaskError::conflict(
+            id,
+            old.status,
+            "only scheduled, queued, waiting or running tasks can be cancelled; nothing changed",
+        ));
+    }
+    let mut task = old.clone();
+    task.status = TaskState::Cancelled;
+    task.cancel_reason = Some(reason.unwrap_or_else(|| "cancelled by user".to_string()));
+    task.finished_at = Some(ctx.now);
+    if old.status == TaskState::Running {
+        close_attempt(
+            &mut task,
+            old.attempts,
+            ctx.now,
+            AttemptOutcome::Cancelled,
+            None,
+        );
+    }
+    let task = save(txn, ctx, &old, task)?;
+    after_change(txn, ctx, &task)?;
+    Ok(Cancelled {
+        task,
+        previous: old.status,
+        changed: true,
+    })
+}
+
+/// A manual retry of a failed or cancelled task: attempts start again.
+pub(crate) fn retry(
+    txn: &mut WriteTxn,
+    ctx: &mut Ctx,
+    id: TaskId,
+    max_attempts: Option<u32>,
+) -> Result<Task, TaskError> {
+    let old = txn.require(id)?;
+    if !matches!(old.status, TaskState::Failed | TaskState::Cancelled) {
+        return Err(TaskError::conflict(
+            id,
+            old.status,
+            "only failed or cancelled tasks can be retried",
+        ));
+    }
+    let mut task = old.clone();
+    if let Some(parent_id) = old.parent_task_id {
+        let parent = txn.require(parent_id)?;
+        match parent.status {
+            TaskState::Completed => {
+                task.effective_prompt = Some(bind_parent_output(
+                    &task.prompt,
+                    parent.output.as_deref().unwrap_or(""),
+                ));
+                task.status = TaskState::Queued;
+            }
+            TaskState::Failed | TaskState::Cancelled => {
+                return Err(TaskError::conflict(
+                    id,
+                    old.status,
+                    format!(
+                        "its parent {parent_id} is {}; retry the parent first",
+                        parent.status
+                    ),
+                ))
+            }
+            _ => task.status = TaskState::Waiting,
+        }
+    } else {
+        task.status = TaskState::Queued;
+    }
+    if let Some(n) = max_attempts {
+        task.max_attempts = n;
+    }
+    task.attempts = 0;
+    task.output = None;
+    task.error = None;
+    task.cancel_reason = None;
+    task.started_at = None;
+    task.finished_at = None;
+    task.latency_ms = None;
+    save(txn, ctx, &old, task)
+}
+
+/// At open: every task left running was interrupted by a crash or kill.
+pub(crate) fn recover(txn: &mut WriteTxn, ctx: &mut Ctx) -> Result<Vec<Task>, TaskError> {
+    let mut recovered = Vec::new();
+    for id in txn.ids_in(TaskState::Running)? {
+        let old = txn.require(id)?;
+        let mut task = old.clone();
+        if task.attempts < task.max_attempts {
+            task.status = TaskState::Queued;
+        } else {
+            task.status = TaskState::Failed;
+            task.error = Some("interrupted".to_string());
+            task.finished_at = Some(ctx.now);
+        }
+        close_attempt(
+            &mut task,
+            old.attempts,
+            ctx.now,
+            AttemptOutcome::Interrupted,
+            Some("interrupted: the engine stopped while this attempt ran".to_string()),
+        );
+        let task = save(txn, ctx, &old, task)?;
+        after_change(txn, ctx, &task)?;
+        recovered.push(task);
+    }
+    Ok(recovered)
+}
+
+/// Inserts validated records. Checks everything before writing anything: an id
+/// already stored is skipped and reported; a parent found neither in the file nor
+/// in the database fails the whole import.
+pub(crate) fn import(
+    txn: &mut WriteTxn,
+    ctx: &mut Ctx,
+    tasks: Vec<Task>,
+) -> Result<ImportReport, crate::error::ImportError> {
+    let mut report = ImportReport::default();
+    let in_file: std::collections::HashSet<TaskId> = tasks.iter().map(|t| t.id).collect();
+    let mut fresh = Vec::new();
+    let mut bad = Vec::new();
+    for (index, task) in tasks.into_iter().enumerate() {
+        if txn.get(task.id)?.is_some() {
+            report.skipped_existing.push(task.id);
+            continue;
+        }
+        if let Some(parent) = task.parent_task_id {
+            if !in_file.contains(&parent) && txn.get(parent)?.is_none() {
+                bad.push(RecordError {
+                    index,
+                    id: Some(task.id),
+                    message: format!("its parent {parent} is neither in the file nor stored"),
+                });
+            }
+        }
+        fresh.push(task);
+    }
+    if !bad.is_empty() {
+        return Err(crate::error::ImportError::BadRecords(bad));
+    }
+    for mut task in fresh.iter().cloned() {
+        if task.status == TaskState::Running {
+            // It was running in the exporting engine: that attempt is lost.
+            task.status = TaskState::Queued;
+        }
+        txn.put(None, &task)?;
+        ctx.events.push(Draft::state(None, &task, ctx.now));
+        report.imported += 1;
+    }
+    // A waiting record whose parent has already finished must not wait for ever.
+    for task in &fresh {
+        if task.status != TaskState::Waiting {
+            continue;
+        }
+        if let Some(parent) = task.parent_task_id.map(|p| txn.require(p)).transpose()? {
+            if parent.status.is_terminal() {
+                after_change(txn, ctx, &parent)?;
+            }
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,52 @@
+//! State shared by the writer, the scheduler, the dispatcher and the executors.
+
+use crate::events::EventBus;
+use crate::task::TaskId;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+pub(crate) struct Shared {
+    pub events: EventBus,
+    /// Something became scheduled: the next due time may be earlier.
+    pub wake_scheduler: Notify,
+    /// Something became queued, or a slot may be free.
+    pub wake_dispatcher: Notify,
+    /// Cancellation of each running attempt. A std Mutex: nothing awaits while
+    /// it is held.
+    running: Mutex<HashMap<TaskId, CancellationToken>>,
+}
+
+impl Shared {
+    pub fn new() -> Self {
+        Shared {
+            events: EventBus::new(),
+            wake_scheduler: Notify::new(),
+            wake_dispatcher: Notify::new(),
+            running: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The token an executor watches. If the cancel committed before the executor
+    /// got here, the token is already cancelled.
+    pub fn watch_running(&self, id: TaskId) -> CancellationToken {
+        self.lock().entry(id).or_default().clone()
+    }
+
+    /// Called by the executor once its outcome is reported (or abandoned).
+    pub fn forget_running(&self, id: TaskId) {
+        self.lock().remove(&id);
+    }
+
+    /// Called by the writer after a cancel of a running task committed. The
+    /// executor removes the entry afterwards, so this never leaves one behind.
+    pub fn abort_running(&self, id: TaskId) {
+        self.lock().entry(id).or_default().cancel();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TaskId, CancellationToken>> {
+        // A poisoned map is still a valid map: every operation on it is one call.
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

@@ -1,0 +1,302 @@
+//! The only module that touches redb.
+//!
+//! [`Store`] opens the file (one process at a time: redb locks it), checks and
+//! migrates its schema, and answers reads. Writes go through [`WriteTxn`], which
+//! only the writer thread opens. No redb type crosses this module's boundary, so a
+//! second store (PostgreSQL) can later offer the same operations.
+
+mod tables;
+mod write;
+
+pub(crate) use write::WriteTxn;
+
+use crate::error::{OpenError, TaskError};
+use crate::state::TaskState;
+use crate::task::{Task, TaskId};
+use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, StorageError};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use tables::*;
+
+/// The layout version this code writes. History:
+/// 1. `meta` and `tasks` only.
+/// 2. adds the index tables (`tasks_by_status`, `queue`, `due`, `children`, `counts`).
+pub const SCHEMA_VERSION: u64 = 2;
+
+/// What `list` returns, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListQuery {
+    pub status: Option<TaskState>,
+    pub parent: Option<TaskId>,
+    /// Only tasks older than this one (a cursor from the previous page).
+    pub before: Option<TaskId>,
+    pub limit: usize,
+}
+
+/// Number of tasks in each state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct StatusCounts {
+    pub waiting: u64,
+    pub scheduled: u64,
+    pub queued: u64,
+    pub running: u64,
+    pub completed: u64,
+    pub failed: u64,
+    pub cancelled: u64,
+}
+
+impl StatusCounts {
+    pub fn get(&self, state: TaskState) -> u64 {
+        match state {
+            TaskState::Waiting => self.waiting,
+            TaskState::Scheduled => self.scheduled,
+            TaskState::Queued => self.queued,
+            TaskState::Running => self.running,
+            TaskState::Completed => self.completed,
+            TaskState::Failed => self.failed,
+            TaskState::Cancelled => self.cancelled,
+        }
+    }
+
+    fn set(&mut self, state: TaskState, n: u64) {
+        *match state {
+            TaskState::Waiting => &mut self.waiting,
+            TaskState::Scheduled => &mut self.scheduled,
+            TaskState::Queued => &mut self.queued,
+            TaskState::Running => &mut self.running,
+            TaskState::Completed => &mut self.completed,
+            TaskState::Failed => &mut self.failed,
+            TaskState::Cancelled => &mut self.cancelled,
+        } = n;
+    }
+
+    /// Tasks that are not terminal: something will still happen to them.
+    pub fn active(&self) -> u64 {
+        self.waiting + self.scheduled + self.queued + self.running
+    }
+
+    pub fn total(&self) -> u64 {
+        TaskState::ALL.iter().map(|s| self.get(*s)).sum()
+    }
+}
+
+pub(crate) struct Store {
+    db: Database,
+}
+
+impl Store {
+    /// Opens or creates the database at `path` and brings its schema up to date.
+    /// A foreign or corrupt file is refused and left as it was.
+    pub fn open(path: &Path) -> Result<Store, OpenError> {
+        let io = |detail: String| OpenError::Io {
+            path: path.to_path_buf(),
+            detail,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| io(e.to_string()))?;
+        }
+        let db = Database::create(path).map_err(|e| open_error(path, e))?;
+        let store = Store { db };
+        store.prepare_schema(path)?;
+        Ok(store)
+    }
+
+    fn prepare_schema(&self, path: &Path) -> Result<(), OpenError> {
+        let fail = |e: TaskError| OpenError::Io {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        };
+        let txn = self.db.begin_write().map_err(|e| fail(e.into()))?;
+        let found = {
+            let has_tables = txn.list_tables().map_err(|e| fail(e.into()))?.count() > 0;
+            let meta = txn.open_table(META).map_err(|e| fail(e.into()))?;
+            let version = meta
+                .get(SCHEMA_KEY)
+                .map_err(|e| fail(e.into()))?
+                .map(|v| v.value());
+            match version {
+                None if has_tables => {
+                    return Err(OpenError::NotADatabase {
+                        path: path.to_path_buf(),
+                        detail: "a redb file without Baton's schema version".into(),
+                    })
+                }
+                v => v,
+            }
+        };
+        match found {
+            Some(v) if v > SCHEMA_VERSION => {
+                return Err(OpenError::SchemaTooNew {
+                    path: path.to_path_buf(),
+                    found: v,
+                    supported: SCHEMA_VERSION,
+                })
+            }
+            Some(SCHEMA_VERSION) => {
+                // Already current: nothing to write.
+                txn.abort().map_err(|e| fail(e.into()))?;
+                return Ok(());
+            }
+            Some(v) => {
+                for from in v..SCHEMA_VERSION {
+                    migrate(&txn, from).map_err(fail)?;
+                    tracing::info!(from, to = from + 1, "migrated database schema");
+                }
+            }
+            None => {
+                // A new file: create every table so reads never meet a missing one.
+                txn.open_table(TASKS).map_err(|e| fail(e.into()))?;
+                write::rebuild_indexes(&txn).map_err(fail)?;
+            }
+        }
+        txn.open_table(META)
+            .map_err(TaskError::from)
+            .and_then(|mut meta| Ok(meta.insert(SCHEMA_KEY, SCHEMA_VERSION).map(|_| ())?))
+            .map_err(fail)?;
+        txn.commit().map_err(|e| fail(e.into()))
+    }
+
+    pub fn begin(&self) -> Result<WriteTxn, TaskError> {
+        Ok(WriteTxn::new(self.db.begin_write()?))
+    }
+
+    pub fn get(&self, id: TaskId) -> Result<Option<Task>, TaskError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(TASKS)?;
+        let raw = table.get(id.as_u128())?;
+        raw.map(|v| decode(v.value())).transpose()
+    }
+
+    pub fn list(&self, query: &ListQuery) -> Result<Vec<Task>, TaskError> {
+        let txn = self.db.begin_read()?;
+        let tasks = txn.open_table(TASKS)?;
+        let before = query.before.map(|id| id.as_u128()).unwrap_or(u128::MAX);
+        let mut out = Vec::with_capacity(query.limit.min(1024));
+        let push = |id: u128, out: &mut Vec<Task>| -> Result<bool, TaskError> {
+            if let Some(raw) = tasks.get(id)? {
+                let task = decode(raw.value())?;
+                if query.status.is_none_or(|s| s == task.status) {
+                    out.push(task);
+                }
+            }
+            Ok(out.len() < query.limit)
+        };
+        if query.limit == 0 {
+            return Ok(out);
+        }
+        if let Some(parent) = query.parent {
+            let children = txn.open_table(CHILDREN)?;
+            let p = parent.as_u128();
+            for entry in children.range((p, 0)..(p, before))?.rev() {
+                if !push(entry?.0.value().1, &mut out)? {
+                    break;
+                }
+            }
+        } else if let Some(state) = query.status {
+            let index = txn.open_table(BY_STATUS)?;
+            let c = state.code();
+            for entry in index.range((c, 0)..(c, before))?.rev() {
+                if !push(entry?.0.value().1, &mut out)? {
+                    break;
+                }
+            }
+        } else {
+            for entry in tasks.range(..before)?.rev() {
+                let (_, raw) = entry?;
+                out.push(decode(raw.value())?);
+                if out.len() >= query.limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every task, oldest first.
+    pub fn all(&self) -> Result<Vec<Task>, TaskError> {
+        let txn = self.db.begin_read()?;
+        let tasks = txn.open_table(TASKS)?;
+        let mut out = Vec::new();
+        for entry in tasks.iter()? {
+            out.push(decode(entry?.1.value())?);
+        }
+        Ok(out)
+    }
+
+    pub fn counts(&self) -> Result<StatusCounts, TaskError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(COUNTS)?;
+        let mut counts = StatusCounts::default();
+        for state in TaskState::ALL {
+            counts.set(
+                state,
+                table.get(state.code())?.map(|v| v.value()).unwrap_or(0),
+            );
+        }
+        Ok(counts)
+    }
+
+    pub fn children(&self, parent: TaskId) -> Result<Vec<TaskId>, TaskError> {
+        let txn = self.db.begin_read()?;
+        children_in(&txn.open_table(CHILDREN)?, parent)
+    }
+}
+
+fn migrate(txn: &redb::WriteTransaction, from: u64) -> Result<(), TaskError> {
+    match from {
+        1 => write::rebuild_indexes(txn),
+        other => Err(TaskError::Storage(format!(
+            "no migration from schema version {other}"
+        ))),
+    }
+}
+
+fn children_in(
+    table: &impl ReadableTable<(u128, u128), ()>,
+    parent: TaskId,
+) -> Result<Vec<TaskId>, TaskError> {
+    let p = parent.as_u128();
+    let mut ids = Vec::new();
+    for entry in table.range((p, 0)..=(p, u128::MAX))? {
+        ids.push(TaskId::from_u128(entry?.0.value().1));
+    }
+    Ok(ids)
+}
+
+fn ids_in_state(
+    table: &impl ReadableTable<(u8, u128), ()>,
+    state: TaskState,
+) -> Result<Vec<TaskId>, TaskError> {
+    let c = state.code();
+    let mut ids = Vec::new();
+    for entry in table.range((c, 0)..=(c, u128::MAX))? {
+        ids.push(TaskId::from_u128(entry?.0.value().1));
+    }
+    Ok(ids)
+}
+
+fn open_error(path: &Path, e: DatabaseError) -> OpenError {
+    let path: PathBuf = path.to_path_buf();
+    match e {
+        DatabaseError::DatabaseAlreadyOpen => OpenError::Locked { path },
+        // redb reports a foreign file (bad magic number) as InvalidData.
+        DatabaseError::Storage(StorageError::Io(io))
+            if !matches!(
+                io.kind(),
+                std::io::ErrorKind::InvalidData | std::io::ErrorKind::Other
+            ) =>
+        {
+            OpenError::Io {
+                path,
+                detail: io.to_string(),
+            }
+        }
+        other => OpenError::NotADatabase {
+            path,
+            detail: other.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests;

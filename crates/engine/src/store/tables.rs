@@ -1,0 +1,58 @@
+//! Table definitions and key/value encodings. docs/design.md describes them.
+
+use crate::error::TaskError;
+use crate::state::TaskState;
+use crate::task::{Task, TaskId};
+use chrono::{DateTime, Utc};
+use redb::TableDefinition;
+
+/// `schema_version` → the layout version of this file.
+pub(super) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// Task id (UUIDv7 as a big-endian u128, so creation order) → the task as JSON.
+pub(super) const TASKS: TableDefinition<u128, &[u8]> = TableDefinition::new("tasks");
+/// (state code, id): every task, by state.
+pub(super) const BY_STATUS: TableDefinition<(u8, u128), ()> =
+    TableDefinition::new("tasks_by_status");
+/// (ready time in µs, id): queued tasks, in the order workers claim them.
+pub(super) const QUEUE: TableDefinition<(i64, u128), ()> = TableDefinition::new("queue");
+/// (scheduled_for in µs, id): scheduled tasks, in the order they fall due.
+pub(super) const DUE: TableDefinition<(i64, u128), ()> = TableDefinition::new("due");
+/// (parent id, child id): chains.
+pub(super) const CHILDREN: TableDefinition<(u128, u128), ()> = TableDefinition::new("children");
+/// State code → number of tasks in it.
+pub(super) const COUNTS: TableDefinition<u8, u64> = TableDefinition::new("counts");
+
+pub(super) const SCHEMA_KEY: &str = "schema_version";
+
+pub(super) fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+pub(super) fn from_micros(us: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(us).unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+pub(super) fn encode(task: &Task) -> Result<Vec<u8>, TaskError> {
+    serde_json::to_vec(task).map_err(|e| TaskError::Storage(format!("cannot encode task: {e}")))
+}
+
+pub(super) fn decode(raw: &[u8]) -> Result<Task, TaskError> {
+    serde_json::from_slice(raw)
+        .map_err(|e| TaskError::Storage(format!("a stored task record is unreadable: {e}")))
+}
+
+/// Queued tasks run in the order they became due: their schedule, else creation.
+pub(super) fn queue_key(task: &Task) -> (i64, u128) {
+    (
+        micros(task.scheduled_for.unwrap_or(task.created_at)),
+        task.id.as_u128(),
+    )
+}
+
+pub(super) fn due_key(task: &Task) -> (i64, u128) {
+    queue_key(task)
+}
+
+pub(super) fn status_key(state: TaskState, id: TaskId) -> (u8, u128) {
+    (state.code(), id.as_u128())
+}

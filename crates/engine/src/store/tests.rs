@@ -1,0 +1,197 @@
+//! Opening files: fresh, locked, foreign, too new, and migrating an old layout.
+
+use super::tables::*;
+use super::*;
+use crate::task::TaskId;
+use chrono::Utc;
+use redb::Database;
+
+fn sample_task(status: TaskState, parent: Option<TaskId>) -> Task {
+    let now = Utc::now();
+    Task {
+        id: TaskId::new(),
+        name: "t".into(),
+        prompt: "p".into(),
+        effective_prompt: None,
+        status,
+        scheduled_for: None,
+        created_at: now,
+        started_at: None,
+        finished_at: None,
+        output: None,
+        error: None,
+        parent_task_id: parent,
+        llm_provider: "mock".into(),
+        llm_model: "echo".into(),
+        latency_ms: None,
+        attempts: 0,
+        max_attempts: 3,
+        timeout_ms: 1000,
+        cancel_reason: None,
+        history: vec![],
+    }
+}
+
+#[test]
+fn a_new_file_gets_the_current_schema_and_empty_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/dir/baton.redb");
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.counts().unwrap(), StatusCounts::default());
+    drop(store);
+    let db = Database::create(&path).unwrap();
+    let txn = db.begin_read().unwrap();
+    let meta = txn.open_table(META).unwrap();
+    assert_eq!(meta.get(SCHEMA_KEY).unwrap().unwrap().value(), SCHEMA_VERSION);
+}
+
+#[test]
+fn a_second_open_of_the_same_file_is_refused_as_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("baton.redb");
+    let _first = Store::open(&path).unwrap();
+    let err = Store::open(&path).err().expect("second open must fail");
+    assert!(matches!(err, OpenError::Locked { .. }), "{err:?}");
+    assert!(err.to_string().contains("in use by another Baton process"));
+}
+
+#[test]
+fn a_foreign_file_is_refused_and_left_byte_for_byte_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("baton.redb");
+    let bytes: Vec<u8> = (0..20_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&path, &bytes).unwrap();
+    let err = Store::open(&path).err().expect("a foreign file must be refused");
+    assert_eq!(err.code(), "database_corrupt", "{err}");
+    assert!(err.to_string().contains("is not a Baton database"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+}
+
+#[test]
+fn a_redb_file_of_another_program_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("other.redb");
+    {
+        let db = Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        let def: redb::TableDefinition<u64, u64> = redb::TableDefinition::new("theirs");
+        txn.open_table(def).unwrap().insert(1, 2).unwrap();
+        txn.commit().unwrap();
+    }
+    let err = Store::open(&path).err().expect("must be refused");
+    assert_eq!(err.code(), "database_corrupt", "{err}");
+}
+
+#[test]
+fn a_newer_schema_is_refused_with_both_versions_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("baton.redb");
+    drop(Store::open(&path).unwrap());
+    {
+        let db = Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert(SCHEMA_KEY, SCHEMA_VERSION + 7)
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let err = Store::open(&path).err().expect("must be refused");
+    assert!(matches!(err, OpenError::SchemaTooNew { found, .. } if found == SCHEMA_VERSION + 7));
+    let text = err.to_string();
+    assert!(
+        text.contains(&(SCHEMA_VERSION + 7).to_string()) && text.contains("upgrade Baton"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_version_1_file_is_migrated_and_its_indexes_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("baton.redb");
+    let parent = sample_task(TaskState::Completed, None);
+    let queued = sample_task(TaskState::Queued, None);
+    let waiting = sample_task(TaskState::Waiting, Some(parent.id));
+    let mut scheduled = sample_task(TaskState::Scheduled, None);
+    scheduled.scheduled_for = Some(Utc::now() + chrono::Duration::hours(1));
+    // The version 1 layout: only `meta` and `tasks`.
+    {
+        let db = Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(META).unwrap().insert(SCHEMA_KEY, 1).unwrap();
+        {
+            let mut tasks = txn.open_table(TASKS).unwrap();
+            for t in [&parent, &queued, &waiting, &scheduled] {
+                tasks
+                    .insert(t.id.as_u128(), encode(t).unwrap().as_slice())
+                    .unwrap();
+            }
+        }
+        txn.commit().unwrap();
+    }
+
+    let store = Store::open(&path).unwrap();
+    let counts = store.counts().unwrap();
+    assert_eq!(
+        (
+            counts.completed,
+            counts.queued,
+            counts.waiting,
+            counts.scheduled
+        ),
+        (1, 1, 1, 1)
+    );
+    assert_eq!(store.children(parent.id).unwrap(), vec![waiting.id]);
+    let txn = store.begin().unwrap();
+    assert_eq!(txn.queue_head(10).unwrap(), vec![queued.id]);
+    let (due_now, next) = txn.due_by(Utc::now()).unwrap();
+    assert!(due_now.is_empty());
+    assert_eq!(next, scheduled.scheduled_for.map(|t| from_micros(micros(t))));
+    drop(txn);
+    let listed = store
+        .list(&ListQuery {
+            status: Some(TaskState::Queued),
+            limit: 10,
+            ..ListQuery::default()
+        })
+        .unwrap();
+    assert_eq!(listed, vec![queued]);
+    drop(store);
+
+    // Reopening a migrated file changes nothing.
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.counts().unwrap(), counts);
+}
+
+#[test]
+fn list_pages_newest_first_with_a_cursor() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("b.redb")).unwrap();
+    let tasks: Vec<Task> = (0..7)
+        .map(|_| sample_task(TaskState::Queued, None))
+        .collect();
+    let mut txn = store.begin().unwrap();
+    for t in &tasks {
+        txn.put(None, t).unwrap();
+    }
+    txn.commit().unwrap();
+
+    let page1 = store
+        .list(&ListQuery {
+            limit: 3,
+            ..ListQuery::default()
+        })
+        .unwrap();
+    let ids1: Vec<TaskId> = page1.iter().map(|t| t.id).collect();
+    assert_eq!(ids1, vec![tasks[6].id, tasks[5].id, tasks[4].id]);
+    let page2 = store
+        .list(&ListQuery {
+            limit: 3,
+            before: Some(tasks[4].id),
+            status: Some(TaskState::Queued),
+            ..ListQuery::default()
+        })
+        .unwrap();
+    let ids2: Vec<TaskId> = page2.iter().map(|t| t.id).collect();
+    assert_eq!(ids2, vec![tasks[3].id, tasks[2].id, tasks[1].id]);
+}

@@ -1,0 +1,286 @@
+//! The task record and the requests that create one, with their validation.
+
+use crate::error::TaskError;
+use crate::state::TaskState;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Largest prompt accepted, in bytes.
+pub const MAX_PROMPT_BYTES: usize = 1024 * 1024;
+/// Allowed range for `max_attempts`.
+pub const MAX_ATTEMPTS_RANGE: std::ops::RangeInclusive<u32> = 1..=20;
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+/// Longest name kept; longer names are refused.
+pub const MAX_NAME_CHARS: usize = 200;
+/// The placeholder a chained prompt may use for its parent's output.
+pub const PARENT_OUTPUT_PLACEHOLDER: &str = "{{parent.output}}";
+
+/// A task's id: a UUIDv7, so ids sort by creation time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TaskId(Uuid);
+
+impl TaskId {
+    pub(crate) fn new() -> Self {
+        TaskId(Uuid::now_v7())
+    }
+
+    /// The big-endian integer form; its order is creation order.
+    pub(crate) fn as_u128(self) -> u128 {
+        self.0.as_u128()
+    }
+
+    pub(crate) fn from_u128(raw: u128) -> Self {
+        TaskId(Uuid::from_u128(raw))
+    }
+}
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+impl FromStr for TaskId {
+    type Err = TaskError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Uuid::parse_str(s.trim())
+            .map(TaskId)
+            .map_err(|_| TaskError::invalid("id", format!("'{s}' is not a task id (a UUID)")))
+    }
+}
+
+/// How one attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    Completed,
+    /// A retryable error; another attempt was scheduled.
+    Retrying,
+    Failed,
+    TimedOut,
+    Cancelled,
+    /// The engine stopped (crash or shutdown) while the attempt ran.
+    Interrupted,
+}
+
+/// One attempt in a task's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub number: u32,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub outcome: Option<AttemptOutcome>,
+    pub error: Option<String>,
+}
+
+/// A task as stored, exported and shown. Field names are the CLI's and the API's JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Task {
+    pub id: TaskId,
+    pub name: String,
+    /// The prompt as given (for a chained task: its instruction).
+    pub prompt: String,
+    /// For a chained task, the prompt actually sent once the parent's output is bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective_prompt: Option<String>,
+    pub status: TaskState,
+    pub scheduled_for: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub output: Option<String>,
+    pub error: Option<String>,
+    pub parent_task_id: Option<TaskId>,
+    pub llm_provider: String,
+    pub llm_model: String,
+    pub latency_ms: Option<u64>,
+    pub attempts: u32,
+    pub max_attempts: u32,
+    pub timeout_ms: u64,
+    pub cancel_reason: Option<String>,
+    #[serde(default)]
+    pub history: Vec<Attempt>,
+}
+
+impl Task {
+    /// The prompt a provider receives.
+    pub fn prompt_to_send(&self) -> &str {
+        self.effective_prompt.as_deref().unwrap_or(&self.prompt)
+    }
+
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+}
+
+/// What a caller gives to create a task.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NewTask {
+    pub prompt: String,
+    pub name: Option<String>,
+    /// Defaults to `mock`.
+    pub provider: Option<String>,
+    /// Defaults to the provider's default model.
+    pub model: Option<String>,
+    pub scheduled_for: Option<DateTime<Utc>>,
+    pub max_attempts: Option<u32>,
+    pub timeout: Option<Duration>,
+}
+
+impl NewTask {
+    pub fn new(prompt: impl Into<String>) -> Self {
+        NewTask {
+            prompt: prompt.into(),
+            ..NewTask::default()
+        }
+    }
+}
+
+/// A child task chained onto `parent`: its prompt is the instruction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChainRequest {
+    pub parent: TaskId,
+    pub task: NewTask,
+}
+
+/// Binds a parent's output into a child's instruction.
+pub fn bind_parent_output(instruction: &str, parent_output: &str) -> String {
+    if instruction.contains(PARENT_OUTPUT_PLACEHOLDER) {
+        instruction.replace(PARENT_OUTPUT_PLACEHOLDER, parent_output)
+    } else {
+        format!("{parent_output}\n\n{instruction}")
+    }
+}
+
+/// Checks the fields every task must satisfy; shared by create, chain and import.
+pub(crate) fn validate_prompt(prompt: &str) -> Result<(), TaskError> {
+    if prompt.trim().is_empty() {
+        return Err(TaskError::invalid("prompt", "the prompt is empty"));
+    }
+    if prompt.len() > MAX_PROMPT_BYTES {
+        return Err(TaskError::invalid(
+            "prompt",
+            format!(
+                "the prompt is {} bytes, over the limit of {MAX_PROMPT_BYTES} bytes (1 MiB)",
+                prompt.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn validate_max_attempts(n: u32) -> Result<(), TaskError> {
+    if MAX_ATTEMPTS_RANGE.contains(&n) {
+        Ok(())
+    } else {
+        Err(TaskError::invalid(
+            "max_attempts",
+            format!("max_attempts must be between 1 and 20, got {n}"),
+        ))
+    }
+}
+
+pub(crate) fn validate_timeout(timeout: Duration) -> Result<(), TaskError> {
+    if timeout.is_zero() {
+        Err(TaskError::invalid("timeout", "the timeout must be longer than zero"))
+    } else if timeout > MAX_TIMEOUT {
+        Err(TaskError::invalid(
+            "timeout",
+            format!(
+                "the timeout must be at most 24 hours, got {}s",
+                timeout.as_secs()
+            ),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+pub(crate) fn validate_name(name: &str) -> Result<(), TaskError> {
+    if name.trim().is_empty() {
+        return Err(TaskError::invalid("name", "the name is empty"));
+    }
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(TaskError::invalid(
+            "name",
+            format!("the name is longer than {MAX_NAME_CHARS} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// A duration in milliseconds, as people write it: `1500ms`, `30s`.
+pub(crate) fn format_ms(ms: u64) -> String {
+    if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+/// A default name: the prompt's first line, shortened.
+pub(crate) fn default_name(prompt: &str) -> String {
+    let first = prompt.trim().lines().next().unwrap_or("task").trim();
+    let mut name: String = first.chars().take(60).collect();
+    if first.chars().count() > 60 {
+        name.push('…');
+    }
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binding_replaces_every_placeholder() {
+        assert_eq!(
+            bind_parent_output("Summarise: {{parent.output}} / {{parent.output}}", "X"),
+            "Summarise: X / X"
+        );
+    }
+
+    #[test]
+    fn binding_without_placeholder_puts_output_first_with_a_blank_line() {
+        assert_eq!(bind_parent_output("Translate it", "Hello"), "Hello\n\nTranslate it");
+    }
+
+    #[test]
+    fn ids_sort_by_creation_and_parse_back() {
+        let a = TaskId::new();
+        let b = TaskId::new();
+        assert!(a.as_u128() < b.as_u128());
+        assert_eq!(a.to_string().parse::<TaskId>().unwrap(), a);
+        assert_eq!(TaskId::from_u128(a.as_u128()), a);
+        assert!("nope".parse::<TaskId>().is_err());
+    }
+
+    #[test]
+    fn validation_refuses_each_bad_field_with_a_sentence() {
+        assert!(validate_prompt("  \n ").is_err());
+        assert!(validate_prompt(&"x".repeat(MAX_PROMPT_BYTES + 1)).is_err());
+        assert!(validate_prompt(&"x".repeat(MAX_PROMPT_BYTES)).is_ok());
+        assert!(validate_max_attempts(0).is_err());
+        assert!(validate_max_attempts(21).is_err());
+        assert!(validate_max_attempts(20).is_ok());
+        assert!(validate_timeout(Duration::ZERO).is_err());
+        assert!(validate_timeout(MAX_TIMEOUT + Duration::from_secs(1)).is_err());
+        assert!(validate_timeout(MAX_TIMEOUT).is_ok());
+        let err = validate_max_attempts(0).unwrap_err().to_string();
+        assert!(err.contains("between 1 and 20"), "{err}");
+    }
+
+    #[test]
+    fn default_name_is_the_shortened_first_line() {
+        assert_eq!(default_name("  Hello world\nmore"), "Hello world");
+        assert_eq!(default_name(&"a".repeat(70)).chars().count(), 61);
+    }
+}

@@ -1,0 +1,327 @@
+//! The single writer: one task owns every write transaction.
+//!
+//! Requests queue on a channel; the thread takes every request waiting (up to
+//! [`MAX_BATCH`]), applies them in order inside one transaction, commits once
+//! (group commit), then publishes the events and answers the callers. A reply
+//! therefore means "durable". A storage error aborts the whole batch and every
+//! caller in it gets the error: nothing half-written is ever committed.
+
+use crate::backoff::Backoff;
+use crate::clock::Clock;
+use crate::error::{ImportError, TaskError};
+use crate::events::Draft;
+use crate::lifecycle::{self, Cancelled, Ctx, ImportReport, Outcome};
+use crate::shared::Shared;
+use crate::state::TaskState;
+use crate::store::Store;
+use crate::task::{Task, TaskId};
+use chrono::{DateTime, Utc};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+/// Most requests committed together.
+const MAX_BATCH: usize = 1024;
+
+type Reply<T> = oneshot::Sender<Result<T, TaskError>>;
+
+enum Command {
+    Create(Task, Reply<Task>),
+    Chain(Task, Reply<Task>),
+    Claim(usize, Reply<Vec<Task>>),
+    Promote(Reply<(usize, Option<DateTime<Utc>>)>),
+    Finish(Outcome, Reply<Option<Task>>),
+    Cancel(TaskId, Option<String>, Reply<Cancelled>),
+    Retry(TaskId, Option<u32>, Reply<Task>),
+    Recover(Reply<Vec<Task>>),
+    Import(
+        Vec<Task>,
+        oneshot::Sender<Result<ImportReport, ImportError>>,
+    ),
+    Stop,
+}
+
+/// The writer's address. Cheap to clone; every method waits for the commit.
+#[derive(Clone)]
+pub(crate) struct Writer {
+    tx: mpsc::UnboundedSender<Command>,
+}
+
+macro_rules! request {
+    ($self:ident, $variant:ident $(, $arg:expr)*) => {{
+        let (reply, rx) = oneshot::channel();
+        $self
+            .tx
+            .send(Command::$variant($($arg,)* reply))
+            .map_err(|_| TaskError::ShuttingDown)?;
+        rx.await.map_err(|_| TaskError::ShuttingDown)?
+    }};
+}
+
+impl Writer {
+    /// Starts the writer. It owns the write side of `store` until [`Writer::stop`].
+    /// Each batch runs on tokio's blocking pool: commits (fsync) never stall the
+    /// async workers, and a paused test clock does not jump while one is in flight.
+    pub fn spawn(
+        store: Arc<Store>,
+        shared: Arc<Shared>,
+        clock: Clock,
+        backoff: Backoff,
+    ) -> (Writer, JoinHandle<()>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let state = State {
+            store,
+            shared,
+            clock,
+            backoff,
+            rng: StdRng::from_os_rng(),
+        };
+        (Writer { tx }, tokio::spawn(run(state, rx)))
+    }
+
+    pub async fn create(&self, task: Task) -> Result<Task, TaskError> {
+        request!(self, Create, task)
+    }
+    pub async fn chain(&self, task: Task) -> Result<Task, TaskError> {
+        request!(self, Chain, task)
+    }
+    pub async fn claim(&self, max: usize) -> Result<Vec<Task>, TaskError> {
+        request!(self, Claim, max)
+    }
+    pub async fn promote_due(&self) -> Result<(usize, Option<DateTime<Utc>>), TaskError> {
+        request!(self, Promote)
+    }
+    pub async fn finish(&self, outcome: Outcome) -> Result<Option<Task>, TaskError> {
+        request!(self, Finish, outcome)
+    }
+    pub async fn cancel(&self, id: TaskId, reason: Option<String>) -> Result<Cancelled, TaskError> {
+        request!(self, Cancel, id, reason)
+    }
+    pub async fn retry(&self, id: TaskId, max_attempts: Option<u32>) -> Result<Task, TaskError> {
+        request!(self, Retry, id, max_attempts)
+    }
+    pub async fn recover(&self) -> Result<Vec<Task>, TaskError> {
+        request!(self, Recover)
+    }
+    pub async fn import(&self, tasks: Vec<Task>) -> Result<ImportReport, ImportError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Import(tasks, reply))
+            .map_err(|_| TaskError::ShuttingDown)?;
+        rx.await.map_err(|_| TaskError::ShuttingDown)?
+    }
+
+    /// Asks the thread to finish what is queued before this and exit.
+    pub fn stop(&self) {
+        let _ = self.tx.send(Command::Stop);
+    }
+}
+
+/// Runs after a successful commit: answers one caller (or, with `Some`, tells it
+/// the batch failed).
+type Delivery = Box<dyn FnOnce(Option<&TaskError>) + Send>;
+
+fn deliver<T: Send + 'static>(reply: Reply<T>, result: Result<T, TaskError>) -> Delivery {
+    Box::new(move |failed| {
+        let _ = reply.send(match failed {
+            Some(e) => Err(e.clone()),
+            None => result,
+        });
+    })
+}
+
+struct State {
+    store: Arc<Store>,
+    shared: Arc<Shared>,
+    clock: Clock,
+    backoff: Backoff,
+    rng: StdRng,
+}
+
+async fn run(mut state: State, mut rx: mpsc::UnboundedReceiver<Command>) {
+    let mut stopping = false;
+    while !stopping {
+        let Some(first) = rx.recv().await else {
+            break;
+        };
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(cmd) => batch.push(cmd),
+                Err(_) => break,
+            }
+        }
+        if let Some(pos) = batch.iter().position(|c| matches!(c, Command::Stop)) {
+            stopping = true;
+            // Requests queued after Stop are answered "shutting down" when their
+            // reply senders drop.
+            batch.truncate(pos);
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        state = match tokio::task::spawn_blocking(move || {
+            apply_batch(&mut state, batch);
+            state
+        })
+        .await
+        {
+            Ok(state) => state,
+            Err(e) => {
+                // Only a bug panics here; callers of that batch see "shutting down".
+                tracing::error!(error = %e, "the writer panicked; the engine stops writing");
+                return;
+            }
+        };
+    }
+    tracing::debug!("writer stopped");
+}
+
+fn apply_batch(state: &mut State, batch: Vec<Command>) {
+    let State {
+        store,
+        shared,
+        clock,
+        backoff,
+        rng,
+    } = state;
+    let backoff = *backoff;
+    let mut events: Vec<Draft> = Vec::new();
+    let mut deliveries: Vec<Delivery> = Vec::with_capacity(batch.len());
+    let mut cancelled_running: Vec<TaskId> = Vec::new();
+    let mut poisoned: Option<TaskError> = None;
+    let mut txn = match store.begin() {
+        Ok(txn) => Some(txn),
+        Err(e) => {
+            poisoned = Some(e);
+            None
+        }
+    };
+    let now = clock.now();
+
+    for cmd in batch {
+        let Some(txn) = txn.as_mut().filter(|_| poisoned.is_none()) else {
+            deliveries.push(refuse(cmd));
+            continue;
+        };
+        let mut ctx = Ctx {
+            now,
+            backoff,
+            rng,
+            events: &mut events,
+        };
+        let delivery = match cmd {
+            Command::Create(task, reply) => {
+                deliver(reply, note(&mut poisoned, lifecycle::create(txn, &mut ctx, task)))
+            }
+            Command::Chain(task, reply) => {
+                deliver(reply, note(&mut poisoned, lifecycle::chain(txn, &mut ctx, task)))
+            }
+            Command::Claim(max, reply) => {
+                deliver(reply, note(&mut poisoned, lifecycle::claim(txn, &mut ctx, max)))
+            }
+            Command::Promote(reply) => {
+                deliver(reply, note(&mut poisoned, lifecycle::promote_due(txn, &mut ctx)))
+            }
+            Command::Finish(outcome, reply) => {
+                deliver(reply, note(&mut poisoned, lifecycle::finish(txn, &mut ctx, outcome)))
+            }
+            Command::Cancel(id, reason, reply) => {
+                let result = note(&mut poisoned, lifecycle::cancel(txn, &mut ctx, id, reason));
+                if let Ok(c) = &result {
+                    if c.changed && c.previous == TaskState::Running {
+                        cancelled_running.push(id);
+                    }
+                }
+                deliver(reply, result)
+            }
+            Command::Retry(id, max, reply) => {
+                deliver(reply, note(&mut poisoned, lifecycle::retry(txn, &mut ctx, id, max)))
+            }
+            Command::Recover(reply) => {
+                deliver(reply, note(&mut poisoned, lifecycle::recover(txn, &mut ctx)))
+            }
+            Command::Import(tasks, reply) => {
+                let result = lifecycle::import(txn, &mut ctx, tasks);
+                if let Err(ImportError::Task(e @ TaskError::Storage(_))) = &result {
+                    poisoned = Some(e.clone());
+                }
+                Box::new(move |failed: Option<&TaskError>| {
+                    let _ = reply.send(match failed {
+                        Some(e) => Err(ImportError::Task(e.clone())),
+                        None => result,
+                    });
+                })
+            }
+            Command::Stop => unreachable!("Stop is taken out of the batch"),
+        };
+        deliveries.push(delivery);
+    }
+
+    let failure = match (txn, poisoned) {
+        (Some(txn), None) => txn.commit().err(),
+        (_, poisoned) => poisoned,
+    };
+    if let Some(e) = &failure {
+        tracing::error!(error = %e, "write batch failed; nothing in it was saved");
+        for d in deliveries {
+            d(Some(e));
+        }
+        return;
+    }
+
+    let (mut wake_scheduler, mut wake_dispatcher) = (false, false);
+    for draft in events {
+        if let crate::events::EventKind::State { to, .. } = &draft.kind {
+            wake_scheduler |= *to == TaskState::Scheduled;
+            wake_dispatcher |= *to == TaskState::Queued;
+        }
+        shared.events.publish(draft);
+    }
+    // Abort the provider calls of cancelled tasks now that the cancel is durable.
+    for id in cancelled_running {
+        shared.abort_running(id);
+    }
+    for d in deliveries {
+        d(None);
+    }
+    if wake_scheduler {
+        shared.wake_scheduler.notify_one();
+    }
+    if wake_dispatcher {
+        shared.wake_dispatcher.notify_one();
+    }
+}
+
+/// Keeps a storage error so the batch is aborted; other errors only concern
+/// their own request, which wrote nothing.
+fn note<T>(poisoned: &mut Option<TaskError>, result: Result<T, TaskError>) -> Result<T, TaskError> {
+    if let Err(e @ TaskError::Storage(_)) = &result {
+        *poisoned = Some(e.clone());
+    }
+    result
+}
+
+/// Answers a request that came after the batch failed.
+fn refuse(cmd: Command) -> Delivery {
+    fn fail<T: Send + 'static>(reply: Reply<T>) -> Delivery {
+        Box::new(move |e| {
+            let _ = reply.send(Err(e.cloned().unwrap_or(TaskError::ShuttingDown)));
+        })
+    }
+    match cmd {
+        Command::Create(_, r) | Command::Chain(_, r) | Command::Retry(_, _, r) => fail(r),
+        Command::Claim(_, r) | Command::Recover(r) => fail(r),
+        Command::Promote(r) => fail(r),
+        Command::Finish(_, r) => fail(r),
+        Command::Cancel(_, _, r) => fail(r),
+        Command::Import(_, r) => Box::new(move |e| {
+            let _ = r.send(Err(ImportError::Task(
+                e.cloned().unwrap_or(TaskError::ShuttingDown),
+            )));
+        }),
+        Command::Stop => Box::new(|_| {}),
+    }
+}

@@ -75,7 +75,9 @@ pub(crate) struct Inner {
 }
 
 enum Phase {
-    Open { writer: JoinHandle<()> },
+    Open {
+        writer: JoinHandle<()>,
+    },
     Started {
         writer: JoinHandle<()>,
         services: Vec<JoinHandle<()>>,
@@ -90,7 +92,10 @@ impl Engine {
         if !(1..=MAX_WORKERS).contains(&config.workers) {
             return Err(OpenError::Io {
                 path: config.db_path.clone(),
-                detail: format!("workers must be between 1 and {MAX_WORKERS}, got {}", config.workers),
+                detail: format!(
+                    "workers must be between 1 and {MAX_WORKERS}, got {}",
+                    config.workers
+                ),
             });
         }
         let path = config.db_path.clone();
@@ -195,7 +200,9 @@ impl Engine {
 
     /// Cancels a task; a running attempt is aborted right after the cancel is stored.
     pub async fn cancel(&self, id: TaskId, reason: Option<String>) -> Result<Cancelled, TaskError> {
-        let reason = reason.map(|r| r.trim().to_string()).filter(|r| !r.is_empty());
+        let reason = reason
+            .map(|r| r.trim().to_string())
+            .filter(|r| !r.is_empty());
         self.inner.writer.cancel(id, reason).await
     }
 

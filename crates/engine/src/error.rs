@@ -92,7 +92,9 @@ impl TaskError {
 pub enum ImportError {
     #[error("the import file is not valid JSON: {0}")]
     NotJson(String),
-    #[error("the import file has format_version {found}; this Baton reads versions up to {supported}")]
+    #[error(
+        "the import file has format_version {found}; this Baton reads versions up to {supported}"
+    )]
     FutureVersion { found: u64, supported: u64 },
     #[error("the import file is not a Baton export: {0}")]
     WrongShape(String),

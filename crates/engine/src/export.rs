@@ -42,7 +42,9 @@ pub(crate) fn parse(
     let version = object
         .get("format_version")
         .and_then(|v| v.as_u64())
-        .ok_or_else(|| ImportError::WrongShape("format_version is missing or not a whole number".into()))?;
+        .ok_or_else(|| {
+            ImportError::WrongShape("format_version is missing or not a whole number".into())
+        })?;
     if version > EXPORT_FORMAT_VERSION {
         return Err(ImportError::FutureVersion {
             found: version,
@@ -50,7 +52,9 @@ pub(crate) fn parse(
         });
     }
     if version == 0 {
-        return Err(ImportError::WrongShape("format_version 0 does not exist".into()));
+        return Err(ImportError::WrongShape(
+            "format_version 0 does not exist".into(),
+        ));
     }
     let records = object
         .get("tasks")

@@ -24,9 +24,16 @@ pub(crate) struct Ctx<'a> {
 /// How an attempt ended, as the executor reports it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AttemptResult {
-    Completed { output: String },
-    Failed { error: String, retryable: bool },
-    TimedOut { after_ms: u64 },
+    Completed {
+        output: String,
+    },
+    Failed {
+        error: String,
+        retryable: bool,
+    },
+    TimedOut {
+        after_ms: u64,
+    },
     /// The engine stopped the attempt (shutdown past its grace period); the
     /// attempt does not count against the task.
     Interrupted,
@@ -69,17 +76,14 @@ fn save(txn: &mut WriteTxn, ctx: &mut Ctx, old: &Task, new: Task) -> Result<Task
     }
     txn.put(Some(old), &new)?;
     if old.status != new.status {
-        ctx.events.push(Draft::state(Some(old.status), &new, ctx.now));
+        ctx.events
+            .push(Draft::state(Some(old.status), &new, ctx.now));
     }
     Ok(new)
 }
 
 /// Inserts a task built by the engine; its state follows its schedule.
-pub(crate) fn create(
-    txn: &mut WriteTxn,
-    ctx: &mut Ctx,
-    mut task: Task,
-) -> Result<Task, TaskError> {
+pub(crate) fn create(txn: &mut WriteTxn, ctx: &mut Ctx, mut task: Task) -> Result<Task, TaskError> {
     task.created_at = ctx.now;
     task.status = ready_state(&task, ctx.now);
     txn.put(None, &task)?;
@@ -89,11 +93,7 @@ pub(crate) fn create(
 
 /// Inserts a child of `task.parent_task_id`: waiting, or ready with the parent's
 /// output bound when the parent has already completed.
-pub(crate) fn chain(
-    txn: &mut WriteTxn,
-    ctx: &mut Ctx,
-    mut task: Task,
-) -> Result<Task, TaskError> {
+pub(crate) fn chain(txn: &mut WriteTxn, ctx: &mut Ctx, mut task: Task) -> Result<Task, TaskError> {
     let parent_id = task
         .parent_task_id
         .ok_or_else(|| TaskError::invalid("parent_task_id", "a chained task needs a parent"))?;
@@ -221,7 +221,13 @@ pub(crate) fn finish(
             )
         }
     };
-    close_attempt(&mut task, outcome.attempt, now, attempt_outcome, attempt_error);
+    close_attempt(
+        &mut task,
+        outcome.attempt,
+        now,
+        attempt_outcome,
+        attempt_error,
+    );
     let task = save(txn, ctx, &old, task)?;
     after_change(txn, ctx, &task)?;
     Ok(Some(task))

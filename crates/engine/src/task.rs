@@ -190,7 +190,10 @@ pub(crate) fn validate_max_attempts(n: u32) -> Result<(), TaskError> {
 
 pub(crate) fn validate_timeout(timeout: Duration) -> Result<(), TaskError> {
     if timeout.is_zero() {
-        Err(TaskError::invalid("timeout", "the timeout must be longer than zero"))
+        Err(TaskError::invalid(
+            "timeout",
+            "the timeout must be longer than zero",
+        ))
     } else if timeout > MAX_TIMEOUT {
         Err(TaskError::invalid(
             "timeout",
@@ -250,7 +253,10 @@ mod tests {
 
     #[test]
     fn binding_without_placeholder_puts_output_first_with_a_blank_line() {
-        assert_eq!(bind_parent_output("Translate it", "Hello"), "Hello\n\nTranslate it");
+        assert_eq!(
+            bind_parent_output("Translate it", "Hello"),
+            "Hello\n\nTranslate it"
+        );
     }
 
     #[test]

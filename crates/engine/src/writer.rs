@@ -213,21 +213,26 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) {
             events: &mut events,
         };
         let delivery = match cmd {
-            Command::Create(task, reply) => {
-                deliver(reply, note(&mut poisoned, lifecycle::create(txn, &mut ctx, task)))
-            }
-            Command::Chain(task, reply) => {
-                deliver(reply, note(&mut poisoned, lifecycle::chain(txn, &mut ctx, task)))
-            }
-            Command::Claim(max, reply) => {
-                deliver(reply, note(&mut poisoned, lifecycle::claim(txn, &mut ctx, max)))
-            }
-            Command::Promote(reply) => {
-                deliver(reply, note(&mut poisoned, lifecycle::promote_due(txn, &mut ctx)))
-            }
-            Command::Finish(outcome, reply) => {
-                deliver(reply, note(&mut poisoned, lifecycle::finish(txn, &mut ctx, outcome)))
-            }
+            Command::Create(task, reply) => deliver(
+                reply,
+                note(&mut poisoned, lifecycle::create(txn, &mut ctx, task)),
+            ),
+            Command::Chain(task, reply) => deliver(
+                reply,
+                note(&mut poisoned, lifecycle::chain(txn, &mut ctx, task)),
+            ),
+            Command::Claim(max, reply) => deliver(
+                reply,
+                note(&mut poisoned, lifecycle::claim(txn, &mut ctx, max)),
+            ),
+            Command::Promote(reply) => deliver(
+                reply,
+                note(&mut poisoned, lifecycle::promote_due(txn, &mut ctx)),
+            ),
+            Command::Finish(outcome, reply) => deliver(
+                reply,
+                note(&mut poisoned, lifecycle::finish(txn, &mut ctx, outcome)),
+            ),
             Command::Cancel(id, reason, reply) => {
                 let result = note(&mut poisoned, lifecycle::cancel(txn, &mut ctx, id, reason));
                 if let Ok(c) = &result {
@@ -237,12 +242,14 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) {
                 }
                 deliver(reply, result)
             }
-            Command::Retry(id, max, reply) => {
-                deliver(reply, note(&mut poisoned, lifecycle::retry(txn, &mut ctx, id, max)))
-            }
-            Command::Recover(reply) => {
-                deliver(reply, note(&mut poisoned, lifecycle::recover(txn, &mut ctx)))
-            }
+            Command::Retry(id, max, reply) => deliver(
+                reply,
+                note(&mut poisoned, lifecycle::retry(txn, &mut ctx, id, max)),
+            ),
+            Command::Recover(reply) => deliver(
+                reply,
+                note(&mut poisoned, lifecycle::recover(txn, &mut ctx)),
+            ),
             Command::Import(tasks, reply) => {
                 let result = lifecycle::import(txn, &mut ctx, tasks);
                 if let Err(ImportError::Task(e @ TaskError::Storage(_))) = &result {

@@ -25,9 +25,9 @@ fn parse(model: &str) -> Result<Plan, String> {
             None => (directive, None),
         };
         let number = |what: &str| -> Result<u64, String> {
-            value
-                .and_then(|v| v.parse::<u64>().ok())
-                .ok_or_else(|| format!("mock directive '{directive}' needs a whole number ({what})"))
+            value.and_then(|v| v.parse::<u64>().ok()).ok_or_else(|| {
+                format!("mock directive '{directive}' needs a whole number ({what})")
+            })
         };
         match (key, value) {
             ("echo", None) => {}
@@ -102,7 +102,9 @@ impl Provider for MockProvider {
                 tokio::time::sleep(Duration::from_millis(plan.sleep_ms)).await;
             }
             if plan.fatal {
-                return Err(ProviderError::fatal("mock: the 'fatal' directive fails every attempt"));
+                return Err(ProviderError::fatal(
+                    "mock: the 'fatal' directive fails every attempt",
+                ));
             }
             if request.attempt <= plan.fail_first {
                 return Err(ProviderError::retryable(format!(
@@ -137,7 +139,14 @@ mod tests {
 
     #[test]
     fn refuses_unknown_or_malformed_directives() {
-        for bad in ["bogus", "sleep", "sleep=abc", "stream=0", "fail=-1", "echo=3"] {
+        for bad in [
+            "bogus",
+            "sleep",
+            "sleep=abc",
+            "stream=0",
+            "fail=-1",
+            "echo=3",
+        ] {
             let err = parse(bad).unwrap_err();
             assert!(err.contains(bad.split('=').next().unwrap()), "{bad}: {err}");
         }

@@ -42,7 +42,10 @@ fn a_new_file_gets_the_current_schema_and_empty_counts() {
     let db = Database::create(&path).unwrap();
     let txn = db.begin_read().unwrap();
     let meta = txn.open_table(META).unwrap();
-    assert_eq!(meta.get(SCHEMA_KEY).unwrap().unwrap().value(), SCHEMA_VERSION);
+    assert_eq!(
+        meta.get(SCHEMA_KEY).unwrap().unwrap().value(),
+        SCHEMA_VERSION
+    );
 }
 
 #[test]
@@ -61,7 +64,9 @@ fn a_foreign_file_is_refused_and_left_byte_for_byte_unchanged() {
     let path = dir.path().join("baton.redb");
     let bytes: Vec<u8> = (0..20_000u32).map(|i| (i * 7 % 251) as u8).collect();
     std::fs::write(&path, &bytes).unwrap();
-    let err = Store::open(&path).err().expect("a foreign file must be refused");
+    let err = Store::open(&path)
+        .err()
+        .expect("a foreign file must be refused");
     assert_eq!(err.code(), "database_corrupt", "{err}");
     assert!(err.to_string().contains("is not a Baton database"), "{err}");
     assert_eq!(std::fs::read(&path).unwrap(), bytes);
@@ -146,7 +151,10 @@ fn a_version_1_file_is_migrated_and_its_indexes_rebuilt() {
     assert_eq!(txn.queue_head(10).unwrap(), vec![queued.id]);
     let (due_now, next) = txn.due_by(Utc::now()).unwrap();
     assert!(due_now.is_empty());
-    assert_eq!(next, scheduled.scheduled_for.map(|t| from_micros(micros(t))));
+    assert_eq!(
+        next,
+        scheduled.scheduled_for.map(|t| from_micros(micros(t)))
+    );
     drop(txn);
     let listed = store
         .list(&ListQuery {

@@ -46,7 +46,10 @@ impl WriteTxn {
 
         if let Some(old) = old {
             by_status.remove(status_key(old.status, old.id))?;
-            let n = counts.get(old.status.code())?.map(|v| v.value()).unwrap_or(0);
+            let n = counts
+                .get(old.status.code())?
+                .map(|v| v.value())
+                .unwrap_or(0);
             counts.insert(old.status.code(), n.saturating_sub(1))?;
             match old.status {
                 TaskState::Queued => {
@@ -64,7 +67,10 @@ impl WriteTxn {
         }
 
         by_status.insert(status_key(new.status, new.id), ())?;
-        let n = counts.get(new.status.code())?.map(|v| v.value()).unwrap_or(0);
+        let n = counts
+            .get(new.status.code())?
+            .map(|v| v.value())
+            .unwrap_or(0);
         counts.insert(new.status.code(), n + 1)?;
         match new.status {
             TaskState::Queued => {

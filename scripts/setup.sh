@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs what building and testing Baton needs on a fresh Debian 12 machine (run as root):
+# the WebKitGTK stack Tauri links against, Xvfb for running the app without a display, and
+# the npm dev dependencies. Safe to run repeatedly: each step is skipped when already done.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+export DEBIAN_FRONTEND=noninteractive
+
+SYSTEM_PACKAGES=(
+  build-essential
+  pkg-config
+  libwebkit2gtk-4.1-dev
+  libayatana-appindicator3-dev
+  librsvg2-dev
+  libssl-dev
+  xvfb
+  xauth
+  webkit2gtk-driver
+)
+
+missing=()
+for pkg in "${SYSTEM_PACKAGES[@]}"; do
+  # `dpkg -s` also succeeds for removed-but-not-purged packages, so check the status line.
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$pkg")
+  fi
+done
+
+if ((${#missing[@]} > 0)); then
+  echo "setup: installing system packages: ${missing[*]}"
+  apt-get update
+  apt-get install -y --no-install-recommends "${missing[@]}"
+else
+  echo "setup: system packages already installed"
+fi
+
+# `npm ci` wipes node_modules, so only run it when the lock file changed since the last install.
+# npm writes node_modules/.package-lock.json on every install; it is the marker.
+if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
+  echo "setup: installing npm dependencies (npm ci)"
+  npm ci --no-audit --no-fund
+else
+  echo "setup: npm dependencies up to date"
+fi

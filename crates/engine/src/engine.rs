@@ -13,6 +13,7 @@ use crate::task::{self, NewTask, Task, TaskId};
 use crate::writer::Writer;
 use crate::{pool, scheduler};
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, watch, Semaphore};
@@ -22,6 +23,14 @@ use tokio_util::task::TaskTracker;
 
 pub const DEFAULT_WORKERS: usize = 4;
 pub const MAX_WORKERS: usize = 1024;
+
+/// What the writer has done since open: `committed_requests / commits` is the
+/// mean group-commit batch size.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct EngineStats {
+    pub commits: u64,
+    pub committed_requests: u64,
+}
 
 /// How to run an engine.
 #[derive(Clone)]
@@ -284,6 +293,15 @@ impl Engine {
 
     pub fn is_paused(&self) -> bool {
         *self.inner.paused.borrow()
+    }
+
+    /// Counters of the writer since open.
+    pub fn stats(&self) -> EngineStats {
+        let shared = &self.inner.shared;
+        EngineStats {
+            commits: shared.commits.load(Ordering::Relaxed),
+            committed_requests: shared.committed_requests.load(Ordering::Relaxed),
+        }
     }
 
     /// The time as the engine sees it.

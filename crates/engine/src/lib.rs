@@ -33,7 +33,7 @@ mod writer;
 
 pub use backoff::Backoff;
 pub use clock::Clock;
-pub use engine::{Engine, EngineConfig, DEFAULT_WORKERS, MAX_WORKERS};
+pub use engine::{Engine, EngineConfig, EngineStats, DEFAULT_WORKERS, MAX_WORKERS};
 pub use error::{ImportError, OpenError, RecordError, TaskError};
 pub use events::{Event, EventKind, EVENT_BUFFER};
 pub use export::{ExportFile, EXPORT_FORMAT_VERSION};

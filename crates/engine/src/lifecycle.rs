@@ -42,8 +42,10 @@ pub enum AttemptResult {
 #[derive(Debug, Clone)]
 pub(crate) struct Outcome {
     pub id: TaskId,
-    /// The attempt this outcome belongs to; any other is stale.
-    pub attempt: u32,
+    /// Which claim of the task this outcome belongs to: the length of its history
+    /// right after that claim. Unlike `attempts`, it never resets (a manual retry
+    /// resets attempts), so an outcome from any earlier run is recognised as stale.
+    pub run: u32,
     pub result: AttemptResult,
 }
 
@@ -180,7 +182,7 @@ pub(crate) fn finish(
     let Some(old) = txn.get(outcome.id)? else {
         return Ok(None);
     };
-    if old.status != TaskState::Running || old.attempts != outcome.attempt {
+    if old.status != TaskState::Running || old.history.len() != outcome.run as usize {
         return Ok(None);
     }
     let mut task = old.clone();
@@ -221,13 +223,7 @@ pub(crate) fn finish(
             )
         }
     };
-    close_attempt(
-        &mut task,
-        outcome.attempt,
-        now,
-        attempt_outcome,
-        attempt_error,
-    );
+    close_attempt(&mut task, now, attempt_outcome, attempt_error);
     let task = save(txn, ctx, &old, task)?;
     after_change(txn, ctx, &task)?;
     Ok(Some(task))
@@ -251,19 +247,14 @@ fn fail_or_retry(task: &mut Task, ctx: &mut Ctx, error: String, retryable: bool)
     }
 }
 
+/// Closes the running attempt: the last one in the history.
 fn close_attempt(
     task: &mut Task,
-    number: u32,
     now: DateTime<Utc>,
     outcome: AttemptOutcome,
     error: Option<String>,
 ) {
-    if let Some(attempt) = task
-        .history
-        .iter_mut()
-        .rev()
-        .find(|a| a.number == number && a.outcome.is_none())
-    {
+    if let Some(attempt) = task.history.last_mut().filter(|a| a.outcome.is_none()) {
         attempt.finished_at = Some(now);
         attempt.outcome = Some(outcome);
         attempt.error = error;
@@ -341,13 +332,7 @@ pub(crate) fn cancel(
     task.cancel_reason = Some(reason.unwrap_or_else(|| "cancelled by user".to_string()));
     task.finished_at = Some(ctx.now);
     if old.status == TaskState::Running {
-        close_attempt(
-            &mut task,
-            old.attempts,
-            ctx.now,
-            AttemptOutcome::Cancelled,
-            None,
-        );
+        close_attempt(&mut task, ctx.now, AttemptOutcome::Cancelled, None);
     }
     let task = save(txn, ctx, &old, task)?;
     after_change(txn, ctx, &task)?;
@@ -427,7 +412,6 @@ pub(crate) fn recover(txn: &mut WriteTxn, ctx: &mut Ctx) -> Result<Vec<Task>, Ta
         }
         close_attempt(
             &mut task,
-            old.attempts,
             ctx.now,
             AttemptOutcome::Interrupted,
             Some("interrupted: the engine stopped while this attempt ran".to_string()),
@@ -492,3 +476,7 @@ pub(crate) fn import(
     }
     Ok(report)
 }
+
+#[cfg(test)]
+#[path = "lifecycle_tests.rs"]
+mod tests;

@@ -103,7 +103,7 @@ async fn execute(inner: Arc<Inner>, task: Task, permit: OwnedSemaphorePermit) {
         match result {
             None => tracing::info!("attempt aborted: the task was cancelled"),
             Some(result) => {
-                let outcome = Outcome { id: task.id, attempt: task.attempts, result };
+                let outcome = Outcome { id: task.id, run: task.history.len() as u32, result };
                 match inner.writer.finish(outcome).await {
                     Ok(Some(t)) => tracing::info!(status = %t.status, "attempt finished"),
                     Ok(None) => tracing::info!("outcome ignored: the task had moved on"),

@@ -3,6 +3,7 @@
 use crate::events::EventBus;
 use crate::task::TaskId;
 use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -16,6 +17,9 @@ pub(crate) struct Shared {
     /// Cancellation of each running attempt. A std Mutex: nothing awaits while
     /// it is held.
     running: Mutex<HashMap<TaskId, CancellationToken>>,
+    /// Write transactions committed, and the requests they carried.
+    pub commits: AtomicU64,
+    pub committed_requests: AtomicU64,
 }
 
 impl Shared {
@@ -25,6 +29,8 @@ impl Shared {
             wake_scheduler: Notify::new(),
             wake_dispatcher: Notify::new(),
             running: Mutex::new(HashMap::new()),
+            commits: AtomicU64::new(0),
+            committed_requests: AtomicU64::new(0),
         }
     }
 

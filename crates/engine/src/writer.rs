@@ -18,6 +18,7 @@ use crate::task::{Task, TaskId};
 use chrono::{DateTime, Utc};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -279,6 +280,10 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) {
         return;
     }
 
+    shared.commits.fetch_add(1, Ordering::Relaxed);
+    shared
+        .committed_requests
+        .fetch_add(deliveries.len() as u64, Ordering::Relaxed);
     let (mut wake_scheduler, mut wake_dispatcher) = (false, false);
     for draft in events {
         if let crate::events::EventKind::State { to, .. } = &draft.kind {

@@ -1,0 +1,151 @@
+//! Outcomes that arrive too late or twice change nothing.
+
+use super::*;
+use crate::store::Store;
+use rand::SeedableRng;
+
+fn new_task(prompt: &str) -> Task {
+    Task {
+        id: TaskId::new(),
+        name: prompt.into(),
+        prompt: prompt.into(),
+        effective_prompt: None,
+        status: TaskState::Queued,
+        scheduled_for: None,
+        created_at: Utc::now(),
+        started_at: None,
+        finished_at: None,
+        output: None,
+        error: None,
+        parent_task_id: None,
+        llm_provider: "mock".into(),
+        llm_model: "echo".into(),
+        latency_ms: None,
+        attempts: 0,
+        max_attempts: 3,
+        timeout_ms: 1000,
+        cancel_reason: None,
+        history: vec![],
+    }
+}
+
+/// Runs `f` in one committed transaction.
+fn write<T>(store: &Store, f: impl FnOnce(&mut WriteTxn, &mut Ctx) -> T) -> T {
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut events = Vec::new();
+    let mut txn = store.begin().unwrap();
+    let mut ctx = Ctx {
+        now: Utc::now(),
+        backoff: Backoff::default(),
+        rng: &mut rng,
+        events: &mut events,
+    };
+    let out = f(&mut txn, &mut ctx);
+    txn.commit().unwrap();
+    out
+}
+
+fn completed(id: TaskId, run: u32) -> Outcome {
+    Outcome {
+        id,
+        run,
+        result: AttemptResult::Completed {
+            output: "late".into(),
+        },
+    }
+}
+
+#[test]
+fn a_late_outcome_after_cancel_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("b.redb")).unwrap();
+    let task = write(&store, |txn, ctx| create(txn, ctx, new_task("x")).unwrap());
+    let claimed = write(&store, |txn, ctx| claim(txn, ctx, 1).unwrap());
+    assert_eq!(claimed[0].id, task.id);
+    write(&store, |txn, ctx| cancel(txn, ctx, task.id, None).unwrap());
+    let before = store.get(task.id).unwrap();
+
+    let late = write(&store, |txn, ctx| {
+        finish(txn, ctx, completed(task.id, 1)).unwrap()
+    });
+    assert_eq!(late, None);
+    assert_eq!(store.get(task.id).unwrap(), before);
+    assert_eq!(before.as_ref().unwrap().status, TaskState::Cancelled);
+}
+
+#[test]
+fn a_duplicate_or_stale_outcome_records_no_second_completion() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("b.redb")).unwrap();
+    let task = write(&store, |txn, ctx| create(txn, ctx, new_task("x")).unwrap());
+    write(&store, |txn, ctx| claim(txn, ctx, 1).unwrap());
+    let first = write(&store, |txn, ctx| {
+        finish(txn, ctx, completed(task.id, 1)).unwrap()
+    });
+    assert_eq!(first.map(|t| t.status), Some(TaskState::Completed));
+    let after_first = store.get(task.id).unwrap();
+
+    // The same report again, and one for an attempt that never ran.
+    for attempt in [1, 2] {
+        let again = write(&store, |txn, ctx| {
+            finish(txn, ctx, completed(task.id, attempt)).unwrap()
+        });
+        assert_eq!(again, None);
+    }
+    let stored = store.get(task.id).unwrap();
+    assert_eq!(stored, after_first);
+    let completions = stored
+        .unwrap()
+        .history
+        .iter()
+        .filter(|a| a.outcome == Some(AttemptOutcome::Completed))
+        .count();
+    assert_eq!(completions, 1);
+}
+
+#[test]
+fn an_outcome_from_before_a_crash_is_ignored_after_recovery() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("b.redb")).unwrap();
+    let task = write(&store, |txn, ctx| create(txn, ctx, new_task("x")).unwrap());
+    write(&store, |txn, ctx| claim(txn, ctx, 1).unwrap());
+    write(&store, |txn, ctx| recover(txn, ctx).unwrap());
+    // Claimed again: attempt 2 is the current one.
+    write(&store, |txn, ctx| claim(txn, ctx, 1).unwrap());
+    let stale = write(&store, |txn, ctx| {
+        finish(txn, ctx, completed(task.id, 1)).unwrap()
+    });
+    assert_eq!(stale, None);
+    let current = write(&store, |txn, ctx| {
+        finish(txn, ctx, completed(task.id, 2)).unwrap()
+    });
+    assert_eq!(
+        current.map(|t| (t.status, t.attempts)),
+        Some((TaskState::Completed, 2))
+    );
+}
+
+#[test]
+fn an_outcome_from_before_a_manual_retry_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("b.redb")).unwrap();
+    let task = write(&store, |txn, ctx| create(txn, ctx, new_task("x")).unwrap());
+    write(&store, |txn, ctx| claim(txn, ctx, 1).unwrap());
+    write(&store, |txn, ctx| cancel(txn, ctx, task.id, None).unwrap());
+    write(&store, |txn, ctx| retry(txn, ctx, task.id, None).unwrap());
+    let again = write(&store, |txn, ctx| claim(txn, ctx, 1).unwrap());
+    // Attempts restarted at 1, but this is the task's second run.
+    assert_eq!((again[0].attempts, again[0].history.len()), (1, 2));
+    let stale = write(&store, |txn, ctx| {
+        finish(txn, ctx, completed(task.id, 1)).unwrap()
+    });
+    assert_eq!(stale, None);
+    assert_eq!(
+        store.get(task.id).unwrap().unwrap().status,
+        TaskState::Running
+    );
+    let current = write(&store, |txn, ctx| {
+        finish(txn, ctx, completed(task.id, 2)).unwrap()
+    });
+    assert_eq!(current.map(|t| t.status), Some(TaskState::Completed));
+}

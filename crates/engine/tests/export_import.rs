@@ -1,0 +1,146 @@
+//! Export and import: the versioned JSON file, validated whole before anything is written.
+
+mod common;
+
+use baton_engine::{ImportError, NewTask, TaskState, EXPORT_FORMAT_VERSION};
+use common::*;
+
+#[tokio::test(start_paused = true)]
+async fn export_then_import_round_trips_every_task_and_its_history() {
+    let source = started_with(|_| {}).await;
+    let mut rx = source.engine.subscribe();
+    let done = source.engine.submit(task("one", "fail=1")).await.unwrap();
+    reach(&mut rx, done.id, TaskState::Completed).await;
+    let child = source
+        .engine
+        .chain(
+            done.id,
+            NewTask {
+                scheduled_for: Some(source.engine.now() + chrono::Duration::hours(2)),
+                ..task("later: {{parent.output}}", "echo")
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(child.status, TaskState::Scheduled);
+    let exported = source.engine.export().await.unwrap();
+    assert_eq!(exported.format_version, EXPORT_FORMAT_VERSION);
+    let text = serde_json::to_string_pretty(&exported).unwrap();
+
+    let target = open_with(|_| {}).await;
+    let report = target.engine.import(&text).await.unwrap();
+    assert_eq!(report.imported, 2);
+    assert!(report.skipped_existing.is_empty());
+    let imported = target.engine.export().await.unwrap();
+    assert_eq!(imported.tasks, exported.tasks);
+    let counts = target.engine.counts().await.unwrap();
+    assert_eq!((counts.completed, counts.scheduled), (1, 1));
+
+    // The same file again: every id is reported, nothing is overwritten.
+    let again = target.engine.import(&text).await.unwrap();
+    assert_eq!(again.imported, 0);
+    assert_eq!(again.skipped_existing, vec![done.id, child.id]);
+    assert_eq!(target.engine.export().await.unwrap().tasks, exported.tasks);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_imported_waiting_child_of_a_completed_parent_is_released() {
+    let source = open_with(|_| {}).await;
+    let parent = source.engine.submit(task("p", "echo")).await.unwrap();
+    let child = source
+        .engine
+        .chain(parent.id, task("c", "echo"))
+        .await
+        .unwrap();
+    let mut file = source.engine.export().await.unwrap();
+    // Make the parent look completed in the file, as if exported mid-chain and
+    // finished elsewhere.
+    let p = file.tasks.iter_mut().find(|t| t.id == parent.id).unwrap();
+    p.status = TaskState::Completed;
+    p.output = Some("done".into());
+    let text = serde_json::to_string(&file).unwrap();
+
+    let target = open_with(|_| {}).await;
+    target.engine.import(&text).await.unwrap();
+    let released = target.engine.get(child.id).await.unwrap();
+    assert_eq!(released.status, TaskState::Queued);
+    assert_eq!(released.effective_prompt.as_deref(), Some("done\n\nc"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_import_that_is_not_json_or_from_the_future_is_refused() {
+    let t = open_with(|_| {}).await;
+    let err = t.engine.import("{ not json").await.unwrap_err();
+    assert_eq!(err.code(), "import_not_json");
+    let err = t
+        .engine
+        .import(r#"{"format_version": 99, "exported_at": "2026-01-01T00:00:00Z", "tasks": []}"#)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ImportError::FutureVersion { found: 99, .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("format_version 99"), "{err}");
+    let err = t.engine.import(r#"[1, 2]"#).await.unwrap_err();
+    assert_eq!(err.code(), "import_wrong_shape");
+    assert_eq!(t.engine.counts().await.unwrap().total(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_import_with_one_bad_record_writes_nothing_and_names_each_bad_record() {
+    let source = open_with(|_| {}).await;
+    for i in 0..3 {
+        source
+            .engine
+            .submit(task(&format!("t{i}"), "echo"))
+            .await
+            .unwrap();
+    }
+    let mut file: serde_json::Value =
+        serde_json::to_value(source.engine.export().await.unwrap()).unwrap();
+    file["tasks"][1]["max_attempts"] = 0.into();
+    file["tasks"][2]["prompt"] = "  ".into();
+    let text = file.to_string();
+
+    let target = open_with(|_| {}).await;
+    let err = target.engine.import(&text).await.unwrap_err();
+    let ImportError::BadRecords(bad) = &err else {
+        panic!("expected bad records, got {err:?}");
+    };
+    assert_eq!(bad.iter().map(|r| r.index).collect::<Vec<_>>(), vec![1, 2]);
+    let text = err.to_string();
+    assert!(
+        text.contains("record 1") && text.contains("between 1 and 20"),
+        "{text}"
+    );
+    assert!(
+        text.contains("record 2") && text.contains("the prompt is empty"),
+        "{text}"
+    );
+    assert_eq!(target.engine.counts().await.unwrap().total(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_import_whose_parent_is_missing_everywhere_writes_nothing() {
+    let source = open_with(|_| {}).await;
+    let parent = source.engine.submit(task("p", "echo")).await.unwrap();
+    source
+        .engine
+        .chain(parent.id, task("c", "echo"))
+        .await
+        .unwrap();
+    let mut file = source.engine.export().await.unwrap();
+    file.tasks.retain(|t| t.id != parent.id);
+    let target = open_with(|_| {}).await;
+    let err = target
+        .engine
+        .import(&serde_json::to_string(&file).unwrap())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("neither in the file nor stored"),
+        "{err}"
+    );
+    assert_eq!(target.engine.counts().await.unwrap().total(), 0);
+}

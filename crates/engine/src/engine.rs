@@ -73,6 +73,8 @@ pub(crate) struct Inner {
     pub clock: Clock,
     pub providers: Providers,
     pub slots: Arc<Semaphore>,
+    /// The number of slots asked for; `slots` follows it.
+    workers: std::sync::atomic::AtomicUsize,
     pub paused: watch::Sender<bool>,
     pub executors: TaskTracker,
     /// Stops the scheduler and the dispatcher: no new attempt starts.
@@ -126,6 +128,7 @@ impl Engine {
                 clock: config.clock,
                 providers: config.providers,
                 slots: Arc::new(Semaphore::new(config.workers)),
+                workers: config.workers.into(),
                 paused: watch::Sender::new(false),
                 executors: TaskTracker::new(),
                 stop_intake: CancellationToken::new(),
@@ -284,6 +287,34 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// Changes the number of concurrent attempts. Fewer slots take effect as
+    /// running attempts finish; none is interrupted.
+    pub fn set_workers(&self, n: usize) -> Result<(), TaskError> {
+        if !(1..=MAX_WORKERS).contains(&n) {
+            return Err(TaskError::invalid(
+                "workers",
+                format!("workers must be between 1 and {MAX_WORKERS}, got {n}"),
+            ));
+        }
+        let old = self.inner.workers.swap(n, Ordering::SeqCst);
+        if n > old {
+            self.inner.slots.add_permits(n - old);
+        } else if n < old {
+            let slots = self.inner.slots.clone();
+            let fewer = (old - n) as u32;
+            tokio::spawn(async move {
+                if let Ok(permits) = slots.acquire_many_owned(fewer).await {
+                    permits.forget();
+                }
+            });
+        }
+        Ok(())
+    }
+
+    pub fn workers(&self) -> usize {
+        self.inner.workers.load(Ordering::SeqCst)
     }
 
     /// Paused workers finish what they run but claim nothing new.

@@ -12,10 +12,12 @@
 //! - `pool`: the dispatcher (claims ≤ free slots) and the executors.
 //! - `provider`: the [`Provider`] trait and the deterministic mock.
 //! - `events`: every change on a broadcast channel.
+//! - `catalog`: a live in-memory summary of all tasks for list views.
 //! - `export`: the versioned JSON export file.
 //! - `backoff`, `clock`, `error`, `shared`: the small parts.
 
 mod backoff;
+mod catalog;
 mod clock;
 mod engine;
 mod error;
@@ -32,6 +34,9 @@ mod task;
 mod writer;
 
 pub use backoff::Backoff;
+pub use catalog::{
+    Activity, Catalog, CatalogPage, CatalogQuery, ChainFilter, ScheduleFilter, TaskSummary,
+};
 pub use clock::Clock;
 pub use engine::{Engine, EngineConfig, EngineStats, DEFAULT_WORKERS, MAX_WORKERS};
 pub use error::{ImportError, OpenError, RecordError, TaskError};

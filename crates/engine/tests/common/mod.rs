@@ -74,6 +74,24 @@ pub async fn reach(rx: &mut broadcast::Receiver<Event>, id: TaskId, to: TaskStat
     .unwrap_or_else(|_| panic!("task {id} never reached {to}"))
 }
 
+/// Waits until each task has reached its state, in any order.
+pub async fn reach_all(rx: &mut broadcast::Receiver<Event>, mut want: Vec<(TaskId, TaskState)>) {
+    tokio::time::timeout(PATIENCE, async {
+        while !want.is_empty() {
+            if let Event {
+                task_id,
+                kind: EventKind::State { to, .. },
+                ..
+            } = rx.recv().await.expect("event stream ended or lagged")
+            {
+                want.retain(|w| *w != (task_id, to));
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("never reached: {want:?}"))
+}
+
 /// Every state event of `id` until it reaches a terminal state.
 pub async fn states_until_terminal(
     rx: &mut broadcast::Receiver<Event>,

@@ -1,0 +1,299 @@
+//! A live, in-memory summary of every task, for views that filter, search and
+//! scroll through many tasks at once (the desktop list, activity figures).
+//!
+//! It subscribes to the engine's events *before* it loads the store, so no change
+//! between the two is missed; events carry whole tasks, so applying one is an
+//! upsert and the catalog converges on the store. A lagging subscription reloads.
+
+use crate::engine::Engine;
+use crate::events::{Event, EventKind};
+use crate::state::TaskState;
+use crate::task::{Task, TaskId};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::cmp::Reverse;
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use tokio::sync::broadcast::error::RecvError;
+
+/// How many characters of the prompt are kept for search.
+const SEARCH_PREFIX: usize = 240;
+
+/// What a list row shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskSummary {
+    pub id: TaskId,
+    pub name: String,
+    pub status: TaskState,
+    pub llm_provider: String,
+    pub llm_model: String,
+    pub scheduled_for: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub attempts: u32,
+    pub max_attempts: u32,
+    pub parent_task_id: Option<TaskId>,
+    /// Number of tasks chained onto this one.
+    pub children: u32,
+    pub latency_ms: Option<u64>,
+    #[serde(skip)]
+    search_text: String,
+}
+
+impl TaskSummary {
+    fn of(task: &Task, children: u32) -> Self {
+        let prompt: String = task.prompt.chars().take(SEARCH_PREFIX).collect();
+        TaskSummary {
+            id: task.id,
+            name: task.name.clone(),
+            status: task.status,
+            llm_provider: task.llm_provider.clone(),
+            llm_model: task.llm_model.clone(),
+            scheduled_for: task.scheduled_for,
+            created_at: task.created_at,
+            finished_at: task.finished_at,
+            attempts: task.attempts,
+            max_attempts: task.max_attempts,
+            parent_task_id: task.parent_task_id,
+            children,
+            latency_ms: task.latency_ms,
+            search_text: format!("{} {} {}", task.name, task.id, prompt).to_lowercase(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScheduleFilter {
+    /// No `scheduled_for`: ran (or will run) as soon as possible.
+    Immediate,
+    Scheduled,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChainFilter {
+    /// Tasks without a parent.
+    Roots,
+    /// Tasks that have at least one child.
+    WithChildren,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogQuery {
+    pub status: Option<TaskState>,
+    pub schedule: Option<ScheduleFilter>,
+    pub chain: Option<ChainFilter>,
+    /// Case-insensitive; matches the name, the id or the start of the prompt.
+    pub search: Option<String>,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+/// One window of the matching tasks, newest first, and how many match in all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CatalogPage {
+    pub total: usize,
+    pub rows: Vec<TaskSummary>,
+}
+
+/// Figures for the activity panel.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Activity {
+    /// Tasks finished in each of the last 30 minutes, oldest first.
+    pub finished_per_minute: Vec<u32>,
+    pub completed_today: u64,
+    pub failed_today: u64,
+    /// completed / (completed + failed) today; `None` before anything finished.
+    pub success_rate: Option<f64>,
+    pub latency_p50_ms: Option<u64>,
+    pub latency_p95_ms: Option<u64>,
+    /// Attempts beyond the first, over tasks finished today.
+    pub retries_today: u64,
+}
+
+#[derive(Default)]
+struct Rows {
+    by_id: BTreeMap<Reverse<TaskId>, TaskSummary>,
+}
+
+impl Rows {
+    fn upsert(&mut self, task: &Task) {
+        let key = Reverse(task.id);
+        let children = self.by_id.get(&key).map_or(0, |s| s.children);
+        let is_new = !self.by_id.contains_key(&key);
+        self.by_id.insert(key, TaskSummary::of(task, children));
+        if is_new {
+            if let Some(parent) = task.parent_task_id {
+                if let Some(p) = self.by_id.get_mut(&Reverse(parent)) {
+                    p.children += 1;
+                }
+            }
+        }
+    }
+
+    fn load(tasks: &[Task]) -> Self {
+        let mut rows = Rows::default();
+        for task in tasks {
+            rows.by_id
+                .insert(Reverse(task.id), TaskSummary::of(task, 0));
+        }
+        for task in tasks {
+            if let Some(p) = task
+                .parent_task_id
+                .and_then(|p| rows.by_id.get_mut(&Reverse(p)))
+            {
+                p.children += 1;
+            }
+        }
+        rows
+    }
+}
+
+pub struct Catalog {
+    rows: RwLock<Rows>,
+    /// Bumped after every change applied, for whoever waits on the catalog.
+    version: tokio::sync::watch::Sender<u64>,
+}
+
+impl Catalog {
+    /// Loads every task and keeps following the engine's events until the
+    /// engine's event channel closes.
+    pub async fn follow(engine: &Engine) -> Result<Arc<Catalog>, crate::TaskError> {
+        let mut events = engine.subscribe();
+        let catalog = Arc::new(Catalog {
+            rows: RwLock::new(Rows::load(&engine.export().await?.tasks)),
+            version: tokio::sync::watch::Sender::new(0),
+        });
+        let weak = Arc::downgrade(&catalog);
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            loop {
+                let event = events.recv().await;
+                let Some(catalog) = weak.upgrade() else {
+                    return;
+                };
+                match event {
+                    Ok(event) => catalog.apply(&event),
+                    Err(RecvError::Lagged(_)) => match engine.export().await {
+                        Ok(file) => {
+                            *catalog.write() = Rows::load(&file.tasks);
+                            catalog.version.send_modify(|v| *v += 1);
+                        }
+                        Err(e) => tracing::warn!(error = %e, "catalog reload failed"),
+                    },
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        });
+        Ok(catalog)
+    }
+
+    pub fn apply(&self, event: &Event) {
+        if let EventKind::State { task, .. } = &event.kind {
+            self.write().upsert(task);
+            self.version.send_modify(|v| *v += 1);
+        }
+    }
+
+    /// Changes each time the catalog applies an event or reloads.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.version.subscribe()
+    }
+
+    pub fn len(&self) -> usize {
+        self.read().by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn query(&self, q: &CatalogQuery) -> CatalogPage {
+        let needle = q
+            .search
+            .as_deref()
+            .map(|s| s.trim().to_lowercase())
+            .filter(|s| !s.is_empty());
+        let rows = self.read();
+        let mut total = 0;
+        let mut page = Vec::with_capacity(q.limit.min(1000));
+        for row in rows.by_id.values() {
+            let matches = q.status.is_none_or(|s| row.status == s)
+                && q.schedule.is_none_or(|s| match s {
+                    ScheduleFilter::Immediate => row.scheduled_for.is_none(),
+                    ScheduleFilter::Scheduled => row.scheduled_for.is_some(),
+                })
+                && q.chain.is_none_or(|c| match c {
+                    ChainFilter::Roots => row.parent_task_id.is_none(),
+                    ChainFilter::WithChildren => row.children > 0,
+                })
+                && needle
+                    .as_deref()
+                    .is_none_or(|n| row.search_text.contains(n));
+            if matches {
+                if total >= q.offset && page.len() < q.limit {
+                    page.push(row.clone());
+                }
+                total += 1;
+            }
+        }
+        CatalogPage { total, rows: page }
+    }
+
+    /// Figures over tasks finished since midnight UTC and the last 30 minutes.
+    pub fn activity(&self, now: DateTime<Utc>) -> Activity {
+        let midnight = now
+            .date_naive()
+            .and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc())
+            .unwrap_or(now);
+        let mut per_minute = vec![0u32; 30];
+        let (mut completed, mut failed, mut retries) = (0u64, 0u64, 0u64);
+        let mut latencies = Vec::new();
+        for row in self.read().by_id.values() {
+            let Some(done) = row.finished_at else {
+                continue;
+            };
+            let ago = (now - done).num_minutes();
+            if (0..30).contains(&ago) {
+                per_minute[29 - ago as usize] += 1;
+            }
+            if done < midnight {
+                continue;
+            }
+            match row.status {
+                TaskState::Completed => {
+                    completed += 1;
+                    latencies.extend(row.latency_ms);
+                }
+                TaskState::Failed => failed += 1,
+                _ => {}
+            }
+            retries += u64::from(row.attempts.saturating_sub(1));
+        }
+        latencies.sort_unstable();
+        let pct = |p: f64| -> Option<u64> {
+            (!latencies.is_empty())
+                .then(|| latencies[((latencies.len() - 1) as f64 * p).round() as usize])
+        };
+        Activity {
+            finished_per_minute: per_minute,
+            completed_today: completed,
+            failed_today: failed,
+            success_rate: (completed + failed > 0)
+                .then(|| completed as f64 / (completed + failed) as f64),
+            latency_p50_ms: pct(0.50),
+            latency_p95_ms: pct(0.95),
+            retries_today: retries,
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Rows> {
+        self.rows.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Rows> {
+        self.rows.write().unwrap_or_else(|e| e.into_inner())
+    }
+}

@@ -1,0 +1,223 @@
+//! The in-memory catalog follows the store and answers filtered, paged queries.
+
+mod common;
+
+use baton_engine::{Catalog, CatalogQuery, ChainFilter, NewTask, ScheduleFilter, TaskState};
+use common::*;
+use std::time::Duration;
+
+fn query() -> CatalogQuery {
+    CatalogQuery {
+        limit: 100,
+        ..CatalogQuery::default()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_catalog_loads_existing_tasks_and_follows_every_change() {
+    let t = open_with(|_| {}).await;
+    let before = t
+        .engine
+        .submit(task("loaded at start", "echo"))
+        .await
+        .unwrap();
+    let catalog = Catalog::follow(&t.engine).await.unwrap();
+    assert_eq!(catalog.len(), 1);
+
+    let mut changes = catalog.changes();
+    let mut rx = t.engine.subscribe();
+    let after = t.engine.submit(task("added later", "echo")).await.unwrap();
+    t.engine.start().await;
+    reach_all(
+        &mut rx,
+        vec![
+            (after.id, TaskState::Completed),
+            (before.id, TaskState::Completed),
+        ],
+    )
+    .await;
+    // The catalog applies events on its own task: wait on its changes until it
+    // has caught up.
+    let completed = CatalogQuery {
+        status: Some(TaskState::Completed),
+        ..query()
+    };
+    tokio::time::timeout(
+        PATIENCE,
+        changes.wait_for(|_| catalog.query(&completed).total == 2),
+    )
+    .await
+    .expect("the catalog never saw both completions")
+    .unwrap();
+    let page = catalog.query(&query());
+    assert_eq!(page.total, 2);
+    assert_eq!(page.rows[0].id, after.id, "newest first");
+}
+
+#[tokio::test(start_paused = true)]
+async fn filters_search_and_paging_select_the_right_rows() {
+    let t = open_with(|_| {}).await;
+    let root = t
+        .engine
+        .submit(task("Weekly report", "echo"))
+        .await
+        .unwrap();
+    let child = t
+        .engine
+        .chain(root.id, task("Summarise it", "echo"))
+        .await
+        .unwrap();
+    let later = t
+        .engine
+        .submit(NewTask {
+            scheduled_for: Some(t.engine.now() + chrono::Duration::hours(1)),
+            ..task("Call Bob", "echo")
+        })
+        .await
+        .unwrap();
+    for i in 0..5 {
+        t.engine
+            .submit(task(&format!("filler {i}"), "echo"))
+            .await
+            .unwrap();
+    }
+    let catalog = Catalog::follow(&t.engine).await.unwrap();
+
+    let ids = |q: CatalogQuery| {
+        catalog
+            .query(&q)
+            .rows
+            .into_iter()
+            .map(|r| r.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids(CatalogQuery {
+            status: Some(TaskState::Waiting),
+            ..query()
+        }),
+        vec![child.id]
+    );
+    assert_eq!(
+        ids(CatalogQuery {
+            schedule: Some(ScheduleFilter::Scheduled),
+            ..query()
+        }),
+        vec![later.id]
+    );
+    assert_eq!(
+        catalog
+            .query(&CatalogQuery {
+                schedule: Some(ScheduleFilter::Immediate),
+                ..query()
+            })
+            .total,
+        7
+    );
+    assert_eq!(
+        ids(CatalogQuery {
+            chain: Some(ChainFilter::WithChildren),
+            ..query()
+        }),
+        vec![root.id]
+    );
+    assert_eq!(
+        catalog
+            .query(&CatalogQuery {
+                chain: Some(ChainFilter::Roots),
+                ..query()
+            })
+            .total,
+        7
+    );
+    assert_eq!(
+        ids(CatalogQuery {
+            search: Some("  WEEKLY ".into()),
+            ..query()
+        }),
+        vec![root.id]
+    );
+    assert_eq!(
+        ids(CatalogQuery {
+            search: Some(later.id.to_string()),
+            ..query()
+        }),
+        vec![later.id]
+    );
+
+    let page = catalog.query(&CatalogQuery {
+        offset: 2,
+        limit: 3,
+        ..query()
+    });
+    assert_eq!(page.total, 8);
+    assert_eq!(page.rows.len(), 3);
+    let all = catalog.query(&query()).rows;
+    assert_eq!(page.rows, all[2..5].to_vec());
+    assert_eq!(all.iter().find(|r| r.id == root.id).unwrap().children, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn activity_counts_todays_outcomes_retries_and_latency() {
+    let t = started_with(|_| {}).await;
+    let mut rx = t.engine.subscribe();
+    let ok = t.engine.submit(task("ok", "sleep=100")).await.unwrap();
+    let flaky = t.engine.submit(task("flaky", "fail=1")).await.unwrap();
+    let bad = t
+        .engine
+        .submit(NewTask {
+            max_attempts: Some(1),
+            ..task("bad", "fatal")
+        })
+        .await
+        .unwrap();
+    reach_all(
+        &mut rx,
+        vec![
+            (ok.id, TaskState::Completed),
+            (flaky.id, TaskState::Completed),
+            (bad.id, TaskState::Failed),
+        ],
+    )
+    .await;
+    let catalog = Catalog::follow(&t.engine).await.unwrap();
+    let activity = catalog.activity(t.engine.now());
+    assert_eq!((activity.completed_today, activity.failed_today), (2, 1));
+    assert_eq!(activity.retries_today, 1);
+    assert_eq!(activity.finished_per_minute.iter().sum::<u32>(), 3);
+    let rate = activity.success_rate.unwrap();
+    assert!((rate - 2.0 / 3.0).abs() < 1e-9, "{rate}");
+    assert!(activity.latency_p95_ms.unwrap() >= activity.latency_p50_ms.unwrap());
+    assert!(activity.latency_p95_ms.unwrap() >= 100);
+}
+
+#[tokio::test(start_paused = true)]
+async fn worker_count_changes_at_runtime_within_bounds() {
+    let counter = std::sync::Arc::new(Counter {
+        hold: Duration::from_millis(10),
+        ..Default::default()
+    });
+    let t = started_with(|c| {
+        c.workers = 2;
+        c.providers.insert("count", counter.clone());
+    })
+    .await;
+    assert!(t.engine.set_workers(0).is_err());
+    assert!(t.engine.set_workers(100_000).is_err());
+    t.engine.set_workers(6).unwrap();
+    assert_eq!(t.engine.workers(), 6);
+    for i in 0..60 {
+        t.engine
+            .submit(NewTask {
+                provider: Some("count".into()),
+                ..NewTask::new(format!("t{i}"))
+            })
+            .await
+            .unwrap();
+    }
+    idle(&t.engine).await;
+    let max = counter
+        .max_in_flight
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert!(max > 2 && max <= 6, "ran {max} at once with 6 slots");
+}

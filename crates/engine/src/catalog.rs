@@ -21,6 +21,7 @@ const SEARCH_PREFIX: usize = 240;
 
 /// What a list row shows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct TaskSummary {
     pub id: TaskId,
     pub name: String,
@@ -64,6 +65,7 @@ impl TaskSummary {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub enum ScheduleFilter {
     /// No `scheduled_for`: ran (or will run) as soon as possible.
     Immediate,
@@ -72,6 +74,7 @@ pub enum ScheduleFilter {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub enum ChainFilter {
     /// Tasks without a parent.
     Roots,
@@ -80,6 +83,7 @@ pub enum ChainFilter {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct CatalogQuery {
     pub status: Option<TaskState>,
     pub schedule: Option<ScheduleFilter>,
@@ -92,6 +96,7 @@ pub struct CatalogQuery {
 
 /// One window of the matching tasks, newest first, and how many match in all.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct CatalogPage {
     pub total: usize,
     pub rows: Vec<TaskSummary>,
@@ -99,6 +104,7 @@ pub struct CatalogPage {
 
 /// Figures for the activity panel.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Activity {
     /// Tasks finished in each of the last 30 minutes, oldest first.
     pub finished_per_minute: Vec<u32>,

@@ -27,6 +27,7 @@ pub const MAX_WORKERS: usize = 1024;
 /// What the writer has done since open: `committed_requests / commits` is the
 /// mean group-commit batch size.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct EngineStats {
     pub commits: u64,
     pub committed_requests: u64,

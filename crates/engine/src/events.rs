@@ -16,6 +16,7 @@ use tokio::sync::broadcast;
 pub const EVENT_BUFFER: usize = 16 * 1024;
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Event {
     pub seq: u64,
     pub at: DateTime<Utc>,
@@ -26,6 +27,7 @@ pub struct Event {
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub enum EventKind {
     /// `from` is `None` when the task was created or imported.
     State {

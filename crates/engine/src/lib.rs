@@ -24,6 +24,8 @@ mod error;
 mod events;
 mod export;
 mod lifecycle;
+#[cfg(test)]
+mod model_tests;
 mod pool;
 mod provider;
 mod scheduler;

@@ -51,6 +51,7 @@ pub(crate) struct Outcome {
 
 /// What a cancel did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Cancelled {
     pub task: Task,
     /// The state before the cancel.
@@ -61,6 +62,7 @@ pub struct Cancelled {
 
 /// What an import did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct ImportReport {
     pub imported: usize,
     /// Ids already in the database; those records were left out, not overwritten.
@@ -403,24 +405,30 @@ pub(crate) fn recover(txn: &mut WriteTxn, ctx: &mut Ctx) -> Result<Vec<Task>, Ta
     for id in txn.ids_in(TaskState::Running)? {
         let old = txn.require(id)?;
         let mut task = old.clone();
-        if task.attempts < task.max_attempts {
-            task.status = TaskState::Queued;
-        } else {
-            task.status = TaskState::Failed;
-            task.error = Some("interrupted".to_string());
-            task.finished_at = Some(ctx.now);
-        }
-        close_attempt(
-            &mut task,
-            ctx.now,
-            AttemptOutcome::Interrupted,
-            Some("interrupted: the engine stopped while this attempt ran".to_string()),
-        );
+        mark_interrupted(&mut task, ctx.now);
         let task = save(txn, ctx, &old, task)?;
         after_change(txn, ctx, &task)?;
         recovered.push(task);
     }
     Ok(recovered)
+}
+
+/// A running attempt that will never report: it counts as used; the task is
+/// queued again, or failed ("interrupted") when no attempt is left.
+fn mark_interrupted(task: &mut Task, now: DateTime<Utc>) {
+    if task.attempts < task.max_attempts {
+        task.status = TaskState::Queued;
+    } else {
+        task.status = TaskState::Failed;
+        task.error = Some("interrupted".to_string());
+        task.finished_at = Some(now);
+    }
+    close_attempt(
+        task,
+        now,
+        AttemptOutcome::Interrupted,
+        Some("interrupted: the engine stopped while this attempt ran".to_string()),
+    );
 }
 
 /// Inserts validated records. Checks everything before writing anything: an id
@@ -454,17 +462,22 @@ pub(crate) fn import(
     if !bad.is_empty() {
         return Err(crate::error::ImportError::BadRecords(bad));
     }
-    for mut task in fresh.iter().cloned() {
+    for task in fresh.iter_mut() {
         if task.status == TaskState::Running {
-            // It was running in the exporting engine: that attempt is lost.
-            task.status = TaskState::Queued;
+            // It was running in the exporting engine: that attempt is lost, as in a crash.
+            mark_interrupted(task, ctx.now);
         }
-        txn.put(None, &task)?;
-        ctx.events.push(Draft::state(None, &task, ctx.now));
+        txn.put(None, task)?;
+        ctx.events.push(Draft::state(None, task, ctx.now));
         report.imported += 1;
     }
-    // A waiting record whose parent has already finished must not wait for ever.
+    // A waiting record whose parent has already finished must not wait for ever,
+    // and children of an imported running record that failed are cancelled.
     for task in &fresh {
+        if task.status == TaskState::Failed {
+            after_change(txn, ctx, task)?;
+            continue;
+        }
         if task.status != TaskState::Waiting {
             continue;
         }

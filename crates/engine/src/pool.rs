@@ -67,7 +67,8 @@ async fn execute(inner: Arc<Inner>, task: Task, permit: OwnedSemaphorePermit) {
     let span = tracing::info_span!("task", task_id = %task.id, attempt = task.attempts);
     async move {
         tracing::info!(provider = %task.llm_provider, model = %task.llm_model, "attempt started");
-        let cancelled = inner.shared.watch_running(task.id);
+        let run = task.history.len() as u32;
+        let cancelled = inner.shared.watch_running(task.id, run);
         let result = match inner.providers.get(&task.llm_provider).cloned() {
             None => Some(AttemptResult::Failed {
                 error: format!("the provider '{}' is not configured", task.llm_provider),
@@ -103,7 +104,7 @@ async fn execute(inner: Arc<Inner>, task: Task, permit: OwnedSemaphorePermit) {
         match result {
             None => tracing::info!("attempt aborted: the task was cancelled"),
             Some(result) => {
-                let outcome = Outcome { id: task.id, run: task.history.len() as u32, result };
+                let outcome = Outcome { id: task.id, run, result };
                 match inner.writer.finish(outcome).await {
                     Ok(Some(t)) => tracing::info!(status = %t.status, "attempt finished"),
                     Ok(None) => tracing::info!("outcome ignored: the task had moved on"),
@@ -111,7 +112,7 @@ async fn execute(inner: Arc<Inner>, task: Task, permit: OwnedSemaphorePermit) {
                 }
             }
         }
-        inner.shared.forget_running(task.id);
+        inner.shared.forget_running(task.id, run);
         drop(permit);
     }
     .instrument(span)

@@ -16,7 +16,7 @@ pub(crate) struct Shared {
     pub wake_dispatcher: Notify,
     /// Cancellation of each running attempt. A std Mutex: nothing awaits while
     /// it is held.
-    running: Mutex<HashMap<TaskId, CancellationToken>>,
+    running: Mutex<HashMap<(TaskId, u32), CancellationToken>>,
     /// Write transactions committed, and the requests they carried.
     pub commits: AtomicU64,
     pub committed_requests: AtomicU64,
@@ -34,24 +34,26 @@ impl Shared {
         }
     }
 
-    /// The token an executor watches. If the cancel committed before the executor
-    /// got here, the token is already cancelled.
-    pub fn watch_running(&self, id: TaskId) -> CancellationToken {
-        self.lock().entry(id).or_default().clone()
+    /// The token the executor of run `run` of task `id` watches. If the cancel
+    /// committed before the executor got here, the token is already cancelled.
+    /// Keyed by run too, so a cancelled run's token never reaches a later run of
+    /// the same task (cancel → retry → claim).
+    pub fn watch_running(&self, id: TaskId, run: u32) -> CancellationToken {
+        self.lock().entry((id, run)).or_default().clone()
     }
 
     /// Called by the executor once its outcome is reported (or abandoned).
-    pub fn forget_running(&self, id: TaskId) {
-        self.lock().remove(&id);
+    pub fn forget_running(&self, id: TaskId, run: u32) {
+        self.lock().remove(&(id, run));
     }
 
     /// Called by the writer after a cancel of a running task committed. The
     /// executor removes the entry afterwards, so this never leaves one behind.
-    pub fn abort_running(&self, id: TaskId) {
-        self.lock().entry(id).or_default().cancel();
+    pub fn abort_running(&self, id: TaskId, run: u32) {
+        self.lock().entry((id, run)).or_default().cancel();
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TaskId, CancellationToken>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(TaskId, u32), CancellationToken>> {
         // A poisoned map is still a valid map: every operation on it is one call.
         self.running.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -12,6 +12,7 @@ use std::str::FromStr;
 /// Where a task is in its life. Each variant says who moves a task in and out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub enum TaskState {
     /// Chained onto a parent that has not completed. In: create/chain, or a manual
     /// retry of a cancelled child whose parent is pending again. Out: the parent's

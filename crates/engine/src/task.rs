@@ -24,6 +24,7 @@ pub const PARENT_OUTPUT_PLACEHOLDER: &str = "{{parent.output}}";
 /// A task's id: a UUIDv7, so ids sort by creation time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct TaskId(Uuid);
 
 impl TaskId {
@@ -60,6 +61,7 @@ impl FromStr for TaskId {
 /// How one attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub enum AttemptOutcome {
     Completed,
     /// A retryable error; another attempt was scheduled.
@@ -73,6 +75,7 @@ pub enum AttemptOutcome {
 
 /// One attempt in a task's history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Attempt {
     pub number: u32,
     pub started_at: DateTime<Utc>,
@@ -83,6 +86,7 @@ pub struct Attempt {
 
 /// A task as stored, exported and shown. Field names are the CLI's and the API's JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Task {
     pub id: TaskId,
     pub name: String,

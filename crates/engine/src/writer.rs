@@ -191,7 +191,7 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) {
     let backoff = *backoff;
     let mut events: Vec<Draft> = Vec::new();
     let mut deliveries: Vec<Delivery> = Vec::with_capacity(batch.len());
-    let mut cancelled_running: Vec<TaskId> = Vec::new();
+    let mut cancelled_running: Vec<(TaskId, u32)> = Vec::new();
     let mut poisoned: Option<TaskError> = None;
     let mut txn = match store.begin() {
         Ok(txn) => Some(txn),
@@ -238,7 +238,7 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) {
                 let result = note(&mut poisoned, lifecycle::cancel(txn, &mut ctx, id, reason));
                 if let Ok(c) = &result {
                     if c.changed && c.previous == TaskState::Running {
-                        cancelled_running.push(id);
+                        cancelled_running.push((id, c.task.history.len() as u32));
                     }
                 }
                 deliver(reply, result)
@@ -293,8 +293,8 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) {
         shared.events.publish(draft);
     }
     // Abort the provider calls of cancelled tasks now that the cancel is durable.
-    for id in cancelled_running {
-        shared.abort_running(id);
+    for (id, run) in cancelled_running {
+        shared.abort_running(id, run);
     }
     for d in deliveries {
         d(None);

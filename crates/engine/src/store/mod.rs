@@ -35,6 +35,7 @@ pub struct ListQuery {
 
 /// Number of tasks in each state.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct StatusCounts {
     pub waiting: u64,
     pub scheduled: u64,

@@ -1,0 +1,249 @@
+//! The command line, as clap parses it. Values stay text (or a wide signed
+//! number) here when `input` or the engine words a bad one better than clap:
+//! ids, durations, times, and numbers with a range.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+const EXIT_STATUS: &str = "\
+Exit status:
+  0  success
+  1  the request was understood but could not be done: the task's state does
+     not allow it (e.g. cancelling a completed task), the database is in use
+     or unreadable, a file error, or `wait` timed out or was stopped by a signal
+  2  the request itself is wrong: bad arguments, invalid values, an unknown or
+     malformed id, or an import file that is not a valid Baton export";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "baton",
+    version,
+    about = "Run and manage Baton's LLM tasks from the command line",
+    after_help = EXIT_STATUS,
+)]
+pub struct Cli {
+    /// Directory holding baton.redb [default: the per-user data directory]
+    #[arg(long, global = true, env = "BATON_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the engine in the foreground until SIGINT/SIGTERM
+    Run(RunArgs),
+    /// Create a task
+    Submit(SubmitArgs),
+    /// Create a task that runs on a parent's output ({{parent.output}} in INSTRUCTION)
+    Chain(ChainArgs),
+    /// Cancel a waiting, scheduled, queued or running task
+    Cancel(CancelArgs),
+    /// Queue a failed or cancelled task again
+    Retry(RetryArgs),
+    /// List tasks, newest first
+    List(ListArgs),
+    /// Show one task in full
+    Show(ShowArgs),
+    /// Write every task to a JSON export file
+    Export(ExportArgs),
+    /// Add the tasks of an export file; ids already stored are skipped
+    Import(ImportArgs),
+    /// Run the engine until every task is finished, then stop
+    Wait(WaitArgs),
+}
+
+impl Command {
+    /// The log level when BATON_LOG is not set: the long-running commands narrate.
+    pub fn default_log_level(&self) -> &'static str {
+        match self {
+            Command::Run(_) | Command::Wait(_) => "info",
+            _ => "warn",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Attempts that run at the same time (1..=1024)
+    #[arg(long, value_name = "N", default_value_t = baton_engine::DEFAULT_WORKERS as i64,
+          allow_negative_numbers = true)]
+    pub workers: i64,
+    /// Stop once nothing is scheduled, queued, waiting or running
+    #[arg(long)]
+    pub exit_when_idle: bool,
+}
+
+/// The options `submit` and `chain` share.
+#[derive(Debug, Args)]
+pub struct TaskOptions {
+    /// A short name [default: the prompt's first line]
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The provider [default: mock]
+    #[arg(long)]
+    pub provider: Option<String>,
+    /// The model [default: the provider's]; for mock, directives such as `sleep=500,stream=4`
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Run at this time (RFC 3339, e.g. 2030-01-01T09:00:00Z)
+    #[arg(long, value_name = "RFC3339", conflicts_with = "after")]
+    pub at: Option<String>,
+    /// Run after this long (e.g. 30s, 5m, 1h30m)
+    #[arg(long = "in", id = "after", value_name = "DURATION")]
+    pub after: Option<String>,
+    /// Attempts before the task fails (1..=20) [default: 3]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub max_attempts: Option<i64>,
+    /// Time limit of one attempt (up to 24h) [default: 10m]
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// Print the new task as JSON instead of its id
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// The prompt; `-` reads it from standard input
+    pub prompt: String,
+    #[command(flatten)]
+    pub options: TaskOptions,
+}
+
+#[derive(Debug, Args)]
+pub struct ChainArgs {
+    /// The task whose output this one receives
+    pub parent_id: String,
+    /// The instruction; `-` reads it from standard input
+    pub instruction: String,
+    #[command(flatten)]
+    pub options: TaskOptions,
+}
+
+#[derive(Debug, Args)]
+pub struct CancelArgs {
+    pub id: String,
+    /// Why, kept with the task
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RetryArgs {
+    pub id: String,
+    /// A new attempt budget (1..=20) [default: the task's]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub max_attempts: Option<i64>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only tasks in this state (waiting, scheduled, queued, running, completed, failed, cancelled)
+    #[arg(long, value_name = "S")]
+    pub status: Option<String>,
+    /// At most this many tasks
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 50,
+        allow_negative_numbers = true
+    )]
+    pub limit: i64,
+    /// Print one JSON array
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    pub id: String,
+    /// Print the task as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Write here instead of standard output
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// Give up after this long
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub timeout: String,
+}
+
+/// Prints a clap error the way every other error is printed: one line, `baton: `
+/// first, exit status 2. Help and version requests print in full.
+pub fn report_parse_error(err: clap::Error) -> std::process::ExitCode {
+    use clap::error::ErrorKind;
+    match err.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = err.print();
+            std::process::ExitCode::from(err.exit_code().clamp(0, 255) as u8)
+        }
+        _ => {
+            eprintln!("baton: {}", first_paragraph(&err.render().to_string()));
+            std::process::ExitCode::from(crate::error::EXIT_USAGE)
+        }
+    }
+}
+
+/// clap's message without its `error: ` label, tips and usage block, on one line.
+fn first_paragraph(rendered: &str) -> String {
+    rendered
+        .trim_start()
+        .trim_start_matches("error: ")
+        .split("\n\n")
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parse_errors_become_one_line_without_label_or_usage() {
+        let err = Cli::try_parse_from(["baton", "submit"]).unwrap_err();
+        let line = first_paragraph(&err.render().to_string());
+        assert!(!line.contains('\n') && !line.starts_with("error"), "{line}");
+        assert!(line.contains("<PROMPT>"), "{line}");
+    }
+
+    #[test]
+    fn at_and_in_cannot_be_given_together() {
+        let err = Cli::try_parse_from([
+            "baton",
+            "submit",
+            "x",
+            "--at",
+            "2030-01-01T00:00:00Z",
+            "--in",
+            "5s",
+        ])
+        .unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+    }
+}

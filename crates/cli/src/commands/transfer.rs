@@ -1,0 +1,58 @@
+//! Export and import of the versioned JSON file.
+
+use super::with_engine;
+use crate::args::{ExportArgs, ImportArgs};
+use crate::error::CliError;
+use crate::output;
+use baton_engine::ImportError;
+use std::fmt::Write as _;
+use std::path::Path;
+
+pub async fn export(db: &Path, args: ExportArgs) -> Result<(), CliError> {
+    let file = with_engine(db, |engine| async move { Ok(engine.export().await?) }).await?;
+    let text = output::json(&file)?;
+    let Some(path) = args.out else {
+        return output::emit(&text);
+    };
+    // Written beside the target and renamed over it, so an interrupted export
+    // never leaves a half file where a good one was.
+    let partial = path.with_extension("partial");
+    std::fs::write(&partial, &text)
+        .and_then(|()| std::fs::rename(&partial, &path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&partial);
+            CliError::File {
+                action: "write the export to",
+                path: path.clone(),
+                detail: e.to_string(),
+            }
+        })?;
+    output::emit(&format!(
+        "exported {} tasks to {}\n",
+        file.tasks.len(),
+        path.display()
+    ))
+}
+
+pub async fn import(db: &Path, args: ImportArgs) -> Result<(), CliError> {
+    let bytes = std::fs::read(&args.file).map_err(|e| CliError::File {
+        action: "read",
+        path: args.file.clone(),
+        detail: e.to_string(),
+    })?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| ImportError::NotJson("the file is not UTF-8 text".into()))?;
+    let report = with_engine(db, |engine| async move { Ok(engine.import(&text).await?) }).await?;
+    let mut out = format!("imported {} tasks\n", report.imported);
+    if !report.skipped_existing.is_empty() {
+        let _ = writeln!(
+            out,
+            "skipped {} tasks already in the database:",
+            report.skipped_existing.len()
+        );
+        for id in &report.skipped_existing {
+            let _ = writeln!(out, "  {id}");
+        }
+    }
+    output::emit(&out)
+}

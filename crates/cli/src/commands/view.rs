@@ -1,0 +1,32 @@
+//! Commands that read: list and show.
+
+use super::with_engine;
+use crate::args::{ListArgs, ShowArgs};
+use crate::error::CliError;
+use crate::{input, output};
+use baton_engine::ListQuery;
+use std::path::Path;
+
+pub async fn list(db: &Path, args: ListArgs) -> Result<(), CliError> {
+    let query = ListQuery {
+        status: args.status.as_deref().map(input::status).transpose()?,
+        limit: input::limit(args.limit)?,
+        ..ListQuery::default()
+    };
+    let tasks = with_engine(db, |engine| async move { Ok(engine.list(query).await?) }).await?;
+    output::emit(&if args.json {
+        output::json(&tasks)?
+    } else {
+        output::table(&tasks)
+    })
+}
+
+pub async fn show(db: &Path, args: ShowArgs) -> Result<(), CliError> {
+    let id = input::task_id(&args.id)?;
+    let task = with_engine(db, |engine| async move { Ok(engine.get(id).await?) }).await?;
+    output::emit(&if args.json {
+        output::json(&task)?
+    } else {
+        output::details(&task)
+    })
+}

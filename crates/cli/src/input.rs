@@ -1,0 +1,187 @@
+//! Turns command-line text into engine values. Everything here runs before the
+//! database is opened, so a bad value changes nothing and is reported even when
+//! another process holds the database.
+
+use crate::args::TaskOptions;
+use crate::error::CliError;
+use baton_engine::{NewTask, TaskId, TaskState, MAX_WORKERS};
+use chrono::{DateTime, Utc};
+use std::io::Read;
+use std::time::Duration;
+
+/// The argument that means "read standard input".
+const STDIN: &str = "-";
+
+pub fn task_id(text: &str) -> Result<TaskId, CliError> {
+    Ok(text.parse::<TaskId>()?)
+}
+
+pub fn status(text: &str) -> Result<TaskState, CliError> {
+    text.parse().map_err(CliError::Usage)
+}
+
+/// A duration as people write it: `30s`, `5m`, `1h30m`, `250ms`.
+pub fn duration(flag: &str, text: &str) -> Result<Duration, CliError> {
+    humantime::parse_duration(text.trim()).map_err(|_| {
+        CliError::usage(format!(
+            "{flag} '{text}' is not a duration; write it like 30s, 5m or 1h30m"
+        ))
+    })
+}
+
+/// `--at` (RFC 3339, any offset) or `--in` (from `now`), as a UTC time.
+pub fn schedule(
+    at: Option<&str>,
+    after: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, CliError> {
+    if let Some(at) = at {
+        let time = DateTime::parse_from_rfc3339(at.trim()).map_err(|_| {
+            CliError::usage(format!(
+                "--at '{at}' is not an RFC 3339 time; write it like 2030-01-31T09:00:00Z"
+            ))
+        })?;
+        return Ok(Some(time.with_timezone(&Utc)));
+    }
+    let Some(after) = after else { return Ok(None) };
+    let delay = duration("--in", after)?;
+    chrono::Duration::from_std(delay)
+        .ok()
+        .and_then(|d| now.checked_add_signed(d))
+        .map(Some)
+        .ok_or_else(|| CliError::usage(format!("--in '{after}' is too far in the future")))
+}
+
+/// `--max-attempts`. Values that fit the engine's type go to the engine, which
+/// owns the range; only the ones that cannot even be passed are refused here.
+pub fn max_attempts(n: Option<i64>) -> Result<Option<u32>, CliError> {
+    n.map(|n| {
+        u32::try_from(n)
+            .map_err(|_| CliError::usage(format!("max_attempts must be between 1 and 20, got {n}")))
+    })
+    .transpose()
+}
+
+pub fn limit(n: i64) -> Result<usize, CliError> {
+    usize::try_from(n)
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| CliError::usage(format!("--limit must be at least 1, got {n}")))
+}
+
+pub fn workers(n: i64) -> Result<usize, CliError> {
+    usize::try_from(n)
+        .ok()
+        .filter(|n| (1..=MAX_WORKERS).contains(n))
+        .ok_or_else(|| {
+            CliError::usage(format!(
+                "--workers must be between 1 and {MAX_WORKERS}, got {n}"
+            ))
+        })
+}
+
+/// The prompt argument, or standard input when it is `-`. One trailing newline
+/// from stdin is dropped: `echo hi | baton submit -` means the prompt "hi".
+pub fn prompt(arg: &str, stdin: impl Read) -> Result<String, CliError> {
+    if arg != STDIN {
+        return Ok(arg.to_string());
+    }
+    let mut bytes = Vec::new();
+    let mut stdin = stdin;
+    stdin
+        .read_to_end(&mut bytes)
+        .map_err(|e| CliError::usage(format!("cannot read the prompt from standard input: {e}")))?;
+    let mut text = String::from_utf8(bytes)
+        .map_err(|_| CliError::usage("the prompt on standard input is not UTF-8 text"))?;
+    if text.ends_with('\n') {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+    }
+    Ok(text)
+}
+
+/// The request `submit` and `chain` send. The engine validates the values
+/// themselves (sizes, ranges, model directives) and words the refusal.
+pub fn new_task(prompt: String, options: &TaskOptions) -> Result<NewTask, CliError> {
+    let timeout = options
+        .timeout
+        .as_deref()
+        .map(|t| duration("--timeout", t))
+        .transpose()?;
+    Ok(NewTask {
+        prompt,
+        name: options.name.clone(),
+        provider: options.provider.clone(),
+        model: options.model.clone(),
+        scheduled_for: schedule(options.at.as_deref(), options.after.as_deref(), Utc::now())?,
+        max_attempts: max_attempts(options.max_attempts)?,
+        timeout,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        "2030-01-01T00:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn in_is_counted_from_now_and_at_is_converted_to_utc() {
+        let due = schedule(None, Some("1h30m"), now()).unwrap().unwrap();
+        assert_eq!(
+            due,
+            "2030-01-01T01:30:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
+        let at = schedule(Some("2030-01-01T02:00:00+02:00"), None, now()).unwrap();
+        assert_eq!(at, Some(now()));
+        assert_eq!(schedule(None, None, now()).unwrap(), None);
+    }
+
+    #[test]
+    fn unparseable_times_and_durations_name_the_flag() {
+        for (at, after, flag) in [
+            (Some("tomorrow"), None, "--at"),
+            (Some("2030-01-01"), None, "--at"),
+            (None, Some("5 parsecs"), "--in"),
+            (None, Some("-5s"), "--in"),
+            (None, Some("99999999999y"), "--in"),
+        ] {
+            let err = schedule(at, after, now()).unwrap_err().to_string();
+            assert!(err.starts_with(flag), "{err}");
+        }
+    }
+
+    #[test]
+    fn stdin_prompt_drops_one_trailing_newline_only() {
+        assert_eq!(prompt("-", &b"hi\n\n"[..]).unwrap(), "hi\n");
+        assert_eq!(prompt("-", &b"hi\r\n"[..]).unwrap(), "hi");
+        assert_eq!(prompt("literal", &b"ignored"[..]).unwrap(), "literal");
+        assert!(prompt("-", &[0xff, 0xfe][..]).is_err());
+    }
+
+    #[test]
+    fn numbers_outside_their_type_are_refused_with_the_flag_range() {
+        let err = max_attempts(Some(-1)).unwrap_err().to_string();
+        assert_eq!(err, "max_attempts must be between 1 and 20, got -1");
+        assert_eq!(
+            max_attempts(Some(0)).unwrap(),
+            Some(0),
+            "the engine refuses 0"
+        );
+        assert!(limit(0).is_err() && limit(-3).is_err());
+        assert_eq!(limit(50).unwrap(), 50);
+        assert!(workers(0).is_err() && workers(1025).is_err());
+        assert_eq!(workers(8).unwrap(), 8);
+    }
+
+    #[test]
+    fn malformed_ids_and_statuses_are_usage_errors() {
+        assert_eq!(task_id("nope").unwrap_err().exit_status(), 2);
+        assert_eq!(status("done").unwrap_err().exit_status(), 2);
+        assert_eq!(status("Completed").unwrap(), TaskState::Completed);
+    }
+}

@@ -1,7 +1,27 @@
 // Config lives at the repository root, so point tauri-build at the capabilities kept here.
+// The app manifest lists the app's own commands, so each must be granted to a window
+// by a capability (src-tauri/capabilities/) before the window can call it.
+const COMMANDS: &[&str] = &[
+    "submit_task",
+    "chain_task",
+    "cancel_task",
+    "retry_task",
+    "get_task",
+    "query_tasks",
+    "export_tasks",
+    "import_tasks",
+    "get_settings",
+    "update_settings",
+    "set_paused",
+    "engine_status",
+    "activity",
+    "open_log_folder",
+];
+
 fn main() {
-    let attributes =
-        tauri_build::Attributes::new().capabilities_path_pattern("./src-tauri/capabilities/**/*");
+    let attributes = tauri_build::Attributes::new()
+        .capabilities_path_pattern("./src-tauri/capabilities/**/*")
+        .app_manifest(tauri_build::AppManifest::new().commands(COMMANDS));
     if let Err(error) = tauri_build::try_build(attributes) {
         eprintln!("tauri-build failed: {error:#}");
         std::process::exit(1);

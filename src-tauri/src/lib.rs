@@ -1,33 +1,143 @@
-//! Baton's desktop shell: the Tauri app that hosts the web UI in `ui/`.
+//! Baton's desktop shell: the Tauri app that hosts the web UI in `ui/` and runs the
+//! engine (`crates/engine`) in-process.
 //!
-//! The shell stays thin. Task orchestration lives in the engine crate (`crates/engine`), which
-//! this crate will call from its commands; nothing here holds task state of its own.
+//! The shell stays thin: commands are one-line calls into the engine; the engine's
+//! events are forwarded to the UI as Tauri events; closing the window hides it
+//! while the engine keeps working, and the tray's Quit shuts down gracefully.
 //!
 //! # Layout
-//! - [`builder`]: configures a [`tauri::Builder`] for any [`Runtime`], so the real app and
-//!   tests under `tauri::test::mock_builder()` are set up by the same code.
-//! - [`run`]: the entry point of the `baton-desktop` binary.
+//! - [`configure`] and [`start`]: commands, state and event forwarding on any
+//!   [`Runtime`], so the real app and tests under `tauri::test::mock_builder()`
+//!   share the code.
+//! - [`run`]: the real app: plugins, logging, tray, window behaviour.
+//! - `commands`: the IPC commands, by concern (`tasks`, `transfer`, `app`).
+//! - `events`: engine events → Tauri events, notifications, tray status.
+//! - `bindings`: the typed IPC surface and its generated TypeScript.
+//! - `tray`, `settings`, `state`, `error`: the rest.
 
-use tauri::{Builder, Runtime};
-use tracing_subscriber::EnvFilter;
+mod bindings;
+mod commands;
+mod error;
+mod events;
+mod settings;
+mod state;
+mod tray;
 
-/// Adds Baton's plugins, state and commands to `builder`.
-///
-/// The window itself is declared in `tauri.conf.json` (label `main`), and what it may call is
-/// granted in `src-tauri/capabilities/`.
-pub fn builder<R: Runtime>(builder: Builder<R>) -> Builder<R> {
-    builder
+pub use bindings::{export as export_bindings, BINDINGS_PATH};
+pub use error::CommandError;
+pub use settings::Settings;
+pub use state::{default_data_dir, AppState};
+
+use std::path::PathBuf;
+use tauri::{AppHandle, Builder, Manager, Runtime, WindowEvent};
+
+/// Where and how the shell runs.
+pub struct ShellOptions {
+    pub data_dir: PathBuf,
+    /// Create the tray icon (the real app; not under the mock runtime).
+    pub tray: bool,
 }
 
-/// Starts the desktop app and blocks until its last window closes.
-///
-/// Log verbosity follows `RUST_LOG` (default `info`).
-pub fn run() -> tauri::Result<()> {
-    // try_init: a second subscriber (a test harness, an embedding host) is not an error.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .try_init();
+/// Registers the commands; at setup, [`start`]s the shell.
+pub fn configure<R: Runtime>(builder: Builder<R>, options: ShellOptions) -> Builder<R> {
+    builder
+        .invoke_handler(bindings::builder::<R>().invoke_handler())
+        .setup(move |app| start(app.handle(), &options))
+}
 
+/// Opens the engine, manages the state the commands use, forwards the engine's
+/// events and (for the real app) creates the tray. Tests call it directly on a
+/// mock app, whose setup hook only runs when it runs.
+pub fn start<R: Runtime>(
+    app: &AppHandle<R>,
+    options: &ShellOptions,
+) -> Result<(), Box<dyn std::error::Error>> {
+    bindings::builder::<R>().mount_events(app);
+    let host = Box::new(events::AppHost { app: app.clone() });
+    let state = tauri::async_runtime::block_on(AppState::open(&options.data_dir, host))?;
+    tracing::info!(data_dir = %options.data_dir.display(), "engine started");
+    app.manage(state);
+    events::forward(app.clone());
+    if options.tray {
+        tray::create(app)?;
+        let app = app.clone();
+        tauri::async_runtime::spawn(async move {
+            let engine = app.state::<AppState>().engine.clone();
+            events::StatusChanged::publish(&app, &engine).await;
+        });
+    }
+    Ok(())
+}
+
+/// Starts the desktop app and blocks until it quits.
+pub fn run() -> Result<(), String> {
+    let data_dir =
+        default_data_dir().ok_or("cannot find a per-user data directory; set BATON_DATA_DIR")?;
+    let _log_guard = init_logging(&state::log_dir(&data_dir));
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "starting Baton");
-    builder(tauri::Builder::default()).run(tauri::generate_context!())
+
+    let builder = tauri::Builder::default()
+        // First, so a second launch hands over before anything else starts.
+        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+            tray::show_window(app)
+        }))
+        .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_autostart::Builder::new().build())
+        .plugin(tauri_plugin_dialog::init())
+        .plugin(tauri_plugin_opener::init())
+        .on_window_event(|window, event| {
+            // Closing the window hides it; the engine keeps running in the tray.
+            if let WindowEvent::CloseRequested { api, .. } = event {
+                api.prevent_close();
+                let _ = window.hide();
+            }
+        });
+    configure(
+        builder,
+        ShellOptions {
+            data_dir,
+            tray: true,
+        },
+    )
+    .run(tauri::generate_context!())
+    .map_err(|e| e.to_string())
+}
+
+/// Logs to stderr and to a daily-rotated file in `log_dir` (seven days kept).
+fn init_logging(log_dir: &std::path::Path) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    use tracing_subscriber::prelude::*;
+    use tracing_subscriber::EnvFilter;
+    let filter = || EnvFilter::try_from_env("BATON_LOG").unwrap_or_else(|_| "info".into());
+    let file = tracing_appender::rolling::Builder::new()
+        .rotation(tracing_appender::rolling::Rotation::DAILY)
+        .filename_prefix("baton")
+        .filename_suffix("log")
+        .max_log_files(7)
+        .build(log_dir)
+        .ok();
+    let (file_layer, guard) = match file {
+        Some(appender) => {
+            let (writer, guard) = tracing_appender::non_blocking(appender);
+            (
+                Some(
+                    tracing_subscriber::fmt::layer()
+                        .with_ansi(false)
+                        .with_writer(writer)
+                        .with_filter(filter()),
+                ),
+                Some(guard),
+            )
+        }
+        None => (None, None),
+    };
+    // try_init: a second subscriber (a test harness) is not an error.
+    let _ = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(filter()),
+        )
+        .with(file_layer)
+        .try_init();
+    guard
 }

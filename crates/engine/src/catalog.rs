@@ -163,14 +163,28 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// Loads every task and keeps following the engine's events until the
-    /// engine's event channel closes.
-    pub async fn follow(engine: &Engine) -> Result<Arc<Catalog>, crate::TaskError> {
-        let mut events = engine.subscribe();
-        let catalog = Arc::new(Catalog {
+    /// Loads every task. The caller keeps it current with [`Catalog::apply`] and
+    /// [`Catalog::reload`], from a subscription it took *before* loading.
+    pub async fn load(engine: &Engine) -> Result<Arc<Catalog>, crate::TaskError> {
+        Ok(Arc::new(Catalog {
             rows: RwLock::new(Rows::load(&engine.export().await?.tasks)),
             version: tokio::sync::watch::Sender::new(0),
-        });
+        }))
+    }
+
+    /// Loads every task again (after a subscription lagged).
+    pub async fn reload(&self, engine: &Engine) -> Result<(), crate::TaskError> {
+        let rows = Rows::load(&engine.export().await?.tasks);
+        *self.write() = rows;
+        self.version.send_modify(|v| *v += 1);
+        Ok(())
+    }
+
+    /// Loads every task and keeps following the engine's events on a task of its
+    /// own until the engine's event channel closes.
+    pub async fn follow(engine: &Engine) -> Result<Arc<Catalog>, crate::TaskError> {
+        let mut events = engine.subscribe();
+        let catalog = Catalog::load(engine).await?;
         let weak = Arc::downgrade(&catalog);
         let engine = engine.clone();
         tokio::spawn(async move {
@@ -181,13 +195,11 @@ impl Catalog {
                 };
                 match event {
                     Ok(event) => catalog.apply(&event),
-                    Err(RecvError::Lagged(_)) => match engine.export().await {
-                        Ok(file) => {
-                            *catalog.write() = Rows::load(&file.tasks);
-                            catalog.version.send_modify(|v| *v += 1);
+                    Err(RecvError::Lagged(_)) => {
+                        if let Err(e) = catalog.reload(&engine).await {
+                            tracing::warn!(error = %e, "catalog reload failed");
                         }
-                        Err(e) => tracing::warn!(error = %e, "catalog reload failed"),
-                    },
+                    }
                     Err(RecvError::Closed) => return,
                 }
             }

@@ -1,0 +1,85 @@
+//! Settings, pause/resume, activity figures and the log folder.
+
+use crate::error::CommandError;
+use crate::events::StatusChanged;
+use crate::settings::Settings;
+use crate::state::AppState;
+use baton_engine::Activity;
+use tauri::State;
+
+#[tauri::command]
+#[specta::specta]
+pub fn get_settings(state: State<'_, AppState>) -> Settings {
+    state.settings()
+}
+
+/// Applies and saves the settings; the engine's worker count changes at once.
+#[tauri::command]
+#[specta::specta]
+pub async fn update_settings(
+    state: State<'_, AppState>,
+    settings: Settings,
+) -> Result<Settings, CommandError> {
+    state.engine.set_workers(settings.workers as usize)?;
+    if settings.start_at_login != state.settings().start_at_login {
+        state
+            .host
+            .set_autostart(settings.start_at_login)
+            .map_err(|e| {
+                CommandError::invalid(
+                    "start_at_login",
+                    format!("cannot change start at login: {e}"),
+                )
+            })?;
+    }
+    state
+        .settings_file
+        .save(&settings)
+        .map_err(|e| CommandError::new("settings_unsaved", format!("cannot save settings: {e}")))?;
+    *state.settings.lock().unwrap_or_else(|e| e.into_inner()) = settings.clone();
+    publish_status(&state).await;
+    Ok(settings)
+}
+
+/// Paused workers finish what they run and start nothing new.
+#[tauri::command]
+#[specta::specta]
+pub async fn set_paused(
+    state: State<'_, AppState>,
+    paused: bool,
+) -> Result<StatusChanged, CommandError> {
+    state.engine.set_paused(paused);
+    Ok(publish_status(&state).await)
+}
+
+async fn publish_status(state: &AppState) -> StatusChanged {
+    let status = StatusChanged::current(&state.engine).await;
+    state.host.show_status(&status);
+    status
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn engine_status(state: State<'_, AppState>) -> Result<StatusChanged, CommandError> {
+    Ok(StatusChanged::of(&state.engine).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub fn activity(state: State<'_, AppState>) -> Activity {
+    state.catalog.activity(state.engine.now())
+}
+
+#[tauri::command]
+#[specta::specta]
+pub fn open_log_folder(state: State<'_, AppState>) -> Result<String, CommandError> {
+    let dir = state.log_dir();
+    let shown = dir.display().to_string();
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| CommandError::new("open_failed", format!("cannot create {shown}: {e}")))?;
+    state
+        .host
+        .open_path(&dir)
+        .map_err(|e| CommandError::new("open_failed", format!("cannot open {shown}: {e}")))?;
+    Ok(shown)
+}

@@ -1,0 +1,142 @@
+//! Creating, changing and reading tasks.
+
+use super::parse_id;
+use crate::error::CommandError;
+use crate::state::AppState;
+use baton_engine::{CatalogPage, CatalogQuery, NewTask, StatusCounts, Task};
+use serde::{Deserialize, Serialize};
+use specta::Type;
+use std::time::Duration;
+use tauri::State;
+
+/// The create form.
+#[derive(Debug, Clone, Default, Deserialize, Type)]
+pub struct TaskInput {
+    pub name: Option<String>,
+    pub prompt: String,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    /// RFC 3339; mutually exclusive with `run_in_minutes`.
+    pub run_at: Option<String>,
+    pub run_in_minutes: Option<u32>,
+    pub max_attempts: Option<u32>,
+    pub timeout_s: Option<u32>,
+}
+
+impl TaskInput {
+    fn into_new_task(self, now: chrono::DateTime<chrono::Utc>) -> Result<NewTask, CommandError> {
+        let scheduled_for = match (
+            self.run_at.filter(|s| !s.trim().is_empty()),
+            self.run_in_minutes,
+        ) {
+            (Some(_), Some(_)) => {
+                return Err(CommandError::invalid(
+                    "run_at",
+                    "choose either a date and time or a delay, not both",
+                ))
+            }
+            (Some(at), None) => Some(
+                chrono::DateTime::parse_from_rfc3339(at.trim())
+                    .map_err(|_| {
+                        CommandError::invalid("run_at", format!("'{at}' is not a date and time"))
+                    })?
+                    .to_utc(),
+            ),
+            (None, Some(minutes)) => Some(now + chrono::Duration::minutes(minutes.into())),
+            (None, None) => None,
+        };
+        Ok(NewTask {
+            prompt: self.prompt,
+            name: self.name.filter(|n| !n.trim().is_empty()),
+            provider: self.provider.filter(|p| !p.trim().is_empty()),
+            model: self.model.filter(|m| !m.trim().is_empty()),
+            scheduled_for,
+            max_attempts: self.max_attempts,
+            timeout: self.timeout_s.map(|s| Duration::from_secs(s.into())),
+        })
+    }
+}
+
+/// A window of the task list with the per-status counts.
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct TaskPage {
+    pub page: CatalogPage,
+    pub counts: StatusCounts,
+}
+
+/// A task with its children.
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct TaskDetail {
+    pub task: Task,
+    pub children: Vec<Task>,
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn submit_task(
+    state: State<'_, AppState>,
+    input: TaskInput,
+) -> Result<Task, CommandError> {
+    let new = input.into_new_task(state.engine.now())?;
+    Ok(state.engine.submit(new).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn chain_task(
+    state: State<'_, AppState>,
+    parent_id: String,
+    input: TaskInput,
+) -> Result<Task, CommandError> {
+    let parent = parse_id(&parent_id)?;
+    let new = input.into_new_task(state.engine.now())?;
+    Ok(state.engine.chain(parent, new).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn cancel_task(
+    state: State<'_, AppState>,
+    id: String,
+    reason: Option<String>,
+) -> Result<Task, CommandError> {
+    Ok(state.engine.cancel(parse_id(&id)?, reason).await?.task)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn retry_task(
+    state: State<'_, AppState>,
+    id: String,
+    max_attempts: Option<u32>,
+) -> Result<Task, CommandError> {
+    Ok(state.engine.retry(parse_id(&id)?, max_attempts).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn get_task(state: State<'_, AppState>, id: String) -> Result<TaskDetail, CommandError> {
+    let id = parse_id(&id)?;
+    let task = state.engine.get(id).await?;
+    let children = state
+        .engine
+        .list(baton_engine::ListQuery {
+            parent: Some(id),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await?;
+    Ok(TaskDetail { task, children })
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn query_tasks(
+    state: State<'_, AppState>,
+    query: CatalogQuery,
+) -> Result<TaskPage, CommandError> {
+    Ok(TaskPage {
+        page: state.catalog.query(&query),
+        counts: state.engine.counts().await?,
+    })
+}

@@ -1,0 +1,314 @@
+//! The command layer through Tauri's mock runtime: real IPC requests, a real
+//! engine on a temporary redb file, and engine events arriving as Tauri events.
+
+use baton_desktop::{configure, start, ShellOptions};
+use serde_json::{json, Value};
+use std::sync::mpsc;
+use std::time::Duration;
+use tauri::ipc::{CallbackFn, InvokeBody};
+use tauri::test::{
+    get_ipc_response, mock_builder, mock_context, noop_assets, MockRuntime, INVOKE_KEY,
+};
+use tauri::webview::InvokeRequest;
+use tauri::{App, Listener, WebviewWindow, WebviewWindowBuilder};
+
+/// A bound, not a pause: every wait below ends as soon as its event arrives.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+struct Shell {
+    _dir: tempfile::TempDir,
+    app: App<MockRuntime>,
+    window: WebviewWindow<MockRuntime>,
+}
+
+fn shell() -> Shell {
+    let dir = tempfile::tempdir().unwrap();
+    let options = ShellOptions {
+        data_dir: dir.path().to_path_buf(),
+        tray: false,
+    };
+    let app = configure(mock_builder(), options)
+        .build(mock_context(noop_assets()))
+        .expect("the shell builds");
+    start(
+        app.handle(),
+        &ShellOptions {
+            data_dir: dir.path().to_path_buf(),
+            tray: false,
+        },
+    )
+    .expect("the shell starts");
+    let window = WebviewWindowBuilder::new(&app, "main", Default::default())
+        .build()
+        .unwrap();
+    Shell {
+        _dir: dir,
+        app,
+        window,
+    }
+}
+
+impl Shell {
+    fn call(&self, cmd: &str, args: Value) -> Result<Value, Value> {
+        get_ipc_response(
+            &self.window,
+            InvokeRequest {
+                cmd: cmd.into(),
+                callback: CallbackFn(0),
+                error: CallbackFn(1),
+                url: "tauri://localhost".parse().unwrap(),
+                body: InvokeBody::Json(args),
+                headers: Default::default(),
+                invoke_key: INVOKE_KEY.to_string(),
+            },
+        )
+        .map(|body| body.deserialize::<Value>().unwrap())
+    }
+}
+
+#[test]
+fn a_task_submitted_over_ipc_completes_and_its_events_reach_the_window() {
+    let shell = shell();
+    let (tx, rx) = mpsc::channel::<Value>();
+    shell.app.listen_any("task-event", move |event| {
+        let _ = tx.send(serde_json::from_str(event.payload()).unwrap());
+    });
+    let task = shell
+        .call(
+            "submit_task",
+            json!({"input": {"prompt": "hello", "model": "stream=3"}}),
+        )
+        .unwrap();
+    assert_eq!(task["status"], "queued");
+    let id = task["id"].as_str().unwrap().to_string();
+
+    let mut chunks = 0;
+    loop {
+        let event = rx.recv_timeout(PATIENCE).expect("no completion event");
+        if event["task_id"] != id {
+            continue;
+        }
+        match event["type"].as_str().unwrap() {
+            "output" => chunks += 1,
+            "state" if event["to"] == "completed" => {
+                assert_eq!(event["task"]["output"], "echo: hello");
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(chunks, 3);
+    let detail = shell.call("get_task", json!({"id": id})).unwrap();
+    assert_eq!(detail["task"]["status"], "completed");
+}
+
+#[test]
+fn bad_input_comes_back_as_a_coded_error_naming_the_field() {
+    let shell = shell();
+    let err = shell
+        .call("submit_task", json!({"input": {"prompt": "  "}}))
+        .unwrap_err();
+    assert_eq!(err["code"], "invalid_input");
+    assert_eq!(err["field"], "prompt");
+    assert_eq!(err["message"], "the prompt is empty");
+
+    let err = shell
+        .call(
+            "submit_task",
+            json!({"input": {"prompt": "p", "run_at": "tomorrow", "max_attempts": 3}}),
+        )
+        .unwrap_err();
+    assert_eq!(err["field"], "run_at");
+
+    let err = shell
+        .call(
+            "cancel_task",
+            json!({"id": "0190a8a0-0000-7000-8000-000000000000"}),
+        )
+        .unwrap_err();
+    assert_eq!(err["code"], "not_found");
+    let err = shell.call("get_task", json!({"id": "nope"})).unwrap_err();
+    assert_eq!(err["code"], "invalid_input");
+    let page = shell.call("query_tasks", json!({"query": {"status": null, "schedule": null, "chain": null, "search": null, "offset": 0, "limit": 10}})).unwrap();
+    assert_eq!(page["page"]["total"], 0, "nothing was stored");
+}
+
+#[test]
+fn query_chain_cancel_and_retry_work_over_ipc() {
+    let shell = shell();
+    shell.call("set_paused", json!({"paused": true})).unwrap();
+    let parent = shell
+        .call(
+            "submit_task",
+            json!({"input": {"prompt": "parent", "run_in_minutes": 60}}),
+        )
+        .unwrap();
+    assert_eq!(parent["status"], "scheduled");
+    let pid = parent["id"].as_str().unwrap();
+    let child = shell
+        .call(
+            "chain_task",
+            json!({"parentId": pid, "input": {"prompt": "child"}}),
+        )
+        .unwrap();
+    assert_eq!(child["status"], "waiting");
+
+    let query = |extra: Value| {
+        let mut q = json!({"status": null, "schedule": null, "chain": null, "search": null, "offset": 0, "limit": 10});
+        q.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        shell.call("query_tasks", json!({"query": q})).unwrap()
+    };
+    let page = query(json!({"chain": "with_children"}));
+    assert_eq!(page["counts"]["scheduled"], 1);
+    assert_eq!(page["counts"]["waiting"], 1);
+
+    let cancelled = shell
+        .call(
+            "cancel_task",
+            json!({"id": pid, "reason": "changed my mind"}),
+        )
+        .unwrap();
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(cancelled["cancel_reason"], "changed my mind");
+    let detail = shell.call("get_task", json!({"id": pid})).unwrap();
+    assert_eq!(detail["children"][0]["status"], "cancelled");
+
+    let err = shell
+        .call("retry_task", json!({"id": pid, "maxAttempts": 0}))
+        .unwrap_err();
+    assert_eq!(err["field"], "max_attempts");
+    let retried = shell
+        .call("retry_task", json!({"id": pid, "maxAttempts": 5}))
+        .unwrap();
+    assert_eq!(retried["status"], "queued");
+    assert_eq!(retried["max_attempts"], 5);
+}
+
+#[test]
+fn export_and_import_go_through_files_and_report_bad_records() {
+    let shell = shell();
+    shell.call("set_paused", json!({"paused": true})).unwrap();
+    let a = shell
+        .call("submit_task", json!({"input": {"prompt": "a"}}))
+        .unwrap();
+    shell
+        .call("submit_task", json!({"input": {"prompt": "b"}}))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("some.json");
+    let path = path.to_str().unwrap();
+    let n = shell
+        .call("export_tasks", json!({"path": path, "ids": [a["id"]]}))
+        .unwrap();
+    assert_eq!(n, 1);
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains("\"format_version\": 1"));
+
+    let report = shell.call("import_tasks", json!({"path": path})).unwrap();
+    assert_eq!(report["imported"], 0);
+    assert_eq!(report["skipped_existing"][0], a["id"]);
+
+    let mut file: Value = serde_json::from_str(&text).unwrap();
+    file["tasks"][0]["id"] = json!("0190a8a0-0000-7000-8000-000000000001");
+    file["tasks"][0]["max_attempts"] = json!(99);
+    std::fs::write(path, file.to_string()).unwrap();
+    let err = shell
+        .call("import_tasks", json!({"path": path}))
+        .unwrap_err();
+    assert_eq!(err["code"], "import_bad_records");
+    assert_eq!(err["records"][0]["index"], 0);
+    assert!(err["records"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("between 1 and 20"));
+}
+
+#[test]
+fn settings_are_applied_saved_and_validated() {
+    let shell = shell();
+    let settings = shell.call("get_settings", json!({})).unwrap();
+    assert_eq!(settings["workers"], 4);
+    let (tx, rx) = mpsc::channel::<Value>();
+    shell.app.listen_any("status-changed", move |event| {
+        let _ = tx.send(serde_json::from_str(event.payload()).unwrap());
+    });
+    let saved = shell
+        .call(
+            "update_settings",
+            json!({"settings": {"workers": 7, "notifications": false, "start_at_login": false}}),
+        )
+        .unwrap();
+    assert_eq!(saved["workers"], 7);
+    let status = rx.recv_timeout(PATIENCE).unwrap();
+    assert_eq!(status["workers"], 7);
+    assert_eq!(
+        shell.call("engine_status", json!({})).unwrap()["workers"],
+        7
+    );
+    let err = shell
+        .call(
+            "update_settings",
+            json!({"settings": {"workers": 0, "notifications": true, "start_at_login": false}}),
+        )
+        .unwrap_err();
+    assert_eq!(err["field"], "workers");
+    assert_eq!(shell.call("get_settings", json!({})).unwrap()["workers"], 7);
+    let activity = shell.call("activity", json!({})).unwrap();
+    assert_eq!(
+        activity["finished_per_minute"].as_array().unwrap().len(),
+        30
+    );
+}
+
+#[test]
+fn bindings_are_up_to_date() {
+    let fresh = tempfile::NamedTempFile::new().unwrap();
+    baton_desktop::export_bindings(fresh.path().to_str().unwrap()).unwrap();
+    let fresh = std::fs::read_to_string(fresh.path()).unwrap();
+    let committed = std::fs::read_to_string(baton_desktop::BINDINGS_PATH).unwrap_or_default();
+    if fresh != committed {
+        std::fs::write(baton_desktop::BINDINGS_PATH, &fresh).unwrap();
+        panic!("ui/src/bindings.ts was stale and has been regenerated: review and commit it");
+    }
+}
+
+#[test]
+fn the_window_may_call_every_command_and_nothing_else() {
+    let capability: Value =
+        serde_json::from_str(include_str!("../capabilities/default.json")).unwrap();
+    let granted: Vec<&str> = capability["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p.as_str())
+        .collect();
+    let bindings = std::fs::read_to_string(baton_desktop::BINDINGS_PATH).unwrap();
+    // Each command is invoked as `__TAURI_INVOKE("name"` or `__TAURI_INVOKE<T>("name"`.
+    let invoked: Vec<String> = bindings
+        .match_indices("__TAURI_INVOKE")
+        .filter_map(|(i, m)| {
+            let rest = &bindings[i + m.len()..];
+            let rest = rest
+                .strip_prefix('(')
+                .or_else(|| Some(&rest[rest.find(">(")? + 2..]))?;
+            let name = rest.strip_prefix('"')?;
+            Some(name[..name.find('"')?].to_string())
+        })
+        .collect();
+    assert!(!invoked.is_empty());
+    for cmd in &invoked {
+        let permission = format!("allow-{}", cmd.replace('_', "-"));
+        assert!(
+            granted.contains(&permission.as_str()),
+            "{permission} is not granted"
+        );
+    }
+    let app_grants = granted.iter().filter(|p| p.starts_with("allow-")).count();
+    assert_eq!(
+        app_grants,
+        invoked.len(),
+        "a granted command is not in the bindings"
+    );
+}

@@ -21,6 +21,9 @@ pub enum OpenError {
     },
     #[error("cannot open the database {}: {detail}", path.display())]
     Io { path: PathBuf, detail: String },
+    /// The engine's configuration is wrong; nothing was opened.
+    #[error("{0}")]
+    Config(String),
 }
 
 impl OpenError {
@@ -30,6 +33,7 @@ impl OpenError {
             OpenError::NotADatabase { .. } => "database_corrupt",
             OpenError::SchemaTooNew { .. } => "schema_too_new",
             OpenError::Io { .. } => "database_io",
+            OpenError::Config(_) => "invalid_config",
         }
     }
 }

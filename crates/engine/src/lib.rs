@@ -52,5 +52,6 @@ pub use state::TaskState;
 pub use store::{ListQuery, StatusCounts, SCHEMA_VERSION};
 pub use task::{
     bind_parent_output, Attempt, AttemptOutcome, ChainRequest, NewTask, Task, TaskId,
-    DEFAULT_MAX_ATTEMPTS, DEFAULT_TIMEOUT, MAX_PROMPT_BYTES, PARENT_OUTPUT_PLACEHOLDER,
+    DEFAULT_MAX_ATTEMPTS, DEFAULT_TIMEOUT, MAX_ATTEMPTS_RANGE, MAX_PROMPT_BYTES, MAX_TIMEOUT,
+    PARENT_OUTPUT_PLACEHOLDER,
 };

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing Baton needs on a fresh Debian 12 machine (run as root):
-# the WebKitGTK stack Tauri links against, Xvfb for running the app without a display, and
-# the npm dev dependencies. Safe to run repeatedly: each step is skipped when already done.
+# the WebKitGTK stack Tauri links against, Xvfb for running the app without a display, Chromium
+# for the UI tests, and the npm dev dependencies. Safe to run repeatedly: each step is skipped
+# when already done.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -18,6 +19,13 @@ SYSTEM_PACKAGES=(
   xvfb
   xauth
   webkit2gtk-driver
+  # UI tests (ui/tests/): the built UI in headless Chromium.
+  chromium
+  # Desktop end-to-end tests (scripts/e2e.sh): the tray and notifications need a session
+  # bus; python3-xlib (for /usr/bin/python3) sends the window a real close request.
+  dbus
+  dbus-x11
+  python3-xlib
 )
 
 missing=()
@@ -43,4 +51,13 @@ if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules
   npm ci --no-audit --no-fund
 else
   echo "setup: npm dependencies up to date"
+fi
+
+# tauri-driver bridges WebDriver clients to WebKitWebDriver for the e2e tests; kept in the
+# gitignored .tools/ so it never touches the user's cargo bin directory.
+if [[ ! -x .tools/bin/tauri-driver ]]; then
+  echo "setup: installing tauri-driver into .tools/"
+  cargo install tauri-driver --version '^2' --locked --root .tools
+else
+  echo "setup: tauri-driver already installed"
 fi

@@ -21,6 +21,10 @@ npm run typecheck
 step "build UI"
 npm run ui:build
 
+# The built UI in headless Chromium against a fake backend (ui/tests/).
+step "UI tests"
+npm run test:ui
+
 step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 

@@ -1,3 +1,4 @@
+import { svelte } from "@sveltejs/vite-plugin-svelte";
 import { defineConfig } from "vite";
 
 // The npm scripts pass `ui` as Vite's root (`vite ui`), which is also how Vite finds this file;
@@ -5,6 +6,7 @@ import { defineConfig } from "vite";
 // Tauri loads the dev server from tauri.conf.json's devUrl, so the port must not drift.
 export default defineConfig({
   clearScreen: false,
+  plugins: [svelte()],
   server: {
     port: 1420,
     strictPort: true,

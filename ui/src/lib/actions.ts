@@ -1,0 +1,85 @@
+// What the buttons do: task commands with optimistic updates, export and import.
+import { open, save } from "@tauri-apps/plugin-dialog";
+import { call, commands } from "./api";
+import { detail } from "./detail.svelte";
+import { list } from "./tasks.svelte";
+import { toast } from "./toasts.svelte";
+import { ui } from "./ui.svelte";
+import type { Task } from "./types";
+
+/** A command's answer is the task as it now is; show it without waiting for the event. */
+export function taskChanged(task: Task): void {
+  list.applyTask(task);
+  detail.applyTask(task);
+}
+
+export async function cancelTask(id: string, reason: string | null): Promise<boolean> {
+  const task = await list.optimistic(
+    id,
+    { status: "cancelled", cancel_reason: reason ?? "cancelled by user" },
+    () => call(commands.cancelTask(id, reason)),
+    "Could not cancel",
+  );
+  if (task) taskChanged(task);
+  return task !== null;
+}
+
+export async function retryTask(id: string): Promise<boolean> {
+  const task = await list.optimistic(
+    id,
+    { status: "queued", attempts: 0, error: null, cancel_reason: null, finished_at: null },
+    () => call(commands.retryTask(id, null)),
+    "Could not retry",
+  );
+  if (task) taskChanged(task);
+  return task !== null;
+}
+
+const JSON_FILTER = [{ name: "JSON", extensions: ["json"] }];
+
+export async function exportTasks(ids: string[] | null): Promise<void> {
+  let path: string | null;
+  try {
+    path = await save({
+      title: ids ? `Export ${ids.length} selected tasks` : "Export all tasks",
+      defaultPath: "baton-tasks.json",
+      filters: JSON_FILTER,
+    });
+  } catch (e) {
+    toast(`Could not open the save dialog: ${String(e)}`, "error");
+    return;
+  }
+  if (!path) return;
+  const result = await call(commands.exportTasks(path, ids));
+  if (result.status === "error") {
+    toast(`Export failed: ${result.error.message}`, "error");
+    return;
+  }
+  const n = result.data;
+  toast(`Exported ${n} task${n === 1 ? "" : "s"} to ${path}`);
+}
+
+export async function importTasks(): Promise<void> {
+  let path: string | null;
+  try {
+    path = await open({ title: "Import tasks", multiple: false, directory: false, filters: JSON_FILTER });
+  } catch (e) {
+    toast(`Could not open the file dialog: ${String(e)}`, "error");
+    return;
+  }
+  if (!path) return;
+  const result = await call(commands.importTasks(path));
+  if (result.status === "error") {
+    const { message, records } = result.error;
+    if (records.length > 0) ui.importProblems = { message, records };
+    else toast(`Import failed: ${message}`, "error");
+    return;
+  }
+  const { imported, skipped_existing } = result.data;
+  const skipped = skipped_existing.length;
+  toast(
+    `Imported ${imported} task${imported === 1 ? "" : "s"}` +
+      (skipped > 0 ? `; ${skipped} already here, left as they were` : ""),
+  );
+  list.refresh();
+}

@@ -1,0 +1,38 @@
+// Engine events into the stores. Listeners are registered before the first query (interest
+// before looking), so no change between the two is missed.
+import { events } from "../bindings";
+import { detail } from "./detail.svelte";
+import { engine } from "./engine.svelte";
+import { appendOutput, dropStream } from "./output.svelte";
+import { list } from "./tasks.svelte";
+import type { TaskEvent } from "./types";
+
+function onTaskEvent(ev: TaskEvent): void {
+  if (ev.type === "output") {
+    appendOutput(ev.task_id, ev.attempt, ev.index, ev.chunk);
+    return;
+  }
+  list.applyTask(ev.task);
+  detail.applyTask(ev.task);
+  if (ev.to === "completed" || ev.to === "failed" || ev.to === "cancelled") dropStream(ev.task_id);
+  engine.refreshActivity();
+}
+
+/** Everything shown, fetched again (the subscription fell behind, or at start). */
+export function reloadAll(): void {
+  list.refresh();
+  void detail.reload();
+  void engine.loadStatus();
+  engine.refreshActivity();
+}
+
+export async function subscribe(): Promise<() => void> {
+  const stops = await Promise.all([
+    events.taskEvent.listen((e) => onTaskEvent(e.payload)),
+    events.statusChanged.listen((e) => {
+      engine.status = e.payload;
+    }),
+    events.resync.listen(() => reloadAll()),
+  ]);
+  return () => stops.forEach((stop) => stop());
+}

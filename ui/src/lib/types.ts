@@ -1,0 +1,70 @@
+// Short names for the generated binding types the UI reads (the `_Serialize` side is what the
+// app sends to the window).
+import type {
+  Activity_Serialize,
+  Attempt_Serialize,
+  CommandError_Serialize,
+  Event_Serialize,
+  Settings_Serialize,
+  StatusChanged,
+  StatusCounts,
+  TaskInput_Deserialize,
+  TaskState,
+  TaskSummary_Serialize,
+  Task_Serialize,
+} from "../bindings";
+
+export type Task = Task_Serialize;
+export type TaskSummary = TaskSummary_Serialize;
+export type Attempt = Attempt_Serialize;
+export type CommandError = CommandError_Serialize;
+export type TaskEvent = Event_Serialize;
+export type Activity = Activity_Serialize;
+export type Settings = Settings_Serialize;
+export type TaskInput = TaskInput_Deserialize;
+export type { StatusChanged, StatusCounts, TaskState };
+
+export type Result<T> = { status: "ok"; data: T } | { status: "error"; error: CommandError };
+
+/** In the order a task usually moves through them. */
+export const STATES: readonly TaskState[] = [
+  "waiting",
+  "scheduled",
+  "queued",
+  "running",
+  "completed",
+  "failed",
+  "cancelled",
+];
+
+/** The engine's `is_cancellable`: anything not finished. */
+export function canCancel(status: TaskState): boolean {
+  return status === "waiting" || status === "scheduled" || status === "queued" || status === "running";
+}
+
+export function canRetry(status: TaskState): boolean {
+  return status === "failed" || status === "cancelled";
+}
+
+/** The engine refuses to chain onto a failed or cancelled parent. */
+export function canChain(status: TaskState): boolean {
+  return status !== "failed" && status !== "cancelled";
+}
+
+export function summaryOf(task: Task, children: number): TaskSummary {
+  return {
+    id: task.id,
+    name: task.name,
+    status: task.status,
+    llm_provider: task.llm_provider,
+    llm_model: task.llm_model,
+    scheduled_for: task.scheduled_for,
+    created_at: task.created_at,
+    finished_at: task.finished_at,
+    attempts: task.attempts,
+    max_attempts: task.max_attempts,
+    parent_task_id: task.parent_task_id,
+    children,
+    latency_ms: task.latency_ms,
+  };
+}

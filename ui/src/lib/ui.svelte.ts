@@ -1,0 +1,35 @@
+// Which panels and dialogs are open. Escape closes the topmost.
+import type { RecordProblem_Serialize } from "../bindings";
+import type { Task } from "./types";
+
+class Ui {
+  /** The create form; `parent` set when chaining onto it. */
+  create: { parent: Task | null } | null = $state(null);
+  settingsOpen = $state(false);
+  importProblems: { message: string; records: RecordProblem_Serialize[] } | null = $state(null);
+  /** The detail's "cancel with a reason" prompt. */
+  cancelPrompt = $state(false);
+  searchInput: HTMLInputElement | null = null;
+
+  openCreate(parent: Task | null = null): void {
+    this.settingsOpen = false;
+    this.create = { parent };
+  }
+
+  focusSearch(): void {
+    this.searchInput?.focus();
+    this.searchInput?.select();
+  }
+
+  /** Closes the topmost thing open; false when nothing was. */
+  closeTop(): boolean {
+    if (this.create) this.create = null;
+    else if (this.settingsOpen) this.settingsOpen = false;
+    else if (this.importProblems) this.importProblems = null;
+    else if (this.cancelPrompt) this.cancelPrompt = false;
+    else return false;
+    return true;
+  }
+}
+
+export const ui = new Ui();

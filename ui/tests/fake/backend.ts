@@ -1,0 +1,159 @@
+// The fake backend, built into one script that a test injects before the app boots: it installs
+// Tauri's `mockIPC` (events mocked too) over the in-memory model, and exposes `window.__fake`
+// for tests to move tasks, stream output, inspect calls and make the next call fail or wait.
+//
+// Configure it by setting `window.__FAKE_CONFIG__` (see `Config`) in an earlier init script.
+import { emit } from "@tauri-apps/api/event";
+import { mockIPC } from "@tauri-apps/api/mocks";
+import type { CommandError_Serialize as CommandError, StatusChanged } from "../../src/bindings";
+import { Failure, Model, commandError, type Task } from "./model";
+import { seedBulk, seedDemo } from "./seed";
+
+interface Config {
+  seed?: "demo" | "none";
+  bulk?: number;
+  /** Commands whose first call fails, as if the engine refused it. */
+  failFirst?: { cmd: string; code: string; message: string }[];
+}
+
+interface Call {
+  cmd: string;
+  args: Record<string, unknown>;
+}
+
+const config: Config = (window as unknown as { __FAKE_CONFIG__?: Config }).__FAKE_CONFIG__ ?? {};
+const model = new Model();
+if (config.seed !== "none") seedDemo(model);
+if (config.bulk) seedBulk(model, config.bulk);
+
+const settings = { workers: 4, notifications: true, start_at_login: false };
+let paused = false;
+const calls: Call[] = [];
+const files = new Map<string, string>();
+const dialog: { save: string | null; open: string | null } = {
+  save: "/home/me/baton-tasks.json",
+  open: "/home/me/baton-tasks.json",
+};
+const failures = new Map<string, CommandError>();
+const holds = new Map<string, { gate: Promise<void>; release: () => void }>();
+for (const f of config.failFirst ?? []) failures.set(f.cmd, { code: f.code, message: f.message, field: null, records: [] });
+
+function status(): StatusChanged {
+  return { paused, workers: settings.workers, running: model.counts().running };
+}
+
+function send(event: string, payload: unknown): void {
+  // After the command's answer, as a real event would most often arrive.
+  setTimeout(() => void emit(event, payload), 0);
+}
+
+model.emit = (event) => {
+  send("task-event", event);
+  if (event.type === "state" && (event.from === "running" || event.to === "running")) send("status-changed", status());
+};
+
+type Args = Record<string, unknown>;
+const str = (a: Args, k: string) => a[k] as string;
+
+const handlers: Record<string, (a: Args) => unknown> = {
+  submit_task: (a) => model.submit(a.input as never),
+  chain_task: (a) => model.chain(str(a, "parentId"), a.input as never),
+  cancel_task: (a) => model.cancel(str(a, "id"), (a.reason as string | null) ?? null),
+  retry_task: (a) => model.retry(str(a, "id"), (a.maxAttempts as number | null) ?? null),
+  get_task: (a) => model.detail(str(a, "id")),
+  query_tasks: (a) => model.query(a.query as never),
+  export_tasks: (a) => {
+    const { text, count } = model.exportFile((a.ids as string[] | null) ?? null);
+    files.set(str(a, "path"), text);
+    return count;
+  },
+  import_tasks: (a) => {
+    const path = str(a, "path");
+    const text = files.get(path);
+    if (text === undefined) throw commandError("import_unreadable", `cannot read ${path}: No such file or directory (os error 2)`);
+    return model.importFile(text);
+  },
+  get_settings: () => ({ ...settings }),
+  update_settings: (a) => {
+    const next = a.settings as typeof settings;
+    if (!(next.workers >= 1 && next.workers <= 1024)) {
+      throw commandError("invalid_input", `workers must be between 1 and 1024, got ${next.workers}`, "workers");
+    }
+    Object.assign(settings, next);
+    send("status-changed", status());
+    return { ...settings };
+  },
+  set_paused: (a) => {
+    paused = a.paused as boolean;
+    const s = status();
+    send("status-changed", s);
+    return s;
+  },
+  engine_status: () => status(),
+  activity: () => model.activity(),
+  open_log_folder: () => "/home/me/.local/share/dev.baton.desktop/logs",
+  "plugin:dialog|save": () => dialog.save,
+  "plugin:dialog|open": () => dialog.open,
+};
+
+mockIPC(
+  async (cmd, payload) => {
+    const args = (payload ?? {}) as Args;
+    calls.push({ cmd, args: structuredClone(args) });
+    const hold = holds.get(cmd);
+    if (hold) await hold.gate;
+    const failure = failures.get(cmd);
+    if (failure) {
+      failures.delete(cmd);
+      throw failure;
+    }
+    const handler = handlers[cmd];
+    if (!handler) throw commandError("unknown_command", `the fake backend has no command ${cmd}`).error;
+    try {
+      // A copy, as IPC would serialise it: the UI must not share objects with the model.
+      return structuredClone(handler(args));
+    } catch (e) {
+      if (e instanceof Failure) throw e.error;
+      throw e;
+    }
+  },
+  { shouldMockEvents: true },
+);
+
+/** Finds a task by exact name (tests know names, not ids). */
+function byName(name: string): Task {
+  for (const t of model.tasks.values()) if (t.name === name) return t;
+  throw new Error(`no task named ${name}`);
+}
+
+const fake = {
+  model,
+  calls,
+  files,
+  dialog,
+  settings,
+  byName: (name: string) => structuredClone(byName(name)),
+  idOf: (name: string) => byName(name).id,
+  callsOf: (cmd: string) => calls.filter((c) => c.cmd === cmd).map((c) => c.args),
+  /** The next call of `cmd` fails with `error`. */
+  failNext(cmd: string, code: string, message: string, field: string | null = null): void {
+    failures.set(cmd, { code, message, field, records: [] });
+  },
+  /** Calls of `cmd` wait until `release(cmd)`. */
+  hold(cmd: string): void {
+    let release = () => {};
+    const gate = new Promise<void>((r) => (release = r));
+    holds.set(cmd, { gate, release });
+  },
+  release(cmd: string): void {
+    holds.get(cmd)?.release();
+    holds.delete(cmd);
+  },
+  start: (name: string) => model.start(byName(name).id),
+  output: (name: string, chunk: string) => model.output(byName(name).id, chunk),
+  complete: (name: string, output: string) => model.complete(byName(name).id, output),
+  fail: (name: string, error: string, retry = false) => model.fail(byName(name).id, error, retry),
+  resync: () => send("resync", { missed: 3 }),
+};
+
+(window as unknown as { __fake: typeof fake }).__fake = fake;

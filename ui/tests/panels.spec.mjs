@@ -1,0 +1,70 @@
+// The activity panel, settings and pause/resume.
+import assert from "node:assert/strict";
+import { after, afterEach, before, describe, it } from "node:test";
+import { byTestId, callsOf, fake, hasText, useApp } from "./harness.mjs";
+
+const app = useApp({ before, after, afterEach });
+
+describe("activity, settings and pause", () => {
+  it("shows the activity figures and follows state events without polling", async () => {
+    const page = await app.open();
+    const panel = byTestId(page, "activity");
+    await hasText(panel.locator(".stats div").first(), /Success\s*77\.8%/);
+    await hasText(panel.locator(".today"), /7 completed · 2 failed/);
+    await page.locator("rect").first().waitFor({ state: "attached" });
+    assert.equal(await panel.locator("svg rect").count(), 30);
+
+    const before = (await fake(page, "callsOf", "activity")).length;
+    await fake(page, "complete", "Customer interview synthesis", "themes");
+    await hasText(panel.locator(".today"), /8 completed · 2 failed/);
+    const afterEvent = (await fake(page, "callsOf", "activity")).length;
+    assert.ok(afterEvent > before);
+    // No event, no call: a second look later finds the same number of calls.
+    await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+    assert.equal((await fake(page, "callsOf", "activity")).length, afterEvent);
+  });
+
+  it("opens the log folder", async () => {
+    const page = await app.open();
+    await byTestId(page, "open-logs").click();
+    await callsOf(page, "open_log_folder");
+  });
+
+  it("saves settings, refusing a bad worker count next to the field", async () => {
+    const page = await app.open();
+    await page.getByRole("button", { name: "Settings" }).click();
+    const panel = byTestId(page, "settings");
+    await panel.waitFor();
+    assert.equal(await panel.locator('[name="workers"]').inputValue(), "4");
+    assert.equal(await panel.locator('[name="notifications"]').isChecked(), true);
+    assert.equal(await panel.locator('[name="start-at-login"]').isChecked(), false);
+
+    await panel.locator('[name="workers"]').fill("0");
+    await byTestId(page, "settings-save").click();
+    await hasText(byTestId(page, "error-workers"), /Between 1 and 1024/);
+    assert.equal((await fake(page, "callsOf", "update_settings")).length, 0);
+
+    await panel.locator('[name="workers"]').fill("8");
+    await panel.locator('[name="start-at-login"]').check();
+    await panel.locator('[name="notifications"]').uncheck();
+    await byTestId(page, "settings-save").click();
+    await panel.waitFor({ state: "detached" });
+    const [args] = await callsOf(page, "update_settings");
+    assert.deepEqual(args.settings, { workers: 8, notifications: false, start_at_login: true });
+    await hasText(page.locator(".engine"), /of 8 workers busy/);
+  });
+
+  it("pauses and resumes the workers", async () => {
+    const page = await app.open();
+    const toggle = byTestId(page, "pause-toggle");
+    await hasText(toggle, "Pause");
+    await toggle.click();
+    await hasText(toggle, "Resume");
+    await hasText(page.locator(".engine"), /Paused/);
+    const [args] = await callsOf(page, "set_paused");
+    assert.deepEqual(args, { paused: true });
+    await toggle.click();
+    await hasText(toggle, "Pause");
+    assert.deepEqual((await callsOf(page, "set_paused", 2))[1], { paused: false });
+  });
+});

@@ -8,30 +8,34 @@ import { ui } from "./ui.svelte";
 import type { Task } from "./types";
 
 /** A command's answer is the task as it now is; show it without waiting for the event. */
-export function taskChanged(task: Task): void {
+/** A task as a command's reply returned it; `before` is `detail.stamp(id)` taken
+ * before the command was sent (0, the default, for a task the command created). */
+export function taskChanged(task: Task, before = 0): void {
   list.applyTask(task);
-  detail.applyTask(task);
+  detail.applyReply(task, before);
 }
 
 export async function cancelTask(id: string, reason: string | null): Promise<boolean> {
+  const before = detail.stamp(id);
   const task = await list.optimistic(
     id,
     { status: "cancelled", cancel_reason: reason ?? "cancelled by user" },
     () => call(commands.cancelTask(id, reason)),
     "Could not cancel",
   );
-  if (task) taskChanged(task);
+  if (task) taskChanged(task, before);
   return task !== null;
 }
 
 export async function retryTask(id: string): Promise<boolean> {
+  const before = detail.stamp(id);
   const task = await list.optimistic(
     id,
     { status: "queued", attempts: 0, error: null, cancel_reason: null, finished_at: null },
     () => call(commands.retryTask(id, null)),
     "Could not retry",
   );
-  if (task) taskChanged(task);
+  if (task) taskChanged(task, before);
   return task !== null;
 }
 

@@ -11,6 +11,16 @@ class Detail {
   phase: "idle" | "loading" | "ready" | "error" = $state("idle");
   error = $state("");
   #token = 0;
+  /** When an event last changed each task, on a counter: a command's reply is a
+   * snapshot older than any event that arrived after the command was sent, so it
+   * must not overwrite what that event showed. */
+  #stamps = new Map<string, number>();
+  #clock = 0;
+
+  /** The event stamp of `id` now; pass it back to `applyReply`. */
+  stamp(id: string): number {
+    return this.#stamps.get(id) ?? 0;
+  }
 
   async open(id: string): Promise<void> {
     if (this.id === id && this.phase === "ready") return;
@@ -32,7 +42,19 @@ class Detail {
     if (this.id) await this.#load(this.id);
   }
 
+  /** A state event: always the newest news of its task. */
   applyTask(task: Task): void {
+    this.#stamps.set(task.id, ++this.#clock);
+    this.#show(task);
+  }
+
+  /** A command's reply, taken when the task's stamp was `before` (0 for a task
+   * created by that command): shown only if no event has arrived since. */
+  applyReply(task: Task, before: number): void {
+    if (this.stamp(task.id) === before) this.#show(task);
+  }
+
+  #show(task: Task): void {
     if (task.id === this.id) {
       this.task = task;
     } else if (task.id === this.parent?.id) {
@@ -48,6 +70,7 @@ class Detail {
 
   async #load(id: string): Promise<void> {
     const token = ++this.#token;
+    const before = this.stamp(id);
     const result = await call(commands.getTask(id));
     if (token !== this.#token) return;
     if (result.status === "error") {
@@ -56,7 +79,9 @@ class Detail {
       this.task = null;
       return;
     }
-    const { task, children } = result.data;
+    const { children } = result.data;
+    // An event that arrived while the request was out is newer than its reply.
+    const task = this.stamp(id) === before || !this.task ? result.data.task : this.task;
     this.task = task;
     this.children = children;
     this.phase = "ready";

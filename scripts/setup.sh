@@ -16,6 +16,8 @@ SYSTEM_PACKAGES=(
   libayatana-appindicator3-dev
   librsvg2-dev
   libssl-dev
+  # The keyring crate's Secret Service backend links libdbus (OS keychain for API keys).
+  libdbus-1-dev
   xvfb
   xauth
   webkit2gtk-driver
@@ -26,6 +28,8 @@ SYSTEM_PACKAGES=(
   dbus
   dbus-x11
   python3-xlib
+  # The API fuzz run (scripts/api-fuzz.sh) installs schemathesis into a venv under .tools/.
+  python3-venv
 )
 
 missing=()

@@ -30,3 +30,15 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo test"
 cargo test --workspace --locked
+
+# schemathesis against a real `baton run`, driven by docs/openapi.json: no 5xx.
+step "API fuzz (schemathesis)"
+bash scripts/api-fuzz.sh
+
+# The real app, built with the UI embedded, under tauri-driver on a virtual display
+# (see e2e/README.md).
+step "desktop e2e"
+bash scripts/e2e.sh
+
+step "package (.deb)"
+bash scripts/package.sh

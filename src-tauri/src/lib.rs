@@ -108,6 +108,7 @@ fn init_logging(log_dir: &std::path::Path) -> Option<tracing_appender::non_block
     use tracing_subscriber::prelude::*;
     use tracing_subscriber::EnvFilter;
     let filter = || EnvFilter::try_from_env("BATON_LOG").unwrap_or_else(|_| "info".into());
+    let _ = std::fs::create_dir_all(log_dir);
     let file = tracing_appender::rolling::Builder::new()
         .rotation(tracing_appender::rolling::Rotation::DAILY)
         .filename_prefix("baton")

@@ -82,6 +82,15 @@ export type Attempt_Deserialize = {
 	finished_at?: string | null,
 	outcome?: AttemptOutcome | null,
 	error?: string | null,
+	/**  The class, HTTP status and provider's own message of a provider error. */
+	failure?: Failure_Deserialize | null,
+	/**  Tokens as the provider reported them; `None` when it reported none. */
+	prompt_tokens?: number | null,
+	completion_tokens?: number | null,
+	/**  From the start of the attempt to its first output chunk. */
+	ttft_ms?: number | null,
+	/**  From the start of the attempt to its outcome. */
+	latency_ms?: number | null,
 };
 
 /**  One attempt in a task's history. */
@@ -91,6 +100,15 @@ export type Attempt_Serialize = {
 	finished_at: string | null,
 	outcome: AttemptOutcome | null,
 	error: string | null,
+	/**  The class, HTTP status and provider's own message of a provider error. */
+	failure?: Failure_Serialize,
+	/**  Tokens as the provider reported them; `None` when it reported none. */
+	prompt_tokens?: number,
+	completion_tokens?: number,
+	/**  From the start of the attempt to its first output chunk. */
+	ttft_ms?: number,
+	/**  From the start of the attempt to its outcome. */
+	latency_ms?: number,
 };
 
 /**  One window of the matching tasks, newest first, and how many match in all. */
@@ -156,6 +174,23 @@ export type CommandError_Serialize = {
 	records: RecordProblem_Serialize[],
 };
 
+/**
+ *  Why a provider refused or failed a call. Decides whether, and when, the
+ *  attempt is retried.
+ */
+export type ErrorClass = 
+/**  429: retried after the provider's Retry-After; the whole provider cools down. */
+"rate_limited" | 
+/**
+ *  5xx, 529, connection errors, cut or stalled streams, malformed replies: retried
+ *  with backoff.
+ */
+"transient" | 
+/**  401/403: not retried. */
+"auth" | 
+/**  400/404/413/422 (a bad model, a context too long): not retried. */
+"invalid_request";
+
 export type Event = Event_Serialize | Event_Deserialize;
 
 export type EventKind = EventKind_Serialize | EventKind_Deserialize;
@@ -164,13 +199,33 @@ export type EventKind_Deserialize =
 /**  `from` is `None` when the task was created or imported. */
 { type: "state"; from?: TaskState | null; to: TaskState; task: Task_Deserialize } | 
 /**  A piece of output from the running attempt. */
-{ type: "output"; attempt: number; index: number; chunk: string };
+{ type: "output"; attempt: number; index: number; chunk: string } | 
+/**
+ *  A queued task is held back by its provider's limit and stays queued.
+ *  Sent once per task and reason; `message` reads "waiting: rate limit, 12 s".
+ */
+{ type: "held"; provider: string; reason: HoldReason; 
+/**
+ *  How long until the limit lifts, when a time lifts it (a concurrency
+ *  slot frees when a request ends instead).
+ */
+wait_ms?: number | null; message: string };
 
 export type EventKind_Serialize = 
 /**  `from` is `None` when the task was created or imported. */
 { type: "state"; from: TaskState | null; to: TaskState; task: Task_Serialize } | 
 /**  A piece of output from the running attempt. */
-{ type: "output"; attempt: number; index: number; chunk: string };
+{ type: "output"; attempt: number; index: number; chunk: string } | 
+/**
+ *  A queued task is held back by its provider's limit and stays queued.
+ *  Sent once per task and reason; `message` reads "waiting: rate limit, 12 s".
+ */
+{ type: "held"; provider: string; reason: HoldReason; 
+/**
+ *  How long until the limit lifts, when a time lifts it (a concurrency
+ *  slot frees when a request ends instead).
+ */
+wait_ms: number | null; message: string };
 
 export type Event_Deserialize = {
 	seq: number,
@@ -184,12 +239,46 @@ export type Event_Serialize = {
 	task_id: TaskId,
 } & EventKind_Serialize;
 
+/**  A provider error as recorded on the task and its attempt. */
+export type Failure = Failure_Serialize | Failure_Deserialize;
+
+/**  A provider error as recorded on the task and its attempt. */
+export type Failure_Deserialize = {
+	class: ErrorClass,
+	/**  The HTTP status, when the provider answered with one. */
+	status?: number | null,
+	/**  The provider's own message (keys redacted), when it gave one. */
+	message?: string | null,
+};
+
+/**  A provider error as recorded on the task and its attempt. */
+export type Failure_Serialize = {
+	class: ErrorClass,
+	/**  The HTTP status, when the provider answered with one. */
+	status: number | null,
+	/**  The provider's own message (keys redacted), when it gave one. */
+	message: string | null,
+};
+
+/**  Why a queued task is held back. */
+export type HoldReason = 
+/**  The provider answered 429 and is cooling down for its Retry-After. */
+"rate_limit" | 
+/**  `max_concurrency` requests are in flight. */
+"concurrency" | "requests_per_minute" | "tokens_per_minute";
+
 /**  What an import did. */
 export type ImportReport = {
 	imported: number,
 	/**  Ids already in the database; those records were left out, not overwritten. */
 	skipped_existing: TaskId[],
 };
+
+/**
+ *  A finite `f64` compared by its bits, so the records that carry one
+ *  (temperature, cost) stay `Eq`. Serialised as a plain number.
+ */
+export type Real = number | null;
 
 export type RecordProblem = RecordProblem_Serialize | RecordProblem_Deserialize;
 
@@ -424,6 +513,19 @@ export type Task_Deserialize = {
 	timeout_ms: number,
 	cancel_reason?: string | null,
 	history?: Attempt_Deserialize[],
+	/**  Instructions sent as the system prompt. */
+	system?: string | null,
+	/**  Sampling temperature (0–2); the provider's default when `None`. */
+	temperature?: Real | null,
+	/**  Most completion tokens per attempt; the provider's default when `None`. */
+	max_tokens?: number | null,
+	/**  Tokens over every attempt, as the provider reported them. */
+	prompt_tokens?: number | null,
+	completion_tokens?: number | null,
+	/**  What those tokens cost, from the provider's price table. */
+	cost_usd?: Real | null,
+	/**  The last provider error's class, HTTP status and message. */
+	failure?: Failure_Deserialize | null,
 };
 
 /**  A task as stored, exported and shown. Field names are the CLI's and the API's JSON. */
@@ -450,6 +552,19 @@ export type Task_Serialize = {
 	timeout_ms: number,
 	cancel_reason: string | null,
 	history: Attempt_Serialize[],
+	/**  Instructions sent as the system prompt. */
+	system: string | null,
+	/**  Sampling temperature (0–2); the provider's default when `None`. */
+	temperature: Real | null,
+	/**  Most completion tokens per attempt; the provider's default when `None`. */
+	max_tokens: number | null,
+	/**  Tokens over every attempt, as the provider reported them. */
+	prompt_tokens: number | null,
+	completion_tokens: number | null,
+	/**  What those tokens cost, from the provider's price table. */
+	cost_usd: Real | null,
+	/**  The last provider error's class, HTTP status and message. */
+	failure: Failure_Serialize | null,
 };
 
 /* Tauri Specta runtime */

@@ -52,13 +52,17 @@ pub enum Command {
     Import(ImportArgs),
     /// Run the engine until every task is finished, then stop
     Wait(WaitArgs),
+    /// Follow the running engine's live events (one line each)
+    Events(EventsArgs),
+    /// Configure the LLM providers tasks can use (OpenAI-compatible, Anthropic)
+    Provider(crate::commands::provider::ProviderArgs),
 }
 
 impl Command {
     /// The log level when BATON_LOG is not set: the long-running commands narrate.
     pub fn default_log_level(&self) -> &'static str {
         match self {
-            Command::Run(_) | Command::Wait(_) => "info",
+            Command::Run(_) | Command::Wait(_) | Command::Events(_) => "info",
             _ => "warn",
         }
     }
@@ -73,6 +77,12 @@ pub struct RunArgs {
     /// Stop once nothing is scheduled, queued, waiting or running
     #[arg(long)]
     pub exit_when_idle: bool,
+    /// Serve the local HTTP API on this port of 127.0.0.1 [default: a free port]
+    #[arg(long, value_name = "P", default_value_t = 0, conflicts_with = "no_api")]
+    pub api_port: u16,
+    /// Do not serve the HTTP API (other commands then cannot reach this engine)
+    #[arg(long)]
+    pub no_api: bool,
 }
 
 /// The options `submit` and `chain` share.
@@ -99,6 +109,15 @@ pub struct TaskOptions {
     /// Time limit of one attempt (up to 24h) [default: 10m]
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<String>,
+    /// A system prompt sent with the task
+    #[arg(long, value_name = "TEXT")]
+    pub system: Option<String>,
+    /// Sampling temperature (0 to 2) [default: the provider's]
+    #[arg(long, value_name = "F", allow_negative_numbers = true)]
+    pub temperature: Option<f64>,
+    /// Most completion tokens per attempt [default: the provider's]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub max_tokens: Option<i64>,
     /// Print the new task as JSON instead of its id
     #[arg(long)]
     pub json: bool,
@@ -174,6 +193,13 @@ pub struct ExportArgs {
 #[derive(Debug, Args)]
 pub struct ImportArgs {
     pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Print each event's JSON, one per line
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

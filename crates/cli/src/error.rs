@@ -3,7 +3,7 @@
 //! `Display` is the one sentence printed after `baton: `; the engine's errors are
 //! already written that way and pass through unchanged.
 
-use baton_engine::{ImportError, OpenError, StatusCounts, TaskError};
+use baton_engine::{ImportError, OpenError, ProviderConfigError, StatusCounts, TaskError};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -25,6 +25,8 @@ pub enum CliError {
     Task(#[from] TaskError),
     #[error(transparent)]
     Import(#[from] ImportError),
+    #[error(transparent)]
+    Provider(#[from] ProviderConfigError),
     #[error("cannot {action} {}: {detail}", path.display())]
     File {
         action: &'static str,
@@ -53,6 +55,21 @@ pub enum CliError {
     ForcedStop,
     #[error("baton stopped on an internal error ({0}); please report it")]
     Internal(String),
+    /// The running engine's API refused the request; `message` is its sentence.
+    #[error("{message}")]
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    #[error("lost the connection to the running engine at {url}: {detail}")]
+    Unreachable { url: String, detail: String },
+    #[error("cannot start the API: {0}")]
+    ApiStart(#[from] baton_api::ApiError),
+    #[error("no Baton engine is running for this data directory; start one with `baton run`")]
+    NoEngine,
+    #[error("the running engine stopped")]
+    EngineStopped,
 }
 
 impl CliError {
@@ -61,12 +78,13 @@ impl CliError {
     }
 
     /// Stable across releases: scripts may match on it (shown with BATON_LOG=debug).
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> &str {
         match self {
             CliError::Usage(_) => "usage",
             CliError::Open(e) => e.code(),
             CliError::Task(e) => e.code(),
             CliError::Import(e) => e.code(),
+            CliError::Provider(e) => e.code(),
             CliError::File { .. } => "file",
             CliError::Stdout(_) => "stdout",
             CliError::NoDataDir => "no_data_dir",
@@ -74,6 +92,11 @@ impl CliError {
             CliError::Stopped { .. } => "stopped_by_signal",
             CliError::ForcedStop => "forced_stop",
             CliError::Internal(_) => "internal",
+            CliError::Api { code, .. } => code,
+            CliError::Unreachable { .. } => "api_unreachable",
+            CliError::ApiStart(e) => e.code(),
+            CliError::NoEngine => "no_engine",
+            CliError::EngineStopped => "engine_stopped",
         }
     }
 
@@ -86,7 +109,14 @@ impl CliError {
             | CliError::Import(ImportError::BadRecords(_))
             | CliError::Task(TaskError::Invalid { .. })
             | CliError::Task(TaskError::NotFound(_))
-            | CliError::Import(ImportError::Task(TaskError::Invalid { .. })) => EXIT_USAGE,
+            | CliError::Import(ImportError::Task(TaskError::Invalid { .. }))
+            | CliError::Provider(ProviderConfigError::Invalid { .. })
+            | CliError::Provider(ProviderConfigError::NotFound(_)) => EXIT_USAGE,
+            // The API's statuses for a wrong request: the same cases as above.
+            CliError::Api {
+                status: 400 | 404 | 413 | 415 | 422,
+                ..
+            } => EXIT_USAGE,
             _ => EXIT_FAILURE,
         }
     }

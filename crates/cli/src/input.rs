@@ -62,6 +62,20 @@ pub fn max_attempts(n: Option<i64>) -> Result<Option<u32>, CliError> {
     .transpose()
 }
 
+/// `--max-tokens`: only values that cannot even be passed are refused here;
+/// the engine owns the range.
+pub fn max_tokens(n: Option<i64>) -> Result<Option<u32>, CliError> {
+    n.map(|n| {
+        u32::try_from(n).map_err(|_| {
+            CliError::usage(format!(
+                "max_tokens must be between 1 and {}, got {n}",
+                baton_engine::MAX_TOKENS_LIMIT
+            ))
+        })
+    })
+    .transpose()
+}
+
 pub fn limit(n: i64) -> Result<usize, CliError> {
     usize::try_from(n)
         .ok()
@@ -118,6 +132,9 @@ pub fn new_task(prompt: String, options: &TaskOptions) -> Result<NewTask, CliErr
         scheduled_for: schedule(options.at.as_deref(), options.after.as_deref(), Utc::now())?,
         max_attempts: max_attempts(options.max_attempts)?,
         timeout,
+        system: options.system.clone(),
+        temperature: options.temperature,
+        max_tokens: max_tokens(options.max_tokens)?,
     })
 }
 

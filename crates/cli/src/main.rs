@@ -3,7 +3,9 @@
 //! # Layout
 //! - `args`: the command line (clap) and how its parse errors are printed.
 //! - `input`: command-line text to engine values (ids, durations, times, prompts).
-//! - `commands`: one function per subcommand; each opens the database itself.
+//! - `commands`: one function per subcommand; each uses the running engine's
+//!   API when there is one, else opens the database itself.
+//! - `remote`: the client of a running engine's HTTP API (crates/api).
 //! - `output`: JSON, the `list` table and the `show` block.
 //! - `logging`: tracing on stderr (`BATON_LOG`) and the panic hook.
 //! - `error`: [`error::CliError`], its stable codes and exit statuses (0, 1, 2).
@@ -14,6 +16,7 @@ mod error;
 mod input;
 mod logging;
 mod output;
+mod remote;
 
 use clap::Parser;
 use std::process::ExitCode;

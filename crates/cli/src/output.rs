@@ -130,6 +130,20 @@ pub fn details(t: &Task) -> String {
         "timeout",
         humantime::format_duration(t.timeout()).to_string(),
     );
+    if t.prompt_tokens.is_some() || t.completion_tokens.is_some() {
+        let n = |v: Option<u64>| v.map_or("?".into(), |v| v.to_string());
+        field(
+            "tokens",
+            format!(
+                "{} prompt, {} completion",
+                n(t.prompt_tokens),
+                n(t.completion_tokens)
+            ),
+        );
+    }
+    if let Some(cost) = t.cost_usd {
+        field("cost", format!("${:.6}", cost.0));
+    }
     if let Some(reason) = &t.cancel_reason {
         field("cancel reason", reason.clone());
     }

@@ -28,6 +28,13 @@ const TASK_FIELDS: &[&str] = &[
     "timeout_ms",
     "cancel_reason",
     "history",
+    "system",
+    "temperature",
+    "max_tokens",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "failure",
 ];
 
 fn time(value: &Value) -> DateTime<Utc> {

@@ -8,9 +8,9 @@ use common::{count, Baton};
 const READY: &str = "engine started";
 
 #[test]
-fn a_database_held_by_a_running_baton_is_reported_as_in_use() {
+fn a_database_held_by_a_running_baton_without_its_api_is_reported_as_in_use() {
     let baton = Baton::new();
-    let mut server = baton.spawn(&["run"]);
+    let mut server = baton.spawn(&["run", "--no-api"]);
     server.wait_for("the engine to start", |log| count(log, &[READY]) > 0);
 
     let db = baton.db_file();

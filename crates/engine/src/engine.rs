@@ -6,7 +6,7 @@ use crate::error::{ImportError, OpenError, TaskError};
 use crate::events::Event;
 use crate::export::{self, ExportFile};
 use crate::lifecycle::{Cancelled, ImportReport};
-use crate::provider::Providers;
+use crate::provider::{Providers, Registry};
 use crate::shared::Shared;
 use crate::store::{ListQuery, StatusCounts, Store};
 use crate::task::{self, NewTask, Task, TaskId};
@@ -68,11 +68,12 @@ pub struct Engine {
 }
 
 pub(crate) struct Inner {
-    pub store: Arc<Store>,
+    /// For reads; taken (and so closed, once in-flight reads end) at shutdown.
+    store: std::sync::RwLock<Option<Arc<Store>>>,
     pub writer: Writer,
     pub shared: Arc<Shared>,
     pub clock: Clock,
-    pub providers: Providers,
+    pub registry: Registry,
     pub slots: Arc<Semaphore>,
     /// The number of slots asked for; `slots` follows it.
     workers: std::sync::atomic::AtomicUsize,
@@ -123,11 +124,11 @@ impl Engine {
             Writer::spawn(store.clone(), shared.clone(), config.clock, config.backoff);
         let engine = Engine {
             inner: Arc::new(Inner {
-                store,
+                store: std::sync::RwLock::new(Some(store)),
                 writer,
                 shared,
                 clock: config.clock,
-                providers: config.providers,
+                registry: Registry::new(config.providers),
                 slots: Arc::new(Semaphore::new(config.workers)),
                 workers: config.workers.into(),
                 paused: watch::Sender::new(false),
@@ -152,6 +153,7 @@ impl Engine {
         for task in &recovered {
             tracing::warn!(task_id = %task.id, status = %task.status, "recovered a task interrupted by the previous run");
         }
+        engine.install_stored_providers().await;
         Ok(engine)
     }
 
@@ -196,6 +198,13 @@ impl Engine {
         }
         self.inner.writer.stop();
         let _ = writer.await;
+        // The writer has dropped its handle; dropping this one closes the file
+        // cleanly (redb marks it so), even if the process exits right after.
+        self.inner
+            .store
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
     }
 
     /// Validates and stores a new task. It runs now, or at `scheduled_for`.
@@ -255,7 +264,7 @@ impl Engine {
     /// Validates the whole file, then stores its tasks in one transaction.
     /// Ids already stored are reported and left alone.
     pub async fn import(&self, text: &str) -> Result<ImportReport, ImportError> {
-        let providers = &self.inner.providers;
+        let providers = self.inner.registry.snapshot();
         let tasks = export::parse(text, |provider, model| match providers.get(provider) {
             Some(p) => p.check_model(model),
             // Another machine's provider: kept, and it fails clearly if run here.
@@ -341,15 +350,26 @@ impl Engine {
         self.inner.clock.now()
     }
 
-    pub fn providers(&self) -> &Providers {
-        &self.inner.providers
+    /// Every provider tasks can name now: built-in and configured.
+    pub fn providers(&self) -> Providers {
+        self.inner.registry.snapshot()
     }
 
-    async fn read<T: Send + 'static>(
+    pub(crate) fn inner(&self) -> &Arc<Inner> {
+        &self.inner
+    }
+
+    pub(crate) async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Store) -> Result<T, TaskError> + Send + 'static,
     ) -> Result<T, TaskError> {
-        let store = self.inner.store.clone();
+        let store = self
+            .inner
+            .store
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or(TaskError::ShuttingDown)?;
         tokio::task::spawn_blocking(move || f(&store))
             .await
             .map_err(|e| TaskError::Storage(e.to_string()))?
@@ -358,12 +378,17 @@ impl Engine {
     fn build(&self, new: NewTask, parent: Option<TaskId>) -> Result<Task, TaskError> {
         task::validate_prompt(&new.prompt)?;
         let provider_name = new.provider.as_deref().map(str::trim).unwrap_or("mock");
-        let provider = self.inner.providers.get(provider_name).ok_or_else(|| {
+        let provider = self.inner.registry.get(provider_name).ok_or_else(|| {
             TaskError::invalid(
                 "provider",
                 format!(
                     "unknown provider '{provider_name}' (known: {})",
-                    self.inner.providers.names().collect::<Vec<_>>().join(", ")
+                    self.inner
+                        .registry
+                        .snapshot()
+                        .names()
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             )
         })?;
@@ -379,6 +404,8 @@ impl Engine {
         task::validate_max_attempts(max_attempts)?;
         let timeout = new.timeout.unwrap_or(task::DEFAULT_TIMEOUT);
         task::validate_timeout(timeout)?;
+        let system = new.system.filter(|s| !s.trim().is_empty());
+        task::validate_generation(system.as_deref(), new.temperature, new.max_tokens)?;
         let name = match new.name {
             Some(name) => {
                 task::validate_name(&name)?;
@@ -408,6 +435,13 @@ impl Engine {
             timeout_ms: timeout.as_millis() as u64,
             cancel_reason: None,
             history: Vec::new(),
+            system,
+            temperature: new.temperature.map(crate::task::Real),
+            max_tokens: new.max_tokens,
+            prompt_tokens: None,
+            completion_tokens: None,
+            cost_usd: None,
+            failure: None,
         })
     }
 }

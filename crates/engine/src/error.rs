@@ -121,6 +121,55 @@ impl ImportError {
     }
 }
 
+/// Configuring, removing or testing a provider.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProviderConfigError {
+    /// A setting is wrong; nothing was changed.
+    #[error("{message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error("no provider is named '{0}'")]
+    NotFound(String),
+    /// The key could not be stored or read; nothing was changed.
+    #[error(transparent)]
+    Key(#[from] crate::provider::KeyError),
+    /// The provider answered a test request with an error.
+    #[error("{0}")]
+    Call(crate::provider::ProviderError),
+    #[error(transparent)]
+    Task(#[from] TaskError),
+}
+
+impl ProviderConfigError {
+    pub(crate) fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        ProviderConfigError::Invalid {
+            field,
+            message: message.into(),
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ProviderConfigError::Invalid { .. } => "invalid_input",
+            ProviderConfigError::NotFound(_) => "not_found",
+            ProviderConfigError::Key(crate::provider::KeyError::NoKeychain(_)) => {
+                "keychain_unavailable"
+            }
+            ProviderConfigError::Key(_) => "key_unavailable",
+            ProviderConfigError::Call(e) => match e.class {
+                crate::task::ErrorClass::RateLimited => "provider_rate_limited",
+                crate::task::ErrorClass::Transient => "provider_unavailable",
+                crate::task::ErrorClass::Auth => "provider_auth",
+                crate::task::ErrorClass::InvalidRequest => "provider_invalid_request",
+            },
+            ProviderConfigError::Task(e) => e.code(),
+        }
+    }
+}
+
 /// One bad record in an import file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("record {index}{}: {message}", id.map(|id| format!(" ({id})")).unwrap_or_default())]

@@ -5,6 +5,7 @@
 //! increasing within one engine run. A subscriber that falls more than
 //! [`EVENT_BUFFER`] events behind is told it lagged and should reload.
 
+use crate::provider::HoldReason;
 use crate::state::TaskState;
 use crate::task::{Task, TaskId};
 use chrono::{DateTime, Utc};
@@ -41,6 +42,16 @@ pub enum EventKind {
         index: u32,
         chunk: String,
     },
+    /// A queued task is held back by its provider's limit and stays queued.
+    /// Sent once per task and reason; `message` reads "waiting: rate limit, 12 s".
+    Held {
+        provider: String,
+        reason: HoldReason,
+        /// How long until the limit lifts, when a time lifts it (a concurrency
+        /// slot frees when a request ends instead).
+        wait_ms: Option<u64>,
+        message: String,
+    },
 }
 
 /// An event before it has a sequence number.
@@ -60,6 +71,32 @@ impl Draft {
                 from,
                 to: task.status,
                 task: Arc::new(task.clone()),
+            },
+        }
+    }
+}
+
+impl Draft {
+    pub fn held(
+        task_id: TaskId,
+        provider: &str,
+        reason: HoldReason,
+        wait: Option<std::time::Duration>,
+        at: DateTime<Utc>,
+    ) -> Self {
+        let message = match wait {
+            // Rounded up: "12 s" while anything of the twelfth second is left.
+            Some(w) => format!("waiting: {reason}, {} s", w.as_millis().div_ceil(1000)),
+            None => format!("waiting: {reason}"),
+        };
+        Draft {
+            at,
+            task_id,
+            kind: EventKind::Held {
+                provider: provider.to_string(),
+                reason,
+                wait_ms: wait.map(|w| w.as_millis() as u64),
+                message,
             },
         }
     }

@@ -10,7 +10,8 @@
 //! - `store`: the only module that touches redb (tables, schema, migrations, reads).
 //! - `scheduler`: moves scheduled tasks to queued when due.
 //! - `pool`: the dispatcher (claims ≤ free slots) and the executors.
-//! - `provider`: the [`Provider`] trait and the deterministic mock.
+//! - `provider`: the [`Provider`] trait, the deterministic mock, the real HTTP
+//!   providers (OpenAI-compatible, Anthropic), their settings, keys and limits.
 //! - `events`: every change on a broadcast channel.
 //! - `catalog`: a live in-memory summary of all tasks for list views.
 //! - `export`: the versioned JSON export file.
@@ -41,17 +42,19 @@ pub use catalog::{
 };
 pub use clock::Clock;
 pub use engine::{Engine, EngineConfig, EngineStats, DEFAULT_WORKERS, MAX_WORKERS};
-pub use error::{ImportError, OpenError, RecordError, TaskError};
+pub use error::{ImportError, OpenError, ProviderConfigError, RecordError, TaskError};
 pub use events::{Event, EventKind, EVENT_BUFFER};
 pub use export::{ExportFile, EXPORT_FORMAT_VERSION};
 pub use lifecycle::{Cancelled, ImportReport};
 pub use provider::{
-    CompletionRequest, MockProvider, OutputSink, Provider, ProviderError, Providers,
+    ApiKey, CompletionRequest, HoldReason, KeyError, KeyRef, Limits, MockProvider, OutputSink,
+    Prices, Provider, ProviderError, ProviderKind, ProviderSettings, ProviderTest, Providers,
+    DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_TOKENS, KEYCHAIN_SERVICE, MAX_PROVIDER_NAME,
 };
 pub use state::TaskState;
 pub use store::{ListQuery, StatusCounts, SCHEMA_VERSION};
 pub use task::{
-    bind_parent_output, Attempt, AttemptOutcome, ChainRequest, NewTask, Task, TaskId,
-    DEFAULT_MAX_ATTEMPTS, DEFAULT_TIMEOUT, MAX_ATTEMPTS_RANGE, MAX_PROMPT_BYTES, MAX_TIMEOUT,
-    PARENT_OUTPUT_PLACEHOLDER,
+    bind_parent_output, Attempt, AttemptOutcome, ChainRequest, ErrorClass, Failure, NewTask, Real,
+    Task, TaskId, DEFAULT_MAX_ATTEMPTS, DEFAULT_TIMEOUT, MAX_ATTEMPTS_RANGE, MAX_PROMPT_BYTES,
+    MAX_TIMEOUT, MAX_TOKENS_LIMIT, PARENT_OUTPUT_PLACEHOLDER, TEMPERATURE_RANGE,
 };

@@ -9,7 +9,7 @@ use crate::error::{RecordError, TaskError};
 use crate::events::Draft;
 use crate::state::TaskState;
 use crate::store::WriteTxn;
-use crate::task::{bind_parent_output, Attempt, AttemptOutcome, Task, TaskId};
+use crate::task::{bind_parent_output, Attempt, AttemptOutcome, Failure, Real, Task, TaskId};
 use chrono::{DateTime, Utc};
 use rand::rngs::StdRng;
 use serde::Serialize;
@@ -30,6 +30,10 @@ pub enum AttemptResult {
     Failed {
         error: String,
         retryable: bool,
+        /// The provider's Retry-After: used instead of the backoff.
+        retry_after: Option<std::time::Duration>,
+        /// The class, HTTP status and message of a provider error.
+        failure: Option<Failure>,
     },
     TimedOut {
         after_ms: u64,
@@ -47,6 +51,17 @@ pub(crate) struct Outcome {
     /// resets attempts), so an outcome from any earlier run is recognised as stale.
     pub run: u32,
     pub result: AttemptResult,
+    pub usage: AttemptUsage,
+}
+
+/// What the executor measured of an attempt, whatever its outcome.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct AttemptUsage {
+    pub prompt_tokens: Option<u64>,
+    pub completion_tokens: Option<u64>,
+    pub ttft_ms: Option<u64>,
+    /// From the provider's price table, when it has one and usage was reported.
+    pub cost_usd: Option<f64>,
 }
 
 /// What a cancel did.
@@ -138,24 +153,63 @@ fn ready_state(task: &Task, now: DateTime<Utc>) -> TaskState {
 }
 
 /// Moves up to `max` queued tasks to running, oldest-due first.
+#[cfg(test)]
 pub(crate) fn claim(txn: &mut WriteTxn, ctx: &mut Ctx, max: usize) -> Result<Vec<Task>, TaskError> {
+    claim_where(txn, ctx, max, max, |_| true)
+}
+
+/// Moves up to `max` queued tasks to running, oldest-due first, among the first
+/// `scan` queued ones, skipping those `admit` holds back (a provider at a limit):
+/// a held task stays queued and keeps its place.
+pub(crate) fn claim_where(
+    txn: &mut WriteTxn,
+    ctx: &mut Ctx,
+    max: usize,
+    scan: usize,
+    mut admit: impl FnMut(&Task) -> bool,
+) -> Result<Vec<Task>, TaskError> {
     let mut claimed = Vec::new();
-    for id in txn.queue_head(max)? {
+    for id in txn.queue_head(scan.max(max))? {
+        if claimed.len() >= max {
+            break;
+        }
         let old = txn.require(id)?;
+        if !admit(&old) {
+            continue;
+        }
         let mut task = old.clone();
         task.status = TaskState::Running;
         task.attempts += 1;
         task.started_at = Some(ctx.now);
-        task.history.push(Attempt {
-            number: task.attempts,
-            started_at: ctx.now,
-            finished_at: None,
-            outcome: None,
-            error: None,
-        });
+        // A new attempt streams its own output; a retry's replaces a partial one.
+        task.output = None;
+        task.history.push(Attempt::started(task.attempts, ctx.now));
         claimed.push(save(txn, ctx, &old, task)?);
     }
     Ok(claimed)
+}
+
+/// Appends streamed output to run `run` of a task, while that run is the task's
+/// current one and it is running (or was cancelled during it: a cancelled task
+/// keeps its partial output). Anything else is a late write and changes nothing.
+pub(crate) fn append_output(
+    txn: &mut WriteTxn,
+    id: TaskId,
+    run: u32,
+    text: &str,
+) -> Result<bool, TaskError> {
+    let Some(old) = txn.get(id)? else {
+        return Ok(false);
+    };
+    if old.history.len() != run as usize
+        || !matches!(old.status, TaskState::Running | TaskState::Cancelled)
+    {
+        return Ok(false);
+    }
+    let mut task = old.clone();
+    task.output.get_or_insert_with(String::new).push_str(text);
+    txn.put(Some(&old), &task)?;
+    Ok(true)
 }
 
 /// Moves scheduled tasks that are due to queued. Returns how many moved and when
@@ -189,6 +243,7 @@ pub(crate) fn finish(
     }
     let mut task = old.clone();
     let now = ctx.now;
+    let mut failure = None;
     let (attempt_outcome, attempt_error) = match outcome.result {
         AttemptResult::Completed { output } => {
             task.status = TaskState::Completed;
@@ -200,8 +255,15 @@ pub(crate) fn finish(
                 .map(|s| (now - s).num_milliseconds().max(0) as u64);
             (AttemptOutcome::Completed, None)
         }
-        AttemptResult::Failed { error, retryable } => {
-            let outcome = fail_or_retry(&mut task, ctx, error.clone(), retryable);
+        AttemptResult::Failed {
+            error,
+            retryable,
+            retry_after,
+            failure: f,
+        } => {
+            task.failure = f.clone();
+            failure = f;
+            let outcome = fail_or_retry(&mut task, ctx, error.clone(), retryable, retry_after);
             (
                 if outcome {
                     AttemptOutcome::Retrying
@@ -213,7 +275,7 @@ pub(crate) fn finish(
         }
         AttemptResult::TimedOut { after_ms } => {
             let error = format!("timed out after {}", crate::task::format_ms(after_ms));
-            fail_or_retry(&mut task, ctx, error.clone(), true);
+            fail_or_retry(&mut task, ctx, error.clone(), true, None);
             (AttemptOutcome::TimedOut, Some(error))
         }
         AttemptResult::Interrupted => {
@@ -225,22 +287,55 @@ pub(crate) fn finish(
             )
         }
     };
+    if task.status == TaskState::Completed {
+        task.failure = None;
+    }
     close_attempt(&mut task, now, attempt_outcome, attempt_error);
+    record_usage(&mut task, outcome.usage, failure);
     let task = save(txn, ctx, &old, task)?;
     after_change(txn, ctx, &task)?;
     Ok(Some(task))
 }
 
+/// Puts an attempt's measurements on its history entry and adds its tokens and
+/// cost to the task's totals (which span every attempt: failed ones cost too).
+fn record_usage(task: &mut Task, usage: AttemptUsage, failure: Option<Failure>) {
+    if let Some(attempt) = task.history.last_mut() {
+        attempt.prompt_tokens = usage.prompt_tokens;
+        attempt.completion_tokens = usage.completion_tokens;
+        attempt.ttft_ms = usage.ttft_ms;
+        attempt.failure = failure;
+        attempt.latency_ms = attempt
+            .finished_at
+            .map(|end| (end - attempt.started_at).num_milliseconds().max(0) as u64);
+    }
+    let add = |total: &mut Option<u64>, n: Option<u64>| {
+        if let Some(n) = n {
+            *total = Some(total.unwrap_or(0) + n);
+        }
+    };
+    add(&mut task.prompt_tokens, usage.prompt_tokens);
+    add(&mut task.completion_tokens, usage.completion_tokens);
+    if let Some(cost) = usage.cost_usd {
+        task.cost_usd = Some(Real(task.cost_usd.map_or(0.0, |c| c.0) + cost));
+    }
+}
+
 /// Sets a failed attempt's next state; true when another attempt was scheduled.
-fn fail_or_retry(task: &mut Task, ctx: &mut Ctx, error: String, retryable: bool) -> bool {
+/// The provider's `retry_after`, when it gave one, replaces the backoff.
+fn fail_or_retry(
+    task: &mut Task,
+    ctx: &mut Ctx,
+    error: String,
+    retryable: bool,
+    retry_after: Option<std::time::Duration>,
+) -> bool {
     task.error = Some(error);
     if retryable && task.attempts < task.max_attempts {
+        let delay = retry_after.unwrap_or_else(|| ctx.backoff.delay(task.attempts, ctx.rng));
         task.status = TaskState::Scheduled;
-        task.scheduled_for = Some(
-            ctx.now
-                + chrono::Duration::from_std(ctx.backoff.delay(task.attempts, ctx.rng))
-                    .unwrap_or(chrono::Duration::MAX),
-        );
+        task.scheduled_for =
+            Some(ctx.now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX));
         true
     } else {
         task.status = TaskState::Failed;
@@ -392,6 +487,7 @@ pub(crate) fn retry(
     task.attempts = 0;
     task.output = None;
     task.error = None;
+    task.failure = None;
     task.cancel_reason = None;
     task.started_at = None;
     task.finished_at = None;

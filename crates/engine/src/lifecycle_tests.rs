@@ -26,6 +26,13 @@ fn new_task(prompt: &str) -> Task {
         timeout_ms: 1000,
         cancel_reason: None,
         history: vec![],
+        system: None,
+        temperature: None,
+        max_tokens: None,
+        prompt_tokens: None,
+        completion_tokens: None,
+        cost_usd: None,
+        failure: None,
     }
 }
 
@@ -52,6 +59,7 @@ fn completed(id: TaskId, run: u32) -> Outcome {
         result: AttemptResult::Completed {
             output: "late".into(),
         },
+        usage: Default::default(),
     }
 }
 
@@ -148,4 +156,65 @@ fn an_outcome_from_before_a_manual_retry_is_ignored() {
         finish(txn, ctx, completed(task.id, 2)).unwrap()
     });
     assert_eq!(current.map(|t| t.status), Some(TaskState::Completed));
+}
+
+#[test]
+fn streamed_output_is_appended_only_to_the_current_run_and_a_retry_starts_afresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("b.redb")).unwrap();
+    let task = write(&store, |txn, ctx| create(txn, ctx, new_task("x")).unwrap());
+    write(&store, |txn, ctx| claim(txn, ctx, 1).unwrap());
+    let output = |store: &Store| store.get(task.id).unwrap().unwrap().output;
+    for piece in ["par", "tial"] {
+        assert!(write(&store, |txn, _| append_output(
+            txn, task.id, 1, piece
+        )
+        .unwrap()));
+    }
+    assert_eq!(output(&store).as_deref(), Some("partial"));
+    // An append for another run changes nothing.
+    assert!(!write(&store, |txn, _| append_output(txn, task.id, 2, "x")
+        .unwrap()));
+
+    // A transient failure keeps the partial output; the retry's claim clears it.
+    let failed = Outcome {
+        id: task.id,
+        run: 1,
+        result: AttemptResult::Failed {
+            error: "cut".into(),
+            retryable: true,
+            retry_after: Some(std::time::Duration::ZERO),
+            failure: None,
+        },
+        usage: AttemptUsage {
+            prompt_tokens: Some(5),
+            completion_tokens: Some(2),
+            ttft_ms: Some(40),
+            cost_usd: Some(0.5),
+        },
+    };
+    let retrying = write(&store, |txn, ctx| finish(txn, ctx, failed).unwrap()).unwrap();
+    assert_eq!(retrying.status, TaskState::Scheduled);
+    assert_eq!(retrying.output.as_deref(), Some("partial"));
+    assert_eq!(
+        (retrying.prompt_tokens, retrying.completion_tokens),
+        (Some(5), Some(2))
+    );
+    assert_eq!(retrying.history[0].ttft_ms, Some(40));
+    // A late append from the failed run changes nothing now.
+    assert!(!write(&store, |txn, _| append_output(
+        txn, task.id, 1, "late"
+    )
+    .unwrap()));
+    write(&store, |txn, ctx| promote_due(txn, ctx).unwrap());
+    let claimed = write(&store, |txn, ctx| claim(txn, ctx, 1).unwrap());
+    assert_eq!(claimed[0].output, None);
+    let done = write(&store, |txn, ctx| {
+        finish(txn, ctx, completed(task.id, 2)).unwrap()
+    })
+    .unwrap();
+    assert_eq!(done.output.as_deref(), Some("late"));
+    // Tokens and cost add up over attempts; the completion reported none.
+    assert_eq!(done.prompt_tokens, Some(5));
+    assert_eq!(done.cost_usd.map(|c| c.0), Some(0.5));
 }

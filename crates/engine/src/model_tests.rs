@@ -74,6 +74,13 @@ fn build(m: &mut Model, parent: Option<TaskId>, delay_s: Option<i64>, max_attemp
         timeout_ms: 60_000,
         cancel_reason: None,
         history: Vec::new(),
+        system: None,
+        temperature: None,
+        max_tokens: None,
+        prompt_tokens: None,
+        completion_tokens: None,
+        cost_usd: None,
+        failure: None,
     }
 }
 
@@ -90,11 +97,9 @@ fn import_record(rec: &ImportRec, id: TaskId, parent: Option<TaskId>, now: DateT
         .map(|number| {
             let open = rec.status == Running && number == attempts;
             Attempt {
-                number,
-                started_at: created_at,
                 finished_at: (!open).then_some(created_at),
                 outcome: (!open).then_some(AttemptOutcome::Failed),
-                error: None,
+                ..Attempt::started(number, created_at)
             }
         })
         .collect();
@@ -120,6 +125,13 @@ fn import_record(rec: &ImportRec, id: TaskId, parent: Option<TaskId>, now: DateT
         timeout_ms: 60_000,
         cancel_reason: is(Cancelled).then(|| "imported".to_string()),
         history,
+        system: None,
+        temperature: None,
+        max_tokens: None,
+        prompt_tokens: None,
+        completion_tokens: None,
+        cost_usd: None,
+        failure: None,
     }
 }
 
@@ -177,10 +189,14 @@ fn apply(op: &Op, txn: &mut WriteTxn, ctx: &mut Ctx, m: &mut Model) {
                 How::RetryableFail => AttemptResult::Failed {
                     error: "try again".into(),
                     retryable: true,
+                    retry_after: None,
+                    failure: None,
                 },
                 How::FatalFail => AttemptResult::Failed {
                     error: "no".into(),
                     retryable: false,
+                    retry_after: None,
+                    failure: None,
                 },
                 How::TimedOut => AttemptResult::TimedOut { after_ms: 60_000 },
                 How::Interrupted => AttemptResult::Interrupted,
@@ -189,6 +205,7 @@ fn apply(op: &Op, txn: &mut WriteTxn, ctx: &mut Ctx, m: &mut Model) {
                 id: claim.id,
                 run: claim.run,
                 result,
+                usage: Default::default(),
             };
             let got = lifecycle::finish(txn, ctx, outcome).expect("finish");
             let rescheduled = got.as_ref().and_then(|t| t.scheduled_for);

@@ -4,9 +4,10 @@
 
 use crate::engine::Inner;
 use crate::error::TaskError;
-use crate::lifecycle::{AttemptResult, Outcome};
-use crate::provider::{CompletionRequest, OutputSink};
-use crate::task::Task;
+use crate::lifecycle::{AttemptResult, AttemptUsage, Outcome};
+use crate::provider::{CompletionRequest, OutputSink, Permit, Prices, Probe};
+use crate::task::{ErrorClass, Task};
+use crate::writer::Claimed;
 use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -41,38 +42,58 @@ pub(crate) async fn dispatch(inner: Arc<Inner>) {
         woken.as_mut().enable();
 
         let claimed = match inner.writer.claim(permits.len()).await {
-            Ok(tasks) => tasks,
+            Ok(claimed) => claimed,
             Err(TaskError::ShuttingDown) => return,
             Err(e) => {
                 tracing::error!(error = %e, "could not claim tasks");
-                Vec::new()
+                Claimed {
+                    tasks: Vec::new(),
+                    retry_at: None,
+                }
             }
         };
-        if claimed.is_empty() {
+        if claimed.tasks.is_empty() {
             drop(permits);
+            // Tasks held back by a provider's limit are tried again when it lifts;
+            // a freed concurrency slot or a newly queued task wakes us earlier.
+            let lifted = async {
+                match claimed.retry_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = &mut woken => {}
+                _ = lifted => {}
                 _ = paused.changed() => {}
                 _ = inner.stop_intake.cancelled() => return,
             }
             continue;
         }
-        for (task, permit) in claimed.into_iter().zip(permits) {
-            inner.executors.spawn(execute(inner.clone(), task, permit));
+        for ((task, limit), slot) in claimed.tasks.into_iter().zip(permits) {
+            inner
+                .executors
+                .spawn(execute(inner.clone(), task, slot, limit));
         }
     }
 }
 
-async fn execute(inner: Arc<Inner>, task: Task, permit: OwnedSemaphorePermit) {
+async fn execute(inner: Arc<Inner>, task: Task, slot: OwnedSemaphorePermit, limit: Permit) {
     let span = tracing::info_span!("task", task_id = %task.id, attempt = task.attempts);
     async move {
         tracing::info!(provider = %task.llm_provider, model = %task.llm_model, "attempt started");
         let run = task.history.len() as u32;
         let cancelled = inner.shared.watch_running(task.id, run);
-        let result = match inner.providers.get(&task.llm_provider).cloned() {
+        let mut usage = AttemptUsage::default();
+        let result = match inner.registry.get(&task.llm_provider) {
             None => Some(AttemptResult::Failed {
-                error: format!("the provider '{}' is not configured", task.llm_provider),
+                error: format!(
+                    "the provider '{}' is not configured; add it with `baton provider add`",
+                    task.llm_provider
+                ),
                 retryable: false,
+                retry_after: None,
+                failure: None,
             }),
             Some(provider) => {
                 let request = CompletionRequest {
@@ -80,11 +101,22 @@ async fn execute(inner: Arc<Inner>, task: Task, permit: OwnedSemaphorePermit) {
                     prompt: task.prompt_to_send().to_string(),
                     model: task.llm_model.clone(),
                     attempt: task.attempts,
+                    system: task.system.clone(),
+                    temperature: task.temperature.map(|t| t.0),
+                    max_tokens: task.max_tokens,
                 };
-                let sink = OutputSink::new(inner.shared.clone(), inner.clock, task.id, task.attempts);
+                let sink = OutputSink::new(
+                    inner.shared.clone(),
+                    inner.clock,
+                    inner.writer.clone(),
+                    task.id,
+                    task.attempts,
+                    run,
+                );
+                let probe = sink.probe();
                 // A panic inside the provider fails this attempt, not the pool.
                 let call = AssertUnwindSafe(provider.complete(request, sink)).catch_unwind();
-                tokio::select! {
+                let result = tokio::select! {
                     biased;
                     // Dropping `call` here aborts the provider's work at once.
                     _ = cancelled.cancelled() => None,
@@ -94,17 +126,36 @@ async fn execute(inner: Arc<Inner>, task: Task, permit: OwnedSemaphorePermit) {
                         Ok(Err(panic)) => AttemptResult::Failed {
                             error: format!("the provider panicked: {}", panic_message(&panic)),
                             retryable: true,
+                            retry_after: None,
+                            failure: None,
                         },
                         Ok(Ok(Ok(output))) => AttemptResult::Completed { output },
-                        Ok(Ok(Err(e))) => AttemptResult::Failed { error: e.message, retryable: e.retryable },
+                        Ok(Ok(Err(e))) => {
+                            if let (ErrorClass::RateLimited, Some(wait)) = (e.class, e.retry_after) {
+                                // The whole provider waits, not just this task.
+                                inner.shared.limiter.cool_down(&task.llm_provider, wait);
+                            }
+                            AttemptResult::Failed {
+                                retryable: e.is_retryable(),
+                                retry_after: e.retry_after,
+                                failure: Some(e.failure()),
+                                error: e.message,
+                            }
+                        }
                     }),
-                }
+                };
+                usage = measure(&Probe::read(&probe), inner.registry.prices(&task.llm_provider));
+                result
             }
         };
+        if let (Some(p), Some(c)) = (usage.prompt_tokens, usage.completion_tokens) {
+            limit.reconcile(p + c);
+        }
+        drop(limit);
         match result {
             None => tracing::info!("attempt aborted: the task was cancelled"),
             Some(result) => {
-                let outcome = Outcome { id: task.id, run, result };
+                let outcome = Outcome { id: task.id, run, result, usage };
                 match inner.writer.finish(outcome).await {
                     Ok(Some(t)) => tracing::info!(status = %t.status, "attempt finished"),
                     Ok(None) => tracing::info!("outcome ignored: the task had moved on"),
@@ -113,10 +164,26 @@ async fn execute(inner: Arc<Inner>, task: Task, permit: OwnedSemaphorePermit) {
             }
         }
         inner.shared.forget_running(task.id, run);
-        drop(permit);
+        drop(slot);
     }
     .instrument(span)
     .await
+}
+
+/// Time to first token, the reported usage, and its cost.
+fn measure(probe: &Probe, prices: Option<Prices>) -> AttemptUsage {
+    let cost = match (prices, probe.prompt_tokens, probe.completion_tokens) {
+        (Some(p), Some(input), Some(output)) => Some(p.cost(input, output)),
+        _ => None,
+    };
+    AttemptUsage {
+        prompt_tokens: probe.prompt_tokens,
+        completion_tokens: probe.completion_tokens,
+        ttft_ms: probe
+            .first_output
+            .map(|t| (t - probe.started).as_millis() as u64),
+        cost_usd: cost,
+    }
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {

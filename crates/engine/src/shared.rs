@@ -1,6 +1,7 @@
 //! State shared by the writer, the scheduler, the dispatcher and the executors.
 
 use crate::events::EventBus;
+use crate::provider::Limiter;
 use crate::task::TaskId;
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
@@ -17,6 +18,8 @@ pub(crate) struct Shared {
     /// Cancellation of each running attempt. A std Mutex: nothing awaits while
     /// it is held.
     running: Mutex<HashMap<(TaskId, u32), CancellationToken>>,
+    /// Per-provider limits and cool-downs, consulted when claiming.
+    pub limiter: Limiter,
     /// Write transactions committed, and the requests they carried.
     pub commits: AtomicU64,
     pub committed_requests: AtomicU64,
@@ -29,6 +32,7 @@ impl Shared {
             wake_scheduler: Notify::new(),
             wake_dispatcher: Notify::new(),
             running: Mutex::new(HashMap::new()),
+            limiter: Limiter::default(),
             commits: AtomicU64::new(0),
             committed_requests: AtomicU64::new(0),
         }

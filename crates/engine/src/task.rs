@@ -18,6 +18,10 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 /// Longest name kept; longer names are refused.
 pub const MAX_NAME_CHARS: usize = 200;
+/// Largest `max_tokens` accepted.
+pub const MAX_TOKENS_LIMIT: u32 = 1_000_000;
+/// Allowed sampling temperatures.
+pub const TEMPERATURE_RANGE: std::ops::RangeInclusive<f64> = 0.0..=2.0;
 /// The placeholder a chained prompt may use for its parent's output.
 pub const PARENT_OUTPUT_PLACEHOLDER: &str = "{{parent.output}}";
 
@@ -82,7 +86,103 @@ pub struct Attempt {
     pub finished_at: Option<DateTime<Utc>>,
     pub outcome: Option<AttemptOutcome>,
     pub error: Option<String>,
+    /// The class, HTTP status and provider's own message of a provider error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+    /// Tokens as the provider reported them; `None` when it reported none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_tokens: Option<u64>,
+    /// From the start of the attempt to its first output chunk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_ms: Option<u64>,
+    /// From the start of the attempt to its outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<u64>,
 }
+
+impl Attempt {
+    /// A new, open attempt.
+    pub(crate) fn started(number: u32, at: DateTime<Utc>) -> Self {
+        Attempt {
+            number,
+            started_at: at,
+            finished_at: None,
+            outcome: None,
+            error: None,
+            failure: None,
+            prompt_tokens: None,
+            completion_tokens: None,
+            ttft_ms: None,
+            latency_ms: None,
+        }
+    }
+}
+
+/// Why a provider refused or failed a call. Decides whether, and when, the
+/// attempt is retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub enum ErrorClass {
+    /// 429: retried after the provider's Retry-After; the whole provider cools down.
+    RateLimited,
+    /// 5xx, 529, connection errors, cut or stalled streams, malformed replies: retried
+    /// with backoff.
+    Transient,
+    /// 401/403: not retried.
+    Auth,
+    /// 400/404/413/422 (a bad model, a context too long): not retried.
+    InvalidRequest,
+}
+
+impl ErrorClass {
+    pub fn is_retryable(self) -> bool {
+        matches!(self, ErrorClass::RateLimited | ErrorClass::Transient)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::RateLimited => "rate_limited",
+            ErrorClass::Transient => "transient",
+            ErrorClass::Auth => "auth",
+            ErrorClass::InvalidRequest => "invalid_request",
+        }
+    }
+}
+
+impl fmt::Display for ErrorClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A provider error as recorded on the task and its attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct Failure {
+    pub class: ErrorClass,
+    /// The HTTP status, when the provider answered with one.
+    pub status: Option<u16>,
+    /// The provider's own message (keys redacted), when it gave one.
+    pub message: Option<String>,
+}
+
+/// A finite `f64` compared by its bits, so the records that carry one
+/// (temperature, cost) stay `Eq`. Serialised as a plain number.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(transparent)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct Real(pub f64);
+
+impl PartialEq for Real {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.to_bits() == other.0.to_bits()
+    }
+}
+
+impl Eq for Real {}
 
 /// A task as stored, exported and shown. Field names are the CLI's and the API's JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,6 +212,26 @@ pub struct Task {
     pub cancel_reason: Option<String>,
     #[serde(default)]
     pub history: Vec<Attempt>,
+    /// Instructions sent as the system prompt.
+    #[serde(default)]
+    pub system: Option<String>,
+    /// Sampling temperature (0–2); the provider's default when `None`.
+    #[serde(default)]
+    pub temperature: Option<Real>,
+    /// Most completion tokens per attempt; the provider's default when `None`.
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
+    /// Tokens over every attempt, as the provider reported them.
+    #[serde(default)]
+    pub prompt_tokens: Option<u64>,
+    #[serde(default)]
+    pub completion_tokens: Option<u64>,
+    /// What those tokens cost, from the provider's price table.
+    #[serde(default)]
+    pub cost_usd: Option<Real>,
+    /// The last provider error's class, HTTP status and message.
+    #[serde(default)]
+    pub failure: Option<Failure>,
 }
 
 impl Task {
@@ -137,6 +257,15 @@ pub struct NewTask {
     pub scheduled_for: Option<DateTime<Utc>>,
     pub max_attempts: Option<u32>,
     pub timeout: Option<Duration>,
+    /// A system prompt.
+    #[serde(default)]
+    pub system: Option<String>,
+    /// 0 to 2.
+    #[serde(default)]
+    pub temperature: Option<f64>,
+    /// 1 to [`MAX_TOKENS_LIMIT`].
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
 }
 
 impl NewTask {
@@ -177,6 +306,39 @@ pub(crate) fn validate_prompt(prompt: &str) -> Result<(), TaskError> {
                 prompt.len()
             ),
         ));
+    }
+    Ok(())
+}
+
+/// The generation options of a new task: system prompt, temperature, max_tokens.
+pub(crate) fn validate_generation(
+    system: Option<&str>,
+    temperature: Option<f64>,
+    max_tokens: Option<u32>,
+) -> Result<(), TaskError> {
+    if let Some(system) = system {
+        if system.len() > MAX_PROMPT_BYTES {
+            return Err(TaskError::invalid(
+                "system",
+                format!("the system prompt is {} bytes, over the limit of {MAX_PROMPT_BYTES} bytes (1 MiB)", system.len()),
+            ));
+        }
+    }
+    if let Some(t) = temperature {
+        if !t.is_finite() || !TEMPERATURE_RANGE.contains(&t) {
+            return Err(TaskError::invalid(
+                "temperature",
+                format!("the temperature must be between 0 and 2, got {t}"),
+            ));
+        }
+    }
+    if let Some(n) = max_tokens {
+        if !(1..=MAX_TOKENS_LIMIT).contains(&n) {
+            return Err(TaskError::invalid(
+                "max_tokens",
+                format!("max_tokens must be between 1 and {MAX_TOKENS_LIMIT}, got {n}"),
+            ));
+        }
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ use crate::clock::Clock;
 use crate::error::{ImportError, TaskError};
 use crate::events::Draft;
 use crate::lifecycle::{self, Cancelled, Ctx, ImportReport, Outcome};
+use crate::provider::{Admission, Permit, ProviderSettings};
 use crate::shared::Shared;
 use crate::state::TaskState;
 use crate::store::Store;
@@ -22,6 +23,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 /// Most requests committed together.
 const MAX_BATCH: usize = 1024;
@@ -31,12 +33,16 @@ type Reply<T> = oneshot::Sender<Result<T, TaskError>>;
 enum Command {
     Create(Task, Reply<Task>),
     Chain(Task, Reply<Task>),
-    Claim(usize, Reply<Vec<Task>>),
+    Claim(usize, Reply<Claimed>),
+    /// Streamed output of a run; nobody waits for it.
+    Append(TaskId, u32, String),
     Promote(Reply<(usize, Option<DateTime<Utc>>)>),
     Finish(Outcome, Reply<Option<Task>>),
     Cancel(TaskId, Option<String>, Reply<Cancelled>),
     Retry(TaskId, Option<u32>, Reply<Task>),
     Recover(Reply<Vec<Task>>),
+    SaveProvider(ProviderSettings, Reply<()>),
+    RemoveProvider(String, Reply<bool>),
     Import(
         Vec<Task>,
         oneshot::Sender<Result<ImportReport, ImportError>>,
@@ -44,7 +50,19 @@ enum Command {
     Stop,
 }
 
-/// The writer's address. Cheap to clone; every method waits for the commit.
+/// Most queued tasks one claim looks at, when some are held back by their
+/// provider's limits: tasks behind that many held ones wait for a later claim.
+const CLAIM_SCAN: usize = 2048;
+
+/// What a claim moved to running, and when a task it held back may be admitted.
+pub(crate) struct Claimed {
+    /// Each task with its limiter permit, held for the request.
+    pub tasks: Vec<(Task, Permit)>,
+    pub retry_at: Option<Instant>,
+}
+
+/// The writer's address. Cheap to clone; every method but `append_output`
+/// waits for the commit.
 #[derive(Clone)]
 pub(crate) struct Writer {
     tx: mpsc::UnboundedSender<Command>,
@@ -88,8 +106,13 @@ impl Writer {
     pub async fn chain(&self, task: Task) -> Result<Task, TaskError> {
         request!(self, Chain, task)
     }
-    pub async fn claim(&self, max: usize) -> Result<Vec<Task>, TaskError> {
+    pub async fn claim(&self, max: usize) -> Result<Claimed, TaskError> {
         request!(self, Claim, max)
+    }
+    /// Appends streamed output to run `run` of a task. Not awaited: it is
+    /// ordered before anything the same caller sends afterwards (its outcome).
+    pub fn append_output(&self, id: TaskId, run: u32, text: String) {
+        let _ = self.tx.send(Command::Append(id, run, text));
     }
     pub async fn promote_due(&self) -> Result<(usize, Option<DateTime<Utc>>), TaskError> {
         request!(self, Promote)
@@ -105,6 +128,12 @@ impl Writer {
     }
     pub async fn recover(&self) -> Result<Vec<Task>, TaskError> {
         request!(self, Recover)
+    }
+    pub async fn save_provider(&self, settings: ProviderSettings) -> Result<(), TaskError> {
+        request!(self, SaveProvider, settings)
+    }
+    pub async fn remove_provider(&self, name: String) -> Result<bool, TaskError> {
+        request!(self, RemoveProvider, name)
     }
     pub async fn import(&self, tasks: Vec<Task>) -> Result<ImportReport, ImportError> {
         let (reply, rx) = oneshot::channel();
@@ -222,10 +251,60 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) {
                 reply,
                 note(&mut poisoned, lifecycle::chain(txn, &mut ctx, task)),
             ),
-            Command::Claim(max, reply) => deliver(
-                reply,
-                note(&mut poisoned, lifecycle::claim(txn, &mut ctx, max)),
-            ),
+            Command::Claim(max, reply) => {
+                let clock_now = Instant::now();
+                let mut permits = Vec::new();
+                let mut held = Vec::new();
+                let mut retry_at: Option<Instant> = None;
+                let limiter = &shared.limiter;
+                let result = lifecycle::claim_where(txn, &mut ctx, max, CLAIM_SCAN, |task| {
+                    let estimate = crate::provider::estimate_tokens(task);
+                    match limiter.admit(shared, &task.llm_provider, task.id, estimate, clock_now) {
+                        Admission::Admitted(permit) => {
+                            permits.push(permit);
+                            true
+                        }
+                        Admission::Held {
+                            reason,
+                            until,
+                            announce,
+                        } => {
+                            if let Some(until) = until {
+                                retry_at = Some(retry_at.map_or(until, |r| r.min(until)));
+                            }
+                            if announce {
+                                let wait = until.map(|u| u.saturating_duration_since(clock_now));
+                                held.push(Draft::held(
+                                    task.id,
+                                    &task.llm_provider,
+                                    reason,
+                                    wait,
+                                    now,
+                                ));
+                            }
+                            false
+                        }
+                    }
+                });
+                ctx.events.extend(held);
+                let result = note(&mut poisoned, result).map(|tasks| Claimed {
+                    tasks: tasks.into_iter().zip(permits).collect(),
+                    retry_at,
+                });
+                deliver(reply, result)
+            }
+            Command::SaveProvider(settings, reply) => {
+                deliver(reply, note(&mut poisoned, txn.put_provider(&settings)))
+            }
+            Command::RemoveProvider(name, reply) => {
+                deliver(reply, note(&mut poisoned, txn.remove_provider(&name)))
+            }
+            Command::Append(id, run, text) => {
+                if let Err(e) = note(&mut poisoned, lifecycle::append_output(txn, id, run, &text)) {
+                    tracing::error!(task_id = %id, error = %e, "could not store streamed output");
+                }
+                Box::new(|_: Option<&TaskError>| {})
+            }
             Command::Promote(reply) => deliver(
                 reply,
                 note(&mut poisoned, lifecycle::promote_due(txn, &mut ctx)),
@@ -325,7 +404,10 @@ fn refuse(cmd: Command) -> Delivery {
     }
     match cmd {
         Command::Create(_, r) | Command::Chain(_, r) | Command::Retry(_, _, r) => fail(r),
-        Command::Claim(_, r) | Command::Recover(r) => fail(r),
+        Command::Claim(_, r) => fail(r),
+        Command::Recover(r) => fail(r),
+        Command::SaveProvider(_, r) => fail(r),
+        Command::RemoveProvider(_, r) => fail(r),
         Command::Promote(r) => fail(r),
         Command::Finish(_, r) => fail(r),
         Command::Cancel(_, _, r) => fail(r),
@@ -334,6 +416,6 @@ fn refuse(cmd: Command) -> Delivery {
                 e.cloned().unwrap_or(TaskError::ShuttingDown),
             )));
         }),
-        Command::Stop => Box::new(|_| {}),
+        Command::Stop | Command::Append(..) => Box::new(|_| {}),
     }
 }

@@ -747,3 +747,20 @@ async fn list_filters_by_status_and_parent_newest_first() {
     let counts = t.engine.counts().await.unwrap();
     assert_eq!((counts.queued, counts.waiting, counts.total()), (2, 1, 3));
 }
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_closes_the_database_even_while_engine_handles_live_on() {
+    // The desktop app exits right after shutdown with its state still holding the
+    // engine: the file must already be closed cleanly by then.
+    let t = started_with(|_| {}).await;
+    let task = t.engine.submit(task("x", "echo")).await.unwrap();
+    t.engine.shutdown().await;
+    assert!(matches!(
+        t.engine.get(task.id).await,
+        Err(TaskError::ShuttingDown)
+    ));
+    let reopened = Engine::open(t.config.clone())
+        .await
+        .expect("the file is closed although `t.engine` is still alive");
+    assert_eq!(reopened.get(task.id).await.unwrap().id, task.id);
+}

@@ -53,6 +53,7 @@ impl TaskInput {
             scheduled_for,
             max_attempts: self.max_attempts,
             timeout: self.timeout_s.map(|s| Duration::from_secs(s.into())),
+            ..NewTask::default()
         })
     }
 }

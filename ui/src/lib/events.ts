@@ -12,6 +12,8 @@ function onTaskEvent(ev: TaskEvent): void {
     appendOutput(ev.task_id, ev.attempt, ev.index, ev.chunk);
     return;
   }
+  // A task held back by its provider's limit stays queued; nothing to update yet.
+  if (ev.type === "held") return;
   list.applyTask(ev.task);
   detail.applyTask(ev.task);
   if (ev.to === "completed" || ev.to === "failed" || ev.to === "cancelled") dropStream(ev.task_id);

@@ -179,6 +179,13 @@ export class Model {
       timeout_ms: timeoutS * 1000,
       cancel_reason: null,
       history: [],
+      system: null,
+      temperature: null,
+      max_tokens: null,
+      prompt_tokens: null,
+      completion_tokens: null,
+      cost_usd: null,
+      failure: null,
     };
   }
 

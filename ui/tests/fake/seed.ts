@@ -91,6 +91,13 @@ export function seedDemo(model: Model): void {
       timeout_ms: 600_000,
       cancel_reason: s.reason ?? null,
       history,
+      system: null,
+      temperature: null,
+      max_tokens: null,
+      prompt_tokens: null,
+      completion_tokens: null,
+      cost_usd: null,
+      failure: null,
     };
     if (parent?.status === "completed") task.effective_prompt = task.prompt.replace("{{parent.output}}", parent.output ?? "");
     model.insert(task);
@@ -127,6 +134,13 @@ export function seedBulk(model: Model, n: number): void {
       timeout_ms: 600_000,
       cancel_reason: status === "cancelled" ? "cancelled by user" : null,
       history: [],
+      system: null,
+      temperature: null,
+      max_tokens: null,
+      prompt_tokens: null,
+      completion_tokens: null,
+      cost_usd: null,
+      failure: null,
     });
   }
 }

@@ -1,10 +1,13 @@
-//! The commands that run tasks: `run` (until a signal, or idle) and `wait`
-//! (until every task is finished, or a deadline).
+//! The commands that run tasks: `run` (until a signal, or idle; it serves the
+//! HTTP API meanwhile) and `wait` (until every task is finished, or a deadline;
+//! it follows a running engine instead when there is one, see `follow`).
 
-use super::open;
+use super::{data_dir, follow, open};
 use crate::args::{RunArgs, WaitArgs};
 use crate::error::CliError;
+use crate::remote::Remote;
 use crate::{input, logging, output};
+use baton_api::{ApiOptions, ApiServer, RunningApi};
 use baton_engine::{Engine, EventKind, StatusCounts, TaskError, DEFAULT_WORKERS};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
@@ -17,10 +20,19 @@ pub async fn run(db: &Path, args: RunArgs) -> Result<(), CliError> {
     // Handlers go in before anything runs, so an early SIGTERM is graceful too.
     let mut signals = Signals::install()?;
     let engine = open(db, workers).await?;
+    // Subscribed to the engine before it starts, so the stream misses nothing.
+    let api = match serve(&engine, db, &args).await {
+        Ok(api) => api,
+        Err(e) => {
+            engine.shutdown().await;
+            return Err(e);
+        }
+    };
     engine.start().await;
     tracing::info!(
         workers,
         db = %db.display(),
+        api = api.as_ref().map_or("off", |a| a.url()),
         "engine started; stop it with Ctrl-C or SIGTERM"
     );
     let idle = async {
@@ -40,8 +52,21 @@ pub async fn run(db: &Path, args: RunArgs) -> Result<(), CliError> {
             idle.map_err(CliError::from)
         }
     };
+    // The API goes first: its api.json must not name an engine that is stopping.
+    if let Some(api) = &api {
+        api.shutdown().await;
+    }
     stop(&engine, &mut signals).await?;
     result
+}
+
+async fn serve(engine: &Engine, db: &Path, args: &RunArgs) -> Result<Option<RunningApi>, CliError> {
+    if args.no_api {
+        return Ok(None);
+    }
+    let mut options = ApiOptions::new(data_dir(db));
+    options.port = args.api_port;
+    Ok(Some(ApiServer::start(engine.clone(), options).await?))
 }
 
 /// Why `wait` stopped waiting.
@@ -57,7 +82,20 @@ pub async fn wait(db: &Path, args: WaitArgs) -> Result<(), CliError> {
         return Err(CliError::usage("--timeout must be longer than zero"));
     }
     let mut signals = Signals::install()?;
-    let engine = open(db, DEFAULT_WORKERS).await?;
+    if let Some(remote) = Remote::discover(data_dir(db)).await? {
+        return follow::wait(remote, limit, &mut signals).await;
+    }
+    let engine = match open(db, DEFAULT_WORKERS).await {
+        Ok(engine) => engine,
+        // An engine may have started since: follow it if it serves the API.
+        Err(locked @ CliError::Open(baton_engine::OpenError::Locked { .. })) => {
+            return match Remote::discover(data_dir(db)).await? {
+                Some(remote) => follow::wait(remote, limit, &mut signals).await,
+                None => Err(locked),
+            };
+        }
+        Err(e) => return Err(e),
+    };
     let progress = match Progress::start(&engine).await {
         Ok(progress) => progress,
         Err(e) => {
@@ -79,8 +117,15 @@ pub async fn wait(db: &Path, args: WaitArgs) -> Result<(), CliError> {
     progress.finish();
     stop(&engine, &mut signals).await?;
     // Counted after shutdown: attempts that ended during the grace period are
-    // done, and those it interrupted are queued again.
-    let counts = engine.counts().await?;
+    // done, and those it interrupted are queued again. A stopped engine has let
+    // go of the file, so the count comes from opening it once more (nothing is
+    // left running to recover).
+    let counts = {
+        let reopened = open(db, DEFAULT_WORKERS).await?;
+        let counts = reopened.counts().await;
+        reopened.shutdown().await;
+        counts?
+    };
     match ended {
         Ended::Idle(Err(e)) => Err(e.into()),
         // Either idle in time, or the last attempts finished in the grace period.
@@ -110,7 +155,7 @@ async fn stop(engine: &Engine, signals: &mut Signals) -> Result<(), CliError> {
     }
 }
 
-fn summary(counts: &StatusCounts) -> String {
+pub(super) fn summary(counts: &StatusCounts) -> String {
     format!(
         "{} completed, {} failed, {} cancelled",
         counts.completed, counts.failed, counts.cancelled
@@ -118,13 +163,13 @@ fn summary(counts: &StatusCounts) -> String {
 }
 
 /// SIGINT (Ctrl-C) and, on Unix, SIGTERM.
-struct Signals {
+pub(super) struct Signals {
     #[cfg(unix)]
     term: tokio::signal::unix::Signal,
 }
 
 impl Signals {
-    fn install() -> Result<Signals, CliError> {
+    pub(super) fn install() -> Result<Signals, CliError> {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{signal, SignalKind};
@@ -137,7 +182,7 @@ impl Signals {
     }
 
     /// Waits for the next signal and names it.
-    async fn next(&mut self) -> &'static str {
+    pub(super) async fn next(&mut self) -> &'static str {
         #[cfg(unix)]
         {
             tokio::select! {

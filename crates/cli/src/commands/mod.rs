@@ -1,15 +1,22 @@
 //! One function per subcommand. Each parses its arguments first (see `input`),
-//! then opens the engine, does one thing, and shuts the engine down again: the
-//! CLI owns the database for as long as the command runs.
+//! then does one thing through a [`Backend`]: the running engine's API when
+//! `<data-dir>/api.json` names a live one, else the database, which the command
+//! opens, uses and closes again (owning it for as long as it runs).
 
 mod engine_run;
+mod follow;
+pub mod provider;
 mod tasks;
 mod transfer;
 mod view;
 
 use crate::args::{Cli, Command};
 use crate::error::CliError;
-use baton_engine::{Engine, EngineConfig};
+use crate::remote::Remote;
+use baton_api::wire::ImportSummary;
+use baton_engine::{
+    Cancelled, Engine, EngineConfig, ExportFile, ListQuery, NewTask, OpenError, Task, TaskId,
+};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 
@@ -35,6 +42,7 @@ async fn dispatch(command: Command, db: PathBuf) -> Result<(), CliError> {
     match command {
         Command::Run(args) => engine_run::run(&db, args).await,
         Command::Wait(args) => engine_run::wait(&db, args).await,
+        Command::Events(args) => follow::events(&db, args).await,
         Command::Submit(args) => tasks::submit(&db, args).await,
         Command::Chain(args) => tasks::chain(&db, args).await,
         Command::Cancel(args) => tasks::cancel(&db, args).await,
@@ -43,6 +51,7 @@ async fn dispatch(command: Command, db: PathBuf) -> Result<(), CliError> {
         Command::Show(args) => view::show(&db, args).await,
         Command::Export(args) => transfer::export(&db, args).await,
         Command::Import(args) => transfer::import(&db, args).await,
+        Command::Provider(args) => provider::run(&db, args).await,
     }
 }
 
@@ -73,5 +82,118 @@ where
     let engine = open(db, baton_engine::DEFAULT_WORKERS).await?;
     let result = op(engine.clone()).await;
     engine.shutdown().await;
+    result
+}
+
+/// The directory holding the database, `api-token` and `api.json`.
+fn data_dir(db: &Path) -> &Path {
+    db.parent().unwrap_or(Path::new("."))
+}
+
+/// Where a command's operations go.
+#[derive(Clone)]
+enum Backend {
+    /// A running engine (`baton run`, the desktop app) through its API.
+    Api(Remote),
+    /// The database, opened by this command.
+    Local(Engine),
+}
+
+impl Backend {
+    /// The running engine's API if there is one, else the database. When the
+    /// database is locked, the API is looked for again (an engine may have just
+    /// started); with none, the "in use" error stands.
+    async fn connect(db: &Path) -> Result<Backend, CliError> {
+        if let Some(remote) = Remote::discover(data_dir(db)).await? {
+            return Ok(Backend::Api(remote));
+        }
+        match open(db, baton_engine::DEFAULT_WORKERS).await {
+            Ok(engine) => Ok(Backend::Local(engine)),
+            Err(CliError::Open(locked @ OpenError::Locked { .. })) => {
+                match Remote::discover(data_dir(db)).await? {
+                    Some(remote) => Ok(Backend::Api(remote)),
+                    None => Err(locked.into()),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn submit(&self, new: NewTask) -> Result<Task, CliError> {
+        match self {
+            Backend::Api(api) => api.submit(new).await,
+            Backend::Local(engine) => Ok(engine.submit(new).await?),
+        }
+    }
+
+    async fn chain(&self, parent: TaskId, new: NewTask) -> Result<Task, CliError> {
+        match self {
+            Backend::Api(api) => api.chain(parent, new).await,
+            Backend::Local(engine) => Ok(engine.chain(parent, new).await?),
+        }
+    }
+
+    async fn cancel(&self, id: TaskId, reason: Option<String>) -> Result<Cancelled, CliError> {
+        match self {
+            Backend::Api(api) => {
+                let c = api.cancel(id, reason).await?;
+                Ok(Cancelled {
+                    task: c.task,
+                    previous: c.previous_status,
+                    changed: c.changed,
+                })
+            }
+            Backend::Local(engine) => Ok(engine.cancel(id, reason).await?),
+        }
+    }
+
+    async fn retry(&self, id: TaskId, max_attempts: Option<u32>) -> Result<Task, CliError> {
+        match self {
+            Backend::Api(api) => api.retry(id, max_attempts).await,
+            Backend::Local(engine) => Ok(engine.retry(id, max_attempts).await?),
+        }
+    }
+
+    async fn get(&self, id: TaskId) -> Result<Task, CliError> {
+        match self {
+            Backend::Api(api) => api.get_task(id).await,
+            Backend::Local(engine) => Ok(engine.get(id).await?),
+        }
+    }
+
+    async fn list(&self, query: ListQuery) -> Result<Vec<Task>, CliError> {
+        match self {
+            Backend::Api(api) => api.list(query).await,
+            Backend::Local(engine) => Ok(engine.list(query).await?),
+        }
+    }
+
+    async fn export(&self) -> Result<ExportFile, CliError> {
+        match self {
+            Backend::Api(api) => api.export().await,
+            Backend::Local(engine) => Ok(engine.export().await?),
+        }
+    }
+
+    async fn import(&self, text: String) -> Result<ImportSummary, CliError> {
+        match self {
+            Backend::Api(api) => api.import(text).await,
+            Backend::Local(engine) => Ok(engine.import(&text).await?.into()),
+        }
+    }
+}
+
+/// Runs `op` against the running engine or the database (see [`Backend::connect`]);
+/// a database opened here is closed whatever `op` returned.
+async fn with_backend<T, F, Fut>(db: &Path, op: F) -> Result<T, CliError>
+where
+    F: FnOnce(Backend) -> Fut,
+    Fut: Future<Output = Result<T, CliError>>,
+{
+    let backend = Backend::connect(db).await?;
+    let result = op(backend.clone()).await;
+    if let Backend::Local(engine) = backend {
+        engine.shutdown().await;
+    }
     result
 }

@@ -1,6 +1,6 @@
 //! Commands that change one task: submit, chain, cancel, retry.
 
-use super::with_engine;
+use super::with_backend;
 use crate::args::{CancelArgs, ChainArgs, RetryArgs, SubmitArgs, TaskOptions};
 use crate::error::CliError;
 use crate::{input, output};
@@ -10,7 +10,7 @@ use std::path::Path;
 pub async fn submit(db: &Path, args: SubmitArgs) -> Result<(), CliError> {
     let prompt = input::prompt(&args.prompt, std::io::stdin())?;
     let new = input::new_task(prompt, &args.options)?;
-    let task = with_engine(db, |engine| async move { Ok(engine.submit(new).await?) }).await?;
+    let task = with_backend(db, |backend| async move { backend.submit(new).await }).await?;
     print_created(&task, &args.options)
 }
 
@@ -18,9 +18,9 @@ pub async fn chain(db: &Path, args: ChainArgs) -> Result<(), CliError> {
     let parent = input::task_id(&args.parent_id)?;
     let instruction = input::prompt(&args.instruction, std::io::stdin())?;
     let new = input::new_task(instruction, &args.options)?;
-    let task = with_engine(
+    let task = with_backend(
         db,
-        |engine| async move { Ok(engine.chain(parent, new).await?) },
+        |backend| async move { backend.chain(parent, new).await },
     )
     .await?;
     print_created(&task, &args.options)
@@ -38,9 +38,9 @@ fn print_created(task: &Task, options: &TaskOptions) -> Result<(), CliError> {
 pub async fn cancel(db: &Path, args: CancelArgs) -> Result<(), CliError> {
     let id = input::task_id(&args.id)?;
     let reason = args.reason;
-    let cancelled = with_engine(
+    let cancelled = with_backend(
         db,
-        |engine| async move { Ok(engine.cancel(id, reason).await?) },
+        |backend| async move { backend.cancel(id, reason).await },
     )
     .await?;
     // Cancelling twice is not an error: the task is where the caller wants it.
@@ -54,8 +54,8 @@ pub async fn cancel(db: &Path, args: CancelArgs) -> Result<(), CliError> {
 pub async fn retry(db: &Path, args: RetryArgs) -> Result<(), CliError> {
     let id = input::task_id(&args.id)?;
     let max_attempts = input::max_attempts(args.max_attempts)?;
-    let task = with_engine(db, |engine| async move {
-        Ok(engine.retry(id, max_attempts).await?)
+    let task = with_backend(db, |backend| async move {
+        backend.retry(id, max_attempts).await
     })
     .await?;
     output::emit(&match task.status {

@@ -1,6 +1,6 @@
 //! Export and import of the versioned JSON file.
 
-use super::with_engine;
+use super::with_backend;
 use crate::args::{ExportArgs, ImportArgs};
 use crate::error::CliError;
 use crate::output;
@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 pub async fn export(db: &Path, args: ExportArgs) -> Result<(), CliError> {
-    let file = with_engine(db, |engine| async move { Ok(engine.export().await?) }).await?;
+    let file = with_backend(db, |backend| async move { backend.export().await }).await?;
     let text = output::json(&file)?;
     let Some(path) = args.out else {
         return output::emit(&text);
@@ -42,7 +42,7 @@ pub async fn import(db: &Path, args: ImportArgs) -> Result<(), CliError> {
     })?;
     let text = String::from_utf8(bytes)
         .map_err(|_| ImportError::NotJson("the file is not UTF-8 text".into()))?;
-    let report = with_engine(db, |engine| async move { Ok(engine.import(&text).await?) }).await?;
+    let report = with_backend(db, |backend| async move { backend.import(text).await }).await?;
     let mut out = format!("imported {} tasks\n", report.imported);
     if !report.skipped_existing.is_empty() {
         let _ = writeln!(

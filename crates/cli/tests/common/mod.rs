@@ -124,22 +124,44 @@ impl Baton {
 
     /// Starts a long-running command whose stderr (the logs) is read as it comes.
     pub fn spawn(&self, args: &[&str]) -> Running {
+        self.spawn_reading(args, false)
+    }
+
+    /// Starts a long-running command whose stdout and stderr are both read, as
+    /// they come, into one list of lines.
+    pub fn spawn_stdout(&self, args: &[&str]) -> Running {
+        self.spawn_reading(args, true)
+    }
+
+    fn spawn_reading(&self, args: &[&str], stdout: bool) -> Running {
+        let out = if stdout {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        };
         let mut child = self
             .command(args)
-            .stdout(Stdio::null())
+            .stdout(out)
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn baton");
-        let stderr = child.stderr.take().unwrap();
+        let mut pipes: Vec<Box<dyn std::io::Read + Send>> =
+            vec![Box::new(child.stderr.take().unwrap())];
+        if stdout {
+            pipes.push(Box::new(child.stdout.take().unwrap()));
+        }
         let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { return };
-                if tx.send(line).is_err() {
-                    return;
+        for pipe in pipes {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines() {
+                    let Ok(line) = line else { return };
+                    if tx.send(line).is_err() {
+                        return;
+                    }
                 }
-            }
-        });
+            });
+        }
         Running {
             child,
             lines,

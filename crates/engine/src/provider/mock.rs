@@ -101,6 +101,9 @@ impl Provider for MockProvider {
             } else {
                 tokio::time::sleep(Duration::from_millis(plan.sleep_ms)).await;
             }
+            // Usage as a real provider reports it: about four bytes a token.
+            let tokens = |text: &str| text.len().div_ceil(4) as u64;
+            output.usage(Some(tokens(&request.prompt)), Some(tokens(&answer)));
             if plan.fatal {
                 return Err(ProviderError::fatal(
                     "mock: the 'fatal' directive fails every attempt",

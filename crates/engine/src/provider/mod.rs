@@ -1,18 +1,52 @@
 //! Providers: what answers a prompt. The engine holds them by name.
 //!
-//! The mock lives here; real HTTP providers come with their own module.
+//! # Layout
+//! - this file: the [`Provider`] trait, [`CompletionRequest`], [`ProviderError`] and
+//!   its class, the [`OutputSink`] a provider streams into, and [`Providers`].
+//! - `mock`: the deterministic mock (always registered as `mock`).
+//! - `limits`: per-provider concurrency, requests and tokens per minute, and the
+//!   cool-down after a 429; the dispatcher consults it before claiming a task.
+//! - `settings`: a configured provider as stored (kind, base URL, model, limits,
+//!   prices, where its key is).
+//! - `keys`: API keys in the OS keychain or an environment variable; redaction.
+//! - `http`: OpenAI-compatible and Anthropic providers over streaming HTTP.
+//! - `registry`: built-in and configured providers by name.
+//! - `admin`: the engine's provider API (save, remove, test).
 
+mod admin;
+mod http;
+mod keys;
+mod limits;
 mod mock;
+mod registry;
+mod settings;
 
+pub use admin::ProviderTest;
+pub use keys::{ApiKey, KeyError, KEYCHAIN_SERVICE};
+pub use limits::{HoldReason, Limits};
 pub use mock::MockProvider;
+pub use settings::{
+    KeyRef, Prices, ProviderKind, ProviderSettings, DEFAULT_IDLE_TIMEOUT_MS, MAX_PROVIDER_NAME,
+};
+
+pub(crate) use registry::Registry;
+
+pub(crate) use limits::{estimate_tokens, Admission, Limiter, Permit};
+
+/// The completion budget when a task sets no `max_tokens`: sent where the
+/// protocol requires one (Anthropic) and reserved against tokens-per-minute limits.
+pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 
 use crate::clock::Clock;
 use crate::events::{Draft, EventKind};
 use crate::shared::Shared;
-use crate::task::TaskId;
+use crate::task::{ErrorClass, Failure, TaskId};
+use crate::writer::Writer;
 use futures::future::BoxFuture;
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// One call to a provider.
 #[derive(Debug, Clone)]
@@ -23,28 +57,86 @@ pub struct CompletionRequest {
     pub model: String,
     /// 1 for the first attempt.
     pub attempt: u32,
+    pub system: Option<String>,
+    pub temperature: Option<f64>,
+    pub max_tokens: Option<u32>,
 }
 
-/// Why a call failed, and whether another attempt may succeed.
+impl CompletionRequest {
+    /// A request with no system prompt and the provider's defaults.
+    pub fn new(task_id: TaskId, prompt: impl Into<String>, model: impl Into<String>) -> Self {
+        CompletionRequest {
+            task_id,
+            prompt: prompt.into(),
+            model: model.into(),
+            attempt: 1,
+            system: None,
+            temperature: None,
+            max_tokens: None,
+        }
+    }
+}
+
+/// Why a call failed: its class decides whether and when it is retried.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct ProviderError {
+    /// One sentence for the task's error: it names the provider and what to fix.
     pub message: String,
-    pub retryable: bool,
+    pub class: ErrorClass,
+    /// The HTTP status, when the provider answered with one.
+    pub status: Option<u16>,
+    /// The provider's own message.
+    pub detail: Option<String>,
+    /// How long the provider asked to wait (Retry-After, retry-after-ms).
+    pub retry_after: Option<Duration>,
 }
 
 impl ProviderError {
-    pub fn retryable(message: impl Into<String>) -> Self {
+    pub fn new(class: ErrorClass, message: impl Into<String>) -> Self {
         ProviderError {
             message: message.into(),
-            retryable: true,
+            class,
+            status: None,
+            detail: None,
+            retry_after: None,
         }
     }
 
+    /// A transient error: retried with backoff.
+    pub fn retryable(message: impl Into<String>) -> Self {
+        Self::new(ErrorClass::Transient, message)
+    }
+
+    /// An error no retry can fix.
     pub fn fatal(message: impl Into<String>) -> Self {
-        ProviderError {
-            message: message.into(),
-            retryable: false,
+        Self::new(ErrorClass::InvalidRequest, message)
+    }
+
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    pub fn with_retry_after(mut self, after: Option<Duration>) -> Self {
+        self.retry_after = after;
+        self
+    }
+
+    pub fn is_retryable(&self) -> bool {
+        self.class.is_retryable()
+    }
+
+    pub(crate) fn failure(&self) -> Failure {
+        Failure {
+            class: self.class,
+            status: self.status,
+            message: self.detail.clone(),
         }
     }
 }
@@ -65,39 +157,150 @@ pub trait Provider: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<String, ProviderError>>;
 }
 
-/// Where a provider sends output as it arrives; each piece becomes an event.
+/// Output is persisted once this much is pending…
+const FLUSH_BYTES: usize = 4 * 1024;
+/// …or this long after the last write, whichever comes first.
+const FLUSH_EVERY: Duration = Duration::from_millis(200);
+
+/// Where a provider sends output and usage as they arrive. Each chunk becomes an
+/// output event at once; chunks are appended to the task's stored output in small
+/// batches, so a cancelled or failed attempt keeps what it streamed.
 pub struct OutputSink {
+    target: Option<Target>,
+    next_index: u32,
+    pending: String,
+    last_flush: Instant,
+    probe: Arc<Mutex<Probe>>,
+}
+
+/// The task attempt a sink belongs to.
+struct Target {
     shared: Arc<Shared>,
     clock: Clock,
+    writer: Writer,
     task_id: TaskId,
     attempt: u32,
-    next_index: u32,
+    run: u32,
+}
+
+/// What the executor learns from a sink after the call: time to first token and
+/// the provider's usage report.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Probe {
+    pub started: Instant,
+    pub first_output: Option<Instant>,
+    pub prompt_tokens: Option<u64>,
+    pub completion_tokens: Option<u64>,
 }
 
 impl OutputSink {
-    pub(crate) fn new(shared: Arc<Shared>, clock: Clock, task_id: TaskId, attempt: u32) -> Self {
-        OutputSink {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        clock: Clock,
+        writer: Writer,
+        task_id: TaskId,
+        attempt: u32,
+        run: u32,
+    ) -> Self {
+        let mut sink = OutputSink::detached();
+        sink.target = Some(Target {
             shared,
             clock,
+            writer,
             task_id,
             attempt,
+            run,
+        });
+        sink
+    }
+
+    /// A sink that belongs to no task: output is only measured (a provider test).
+    pub fn detached() -> Self {
+        let now = Instant::now();
+        OutputSink {
+            target: None,
             next_index: 0,
+            pending: String::new(),
+            last_flush: now,
+            probe: Arc::new(Mutex::new(Probe {
+                started: now,
+                first_output: None,
+                prompt_tokens: None,
+                completion_tokens: None,
+            })),
         }
     }
 
+    /// One piece of output, in order.
     pub fn send(&mut self, chunk: impl Into<String>) {
+        let chunk = chunk.into();
         let index = self.next_index;
         self.next_index += 1;
-        self.shared.events.publish(Draft {
-            at: self.clock.now(),
-            task_id: self.task_id,
+        if !chunk.is_empty() {
+            let mut probe = lock(&self.probe);
+            probe.first_output.get_or_insert_with(Instant::now);
+        }
+        let Some(target) = &self.target else { return };
+        self.pending.push_str(&chunk);
+        target.shared.events.publish(Draft {
+            at: target.clock.now(),
+            task_id: target.task_id,
             kind: EventKind::Output {
-                attempt: self.attempt,
+                attempt: target.attempt,
                 index,
-                chunk: chunk.into(),
+                chunk,
             },
         });
+        if self.pending.len() >= FLUSH_BYTES || self.last_flush.elapsed() >= FLUSH_EVERY {
+            self.flush();
+        }
     }
+
+    /// The provider's usage report; a later report replaces an earlier one's
+    /// numbers (streams report running totals).
+    pub fn usage(&mut self, prompt_tokens: Option<u64>, completion_tokens: Option<u64>) {
+        let mut probe = lock(&self.probe);
+        if prompt_tokens.is_some() {
+            probe.prompt_tokens = prompt_tokens;
+        }
+        if completion_tokens.is_some() {
+            probe.completion_tokens = completion_tokens;
+        }
+    }
+
+    pub(crate) fn probe(&self) -> Arc<Mutex<Probe>> {
+        self.probe.clone()
+    }
+
+    fn flush(&mut self) {
+        self.last_flush = Instant::now();
+        if self.pending.is_empty() {
+            return;
+        }
+        let text = std::mem::take(&mut self.pending);
+        if let Some(t) = &self.target {
+            t.writer.append_output(t.task_id, t.run, text);
+        }
+    }
+}
+
+impl Drop for OutputSink {
+    /// The call ended (finished, failed, or dropped by a cancel or timeout): what
+    /// is pending is written. The writer takes it before the attempt's outcome.
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+impl Probe {
+    pub fn read(probe: &Mutex<Probe>) -> Probe {
+        *lock(probe)
+    }
+}
+
+fn lock(probe: &Mutex<Probe>) -> std::sync::MutexGuard<'_, Probe> {
+    // A poisoned probe still holds plain numbers.
+    probe.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Providers by name. `mock` is always there.
@@ -126,5 +329,13 @@ impl Providers {
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.by_name.keys().map(String::as_str)
+    }
+
+    pub(crate) fn remove(&mut self, name: &str) -> Option<Arc<dyn Provider>> {
+        self.by_name.remove(name)
+    }
+
+    pub(crate) fn contains(&self, name: &str) -> bool {
+        self.by_name.contains_key(name)
     }
 }

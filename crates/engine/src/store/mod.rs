@@ -11,6 +11,7 @@ mod write;
 pub(crate) use write::WriteTxn;
 
 use crate::error::{OpenError, TaskError};
+use crate::provider::ProviderSettings;
 use crate::state::TaskState;
 use crate::task::{Task, TaskId};
 use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, StorageError};
@@ -21,7 +22,8 @@ use tables::*;
 /// The layout version this code writes. History:
 /// 1. `meta` and `tasks` only.
 /// 2. adds the index tables (`tasks_by_status`, `queue`, `due`, `children`, `counts`).
-pub const SCHEMA_VERSION: u64 = 2;
+/// 3. adds `providers` (configured LLM providers; keys are never stored).
+pub const SCHEMA_VERSION: u64 = 3;
 
 /// What `list` returns, newest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -147,6 +149,7 @@ impl Store {
             None => {
                 // A new file: create every table so reads never meet a missing one.
                 txn.open_table(TASKS).map_err(|e| fail(e.into()))?;
+                txn.open_table(PROVIDERS).map_err(|e| fail(e.into()))?;
                 write::rebuild_indexes(&txn).map_err(fail)?;
             }
         }
@@ -241,11 +244,32 @@ impl Store {
         let txn = self.db.begin_read()?;
         children_in(&txn.open_table(CHILDREN)?, parent)
     }
+
+    /// Every configured provider, by name. A record this version cannot read is
+    /// reported, not fatal: the other providers still load.
+    pub fn providers(&self) -> Result<Vec<Result<ProviderSettings, String>>, TaskError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(PROVIDERS)?;
+        let mut out = Vec::new();
+        for entry in table.iter()? {
+            let (name, raw) = entry?;
+            out.push(
+                serde_json::from_slice::<ProviderSettings>(raw.value()).map_err(|e| {
+                    format!("provider '{}' has an unreadable record: {e}", name.value())
+                }),
+            );
+        }
+        Ok(out)
+    }
 }
 
 fn migrate(txn: &redb::WriteTransaction, from: u64) -> Result<(), TaskError> {
     match from {
         1 => write::rebuild_indexes(txn),
+        2 => {
+            txn.open_table(PROVIDERS)?;
+            Ok(())
+        }
         other => Err(TaskError::Storage(format!(
             "no migration from schema version {other}"
         ))),

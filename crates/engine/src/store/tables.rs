@@ -22,6 +22,9 @@ pub(super) const CHILDREN: TableDefinition<(u128, u128), ()> = TableDefinition::
 /// State code → number of tasks in it.
 pub(super) const COUNTS: TableDefinition<u8, u64> = TableDefinition::new("counts");
 
+/// Provider name → its settings as JSON (never its key).
+pub(super) const PROVIDERS: TableDefinition<&str, &[u8]> = TableDefinition::new("providers");
+
 pub(super) const SCHEMA_KEY: &str = "schema_version";
 
 pub(super) fn micros(t: DateTime<Utc>) -> i64 {

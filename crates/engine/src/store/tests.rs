@@ -29,6 +29,13 @@ fn sample_task(status: TaskState, parent: Option<TaskId>) -> Task {
         timeout_ms: 1000,
         cancel_reason: None,
         history: vec![],
+        system: None,
+        temperature: None,
+        max_tokens: None,
+        prompt_tokens: None,
+        completion_tokens: None,
+        cost_usd: None,
+        failure: None,
     }
 }
 
@@ -202,4 +209,71 @@ fn list_pages_newest_first_with_a_cursor() {
         .unwrap();
     let ids2: Vec<TaskId> = page2.iter().map(|t| t.id).collect();
     assert_eq!(ids2, vec![tasks[3].id, tasks[2].id, tasks[1].id]);
+}
+
+#[test]
+fn a_version_2_file_is_migrated_and_gains_an_empty_providers_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("baton.redb");
+    let queued = sample_task(TaskState::Queued, None);
+    {
+        let store = Store::open(&path).unwrap();
+        let mut txn = store.begin().unwrap();
+        txn.put(None, &queued).unwrap();
+        txn.commit().unwrap();
+    }
+    // Back to the version 2 layout: no `providers` table.
+    {
+        let db = Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        assert!(txn.delete_table(PROVIDERS).unwrap());
+        txn.open_table(META).unwrap().insert(SCHEMA_KEY, 2).unwrap();
+        txn.commit().unwrap();
+    }
+
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.providers().unwrap().len(), 0);
+    assert_eq!(store.get(queued.id).unwrap(), Some(queued.clone()));
+    let mut settings = crate::provider::ProviderSettings::new(
+        "local",
+        crate::provider::ProviderKind::OpenaiCompatible,
+        "http://127.0.0.1:11434/v1",
+    );
+    settings.model = Some("llama3.2".into());
+    let mut txn = store.begin().unwrap();
+    txn.put_provider(&settings).unwrap();
+    txn.commit().unwrap();
+    drop(store);
+
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.providers().unwrap(), vec![Ok(settings)]);
+    let db_version = {
+        drop(store);
+        let db = Database::create(&path).unwrap();
+        let txn = db.begin_read().unwrap();
+        let v = txn
+            .open_table(META)
+            .unwrap()
+            .get(SCHEMA_KEY)
+            .unwrap()
+            .unwrap()
+            .value();
+        v
+    };
+    assert_eq!(db_version, 3);
+}
+
+#[test]
+fn a_task_record_from_before_providers_loads_with_empty_new_fields() {
+    // A version 2 record: no system, temperature, tokens, cost or failure.
+    let old = r#"{"id":"01935f5e-0000-7000-8000-000000000001","name":"t","prompt":"p",
+        "status":"completed","scheduled_for":null,"created_at":"2025-01-01T00:00:00Z",
+        "started_at":null,"finished_at":null,"output":"x","error":null,"parent_task_id":null,
+        "llm_provider":"mock","llm_model":"echo","latency_ms":null,"attempts":1,
+        "max_attempts":3,"timeout_ms":1000,"cancel_reason":null,
+        "history":[{"number":1,"started_at":"2025-01-01T00:00:00Z","finished_at":null,"outcome":"completed","error":null}]}"#;
+    let task = decode(old.as_bytes()).unwrap();
+    assert_eq!(task.prompt_tokens, None);
+    assert_eq!(task.cost_usd, None);
+    assert_eq!(task.history[0].ttft_ms, None);
 }

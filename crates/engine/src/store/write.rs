@@ -3,6 +3,7 @@
 
 use super::tables::*;
 use crate::error::TaskError;
+use crate::provider::ProviderSettings;
 use crate::state::TaskState;
 use crate::task::{Task, TaskId};
 use chrono::{DateTime, Utc};
@@ -38,6 +39,11 @@ impl WriteTxn {
         self.txn
             .open_table(TASKS)?
             .insert(id, encode(new)?.as_slice())?;
+        if old.is_some_and(|old| old.status == new.status && queue_key(old) == queue_key(new)) {
+            // Same state and time: every index entry stays where it is (streamed
+            // output is appended this way, many times per attempt).
+            return Ok(());
+        }
 
         let mut by_status = self.txn.open_table(BY_STATUS)?;
         let mut queue = self.txn.open_table(QUEUE)?;
@@ -120,6 +126,21 @@ impl WriteTxn {
 
     pub fn ids_in(&self, state: TaskState) -> Result<Vec<TaskId>, TaskError> {
         super::ids_in_state(&self.txn.open_table(BY_STATUS)?, state)
+    }
+
+    /// Adds or replaces a provider's settings.
+    pub fn put_provider(&mut self, settings: &ProviderSettings) -> Result<(), TaskError> {
+        let raw = serde_json::to_vec(settings)
+            .map_err(|e| TaskError::Storage(format!("cannot encode provider settings: {e}")))?;
+        self.txn
+            .open_table(PROVIDERS)?
+            .insert(settings.name.as_str(), raw.as_slice())?;
+        Ok(())
+    }
+
+    /// True when there was such a provider.
+    pub fn remove_provider(&mut self, name: &str) -> Result<bool, TaskError> {
+        Ok(self.txn.open_table(PROVIDERS)?.remove(name)?.is_some())
     }
 }
 

@@ -1,0 +1,37 @@
+#![doc = include_str!("../README.md")]
+//!
+//! # Layout
+//! - `server`: [`ApiServer::start`], [`ApiOptions`], [`RunningApi`] (shutdown).
+//! - `routes`: the router and the task endpoints, one engine call each.
+//! - `events`: `GET /events`: the event ring, fan-out, `Last-Event-ID` resume.
+//! - `guard`: loopback peer, Host header and bearer token, checked before routing.
+//! - `extract`: JSON bodies and ids, refused with the error contract.
+//! - `wire`: request and response bodies (shared with the CLI's client).
+//! - `schema`: OpenAPI mirrors of the engine's types; `openapi`: the document.
+//! - `token`, `discovery`: the `api-token` and `api.json` files.
+//! - `sse`: a client-side Server-Sent Events reader.
+//! - `error`: [`ApiError`] (starting) and [`HttpError`] (answers).
+
+mod discovery;
+mod error;
+mod events;
+mod extract;
+mod guard;
+mod openapi;
+mod routes;
+mod schema;
+mod server;
+mod sse;
+mod token;
+pub mod wire;
+
+pub use discovery::{pid_alive, Discovery, DISCOVERY_FILE};
+pub use error::{ApiError, HttpError};
+pub use openapi::{openapi, openapi_json};
+pub use routes::{DEFAULT_PAGE, MAX_PAGE, NEXT_CURSOR};
+pub use server::{
+    ApiOptions, ApiServer, RunningApi, DEFAULT_BODY_LIMIT, DEFAULT_IMPORT_LIMIT,
+    DEFAULT_REPLAY_EVENTS,
+};
+pub use sse::{SseMessage, SseParser};
+pub use token::{read_token, TOKEN_FILE};

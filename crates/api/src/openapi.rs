@@ -1,0 +1,78 @@
+//! The OpenAPI 3.1 document, served at `/openapi.json` and checked into
+//! `docs/openapi.json` (a test regenerates it and fails on drift).
+
+use crate::{events, routes, schema, wire};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Baton local API",
+        description = "The HTTP API of a running Baton engine, on 127.0.0.1 only. Every request \
+                       needs `Authorization: Bearer <token>` (the token is in the data directory's \
+                       `api-token` file; `api.json` there names the URL and the file) and a Host \
+                       header of `127.0.0.1:PORT` or `localhost:PORT`. Errors are \
+                       `{\"code\", \"message\"}` with a stable code. Tasks use the field names of \
+                       `baton show --json`.",
+        license(name = "MIT"),
+    ),
+    paths(
+        routes::health,
+        routes::create_task,
+        routes::list_tasks,
+        routes::get_task,
+        routes::chain_task,
+        routes::retry_task,
+        routes::cancel_task,
+        events::events,
+        routes::export,
+        routes::import,
+        routes::openapi,
+    ),
+    components(schemas(
+        schema::TaskDoc,
+        schema::TaskStatusDoc,
+        schema::AttemptDoc,
+        schema::AttemptOutcomeDoc,
+        schema::ExportFileDoc,
+        wire::StreamEvent,
+        wire::StreamEventKind,
+        wire::StreamNotice,
+        wire::ErrorBody,
+    )),
+    modifiers(&Bearer),
+    tags(
+        (name = "tasks", description = "create, read, chain, retry and cancel tasks"),
+        (name = "events", description = "the live stream of task events"),
+        (name = "transfer", description = "export and import every task"),
+        (name = "server", description = "health and this document"),
+    ),
+)]
+struct ApiDoc;
+
+struct Bearer;
+
+impl Modify for Bearer {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The document as a value.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// The document as pretty JSON with a final newline: the text of docs/openapi.json.
+pub fn openapi_json() -> String {
+    let mut text = openapi()
+        .to_pretty_json()
+        .expect("the OpenAPI document serialises");
+    text.push('\n');
+    text
+}

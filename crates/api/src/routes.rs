@@ -1,0 +1,400 @@
+//! The router and the task endpoints. Each handler is one call into the engine;
+//! the error contract lives in `error` and `extract`.
+
+use crate::error::HttpError;
+use crate::events::{self, EventLog};
+use crate::extract::{self, BodyLimit, JsonBody, JsonOrEmpty};
+use crate::guard::{self, Guard};
+use crate::wire::{
+    CancelTask, CancelledTask, ChainTask, CreateTask, ErrorBody, Health, ImportSummary, RetryTask,
+};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use baton_engine::{Engine, ExportFile, ListQuery, Task, TaskId};
+use serde::Deserialize;
+use std::convert::Infallible;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+use utoipa::IntoParams;
+
+/// The most tasks one `GET /tasks` page holds.
+pub const MAX_PAGE: usize = 1000;
+/// A page's size when `limit` is not given (as `baton list`).
+pub const DEFAULT_PAGE: usize = 50;
+/// The header naming the cursor of the next page.
+pub const NEXT_CURSOR: &str = "x-next-cursor";
+
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub engine: Engine,
+    pub events: Arc<EventLog>,
+    /// Ends every event stream, so a graceful shutdown is not held open by them.
+    pub stop: CancellationToken,
+}
+
+pub(crate) struct Limits {
+    pub body: usize,
+    pub import: usize,
+}
+
+pub(crate) fn router(state: AppState, guard: Arc<Guard>, limits: Limits) -> Router {
+    let import = post(import)
+        .layer::<_, Infallible>(DefaultBodyLimit::max(limits.import))
+        .layer::<_, Infallible>(Extension(BodyLimit(limits.import)));
+    Router::new()
+        .route("/health", get(health))
+        .route("/tasks", post(create_task).get(list_tasks))
+        .route("/tasks/{id}", get(get_task))
+        .route("/tasks/{id}/chain", post(chain_task))
+        .route("/tasks/{id}/retry", post(retry_task))
+        .route("/tasks/{id}/cancel", post(cancel_task))
+        .route("/events", get(events::events))
+        .route("/export", get(export))
+        .route("/import", import)
+        .route("/openapi.json", get(openapi))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(limits.body))
+        .layer(Extension(BodyLimit(limits.body)))
+        .layer(axum::middleware::from_fn_with_state(guard, guard::check))
+        .with_state(state)
+}
+
+/// `GET /health`
+#[utoipa::path(get, path = "/health", tag = "server",
+    responses(
+        (status = 200, description = "the server is up", body = Health),
+        (status = 401, description = "no or wrong token", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn health(State(state): State<AppState>) -> Result<Json<Health>, HttpError> {
+    Ok(Json(Health {
+        status: "ok".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        pid: std::process::id(),
+        counts: state.engine.counts().await?.into(),
+    }))
+}
+
+/// `POST /tasks`
+#[utoipa::path(post, path = "/tasks", tag = "tasks",
+    request_body = CreateTask,
+    responses(
+        (status = 201, description = "created; it runs now or at `scheduled_for`", body = crate::schema::TaskDoc,
+         headers(("Location" = String, description = "/tasks/{id}"))),
+        (status = 400, description = "malformed JSON", body = ErrorBody),
+        (status = 401, description = "no or wrong token", body = ErrorBody),
+        (status = 413, description = "body too large", body = ErrorBody),
+        (status = 415, description = "the body is not declared as JSON", body = ErrorBody),
+        (status = 422, description = "invalid fields", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn create_task(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<CreateTask>,
+) -> Result<Response, HttpError> {
+    let task = state.engine.submit(body.into_new_task()?).await?;
+    Ok(created(task))
+}
+
+fn created(task: Task) -> Response {
+    let location = HeaderValue::from_str(&format!("/tasks/{}", task.id)).ok();
+    let mut response = (StatusCode::CREATED, Json(task)).into_response();
+    if let Some(location) = location {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
+}
+
+/// The query of `GET /tasks`, as text: each value is parsed here so a bad one is
+/// a 422 naming its field.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ListParams {
+    limit: Option<String>,
+    cursor: Option<String>,
+    offset: Option<String>,
+    status: Option<String>,
+    parent_task_id: Option<String>,
+}
+
+/// What the OpenAPI document says `GET /tasks` takes.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct ListParamsDoc {
+    /// Tasks per page, 1..=1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
+    /// Only tasks older than this id: the `X-Next-Cursor` of the previous page.
+    #[param(format = Uuid)]
+    cursor: Option<String>,
+    /// Skip this many tasks first (instead of `cursor`).
+    #[param(minimum = 0)]
+    offset: Option<u64>,
+    /// Only tasks in this status.
+    #[param(value_type = Option<crate::schema::TaskStatusDoc>)]
+    status: Option<String>,
+    /// Only tasks chained onto this one.
+    #[param(format = Uuid)]
+    parent_task_id: Option<String>,
+}
+
+/// `GET /tasks`
+#[utoipa::path(get, path = "/tasks", tag = "tasks",
+    params(ListParamsDoc),
+    responses(
+        (status = 200, description = "tasks, newest first: one JSON array, as `baton list --json`",
+         body = Vec<crate::schema::TaskDoc>,
+         headers(("X-Next-Cursor" = String, description = "present when there are more tasks: pass it as `cursor`"))),
+        (status = 401, description = "no or wrong token", body = ErrorBody),
+        (status = 422, description = "an invalid parameter", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn list_tasks(
+    State(state): State<AppState>,
+    query: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, HttpError> {
+    let Query(params) = query.map_err(|e| HttpError::invalid("query", e.body_text()))?;
+    let limit = match params.limit.as_deref() {
+        None => DEFAULT_PAGE,
+        Some(text) => text
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| {
+                HttpError::invalid(
+                    "limit",
+                    format!("limit must be a whole number from 1 to {MAX_PAGE}, got '{text}'"),
+                )
+            })?,
+    };
+    let offset = match params.offset.as_deref() {
+        None => 0,
+        Some(text) => text.trim().parse::<u64>().map_err(|_| {
+            HttpError::invalid(
+                "offset",
+                format!("offset must be a whole number from 0, got '{text}'"),
+            )
+        })?,
+    };
+    if params.cursor.is_some() && offset > 0 {
+        return Err(HttpError::invalid(
+            "offset",
+            "give either cursor or offset, not both",
+        ));
+    }
+    let uuid = |field: &'static str, text: Option<&str>| -> Result<Option<TaskId>, HttpError> {
+        text.map(|t| {
+            t.parse::<TaskId>().map_err(|_| {
+                HttpError::invalid(field, format!("{field} '{t}' is not a task id (a UUID)"))
+            })
+        })
+        .transpose()
+    };
+    let mut query = ListQuery {
+        status: params
+            .status
+            .as_deref()
+            .map(|s| {
+                s.parse()
+                    .map_err(|m: String| HttpError::invalid("status", m))
+            })
+            .transpose()?,
+        parent: uuid("parent_task_id", params.parent_task_id.as_deref())?,
+        before: uuid("cursor", params.cursor.as_deref())?,
+        limit: MAX_PAGE,
+    };
+    // An offset is walked page by page, so it never holds more than one page.
+    let mut skip = offset;
+    while skip > 0 {
+        query.limit = usize::try_from(skip).unwrap_or(MAX_PAGE).min(MAX_PAGE);
+        let page = state.engine.list(query.clone()).await?;
+        skip -= page.len() as u64;
+        match page.last() {
+            Some(last) if page.len() == query.limit => query.before = Some(last.id),
+            _ => return Ok(page_response(Vec::new(), None)),
+        }
+    }
+    // One more than asked says whether a next page exists.
+    query.limit = limit + 1;
+    let mut tasks = state.engine.list(query).await?;
+    let next = if tasks.len() > limit {
+        tasks.truncate(limit);
+        tasks.last().map(|t| t.id)
+    } else {
+        None
+    };
+    Ok(page_response(tasks, next))
+}
+
+fn page_response(tasks: Vec<Task>, next: Option<TaskId>) -> Response {
+    let mut response = Json(tasks).into_response();
+    if let Some(next) = next.and_then(|id| HeaderValue::from_str(&id.to_string()).ok()) {
+        response.headers_mut().insert(NEXT_CURSOR, next);
+    }
+    response
+}
+
+/// `GET /tasks/{id}`
+#[utoipa::path(get, path = "/tasks/{id}", tag = "tasks",
+    params(("id" = String, Path, format = Uuid, description = "the task's id")),
+    responses(
+        (status = 200, description = "the task", body = crate::schema::TaskDoc),
+        (status = 401, description = "no or wrong token", body = ErrorBody),
+        (status = 404, description = "no task has this id", body = ErrorBody),
+        (status = 422, description = "the id is not a UUID", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn get_task(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Task>, HttpError> {
+    Ok(Json(state.engine.get(extract::task_id(&id)?).await?))
+}
+
+/// `POST /tasks/{id}/chain`
+#[utoipa::path(post, path = "/tasks/{id}/chain", tag = "tasks",
+    params(("id" = String, Path, format = Uuid, description = "the parent's id")),
+    request_body = ChainTask,
+    responses(
+        (status = 201, description = "created: waiting for the parent, or ready if it has completed", body = crate::schema::TaskDoc,
+         headers(("Location" = String, description = "/tasks/{id}"))),
+        (status = 400, description = "malformed JSON", body = ErrorBody),
+        (status = 401, description = "no or wrong token", body = ErrorBody),
+        (status = 404, description = "no task has the parent's id", body = ErrorBody),
+        (status = 409, description = "the parent has failed or was cancelled", body = ErrorBody),
+        (status = 413, description = "body too large", body = ErrorBody),
+        (status = 415, description = "the body is not declared as JSON", body = ErrorBody),
+        (status = 422, description = "invalid fields", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn chain_task(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<ChainTask>,
+) -> Result<Response, HttpError> {
+    let parent = extract::task_id(&id)?;
+    let new = body.into_new_task()?;
+    // Tasks are never deleted, so a parent found now is there for the chain.
+    state.engine.get(parent).await?;
+    Ok(created(state.engine.chain(parent, new).await?))
+}
+
+/// `POST /tasks/{id}/retry`
+#[utoipa::path(post, path = "/tasks/{id}/retry", tag = "tasks",
+    params(("id" = String, Path, format = Uuid, description = "the task's id")),
+    request_body(content = Option<RetryTask>, description = "optional"),
+    responses(
+        (status = 200, description = "queued again (or waiting for its parent), attempts reset", body = crate::schema::TaskDoc),
+        (status = 400, description = "malformed JSON", body = ErrorBody),
+        (status = 401, description = "no or wrong token", body = ErrorBody),
+        (status = 404, description = "no task has this id", body = ErrorBody),
+        (status = 409, description = "only failed or cancelled tasks can be retried", body = ErrorBody),
+        (status = 415, description = "the body is not declared as JSON", body = ErrorBody),
+        (status = 422, description = "invalid fields", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn retry_task(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonOrEmpty(body): JsonOrEmpty<RetryTask>,
+) -> Result<Json<Task>, HttpError> {
+    let id = extract::task_id(&id)?;
+    Ok(Json(state.engine.retry(id, body.max_attempts).await?))
+}
+
+/// `POST /tasks/{id}/cancel`
+#[utoipa::path(post, path = "/tasks/{id}/cancel", tag = "tasks",
+    params(("id" = String, Path, format = Uuid, description = "the task's id")),
+    request_body(content = Option<CancelTask>, description = "optional"),
+    responses(
+        (status = 200, description = "cancelled, or already cancelled (`changed` false)", body = CancelledTask),
+        (status = 400, description = "malformed JSON", body = ErrorBody),
+        (status = 401, description = "no or wrong token", body = ErrorBody),
+        (status = 404, description = "no task has this id", body = ErrorBody),
+        (status = 409, description = "the task has completed or failed", body = ErrorBody),
+        (status = 415, description = "the body is not declared as JSON", body = ErrorBody),
+        (status = 422, description = "invalid fields", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn cancel_task(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonOrEmpty(body): JsonOrEmpty<CancelTask>,
+) -> Result<Json<CancelledTask>, HttpError> {
+    let id = extract::task_id(&id)?;
+    Ok(Json(state.engine.cancel(id, body.reason).await?.into()))
+}
+
+/// `GET /export`
+#[utoipa::path(get, path = "/export", tag = "transfer",
+    responses(
+        (status = 200, description = "every task, as the export file (docs/export-format.md)", body = crate::schema::ExportFileDoc),
+        (status = 401, description = "no or wrong token", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn export(State(state): State<AppState>) -> Result<Json<ExportFile>, HttpError> {
+    Ok(Json(state.engine.export().await?))
+}
+
+/// `POST /import`
+#[utoipa::path(post, path = "/import", tag = "transfer",
+    request_body(content = crate::schema::ExportFileDoc, description = "an export file"),
+    responses(
+        (status = 200, description = "imported; ids already stored were skipped", body = ImportSummary),
+        (status = 400, description = "malformed JSON", body = ErrorBody),
+        (status = 401, description = "no or wrong token", body = ErrorBody),
+        (status = 413, description = "body too large", body = ErrorBody),
+        (status = 415, description = "the body is not declared as JSON", body = ErrorBody),
+        (status = 422, description = "not a valid export file; nothing was imported", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn import(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Json<ImportSummary>, HttpError> {
+    let bytes = extract::json_bytes(request, &state, false).await?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| HttpError::malformed_json("the body is not UTF-8 text"))?;
+    Ok(Json(state.engine.import(text).await?.into()))
+}
+
+/// `GET /openapi.json`
+#[utoipa::path(get, path = "/openapi.json", tag = "server",
+    responses(
+        (status = 200, description = "this document", content_type = "application/json", body = Object),
+        (status = 401, description = "no or wrong token", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn openapi() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        crate::openapi::openapi_json(),
+    )
+}
+
+async fn not_found() -> HttpError {
+    HttpError::not_found("no such endpoint; see /openapi.json")
+}
+
+async fn method_not_allowed() -> HttpError {
+    HttpError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that method; see /openapi.json",
+    )
+}

@@ -1,0 +1,376 @@
+//! The bodies the API reads and writes. Field names are the CLI's JSON: a task is
+//! the engine's [`Task`], serialised as `baton show --json` prints it.
+//!
+//! These types are public so the CLI's client sends and reads exactly what the
+//! server does. Engine types inside them are documented by the mirrors in
+//! `schema`.
+
+use crate::error::HttpError;
+use crate::schema::{TaskDoc, TaskStatusDoc};
+use baton_engine::{
+    Cancelled, ImportReport, NewTask, RecordError, StatusCounts, Task, TaskId, TaskState,
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use utoipa::ToSchema;
+
+/// `POST /tasks`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CreateTask {
+    /// A short name; defaults to the prompt's first line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// What the model is asked (at most 1 MiB).
+    pub prompt: String,
+    /// Run at this time (RFC 3339) instead of now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_for: Option<DateTime<Utc>>,
+    /// Attempts before the task fails (1..=20, default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 20)]
+    pub max_attempts: Option<u32>,
+    /// Defaults to `mock`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// Defaults to the provider's default model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Time limit of one attempt in seconds (fractions allowed; up to 86400, default 600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_s: Option<f64>,
+    /// A system prompt (at most 1 MiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    /// Sampling temperature, 0 to 2; the provider's default when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 2)]
+    pub temperature: Option<f64>,
+    /// Most completion tokens per attempt; the provider's default when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
+    pub max_tokens: Option<u32>,
+}
+
+/// `POST /tasks/{id}/chain`: a task that runs on the parent's output.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChainTask {
+    /// A short name; defaults to the instruction's first line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The child's prompt. `{{parent.output}}` is replaced by the parent's output;
+    /// without it, the output is put first, followed by a blank line.
+    pub instruction: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_for: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 20)]
+    pub max_attempts: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_s: Option<f64>,
+    /// A system prompt (at most 1 MiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    /// Sampling temperature, 0 to 2; the provider's default when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 2)]
+    pub temperature: Option<f64>,
+    /// Most completion tokens per attempt; the provider's default when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
+    pub max_tokens: Option<u32>,
+}
+
+/// `POST /tasks/{id}/retry`; the body may be left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RetryTask {
+    /// A new attempt budget (1..=20); defaults to the task's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 20)]
+    pub max_attempts: Option<u32>,
+}
+
+/// `POST /tasks/{id}/cancel`; the body may be left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CancelTask {
+    /// Why, kept with the task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The answer to a cancel: the task, plus what the cancel did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CancelledTask {
+    #[serde(flatten)]
+    #[schema(value_type = TaskDoc)]
+    pub task: Task,
+    /// The status before the cancel.
+    #[schema(value_type = TaskStatusDoc)]
+    pub previous_status: TaskState,
+    /// False when the task was already cancelled (not an error).
+    pub changed: bool,
+}
+
+impl From<Cancelled> for CancelledTask {
+    fn from(c: Cancelled) -> Self {
+        CancelledTask {
+            task: c.task,
+            previous_status: c.previous,
+            changed: c.changed,
+        }
+    }
+}
+
+/// `GET /health`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    pub status: String,
+    /// The server's version.
+    pub version: String,
+    /// The process serving the API.
+    pub pid: u32,
+    pub counts: Counts,
+}
+
+/// The number of tasks in each status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Counts {
+    pub waiting: u64,
+    pub scheduled: u64,
+    pub queued: u64,
+    pub running: u64,
+    pub completed: u64,
+    pub failed: u64,
+    pub cancelled: u64,
+}
+
+impl From<StatusCounts> for Counts {
+    fn from(c: StatusCounts) -> Self {
+        Counts {
+            waiting: c.waiting,
+            scheduled: c.scheduled,
+            queued: c.queued,
+            running: c.running,
+            completed: c.completed,
+            failed: c.failed,
+            cancelled: c.cancelled,
+        }
+    }
+}
+
+impl From<Counts> for StatusCounts {
+    fn from(c: Counts) -> Self {
+        StatusCounts {
+            waiting: c.waiting,
+            scheduled: c.scheduled,
+            queued: c.queued,
+            running: c.running,
+            completed: c.completed,
+            failed: c.failed,
+            cancelled: c.cancelled,
+        }
+    }
+}
+
+/// What `POST /import` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ImportSummary {
+    pub imported: usize,
+    /// Ids already stored; those records were left out, not overwritten.
+    #[schema(value_type = Vec<String>)]
+    pub skipped_existing: Vec<TaskId>,
+}
+
+impl From<ImportReport> for ImportSummary {
+    fn from(r: ImportReport) -> Self {
+        ImportSummary {
+            imported: r.imported,
+            skipped_existing: r.skipped_existing,
+        }
+    }
+}
+
+/// Every error answer. `code` is stable; `message` is one sentence for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// One of: `malformed_json`, `unsupported_media_type`, `unauthorized`,
+    /// `forbidden_peer`, `not_found`, `method_not_allowed`, `invalid_state`,
+    /// `body_too_large`, `bad_host`, `invalid_input`, `import_future_version`,
+    /// `import_wrong_shape`, `import_bad_records`, `shutting_down`, `storage`,
+    /// `internal`.
+    pub code: String,
+    pub message: String,
+    /// For `invalid_input`: the request field at fault (`prompt`, `max_attempts`,
+    /// `id`, `cursor`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// For `import_bad_records`: every bad record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records: Option<Vec<BadRecord>>,
+}
+
+/// One refused record of an import file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BadRecord {
+    /// Its position in the file's `tasks`, from 0.
+    pub index: usize,
+    #[schema(value_type = Option<String>)]
+    pub id: Option<TaskId>,
+    pub message: String,
+}
+
+impl From<&RecordError> for BadRecord {
+    fn from(e: &RecordError) -> Self {
+        BadRecord {
+            index: e.index,
+            id: e.id,
+            message: e.message.clone(),
+        }
+    }
+}
+
+/// The data of one task event on `GET /events`: the engine's event as JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct StreamEvent {
+    /// The engine's sequence number (per engine run; the SSE `id` is the
+    /// server's own counter).
+    pub seq: u64,
+    /// When the engine published it.
+    pub at: DateTime<Utc>,
+    #[schema(value_type = String, format = Uuid)]
+    pub task_id: TaskId,
+    #[serde(flatten)]
+    pub kind: StreamEventKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum StreamEventKind {
+    /// A committed status change; `from` is null when the task was created or imported.
+    State {
+        #[schema(value_type = Option<TaskStatusDoc>)]
+        from: Option<TaskState>,
+        #[schema(value_type = TaskStatusDoc)]
+        to: TaskState,
+        #[schema(value_type = TaskDoc)]
+        task: Box<Task>,
+    },
+    /// A piece of output from a running attempt.
+    Output {
+        attempt: u32,
+        index: u32,
+        chunk: String,
+    },
+    /// A queued task is held back by its provider's limit and stays queued.
+    Held {
+        provider: String,
+        #[schema(value_type = crate::schema::HoldReasonDoc)]
+        reason: String,
+        /// Until the limit lifts, when a time lifts it.
+        wait_ms: Option<u64>,
+        /// e.g. "waiting: rate limit, 12 s".
+        message: String,
+    },
+}
+
+/// The data of a `resync` or `shutdown` event on `GET /events`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct StreamNotice {
+    /// `resync`: events were missed, reload with `GET /tasks`; `shutdown`: the
+    /// server is stopping and closes the stream.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub message: String,
+}
+
+/// Seconds as the API takes them, to the engine's duration.
+pub(crate) fn timeout(seconds: Option<f64>) -> Result<Option<Duration>, HttpError> {
+    seconds
+        .map(|s| {
+            Duration::try_from_secs_f64(s)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    HttpError::invalid(
+                        "timeout_s",
+                        format!("timeout_s must be a number of seconds above zero, got {s}"),
+                    )
+                })
+        })
+        .transpose()
+}
+
+impl CreateTask {
+    pub(crate) fn into_new_task(self) -> Result<NewTask, HttpError> {
+        Ok(NewTask {
+            timeout: timeout(self.timeout_s)?,
+            prompt: self.prompt,
+            name: self.name,
+            provider: self.provider,
+            model: self.model,
+            scheduled_for: self.scheduled_for,
+            max_attempts: self.max_attempts,
+            system: self.system,
+            temperature: self.temperature,
+            max_tokens: self.max_tokens,
+        })
+    }
+}
+
+impl ChainTask {
+    pub(crate) fn into_new_task(self) -> Result<NewTask, HttpError> {
+        Ok(NewTask {
+            timeout: timeout(self.timeout_s)?,
+            prompt: self.instruction,
+            name: self.name,
+            provider: self.provider,
+            model: self.model,
+            scheduled_for: self.scheduled_for,
+            max_attempts: self.max_attempts,
+            system: self.system,
+            temperature: self.temperature,
+            max_tokens: self.max_tokens,
+        })
+    }
+}
+
+/// The request fields a CLI (or any client) sends for a new task.
+impl From<NewTask> for CreateTask {
+    fn from(t: NewTask) -> Self {
+        CreateTask {
+            name: t.name,
+            prompt: t.prompt,
+            scheduled_for: t.scheduled_for,
+            max_attempts: t.max_attempts,
+            provider: t.provider,
+            model: t.model,
+            timeout_s: t.timeout.map(|d| d.as_secs_f64()),
+            system: t.system,
+            temperature: t.temperature,
+            max_tokens: t.max_tokens,
+        }
+    }
+}
+
+impl From<NewTask> for ChainTask {
+    fn from(t: NewTask) -> Self {
+        let c = CreateTask::from(t);
+        ChainTask {
+            name: c.name,
+            instruction: c.prompt,
+            scheduled_for: c.scheduled_for,
+            max_attempts: c.max_attempts,
+            provider: c.provider,
+            model: c.model,
+            timeout_s: c.timeout_s,
+            system: c.system,
+            temperature: c.temperature,
+            max_tokens: c.max_tokens,
+        }
+    }
+}

@@ -1,0 +1,354 @@
+//! `baton provider add|list|remove|test`: the LLM providers tasks can name.
+//! Settings go to the database; a key given with `--key-stdin` goes to the OS
+//! keychain, and `--key-env VAR` stores only the variable's name.
+
+use super::with_engine;
+use crate::error::CliError;
+use crate::output;
+use baton_engine::{ApiKey, KeyRef, Limits, ProviderKind, ProviderSettings};
+use clap::{Args, Subcommand};
+use std::io::Read;
+use std::path::Path;
+
+#[derive(Debug, Args)]
+pub struct ProviderArgs {
+    #[command(subcommand)]
+    pub command: ProviderCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProviderCommand {
+    /// Add a provider, or replace one of the same name
+    Add(AddArgs),
+    /// List the providers tasks can use
+    List(ListArgs),
+    /// Remove a provider (and its key from the keychain)
+    Remove(NameArgs),
+    /// Send one tiny request; print the model, latency and tokens
+    Test(TestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// Letters, digits, '-', '_' and '.'; tasks name it with --provider
+    pub name: String,
+    /// openai-compatible (OpenAI, Ollama, LM Studio, llama.cpp, vLLM, LiteLLM,
+    /// OpenRouter, Groq), anthropic, or mock
+    #[arg(long, value_name = "K")]
+    pub kind: String,
+    /// e.g. https://api.openai.com/v1, http://localhost:11434/v1, https://api.anthropic.com
+    #[arg(long, value_name = "URL", default_value = "")]
+    pub base_url: String,
+    /// The model tasks get when they name none
+    #[arg(long, value_name = "M")]
+    pub model: Option<String>,
+    /// Read the API key from this environment variable at each request
+    #[arg(long, value_name = "VAR", conflicts_with = "key_stdin")]
+    pub key_env: Option<String>,
+    /// Read the API key from standard input and store it in the OS keychain
+    #[arg(long)]
+    pub key_stdin: bool,
+    /// Requests in flight at once
+    #[arg(long, value_name = "N")]
+    pub max_concurrency: Option<u32>,
+    /// Requests per minute
+    #[arg(long, value_name = "N")]
+    pub rpm: Option<u32>,
+    /// Tokens per minute (prompt estimate + max_tokens, reconciled with reported usage)
+    #[arg(long, value_name = "N")]
+    pub tpm: Option<u64>,
+    /// Price in USD per million input tokens (with --output-price, gives task costs)
+    #[arg(long, value_name = "USD", requires = "output_price")]
+    pub input_price: Option<f64>,
+    /// Price in USD per million output tokens
+    #[arg(long, value_name = "USD", requires = "input_price")]
+    pub output_price: Option<f64>,
+    /// Extra header sent with every request, NAME:VALUE (repeatable)
+    #[arg(long = "header", value_name = "NAME:VALUE")]
+    pub headers: Vec<String>,
+    /// Longest silence from the server before a request counts as stalled (e.g. 120s)
+    #[arg(long, value_name = "DURATION")]
+    pub idle_timeout: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Print one JSON array
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NameArgs {
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    pub name: String,
+    /// The model to try [default: the provider's]
+    #[arg(long, value_name = "M")]
+    pub model: Option<String>,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn run(db: &Path, args: ProviderArgs) -> Result<(), CliError> {
+    match args.command {
+        ProviderCommand::Add(a) => add(db, a).await,
+        ProviderCommand::List(a) => list(db, a).await,
+        ProviderCommand::Remove(a) => remove(db, a).await,
+        ProviderCommand::Test(a) => test(db, a).await,
+    }
+}
+
+/// The settings `add` describes, checked before the database is opened.
+fn settings(args: &AddArgs) -> Result<ProviderSettings, CliError> {
+    let kind: ProviderKind = args.kind.parse().map_err(CliError::Usage)?;
+    if kind != ProviderKind::Mock && args.base_url.trim().is_empty() {
+        return Err(CliError::usage(format!(
+            "a {kind} provider needs --base-url URL"
+        )));
+    }
+    let mut s = ProviderSettings::new(args.name.clone(), kind, args.base_url.clone());
+    s.model = args.model.clone();
+    s.limits = Limits {
+        max_concurrency: args.max_concurrency,
+        rpm: args.rpm,
+        tpm: args.tpm,
+    };
+    if let Some(var) = &args.key_env {
+        s.key = KeyRef::Env { var: var.clone() };
+    }
+    if let (Some(input), Some(output)) = (args.input_price, args.output_price) {
+        s.prices = Some(baton_engine::Prices {
+            input_per_mtok: input,
+            output_per_mtok: output,
+        });
+    }
+    for header in &args.headers {
+        let (name, value) = header.split_once(':').ok_or_else(|| {
+            CliError::usage(format!("--header '{header}' must look like NAME:VALUE"))
+        })?;
+        s.headers
+            .insert(name.trim().to_string(), value.trim().to_string());
+    }
+    if let Some(idle) = &args.idle_timeout {
+        s.idle_timeout_ms =
+            Some(crate::input::duration("--idle-timeout", idle)?.as_millis() as u64);
+    }
+    Ok(s)
+}
+
+async fn add(db: &Path, args: AddArgs) -> Result<(), CliError> {
+    let settings = settings(&args)?;
+    let key =
+        if args.key_stdin {
+            let mut text = String::new();
+            std::io::stdin().read_to_string(&mut text).map_err(|e| {
+                CliError::usage(format!("cannot read the key from standard input: {e}"))
+            })?;
+            Some(ApiKey::new(text).ok_or_else(|| {
+                CliError::usage("--key-stdin read an empty key from standard input")
+            })?)
+        } else {
+            None
+        };
+    let saved = with_engine(db, |engine| async move {
+        Ok(engine.save_provider(settings, key).await?)
+    })
+    .await?;
+    output::emit(&format!(
+        "provider '{}' saved ({}{})\n",
+        saved.name,
+        saved.kind,
+        key_note(&saved.key)
+    ))
+}
+
+fn key_note(key: &KeyRef) -> String {
+    match key {
+        KeyRef::None => ", no key".into(),
+        KeyRef::Env { var } => format!(", key from ${var}"),
+        KeyRef::Keychain => ", key in the OS keychain".into(),
+    }
+}
+
+async fn list(db: &Path, args: ListArgs) -> Result<(), CliError> {
+    let (configured, builtin) = with_engine(db, |engine| async move {
+        let configured = engine.provider_settings();
+        let builtin: Vec<String> = engine
+            .providers()
+            .names()
+            .filter(|n| !configured.iter().any(|s| s.name == *n))
+            .map(String::from)
+            .collect();
+        Ok((configured, builtin))
+    })
+    .await?;
+    if args.json {
+        return output::emit(&output::json(&configured)?);
+    }
+    let mut out = String::new();
+    for name in builtin {
+        out.push_str(&format!("{name}  (built-in)\n"));
+    }
+    for s in &configured {
+        let mut limits = Vec::new();
+        if let Some(n) = s.limits.max_concurrency {
+            limits.push(format!("max {n} at once"));
+        }
+        if let Some(n) = s.limits.rpm {
+            limits.push(format!("{n} rpm"));
+        }
+        if let Some(n) = s.limits.tpm {
+            limits.push(format!("{n} tpm"));
+        }
+        out.push_str(&format!(
+            "{}  {}  {}  model {}{}{}\n",
+            s.name,
+            s.kind,
+            if s.base_url.is_empty() {
+                "-"
+            } else {
+                &s.base_url
+            },
+            s.model.as_deref().unwrap_or("-"),
+            key_note(&s.key),
+            if limits.is_empty() {
+                String::new()
+            } else {
+                format!(", {}", limits.join(", "))
+            }
+        ));
+    }
+    output::emit(&out)
+}
+
+async fn remove(db: &Path, args: NameArgs) -> Result<(), CliError> {
+    let name = args.name.trim().to_string();
+    let removed = with_engine(db, |engine| async move {
+        Ok(engine.remove_provider(&name).await?)
+    })
+    .await?;
+    output::emit(&format!("provider '{}' removed\n", removed.name))
+}
+
+async fn test(db: &Path, args: TestArgs) -> Result<(), CliError> {
+    let name = args.name.trim().to_string();
+    let model = args.model;
+    let report = with_engine(db, |engine| async move {
+        Ok(engine.test_provider(&name, model).await?)
+    })
+    .await?;
+    if args.json {
+        return output::emit(&output::json(&report)?);
+    }
+    let tokens = |n: Option<u64>| n.map_or("?".into(), |n| n.to_string());
+    output::emit(&format!(
+        "provider '{}' answered: model {}, {} ms (first token after {}), {} prompt + {} completion tokens\n",
+        report.provider,
+        report.model,
+        report.latency_ms,
+        report.ttft_ms.map_or("-".into(), |ms| format!("{ms} ms")),
+        tokens(report.prompt_tokens),
+        tokens(report.completion_tokens),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: ProviderCommand,
+    }
+
+    fn add_args(args: &[&str]) -> AddArgs {
+        let mut all = vec!["provider", "add"];
+        all.extend_from_slice(args);
+        match Cli::try_parse_from(all).unwrap().command {
+            ProviderCommand::Add(a) => a,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn add_flags_become_settings() {
+        let s = settings(&add_args(&[
+            "groq",
+            "--kind",
+            "openai-compatible",
+            "--base-url",
+            "https://api.groq.com/openai/v1",
+            "--model",
+            "llama-3.1-8b-instant",
+            "--key-env",
+            "GROQ_API_KEY",
+            "--rpm",
+            "30",
+            "--tpm",
+            "6000",
+            "--max-concurrency",
+            "4",
+            "--header",
+            "X-Title: Baton",
+            "--input-price",
+            "0.05",
+            "--output-price",
+            "0.08",
+            "--idle-timeout",
+            "90s",
+        ]))
+        .unwrap();
+        assert_eq!(s.kind, ProviderKind::OpenaiCompatible);
+        assert_eq!(
+            s.key,
+            KeyRef::Env {
+                var: "GROQ_API_KEY".into()
+            }
+        );
+        assert_eq!(
+            (s.limits.rpm, s.limits.tpm, s.limits.max_concurrency),
+            (Some(30), Some(6000), Some(4))
+        );
+        assert_eq!(s.headers.get("X-Title").map(String::as_str), Some("Baton"));
+        assert_eq!(s.idle_timeout_ms, Some(90_000));
+        assert!(s.prices.is_some());
+    }
+
+    #[test]
+    fn bad_add_flags_are_refused_before_anything_opens() {
+        let err = settings(&add_args(&[
+            "x",
+            "--kind",
+            "gemini",
+            "--base-url",
+            "http://h",
+        ]))
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("unknown provider kind 'gemini'"),
+            "{err}"
+        );
+        let err = settings(&add_args(&["x", "--kind", "anthropic"])).unwrap_err();
+        assert!(err.to_string().contains("--base-url"), "{err}");
+        let err = settings(&add_args(&["x", "--kind", "mock", "--header", "nocolon"])).unwrap_err();
+        assert!(err.to_string().contains("NAME:VALUE"), "{err}");
+        let both = Cli::try_parse_from([
+            "p",
+            "add",
+            "x",
+            "--kind",
+            "mock",
+            "--key-env",
+            "V",
+            "--key-stdin",
+        ]);
+        assert!(both.is_err());
+    }
+}

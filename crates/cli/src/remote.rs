@@ -1,0 +1,262 @@
+//! The client of a running engine's HTTP API (crates/api). Every command but
+//! `run` uses it when `<data-dir>/api.json` names a live server.
+
+use crate::error::CliError;
+use baton_api::wire::{
+    CancelTask, CancelledTask, ChainTask, CreateTask, ErrorBody, Health, ImportSummary, RetryTask,
+    StreamEvent,
+};
+use baton_api::{Discovery, SseMessage, SseParser};
+use baton_engine::{ExportFile, ListQuery, NewTask, Task, TaskId};
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use reqwest::{RequestBuilder, Response};
+use serde::de::DeserializeOwned;
+use std::collections::VecDeque;
+use std::path::Path;
+use std::time::Duration;
+
+/// How long finding out whether a listed server answers may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Clone)]
+pub struct Remote {
+    http: reqwest::Client,
+    url: String,
+    token: String,
+}
+
+impl Remote {
+    /// The engine serving `data_dir`, if one is running and answers. A stale
+    /// `api.json` (its process is gone, or nothing listens at its URL) is `None`.
+    pub async fn discover(data_dir: &Path) -> Result<Option<Remote>, CliError> {
+        let Some(found) = Discovery::find(data_dir) else {
+            return Ok(None);
+        };
+        let token = found.token().map_err(|e| CliError::File {
+            action: "read the API token from",
+            path: found.token_file.clone(),
+            detail: e.to_string(),
+        })?;
+        let remote = Remote::new(found.url, token)?;
+        match remote
+            .send::<Health>(remote.get("/health").timeout(PROBE_TIMEOUT))
+            .await
+        {
+            Ok(_) => {
+                tracing::debug!(url = %remote.url, "using the running engine's API");
+                Ok(Some(remote))
+            }
+            Err(CliError::Unreachable { detail, .. }) => {
+                tracing::debug!(url = %remote.url, "ignoring api.json: {detail}");
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn new(url: String, token: String) -> Result<Remote, CliError> {
+        // reqwest is built with rustls and no default crypto provider in this
+        // workspace; building a client needs one installed even for plain HTTP.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .connect_timeout(PROBE_TIMEOUT)
+            .build()
+            .map_err(|e| CliError::Internal(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Remote { http, url, token })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn get(&self, path: &str) -> RequestBuilder {
+        self.http
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+    }
+
+    fn post(&self, path: &str) -> RequestBuilder {
+        self.http
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+    }
+
+    async fn respond(&self, request: RequestBuilder) -> Result<Response, CliError> {
+        let response = request.send().await.map_err(|e| self.unreachable(e))?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        Err(match serde_json::from_str::<ErrorBody>(&text) {
+            Ok(body) => CliError::Api {
+                status: status.as_u16(),
+                code: body.code,
+                message: body.message,
+            },
+            Err(_) => CliError::Api {
+                status: status.as_u16(),
+                code: format!("http_{}", status.as_u16()),
+                message: format!("the engine's API answered {status}: {}", text.trim()),
+            },
+        })
+    }
+
+    async fn send<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<T, CliError> {
+        self.respond(request)
+            .await?
+            .json()
+            .await
+            .map_err(|e| self.unreachable(e))
+    }
+
+    fn unreachable(&self, e: reqwest::Error) -> CliError {
+        CliError::Unreachable {
+            url: self.url.clone(),
+            detail: e.to_string(),
+        }
+    }
+
+    pub async fn health(&self) -> Result<Health, CliError> {
+        self.send(self.get("/health")).await
+    }
+
+    pub async fn submit(&self, new: NewTask) -> Result<Task, CliError> {
+        self.send(self.post("/tasks").json(&CreateTask::from(new)))
+            .await
+    }
+
+    pub async fn chain(&self, parent: TaskId, new: NewTask) -> Result<Task, CliError> {
+        let path = format!("/tasks/{parent}/chain");
+        self.send(self.post(&path).json(&ChainTask::from(new)))
+            .await
+    }
+
+    pub async fn cancel(
+        &self,
+        id: TaskId,
+        reason: Option<String>,
+    ) -> Result<CancelledTask, CliError> {
+        let path = format!("/tasks/{id}/cancel");
+        self.send(self.post(&path).json(&CancelTask { reason }))
+            .await
+    }
+
+    pub async fn retry(&self, id: TaskId, max_attempts: Option<u32>) -> Result<Task, CliError> {
+        let path = format!("/tasks/{id}/retry");
+        self.send(self.post(&path).json(&RetryTask { max_attempts }))
+            .await
+    }
+
+    pub async fn get_task(&self, id: TaskId) -> Result<Task, CliError> {
+        self.send(self.get(&format!("/tasks/{id}"))).await
+    }
+
+    /// Up to `query.limit` tasks, newest first, fetched a page at a time.
+    pub async fn list(&self, query: ListQuery) -> Result<Vec<Task>, CliError> {
+        let mut tasks = Vec::new();
+        let mut cursor = query.before;
+        while tasks.len() < query.limit {
+            let page = (query.limit - tasks.len()).min(baton_api::MAX_PAGE);
+            let mut params = vec![("limit", page.to_string())];
+            if let Some(status) = query.status {
+                params.push(("status", status.to_string()));
+            }
+            if let Some(parent) = query.parent {
+                params.push(("parent_task_id", parent.to_string()));
+            }
+            if let Some(cursor) = cursor {
+                params.push(("cursor", cursor.to_string()));
+            }
+            // Numbers, ids and status words: nothing to escape.
+            let query: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let path = format!("/tasks?{}", query.join("&"));
+            let response = self.respond(self.get(&path)).await?;
+            let next = response
+                .headers()
+                .get(baton_api::NEXT_CURSOR)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<TaskId>().ok());
+            let got: Vec<Task> = response.json().await.map_err(|e| self.unreachable(e))?;
+            tasks.extend(got);
+            match next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        Ok(tasks)
+    }
+
+    pub async fn export(&self) -> Result<ExportFile, CliError> {
+        self.send(self.get("/export")).await
+    }
+
+    pub async fn import(&self, text: String) -> Result<ImportSummary, CliError> {
+        let request = self
+            .post("/import")
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(text);
+        self.send(request).await
+    }
+
+    /// Subscribes to the live events. Once this returns, the server has
+    /// registered the subscription: nothing that happens later is missed.
+    pub async fn events(&self) -> Result<EventStream, CliError> {
+        let response = self.respond(self.get("/events")).await?;
+        Ok(EventStream {
+            url: self.url.clone(),
+            body: response.bytes_stream().boxed(),
+            parser: SseParser::new(),
+            queue: VecDeque::new(),
+        })
+    }
+}
+
+/// What the event stream delivers.
+pub enum StreamItem {
+    /// A task event, parsed, and its JSON as sent.
+    Event(Box<StreamEvent>, String),
+    /// A task event of a kind this CLI does not know: its JSON as sent.
+    Unknown(String),
+    /// Events were missed; the JSON notice as sent.
+    Resync(String),
+    /// The server is stopping; the stream ends.
+    Shutdown,
+}
+
+pub struct EventStream {
+    url: String,
+    body: BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+    parser: SseParser,
+    queue: VecDeque<SseMessage>,
+}
+
+impl EventStream {
+    /// The next item; `None` when the connection closed without a shutdown notice.
+    pub async fn next(&mut self) -> Result<Option<StreamItem>, CliError> {
+        loop {
+            if let Some(message) = self.queue.pop_front() {
+                return Ok(Some(match message.event.as_str() {
+                    "resync" => StreamItem::Resync(message.data),
+                    "shutdown" => StreamItem::Shutdown,
+                    _ => match serde_json::from_str::<StreamEvent>(&message.data) {
+                        Ok(event) => StreamItem::Event(Box::new(event), message.data),
+                        Err(_) => StreamItem::Unknown(message.data),
+                    },
+                }));
+            }
+            match self.body.next().await {
+                Some(Ok(bytes)) => self.queue.extend(self.parser.feed(&bytes)),
+                Some(Err(e)) => {
+                    return Err(CliError::Unreachable {
+                        url: self.url.clone(),
+                        detail: e.to_string(),
+                    })
+                }
+                None => return Ok(None),
+            }
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! `baton provider …` and the submit flags for real providers, through the real
+//! binary. The provider kind `mock` stands in for a server: it needs no network.
+
+mod common;
+
+use common::Baton;
+
+#[test]
+fn a_provider_is_added_listed_used_tested_and_removed() {
+    let baton = Baton::new();
+    let saved = baton.ok(&[
+        "provider",
+        "add",
+        "local",
+        "--kind",
+        "mock",
+        "--model",
+        "echo",
+        "--rpm",
+        "600",
+        "--max-concurrency",
+        "2",
+        "--key-env",
+        "LOCAL_KEY",
+        "--input-price",
+        "1",
+        "--output-price",
+        "2",
+    ]);
+    assert_eq!(
+        saved,
+        "provider 'local' saved (mock, key from $LOCAL_KEY)\n"
+    );
+
+    let listed = baton.ok(&["provider", "list"]);
+    assert!(listed.contains("mock  (built-in)"), "{listed}");
+    assert!(
+        listed.contains("local  mock") && listed.contains("600 rpm"),
+        "{listed}"
+    );
+    let json = baton.json(&["provider", "list", "--json"]);
+    assert_eq!(json[0]["name"], "local");
+    assert_eq!(json[0]["key"]["var"], "LOCAL_KEY");
+    assert_eq!(json[0]["limits"]["max_concurrency"], 2);
+
+    let id = baton.submit(&[
+        "hello",
+        "--provider",
+        "local",
+        "--system",
+        "be brief",
+        "--temperature",
+        "0.5",
+        "--max-tokens",
+        "32",
+    ]);
+    baton.run_until_idle();
+    let task = baton.task(&id);
+    assert_eq!(task["status"], "completed");
+    assert_eq!(task["llm_provider"], "local");
+    assert_eq!(task["system"], "be brief");
+    assert_eq!(task["temperature"], 0.5);
+    assert_eq!(task["max_tokens"], 32);
+    // The mock reports usage at about four bytes a token: "hello", "echo: hello".
+    assert_eq!(
+        (
+            task["prompt_tokens"].as_u64(),
+            task["completion_tokens"].as_u64()
+        ),
+        (Some(2), Some(3))
+    );
+    assert!(task["cost_usd"].as_f64().unwrap() > 0.0);
+    let shown = baton.ok(&["show", &id]);
+    assert!(
+        shown.contains("tokens:") && shown.contains("2 prompt, 3 completion"),
+        "{shown}"
+    );
+
+    let tested = baton.ok(&["provider", "test", "local"]);
+    assert!(
+        tested.starts_with("provider 'local' answered: model echo,"),
+        "{tested}"
+    );
+
+    assert_eq!(
+        baton.ok(&["provider", "remove", "local"]),
+        "provider 'local' removed\n"
+    );
+    let refused = baton.refuse(&["submit", "x", "--provider", "local"]);
+    assert_eq!(refused.status, 2);
+    assert!(
+        refused.message.contains("unknown provider 'local'"),
+        "{}",
+        refused.message
+    );
+}
+
+#[test]
+fn bad_provider_and_generation_flags_are_refused_with_exit_2() {
+    let baton = Baton::new();
+    for (args, says) in [
+        (
+            &[
+                "provider",
+                "add",
+                "x",
+                "--kind",
+                "gemini",
+                "--base-url",
+                "http://h",
+            ][..],
+            "unknown provider kind",
+        ),
+        (
+            &["provider", "add", "x", "--kind", "anthropic"][..],
+            "--base-url",
+        ),
+        (
+            &["provider", "add", "a b", "--kind", "mock"][..],
+            "may only hold",
+        ),
+        (
+            &["provider", "add", "mock", "--kind", "mock"][..],
+            "built-in",
+        ),
+        (
+            &[
+                "provider",
+                "add",
+                "x",
+                "--kind",
+                "openai-compatible",
+                "--base-url",
+                "ftp://h",
+            ][..],
+            "http://",
+        ),
+        (
+            &["provider", "remove", "nothing"][..],
+            "no provider is named 'nothing'",
+        ),
+        (
+            &["submit", "x", "--temperature", "3"][..],
+            "between 0 and 2",
+        ),
+        (
+            &["submit", "x", "--max-tokens", "0"][..],
+            "max_tokens must be between",
+        ),
+    ] {
+        let refused = baton.refuse(args);
+        assert_eq!(refused.status, 2, "{args:?}: {}", refused.message);
+        assert!(
+            refused.message.contains(says),
+            "{args:?}: {}",
+            refused.message
+        );
+    }
+}
+
+#[test]
+fn a_key_from_stdin_goes_to_the_keychain_or_is_refused_saying_there_is_none() {
+    let baton = Baton::new();
+    let name = format!("kc-test-{}", std::process::id());
+    let out = baton.output_with_stdin(
+        &[
+            "provider",
+            "add",
+            &name,
+            "--kind",
+            "anthropic",
+            "--base-url",
+            "https://api.anthropic.com",
+            "--key-stdin",
+        ],
+        b"sk-ant-cli-keychain-test\n",
+    );
+    if out.status.success() {
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(said.contains("key in the OS keychain"), "{said}");
+        baton.ok(&["provider", "remove", &name]);
+    } else {
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            said.contains("no OS keychain") && said.contains("--key-env"),
+            "{said}"
+        );
+        assert!(!said.contains("sk-ant-cli"), "{said}");
+        assert_eq!(baton.ok(&["provider", "list"]).trim(), "mock  (built-in)");
+    }
+    let db = std::fs::read(baton.db_file()).unwrap();
+    assert!(
+        !db.windows(10).any(|w| w == b"sk-ant-cli"),
+        "the key is in the database file"
+    );
+}

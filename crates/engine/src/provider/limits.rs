@@ -1,0 +1,384 @@
+//! Per-provider limits: concurrent requests, requests per minute, tokens per
+//! minute, and the cool-down a 429 imposes on the whole provider.
+//!
+//! The writer asks [`Limiter::admit`] about each queued task while it claims; a
+//! task whose provider is at a limit is not claimed, so it stays `queued` (no
+//! state-machine edge changes). An admitted task gets a [`Permit`] that the
+//! executor holds for the request: dropping it frees the concurrency slot and
+//! wakes the dispatcher. Windows are sliding minutes on tokio's clock, so tests
+//! with a paused clock control them.
+//!
+//! A std Mutex, not a tokio one: nothing awaits while it is held, and the writer
+//! calls in from a blocking thread.
+
+use crate::shared::Shared;
+use crate::task::{Task, TaskId};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::time::Instant;
+
+const WINDOW: Duration = Duration::from_secs(60);
+/// Held tasks remembered per provider so each hold is announced once; past
+/// this the memory is cleared (a re-announcement is harmless).
+const MAX_ANNOUNCED: usize = 100_000;
+
+/// Tokens reserved for a task before it is sent: its prompt and system prompt
+/// at about four bytes a token, plus the completion it may produce.
+pub(crate) fn estimate_tokens(task: &Task) -> u64 {
+    let text = task.prompt_to_send().len() + task.system.as_deref().map_or(0, str::len);
+    text.div_ceil(4) as u64 + u64::from(task.max_tokens.unwrap_or(super::DEFAULT_MAX_TOKENS))
+}
+
+/// A provider's limits; `None` is unlimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct Limits {
+    /// Requests in flight at once.
+    #[serde(default)]
+    pub max_concurrency: Option<u32>,
+    /// Requests started in any 60 s.
+    #[serde(default)]
+    pub rpm: Option<u32>,
+    /// Tokens (prompt estimate + max_tokens, reconciled with the reported usage)
+    /// in any 60 s.
+    #[serde(default)]
+    pub tpm: Option<u64>,
+}
+
+/// Why a queued task is held back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub enum HoldReason {
+    /// The provider answered 429 and is cooling down for its Retry-After.
+    RateLimit,
+    /// `max_concurrency` requests are in flight.
+    Concurrency,
+    RequestsPerMinute,
+    TokensPerMinute,
+}
+
+impl fmt::Display for HoldReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            HoldReason::RateLimit => "rate limit",
+            HoldReason::Concurrency => "concurrency limit",
+            HoldReason::RequestsPerMinute => "requests-per-minute limit",
+            HoldReason::TokensPerMinute => "tokens-per-minute limit",
+        })
+    }
+}
+
+/// The answer for one task.
+pub(crate) enum Admission {
+    /// Go ahead; hold the permit for the request.
+    Admitted(Permit),
+    /// Held back. `until`: when the limit lifts, if a time does that (a
+    /// concurrency slot frees when a request ends instead).
+    Held {
+        reason: HoldReason,
+        until: Option<Instant>,
+        /// First time this task is held for this reason: announce it.
+        announce: bool,
+    },
+}
+
+#[derive(Default)]
+pub(crate) struct Limiter {
+    gates: Mutex<HashMap<String, Gate>>,
+}
+
+#[derive(Default)]
+struct Gate {
+    limits: Limits,
+    in_flight: u32,
+    starts: VecDeque<Instant>,
+    /// (reserved at, reservation id, tokens)
+    tokens: VecDeque<(Instant, u64, u64)>,
+    tokens_in_window: u64,
+    cool_until: Option<Instant>,
+    next_reservation: u64,
+    announced: HashMap<TaskId, HoldReason>,
+}
+
+impl Gate {
+    fn prune(&mut self, now: Instant) {
+        while self.starts.front().is_some_and(|t| now - *t >= WINDOW) {
+            self.starts.pop_front();
+        }
+        while let Some((t, _, n)) = self.tokens.front().copied() {
+            if now - t < WINDOW {
+                break;
+            }
+            self.tokens.pop_front();
+            self.tokens_in_window -= n;
+        }
+        if self.cool_until.is_some_and(|t| t <= now) {
+            self.cool_until = None;
+        }
+    }
+
+    /// The first limit in the way, if any.
+    fn hold(&self, estimate: u64) -> Option<(HoldReason, Option<Instant>)> {
+        if let Some(until) = self.cool_until {
+            return Some((HoldReason::RateLimit, Some(until)));
+        }
+        let limits = self.limits;
+        if limits
+            .max_concurrency
+            .is_some_and(|max| self.in_flight >= max)
+        {
+            return Some((HoldReason::Concurrency, None));
+        }
+        if let (Some(rpm), Some(first)) = (limits.rpm, self.starts.front()) {
+            if self.starts.len() >= rpm as usize {
+                return Some((HoldReason::RequestsPerMinute, Some(*first + WINDOW)));
+            }
+        }
+        if let (Some(tpm), Some((first, _, _))) = (limits.tpm, self.tokens.front()) {
+            // One request larger than the whole budget still runs, alone.
+            if self.tokens_in_window + estimate > tpm {
+                return Some((HoldReason::TokensPerMinute, Some(*first + WINDOW)));
+            }
+        }
+        None
+    }
+}
+
+impl Limiter {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Gate>> {
+        // Every update is a few field writes; a poisoned map is still consistent.
+        self.gates.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Replaces a provider's limits; requests in flight keep their permits.
+    pub fn set_limits(&self, provider: &str, limits: Limits) {
+        self.lock().entry(provider.to_string()).or_default().limits = limits;
+    }
+
+    /// Whether a task of `provider` may start now. `estimate` is the tokens to
+    /// reserve against a tokens-per-minute limit.
+    pub fn admit(
+        &self,
+        shared: &Arc<Shared>,
+        provider: &str,
+        task: TaskId,
+        estimate: u64,
+        now: Instant,
+    ) -> Admission {
+        let mut gates = self.lock();
+        let Some(gate) = gates.get_mut(provider) else {
+            // Never limited nor cooled down: nothing to count.
+            return Admission::Admitted(Permit::free());
+        };
+        if gate.limits == Limits::default() && gate.cool_until.is_none() {
+            // Unlimited and not cooling down: nothing to count, and every hold
+            // is over (a later one is announced afresh).
+            gate.announced.clear();
+            return Admission::Admitted(Permit::free());
+        }
+        gate.prune(now);
+        if let Some((reason, until)) = gate.hold(estimate) {
+            if gate.announced.len() >= MAX_ANNOUNCED {
+                gate.announced.clear();
+            }
+            let announce = gate.announced.insert(task, reason) != Some(reason);
+            return Admission::Held {
+                reason,
+                until,
+                announce,
+            };
+        }
+        gate.announced.remove(&task);
+        gate.in_flight += 1;
+        gate.starts.push_back(now);
+        let id = gate.next_reservation;
+        gate.next_reservation += 1;
+        gate.tokens.push_back((now, id, estimate));
+        gate.tokens_in_window += estimate;
+        Admission::Admitted(Permit {
+            held: Some(Held {
+                shared: shared.clone(),
+                provider: provider.to_string(),
+                reservation: id,
+            }),
+        })
+    }
+
+    /// After a 429: no request to `provider` starts for `wait`.
+    pub fn cool_down(&self, provider: &str, wait: Duration) {
+        let until = Instant::now() + wait;
+        let mut gates = self.lock();
+        let gate = gates.entry(provider.to_string()).or_default();
+        gate.cool_until = Some(gate.cool_until.map_or(until, |t| t.max(until)));
+    }
+
+    /// Forgets a removed provider's counters.
+    pub fn remove(&self, provider: &str) {
+        self.lock().remove(provider);
+    }
+}
+
+/// Held by the executor for one request; dropping it ends the request for the
+/// limiter.
+pub(crate) struct Permit {
+    held: Option<Held>,
+}
+
+struct Held {
+    shared: Arc<Shared>,
+    provider: String,
+    reservation: u64,
+}
+
+impl Permit {
+    /// A permit that counts nothing (a provider without limits).
+    pub fn free() -> Self {
+        Permit { held: None }
+    }
+
+    /// Replaces the token reservation with what the provider reported using.
+    pub fn reconcile(&self, tokens: u64) {
+        let Some(held) = &self.held else { return };
+        let mut gates = held.shared.limiter.lock();
+        let Some(gate) = gates.get_mut(&held.provider) else {
+            return;
+        };
+        if let Some(entry) = gate.tokens.iter_mut().find(|e| e.1 == held.reservation) {
+            gate.tokens_in_window = gate.tokens_in_window - entry.2 + tokens;
+            entry.2 = tokens;
+        }
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let Some(held) = self.held.take() else { return };
+        if let Some(gate) = held.shared.limiter.lock().get_mut(&held.provider) {
+            gate.in_flight = gate.in_flight.saturating_sub(1);
+        }
+        // A slot may have freed for a held task.
+        held.shared.wake_dispatcher.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task() -> TaskId {
+        TaskId::new()
+    }
+
+    fn held(a: Admission) -> Option<HoldReason> {
+        match a {
+            Admission::Admitted(_) => None,
+            Admission::Held { reason, .. } => Some(reason),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrency_frees_when_a_permit_drops() {
+        let shared = Arc::new(Shared::new());
+        let l = &shared.limiter;
+        l.set_limits(
+            "p",
+            Limits {
+                max_concurrency: Some(1),
+                ..Limits::default()
+            },
+        );
+        let now = Instant::now();
+        let Admission::Admitted(first) = l.admit(&shared, "p", task(), 0, now) else {
+            panic!("the first request must be admitted")
+        };
+        assert_eq!(
+            held(l.admit(&shared, "p", task(), 0, now)),
+            Some(HoldReason::Concurrency)
+        );
+        drop(first);
+        assert_eq!(held(l.admit(&shared, "p", task(), 0, now)), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_per_minute_slide_with_the_clock() {
+        let shared = Arc::new(Shared::new());
+        let l = &shared.limiter;
+        l.set_limits(
+            "p",
+            Limits {
+                rpm: Some(2),
+                ..Limits::default()
+            },
+        );
+        let t0 = Instant::now();
+        assert!(held(l.admit(&shared, "p", task(), 0, t0)).is_none());
+        assert!(held(l.admit(&shared, "p", task(), 0, t0 + Duration::from_secs(10))).is_none());
+        match l.admit(&shared, "p", task(), 0, t0 + Duration::from_secs(20)) {
+            Admission::Held { reason, until, .. } => {
+                assert_eq!(reason, HoldReason::RequestsPerMinute);
+                assert_eq!(until, Some(t0 + WINDOW));
+            }
+            Admission::Admitted(_) => panic!("a third request within a minute must wait"),
+        }
+        assert!(held(l.admit(&shared, "p", task(), 0, t0 + WINDOW)).is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tokens_per_minute_reconcile_with_reported_usage() {
+        let shared = Arc::new(Shared::new());
+        let l = &shared.limiter;
+        l.set_limits(
+            "p",
+            Limits {
+                tpm: Some(1000),
+                ..Limits::default()
+            },
+        );
+        let now = Instant::now();
+        let Admission::Admitted(p) = l.admit(&shared, "p", task(), 900, now) else {
+            panic!()
+        };
+        assert_eq!(
+            held(l.admit(&shared, "p", task(), 200, now)),
+            Some(HoldReason::TokensPerMinute)
+        );
+        // The request used far less than it reserved.
+        p.reconcile(100);
+        assert!(held(l.admit(&shared, "p", task(), 200, now)).is_none());
+        // One request over the whole budget still runs once the window is empty.
+        assert!(held(l.admit(&shared, "q", task(), 5000, now)).is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cool_down_holds_every_task_and_is_announced_once_per_task() {
+        let shared = Arc::new(Shared::new());
+        let l = &shared.limiter;
+        l.cool_down("p", Duration::from_secs(12));
+        let t = task();
+        let now = Instant::now();
+        match l.admit(&shared, "p", t, 0, now) {
+            Admission::Held {
+                reason,
+                until,
+                announce,
+            } => {
+                assert_eq!(reason, HoldReason::RateLimit);
+                assert_eq!(until, Some(now + Duration::from_secs(12)));
+                assert!(announce);
+            }
+            Admission::Admitted(_) => panic!("cooling down"),
+        }
+        assert!(matches!(
+            l.admit(&shared, "p", t, 0, now),
+            Admission::Held {
+                announce: false,
+                ..
+            }
+        ));
+        assert!(held(l.admit(&shared, "p", t, 0, now + Duration::from_secs(12))).is_none());
+    }
+}

@@ -1,0 +1,517 @@
+//! A fake LLM server for tests and benchmarks. It speaks OpenAI's chat
+//! completions (`POST /v1/chat/completions`) and Anthropic's Messages
+//! (`POST /v1/messages`), streamed (SSE) or whole, and is scripted per request:
+//! each request takes the next [`Reply`] from the queue, or the default one.
+//! A reply can be delayed, fail with any status (and Retry-After), send
+//! malformed JSON, cut its stream mid-way or stall it.
+//!
+//! It records what it saw ([`Observed`]): each request's path, headers and body,
+//! and every response whose stream the client dropped before it finished (the
+//! connection closed), so tests can check that a cancel reached the server.
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use fake_llm::{FakeServer, Reply};
+//! let server = FakeServer::start(Reply::text(&["Hel", "lo"])).await;
+//! server.push(Reply::error(429, "slow down").retry_after("12"));
+//! let openai_base = format!("{}/v1", server.url());
+//! let anthropic_base = server.url();
+//! # }
+//! ```
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use futures::stream::{self, Stream, StreamExt};
+use serde_json::{json, Value};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+/// The wire protocol of a request, from its path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    OpenAi,
+    Anthropic,
+}
+
+/// How to answer one request.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    /// Before the response headers.
+    pub delay: Duration,
+    /// `Retry-After` header value (seconds or an HTTP date).
+    pub retry_after: Option<String>,
+    pub retry_after_ms: Option<u64>,
+    /// The error message of a non-200 reply.
+    pub message: String,
+    pub chunks: Vec<String>,
+    /// Between the headers and the first chunk.
+    pub ttft: Duration,
+    /// Between chunks.
+    pub chunk_delay: Duration,
+    /// Reported usage (prompt, completion).
+    pub usage: (u64, u64),
+    /// After this many chunks the connection is broken off.
+    pub cut_after: Option<usize>,
+    /// After this many chunks the stream goes silent (until the client leaves).
+    pub stall_after: Option<usize>,
+    /// The first event is not JSON.
+    pub malformed: bool,
+    /// Answer with one JSON document instead of a stream.
+    pub whole: bool,
+}
+
+impl Reply {
+    /// A streamed reply of these chunks.
+    pub fn text(chunks: &[&str]) -> Reply {
+        Reply {
+            status: 200,
+            delay: Duration::ZERO,
+            retry_after: None,
+            retry_after_ms: None,
+            message: String::new(),
+            chunks: chunks.iter().map(|c| c.to_string()).collect(),
+            ttft: Duration::ZERO,
+            chunk_delay: Duration::ZERO,
+            usage: (10, chunks.len() as u64),
+            cut_after: None,
+            stall_after: None,
+            malformed: false,
+            whole: false,
+        }
+    }
+
+    /// `n` chunks `"w0 "`, `"w1 "`, …
+    pub fn words(n: usize) -> Reply {
+        let words: Vec<String> = (0..n).map(|i| format!("w{i} ")).collect();
+        let refs: Vec<&str> = words.iter().map(String::as_str).collect();
+        Reply::text(&refs)
+    }
+
+    /// An error status with the protocol's error body.
+    pub fn error(status: u16, message: &str) -> Reply {
+        Reply {
+            status,
+            message: message.to_string(),
+            ..Reply::text(&[])
+        }
+    }
+
+    pub fn delay(mut self, d: Duration) -> Self {
+        self.delay = d;
+        self
+    }
+    pub fn ttft(mut self, d: Duration) -> Self {
+        self.ttft = d;
+        self
+    }
+    pub fn chunk_delay(mut self, d: Duration) -> Self {
+        self.chunk_delay = d;
+        self
+    }
+    pub fn retry_after(mut self, value: &str) -> Self {
+        self.retry_after = Some(value.to_string());
+        self
+    }
+    pub fn retry_after_ms(mut self, ms: u64) -> Self {
+        self.retry_after_ms = Some(ms);
+        self
+    }
+    pub fn usage(mut self, prompt: u64, completion: u64) -> Self {
+        self.usage = (prompt, completion);
+        self
+    }
+    pub fn cut_after(mut self, chunks: usize) -> Self {
+        self.cut_after = Some(chunks);
+        self
+    }
+    pub fn stall_after(mut self, chunks: usize) -> Self {
+        self.stall_after = Some(chunks);
+        self
+    }
+    pub fn malformed(mut self) -> Self {
+        self.malformed = true;
+        self
+    }
+    pub fn whole(mut self) -> Self {
+        self.whole = true;
+        self
+    }
+}
+
+/// One request as the server received it.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    pub protocol: Protocol,
+    pub headers: Vec<(String, String)>,
+    pub body: Value,
+    pub at: Instant,
+}
+
+impl Observed {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+struct Shared {
+    queue: Mutex<VecDeque<Reply>>,
+    default: Mutex<Reply>,
+    requests: Mutex<Vec<Observed>>,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+    closed_early: AtomicUsize,
+    changed: Notify,
+}
+
+/// A running fake server on 127.0.0.1 (a free port). Stops when dropped.
+pub struct FakeServer {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FakeServer {
+    /// Starts a server whose every request gets `default` unless one was pushed.
+    pub async fn start(default: Reply) -> FakeServer {
+        Self::start_on("127.0.0.1:0".parse().expect("an address"), default)
+            .await
+            .expect("bind the fake server")
+    }
+
+    pub async fn start_on(addr: SocketAddr, default: Reply) -> std::io::Result<FakeServer> {
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(VecDeque::new()),
+            default: Mutex::new(default),
+            requests: Mutex::new(Vec::new()),
+            in_flight: AtomicUsize::new(0),
+            max_in_flight: AtomicUsize::new(0),
+            closed_early: AtomicUsize::new(0),
+            changed: Notify::new(),
+        });
+        let app = Router::new()
+            .route("/v1/chat/completions", post(openai))
+            .route("/v1/messages", post(anthropic))
+            .with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(FakeServer { addr, shared, task })
+    }
+
+    /// `http://127.0.0.1:PORT`: the Anthropic base URL; add `/v1` for OpenAI's.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Queues a reply for the next request that has none.
+    pub fn push(&self, reply: Reply) {
+        lock(&self.shared.queue).push_back(reply);
+    }
+
+    pub fn set_default(&self, reply: Reply) {
+        *lock(&self.shared.default) = reply;
+    }
+
+    pub fn requests(&self) -> Vec<Observed> {
+        lock(&self.shared.requests).clone()
+    }
+
+    /// Responses whose stream the client dropped before the end.
+    pub fn closed_early(&self) -> usize {
+        self.shared.closed_early.load(Ordering::SeqCst)
+    }
+
+    /// The most requests it was answering at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.shared.max_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Waits until `check` holds; re-checked after every request and every
+    /// response that ends.
+    pub async fn wait_for(&self, mut check: impl FnMut(&FakeServer) -> bool) {
+        loop {
+            let changed = self.shared.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if check(self) {
+                return;
+            }
+            changed.await;
+        }
+    }
+}
+
+impl Drop for FakeServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+async fn openai(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    answer(s, Protocol::OpenAi, headers, body).await
+}
+
+async fn anthropic(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    answer(s, Protocol::Anthropic, headers, body).await
+}
+
+/// Counts a response as in flight until dropped; a stream dropped before it
+/// finished means the client closed the connection.
+struct InFlight {
+    shared: Arc<Shared>,
+    finished: bool,
+}
+
+impl InFlight {
+    fn new(shared: Arc<Shared>) -> InFlight {
+        let n = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        shared.max_in_flight.fetch_max(n, Ordering::SeqCst);
+        InFlight {
+            shared,
+            finished: false,
+        }
+    }
+}
+
+impl InFlight {
+    /// The response ended as planned.
+    fn finish(&mut self) {
+        self.finished = true;
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if !self.finished {
+            self.shared.closed_early.fetch_add(1, Ordering::SeqCst);
+        }
+        self.shared.changed.notify_waiters();
+    }
+}
+
+async fn answer(s: Arc<Shared>, protocol: Protocol, headers: HeaderMap, body: Bytes) -> Response {
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let reply = lock(&s.queue)
+        .pop_front()
+        .unwrap_or_else(|| lock(&s.default).clone());
+    lock(&s.requests).push(Observed {
+        protocol,
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect(),
+        body: body.clone(),
+        at: Instant::now(),
+    });
+    s.changed.notify_waiters();
+    let mut guard = InFlight::new(s.clone());
+    tokio::time::sleep(reply.delay).await;
+    if reply.status != 200 {
+        guard.finish();
+        return error_response(protocol, &reply);
+    }
+    let model = body
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("fake")
+        .to_string();
+    if reply.whole {
+        tokio::time::sleep(reply.ttft).await;
+        guard.finish();
+        return (
+            [("content-type", "application/json")],
+            whole(protocol, &reply, &model).to_string(),
+        )
+            .into_response();
+    }
+    let events = sse_events(protocol, &reply, &model);
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .header("cache-control", "no-cache")
+        .body(Body::from_stream(paced(events, reply, guard)))
+        .expect("a valid response")
+}
+
+fn error_response(protocol: Protocol, reply: &Reply) -> Response {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = match protocol {
+        Protocol::OpenAi => {
+            json!({"error": {"message": reply.message, "type": "fake_error", "code": null}})
+        }
+        Protocol::Anthropic => {
+            let kind = match reply.status {
+                400 => "invalid_request_error",
+                401 => "authentication_error",
+                403 => "permission_error",
+                404 => "not_found_error",
+                413 => "request_too_large",
+                429 => "rate_limit_error",
+                529 => "overloaded_error",
+                _ => "api_error",
+            };
+            json!({"type": "error", "error": {"type": kind, "message": reply.message}})
+        }
+    };
+    let mut response = (
+        status,
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response();
+    let headers = response.headers_mut();
+    if let Some(v) = reply.retry_after.as_deref().and_then(|v| v.parse().ok()) {
+        headers.insert("retry-after", v);
+    }
+    if let Some(ms) = reply.retry_after_ms {
+        headers.insert("retry-after-ms", ms.into());
+    }
+    response
+}
+
+/// The stream's events; element `i < chunks` carries chunk `i`.
+fn sse_events(protocol: Protocol, reply: &Reply, model: &str) -> Vec<String> {
+    let (prompt, completion) = reply.usage;
+    let mut out = Vec::new();
+    let data = |v: Value| format!("data: {v}\n\n");
+    match protocol {
+        Protocol::OpenAi => {
+            let chunk = |delta: Value, finish: Value| {
+                data(
+                    json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0,
+                    "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], "usage": null}),
+                )
+            };
+            for (i, c) in reply.chunks.iter().enumerate() {
+                let delta = if i == 0 {
+                    json!({"role": "assistant", "content": c})
+                } else {
+                    json!({"content": c})
+                };
+                out.push(chunk(delta, Value::Null));
+            }
+            out.push(chunk(json!({}), json!("stop")));
+            out.push(data(json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0,
+                "model": model, "choices": [],
+                "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}})));
+            out.push("data: [DONE]\n\n".to_string());
+        }
+        Protocol::Anthropic => {
+            let event = |name: &str, v: Value| format!("event: {name}\ndata: {v}\n\n");
+            let mut head = vec![
+                event(
+                    "message_start",
+                    json!({"type": "message_start", "message": {"id": "msg_fake", "type": "message",
+                    "role": "assistant", "model": model, "content": [], "stop_reason": null, "stop_sequence": null,
+                    "usage": {"input_tokens": prompt, "output_tokens": 1}}}),
+                ),
+                event(
+                    "content_block_start",
+                    json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+                ),
+                event("ping", json!({"type": "ping"})),
+            ];
+            for c in &reply.chunks {
+                out.push(event(
+                    "content_block_delta",
+                    json!({"type": "content_block_delta", "index": 0,
+                    "delta": {"type": "text_delta", "text": c}}),
+                ));
+            }
+            // The preamble rides with the first chunk so element i is still chunk i.
+            let first = head.drain(..).collect::<String>();
+            match out.first_mut() {
+                Some(e) => e.insert_str(0, &first),
+                None => out.push(first),
+            }
+            out.push(event(
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": 0}),
+            ));
+            out.push(event("message_delta", json!({"type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": null}, "usage": {"output_tokens": completion}})));
+            out.push(event("message_stop", json!({"type": "message_stop"})));
+        }
+    }
+    if reply.malformed {
+        out.insert(0, "data: {\"choices\": [{\"delta\": \n\n".to_string());
+    }
+    out
+}
+
+fn whole(protocol: Protocol, reply: &Reply, model: &str) -> Value {
+    let text: String = reply.chunks.concat();
+    let (prompt, completion) = reply.usage;
+    match protocol {
+        Protocol::OpenAi => {
+            json!({"id": "chatcmpl-fake", "object": "chat.completion", "created": 0, "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}})
+        }
+        Protocol::Anthropic => {
+            json!({"id": "msg_fake", "type": "message", "role": "assistant", "model": model,
+            "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": null,
+            "usage": {"input_tokens": prompt, "output_tokens": completion}})
+        }
+    }
+}
+
+/// Sends the events with the reply's pacing, cut or stall. Chunk `i` is due
+/// at `ttft + i × chunk_delay` after the stream starts (absolute deadlines, so
+/// timer lateness does not add up over a long stream). The guard rides in the
+/// stream: when hyper drops the body early, it counts a closed connection.
+fn paced(
+    events: Vec<String>,
+    reply: Reply,
+    guard: InFlight,
+) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send {
+    let start = Instant::now();
+    stream::unfold(
+        (events.into_iter().enumerate(), reply, guard),
+        move |(mut events, reply, mut guard)| async move {
+            let (i, event) = match events.next() {
+                Some(next) => next,
+                None => {
+                    guard.finish();
+                    return None;
+                }
+            };
+            if reply.cut_after == Some(i) {
+                // Give the chunks before the cut time to leave (as on a real
+                // network), then end the body with an error: hyper breaks the
+                // connection off.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                guard.finish();
+                let err = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "cut");
+                return Some((Err(err), (events, reply, guard)));
+            }
+            if reply.stall_after == Some(i) {
+                std::future::pending::<()>().await;
+            }
+            // The events after the last chunk (finish, usage, done) follow at once.
+            let step = i.min(reply.chunks.len().saturating_sub(1)) as u32;
+            tokio::time::sleep_until(start + reply.ttft + reply.chunk_delay * step).await;
+            Some((Ok(Bytes::from(event)), (events, reply, guard)))
+        },
+    )
+    .fuse()
+}

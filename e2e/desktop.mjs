@@ -1,0 +1,107 @@
+// What the desktop around the app does: the X server's view of the window (window.py) and
+// the tray menu, driven over the session bus the way a StatusNotifier host (a panel) does.
+
+import { execFile } from "node:child_process";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { waitFor } from "./harness.mjs";
+
+const run = promisify(execFile);
+const WINDOW_PY = join(import.meta.dirname, "window.py");
+const TITLE = "Baton";
+
+/** "shown", "hidden" or "missing". */
+export async function windowState(pid) {
+  const { stdout } = await run("/usr/bin/python3", [WINDOW_PY, "state", String(pid), TITLE]);
+  return stdout.trim();
+}
+
+export function waitForWindow(pid, state, timeout = 10_000) {
+  return waitFor(async () => (await windowState(pid)) === state, { timeout, message: `the window to be ${state}` });
+}
+
+/** Sends WM_DELETE_WINDOW, as a window manager's close button does. */
+export async function requestClose(pid) {
+  await run("/usr/bin/python3", [WINDOW_PY, "close", String(pid), TITLE]);
+}
+
+// Some of the app's connections never answer (gdbus would wait 25 s), hence the timeouts.
+async function gdbus(dest, path, method, ...args) {
+  const { stdout } = await run(
+    "gdbus",
+    // "--" so an argument such as -1 is not read as an option.
+    ["call", "--session", "--timeout", "5", "--dest", dest, "--object-path", path, "--method", method, "--", ...args],
+    { timeout: 10_000 },
+  );
+  return stdout.trim();
+}
+
+/** The app's unique bus names (it may hold several connections). */
+async function busNamesOf(pid) {
+  const list = await gdbus("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus.ListNames");
+  const names = [...list.matchAll(/'(:[0-9.]+)'/g)].map((m) => m[1]);
+  const owned = [];
+  for (const name of names) {
+    const reply = await gdbus(
+      "org.freedesktop.DBus",
+      "/org/freedesktop/DBus",
+      "org.freedesktop.DBus.GetConnectionUnixProcessID",
+      name,
+    ).catch(() => "");
+    if (reply.match(/uint32 (\d+)/)?.[1] === String(pid)) owned.push(name);
+  }
+  return owned;
+}
+
+/** Every object path under `path` on `name` that implements `iface`. */
+async function objectsWith(name, path, iface) {
+  const introspect = ["introspect", "--session", "--dest", name, "--object-path", path, "--xml"];
+  const { stdout } = await run("gdbus", introspect, { timeout: 3_000 }).catch(() => ({ stdout: "" }));
+  const found = stdout.includes(`<interface name="${iface}">`) ? [path] : [];
+  for (const [, child] of stdout.matchAll(/<node name="([^"]+)"/g)) {
+    found.push(...(await objectsWith(name, `${path === "/" ? "" : path}/${child}`, iface)));
+  }
+  return found;
+}
+
+const menus = new Map();
+
+/**
+ * The tray's menu: the bus name and path of the app's com.canonical.dbusmenu object, which
+ * libayatana-appindicator exports for its StatusNotifierItem.
+ */
+export async function trayMenu(pid, timeout = 15_000) {
+  if (menus.has(pid)) return menus.get(pid);
+  const menu = await waitFor(
+    async () => {
+      // All at once, and the first find wins: one of the app's connections never answers.
+      const searches = (await busNamesOf(pid)).map(async (name) => {
+        const [path] = await objectsWith(name, "/", "com.canonical.dbusmenu");
+        if (!path) throw new Error(`no dbusmenu on ${name}`);
+        return { name, path };
+      });
+      return Promise.any(searches).catch(() => undefined);
+    },
+    { timeout, message: `a dbusmenu exported by process ${pid}` },
+  );
+  menus.set(pid, menu);
+  return menu;
+}
+
+/** The menu's items: [{ id, label }]. */
+export async function trayItems(menu) {
+  const layout = await gdbus(menu.name, menu.path, "com.canonical.dbusmenu.GetLayout", "0", "-1", "[]");
+  return [...layout.matchAll(/\((\d+), \{([^}]*)\}/g)]
+    .map(([, id, props]) => ({ id: Number(id), label: props.match(/'label': <'([^']*)'>/)?.[1] }))
+    .filter((item) => item.label !== undefined);
+}
+
+/** Clicks the item labelled `label`, as a panel does when the user picks it. */
+export async function clickTray(pid, label) {
+  const menu = await trayMenu(pid);
+  const items = await trayItems(menu);
+  const item = items.find((i) => i.label === label);
+  if (!item) throw new Error(`no tray item '${label}' (items: ${items.map((i) => i.label).join(", ")})`);
+  const now = String(Math.floor(Date.now() / 1000));
+  await gdbus(menu.name, menu.path, "com.canonical.dbusmenu.Event", String(item.id), "clicked", "<int32 0>", now);
+}

@@ -1,0 +1,95 @@
+// The app's life outside its window: closing the window only hides it while the engine
+// keeps working; the tray (driven over D-Bus, as a panel does) shows it again and quits.
+
+import assert from "node:assert/strict";
+import { openSync, readSync, closeSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { clickTray, requestClose, waitForWindow, windowState } from "./desktop.mjs";
+import { alive, appTest, launch, tempDir, waitFor } from "./harness.mjs";
+import { createTask, markPage, pageWasReloaded, rows, waitForApp, waitForRow } from "./ui.mjs";
+
+/** The engine's log line for a task's attempt that ended in `status`. */
+function finished(log, id, status) {
+  // Span fields can carry terminal colour codes even in the file; they are not part of the text.
+  const plain = log.replace(/\x1b\[[0-9;]*m/g, "");
+  return plain.split("\n").some((line) => line.includes(`task_id=${id}`) && line.includes("attempt finished") && line.includes(`status=${status}`));
+}
+
+appTest("closing the window hides it, the engine keeps working, and the tray shows it again", async (app) => {
+  const { browser, pid } = app;
+  await waitForApp(browser);
+  await markPage(browser);
+  await waitForWindow(pid, "shown");
+
+  await createTask(browser, { name: "e2e background", prompt: "work while hidden", model: "sleep=1500" });
+  const row = await waitForRow(browser, "e2e background");
+  assert.notEqual(row.status, "completed", "the task finished before the window was closed");
+
+  // A real close request, as from a title bar (WebDriver's close-window does not reach
+  // Tauri's CloseRequested: it only closes the page).
+  await requestClose(pid);
+  await waitForWindow(pid, "hidden");
+  assert.ok(alive(pid), "the app exited when its window was closed");
+
+  // Evidence from outside the window: the engine's own log says the attempt completed.
+  await waitFor(() => finished(app.appLog(), row.id, "completed"), { timeout: 15_000, message: "the engine to log the task completed" });
+  assert.equal(await windowState(pid), "hidden", "the window came back by itself");
+
+  await clickTray(pid, "Show Baton");
+  await waitForWindow(pid, "shown");
+  // The list was kept up to date by events while the window was hidden.
+  await waitForRow(browser, "e2e background", "completed");
+  assert.equal(await pageWasReloaded(browser), false, "the page was reloaded");
+});
+
+/** redb's header flag "recovery required": set while the file is open for writing, cleared on a clean close. */
+function recoveryRequired(dbPath) {
+  const fd = openSync(dbPath, "r");
+  try {
+    const header = Buffer.alloc(10);
+    readSync(fd, header, 0, 10, 0);
+    assert.equal(header.subarray(0, 4).toString(), "redb", `${dbPath} is not a redb file`);
+    // Byte 9 is redb's "god byte"; bit 1 is RECOVERY_REQUIRED (redb 4, header.rs).
+    return (header[9] & 0b10) !== 0;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+test("Quit in the tray exits 0 with the database closed, and the next start finds the tasks", { timeout: 90_000 }, async (t) => {
+  const dataDir = tempDir(t);
+
+  const first = await launch({ dataDir });
+  try {
+    await waitForApp(first.browser);
+    await createTask(first.browser, { name: "e2e kept", prompt: "remember me", model: "echo" });
+    await waitForRow(first.browser, "e2e kept", "completed");
+
+    await clickTray(first.pid, "Quit");
+    assert.equal(await first.waitForExit(), 0, "exit status of the app after Quit");
+  } catch (error) {
+    await first.dump("quit first run");
+    throw error;
+  } finally {
+    await first.close();
+  }
+  // Read before the next start reopens (and, if needed, repairs) the file.
+  const dirty = recoveryRequired(join(dataDir, "baton.redb"));
+
+  const second = await launch({ dataDir });
+  try {
+    await waitForApp(second.browser);
+    const row = await waitForRow(second.browser, "e2e kept", "completed");
+    assert.equal((await rows(second.browser)).length, 1);
+    assert.ok(!second.appLog().includes("recovered a task interrupted"), "the engine recovered interrupted tasks");
+    assert.ok(row.id);
+  } catch (error) {
+    await second.dump("quit second run");
+    throw error;
+  } finally {
+    await second.close();
+  }
+
+  assert.equal(dirty, false, "baton.redb was left marked 'recovery required': the app exited without closing the database");
+});

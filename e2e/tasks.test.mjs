@@ -1,0 +1,58 @@
+// Task flows in the real app: the mock provider ("echo", "sleep=MS") runs in the engine
+// inside the app, and the UI learns of every change through events.
+
+import assert from "node:assert/strict";
+import { appTest } from "./harness.mjs";
+import { click, createTask, markPage, openDetail, pageWasReloaded, tid, waitForApp, waitForDetailText, waitForRow } from "./ui.mjs";
+
+appTest("a submitted task reaches completed in the list through events, without a reload", async ({ browser }) => {
+  await waitForApp(browser);
+  await markPage(browser);
+
+  await createTask(browser, { name: "e2e echo", prompt: "hello from e2e", model: "echo" });
+  const row = await waitForRow(browser, "e2e echo", "completed");
+
+  await openDetail(browser, row.id);
+  await waitForDetailText(browser, "detail-output", (text) => text.includes("echo: hello from e2e"));
+  assert.equal(await pageWasReloaded(browser), false, "the page was reloaded");
+});
+
+appTest("a chained task completes with its parent's output bound into its prompt", async ({ browser }) => {
+  await waitForApp(browser);
+  await markPage(browser);
+
+  await createTask(browser, { name: "e2e parent", prompt: "the parent says hi", model: "echo" });
+  const parent = await waitForRow(browser, "e2e parent", "completed");
+  await openDetail(browser, parent.id);
+  await waitForDetailText(browser, "detail-output", (text) => text.includes("echo: the parent says hi"));
+
+  await createTask(browser, { chain: true, name: "e2e child", prompt: "Summarise: {{parent.output}}", model: "echo" });
+  const child = await waitForRow(browser, "e2e child", "completed");
+  assert.notEqual(child.id, parent.id);
+
+  await openDetail(browser, child.id);
+  // The engine sent the bound prompt; the echo provider answers with what it was sent.
+  await waitForDetailText(browser, "detail-output", (text) => text.includes("echo: Summarise: echo: the parent says hi"));
+  await waitForDetailText(browser, "detail-prompt", (text) => text.includes("Summarise: echo: the parent says hi"));
+  await (await browser.$(tid("detail-parent"))).waitForDisplayed();
+  assert.equal(await pageWasReloaded(browser), false, "the page was reloaded");
+});
+
+appTest("a running task cancelled from its detail shows cancelled", async ({ browser }) => {
+  await waitForApp(browser);
+
+  await createTask(browser, { name: "e2e sleeper", prompt: "take your time", model: "sleep=60000" });
+  const row = await waitForRow(browser, "e2e sleeper", "running");
+  await openDetail(browser, row.id);
+  await waitForDetailText(browser, "detail-status", (text) => text.trim() === "running");
+
+  await click(browser, tid("cancel-button"));
+  const reason = await browser.$(tid("cancel-reason"));
+  await reason.waitForDisplayed();
+  await reason.setValue("no longer needed");
+  await click(browser, tid("cancel-confirm"));
+
+  // Well within the 60 s the task would otherwise sleep.
+  await waitForRow(browser, "e2e sleeper", "cancelled", 10_000);
+  await waitForDetailText(browser, "detail-status", (text) => text.trim() === "cancelled");
+});

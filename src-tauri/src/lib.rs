@@ -133,8 +133,11 @@ fn init_logging(log_dir: &std::path::Path) -> Option<tracing_appender::non_block
     };
     // try_init: a second subscriber (a test harness) is not an error.
     let _ = tracing_subscriber::registry()
+        // No colours on stderr either: layers share formatted span fields, and
+        // escape codes must not reach the log file.
         .with(
             tracing_subscriber::fmt::layer()
+                .with_ansi(false)
                 .with_writer(std::io::stderr)
                 .with_filter(filter()),
         )

@@ -47,8 +47,8 @@ impl Sizes {
             }
         } else {
             Sizes {
-                lifecycle_tasks: 10_000,
-                rounds: 5,
+                lifecycle_tasks: 5_000,
+                rounds: 9,
                 fsync_floor_tasks: 1_000,
                 scheduled_tasks: 1_000,
                 spread: Duration::from_secs(10),

@@ -12,6 +12,9 @@ pub struct Settings {
     /// A native notification when a task completes or fails.
     pub notifications: bool,
     pub start_at_login: bool,
+    /// Serve the local HTTP API on 127.0.0.1 (and write `api.json`), so the CLI
+    /// and scripts can use this engine while the app runs.
+    pub api_enabled: bool,
 }
 
 impl Default for Settings {
@@ -20,6 +23,7 @@ impl Default for Settings {
             workers: baton_engine::DEFAULT_WORKERS as u32,
             notifications: true,
             start_at_login: false,
+            api_enabled: false,
         }
     }
 }

@@ -24,6 +24,8 @@ pub struct AppState {
     pub settings: Mutex<Settings>,
     pub settings_file: SettingsFile,
     pub data_dir: PathBuf,
+    /// The local HTTP API, while the setting is on.
+    api: tokio::sync::Mutex<Option<baton_api::RunningApi>>,
     /// Taken before the catalog loaded, for the event forwarder.
     events: Mutex<Option<broadcast::Receiver<Event>>>,
 }
@@ -39,6 +41,12 @@ impl AppState {
         let mut config = EngineConfig::new(data_dir.join("baton.redb"));
         config.workers = (settings.workers as usize).clamp(1, baton_engine::MAX_WORKERS);
         let engine = Engine::open(config).await.map_err(|e| e.to_string())?;
+        // Before the engine starts, so the API's event stream misses nothing.
+        let api = if settings.api_enabled {
+            Some(start_api(&engine, data_dir).await?)
+        } else {
+            None
+        };
         engine.start().await;
         let events = engine.subscribe();
         let catalog = Catalog::load(&engine).await.map_err(|e| e.to_string())?;
@@ -50,7 +58,30 @@ impl AppState {
             settings_file,
             data_dir: data_dir.to_path_buf(),
             events: Mutex::new(Some(events)),
+            api: tokio::sync::Mutex::new(api),
         })
+    }
+
+    /// Starts or stops the local HTTP API; returns its URL while it runs.
+    pub async fn set_api(&self, on: bool) -> Result<Option<String>, String> {
+        let mut api = self.api.lock().await;
+        match (on, api.as_ref()) {
+            (true, None) => *api = Some(start_api(&self.engine, &self.data_dir).await?),
+            (false, Some(running)) => {
+                running.shutdown().await;
+                *api = None;
+            }
+            _ => {}
+        }
+        Ok(api.as_ref().map(|a| a.url().to_string()))
+    }
+
+    /// Stops the API (removing `api.json`), then the engine.
+    pub async fn shutdown(&self) {
+        if let Some(api) = self.api.lock().await.take() {
+            api.shutdown().await;
+        }
+        self.engine.shutdown().await;
     }
 
     /// The engine's events from before the catalog loaded; `None` once taken.
@@ -68,6 +99,14 @@ impl AppState {
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
+}
+
+async fn start_api(engine: &Engine, data_dir: &Path) -> Result<baton_api::RunningApi, String> {
+    let api = baton_api::ApiServer::start(engine.clone(), baton_api::ApiOptions::new(data_dir))
+        .await
+        .map_err(|e| format!("cannot start the local API: {e}"))?;
+    tracing::info!(url = api.url(), "local API listening");
+    Ok(api)
 }
 
 pub fn log_dir(data_dir: &Path) -> PathBuf {

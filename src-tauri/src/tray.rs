@@ -98,7 +98,7 @@ pub fn quit<R: Runtime>(app: &AppHandle<R>) {
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
         if let Some(state) = app.try_state::<AppState>() {
-            state.engine.shutdown().await;
+            state.shutdown().await;
         }
         app.exit(0);
     });

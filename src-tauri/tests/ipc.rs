@@ -16,7 +16,7 @@ use tauri::{App, Listener, WebviewWindow, WebviewWindowBuilder};
 const PATIENCE: Duration = Duration::from_secs(30);
 
 struct Shell {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     app: App<MockRuntime>,
     window: WebviewWindow<MockRuntime>,
 }
@@ -41,11 +41,7 @@ fn shell() -> Shell {
     let window = WebviewWindowBuilder::new(&app, "main", Default::default())
         .build()
         .unwrap();
-    Shell {
-        _dir: dir,
-        app,
-        window,
-    }
+    Shell { dir, app, window }
 }
 
 impl Shell {
@@ -237,7 +233,7 @@ fn settings_are_applied_saved_and_validated() {
     let saved = shell
         .call(
             "update_settings",
-            json!({"settings": {"workers": 7, "notifications": false, "start_at_login": false}}),
+            json!({"settings": {"workers": 7, "notifications": false, "start_at_login": false, "api_enabled": false}}),
         )
         .unwrap();
     assert_eq!(saved["workers"], 7);
@@ -250,7 +246,7 @@ fn settings_are_applied_saved_and_validated() {
     let err = shell
         .call(
             "update_settings",
-            json!({"settings": {"workers": 0, "notifications": true, "start_at_login": false}}),
+            json!({"settings": {"workers": 0, "notifications": true, "start_at_login": false, "api_enabled": false}}),
         )
         .unwrap_err();
     assert_eq!(err["field"], "workers");
@@ -260,6 +256,44 @@ fn settings_are_applied_saved_and_validated() {
         activity["finished_per_minute"].as_array().unwrap().len(),
         30
     );
+}
+
+/// GET /health with the bearer token, over a plain socket; returns the status line.
+fn health(url: &str, token: &str) -> String {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://");
+    let mut socket = std::net::TcpStream::connect(addr).unwrap();
+    socket.set_read_timeout(Some(PATIENCE)).unwrap();
+    write!(
+        socket,
+        "GET /health HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    socket.read_to_string(&mut response).unwrap();
+    response.lines().next().unwrap_or_default().to_string()
+}
+
+#[test]
+fn the_local_api_setting_starts_and_stops_the_http_api() {
+    let shell = shell();
+    let discovery = shell.dir.path().join("api.json");
+    assert!(!discovery.exists(), "the API is off by default");
+    let on = json!({"settings": {"workers": 4, "notifications": true, "start_at_login": false, "api_enabled": true}});
+    shell.call("update_settings", on).unwrap();
+    let api: Value = serde_json::from_str(&std::fs::read_to_string(&discovery).unwrap()).unwrap();
+    let token = std::fs::read_to_string(api["token_file"].as_str().unwrap()).unwrap();
+    let url = api["url"].as_str().unwrap();
+    assert_eq!(health(url, token.trim()), "HTTP/1.1 200 OK");
+    assert!(health(url, "wrong").starts_with("HTTP/1.1 401"));
+
+    let off = json!({"settings": {"workers": 4, "notifications": true, "start_at_login": false, "api_enabled": false}});
+    shell.call("update_settings", off).unwrap();
+    assert!(
+        !discovery.exists(),
+        "api.json is removed when the API stops"
+    );
+    assert!(std::net::TcpStream::connect(url.trim_start_matches("http://")).is_err());
 }
 
 #[test]

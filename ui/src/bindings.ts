@@ -311,6 +311,11 @@ export type Settings_Deserialize = {
 	/**  A native notification when a task completes or fails. */
 	notifications?: boolean,
 	start_at_login?: boolean,
+	/**
+	 *  Serve the local HTTP API on 127.0.0.1 (and write `api.json`), so the CLI
+	 *  and scripts can use this engine while the app runs.
+	 */
+	api_enabled?: boolean,
 };
 
 export type Settings_Serialize = {
@@ -319,6 +324,11 @@ export type Settings_Serialize = {
 	/**  A native notification when a task completes or fails. */
 	notifications: boolean,
 	start_at_login: boolean,
+	/**
+	 *  Serve the local HTTP API on 127.0.0.1 (and write `api.json`), so the CLI
+	 *  and scripts can use this engine while the app runs.
+	 */
+	api_enabled: boolean,
 };
 
 /**  Pause state, worker count and running tasks; sent when any changes. */

@@ -53,8 +53,11 @@ describe("live detail", () => {
     await fake(page, "start", "Sentiment of app store reviews");
     await fake(page, "output", "Sentiment of app store reviews", "0.8 positive");
     await hasText(byTestId(page, "detail-output"), "0.8 positive");
-    await fake(page, "complete", "Sentiment of app store reviews", "0.8 positive overall");
+    const usage = { prompt_tokens: 1200, completion_tokens: 34, cost_usd: 0.00123 };
+    await fake(page, "complete", "Sentiment of app store reviews", "0.8 positive overall", usage);
     await hasText(byTestId(page, "detail-status"), "completed");
+    await hasText(byTestId(page, "detail-tokens"), "1200 in · 34 out");
+    await hasText(byTestId(page, "detail-cost"), "$0.0012");
     await hasText(byTestId(page, "detail-output"), "0.8 positive overall");
     await hasText(byTestId(page, "attempts-timeline").locator("li").nth(1), /Attempt 2\s*completed/);
     await hasText(row(page, "Sentiment of app store reviews").getByTestId("status-badge"), "completed");

@@ -38,6 +38,7 @@ describe("activity, settings and pause", () => {
     assert.equal(await panel.locator('[name="workers"]').inputValue(), "4");
     assert.equal(await panel.locator('[name="notifications"]').isChecked(), true);
     assert.equal(await panel.locator('[name="start-at-login"]').isChecked(), false);
+    assert.equal(await panel.locator('[name="api-enabled"]').isChecked(), false);
 
     await panel.locator('[name="workers"]').fill("0");
     await byTestId(page, "settings-save").click();
@@ -47,10 +48,11 @@ describe("activity, settings and pause", () => {
     await panel.locator('[name="workers"]').fill("8");
     await panel.locator('[name="start-at-login"]').check();
     await panel.locator('[name="notifications"]').uncheck();
+    await panel.locator('[name="api-enabled"]').check();
     await byTestId(page, "settings-save").click();
     await panel.waitFor({ state: "detached" });
     const [args] = await callsOf(page, "update_settings");
-    assert.deepEqual(args.settings, { workers: 8, notifications: false, start_at_login: true });
+    assert.deepEqual(args.settings, { workers: 8, notifications: false, start_at_login: true, api_enabled: true });
     await hasText(page.locator(".engine"), /of 8 workers busy/);
   });
 

@@ -32,6 +32,12 @@ pub async fn update_settings(
                 )
             })?;
     }
+    if settings.api_enabled != state.settings().api_enabled {
+        state
+            .set_api(settings.api_enabled)
+            .await
+            .map_err(|e| CommandError::invalid("api_enabled", e))?;
+    }
     state
         .settings_file
         .save(&settings)

@@ -26,7 +26,7 @@ const model = new Model();
 if (config.seed !== "none") seedDemo(model);
 if (config.bulk) seedBulk(model, config.bulk);
 
-const settings = { workers: 4, notifications: true, start_at_login: false };
+const settings = { workers: 4, notifications: true, start_at_login: false, api_enabled: false };
 let paused = false;
 const calls: Call[] = [];
 const files = new Map<string, string>();
@@ -151,7 +151,11 @@ const fake = {
   },
   start: (name: string) => model.start(byName(name).id),
   output: (name: string, chunk: string) => model.output(byName(name).id, chunk),
-  complete: (name: string, output: string) => model.complete(byName(name).id, output),
+  complete: (
+    name: string,
+    output: string,
+    usage?: { prompt_tokens: number; completion_tokens: number; cost_usd: number },
+  ) => model.complete(byName(name).id, output, usage),
   fail: (name: string, error: string, retry = false) => model.fail(byName(name).id, error, retry),
   resync: () => send("resync", { missed: 3 }),
 };

@@ -418,11 +418,16 @@ export class Model {
     return this.save(old.status, task);
   }
 
-  complete(id: string, output: string): Task {
+  complete(
+    id: string,
+    output: string,
+    usage?: { prompt_tokens: number; completion_tokens: number; cost_usd: number },
+  ): Task {
     const old = this.require(id);
     const task = structuredClone(old);
     task.status = "completed";
     task.output = output;
+    if (usage) Object.assign(task, usage);
     task.finished_at = new Date(this.now()).toISOString();
     task.latency_ms = task.started_at ? this.now() - Date.parse(task.started_at) : 0;
     this.#closeAttempt(task, "completed", null);

@@ -38,7 +38,7 @@ impl Sizes {
             Sizes {
                 lifecycle_tasks: 1_000,
                 rounds: 1,
-                fsync_floor_tasks: 100,
+                fsync_floor_tasks: 50,
                 scheduled_tasks: 200,
                 spread: Duration::from_secs(1),
                 stored_tasks: 5_000,
@@ -49,7 +49,7 @@ impl Sizes {
             Sizes {
                 lifecycle_tasks: 5_000,
                 rounds: 9,
-                fsync_floor_tasks: 1_000,
+                fsync_floor_tasks: 300,
                 scheduled_tasks: 1_000,
                 spread: Duration::from_secs(10),
                 stored_tasks: 100_000,

@@ -71,8 +71,9 @@ struct Round {
 pub struct Report {
     tasks: usize,
     rounds: Vec<Round>,
-    /// Raw redb with every record in its own commit (the fsync floor).
-    one_per_commit: (usize, Measured),
+    /// Raw redb with every record in its own commit (the fsync floor), before
+    /// and after the rounds: if these differ much, the disk was busy meanwhile.
+    one_per_commit: (usize, Measured, Measured),
     /// Raw redb with the writer's largest batch, 1,024 records per commit.
     full_batches: Measured,
     /// The engine with as many workers as it allows: how much the slot count
@@ -84,6 +85,8 @@ pub async fn run(sizes: &Sizes) -> Report {
     let n = sizes.lifecycle_tasks;
     // A warm-up round, not counted: first-touch costs (page cache, allocator).
     let template = engine_round(n / 10, WORKERS).await.sample;
+    let floor = sizes.fsync_floor_tasks;
+    let floor_before = baseline_round(&template, floor, Batching::uniform(floor, 1.0)).await;
     let mut rounds = Vec::new();
     for round in 0..sizes.rounds {
         let engine = engine_round(n, WORKERS).await;
@@ -103,12 +106,12 @@ pub async fn run(sizes: &Sizes) -> Report {
             by_requests,
         });
     }
-    let floor = sizes.fsync_floor_tasks;
     Report {
         tasks: n,
         rounds,
         one_per_commit: (
             floor,
+            floor_before,
             baseline_round(&template, floor, Batching::uniform(floor, 1.0)).await,
         ),
         full_batches: baseline_round(&template, n, Batching::uniform(n, 1024.0)).await,
@@ -313,12 +316,13 @@ impl Report {
             median(&rates(|r| r.by_requests)),
             median(&ratios(|r| r.by_requests)),
         );
-        let (f, m) = self.one_per_commit;
+        let (f, before, after) = self.one_per_commit;
         println!(
-            "reference, raw redb, one commit per record: {:.0} lifecycles/s ({f} tasks, {:.0} commits/s, {:.1} KiB written per lifecycle)",
-            per_sec(f, m),
-            per_sec(3 * f, m),
-            kib_each(f, m),
+            "reference, raw redb, one commit per record ({f} tasks), before / after the rounds: {:.0} / {:.0} lifecycles/s, {:.0} / {:.0} commits/s (far apart: the disk was busy)",
+            per_sec(f, before),
+            per_sec(f, after),
+            per_sec(3 * f, before),
+            per_sec(3 * f, after),
         );
         let m = self.full_batches;
         println!(

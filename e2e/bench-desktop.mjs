@@ -1,0 +1,300 @@
+// Desktop benchmarks (not a test): run by scripts/bench-desktop.sh under Xvfb + a session bus.
+//
+//   node e2e/bench-desktop.mjs memory   <app> <data-dir>            idle RSS/PSS, app + descendants
+//   node e2e/bench-desktop.mjs coldstart <app> <data-dir> <runs>    launch -> first task row
+//   node e2e/bench-desktop.mjs latency  <app> <data-dir> 0 <cli>    engine change -> status badge
+//
+// Prints one JSON object on stdout. The app runs under tauri-driver like in the e2e tests
+// (harness.mjs), but through an `exec` wrapper that records the launch time (system clock,
+// ns) right before the app's binary is executed, and any binary may be given.
+
+import { spawn } from "node:child_process";
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { connect, createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { remote } from "webdriverio";
+import { ROOT, alive, waitFor } from "./harness.mjs";
+
+const DRIVER = join(ROOT, ".tools/bin/tauri-driver");
+const ROW = '[data-testid="task-row"]';
+const log = (...a) => console.error("bench:", ...a);
+
+const WRAPPER = `#!/bin/sh
+echo $$ > "$BENCH_RUN/app.pid"
+date +%s%N > "$BENCH_RUN/launch.ns"
+exec "$BENCH_APP" "$@"
+`;
+
+async function freePort() {
+  const server = createServer();
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address();
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+const accepts = (port) =>
+  new Promise((r) => {
+    const s = connect(port, "127.0.0.1");
+    s.once("connect", () => (s.end(), r(true)));
+    s.once("error", () => r(false));
+  });
+
+let current;
+process.on("exit", () => current?.kill("SIGKILL"));
+for (const sig of ["SIGINT", "SIGTERM"]) process.once(sig, () => process.exit(130));
+
+async function launch(app, dataDir) {
+  const runDir = mkdtempSync(join(tmpdir(), "baton-bench-run-"));
+  const wrapper = join(runDir, "baton-desktop");
+  writeFileSync(wrapper, WRAPPER, { mode: 0o755 });
+  const [port, nativePort] = [await freePort(), await freePort()];
+  const out = openSync(join(runDir, "driver.log"), "a");
+  const driver = spawn(DRIVER, ["--port", port, "--native-port", nativePort, "--native-driver", "/usr/bin/WebKitWebDriver"], {
+    detached: true,
+    stdio: ["ignore", out, out],
+    env: { ...process.env, BATON_DATA_DIR: dataDir, BENCH_APP: app, BENCH_RUN: runDir, XDG_CONFIG_HOME: join(runDir, "config") },
+  });
+  closeSync(out);
+  const read = (f) => (existsSync(join(runDir, f)) ? readFileSync(join(runDir, f), "utf8").trim() : "");
+  const h = {
+    runDir,
+    driver,
+    pid: undefined,
+    kill(sig) {
+      for (const p of [-driver.pid, h.pid]) {
+        try {
+          if (p) process.kill(p, sig);
+        } catch {}
+      }
+    },
+    async close() {
+      await Promise.race([h.browser?.deleteSession().catch(() => {}), new Promise((r) => setTimeout(r, 10_000))]);
+      h.kill("SIGTERM");
+      await waitFor(() => !alive(driver.pid) && !(h.pid && alive(h.pid)), { timeout: 8_000 }).catch(() => h.kill("SIGKILL"));
+      await waitFor(() => !(h.pid && alive(h.pid)), { timeout: 5_000 }).catch(() => {});
+      current = undefined;
+      rmSync(runDir, { recursive: true, force: true });
+    },
+  };
+  current = h;
+  await waitFor(async () => (await accepts(port)) && (await accepts(nativePort)), { timeout: 15_000, message: "drivers" });
+  h.browser = await remote({
+    hostname: "127.0.0.1",
+    port,
+    logLevel: "error",
+    connectionRetryTimeout: 60_000,
+    connectionRetryCount: 0,
+    capabilities: { "tauri:options": { application: wrapper } },
+  });
+  h.sessionAtMs = Date.now();
+  h.pid = await waitFor(() => Number(read("app.pid")) || undefined, { message: "app pid" });
+  h.launchMs = Number(BigInt(read("launch.ns")) / 1000n) / 1000; // ms since epoch, µs resolution
+  return h;
+}
+
+// ---- /proc ------------------------------------------------------------------------------
+
+function procInfo(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    return { pid: Number(pid), ppid, comm };
+  } catch {
+    return undefined;
+  }
+}
+
+function descendants(root) {
+  const all = readdirSync("/proc").filter((n) => /^\d+$/.test(n)).map(procInfo).filter(Boolean);
+  const out = [procInfo(root)];
+  for (let i = 0; i < out.length; i++) out.push(...all.filter((p) => p.ppid === out[i].pid));
+  return out.filter(Boolean);
+}
+
+function memOf(pid) {
+  const kb = (text, key) => Number(text.match(new RegExp(`^${key}:\\s+(\\d+) kB`, "m"))?.[1] ?? NaN);
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    let pss = NaN;
+    try {
+      pss = kb(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"), "Pss");
+    } catch {}
+    return { rss_kb: kb(status, "VmRSS"), pss_kb: pss };
+  } catch {
+    return { rss_kb: NaN, pss_kb: NaN };
+  }
+}
+
+const snapshot = (pid) => descendants(pid).map((p) => ({ ...p, ...memOf(p.pid) }));
+const sum = (list, k) => list.reduce((a, p) => a + (Number.isFinite(p[k]) ? p[k] : 0), 0);
+
+// ---- helpers ------------------------------------------------------------------------------
+
+const pct = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] : null;
+};
+const stats = (xs) => ({
+  n: xs.length,
+  min: xs.length ? Math.min(...xs) : null,
+  p50: pct(xs, 50),
+  p95: pct(xs, 95),
+  p99: pct(xs, 99),
+  max: xs.length ? Math.max(...xs) : null,
+});
+const r1 = (x) => (x == null ? x : Math.round(x * 10) / 10);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// In the page: records, per task id, when each status text was first seen on its row's badge
+// (DOM time, in a MutationObserver callback) and the next animation frame after it (≈ paint).
+function installObserver() {
+  if (window.__bench) return;
+  const now = () => performance.timeOrigin + performance.now();
+  const b = (window.__bench = { dom: {}, frame: {}, firstRow: null, pending: [], raf: 0 });
+  const scan = () => {
+    const t = now();
+    const rows = document.querySelectorAll('[data-testid="task-row"]');
+    if (rows.length && b.firstRow === null) b.firstRow = t;
+    for (const row of rows) {
+      const id = row.getAttribute("data-task-id");
+      const s = row.querySelector('[data-testid="status-badge"]')?.textContent?.trim();
+      const m = (b.dom[id] ??= {});
+      if (s && m[s] === undefined) {
+        m[s] = t;
+        b.pending.push(`${id} ${s}`);
+      }
+    }
+    if (b.pending.length && !b.raf) {
+      b.raf = requestAnimationFrame(() => {
+        const tp = now();
+        for (const k of b.pending) b.frame[k] = tp;
+        b.pending = [];
+        b.raf = 0;
+      });
+    }
+  };
+  new MutationObserver(scan).observe(document.documentElement, { subtree: true, childList: true, characterData: true, attributes: true });
+  scan();
+}
+
+// ---- modes --------------------------------------------------------------------------------
+
+async function memory(app, dataDir) {
+  const h = await launch(app, dataDir);
+  try {
+    await waitFor(() => h.browser.execute((s) => !!document.querySelector(s), ROW), { timeout: 60_000, interval: 200, message: "a row" });
+    const rowsAt = Date.now();
+    // Settled: total RSS within 1% over 5 one-second samples (at most 60 s).
+    const totals = [];
+    while (Date.now() - rowsAt < 60_000) {
+      await sleep(1000);
+      totals.push(sum(snapshot(h.pid), "rss_kb"));
+      const last = totals.slice(-5);
+      if (last.length === 5 && Math.max(...last) - Math.min(...last) < 0.01 * Math.max(...last)) break;
+    }
+    const procs = snapshot(h.pid);
+    const count = await h.browser.execute(() => document.querySelector('[data-testid="count-all"]')?.textContent?.trim());
+    return {
+      app,
+      count_all: count,
+      settle_s: (Date.now() - rowsAt) / 1000,
+      processes: procs,
+      total_rss_kb: sum(procs, "rss_kb"),
+      total_pss_kb: sum(procs, "pss_kb"),
+    };
+  } finally {
+    await h.close();
+  }
+}
+
+async function coldstart(app, dataDir, runs) {
+  const out = [];
+  for (let i = 0; i < runs; i++) {
+    const h = await launch(app, dataDir);
+    try {
+      const first = await h.browser.execute((s) => ({ row: !!document.querySelector(s), now: Date.now(), origin: performance.timeOrigin }), ROW);
+      let upperBound = false;
+      let rowAt;
+      if (first.row) {
+        upperBound = true; // already rendered when the first WebDriver call ran
+        rowAt = first.now;
+      } else {
+        await h.browser.execute(installObserver);
+        rowAt = await waitFor(() => h.browser.execute(() => window.__bench.firstRow), { timeout: 60_000, interval: 20, message: "a row" });
+      }
+      const r = {
+        run: i + 1,
+        launch_to_row_ms: r1(rowAt - h.launchMs),
+        upper_bound: upperBound,
+        launch_to_page_origin_ms: r1(first.origin - h.launchMs),
+        launch_to_session_ms: r1(h.sessionAtMs - h.launchMs),
+      };
+      log("coldstart", JSON.stringify(r));
+      out.push(r);
+    } finally {
+      await h.close();
+    }
+  }
+  return { app, runs: out, median_launch_to_row_ms: pct(out.map((r) => r.launch_to_row_ms), 50) };
+}
+
+// The data directory holds tasks scheduled a few seconds ahead (scripts/bench-desktop.sh makes
+// them), so the engine alone moves them scheduled -> queued -> running -> completed while the
+// window is open; nothing drives the UI during the measurement. Afterwards the engine's own
+// timestamps (started_at, finished_at) are read back with the CLI's export.
+async function latency(app, dataDir, _n, cli) {
+  const h = await launch(app, dataDir);
+  let seen, viewport;
+  try {
+    await waitFor(() => h.browser.execute((s) => !!document.querySelector(s), ROW), { timeout: 60_000, message: "a row" });
+    // A tall window, so the virtualized list renders every row (Xvfb's screen is made tall too).
+    await h.browser.setWindowSize(1280, 15000).catch((e) => log(`setWindowSize: ${e.message}`));
+    await h.browser.execute(installObserver);
+    viewport = await h.browser.execute((s) => ({ h: innerHeight, rows: document.querySelectorAll(s).length }), ROW);
+    log("viewport", JSON.stringify(viewport));
+    await waitFor(
+      () => h.browser.execute(() => document.querySelector('[data-testid="count-completed"]')?.textContent?.match(/\d+/)?.[0] === String(document.querySelector('[data-testid="count-all"]')?.textContent?.match(/\d+/)?.[0])),
+      { timeout: 120_000, interval: 500, message: "every task completed" },
+    ).catch((e) => log(e.message));
+    await sleep(300);
+    seen = await h.browser.execute(() => ({ dom: window.__bench.dom, frame: window.__bench.frame }));
+  } finally {
+    await h.close();
+  }
+  const file = join(tmpdir(), `baton-bench-export-${process.pid}.json`);
+  await new Promise((res, rej) =>
+    spawn(cli, ["--data-dir", dataDir, "export", "--out", file], { stdio: ["ignore", "ignore", "inherit"] }).on("exit", (c) => (c === 0 ? res() : rej(new Error(`export: ${c}`)))),
+  );
+  const tasks = JSON.parse(readFileSync(file, "utf8")).tasks;
+  rmSync(file, { force: true });
+  // RFC 3339 with ns -> ms since epoch with sub-ms fraction.
+  const ms = (s) => (s ? Date.parse(s) + Number(`0.${(s.match(/\.\d{3}(\d*)Z$/)?.[1] ?? "") || "0"}`) : null);
+  const d = { running: [], completed: [], completed_frame: [] };
+  const missing = { running: 0, completed: 0 };
+  for (const task of tasks) {
+    const dom = seen.dom[task.id] ?? {};
+    if (dom.running !== undefined && task.started_at) d.running.push(dom.running - ms(task.started_at));
+    else missing.running++;
+    if (dom.completed !== undefined && task.finished_at) {
+      d.completed.push(dom.completed - ms(task.finished_at));
+      const f = seen.frame[`${task.id} completed`];
+      if (f !== undefined) d.completed_frame.push(f - ms(task.finished_at));
+    } else missing.completed++;
+  }
+  const res = { app, tasks: tasks.length, viewport, missing };
+  for (const [k, xs] of Object.entries(d)) res[k] = Object.fromEntries(Object.entries(stats(xs)).map(([a, b]) => [a, r1(b)]));
+  return res;
+}
+
+const [mode, app, dataDir, arg, cli] = process.argv.slice(2);
+const fn = { memory, coldstart, latency }[mode];
+if (!fn) {
+  console.error("usage: node e2e/bench-desktop.mjs memory|coldstart|latency <app> <data-dir> [runs] [baton-cli]");
+  process.exit(2);
+}
+const result = await fn(app, dataDir, Number(arg || 5), cli);
+console.log(JSON.stringify(result, null, 2));
+process.exit(0);

@@ -5,35 +5,7 @@ use crate::store::Store;
 use rand::SeedableRng;
 
 fn new_task(prompt: &str) -> Task {
-    Task {
-        id: TaskId::new(),
-        name: prompt.into(),
-        prompt: prompt.into(),
-        effective_prompt: None,
-        status: TaskState::Queued,
-        scheduled_for: None,
-        created_at: Utc::now(),
-        started_at: None,
-        finished_at: None,
-        output: None,
-        error: None,
-        parent_task_id: None,
-        llm_provider: "mock".into(),
-        llm_model: "echo".into(),
-        latency_ms: None,
-        attempts: 0,
-        max_attempts: 3,
-        timeout_ms: 1000,
-        cancel_reason: None,
-        history: vec![],
-        system: None,
-        temperature: None,
-        max_tokens: None,
-        prompt_tokens: None,
-        completion_tokens: None,
-        cost_usd: None,
-        failure: None,
-    }
+    Task::sample(prompt)
 }
 
 /// Runs `f` in one committed transaction.

@@ -53,34 +53,14 @@ fn build(m: &mut Model, parent: Option<TaskId>, delay_s: Option<i64>, max_attemp
         format!("prompt {n} on {PARENT_OUTPUT_PLACEHOLDER}")
     };
     Task {
-        id: TaskId::new(),
         name: format!("task {n}"),
-        prompt,
-        effective_prompt: None,
-        status: Queued,
         scheduled_for: delay_s.map(|s| m.now + secs(s)),
         // Wrong on purpose: create and chain stamp it.
         created_at: DateTime::UNIX_EPOCH,
-        started_at: None,
-        finished_at: None,
-        output: None,
-        error: None,
         parent_task_id: parent,
-        llm_provider: "mock".into(),
-        llm_model: "echo".into(),
-        latency_ms: None,
-        attempts: 0,
         max_attempts,
         timeout_ms: 60_000,
-        cancel_reason: None,
-        history: Vec::new(),
-        system: None,
-        temperature: None,
-        max_tokens: None,
-        prompt_tokens: None,
-        completion_tokens: None,
-        cost_usd: None,
-        failure: None,
+        ..Task::sample(&prompt)
     }
 }
 

@@ -234,6 +234,42 @@ pub struct Task {
     pub failure: Option<Failure>,
 }
 
+#[cfg(test)]
+impl Task {
+    /// A queued mock task for unit tests; override fields with `..Task::sample(p)`.
+    pub(crate) fn sample(prompt: &str) -> Task {
+        Task {
+            id: TaskId::new(),
+            name: prompt.into(),
+            prompt: prompt.into(),
+            effective_prompt: None,
+            status: TaskState::Queued,
+            scheduled_for: None,
+            created_at: chrono::Utc::now(),
+            started_at: None,
+            finished_at: None,
+            output: None,
+            error: None,
+            parent_task_id: None,
+            llm_provider: "mock".into(),
+            llm_model: "echo".into(),
+            latency_ms: None,
+            attempts: 0,
+            max_attempts: 3,
+            timeout_ms: 1000,
+            cancel_reason: None,
+            history: Vec::new(),
+            system: None,
+            temperature: None,
+            max_tokens: None,
+            prompt_tokens: None,
+            completion_tokens: None,
+            cost_usd: None,
+            failure: None,
+        }
+    }
+}
+
 impl Task {
     /// The prompt a provider receives.
     pub fn prompt_to_send(&self) -> &str {

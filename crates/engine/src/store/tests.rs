@@ -7,35 +7,11 @@ use chrono::Utc;
 use redb::Database;
 
 fn sample_task(status: TaskState, parent: Option<TaskId>) -> Task {
-    let now = Utc::now();
     Task {
-        id: TaskId::new(),
         name: "t".into(),
-        prompt: "p".into(),
-        effective_prompt: None,
         status,
-        scheduled_for: None,
-        created_at: now,
-        started_at: None,
-        finished_at: None,
-        output: None,
-        error: None,
         parent_task_id: parent,
-        llm_provider: "mock".into(),
-        llm_model: "echo".into(),
-        latency_ms: None,
-        attempts: 0,
-        max_attempts: 3,
-        timeout_ms: 1000,
-        cancel_reason: None,
-        history: vec![],
-        system: None,
-        temperature: None,
-        max_tokens: None,
-        prompt_tokens: None,
-        completion_tokens: None,
-        cost_usd: None,
-        failure: None,
+        ..Task::sample("p")
     }
 }
 

@@ -3,7 +3,7 @@
 //!
 //! # Layout
 //! - `throughput`: durable lifecycles per second, the engine against raw redb
-//!   with the same number of commits, rounds alternating in one run.
+//!   batched like it (two ways), rounds alternating in one run.
 //! - `lateness`: how late scheduled tasks start.
 //! - `reads`: `list` and `get` with 100,000 tasks stored.
 //!

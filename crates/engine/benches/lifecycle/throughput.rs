@@ -1,7 +1,7 @@
 //! Durable lifecycles (submit → claim → complete) per second: the engine against
 //! raw redb writing the same records with the same batching.
 //!
-//! The baseline takes its batching from the engine round just before it: it
+//! Baseline A takes its batching from the engine round just before it: it
 //! writes the N queued records in as many commits as the engine made while the
 //! N submits were being answered, then the 2 × N running and completed records
 //! in as many commits as the engine made after that. Both sides thus commit
@@ -10,8 +10,8 @@
 //! while the disk is busy). The engine's own mean batch, `committed_requests /
 //! commits`, counts requests, and one claim request moves up to `workers`
 //! tasks, so a baseline batched that way (the same number of records in every
-//! commit) makes more commits than the engine did; it is measured in every round
-//! too, as the second baseline, because it is the recipe the goal was set with.
+//! commit) makes more commits than the engine did. It is measured in every round
+//! too, as baseline B, because it is the recipe the goal was set with.
 //!
 //! The records are encoded before the baseline's clock starts: the baseline is
 //! redb alone, and JSON work counts against the engine.
@@ -318,7 +318,7 @@ impl Report {
         );
         let (f, before, after) = self.one_per_commit;
         println!(
-            "reference, raw redb, one commit per record ({f} tasks), before / after the rounds: {:.0} / {:.0} lifecycles/s, {:.0} / {:.0} commits/s (far apart: the disk was busy)",
+            "reference, raw redb, one commit per record ({f} tasks), before / after the rounds: {:.0} / {:.0} lifecycles/s, {:.0} / {:.0} commits/s (far apart means the disk was busy: discard the run)",
             per_sec(f, before),
             per_sec(f, after),
             per_sec(3 * f, before),

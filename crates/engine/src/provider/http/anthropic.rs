@@ -151,7 +151,8 @@ mod tests {
     use crate::provider::http::sse::SseDecoder;
     use crate::provider::http::Piece::*;
 
-    /// A stream as api.anthropic.com sends it for claude-3-5-haiku (ids shortened).
+    /// A stream in the shape api.anthropic.com sends for claude-3-5-haiku, written from
+    /// the documented wire format (no network here to capture one; ids shortened).
     const RECORDED: &str = concat!(
         "event: message_start\n",
         "data: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_01\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-3-5-haiku-20241022\",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":25,\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":0,\"output_tokens\":1}}}\n\n",

@@ -129,7 +129,8 @@ mod tests {
     use crate::provider::http::sse::SseDecoder;
     use crate::provider::http::Piece::*;
 
-    /// A stream as api.openai.com sends it for gpt-4o-mini with include_usage
+    /// A stream in the shape api.openai.com sends for gpt-4o-mini with include_usage,
+    /// written from the documented wire format (no network here to capture one)
     /// (ids and fingerprints shortened).
     const RECORDED: &str = concat!(
         "data: {\"id\":\"chatcmpl-B9\",\"object\":\"chat.completion.chunk\",\"created\":1727000000,\"model\":\"gpt-4o-mini-2024-07-18\",\"system_fingerprint\":\"fp_1bb46167f9\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n",

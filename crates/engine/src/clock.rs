@@ -25,6 +25,15 @@ impl Clock {
         }
     }
 
+    /// A clock that follows tokio's (possibly paused) time, starting at `wall`:
+    /// tests put the engine on a chosen day (a daylight-saving change, say).
+    pub fn tokio_at(wall: DateTime<Utc>) -> Self {
+        Clock::Tokio {
+            wall,
+            at: Instant::now(),
+        }
+    }
+
     pub fn now(&self) -> DateTime<Utc> {
         match self {
             Clock::System => Utc::now(),

@@ -257,20 +257,28 @@ impl Engine {
 
     /// Every task, as the export file.
     pub async fn export(&self) -> Result<ExportFile, TaskError> {
-        let tasks = self.read(|store| store.all()).await?;
-        Ok(ExportFile::new(tasks, self.inner.clock.now()))
+        let (tasks, schedules) = self
+            .read(|store| Ok((store.all()?, store.schedules()?)))
+            .await?;
+        Ok(ExportFile::new(tasks, schedules, self.inner.clock.now()))
     }
 
-    /// Validates the whole file, then stores its tasks in one transaction.
-    /// Ids already stored are reported and left alone.
+    /// Validates the whole file, then stores its tasks and schedules in one
+    /// transaction. Ids (and schedule names) already stored are reported and
+    /// left alone.
     pub async fn import(&self, text: &str) -> Result<ImportReport, ImportError> {
         let providers = self.inner.registry.snapshot();
-        let tasks = export::parse(text, |provider, model| match providers.get(provider) {
-            Some(p) => p.check_model(model),
-            // Another machine's provider: kept, and it fails clearly if run here.
-            None => Ok(()),
+        let parsed = export::parse(text, self.now(), |provider, model| {
+            match providers.get(provider) {
+                Some(p) => p.check_model(model),
+                // Another machine's provider: kept, and it fails clearly if run here.
+                None => Ok(()),
+            }
         })?;
-        self.inner.writer.import(tasks).await
+        self.inner
+            .writer
+            .import(parsed.tasks, parsed.schedules)
+            .await
     }
 
     /// Every change from now on. See [`crate::events`].
@@ -375,7 +383,7 @@ impl Engine {
             .map_err(|e| TaskError::Storage(e.to_string()))?
     }
 
-    fn build(&self, new: NewTask, parent: Option<TaskId>) -> Result<Task, TaskError> {
+    pub(crate) fn build(&self, new: NewTask, parent: Option<TaskId>) -> Result<Task, TaskError> {
         task::validate_prompt(&new.prompt)?;
         let provider_name = new.provider.as_deref().map(str::trim).unwrap_or("mock");
         let provider = self.inner.registry.get(provider_name).ok_or_else(|| {
@@ -442,6 +450,7 @@ impl Engine {
             completion_tokens: None,
             cost_usd: None,
             failure: None,
+            schedule_id: None,
         })
     }
 }

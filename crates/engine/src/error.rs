@@ -50,6 +50,9 @@ pub enum TaskError {
     },
     #[error("no task has the id {0}")]
     NotFound(TaskId),
+    /// No schedule has this name or id.
+    #[error("no schedule is named '{0}'")]
+    ScheduleNotFound(String),
     /// The task's state does not allow the operation; nothing was changed.
     #[error("task {id} is {state}: {message}")]
     Conflict {
@@ -82,7 +85,7 @@ impl TaskError {
     pub fn code(&self) -> &'static str {
         match self {
             TaskError::Invalid { .. } => "invalid_input",
-            TaskError::NotFound(_) => "not_found",
+            TaskError::NotFound(_) | TaskError::ScheduleNotFound(_) => "not_found",
             TaskError::Conflict { .. } => "invalid_state",
             TaskError::ShuttingDown => "shutting_down",
             TaskError::Storage(_) => "storage",

@@ -6,6 +6,7 @@
 //! [`EVENT_BUFFER`] events behind is told it lagged and should reload.
 
 use crate::provider::HoldReason;
+use crate::schedule::{Schedule, ScheduleId};
 use crate::state::TaskState;
 use crate::task::{Task, TaskId};
 use chrono::{DateTime, Utc};
@@ -52,6 +53,18 @@ pub enum EventKind {
         wait_ms: Option<u64>,
         message: String,
     },
+}
+
+/// A schedule was saved (created, edited, paused, resumed, fired) or removed.
+/// Published on its own channel ([`crate::Engine::subscribe_schedules`]); the
+/// tasks a fire creates have their own task events.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct ScheduleEvent {
+    pub at: DateTime<Utc>,
+    pub schedule_id: ScheduleId,
+    /// The schedule as stored now; `None` when it was removed.
+    pub schedule: Option<Arc<Schedule>>,
 }
 
 /// An event before it has a sequence number.
@@ -105,6 +118,7 @@ impl Draft {
 #[derive(Debug)]
 pub(crate) struct EventBus {
     tx: broadcast::Sender<Event>,
+    schedules: broadcast::Sender<ScheduleEvent>,
     next_seq: AtomicU64,
 }
 
@@ -112,12 +126,21 @@ impl EventBus {
     pub fn new() -> Self {
         EventBus {
             tx: broadcast::channel(EVENT_BUFFER).0,
+            schedules: broadcast::channel(256).0,
             next_seq: AtomicU64::new(1),
         }
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.tx.subscribe()
+    }
+
+    pub fn subscribe_schedules(&self) -> broadcast::Receiver<ScheduleEvent> {
+        self.schedules.subscribe()
+    }
+
+    pub fn publish_schedule(&self, event: ScheduleEvent) {
+        let _ = self.schedules.send(event);
     }
 
     pub fn publish(&self, draft: Draft) {

@@ -1,30 +1,42 @@
 //! The export file: versioned JSON, documented in docs/export-format.md.
 
 use crate::error::{ImportError, RecordError};
+use crate::schedule::{self, Schedule};
 use crate::task::{self, Task, TaskId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::time::Duration;
 
-/// The version this code writes and the newest it reads.
-pub const EXPORT_FORMAT_VERSION: u64 = 1;
+/// The version this code writes and the newest it reads. History:
+/// 1. tasks.
+/// 2. adds `schedules` (a version 1 reader would drop them without a word).
+pub const EXPORT_FORMAT_VERSION: u64 = 2;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ExportFile {
     pub format_version: u64,
     pub exported_at: DateTime<Utc>,
     pub tasks: Vec<Task>,
+    #[serde(default)]
+    pub schedules: Vec<Schedule>,
 }
 
 impl ExportFile {
-    pub fn new(tasks: Vec<Task>, now: DateTime<Utc>) -> Self {
+    pub fn new(tasks: Vec<Task>, schedules: Vec<Schedule>, now: DateTime<Utc>) -> Self {
         ExportFile {
             format_version: EXPORT_FORMAT_VERSION,
             exported_at: now,
             tasks,
+            schedules,
         }
     }
+}
+
+/// A validated import file.
+pub(crate) struct Parsed {
+    pub tasks: Vec<Task>,
+    pub schedules: Vec<Schedule>,
 }
 
 /// Parses and validates a whole file. Returns every bad record at once, so a
@@ -32,8 +44,9 @@ impl ExportFile {
 /// engine refuse models its providers cannot use.
 pub(crate) fn parse(
     text: &str,
+    now: DateTime<Utc>,
     check_model: impl Fn(&str, &str) -> Result<(), String>,
-) -> Result<Vec<Task>, ImportError> {
+) -> Result<Parsed, ImportError> {
     let value: serde_json::Value =
         serde_json::from_str(text).map_err(|e| ImportError::NotJson(e.to_string()))?;
     let object = value
@@ -89,10 +102,90 @@ pub(crate) fn parse(
         }
         tasks.push(task);
     }
+    let schedules = match object.get("schedules") {
+        None => Vec::new(),
+        Some(list) => {
+            let list = list
+                .as_array()
+                .ok_or_else(|| ImportError::WrongShape("schedules is not a list".into()))?;
+            parse_schedules(list, now, &check_model, &mut bad)
+        }
+    };
     if !bad.is_empty() {
         return Err(ImportError::BadRecords(bad));
     }
-    Ok(tasks)
+    Ok(Parsed { tasks, schedules })
+}
+
+/// Schedule records; their errors name the list ("schedule 2 'daily': ...").
+fn parse_schedules(
+    records: &[serde_json::Value],
+    now: DateTime<Utc>,
+    check_model: &impl Fn(&str, &str) -> Result<(), String>,
+    bad: &mut Vec<RecordError>,
+) -> Vec<Schedule> {
+    let mut out = Vec::with_capacity(records.len());
+    let mut ids = HashSet::new();
+    let mut names = HashSet::new();
+    for (index, record) in records.iter().enumerate() {
+        let label = record
+            .get("name")
+            .and_then(|v| v.as_str())
+            .map(|n| format!(" '{n}'"))
+            .unwrap_or_default();
+        let mut fail = |message: String| {
+            bad.push(RecordError {
+                index,
+                id: None,
+                message: format!("in schedules, schedule{label}: {message}"),
+            });
+        };
+        let s: Schedule = match serde_json::from_value(record.clone()) {
+            Ok(s) => s,
+            Err(e) => {
+                fail(e.to_string());
+                continue;
+            }
+        };
+        if let Err(message) = check_schedule(&s, now, check_model) {
+            fail(message);
+            continue;
+        }
+        if !ids.insert(s.id) {
+            fail("the id appears twice in the file".into());
+            continue;
+        }
+        if !names.insert(s.name.to_lowercase()) {
+            fail("the name appears twice in the file".into());
+            continue;
+        }
+        out.push(s);
+    }
+    out
+}
+
+fn check_schedule(
+    s: &Schedule,
+    now: DateTime<Utc>,
+    check_model: &impl Fn(&str, &str) -> Result<(), String>,
+) -> Result<(), String> {
+    let sentence = |e: crate::error::TaskError| e.to_string();
+    if schedule::validate_schedule_name(&s.name).map_err(sentence)? != s.name {
+        return Err("the name has leading or trailing spaces".into());
+    }
+    schedule::Recurrence::parse(&s.cron, &s.timezone, now).map_err(sentence)?;
+    let t = &s.template;
+    task::validate_prompt(&t.prompt).map_err(sentence)?;
+    task::validate_max_attempts(t.max_attempts).map_err(sentence)?;
+    task::validate_timeout(Duration::from_millis(t.timeout_ms)).map_err(sentence)?;
+    task::validate_generation(
+        t.system.as_deref(),
+        t.temperature.map(|r| r.0),
+        t.max_tokens,
+    )
+    .map_err(sentence)?;
+    schedule::validate_follow_ups(&t.follow_ups).map_err(sentence)?;
+    check_model(&t.provider, &t.model)
 }
 
 fn check_record(

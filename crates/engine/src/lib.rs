@@ -8,7 +8,10 @@
 //! - `lifecycle`: what each operation does to tasks inside one write transaction.
 //! - `writer`: the single writer; batches requests into one commit (group commit).
 //! - `store`: the only module that touches redb (tables, schema, migrations, reads).
-//! - `scheduler`: moves scheduled tasks to queued when due.
+//! - `scheduler`: moves scheduled tasks to queued when due, and fires schedules.
+//! - `schedule`: recurring [`Schedule`]s: the record, policies, cron arithmetic.
+//! - `firing`: what schedules do inside one write transaction (fire, policies).
+//! - `schedule_api`: the engine's schedule operations.
 //! - `pool`: the dispatcher (claims ≤ free slots) and the executors.
 //! - `provider`: the [`Provider`] trait, the deterministic mock, the real HTTP
 //!   providers (OpenAI-compatible, Anthropic), their settings, keys and limits.
@@ -24,11 +27,14 @@ mod engine;
 mod error;
 mod events;
 mod export;
+mod firing;
 mod lifecycle;
 #[cfg(test)]
 mod model_tests;
 mod pool;
 mod provider;
+mod schedule;
+mod schedule_api;
 mod scheduler;
 mod shared;
 mod state;
@@ -43,13 +49,18 @@ pub use catalog::{
 pub use clock::Clock;
 pub use engine::{Engine, EngineConfig, EngineStats, DEFAULT_WORKERS, MAX_WORKERS};
 pub use error::{ImportError, OpenError, ProviderConfigError, RecordError, TaskError};
-pub use events::{Event, EventKind, EVENT_BUFFER};
+pub use events::{Event, EventKind, ScheduleEvent, EVENT_BUFFER};
 pub use export::{ExportFile, EXPORT_FORMAT_VERSION};
 pub use lifecycle::{Cancelled, ImportReport};
 pub use provider::{
     ApiKey, CompletionRequest, HoldReason, KeyError, KeyRef, Limits, MockProvider, OutputSink,
     Prices, Provider, ProviderError, ProviderKind, ProviderSettings, ProviderTest, Providers,
     DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_TOKENS, KEYCHAIN_SERVICE, MAX_PROVIDER_NAME,
+};
+pub use schedule::{
+    upcoming_fires, MissedPolicy, NewSchedule, OverlapPolicy, Schedule, ScheduleId, SkipReason,
+    SkippedRuns, TaskTemplate, CATCH_UP_LIMIT, MAX_FOLLOW_UPS, MAX_SCHEDULE_NAME,
+    MISFIRE_TOLERANCE, PENDING_LIMIT,
 };
 pub use state::TaskState;
 pub use store::{ListQuery, StatusCounts, SCHEMA_VERSION};

@@ -19,6 +19,8 @@ pub(crate) struct Ctx<'a> {
     pub backoff: Backoff,
     pub rng: &'a mut StdRng,
     pub events: &'a mut Vec<Draft>,
+    /// Schedules saved or removed, published after the commit like `events`.
+    pub schedules: &'a mut Vec<crate::events::ScheduleEvent>,
 }
 
 /// How an attempt ended, as the executor reports it.
@@ -82,6 +84,9 @@ pub struct ImportReport {
     pub imported: usize,
     /// Ids already in the database; those records were left out, not overwritten.
     pub skipped_existing: Vec<TaskId>,
+    pub schedules_imported: usize,
+    /// Names of schedules left out because one with that id or name is stored.
+    pub skipped_schedules: Vec<String>,
 }
 
 /// Writes `new` over `old`, refusing an edge the state machine does not have.
@@ -359,7 +364,16 @@ fn close_attempt(
 }
 
 /// Completion releases waiting children; failure or cancellation cancels them.
+/// The end of a schedule's run may start a fire queued behind it.
 fn after_change(txn: &mut WriteTxn, ctx: &mut Ctx, task: &Task) -> Result<(), TaskError> {
+    release_children(txn, ctx, task)?;
+    if task.status.is_terminal() {
+        crate::firing::run_ended(txn, ctx, task)?;
+    }
+    Ok(())
+}
+
+fn release_children(txn: &mut WriteTxn, ctx: &mut Ctx, task: &Task) -> Result<(), TaskError> {
     match task.status {
         TaskState::Completed => {
             let output = task.output.as_deref().unwrap_or("");

@@ -18,6 +18,7 @@ fn write<T>(store: &Store, f: impl FnOnce(&mut WriteTxn, &mut Ctx) -> T) -> T {
         backoff: Backoff::default(),
         rng: &mut rng,
         events: &mut events,
+        schedules: &mut Vec::new(),
     };
     let out = f(&mut txn, &mut ctx);
     txn.commit().unwrap();

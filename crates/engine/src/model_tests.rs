@@ -112,6 +112,7 @@ fn import_record(rec: &ImportRec, id: TaskId, parent: Option<TaskId>, now: DateT
         completion_tokens: None,
         cost_usd: None,
         failure: None,
+        schedule_id: None,
     }
 }
 
@@ -294,6 +295,7 @@ impl Harness {
                     backoff: BACKOFF,
                     rng: &mut self.rng,
                     events: &mut events,
+                    schedules: &mut Vec::new(),
                 };
                 let recovered = lifecycle::recover(&mut txn, &mut ctx).expect("recover");
                 let got: BTreeSet<TaskId> = recovered.iter().map(|t| t.id).collect();
@@ -318,6 +320,7 @@ impl Harness {
                 backoff: BACKOFF,
                 rng: &mut self.rng,
                 events: &mut events,
+                schedules: &mut Vec::new(),
             };
             apply(op, &mut txn, &mut ctx, &mut self.model);
         }

@@ -1,9 +1,10 @@
-//! Moves scheduled tasks to queued when they fall due.
+//! Moves scheduled tasks to queued when they fall due, and fires schedules.
 //!
 //! It sleeps until the earliest due time the store reports, and the writer wakes
-//! it when a task becomes scheduled (the new one may be earlier). The sleep is
-//! capped so a wall-clock jump (suspend, clock change) is noticed within
-//! [`MAX_SLEEP`]: polling is only that fallback.
+//! it when a task becomes scheduled or a schedule is saved (either may be
+//! earlier). The sleep is capped so a wall-clock jump (suspend, clock change) is
+//! noticed within [`MAX_SLEEP`]; such a wake-up only compares the clock with the
+//! known due time, and goes to the store only when something is due.
 
 use crate::engine::Inner;
 use crate::error::TaskError;
@@ -13,23 +14,29 @@ use std::time::Duration;
 const MAX_SLEEP: Duration = Duration::from_secs(30);
 
 pub(crate) async fn run(inner: Arc<Inner>) {
+    // The earliest due time as of the last look; `None`: nothing is due.
+    let mut next = None;
+    let mut look = true;
     loop {
         // Register for a wake-up before looking, so none is missed.
         let woken = inner.shared.wake_scheduler.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
 
-        let wait = match inner.writer.promote_due().await {
-            Ok((_, next)) => next.map_or(MAX_SLEEP, |at| inner.clock.until(at).min(MAX_SLEEP)),
-            Err(TaskError::ShuttingDown) => return,
-            Err(e) => {
-                tracing::error!(error = %e, "could not promote due tasks; trying again in 1 s");
-                Duration::from_secs(1)
+        if look || next.is_some_and(|at| at <= inner.clock.now()) {
+            match inner.writer.promote_due().await {
+                Ok((_, due)) => next = due,
+                Err(TaskError::ShuttingDown) => return,
+                Err(e) => {
+                    tracing::error!(error = %e, "could not promote due tasks; trying again in 1 s");
+                    next = Some(inner.clock.now() + chrono::Duration::seconds(1));
+                }
             }
-        };
+        }
+        let wait = next.map_or(MAX_SLEEP, |at| inner.clock.until(at).min(MAX_SLEEP));
         tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = &mut woken => {}
+            _ = tokio::time::sleep(wait) => look = false,
+            _ = &mut woken => look = true,
             _ = inner.stop_intake.cancelled() => return,
         }
     }

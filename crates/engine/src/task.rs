@@ -232,6 +232,9 @@ pub struct Task {
     /// The last provider error's class, HTTP status and message.
     #[serde(default)]
     pub failure: Option<Failure>,
+    /// The recurring schedule whose fire created this task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule_id: Option<crate::schedule::ScheduleId>,
 }
 
 #[cfg(test)]
@@ -266,6 +269,7 @@ impl Task {
             completion_tokens: None,
             cost_usd: None,
             failure: None,
+            schedule_id: None,
         }
     }
 }

@@ -12,6 +12,7 @@ use crate::error::{ImportError, TaskError};
 use crate::events::Draft;
 use crate::lifecycle::{self, Cancelled, Ctx, ImportReport, Outcome};
 use crate::provider::{Admission, Permit, ProviderSettings};
+use crate::schedule::{Schedule, ScheduleId};
 use crate::shared::Shared;
 use crate::state::TaskState;
 use crate::store::Store;
@@ -43,11 +44,29 @@ enum Command {
     Recover(Reply<Vec<Task>>),
     SaveProvider(ProviderSettings, Reply<()>),
     RemoveProvider(String, Reply<bool>),
+    Schedule(ScheduleOp, Reply<ScheduleDone>),
     Import(
         Vec<Task>,
+        Vec<Schedule>,
         oneshot::Sender<Result<ImportReport, ImportError>>,
     ),
     Stop,
+}
+
+/// A change to a schedule (see `firing`).
+pub(crate) enum ScheduleOp {
+    Add(Schedule),
+    Update(ScheduleId, Schedule),
+    SetEnabled(ScheduleId, bool),
+    Remove(ScheduleId),
+    RunNow(ScheduleId),
+}
+
+/// What a schedule change did: the schedule as stored (before a removal), and
+/// the tasks a run-now created.
+pub(crate) struct ScheduleDone {
+    pub schedule: Schedule,
+    pub tasks: Vec<Task>,
 }
 
 /// Most queued tasks one claim looks at, when some are held back by their
@@ -135,10 +154,17 @@ impl Writer {
     pub async fn remove_provider(&self, name: String) -> Result<bool, TaskError> {
         request!(self, RemoveProvider, name)
     }
-    pub async fn import(&self, tasks: Vec<Task>) -> Result<ImportReport, ImportError> {
+    pub async fn schedule(&self, op: ScheduleOp) -> Result<ScheduleDone, TaskError> {
+        request!(self, Schedule, op)
+    }
+    pub async fn import(
+        &self,
+        tasks: Vec<Task>,
+        schedules: Vec<Schedule>,
+    ) -> Result<ImportReport, ImportError> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Command::Import(tasks, reply))
+            .send(Command::Import(tasks, schedules, reply))
             .map_err(|_| TaskError::ShuttingDown)?;
         rx.await.map_err(|_| TaskError::ShuttingDown)?
     }
@@ -219,8 +245,8 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) {
     } = state;
     let backoff = *backoff;
     let mut events: Vec<Draft> = Vec::new();
+    let mut schedule_events = Vec::new();
     let mut deliveries: Vec<Delivery> = Vec::with_capacity(batch.len());
-    let mut cancelled_running: Vec<(TaskId, u32)> = Vec::new();
     let mut poisoned: Option<TaskError> = None;
     let mut txn = match store.begin() {
         Ok(txn) => Some(txn),
@@ -241,6 +267,7 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) {
             backoff,
             rng,
             events: &mut events,
+            schedules: &mut schedule_events,
         };
         let delivery = match cmd {
             Command::Create(task, reply) => deliver(
@@ -305,23 +332,48 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) {
                 }
                 Box::new(|_: Option<&TaskError>| {})
             }
-            Command::Promote(reply) => deliver(
-                reply,
-                note(&mut poisoned, lifecycle::promote_due(txn, &mut ctx)),
-            ),
+            Command::Promote(reply) => {
+                // Schedules fire first: a run they create for now is promoted in
+                // the same commit.
+                let result = crate::firing::fire_due(txn, &mut ctx).and_then(|next_fire| {
+                    let (moved, next_due) = lifecycle::promote_due(txn, &mut ctx)?;
+                    let next = match (next_fire, next_due) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                    Ok((moved, next))
+                });
+                deliver(reply, note(&mut poisoned, result))
+            }
+            Command::Schedule(op, reply) => {
+                let result = match op {
+                    ScheduleOp::Add(s) => crate::firing::add(txn, &mut ctx, s).map(only),
+                    ScheduleOp::Update(id, s) => {
+                        crate::firing::update(txn, &mut ctx, id, s).map(only)
+                    }
+                    ScheduleOp::SetEnabled(id, on) => {
+                        crate::firing::set_enabled(txn, &mut ctx, id, on).map(only)
+                    }
+                    ScheduleOp::Remove(id) => crate::firing::remove(txn, &mut ctx, id).map(only),
+                    ScheduleOp::RunNow(id) => {
+                        crate::firing::run_now(txn, &mut ctx, id).and_then(|tasks| {
+                            let schedule = txn
+                                .schedule(id)?
+                                .ok_or_else(|| TaskError::ScheduleNotFound(id.to_string()))?;
+                            Ok(ScheduleDone { schedule, tasks })
+                        })
+                    }
+                };
+                deliver(reply, note(&mut poisoned, result))
+            }
             Command::Finish(outcome, reply) => deliver(
                 reply,
                 note(&mut poisoned, lifecycle::finish(txn, &mut ctx, outcome)),
             ),
-            Command::Cancel(id, reason, reply) => {
-                let result = note(&mut poisoned, lifecycle::cancel(txn, &mut ctx, id, reason));
-                if let Ok(c) = &result {
-                    if c.changed && c.previous == TaskState::Running {
-                        cancelled_running.push((id, c.task.history.len() as u32));
-                    }
-                }
-                deliver(reply, result)
-            }
+            Command::Cancel(id, reason, reply) => deliver(
+                reply,
+                note(&mut poisoned, lifecycle::cancel(txn, &mut ctx, id, reason)),
+            ),
             Command::Retry(id, max, reply) => deliver(
                 reply,
                 note(&mut poisoned, lifecycle::retry(txn, &mut ctx, id, max)),
@@ -330,8 +382,11 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) {
                 reply,
                 note(&mut poisoned, lifecycle::recover(txn, &mut ctx)),
             ),
-            Command::Import(tasks, reply) => {
-                let result = lifecycle::import(txn, &mut ctx, tasks);
+            Command::Import(tasks, schedules, reply) => {
+                let result = lifecycle::import(txn, &mut ctx, tasks).and_then(|mut report| {
+                    crate::firing::import(txn, &mut ctx, schedules, &mut report)?;
+                    Ok(report)
+                });
                 if let Err(ImportError::Task(e @ TaskError::Storage(_))) = &result {
                     poisoned = Some(e.clone());
                 }
@@ -363,15 +418,24 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) {
     shared
         .committed_requests
         .fetch_add(deliveries.len() as u64, Ordering::Relaxed);
-    let (mut wake_scheduler, mut wake_dispatcher) = (false, false);
+    // A saved schedule may fire before the scheduler's current wake-up time.
+    let (mut wake_scheduler, mut wake_dispatcher) = (!schedule_events.is_empty(), false);
+    // Running tasks cancelled in this batch (by a person, or by a schedule's
+    // `overlap: cancel`): their provider calls are aborted once this is durable.
+    let mut cancelled_running: Vec<(TaskId, u32)> = Vec::new();
     for draft in events {
-        if let crate::events::EventKind::State { to, .. } = &draft.kind {
+        if let crate::events::EventKind::State { from, to, task } = &draft.kind {
             wake_scheduler |= *to == TaskState::Scheduled;
             wake_dispatcher |= *to == TaskState::Queued;
+            if *from == Some(TaskState::Running) && *to == TaskState::Cancelled {
+                cancelled_running.push((task.id, task.history.len() as u32));
+            }
         }
         shared.events.publish(draft);
     }
-    // Abort the provider calls of cancelled tasks now that the cancel is durable.
+    for event in schedule_events {
+        shared.events.publish_schedule(event);
+    }
     for (id, run) in cancelled_running {
         shared.abort_running(id, run);
     }
@@ -383,6 +447,13 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) {
     }
     if wake_dispatcher {
         shared.wake_dispatcher.notify_one();
+    }
+}
+
+fn only(schedule: Schedule) -> ScheduleDone {
+    ScheduleDone {
+        schedule,
+        tasks: Vec::new(),
     }
 }
 
@@ -409,9 +480,10 @@ fn refuse(cmd: Command) -> Delivery {
         Command::SaveProvider(_, r) => fail(r),
         Command::RemoveProvider(_, r) => fail(r),
         Command::Promote(r) => fail(r),
+        Command::Schedule(_, r) => fail(r),
         Command::Finish(_, r) => fail(r),
         Command::Cancel(_, _, r) => fail(r),
-        Command::Import(_, r) => Box::new(move |e| {
+        Command::Import(_, _, r) => Box::new(move |e| {
             let _ = r.send(Err(ImportError::Task(
                 e.cloned().unwrap_or(TaskError::ShuttingDown),
             )));

@@ -5,6 +5,7 @@
 //! only the writer thread opens. No redb type crosses this module's boundary, so a
 //! second store (PostgreSQL) can later offer the same operations.
 
+mod schedules;
 mod tables;
 mod write;
 
@@ -23,7 +24,9 @@ use tables::*;
 /// 1. `meta` and `tasks` only.
 /// 2. adds the index tables (`tasks_by_status`, `queue`, `due`, `children`, `counts`).
 /// 3. adds `providers` (configured LLM providers; keys are never stored).
-pub const SCHEMA_VERSION: u64 = 3;
+/// 4. adds `schedules`, `schedule_names`, `schedule_due` and `schedule_runs`
+///    (recurring schedules; tasks may carry a `schedule_id`).
+pub const SCHEMA_VERSION: u64 = 4;
 
 /// What `list` returns, newest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -150,6 +153,7 @@ impl Store {
                 // A new file: create every table so reads never meet a missing one.
                 txn.open_table(TASKS).map_err(|e| fail(e.into()))?;
                 txn.open_table(PROVIDERS).map_err(|e| fail(e.into()))?;
+                schedules::create_tables(&txn).map_err(fail)?;
                 write::rebuild_indexes(&txn).map_err(fail)?;
             }
         }
@@ -270,6 +274,7 @@ fn migrate(txn: &redb::WriteTransaction, from: u64) -> Result<(), TaskError> {
             txn.open_table(PROVIDERS)?;
             Ok(())
         }
+        3 => schedules::create_tables(txn),
         other => Err(TaskError::Storage(format!(
             "no migration from schema version {other}"
         ))),

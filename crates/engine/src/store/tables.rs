@@ -25,6 +25,18 @@ pub(super) const COUNTS: TableDefinition<u8, u64> = TableDefinition::new("counts
 /// Provider name → its settings as JSON (never its key).
 pub(super) const PROVIDERS: TableDefinition<&str, &[u8]> = TableDefinition::new("providers");
 
+/// Schedule id → the schedule as JSON.
+pub(super) const SCHEDULES: TableDefinition<u128, &[u8]> = TableDefinition::new("schedules");
+/// A schedule's name, lowercased → its id: names are unique regardless of case.
+pub(super) const SCHEDULE_NAMES: TableDefinition<&str, u128> =
+    TableDefinition::new("schedule_names");
+/// (next fire time in µs, schedule id): enabled schedules, in the order they fire.
+pub(super) const SCHEDULE_DUE: TableDefinition<(i64, u128), ()> =
+    TableDefinition::new("schedule_due");
+/// (schedule id, task id): the tasks each schedule created.
+pub(super) const SCHEDULE_RUNS: TableDefinition<(u128, u128), ()> =
+    TableDefinition::new("schedule_runs");
+
 pub(super) const SCHEMA_KEY: &str = "schema_version";
 
 pub(super) fn micros(t: DateTime<Utc>) -> i64 {

@@ -236,7 +236,7 @@ fn a_version_2_file_is_migrated_and_gains_an_empty_providers_table() {
             .value();
         v
     };
-    assert_eq!(db_version, 3);
+    assert_eq!(db_version, SCHEMA_VERSION);
 }
 
 #[test]
@@ -252,4 +252,55 @@ fn a_task_record_from_before_providers_loads_with_empty_new_fields() {
     assert_eq!(task.prompt_tokens, None);
     assert_eq!(task.cost_usd, None);
     assert_eq!(task.history[0].ttft_ms, None);
+}
+
+#[test]
+fn a_version_3_file_is_migrated_and_gains_empty_schedule_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("baton.redb");
+    let queued = sample_task(TaskState::Queued, None);
+    {
+        let store = Store::open(&path).unwrap();
+        let mut txn = store.begin().unwrap();
+        txn.put(None, &queued).unwrap();
+        txn.commit().unwrap();
+    }
+    // Back to the version 3 layout: no schedule tables.
+    {
+        let db = Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        for table in [
+            "schedules",
+            "schedule_names",
+            "schedule_due",
+            "schedule_runs",
+        ] {
+            assert!(txn
+                .delete_table(redb::TableDefinition::<u8, u8>::new(table))
+                .unwrap());
+        }
+        txn.open_table(META).unwrap().insert(SCHEMA_KEY, 3).unwrap();
+        txn.commit().unwrap();
+    }
+
+    let store = Store::open(&path).unwrap();
+    assert!(store.schedules().unwrap().is_empty());
+    assert_eq!(store.get(queued.id).unwrap(), Some(queued.clone()));
+    let txn = store.begin().unwrap();
+    assert_eq!(
+        txn.schedules_due_by(Utc::now()).unwrap(),
+        (Vec::new(), None)
+    );
+    drop(txn);
+    drop(store);
+    let db = Database::create(&path).unwrap();
+    let txn = db.begin_read().unwrap();
+    let version = txn
+        .open_table(META)
+        .unwrap()
+        .get(SCHEMA_KEY)
+        .unwrap()
+        .unwrap()
+        .value();
+    assert_eq!(version, SCHEMA_VERSION);
 }

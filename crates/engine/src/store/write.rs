@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use redb::{ReadableTable, WriteTransaction};
 
 pub(crate) struct WriteTxn {
-    txn: WriteTransaction,
+    pub(super) txn: WriteTransaction,
 }
 
 impl WriteTxn {
@@ -66,10 +66,17 @@ impl WriteTxn {
                 }
                 _ => {}
             }
-        } else if let Some(parent) = new.parent_task_id {
-            self.txn
-                .open_table(CHILDREN)?
-                .insert((parent.as_u128(), id), ())?;
+        } else {
+            if let Some(parent) = new.parent_task_id {
+                self.txn
+                    .open_table(CHILDREN)?
+                    .insert((parent.as_u128(), id), ())?;
+            }
+            if let Some(schedule) = new.schedule_id {
+                self.txn
+                    .open_table(SCHEDULE_RUNS)?
+                    .insert((schedule.as_u128(), id), ())?;
+            }
         }
 
         by_status.insert(status_key(new.status, new.id), ())?;
@@ -151,6 +158,7 @@ pub(super) fn rebuild_indexes(txn: &WriteTransaction) -> Result<(), TaskError> {
     txn.delete_table(DUE)?;
     txn.delete_table(CHILDREN)?;
     txn.delete_table(COUNTS)?;
+    txn.delete_table(SCHEDULE_RUNS)?;
     let tasks: Vec<Task> = {
         let table = txn.open_table(TASKS)?;
         let mut all = Vec::new();
@@ -164,6 +172,7 @@ pub(super) fn rebuild_indexes(txn: &WriteTransaction) -> Result<(), TaskError> {
     let mut due = txn.open_table(DUE)?;
     let mut children = txn.open_table(CHILDREN)?;
     let mut counts = txn.open_table(COUNTS)?;
+    let mut runs = txn.open_table(SCHEDULE_RUNS)?;
     let mut tally = [0u64; 256];
     for task in &tasks {
         by_status.insert(status_key(task.status, task.id), ())?;
@@ -179,6 +188,9 @@ pub(super) fn rebuild_indexes(txn: &WriteTransaction) -> Result<(), TaskError> {
         }
         if let Some(parent) = task.parent_task_id {
             children.insert((parent.as_u128(), task.id.as_u128()), ())?;
+        }
+        if let Some(schedule) = task.schedule_id {
+            runs.insert((schedule.as_u128(), task.id.as_u128()), ())?;
         }
     }
     for state in TaskState::ALL {

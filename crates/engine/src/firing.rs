@@ -1,0 +1,465 @@
+//! What schedules do inside one write transaction: save, pause, resume,
+//! remove, run now, fire when due (with the missed-run and overlap policies),
+//! and start a queued fire when the active run ends. The writer runs these.
+//!
+//! A fire and the tasks it creates are one transaction, so a crash never
+//! leaves a fire recorded without its task, or a task without its fire.
+
+use crate::error::TaskError;
+use crate::events::ScheduleEvent;
+use crate::lifecycle::{self, Ctx};
+use crate::schedule::{
+    MissedPolicy, OverlapPolicy, Recurrence, Schedule, ScheduleId, SkipReason, SkippedRuns,
+    CATCH_UP_LIMIT, MISFIRE_TOLERANCE, PENDING_LIMIT, SKIPPED_KEPT,
+};
+use crate::state::TaskState;
+use crate::store::WriteTxn;
+use crate::task::{Task, TaskId};
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+
+/// Most fire times one catch-up looks at (an every-second schedule after a
+/// month away has millions); past it the rest are counted as "at least".
+const SCAN_LIMIT: usize = 10_000;
+
+fn require(txn: &WriteTxn, id: ScheduleId) -> Result<Schedule, TaskError> {
+    txn.schedule(id)?
+        .ok_or_else(|| TaskError::ScheduleNotFound(id.to_string()))
+}
+
+fn saved(
+    txn: &mut WriteTxn,
+    ctx: &mut Ctx,
+    old: Option<&Schedule>,
+    new: Schedule,
+) -> Result<Schedule, TaskError> {
+    txn.put_schedule(old, &new)?;
+    ctx.schedules.push(ScheduleEvent {
+        at: ctx.now,
+        schedule_id: new.id,
+        schedule: Some(Arc::new(new.clone())),
+    });
+    Ok(new)
+}
+
+fn check_name_free(txn: &WriteTxn, name: &str, own: Option<ScheduleId>) -> Result<(), TaskError> {
+    match txn.schedule_named(name)? {
+        Some(other) if Some(other) != own => Err(TaskError::invalid(
+            "name",
+            format!("a schedule named '{name}' already exists; choose another name"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn recurrence(s: &Schedule, now: DateTime<Utc>) -> Result<Recurrence, TaskError> {
+    Recurrence::parse(&s.cron, &s.timezone, now)
+}
+
+/// Stores a new schedule built and validated by the engine.
+pub(crate) fn add(
+    txn: &mut WriteTxn,
+    ctx: &mut Ctx,
+    mut s: Schedule,
+) -> Result<Schedule, TaskError> {
+    check_name_free(txn, &s.name, None)?;
+    let r = recurrence(&s, ctx.now)?;
+    s.created_at = ctx.now;
+    s.updated_at = ctx.now;
+    s.next_fire_at = s.enabled.then(|| r.next_after(ctx.now)).flatten();
+    saved(txn, ctx, None, s)
+}
+
+/// Replaces a schedule's settings (name, expression, zone, policies, task) by
+/// `edit`'s. The next fire time is computed again from now: an edit takes
+/// effect at once, and the time between is not "missed".
+pub(crate) fn update(
+    txn: &mut WriteTxn,
+    ctx: &mut Ctx,
+    id: ScheduleId,
+    edit: Schedule,
+) -> Result<Schedule, TaskError> {
+    let old = require(txn, id)?;
+    check_name_free(txn, &edit.name, Some(id))?;
+    let r = recurrence(&edit, ctx.now)?;
+    let mut s = old.clone();
+    s.name = edit.name;
+    s.cron = edit.cron;
+    s.timezone = edit.timezone;
+    s.missed = edit.missed;
+    s.max_lateness_ms = edit.max_lateness_ms;
+    s.overlap = edit.overlap;
+    s.template = edit.template;
+    s.updated_at = ctx.now;
+    s.next_fire_at = s.enabled.then(|| r.next_after(ctx.now)).flatten();
+    saved(txn, ctx, Some(&old), s)
+}
+
+/// Pauses (no fire while paused, and none is "missed") or resumes (the next
+/// fire time after now). Setting the state it already has changes nothing.
+pub(crate) fn set_enabled(
+    txn: &mut WriteTxn,
+    ctx: &mut Ctx,
+    id: ScheduleId,
+    enabled: bool,
+) -> Result<Schedule, TaskError> {
+    let old = require(txn, id)?;
+    if old.enabled == enabled {
+        return Ok(old);
+    }
+    let mut s = old.clone();
+    s.enabled = enabled;
+    s.updated_at = ctx.now;
+    s.next_fire_at = if enabled {
+        recurrence(&s, ctx.now)?.next_after(ctx.now)
+    } else {
+        None
+    };
+    saved(txn, ctx, Some(&old), s)
+}
+
+/// Deletes a schedule. The tasks it created stay, as ordinary tasks.
+pub(crate) fn remove(
+    txn: &mut WriteTxn,
+    ctx: &mut Ctx,
+    id: ScheduleId,
+) -> Result<Schedule, TaskError> {
+    let old = require(txn, id)?;
+    txn.remove_schedule(&old)?;
+    ctx.schedules.push(ScheduleEvent {
+        at: ctx.now,
+        schedule_id: id,
+        schedule: None,
+    });
+    Ok(old)
+}
+
+/// Starts a run now, whatever the overlap policy: a person asked for it. The
+/// next fire time does not move. Returns the run's tasks, its first task first.
+pub(crate) fn run_now(
+    txn: &mut WriteTxn,
+    ctx: &mut Ctx,
+    id: ScheduleId,
+) -> Result<Vec<Task>, TaskError> {
+    let old = require(txn, id)?;
+    let mut s = old.clone();
+    s.active_run.clear();
+    let tasks = create_run(txn, ctx, &mut s, None)?;
+    saved(txn, ctx, Some(&old), s)?;
+    Ok(tasks)
+}
+
+/// Fires every schedule that is due. Returns the next fire time of any schedule.
+pub(crate) fn fire_due(
+    txn: &mut WriteTxn,
+    ctx: &mut Ctx,
+) -> Result<Option<DateTime<Utc>>, TaskError> {
+    let (due, mut next) = txn.schedules_due_by(ctx.now)?;
+    for id in due {
+        let s = fire(txn, ctx, id)?;
+        if let Some(at) = s.next_fire_at {
+            next = Some(next.map_or(at, |n| n.min(at)));
+        }
+    }
+    Ok(next)
+}
+
+/// Fires one due schedule: every fire time from its `next_fire_at` up to now.
+fn fire(txn: &mut WriteTxn, ctx: &mut Ctx, id: ScheduleId) -> Result<Schedule, TaskError> {
+    let old = require(txn, id)?;
+    let now = ctx.now;
+    let mut s = old.clone();
+    let r = match recurrence(&s, now) {
+        Ok(r) => r,
+        Err(e) => {
+            // Stored expressions were valid when saved; a zone database that no
+            // longer knows the zone must not stop every other schedule.
+            tracing::error!(schedule = %s.name, error = %e, "schedule cannot fire any more; pausing it");
+            s.enabled = false;
+            s.next_fire_at = None;
+            return saved(txn, ctx, Some(&old), s);
+        }
+    };
+
+    // Every fire time up to now, oldest first.
+    let mut times = Vec::new();
+    let mut cursor = s.next_fire_at;
+    let mut more = false;
+    while let Some(at) = cursor.filter(|at| *at <= now) {
+        if times.len() == SCAN_LIMIT {
+            more = true;
+            break;
+        }
+        times.push(at);
+        cursor = r.next_after(at);
+    }
+    s.next_fire_at = r.next_after(now);
+
+    let tolerance = chrono::Duration::from_std(MISFIRE_TOLERANCE).unwrap_or_default();
+    let split = times.partition_point(|at| now - *at > tolerance);
+    let (missed, on_time) = times.split_at(split);
+    let too_late = |at: &DateTime<Utc>| {
+        s.max_lateness_ms
+            .is_some_and(|ms| (now - *at).num_milliseconds() > ms as i64)
+    };
+    let late_end = missed.partition_point(too_late);
+    let (late, catchable) = missed.split_at(late_end);
+
+    // With `more`, the scan saw only the oldest SCAN_LIMIT missed times: the
+    // groups it records say "at least", and one run stands for the unseen rest.
+    let mut skips: Vec<(SkipReason, &[DateTime<Utc>], bool)> = Vec::new();
+    let mut to_run: Vec<DateTime<Utc>> = Vec::new();
+    skips.push((SkipReason::TooLate, late, false));
+    match s.missed {
+        MissedPolicy::Skip => skips.push((SkipReason::Missed, catchable, more)),
+        MissedPolicy::Once if on_time.is_empty() && !more => {
+            if let Some((last, rest)) = catchable.split_last() {
+                skips.push((SkipReason::Missed, rest, false));
+                to_run.push(*last);
+            }
+        }
+        MissedPolicy::Once => skips.push((SkipReason::Missed, catchable, more)),
+        MissedPolicy::All => {
+            let keep = if more {
+                0
+            } else {
+                catchable.len().min(CATCH_UP_LIMIT)
+            };
+            let (over, kept) = catchable.split_at(catchable.len() - keep);
+            skips.push((SkipReason::CatchUpLimit, over, more));
+            to_run.extend_from_slice(kept);
+        }
+    }
+    if more {
+        if s.missed != MissedPolicy::Skip {
+            to_run.push(now);
+        }
+    } else {
+        to_run.extend_from_slice(on_time);
+    }
+    for (reason, times, at_least) in skips {
+        record_skip(&mut s, reason, times, at_least, now);
+    }
+
+    if !to_run.is_empty() {
+        if run_active(txn, &s)? {
+            match s.overlap {
+                OverlapPolicy::Skip => {
+                    record_skip(&mut s, SkipReason::Overlap, &to_run, false, now)
+                }
+                OverlapPolicy::Queue => {
+                    let room = PENDING_LIMIT
+                        .saturating_sub(s.pending.len())
+                        .min(to_run.len());
+                    let (queued, over) = to_run.split_at(room);
+                    s.pending.extend_from_slice(queued);
+                    record_skip(&mut s, SkipReason::Overlap, over, false, now);
+                }
+                OverlapPolicy::Cancel => {
+                    // Cancelling may end the run and start a queued fire (if the
+                    // policy was `queue` before): work on the record as it is after.
+                    cancel_active(txn, ctx, &s)?;
+                    let after = require(txn, id)?;
+                    s.pending = after.pending;
+                    s.active_run = after.active_run;
+                    s.runs = after.runs;
+                    s.last_fired_at = after.last_fired_at;
+                    start_runs(txn, ctx, &mut s, &to_run)?;
+                }
+            }
+        } else {
+            start_runs(txn, ctx, &mut s, &to_run)?;
+        }
+    }
+    saved(txn, ctx, Some(&old), s)
+}
+
+fn start_runs(
+    txn: &mut WriteTxn,
+    ctx: &mut Ctx,
+    s: &mut Schedule,
+    times: &[DateTime<Utc>],
+) -> Result<(), TaskError> {
+    s.active_run.clear();
+    for at in times {
+        create_run(txn, ctx, s, Some(*at))?;
+    }
+    Ok(())
+}
+
+/// Creates one run: the template's task and its follow-ups, each chained onto
+/// the one before. `fire_at` is the fire time it stands for (`None`: run now).
+fn create_run(
+    txn: &mut WriteTxn,
+    ctx: &mut Ctx,
+    s: &mut Schedule,
+    fire_at: Option<DateTime<Utc>>,
+) -> Result<Vec<Task>, TaskError> {
+    let t = &s.template;
+    let name = t.name.clone().unwrap_or_else(|| s.name.clone());
+    let now = ctx.now;
+    let base = |prompt: String, name: String, parent: Option<TaskId>| Task {
+        id: TaskId::new(),
+        name,
+        prompt,
+        effective_prompt: None,
+        status: TaskState::Queued,
+        // Past or now: the task is queued at once, in fire-time order.
+        scheduled_for: fire_at,
+        created_at: now,
+        started_at: None,
+        finished_at: None,
+        output: None,
+        error: None,
+        parent_task_id: parent,
+        llm_provider: t.provider.clone(),
+        llm_model: t.model.clone(),
+        latency_ms: None,
+        attempts: 0,
+        max_attempts: t.max_attempts,
+        timeout_ms: t.timeout_ms,
+        cancel_reason: None,
+        history: Vec::new(),
+        system: t.system.clone(),
+        temperature: t.temperature,
+        max_tokens: t.max_tokens,
+        prompt_tokens: None,
+        completion_tokens: None,
+        cost_usd: None,
+        failure: None,
+        schedule_id: Some(s.id),
+    };
+    let first = base(t.prompt.clone(), name.clone(), None);
+    let follow_ups: Vec<(String, String)> = t
+        .follow_ups
+        .iter()
+        .enumerate()
+        .map(|(i, text)| (text.clone(), format!("{name} · follow-up {}", i + 1)))
+        .collect();
+    let mut tasks = vec![lifecycle::create(txn, ctx, first)?];
+    for (text, child_name) in follow_ups {
+        let parent = tasks.last().map(|p| p.id);
+        let child = base(text, child_name, parent);
+        tasks.push(lifecycle::chain(txn, ctx, child)?);
+    }
+    s.runs += 1;
+    s.last_fired_at = Some(ctx.now);
+    s.active_run.extend(tasks.iter().map(|t| t.id));
+    Ok(tasks)
+}
+
+/// True while a task of the schedule's latest fire is not terminal.
+fn run_active(txn: &WriteTxn, s: &Schedule) -> Result<bool, TaskError> {
+    for id in &s.active_run {
+        if txn.get(*id)?.is_some_and(|t| !t.status.is_terminal()) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+fn cancel_active(txn: &mut WriteTxn, ctx: &mut Ctx, s: &Schedule) -> Result<(), TaskError> {
+    let reason = format!("replaced by the next run of schedule '{}'", s.name);
+    for id in &s.active_run {
+        let Some(task) = txn.get(*id)? else { continue };
+        if task.status.is_cancellable() {
+            lifecycle::cancel(txn, ctx, *id, Some(reason.clone()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Called when a task a schedule created becomes terminal: if that ended the
+/// schedule's active run and a fire is queued behind it, that fire starts now.
+pub(crate) fn run_ended(txn: &mut WriteTxn, ctx: &mut Ctx, task: &Task) -> Result<(), TaskError> {
+    let Some(id) = task.schedule_id else {
+        return Ok(());
+    };
+    let Some(old) = txn.schedule(id)? else {
+        return Ok(());
+    };
+    if old.pending.is_empty() || !old.active_run.contains(&task.id) || run_active(txn, &old)? {
+        return Ok(());
+    }
+    let mut s = old.clone();
+    let at = s.pending.remove(0);
+    s.active_run.clear();
+    create_run(txn, ctx, &mut s, Some(at))?;
+    saved(txn, ctx, Some(&old), s)?;
+    Ok(())
+}
+
+/// Stores imported schedules (validated by `export::parse`). One whose id or
+/// name is already stored is reported, never overwritten. An imported schedule
+/// fires from its next fire time after now: what fell due before the import
+/// belonged to the machine that exported it.
+pub(crate) fn import(
+    txn: &mut WriteTxn,
+    ctx: &mut Ctx,
+    schedules: Vec<Schedule>,
+    report: &mut crate::lifecycle::ImportReport,
+) -> Result<(), TaskError> {
+    for mut s in schedules {
+        if txn.schedule(s.id)?.is_some() || txn.schedule_named(&s.name)?.is_some() {
+            report.skipped_schedules.push(s.name);
+            continue;
+        }
+        s.pending.clear();
+        // Checked by the parser already: nothing here may fail after the tasks
+        // were written, or the import would be half done.
+        s.next_fire_at = recurrence(&s, ctx.now)
+            .ok()
+            .filter(|_| s.enabled)
+            .and_then(|r| r.next_after(ctx.now));
+        saved(txn, ctx, None, s)?;
+        report.schedules_imported += 1;
+    }
+    Ok(())
+}
+
+/// Adds a group of skipped fire times to the schedule's record.
+fn record_skip(
+    s: &mut Schedule,
+    reason: SkipReason,
+    times: &[DateTime<Utc>],
+    at_least: bool,
+    now: DateTime<Utc>,
+) {
+    let (Some(first), Some(last)) = (times.first(), times.last()) else {
+        return;
+    };
+    let count = times.len() as u64;
+    let n = if at_least {
+        format!("at least {count} runs")
+    } else if count == 1 {
+        "1 run".to_string()
+    } else {
+        format!("{count} runs")
+    };
+    let message = match reason {
+        SkipReason::Missed => format!(
+            "{n} skipped while Baton was closed or asleep (missed: {})",
+            s.missed
+        ),
+        SkipReason::TooLate => format!(
+            "{n} skipped while Baton was closed or asleep: later than the maximum lateness"
+        ),
+        SkipReason::CatchUpLimit => format!(
+            "{n} skipped while Baton was closed or asleep: over the catch-up limit of {CATCH_UP_LIMIT}"
+        ),
+        SkipReason::Overlap => format!("{n} skipped: the previous run was still active (overlap: {})", s.overlap),
+    };
+    s.skipped_total += count;
+    s.skipped.push(SkippedRuns {
+        reason,
+        count,
+        first: *first,
+        last: *last,
+        recorded_at: now,
+        message,
+    });
+    if s.skipped.len() > SKIPPED_KEPT {
+        let extra = s.skipped.len() - SKIPPED_KEPT;
+        s.skipped.drain(..extra);
+    }
+}

@@ -423,34 +423,14 @@ impl Engine {
         };
         let now = self.inner.clock.now();
         Ok(Task {
-            id: TaskId::new(),
-            name,
-            prompt: new.prompt,
-            effective_prompt: None,
-            status: crate::TaskState::Queued,
             scheduled_for: new.scheduled_for,
-            created_at: now,
-            started_at: None,
-            finished_at: None,
-            output: None,
-            error: None,
             parent_task_id: parent,
-            llm_provider: provider_name.to_string(),
-            llm_model: model,
-            latency_ms: None,
-            attempts: 0,
             max_attempts,
             timeout_ms: timeout.as_millis() as u64,
-            cancel_reason: None,
-            history: Vec::new(),
             system,
             temperature: new.temperature.map(crate::task::Real),
             max_tokens: new.max_tokens,
-            prompt_tokens: None,
-            completion_tokens: None,
-            cost_usd: None,
-            failure: None,
-            schedule_id: None,
+            ..Task::fresh(name, new.prompt, provider_name.to_string(), model, now)
         })
     }
 }

@@ -12,7 +12,6 @@ use crate::schedule::{
     MissedPolicy, OverlapPolicy, Recurrence, Schedule, ScheduleId, SkipReason, SkippedRuns,
     CATCH_UP_LIMIT, MISFIRE_TOLERANCE, PENDING_LIMIT, SKIPPED_KEPT,
 };
-use crate::state::TaskState;
 use crate::store::WriteTxn;
 use crate::task::{Task, TaskId};
 use chrono::{DateTime, Utc};
@@ -299,35 +298,16 @@ fn create_run(
     let name = t.name.clone().unwrap_or_else(|| s.name.clone());
     let now = ctx.now;
     let base = |prompt: String, name: String, parent: Option<TaskId>| Task {
-        id: TaskId::new(),
-        name,
-        prompt,
-        effective_prompt: None,
-        status: TaskState::Queued,
         // Past or now: the task is queued at once, in fire-time order.
         scheduled_for: fire_at,
-        created_at: now,
-        started_at: None,
-        finished_at: None,
-        output: None,
-        error: None,
         parent_task_id: parent,
-        llm_provider: t.provider.clone(),
-        llm_model: t.model.clone(),
-        latency_ms: None,
-        attempts: 0,
         max_attempts: t.max_attempts,
         timeout_ms: t.timeout_ms,
-        cancel_reason: None,
-        history: Vec::new(),
         system: t.system.clone(),
         temperature: t.temperature,
         max_tokens: t.max_tokens,
-        prompt_tokens: None,
-        completion_tokens: None,
-        cost_usd: None,
-        failure: None,
         schedule_id: Some(s.id),
+        ..Task::fresh(name, prompt, t.provider.clone(), t.model.clone(), now)
     };
     let first = base(t.prompt.clone(), name.clone(), None);
     let follow_ups: Vec<(String, String)> = t

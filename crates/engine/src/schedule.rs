@@ -15,7 +15,6 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
-use uuid::Uuid;
 
 /// Most characters in a schedule's name.
 pub const MAX_SCHEDULE_NAME: usize = 100;
@@ -29,41 +28,12 @@ pub const PENDING_LIMIT: usize = 24;
 /// stopped, the machine asleep, the clock jumped): the missed-run policy decides.
 pub const MISFIRE_TOLERANCE: Duration = Duration::from_secs(60);
 
-/// A schedule's id: a UUIDv7, like a task's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-#[cfg_attr(feature = "specta", derive(specta::Type))]
-pub struct ScheduleId(Uuid);
-
-impl ScheduleId {
-    pub(crate) fn new() -> Self {
-        ScheduleId(Uuid::now_v7())
-    }
-
-    pub(crate) fn as_u128(self) -> u128 {
-        self.0.as_u128()
-    }
-
-    pub(crate) fn from_u128(raw: u128) -> Self {
-        ScheduleId(Uuid::from_u128(raw))
-    }
-}
-
-impl fmt::Display for ScheduleId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.hyphenated().fmt(f)
-    }
-}
-
-impl FromStr for ScheduleId {
-    type Err = TaskError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Uuid::parse_str(s.trim()).map(ScheduleId).map_err(|_| {
-            TaskError::invalid("schedule", format!("'{s}' is not a schedule id (a UUID)"))
-        })
-    }
-}
+crate::task::uuid_id!(
+    /// A schedule's id: a UUIDv7, like a task's.
+    ScheduleId,
+    "schedule",
+    "schedule"
+);
 
 /// What happens to runs that fell due while the engine was not running.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -5,9 +5,7 @@ use crate::state::TaskState;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
-use uuid::Uuid;
 
 /// Largest prompt accepted, in bytes.
 pub const MAX_PROMPT_BYTES: usize = 1024 * 1024;
@@ -25,42 +23,58 @@ pub const TEMPERATURE_RANGE: std::ops::RangeInclusive<f64> = 0.0..=2.0;
 /// The placeholder a chained prompt may use for its parent's output.
 pub const PARENT_OUTPUT_PLACEHOLDER: &str = "{{parent.output}}";
 
-/// A task's id: a UUIDv7, so ids sort by creation time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-#[cfg_attr(feature = "specta", derive(specta::Type))]
-pub struct TaskId(Uuid);
+/// Declares an id type: a UUIDv7 (so ids sort by creation time) that prints
+/// hyphenated and parses with a sentence naming `field` when it is not a UUID.
+macro_rules! uuid_id {
+    ($(#[$doc:meta])* $name:ident, $field:literal, $what:literal) => {
+        $(#[$doc])*
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ::serde::Serialize, ::serde::Deserialize,
+        )]
+        #[serde(transparent)]
+        #[cfg_attr(feature = "specta", derive(specta::Type))]
+        pub struct $name(::uuid::Uuid);
 
-impl TaskId {
-    pub(crate) fn new() -> Self {
-        TaskId(Uuid::now_v7())
-    }
+        impl $name {
+            pub(crate) fn new() -> Self {
+                $name(::uuid::Uuid::now_v7())
+            }
 
-    /// The big-endian integer form; its order is creation order.
-    pub(crate) fn as_u128(self) -> u128 {
-        self.0.as_u128()
-    }
+            /// The big-endian integer form; its order is creation order.
+            pub(crate) fn as_u128(self) -> u128 {
+                self.0.as_u128()
+            }
 
-    pub(crate) fn from_u128(raw: u128) -> Self {
-        TaskId(Uuid::from_u128(raw))
-    }
+            pub(crate) fn from_u128(raw: u128) -> Self {
+                $name(::uuid::Uuid::from_u128(raw))
+            }
+        }
+
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                self.0.hyphenated().fmt(f)
+            }
+        }
+
+        impl ::std::str::FromStr for $name {
+            type Err = $crate::error::TaskError;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                ::uuid::Uuid::parse_str(s.trim()).map($name).map_err(|_| {
+                    $crate::error::TaskError::invalid($field, format!(concat!("'{}' is not a ", $what, " id (a UUID)"), s))
+                })
+            }
+        }
+    };
 }
+pub(crate) use uuid_id;
 
-impl fmt::Display for TaskId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.hyphenated().fmt(f)
-    }
-}
-
-impl FromStr for TaskId {
-    type Err = TaskError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Uuid::parse_str(s.trim())
-            .map(TaskId)
-            .map_err(|_| TaskError::invalid("id", format!("'{s}' is not a task id (a UUID)")))
-    }
-}
+uuid_id!(
+    /// A task's id: a UUIDv7, so ids sort by creation time.
+    TaskId,
+    "id",
+    "task"
+);
 
 /// How one attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -242,24 +256,47 @@ impl Task {
     /// A queued mock task for unit tests; override fields with `..Task::sample(p)`.
     pub(crate) fn sample(prompt: &str) -> Task {
         Task {
+            timeout_ms: 1000,
+            ..Task::fresh(
+                prompt.into(),
+                prompt.into(),
+                "mock".into(),
+                "echo".into(),
+                chrono::Utc::now(),
+            )
+        }
+    }
+}
+
+impl Task {
+    /// A new queued record that has not run: default attempts and timeout, no
+    /// schedule, parent or generation options. Callers override what they set.
+    pub(crate) fn fresh(
+        name: String,
+        prompt: String,
+        provider: String,
+        model: String,
+        now: DateTime<Utc>,
+    ) -> Task {
+        Task {
             id: TaskId::new(),
-            name: prompt.into(),
-            prompt: prompt.into(),
+            name,
+            prompt,
             effective_prompt: None,
             status: TaskState::Queued,
             scheduled_for: None,
-            created_at: chrono::Utc::now(),
+            created_at: now,
             started_at: None,
             finished_at: None,
             output: None,
             error: None,
             parent_task_id: None,
-            llm_provider: "mock".into(),
-            llm_model: "echo".into(),
+            llm_provider: provider,
+            llm_model: model,
             latency_ms: None,
             attempts: 0,
-            max_attempts: 3,
-            timeout_ms: 1000,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            timeout_ms: DEFAULT_TIMEOUT.as_millis() as u64,
             cancel_reason: None,
             history: Vec::new(),
             system: None,

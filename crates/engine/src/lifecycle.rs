@@ -498,6 +498,11 @@ pub(crate) fn retry(
     if let Some(n) = max_attempts {
         task.max_attempts = n;
     }
+    // A retry runs now: a start time still ahead (a task cancelled while it was
+    // scheduled) would otherwise keep its place in the queue behind tasks due earlier.
+    if task.scheduled_for.is_some_and(|at| at > ctx.now) {
+        task.scheduled_for = Some(ctx.now);
+    }
     task.attempts = 0;
     task.output = None;
     task.error = None;

@@ -764,3 +764,34 @@ async fn shutdown_closes_the_database_even_while_engine_handles_live_on() {
         .expect("the file is closed although `t.engine` is still alive");
     assert_eq!(reopened.get(task.id).await.unwrap().id, task.id);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_retried_task_cancelled_while_scheduled_runs_now_ahead_of_later_work() {
+    // One slot, paused: the queue order alone decides which task runs first.
+    let t = started_with(|c| c.workers = 1).await;
+    t.engine.set_paused(true);
+    let mut rx = t.engine.subscribe();
+    let later = t.engine.now() + chrono::Duration::hours(2);
+    let cancelled = t
+        .engine
+        .submit(NewTask {
+            scheduled_for: Some(later),
+            ..task("was scheduled", "echo")
+        })
+        .await
+        .unwrap();
+    t.engine.cancel(cancelled.id, None).await.unwrap();
+    let waiting = t.engine.submit(task("queued first", "echo")).await.unwrap();
+    tokio::time::advance(Duration::from_secs(1)).await;
+    let retried = t.engine.retry(cancelled.id, None).await.unwrap();
+    assert_eq!(retried.status, TaskState::Queued);
+    assert_eq!(retried.scheduled_for, Some(t.engine.now()));
+    t.engine.set_paused(false);
+    // FIFO by the time each became ready: the other task, then the retry, both
+    // long before the cancelled start time.
+    let first = reach(&mut rx, waiting.id, TaskState::Completed).await;
+    let second = reach(&mut rx, cancelled.id, TaskState::Completed).await;
+    assert!(first.finished_at <= second.started_at);
+    assert!(second.finished_at.unwrap() < later);
+    t.engine.shutdown().await;
+}

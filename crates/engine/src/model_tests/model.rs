@@ -353,6 +353,7 @@ impl Model {
     }
 
     pub fn retry(&mut self, id: TaskId, max_attempts: Option<u32>) -> Result<TaskState, Refused> {
+        let now = self.now;
         let t = &self.tasks[&id];
         let from = t.status;
         if !matches!(from, Failed | Cancelled) {
@@ -375,6 +376,9 @@ impl Model {
         }
         if let Some(n) = max_attempts {
             t.max_attempts = n;
+        }
+        if t.scheduled_for.is_some_and(|at| at > now) {
+            t.scheduled_for = Some(now);
         }
         t.attempts = 0;
         t.output = None;

@@ -56,6 +56,8 @@ pub enum Command {
     Events(EventsArgs),
     /// Configure the LLM providers tasks can use (OpenAI-compatible, Anthropic)
     Provider(crate::commands::provider::ProviderArgs),
+    /// Recurring schedules: a prompt run on a cron expression in a time zone
+    Schedule(crate::commands::schedule::ScheduleArgs),
 }
 
 impl Command {
@@ -85,10 +87,10 @@ pub struct RunArgs {
     pub no_api: bool,
 }
 
-/// The options `submit` and `chain` share.
+/// The task's own settings: what `submit`, `chain` and a schedule's task share.
 #[derive(Debug, Args)]
-pub struct TaskOptions {
-    /// A short name [default: the prompt's first line]
+pub struct TaskFields {
+    /// A short name [default: the prompt's first line; a schedule's task: the schedule's name]
     #[arg(long)]
     pub name: Option<String>,
     /// The provider [default: mock]
@@ -97,12 +99,6 @@ pub struct TaskOptions {
     /// The model [default: the provider's]; for mock, directives such as `sleep=500,stream=4`
     #[arg(long)]
     pub model: Option<String>,
-    /// Run at this time (RFC 3339, e.g. 2030-01-01T09:00:00Z)
-    #[arg(long, value_name = "RFC3339", conflicts_with = "after")]
-    pub at: Option<String>,
-    /// Run after this long (e.g. 30s, 5m, 1h30m)
-    #[arg(long = "in", id = "after", value_name = "DURATION")]
-    pub after: Option<String>,
     /// Attempts before the task fails (1..=20) [default: 3]
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub max_attempts: Option<i64>,
@@ -118,6 +114,19 @@ pub struct TaskOptions {
     /// Most completion tokens per attempt [default: the provider's]
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub max_tokens: Option<i64>,
+}
+
+/// The options `submit` and `chain` share.
+#[derive(Debug, Args)]
+pub struct TaskOptions {
+    #[command(flatten)]
+    pub task: TaskFields,
+    /// Run at this time (RFC 3339, e.g. 2030-01-01T09:00:00Z)
+    #[arg(long, value_name = "RFC3339", conflicts_with = "after")]
+    pub at: Option<String>,
+    /// Run after this long (e.g. 30s, 5m, 1h30m)
+    #[arg(long = "in", id = "after", value_name = "DURATION")]
+    pub after: Option<String>,
     /// Print the new task as JSON instead of its id
     #[arg(long)]
     pub json: bool,

@@ -2,7 +2,7 @@
 //! database is opened, so a bad value changes nothing and is reported even when
 //! another process holds the database.
 
-use crate::args::TaskOptions;
+use crate::args::{TaskFields, TaskOptions};
 use crate::error::CliError;
 use baton_engine::{NewTask, TaskId, TaskState, MAX_WORKERS};
 use chrono::{DateTime, Utc};
@@ -119,22 +119,31 @@ pub fn prompt(arg: &str, stdin: impl Read) -> Result<String, CliError> {
 /// The request `submit` and `chain` send. The engine validates the values
 /// themselves (sizes, ranges, model directives) and words the refusal.
 pub fn new_task(prompt: String, options: &TaskOptions) -> Result<NewTask, CliError> {
-    let timeout = options
+    Ok(NewTask {
+        scheduled_for: schedule(options.at.as_deref(), options.after.as_deref(), Utc::now())?,
+        ..task(prompt, &options.task)?
+    })
+}
+
+/// A task to create with no start time of its own: a schedule's task, or the
+/// base of [`new_task`].
+pub fn task(prompt: String, fields: &TaskFields) -> Result<NewTask, CliError> {
+    let timeout = fields
         .timeout
         .as_deref()
         .map(|t| duration("--timeout", t))
         .transpose()?;
     Ok(NewTask {
         prompt,
-        name: options.name.clone(),
-        provider: options.provider.clone(),
-        model: options.model.clone(),
-        scheduled_for: schedule(options.at.as_deref(), options.after.as_deref(), Utc::now())?,
-        max_attempts: max_attempts(options.max_attempts)?,
+        name: fields.name.clone(),
+        provider: fields.provider.clone(),
+        model: fields.model.clone(),
+        scheduled_for: None,
+        max_attempts: max_attempts(fields.max_attempts)?,
         timeout,
-        system: options.system.clone(),
-        temperature: options.temperature,
-        max_tokens: max_tokens(options.max_tokens)?,
+        system: fields.system.clone(),
+        temperature: fields.temperature,
+        max_tokens: max_tokens(fields.max_tokens)?,
     })
 }
 

@@ -2,7 +2,7 @@
 //! key/value blocks for people. Formatting builds strings; only [`emit`] writes.
 
 use crate::error::CliError;
-use baton_engine::{Attempt, Task, TaskState};
+use baton_engine::{Attempt, Schedule, Task, TaskState};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -81,14 +81,19 @@ pub fn table(tasks: &[Task]) -> String {
             ]
         })
         .collect();
+    columns(&header, &rows)
+}
+
+/// Left-aligned columns two spaces apart, the header first.
+fn columns<const N: usize>(header: &[String; N], rows: &[[String; N]]) -> String {
     let mut widths = header.each_ref().map(|h| h.chars().count());
-    for row in &rows {
+    for row in rows {
         for (w, c) in widths.iter_mut().zip(row) {
             *w = (*w).max(c.chars().count());
         }
     }
     let mut out = String::new();
-    for row in std::iter::once(&header).chain(&rows) {
+    for row in std::iter::once(header).chain(rows) {
         let mut line = String::new();
         for (i, (c, w)) in row.iter().zip(widths).enumerate() {
             if i > 0 {
@@ -188,6 +193,169 @@ fn history_line(a: &Attempt) -> String {
         let _ = write!(line, "  ({})", cell(e, 200));
     }
     line
+}
+
+/// A fire time in UTC, then in the schedule's zone when that is another:
+/// `2026-12-01T08:00:00Z (Tue 09:00 CET)`.
+fn fire_time(t: DateTime<Utc>, zone: &str) -> String {
+    match zone.parse::<chrono_tz::Tz>() {
+        Ok(tz) if tz != chrono_tz::UTC => {
+            format!(
+                "{} ({})",
+                time(t),
+                t.with_timezone(&tz).format("%a %H:%M %Z")
+            )
+        }
+        _ => format!("{} ({})", time(t), t.format("%a")),
+    }
+}
+
+/// "next run 2026-12-01T08:00:00Z (Tue 09:00 CET)", or that it is paused.
+pub fn next_fire(s: &Schedule) -> String {
+    match (s.enabled, s.next_fire_at) {
+        (false, _) => "paused".into(),
+        (true, Some(at)) => format!("next run {}", fire_time(at, &s.timezone)),
+        (true, None) => "no run to come".into(),
+    }
+}
+
+/// The `schedule list` table.
+pub fn schedule_table(schedules: &[Schedule]) -> String {
+    if schedules.is_empty() {
+        return "no schedules\n".into();
+    }
+    let header = [
+        "NAME", "CRON", "ZONE", "STATE", "NEXT RUN", "RUNS", "SKIPPED",
+    ]
+    .map(String::from);
+    let rows: Vec<[String; 7]> = schedules
+        .iter()
+        .map(|s| {
+            [
+                cell(&s.name, 32),
+                s.cron.clone(),
+                s.timezone.clone(),
+                if s.enabled { "enabled" } else { "paused" }.into(),
+                if s.enabled {
+                    opt_time(s.next_fire_at)
+                } else {
+                    "-".into()
+                },
+                s.runs.to_string(),
+                s.skipped_total.to_string(),
+            ]
+        })
+        .collect();
+    columns(&header, &rows)
+}
+
+/// What `schedule show` prints: the record (its fields at the top level in
+/// JSON), its next fire times and its most recent tasks, newest first.
+#[derive(Serialize)]
+pub struct ScheduleView<'a> {
+    #[serde(flatten)]
+    pub schedule: &'a Schedule,
+    pub upcoming: Vec<DateTime<Utc>>,
+    pub recent_tasks: Vec<Task>,
+}
+
+/// Every field of a schedule, its task, next fire times, recent tasks and
+/// skipped runs.
+pub fn schedule_details(view: &ScheduleView<'_>) -> String {
+    let s = view.schedule;
+    let t = &s.template;
+    let mut out = String::new();
+    let mut field = |label: &str, value: String| {
+        let _ = writeln!(out, "{:<15}{value}", format!("{label}:"));
+    };
+    field("id", s.id.to_string());
+    field("name", s.name.clone());
+    field("cron", s.cron.clone());
+    field("time zone", s.timezone.clone());
+    field("state", if s.enabled { "enabled" } else { "paused" }.into());
+    field(
+        "next run",
+        match s.next_fire_at {
+            Some(at) if s.enabled => fire_time(at, &s.timezone),
+            _ => "-".into(),
+        },
+    );
+    field("last run", opt_time(s.last_fired_at));
+    field("runs", s.runs.to_string());
+    field("missed runs", s.missed.to_string());
+    field(
+        "max lateness",
+        s.max_lateness_ms.map_or("no limit".into(), |ms| {
+            humantime::format_duration(std::time::Duration::from_millis(ms)).to_string()
+        }),
+    );
+    field("overlap", s.overlap.to_string());
+    field("skipped", format!("{} runs in all", s.skipped_total));
+    if !s.pending.is_empty() {
+        field("queued fires", s.pending.len().to_string());
+    }
+    field("created", time(s.created_at));
+    field("updated", time(s.updated_at));
+    field(
+        "task name",
+        t.name.clone().unwrap_or_else(|| s.name.clone()),
+    );
+    field("provider", t.provider.clone());
+    field("model", t.model.clone());
+    field("attempts", format!("up to {}", t.max_attempts));
+    field(
+        "timeout",
+        humantime::format_duration(std::time::Duration::from_millis(t.timeout_ms)).to_string(),
+    );
+    if let Some(temperature) = t.temperature {
+        field("temperature", temperature.0.to_string());
+    }
+    if let Some(n) = t.max_tokens {
+        field("max tokens", n.to_string());
+    }
+    block(&mut out, "system", t.system.as_deref());
+    block(&mut out, "prompt", Some(&t.prompt));
+    if !t.follow_ups.is_empty() {
+        out.push_str("follow-ups:\n");
+        for (i, text) in t.follow_ups.iter().enumerate() {
+            let _ = writeln!(out, "  {}. {}", i + 1, cell(text, 200));
+        }
+    }
+    if s.enabled {
+        out.push_str("upcoming:\n");
+    } else {
+        out.push_str("upcoming (once resumed):\n");
+    }
+    for at in &view.upcoming {
+        let _ = writeln!(out, "  {}", fire_time(*at, &s.timezone));
+    }
+    if view.recent_tasks.is_empty() {
+        out.push_str("recent tasks: none yet\n");
+    } else {
+        out.push_str("recent tasks:\n");
+        for task in &view.recent_tasks {
+            let _ = writeln!(
+                out,
+                "  {}  {:<9}  created {}  {}",
+                task.id,
+                task.status.to_string(),
+                time(task.created_at),
+                cell(&task.name, 40)
+            );
+        }
+    }
+    if !s.skipped.is_empty() {
+        out.push_str("skipped runs:\n");
+        for group in &s.skipped {
+            let when = if group.first == group.last {
+                time(group.first)
+            } else {
+                format!("{} to {}", time(group.first), time(group.last))
+            };
+            let _ = writeln!(out, "  {} ({when})", group.message);
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 mod engine_run;
 mod follow;
 pub mod provider;
+pub mod schedule;
 mod tasks;
 mod transfer;
 mod view;
@@ -15,7 +16,8 @@ use crate::error::CliError;
 use crate::remote::Remote;
 use baton_api::wire::ImportSummary;
 use baton_engine::{
-    Cancelled, Engine, EngineConfig, ExportFile, ListQuery, NewTask, OpenError, Task, TaskId,
+    Cancelled, Engine, EngineConfig, ExportFile, ImportReport, ListQuery, NewTask, OpenError, Task,
+    TaskId,
 };
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -52,6 +54,7 @@ async fn dispatch(command: Command, db: PathBuf) -> Result<(), CliError> {
         Command::Export(args) => transfer::export(&db, args).await,
         Command::Import(args) => transfer::import(&db, args).await,
         Command::Provider(args) => provider::run(&db, args).await,
+        Command::Schedule(args) => schedule::run(&db, args).await,
     }
 }
 
@@ -175,10 +178,40 @@ impl Backend {
         }
     }
 
-    async fn import(&self, text: String) -> Result<ImportSummary, CliError> {
+    async fn import(&self, text: String) -> Result<Imported, CliError> {
         match self {
-            Backend::Api(api) => api.import(text).await,
+            Backend::Api(api) => Ok(api.import(text).await?.into()),
             Backend::Local(engine) => Ok(engine.import(&text).await?.into()),
+        }
+    }
+}
+
+/// What an import did.
+struct Imported {
+    tasks: usize,
+    skipped_tasks: Vec<TaskId>,
+    /// How many schedules were imported, and the names of those left out
+    /// because one with that id or name is stored; `None` when a running
+    /// engine's API did the import (it reports tasks only).
+    schedules: Option<(usize, Vec<String>)>,
+}
+
+impl From<ImportSummary> for Imported {
+    fn from(s: ImportSummary) -> Self {
+        Imported {
+            tasks: s.imported,
+            skipped_tasks: s.skipped_existing,
+            schedules: None,
+        }
+    }
+}
+
+impl From<ImportReport> for Imported {
+    fn from(r: ImportReport) -> Self {
+        Imported {
+            tasks: r.imported,
+            skipped_tasks: r.skipped_existing,
+            schedules: Some((r.schedules_imported, r.skipped_schedules)),
         }
     }
 }

@@ -28,8 +28,9 @@ pub async fn export(db: &Path, args: ExportArgs) -> Result<(), CliError> {
             }
         })?;
     output::emit(&format!(
-        "exported {} tasks to {}\n",
+        "exported {} tasks and {} schedules to {}\n",
         file.tasks.len(),
+        file.schedules.len(),
         path.display()
     ))
 }
@@ -43,15 +44,28 @@ pub async fn import(db: &Path, args: ImportArgs) -> Result<(), CliError> {
     let text = String::from_utf8(bytes)
         .map_err(|_| ImportError::NotJson("the file is not UTF-8 text".into()))?;
     let report = with_backend(db, |backend| async move { backend.import(text).await }).await?;
-    let mut out = format!("imported {} tasks\n", report.imported);
-    if !report.skipped_existing.is_empty() {
+    let mut out = match &report.schedules {
+        Some((n, _)) => format!("imported {} tasks and {n} schedules\n", report.tasks),
+        None => format!("imported {} tasks\n", report.tasks),
+    };
+    if !report.skipped_tasks.is_empty() {
         let _ = writeln!(
             out,
             "skipped {} tasks already in the database:",
-            report.skipped_existing.len()
+            report.skipped_tasks.len()
         );
-        for id in &report.skipped_existing {
+        for id in &report.skipped_tasks {
             let _ = writeln!(out, "  {id}");
+        }
+    }
+    if let Some((_, skipped)) = report.schedules.as_ref().filter(|(_, s)| !s.is_empty()) {
+        let _ = writeln!(
+            out,
+            "skipped {} schedules whose id or name is already in the database:",
+            skipped.len()
+        );
+        for name in skipped {
+            let _ = writeln!(out, "  {name}");
         }
     }
     output::emit(&out)

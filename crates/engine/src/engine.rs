@@ -73,6 +73,8 @@ pub(crate) struct Inner {
     pub writer: Writer,
     pub shared: Arc<Shared>,
     pub clock: Clock,
+    /// Also sets the provider cool-down after a 429 that gave no Retry-After.
+    pub backoff: Backoff,
     pub registry: Registry,
     pub slots: Arc<Semaphore>,
     /// The number of slots asked for; `slots` follows it.
@@ -128,6 +130,7 @@ impl Engine {
                 writer,
                 shared,
                 clock: config.clock,
+                backoff: config.backoff,
                 registry: Registry::new(config.providers),
                 slots: Arc::new(Semaphore::new(config.workers)),
                 workers: config.workers.into(),

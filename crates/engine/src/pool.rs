@@ -131,8 +131,13 @@ async fn execute(inner: Arc<Inner>, task: Task, slot: OwnedSemaphorePermit, limi
                         },
                         Ok(Ok(Ok(output))) => AttemptResult::Completed { output },
                         Ok(Ok(Err(e))) => {
-                            if let (ErrorClass::RateLimited, Some(wait)) = (e.class, e.retry_after) {
-                                // The whole provider waits, not just this task.
+                            if e.class == ErrorClass::RateLimited {
+                                // The whole provider waits, not just this task: as
+                                // long as it said, else the least this task's own
+                                // backoff waits (half its un-jittered delay).
+                                let wait = e
+                                    .retry_after
+                                    .unwrap_or_else(|| inner.backoff.ceiling(task.attempts) / 2);
                                 inner.shared.limiter.cool_down(&task.llm_provider, wait);
                             }
                             AttemptResult::Failed {
@@ -144,7 +149,10 @@ async fn execute(inner: Arc<Inner>, task: Task, slot: OwnedSemaphorePermit, limi
                         }
                     }),
                 };
-                usage = measure(&Probe::read(&probe), inner.registry.prices(&task.llm_provider));
+                usage = measure(
+                    &Probe::read(&probe),
+                    inner.registry.prices(&task.llm_provider),
+                );
                 result
             }
         };
@@ -155,7 +163,12 @@ async fn execute(inner: Arc<Inner>, task: Task, slot: OwnedSemaphorePermit, limi
         match result {
             None => tracing::info!("attempt aborted: the task was cancelled"),
             Some(result) => {
-                let outcome = Outcome { id: task.id, run, result, usage };
+                let outcome = Outcome {
+                    id: task.id,
+                    run,
+                    result,
+                    usage,
+                };
                 match inner.writer.finish(outcome).await {
                     Ok(Some(t)) => tracing::info!(status = %t.status, "attempt finished"),
                     Ok(None) => tracing::info!("outcome ignored: the task had moved on"),

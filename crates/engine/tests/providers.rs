@@ -585,3 +585,48 @@ async fn a_provider_test_reports_the_model_latency_and_tokens() {
     let err = t.engine.test_provider("fake", None).await.unwrap_err();
     assert_eq!(err.code(), "provider_auth", "{err}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_429_without_retry_after_still_cools_the_provider_down_for_the_least_backoff() {
+    let server = FakeServer::start(Reply::text(&["ok"])).await;
+    server.push(Reply::error(429, "Too many requests"));
+    // The test engine's backoff starts at 100 ms: the first retry waits 50–100 ms,
+    // so the provider cools down for 50 ms.
+    let t = engine_with(settings(&server, ProviderKind::OpenaiCompatible)).await;
+    let mut rx = t.engine.subscribe();
+    let first = t.engine.submit(on_fake("first")).await.unwrap();
+    reach(&mut rx, first.id, TaskState::Scheduled).await;
+    let second = t.engine.submit(on_fake("second")).await.unwrap();
+    let held = tokio::time::timeout(PATIENCE, async {
+        loop {
+            let e = rx.recv().await.unwrap();
+            match e.kind {
+                EventKind::Held { reason, .. } if e.task_id == second.id => return reason,
+                EventKind::State {
+                    to: TaskState::Running,
+                    ..
+                } => panic!("nothing may start while the provider cools down"),
+                _ => {}
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(held, HoldReason::RateLimit);
+    reach_all(
+        &mut rx,
+        vec![
+            (first.id, TaskState::Completed),
+            (second.id, TaskState::Completed),
+        ],
+    )
+    .await;
+    let requests = server.requests();
+    assert_eq!(requests.len(), 3);
+    for later in &requests[1..] {
+        assert!(
+            later.at - requests[0].at >= Duration::from_millis(50),
+            "a request went out during the cool-down"
+        );
+    }
+}

@@ -7,13 +7,14 @@ use crate::extract::{self, BodyLimit, JsonBody, JsonOrEmpty};
 use crate::guard::{self, Guard};
 use crate::wire::{
     CancelTask, CancelledTask, ChainTask, CreateTask, ErrorBody, Health, ImportSummary, RetryTask,
+    ScheduleRequest, ScheduleRun,
 };
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use baton_engine::{Engine, ExportFile, ListQuery, Task, TaskId};
+use baton_engine::{Engine, ExportFile, ListQuery, Schedule, Task, TaskId};
 use serde::Deserialize;
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -51,6 +52,17 @@ pub(crate) fn router(state: AppState, guard: Arc<Guard>, limits: Limits) -> Rout
         .route("/tasks/{id}/chain", post(chain_task))
         .route("/tasks/{id}/retry", post(retry_task))
         .route("/tasks/{id}/cancel", post(cancel_task))
+        .route("/schedules", post(create_schedule).get(list_schedules))
+        .route(
+            "/schedules/{key}",
+            get(get_schedule)
+                .put(update_schedule)
+                .delete(remove_schedule),
+        )
+        .route("/schedules/{key}/pause", post(pause_schedule))
+        .route("/schedules/{key}/resume", post(resume_schedule))
+        .route("/schedules/{key}/run", post(run_schedule))
+        .route("/schedules/{key}/tasks", get(schedule_tasks))
         .route("/events", get(events::events))
         .route("/export", get(export))
         .route("/import", import)
@@ -161,20 +173,7 @@ pub(crate) async fn list_tasks(
     query: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, HttpError> {
     let Query(params) = query.map_err(|e| HttpError::invalid("query", e.body_text()))?;
-    let limit = match params.limit.as_deref() {
-        None => DEFAULT_PAGE,
-        Some(text) => text
-            .trim()
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| {
-                HttpError::invalid(
-                    "limit",
-                    format!("limit must be a whole number from 1 to {MAX_PAGE}, got '{text}'"),
-                )
-            })?,
-    };
+    let limit = page_limit(params.limit.as_deref())?;
     let offset = match params.offset.as_deref() {
         None => 0,
         Some(text) => text.trim().parse::<u64>().map_err(|_| {
@@ -337,10 +336,215 @@ pub(crate) async fn cancel_task(
     Ok(Json(state.engine.cancel(id, body.reason).await?.into()))
 }
 
+/// `POST /schedules`
+#[utoipa::path(post, path = "/schedules", tag = "schedules",
+    request_body = ScheduleRequest,
+    responses(
+        (status = 201, description = "stored; it fires from its next fire time on", body = crate::schema::ScheduleDoc,
+         headers(("Location" = String, description = "/schedules/{id}"))),
+        (status = 400, description = "malformed JSON", body = ErrorBody),
+        (status = 401, description = "no or wrong token", body = ErrorBody),
+        (status = 413, description = "body too large", body = ErrorBody),
+        (status = 415, description = "the body is not declared as JSON", body = ErrorBody),
+        (status = 422, description = "invalid fields: the expression, zone (or one that never fires), a name already used, the task", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn create_schedule(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<ScheduleRequest>,
+) -> Result<Response, HttpError> {
+    let schedule = state.engine.add_schedule(body.into_new_schedule()?).await?;
+    let location = HeaderValue::from_str(&format!("/schedules/{}", schedule.id)).ok();
+    let mut response = (StatusCode::CREATED, Json(schedule)).into_response();
+    if let Some(location) = location {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+/// `GET /schedules`
+#[utoipa::path(get, path = "/schedules", tag = "schedules",
+    responses(
+        (status = 200, description = "every schedule, oldest first, as `baton schedule list --json`",
+         body = Vec<crate::schema::ScheduleDoc>),
+        (status = 401, description = "no or wrong token", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn list_schedules(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<Schedule>>, HttpError> {
+    Ok(Json(state.engine.schedules().await?))
+}
+
+/// `GET /schedules/{key}`
+#[utoipa::path(get, path = "/schedules/{key}", tag = "schedules",
+    params(("key" = String, Path, description = "the schedule's name (any case) or id")),
+    responses(
+        (status = 200, description = "the schedule", body = crate::schema::ScheduleDoc),
+        (status = 401, description = "no or wrong token", body = ErrorBody),
+        (status = 404, description = "no schedule has this name or id", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn get_schedule(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+) -> Result<Json<Schedule>, HttpError> {
+    Ok(Json(state.engine.find_schedule(&key).await?))
+}
+
+/// `PUT /schedules/{key}`
+#[utoipa::path(put, path = "/schedules/{key}", tag = "schedules",
+    params(("key" = String, Path, description = "the schedule's name (any case) or id")),
+    request_body = ScheduleRequest,
+    responses(
+        (status = 200, description = "the whole definition replaced, at once; paused or enabled as before", body = crate::schema::ScheduleDoc),
+        (status = 400, description = "malformed JSON", body = ErrorBody),
+        (status = 401, description = "no or wrong token", body = ErrorBody),
+        (status = 404, description = "no schedule has this name or id", body = ErrorBody),
+        (status = 413, description = "body too large", body = ErrorBody),
+        (status = 415, description = "the body is not declared as JSON", body = ErrorBody),
+        (status = 422, description = "invalid fields", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn update_schedule(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    JsonBody(body): JsonBody<ScheduleRequest>,
+) -> Result<Json<Schedule>, HttpError> {
+    let new = body.into_new_schedule()?;
+    let id = state.engine.find_schedule(&key).await?.id;
+    Ok(Json(state.engine.update_schedule(id, new).await?))
+}
+
+/// `DELETE /schedules/{key}`
+#[utoipa::path(delete, path = "/schedules/{key}", tag = "schedules",
+    params(("key" = String, Path, description = "the schedule's name (any case) or id")),
+    responses(
+        (status = 200, description = "removed (the tasks it created stay); the schedule as it was", body = crate::schema::ScheduleDoc),
+        (status = 401, description = "no or wrong token", body = ErrorBody),
+        (status = 404, description = "no schedule has this name or id", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn remove_schedule(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+) -> Result<Json<Schedule>, HttpError> {
+    let id = state.engine.find_schedule(&key).await?.id;
+    Ok(Json(state.engine.remove_schedule(id).await?))
+}
+
+/// `POST /schedules/{key}/pause`
+#[utoipa::path(post, path = "/schedules/{key}/pause", tag = "schedules",
+    params(("key" = String, Path, description = "the schedule's name (any case) or id")),
+    responses(
+        (status = 200, description = "paused: no fire until resumed", body = crate::schema::ScheduleDoc),
+        (status = 401, description = "no or wrong token", body = ErrorBody),
+        (status = 404, description = "no schedule has this name or id", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn pause_schedule(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+) -> Result<Json<Schedule>, HttpError> {
+    let id = state.engine.find_schedule(&key).await?.id;
+    Ok(Json(state.engine.pause_schedule(id).await?))
+}
+
+/// `POST /schedules/{key}/resume`
+#[utoipa::path(post, path = "/schedules/{key}/resume", tag = "schedules",
+    params(("key" = String, Path, description = "the schedule's name (any case) or id")),
+    responses(
+        (status = 200, description = "enabled: fires from the next fire time after now", body = crate::schema::ScheduleDoc),
+        (status = 401, description = "no or wrong token", body = ErrorBody),
+        (status = 404, description = "no schedule has this name or id", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn resume_schedule(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+) -> Result<Json<Schedule>, HttpError> {
+    let id = state.engine.find_schedule(&key).await?.id;
+    Ok(Json(state.engine.resume_schedule(id).await?))
+}
+
+/// `POST /schedules/{key}/run`
+#[utoipa::path(post, path = "/schedules/{key}/run", tag = "schedules",
+    params(("key" = String, Path, description = "the schedule's name (any case) or id")),
+    responses(
+        (status = 200, description = "a run started now, whatever the overlap policy; the next fire time is unchanged", body = ScheduleRun),
+        (status = 401, description = "no or wrong token", body = ErrorBody),
+        (status = 404, description = "no schedule has this name or id", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn run_schedule(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+) -> Result<Json<ScheduleRun>, HttpError> {
+    let id = state.engine.find_schedule(&key).await?.id;
+    let (schedule, tasks) = state.engine.run_schedule_now(id).await?;
+    Ok(Json(ScheduleRun { schedule, tasks }))
+}
+
+/// The query of `GET /schedules/{key}/tasks`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ScheduleTasksParams {
+    /// Tasks to return, 1..=1000 (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
+    limit: Option<String>,
+}
+
+/// `GET /schedules/{key}/tasks`
+#[utoipa::path(get, path = "/schedules/{key}/tasks", tag = "schedules",
+    params(("key" = String, Path, description = "the schedule's name (any case) or id"), ScheduleTasksParams),
+    responses(
+        (status = 200, description = "the tasks the schedule created, newest first", body = Vec<crate::schema::TaskDoc>),
+        (status = 401, description = "no or wrong token", body = ErrorBody),
+        (status = 404, description = "no schedule has this name or id", body = ErrorBody),
+        (status = 422, description = "an invalid limit", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn schedule_tasks(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    query: Result<Query<ScheduleTasksParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<Task>>, HttpError> {
+    let Query(params) = query.map_err(|e| HttpError::invalid("query", e.body_text()))?;
+    let limit = page_limit(params.limit.as_deref())?;
+    let id = state.engine.find_schedule(&key).await?.id;
+    Ok(Json(state.engine.schedule_tasks(id, limit).await?))
+}
+
+/// `limit`: 1..=[`MAX_PAGE`], [`DEFAULT_PAGE`] when not given.
+fn page_limit(text: Option<&str>) -> Result<usize, HttpError> {
+    let Some(text) = text else {
+        return Ok(DEFAULT_PAGE);
+    };
+    text.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..=MAX_PAGE).contains(n))
+        .ok_or_else(|| {
+            HttpError::invalid(
+                "limit",
+                format!("limit must be a whole number from 1 to {MAX_PAGE}, got '{text}'"),
+            )
+        })
+}
+
 /// `GET /export`
 #[utoipa::path(get, path = "/export", tag = "transfer",
     responses(
-        (status = 200, description = "every task, as the export file (docs/export-format.md)", body = crate::schema::ExportFileDoc),
+        (status = 200, description = "every task and schedule, as the export file (docs/export-format.md)", body = crate::schema::ExportFileDoc),
         (status = 401, description = "no or wrong token", body = ErrorBody),
     ),
     security(("bearer" = [])),
@@ -353,7 +557,7 @@ pub(crate) async fn export(State(state): State<AppState>) -> Result<Json<ExportF
 #[utoipa::path(post, path = "/import", tag = "transfer",
     request_body(content = crate::schema::ExportFileDoc, description = "an export file"),
     responses(
-        (status = 200, description = "imported; ids already stored were skipped", body = ImportSummary),
+        (status = 200, description = "imported; ids (and schedule names) already stored were skipped", body = ImportSummary),
         (status = 400, description = "malformed JSON", body = ErrorBody),
         (status = 401, description = "no or wrong token", body = ErrorBody),
         (status = 413, description = "body too large", body = ErrorBody),

@@ -143,4 +143,106 @@ pub(crate) struct ExportFileDoc {
     format_version: u64,
     exported_at: DateTime<Utc>,
     tasks: Vec<TaskDoc>,
+    /// Since format_version 2.
+    #[schema(required = false)]
+    schedules: Vec<ScheduleDoc>,
+}
+
+/// What happens to runs that fell due while the engine was not running.
+#[derive(ToSchema)]
+#[schema(as = MissedPolicy)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum MissedPolicyDoc {
+    Skip,
+    Once,
+    All,
+}
+
+/// What a fire does while the schedule's previous run is still active.
+#[derive(ToSchema)]
+#[schema(as = OverlapPolicy)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum OverlapPolicyDoc {
+    Skip,
+    Queue,
+    Cancel,
+}
+
+/// Why runs were skipped.
+#[derive(ToSchema)]
+#[schema(as = SkipReason)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum SkipReasonDoc {
+    Missed,
+    TooLate,
+    CatchUpLimit,
+    Overlap,
+}
+
+/// A recurring schedule, as stored, exported and shown (`baton schedule list --json`).
+#[derive(ToSchema)]
+#[schema(as = Schedule)]
+pub(crate) struct ScheduleDoc {
+    #[schema(format = Uuid)]
+    id: String,
+    name: String,
+    /// Five fields (minute first), or six with seconds first.
+    cron: String,
+    /// An IANA zone; the cron fields are read in it.
+    timezone: String,
+    missed: MissedPolicyDoc,
+    /// Missed runs older than this are skipped whatever the policy; null: no limit.
+    max_lateness_ms: Option<u64>,
+    overlap: OverlapPolicyDoc,
+    /// False while paused.
+    enabled: bool,
+    template: TaskTemplateDoc,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    /// When the latest run was created.
+    last_fired_at: Option<DateTime<Utc>>,
+    /// The next fire time; null while paused.
+    next_fire_at: Option<DateTime<Utc>>,
+    /// Runs created so far.
+    runs: u64,
+    /// The tasks of the latest fire.
+    #[schema(value_type = Vec<String>)]
+    active_run: Vec<String>,
+    /// Fire times waiting for the active run to end (`overlap: queue`).
+    pending: Vec<DateTime<Utc>>,
+    /// The most recent groups of skipped runs, oldest first.
+    skipped: Vec<SkippedRunsDoc>,
+    /// Every run ever skipped.
+    skipped_total: u64,
+}
+
+/// The task each fire of a schedule creates.
+#[derive(ToSchema)]
+#[schema(as = TaskTemplate)]
+pub(crate) struct TaskTemplateDoc {
+    /// The task's name; the schedule's name when null.
+    name: Option<String>,
+    prompt: String,
+    provider: String,
+    model: String,
+    max_attempts: u32,
+    timeout_ms: u64,
+    system: Option<String>,
+    temperature: Option<f64>,
+    max_tokens: Option<u32>,
+    follow_ups: Vec<String>,
+}
+
+/// A group of consecutive fire times skipped for one reason.
+#[derive(ToSchema)]
+#[schema(as = SkippedRuns)]
+pub(crate) struct SkippedRunsDoc {
+    reason: SkipReasonDoc,
+    count: u64,
+    /// The first and last skipped fire times.
+    first: DateTime<Utc>,
+    last: DateTime<Utc>,
+    recorded_at: DateTime<Utc>,
+    /// e.g. "3 runs skipped while Baton was closed or asleep (missed: skip)".
+    message: String,
 }

@@ -8,7 +8,8 @@
 use crate::error::HttpError;
 use crate::schema::{TaskDoc, TaskStatusDoc};
 use baton_engine::{
-    Cancelled, ImportReport, NewTask, RecordError, StatusCounts, Task, TaskId, TaskState,
+    Cancelled, ImportReport, MissedPolicy, NewSchedule, NewTask, OverlapPolicy, RecordError,
+    Schedule, StatusCounts, Task, TaskId, TaskState,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -184,6 +185,12 @@ pub struct ImportSummary {
     /// Ids already stored; those records were left out, not overwritten.
     #[schema(value_type = Vec<String>)]
     pub skipped_existing: Vec<TaskId>,
+    /// Schedules imported.
+    #[serde(default)]
+    pub schedules_imported: usize,
+    /// Names of schedules left out because one with that id or name is stored.
+    #[serde(default)]
+    pub skipped_schedules: Vec<String>,
 }
 
 impl From<ImportReport> for ImportSummary {
@@ -191,8 +198,100 @@ impl From<ImportReport> for ImportSummary {
         ImportSummary {
             imported: r.imported,
             skipped_existing: r.skipped_existing,
+            schedules_imported: r.schedules_imported,
+            skipped_schedules: r.skipped_schedules,
         }
     }
+}
+
+/// `POST /schedules` and `PUT /schedules/{name_or_id}`: a recurring schedule
+/// (docs/schedules.md). A `PUT` replaces the whole definition; it leaves the
+/// schedule paused or enabled (`enabled` is read by `POST` only).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ScheduleRequest {
+    /// Unique in any case.
+    pub name: String,
+    /// 5 fields (minute hour day month weekday), or 6 with seconds first.
+    pub cron: String,
+    /// The IANA zone the expression is read in; `UTC` when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    /// Runs that fell due while the engine was stopped: `skip`, `once` (default) or `all`.
+    #[serde(default)]
+    #[schema(value_type = crate::schema::MissedPolicyDoc)]
+    pub missed: MissedPolicy,
+    /// Missed runs later than this many seconds are skipped; no limit when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_lateness_s: Option<f64>,
+    /// A fire while the previous run is active: `skip` (default), `queue` or `cancel`.
+    #[serde(default)]
+    #[schema(value_type = crate::schema::OverlapPolicyDoc)]
+    pub overlap: OverlapPolicy,
+    /// False: created paused. Default true.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// The task each fire creates; `scheduled_for` must be left out.
+    pub task: CreateTask,
+    /// Instructions chained onto the task, in order (at most 10).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub follow_ups: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl ScheduleRequest {
+    pub(crate) fn into_new_schedule(self) -> Result<NewSchedule, HttpError> {
+        let max_lateness = self
+            .max_lateness_s
+            .map(|s| {
+                Duration::try_from_secs_f64(s).map_err(|_| {
+                    HttpError::invalid(
+                        "max_lateness_s",
+                        format!("max_lateness_s must be a number of seconds, got {s}"),
+                    )
+                })
+            })
+            .transpose()?;
+        Ok(NewSchedule {
+            timezone: self.timezone,
+            missed: self.missed,
+            max_lateness,
+            overlap: self.overlap,
+            enabled: self.enabled,
+            follow_ups: self.follow_ups,
+            ..NewSchedule::new(self.name, self.cron, self.task.into_new_task()?)
+        })
+    }
+}
+
+/// The request a client sends for a new schedule.
+impl From<NewSchedule> for ScheduleRequest {
+    fn from(s: NewSchedule) -> Self {
+        ScheduleRequest {
+            name: s.name,
+            cron: s.cron,
+            timezone: s.timezone,
+            missed: s.missed,
+            max_lateness_s: s.max_lateness.map(|d| d.as_secs_f64()),
+            overlap: s.overlap,
+            enabled: s.enabled,
+            task: s.task.into(),
+            follow_ups: s.follow_ups,
+        }
+    }
+}
+
+/// The answer to `POST /schedules/{name_or_id}/run`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ScheduleRun {
+    /// The schedule after the run started.
+    #[schema(value_type = crate::schema::ScheduleDoc)]
+    pub schedule: Schedule,
+    /// The run's tasks: its task first, then its follow-ups.
+    #[schema(value_type = Vec<TaskDoc>)]
+    pub tasks: Vec<Task>,
 }
 
 /// Every error answer. `code` is stable; `message` is one sentence for people.

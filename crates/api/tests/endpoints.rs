@@ -405,7 +405,7 @@ async fn an_export_imports_into_another_engine_and_bad_files_are_refused() {
     from.submit(json!({"prompt": "keep me", "scheduled_for": "2099-01-01T00:00:00Z"}))
         .await;
     let file: Value = expect_json(from.get("/export").send().await.unwrap(), StatusCode::OK).await;
-    assert_eq!(file["format_version"], 1);
+    assert_eq!(file["format_version"], 2);
     assert_eq!(file["tasks"].as_array().unwrap().len(), 1);
 
     let to = Api::start().await;
@@ -414,7 +414,10 @@ async fn an_export_imports_into_another_engine_and_bad_files_are_refused() {
         StatusCode::OK,
     )
     .await;
-    assert_eq!(report, json!({"imported": 1, "skipped_existing": []}));
+    assert_eq!(
+        report,
+        json!({"imported": 1, "skipped_existing": [], "schedules_imported": 0, "skipped_schedules": []})
+    );
     let again = expect_json(
         to.post("/import").json(&file).send().await.unwrap(),
         StatusCode::OK,

@@ -97,3 +97,30 @@ async fn the_task_schemas_name_every_field_the_engine_writes() {
     check(&doc, "ExportFile", &export);
     api.stop().await;
 }
+
+#[tokio::test]
+async fn the_schedule_schemas_name_every_field_the_engine_writes() {
+    let doc: Value = serde_json::from_str(&baton_api::openapi_json()).unwrap();
+    let api = Api::start().await;
+    let schedule = expect_json(
+        api.post("/schedules")
+            .json(&json!({"name": "s", "cron": "0 0 1 1 *", "task": {"prompt": "p"}}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    check(&doc, "Schedule", &schedule);
+    check(&doc, "TaskTemplate", &schedule["template"]);
+    let run = expect_json(
+        api.post("/schedules/s/run").send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    check(&doc, "ScheduleRun", &run);
+    let export = expect_json(api.get("/export").send().await.unwrap(), StatusCode::OK).await;
+    check(&doc, "ExportFile", &export);
+    check(&doc, "Schedule", &export["schedules"][0]);
+    api.stop().await;
+}

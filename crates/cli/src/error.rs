@@ -27,10 +27,6 @@ pub enum CliError {
     Import(#[from] ImportError),
     #[error(transparent)]
     Provider(#[from] ProviderConfigError),
-    /// Schedule commands need the database itself (the API has no schedule
-    /// endpoints), and another process holds it.
-    #[error("the database {} is in use by another Baton process, and schedule commands cannot go through a running engine yet; stop it (or the desktop app) and try again", path.display())]
-    SchedulesNeedDatabase { path: PathBuf },
     #[error("cannot {action} {}: {detail}", path.display())]
     File {
         action: &'static str,
@@ -89,7 +85,6 @@ impl CliError {
             CliError::Task(e) => e.code(),
             CliError::Import(e) => e.code(),
             CliError::Provider(e) => e.code(),
-            CliError::SchedulesNeedDatabase { .. } => "database_locked",
             CliError::File { .. } => "file",
             CliError::Stdout(_) => "stdout",
             CliError::NoDataDir => "no_data_dir",

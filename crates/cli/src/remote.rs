@@ -4,10 +4,12 @@
 use crate::error::CliError;
 use baton_api::wire::{
     CancelTask, CancelledTask, ChainTask, CreateTask, ErrorBody, Health, ImportSummary, RetryTask,
-    StreamEvent,
+    ScheduleRequest, ScheduleRun, StreamEvent,
 };
 use baton_api::{Discovery, SseMessage, SseParser};
-use baton_engine::{ExportFile, ListQuery, NewTask, Task, TaskId};
+use baton_engine::{
+    ExportFile, ListQuery, NewSchedule, NewTask, Schedule, ScheduleId, Task, TaskId,
+};
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use reqwest::{RequestBuilder, Response};
@@ -71,16 +73,18 @@ impl Remote {
         &self.url
     }
 
-    fn get(&self, path: &str) -> RequestBuilder {
+    fn request(&self, method: reqwest::Method, path: &str) -> RequestBuilder {
         self.http
-            .get(format!("{}{path}", self.url))
+            .request(method, format!("{}{path}", self.url))
             .bearer_auth(&self.token)
     }
 
+    fn get(&self, path: &str) -> RequestBuilder {
+        self.request(reqwest::Method::GET, path)
+    }
+
     fn post(&self, path: &str) -> RequestBuilder {
-        self.http
-            .post(format!("{}{path}", self.url))
-            .bearer_auth(&self.token)
+        self.request(reqwest::Method::POST, path)
     }
 
     async fn respond(&self, request: RequestBuilder) -> Result<Response, CliError> {
@@ -201,6 +205,62 @@ impl Remote {
         self.send(request).await
     }
 
+    pub async fn add_schedule(&self, new: NewSchedule) -> Result<Schedule, CliError> {
+        self.send(self.post("/schedules").json(&ScheduleRequest::from(new)))
+            .await
+    }
+
+    /// The schedule with this name (any case) or id.
+    pub async fn find_schedule(&self, key: &str) -> Result<Schedule, CliError> {
+        let path = format!("/schedules/{}", path_segment(key.trim()));
+        self.send(self.get(&path)).await
+    }
+
+    pub async fn update_schedule(
+        &self,
+        id: ScheduleId,
+        new: NewSchedule,
+    ) -> Result<Schedule, CliError> {
+        let request = self
+            .request(reqwest::Method::PUT, &format!("/schedules/{id}"))
+            .json(&ScheduleRequest::from(new));
+        self.send(request).await
+    }
+
+    pub async fn remove_schedule(&self, id: ScheduleId) -> Result<Schedule, CliError> {
+        let path = format!("/schedules/{id}");
+        self.send(self.request(reqwest::Method::DELETE, &path))
+            .await
+    }
+
+    /// `pause`, `resume` or `run` on one schedule.
+    pub async fn schedule_action<T: DeserializeOwned>(
+        &self,
+        id: ScheduleId,
+        action: &str,
+    ) -> Result<T, CliError> {
+        self.send(self.post(&format!("/schedules/{id}/{action}")))
+            .await
+    }
+
+    pub async fn run_schedule_now(&self, id: ScheduleId) -> Result<ScheduleRun, CliError> {
+        self.schedule_action(id, "run").await
+    }
+
+    pub async fn schedules(&self) -> Result<Vec<Schedule>, CliError> {
+        self.send(self.get("/schedules")).await
+    }
+
+    pub async fn schedule_tasks(
+        &self,
+        id: ScheduleId,
+        limit: usize,
+    ) -> Result<Vec<Task>, CliError> {
+        let limit = limit.clamp(1, baton_api::MAX_PAGE);
+        self.send(self.get(&format!("/schedules/{id}/tasks?limit={limit}")))
+            .await
+    }
+
     /// Subscribes to the live events. Once this returns, the server has
     /// registered the subscription: nothing that happens later is missed.
     pub async fn events(&self) -> Result<EventStream, CliError> {
@@ -212,6 +272,20 @@ impl Remote {
             queue: VecDeque::new(),
         })
     }
+}
+
+/// `text` as one URL path segment: every byte but the unreserved ones
+/// percent-encoded, so a schedule name with spaces or slashes stays one segment.
+fn path_segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 /// What the event stream delivers.
@@ -258,5 +332,14 @@ impl EventStream {
                 None => return Ok(None),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_name_becomes_one_path_segment() {
+        assert_eq!(super::path_segment("daily"), "daily");
+        assert_eq!(super::path_segment("a b/c?é"), "a%20b%2Fc%3F%C3%A9");
     }
 }

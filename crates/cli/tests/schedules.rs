@@ -453,7 +453,7 @@ fn export_includes_schedules_and_import_restores_them_into_another_data_dir() {
 }
 
 #[test]
-fn schedule_commands_say_so_when_a_running_engine_holds_the_database() {
+fn schedule_commands_go_through_a_running_engine_api() {
     let baton = Baton::new();
     baton.ok(&["schedule", "add", "yearly", "--cron", YEARLY, "x"]);
     let mut server = baton.spawn(&["run"]);
@@ -461,31 +461,93 @@ fn schedule_commands_say_so_when_a_running_engine_holds_the_database() {
         count(log, &["engine started"]) > 0
     });
 
-    for args in [
-        &["schedule", "list"][..],
-        &["schedule", "add", "other", "--cron", YEARLY, "y"],
-        &["schedule", "run-now", "yearly"],
+    let added = baton.json(&[
+        "schedule",
+        "add",
+        "other one",
+        "--cron",
+        YEARLY,
+        "--tz",
+        "Europe/Paris",
+        "y",
+        "--json",
+    ]);
+    assert_eq!(added["timezone"], "Europe/Paris");
+    let names: Vec<Value> = schedules(&baton)
+        .iter()
+        .map(|s| s["name"].clone())
+        .collect();
+    assert_eq!(names, ["yearly", "other one"]);
+    assert!(baton
+        .ok(&["schedule", "show", "OTHER ONE"])
+        .contains("name:          other one"));
+
+    let run = baton.ok(&["schedule", "run-now", "yearly"]);
+    let task_id = run.trim();
+    baton.ok(&["wait"]);
+    assert_eq!(baton.task(task_id)["output"], "echo: x");
+    let shown = baton.json(&["schedule", "show", "yearly", "--json"]);
+    assert_eq!(shown["runs"], 1);
+    assert_eq!(shown["recent_tasks"][0]["id"], task_id);
+
+    assert_eq!(
+        baton.ok(&["schedule", "pause", "other one"]),
+        "schedule 'other one' paused\n"
+    );
+    let edited = baton.json(&[
+        "schedule",
+        "edit",
+        "other one",
+        "--rename",
+        "other",
+        "--cron",
+        "0 9 * * *",
+        "z",
+        "--json",
+    ]);
+    assert_eq!(
+        (edited["name"].as_str(), edited["enabled"].as_bool()),
+        (Some("other"), Some(false))
+    );
+    assert!(baton
+        .ok(&["schedule", "resume", "other"])
+        .starts_with("schedule 'other' resumed: next run "));
+    baton.ok(&["schedule", "remove", "other"]);
+
+    // The same refusals as without an engine: one sentence, exit 2, nothing stored.
+    for (args, says) in [
+        (
+            &["schedule", "add", "yearly", "--cron", YEARLY, "p"][..],
+            "a schedule named 'yearly' already exists",
+        ),
+        (
+            &["schedule", "add", "z", "--cron", "61 * * * *", "p"],
+            "is invalid",
+        ),
+        (
+            &["schedule", "run-now", "nope"],
+            "no schedule is named 'nope'",
+        ),
     ] {
         let refusal = baton.refuse(args);
-        assert_eq!(refusal.status, 1, "{}", refusal.message);
-        assert_eq!(
-            refusal.message,
-            format!(
-                "the database {} is in use by another Baton process, and schedule commands cannot go through a running engine yet; stop it (or the desktop app) and try again",
-                baton.db_file().display()
-            )
-        );
+        assert_eq!(refusal.status, 2, "{}", refusal.message);
+        assert!(refusal.message.contains(says), "{}", refusal.message);
     }
-    // Bad input is still named as such: it is checked before the database.
-    let refusal = baton.refuse(&["schedule", "add", "z", "--cron", "61 * * * *", "y"]);
-    assert_eq!(refusal.status, 2);
-    assert!(
-        refusal.message.contains("is invalid"),
-        "{}",
-        refusal.message
-    );
-
-    server.kill();
     assert_eq!(schedules(&baton).len(), 1);
-    assert!(baton.tasks().is_empty());
+    server.kill();
+
+    let mut server = baton.spawn(&["run", "--no-api"]);
+    server.wait_for("the engine to start", |log| {
+        count(log, &["engine started"]) > 0
+    });
+    let refusal = baton.refuse(&["schedule", "list"]);
+    assert_eq!(refusal.status, 1);
+    assert_eq!(
+        refusal.message,
+        format!(
+            "the database {} is in use by another Baton process; stop it or use another --data-dir",
+            baton.db_file().display()
+        )
+    );
+    server.kill();
 }

@@ -16,8 +16,8 @@ use crate::error::CliError;
 use crate::remote::Remote;
 use baton_api::wire::ImportSummary;
 use baton_engine::{
-    Cancelled, Engine, EngineConfig, ExportFile, ImportReport, ListQuery, NewTask, OpenError, Task,
-    TaskId,
+    Cancelled, Engine, EngineConfig, ExportFile, ListQuery, NewSchedule, NewTask, OpenError,
+    Schedule, ScheduleId, Task, TaskId,
 };
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -178,40 +178,79 @@ impl Backend {
         }
     }
 
-    async fn import(&self, text: String) -> Result<Imported, CliError> {
+    async fn import(&self, text: String) -> Result<ImportSummary, CliError> {
         match self {
-            Backend::Api(api) => Ok(api.import(text).await?.into()),
+            Backend::Api(api) => api.import(text).await,
             Backend::Local(engine) => Ok(engine.import(&text).await?.into()),
         }
     }
-}
 
-/// What an import did.
-struct Imported {
-    tasks: usize,
-    skipped_tasks: Vec<TaskId>,
-    /// How many schedules were imported, and the names of those left out
-    /// because one with that id or name is stored; `None` when a running
-    /// engine's API did the import (it reports tasks only).
-    schedules: Option<(usize, Vec<String>)>,
-}
-
-impl From<ImportSummary> for Imported {
-    fn from(s: ImportSummary) -> Self {
-        Imported {
-            tasks: s.imported,
-            skipped_tasks: s.skipped_existing,
-            schedules: None,
+    async fn add_schedule(&self, new: NewSchedule) -> Result<Schedule, CliError> {
+        match self {
+            Backend::Api(api) => api.add_schedule(new).await,
+            Backend::Local(engine) => Ok(engine.add_schedule(new).await?),
         }
     }
-}
 
-impl From<ImportReport> for Imported {
-    fn from(r: ImportReport) -> Self {
-        Imported {
-            tasks: r.imported,
-            skipped_tasks: r.skipped_existing,
-            schedules: Some((r.schedules_imported, r.skipped_schedules)),
+    /// The schedule with this name (any case) or id.
+    async fn find_schedule(&self, key: &str) -> Result<Schedule, CliError> {
+        match self {
+            Backend::Api(api) => api.find_schedule(key).await,
+            Backend::Local(engine) => Ok(engine.find_schedule(key).await?),
+        }
+    }
+
+    async fn update_schedule(
+        &self,
+        id: ScheduleId,
+        new: NewSchedule,
+    ) -> Result<Schedule, CliError> {
+        match self {
+            Backend::Api(api) => api.update_schedule(id, new).await,
+            Backend::Local(engine) => Ok(engine.update_schedule(id, new).await?),
+        }
+    }
+
+    async fn pause_schedule(&self, id: ScheduleId) -> Result<Schedule, CliError> {
+        match self {
+            Backend::Api(api) => api.schedule_action(id, "pause").await,
+            Backend::Local(engine) => Ok(engine.pause_schedule(id).await?),
+        }
+    }
+
+    async fn resume_schedule(&self, id: ScheduleId) -> Result<Schedule, CliError> {
+        match self {
+            Backend::Api(api) => api.schedule_action(id, "resume").await,
+            Backend::Local(engine) => Ok(engine.resume_schedule(id).await?),
+        }
+    }
+
+    async fn remove_schedule(&self, id: ScheduleId) -> Result<Schedule, CliError> {
+        match self {
+            Backend::Api(api) => api.remove_schedule(id).await,
+            Backend::Local(engine) => Ok(engine.remove_schedule(id).await?),
+        }
+    }
+
+    /// The run's tasks, its task first.
+    async fn run_schedule_now(&self, id: ScheduleId) -> Result<Vec<Task>, CliError> {
+        match self {
+            Backend::Api(api) => Ok(api.run_schedule_now(id).await?.tasks),
+            Backend::Local(engine) => Ok(engine.run_schedule_now(id).await?.1),
+        }
+    }
+
+    async fn schedules(&self) -> Result<Vec<Schedule>, CliError> {
+        match self {
+            Backend::Api(api) => api.schedules().await,
+            Backend::Local(engine) => Ok(engine.schedules().await?),
+        }
+    }
+
+    async fn schedule_tasks(&self, id: ScheduleId, limit: usize) -> Result<Vec<Task>, CliError> {
+        match self {
+            Backend::Api(api) => api.schedule_tasks(id, limit).await,
+            Backend::Local(engine) => Ok(engine.schedule_tasks(id, limit).await?),
         }
     }
 }

@@ -1,20 +1,15 @@
 //! `baton schedule add|edit|list|show|pause|resume|remove|run-now`: recurring
-//! schedules (docs/schedules.md). Every value is checked before the database is
-//! opened, so a bad one changes nothing and is reported even when another
-//! process holds the database. The commands open the database themselves: the
-//! HTTP API has no schedule endpoints yet, so while another process holds the
-//! database they say so (see [`with_schedules`]).
+//! schedules (docs/schedules.md), through the running engine's API or the
+//! database, as the task commands. Every value is checked before either is
+//! reached, so a bad one changes nothing and is named as such in both cases.
 
-use super::with_engine;
+use super::with_backend;
 use crate::args::TaskFields;
 use crate::error::CliError;
 use crate::{input, output};
-use baton_engine::{
-    upcoming_fires, Engine, MissedPolicy, NewSchedule, OpenError, OverlapPolicy, Schedule,
-};
+use baton_engine::{upcoming_fires, MissedPolicy, NewSchedule, OverlapPolicy, Schedule};
 use chrono::Utc;
 use clap::{Args, Subcommand};
-use std::future::Future;
 use std::path::Path;
 
 /// Fire times `show` lists.
@@ -140,21 +135,6 @@ pub async fn run(db: &Path, args: ScheduleArgs) -> Result<(), CliError> {
     }
 }
 
-/// [`with_engine`], with the "in use" error saying why a running engine's API
-/// does not help here.
-async fn with_schedules<T, F, Fut>(db: &Path, op: F) -> Result<T, CliError>
-where
-    F: FnOnce(Engine) -> Fut,
-    Fut: Future<Output = Result<T, CliError>>,
-{
-    match with_engine(db, op).await {
-        Err(CliError::Open(OpenError::Locked { path })) => {
-            Err(CliError::SchedulesNeedDatabase { path })
-        }
-        other => other,
-    }
-}
-
 /// The request `add` and `edit` send, checked as far as it can be without the
 /// database: the policies, durations, prompt, task fields, and the expression
 /// in its zone (invalid, unknown zone, never fires).
@@ -194,11 +174,7 @@ fn new_schedule(name: String, d: &Definition) -> Result<NewSchedule, CliError> {
 async fn add(db: &Path, args: AddArgs) -> Result<(), CliError> {
     let mut new = new_schedule(args.name, &args.definition)?;
     new.enabled = !args.paused;
-    let saved = with_schedules(
-        db,
-        |engine| async move { Ok(engine.add_schedule(new).await?) },
-    )
-    .await?;
+    let saved = with_backend(db, |backend| async move { backend.add_schedule(new).await }).await?;
     print_saved(&saved, "added", args.json)
 }
 
@@ -207,11 +183,11 @@ async fn edit(db: &Path, args: EditArgs) -> Result<(), CliError> {
     let mut new = new_schedule(args.rename.clone().unwrap_or_default(), &args.definition)?;
     let key = args.name;
     let rename = args.rename;
-    let saved = with_schedules(db, |engine| async move {
-        let current = engine.find_schedule(&key).await?;
+    let saved = with_backend(db, |backend| async move {
+        let current = backend.find_schedule(&key).await?;
         new.name = rename.unwrap_or(current.name);
         new.enabled = current.enabled;
-        Ok(engine.update_schedule(current.id, new).await?)
+        backend.update_schedule(current.id, new).await
     })
     .await?;
     print_saved(&saved, "saved", args.json)
@@ -231,8 +207,7 @@ fn print_saved(s: &Schedule, done: &str, json: bool) -> Result<(), CliError> {
 }
 
 async fn list(db: &Path, args: ListArgs) -> Result<(), CliError> {
-    let schedules =
-        with_schedules(db, |engine| async move { Ok(engine.schedules().await?) }).await?;
+    let schedules = with_backend(db, |backend| async move { backend.schedules().await }).await?;
     output::emit(&if args.json {
         output::json(&schedules)?
     } else {
@@ -242,9 +217,9 @@ async fn list(db: &Path, args: ListArgs) -> Result<(), CliError> {
 
 async fn show(db: &Path, args: ShowArgs) -> Result<(), CliError> {
     let key = args.name;
-    let (schedule, tasks) = with_schedules(db, |engine| async move {
-        let s = engine.find_schedule(&key).await?;
-        let tasks = engine.schedule_tasks(s.id, RECENT_TASKS).await?;
+    let (schedule, tasks) = with_backend(db, |backend| async move {
+        let s = backend.find_schedule(&key).await?;
+        let tasks = backend.schedule_tasks(s.id, RECENT_TASKS).await?;
         Ok((s, tasks))
     })
     .await?;
@@ -266,9 +241,9 @@ async fn show(db: &Path, args: ShowArgs) -> Result<(), CliError> {
 
 async fn pause(db: &Path, args: NameArgs) -> Result<(), CliError> {
     let key = args.name;
-    let s = with_schedules(db, |engine| async move {
-        let s = engine.find_schedule(&key).await?;
-        Ok(engine.pause_schedule(s.id).await?)
+    let s = with_backend(db, |backend| async move {
+        let s = backend.find_schedule(&key).await?;
+        backend.pause_schedule(s.id).await
     })
     .await?;
     output::emit(&format!("schedule '{}' paused\n", s.name))
@@ -276,9 +251,9 @@ async fn pause(db: &Path, args: NameArgs) -> Result<(), CliError> {
 
 async fn resume(db: &Path, args: NameArgs) -> Result<(), CliError> {
     let key = args.name;
-    let s = with_schedules(db, |engine| async move {
-        let s = engine.find_schedule(&key).await?;
-        Ok(engine.resume_schedule(s.id).await?)
+    let s = with_backend(db, |backend| async move {
+        let s = backend.find_schedule(&key).await?;
+        backend.resume_schedule(s.id).await
     })
     .await?;
     output::emit(&format!(
@@ -290,9 +265,9 @@ async fn resume(db: &Path, args: NameArgs) -> Result<(), CliError> {
 
 async fn remove(db: &Path, args: NameArgs) -> Result<(), CliError> {
     let key = args.name;
-    let s = with_schedules(db, |engine| async move {
-        let s = engine.find_schedule(&key).await?;
-        Ok(engine.remove_schedule(s.id).await?)
+    let s = with_backend(db, |backend| async move {
+        let s = backend.find_schedule(&key).await?;
+        backend.remove_schedule(s.id).await
     })
     .await?;
     output::emit(&format!(
@@ -304,9 +279,9 @@ async fn remove(db: &Path, args: NameArgs) -> Result<(), CliError> {
 /// One task id a line (the run's task first), so `ids=$(baton schedule run-now …)` works.
 async fn run_now(db: &Path, args: NameArgs) -> Result<(), CliError> {
     let key = args.name;
-    let (_, tasks) = with_schedules(db, |engine| async move {
-        let s = engine.find_schedule(&key).await?;
-        Ok(engine.run_schedule_now(s.id).await?)
+    let tasks = with_backend(db, |backend| async move {
+        let s = backend.find_schedule(&key).await?;
+        backend.run_schedule_now(s.id).await
     })
     .await?;
     output::emit(

@@ -44,27 +44,27 @@ pub async fn import(db: &Path, args: ImportArgs) -> Result<(), CliError> {
     let text = String::from_utf8(bytes)
         .map_err(|_| ImportError::NotJson("the file is not UTF-8 text".into()))?;
     let report = with_backend(db, |backend| async move { backend.import(text).await }).await?;
-    let mut out = match &report.schedules {
-        Some((n, _)) => format!("imported {} tasks and {n} schedules\n", report.tasks),
-        None => format!("imported {} tasks\n", report.tasks),
-    };
-    if !report.skipped_tasks.is_empty() {
+    let mut out = format!(
+        "imported {} tasks and {} schedules\n",
+        report.imported, report.schedules_imported
+    );
+    if !report.skipped_existing.is_empty() {
         let _ = writeln!(
             out,
             "skipped {} tasks already in the database:",
-            report.skipped_tasks.len()
+            report.skipped_existing.len()
         );
-        for id in &report.skipped_tasks {
+        for id in &report.skipped_existing {
             let _ = writeln!(out, "  {id}");
         }
     }
-    if let Some((_, skipped)) = report.schedules.as_ref().filter(|(_, s)| !s.is_empty()) {
+    if !report.skipped_schedules.is_empty() {
         let _ = writeln!(
             out,
             "skipped {} schedules whose id or name is already in the database:",
-            skipped.len()
+            report.skipped_schedules.len()
         );
-        for name in skipped {
+        for name in &report.skipped_schedules {
             let _ = writeln!(out, "  {name}");
         }
     }

@@ -16,6 +16,10 @@ const COMMANDS: &[&str] = &[
     "engine_status",
     "activity",
     "open_log_folder",
+    "list_providers",
+    "save_provider",
+    "remove_provider",
+    "test_provider",
 ];
 
 fn main() {

@@ -1,7 +1,7 @@
 //! The one error type every command returns: a stable `code`, one sentence, and
 //! where it applies (`field` for form validation, `records` for an import).
 
-use baton_engine::{ImportError, TaskError};
+use baton_engine::{ImportError, ProviderConfigError, TaskError};
 use serde::Serialize;
 use specta::Type;
 
@@ -69,6 +69,21 @@ impl From<ImportError> for CommandError {
         };
         CommandError {
             records,
+            ..CommandError::new(e.code(), e.to_string())
+        }
+    }
+}
+
+impl From<ProviderConfigError> for CommandError {
+    fn from(e: ProviderConfigError) -> Self {
+        let field = match &e {
+            ProviderConfigError::Invalid { field, .. } => Some(field.to_string()),
+            // The keychain refused the key the person typed: say so next to it.
+            ProviderConfigError::Key(_) => Some("key".to_string()),
+            _ => None,
+        };
+        CommandError {
+            field,
             ..CommandError::new(e.code(), e.to_string())
         }
     }

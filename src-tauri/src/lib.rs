@@ -10,7 +10,8 @@
 //!   [`Runtime`], so the real app and tests under `tauri::test::mock_builder()`
 //!   share the code.
 //! - [`run`]: the real app: plugins, logging, tray, window behaviour.
-//! - `commands`: the IPC commands, by concern (`tasks`, `transfer`, `app`).
+//! - `commands`: the IPC commands, by concern (`tasks`, `transfer`, `app`,
+//!   `providers`).
 //! - `events`: engine events → Tauri events, notifications, tray status.
 //! - `bindings`: the typed IPC surface and its generated TypeScript.
 //! - `tray`, `settings`, `state`, `error`: the rest.

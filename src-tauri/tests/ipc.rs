@@ -2,6 +2,7 @@
 //! engine on a temporary redb file, and engine events arriving as Tauri events.
 
 use baton_desktop::{configure, start, ShellOptions};
+use fake_llm::{FakeServer, Reply};
 use serde_json::{json, Value};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -256,6 +257,130 @@ fn settings_are_applied_saved_and_validated() {
         activity["finished_per_minute"].as_array().unwrap().len(),
         30
     );
+}
+
+/// Provider settings as the settings form sends them, keyed by `VAR`.
+fn provider(name: &str, base_url: &str, var: &str) -> Value {
+    json!({
+        "name": name,
+        "kind": "openai-compatible",
+        "base_url": base_url,
+        "model": "fake-model",
+        "headers": {},
+        "limits": {"max_concurrency": 2, "rpm": 60, "tpm": null},
+        "key": {"source": "env", "var": var},
+        "prices": {"input_per_mtok": 1.5, "output_per_mtok": 6.0},
+        "idle_timeout_ms": null
+    })
+}
+
+#[test]
+fn providers_are_saved_listed_validated_and_removed_over_ipc() {
+    let shell = shell();
+    let local = provider(
+        "local",
+        "http://127.0.0.1:11434/v1/",
+        "BATON_IPC_UNUSED_KEY",
+    );
+    let saved = shell
+        .call("save_provider", json!({"settings": local, "apiKey": null}))
+        .unwrap();
+    assert_eq!(saved["base_url"], "http://127.0.0.1:11434/v1", "normalised");
+    let listed = shell.call("list_providers", json!({})).unwrap();
+    assert_eq!(listed, json!([saved]));
+    assert_eq!(
+        listed[0]["key"],
+        json!({"source": "env", "var": "BATON_IPC_UNUSED_KEY"})
+    );
+    assert_eq!(listed[0]["limits"]["rpm"], 60);
+
+    let mut bad = local.clone();
+    bad["base_url"] = json!("ftp://example.com");
+    bad["model"] = json!("changed");
+    let err = shell
+        .call("save_provider", json!({"settings": bad, "apiKey": null}))
+        .unwrap_err();
+    assert_eq!(err["code"], "invalid_input");
+    assert_eq!(err["field"], "base_url");
+    let mut zero = local.clone();
+    zero["limits"]["rpm"] = json!(0);
+    let err = shell
+        .call("save_provider", json!({"settings": zero, "apiKey": null}))
+        .unwrap_err();
+    assert_eq!(err["field"], "limits");
+    // A blank key is refused before anything reaches the keychain.
+    let err = shell
+        .call(
+            "save_provider",
+            json!({"settings": local, "apiKey": "  \n"}),
+        )
+        .unwrap_err();
+    assert_eq!(err["field"], "key");
+    assert_eq!(
+        shell.call("list_providers", json!({})).unwrap(),
+        json!([saved]),
+        "a refused save changes nothing"
+    );
+
+    let removed = shell
+        .call("remove_provider", json!({"name": "local"}))
+        .unwrap();
+    assert_eq!(removed["name"], "local");
+    assert_eq!(shell.call("list_providers", json!({})).unwrap(), json!([]));
+    let err = shell
+        .call("remove_provider", json!({"name": "local"}))
+        .unwrap_err();
+    assert_eq!(err["code"], "not_found");
+    let err = shell
+        .call("test_provider", json!({"name": "local", "model": null}))
+        .unwrap_err();
+    assert_eq!(err["code"], "not_found");
+}
+
+#[test]
+fn a_provider_test_reports_latency_model_and_tokens_and_never_returns_the_key() {
+    const VAR: &str = "BATON_IPC_TEST_PROVIDER_KEY";
+    const KEY: &str = "sk-ipc-test-0123456789abcdef";
+    // A name no other test reads; set before the engine looks it up.
+    std::env::set_var(VAR, KEY);
+    let shell = shell();
+    let server =
+        tauri::async_runtime::block_on(FakeServer::start(Reply::text(&["po", "ng"]).usage(9, 1)));
+    let settings = provider("fake", &format!("{}/v1", server.url()), VAR);
+    shell
+        .call(
+            "save_provider",
+            json!({"settings": settings, "apiKey": null}),
+        )
+        .unwrap();
+
+    let tested = shell
+        .call("test_provider", json!({"name": "fake", "model": null}))
+        .unwrap();
+    assert_eq!(tested["provider"], "fake");
+    assert_eq!(tested["model"], "fake-model");
+    assert_eq!(tested["output"], "pong");
+    assert_eq!(tested["prompt_tokens"], 9);
+    assert_eq!(tested["completion_tokens"], 1);
+    assert!(tested["latency_ms"].is_u64());
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1);
+    let bearer = format!("Bearer {KEY}");
+    assert_eq!(requests[0].header("authorization"), Some(bearer.as_str()));
+
+    // The provider echoes the key back in its refusal; the error does not.
+    server.push(Reply::error(
+        401,
+        &format!("Incorrect API key provided: {KEY}"),
+    ));
+    let err = shell
+        .call("test_provider", json!({"name": "fake", "model": "other"}))
+        .unwrap_err();
+    assert_eq!(err["code"], "provider_auth");
+    let listed = shell.call("list_providers", json!({})).unwrap();
+    for shown in [&tested, &err, &listed] {
+        assert!(!shown.to_string().contains(&KEY[..12]), "{shown}");
+    }
 }
 
 /// GET /health with the bearer token, over a plain socket; returns the status line.

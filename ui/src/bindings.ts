@@ -24,6 +24,17 @@ export const commands = {
 	engineStatus: () => typedError<StatusChanged, CommandError_Serialize>(__TAURI_INVOKE("engine_status")),
 	activity: () => __TAURI_INVOKE<Activity_Serialize>("activity"),
 	openLogFolder: () => typedError<string, CommandError_Serialize>(__TAURI_INVOKE("open_log_folder")),
+	/**  The configured providers (not the built-in `mock`); key sources, never keys. */
+	listProviders: () => __TAURI_INVOKE<ProviderSettings_Serialize[]>("list_providers"),
+	/**
+	 *  Adds or replaces a provider. `api_key`, when the person typed one, goes to the
+	 *  OS keychain and the saved settings point there.
+	 */
+	saveProvider: (settings: ProviderSettings_Deserialize, apiKey: string | null) => typedError<ProviderSettings_Serialize, CommandError_Serialize>(__TAURI_INVOKE("save_provider", { settings, apiKey })),
+	/**  Removes a provider and its keychain entry; returns what was removed. */
+	removeProvider: (name: string) => typedError<ProviderSettings_Serialize, CommandError_Serialize>(__TAURI_INVOKE("remove_provider", { name })),
+	/**  Sends one tiny request (to `model`, else the provider's default). */
+	testProvider: (name: string, model: string | null) => typedError<ProviderTest_Serialize, CommandError_Serialize>(__TAURI_INVOKE("test_provider", { name, model })),
 };
 
 /** Events */
@@ -49,6 +60,10 @@ export type Activity_Deserialize = {
 	latency_p95_ms?: number | null,
 	/**  Attempts beyond the first, over tasks finished today. */
 	retries_today: number,
+	/**  Prompt + completion tokens of the tasks finished today, whatever their outcome. */
+	tokens_today: number,
+	/**  US dollars, over the tasks finished today whose provider has prices. */
+	cost_today_usd: number | null,
 };
 
 /**  Figures for the activity panel. */
@@ -63,6 +78,10 @@ export type Activity_Serialize = {
 	latency_p95_ms: number | null,
 	/**  Attempts beyond the first, over tasks finished today. */
 	retries_today: number,
+	/**  Prompt + completion tokens of the tasks finished today, whatever their outcome. */
+	tokens_today: number,
+	/**  US dollars, over the tasks finished today whose provider has prices. */
+	cost_today_usd: number | null,
 };
 
 /**  One attempt in a task's history. */
@@ -272,6 +291,139 @@ export type ImportReport = {
 	imported: number,
 	/**  Ids already in the database; those records were left out, not overwritten. */
 	skipped_existing: TaskId[],
+	schedules_imported: number,
+	/**  Names of schedules left out because one with that id or name is stored. */
+	skipped_schedules: string[],
+};
+
+/**  Where a provider's API key comes from. The key itself is never stored here. */
+export type KeyRef = 
+/**  No key (a local server). */
+{ source: "none" } | 
+/**  Read from this environment variable at each request. */
+{ source: "env"; var: string } | 
+/**  In the OS keychain, under service `baton` and the provider's name. */
+{ source: "keychain" };
+
+/**  A provider's limits; `None` is unlimited. */
+export type Limits = Limits_Serialize | Limits_Deserialize;
+
+/**  A provider's limits; `None` is unlimited. */
+export type Limits_Deserialize = {
+	/**  Requests in flight at once. */
+	max_concurrency?: number | null,
+	/**  Requests started in any 60 s. */
+	rpm?: number | null,
+	/**
+	 *  Tokens (prompt estimate + max_tokens, reconciled with the reported usage)
+	 *  in any 60 s.
+	 */
+	tpm?: number | null,
+};
+
+/**  A provider's limits; `None` is unlimited. */
+export type Limits_Serialize = {
+	/**  Requests in flight at once. */
+	max_concurrency: number | null,
+	/**  Requests started in any 60 s. */
+	rpm: number | null,
+	/**
+	 *  Tokens (prompt estimate + max_tokens, reconciled with the reported usage)
+	 *  in any 60 s.
+	 */
+	tpm: number | null,
+};
+
+/**  US dollars per million tokens. */
+export type Prices = {
+	input_per_mtok: number | null,
+	output_per_mtok: number | null,
+};
+
+/**  Which wire protocol a provider speaks. */
+export type ProviderKind = 
+/**
+ *  `POST {base_url}/chat/completions`: OpenAI, Ollama, LM Studio, llama.cpp,
+ *  vLLM, LiteLLM, OpenRouter, Groq.
+ */
+"openai-compatible" | 
+/**  `POST {base_url}/v1/messages`: Anthropic's Messages API. */
+"anthropic" | 
+/**  The deterministic mock, under another name (with limits, for trying them). */
+"mock";
+
+/**  A configured provider. */
+export type ProviderSettings = ProviderSettings_Serialize | ProviderSettings_Deserialize;
+
+/**  A configured provider. */
+export type ProviderSettings_Deserialize = {
+	name: string,
+	kind: ProviderKind,
+	/**
+	 *  e.g. `https://api.openai.com/v1`, `http://localhost:11434/v1`,
+	 *  `https://api.anthropic.com`. Unused by `mock`.
+	 */
+	base_url?: string,
+	/**  The model a task gets when it names none. */
+	model?: string | null,
+	/**  Sent with every request (e.g. OpenRouter's `HTTP-Referer`). */
+	headers?: { [key in string]: string },
+	limits?: Limits_Deserialize,
+	key?: KeyRef,
+	prices?: Prices | null,
+	/**
+	 *  Longest silence while waiting for a response or its next chunk; a stream
+	 *  silent for longer is treated as stalled (transient, retried).
+	 */
+	idle_timeout_ms?: number | null,
+};
+
+/**  A configured provider. */
+export type ProviderSettings_Serialize = {
+	name: string,
+	kind: ProviderKind,
+	/**
+	 *  e.g. `https://api.openai.com/v1`, `http://localhost:11434/v1`,
+	 *  `https://api.anthropic.com`. Unused by `mock`.
+	 */
+	base_url: string,
+	/**  The model a task gets when it names none. */
+	model: string | null,
+	/**  Sent with every request (e.g. OpenRouter's `HTTP-Referer`). */
+	headers: { [key in string]: string },
+	limits: Limits_Serialize,
+	key: KeyRef,
+	prices: Prices | null,
+	/**
+	 *  Longest silence while waiting for a response or its next chunk; a stream
+	 *  silent for longer is treated as stalled (transient, retried).
+	 */
+	idle_timeout_ms: number | null,
+};
+
+/**  What a provider test measured. */
+export type ProviderTest = ProviderTest_Serialize | ProviderTest_Deserialize;
+
+/**  What a provider test measured. */
+export type ProviderTest_Deserialize = {
+	provider: string,
+	model: string,
+	latency_ms: number,
+	ttft_ms?: number | null,
+	prompt_tokens?: number | null,
+	completion_tokens?: number | null,
+	output: string,
+};
+
+/**  What a provider test measured. */
+export type ProviderTest_Serialize = {
+	provider: string,
+	model: string,
+	latency_ms: number,
+	ttft_ms: number | null,
+	prompt_tokens: number | null,
+	completion_tokens: number | null,
+	output: string,
 };
 
 /**
@@ -302,6 +454,9 @@ export type Resync = {
 export type ScheduleFilter = 
 /**  No `scheduled_for`: ran (or will run) as soon as possible. */
 "immediate" | "scheduled";
+
+/**  A schedule's id: a UUIDv7, like a task's. */
+export type ScheduleId = string;
 
 export type Settings = Settings_Serialize | Settings_Deserialize;
 
@@ -536,6 +691,8 @@ export type Task_Deserialize = {
 	cost_usd?: Real | null,
 	/**  The last provider error's class, HTTP status and message. */
 	failure?: Failure_Deserialize | null,
+	/**  The recurring schedule whose fire created this task. */
+	schedule_id?: ScheduleId | null,
 };
 
 /**  A task as stored, exported and shown. Field names are the CLI's and the API's JSON. */
@@ -575,6 +732,8 @@ export type Task_Serialize = {
 	cost_usd: Real | null,
 	/**  The last provider error's class, HTTP status and message. */
 	failure: Failure_Serialize | null,
+	/**  The recurring schedule whose fire created this task. */
+	schedule_id?: ScheduleId,
 };
 
 /* Tauri Specta runtime */

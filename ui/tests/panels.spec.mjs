@@ -24,6 +24,20 @@ describe("activity, settings and pause", () => {
     assert.equal((await fake(page, "callsOf", "activity")).length, afterEvent);
   });
 
+  it("shows today's tokens and cost, adding a finished task's usage", async () => {
+    const page = await app.open();
+    const panel = byTestId(page, "activity");
+    await hasText(panel.getByTestId("activity-tokens"), "0 tokens");
+    await hasText(panel.getByTestId("activity-cost"), "$0.00");
+    const usage = { prompt_tokens: 1200, completion_tokens: 34, cost_usd: 0.00123 };
+    await fake(page, "complete", "Customer interview synthesis", "themes", usage);
+    await hasText(panel.getByTestId("activity-tokens"), "1,234 tokens");
+    await hasText(panel.getByTestId("activity-cost"), "$0.0012");
+    await fake(page, "complete", "Outline the migration plan", "plan", { prompt_tokens: 800, completion_tokens: 966, cost_usd: 0.04 });
+    await hasText(panel.getByTestId("activity-tokens"), "3,000 tokens");
+    await hasText(panel.getByTestId("activity-cost"), "$0.04");
+  });
+
   it("opens the log folder", async () => {
     const page = await app.open();
     await byTestId(page, "open-logs").click();

@@ -8,7 +8,7 @@
 use crate::engine::Engine;
 use crate::events::{Event, EventKind};
 use crate::state::TaskState;
-use crate::task::{Task, TaskId};
+use crate::task::{Real, Task, TaskId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
@@ -39,6 +39,11 @@ pub struct TaskSummary {
     pub latency_ms: Option<u64>,
     #[serde(skip)]
     search_text: String,
+    /// Prompt + completion tokens, for the activity figures (not sent to views).
+    #[serde(skip)]
+    tokens: u64,
+    #[serde(skip)]
+    cost_usd: Option<Real>,
 }
 
 impl TaskSummary {
@@ -59,6 +64,8 @@ impl TaskSummary {
             children,
             latency_ms: task.latency_ms,
             search_text: format!("{} {} {}", task.name, task.id, prompt).to_lowercase(),
+            tokens: task.prompt_tokens.unwrap_or(0) + task.completion_tokens.unwrap_or(0),
+            cost_usd: task.cost_usd,
         }
     }
 }
@@ -116,6 +123,10 @@ pub struct Activity {
     pub latency_p95_ms: Option<u64>,
     /// Attempts beyond the first, over tasks finished today.
     pub retries_today: u64,
+    /// Prompt + completion tokens of the tasks finished today, whatever their outcome.
+    pub tokens_today: u64,
+    /// US dollars, over the tasks finished today whose provider has prices.
+    pub cost_today_usd: f64,
 }
 
 #[derive(Default)]
@@ -259,15 +270,13 @@ impl Catalog {
         CatalogPage { total, rows: page }
     }
 
-    /// Figures over tasks finished since midnight UTC and the last 30 minutes.
-    pub fn activity(&self, now: DateTime<Utc>) -> Activity {
-        let midnight = now
-            .date_naive()
-            .and_hms_opt(0, 0, 0)
-            .map(|t| t.and_utc())
-            .unwrap_or(now);
+    /// Figures over the last 30 minutes before `now`, and over "today": the tasks
+    /// finished since `day_start` (the host's local midnight; the catalog knows no
+    /// time zone).
+    pub fn activity(&self, now: DateTime<Utc>, day_start: DateTime<Utc>) -> Activity {
         let mut per_minute = vec![0u32; 30];
-        let (mut completed, mut failed, mut retries) = (0u64, 0u64, 0u64);
+        let (mut completed, mut failed, mut retries, mut tokens) = (0u64, 0u64, 0u64, 0u64);
+        let mut cost = 0.0;
         let mut latencies = Vec::new();
         for row in self.read().by_id.values() {
             let Some(done) = row.finished_at else {
@@ -277,7 +286,7 @@ impl Catalog {
             if (0..30).contains(&ago) {
                 per_minute[29 - ago as usize] += 1;
             }
-            if done < midnight {
+            if done < day_start {
                 continue;
             }
             match row.status {
@@ -289,6 +298,8 @@ impl Catalog {
                 _ => {}
             }
             retries += u64::from(row.attempts.saturating_sub(1));
+            tokens += row.tokens;
+            cost += row.cost_usd.map_or(0.0, |c| c.0);
         }
         latencies.sort_unstable();
         let pct = |p: f64| -> Option<u64> {
@@ -304,6 +315,8 @@ impl Catalog {
             latency_p50_ms: pct(0.50),
             latency_p95_ms: pct(0.95),
             retries_today: retries,
+            tokens_today: tokens,
+            cost_today_usd: cost,
         }
     }
 

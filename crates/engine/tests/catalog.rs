@@ -2,7 +2,10 @@
 
 mod common;
 
-use baton_engine::{Catalog, CatalogQuery, ChainFilter, NewTask, ScheduleFilter, TaskState};
+use baton_engine::{
+    Catalog, CatalogQuery, ChainFilter, NewTask, Prices, ProviderKind, ProviderSettings,
+    ScheduleFilter, TaskState,
+};
 use common::*;
 use std::time::Duration;
 
@@ -181,7 +184,7 @@ async fn activity_counts_todays_outcomes_retries_and_latency() {
     )
     .await;
     let catalog = Catalog::follow(&t.engine).await.unwrap();
-    let activity = catalog.activity(t.engine.now());
+    let activity = catalog.activity(t.engine.now(), t.engine.now() - chrono::Duration::hours(1));
     assert_eq!((activity.completed_today, activity.failed_today), (2, 1));
     assert_eq!(activity.retries_today, 1);
     assert_eq!(activity.finished_per_minute.iter().sum::<u32>(), 3);
@@ -189,6 +192,49 @@ async fn activity_counts_todays_outcomes_retries_and_latency() {
     assert!((rate - 2.0 / 3.0).abs() < 1e-9, "{rate}");
     assert!(activity.latency_p95_ms.unwrap() >= activity.latency_p50_ms.unwrap());
     assert!(activity.latency_p95_ms.unwrap() >= 100);
+}
+
+#[tokio::test(start_paused = true)]
+async fn tokens_and_cost_today_sum_the_tasks_finished_since_the_day_start() {
+    let t = started_with(|_| {}).await;
+    // The mock reports usage; under a configured name it gets prices.
+    let mut priced = ProviderSettings::new("priced", ProviderKind::Mock, "");
+    priced.prices = Some(Prices {
+        input_per_mtok: 3.0,
+        output_per_mtok: 15.0,
+    });
+    t.engine.save_provider(priced, None).await.unwrap();
+    let mut rx = t.engine.subscribe();
+    let paid = t
+        .engine
+        .submit(NewTask {
+            provider: Some("priced".into()),
+            ..task("a prompt that costs something", "echo")
+        })
+        .await
+        .unwrap();
+    let free = t
+        .engine
+        .submit(task("free of charge", "echo"))
+        .await
+        .unwrap();
+    let paid = reach(&mut rx, paid.id, TaskState::Completed).await;
+    let free = reach(&mut rx, free.id, TaskState::Completed).await;
+    let catalog = Catalog::follow(&t.engine).await.unwrap();
+
+    let tokens =
+        |task: &baton_engine::Task| task.prompt_tokens.unwrap() + task.completion_tokens.unwrap();
+    let now = t.engine.now();
+    let today = catalog.activity(now, now - chrono::Duration::hours(1));
+    assert_eq!(today.tokens_today, tokens(&paid) + tokens(&free));
+    let cost = paid.cost_usd.unwrap().0;
+    assert!(cost > 0.0);
+    assert!((today.cost_today_usd - cost).abs() < 1e-12, "{today:?}");
+
+    // Finished before the day began: yesterday's, not today's.
+    let tomorrow = catalog.activity(now, now + chrono::Duration::seconds(1));
+    assert_eq!((tomorrow.tokens_today, tomorrow.cost_today_usd), (0, 0.0));
+    assert_eq!(tomorrow.completed_today, 0);
 }
 
 #[tokio::test(start_paused = true)]

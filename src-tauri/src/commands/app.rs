@@ -5,6 +5,7 @@ use crate::events::StatusChanged;
 use crate::settings::Settings;
 use crate::state::AppState;
 use baton_engine::Activity;
+use chrono::{DateTime, Local, Utc};
 use tauri::State;
 
 #[tauri::command]
@@ -73,7 +74,21 @@ pub async fn engine_status(state: State<'_, AppState>) -> Result<StatusChanged, 
 #[tauri::command]
 #[specta::specta]
 pub fn activity(state: State<'_, AppState>) -> Activity {
-    state.catalog.activity(state.engine.now())
+    let now = state.engine.now();
+    state.catalog.activity(now, local_midnight(now))
+}
+
+/// The start of `now`'s day in this computer's time zone. Where a clock change
+/// skips midnight, the day starts at the first local time that exists.
+fn local_midnight(now: DateTime<Utc>) -> DateTime<Utc> {
+    let date = now.with_timezone(&Local).date_naive();
+    (0..=3)
+        .find_map(|hour| {
+            date.and_hms_opt(hour, 0, 0)?
+                .and_local_timezone(Local)
+                .earliest()
+        })
+        .map_or(now, |start| start.to_utc())
 }
 
 #[tauri::command]
@@ -88,4 +103,20 @@ pub fn open_log_folder(state: State<'_, AppState>) -> Result<String, CommandErro
         .open_path(&dir)
         .map_err(|e| CommandError::new("open_failed", format!("cannot open {shown}: {e}")))?;
     Ok(shown)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Timelike;
+
+    #[test]
+    fn the_local_day_starts_at_local_midnight_before_now() {
+        let now = Utc::now();
+        let start = local_midnight(now);
+        let local = start.with_timezone(&Local);
+        assert!(start <= now && now - start < chrono::Duration::hours(25));
+        assert_eq!(local.date_naive(), now.with_timezone(&Local).date_naive());
+        assert!(local.hour() <= 3 && (local.minute(), local.second()) == (0, 0));
+    }
 }

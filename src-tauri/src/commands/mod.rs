@@ -2,6 +2,7 @@
 //! the catalog); validation and errors come from the engine.
 
 pub mod app;
+pub mod providers;
 pub mod tasks;
 pub mod transfer;
 

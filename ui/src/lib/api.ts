@@ -1,7 +1,7 @@
 // One error path for every command: the generated wrappers return `{status: "error"}` for a
 // CommandError but throw when IPC itself fails; callers here only ever see a Result.
 import { commands } from "../bindings";
-import type { Activity, CommandError, Result, Settings } from "./types";
+import type { Activity, CommandError, ProviderSettings, Result, Settings } from "./types";
 
 function ipcError(e: unknown): CommandError {
   const message = e instanceof Error ? e.message : String(e);
@@ -31,4 +31,5 @@ function isCommandError(e: unknown): e is CommandError {
 
 export const getSettings = (): Promise<Result<Settings>> => plain(commands.getSettings());
 export const getActivity = (): Promise<Result<Activity>> => plain(commands.activity());
+export const listProviders = (): Promise<Result<ProviderSettings[]>> => plain(commands.listProviders());
 export { commands };

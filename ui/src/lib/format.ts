@@ -67,6 +67,13 @@ export function between(start: string | null | undefined, end: string | null | u
   return Date.parse(end) - Date.parse(start);
 }
 
+/** US dollars: "$0.00", "$0.0042" for fractions of a cent, "$12.34". */
+export function usd(amount: number): string {
+  if (amount === 0) return "$0.00";
+  if (amount < 0.01) return `$${amount.toFixed(4)}`;
+  return `$${amount.toFixed(2)}`;
+}
+
 export function percent(rate: number | null | undefined): string {
   return rate == null ? "—" : `${Math.round(rate * 1000) / 10}%`;
 }

@@ -5,6 +5,11 @@ import type {
   Attempt_Serialize,
   CommandError_Serialize,
   Event_Serialize,
+  KeyRef,
+  ProviderKind,
+  ProviderSettings_Deserialize,
+  ProviderSettings_Serialize,
+  ProviderTest_Serialize,
   Settings_Serialize,
   StatusChanged,
   StatusCounts,
@@ -22,6 +27,11 @@ export type TaskEvent = Event_Serialize;
 export type Activity = Activity_Serialize;
 export type Settings = Settings_Serialize;
 export type TaskInput = TaskInput_Deserialize;
+export type ProviderSettings = ProviderSettings_Serialize;
+/** What the settings form sends. */
+export type ProviderInput = ProviderSettings_Deserialize;
+export type ProviderTest = ProviderTest_Serialize;
+export type { KeyRef, ProviderKind };
 export type { StatusChanged, StatusCounts, TaskState };
 
 export type Result<T> = { status: "ok"; data: T } | { status: "error"; error: CommandError };

@@ -5,13 +5,20 @@
 // Configure it by setting `window.__FAKE_CONFIG__` (see `Config`) in an earlier init script.
 import { emit } from "@tauri-apps/api/event";
 import { mockIPC } from "@tauri-apps/api/mocks";
-import type { CommandError_Serialize as CommandError, StatusChanged } from "../../src/bindings";
+import type {
+  CommandError_Serialize as CommandError,
+  ProviderSettings_Serialize as ProviderSettings,
+  StatusChanged,
+} from "../../src/bindings";
 import { Failure, Model, commandError, type Task } from "./model";
+import { FakeProviders } from "./providers";
 import { seedBulk, seedDemo } from "./seed";
 
 interface Config {
   seed?: "demo" | "none";
   bulk?: number;
+  /** Configured providers at the start. */
+  providers?: ProviderSettings[];
   /** Commands whose first call fails, as if the engine refused it. */
   failFirst?: { cmd: string; code: string; message: string }[];
 }
@@ -25,6 +32,8 @@ const config: Config = (window as unknown as { __FAKE_CONFIG__?: Config }).__FAK
 const model = new Model();
 if (config.seed !== "none") seedDemo(model);
 if (config.bulk) seedBulk(model, config.bulk);
+for (const p of config.providers ?? []) model.providers.set(p.name, p);
+const providers = new FakeProviders(model);
 
 const settings = { workers: 4, notifications: true, start_at_login: false, api_enabled: false };
 let paused = false;
@@ -91,6 +100,10 @@ const handlers: Record<string, (a: Args) => unknown> = {
   },
   engine_status: () => status(),
   activity: () => model.activity(),
+  list_providers: () => providers.list(),
+  save_provider: (a) => providers.save(a.settings as never, (a.apiKey as string | null) ?? null),
+  remove_provider: (a) => providers.remove(str(a, "name")),
+  test_provider: (a) => providers.test(str(a, "name"), (a.model as string | null) ?? null),
   open_log_folder: () => "/home/me/.local/share/dev.baton.desktop/logs",
   "plugin:dialog|save": () => dialog.save,
   "plugin:dialog|open": () => dialog.open,

@@ -8,6 +8,7 @@ import type {
   CommandError_Serialize as CommandError,
   Event_Serialize as TaskEvent,
   ImportReport,
+  ProviderSettings_Serialize as ProviderSettings,
   RecordProblem_Serialize as RecordProblem,
   StatusCounts,
   TaskInput_Deserialize as TaskInput,
@@ -45,6 +46,8 @@ export class Model {
   search = new Map<string, string>();
   /** Next output chunk index per task (for the running attempt). */
   chunks = new Map<string, number>();
+  /** The configured providers (see providers.ts), by name. */
+  providers = new Map<string, ProviderSettings>();
   now: () => number = () => Date.now();
   emit: (event: TaskEvent) => void = () => {};
   #seq = 0;
@@ -132,9 +135,13 @@ export class Model {
     }
     if (!input.prompt.trim()) throw invalid("prompt", "the prompt is empty");
     const provider = input.provider?.trim() || "mock";
-    if (provider !== "mock") throw invalid("provider", `unknown provider '${provider}' (known: mock)`);
-    const model = input.model?.trim() || "echo";
-    for (const d of model.split(",").map((s) => s.trim()).filter(Boolean)) {
+    const configured = provider === "mock" ? null : this.providers.get(provider);
+    if (configured === undefined) {
+      const known = ["mock", ...this.providers.keys()].join(", ");
+      throw invalid("provider", `unknown provider '${provider}' (known: ${known})`);
+    }
+    const model = input.model?.trim() || configured?.model || "echo";
+    for (const d of configured ? [] : model.split(",").map((s) => s.trim()).filter(Boolean)) {
       if (!MOCK_MODEL.test(d)) {
         throw invalid(
           "model",
@@ -310,11 +317,13 @@ export class Model {
   activity(): Activity {
     const now = this.now();
     const midnight = new Date(now);
-    midnight.setUTCHours(0, 0, 0, 0);
+    midnight.setHours(0, 0, 0, 0);
     const perMinute = new Array<number>(30).fill(0);
     let completed = 0;
     let failed = 0;
     let retries = 0;
+    let tokens = 0;
+    let cost = 0;
     const latencies: number[] = [];
     for (const t of this.tasks.values()) {
       if (!t.finished_at) continue;
@@ -327,6 +336,8 @@ export class Model {
         if (t.latency_ms != null) latencies.push(t.latency_ms);
       } else if (t.status === "failed") failed++;
       retries += Math.max(0, t.attempts - 1);
+      tokens += (t.prompt_tokens ?? 0) + (t.completion_tokens ?? 0);
+      cost += t.cost_usd ?? 0;
     }
     latencies.sort((a, b) => a - b);
     const pct = (p: number) => (latencies.length ? latencies[Math.round((latencies.length - 1) * p)]! : null);
@@ -338,6 +349,8 @@ export class Model {
       latency_p50_ms: pct(0.5),
       latency_p95_ms: pct(0.95),
       retries_today: retries,
+      tokens_today: tokens,
+      cost_today_usd: cost,
     };
   }
 
@@ -401,7 +414,7 @@ export class Model {
       this.save(null, task);
       imported++;
     }
-    return { imported, skipped_existing: skipped };
+    return { imported, skipped_existing: skipped, schedules_imported: 0, skipped_schedules: [] };
   }
 
   // ---- what the workers and the scheduler would do -------------------------------------

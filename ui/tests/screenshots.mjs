@@ -8,6 +8,43 @@ import { byTestId, fake, hasText, launch, openApp, row, serve } from "./harness.
 const out = fileURLToPath(new URL("../../docs/screenshots/", import.meta.url));
 const TIME = "2025-03-14T14:30:00+01:00";
 
+/** Configured providers for the views that show them. */
+const PROVIDERS = [
+  {
+    name: "anthropic",
+    kind: "anthropic",
+    base_url: "https://api.anthropic.com",
+    model: "claude-sonnet-4-5",
+    headers: {},
+    limits: { max_concurrency: 4, rpm: 50, tpm: 40000 },
+    key: { source: "keychain" },
+    prices: { input_per_mtok: 3, output_per_mtok: 15 },
+    idle_timeout_ms: null,
+  },
+  {
+    name: "ollama",
+    kind: "openai-compatible",
+    base_url: "http://127.0.0.1:11434/v1",
+    model: "llama3.2",
+    headers: {},
+    limits: { max_concurrency: 1, rpm: null, tpm: null },
+    key: { source: "none" },
+    prices: null,
+    idle_timeout_ms: null,
+  },
+  {
+    name: "openai",
+    kind: "openai-compatible",
+    base_url: "https://api.openai.com/v1",
+    model: "gpt-4o-mini",
+    headers: {},
+    limits: { max_concurrency: null, rpm: 500, tpm: null },
+    key: { source: "env", var: "OPENAI_API_KEY" },
+    prices: { input_per_mtok: 0.15, output_per_mtok: 0.6 },
+    idle_timeout_ms: null,
+  },
+];
+
 const VIEWS = {
   async list(page) {
     await row(page, "Summarise Q3 incident reports").getByTestId("row-select").check();
@@ -43,6 +80,13 @@ const VIEWS = {
     await page.getByRole("button", { name: "Settings" }).click();
     await byTestId(page, "settings").waitFor();
   },
+  async providers(page) {
+    await page.getByRole("button", { name: "Settings" }).click();
+    await byTestId(page, "settings-tab-providers").click();
+    const row = page.locator('[data-testid="provider-row"][data-provider="ollama"]');
+    await row.getByTestId("provider-test").click();
+    await row.locator('[data-testid="provider-test-result"][data-outcome="ok"]').waitFor();
+  },
 };
 
 const server = await serve();
@@ -51,7 +95,11 @@ try {
   await mkdir(out, { recursive: true });
   for (const scheme of ["light", "dark"]) {
     for (const [name, show] of Object.entries(VIEWS)) {
-      const { page, context, problems } = await openApp(browser, server.url, { colorScheme: scheme, time: TIME });
+      const { page, context, problems } = await openApp(browser, server.url, {
+        colorScheme: scheme,
+        time: TIME,
+        config: { providers: PROVIDERS },
+      });
       await byTestId(page, "task-row").first().waitFor();
       await byTestId(page, "activity").locator(".stats").waitFor();
       await show(page);

@@ -20,6 +20,15 @@ const COMMANDS: &[&str] = &[
     "save_provider",
     "remove_provider",
     "test_provider",
+    "list_schedules",
+    "get_schedule",
+    "preview_schedule",
+    "create_schedule",
+    "update_schedule",
+    "pause_schedule",
+    "resume_schedule",
+    "remove_schedule",
+    "run_schedule_now",
 ];
 
 fn main() {

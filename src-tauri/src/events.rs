@@ -2,7 +2,7 @@
 //! (notifications, the tray). Nothing polls.
 
 use crate::state::AppState;
-use baton_engine::{Engine, Event, EventKind, TaskError, TaskState};
+use baton_engine::{Engine, Event, EventKind, ScheduleEvent, TaskError, TaskState};
 use serde::Serialize;
 use specta::Type;
 use tauri::{AppHandle, Manager, Runtime};
@@ -12,6 +12,11 @@ use tokio::sync::broadcast::error::RecvError;
 /// One engine event: a state change (with the task) or an output chunk.
 #[derive(Debug, Clone, Serialize, Type, tauri_specta::Event)]
 pub struct TaskEvent(pub Event);
+
+/// A schedule was created, edited, paused, resumed, fired or removed (then
+/// `schedule` is `None`).
+#[derive(Debug, Clone, Serialize, Type, tauri_specta::Event)]
+pub struct ScheduleChanged(pub ScheduleEvent);
 
 /// The subscription fell behind and missed events: reload what is shown.
 #[derive(Debug, Clone, Serialize, Type, tauri_specta::Event)]
@@ -125,6 +130,30 @@ pub fn forward<R: Runtime>(app: AppHandle<R>) {
                     if let Err(e) = catalog.reload(&engine).await {
                         tracing::warn!(error = %e, "could not reload the task list");
                     }
+                    let _ = Resync {
+                        missed: missed.min(u32::MAX as u64) as u32,
+                    }
+                    .emit(&app);
+                }
+                Err(RecvError::Closed) => return,
+            }
+        }
+    });
+}
+
+/// Forwards every schedule change until the engine stops. Falling behind sends
+/// [`Resync`], after which the window reloads its schedules too.
+pub fn forward_schedules<R: Runtime>(app: AppHandle<R>) {
+    let mut events = app.state::<AppState>().engine.subscribe_schedules();
+    tauri::async_runtime::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(event) => {
+                    if let Err(e) = ScheduleChanged(event).emit(&app) {
+                        tracing::warn!(error = %e, "could not send a schedule event to the window");
+                    }
+                }
+                Err(RecvError::Lagged(missed)) => {
                     let _ = Resync {
                         missed: missed.min(u32::MAX as u64) as u32,
                     }

@@ -11,7 +11,7 @@
 //!   share the code.
 //! - [`run`]: the real app: plugins, logging, tray, window behaviour.
 //! - `commands`: the IPC commands, by concern (`tasks`, `transfer`, `app`,
-//!   `providers`).
+//!   `providers`, `schedules`).
 //! - `events`: engine events → Tauri events, notifications, tray status.
 //! - `bindings`: the typed IPC surface and its generated TypeScript.
 //! - `tray`, `settings`, `state`, `error`: the rest.
@@ -59,6 +59,7 @@ pub fn start<R: Runtime>(
     tracing::info!(data_dir = %options.data_dir.display(), "engine started");
     app.manage(state);
     events::forward(app.clone());
+    events::forward_schedules(app.clone());
     if options.tray {
         tray::create(app)?;
         let app = app.clone();

@@ -201,7 +201,7 @@ fn export_and_import_go_through_files_and_report_bad_records() {
         .unwrap();
     assert_eq!(n, 1);
     let text = std::fs::read_to_string(path).unwrap();
-    assert!(text.contains("\"format_version\": 1"));
+    assert!(text.contains("\"format_version\": 2"));
 
     let report = shell.call("import_tasks", json!({"path": path})).unwrap();
     assert_eq!(report["imported"], 0);
@@ -419,6 +419,136 @@ fn the_local_api_setting_starts_and_stops_the_http_api() {
         "api.json is removed when the API stops"
     );
     assert!(std::net::TcpStream::connect(url.trim_start_matches("http://")).is_err());
+}
+
+#[test]
+fn schedules_are_created_previewed_paused_resumed_run_and_removed_over_ipc() {
+    let shell = shell();
+    let (tx, rx) = mpsc::channel::<Value>();
+    shell.app.listen_any("schedule-changed", move |event| {
+        let _ = tx.send(serde_json::from_str(event.payload()).unwrap());
+    });
+    // The window hears of each change to the schedule with this id.
+    let changed = |id: &str| loop {
+        let event = rx.recv_timeout(PATIENCE).expect("no schedule event");
+        if event["schedule_id"] == id {
+            return event;
+        }
+    };
+
+    let fires = shell
+        .call(
+            "preview_schedule",
+            json!({"cron": "30 9 * * 1-5", "timezone": "Europe/Paris"}),
+        )
+        .unwrap();
+    let fires = fires.as_array().unwrap();
+    assert_eq!(fires.len(), 5);
+    let err = shell
+        .call(
+            "preview_schedule",
+            json!({"cron": "61 * * * *", "timezone": "UTC"}),
+        )
+        .unwrap_err();
+    assert_eq!(err["code"], "invalid_input");
+    assert_eq!(err["field"], "cron");
+    let err = shell
+        .call(
+            "preview_schedule",
+            json!({"cron": "* * * *", "timezone": "UTC"}),
+        )
+        .unwrap_err();
+    assert_eq!(err["field"], "cron");
+    assert!(err["message"].as_str().unwrap().contains("4 fields"));
+    let err = shell
+        .call(
+            "preview_schedule",
+            json!({"cron": "0 9 * * *", "timezone": "Mars/Olympus"}),
+        )
+        .unwrap_err();
+    assert_eq!(err["field"], "timezone");
+
+    let input = json!({
+        "name": "standup", "cron": "0 9 * * 1-5", "timezone": "Europe/Paris",
+        "missed": "skip", "overlap": "queue", "max_lateness_minutes": 30,
+        "prompt": "summarise", "model": "echo", "max_attempts": 2, "timeout_s": 60,
+        "follow_ups": ["shorten it"],
+    });
+    let err = shell
+        .call(
+            "create_schedule",
+            json!({"input": {"name": "x", "cron": "nope nope", "prompt": "p"}}),
+        )
+        .unwrap_err();
+    assert_eq!(err["field"], "cron");
+    let created = shell
+        .call("create_schedule", json!({"input": input}))
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(created["enabled"], true);
+    assert_eq!(created["timezone"], "Europe/Paris");
+    assert_eq!(created["overlap"], "queue");
+    assert_eq!(created["max_lateness_ms"], 30 * 60 * 1000);
+    assert_eq!(created["template"]["follow_ups"], json!(["shorten it"]));
+    assert!(created["next_fire_at"].is_string());
+    assert_eq!(changed(&id)["schedule"]["name"], "standup");
+    let err = shell
+        .call("create_schedule", json!({"input": input}))
+        .unwrap_err();
+    assert_eq!(err["field"], "name", "{err}");
+
+    let list = shell.call("list_schedules", json!({})).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["id"], id);
+
+    let paused = shell.call("pause_schedule", json!({"id": id})).unwrap();
+    assert_eq!(paused["enabled"], false);
+    assert_eq!(changed(&id)["schedule"]["enabled"], false);
+    let resumed = shell.call("resume_schedule", json!({"id": id})).unwrap();
+    assert_eq!(resumed["enabled"], true);
+    assert_eq!(changed(&id)["schedule"]["enabled"], true);
+
+    let mut edited = input.clone();
+    edited["cron"] = json!("15 8 * * *");
+    let edited = shell
+        .call("update_schedule", json!({"id": id, "input": edited}))
+        .unwrap();
+    assert_eq!(edited["cron"], "15 8 * * *");
+
+    shell.call("set_paused", json!({"paused": true})).unwrap();
+    let run = shell.call("run_schedule_now", json!({"id": id})).unwrap();
+    assert_eq!(run["schedule"]["runs"], 1);
+    let tasks = run["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 2, "the task and its follow-up");
+    assert_eq!(tasks[0]["schedule_id"], id);
+    assert_eq!(tasks[0]["prompt"], "summarise");
+    let detail = shell.call("get_schedule", json!({"id": id})).unwrap();
+    assert_eq!(detail["schedule"]["runs"], 1);
+    assert!(detail["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["id"] == tasks[0]["id"]));
+
+    shell.call("remove_schedule", json!({"id": id})).unwrap();
+    loop {
+        if changed(&id)["schedule"].is_null() {
+            break;
+        }
+    }
+    let list = shell.call("list_schedules", json!({})).unwrap();
+    assert_eq!(list, json!([]));
+    let err = shell.call("get_schedule", json!({"id": id})).unwrap_err();
+    assert_eq!(err["code"], "not_found", "{err}");
+    let err = shell
+        .call("pause_schedule", json!({"id": "nope"}))
+        .unwrap_err();
+    assert_eq!(err["code"], "invalid_input");
+    // The tasks it created stay.
+    let task = shell
+        .call("get_task", json!({"id": tasks[0]["id"]}))
+        .unwrap();
+    assert_eq!(task["task"]["schedule_id"], id);
 }
 
 #[test]

@@ -35,11 +35,27 @@ export const commands = {
 	removeProvider: (name: string) => typedError<ProviderSettings_Serialize, CommandError_Serialize>(__TAURI_INVOKE("remove_provider", { name })),
 	/**  Sends one tiny request (to `model`, else the provider's default). */
 	testProvider: (name: string, model: string | null) => typedError<ProviderTest_Serialize, CommandError_Serialize>(__TAURI_INVOKE("test_provider", { name, model })),
+	listSchedules: () => typedError<Schedule_Serialize[], CommandError_Serialize>(__TAURI_INVOKE("list_schedules")),
+	getSchedule: (id: string) => typedError<ScheduleDetail_Serialize, CommandError_Serialize>(__TAURI_INVOKE("get_schedule", { id })),
+	/**
+	 *  The next fire times of `cron` read in `timezone` (UTC when empty), or the
+	 *  error naming the field (`cron` or `timezone`) that is wrong.
+	 */
+	previewSchedule: (cron: string, timezone: string | null) => typedError<string[], CommandError_Serialize>(__TAURI_INVOKE("preview_schedule", { cron, timezone })),
+	createSchedule: (input: ScheduleInput_Deserialize) => typedError<Schedule_Serialize, CommandError_Serialize>(__TAURI_INVOKE("create_schedule", { input })),
+	updateSchedule: (id: string, input: ScheduleInput_Deserialize) => typedError<Schedule_Serialize, CommandError_Serialize>(__TAURI_INVOKE("update_schedule", { id, input })),
+	pauseSchedule: (id: string) => typedError<Schedule_Serialize, CommandError_Serialize>(__TAURI_INVOKE("pause_schedule", { id })),
+	resumeSchedule: (id: string) => typedError<Schedule_Serialize, CommandError_Serialize>(__TAURI_INVOKE("resume_schedule", { id })),
+	/**  Deletes the schedule; the tasks it created stay. */
+	removeSchedule: (id: string) => typedError<Schedule_Serialize, CommandError_Serialize>(__TAURI_INVOKE("remove_schedule", { id })),
+	/**  Starts a run at once, whatever the overlap policy; the next fire time stays. */
+	runScheduleNow: (id: string) => typedError<ScheduleRun_Serialize, CommandError_Serialize>(__TAURI_INVOKE("run_schedule_now", { id })),
 };
 
 /** Events */
 export const events = {
 	resync: makeEvent<Resync, Resync>("resync"),
+	scheduleChanged: makeEvent<ScheduleChanged_Serialize, ScheduleChanged_Deserialize>("schedule-changed"),
 	statusChanged: makeEvent<StatusChanged, StatusChanged>("status-changed"),
 	taskEvent: makeEvent<TaskEvent_Serialize, TaskEvent_Deserialize>("task-event"),
 };
@@ -334,6 +350,24 @@ export type Limits_Serialize = {
 	tpm: number | null,
 };
 
+/**  What happens to runs that fell due while the engine was not running. */
+export type MissedPolicy = 
+/**  Every missed run is skipped (and recorded as skipped). */
+"skip" | 
+/**  The latest missed run starts once; the others are skipped. */
+"once" | 
+/**  Every missed run starts, the latest [`CATCH_UP_LIMIT`] at most. */
+"all";
+
+/**  What a fire does while the schedule's previous run is still active. */
+export type OverlapPolicy = 
+/**  The new run is skipped (and recorded as skipped). */
+"skip" | 
+/**  The new run starts when the active one has ended. */
+"queue" | 
+/**  The active run is cancelled and the new one starts. */
+"cancel";
+
 /**  US dollars per million tokens. */
 export type Prices = {
 	input_per_mtok: number | null,
@@ -451,12 +485,213 @@ export type Resync = {
 	missed: number,
 };
 
+/**  A recurring schedule, as stored, exported and shown. */
+export type Schedule = Schedule_Serialize | Schedule_Deserialize;
+
+/**
+ *  A schedule was created, edited, paused, resumed, fired or removed (then
+ *  `schedule` is `None`).
+ */
+export type ScheduleChanged = ScheduleChanged_Serialize | ScheduleChanged_Deserialize;
+
+/**
+ *  A schedule was created, edited, paused, resumed, fired or removed (then
+ *  `schedule` is `None`).
+ */
+export type ScheduleChanged_Deserialize = ScheduleEvent_Deserialize;
+
+/**
+ *  A schedule was created, edited, paused, resumed, fired or removed (then
+ *  `schedule` is `None`).
+ */
+export type ScheduleChanged_Serialize = ScheduleEvent_Serialize;
+
+/**  A schedule with the tasks it created, newest first. */
+export type ScheduleDetail = ScheduleDetail_Serialize | ScheduleDetail_Deserialize;
+
+/**  A schedule with the tasks it created, newest first. */
+export type ScheduleDetail_Deserialize = {
+	schedule: Schedule_Deserialize,
+	tasks: Task_Deserialize[],
+};
+
+/**  A schedule with the tasks it created, newest first. */
+export type ScheduleDetail_Serialize = {
+	schedule: Schedule_Serialize,
+	tasks: Task_Serialize[],
+};
+
+/**
+ *  A schedule was saved (created, edited, paused, resumed, fired) or removed.
+ *  Published on its own channel ([`crate::Engine::subscribe_schedules`]); the
+ *  tasks a fire creates have their own task events.
+ */
+export type ScheduleEvent = ScheduleEvent_Serialize | ScheduleEvent_Deserialize;
+
+/**
+ *  A schedule was saved (created, edited, paused, resumed, fired) or removed.
+ *  Published on its own channel ([`crate::Engine::subscribe_schedules`]); the
+ *  tasks a fire creates have their own task events.
+ */
+export type ScheduleEvent_Deserialize = {
+	at: string,
+	schedule_id: ScheduleId,
+	/**  The schedule as stored now; `None` when it was removed. */
+	schedule?: Schedule_Deserialize | null,
+};
+
+/**
+ *  A schedule was saved (created, edited, paused, resumed, fired) or removed.
+ *  Published on its own channel ([`crate::Engine::subscribe_schedules`]); the
+ *  tasks a fire creates have their own task events.
+ */
+export type ScheduleEvent_Serialize = {
+	at: string,
+	schedule_id: ScheduleId,
+	/**  The schedule as stored now; `None` when it was removed. */
+	schedule: Schedule_Serialize | null,
+};
+
 export type ScheduleFilter = 
 /**  No `scheduled_for`: ran (or will run) as soon as possible. */
 "immediate" | "scheduled";
 
 /**  A schedule's id: a UUIDv7, like a task's. */
 export type ScheduleId = string;
+
+/**  The create and edit form. */
+export type ScheduleInput = ScheduleInput_Serialize | ScheduleInput_Deserialize;
+
+/**  The create and edit form. */
+export type ScheduleInput_Deserialize = {
+	name: string,
+	cron: string,
+	/**  An IANA zone; UTC when empty. */
+	timezone?: string | null,
+	missed?: MissedPolicy,
+	overlap?: OverlapPolicy,
+	/**  Missed runs later than this are skipped; no limit when unset. */
+	max_lateness_minutes?: number | null,
+	/**  Created paused when false (default: enabled). An edit ignores it. */
+	enabled?: boolean | null,
+	/**  The task each fire creates, as the create-task form takes it. */
+	prompt: string,
+	provider?: string | null,
+	model?: string | null,
+	max_attempts?: number | null,
+	timeout_s?: number | null,
+	/**  Instructions chained after the task, each onto the one before it. */
+	follow_ups?: string[],
+};
+
+/**  The create and edit form. */
+export type ScheduleInput_Serialize = {
+	name: string,
+	cron: string,
+	/**  An IANA zone; UTC when empty. */
+	timezone: string | null,
+	missed: MissedPolicy,
+	overlap: OverlapPolicy,
+	/**  Missed runs later than this are skipped; no limit when unset. */
+	max_lateness_minutes: number | null,
+	/**  Created paused when false (default: enabled). An edit ignores it. */
+	enabled: boolean | null,
+	/**  The task each fire creates, as the create-task form takes it. */
+	prompt: string,
+	provider: string | null,
+	model: string | null,
+	max_attempts: number | null,
+	timeout_s: number | null,
+	/**  Instructions chained after the task, each onto the one before it. */
+	follow_ups: string[],
+};
+
+/**  What run now started: the schedule after, and the run's tasks (first first). */
+export type ScheduleRun = ScheduleRun_Serialize | ScheduleRun_Deserialize;
+
+/**  What run now started: the schedule after, and the run's tasks (first first). */
+export type ScheduleRun_Deserialize = {
+	schedule: Schedule_Deserialize,
+	tasks: Task_Deserialize[],
+};
+
+/**  What run now started: the schedule after, and the run's tasks (first first). */
+export type ScheduleRun_Serialize = {
+	schedule: Schedule_Serialize,
+	tasks: Task_Serialize[],
+};
+
+/**  A recurring schedule, as stored, exported and shown. */
+export type Schedule_Deserialize = {
+	id: ScheduleId,
+	name: string,
+	/**  Five fields (minute first), or six with seconds first. */
+	cron: string,
+	/**  An IANA zone such as `Europe/Paris`; the cron fields are read in it. */
+	timezone: string,
+	missed: MissedPolicy,
+	/**  Missed runs older than this are skipped whatever the policy; `None`: no limit. */
+	max_lateness_ms?: number | null,
+	overlap: OverlapPolicy,
+	/**  False while paused. */
+	enabled: boolean,
+	template: TaskTemplate_Deserialize,
+	created_at: string,
+	updated_at: string,
+	/**  When the latest run was created. */
+	last_fired_at?: string | null,
+	/**  The next fire time; `None` while paused. */
+	next_fire_at?: string | null,
+	/**  Runs created so far. */
+	runs: number,
+	/**
+	 *  The tasks of the latest fire (each run's task and its follow-ups):
+	 *  while one is not terminal, the schedule's previous run is active.
+	 */
+	active_run: TaskId[],
+	/**  Fire times waiting for the active run to end (`overlap: queue`). */
+	pending: string[],
+	/**  The most recent groups of skipped runs, oldest first. */
+	skipped: SkippedRuns[],
+	/**  Every run ever skipped. */
+	skipped_total: number,
+};
+
+/**  A recurring schedule, as stored, exported and shown. */
+export type Schedule_Serialize = {
+	id: ScheduleId,
+	name: string,
+	/**  Five fields (minute first), or six with seconds first. */
+	cron: string,
+	/**  An IANA zone such as `Europe/Paris`; the cron fields are read in it. */
+	timezone: string,
+	missed: MissedPolicy,
+	/**  Missed runs older than this are skipped whatever the policy; `None`: no limit. */
+	max_lateness_ms: number | null,
+	overlap: OverlapPolicy,
+	/**  False while paused. */
+	enabled: boolean,
+	template: TaskTemplate_Serialize,
+	created_at: string,
+	updated_at: string,
+	/**  When the latest run was created. */
+	last_fired_at: string | null,
+	/**  The next fire time; `None` while paused. */
+	next_fire_at: string | null,
+	/**  Runs created so far. */
+	runs: number,
+	/**
+	 *  The tasks of the latest fire (each run's task and its follow-ups):
+	 *  while one is not terminal, the schedule's previous run is active.
+	 */
+	active_run: TaskId[],
+	/**  Fire times waiting for the active run to end (`overlap: queue`). */
+	pending: string[],
+	/**  The most recent groups of skipped runs, oldest first. */
+	skipped: SkippedRuns[],
+	/**  Every run ever skipped. */
+	skipped_total: number,
+};
 
 export type Settings = Settings_Serialize | Settings_Deserialize;
 
@@ -484,6 +719,32 @@ export type Settings_Serialize = {
 	 *  and scripts can use this engine while the app runs.
 	 */
 	api_enabled: boolean,
+};
+
+/**  Why runs were skipped. */
+export type SkipReason = 
+/**
+ *  Due while the engine was stopped or the machine asleep; the missed-run
+ *  policy did not start them.
+ */
+"missed" | 
+/**  Missed by more than the schedule's maximum lateness. */
+"too_late" | 
+/**  Missed, beyond the [`CATCH_UP_LIMIT`] of the `all` policy. */
+"catch_up_limit" | 
+/**  The previous run was still active (`overlap: skip`, or the queue was full). */
+"overlap";
+
+/**  A group of consecutive fire times skipped for one reason, as recorded. */
+export type SkippedRuns = {
+	reason: SkipReason,
+	count: number,
+	/**  The first and last skipped fire times. */
+	first: string,
+	last: string,
+	recorded_at: string,
+	/**  e.g. "3 runs skipped while Baton was closed or asleep (missed: skip)". */
+	message: string,
 };
 
 /**  Pause state, worker count and running tasks; sent when any changes. */
@@ -652,6 +913,41 @@ export type TaskSummary_Serialize = {
 	/**  Number of tasks chained onto this one. */
 	children: number,
 	latency_ms: number | null,
+};
+
+/**  The task each fire creates. */
+export type TaskTemplate = TaskTemplate_Serialize | TaskTemplate_Deserialize;
+
+/**  The task each fire creates. */
+export type TaskTemplate_Deserialize = {
+	/**  The task's name; the schedule's name when `None`. */
+	name?: string | null,
+	prompt: string,
+	provider: string,
+	model: string,
+	max_attempts: number,
+	timeout_ms: number,
+	system?: string | null,
+	temperature?: Real | null,
+	max_tokens?: number | null,
+	/**  Instructions chained after the task, each onto the one before it. */
+	follow_ups?: string[],
+};
+
+/**  The task each fire creates. */
+export type TaskTemplate_Serialize = {
+	/**  The task's name; the schedule's name when `None`. */
+	name: string | null,
+	prompt: string,
+	provider: string,
+	model: string,
+	max_attempts: number,
+	timeout_ms: number,
+	system: string | null,
+	temperature: Real | null,
+	max_tokens: number | null,
+	/**  Instructions chained after the task, each onto the one before it. */
+	follow_ups: string[],
 };
 
 /**  A task as stored, exported and shown. Field names are the CLI's and the API's JSON. */

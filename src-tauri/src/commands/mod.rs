@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod providers;
+pub mod schedules;
 pub mod tasks;
 pub mod transfer;
 

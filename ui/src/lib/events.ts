@@ -4,6 +4,7 @@ import { events } from "../bindings";
 import { detail } from "./detail.svelte";
 import { engine } from "./engine.svelte";
 import { appendOutput, dropStream } from "./output.svelte";
+import { schedules } from "./schedules.svelte";
 import { list } from "./tasks.svelte";
 import type { TaskEvent } from "./types";
 
@@ -16,6 +17,7 @@ function onTaskEvent(ev: TaskEvent): void {
   if (ev.type === "held") return;
   list.applyTask(ev.task);
   detail.applyTask(ev.task);
+  schedules.applyTask(ev.task);
   if (ev.to === "completed" || ev.to === "failed" || ev.to === "cancelled") dropStream(ev.task_id);
   engine.refreshActivity();
 }
@@ -26,6 +28,7 @@ export function reloadAll(): void {
   void detail.reload();
   void engine.loadStatus();
   engine.refreshActivity();
+  void schedules.load();
 }
 
 export async function subscribe(): Promise<() => void> {
@@ -35,6 +38,7 @@ export async function subscribe(): Promise<() => void> {
       engine.status = e.payload;
     }),
     events.resync.listen(() => reloadAll()),
+    events.scheduleChanged.listen((e) => schedules.applyEvent(e.payload)),
   ]);
   return () => stops.forEach((stop) => stop());
 }

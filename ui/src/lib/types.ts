@@ -6,6 +6,13 @@ import type {
   CommandError_Serialize,
   Event_Serialize,
   KeyRef,
+  MissedPolicy,
+  OverlapPolicy,
+  ScheduleEvent_Serialize,
+  ScheduleInput_Deserialize,
+  Schedule_Serialize,
+  SkipReason,
+  SkippedRuns,
   ProviderKind,
   ProviderSettings_Deserialize,
   ProviderSettings_Serialize,
@@ -30,6 +37,10 @@ export type TaskInput = TaskInput_Deserialize;
 export type ProviderSettings = ProviderSettings_Serialize;
 /** What the settings form sends. */
 export type ProviderInput = ProviderSettings_Deserialize;
+export type Schedule = Schedule_Serialize;
+export type ScheduleEvent = ScheduleEvent_Serialize;
+export type ScheduleInput = ScheduleInput_Deserialize;
+export type { MissedPolicy, OverlapPolicy, SkipReason, SkippedRuns };
 export type ProviderTest = ProviderTest_Serialize;
 export type { KeyRef, ProviderKind };
 export type { StatusChanged, StatusCounts, TaskState };

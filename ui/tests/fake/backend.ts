@@ -12,6 +12,7 @@ import type {
 } from "../../src/bindings";
 import { Failure, Model, commandError, type Task } from "./model";
 import { FakeProviders } from "./providers";
+import { FakeSchedules } from "./schedules";
 import { seedBulk, seedDemo } from "./seed";
 
 interface Config {
@@ -34,6 +35,7 @@ if (config.seed !== "none") seedDemo(model);
 if (config.bulk) seedBulk(model, config.bulk);
 for (const p of config.providers ?? []) model.providers.set(p.name, p);
 const providers = new FakeProviders(model);
+const schedules = new FakeSchedules(model);
 
 const settings = { workers: 4, notifications: true, start_at_login: false, api_enabled: false };
 let paused = false;
@@ -60,6 +62,9 @@ model.emit = (event) => {
   send("task-event", event);
   if (event.type === "state" && (event.from === "running" || event.to === "running")) send("status-changed", status());
 };
+
+schedules.emit = (id, schedule) =>
+  send("schedule-changed", { at: new Date(model.now()).toISOString(), schedule_id: id, schedule });
 
 type Args = Record<string, unknown>;
 const str = (a: Args, k: string) => a[k] as string;
@@ -104,6 +109,15 @@ const handlers: Record<string, (a: Args) => unknown> = {
   save_provider: (a) => providers.save(a.settings as never, (a.apiKey as string | null) ?? null),
   remove_provider: (a) => providers.remove(str(a, "name")),
   test_provider: (a) => providers.test(str(a, "name"), (a.model as string | null) ?? null),
+  list_schedules: () => schedules.all(),
+  get_schedule: (a) => schedules.detail(str(a, "id")),
+  preview_schedule: (a) => schedules.preview(str(a, "cron"), (a.timezone as string | null) ?? null),
+  create_schedule: (a) => schedules.create(a.input as never),
+  update_schedule: (a) => schedules.update(str(a, "id"), a.input as never),
+  pause_schedule: (a) => schedules.setEnabled(str(a, "id"), false),
+  resume_schedule: (a) => schedules.setEnabled(str(a, "id"), true),
+  remove_schedule: (a) => schedules.remove(str(a, "id")),
+  run_schedule_now: (a) => schedules.runNow(str(a, "id")),
   open_log_folder: () => "/home/me/.local/share/dev.baton.desktop/logs",
   "plugin:dialog|save": () => dialog.save,
   "plugin:dialog|open": () => dialog.open,
@@ -171,6 +185,10 @@ const fake = {
   ) => model.complete(byName(name).id, output, usage),
   fail: (name: string, error: string, retry = false) => model.fail(byName(name).id, error, retry),
   resync: () => send("resync", { missed: 3 }),
+  schedule: (name: string) => structuredClone(schedules.byName(name)),
+  /** Records skipped runs on the schedule named `name` (as after the app was closed). */
+  skipRuns: (name: string, count: number, reason?: "missed" | "too_late" | "catch_up_limit" | "overlap") =>
+    schedules.skip(name, count, reason),
 };
 
 (window as unknown as { __fake: typeof fake }).__fake = fake;

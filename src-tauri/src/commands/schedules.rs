@@ -1,0 +1,199 @@
+//! Recurring schedules: list, show (with the tasks it created), preview an
+//! expression's next fire times, create, edit, pause, resume, remove, run now.
+//! Validation is the engine's; an error names the field that is wrong.
+
+use crate::error::CommandError;
+use crate::state::AppState;
+use baton_engine::{MissedPolicy, NewSchedule, NewTask, OverlapPolicy, Schedule, ScheduleId, Task};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use specta::Type;
+use std::time::Duration;
+use tauri::State;
+
+/// Fire times a preview shows.
+const PREVIEW_FIRES: usize = 5;
+/// Tasks a schedule's detail shows, newest first.
+const DETAIL_TASKS: usize = 100;
+
+/// The create and edit form.
+#[derive(Debug, Clone, Deserialize, Type)]
+pub struct ScheduleInput {
+    pub name: String,
+    pub cron: String,
+    /// An IANA zone; UTC when empty.
+    pub timezone: Option<String>,
+    #[serde(default)]
+    pub missed: MissedPolicy,
+    #[serde(default)]
+    pub overlap: OverlapPolicy,
+    /// Missed runs later than this are skipped; no limit when unset.
+    pub max_lateness_minutes: Option<u32>,
+    /// Created paused when false (default: enabled). An edit ignores it.
+    pub enabled: Option<bool>,
+    /// The task each fire creates, as the create-task form takes it.
+    pub prompt: String,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub max_attempts: Option<u32>,
+    pub timeout_s: Option<u32>,
+    /// Instructions chained after the task, each onto the one before it.
+    #[serde(default)]
+    pub follow_ups: Vec<String>,
+}
+
+impl ScheduleInput {
+    fn into_new_schedule(self) -> NewSchedule {
+        let some = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
+        NewSchedule {
+            name: self.name,
+            cron: self.cron,
+            timezone: some(self.timezone),
+            missed: self.missed,
+            max_lateness: self
+                .max_lateness_minutes
+                .map(|m| Duration::from_secs(u64::from(m) * 60)),
+            overlap: self.overlap,
+            enabled: self.enabled.unwrap_or(true),
+            task: NewTask {
+                prompt: self.prompt,
+                provider: some(self.provider),
+                model: some(self.model),
+                max_attempts: self.max_attempts,
+                timeout: self.timeout_s.map(|s| Duration::from_secs(s.into())),
+                ..NewTask::default()
+            },
+            follow_ups: self
+                .follow_ups
+                .into_iter()
+                .filter(|f| !f.trim().is_empty())
+                .collect(),
+        }
+    }
+}
+
+/// A schedule with the tasks it created, newest first.
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct ScheduleDetail {
+    pub schedule: Schedule,
+    pub tasks: Vec<Task>,
+}
+
+/// What run now started: the schedule after, and the run's tasks (first first).
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct ScheduleRun {
+    pub schedule: Schedule,
+    pub tasks: Vec<Task>,
+}
+
+fn parse_schedule_id(id: &str) -> Result<ScheduleId, CommandError> {
+    id.parse::<ScheduleId>().map_err(CommandError::from)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn list_schedules(state: State<'_, AppState>) -> Result<Vec<Schedule>, CommandError> {
+    Ok(state.engine.schedules().await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn get_schedule(
+    state: State<'_, AppState>,
+    id: String,
+) -> Result<ScheduleDetail, CommandError> {
+    let id = parse_schedule_id(&id)?;
+    let schedule = state.engine.schedule(id).await?;
+    let tasks = state.engine.schedule_tasks(id, DETAIL_TASKS).await?;
+    Ok(ScheduleDetail { schedule, tasks })
+}
+
+/// The next fire times of `cron` read in `timezone` (UTC when empty), or the
+/// error naming the field (`cron` or `timezone`) that is wrong.
+#[tauri::command]
+#[specta::specta]
+pub fn preview_schedule(
+    state: State<'_, AppState>,
+    cron: String,
+    timezone: Option<String>,
+) -> Result<Vec<DateTime<Utc>>, CommandError> {
+    let tz = timezone.filter(|t| !t.trim().is_empty());
+    let tz = tz.as_deref().unwrap_or("UTC");
+    Ok(baton_engine::upcoming_fires(
+        &cron,
+        tz,
+        state.engine.now(),
+        PREVIEW_FIRES,
+    )?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn create_schedule(
+    state: State<'_, AppState>,
+    input: ScheduleInput,
+) -> Result<Schedule, CommandError> {
+    Ok(state.engine.add_schedule(input.into_new_schedule()).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn update_schedule(
+    state: State<'_, AppState>,
+    id: String,
+    input: ScheduleInput,
+) -> Result<Schedule, CommandError> {
+    let id = parse_schedule_id(&id)?;
+    Ok(state
+        .engine
+        .update_schedule(id, input.into_new_schedule())
+        .await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn pause_schedule(
+    state: State<'_, AppState>,
+    id: String,
+) -> Result<Schedule, CommandError> {
+    Ok(state.engine.pause_schedule(parse_schedule_id(&id)?).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn resume_schedule(
+    state: State<'_, AppState>,
+    id: String,
+) -> Result<Schedule, CommandError> {
+    Ok(state
+        .engine
+        .resume_schedule(parse_schedule_id(&id)?)
+        .await?)
+}
+
+/// Deletes the schedule; the tasks it created stay.
+#[tauri::command]
+#[specta::specta]
+pub async fn remove_schedule(
+    state: State<'_, AppState>,
+    id: String,
+) -> Result<Schedule, CommandError> {
+    Ok(state
+        .engine
+        .remove_schedule(parse_schedule_id(&id)?)
+        .await?)
+}
+
+/// Starts a run at once, whatever the overlap policy; the next fire time stays.
+#[tauri::command]
+#[specta::specta]
+pub async fn run_schedule_now(
+    state: State<'_, AppState>,
+    id: String,
+) -> Result<ScheduleRun, CommandError> {
+    let (schedule, tasks) = state
+        .engine
+        .run_schedule_now(parse_schedule_id(&id)?)
+        .await?;
+    Ok(ScheduleRun { schedule, tasks })
+}

@@ -48,25 +48,100 @@ pub struct TaskSummary {
 
 impl TaskSummary {
     fn of(task: &Task, children: u32) -> Self {
-        let prompt: String = task.prompt.chars().take(SEARCH_PREFIX).collect();
-        TaskSummary {
-            id: task.id,
-            name: task.name.clone(),
-            status: task.status,
-            llm_provider: task.llm_provider.clone(),
-            llm_model: task.llm_model.clone(),
-            scheduled_for: task.scheduled_for,
-            created_at: task.created_at,
-            finished_at: task.finished_at,
-            attempts: task.attempts,
-            max_attempts: task.max_attempts,
-            parent_task_id: task.parent_task_id,
+        TaskSummary::from_row(
+            Row {
+                id: task.id,
+                name: task.name.clone(),
+                status: task.status,
+                llm_provider: task.llm_provider.clone(),
+                llm_model: task.llm_model.clone(),
+                scheduled_for: task.scheduled_for,
+                created_at: task.created_at,
+                finished_at: task.finished_at,
+                attempts: task.attempts,
+                max_attempts: task.max_attempts,
+                parent_task_id: task.parent_task_id,
+                latency_ms: task.latency_ms,
+                prompt: PromptPrefix(task.prompt.chars().take(SEARCH_PREFIX).collect()),
+                prompt_tokens: task.prompt_tokens,
+                completion_tokens: task.completion_tokens,
+                cost_usd: task.cost_usd,
+            },
             children,
-            latency_ms: task.latency_ms,
-            search_text: format!("{} {} {}", task.name, task.id, prompt).to_lowercase(),
-            tokens: task.prompt_tokens.unwrap_or(0) + task.completion_tokens.unwrap_or(0),
-            cost_usd: task.cost_usd,
+        )
+    }
+
+    fn from_row(row: Row, children: u32) -> Self {
+        // Lowercased once here, so a search compares bytes.
+        let mut search_text = format!("{} {} {}", row.name, row.id, row.prompt.0);
+        if search_text.is_ascii() {
+            search_text.make_ascii_lowercase();
+        } else {
+            search_text = search_text.to_lowercase();
         }
+        TaskSummary {
+            id: row.id,
+            name: row.name,
+            status: row.status,
+            llm_provider: row.llm_provider,
+            llm_model: row.llm_model,
+            scheduled_for: row.scheduled_for,
+            created_at: row.created_at,
+            finished_at: row.finished_at,
+            attempts: row.attempts,
+            max_attempts: row.max_attempts,
+            parent_task_id: row.parent_task_id,
+            children,
+            latency_ms: row.latency_ms,
+            search_text,
+            tokens: row.prompt_tokens.unwrap_or(0) + row.completion_tokens.unwrap_or(0),
+            cost_usd: row.cost_usd,
+        }
+    }
+}
+
+/// The fields of a stored task the catalog keeps: loading reads the records as
+/// this (serde skips outputs, histories and the rest of long prompts).
+#[derive(Deserialize)]
+struct Row {
+    id: TaskId,
+    name: String,
+    status: TaskState,
+    llm_provider: String,
+    llm_model: String,
+    scheduled_for: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    finished_at: Option<DateTime<Utc>>,
+    attempts: u32,
+    max_attempts: u32,
+    parent_task_id: Option<TaskId>,
+    latency_ms: Option<u64>,
+    prompt: PromptPrefix,
+    #[serde(default)]
+    prompt_tokens: Option<u64>,
+    #[serde(default)]
+    completion_tokens: Option<u64>,
+    #[serde(default)]
+    cost_usd: Option<Real>,
+}
+
+/// The first [`SEARCH_PREFIX`] characters of a prompt, read without copying
+/// the rest (a prompt may be a megabyte).
+struct PromptPrefix(String);
+
+impl<'de> Deserialize<'de> for PromptPrefix {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Prefix;
+        impl serde::de::Visitor<'_> for Prefix {
+            type Value = PromptPrefix;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a prompt")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<PromptPrefix, E> {
+                Ok(PromptPrefix(v.chars().take(SEARCH_PREFIX).collect()))
+            }
+        }
+        d.deserialize_str(Prefix)
     }
 }
 
@@ -149,21 +224,20 @@ impl Rows {
         }
     }
 
-    fn load(tasks: &[Task]) -> Self {
-        let mut rows = Rows::default();
-        for task in tasks {
-            rows.by_id
-                .insert(Reverse(task.id), TaskSummary::of(task, 0));
-        }
-        for task in tasks {
-            if let Some(p) = task
-                .parent_task_id
-                .and_then(|p| rows.by_id.get_mut(&Reverse(p)))
-            {
-                p.children += 1;
+    fn load(tasks: Vec<Row>) -> Self {
+        let mut children: std::collections::HashMap<TaskId, u32> = std::collections::HashMap::new();
+        for row in &tasks {
+            if let Some(p) = row.parent_task_id {
+                *children.entry(p).or_default() += 1;
             }
         }
-        rows
+        let by_id = crate::store::parallel_map(tasks, |row| {
+            let n = children.get(&row.id).copied().unwrap_or(0);
+            (Reverse(row.id), TaskSummary::from_row(row, n))
+        })
+        .into_iter()
+        .collect();
+        Rows { by_id }
     }
 }
 
@@ -171,24 +245,47 @@ pub struct Catalog {
     rows: RwLock<Rows>,
     /// Bumped after every change applied, for whoever waits on the catalog.
     version: tokio::sync::watch::Sender<u64>,
+    /// True once the first load has finished.
+    loaded: tokio::sync::watch::Sender<bool>,
 }
 
 impl Catalog {
+    /// A catalog with nothing loaded yet: [`Catalog::reload`] fills it, and
+    /// [`Catalog::loaded`] waits for that. A host can so open its window while
+    /// 100,000 tasks load.
+    pub fn empty() -> Arc<Catalog> {
+        Arc::new(Catalog {
+            rows: RwLock::new(Rows::default()),
+            version: tokio::sync::watch::Sender::new(0),
+            loaded: tokio::sync::watch::Sender::new(false),
+        })
+    }
+
     /// Loads every task. The caller keeps it current with [`Catalog::apply`] and
     /// [`Catalog::reload`], from a subscription it took *before* loading.
     pub async fn load(engine: &Engine) -> Result<Arc<Catalog>, crate::TaskError> {
-        Ok(Arc::new(Catalog {
-            rows: RwLock::new(Rows::load(&engine.export().await?.tasks)),
-            version: tokio::sync::watch::Sender::new(0),
-        }))
+        let catalog = Catalog::empty();
+        catalog.reload(engine).await?;
+        Ok(catalog)
     }
 
-    /// Loads every task again (after a subscription lagged).
+    /// Loads every task again (the first time, or after a subscription lagged).
     pub async fn reload(&self, engine: &Engine) -> Result<(), crate::TaskError> {
-        let rows = Rows::load(&engine.export().await?.tasks);
+        let rows = engine.read(|store| store.scan::<Row>()).await?;
+        let rows = tokio::task::spawn_blocking(move || Rows::load(rows))
+            .await
+            .map_err(|e| crate::TaskError::Storage(e.to_string()))?;
         *self.write() = rows;
         self.version.send_modify(|v| *v += 1);
+        self.loaded.send_replace(true);
         Ok(())
+    }
+
+    /// Returns once the first load has finished.
+    pub async fn loaded(&self) {
+        let mut rx = self.loaded.subscribe();
+        // The sender lives as long as `self`, so this cannot fail while borrowed.
+        let _ = rx.wait_for(|loaded| *loaded).await;
     }
 
     /// Loads every task and keeps following the engine's events on a task of its

@@ -267,3 +267,45 @@ async fn worker_count_changes_at_runtime_within_bounds() {
         .load(std::sync::atomic::Ordering::SeqCst);
     assert!(max > 2 && max <= 6, "ran {max} at once with 6 slots");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_catalog_loaded_from_the_store_equals_one_fed_by_events() {
+    let t = started_with(|_| {}).await;
+    let live = Catalog::follow(&t.engine).await.unwrap();
+    let mut changes = live.changes();
+    // Escapes and non-ASCII in the prompt; the search covers its first 240
+    // characters only, so a word past them is not found.
+    let long = format!("Résumé \"Q3\"\n\tplease {} NEEDLE", "x".repeat(300));
+    let a = t.engine.submit(task(&long, "echo")).await.unwrap();
+    let b = t
+        .engine
+        .chain(a.id, task("Then ÜBERSETZEN", "echo"))
+        .await
+        .unwrap();
+    idle(&t.engine).await;
+    // Wait until the live catalog has applied both completions.
+    let done = |c: &Catalog| {
+        let rows = c.query(&query()).rows;
+        rows.len() == 2 && rows.iter().all(|r| r.status == TaskState::Completed)
+    };
+    while !done(&live) {
+        changes.changed().await.unwrap();
+    }
+    let loaded = Catalog::load(&t.engine).await.unwrap();
+    assert_eq!(loaded.query(&query()), live.query(&query()));
+    let search = |c: &Catalog, s: &str| {
+        c.query(&CatalogQuery {
+            search: Some(s.into()),
+            ..query()
+        })
+        .rows
+        .into_iter()
+        .map(|r| r.id)
+        .collect::<Vec<_>>()
+    };
+    for catalog in [&loaded, &live] {
+        assert_eq!(search(catalog, "résumé \"q3\""), vec![a.id]);
+        assert_eq!(search(catalog, "übersetzen"), vec![b.id]);
+        assert!(search(catalog, "needle").is_empty());
+    }
+}

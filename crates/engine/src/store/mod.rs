@@ -15,7 +15,9 @@ use crate::error::{OpenError, TaskError};
 use crate::provider::ProviderSettings;
 use crate::state::TaskState;
 use crate::task::{Task, TaskId};
-use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, StorageError};
+use redb::{
+    Database, DatabaseError, ReadableDatabase, ReadableTable, ReadableTableMetadata, StorageError,
+};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use tables::*;
@@ -231,6 +233,28 @@ impl Store {
         Ok(out)
     }
 
+    /// Every task record read as the projection `T` (a struct of the fields
+    /// the caller needs; serde skips the rest without keeping them), oldest first.
+    /// The records are copied out of the file first and decoded on every core:
+    /// decoding JSON is most of the time it takes to read 100,000 tasks.
+    pub fn scan<T: serde::de::DeserializeOwned + Send>(&self) -> Result<Vec<T>, TaskError> {
+        let raw: Vec<Vec<u8>> = {
+            let txn = self.db.begin_read()?;
+            let tasks = txn.open_table(TASKS)?;
+            let mut raw = Vec::with_capacity(tasks.len()? as usize);
+            for entry in tasks.iter()? {
+                raw.push(entry?.1.value().to_vec());
+            }
+            raw
+        };
+        parallel_map(raw, |bytes| {
+            serde_json::from_slice::<T>(&bytes)
+                .map_err(|e| TaskError::Storage(format!("a stored task record is unreadable: {e}")))
+        })
+        .into_iter()
+        .collect()
+    }
+
     pub fn counts(&self) -> Result<StatusCounts, TaskError> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(COUNTS)?;
@@ -265,6 +289,37 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// `f` over `items` on every available core, in order.
+pub(crate) fn parallel_map<I: Send, O: Send>(items: Vec<I>, f: impl Fn(I) -> O + Sync) -> Vec<O> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    if threads == 1 || items.len() < 1024 {
+        return items.into_iter().map(f).collect();
+    }
+    let size = items.len().div_ceil(threads);
+    let mut parts = Vec::with_capacity(threads);
+    let mut items = items.into_iter();
+    loop {
+        let part: Vec<I> = items.by_ref().take(size).collect();
+        if part.is_empty() {
+            break;
+        }
+        parts.push(part);
+    }
+    let f = &f;
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = parts
+            .into_iter()
+            .map(|part| scope.spawn(move || part.into_iter().map(f).collect::<Vec<O>>()))
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
 }
 
 fn migrate(txn: &redb::WriteTransaction, from: u64) -> Result<(), TaskError> {

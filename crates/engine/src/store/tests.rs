@@ -304,3 +304,39 @@ fn a_version_3_file_is_migrated_and_gains_empty_schedule_tables() {
         .value();
     assert_eq!(version, SCHEMA_VERSION);
 }
+
+#[test]
+fn scan_reads_every_record_as_a_projection_in_creation_order() {
+    #[derive(serde::Deserialize)]
+    struct IdAndName {
+        id: TaskId,
+        name: String,
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("b.redb")).unwrap();
+    // More than one core's share, so the decoding really is split.
+    let tasks: Vec<Task> = (0..5000)
+        .map(|i| Task {
+            name: format!("task {i}"),
+            ..Task::sample("p")
+        })
+        .collect();
+    let mut txn = store.begin().unwrap();
+    for t in &tasks {
+        txn.put(None, t).unwrap();
+    }
+    txn.commit().unwrap();
+    let read: Vec<IdAndName> = store.scan().unwrap();
+    assert_eq!(read.len(), tasks.len());
+    for (got, want) in read.iter().zip(&tasks) {
+        assert_eq!((got.id, got.name.as_str()), (want.id, want.name.as_str()));
+    }
+}
+
+#[test]
+fn parallel_map_keeps_the_order_of_its_input() {
+    let items: Vec<u32> = (0..10_007).collect();
+    let doubled = parallel_map(items, |i| i * 2);
+    assert_eq!(doubled, (0..10_007).map(|i| i * 2).collect::<Vec<_>>());
+    assert!(parallel_map(Vec::<u32>::new(), |i| i).is_empty());
+}

@@ -99,9 +99,12 @@ impl<R: Runtime> crate::state::Host for AppHost<R> {
     }
 }
 
-/// Forwards every engine event until the engine stops. The catalog applies each
-/// event before the window hears of it, so a query the window makes in response
-/// already sees the change.
+/// Forwards every engine event until the engine stops. It first loads the
+/// catalog (list queries wait for that), then applies each event to it before
+/// the window hears of it, so a query the window makes in response already sees
+/// the change. The window gets each event at once; the tray status and
+/// notifications follow on a task of their own, so a slow notification daemon
+/// never delays the list.
 pub fn forward<R: Runtime>(app: AppHandle<R>) {
     let state = app.state::<AppState>();
     let engine = state.engine.clone();
@@ -109,21 +112,31 @@ pub fn forward<R: Runtime>(app: AppHandle<R>) {
     let Some(mut events) = state.take_events() else {
         return;
     };
+    let side = side_effects(app.clone(), engine.clone());
     tauri::async_runtime::spawn(async move {
+        // Events that arrive meanwhile wait in the subscription (taken before
+        // the engine started); the load already contains their changes, and
+        // applying them again is an upsert.
+        if let Err(e) = catalog.reload(&engine).await {
+            tracing::error!(error = %e, "could not load the task list");
+        }
         loop {
             match events.recv().await {
                 Ok(event) => {
                     catalog.apply(&event);
-                    if let EventKind::State { from, to, task } = &event.kind {
-                        if *from == Some(TaskState::Running) || *to == TaskState::Running {
-                            StatusChanged::publish(&app, &engine).await;
-                        }
-                        if matches!(to, TaskState::Completed | TaskState::Failed) {
-                            notify(&app, &task.name, *to, task.error.as_deref());
-                        }
-                    }
+                    let reaction = match &event.kind {
+                        EventKind::State { from, to, task } => Side {
+                            status: *from == Some(TaskState::Running) || *to == TaskState::Running,
+                            finished: matches!(to, TaskState::Completed | TaskState::Failed)
+                                .then(|| (task.name.clone(), *to, task.error.clone())),
+                        },
+                        _ => Side::default(),
+                    };
                     if let Err(e) = TaskEvent(event).emit(&app) {
                         tracing::warn!(error = %e, "could not send an event to the window");
+                    }
+                    if reaction.status || reaction.finished.is_some() {
+                        let _ = side.send(reaction);
                     }
                 }
                 Err(RecvError::Lagged(missed)) => {
@@ -134,11 +147,54 @@ pub fn forward<R: Runtime>(app: AppHandle<R>) {
                         missed: missed.min(u32::MAX as u64) as u32,
                     }
                     .emit(&app);
+                    let _ = side.send(Side {
+                        status: true,
+                        finished: None,
+                    });
                 }
                 Err(RecvError::Closed) => return,
             }
         }
     });
+}
+
+/// What an event asks of the tray and the notifications.
+#[derive(Default)]
+struct Side {
+    status: bool,
+    /// A task that completed or failed: its name, state and error.
+    finished: Option<(String, TaskState, Option<String>)>,
+}
+
+/// At most this many notifications for one burst of finished tasks; more are
+/// summed up in one ("12 tasks finished: 10 completed, 2 failed").
+const NOTIFICATIONS_PER_BURST: usize = 3;
+
+/// Runs the tray status and notifications for the forwarder. Whatever piled up
+/// while it worked is handled together: one status update, and a burst of
+/// finished tasks becomes one notification.
+fn side_effects<R: Runtime>(
+    app: AppHandle<R>,
+    engine: Engine,
+) -> tokio::sync::mpsc::UnboundedSender<Side> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Side>();
+    tauri::async_runtime::spawn(async move {
+        while let Some(first) = rx.recv().await {
+            let mut status = first.status;
+            let mut finished: Vec<_> = first.finished.into_iter().collect();
+            while let Ok(more) = rx.try_recv() {
+                status |= more.status;
+                finished.extend(more.finished);
+            }
+            if status {
+                StatusChanged::publish(&app, &engine).await;
+            }
+            for (title, body) in notices(&finished) {
+                show_notification(&app, &title, &body);
+            }
+        }
+    });
+    tx
 }
 
 /// Forwards every schedule change until the engine stops. Falling behind sends
@@ -165,22 +221,83 @@ pub fn forward_schedules<R: Runtime>(app: AppHandle<R>) {
     });
 }
 
+/// The notifications for a burst of finished tasks (name, state, error): one
+/// each, or one summary when there are more than [`NOTIFICATIONS_PER_BURST`].
+fn notices(finished: &[(String, TaskState, Option<String>)]) -> Vec<(String, String)> {
+    if finished.len() > NOTIFICATIONS_PER_BURST {
+        let failed = finished
+            .iter()
+            .filter(|(_, to, _)| *to == TaskState::Failed)
+            .count();
+        return vec![(
+            format!("{} tasks finished", finished.len()),
+            format!("{} completed, {failed} failed", finished.len() - failed),
+        )];
+    }
+    finished
+        .iter()
+        .map(|(name, to, error)| match to {
+            TaskState::Completed => ("Task completed".to_string(), name.clone()),
+            _ => (
+                "Task failed".to_string(),
+                format!("{name}: {}", error.as_deref().unwrap_or("no error message")),
+            ),
+        })
+        .collect()
+}
+
 /// A native notification, when the setting allows it and the plugin is there.
-fn notify<R: Runtime>(app: &AppHandle<R>, name: &str, to: TaskState, error: Option<&str>) {
+fn show_notification<R: Runtime>(app: &AppHandle<R>, title: &str, body: &str) {
     if !app.state::<AppState>().settings().notifications {
         return;
     }
     let Some(notifications) = app.try_state::<tauri_plugin_notification::Notification<R>>() else {
         return;
     };
-    let (title, body) = match to {
-        TaskState::Completed => ("Task completed", name.to_string()),
-        _ => (
-            "Task failed",
-            format!("{name}: {}", error.unwrap_or("no error message")),
-        ),
-    };
     if let Err(e) = notifications.builder().title(title).body(body).show() {
         tracing::debug!(error = %e, "notification not shown");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn done(name: &str, to: TaskState) -> (String, TaskState, Option<String>) {
+        (
+            name.into(),
+            to,
+            (to == TaskState::Failed).then(|| "boom".into()),
+        )
+    }
+
+    #[test]
+    fn a_few_finished_tasks_get_one_notification_each() {
+        let got = notices(&[
+            done("a", TaskState::Completed),
+            done("b", TaskState::Failed),
+        ]);
+        assert_eq!(
+            got,
+            vec![
+                ("Task completed".to_string(), "a".to_string()),
+                ("Task failed".to_string(), "b: boom".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_burst_of_finished_tasks_gets_one_summary() {
+        let mut burst: Vec<_> = (0..10)
+            .map(|i| done(&i.to_string(), TaskState::Completed))
+            .collect();
+        burst.push(done("x", TaskState::Failed));
+        assert_eq!(
+            notices(&burst),
+            vec![(
+                "11 tasks finished".to_string(),
+                "10 completed, 1 failed".to_string()
+            )]
+        );
     }
 }

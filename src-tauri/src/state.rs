@@ -49,7 +49,9 @@ impl AppState {
         };
         engine.start().await;
         let events = engine.subscribe();
-        let catalog = Catalog::load(&engine).await.map_err(|e| e.to_string())?;
+        // Filled by the event forwarder in the background, so the window opens
+        // while 100,000 tasks load; list queries wait for it (`Catalog::loaded`).
+        let catalog = Catalog::empty();
         Ok(AppState {
             host,
             engine,

@@ -22,7 +22,7 @@ export const commands = {
 	/**  Paused workers finish what they run and start nothing new. */
 	setPaused: (paused: boolean) => typedError<StatusChanged, CommandError_Serialize>(__TAURI_INVOKE("set_paused", { paused })),
 	engineStatus: () => typedError<StatusChanged, CommandError_Serialize>(__TAURI_INVOKE("engine_status")),
-	activity: () => __TAURI_INVOKE<Activity_Serialize>("activity"),
+	activity: () => typedError<Activity_Serialize, CommandError_Serialize>(__TAURI_INVOKE("activity")),
 	openLogFolder: () => typedError<string, CommandError_Serialize>(__TAURI_INVOKE("open_log_folder")),
 	/**  The configured providers (not the built-in `mock`); key sources, never keys. */
 	listProviders: () => __TAURI_INVOKE<ProviderSettings_Serialize[]>("list_providers"),

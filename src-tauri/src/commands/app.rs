@@ -73,9 +73,10 @@ pub async fn engine_status(state: State<'_, AppState>) -> Result<StatusChanged, 
 
 #[tauri::command]
 #[specta::specta]
-pub fn activity(state: State<'_, AppState>) -> Activity {
+pub async fn activity(state: State<'_, AppState>) -> Result<Activity, CommandError> {
+    state.catalog.loaded().await;
     let now = state.engine.now();
-    state.catalog.activity(now, local_midnight(now))
+    Ok(state.catalog.activity(now, local_midnight(now)))
 }
 
 /// The start of `now`'s day in this computer's time zone. Where a clock change

@@ -136,6 +136,7 @@ pub async fn query_tasks(
     state: State<'_, AppState>,
     query: CatalogQuery,
 ) -> Result<TaskPage, CommandError> {
+    state.catalog.loaded().await;
     Ok(TaskPage {
         page: state.catalog.query(&query),
         counts: state.engine.counts().await?,

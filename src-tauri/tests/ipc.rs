@@ -510,10 +510,17 @@ fn schedules_are_created_previewed_paused_resumed_run_and_removed_over_ipc() {
 
     let mut edited = input.clone();
     edited["cron"] = json!("15 8 * * *");
+    // What the form does not show, it sends back as the schedule has it.
+    edited["task_name"] = json!("Stand-up notes");
+    edited["system"] = json!("Be brief.");
+    edited["max_tokens"] = json!(200);
     let edited = shell
         .call("update_schedule", json!({"id": id, "input": edited}))
         .unwrap();
     assert_eq!(edited["cron"], "15 8 * * *");
+    assert_eq!(edited["template"]["name"], "Stand-up notes");
+    assert_eq!(edited["template"]["system"], "Be brief.");
+    assert_eq!(edited["template"]["max_tokens"], 200);
 
     shell.call("set_paused", json!({"paused": true})).unwrap();
     let run = shell.call("run_schedule_now", json!({"id": id})).unwrap();

@@ -582,6 +582,15 @@ export type ScheduleInput_Deserialize = {
 	timeout_s?: number | null,
 	/**  Instructions chained after the task, each onto the one before it. */
 	follow_ups?: string[],
+	/**
+	 *  The task's own name (the schedule's when unset), system prompt and
+	 *  generation options: the form does not show them, and sends back what
+	 *  the schedule has so an edit keeps them.
+	 */
+	task_name?: string | null,
+	system?: string | null,
+	temperature?: number | null,
+	max_tokens?: number | null,
 };
 
 /**  The create and edit form. */
@@ -604,6 +613,15 @@ export type ScheduleInput_Serialize = {
 	timeout_s: number | null,
 	/**  Instructions chained after the task, each onto the one before it. */
 	follow_ups: string[],
+	/**
+	 *  The task's own name (the schedule's when unset), system prompt and
+	 *  generation options: the form does not show them, and sends back what
+	 *  the schedule has so an edit keeps them.
+	 */
+	task_name: string | null,
+	system: string | null,
+	temperature: number | null,
+	max_tokens: number | null,
 };
 
 /**  What run now started: the schedule after, and the run's tasks (first first). */

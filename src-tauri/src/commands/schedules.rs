@@ -40,6 +40,17 @@ pub struct ScheduleInput {
     /// Instructions chained after the task, each onto the one before it.
     #[serde(default)]
     pub follow_ups: Vec<String>,
+    /// The task's own name (the schedule's when unset), system prompt and
+    /// generation options: the form does not show them, and sends back what
+    /// the schedule has so an edit keeps them.
+    #[serde(default)]
+    pub task_name: Option<String>,
+    #[serde(default)]
+    pub system: Option<String>,
+    #[serde(default)]
+    pub temperature: Option<f64>,
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
 }
 
 impl ScheduleInput {
@@ -61,7 +72,11 @@ impl ScheduleInput {
                 model: some(self.model),
                 max_attempts: self.max_attempts,
                 timeout: self.timeout_s.map(|s| Duration::from_secs(s.into())),
-                ..NewTask::default()
+                name: some(self.task_name),
+                system: some(self.system),
+                temperature: self.temperature,
+                max_tokens: self.max_tokens,
+                scheduled_for: None,
             },
             follow_ups: self
                 .follow_ups

@@ -12,7 +12,8 @@ fn new_task(prompt: &str) -> Task {
 fn write<T>(store: &Store, f: impl FnOnce(&mut WriteTxn, &mut Ctx) -> T) -> T {
     let mut rng = StdRng::seed_from_u64(7);
     let mut events = Vec::new();
-    let mut txn = store.begin().unwrap();
+    let batch = store.begin().unwrap();
+    let mut txn = batch.txn();
     let mut ctx = Ctx {
         now: Utc::now(),
         backoff: Backoff::default(),
@@ -20,7 +21,8 @@ fn write<T>(store: &Store, f: impl FnOnce(&mut WriteTxn, &mut Ctx) -> T) -> T {
         events: &mut events,
     };
     let out = f(&mut txn, &mut ctx);
-    txn.commit().unwrap();
+    drop(txn);
+    batch.commit().unwrap();
     out
 }
 

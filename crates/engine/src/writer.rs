@@ -222,10 +222,11 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) {
     let mut deliveries: Vec<Delivery> = Vec::with_capacity(batch.len());
     let mut cancelled_running: Vec<(TaskId, u32)> = Vec::new();
     let mut poisoned: Option<TaskError> = None;
-    let mut txn = match store.begin() {
-        Ok(txn) => Some(txn),
+    let begun = store.begin();
+    let mut txn = match &begun {
+        Ok(begun) => Some(begun.txn()),
         Err(e) => {
-            poisoned = Some(e);
+            poisoned = Some(e.clone());
             None
         }
     };
@@ -347,8 +348,10 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) {
         deliveries.push(delivery);
     }
 
-    let failure = match (txn, poisoned) {
-        (Some(txn), None) => txn.commit().err(),
+    // The tables close before the commit; a batch dropped uncommitted aborts.
+    drop(txn);
+    let failure = match (begun, poisoned) {
+        (Ok(begun), None) => begun.commit().err(),
         (_, poisoned) => poisoned,
     };
     if let Some(e) = &failure {

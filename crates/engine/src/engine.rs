@@ -67,6 +67,13 @@ pub struct Engine {
     inner: Arc<Inner>,
 }
 
+impl Inner {
+    /// True while `set_workers` waits to take slots away.
+    pub fn shrinking(&self) -> bool {
+        self.shrinking.load(Ordering::SeqCst) > 0
+    }
+}
+
 pub(crate) struct Inner {
     /// For reads; taken (and so closed, once in-flight reads end) at shutdown.
     store: std::sync::RwLock<Option<Arc<Store>>>,
@@ -77,6 +84,9 @@ pub(crate) struct Inner {
     pub slots: Arc<Semaphore>,
     /// The number of slots asked for; `slots` follows it.
     workers: std::sync::atomic::AtomicUsize,
+    /// Slots `set_workers` is still waiting to take away. While it waits, an
+    /// executor gives its slot back instead of claiming the next task with it.
+    shrinking: std::sync::atomic::AtomicUsize,
     pub paused: watch::Sender<bool>,
     pub executors: TaskTracker,
     /// Stops the scheduler and the dispatcher: no new attempt starts.
@@ -131,6 +141,7 @@ impl Engine {
                 registry: Registry::new(config.providers),
                 slots: Arc::new(Semaphore::new(config.workers)),
                 workers: config.workers.into(),
+                shrinking: 0.into(),
                 paused: watch::Sender::new(false),
                 executors: TaskTracker::new(),
                 stop_intake: CancellationToken::new(),
@@ -312,12 +323,14 @@ impl Engine {
         if n > old {
             self.inner.slots.add_permits(n - old);
         } else if n < old {
-            let slots = self.inner.slots.clone();
-            let fewer = (old - n) as u32;
+            let inner = self.inner.clone();
+            let fewer = old - n;
+            inner.shrinking.fetch_add(fewer, Ordering::SeqCst);
             tokio::spawn(async move {
-                if let Ok(permits) = slots.acquire_many_owned(fewer).await {
+                if let Ok(permits) = inner.slots.clone().acquire_many_owned(fewer as u32).await {
                     permits.forget();
                 }
+                inner.shrinking.fetch_sub(fewer, Ordering::SeqCst);
             });
         }
         Ok(())

@@ -14,7 +14,7 @@ use crate::lifecycle::{self, Cancelled, Ctx, ImportReport, Outcome};
 use crate::provider::{Admission, Permit, ProviderSettings};
 use crate::shared::Shared;
 use crate::state::TaskState;
-use crate::store::Store;
+use crate::store::{Store, WriteTxn};
 use crate::task::{Task, TaskId};
 use chrono::{DateTime, Utc};
 use rand::rngs::StdRng;
@@ -38,6 +38,8 @@ enum Command {
     Append(TaskId, u32, String),
     Promote(Reply<(usize, Option<DateTime<Utc>>)>),
     Finish(Outcome, Reply<Option<Task>>),
+    /// A finish, then a claim of one task for the slot it frees.
+    FinishClaim(Outcome, Reply<(Option<Task>, Claimed)>),
     Cancel(TaskId, Option<String>, Reply<Cancelled>),
     Retry(TaskId, Option<u32>, Reply<Task>),
     Recover(Reply<Vec<Task>>),
@@ -119,6 +121,15 @@ impl Writer {
     }
     pub async fn finish(&self, outcome: Outcome) -> Result<Option<Task>, TaskError> {
         request!(self, Finish, outcome)
+    }
+    /// Records an outcome and, in the same transaction, claims one queued task
+    /// for the slot it frees: the executor goes on without a round trip through
+    /// the dispatcher and a commit of its own.
+    pub async fn finish_and_claim(
+        &self,
+        outcome: Outcome,
+    ) -> Result<(Option<Task>, Claimed), TaskError> {
+        request!(self, FinishClaim, outcome)
     }
     pub async fn cancel(&self, id: TaskId, reason: Option<String>) -> Result<Cancelled, TaskError> {
         request!(self, Cancel, id, reason)
@@ -252,47 +263,14 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) {
                 reply,
                 note(&mut poisoned, lifecycle::chain(txn, &mut ctx, task)),
             ),
-            Command::Claim(max, reply) => {
-                let clock_now = Instant::now();
-                let mut permits = Vec::new();
-                let mut held = Vec::new();
-                let mut retry_at: Option<Instant> = None;
-                let limiter = &shared.limiter;
-                let result = lifecycle::claim_where(txn, &mut ctx, max, CLAIM_SCAN, |task| {
-                    let estimate = crate::provider::estimate_tokens(task);
-                    match limiter.admit(shared, &task.llm_provider, task.id, estimate, clock_now) {
-                        Admission::Admitted(permit) => {
-                            permits.push(permit);
-                            true
-                        }
-                        Admission::Held {
-                            reason,
-                            until,
-                            announce,
-                        } => {
-                            if let Some(until) = until {
-                                retry_at = Some(retry_at.map_or(until, |r| r.min(until)));
-                            }
-                            if announce {
-                                let wait = until.map(|u| u.saturating_duration_since(clock_now));
-                                held.push(Draft::held(
-                                    task.id,
-                                    &task.llm_provider,
-                                    reason,
-                                    wait,
-                                    now,
-                                ));
-                            }
-                            false
-                        }
-                    }
-                });
-                ctx.events.extend(held);
-                let result = note(&mut poisoned, result).map(|tasks| Claimed {
-                    tasks: tasks.into_iter().zip(permits).collect(),
-                    retry_at,
-                });
-                deliver(reply, result)
+            Command::Claim(max, reply) => deliver(
+                reply,
+                note(&mut poisoned, claim(txn, &mut ctx, shared, max)),
+            ),
+            Command::FinishClaim(outcome, reply) => {
+                let result = lifecycle::finish(txn, &mut ctx, outcome)
+                    .and_then(|finished| Ok((finished, claim(txn, &mut ctx, shared, 1)?)));
+                deliver(reply, note(&mut poisoned, result))
             }
             Command::SaveProvider(settings, reply) => {
                 deliver(reply, note(&mut poisoned, txn.put_provider(&settings)))
@@ -389,6 +367,49 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) {
     }
 }
 
+/// Moves up to `max` queued tasks that their providers' limits admit to running.
+fn claim(
+    txn: &mut WriteTxn,
+    ctx: &mut Ctx,
+    shared: &Arc<Shared>,
+    max: usize,
+) -> Result<Claimed, TaskError> {
+    let clock_now = Instant::now();
+    let now = ctx.now;
+    let mut permits = Vec::new();
+    let mut held = Vec::new();
+    let mut retry_at: Option<Instant> = None;
+    let limiter = &shared.limiter;
+    let result = lifecycle::claim_where(txn, ctx, max, CLAIM_SCAN, |task| {
+        let estimate = crate::provider::estimate_tokens(task);
+        match limiter.admit(shared, &task.llm_provider, task.id, estimate, clock_now) {
+            Admission::Admitted(permit) => {
+                permits.push(permit);
+                true
+            }
+            Admission::Held {
+                reason,
+                until,
+                announce,
+            } => {
+                if let Some(until) = until {
+                    retry_at = Some(retry_at.map_or(until, |r| r.min(until)));
+                }
+                if announce {
+                    let wait = until.map(|u| u.saturating_duration_since(clock_now));
+                    held.push(Draft::held(task.id, &task.llm_provider, reason, wait, now));
+                }
+                false
+            }
+        }
+    });
+    ctx.events.extend(held);
+    result.map(|tasks| Claimed {
+        tasks: tasks.into_iter().zip(permits).collect(),
+        retry_at,
+    })
+}
+
 /// Keeps a storage error so the batch is aborted; other errors only concern
 /// their own request, which wrote nothing.
 fn note<T>(poisoned: &mut Option<TaskError>, result: Result<T, TaskError>) -> Result<T, TaskError> {
@@ -413,6 +434,7 @@ fn refuse(cmd: Command) -> Delivery {
         Command::RemoveProvider(_, r) => fail(r),
         Command::Promote(r) => fail(r),
         Command::Finish(_, r) => fail(r),
+        Command::FinishClaim(_, r) => fail(r),
         Command::Cancel(_, _, r) => fail(r),
         Command::Import(_, r) => Box::new(move |e| {
             let _ = r.send(Err(ImportError::Task(

@@ -70,11 +70,28 @@ pub(crate) async fn dispatch(inner: Arc<Inner>) {
             }
             continue;
         }
-        for ((task, limit), slot) in claimed.tasks.into_iter().zip(permits) {
-            inner
-                .executors
-                .spawn(execute(inner.clone(), task, slot, limit));
+        launch(&inner, claimed, permits);
+    }
+}
+
+/// The slots free now, none if paused: for a claim that should start tasks at once.
+pub(crate) fn free_slots(inner: &Inner) -> Vec<OwnedSemaphorePermit> {
+    let mut permits = Vec::new();
+    if !*inner.paused.borrow() {
+        while let Ok(p) = inner.slots.clone().try_acquire_owned() {
+            permits.push(p);
         }
+    }
+    permits
+}
+
+/// Starts an executor for each claimed task, in one of `slots`; the slots left
+/// over are given back.
+pub(crate) fn launch(inner: &Arc<Inner>, claimed: Claimed, slots: Vec<OwnedSemaphorePermit>) {
+    for ((task, limit), slot) in claimed.tasks.into_iter().zip(slots) {
+        inner
+            .executors
+            .spawn(execute(inner.clone(), task, slot, limit));
     }
 }
 

@@ -36,7 +36,8 @@ enum Command {
     Claim(usize, Reply<Claimed>),
     /// Streamed output of a run; nobody waits for it.
     Append(TaskId, u32, String),
-    Promote(Reply<(usize, Option<DateTime<Utc>>)>),
+    /// Promotes due tasks, then claims up to this many queued ones.
+    Promote(usize, Reply<Promoted>),
     Finish(Outcome, Reply<Option<Task>>),
     /// A finish, then a claim of one task for the slot it frees.
     FinishClaim(Outcome, Reply<(Option<Task>, Claimed)>),
@@ -61,6 +62,13 @@ pub(crate) struct Claimed {
     /// Each task with its limiter permit, held for the request.
     pub tasks: Vec<(Task, Permit)>,
     pub retry_at: Option<Instant>,
+}
+
+/// What a promotion did.
+pub(crate) struct Promoted {
+    /// When the next scheduled task falls due.
+    pub next: Option<DateTime<Utc>>,
+    pub claimed: Claimed,
 }
 
 /// The writer's address. Cheap to clone; every method but `append_output`
@@ -116,8 +124,11 @@ impl Writer {
     pub fn append_output(&self, id: TaskId, run: u32, text: String) {
         let _ = self.tx.send(Command::Append(id, run, text));
     }
-    pub async fn promote_due(&self) -> Result<(usize, Option<DateTime<Utc>>), TaskError> {
-        request!(self, Promote)
+    /// Moves due tasks to queued and, in the same transaction, claims up to
+    /// `claim` queued tasks (for slots the caller holds): tasks that fall due
+    /// together start in one commit instead of a promote and then a claim.
+    pub async fn promote_due(&self, claim: usize) -> Result<Promoted, TaskError> {
+        request!(self, Promote, claim)
     }
     pub async fn finish(&self, outcome: Outcome) -> Result<Option<Task>, TaskError> {
         request!(self, Finish, outcome)
@@ -284,10 +295,13 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) {
                 }
                 Box::new(|_: Option<&TaskError>| {})
             }
-            Command::Promote(reply) => deliver(
-                reply,
-                note(&mut poisoned, lifecycle::promote_due(txn, &mut ctx)),
-            ),
+            Command::Promote(max, reply) => {
+                let result = lifecycle::promote_due(txn, &mut ctx).and_then(|(_, next)| {
+                    let claimed = claim(txn, &mut ctx, shared, max)?;
+                    Ok(Promoted { next, claimed })
+                });
+                deliver(reply, note(&mut poisoned, result))
+            }
             Command::Finish(outcome, reply) => deliver(
                 reply,
                 note(&mut poisoned, lifecycle::finish(txn, &mut ctx, outcome)),
@@ -432,7 +446,7 @@ fn refuse(cmd: Command) -> Delivery {
         Command::Recover(r) => fail(r),
         Command::SaveProvider(_, r) => fail(r),
         Command::RemoveProvider(_, r) => fail(r),
-        Command::Promote(r) => fail(r),
+        Command::Promote(_, r) => fail(r),
         Command::Finish(_, r) => fail(r),
         Command::FinishClaim(_, r) => fail(r),
         Command::Cancel(_, _, r) => fail(r),

@@ -296,15 +296,28 @@ impl Engine {
             if self.counts().await?.active() == 0 {
                 return Ok(());
             }
+            // Only a move to a terminal state can leave nothing active, so the
+            // counts are read again only then, once per burst of events: a read
+            // per event competed with the writer for the CPU.
             loop {
                 tokio::select! {
                     event = events.recv() => match event {
-                        Ok(Event { kind: crate::events::EventKind::State { .. }, .. }) => break,
+                        Ok(Event { kind: crate::events::EventKind::State { to, .. }, .. })
+                            if to.is_terminal() => break,
                         Ok(_) => continue,
                         Err(broadcast::error::RecvError::Lagged(_)) => break,
                         Err(broadcast::error::RecvError::Closed) => return Err(TaskError::ShuttingDown),
                     },
                     _ = self.inner.stop_intake.cancelled() => return Err(TaskError::ShuttingDown),
+                }
+            }
+            loop {
+                match events.try_recv() {
+                    Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::TryRecvError::Closed) => {
+                        return Err(TaskError::ShuttingDown)
+                    }
+                    Err(broadcast::error::TryRecvError::Empty) => break,
                 }
             }
         }

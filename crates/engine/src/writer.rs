@@ -193,42 +193,65 @@ struct State {
 }
 
 async fn run(mut state: State, mut rx: mpsc::UnboundedReceiver<Command>) {
-    let mut stopping = false;
-    while !stopping {
+    loop {
         let Some(first) = rx.recv().await else {
             break;
         };
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(cmd) => batch.push(cmd),
-                Err(_) => break,
+        let stopped = tokio::task::spawn_blocking(move || {
+            let mut next = Some(first);
+            let mut stopping = false;
+            while let Some(first) = next.take() {
+                let batch;
+                (batch, stopping) = take_batch(first, &mut rx);
+                if !batch.is_empty() {
+                    apply_batch(&mut state, batch);
+                }
+                if stopping {
+                    break;
+                }
+                // Requests that came during the commit make the next batch at
+                // once: going back to the async loop for them cost a round trip
+                // through the blocking pool per commit while the writer was busy.
+                next = rx.try_recv().ok();
             }
-        }
-        if let Some(pos) = batch.iter().position(|c| matches!(c, Command::Stop)) {
-            stopping = true;
-            // Requests queued after Stop are answered "shutting down" when their
-            // reply senders drop.
-            batch.truncate(pos);
-        }
-        if batch.is_empty() {
-            continue;
-        }
-        state = match tokio::task::spawn_blocking(move || {
-            apply_batch(&mut state, batch);
-            state
+            (state, rx, stopping)
         })
-        .await
-        {
-            Ok(state) => state,
+        .await;
+        match stopped {
+            Ok((s, r, stopping)) => {
+                (state, rx) = (s, r);
+                if stopping {
+                    break;
+                }
+            }
             Err(e) => {
                 // Only a bug panics here; callers of that batch see "shutting down".
                 tracing::error!(error = %e, "the writer panicked; the engine stops writing");
                 return;
             }
-        };
+        }
     }
     tracing::debug!("writer stopped");
+}
+
+/// `first` and the requests queued behind it, up to [`MAX_BATCH`], and whether
+/// a Stop was among them.
+fn take_batch(first: Command, rx: &mut mpsc::UnboundedReceiver<Command>) -> (Vec<Command>, bool) {
+    let mut batch = vec![first];
+    while batch.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(cmd) => batch.push(cmd),
+            Err(_) => break,
+        }
+    }
+    let mut stopping = false;
+    if let Some(pos) = batch.iter().position(|c| matches!(c, Command::Stop)) {
+        stopping = true;
+        // Requests queued after Stop are answered "shutting down" when their
+        // reply senders drop.
+        batch.truncate(pos);
+    }
+    (batch, stopping)
 }
 
 fn apply_batch(state: &mut State, batch: Vec<Command>) {

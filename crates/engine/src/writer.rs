@@ -203,16 +203,16 @@ async fn run(mut state: State, mut rx: mpsc::UnboundedReceiver<Command>) {
             while let Some(first) = next.take() {
                 let batch;
                 (batch, stopping) = take_batch(first, &mut rx);
-                if !batch.is_empty() {
-                    apply_batch(&mut state, batch);
-                }
+                let waiting = !batch.is_empty() && apply_batch(&mut state, batch, &rx);
                 if stopping {
                     break;
                 }
                 // Requests that came during the commit make the next batch at
                 // once: going back to the async loop for them cost a round trip
                 // through the blocking pool per commit while the writer was busy.
-                next = rx.try_recv().ok();
+                // Only those: the callers this batch answers are left to reply
+                // together, as before, rather than one at a time.
+                next = if waiting { rx.try_recv().ok() } else { None };
             }
             (state, rx, stopping)
         })
@@ -254,7 +254,13 @@ fn take_batch(first: Command, rx: &mut mpsc::UnboundedReceiver<Command>) -> (Vec
     (batch, stopping)
 }
 
-fn apply_batch(state: &mut State, batch: Vec<Command>) {
+/// Applies and commits `batch`, then answers its callers. True when requests
+/// were already waiting in `rx` as the commit ended.
+fn apply_batch(
+    state: &mut State,
+    batch: Vec<Command>,
+    rx: &mpsc::UnboundedReceiver<Command>,
+) -> bool {
     let State {
         store,
         shared,
@@ -369,12 +375,13 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) {
         (Ok(begun), None) => begun.commit().err(),
         (_, poisoned) => poisoned,
     };
+    let waiting = !rx.is_empty();
     if let Some(e) = &failure {
         tracing::error!(error = %e, "write batch failed; nothing in it was saved");
         for d in deliveries {
             d(Some(e));
         }
-        return;
+        return waiting;
     }
 
     shared.commits.fetch_add(1, Ordering::Relaxed);
@@ -402,6 +409,7 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) {
     if wake_dispatcher {
         shared.wake_dispatcher.notify_one();
     }
+    waiting
 }
 
 /// Moves up to `max` queued tasks that their providers' limits admit to running.

@@ -193,74 +193,45 @@ struct State {
 }
 
 async fn run(mut state: State, mut rx: mpsc::UnboundedReceiver<Command>) {
-    loop {
+    let mut stopping = false;
+    while !stopping {
         let Some(first) = rx.recv().await else {
             break;
         };
-        let stopped = tokio::task::spawn_blocking(move || {
-            let mut next = Some(first);
-            let mut stopping = false;
-            while let Some(first) = next.take() {
-                let batch;
-                (batch, stopping) = take_batch(first, &mut rx);
-                let waiting = !batch.is_empty() && apply_batch(&mut state, batch, &rx);
-                if stopping {
-                    break;
-                }
-                // Requests that came during the commit make the next batch at
-                // once: going back to the async loop for them cost a round trip
-                // through the blocking pool per commit while the writer was busy.
-                // Only those: the callers this batch answers are left to reply
-                // together, as before, rather than one at a time.
-                next = if waiting { rx.try_recv().ok() } else { None };
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(cmd) => batch.push(cmd),
+                Err(_) => break,
             }
-            (state, rx, stopping)
+        }
+        if let Some(pos) = batch.iter().position(|c| matches!(c, Command::Stop)) {
+            stopping = true;
+            // Requests queued after Stop are answered "shutting down" when their
+            // reply senders drop.
+            batch.truncate(pos);
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        state = match tokio::task::spawn_blocking(move || {
+            apply_batch(&mut state, batch);
+            state
         })
-        .await;
-        match stopped {
-            Ok((s, r, stopping)) => {
-                (state, rx) = (s, r);
-                if stopping {
-                    break;
-                }
-            }
+        .await
+        {
+            Ok(state) => state,
             Err(e) => {
                 // Only a bug panics here; callers of that batch see "shutting down".
                 tracing::error!(error = %e, "the writer panicked; the engine stops writing");
                 return;
             }
-        }
+        };
     }
     tracing::debug!("writer stopped");
 }
 
-/// `first` and the requests queued behind it, up to [`MAX_BATCH`], and whether
-/// a Stop was among them.
-fn take_batch(first: Command, rx: &mut mpsc::UnboundedReceiver<Command>) -> (Vec<Command>, bool) {
-    let mut batch = vec![first];
-    while batch.len() < MAX_BATCH {
-        match rx.try_recv() {
-            Ok(cmd) => batch.push(cmd),
-            Err(_) => break,
-        }
-    }
-    let mut stopping = false;
-    if let Some(pos) = batch.iter().position(|c| matches!(c, Command::Stop)) {
-        stopping = true;
-        // Requests queued after Stop are answered "shutting down" when their
-        // reply senders drop.
-        batch.truncate(pos);
-    }
-    (batch, stopping)
-}
-
-/// Applies and commits `batch`, then answers its callers. True when requests
-/// were already waiting in `rx` as the commit ended.
-fn apply_batch(
-    state: &mut State,
-    batch: Vec<Command>,
-    rx: &mpsc::UnboundedReceiver<Command>,
-) -> bool {
+fn apply_batch(state: &mut State, batch: Vec<Command>) {
     let State {
         store,
         shared,
@@ -375,13 +346,12 @@ fn apply_batch(
         (Ok(begun), None) => begun.commit().err(),
         (_, poisoned) => poisoned,
     };
-    let waiting = !rx.is_empty();
     if let Some(e) = &failure {
         tracing::error!(error = %e, "write batch failed; nothing in it was saved");
         for d in deliveries {
             d(Some(e));
         }
-        return waiting;
+        return;
     }
 
     shared.commits.fetch_add(1, Ordering::Relaxed);
@@ -409,7 +379,6 @@ fn apply_batch(
     if wake_dispatcher {
         shared.wake_dispatcher.notify_one();
     }
-    waiting
 }
 
 /// Moves up to `max` queued tasks that their providers' limits admit to running.

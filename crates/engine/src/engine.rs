@@ -67,6 +67,13 @@ pub struct Engine {
     inner: Arc<Inner>,
 }
 
+impl Inner {
+    /// True while `set_workers` waits to take slots away.
+    pub fn shrinking(&self) -> bool {
+        self.shrinking.load(Ordering::SeqCst) > 0
+    }
+}
+
 pub(crate) struct Inner {
     /// For reads; taken (and so closed, once in-flight reads end) at shutdown.
     store: std::sync::RwLock<Option<Arc<Store>>>,
@@ -79,6 +86,9 @@ pub(crate) struct Inner {
     pub slots: Arc<Semaphore>,
     /// The number of slots asked for; `slots` follows it.
     workers: std::sync::atomic::AtomicUsize,
+    /// Slots `set_workers` is still waiting to take away. While it waits, an
+    /// executor gives its slot back instead of claiming the next task with it.
+    shrinking: std::sync::atomic::AtomicUsize,
     pub paused: watch::Sender<bool>,
     pub executors: TaskTracker,
     /// Stops the scheduler and the dispatcher: no new attempt starts.
@@ -134,6 +144,7 @@ impl Engine {
                 registry: Registry::new(config.providers),
                 slots: Arc::new(Semaphore::new(config.workers)),
                 workers: config.workers.into(),
+                shrinking: 0.into(),
                 paused: watch::Sender::new(false),
                 executors: TaskTracker::new(),
                 stop_intake: CancellationToken::new(),
@@ -296,15 +307,28 @@ impl Engine {
             if self.counts().await?.active() == 0 {
                 return Ok(());
             }
+            // Only a move to a terminal state can leave nothing active, so the
+            // counts are read again only then, once per burst of events: a read
+            // per event competed with the writer for the CPU.
             loop {
                 tokio::select! {
                     event = events.recv() => match event {
-                        Ok(Event { kind: crate::events::EventKind::State { .. }, .. }) => break,
+                        Ok(Event { kind: crate::events::EventKind::State { to, .. }, .. })
+                            if to.is_terminal() => break,
                         Ok(_) => continue,
                         Err(broadcast::error::RecvError::Lagged(_)) => break,
                         Err(broadcast::error::RecvError::Closed) => return Err(TaskError::ShuttingDown),
                     },
                     _ = self.inner.stop_intake.cancelled() => return Err(TaskError::ShuttingDown),
+                }
+            }
+            loop {
+                match events.try_recv() {
+                    Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::TryRecvError::Closed) => {
+                        return Err(TaskError::ShuttingDown)
+                    }
+                    Err(broadcast::error::TryRecvError::Empty) => break,
                 }
             }
         }
@@ -323,12 +347,14 @@ impl Engine {
         if n > old {
             self.inner.slots.add_permits(n - old);
         } else if n < old {
-            let slots = self.inner.slots.clone();
-            let fewer = (old - n) as u32;
+            let inner = self.inner.clone();
+            let fewer = old - n;
+            inner.shrinking.fetch_add(fewer, Ordering::SeqCst);
             tokio::spawn(async move {
-                if let Ok(permits) = slots.acquire_many_owned(fewer).await {
+                if let Ok(permits) = inner.slots.clone().acquire_many_owned(fewer as u32).await {
                     permits.forget();
                 }
+                inner.shrinking.fetch_sub(fewer, Ordering::SeqCst);
             });
         }
         Ok(())

@@ -173,23 +173,44 @@ pub(crate) fn claim_where(
     scan: usize,
     mut admit: impl FnMut(&Task) -> bool,
 ) -> Result<Vec<Task>, TaskError> {
+    let scan = scan.max(max);
     let mut claimed = Vec::new();
-    for id in txn.queue_head(scan.max(max))? {
-        if claimed.len() >= max {
+    // Held tasks stay queued, ahead of the rest, and claimed ones leave the
+    // queue: so the queue is read a page at a time, the first `held` entries of
+    // each read being the tasks already held back. Reading all `scan` entries
+    // up front cost more than the claim itself when one task was wanted.
+    let mut held = 0;
+    loop {
+        let need = max - claimed.len();
+        let budget = scan - claimed.len() - held;
+        if need == 0 || budget == 0 {
             break;
         }
-        let old = txn.require(id)?;
-        if !admit(&old) {
-            continue;
+        // At least as many as are held, so pages grow while tasks are held back.
+        let page = need.max(held).min(budget);
+        let ids = txn.queue_head(held + page)?;
+        let fresh = ids.get(held..).unwrap_or_default();
+        for id in fresh {
+            if claimed.len() >= max {
+                break;
+            }
+            let old = txn.require(*id)?;
+            if !admit(&old) {
+                held += 1;
+                continue;
+            }
+            let mut task = old.clone();
+            task.status = TaskState::Running;
+            task.attempts += 1;
+            task.started_at = Some(ctx.now);
+            // A new attempt streams its own output; a retry's replaces a partial one.
+            task.output = None;
+            task.history.push(Attempt::started(task.attempts, ctx.now));
+            claimed.push(save(txn, ctx, &old, task)?);
         }
-        let mut task = old.clone();
-        task.status = TaskState::Running;
-        task.attempts += 1;
-        task.started_at = Some(ctx.now);
-        // A new attempt streams its own output; a retry's replaces a partial one.
-        task.output = None;
-        task.history.push(Attempt::started(task.attempts, ctx.now));
-        claimed.push(save(txn, ctx, &old, task)?);
+        if fresh.len() < page {
+            break; // the queue has no more
+        }
     }
     Ok(claimed)
 }

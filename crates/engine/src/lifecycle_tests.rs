@@ -12,7 +12,8 @@ fn new_task(prompt: &str) -> Task {
 fn write<T>(store: &Store, f: impl FnOnce(&mut WriteTxn, &mut Ctx) -> T) -> T {
     let mut rng = StdRng::seed_from_u64(7);
     let mut events = Vec::new();
-    let mut txn = store.begin().unwrap();
+    let batch = store.begin().unwrap();
+    let mut txn = batch.txn();
     let mut ctx = Ctx {
         now: Utc::now(),
         backoff: Backoff::default(),
@@ -21,7 +22,8 @@ fn write<T>(store: &Store, f: impl FnOnce(&mut WriteTxn, &mut Ctx) -> T) -> T {
         schedules: &mut Vec::new(),
     };
     let out = f(&mut txn, &mut ctx);
-    txn.commit().unwrap();
+    drop(txn);
+    batch.commit().unwrap();
     out
 }
 
@@ -190,4 +192,39 @@ fn streamed_output_is_appended_only_to_the_current_run_and_a_retry_starts_afresh
     // Tokens and cost add up over attempts; the completion reported none.
     assert_eq!(done.prompt_tokens, Some(5));
     assert_eq!(done.cost_usd.map(|c| c.0), Some(0.5));
+}
+
+#[test]
+fn a_claim_skips_held_tasks_within_its_scan_and_they_keep_their_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("b.redb")).unwrap();
+    let ids: Vec<TaskId> = write(&store, |txn, ctx| {
+        (0..10)
+            .map(|i| create(txn, ctx, new_task(&format!("t{i}"))).unwrap().id)
+            .collect()
+    });
+    let held: Vec<TaskId> = ids[..5].to_vec();
+    let claim_some = |max: usize, scan: usize| {
+        let mut looked = Vec::new();
+        let claimed = write(&store, |txn, ctx| {
+            claim_where(txn, ctx, max, scan, |t| {
+                looked.push(t.id);
+                !held.contains(&t.id)
+            })
+            .unwrap()
+        });
+        (claimed.iter().map(|t| t.id).collect::<Vec<_>>(), looked)
+    };
+
+    // Five held at the head: the claim looks past them, each once.
+    let (claimed, looked) = claim_some(2, 100);
+    assert_eq!(claimed, ids[5..7]);
+    assert_eq!(looked, ids[..7]);
+    // The scan bounds how many it looks at, held ones included.
+    let (claimed, looked) = claim_some(3, 6);
+    assert_eq!(claimed, ids[7..8]);
+    assert_eq!(looked, [&ids[..5], &ids[7..8]].concat());
+    let batch = store.begin().unwrap();
+    let queue = batch.txn().queue_head(100).unwrap();
+    assert_eq!(queue, [&ids[..5], &ids[8..]].concat());
 }

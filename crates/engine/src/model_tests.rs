@@ -288,7 +288,8 @@ impl Harness {
                 self.store = Some(Store::open(&self.path).expect("reopen after a crash"));
                 self.model.moves.clear();
                 let store = self.store.as_ref().unwrap();
-                let mut txn = store.begin().unwrap();
+                let batch = store.begin().unwrap();
+                let mut txn = batch.txn();
                 let mut events = Vec::new();
                 let mut ctx = Ctx {
                     now: self.model.now,
@@ -300,7 +301,8 @@ impl Harness {
                 let recovered = lifecycle::recover(&mut txn, &mut ctx).expect("recover");
                 let got: BTreeSet<TaskId> = recovered.iter().map(|t| t.id).collect();
                 assert_eq!(got, self.model.recover(), "recovered tasks");
-                txn.commit().unwrap();
+                drop(txn);
+                batch.commit().unwrap();
                 self.model.moves.sort();
                 assert_eq!(moves_of(&events), self.model.moves, "recover's events");
             }
@@ -312,7 +314,8 @@ impl Harness {
     fn transaction(&mut self, ops: &[Op], commit: bool) {
         let saved = (!commit).then(|| self.model.clone());
         self.model.moves.clear();
-        let mut txn = self.store.as_ref().unwrap().begin().unwrap();
+        let batch = self.store.as_ref().unwrap().begin().unwrap();
+        let mut txn = batch.txn();
         let mut events = Vec::new();
         for op in ops {
             let mut ctx = Ctx {
@@ -330,10 +333,11 @@ impl Harness {
             self.model.moves,
             "the transaction's events"
         );
+        drop(txn);
         match saved {
-            None => txn.commit().unwrap(),
+            None => batch.commit().unwrap(),
             Some(saved) => {
-                drop(txn);
+                drop(batch);
                 self.model = saved;
             }
         }
@@ -461,7 +465,8 @@ fn check(store: &Store, m: &Model) {
     }
 
     // The queue and due indexes, read through a transaction that is never committed.
-    let txn = store.begin().unwrap();
+    let batch = store.begin().unwrap();
+    let txn = batch.txn();
     assert_eq!(
         txn.queue_head(BIG).unwrap(),
         m.in_due_order(Queued),

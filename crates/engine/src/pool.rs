@@ -70,15 +70,49 @@ pub(crate) async fn dispatch(inner: Arc<Inner>) {
             }
             continue;
         }
-        for ((task, limit), slot) in claimed.tasks.into_iter().zip(permits) {
-            inner
-                .executors
-                .spawn(execute(inner.clone(), task, slot, limit));
-        }
+        launch(&inner, claimed, permits);
     }
 }
 
+/// The slots free now, none if paused: for a claim that should start tasks at once.
+pub(crate) fn free_slots(inner: &Inner) -> Vec<OwnedSemaphorePermit> {
+    let mut permits = Vec::new();
+    if !*inner.paused.borrow() {
+        while let Ok(p) = inner.slots.clone().try_acquire_owned() {
+            permits.push(p);
+        }
+    }
+    permits
+}
+
+/// Starts an executor for each claimed task, in one of `slots`; the slots left
+/// over are given back.
+pub(crate) fn launch(inner: &Arc<Inner>, claimed: Claimed, slots: Vec<OwnedSemaphorePermit>) {
+    for ((task, limit), slot) in claimed.tasks.into_iter().zip(slots) {
+        inner
+            .executors
+            .spawn(execute(inner.clone(), task, slot, limit));
+    }
+}
+
+/// Runs `task` in `slot`, then the tasks its outcomes claim for that slot.
 async fn execute(inner: Arc<Inner>, task: Task, slot: OwnedSemaphorePermit, limit: Permit) {
+    let mut next = Some((task, limit));
+    while let Some((task, limit)) = next {
+        next = attempt(&inner, task, limit).await;
+    }
+    drop(slot);
+}
+
+/// True when a finishing attempt may claim the next task for its slot: the
+/// dispatcher would claim one for it now too.
+fn may_claim_next(inner: &Inner) -> bool {
+    !*inner.paused.borrow() && !inner.stop_intake.is_cancelled() && !inner.shrinking()
+}
+
+/// Runs one attempt and records its outcome; returns the task claimed for the
+/// slot in the same transaction, if any.
+async fn attempt(inner: &Arc<Inner>, task: Task, limit: Permit) -> Option<(Task, Permit)> {
     let span = tracing::info_span!("task", task_id = %task.id, attempt = task.attempts);
     async move {
         tracing::info!(provider = %task.llm_provider, model = %task.llm_model, "attempt started");
@@ -160,6 +194,7 @@ async fn execute(inner: Arc<Inner>, task: Task, slot: OwnedSemaphorePermit, limi
             limit.reconcile(p + c);
         }
         drop(limit);
+        let mut next = None;
         match result {
             None => tracing::info!("attempt aborted: the task was cancelled"),
             Some(result) => {
@@ -169,7 +204,19 @@ async fn execute(inner: Arc<Inner>, task: Task, slot: OwnedSemaphorePermit, limi
                     result,
                     usage,
                 };
-                match inner.writer.finish(outcome).await {
+                let finished = if may_claim_next(inner) {
+                    inner
+                        .writer
+                        .finish_and_claim(outcome)
+                        .await
+                        .map(|(t, claimed)| {
+                            next = claimed.tasks.into_iter().next();
+                            t
+                        })
+                } else {
+                    inner.writer.finish(outcome).await
+                };
+                match finished {
                     Ok(Some(t)) => tracing::info!(status = %t.status, "attempt finished"),
                     Ok(None) => tracing::info!("outcome ignored: the task had moved on"),
                     Err(e) => tracing::error!(error = %e, "could not record the outcome"),
@@ -177,7 +224,7 @@ async fn execute(inner: Arc<Inner>, task: Task, slot: OwnedSemaphorePermit, limi
             }
         }
         inner.shared.forget_running(task.id, run);
-        drop(slot);
+        next
     }
     .instrument(span)
     .await

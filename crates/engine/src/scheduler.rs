@@ -8,6 +8,7 @@
 
 use crate::engine::Inner;
 use crate::error::TaskError;
+use crate::pool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +17,12 @@ const MAX_SLEEP: Duration = Duration::from_secs(30);
 pub(crate) async fn run(inner: Arc<Inner>) {
     // The earliest due time as of the last look; `None`: nothing is due.
     let mut next = None;
+    // Go to the store even if nothing known is due (at start; woken by the writer).
     let mut look = true;
+    // The last wake-up was the timer (or the start): what falls due now may
+    // take the free slots. A wake-up for a newly scheduled task takes none
+    // from the dispatcher.
+    let mut timer = true;
     loop {
         // Register for a wake-up before looking, so none is missed.
         let woken = inner.shared.wake_scheduler.notified();
@@ -24,8 +30,18 @@ pub(crate) async fn run(inner: Arc<Inner>) {
         woken.as_mut().enable();
 
         if look || next.is_some_and(|at| at <= inner.clock.now()) {
-            match inner.writer.promote_due().await {
-                Ok((_, due)) => next = due,
+            // Tasks that fall due are claimed by the free slots in the
+            // promoting commit: they start without waiting for a second one.
+            let slots = if timer {
+                pool::free_slots(&inner)
+            } else {
+                Vec::new()
+            };
+            match inner.writer.promote_due(slots.len()).await {
+                Ok(promoted) => {
+                    pool::launch(&inner, promoted.claimed, slots);
+                    next = promoted.next;
+                }
                 Err(TaskError::ShuttingDown) => return,
                 Err(e) => {
                     tracing::error!(error = %e, "could not promote due tasks; trying again in 1 s");
@@ -34,10 +50,10 @@ pub(crate) async fn run(inner: Arc<Inner>) {
             }
         }
         let wait = next.map_or(MAX_SLEEP, |at| inner.clock.until(at).min(MAX_SLEEP));
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => look = false,
-            _ = &mut woken => look = true,
+        (look, timer) = tokio::select! {
+            _ = tokio::time::sleep(wait) => (false, true),
+            _ = &mut woken => (true, false),
             _ = inner.stop_intake.cancelled() => return,
-        }
+        };
     }
 }

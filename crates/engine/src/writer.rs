@@ -15,7 +15,7 @@ use crate::provider::{Admission, Permit, ProviderSettings};
 use crate::schedule::{Schedule, ScheduleId};
 use crate::shared::Shared;
 use crate::state::TaskState;
-use crate::store::Store;
+use crate::store::{Store, WriteTxn};
 use crate::task::{Task, TaskId};
 use chrono::{DateTime, Utc};
 use rand::rngs::StdRng;
@@ -37,8 +37,11 @@ enum Command {
     Claim(usize, Reply<Claimed>),
     /// Streamed output of a run; nobody waits for it.
     Append(TaskId, u32, String),
-    Promote(Reply<(usize, Option<DateTime<Utc>>)>),
+    /// Promotes due tasks, then claims up to this many queued ones.
+    Promote(usize, Reply<Promoted>),
     Finish(Outcome, Reply<Option<Task>>),
+    /// A finish, then a claim of one task for the slot it frees.
+    FinishClaim(Outcome, Reply<(Option<Task>, Claimed)>),
     Cancel(TaskId, Option<String>, Reply<Cancelled>),
     Retry(TaskId, Option<u32>, Reply<Task>),
     Recover(Reply<Vec<Task>>),
@@ -78,6 +81,13 @@ pub(crate) struct Claimed {
     /// Each task with its limiter permit, held for the request.
     pub tasks: Vec<(Task, Permit)>,
     pub retry_at: Option<Instant>,
+}
+
+/// What a promotion did.
+pub(crate) struct Promoted {
+    /// When the next scheduled task falls due.
+    pub next: Option<DateTime<Utc>>,
+    pub claimed: Claimed,
 }
 
 /// The writer's address. Cheap to clone; every method but `append_output`
@@ -133,11 +143,23 @@ impl Writer {
     pub fn append_output(&self, id: TaskId, run: u32, text: String) {
         let _ = self.tx.send(Command::Append(id, run, text));
     }
-    pub async fn promote_due(&self) -> Result<(usize, Option<DateTime<Utc>>), TaskError> {
-        request!(self, Promote)
+    /// Moves due tasks to queued and, in the same transaction, claims up to
+    /// `claim` queued tasks (for slots the caller holds): tasks that fall due
+    /// together start in one commit instead of a promote and then a claim.
+    pub async fn promote_due(&self, claim: usize) -> Result<Promoted, TaskError> {
+        request!(self, Promote, claim)
     }
     pub async fn finish(&self, outcome: Outcome) -> Result<Option<Task>, TaskError> {
         request!(self, Finish, outcome)
+    }
+    /// Records an outcome and, in the same transaction, claims one queued task
+    /// for the slot it frees: the executor goes on without a round trip through
+    /// the dispatcher and a commit of its own.
+    pub async fn finish_and_claim(
+        &self,
+        outcome: Outcome,
+    ) -> Result<(Option<Task>, Claimed), TaskError> {
+        request!(self, FinishClaim, outcome)
     }
     pub async fn cancel(&self, id: TaskId, reason: Option<String>) -> Result<Cancelled, TaskError> {
         request!(self, Cancel, id, reason)
@@ -248,10 +270,11 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) {
     let mut schedule_events = Vec::new();
     let mut deliveries: Vec<Delivery> = Vec::with_capacity(batch.len());
     let mut poisoned: Option<TaskError> = None;
-    let mut txn = match store.begin() {
-        Ok(txn) => Some(txn),
+    let begun = store.begin();
+    let mut txn = match &begun {
+        Ok(begun) => Some(begun.txn()),
         Err(e) => {
-            poisoned = Some(e);
+            poisoned = Some(e.clone());
             None
         }
     };
@@ -278,47 +301,14 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) {
                 reply,
                 note(&mut poisoned, lifecycle::chain(txn, &mut ctx, task)),
             ),
-            Command::Claim(max, reply) => {
-                let clock_now = Instant::now();
-                let mut permits = Vec::new();
-                let mut held = Vec::new();
-                let mut retry_at: Option<Instant> = None;
-                let limiter = &shared.limiter;
-                let result = lifecycle::claim_where(txn, &mut ctx, max, CLAIM_SCAN, |task| {
-                    let estimate = crate::provider::estimate_tokens(task);
-                    match limiter.admit(shared, &task.llm_provider, task.id, estimate, clock_now) {
-                        Admission::Admitted(permit) => {
-                            permits.push(permit);
-                            true
-                        }
-                        Admission::Held {
-                            reason,
-                            until,
-                            announce,
-                        } => {
-                            if let Some(until) = until {
-                                retry_at = Some(retry_at.map_or(until, |r| r.min(until)));
-                            }
-                            if announce {
-                                let wait = until.map(|u| u.saturating_duration_since(clock_now));
-                                held.push(Draft::held(
-                                    task.id,
-                                    &task.llm_provider,
-                                    reason,
-                                    wait,
-                                    now,
-                                ));
-                            }
-                            false
-                        }
-                    }
-                });
-                ctx.events.extend(held);
-                let result = note(&mut poisoned, result).map(|tasks| Claimed {
-                    tasks: tasks.into_iter().zip(permits).collect(),
-                    retry_at,
-                });
-                deliver(reply, result)
+            Command::Claim(max, reply) => deliver(
+                reply,
+                note(&mut poisoned, claim(txn, &mut ctx, shared, max)),
+            ),
+            Command::FinishClaim(outcome, reply) => {
+                let result = lifecycle::finish(txn, &mut ctx, outcome)
+                    .and_then(|finished| Ok((finished, claim(txn, &mut ctx, shared, 1)?)));
+                deliver(reply, note(&mut poisoned, result))
             }
             Command::SaveProvider(settings, reply) => {
                 deliver(reply, note(&mut poisoned, txn.put_provider(&settings)))
@@ -332,16 +322,17 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) {
                 }
                 Box::new(|_: Option<&TaskError>| {})
             }
-            Command::Promote(reply) => {
-                // Schedules fire first: a run they create for now is promoted in
-                // the same commit.
+            Command::Promote(max, reply) => {
+                // Schedules fire first: a run they create for now is promoted,
+                // and may be claimed, in the same commit.
                 let result = crate::firing::fire_due(txn, &mut ctx).and_then(|next_fire| {
-                    let (moved, next_due) = lifecycle::promote_due(txn, &mut ctx)?;
+                    let (_, next_due) = lifecycle::promote_due(txn, &mut ctx)?;
                     let next = match (next_fire, next_due) {
                         (Some(a), Some(b)) => Some(a.min(b)),
                         (a, b) => a.or(b),
                     };
-                    Ok((moved, next))
+                    let claimed = claim(txn, &mut ctx, shared, max)?;
+                    Ok(Promoted { next, claimed })
                 });
                 deliver(reply, note(&mut poisoned, result))
             }
@@ -402,8 +393,10 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) {
         deliveries.push(delivery);
     }
 
-    let failure = match (txn, poisoned) {
-        (Some(txn), None) => txn.commit().err(),
+    // The tables close before the commit; a batch dropped uncommitted aborts.
+    drop(txn);
+    let failure = match (begun, poisoned) {
+        (Ok(begun), None) => begun.commit().err(),
         (_, poisoned) => poisoned,
     };
     if let Some(e) = &failure {
@@ -457,6 +450,49 @@ fn only(schedule: Schedule) -> ScheduleDone {
     }
 }
 
+/// Moves up to `max` queued tasks that their providers' limits admit to running.
+fn claim(
+    txn: &mut WriteTxn,
+    ctx: &mut Ctx,
+    shared: &Arc<Shared>,
+    max: usize,
+) -> Result<Claimed, TaskError> {
+    let clock_now = Instant::now();
+    let now = ctx.now;
+    let mut permits = Vec::new();
+    let mut held = Vec::new();
+    let mut retry_at: Option<Instant> = None;
+    let limiter = &shared.limiter;
+    let result = lifecycle::claim_where(txn, ctx, max, CLAIM_SCAN, |task| {
+        let estimate = crate::provider::estimate_tokens(task);
+        match limiter.admit(shared, &task.llm_provider, task.id, estimate, clock_now) {
+            Admission::Admitted(permit) => {
+                permits.push(permit);
+                true
+            }
+            Admission::Held {
+                reason,
+                until,
+                announce,
+            } => {
+                if let Some(until) = until {
+                    retry_at = Some(retry_at.map_or(until, |r| r.min(until)));
+                }
+                if announce {
+                    let wait = until.map(|u| u.saturating_duration_since(clock_now));
+                    held.push(Draft::held(task.id, &task.llm_provider, reason, wait, now));
+                }
+                false
+            }
+        }
+    });
+    ctx.events.extend(held);
+    result.map(|tasks| Claimed {
+        tasks: tasks.into_iter().zip(permits).collect(),
+        retry_at,
+    })
+}
+
 /// Keeps a storage error so the batch is aborted; other errors only concern
 /// their own request, which wrote nothing.
 fn note<T>(poisoned: &mut Option<TaskError>, result: Result<T, TaskError>) -> Result<T, TaskError> {
@@ -479,9 +515,10 @@ fn refuse(cmd: Command) -> Delivery {
         Command::Recover(r) => fail(r),
         Command::SaveProvider(_, r) => fail(r),
         Command::RemoveProvider(_, r) => fail(r),
-        Command::Promote(r) => fail(r),
+        Command::Promote(_, r) => fail(r),
         Command::Schedule(_, r) => fail(r),
         Command::Finish(_, r) => fail(r),
+        Command::FinishClaim(_, r) => fail(r),
         Command::Cancel(_, _, r) => fail(r),
         Command::Import(_, _, r) => Box::new(move |e| {
             let _ = r.send(Err(ImportError::Task(

@@ -309,3 +309,37 @@ async fn a_catalog_loaded_from_the_store_equals_one_fed_by_events() {
         assert!(search(catalog, "needle").is_empty());
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn fewer_workers_take_effect_while_tasks_keep_coming() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let counter = std::sync::Arc::new(Counter {
+        hold: Duration::from_millis(10),
+        ..Default::default()
+    });
+    let t = started_with(|c| {
+        c.workers = 6;
+        c.providers.insert("count", counter.clone());
+    })
+    .await;
+    for i in 0..120 {
+        t.engine
+            .submit(NewTask {
+                provider: Some("count".into()),
+                ..NewTask::new(format!("t{i}"))
+            })
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(25)).await;
+    assert_eq!(counter.max_in_flight.load(SeqCst), 6);
+    // A finishing attempt that claims its slot's next task must not keep the
+    // slot from the shrink for ever.
+    t.engine.set_workers(2).unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    counter.max_in_flight.store(0, SeqCst);
+    idle(&t.engine).await;
+    let max = counter.max_in_flight.load(SeqCst);
+    assert!(max <= 2, "ran {max} at once after going down to 2 slots");
+    assert_eq!(t.engine.counts().await.unwrap().completed, 120);
+}

@@ -96,6 +96,48 @@ async fn a_scheduled_task_starts_on_time() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_task_that_falls_due_starts_in_the_commit_that_queues_it() {
+    let t = started_with(|_| {}).await;
+    let mut rx = t.engine.subscribe();
+    let task = t
+        .engine
+        .submit(NewTask {
+            scheduled_for: Some(t.engine.now() + chrono::Duration::seconds(10)),
+            // Still running when the test looks at the commits.
+            ..task("later", "sleep=1000")
+        })
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let before = t.engine.stats().commits;
+    reach(&mut rx, task.id, TaskState::Running).await;
+    assert_eq!(t.engine.stats().commits, before + 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_paused_engine_queues_due_tasks_but_starts_none() {
+    let t = started_with(|_| {}).await;
+    t.engine.set_paused(true);
+    let mut rx = t.engine.subscribe();
+    let task = t
+        .engine
+        .submit(NewTask {
+            scheduled_for: Some(t.engine.now() + chrono::Duration::seconds(1)),
+            ..task("later", "echo")
+        })
+        .await
+        .unwrap();
+    reach(&mut rx, task.id, TaskState::Queued).await;
+    tokio::time::advance(Duration::from_secs(60)).await;
+    assert_eq!(
+        t.engine.get(task.id).await.unwrap().status,
+        TaskState::Queued
+    );
+    t.engine.set_paused(false);
+    reach(&mut rx, task.id, TaskState::Completed).await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_task_that_fell_due_while_the_engine_was_stopped_starts_at_once() {
     let t = open_with(|_| {}).await;
     let due = t.engine.now() + chrono::Duration::seconds(2);

@@ -57,6 +57,16 @@ fn parse(model: &str) -> Result<Plan, String> {
     Ok(plan)
 }
 
+/// Sleeps for `d`. A zero sleep only yields: tokio rounds a timer up to its
+/// next millisecond tick, which made every `echo` take up to a millisecond.
+async fn pause_for(d: Duration) {
+    if d.is_zero() {
+        tokio::task::yield_now().await;
+    } else {
+        tokio::time::sleep(d).await;
+    }
+}
+
 /// Splits `text` into `k` pieces of nearly equal length, on char boundaries.
 fn split_even(text: &str, k: usize) -> Vec<String> {
     let chars: Vec<char> = text.chars().collect();
@@ -95,11 +105,11 @@ impl Provider for MockProvider {
                 let pieces = split_even(&answer, plan.stream as usize);
                 let pause = Duration::from_millis(plan.sleep_ms) / plan.stream;
                 for piece in pieces {
-                    tokio::time::sleep(pause).await;
+                    pause_for(pause).await;
                     output.send(piece);
                 }
             } else {
-                tokio::time::sleep(Duration::from_millis(plan.sleep_ms)).await;
+                pause_for(Duration::from_millis(plan.sleep_ms)).await;
             }
             // Usage as a real provider reports it: about four bytes a token.
             let tokens = |text: &str| text.len().div_ceil(4) as u64;

@@ -1,15 +1,15 @@
 //! The only module that touches redb.
 //!
 //! [`Store`] opens the file (one process at a time: redb locks it), checks and
-//! migrates its schema, and answers reads. Writes go through [`WriteTxn`], which
-//! only the writer thread opens. No redb type crosses this module's boundary, so a
+//! migrates its schema, and answers reads. Writes go through a [`WriteBatch`]
+//! and its [`WriteTxn`], which only the writer thread opens. No redb type crosses this module's boundary, so a
 //! second store (PostgreSQL) can later offer the same operations.
 
 mod schedules;
 mod tables;
 mod write;
 
-pub(crate) use write::WriteTxn;
+pub(crate) use write::{WriteBatch, WriteTxn};
 
 use crate::error::{OpenError, TaskError};
 use crate::provider::ProviderSettings;
@@ -166,8 +166,8 @@ impl Store {
         txn.commit().map_err(|e| fail(e.into()))
     }
 
-    pub fn begin(&self) -> Result<WriteTxn, TaskError> {
-        Ok(WriteTxn::new(self.db.begin_write()?))
+    pub fn begin(&self) -> Result<WriteBatch, TaskError> {
+        Ok(WriteBatch::new(self.db.begin_write()?))
     }
 
     pub fn get(&self, id: TaskId) -> Result<Option<Task>, TaskError> {

@@ -36,7 +36,7 @@ fn due_entry(s: &Schedule) -> Option<(i64, u128)> {
         .map(|at| (micros(at), s.id.as_u128()))
 }
 
-impl WriteTxn {
+impl WriteTxn<'_> {
     pub fn schedule(&self, id: ScheduleId) -> Result<Option<Schedule>, TaskError> {
         let table = self.txn.open_table(SCHEDULES)?;
         let raw = table.get(id.as_u128())?;

@@ -130,7 +130,8 @@ fn a_version_1_file_is_migrated_and_its_indexes_rebuilt() {
         (1, 1, 1, 1)
     );
     assert_eq!(store.children(parent.id).unwrap(), vec![waiting.id]);
-    let txn = store.begin().unwrap();
+    let batch = store.begin().unwrap();
+    let txn = batch.txn();
     assert_eq!(txn.queue_head(10).unwrap(), vec![queued.id]);
     let (due_now, next) = txn.due_by(Utc::now()).unwrap();
     assert!(due_now.is_empty());
@@ -139,6 +140,7 @@ fn a_version_1_file_is_migrated_and_its_indexes_rebuilt() {
         scheduled.scheduled_for.map(|t| from_micros(micros(t)))
     );
     drop(txn);
+    drop(batch);
     let listed = store
         .list(&ListQuery {
             status: Some(TaskState::Queued),
@@ -161,11 +163,13 @@ fn list_pages_newest_first_with_a_cursor() {
     let tasks: Vec<Task> = (0..7)
         .map(|_| sample_task(TaskState::Queued, None))
         .collect();
-    let mut txn = store.begin().unwrap();
+    let batch = store.begin().unwrap();
+    let mut txn = batch.txn();
     for t in &tasks {
         txn.put(None, t).unwrap();
     }
-    txn.commit().unwrap();
+    drop(txn);
+    batch.commit().unwrap();
 
     let page1 = store
         .list(&ListQuery {
@@ -194,9 +198,11 @@ fn a_version_2_file_is_migrated_and_gains_an_empty_providers_table() {
     let queued = sample_task(TaskState::Queued, None);
     {
         let store = Store::open(&path).unwrap();
-        let mut txn = store.begin().unwrap();
+        let batch = store.begin().unwrap();
+        let mut txn = batch.txn();
         txn.put(None, &queued).unwrap();
-        txn.commit().unwrap();
+        drop(txn);
+        batch.commit().unwrap();
     }
     // Back to the version 2 layout: no `providers` table.
     {
@@ -216,9 +222,11 @@ fn a_version_2_file_is_migrated_and_gains_an_empty_providers_table() {
         "http://127.0.0.1:11434/v1",
     );
     settings.model = Some("llama3.2".into());
-    let mut txn = store.begin().unwrap();
+    let batch = store.begin().unwrap();
+    let mut txn = batch.txn();
     txn.put_provider(&settings).unwrap();
-    txn.commit().unwrap();
+    drop(txn);
+    batch.commit().unwrap();
     drop(store);
 
     let store = Store::open(&path).unwrap();
@@ -261,9 +269,11 @@ fn a_version_3_file_is_migrated_and_gains_empty_schedule_tables() {
     let queued = sample_task(TaskState::Queued, None);
     {
         let store = Store::open(&path).unwrap();
-        let mut txn = store.begin().unwrap();
+        let batch = store.begin().unwrap();
+        let mut txn = batch.txn();
         txn.put(None, &queued).unwrap();
-        txn.commit().unwrap();
+        drop(txn);
+        batch.commit().unwrap();
     }
     // Back to the version 3 layout: no schedule tables.
     {
@@ -286,12 +296,12 @@ fn a_version_3_file_is_migrated_and_gains_empty_schedule_tables() {
     let store = Store::open(&path).unwrap();
     assert!(store.schedules().unwrap().is_empty());
     assert_eq!(store.get(queued.id).unwrap(), Some(queued.clone()));
-    let txn = store.begin().unwrap();
+    let batch = store.begin().unwrap();
     assert_eq!(
-        txn.schedules_due_by(Utc::now()).unwrap(),
+        batch.txn().schedules_due_by(Utc::now()).unwrap(),
         (Vec::new(), None)
     );
-    drop(txn);
+    drop(batch);
     drop(store);
     let db = Database::create(&path).unwrap();
     let txn = db.begin_read().unwrap();
@@ -321,11 +331,13 @@ fn scan_reads_every_record_as_a_projection_in_creation_order() {
             ..Task::sample("p")
         })
         .collect();
-    let mut txn = store.begin().unwrap();
+    let batch = store.begin().unwrap();
+    let mut txn = batch.txn();
     for t in &tasks {
         txn.put(None, t).unwrap();
     }
-    txn.commit().unwrap();
+    drop(txn);
+    batch.commit().unwrap();
     let read: Vec<IdAndName> = store.scan().unwrap();
     assert_eq!(read.len(), tasks.len());
     for (got, want) in read.iter().zip(&tasks) {

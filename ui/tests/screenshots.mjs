@@ -1,5 +1,6 @@
 // Takes the pictures in docs/screenshots/: the main views in light and dark, from the built UI
-// with the fake backend and a frozen clock. Run with `npm run screenshots`.
+// with the fake backend and a frozen clock. Run with `npm run screenshots`; with view names
+// (`npm run screenshots -- schedules schedules-form`) it retakes only those.
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -45,6 +46,102 @@ const PROVIDERS = [
   },
 ];
 
+/** Calls a backend command the way the UI does (the fake answers it and sends the events). */
+const invoke = (page, cmd, args) => page.evaluate(([c, a]) => window.__TAURI_INTERNALS__.invoke(c, a), [cmd, args]);
+
+/**
+ * Three schedules with some history: "Weekday briefing" ran on Monday and this morning, with
+ * the three runs between skipped while the laptop was closed; "Hourly inbox triage" is paused.
+ * The clock is moved to each past fire time so the tasks and skipped runs carry real times.
+ */
+async function seedSchedules(page, context) {
+  const at = (iso) => context.clock.setFixedTime(new Date(iso));
+  const create = (input) => invoke(page, "create_schedule", { input });
+  const briefing = await create({
+    name: "Weekday briefing",
+    cron: "0 9 * * 1-5",
+    timezone: "Europe/Paris",
+    missed: "skip",
+    overlap: "skip",
+    prompt: "Summarise yesterday's merged pull requests, open incidents and today's calendar as a short morning briefing.",
+    provider: "anthropic",
+    model: "claude-sonnet-4-5",
+    max_attempts: 3,
+    timeout_s: 120,
+    follow_ups: ["Turn the briefing into a three-line Slack post for #team-platform."],
+  });
+  const triage = await create({
+    name: "Hourly inbox triage",
+    cron: "0 * * * *",
+    timezone: "UTC",
+    missed: "once",
+    max_lateness_minutes: 30,
+    overlap: "skip",
+    prompt: "Sort the new support emails into bug, billing and question, and draft a reply to each question.",
+    provider: "openai",
+    model: "gpt-4o-mini",
+    timeout_s: 60,
+  });
+  await create({
+    name: "Friday release notes",
+    cron: "0 16 * * 5",
+    timezone: "America/New_York",
+    missed: "once",
+    overlap: "queue",
+    prompt: "Write release notes for this week's merged changes, grouped by feature, fix and chore.",
+    provider: "anthropic",
+    model: "claude-sonnet-4-5",
+  });
+
+  /** One fire of `schedule` at `iso`: its task and follow-ups run and complete in turn. */
+  async function fire(schedule, iso, outputs) {
+    await at(iso);
+    const run = await invoke(page, "run_schedule_now", { id: schedule.id });
+    let ms = new Date(iso).getTime();
+    for (const [i, task] of run.tasks.entries()) {
+      await at(new Date((ms += 2_000)));
+      await page.evaluate((id) => window.__fake.model.start(id), task.id);
+      await at(new Date((ms += 18_000 + 7_000 * i)));
+      const usage = { prompt_tokens: 1840, completion_tokens: 412, cost_usd: 0.0117 };
+      await page.evaluate(([id, out, u]) => window.__fake.model.complete(id, out, u), [task.id, outputs[i] ?? "Done.", usage]);
+    }
+  }
+  const briefingOut = [
+    "Morning briefing: 6 PRs merged, 1 open incident (INC-212, degraded search).",
+    "6 PRs merged · INC-212 still open · design review at 14:00",
+  ];
+  await fire(briefing, "2025-03-10T09:00:00+01:00", briefingOut);
+  // Opened again on Friday morning: Tuesday to Thursday's runs were missed and, with
+  // `missed: skip`, recorded as skipped.
+  await at("2025-03-14T09:00:00+01:00");
+  await fake(page, "skipRuns", "Weekday briefing", 3);
+  await fire(briefing, "2025-03-14T09:00:00+01:00", briefingOut);
+  for (const hour of ["09", "10", "11", "12"]) {
+    await fire(triage, `2025-03-14T${hour}:00:00Z`, ["12 emails: 3 bugs, 2 billing, 7 questions (replies drafted)."]);
+  }
+  await at("2025-03-14T12:00:00Z");
+  await fake(page, "skipRuns", "Hourly inbox triage", 1, "overlap");
+  await invoke(page, "pause_schedule", { id: triage.id });
+  await at(TIME);
+  // The activity figures were last fetched while the clock was in the past: fetch everything
+  // again at TIME, as after a resync, so the sidebar is the same in every run.
+  await page.evaluate(() => new Promise((r) => setTimeout(r, 0)));
+  const fetched = (await fake(page, "callsOf", "activity")).length;
+  await fake(page, "resync");
+  await page.waitForFunction((n) => window.__fake.callsOf("activity").length > n, fetched);
+}
+
+/** Opens the Schedules view with `seedSchedules`' schedules, the first one selected. */
+async function openSchedules(page, context) {
+  await seedSchedules(page, context);
+  await byTestId(page, "view-schedules").click();
+  await byTestId(page, "schedules").waitFor();
+  await page.locator('[data-testid="schedule-row"][data-schedule="Weekday briefing"]').click();
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="schedule-task"]').length === 4);
+  await hasText(byTestId(page, "skip-group"), /3 runs skipped while Baton was closed or asleep/);
+  await page.locator('[data-testid="schedule-row"][data-schedule="Hourly inbox triage"][data-enabled="false"]').waitFor();
+}
+
 const VIEWS = {
   async list(page) {
     await row(page, "Summarise Q3 incident reports").getByTestId("row-select").check();
@@ -87,7 +184,29 @@ const VIEWS = {
     await row.getByTestId("provider-test").click();
     await row.locator('[data-testid="provider-test-result"][data-outcome="ok"]').waitFor();
   },
+  async schedules(page, context) {
+    await openSchedules(page, context);
+  },
+  async "schedules-form"(page, context) {
+    await openSchedules(page, context);
+    await byTestId(page, "schedule-add").click();
+    const form = byTestId(page, "schedule-form");
+    await form.locator('[name="schedule-name"]').fill("Nightly dependency audit");
+    await form.locator('[name="cron"]').fill("30 2 * * 1-5");
+    await form
+      .locator('[name="prompt"]')
+      .fill("List the dependencies with new security advisories since yesterday and say which services use them.");
+    await form.locator('[name="follow-ups"]').fill("Open one issue per affected service.");
+    await page.waitForFunction(() => {
+      const items = [...document.querySelectorAll('[data-testid="schedule-preview"] li')];
+      return items.length === 5 && items.every((li) => li.textContent.includes("02:30"));
+    });
+  },
 };
+
+/** View names on the command line: take only those. */
+const only = process.argv.slice(2);
+for (const name of only) if (!(name in VIEWS)) throw new Error(`no view ${name} (known: ${Object.keys(VIEWS).join(", ")})`);
 
 const server = await serve();
 const browser = await launch();
@@ -95,6 +214,7 @@ try {
   await mkdir(out, { recursive: true });
   for (const scheme of ["light", "dark"]) {
     for (const [name, show] of Object.entries(VIEWS)) {
+      if (only.length > 0 && !only.includes(name)) continue;
       const { page, context, problems } = await openApp(browser, server.url, {
         colorScheme: scheme,
         time: TIME,
@@ -102,7 +222,7 @@ try {
       });
       await byTestId(page, "task-row").first().waitFor();
       await byTestId(page, "activity").locator(".stats").waitFor();
-      await show(page);
+      await show(page, context);
       // Let the last frame of updates land.
       await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
       const file = path.join(out, `${name}-${scheme}.png`);

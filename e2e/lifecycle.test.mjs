@@ -93,3 +93,38 @@ test("Quit in the tray exits 0 with the database closed, and the next start find
 
   assert.equal(dirty, false, "baton.redb was left marked 'recovery required': the app exited without closing the database");
 });
+
+test("SIGTERM quits like Quit: a running task is requeued and the database is closed", { timeout: 90_000 }, async (t) => {
+  const dataDir = tempDir(t);
+
+  const first = await launch({ dataDir });
+  try {
+    await waitForApp(first.browser);
+    await createTask(first.browser, { name: "e2e term", prompt: "long", model: "sleep=60000" });
+    await waitForRow(first.browser, "e2e term", "running");
+
+    process.kill(first.pid, "SIGTERM");
+    assert.equal(await first.waitForExit(), 0, "exit status of the app after SIGTERM");
+  } catch (error) {
+    await first.dump("sigterm first run");
+    throw error;
+  } finally {
+    await first.close();
+  }
+  const dirty = recoveryRequired(join(dataDir, "baton.redb"));
+
+  const second = await launch({ dataDir });
+  try {
+    await waitForApp(second.browser);
+    // The interrupted attempt was handed back at shutdown, not found by crash recovery.
+    await waitForRow(second.browser, "e2e term", "running");
+    assert.ok(!second.appLog().includes("recovered a task interrupted"), "the engine recovered interrupted tasks");
+  } catch (error) {
+    await second.dump("sigterm second run");
+    throw error;
+  } finally {
+    await second.close();
+  }
+
+  assert.equal(dirty, false, "baton.redb was left marked 'recovery required': SIGTERM stopped the app without closing the database");
+});

@@ -61,6 +61,7 @@ pub fn start<R: Runtime>(
     events::forward(app.clone());
     events::forward_schedules(app.clone());
     if options.tray {
+        quit_on_signal(app.clone());
         tray::create(app)?;
         let app = app.clone();
         tauri::async_runtime::spawn(async move {
@@ -69,6 +70,30 @@ pub fn start<R: Runtime>(
         });
     }
     Ok(())
+}
+
+/// SIGTERM (the session ending, `kill`) and SIGINT quit like the tray's Quit:
+/// running attempts get their grace period and the database is closed cleanly,
+/// so the next start neither counts an interrupted attempt nor repairs the file.
+fn quit_on_signal<R: Runtime>(app: AppHandle<R>) {
+    #[cfg(unix)]
+    tauri::async_runtime::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            tracing::warn!("cannot listen for SIGTERM/SIGINT; they will stop the app at once");
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: quitting"),
+            _ = int.recv() => tracing::info!("SIGINT: quitting"),
+        }
+        tray::quit(&app);
+    });
+    #[cfg(not(unix))]
+    let _ = app;
 }
 
 /// Starts the desktop app and blocks until it quits.

@@ -212,13 +212,24 @@ impl Engine {
         }
         self.inner.writer.stop();
         let _ = writer.await;
-        // The writer has dropped its handle; dropping this one closes the file
-        // cleanly (redb marks it so), even if the process exits right after.
-        self.inner
+        // The writer has dropped its handle. Reads still in flight hold theirs
+        // for a moment: wait for them, so the file is closed cleanly (redb marks
+        // it so) when this returns, even if the process exits right after.
+        let taken = self
+            .inner
             .store
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .take();
+        if let Some(mut store) = taken {
+            loop {
+                match Arc::try_unwrap(store) {
+                    Ok(last) => break drop(last),
+                    Err(shared) => store = shared,
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
     }
 
     /// Validates and stores a new task. It runs now, or at `scheduled_for`.
@@ -461,5 +472,33 @@ impl Engine {
             max_tokens: new.max_tokens,
             ..Task::fresh(name, new.prompt, provider_name.to_string(), model, now)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_returns_only_once_reads_in_flight_let_go_of_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.redb");
+        let engine = Engine::open(EngineConfig::new(&path)).await.unwrap();
+        // What a read holds while it runs on the blocking pool.
+        let reading = engine.inner.store.read().unwrap().clone().unwrap();
+        let stopping = tokio::spawn({
+            let engine = engine.clone();
+            async move { engine.shutdown().await }
+        });
+        // Paused time: this lets shutdown poll many times.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            !stopping.is_finished(),
+            "shutdown returned with the file still open"
+        );
+        drop(reading);
+        stopping.await.unwrap();
+        let header = std::fs::read(&path).unwrap();
+        assert_eq!(header[9] & 0b10, 0, "the file was left needing recovery");
     }
 }

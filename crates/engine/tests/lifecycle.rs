@@ -837,3 +837,19 @@ async fn a_retried_task_cancelled_while_scheduled_runs_now_ahead_of_later_work()
     assert!(second.finished_at.unwrap() < later);
     t.engine.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_past_the_grace_period_still_closes_the_file_cleanly() {
+    let t = started_with(|c| c.grace = Duration::from_millis(100)).await;
+    let mut rx = t.engine.subscribe();
+    let task = t.engine.submit(task("long", "sleep=60000")).await.unwrap();
+    reach(&mut rx, task.id, TaskState::Running).await;
+    t.engine.shutdown().await;
+    // redb's header: byte 9 bit 1 is "recovery required", cleared on a clean close.
+    let header = std::fs::read(&t.config.db_path).unwrap();
+    assert_eq!(&header[..4], b"redb");
+    assert_eq!(header[9] & 0b10, 0, "the file was left needing recovery");
+    let reopened = Engine::open(t.config.clone()).await.unwrap();
+    let back = reopened.get(task.id).await.unwrap();
+    assert_eq!((back.status, back.attempts), (TaskState::Queued, 0));
+}

@@ -167,7 +167,10 @@ impl HttpProvider {
         let key = key.as_ref();
         let (path, body) = match self.settings.kind {
             ProviderKind::Anthropic => (anthropic::path(), anthropic::body(&request)),
-            _ => (openai::path(), openai::body(&request)),
+            _ => (
+                openai::path(),
+                openai::body(&request, openai::Dialect::of(&self.settings.base_url)),
+            ),
         };
         let url = format!("{}{path}", self.settings.base_url);
         let idle = self.settings.idle_timeout();

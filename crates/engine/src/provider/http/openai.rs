@@ -12,7 +12,30 @@ pub(crate) fn path() -> &'static str {
     "/chat/completions"
 }
 
-pub(crate) fn body(request: &CompletionRequest) -> Value {
+/// Where OpenAI's own API and the compatible servers differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    /// api.openai.com: the completion limit is `max_completion_tokens`; its
+    /// reasoning models (o1, o3, o4-mini, …) refuse the older `max_tokens`.
+    OpenAi,
+    /// Everyone else (vLLM, llama.cpp, Ollama, Groq, …): `max_tokens`, which
+    /// not all of them know by the newer name.
+    Compatible,
+}
+
+impl Dialect {
+    pub(crate) fn of(base_url: &str) -> Dialect {
+        let host = reqwest::Url::parse(base_url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_ascii_lowercase));
+        match host.as_deref() {
+            Some("api.openai.com") => Dialect::OpenAi,
+            _ => Dialect::Compatible,
+        }
+    }
+}
+
+pub(crate) fn body(request: &CompletionRequest, dialect: Dialect) -> Value {
     let mut messages = Vec::new();
     if let Some(system) = &request.system {
         messages.push(json!({"role": "system", "content": system}));
@@ -28,7 +51,11 @@ pub(crate) fn body(request: &CompletionRequest) -> Value {
         body["temperature"] = json!(t);
     }
     if let Some(n) = request.max_tokens {
-        body["max_tokens"] = json!(n);
+        let field = match dialect {
+            Dialect::OpenAi => "max_completion_tokens",
+            Dialect::Compatible => "max_tokens",
+        };
+        body[field] = json!(n);
     }
     body
 }
@@ -204,7 +231,7 @@ mod tests {
         r.system = Some("be brief".into());
         r.temperature = Some(0.5);
         r.max_tokens = Some(20);
-        let b = body(&r);
+        let b = body(&r, Dialect::Compatible);
         assert_eq!(b["messages"][0]["role"], "system");
         assert_eq!(b["messages"][1]["content"], "hi");
         assert_eq!(b["stream_options"]["include_usage"], true);
@@ -212,12 +239,33 @@ mod tests {
             (b["temperature"].as_f64(), b["max_tokens"].as_u64()),
             (Some(0.5), Some(20))
         );
-        let plain = body(&CompletionRequest::new(
-            crate::task::TaskId::new(),
-            "hi",
-            "m",
-        ));
+        let plain = body(
+            &CompletionRequest::new(crate::task::TaskId::new(), "hi", "m"),
+            Dialect::Compatible,
+        );
         assert!(plain.get("temperature").is_none() && plain.get("max_tokens").is_none());
+    }
+
+    #[test]
+    fn openais_own_api_gets_max_completion_tokens_and_compatible_servers_max_tokens() {
+        let mut r = CompletionRequest::new(crate::task::TaskId::new(), "hi", "o4-mini");
+        r.max_tokens = Some(64);
+        assert_eq!(Dialect::of("https://api.openai.com/v1"), Dialect::OpenAi);
+        assert_eq!(Dialect::of("https://API.OpenAI.com/v1/"), Dialect::OpenAi);
+        for other in [
+            "http://127.0.0.1:11434/v1",
+            "https://api.groq.com/openai/v1",
+            "https://api.openai.com.example.net/v1",
+            "not a url",
+        ] {
+            assert_eq!(Dialect::of(other), Dialect::Compatible, "{other}");
+        }
+        let openai = body(&r, Dialect::OpenAi);
+        assert_eq!(openai["max_completion_tokens"], 64);
+        assert!(openai.get("max_tokens").is_none());
+        let compatible = body(&r, Dialect::Compatible);
+        assert_eq!(compatible["max_tokens"], 64);
+        assert!(compatible.get("max_completion_tokens").is_none());
     }
 
     #[test]

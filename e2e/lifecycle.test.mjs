@@ -2,11 +2,12 @@
 // keeps working; the tray (driven over D-Bus, as a panel does) shows it again and quits.
 
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { openSync, readSync, closeSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { clickTray, requestClose, waitForWindow, windowState } from "./desktop.mjs";
-import { alive, appTest, launch, tempDir, waitFor } from "./harness.mjs";
+import { alive, APP, appTest, launch, tempDir, waitFor } from "./harness.mjs";
 import { createTask, markPage, pageWasReloaded, rows, waitForApp, waitForRow } from "./ui.mjs";
 
 /** The engine's log line for a task's attempt that ended in `status`. */
@@ -127,4 +128,24 @@ test("SIGTERM quits like Quit: a running task is requeued and the database is cl
   }
 
   assert.equal(dirty, false, "baton.redb was left marked 'recovery required': SIGTERM stopped the app without closing the database");
+});
+
+appTest("a second launch shows the running app's window and exits", async (app) => {
+  const { browser, pid } = app;
+  await waitForApp(browser);
+  await requestClose(pid);
+  await waitForWindow(pid, "hidden");
+
+  // As a person would: the same binary again, on the same display and session bus.
+  const second = spawn(APP, [], {
+    env: { ...process.env, BATON_DATA_DIR: app.dataDir, XDG_CONFIG_HOME: join(app.runDir, "config") },
+    stdio: "ignore",
+  });
+  const exited = new Promise((resolve) => second.on("exit", (code, signal) => resolve({ code, signal })));
+  const outcome = await Promise.race([exited, new Promise((resolve) => setTimeout(() => resolve(null), 20_000))]);
+  if (outcome === null) second.kill("SIGKILL");
+  assert.deepEqual(outcome, { code: 0, signal: null }, "the second launch did not hand over and exit");
+
+  await waitForWindow(pid, "shown");
+  assert.ok(alive(pid), "the first instance exited");
 });

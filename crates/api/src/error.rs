@@ -4,7 +4,7 @@
 use crate::wire::{BadRecord, ErrorBody};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use baton_engine::{ImportError, TaskError};
+use baton_engine::{ImportError, KeyError, ProviderConfigError, TaskError};
 use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -151,5 +151,81 @@ impl From<ImportError> for HttpError {
             ImportError::Task(e) => e.into(),
             _ => HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message),
         }
+    }
+}
+
+impl From<ProviderConfigError> for HttpError {
+    fn from(e: ProviderConfigError) -> Self {
+        let message = e.to_string();
+        let code = e.code();
+        match e {
+            ProviderConfigError::Invalid { field, .. } => HttpError::invalid(field, message),
+            ProviderConfigError::NotFound(_) => HttpError::not_found(message),
+            ProviderConfigError::Key(key) => {
+                // The engine's machine has no keychain, or its key is not where
+                // the settings say: not the request's fault.
+                let status = match key {
+                    KeyError::NoKeychain(_) => StatusCode::SERVICE_UNAVAILABLE,
+                    _ => StatusCode::CONFLICT,
+                };
+                let mut err = HttpError::new(status, code, message);
+                err.body.field = Some("key".into());
+                err
+            }
+            // The provider answered the test with an error (its message is
+            // already redacted by the engine).
+            ProviderConfigError::Call(_) => HttpError::new(StatusCode::BAD_GATEWAY, code, message),
+            ProviderConfigError::Task(e) => e.into(),
+            _ => HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message),
+        }
+    }
+}
+
+impl HttpError {
+    /// The same answer with every trace of `secret` taken out of its message:
+    /// the whole text, and any 8 or more of its first or last characters (some
+    /// servers echo a key half-masked, "sk-abc…xyz").
+    pub(crate) fn redacted(mut self, secret: Option<&str>) -> Self {
+        if let Some(secret) = secret {
+            self.body.message = redact(&self.body.message, secret);
+        }
+        self
+    }
+}
+
+pub(crate) fn redact(text: &str, secret: &str) -> String {
+    let chars: Vec<char> = secret.trim().chars().collect();
+    let n = chars.len();
+    if n == 0 {
+        return text.to_string();
+    }
+    let mut out = text.replace(secret.trim(), "[redacted]");
+    for len in (8..n).rev() {
+        for piece in [&chars[..len], &chars[n - len..]] {
+            let piece: String = piece.iter().collect();
+            if out.contains(&piece) {
+                out = out.replace(&piece, "[redacted]");
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redact_takes_out_the_secret_and_long_pieces_of_it() {
+        let key = "sk-proj-abcdefghijklmnop";
+        assert_eq!(
+            super::redact(&format!("bad key {key}."), key),
+            "bad key [redacted]."
+        );
+        let clean = super::redact("bad key sk-proj-abcd…mnop or abcdefghijklmnop", key);
+        assert!(
+            !clean.contains("sk-proj-abcd") && !clean.contains("ghijklmnop"),
+            "{clean}"
+        );
+        assert_eq!(super::redact("nothing", key), "nothing");
+        assert_eq!(super::redact("x", ""), "x");
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! # Layout
 //! - `server`: [`ApiServer::start`], [`ApiOptions`], [`RunningApi`] (shutdown).
-//! - `routes`: the router and the task endpoints, one engine call each.
+//! - `routes`: the router and the task, schedule and provider endpoints, one
+//!   engine call each.
 //! - `events`: `GET /events`: the event ring, fan-out, `Last-Event-ID` resume.
 //! - `guard`: loopback peer, Host header and bearer token, checked before routing.
 //! - `extract`: JSON bodies and ids, refused with the error contract.
@@ -28,7 +29,7 @@ pub mod wire;
 pub use discovery::{pid_alive, Discovery, DISCOVERY_FILE};
 pub use error::{ApiError, HttpError};
 pub use openapi::{openapi, openapi_json};
-pub use routes::{DEFAULT_PAGE, MAX_PAGE, NEXT_CURSOR};
+pub use routes::{BUILTIN_PROVIDERS, DEFAULT_PAGE, MAX_PAGE, NEXT_CURSOR};
 pub use server::{
     ApiOptions, ApiServer, RunningApi, DEFAULT_BODY_LIMIT, DEFAULT_IMPORT_LIMIT,
     DEFAULT_REPLAY_EVENTS,

@@ -246,3 +246,77 @@ pub(crate) struct SkippedRunsDoc {
     /// e.g. "3 runs skipped while Baton was closed or asleep (missed: skip)".
     message: String,
 }
+
+/// A configured provider (`baton provider list --json`): everything but its key,
+/// which lives in the OS keychain or an environment variable.
+#[derive(ToSchema)]
+#[schema(as = ProviderSettings)]
+pub(crate) struct ProviderSettingsDoc {
+    /// Letters, digits, '-', '_' and '.'; tasks name it with `provider`.
+    name: String,
+    kind: ProviderKindDoc,
+    /// e.g. `https://api.openai.com/v1`, `http://localhost:11434/v1`,
+    /// `https://api.anthropic.com`; empty for `mock`.
+    base_url: String,
+    /// The model a task gets when it names none.
+    model: Option<String>,
+    /// Sent with every request (e.g. OpenRouter's `HTTP-Referer`).
+    headers: std::collections::BTreeMap<String, String>,
+    limits: LimitsDoc,
+    key: KeyRefDoc,
+    prices: Option<PricesDoc>,
+    /// Longest silence while waiting for a response or its next chunk; null: 120000.
+    idle_timeout_ms: Option<u64>,
+}
+
+/// Which wire protocol a provider speaks.
+#[derive(ToSchema)]
+#[schema(as = ProviderKind)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum ProviderKindDoc {
+    /// `POST {base_url}/chat/completions`: OpenAI, Ollama, LM Studio, llama.cpp,
+    /// vLLM, LiteLLM, OpenRouter, Groq.
+    OpenaiCompatible,
+    /// `POST {base_url}/v1/messages`: Anthropic's Messages API.
+    Anthropic,
+    /// The deterministic mock, under another name.
+    Mock,
+}
+
+/// A provider's limits; null is unlimited.
+#[derive(ToSchema)]
+#[schema(as = Limits)]
+pub(crate) struct LimitsDoc {
+    /// Requests in flight at once.
+    #[schema(minimum = 1)]
+    max_concurrency: Option<u32>,
+    /// Requests started in any 60 s.
+    #[schema(minimum = 1)]
+    rpm: Option<u32>,
+    /// Tokens (prompt estimate + max_tokens, reconciled with the reported usage) in any 60 s.
+    #[schema(minimum = 1)]
+    tpm: Option<u64>,
+}
+
+/// Where a provider's API key comes from; never the key itself.
+#[derive(ToSchema)]
+#[schema(as = KeyRef)]
+#[serde(tag = "source", rename_all = "snake_case")]
+pub(crate) enum KeyRefDoc {
+    /// No key (a local server).
+    None,
+    /// Read from this environment variable of the engine's process at each request.
+    Env { var: String },
+    /// In the OS keychain, under service `baton` and the provider's name.
+    Keychain,
+}
+
+/// US dollars per million tokens.
+#[derive(ToSchema)]
+#[schema(as = Prices)]
+pub(crate) struct PricesDoc {
+    #[schema(minimum = 0)]
+    input_per_mtok: f64,
+    #[schema(minimum = 0)]
+    output_per_mtok: f64,
+}

@@ -8,11 +8,14 @@
 use crate::error::HttpError;
 use crate::schema::{TaskDoc, TaskStatusDoc};
 use baton_engine::{
-    Cancelled, ImportReport, MissedPolicy, NewSchedule, NewTask, OverlapPolicy, RecordError,
-    Schedule, StatusCounts, Task, TaskId, TaskState,
+    ApiKey, Cancelled, ImportReport, KeyRef, Limits, MissedPolicy, NewSchedule, NewTask,
+    OverlapPolicy, Prices, ProviderKind, ProviderSettings, ProviderTest, RecordError, Schedule,
+    StatusCounts, Task, TaskId, TaskState,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
 use std::time::Duration;
 use utoipa::ToSchema;
 
@@ -294,18 +297,188 @@ pub struct ScheduleRun {
     pub tasks: Vec<Task>,
 }
 
+/// A secret in a request body (an API key): sent as a plain JSON string, but
+/// `Debug` never shows it, so a logged request cannot leak it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(text: impl Into<String>) -> Secret {
+        Secret(text.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// `PUT /providers/{name}`: a provider's settings and where its key comes from.
+/// The whole definition is replaced. The key itself, when sent in `api_key`, goes
+/// to the OS keychain of the engine's machine and is never answered back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ProviderRequest {
+    /// The path's name; may be left out, and must equal it when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[schema(value_type = crate::schema::ProviderKindDoc)]
+    pub kind: ProviderKind,
+    /// Required but for `mock`: e.g. `https://api.openai.com/v1`,
+    /// `http://localhost:11434/v1`, `https://api.anthropic.com`.
+    #[serde(default)]
+    pub base_url: String,
+    /// The model tasks get when they name none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Sent with every request.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    #[schema(value_type = crate::schema::LimitsDoc)]
+    pub limits: Limits,
+    /// Where the key comes from: `{"source": "none"}` (the default) or
+    /// `{"source": "env", "var": "NAME"}`. `{"source": "keychain"}` without
+    /// `api_key` keeps the key already in the keychain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::schema::KeyRefDoc>)]
+    pub key: Option<KeyRef>,
+    /// A key to store in the OS keychain; `key` is then left out (or `keychain`).
+    /// Never part of any answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, write_only)]
+    pub api_key: Option<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::schema::PricesDoc>)]
+    pub prices: Option<Prices>,
+    /// Longest silence from the server, in milliseconds, before a request counts
+    /// as stalled; 120000 when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
+    pub idle_timeout_ms: Option<u64>,
+}
+
+impl ProviderRequest {
+    /// The request a client sends to save `settings`, with a key for the keychain.
+    pub fn new(settings: ProviderSettings, api_key: Option<Secret>) -> ProviderRequest {
+        ProviderRequest {
+            name: Some(settings.name),
+            kind: settings.kind,
+            base_url: settings.base_url,
+            model: settings.model,
+            headers: settings.headers,
+            limits: settings.limits,
+            key: match (&api_key, settings.key) {
+                (Some(_), _) => None,
+                (None, key) => Some(key),
+            },
+            api_key,
+            prices: settings.prices,
+            idle_timeout_ms: settings.idle_timeout_ms,
+        }
+    }
+
+    /// The engine's settings for the provider `name` (the path's), and the key
+    /// to store.
+    pub(crate) fn into_settings(
+        self,
+        name: &str,
+    ) -> Result<(ProviderSettings, Option<ApiKey>), HttpError> {
+        if let Some(given) = &self.name {
+            if given.trim() != name.trim() {
+                return Err(HttpError::invalid(
+                    "name",
+                    format!("the body names provider '{given}' but the path '{name}'"),
+                ));
+            }
+        }
+        let api_key = match self.api_key {
+            None => None,
+            Some(secret) => Some(ApiKey::new(secret.0).ok_or_else(|| {
+                HttpError::invalid("api_key", "api_key is empty; leave it out for no key")
+            })?),
+        };
+        let key = match (&api_key, self.key) {
+            (Some(_), Some(KeyRef::None | KeyRef::Env { .. })) => {
+                return Err(HttpError::invalid(
+                    "key",
+                    "api_key stores the key in the OS keychain: leave key out, or give its source as keychain",
+                ))
+            }
+            (Some(_), _) => KeyRef::Keychain,
+            (None, key) => key.unwrap_or_default(),
+        };
+        let settings = ProviderSettings {
+            key,
+            model: self.model,
+            headers: self.headers,
+            limits: self.limits,
+            prices: self.prices,
+            idle_timeout_ms: self.idle_timeout_ms,
+            ..ProviderSettings::new(name.trim(), self.kind, self.base_url)
+        };
+        Ok((settings, api_key))
+    }
+}
+
+/// `POST /providers/{name}/test`; the body may be left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TestProvider {
+    /// The model to try; the provider's default when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+}
+
+/// What a provider test measured (`baton provider test --json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ProviderTestResult {
+    pub provider: String,
+    pub model: String,
+    /// From sending the request to the whole answer.
+    pub latency_ms: u64,
+    /// From sending the request to the first output.
+    pub ttft_ms: Option<u64>,
+    /// As the provider reported them.
+    pub prompt_tokens: Option<u64>,
+    pub completion_tokens: Option<u64>,
+    /// What the model answered.
+    pub output: String,
+}
+
+impl From<ProviderTest> for ProviderTestResult {
+    fn from(t: ProviderTest) -> Self {
+        ProviderTestResult {
+            provider: t.provider,
+            model: t.model,
+            latency_ms: t.latency_ms,
+            ttft_ms: t.ttft_ms,
+            prompt_tokens: t.prompt_tokens,
+            completion_tokens: t.completion_tokens,
+            output: t.output,
+        }
+    }
+}
+
 /// Every error answer. `code` is stable; `message` is one sentence for people.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
     /// One of: `malformed_json`, `unsupported_media_type`, `unauthorized`,
     /// `forbidden_peer`, `not_found`, `method_not_allowed`, `invalid_state`,
     /// `body_too_large`, `bad_host`, `invalid_input`, `import_future_version`,
-    /// `import_wrong_shape`, `import_bad_records`, `shutting_down`, `storage`,
-    /// `internal`.
+    /// `import_wrong_shape`, `import_bad_records`, `keychain_unavailable`,
+    /// `key_unavailable`, `provider_auth`, `provider_rate_limited`,
+    /// `provider_unavailable`, `provider_invalid_request`, `shutting_down`,
+    /// `storage`, `internal`.
     pub code: String,
     pub message: String,
     /// For `invalid_input`: the request field at fault (`prompt`, `max_attempts`,
-    /// `id`, `cursor`, …).
+    /// `id`, `cursor`, …); for `keychain_unavailable` and `key_unavailable`: `key`
+    /// or `api_key`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
     /// For `import_bad_records`: every bad record.

@@ -57,9 +57,11 @@ fn check(doc: &Value, name: &str, written: &Value) {
         undocumented.is_empty(),
         "{name}: the engine writes {undocumented:?}, which the schema lacks"
     );
+    // A schema whose every field may be null (Limits) lists none.
     let required: BTreeSet<String> = schema["required"]
         .as_array()
-        .unwrap()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
         .iter()
         .map(|v| v.as_str().unwrap().to_string())
         .collect();
@@ -122,5 +124,41 @@ async fn the_schedule_schemas_name_every_field_the_engine_writes() {
     let export = expect_json(api.get("/export").send().await.unwrap(), StatusCode::OK).await;
     check(&doc, "ExportFile", &export);
     check(&doc, "Schedule", &export["schedules"][0]);
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn the_provider_schemas_name_every_field_the_engine_writes() {
+    let doc: Value = serde_json::from_str(&baton_api::openapi_json()).unwrap();
+    let api = Api::start().await;
+    let saved = expect_json(
+        api.request(reqwest::Method::PUT, "/providers/p")
+            .json(
+                &json!({"kind": "mock", "key": {"source": "env", "var": "V"},
+                          "prices": {"input_per_mtok": 1, "output_per_mtok": 2}}),
+            )
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    check(&doc, "ProviderSettings", &saved);
+    check(&doc, "Limits", &saved["limits"]);
+    check(&doc, "Prices", &saved["prices"]);
+    let tested = expect_json(
+        api.post("/providers/p/test").send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    check(&doc, "ProviderTestResult", &tested);
+    // Each key source is one of the documented shapes.
+    let sources: Vec<&str> = doc["components"]["schemas"]["KeyRef"]["oneOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["properties"]["source"]["enum"][0].as_str().unwrap())
+        .collect();
+    assert_eq!(sources, ["none", "env", "keychain"]);
     api.stop().await;
 }

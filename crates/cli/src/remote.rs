@@ -3,12 +3,14 @@
 
 use crate::error::CliError;
 use baton_api::wire::{
-    CancelTask, CancelledTask, ChainTask, CreateTask, ErrorBody, Health, ImportSummary, RetryTask,
-    ScheduleRequest, ScheduleRun, StreamEvent,
+    CancelTask, CancelledTask, ChainTask, CreateTask, ErrorBody, Health, ImportSummary,
+    ProviderRequest, ProviderTestResult, RetryTask, ScheduleRequest, ScheduleRun, Secret,
+    StreamEvent, TestProvider,
 };
 use baton_api::{Discovery, SseMessage, SseParser};
 use baton_engine::{
-    ExportFile, ListQuery, NewSchedule, NewTask, Schedule, ScheduleId, Task, TaskId,
+    ExportFile, ListQuery, NewSchedule, NewTask, ProviderSettings, Schedule, ScheduleId, Task,
+    TaskId,
 };
 use futures::stream::BoxStream;
 use futures::StreamExt;
@@ -261,6 +263,54 @@ impl Remote {
             .await
     }
 
+    /// The configured providers, and the names of the built-in ones.
+    pub async fn providers(&self) -> Result<(Vec<ProviderSettings>, Vec<String>), CliError> {
+        let response = self.respond(self.get("/providers")).await?;
+        let builtin = response
+            .headers()
+            .get(baton_api::BUILTIN_PROVIDERS)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let configured = response.json().await.map_err(|e| self.unreachable(e))?;
+        Ok((configured, builtin))
+    }
+
+    /// Adds or replaces a provider; `api_key` goes to the engine's OS keychain.
+    pub async fn save_provider(
+        &self,
+        settings: ProviderSettings,
+        api_key: Option<Secret>,
+    ) -> Result<ProviderSettings, CliError> {
+        let path = format!("/providers/{}", path_segment(settings.name.trim()));
+        let request = self
+            .request(reqwest::Method::PUT, &path)
+            .json(&ProviderRequest::new(settings, api_key));
+        self.send(request).await
+    }
+
+    pub async fn remove_provider(&self, name: &str) -> Result<ProviderSettings, CliError> {
+        let path = format!("/providers/{}", path_segment(name.trim()));
+        self.send(self.request(reqwest::Method::DELETE, &path))
+            .await
+    }
+
+    pub async fn test_provider(
+        &self,
+        name: &str,
+        model: Option<String>,
+    ) -> Result<ProviderTestResult, CliError> {
+        let path = format!("/providers/{}/test", path_segment(name.trim()));
+        self.send(self.post(&path).json(&TestProvider { model }))
+            .await
+    }
+
     /// Subscribes to the live events. Once this returns, the server has
     /// registered the subscription: nothing that happens later is missed.
     pub async fn events(&self) -> Result<EventStream, CliError> {
@@ -275,7 +325,8 @@ impl Remote {
 }
 
 /// `text` as one URL path segment: every byte but the unreserved ones
-/// percent-encoded, so a schedule name with spaces or slashes stays one segment.
+/// percent-encoded, so a schedule or provider name with spaces or slashes stays
+/// one segment.
 fn path_segment(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {

@@ -1,9 +1,11 @@
 //! `baton provider …` and the submit flags for real providers, through the real
-//! binary. The provider kind `mock` stands in for a server: it needs no network.
+//! binary. The provider kind `mock` stands in for a server: it needs no network;
+//! with an engine running, a fake OpenAI-compatible server (crates/fake-llm) does.
 
 mod common;
 
-use common::Baton;
+use common::{count, Baton};
+use fake_llm::{FakeServer, Reply};
 
 #[test]
 fn a_provider_is_added_listed_used_tested_and_removed() {
@@ -192,5 +194,135 @@ fn a_key_from_stdin_goes_to_the_keychain_or_is_refused_saying_there_is_none() {
     assert!(
         !db.windows(10).any(|w| w == b"sk-ant-cli"),
         "the key is in the database file"
+    );
+}
+
+#[test]
+fn provider_commands_go_through_a_running_engine_api() {
+    // The key lives in the engine's environment only: the commands never see it.
+    const VAR: &str = "BATON_CLI_TEST_PROVIDER_KEY";
+    const KEY: &str = "sk-cli-env-0123456789abcdef";
+    const SENT: &str = "sk-cli-sent-fedcba9876543210";
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = runtime.block_on(FakeServer::start(Reply::text(&["po", "ng"]).usage(9, 1)));
+    let baton = Baton::new();
+    let mut engine = baton.spawn_env(&["run"], &[(VAR, KEY)]);
+    engine.wait_for("the engine to start", |log| {
+        count(log, &["engine started"]) > 0
+    });
+
+    let base_url = format!("{}/v1", server.url());
+    assert_eq!(
+        baton.ok(&[
+            "provider",
+            "add",
+            "fake",
+            "--kind",
+            "openai-compatible",
+            "--base-url",
+            &base_url,
+            "--model",
+            "fake-model",
+            "--key-env",
+            VAR,
+            "--rpm",
+            "600",
+        ]),
+        format!("provider 'fake' saved (openai-compatible, key from ${VAR})\n")
+    );
+    let listed = baton.ok(&["provider", "list"]);
+    assert!(listed.contains("mock  (built-in)"), "{listed}");
+    assert!(
+        listed.contains("fake  openai-compatible") && listed.contains("600 rpm"),
+        "{listed}"
+    );
+    let json = baton.json(&["provider", "list", "--json"]);
+    assert_eq!(json[0]["name"], "fake");
+    assert_eq!(json[0]["key"]["var"], VAR);
+
+    let tested = baton.ok(&["provider", "test", "fake"]);
+    assert!(
+        tested.starts_with("provider 'fake' answered: model fake-model,")
+            && tested.contains("9 prompt + 1 completion tokens"),
+        "{tested}"
+    );
+    let tested = baton.json(&["provider", "test", "fake", "--json"]);
+    assert_eq!(tested["output"], "pong");
+    let bearer = format!("Bearer {KEY}");
+    for request in server.requests() {
+        assert_eq!(request.header("authorization"), Some(bearer.as_str()));
+    }
+    // A task names it at once: the running engine installed it.
+    let id = baton.submit(&["hello", "--provider", "fake"]);
+    baton.ok(&["wait"]);
+    assert_eq!(baton.task(&id)["output"], "pong");
+
+    // The provider echoes the key in its refusal; the command does not.
+    server.push(Reply::error(
+        401,
+        &format!("Incorrect API key provided: {KEY}"),
+    ));
+    let refused = baton.refuse(&["provider", "test", "fake", "--model", "other"]);
+    assert_eq!(refused.status, 1, "{}", refused.message);
+    assert!(
+        refused.message.contains("[redacted]") && !refused.message.contains(&KEY[..12]),
+        "{}",
+        refused.message
+    );
+
+    // A key for the keychain, refused (before the keychain is reached) without
+    // being echoed, though the bad URL holds it.
+    let out = baton.output_with_stdin(
+        &[
+            "provider",
+            "add",
+            "kc",
+            "--kind",
+            "anthropic",
+            "--base-url",
+            &format!("ftp://{SENT}"),
+            "--key-stdin",
+        ],
+        SENT.as_bytes(),
+    );
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("must start with http://") && !said.contains(&SENT[..12]),
+        "{said}"
+    );
+    for (args, says) in [
+        (
+            &["provider", "add", "mock", "--kind", "mock"][..],
+            "built-in",
+        ),
+        (
+            &["provider", "remove", "nothing"][..],
+            "no provider is named 'nothing'",
+        ),
+    ] {
+        let refused = baton.refuse(args);
+        assert_eq!(refused.status, 2, "{args:?}: {}", refused.message);
+        assert!(
+            refused.message.contains(says),
+            "{args:?}: {}",
+            refused.message
+        );
+    }
+
+    assert_eq!(
+        baton.ok(&["provider", "remove", "fake"]),
+        "provider 'fake' removed\n"
+    );
+    engine.kill();
+    // Without an engine the commands open the database, which holds the change.
+    assert_eq!(baton.ok(&["provider", "list"]).trim(), "mock  (built-in)");
+    let export = baton.ok(&["export"]);
+    assert!(!export.contains(&KEY[..12]) && !export.contains(&SENT[..12]));
+    let db = std::fs::read(baton.db_file()).unwrap();
+    assert!(
+        !db.windows(12)
+            .any(|w| w == &KEY.as_bytes()[..12] || w == &SENT.as_bytes()[..12]),
+        "a key is in the database file"
     );
 }

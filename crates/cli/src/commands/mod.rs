@@ -14,10 +14,10 @@ mod view;
 use crate::args::{Cli, Command};
 use crate::error::CliError;
 use crate::remote::Remote;
-use baton_api::wire::ImportSummary;
+use baton_api::wire::{ImportSummary, ProviderTestResult, Secret};
 use baton_engine::{
-    Cancelled, Engine, EngineConfig, ExportFile, ListQuery, NewSchedule, NewTask, OpenError,
-    Schedule, ScheduleId, Task, TaskId,
+    ApiKey, Cancelled, Engine, EngineConfig, ExportFile, ListQuery, NewSchedule, NewTask,
+    OpenError, ProviderSettings, Schedule, ScheduleId, Task, TaskId,
 };
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -73,19 +73,6 @@ async fn open(db: &Path, workers: usize) -> Result<Engine, CliError> {
     let mut config = EngineConfig::new(db);
     config.workers = workers;
     Ok(Engine::open(config).await?)
-}
-
-/// Opens the engine without starting it, runs `op`, and shuts the engine down
-/// whatever `op` returned.
-async fn with_engine<T, F, Fut>(db: &Path, op: F) -> Result<T, CliError>
-where
-    F: FnOnce(Engine) -> Fut,
-    Fut: Future<Output = Result<T, CliError>>,
-{
-    let engine = open(db, baton_engine::DEFAULT_WORKERS).await?;
-    let result = op(engine.clone()).await;
-    engine.shutdown().await;
-    result
 }
 
 /// The directory holding the database, `api-token` and `api.json`.
@@ -251,6 +238,57 @@ impl Backend {
         match self {
             Backend::Api(api) => api.schedule_tasks(id, limit).await,
             Backend::Local(engine) => Ok(engine.schedule_tasks(id, limit).await?),
+        }
+    }
+
+    /// The configured providers, and the names of the built-in ones.
+    async fn providers(&self) -> Result<(Vec<ProviderSettings>, Vec<String>), CliError> {
+        match self {
+            Backend::Api(api) => api.providers().await,
+            Backend::Local(engine) => {
+                let configured = engine.provider_settings();
+                let builtin = engine
+                    .providers()
+                    .names()
+                    .filter(|n| !configured.iter().any(|s| s.name == *n))
+                    .map(String::from)
+                    .collect();
+                Ok((configured, builtin))
+            }
+        }
+    }
+
+    /// Adds or replaces a provider; `key` goes to the OS keychain of the
+    /// machine running the engine.
+    async fn save_provider(
+        &self,
+        settings: ProviderSettings,
+        key: Option<Secret>,
+    ) -> Result<ProviderSettings, CliError> {
+        match self {
+            Backend::Api(api) => api.save_provider(settings, key).await,
+            Backend::Local(engine) => {
+                let key = key.and_then(|k| ApiKey::new(k.expose()));
+                Ok(engine.save_provider(settings, key).await?)
+            }
+        }
+    }
+
+    async fn remove_provider(&self, name: &str) -> Result<ProviderSettings, CliError> {
+        match self {
+            Backend::Api(api) => api.remove_provider(name).await,
+            Backend::Local(engine) => Ok(engine.remove_provider(name).await?),
+        }
+    }
+
+    async fn test_provider(
+        &self,
+        name: &str,
+        model: Option<String>,
+    ) -> Result<ProviderTestResult, CliError> {
+        match self {
+            Backend::Api(api) => api.test_provider(name, model).await,
+            Backend::Local(engine) => Ok(engine.test_provider(name, model).await?.into()),
         }
     }
 }

@@ -1,10 +1,13 @@
 //! `baton provider add|list|remove|test`: the LLM providers tasks can name.
-//! Settings go to the database; a key given with `--key-stdin` goes to the OS
-//! keychain, and `--key-env VAR` stores only the variable's name.
+//! Settings go to the database (through the running engine's API when there is
+//! one); a key given with `--key-stdin` goes to the OS keychain of the machine
+//! running the engine, and `--key-env VAR` stores only the variable's name (the
+//! variable is read by the process that runs the tasks).
 
-use super::with_engine;
+use super::with_backend;
 use crate::error::CliError;
 use crate::output;
+use baton_api::wire::Secret;
 use baton_engine::{ApiKey, KeyRef, Limits, ProviderKind, ProviderSettings};
 use clap::{Args, Subcommand};
 use std::io::Read;
@@ -143,20 +146,22 @@ fn settings(args: &AddArgs) -> Result<ProviderSettings, CliError> {
 
 async fn add(db: &Path, args: AddArgs) -> Result<(), CliError> {
     let settings = settings(&args)?;
-    let key =
-        if args.key_stdin {
-            let mut text = String::new();
-            std::io::stdin().read_to_string(&mut text).map_err(|e| {
-                CliError::usage(format!("cannot read the key from standard input: {e}"))
-            })?;
-            Some(ApiKey::new(text).ok_or_else(|| {
-                CliError::usage("--key-stdin read an empty key from standard input")
-            })?)
-        } else {
-            None
-        };
-    let saved = with_engine(db, |engine| async move {
-        Ok(engine.save_provider(settings, key).await?)
+    let key = if args.key_stdin {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text).map_err(|e| {
+            CliError::usage(format!("cannot read the key from standard input: {e}"))
+        })?;
+        if ApiKey::new(text.as_str()).is_none() {
+            return Err(CliError::usage(
+                "--key-stdin read an empty key from standard input",
+            ));
+        }
+        Some(Secret::new(text.trim()))
+    } else {
+        None
+    };
+    let saved = with_backend(db, |backend| async move {
+        backend.save_provider(settings, key).await
     })
     .await?;
     output::emit(&format!(
@@ -176,17 +181,8 @@ fn key_note(key: &KeyRef) -> String {
 }
 
 async fn list(db: &Path, args: ListArgs) -> Result<(), CliError> {
-    let (configured, builtin) = with_engine(db, |engine| async move {
-        let configured = engine.provider_settings();
-        let builtin: Vec<String> = engine
-            .providers()
-            .names()
-            .filter(|n| !configured.iter().any(|s| s.name == *n))
-            .map(String::from)
-            .collect();
-        Ok((configured, builtin))
-    })
-    .await?;
+    let (configured, builtin) =
+        with_backend(db, |backend| async move { backend.providers().await }).await?;
     if args.json {
         return output::emit(&output::json(&configured)?);
     }
@@ -228,9 +224,10 @@ async fn list(db: &Path, args: ListArgs) -> Result<(), CliError> {
 
 async fn remove(db: &Path, args: NameArgs) -> Result<(), CliError> {
     let name = args.name.trim().to_string();
-    let removed = with_engine(db, |engine| async move {
-        Ok(engine.remove_provider(&name).await?)
-    })
+    let removed = with_backend(
+        db,
+        |backend| async move { backend.remove_provider(&name).await },
+    )
     .await?;
     output::emit(&format!("provider '{}' removed\n", removed.name))
 }
@@ -238,8 +235,8 @@ async fn remove(db: &Path, args: NameArgs) -> Result<(), CliError> {
 async fn test(db: &Path, args: TestArgs) -> Result<(), CliError> {
     let name = args.name.trim().to_string();
     let model = args.model;
-    let report = with_engine(db, |engine| async move {
-        Ok(engine.test_provider(&name, model).await?)
+    let report = with_backend(db, |backend| async move {
+        backend.test_provider(&name, model).await
     })
     .await?;
     if args.json {

@@ -124,16 +124,21 @@ impl Baton {
 
     /// Starts a long-running command whose stderr (the logs) is read as it comes.
     pub fn spawn(&self, args: &[&str]) -> Running {
-        self.spawn_reading(args, false)
+        self.spawn_reading(args, false, &[])
+    }
+
+    /// [`Baton::spawn`] with extra environment variables for the child only.
+    pub fn spawn_env(&self, args: &[&str], env: &[(&str, &str)]) -> Running {
+        self.spawn_reading(args, false, env)
     }
 
     /// Starts a long-running command whose stdout and stderr are both read, as
     /// they come, into one list of lines.
     pub fn spawn_stdout(&self, args: &[&str]) -> Running {
-        self.spawn_reading(args, true)
+        self.spawn_reading(args, true, &[])
     }
 
-    fn spawn_reading(&self, args: &[&str], stdout: bool) -> Running {
+    fn spawn_reading(&self, args: &[&str], stdout: bool, env: &[(&str, &str)]) -> Running {
         let out = if stdout {
             Stdio::piped()
         } else {
@@ -141,6 +146,7 @@ impl Baton {
         };
         let mut child = self
             .command(args)
+            .envs(env.iter().copied())
             .stdout(out)
             .stderr(Stdio::piped())
             .spawn()

@@ -250,8 +250,10 @@ async function latency(app, dataDir, _n, cli) {
   let seen, viewport;
   try {
     await waitFor(() => h.browser.execute((s) => !!document.querySelector(s), ROW), { timeout: 60_000, message: "a row" });
-    // A tall window, so the virtualized list renders every row (Xvfb's screen is made tall too).
-    await h.browser.setWindowSize(1280, 15000).catch((e) => log(`setWindowSize: ${e.message}`));
+    // A tall window, so the virtualized list renders every row (Xvfb's screen is made tall
+    // too); LATENCY_HEIGHT=800 measures an ordinary window instead, and only the rows it shows.
+    const height = Number(process.env.LATENCY_HEIGHT ?? 15000);
+    await h.browser.setWindowSize(1280, height).catch((e) => log(`setWindowSize: ${e.message}`));
     await h.browser.execute(installObserver);
     viewport = await h.browser.execute((s) => ({ h: innerHeight, rows: document.querySelectorAll(s).length }), ROW);
     log("viewport", JSON.stringify(viewport));
@@ -265,9 +267,10 @@ async function latency(app, dataDir, _n, cli) {
     await h.close();
   }
   const file = join(tmpdir(), `baton-bench-export-${process.pid}.json`);
-  await new Promise((res, rej) =>
-    spawn(cli, ["--data-dir", dataDir, "export", "--out", file], { stdio: ["ignore", "ignore", "inherit"] }).on("exit", (c) => (c === 0 ? res() : rej(new Error(`export: ${c}`)))),
-  );
+  // The app may still be closing its database for a moment after its window went away.
+  const exportOnce = () =>
+    new Promise((res) => spawn(cli, ["--data-dir", dataDir, "export", "--out", file], { stdio: "ignore" }).on("exit", (c) => res(c === 0)));
+  await waitFor(exportOnce, { timeout: 30_000, interval: 500, message: "baton export (the app still holds the database)" });
   const tasks = JSON.parse(readFileSync(file, "utf8")).tasks;
   rmSync(file, { force: true });
   // RFC 3339 with ns -> ms since epoch with sub-ms fraction.

@@ -70,6 +70,12 @@ async function launch(app, dataDir) {
       }
     },
     async close() {
+      // Quit the app first, the way a user's Quit (or the session ending) does: ending the
+      // WebDriver session first would kill it, and the next start would repair its files.
+      if (h.pid && alive(h.pid)) {
+        process.kill(h.pid, process.env.BENCH_QUIT_SIGNAL ?? "SIGTERM");
+        await waitFor(() => !alive(h.pid), { timeout: 10_000 }).catch(() => log("the app did not quit on SIGTERM"));
+      }
       await Promise.race([h.browser?.deleteSession().catch(() => {}), new Promise((r) => setTimeout(r, 10_000))]);
       h.kill("SIGTERM");
       await waitFor(() => !alive(driver.pid) && !(h.pid && alive(h.pid)), { timeout: 8_000 }).catch(() => h.kill("SIGKILL"));
@@ -210,10 +216,45 @@ async function memory(app, dataDir) {
   }
 }
 
+// The app's log (data dir/logs) marks its start-up milestones; each line begins with an
+// RFC 3339 UTC time with µs. Returns the lines written since `from` (bytes per file).
+const logDir = (dataDir) => join(dataDir, "logs");
+function logSizes(dataDir) {
+  const dir = logDir(dataDir);
+  if (!existsSync(dir)) return {};
+  return Object.fromEntries(readdirSync(dir).map((f) => [f, readFileSync(join(dir, f)).length]));
+}
+function logSince(dataDir, from) {
+  const dir = logDir(dataDir);
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).flatMap((f) => readFileSync(join(dir, f)).subarray(from[f] ?? 0).toString("utf8").split("\n"));
+}
+const MILESTONES = {
+  main: /starting Baton/,
+  engine: /engine started/,
+  shell: /shell started/,
+  page_started: /page load.*event=Started/,
+  page_finished: /page load.*event=Finished/,
+  task_list_loaded: /task list loaded/,
+};
+// ms after launch of each milestone's first line.
+function milestones(lines, launchMs) {
+  const out = {};
+  for (const line of lines) {
+    const at = line.match(/^(\S+?)(\.\d+)?Z\s/);
+    if (!at) continue;
+    const ms = Date.parse(`${at[1]}Z`) + Number(`0${at[2] ?? ""}`) * 1000;
+    for (const [k, text] of Object.entries(MILESTONES)) if (out[k] === undefined && text.test(line)) out[k] = r1(ms - launchMs);
+  }
+  return out;
+}
+
 async function coldstart(app, dataDir, runs) {
   const out = [];
   for (let i = 0; i < runs; i++) {
+    const before = logSizes(dataDir);
     const h = await launch(app, dataDir);
+    let r;
     try {
       const first = await h.browser.execute((s) => ({ row: !!document.querySelector(s), now: Date.now(), origin: performance.timeOrigin }), ROW);
       let upperBound = false;
@@ -225,18 +266,26 @@ async function coldstart(app, dataDir, runs) {
         await h.browser.execute(installObserver);
         rowAt = await waitFor(() => h.browser.execute(() => window.__bench.firstRow), { timeout: 60_000, interval: 20, message: "a row" });
       }
-      const r = {
+      // Navigation timing, relative to the page's time origin.
+      const nav = await h.browser.execute(() => {
+        const n = performance.getEntriesByType("navigation")[0]?.toJSON() ?? {};
+        return { response_end: n.responseEnd, dom_content_loaded: n.domContentLoadedEventEnd, load: n.loadEventEnd };
+      });
+      const origin = first.origin - h.launchMs;
+      r = {
         run: i + 1,
         launch_to_row_ms: r1(rowAt - h.launchMs),
         upper_bound: upperBound,
-        launch_to_page_origin_ms: r1(first.origin - h.launchMs),
+        launch_to_page_origin_ms: r1(origin),
         launch_to_session_ms: r1(h.sessionAtMs - h.launchMs),
+        page: Object.fromEntries(Object.entries(nav).map(([k, v]) => [k, v ? r1(origin + v) : null])),
       };
-      log("coldstart", JSON.stringify(r));
-      out.push(r);
     } finally {
       await h.close();
     }
+    r.app = milestones(logSince(dataDir, before), h.launchMs);
+    log("coldstart", JSON.stringify(r));
+    out.push(r);
   }
   return { app, runs: out, median_launch_to_row_ms: pct(out.map((r) => r.launch_to_row_ms), 50) };
 }

@@ -7,6 +7,7 @@
 #
 #   bash scripts/bench-desktop.sh          build what is missing (scripts/package.sh, baton-cli), then measure
 #   RUNS=5 BENCH_KEEP=1 bash scripts/bench-desktop.sh   cold-start runs; keep the data directories
+#   ONLY=coldstart bash scripts/bench-desktop.sh        only some parts (memory, coldstart, latency)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -86,22 +87,30 @@ bench() { # one app at a time: every instance claims the same single-instance na
     || { tail -40 "$work/err.log" >&2; return 1; }
 }
 
-echo "== idle memory, 10,000 tasks"
-fill "$work/d10k" 10000
-bench memory "$app" "$work/d10k"
+part() { [[ ",${ONLY:-memory,coldstart,latency}," == *",$1,"* ]]; }
 
-echo "== cold start to the first task row, 100,000 tasks ($runs runs)"
-fill "$work/d100k" 100000
-bench coldstart "$app" "$work/d100k" "$runs"
+if part memory; then
+  echo "== idle memory, 10,000 tasks"
+  fill "$work/d10k" 10000
+  bench memory "$app" "$work/d10k"
+fi
 
-echo "== engine state change -> status badge, 200 tasks scheduled 12 s ahead, 100 ms apart"
-fill "$work/dlat" 200 sched 12 0.1
-SCREEN=1280x16000 bench latency "$app" "$work/dlat" 0 "$cli"
+if part coldstart; then
+  echo "== cold start to the first task row, 100,000 tasks ($runs runs)"
+  fill "$work/d100k" 100000
+  bench coldstart "$app" "$work/d100k" "$runs"
+fi
 
-# The same in an ordinary 1280x800 window: software rendering of a 15,000 px page makes
-# every frame slow, so this run observes only the rows the window shows (the newest ~15).
-echo "== the same, ordinary window (1280x800): visible rows only"
-fill "$work/dlat800" 200 sched 12 0.1
-LATENCY_HEIGHT=800 SCREEN=1280x800 bench latency "$app" "$work/dlat800" 0 "$cli"
+if part latency; then
+  echo "== engine state change -> status badge, 200 tasks scheduled 12 s ahead, 100 ms apart"
+  fill "$work/dlat" 200 sched 12 0.1
+  SCREEN=1280x16000 bench latency "$app" "$work/dlat" 0 "$cli"
+
+  # The same in an ordinary 1280x800 window: software rendering of a 15,000 px page makes
+  # every frame slow, so this run observes only the rows the window shows (the newest ~15).
+  echo "== the same, ordinary window (1280x800): visible rows only"
+  fill "$work/dlat800" 200 sched 12 0.1
+  LATENCY_HEIGHT=800 SCREEN=1280x800 bench latency "$app" "$work/dlat800" 0 "$cli"
+fi
 
 echo "== load average: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"

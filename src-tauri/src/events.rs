@@ -117,8 +117,14 @@ pub fn forward<R: Runtime>(app: AppHandle<R>) {
         // Events that arrive meanwhile wait in the subscription (taken before
         // the engine started); the load already contains their changes, and
         // applying them again is an upsert.
-        if let Err(e) = catalog.reload(&engine).await {
-            tracing::error!(error = %e, "could not load the task list");
+        let started = std::time::Instant::now();
+        match catalog.reload(&engine).await {
+            Ok(()) => tracing::info!(
+                tasks = catalog.len(),
+                ms = started.elapsed().as_millis() as u64,
+                "task list loaded"
+            ),
+            Err(e) => tracing::error!(error = %e, "could not load the task list"),
         }
         loop {
             match events.recv().await {

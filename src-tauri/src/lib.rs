@@ -69,6 +69,7 @@ pub fn start<R: Runtime>(
             events::StatusChanged::publish(&app, &engine).await;
         });
     }
+    tracing::info!("shell started");
     Ok(())
 }
 
@@ -112,6 +113,10 @@ pub fn run() -> Result<(), String> {
         .plugin(tauri_plugin_autostart::Builder::new().build())
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_opener::init())
+        // Start-up milestones for the log (and the cold-start benchmark).
+        .on_page_load(|webview, payload| {
+            tracing::info!(window = webview.label(), event = ?payload.event(), "page load");
+        })
         .on_window_event(|window, event| {
             // Closing the window hides it; the engine keeps running in the tray.
             if let WindowEvent::CloseRequested { api, .. } = event {

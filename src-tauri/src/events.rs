@@ -7,7 +7,7 @@ use serde::Serialize;
 use specta::Type;
 use tauri::{AppHandle, Manager, Runtime};
 use tauri_specta::Event as _;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::{error::RecvError, Receiver};
 
 /// One engine event: a state change (with the task) or an output chunk.
 #[derive(Debug, Clone, Serialize, Type, tauri_specta::Event)]
@@ -105,13 +105,8 @@ impl<R: Runtime> crate::state::Host for AppHost<R> {
 /// the change. The window gets each event at once; the tray status and
 /// notifications follow on a task of their own, so a slow notification daemon
 /// never delays the list.
-pub fn forward<R: Runtime>(app: AppHandle<R>) {
-    let state = app.state::<AppState>();
-    let engine = state.engine.clone();
-    let catalog = state.catalog.clone();
-    let Some(mut events) = state.take_events() else {
-        return;
-    };
+pub fn forward<R: Runtime>(app: AppHandle<R>, engine: Engine, mut events: Receiver<Event>) {
+    let catalog = app.state::<AppState>().catalog.clone();
     let side = side_effects(app.clone(), engine.clone());
     tauri::async_runtime::spawn(async move {
         // Events that arrive meanwhile wait in the subscription (taken before
@@ -205,8 +200,8 @@ fn side_effects<R: Runtime>(
 
 /// Forwards every schedule change until the engine stops. Falling behind sends
 /// [`Resync`], after which the window reloads its schedules too.
-pub fn forward_schedules<R: Runtime>(app: AppHandle<R>) {
-    let mut events = app.state::<AppState>().engine.subscribe_schedules();
+pub fn forward_schedules<R: Runtime>(app: AppHandle<R>, engine: &Engine) {
+    let mut events = engine.subscribe_schedules();
     tauri::async_runtime::spawn(async move {
         loop {
             match events.recv().await {

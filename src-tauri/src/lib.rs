@@ -46,29 +46,39 @@ pub fn configure<R: Runtime>(builder: Builder<R>, options: ShellOptions) -> Buil
         .setup(move |app| start(app.handle(), &options))
 }
 
-/// Opens the engine, manages the state the commands use, forwards the engine's
-/// events and (for the real app) creates the tray. Tests call it directly on a
-/// mock app, whose setup hook only runs when it runs.
+/// Manages the state the commands use, opens the engine in the background and
+/// then forwards its events, and (for the real app) creates the tray. Tests
+/// call it directly on a mock app, whose setup hook only runs when it runs.
+///
+/// Setup runs on the main thread, which the window needs: the engine opens on
+/// the async runtime so a large or crash-repaired database never delays the
+/// window (commands wait for it; see `AppState::engine`).
 pub fn start<R: Runtime>(
     app: &AppHandle<R>,
     options: &ShellOptions,
 ) -> Result<(), Box<dyn std::error::Error>> {
     bindings::builder::<R>().mount_events(app);
     let host = Box::new(events::AppHost { app: app.clone() });
-    let state = tauri::async_runtime::block_on(AppState::open(&options.data_dir, host))?;
-    tracing::info!(data_dir = %options.data_dir.display(), "engine started");
-    app.manage(state);
-    events::forward(app.clone());
-    events::forward_schedules(app.clone());
+    app.manage(AppState::new(&options.data_dir, host)?);
     if options.tray {
         quit_on_signal(app.clone());
         tray::create(app)?;
-        let app = app.clone();
-        tauri::async_runtime::spawn(async move {
-            let engine = app.state::<AppState>().engine.clone();
-            events::StatusChanged::publish(&app, &engine).await;
-        });
     }
+    let app = app.clone();
+    let data_dir = options.data_dir.clone();
+    tauri::async_runtime::spawn(async move {
+        let state = app.state::<AppState>();
+        match state.open_engine().await {
+            Ok((engine, events)) => {
+                tracing::info!(data_dir = %data_dir.display(), "engine started");
+                events::forward(app.clone(), engine.clone(), events);
+                events::forward_schedules(app.clone(), &engine);
+                events::StatusChanged::publish(&app, &engine).await;
+            }
+            // Every command answers with this sentence; the window shows it.
+            Err(e) => tracing::error!(error = %e, "the engine did not start"),
+        }
+    });
     tracing::info!("shell started");
     Ok(())
 }

@@ -74,7 +74,9 @@ fn on_menu<R: Runtime>(app: &AppHandle<R>, id: &str) {
         Some(MenuId::TogglePause) => {
             let app = app.clone();
             tauri::async_runtime::spawn(async move {
-                let engine = app.state::<AppState>().engine.clone();
+                let Ok(engine) = app.state::<AppState>().engine().await else {
+                    return;
+                };
                 engine.set_paused(!engine.is_paused());
                 StatusChanged::publish(&app, &engine).await;
             });

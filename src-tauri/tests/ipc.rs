@@ -23,7 +23,10 @@ struct Shell {
 }
 
 fn shell() -> Shell {
-    let dir = tempfile::tempdir().unwrap();
+    shell_in(tempfile::tempdir().unwrap())
+}
+
+fn shell_in(dir: tempfile::TempDir) -> Shell {
     let options = ShellOptions {
         data_dir: dir.path().to_path_buf(),
         tray: false,
@@ -97,6 +100,38 @@ fn a_task_submitted_over_ipc_completes_and_its_events_reach_the_window() {
     assert_eq!(chunks, 3);
     let detail = shell.call("get_task", json!({"id": id})).unwrap();
     assert_eq!(detail["task"]["status"], "completed");
+}
+
+#[test]
+fn a_database_that_cannot_be_opened_is_named_by_every_engine_command_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("baton.redb");
+    std::fs::write(&db, b"not a database, and not Baton's").unwrap();
+    // The shell starts (the window opens) even so; the engine opens behind it.
+    let shell = shell_in(dir);
+    for (cmd, args) in [
+        (
+            "query_tasks",
+            json!({"query": {"status": null, "schedule": null, "chain": null, "search": null, "offset": 0, "limit": 10}}),
+        ),
+        ("submit_task", json!({"input": {"prompt": "hello"}})),
+        ("list_providers", json!({})),
+        ("engine_status", json!({})),
+    ] {
+        let err = shell.call(cmd, args).unwrap_err();
+        assert_eq!(err["code"], "engine_unavailable", "{cmd}: {err}");
+        let message = err["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("Baton could not open its database: "),
+            "{cmd}: {message}"
+        );
+    }
+    // What needs no engine still answers.
+    assert_eq!(shell.call("get_settings", json!({})).unwrap()["workers"], 4);
+    assert_eq!(
+        std::fs::read(shell.dir.path().join("baton.redb")).unwrap(),
+        b"not a database, and not Baton's"
+    );
 }
 
 #[test]
@@ -238,7 +273,13 @@ fn settings_are_applied_saved_and_validated() {
         )
         .unwrap();
     assert_eq!(saved["workers"], 7);
-    let status = rx.recv_timeout(PATIENCE).unwrap();
+    // The engine's first status (4 workers, sent once it opened) may come first.
+    let status = loop {
+        let status = rx.recv_timeout(PATIENCE).expect("no status with 7 workers");
+        if status["workers"] != 4 {
+            break status;
+        }
+    };
     assert_eq!(status["workers"], 7);
     assert_eq!(
         shell.call("engine_status", json!({})).unwrap()["workers"],

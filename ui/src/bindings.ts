@@ -25,7 +25,7 @@ export const commands = {
 	activity: () => typedError<Activity_Serialize, CommandError_Serialize>(__TAURI_INVOKE("activity")),
 	openLogFolder: () => typedError<string, CommandError_Serialize>(__TAURI_INVOKE("open_log_folder")),
 	/**  The configured providers (not the built-in `mock`); key sources, never keys. */
-	listProviders: () => __TAURI_INVOKE<ProviderSettings_Serialize[]>("list_providers"),
+	listProviders: () => typedError<ProviderSettings_Serialize[], CommandError_Serialize>(__TAURI_INVOKE("list_providers")),
 	/**
 	 *  Adds or replaces a provider. `api_key`, when the person typed one, goes to the
 	 *  OS keychain and the saved settings point there.

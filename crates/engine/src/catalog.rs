@@ -16,6 +16,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use tokio::sync::broadcast::error::RecvError;
 
+/// The deepest window [`Catalog::query_now`] reads from the store before the
+/// first load; deeper ones wait for it.
+const STORE_PAGE_LIMIT: usize = 1000;
+
 /// How many characters of the prompt are kept for search.
 const SEARCH_PREFIX: usize = 240;
 
@@ -279,6 +283,48 @@ impl Catalog {
         self.version.send_modify(|v| *v += 1);
         self.loaded.send_replace(true);
         Ok(())
+    }
+
+    /// [`Catalog::query`], without waiting for the first load where the store
+    /// can answer at once: the first pages of the unfiltered list, or of one
+    /// status, read newest first through the store's indexes. So a window shows
+    /// its first rows while 100,000 tasks still load; anything else waits.
+    pub async fn query_now(
+        &self,
+        engine: &Engine,
+        q: &CatalogQuery,
+    ) -> Result<CatalogPage, crate::TaskError> {
+        let searching = q.search.as_deref().is_some_and(|s| !s.trim().is_empty());
+        let simple = q.schedule.is_none() && q.chain.is_none() && !searching;
+        let want = q.offset.saturating_add(q.limit);
+        if *self.loaded.borrow() || !simple || want > STORE_PAGE_LIMIT {
+            self.loaded().await;
+            return Ok(self.query(q));
+        }
+        let status = q.status;
+        let (tasks, counts) = engine
+            .read(move |store| {
+                let query = crate::store::ListQuery {
+                    status,
+                    limit: want,
+                    ..Default::default()
+                };
+                let tasks = store
+                    .list(&query)?
+                    .into_iter()
+                    .map(|task| Ok((store.children(task.id)?.len() as u32, task)))
+                    .collect::<Result<Vec<_>, crate::TaskError>>()?;
+                Ok((tasks, store.counts()?))
+            })
+            .await?;
+        Ok(CatalogPage {
+            total: status.map_or(counts.total(), |s| counts.get(s)) as usize,
+            rows: tasks
+                .iter()
+                .skip(q.offset)
+                .map(|(children, task)| TaskSummary::of(task, *children))
+                .collect(),
+        })
     }
 
     /// Returns once the first load has finished.

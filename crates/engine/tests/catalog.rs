@@ -343,3 +343,82 @@ async fn fewer_workers_take_effect_while_tasks_keep_coming() {
     assert!(max <= 2, "ran {max} at once after going down to 2 slots");
     assert_eq!(t.engine.counts().await.unwrap().completed, 120);
 }
+
+#[tokio::test(start_paused = true)]
+async fn before_the_first_load_the_store_answers_the_first_pages_exactly_as_the_catalog_will() {
+    let t = open_with(|_| {}).await;
+    let root = t.engine.submit(task("root", "echo")).await.unwrap();
+    t.engine
+        .chain(root.id, task("child", "echo"))
+        .await
+        .unwrap();
+    t.engine
+        .submit(NewTask {
+            scheduled_for: Some(t.engine.now() + chrono::Duration::hours(1)),
+            ..task("later", "echo")
+        })
+        .await
+        .unwrap();
+    for i in 0..7 {
+        t.engine
+            .submit(task(&format!("filler {i}"), "echo"))
+            .await
+            .unwrap();
+    }
+    let waiting = Catalog::empty();
+    let loaded = Catalog::load(&t.engine).await.unwrap();
+    // The first pages, unfiltered or by status. Nothing ever loads `waiting`,
+    // so an answer that waited for the load would time out.
+    for q in [
+        CatalogQuery {
+            limit: 4,
+            ..query()
+        },
+        CatalogQuery {
+            offset: 3,
+            limit: 4,
+            ..query()
+        },
+        CatalogQuery {
+            offset: 8,
+            limit: 50,
+            ..query()
+        },
+        CatalogQuery {
+            status: Some(TaskState::Queued),
+            limit: 3,
+            ..query()
+        },
+        CatalogQuery {
+            status: Some(TaskState::Waiting),
+            ..query()
+        },
+        CatalogQuery {
+            status: Some(TaskState::Failed),
+            ..query()
+        },
+    ] {
+        let early = tokio::time::timeout(PATIENCE, waiting.query_now(&t.engine, &q))
+            .await
+            .expect("the store did not answer before the first load")
+            .unwrap();
+        assert_eq!(early, loaded.query(&q), "{q:?}");
+    }
+    assert!(loaded.query(&query()).rows.iter().any(|r| r.children == 1));
+
+    // Filters the store has no index for wait for the load, then answer from it.
+    let search = CatalogQuery {
+        search: Some("filler".into()),
+        ..query()
+    };
+    let pending = tokio::time::timeout(PATIENCE, waiting.query_now(&t.engine, &search)).await;
+    assert!(
+        pending.is_err(),
+        "a search answered before the catalog loaded"
+    );
+    waiting.reload(&t.engine).await.unwrap();
+    assert_eq!(
+        waiting.query_now(&t.engine, &search).await.unwrap().total,
+        7
+    );
+}

@@ -4,7 +4,7 @@ use crate::error::CommandError;
 use crate::events::StatusChanged;
 use crate::settings::Settings;
 use crate::state::AppState;
-use baton_engine::Activity;
+use baton_engine::{Activity, Engine};
 use chrono::{DateTime, Local, Utc};
 use tauri::State;
 
@@ -21,7 +21,8 @@ pub async fn update_settings(
     state: State<'_, AppState>,
     settings: Settings,
 ) -> Result<Settings, CommandError> {
-    state.engine.set_workers(settings.workers as usize)?;
+    let engine = state.engine().await?;
+    engine.set_workers(settings.workers as usize)?;
     if settings.start_at_login != state.settings().start_at_login {
         state
             .host
@@ -44,7 +45,7 @@ pub async fn update_settings(
         .save(&settings)
         .map_err(|e| CommandError::new("settings_unsaved", format!("cannot save settings: {e}")))?;
     *state.settings.lock().unwrap_or_else(|e| e.into_inner()) = settings.clone();
-    publish_status(&state).await;
+    publish_status(&state, &engine).await;
     Ok(settings)
 }
 
@@ -55,12 +56,13 @@ pub async fn set_paused(
     state: State<'_, AppState>,
     paused: bool,
 ) -> Result<StatusChanged, CommandError> {
-    state.engine.set_paused(paused);
-    Ok(publish_status(&state).await)
+    let engine = state.engine().await?;
+    engine.set_paused(paused);
+    Ok(publish_status(&state, &engine).await)
 }
 
-async fn publish_status(state: &AppState) -> StatusChanged {
-    let status = StatusChanged::current(&state.engine).await;
+async fn publish_status(state: &AppState, engine: &Engine) -> StatusChanged {
+    let status = StatusChanged::current(engine).await;
     state.host.show_status(&status);
     status
 }
@@ -68,14 +70,16 @@ async fn publish_status(state: &AppState) -> StatusChanged {
 #[tauri::command]
 #[specta::specta]
 pub async fn engine_status(state: State<'_, AppState>) -> Result<StatusChanged, CommandError> {
-    Ok(StatusChanged::of(&state.engine).await?)
+    let engine = state.engine().await?;
+    Ok(StatusChanged::of(&engine).await?)
 }
 
 #[tauri::command]
 #[specta::specta]
 pub async fn activity(state: State<'_, AppState>) -> Result<Activity, CommandError> {
+    let engine = state.engine().await?;
     state.catalog.loaded().await;
-    let now = state.engine.now();
+    let now = engine.now();
     Ok(state.catalog.activity(now, local_midnight(now)))
 }
 

@@ -11,8 +11,11 @@ use tauri::State;
 /// The configured providers (not the built-in `mock`); key sources, never keys.
 #[tauri::command]
 #[specta::specta]
-pub fn list_providers(state: State<'_, AppState>) -> Vec<ProviderSettings> {
-    state.engine.provider_settings()
+pub async fn list_providers(
+    state: State<'_, AppState>,
+) -> Result<Vec<ProviderSettings>, CommandError> {
+    let engine = state.engine().await?;
+    Ok(engine.provider_settings())
 }
 
 /// Adds or replaces a provider. `api_key`, when the person typed one, goes to the
@@ -24,10 +27,11 @@ pub async fn save_provider(
     settings: ProviderSettings,
     api_key: Option<String>,
 ) -> Result<ProviderSettings, CommandError> {
+    let engine = state.engine().await?;
     let key = api_key
         .map(|k| ApiKey::new(k).ok_or_else(|| CommandError::invalid("key", "the API key is empty")))
         .transpose()?;
-    Ok(state.engine.save_provider(settings, key).await?)
+    Ok(engine.save_provider(settings, key).await?)
 }
 
 /// Removes a provider and its keychain entry; returns what was removed.
@@ -37,7 +41,8 @@ pub async fn remove_provider(
     state: State<'_, AppState>,
     name: String,
 ) -> Result<ProviderSettings, CommandError> {
-    Ok(state.engine.remove_provider(&name).await?)
+    let engine = state.engine().await?;
+    Ok(engine.remove_provider(&name).await?)
 }
 
 /// Sends one tiny request (to `model`, else the provider's default).
@@ -48,5 +53,6 @@ pub async fn test_provider(
     name: String,
     model: Option<String>,
 ) -> Result<ProviderTest, CommandError> {
-    Ok(state.engine.test_provider(&name, model).await?)
+    let engine = state.engine().await?;
+    Ok(engine.test_provider(&name, model).await?)
 }

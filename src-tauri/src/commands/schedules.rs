@@ -108,7 +108,8 @@ fn parse_schedule_id(id: &str) -> Result<ScheduleId, CommandError> {
 #[tauri::command]
 #[specta::specta]
 pub async fn list_schedules(state: State<'_, AppState>) -> Result<Vec<Schedule>, CommandError> {
-    Ok(state.engine.schedules().await?)
+    let engine = state.engine().await?;
+    Ok(engine.schedules().await?)
 }
 
 #[tauri::command]
@@ -117,9 +118,10 @@ pub async fn get_schedule(
     state: State<'_, AppState>,
     id: String,
 ) -> Result<ScheduleDetail, CommandError> {
+    let engine = state.engine().await?;
     let id = parse_schedule_id(&id)?;
-    let schedule = state.engine.schedule(id).await?;
-    let tasks = state.engine.schedule_tasks(id, DETAIL_TASKS).await?;
+    let schedule = engine.schedule(id).await?;
+    let tasks = engine.schedule_tasks(id, DETAIL_TASKS).await?;
     Ok(ScheduleDetail { schedule, tasks })
 }
 
@@ -127,17 +129,18 @@ pub async fn get_schedule(
 /// error naming the field (`cron` or `timezone`) that is wrong.
 #[tauri::command]
 #[specta::specta]
-pub fn preview_schedule(
+pub async fn preview_schedule(
     state: State<'_, AppState>,
     cron: String,
     timezone: Option<String>,
 ) -> Result<Vec<DateTime<Utc>>, CommandError> {
+    let engine = state.engine().await?;
     let tz = timezone.filter(|t| !t.trim().is_empty());
     let tz = tz.as_deref().unwrap_or("UTC");
     Ok(baton_engine::upcoming_fires(
         &cron,
         tz,
-        state.engine.now(),
+        engine.now(),
         PREVIEW_FIRES,
     )?)
 }
@@ -148,7 +151,8 @@ pub async fn create_schedule(
     state: State<'_, AppState>,
     input: ScheduleInput,
 ) -> Result<Schedule, CommandError> {
-    Ok(state.engine.add_schedule(input.into_new_schedule()).await?)
+    let engine = state.engine().await?;
+    Ok(engine.add_schedule(input.into_new_schedule()).await?)
 }
 
 #[tauri::command]
@@ -158,9 +162,9 @@ pub async fn update_schedule(
     id: String,
     input: ScheduleInput,
 ) -> Result<Schedule, CommandError> {
+    let engine = state.engine().await?;
     let id = parse_schedule_id(&id)?;
-    Ok(state
-        .engine
+    Ok(engine
         .update_schedule(id, input.into_new_schedule())
         .await?)
 }
@@ -171,7 +175,8 @@ pub async fn pause_schedule(
     state: State<'_, AppState>,
     id: String,
 ) -> Result<Schedule, CommandError> {
-    Ok(state.engine.pause_schedule(parse_schedule_id(&id)?).await?)
+    let engine = state.engine().await?;
+    Ok(engine.pause_schedule(parse_schedule_id(&id)?).await?)
 }
 
 #[tauri::command]
@@ -180,10 +185,8 @@ pub async fn resume_schedule(
     state: State<'_, AppState>,
     id: String,
 ) -> Result<Schedule, CommandError> {
-    Ok(state
-        .engine
-        .resume_schedule(parse_schedule_id(&id)?)
-        .await?)
+    let engine = state.engine().await?;
+    Ok(engine.resume_schedule(parse_schedule_id(&id)?).await?)
 }
 
 /// Deletes the schedule; the tasks it created stay.
@@ -193,10 +196,8 @@ pub async fn remove_schedule(
     state: State<'_, AppState>,
     id: String,
 ) -> Result<Schedule, CommandError> {
-    Ok(state
-        .engine
-        .remove_schedule(parse_schedule_id(&id)?)
-        .await?)
+    let engine = state.engine().await?;
+    Ok(engine.remove_schedule(parse_schedule_id(&id)?).await?)
 }
 
 /// Starts a run at once, whatever the overlap policy; the next fire time stays.
@@ -206,9 +207,7 @@ pub async fn run_schedule_now(
     state: State<'_, AppState>,
     id: String,
 ) -> Result<ScheduleRun, CommandError> {
-    let (schedule, tasks) = state
-        .engine
-        .run_schedule_now(parse_schedule_id(&id)?)
-        .await?;
+    let engine = state.engine().await?;
+    let (schedule, tasks) = engine.run_schedule_now(parse_schedule_id(&id)?).await?;
     Ok(ScheduleRun { schedule, tasks })
 }

@@ -78,8 +78,9 @@ pub async fn submit_task(
     state: State<'_, AppState>,
     input: TaskInput,
 ) -> Result<Task, CommandError> {
-    let new = input.into_new_task(state.engine.now())?;
-    Ok(state.engine.submit(new).await?)
+    let engine = state.engine().await?;
+    let new = input.into_new_task(engine.now())?;
+    Ok(engine.submit(new).await?)
 }
 
 #[tauri::command]
@@ -89,9 +90,10 @@ pub async fn chain_task(
     parent_id: String,
     input: TaskInput,
 ) -> Result<Task, CommandError> {
+    let engine = state.engine().await?;
     let parent = parse_id(&parent_id)?;
-    let new = input.into_new_task(state.engine.now())?;
-    Ok(state.engine.chain(parent, new).await?)
+    let new = input.into_new_task(engine.now())?;
+    Ok(engine.chain(parent, new).await?)
 }
 
 #[tauri::command]
@@ -101,7 +103,8 @@ pub async fn cancel_task(
     id: String,
     reason: Option<String>,
 ) -> Result<Task, CommandError> {
-    Ok(state.engine.cancel(parse_id(&id)?, reason).await?.task)
+    let engine = state.engine().await?;
+    Ok(engine.cancel(parse_id(&id)?, reason).await?.task)
 }
 
 #[tauri::command]
@@ -111,16 +114,17 @@ pub async fn retry_task(
     id: String,
     max_attempts: Option<u32>,
 ) -> Result<Task, CommandError> {
-    Ok(state.engine.retry(parse_id(&id)?, max_attempts).await?)
+    let engine = state.engine().await?;
+    Ok(engine.retry(parse_id(&id)?, max_attempts).await?)
 }
 
 #[tauri::command]
 #[specta::specta]
 pub async fn get_task(state: State<'_, AppState>, id: String) -> Result<TaskDetail, CommandError> {
+    let engine = state.engine().await?;
     let id = parse_id(&id)?;
-    let task = state.engine.get(id).await?;
-    let children = state
-        .engine
+    let task = engine.get(id).await?;
+    let children = engine
         .list(baton_engine::ListQuery {
             parent: Some(id),
             limit: 1000,
@@ -136,9 +140,9 @@ pub async fn query_tasks(
     state: State<'_, AppState>,
     query: CatalogQuery,
 ) -> Result<TaskPage, CommandError> {
-    state.catalog.loaded().await;
+    let engine = state.engine().await?;
     Ok(TaskPage {
-        page: state.catalog.query(&query),
-        counts: state.engine.counts().await?,
+        page: state.catalog.query_now(&engine, &query).await?,
+        counts: engine.counts().await?,
     })
 }

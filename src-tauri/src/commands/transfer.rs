@@ -15,7 +15,8 @@ pub async fn export_tasks(
     path: String,
     ids: Option<Vec<String>>,
 ) -> Result<u32, CommandError> {
-    let mut file = state.engine.export().await?;
+    let engine = state.engine().await?;
+    let mut file = engine.export().await?;
     if let Some(ids) = ids {
         let keep = ids
             .iter()
@@ -37,8 +38,9 @@ pub async fn import_tasks(
     state: State<'_, AppState>,
     path: String,
 ) -> Result<ImportReport, CommandError> {
+    let engine = state.engine().await?;
     let text = tokio::fs::read_to_string(&path)
         .await
         .map_err(|e| CommandError::new("import_unreadable", format!("cannot read {path}: {e}")))?;
-    Ok(state.engine.import(&text).await?)
+    Ok(engine.import(&text).await?)
 }

@@ -31,5 +31,5 @@ function isCommandError(e: unknown): e is CommandError {
 
 export const getSettings = (): Promise<Result<Settings>> => plain(commands.getSettings());
 export const getActivity = (): Promise<Result<Activity>> => call(commands.activity());
-export const listProviders = (): Promise<Result<ProviderSettings[]>> => plain(commands.listProviders());
+export const listProviders = (): Promise<Result<ProviderSettings[]>> => call(commands.listProviders());
 export { commands };

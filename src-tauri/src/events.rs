@@ -121,8 +121,8 @@ pub fn forward<R: Runtime>(app: AppHandle<R>, engine: Engine, mut events: Receiv
             ),
             Err(e) => tracing::error!(error = %e, "could not load the task list"),
         }
-        loop {
-            match events.recv().await {
+        while let Some(next) = receive(&mut events).await {
+            match next {
                 Ok(event) => {
                     catalog.apply(&event);
                     let reaction = match &event.kind {
@@ -140,23 +140,29 @@ pub fn forward<R: Runtime>(app: AppHandle<R>, engine: Engine, mut events: Receiv
                         let _ = side.send(reaction);
                     }
                 }
-                Err(RecvError::Lagged(missed)) => {
+                Err(missed) => {
                     if let Err(e) = catalog.reload(&engine).await {
                         tracing::warn!(error = %e, "could not reload the task list");
                     }
-                    let _ = Resync {
-                        missed: missed.min(u32::MAX as u64) as u32,
-                    }
-                    .emit(&app);
+                    let _ = Resync { missed }.emit(&app);
                     let _ = side.send(Side {
                         status: true,
                         finished: None,
                     });
                 }
-                Err(RecvError::Closed) => return,
             }
         }
     });
+}
+
+/// The next event, or `Err(missed)` after the subscription fell behind;
+/// `None` once the engine has stopped.
+async fn receive<T: Clone>(events: &mut Receiver<T>) -> Option<Result<T, u32>> {
+    match events.recv().await {
+        Ok(event) => Some(Ok(event)),
+        Err(RecvError::Lagged(missed)) => Some(Err(missed.min(u32::MAX as u64) as u32)),
+        Err(RecvError::Closed) => None,
+    }
 }
 
 /// What an event asks of the tray and the notifications.
@@ -203,20 +209,13 @@ fn side_effects<R: Runtime>(
 pub fn forward_schedules<R: Runtime>(app: AppHandle<R>, engine: &Engine) {
     let mut events = engine.subscribe_schedules();
     tauri::async_runtime::spawn(async move {
-        loop {
-            match events.recv().await {
-                Ok(event) => {
-                    if let Err(e) = ScheduleChanged(event).emit(&app) {
-                        tracing::warn!(error = %e, "could not send a schedule event to the window");
-                    }
-                }
-                Err(RecvError::Lagged(missed)) => {
-                    let _ = Resync {
-                        missed: missed.min(u32::MAX as u64) as u32,
-                    }
-                    .emit(&app);
-                }
-                Err(RecvError::Closed) => return,
+        while let Some(next) = receive(&mut events).await {
+            let sent = match next {
+                Ok(event) => ScheduleChanged(event).emit(&app),
+                Err(missed) => Resync { missed }.emit(&app),
+            };
+            if let Err(e) = sent {
+                tracing::warn!(error = %e, "could not send a schedule event to the window");
             }
         }
     });

@@ -249,8 +249,16 @@ pub struct Catalog {
     rows: RwLock<Rows>,
     /// Bumped after every change applied, for whoever waits on the catalog.
     version: tokio::sync::watch::Sender<u64>,
-    /// True once the first load has finished.
-    loaded: tokio::sync::watch::Sender<bool>,
+    /// Whether the first load has finished (or failed).
+    loaded: tokio::sync::watch::Sender<Load>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Load {
+    Pending,
+    Done,
+    /// The first load failed: queries that need it answer with this.
+    Failed(String),
 }
 
 impl Catalog {
@@ -261,7 +269,7 @@ impl Catalog {
         Arc::new(Catalog {
             rows: RwLock::new(Rows::default()),
             version: tokio::sync::watch::Sender::new(0),
-            loaded: tokio::sync::watch::Sender::new(false),
+            loaded: tokio::sync::watch::Sender::new(Load::Pending),
         })
     }
 
@@ -274,15 +282,35 @@ impl Catalog {
     }
 
     /// Loads every task again (the first time, or after a subscription lagged).
+    /// A failed first load is remembered, so queries waiting for it answer
+    /// with the error instead of waiting forever; a failed later reload keeps
+    /// the rows already loaded.
     pub async fn reload(&self, engine: &Engine) -> Result<(), crate::TaskError> {
-        let rows = engine.read(|store| store.scan::<Row>()).await?;
-        let rows = tokio::task::spawn_blocking(move || Rows::load(rows))
-            .await
-            .map_err(|e| crate::TaskError::Storage(e.to_string()))?;
-        *self.write() = rows;
-        self.version.send_modify(|v| *v += 1);
-        self.loaded.send_replace(true);
-        Ok(())
+        let result = async {
+            let rows = engine.read(|store| store.scan::<Row>()).await?;
+            tokio::task::spawn_blocking(move || Rows::load(rows))
+                .await
+                .map_err(|e| crate::TaskError::Storage(e.to_string()))
+        }
+        .await;
+        match result {
+            Ok(rows) => {
+                *self.write() = rows;
+                self.version.send_modify(|v| *v += 1);
+                self.loaded.send_replace(Load::Done);
+                Ok(())
+            }
+            Err(e) => {
+                self.loaded.send_if_modified(|load| {
+                    let first = *load == Load::Pending;
+                    if first {
+                        *load = Load::Failed(format!("the task list could not be loaded: {e}"));
+                    }
+                    first
+                });
+                Err(e)
+            }
+        }
     }
 
     /// [`Catalog::query`], without waiting for the first load where the store
@@ -297,8 +325,8 @@ impl Catalog {
         let searching = q.search.as_deref().is_some_and(|s| !s.trim().is_empty());
         let simple = q.schedule.is_none() && q.chain.is_none() && !searching;
         let want = q.offset.saturating_add(q.limit);
-        if *self.loaded.borrow() || !simple || want > STORE_PAGE_LIMIT {
-            self.loaded().await;
+        if *self.loaded.borrow() != Load::Pending || !simple || want > STORE_PAGE_LIMIT {
+            self.loaded().await?;
             return Ok(self.query(q));
         }
         let status = q.status;
@@ -327,11 +355,19 @@ impl Catalog {
         })
     }
 
-    /// Returns once the first load has finished.
-    pub async fn loaded(&self) {
+    /// Returns once the first load has finished, or with its error if it failed.
+    pub async fn loaded(&self) -> Result<(), crate::TaskError> {
         let mut rx = self.loaded.subscribe();
         // The sender lives as long as `self`, so this cannot fail while borrowed.
-        let _ = rx.wait_for(|loaded| *loaded).await;
+        let load = rx
+            .wait_for(|load| *load != Load::Pending)
+            .await
+            .map(|load| load.clone())
+            .unwrap_or(Load::Pending);
+        match load {
+            Load::Failed(why) => Err(crate::TaskError::Storage(why)),
+            _ => Ok(()),
+        }
     }
 
     /// Loads every task and keeps following the engine's events on a task of its

@@ -422,3 +422,22 @@ async fn before_the_first_load_the_store_answers_the_first_pages_exactly_as_the_
         7
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_first_load_answers_the_queries_waiting_for_it_instead_of_hanging() {
+    let t = open_with(|_| {}).await;
+    t.engine.submit(task("one", "echo")).await.unwrap();
+    let catalog = Catalog::empty();
+    t.engine.shutdown().await;
+    assert!(catalog.reload(&t.engine).await.is_err());
+    let search = CatalogQuery {
+        search: Some("one".into()),
+        ..query()
+    };
+    let answer = tokio::time::timeout(PATIENCE, catalog.query_now(&t.engine, &search))
+        .await
+        .expect("a query waited forever for a load that had failed");
+    let err = answer.unwrap_err().to_string();
+    assert!(err.contains("the task list could not be loaded"), "{err}");
+    assert!(catalog.loaded().await.is_err());
+}

@@ -78,7 +78,7 @@ pub async fn engine_status(state: State<'_, AppState>) -> Result<StatusChanged, 
 #[specta::specta]
 pub async fn activity(state: State<'_, AppState>) -> Result<Activity, CommandError> {
     let engine = state.engine().await?;
-    state.catalog.loaded().await;
+    state.catalog.loaded().await?;
     let now = engine.now();
     Ok(state.catalog.activity(now, local_midnight(now)))
 }

@@ -269,7 +269,9 @@ async function coldstart(app, dataDir, runs) {
       // Navigation timing, relative to the page's time origin.
       const nav = await h.browser.execute(() => {
         const n = performance.getEntriesByType("navigation")[0]?.toJSON() ?? {};
-        return { response_end: n.responseEnd, dom_content_loaded: n.domContentLoadedEventEnd, load: n.loadEventEnd };
+        // The UI's own marks (baton:script, baton:subscribed, baton:first-page).
+        const marks = Object.fromEntries(performance.getEntriesByType("mark").map((m) => [m.name.replace("baton:", ""), m.startTime]));
+        return { response_end: n.responseEnd, dom_content_loaded: n.domContentLoadedEventEnd, load: n.loadEventEnd, ...marks };
       });
       const origin = first.origin - h.launchMs;
       r = {

@@ -4,4 +4,5 @@ import "./style.css";
 
 const target = document.getElementById("app");
 if (!target) throw new Error("index.html has no #app element");
+performance.mark("baton:script");
 mount(App, { target });

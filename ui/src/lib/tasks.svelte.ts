@@ -160,6 +160,7 @@ class TaskList {
       }
       return;
     }
+    if (seq === 1) performance.mark("baton:first-page");
     const { page, counts } = result.data;
     if (this.#clearOnNext) {
       this.#clearOnNext = false;

@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { openSync, readSync, closeSync } from "node:fs";
+import { closeSync, openSync, readFileSync, readSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { clickTray, requestClose, waitForWindow, windowState } from "./desktop.mjs";
@@ -148,4 +148,31 @@ appTest("a second launch shows the running app's window and exits", async (app) 
 
   await waitForWindow(pid, "shown");
   assert.ok(alive(pid), "the first instance exited");
+});
+
+test("a database Baton cannot open still gets a window that says why, and the file is left alone", { timeout: 60_000 }, async (t) => {
+  const dataDir = tempDir(t);
+  const foreign = "these bytes are not a Baton database\n";
+  writeFileSync(join(dataDir, "baton.redb"), foreign);
+
+  const app = await launch({ dataDir });
+  try {
+    const shown = await waitFor(
+      () => app.browser.execute(() => document.querySelector('[data-testid="error-state"]')?.textContent),
+      { timeout: 20_000, message: "the list's error state" },
+    );
+    assert.match(shown, /Baton could not open its database: .*baton\.redb is not a Baton database/);
+    const engine = await waitFor(
+      () => app.browser.execute(() => document.querySelector('[data-testid="engine-unavailable"]')?.textContent),
+      { message: "the top bar to say the engine is unavailable" },
+    );
+    assert.equal(engine.trim(), "Engine unavailable");
+    assert.ok(alive(app.pid), "the app exited instead of showing the error");
+  } catch (error) {
+    await app.dump("foreign database");
+    throw error;
+  } finally {
+    await app.close();
+  }
+  assert.equal(readFileSync(join(dataDir, "baton.redb"), "utf8"), foreign, "the foreign file was changed");
 });

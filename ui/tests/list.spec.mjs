@@ -96,6 +96,22 @@ describe("task list", () => {
     await byTestId(page, "task-row").first().waitFor();
   });
 
+  it("says the engine is unavailable, and why, when its database could not be opened", async () => {
+    const why = "Baton could not open its database: /data/baton.redb is not a Baton database";
+    const page = await app.open({
+      config: {
+        failFirst: [
+          { cmd: "query_tasks", code: "engine_unavailable", message: why },
+          { cmd: "engine_status", code: "engine_unavailable", message: why },
+        ],
+      },
+    });
+    await hasText(byTestId(page, "error-state"), /is not a Baton database/);
+    await byTestId(page, "engine-unavailable").waitFor();
+    assert.equal(await byTestId(page, "engine-unavailable").getAttribute("title"), why);
+    assert.ok(await byTestId(page, "pause-toggle").isDisabled(), "pause is offered without an engine");
+  });
+
   it("shows an empty state with no tasks at all", async () => {
     const page = await app.open({ config: { seed: "none" } });
     await byTestId(page, "empty-state").waitFor();

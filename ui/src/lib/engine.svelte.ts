@@ -10,10 +10,17 @@ class EngineState {
   settings: Settings | null = $state(null);
   activity: Activity | null = $state.raw(null);
   activityError = $state("");
+  /** Why the engine's status could not be read (say, its database could not be opened). */
+  statusError = $state("");
 
   async loadStatus(): Promise<void> {
     const result = await call(commands.engineStatus());
-    if (result.status === "ok") this.status = result.data;
+    if (result.status === "ok") {
+      this.status = result.data;
+      this.statusError = "";
+    } else {
+      this.statusError = result.error.message;
+    }
   }
 
   async loadSettings(): Promise<void> {

@@ -71,7 +71,7 @@ export async function launch() {
  * Opens the app with the fake backend. `config` goes to the fake (`seed`, `bulk`, `failFirst`).
  * Returns the page and the list of page errors and CSP violations seen so far.
  */
-export async function openApp(browser, url, { config = {}, colorScheme = "light", viewport, time } = {}) {
+export async function openApp(browser, url, { config = {}, colorScheme = "light", viewport, time, clock } = {}) {
   const context = await browser.newContext({
     colorScheme,
     viewport: viewport ?? { width: 1280, height: 800 },
@@ -82,6 +82,8 @@ export async function openApp(browser, url, { config = {}, colorScheme = "light"
   });
   // A frozen wall clock (timers still run) for pictures that do not change from run to run.
   if (time) await context.clock.setFixedTime(new Date(time));
+  // A clock the test moves itself (page.clock.fastForward), timers included.
+  if (clock) await context.clock.install({ time: new Date(clock) });
   const page = await context.newPage();
   page.setDefaultTimeout(10_000);
   const problems = [];

@@ -1,7 +1,7 @@
 // The activity panel, settings and pause/resume.
 import assert from "node:assert/strict";
 import { after, afterEach, before, describe, it } from "node:test";
-import { byTestId, callsOf, fake, hasText, useApp } from "./harness.mjs";
+import { byTestId, callsOf, fake, hasText, until, useApp } from "./harness.mjs";
 
 const app = useApp({ before, after, afterEach });
 
@@ -22,6 +22,29 @@ describe("activity, settings and pause", () => {
     // No event, no call: a second look later finds the same number of calls.
     await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
     assert.equal((await fake(page, "callsOf", "activity")).length, afterEvent);
+  });
+
+  it("moves the activity chart along as minutes pass, without asking the engine again", async () => {
+    const page = await app.open({ clock: "2026-11-27T10:00:00Z" });
+    const panel = byTestId(page, "activity");
+    await panel.locator("svg rect").first().waitFor({ state: "attached" });
+    // "N finished K min ago" (or "this minute") for each minute that has finished tasks.
+    const busyMinutes = () =>
+      panel.locator("svg rect:not(.zero) title").evaluateAll((ts) => ts.map((t) => t.textContent));
+    const before = await busyMinutes();
+    assert.ok(before.length > 0, "the seed has tasks finished in the last 30 minutes");
+    const ago = (title) => (title.endsWith("this minute") ? 0 : Number(title.match(/(\d+) min ago/)[1]));
+    const calls = (await fake(page, "callsOf", "activity")).length;
+
+    await page.clock.fastForward("03:00");
+    const expected = before.map((t) => `${t.split(" finished ")[0]} finished ${ago(t) + 3} min ago`).filter((t) => ago(t) < 30);
+    await until(
+      page,
+      (want) =>
+        JSON.stringify([...document.querySelectorAll('[data-testid="activity"] svg rect:not(.zero) title')].map((t) => t.textContent)) === want,
+      JSON.stringify(expected),
+    ).catch(async (e) => assert.fail(`${e.message}; bars ${JSON.stringify(await busyMinutes())}, expected ${JSON.stringify(expected)}`));
+    assert.equal((await fake(page, "callsOf", "activity")).length, calls, "the chart asked the engine again");
   });
 
   it("shows today's tokens and cost, adding a finished task's usage", async () => {

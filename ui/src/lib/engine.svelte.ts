@@ -28,10 +28,35 @@ class EngineState {
     if (result.status === "ok") this.settings = result.data;
   }
 
+  /** The wall clock the activity chart reads; `tick` moves it (App, every 15 s). */
+  now = $state(Date.now());
+  /** When `activity` was computed by the engine. */
+  #activityAt = $state(0);
+
+  /**
+   * Tasks finished per minute over the last 30 minutes, oldest first, as of `now`: the
+   * engine's figures moved left by the minutes passed since they were computed. So the
+   * chart's time axis moves while nothing happens, without asking the engine again.
+   */
+  get perMinute(): number[] {
+    const buckets = this.activity?.finished_per_minute ?? [];
+    const passed = Math.floor((this.now - this.#activityAt) / 60_000);
+    const gone = Math.min(buckets.length, Math.max(0, passed));
+    return gone === 0 ? buckets : [...buckets.slice(gone), ...new Array<number>(gone).fill(0)];
+  }
+
+  /** Moves the chart's clock; on a new local day, "today" is asked for again. */
+  tick(): void {
+    const before = new Date(this.now).toDateString();
+    this.now = Date.now();
+    if (this.activity && new Date(this.now).toDateString() !== before) this.refreshActivity();
+  }
+
   /** Activity follows state events; bursts make one call a frame. */
   refreshActivity: () => void = coalesced(async () => {
     const result = await getActivity();
     if (result.status === "ok") {
+      this.now = this.#activityAt = Date.now();
       this.activity = result.data;
       this.activityError = "";
     } else {

@@ -1,7 +1,7 @@
 // Desktop benchmarks (not a test): run by scripts/bench-desktop.sh under Xvfb + a session bus.
 //
 //   node e2e/bench-desktop.mjs memory   <app> <data-dir>            idle RSS/PSS, app + descendants
-//   node e2e/bench-desktop.mjs coldstart <app> <data-dir> <runs>    launch -> first task row
+//   node e2e/bench-desktop.mjs coldstart <app> <data-dir>[,<baseline-dir>] <runs>   launch -> first task row
 //   node e2e/bench-desktop.mjs latency  <app> <data-dir> 0 <cli>    engine change -> status badge
 //
 // Prints one JSON object on stdout. The app runs under tauri-driver like in the e2e tests
@@ -249,47 +249,61 @@ function milestones(lines, launchMs) {
   return out;
 }
 
-async function coldstart(app, dataDir, runs) {
-  const out = [];
-  for (let i = 0; i < runs; i++) {
-    const before = logSizes(dataDir);
-    const h = await launch(app, dataDir);
-    let r;
-    try {
-      const first = await h.browser.execute((s) => ({ row: !!document.querySelector(s), now: Date.now(), origin: performance.timeOrigin }), ROW);
-      let upperBound = false;
-      let rowAt;
-      if (first.row) {
-        upperBound = true; // already rendered when the first WebDriver call ran
-        rowAt = first.now;
-      } else {
-        await h.browser.execute(installObserver);
-        rowAt = await waitFor(() => h.browser.execute(() => window.__bench.firstRow), { timeout: 60_000, interval: 20, message: "a row" });
-      }
-      // Navigation timing, relative to the page's time origin.
-      const nav = await h.browser.execute(() => {
-        const n = performance.getEntriesByType("navigation")[0]?.toJSON() ?? {};
-        // The UI's own marks (baton:script, baton:subscribed, baton:first-page).
-        const marks = Object.fromEntries(performance.getEntriesByType("mark").map((m) => [m.name.replace("baton:", ""), m.startTime]));
-        return { response_end: n.responseEnd, dom_content_loaded: n.domContentLoadedEventEnd, load: n.loadEventEnd, ...marks };
-      });
-      const origin = first.origin - h.launchMs;
-      r = {
-        run: i + 1,
-        launch_to_row_ms: r1(rowAt - h.launchMs),
-        upper_bound: upperBound,
-        launch_to_page_origin_ms: r1(origin),
-        launch_to_session_ms: r1(h.sessionAtMs - h.launchMs),
-        page: Object.fromEntries(Object.entries(nav).map(([k, v]) => [k, v ? r1(origin + v) : null])),
-      };
-    } finally {
-      await h.close();
+// One cold start: launch -> the first task row, with the app's and the page's milestones.
+async function coldstartOnce(app, dataDir, run) {
+  const before = logSizes(dataDir);
+  const h = await launch(app, dataDir);
+  let r;
+  try {
+    const first = await h.browser.execute((s) => ({ row: !!document.querySelector(s), now: Date.now(), origin: performance.timeOrigin }), ROW);
+    let upperBound = false;
+    let rowAt;
+    if (first.row) {
+      upperBound = true; // already rendered when the first WebDriver call ran
+      rowAt = first.now;
+    } else {
+      await h.browser.execute(installObserver);
+      rowAt = await waitFor(() => h.browser.execute(() => window.__bench.firstRow), { timeout: 60_000, interval: 20, message: "a row" });
     }
-    r.app = milestones(logSince(dataDir, before), h.launchMs);
-    log("coldstart", JSON.stringify(r));
-    out.push(r);
+    // Navigation timing, relative to the page's time origin.
+    const nav = await h.browser.execute(() => {
+      const n = performance.getEntriesByType("navigation")[0]?.toJSON() ?? {};
+      // The UI's own marks (baton:script, baton:subscribed, baton:first-page).
+      const marks = Object.fromEntries(performance.getEntriesByType("mark").map((m) => [m.name.replace("baton:", ""), m.startTime]));
+      return { response_end: n.responseEnd, dom_content_loaded: n.domContentLoadedEventEnd, load: n.loadEventEnd, ...marks };
+    });
+    const origin = first.origin - h.launchMs;
+    r = {
+      run,
+      launch_to_row_ms: r1(rowAt - h.launchMs),
+      upper_bound: upperBound,
+      launch_to_page_origin_ms: r1(origin),
+      launch_to_session_ms: r1(h.sessionAtMs - h.launchMs),
+      page: Object.fromEntries(Object.entries(nav).map(([k, v]) => [k, v ? r1(origin + v) : null])),
+    };
+  } finally {
+    await h.close();
   }
-  return { app, runs: out, median_launch_to_row_ms: pct(out.map((r) => r.launch_to_row_ms), 50) };
+  r.app = milestones(logSince(dataDir, before), h.launchMs);
+  log("coldstart", dataDir, JSON.stringify(r));
+  return r;
+}
+
+// `dataDirs`: one directory, or "MEASURED,BASELINE": then the two alternate run by run (so
+// both see the same machine load) and the result has the ratio of their medians.
+async function coldstart(app, dataDirs, runs) {
+  const dirs = dataDirs.split(",");
+  const out = dirs.map(() => []);
+  for (let i = 0; i < runs; i++) {
+    for (const [k, dir] of dirs.entries()) out[k].push(await coldstartOnce(app, dir, i + 1));
+  }
+  const median = (rs) => pct(rs.map((r) => r.launch_to_row_ms), 50);
+  const result = { app, runs: out[0], median_launch_to_row_ms: median(out[0]) };
+  if (dirs.length === 2) {
+    result.baseline = { data_dir: dirs[1], runs: out[1], median_launch_to_row_ms: median(out[1]) };
+    result.ratio_to_baseline = Math.round((median(out[0]) / median(out[1])) * 100) / 100;
+  }
+  return result;
 }
 
 // The data directory holds tasks scheduled a few seconds ahead (scripts/bench-desktop.sh makes

@@ -100,7 +100,8 @@ impl<R: Runtime> crate::state::Host for AppHost<R> {
 }
 
 /// Forwards every engine event until the engine stops. It first loads the
-/// catalog (list queries wait for that), then applies each event to it before
+/// catalog (until then the store answers the first list pages and other
+/// queries wait: `Catalog::query_now`), then applies each event to it before
 /// the window hears of it, so a query the window makes in response already sees
 /// the change. The window gets each event at once; the tray status and
 /// notifications follow on a task of their own, so a slow notification daemon
@@ -110,7 +111,7 @@ pub fn forward<R: Runtime>(app: AppHandle<R>, engine: Engine, mut events: Receiv
     let side = side_effects(app.clone(), engine.clone());
     tauri::async_runtime::spawn(async move {
         // Events that arrive meanwhile wait in the subscription (taken before
-        // the engine started); the load already contains their changes, and
+        // the engine started); the load may already contain their changes, and
         // applying them again is an upsert.
         let started = std::time::Instant::now();
         match catalog.reload(&engine).await {

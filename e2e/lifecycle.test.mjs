@@ -6,7 +6,7 @@ import { spawn } from "node:child_process";
 import { closeSync, openSync, readFileSync, readSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { clickTray, requestClose, waitForWindow, windowState } from "./desktop.mjs";
+import { clickTray, closeWindow, waitForWindow, windowState } from "./desktop.mjs";
 import { alive, APP, appTest, launch, tempDir, waitFor } from "./harness.mjs";
 import { createTask, markPage, pageWasReloaded, rows, waitForApp, waitForRow } from "./ui.mjs";
 
@@ -29,8 +29,7 @@ appTest("closing the window hides it, the engine keeps working, and the tray sho
 
   // A real close request, as from a title bar (WebDriver's close-window does not reach
   // Tauri's CloseRequested: it only closes the page).
-  await requestClose(pid);
-  await waitForWindow(pid, "hidden");
+  await closeWindow(pid);
   assert.ok(alive(pid), "the app exited when its window was closed");
 
   // Evidence from outside the window: the engine's own log says the attempt completed.
@@ -133,8 +132,7 @@ test("SIGTERM quits like Quit: a running task is requeued and the database is cl
 appTest("a second launch shows the running app's window and exits", async (app) => {
   const { browser, pid } = app;
   await waitForApp(browser);
-  await requestClose(pid);
-  await waitForWindow(pid, "hidden");
+  await closeWindow(pid);
 
   // As a person would: the same binary again, on the same display and session bus.
   const second = spawn(APP, [], {

@@ -58,6 +58,7 @@ use utoipa::{Modify, OpenApi};
         schema::ProviderSettingsDoc,
         schema::ProviderKindDoc,
         schema::LimitsDoc,
+        schema::LoweredConcurrencyDoc,
         schema::KeyRefDoc,
         schema::PricesDoc,
         wire::ProviderRequest,

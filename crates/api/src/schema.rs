@@ -51,6 +51,15 @@ pub(crate) struct TaskDoc {
     cost_usd: Option<f64>,
     /// The last provider error.
     failure: Option<FailureDoc>,
+    /// Why the last answer stopped: `stop`, `length` (at `max_tokens`),
+    /// `content_filter`, `tool_calls`, or the provider's own value (Anthropic's
+    /// `stop_reason` mapped onto these). Absent when no answer said.
+    #[schema(required = false)]
+    finish_reason: Option<String>,
+    /// True when some of the token totals were counted by Baton because the
+    /// provider reported none. Absent when false.
+    #[schema(required = false)]
+    usage_estimated: bool,
 }
 
 /// A provider error as recorded on a task and its attempt.
@@ -73,6 +82,8 @@ pub(crate) enum ErrorClassDoc {
     Transient,
     Auth,
     InvalidRequest,
+    /// The server ended the answer before finishing (no finish reason): retried.
+    Incomplete,
 }
 
 /// Where a task is in its life (docs/state-machine.md).
@@ -110,6 +121,15 @@ pub(crate) struct AttemptDoc {
     /// From the start of the attempt to its outcome.
     #[schema(required = false)]
     latency_ms: Option<u64>,
+    /// Why the answer stopped, as the provider said.
+    #[schema(required = false)]
+    finish_reason: Option<String>,
+    /// True when the tokens were counted by Baton. Absent when false.
+    #[schema(required = false)]
+    usage_estimated: bool,
+    /// What an answer the server ended before finishing (class `incomplete`) had streamed.
+    #[schema(required = false)]
+    partial_output: Option<String>,
 }
 
 /// How one attempt ended.
@@ -267,6 +287,20 @@ pub(crate) struct ProviderSettingsDoc {
     prices: Option<PricesDoc>,
     /// Longest silence while waiting for a response or its next chunk; null: 120000.
     idle_timeout_ms: Option<u64>,
+    /// The concurrency in force now, when Baton lowered it because the provider
+    /// kept interrupting answers while several were in flight. Absent otherwise.
+    #[schema(required = false)]
+    lowered_concurrency: Option<LoweredConcurrencyDoc>,
+}
+
+/// A provider's lowered concurrency, in force until `until`.
+#[derive(ToSchema)]
+#[schema(as = LoweredConcurrency)]
+pub(crate) struct LoweredConcurrencyDoc {
+    /// Requests in flight at once, for now.
+    max_concurrency: u32,
+    /// When the settings' own limit applies again, unless answers are interrupted meanwhile.
+    until: DateTime<Utc>,
 }
 
 /// Which wire protocol a provider speaks.

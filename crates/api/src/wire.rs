@@ -548,6 +548,16 @@ pub enum StreamEventKind {
         /// e.g. "waiting: rate limit, 12 s".
         message: String,
     },
+    /// The provider interrupted this task's answer while others were in flight;
+    /// it is held to `max_concurrency` requests at once for `wait_ms`.
+    ConcurrencyLowered {
+        provider: String,
+        max_concurrency: u32,
+        wait_ms: u64,
+        /// e.g. "provider 'local' interrupted answers while several were in
+        /// flight: at most 2 at once for 300 s".
+        message: String,
+    },
 }
 
 /// The data of a `resync` or `shutdown` event on `GET /events`.

@@ -136,15 +136,25 @@ pub fn details(t: &Task) -> String {
         humantime::format_duration(t.timeout()).to_string(),
     );
     if t.prompt_tokens.is_some() || t.completion_tokens.is_some() {
-        let n = |v: Option<u64>| v.map_or("?".into(), |v| v.to_string());
+        // "≈": counted by Baton, because the provider reported none.
+        let about = if t.usage_estimated { "≈" } else { "" };
+        let n = |v: Option<u64>| v.map_or("?".into(), |v| format!("{about}{v}"));
         field(
             "tokens",
             format!(
-                "{} prompt, {} completion",
+                "{} prompt, {} completion{}",
                 n(t.prompt_tokens),
-                n(t.completion_tokens)
+                n(t.completion_tokens),
+                if t.usage_estimated {
+                    " (estimated: the provider reported none)"
+                } else {
+                    ""
+                }
             ),
         );
+    }
+    if let Some(reason) = &t.finish_reason {
+        field("finish reason", finish_reason(reason, t.max_tokens));
     }
     if let Some(cost) = t.cost_usd {
         field("cost", format!("${:.6}", cost.0));
@@ -174,6 +184,15 @@ fn block(out: &mut String, label: &str, text: Option<&str>) {
     }
 }
 
+/// Why an answer stopped, in words where the bare reason is cryptic.
+fn finish_reason(reason: &str, max_tokens: Option<u32>) -> String {
+    match (reason, max_tokens) {
+        ("length", Some(n)) => format!("length (stopped at the {n}-token limit)"),
+        ("length", None) => "length (stopped at the token limit)".into(),
+        (other, _) => other.to_string(),
+    }
+}
+
 fn history_line(a: &Attempt) -> String {
     let outcome = match a.outcome {
         Some(o) => serde_json::to_value(o)
@@ -189,8 +208,14 @@ fn history_line(a: &Attempt) -> String {
         precise(a.started_at),
         a.finished_at.map_or("-".into(), precise)
     );
+    if let Some(reason) = &a.finish_reason {
+        let _ = write!(line, "  [{reason}]");
+    }
     if let Some(e) = &a.error {
         let _ = write!(line, "  ({})", cell(e, 200));
+    }
+    if let Some(partial) = &a.partial_output {
+        let _ = write!(line, "  partial answer kept: {}", cell(partial, 60));
     }
     line
 }
@@ -372,5 +397,32 @@ mod tests {
     #[test]
     fn an_empty_list_says_so() {
         assert_eq!(table(&[]), "no tasks\n");
+    }
+
+    #[test]
+    fn details_say_why_the_answer_stopped_and_mark_estimated_tokens() {
+        let task: Task = serde_json::from_value(serde_json::json!({
+            "id": "0190d7a4-0000-7000-8000-000000000001", "name": "n", "prompt": "p",
+            "status": "completed", "scheduled_for": null, "created_at": "2026-12-01T08:00:00Z",
+            "started_at": null, "finished_at": null, "output": "o", "error": null,
+            "parent_task_id": null, "llm_provider": "local", "llm_model": "m",
+            "latency_ms": null, "attempts": 1, "max_attempts": 3, "timeout_ms": 1000,
+            "cancel_reason": null, "max_tokens": 24, "prompt_tokens": 9,
+            "completion_tokens": 24, "usage_estimated": true, "finish_reason": "length",
+            "history": [{"number": 1, "started_at": "2026-12-01T08:00:00Z",
+                "finished_at": "2026-12-01T08:00:01Z", "outcome": "retrying",
+                "error": "cut", "partial_output": "Hel"}],
+        }))
+        .unwrap();
+        let text = details(&task);
+        assert!(
+            text.contains("≈9 prompt, ≈24 completion (estimated"),
+            "{text}"
+        );
+        assert!(
+            text.contains("length (stopped at the 24-token limit)"),
+            "{text}"
+        );
+        assert!(text.contains("partial answer kept: Hel"), "{text}");
     }
 }

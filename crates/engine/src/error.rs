@@ -164,7 +164,10 @@ impl ProviderConfigError {
             ProviderConfigError::Key(_) => "key_unavailable",
             ProviderConfigError::Call(e) => match e.class {
                 crate::task::ErrorClass::RateLimited => "provider_rate_limited",
-                crate::task::ErrorClass::Transient => "provider_unavailable",
+                // An answer cut short is, for a test, no answer.
+                crate::task::ErrorClass::Transient | crate::task::ErrorClass::Incomplete => {
+                    "provider_unavailable"
+                }
                 crate::task::ErrorClass::Auth => "provider_auth",
                 crate::task::ErrorClass::InvalidRequest => "provider_invalid_request",
             },

@@ -53,6 +53,17 @@ pub enum EventKind {
         wait_ms: Option<u64>,
         message: String,
     },
+    /// The provider interrupted this task's answer while others were in flight:
+    /// it is held to `max_concurrency` requests at once for a while. `message`
+    /// reads "provider 'local' interrupted answers while several were in flight:
+    /// at most 2 at once for 300 s".
+    ConcurrencyLowered {
+        provider: String,
+        max_concurrency: u32,
+        /// How long the lowered limit holds unless answers are interrupted again.
+        wait_ms: u64,
+        message: String,
+    },
 }
 
 /// A schedule was saved (created, edited, paused, resumed, fired) or removed.
@@ -110,6 +121,31 @@ impl Draft {
                 reason,
                 wait_ms: wait.map(|w| w.as_millis() as u64),
                 message,
+            },
+        }
+    }
+}
+
+impl Draft {
+    pub fn concurrency_lowered(
+        task_id: TaskId,
+        provider: &str,
+        max_concurrency: u32,
+        wait: std::time::Duration,
+        at: DateTime<Utc>,
+    ) -> Self {
+        Draft {
+            at,
+            task_id,
+            kind: EventKind::ConcurrencyLowered {
+                provider: provider.to_string(),
+                max_concurrency,
+                wait_ms: wait.as_millis() as u64,
+                message: format!(
+                    "provider '{provider}' interrupted answers while several were in flight: \
+                     at most {max_concurrency} at once for {} s",
+                    wait.as_secs()
+                ),
             },
         }
     }

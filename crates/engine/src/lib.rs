@@ -53,9 +53,10 @@ pub use events::{Event, EventKind, ScheduleEvent, EVENT_BUFFER};
 pub use export::{ExportFile, EXPORT_FORMAT_VERSION};
 pub use lifecycle::{Cancelled, ImportReport};
 pub use provider::{
-    ApiKey, CompletionRequest, HoldReason, KeyError, KeyRef, Limits, MockProvider, OutputSink,
-    Prices, Provider, ProviderError, ProviderKind, ProviderSettings, ProviderTest, Providers,
-    DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_TOKENS, KEYCHAIN_SERVICE, MAX_PROVIDER_NAME,
+    ApiKey, CompletionRequest, HoldReason, KeyError, KeyRef, Limits, LoweredConcurrency,
+    MockProvider, OutputSink, Prices, Provider, ProviderError, ProviderKind, ProviderSettings,
+    ProviderTest, Providers, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_TOKENS, KEYCHAIN_SERVICE,
+    MAX_PROVIDER_NAME,
 };
 pub use schedule::{
     upcoming_fires, MissedPolicy, NewSchedule, OverlapPolicy, Schedule, ScheduleId, SkipReason,

@@ -9,7 +9,9 @@ use crate::error::{RecordError, TaskError};
 use crate::events::Draft;
 use crate::state::TaskState;
 use crate::store::WriteTxn;
-use crate::task::{bind_parent_output, Attempt, AttemptOutcome, Failure, Real, Task, TaskId};
+use crate::task::{
+    bind_parent_output, Attempt, AttemptOutcome, ErrorClass, Failure, Real, Task, TaskId,
+};
 use chrono::{DateTime, Utc};
 use rand::rngs::StdRng;
 use serde::Serialize;
@@ -57,13 +59,17 @@ pub(crate) struct Outcome {
 }
 
 /// What the executor measured of an attempt, whatever its outcome.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct AttemptUsage {
     pub prompt_tokens: Option<u64>,
     pub completion_tokens: Option<u64>,
+    /// The tokens were counted by Baton: the provider reported none.
+    pub estimated: bool,
     pub ttft_ms: Option<u64>,
-    /// From the provider's price table, when it has one and usage was reported.
+    /// From the provider's price table, when it has one and tokens are known.
     pub cost_usd: Option<f64>,
+    /// Why the answer stopped, as the provider said.
+    pub finish_reason: Option<String>,
 }
 
 /// What a cancel did.
@@ -317,18 +323,36 @@ pub(crate) fn finish(
         task.failure = None;
     }
     close_attempt(&mut task, now, attempt_outcome, attempt_error);
+    keep_partial_answer(&mut task, failure.as_ref());
     record_usage(&mut task, outcome.usage, failure);
     let task = save(txn, ctx, &old, task)?;
     after_change(txn, ctx, &task)?;
     Ok(Some(task))
 }
 
+/// An answer the server ended before finishing stays on its attempt: the next
+/// claim clears the task's `output` for the retry's answer.
+fn keep_partial_answer(task: &mut Task, failure: Option<&Failure>) {
+    if failure.is_some_and(|f| f.class == ErrorClass::Incomplete) {
+        let partial = task.output.clone();
+        if let Some(attempt) = task.history.last_mut() {
+            attempt.partial_output = partial;
+        }
+    }
+}
+
 /// Puts an attempt's measurements on its history entry and adds its tokens and
 /// cost to the task's totals (which span every attempt: failed ones cost too).
 fn record_usage(task: &mut Task, usage: AttemptUsage, failure: Option<Failure>) {
+    task.finish_reason.clone_from(&usage.finish_reason);
+    if usage.estimated {
+        task.usage_estimated = true;
+    }
     if let Some(attempt) = task.history.last_mut() {
         attempt.prompt_tokens = usage.prompt_tokens;
         attempt.completion_tokens = usage.completion_tokens;
+        attempt.usage_estimated = usage.estimated;
+        attempt.finish_reason = usage.finish_reason;
         attempt.ttft_ms = usage.ttft_ms;
         attempt.failure = failure;
         attempt.latency_ms = attempt
@@ -528,6 +552,7 @@ pub(crate) fn retry(
     task.output = None;
     task.error = None;
     task.failure = None;
+    task.finish_reason = None;
     task.cancel_reason = None;
     task.started_at = None;
     task.finished_at = None;

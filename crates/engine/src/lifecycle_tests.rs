@@ -166,6 +166,7 @@ fn streamed_output_is_appended_only_to_the_current_run_and_a_retry_starts_afresh
             completion_tokens: Some(2),
             ttft_ms: Some(40),
             cost_usd: Some(0.5),
+            ..AttemptUsage::default()
         },
     };
     let retrying = write(&store, |txn, ctx| finish(txn, ctx, failed).unwrap()).unwrap();

@@ -113,6 +113,8 @@ fn import_record(rec: &ImportRec, id: TaskId, parent: Option<TaskId>, now: DateT
         cost_usd: None,
         failure: None,
         schedule_id: None,
+        finish_reason: None,
+        usage_estimated: false,
     }
 }
 

@@ -4,8 +4,12 @@
 
 use crate::engine::Inner;
 use crate::error::TaskError;
+use crate::events::Draft;
 use crate::lifecycle::{AttemptResult, AttemptUsage, Outcome};
-use crate::provider::{CompletionRequest, OutputSink, Permit, Prices, Probe};
+use crate::provider::{
+    count_prompt, count_text, CompletionRequest, OutputSink, Permit, Prices, Probe, ProviderError,
+    LOWERED_FOR,
+};
 use crate::task::{ErrorClass, Task};
 use crate::writer::Claimed;
 use futures::FutureExt;
@@ -165,15 +169,7 @@ async fn attempt(inner: &Arc<Inner>, task: Task, limit: Permit) -> Option<(Task,
                         },
                         Ok(Ok(Ok(output))) => AttemptResult::Completed { output },
                         Ok(Ok(Err(e))) => {
-                            if e.class == ErrorClass::RateLimited {
-                                // The whole provider waits, not just this task: as
-                                // long as it said, else the least this task's own
-                                // backoff waits (half its un-jittered delay).
-                                let wait = e
-                                    .retry_after
-                                    .unwrap_or_else(|| inner.backoff.ceiling(task.attempts) / 2);
-                                inner.shared.limiter.cool_down(&task.llm_provider, wait);
-                            }
+                            limit_provider(inner, &task, &e);
                             AttemptResult::Failed {
                                 retryable: e.is_retryable(),
                                 retry_after: e.retry_after,
@@ -184,9 +180,11 @@ async fn attempt(inner: &Arc<Inner>, task: Task, limit: Permit) -> Option<(Task,
                     }),
                 };
                 usage = measure(
-                    &Probe::read(&probe),
+                    &task,
+                    Probe::read(&probe),
                     inner.registry.prices(&task.llm_provider),
-                );
+                )
+                .await;
                 result
             }
         };
@@ -230,20 +228,79 @@ async fn attempt(inner: &Arc<Inner>, task: Task, limit: Permit) -> Option<(Task,
     .await
 }
 
-/// Time to first token, the reported usage, and its cost.
-fn measure(probe: &Probe, prices: Option<Prices>) -> AttemptUsage {
-    let cost = match (prices, probe.prompt_tokens, probe.completion_tokens) {
-        (Some(p), Some(input), Some(output)) => Some(p.cost(input, output)),
-        _ => None,
-    };
-    AttemptUsage {
+/// What a provider error means for the whole provider: a 429 cools it down; an
+/// answer interrupted while others were in flight lowers its concurrency.
+fn limit_provider(inner: &Inner, task: &Task, e: &ProviderError) {
+    let provider = &task.llm_provider;
+    match e.class {
+        ErrorClass::RateLimited => {
+            // The whole provider waits, not just this task: as long as it said,
+            // else the least this task's own backoff waits (half its un-jittered delay).
+            let wait = e
+                .retry_after
+                .unwrap_or_else(|| inner.backoff.ceiling(task.attempts) / 2);
+            inner.shared.limiter.cool_down(provider, wait);
+        }
+        ErrorClass::Incomplete => {
+            let limiter = &inner.shared.limiter;
+            let Some(max) = limiter.interrupted(provider, tokio::time::Instant::now()) else {
+                return;
+            };
+            tracing::warn!(
+                provider = %provider,
+                max_concurrency = max,
+                for_s = LOWERED_FOR.as_secs(),
+                "the provider interrupted answers while several were in flight: concurrency lowered"
+            );
+            inner.shared.events.publish(Draft::concurrency_lowered(
+                task.id,
+                provider,
+                max,
+                LOWERED_FOR,
+                inner.clock.now(),
+            ));
+        }
+        _ => {}
+    }
+}
+
+/// Time to first token, the usage, its cost, and why the answer stopped. Tokens
+/// the provider did not report are counted here, once, off the async threads.
+async fn measure(task: &Task, probe: Probe, prices: Option<Prices>) -> AttemptUsage {
+    let mut usage = AttemptUsage {
         prompt_tokens: probe.prompt_tokens,
         completion_tokens: probe.completion_tokens,
+        estimated: false,
         ttft_ms: probe
             .first_output
             .map(|t| (t - probe.started).as_millis() as u64),
-        cost_usd: cost,
+        cost_usd: None,
+        finish_reason: probe.finish_reason,
+    };
+    if usage.prompt_tokens.is_none() || usage.completion_tokens.is_none() {
+        let (model, system, prompt) = (
+            task.llm_model.clone(),
+            task.system.clone(),
+            task.prompt_to_send().to_string(),
+        );
+        let (want_prompt, text) = (usage.prompt_tokens.is_none(), probe.text);
+        let counted = tokio::task::spawn_blocking(move || {
+            let prompt = want_prompt.then(|| count_prompt(&model, system.as_deref(), &prompt));
+            (prompt, count_text(&model, &text))
+        })
+        .await;
+        if let Ok((prompt, completion)) = counted {
+            usage.prompt_tokens = usage.prompt_tokens.or(prompt);
+            usage.completion_tokens = usage.completion_tokens.or(Some(completion));
+            usage.estimated = true;
+        }
     }
+    if let (Some(p), Some(input), Some(output)) =
+        (prices, usage.prompt_tokens, usage.completion_tokens)
+    {
+        usage.cost_usd = Some(p.cost(input, output));
+    }
+    usage
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {

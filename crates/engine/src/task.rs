@@ -114,6 +114,16 @@ pub struct Attempt {
     /// From the start of the attempt to its outcome.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<u64>,
+    /// Why the answer stopped, as the provider said (see [`Task::finish_reason`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<String>,
+    /// The tokens were counted by Baton, not reported by the provider.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub usage_estimated: bool,
+    /// What an answer the server ended before finishing (class `incomplete`)
+    /// had streamed; the task's `output` moves on to the next attempt's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial_output: Option<String>,
 }
 
 impl Attempt {
@@ -130,6 +140,9 @@ impl Attempt {
             completion_tokens: None,
             ttft_ms: None,
             latency_ms: None,
+            finish_reason: None,
+            usage_estimated: false,
+            partial_output: None,
         }
     }
 }
@@ -149,11 +162,19 @@ pub enum ErrorClass {
     Auth,
     /// 400/404/413/422 (a bad model, a context too long): not retried.
     InvalidRequest,
+    /// The server ended the answer before finishing: a stream without a finish
+    /// reason (or, from Anthropic, without `message_stop` and a `stop_reason`),
+    /// cut by EOF or a closed connection, or a whole reply without one. Retried
+    /// with backoff; the partial output stays on the attempt.
+    Incomplete,
 }
 
 impl ErrorClass {
     pub fn is_retryable(self) -> bool {
-        matches!(self, ErrorClass::RateLimited | ErrorClass::Transient)
+        matches!(
+            self,
+            ErrorClass::RateLimited | ErrorClass::Transient | ErrorClass::Incomplete
+        )
     }
 
     pub fn as_str(self) -> &'static str {
@@ -162,6 +183,7 @@ impl ErrorClass {
             ErrorClass::Transient => "transient",
             ErrorClass::Auth => "auth",
             ErrorClass::InvalidRequest => "invalid_request",
+            ErrorClass::Incomplete => "incomplete",
         }
     }
 }
@@ -249,6 +271,16 @@ pub struct Task {
     /// The recurring schedule whose fire created this task.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule_id: Option<crate::schedule::ScheduleId>,
+    /// Why the last answer stopped: `stop`, `length` (at `max_tokens`),
+    /// `content_filter`, `tool_calls`, or the provider's own value. Anthropic's
+    /// `stop_reason` is mapped onto these (`end_turn` → `stop`, `max_tokens` →
+    /// `length`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<String>,
+    /// Some of the token totals were counted by Baton because the provider
+    /// reported none (shown with "≈").
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub usage_estimated: bool,
 }
 
 #[cfg(test)]
@@ -307,6 +339,8 @@ impl Task {
             cost_usd: None,
             failure: None,
             schedule_id: None,
+            finish_reason: None,
+            usage_estimated: false,
         }
     }
 }

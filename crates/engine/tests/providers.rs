@@ -311,9 +311,13 @@ async fn a_cut_stream_is_retried_and_the_retrys_output_replaces_the_partial_one(
     );
     assert_eq!(
         retrying.failure.as_ref().unwrap().class,
-        ErrorClass::Transient
+        ErrorClass::Incomplete
     );
-    assert!(retrying.error.as_deref().unwrap().contains("cut off"));
+    assert!(retrying
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("ended the answer before finishing"));
     let done = reach(&mut rx, task.id, TaskState::Completed).await;
     assert_eq!(done.output.as_deref(), Some("fresh answer"));
 }

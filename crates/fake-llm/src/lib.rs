@@ -3,7 +3,14 @@
 //! (`POST /v1/messages`), streamed (SSE) or whole, and is scripted per request:
 //! each request takes the next [`Reply`] from the queue, or the default one.
 //! A reply can be delayed, fail with any status (and Retry-After), send
-//! malformed JSON, cut its stream mid-way or stall it.
+//! malformed JSON, stall, leave out its usage or its finish reason, or end
+//! its stream early after N deltas ([`Ending`]: the end marker without a
+//! finish reason, a clean EOF, or a closed connection).
+//!
+//! In preempting mode ([`FakeServer::set_preempting`]) a request that arrives
+//! while others stream ends the oldest of those streams early, as llama.cpp's
+//! server does when a newer request takes a running generation's slot: the
+//! end marker (`[DONE]`, or `message_stop`) with no finish reason.
 //!
 //! It records what it saw ([`Observed`]): each request's path, headers and body,
 //! and every response whose stream the client dropped before it finished (the
@@ -29,7 +36,7 @@ use futures::stream::{self, Stream, StreamExt};
 use serde_json::{json, Value};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -40,6 +47,18 @@ use tokio::time::Instant;
 pub enum Protocol {
     OpenAi,
     Anthropic,
+}
+
+/// How a stream ends early ([`Reply::end_after`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// The protocol's end marker with no finish reason: `data: [DONE]`, or
+    /// Anthropic's `message_stop` with no `message_delta` before it.
+    EndMarker,
+    /// The body ends cleanly (EOF) with nothing more.
+    Eof,
+    /// The connection is broken off.
+    Closed,
 }
 
 /// How to answer one request.
@@ -62,6 +81,13 @@ pub struct Reply {
     pub usage: (u64, u64),
     /// After this many chunks the connection is broken off.
     pub cut_after: Option<usize>,
+    /// After this many chunks the stream ends this way.
+    pub end_after: Option<(usize, Ending)>,
+    /// Streams and whole replies carry no usage.
+    pub no_usage: bool,
+    /// The finish reason (OpenAI's words; Anthropic's `stop_reason` is
+    /// mapped: `length` → `max_tokens`); `None` leaves it out.
+    pub finish: Option<String>,
     /// After this many chunks the stream goes silent (until the client leaves).
     pub stall_after: Option<usize>,
     /// The first event is not JSON.
@@ -84,6 +110,9 @@ impl Reply {
             chunk_delay: Duration::ZERO,
             usage: (10, chunks.len() as u64),
             cut_after: None,
+            end_after: None,
+            no_usage: false,
+            finish: Some("stop".into()),
             stall_after: None,
             malformed: false,
             whole: false,
@@ -134,6 +163,19 @@ impl Reply {
         self.cut_after = Some(chunks);
         self
     }
+    pub fn end_after(mut self, chunks: usize, ending: Ending) -> Self {
+        self.end_after = Some((chunks, ending));
+        self
+    }
+    pub fn no_usage(mut self) -> Self {
+        self.no_usage = true;
+        self
+    }
+    /// `None`: the reply says no finish reason.
+    pub fn finish(mut self, reason: Option<&str>) -> Self {
+        self.finish = reason.map(String::from);
+        self
+    }
     pub fn stall_after(mut self, chunks: usize) -> Self {
         self.stall_after = Some(chunks);
         self
@@ -174,6 +216,17 @@ struct Shared {
     max_in_flight: AtomicUsize,
     closed_early: AtomicUsize,
     changed: Notify,
+    preempting: AtomicBool,
+    /// Streams that may still be preempted, oldest first.
+    streaming: Mutex<VecDeque<Arc<Preempt>>>,
+    preempted: AtomicUsize,
+}
+
+/// Asks one stream to end early.
+#[derive(Default)]
+struct Preempt {
+    asked: AtomicBool,
+    notify: Notify,
 }
 
 /// A running fake server on 127.0.0.1 (a free port). Stops when dropped.
@@ -200,6 +253,9 @@ impl FakeServer {
             max_in_flight: AtomicUsize::new(0),
             closed_early: AtomicUsize::new(0),
             changed: Notify::new(),
+            preempting: AtomicBool::new(false),
+            streaming: Mutex::new(VecDeque::new()),
+            preempted: AtomicUsize::new(0),
         });
         let app = Router::new()
             .route("/v1/chat/completions", post(openai))
@@ -234,6 +290,17 @@ impl FakeServer {
     /// Responses whose stream the client dropped before the end.
     pub fn closed_early(&self) -> usize {
         self.shared.closed_early.load(Ordering::SeqCst)
+    }
+
+    /// In preempting mode, each request that arrives while others stream ends
+    /// the oldest of those streams early (see the crate doc).
+    pub fn set_preempting(&self, on: bool) {
+        self.shared.preempting.store(on, Ordering::SeqCst);
+    }
+
+    /// Streams ended early by a newer request.
+    pub fn preempted(&self) -> usize {
+        self.shared.preempted.load(Ordering::SeqCst)
     }
 
     /// The most requests it was answering at once.
@@ -272,6 +339,14 @@ async fn openai(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -
 
 async fn anthropic(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     answer(s, Protocol::Anthropic, headers, body).await
+}
+
+/// The end marker of a stream that says no finish reason.
+fn end_marker(protocol: Protocol) -> &'static str {
+    match protocol {
+        Protocol::OpenAi => "data: [DONE]\n\n",
+        Protocol::Anthropic => "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+    }
 }
 
 /// Counts a response as in flight until dropped; a stream dropped before it
@@ -323,6 +398,12 @@ async fn answer(s: Arc<Shared>, protocol: Protocol, headers: HeaderMap, body: By
         body: body.clone(),
         at: Instant::now(),
     });
+    if s.preempting.load(Ordering::SeqCst) {
+        if let Some(oldest) = lock(&s.streaming).pop_front() {
+            oldest.asked.store(true, Ordering::SeqCst);
+            oldest.notify.notify_one();
+        }
+    }
     s.changed.notify_waiters();
     let mut guard = InFlight::new(s.clone());
     tokio::time::sleep(reply.delay).await;
@@ -345,10 +426,19 @@ async fn answer(s: Arc<Shared>, protocol: Protocol, headers: HeaderMap, body: By
             .into_response();
     }
     let events = sse_events(protocol, &reply, &model);
+    let preempt = Arc::new(Preempt::default());
+    lock(&s.streaming).push_back(preempt.clone());
+    let stream = Paced {
+        reply,
+        guard,
+        preempt,
+        end_marker: end_marker(protocol),
+        ended: false,
+    };
     Response::builder()
         .header("content-type", "text/event-stream")
         .header("cache-control", "no-cache")
-        .body(Body::from_stream(paced(events, reply, guard)))
+        .body(Body::from_stream(stream.run(events)))
         .expect("a valid response")
 }
 
@@ -409,10 +499,12 @@ fn sse_events(protocol: Protocol, reply: &Reply, model: &str) -> Vec<String> {
                 };
                 out.push(chunk(delta, Value::Null));
             }
-            out.push(chunk(json!({}), json!("stop")));
-            out.push(data(json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0,
-                "model": model, "choices": [],
-                "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}})));
+            out.push(chunk(json!({}), json!(reply.finish)));
+            if !reply.no_usage {
+                out.push(data(json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0,
+                    "model": model, "choices": [],
+                    "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}})));
+            }
             out.push("data: [DONE]\n\n".to_string());
         }
         Protocol::Anthropic => {
@@ -422,7 +514,7 @@ fn sse_events(protocol: Protocol, reply: &Reply, model: &str) -> Vec<String> {
                     "message_start",
                     json!({"type": "message_start", "message": {"id": "msg_fake", "type": "message",
                     "role": "assistant", "model": model, "content": [], "stop_reason": null, "stop_sequence": null,
-                    "usage": {"input_tokens": prompt, "output_tokens": 1}}}),
+                    "usage": if reply.no_usage { Value::Null } else { json!({"input_tokens": prompt, "output_tokens": 1}) }}}),
                 ),
                 event(
                     "content_block_start",
@@ -447,8 +539,12 @@ fn sse_events(protocol: Protocol, reply: &Reply, model: &str) -> Vec<String> {
                 "content_block_stop",
                 json!({"type": "content_block_stop", "index": 0}),
             ));
-            out.push(event("message_delta", json!({"type": "message_delta",
-                "delta": {"stop_reason": "end_turn", "stop_sequence": null}, "usage": {"output_tokens": completion}})));
+            let mut delta = json!({"type": "message_delta",
+                "delta": {"stop_reason": reply.finish.as_deref().map(stop_reason), "stop_sequence": null}});
+            if !reply.no_usage {
+                delta["usage"] = json!({"output_tokens": completion});
+            }
+            out.push(event("message_delta", delta));
             out.push(event("message_stop", json!({"type": "message_stop"})));
         }
     }
@@ -458,60 +554,145 @@ fn sse_events(protocol: Protocol, reply: &Reply, model: &str) -> Vec<String> {
     out
 }
 
+/// Anthropic's word for an OpenAI finish reason.
+fn stop_reason(finish: &str) -> &str {
+    match finish {
+        "stop" => "end_turn",
+        "length" => "max_tokens",
+        "tool_calls" => "tool_use",
+        "content_filter" => "refusal",
+        other => other,
+    }
+}
+
 fn whole(protocol: Protocol, reply: &Reply, model: &str) -> Value {
     let text: String = reply.chunks.concat();
     let (prompt, completion) = reply.usage;
-    match protocol {
+    let mut value = match protocol {
         Protocol::OpenAi => {
             json!({"id": "chatcmpl-fake", "object": "chat.completion", "created": 0, "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": reply.finish}],
             "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}})
         }
         Protocol::Anthropic => {
             json!({"id": "msg_fake", "type": "message", "role": "assistant", "model": model,
-            "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": null,
-            "usage": {"input_tokens": prompt, "output_tokens": completion}})
+            "content": [{"type": "text", "text": text}], "stop_reason": reply.finish.as_deref().map(stop_reason),
+            "stop_sequence": null, "usage": {"input_tokens": prompt, "output_tokens": completion}})
         }
+    };
+    if reply.no_usage {
+        value.as_object_mut().expect("an object").remove("usage");
+    }
+    value
+}
+
+/// One streamed response: the reply's pacing, its early ending, and the
+/// preemption a newer request may ask for.
+struct Paced {
+    reply: Reply,
+    /// Rides in the stream: when hyper drops the body early, it counts a
+    /// closed connection.
+    guard: InFlight,
+    preempt: Arc<Preempt>,
+    end_marker: &'static str,
+    /// The stream sent its early end marker: nothing more follows.
+    ended: bool,
+}
+
+/// What a stream does next.
+enum Step {
+    Send(String),
+    Break,
+    End,
+}
+
+impl Paced {
+    /// Sends `events`: chunk `i` is due at `ttft + i × chunk_delay` after the
+    /// stream starts (absolute deadlines, so timer lateness does not add up over
+    /// a long stream).
+    fn run(self, events: Vec<String>) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send {
+        let start = Instant::now();
+        stream::unfold(
+            (events.into_iter().enumerate(), Some(self)),
+            move |(mut events, paced)| async move {
+                let mut paced = paced?;
+                let step = match events.next() {
+                    None => Step::End,
+                    Some((i, event)) => paced.step(i, event, start).await,
+                };
+                match step {
+                    Step::Send(bytes) => Some((Ok(Bytes::from(bytes)), (events, Some(paced)))),
+                    Step::Break => {
+                        // Give the chunks before the break time to leave (as on
+                        // a real network), then end the body with an error:
+                        // hyper breaks the connection off.
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        paced.finish();
+                        let err = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "cut");
+                        Some((Err(err), (events, None)))
+                    }
+                    Step::End => {
+                        paced.finish();
+                        None
+                    }
+                }
+            },
+        )
+        .fuse()
+    }
+
+    async fn step(&mut self, i: usize, event: String, start: Instant) -> Step {
+        let reply = &self.reply;
+        if self.ended {
+            return Step::End;
+        }
+        if reply.cut_after == Some(i) {
+            return Step::Break;
+        }
+        if let Some((n, ending)) = reply.end_after {
+            if n == i {
+                return self.end(ending);
+            }
+        }
+        if reply.stall_after == Some(i) {
+            std::future::pending::<()>().await;
+        }
+        // The events after the last chunk (finish, usage, done) follow at once.
+        let step = i.min(reply.chunks.len().saturating_sub(1)) as u32;
+        let due = start + reply.ttft + reply.chunk_delay * step;
+        let preempt = self.preempt.clone();
+        tokio::select! {
+            _ = tokio::time::sleep_until(due) => {}
+            _ = preempt.notify.notified() => {}
+        }
+        if self.preempt.asked.load(Ordering::SeqCst) {
+            self.guard.shared.preempted.fetch_add(1, Ordering::SeqCst);
+            return self.end(Ending::EndMarker);
+        }
+        Step::Send(event)
+    }
+
+    fn end(&mut self, ending: Ending) -> Step {
+        match ending {
+            Ending::EndMarker => {
+                self.ended = true;
+                Step::Send(self.end_marker.to_string())
+            }
+            Ending::Eof => Step::End,
+            Ending::Closed => Step::Break,
+        }
+    }
+
+    /// The response ended as planned (however early).
+    fn finish(&mut self) {
+        self.guard.finish();
     }
 }
 
-/// Sends the events with the reply's pacing, cut or stall. Chunk `i` is due
-/// at `ttft + i × chunk_delay` after the stream starts (absolute deadlines, so
-/// timer lateness does not add up over a long stream). The guard rides in the
-/// stream: when hyper drops the body early, it counts a closed connection.
-fn paced(
-    events: Vec<String>,
-    reply: Reply,
-    guard: InFlight,
-) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send {
-    let start = Instant::now();
-    stream::unfold(
-        (events.into_iter().enumerate(), reply, guard),
-        move |(mut events, reply, mut guard)| async move {
-            let (i, event) = match events.next() {
-                Some(next) => next,
-                None => {
-                    guard.finish();
-                    return None;
-                }
-            };
-            if reply.cut_after == Some(i) {
-                // Give the chunks before the cut time to leave (as on a real
-                // network), then end the body with an error: hyper breaks the
-                // connection off.
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                guard.finish();
-                let err = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "cut");
-                return Some((Err(err), (events, reply, guard)));
-            }
-            if reply.stall_after == Some(i) {
-                std::future::pending::<()>().await;
-            }
-            // The events after the last chunk (finish, usage, done) follow at once.
-            let step = i.min(reply.chunks.len().saturating_sub(1)) as u32;
-            tokio::time::sleep_until(start + reply.ttft + reply.chunk_delay * step).await;
-            Some((Ok(Bytes::from(event)), (events, reply, guard)))
-        },
-    )
-    .fuse()
+impl Drop for Paced {
+    /// Finished or dropped by the client: no longer open to preemption.
+    fn drop(&mut self) {
+        let preempt = &self.preempt;
+        lock(&self.guard.shared.streaming).retain(|p| !Arc::ptr_eq(p, preempt));
+    }
 }

@@ -69,7 +69,8 @@ fn line(event: &StreamEvent) -> String {
             index,
             chunk,
         } => format!("output #{attempt}.{index}: {}", flat(chunk, 80)),
-        StreamEventKind::Held { message, .. } => message.clone(),
+        StreamEventKind::Held { message, .. }
+        | StreamEventKind::ConcurrencyLowered { message, .. } => message.clone(),
     };
     format!("{at}  {}  {what}", event.task_id)
 }

@@ -4,7 +4,7 @@
 
 use super::keys::{self, ApiKey};
 use super::settings::{KeyRef, ProviderSettings};
-use super::{CompletionRequest, OutputSink, Probe};
+use super::{CompletionRequest, LoweredConcurrency, OutputSink, Probe};
 use crate::engine::Engine;
 use crate::error::ProviderConfigError;
 use crate::task::TaskId;
@@ -32,8 +32,25 @@ pub struct ProviderTest {
 
 impl Engine {
     /// The configured providers (not the built-in `mock`), by name.
+    /// Each carries the concurrency in force when Baton lowered it
+    /// (`lowered_concurrency`).
     pub fn provider_settings(&self) -> Vec<ProviderSettings> {
-        self.inner().registry.settings()
+        let inner = self.inner();
+        let now = Instant::now();
+        let mut all = inner.registry.settings();
+        for s in &mut all {
+            s.lowered_concurrency =
+                inner
+                    .shared
+                    .limiter
+                    .lowered(&s.name, now)
+                    .map(|(max, left)| LoweredConcurrency {
+                        max_concurrency: max,
+                        until: inner.clock.now()
+                            + chrono::Duration::from_std(left).unwrap_or(chrono::Duration::zero()),
+                    });
+        }
+        all
     }
 
     /// Adds or replaces a provider. With `key`, the key is stored in the OS

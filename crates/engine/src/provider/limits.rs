@@ -1,5 +1,8 @@
 //! Per-provider limits: concurrent requests, requests per minute, tokens per
-//! minute, and the cool-down a 429 imposes on the whole provider.
+//! minute, the cool-down a 429 imposes on the whole provider, and a lowered
+//! concurrency for a provider that keeps interrupting answers while several are
+//! in flight (llama.cpp's server, for one, ends a running generation when a
+//! newer request preempts it).
 //!
 //! The writer asks [`Limiter::admit`] about each queued task while it claims; a
 //! task whose provider is at a limit is not claimed, so it stays `queued` (no
@@ -24,6 +27,8 @@ const WINDOW: Duration = Duration::from_secs(60);
 /// Held tasks remembered per provider so each hold is announced once; past
 /// this the memory is cleared (a re-announcement is harmless).
 const MAX_ANNOUNCED: usize = 100_000;
+/// How long a lowered concurrency holds after the last interrupted answer.
+pub(crate) const LOWERED_FOR: Duration = Duration::from_secs(5 * 60);
 
 /// Tokens reserved for a task before it is sent: its prompt and system prompt
 /// at about four bytes a token, plus the completion it may produce.
@@ -46,6 +51,19 @@ pub struct Limits {
     /// in any 60 s.
     #[serde(default)]
     pub tpm: Option<u64>,
+}
+
+/// The concurrency in force for a provider that kept interrupting answers while
+/// several were in flight: lower than its settings' `max_concurrency`, until
+/// `until`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct LoweredConcurrency {
+    /// Requests in flight at once, for now.
+    pub max_concurrency: u32,
+    /// When the settings' own limit applies again, unless answers are
+    /// interrupted meanwhile.
+    pub until: chrono::DateTime<chrono::Utc>,
 }
 
 /// Why a queued task is held back.
@@ -100,6 +118,8 @@ struct Gate {
     tokens: VecDeque<(Instant, u64, u64)>,
     tokens_in_window: u64,
     cool_until: Option<Instant>,
+    /// Requests at once while the provider keeps interrupting answers, and until when.
+    lowered: Option<(u32, Instant)>,
     next_reservation: u64,
     announced: HashMap<TaskId, HoldReason>,
 }
@@ -119,6 +139,17 @@ impl Gate {
         if self.cool_until.is_some_and(|t| t <= now) {
             self.cool_until = None;
         }
+        if self.lowered.is_some_and(|(_, until)| until <= now) {
+            self.lowered = None;
+        }
+    }
+
+    /// Requests allowed at once now: the settings' limit, or a lowered one.
+    fn max_concurrency(&self) -> Option<u32> {
+        match (self.limits.max_concurrency, self.lowered) {
+            (Some(max), Some((low, _))) => Some(max.min(low)),
+            (max, lowered) => max.or(lowered.map(|l| l.0)),
+        }
     }
 
     /// The first limit in the way, if any.
@@ -127,8 +158,8 @@ impl Gate {
             return Some((HoldReason::RateLimit, Some(until)));
         }
         let limits = self.limits;
-        if limits
-            .max_concurrency
+        if self
+            .max_concurrency()
             .is_some_and(|max| self.in_flight >= max)
         {
             return Some((HoldReason::Concurrency, None));
@@ -171,16 +202,24 @@ impl Limiter {
     ) -> Admission {
         let mut gates = self.lock();
         let Some(gate) = gates.get_mut(provider) else {
-            // Never limited nor cooled down: nothing to count.
+            // Not configured (the built-in mock): nothing to count.
             return Admission::Admitted(Permit::free());
         };
-        if gate.limits == Limits::default() && gate.cool_until.is_none() {
-            // Unlimited and not cooling down: nothing to count, and every hold
-            // is over (a later one is announced afresh).
-            gate.announced.clear();
-            return Admission::Admitted(Permit::free());
-        }
         gate.prune(now);
+        if gate.limits == Limits::default() && gate.cool_until.is_none() && gate.lowered.is_none() {
+            // Unlimited: only requests in flight are counted (an interrupted
+            // answer asks how many were), and every hold is over (a later one
+            // is announced afresh).
+            gate.announced.clear();
+            gate.in_flight += 1;
+            return Admission::Admitted(Permit {
+                held: Some(Held {
+                    shared: shared.clone(),
+                    provider: provider.to_string(),
+                    reservation: None,
+                }),
+            });
+        }
         if let Some((reason, until)) = gate.hold(estimate) {
             if gate.announced.len() >= MAX_ANNOUNCED {
                 gate.announced.clear();
@@ -203,9 +242,45 @@ impl Limiter {
             held: Some(Held {
                 shared: shared.clone(),
                 provider: provider.to_string(),
-                reservation: id,
+                reservation: Some(id),
             }),
         })
+    }
+
+    /// An answer from `provider` was interrupted (class `incomplete`), its
+    /// request still counted in flight. With others in flight too, the provider
+    /// is held to one request fewer than were in flight, for [`LOWERED_FOR`]
+    /// after the last interruption. Returns the new limit when it is lower than
+    /// the one in force.
+    pub fn interrupted(&self, provider: &str, now: Instant) -> Option<u32> {
+        let mut gates = self.lock();
+        let gate = gates.get_mut(provider)?;
+        gate.prune(now);
+        if let Some(lowered) = &mut gate.lowered {
+            lowered.1 = now + LOWERED_FOR;
+        }
+        if gate.in_flight < 2 {
+            return None;
+        }
+        let target = gate.in_flight - 1;
+        if gate.max_concurrency().is_some_and(|max| max <= target) {
+            return None;
+        }
+        gate.lowered = Some((target, now + LOWERED_FOR));
+        Some(target)
+    }
+
+    /// The lowered concurrency in force for `provider`, if any, and how long
+    /// it still holds.
+    pub fn lowered(&self, provider: &str, now: Instant) -> Option<(u32, Duration)> {
+        let mut gates = self.lock();
+        let gate = gates.get_mut(provider)?;
+        gate.prune(now);
+        let (low, until) = gate.lowered?;
+        gate.limits
+            .max_concurrency
+            .is_none_or(|max| low < max)
+            .then(|| (low, until - now))
     }
 
     /// After a 429: no request to `provider` starts for `wait`.
@@ -231,7 +306,8 @@ pub(crate) struct Permit {
 struct Held {
     shared: Arc<Shared>,
     provider: String,
-    reservation: u64,
+    /// The token reservation, when the provider has limits to count against.
+    reservation: Option<u64>,
 }
 
 impl Permit {
@@ -243,11 +319,14 @@ impl Permit {
     /// Replaces the token reservation with what the provider reported using.
     pub fn reconcile(&self, tokens: u64) {
         let Some(held) = &self.held else { return };
+        let Some(reservation) = held.reservation else {
+            return;
+        };
         let mut gates = held.shared.limiter.lock();
         let Some(gate) = gates.get_mut(&held.provider) else {
             return;
         };
-        if let Some(entry) = gate.tokens.iter_mut().find(|e| e.1 == held.reservation) {
+        if let Some(entry) = gate.tokens.iter_mut().find(|e| e.1 == reservation) {
             gate.tokens_in_window = gate.tokens_in_window - entry.2 + tokens;
             entry.2 = tokens;
         }
@@ -380,5 +459,39 @@ mod tests {
             }
         ));
         assert!(held(l.admit(&shared, "p", t, 0, now + Duration::from_secs(12))).is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn interrupted_answers_with_others_in_flight_lower_the_concurrency_for_a_while() {
+        let shared = Arc::new(Shared::new());
+        let l = &shared.limiter;
+        l.set_limits("p", Limits::default());
+        let now = Instant::now();
+        let permits: Vec<_> = (0..4)
+            .map(|_| match l.admit(&shared, "p", task(), 0, now) {
+                Admission::Admitted(p) => p,
+                Admission::Held { .. } => panic!("unlimited"),
+            })
+            .collect();
+        // Four in flight, one interrupted: three at once from now on.
+        assert_eq!(l.interrupted("p", now), Some(3));
+        assert_eq!(l.lowered("p", now), Some((3, LOWERED_FOR)));
+        assert_eq!(
+            held(l.admit(&shared, "p", task(), 0, now)),
+            Some(HoldReason::Concurrency)
+        );
+        drop(permits);
+        // Alone, an interruption is not the provider's concurrency: no change,
+        // but the lowered limit holds longer.
+        let Admission::Admitted(alone) = l.admit(&shared, "p", task(), 0, now) else {
+            panic!("one is under three")
+        };
+        let later = now + Duration::from_secs(60);
+        assert_eq!(l.interrupted("p", later), None);
+        assert_eq!(l.lowered("p", later), Some((3, LOWERED_FOR)));
+        drop(alone);
+        let over = later + LOWERED_FOR;
+        assert_eq!(l.lowered("p", over), None);
+        assert!((0..5).all(|_| held(l.admit(&shared, "p", task(), 0, over)).is_none()));
     }
 }

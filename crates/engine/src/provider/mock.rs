@@ -125,6 +125,7 @@ impl Provider for MockProvider {
                     request.attempt, plan.fail_first
                 )));
             }
+            output.finish_reason("stop");
             Ok(answer)
         })
     }

@@ -4,8 +4,10 @@
 //! - this file: the [`Provider`] trait, [`CompletionRequest`], [`ProviderError`] and
 //!   its class, the [`OutputSink`] a provider streams into, and [`Providers`].
 //! - `mock`: the deterministic mock (always registered as `mock`).
-//! - `limits`: per-provider concurrency, requests and tokens per minute, and the
-//!   cool-down after a 429; the dispatcher consults it before claiming a task.
+//! - `limits`: per-provider concurrency, requests and tokens per minute, the
+//!   cool-down after a 429, and the lowered concurrency of a provider that keeps
+//!   interrupting answers; the dispatcher consults it before claiming a task.
+//! - `tokens`: Baton's own token count, for providers that report no usage.
 //! - `settings`: a configured provider as stored (kind, base URL, model, limits,
 //!   prices, where its key is).
 //! - `keys`: API keys in the OS keychain or an environment variable; redaction.
@@ -20,10 +22,11 @@ mod limits;
 mod mock;
 mod registry;
 mod settings;
+mod tokens;
 
 pub use admin::ProviderTest;
 pub use keys::{ApiKey, KeyError, KEYCHAIN_SERVICE};
-pub use limits::{HoldReason, Limits};
+pub use limits::{HoldReason, Limits, LoweredConcurrency};
 pub use mock::MockProvider;
 pub use settings::{
     KeyRef, Prices, ProviderKind, ProviderSettings, DEFAULT_IDLE_TIMEOUT_MS, MAX_PROVIDER_NAME,
@@ -31,7 +34,8 @@ pub use settings::{
 
 pub(crate) use registry::Registry;
 
-pub(crate) use limits::{estimate_tokens, Admission, Limiter, Permit};
+pub(crate) use limits::{estimate_tokens, Admission, Limiter, Permit, LOWERED_FOR};
+pub(crate) use tokens::{count_prompt, count_text};
 
 /// The completion budget when a task sets no `max_tokens`: sent where the
 /// protocol requires one (Anthropic) and reserved against tokens-per-minute limits.
@@ -183,14 +187,17 @@ struct Target {
     run: u32,
 }
 
-/// What the executor learns from a sink after the call: time to first token and
-/// the provider's usage report.
-#[derive(Debug, Clone, Copy)]
+/// What the executor learns from a sink after the call: time to first token,
+/// the provider's usage report and finish reason, and the text streamed (to
+/// count its tokens when no usage was reported).
+#[derive(Debug, Clone)]
 pub(crate) struct Probe {
     pub started: Instant,
     pub first_output: Option<Instant>,
     pub prompt_tokens: Option<u64>,
     pub completion_tokens: Option<u64>,
+    pub finish_reason: Option<String>,
+    pub text: String,
 }
 
 impl OutputSink {
@@ -227,6 +234,8 @@ impl OutputSink {
                 first_output: None,
                 prompt_tokens: None,
                 completion_tokens: None,
+                finish_reason: None,
+                text: String::new(),
             })),
         }
     }
@@ -239,6 +248,7 @@ impl OutputSink {
         if !chunk.is_empty() {
             let mut probe = lock(&self.probe);
             probe.first_output.get_or_insert_with(Instant::now);
+            probe.text.push_str(&chunk);
         }
         let Some(target) = &self.target else { return };
         self.pending.push_str(&chunk);
@@ -268,6 +278,11 @@ impl OutputSink {
         }
     }
 
+    /// Why the answer stopped, as the provider said (`stop`, `length`, …).
+    pub fn finish_reason(&mut self, reason: impl Into<String>) {
+        lock(&self.probe).finish_reason = Some(reason.into());
+    }
+
     pub(crate) fn probe(&self) -> Arc<Mutex<Probe>> {
         self.probe.clone()
     }
@@ -294,7 +309,7 @@ impl Drop for OutputSink {
 
 impl Probe {
     pub fn read(probe: &Mutex<Probe>) -> Probe {
-        *lock(probe)
+        lock(probe).clone()
     }
 }
 

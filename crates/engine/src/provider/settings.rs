@@ -111,6 +111,11 @@ pub struct ProviderSettings {
     /// silent for longer is treated as stalled (transient, retried).
     #[serde(default)]
     pub idle_timeout_ms: Option<u64>,
+    /// The concurrency in force now, when Baton lowered it below `limits`
+    /// because the provider kept interrupting answers while several were in
+    /// flight. Filled in when listing; never stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lowered_concurrency: Option<super::LoweredConcurrency>,
 }
 
 impl ProviderSettings {
@@ -125,6 +130,7 @@ impl ProviderSettings {
             key: KeyRef::None,
             prices: None,
             idle_timeout_ms: None,
+            lowered_concurrency: None,
         }
     }
 
@@ -135,6 +141,8 @@ impl ProviderSettings {
     /// Checks every field, trimming what people type with stray spaces. Returns
     /// the field at fault and one sentence.
     pub(crate) fn normalise(mut self) -> Result<Self, (&'static str, String)> {
+        // The engine's state, not a setting.
+        self.lowered_concurrency = None;
         self.name = self.name.trim().to_string();
         let name = &self.name;
         if name.is_empty() || name.chars().count() > MAX_PROVIDER_NAME {

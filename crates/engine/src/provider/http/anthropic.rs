@@ -61,9 +61,12 @@ pub(crate) fn parse_event(event: &SseEvent) -> Result<Vec<Piece>, String> {
             }
             _ => Vec::new(),
         },
-        "message_delta" => match value.get("usage") {
-            Some(u) => {
-                let mut pieces = Vec::new();
+        "message_delta" => {
+            let mut pieces = Vec::new();
+            if let Some(reason) = value.pointer("/delta/stop_reason").and_then(Value::as_str) {
+                pieces.push(Piece::Finish(finish_reason(reason)));
+            }
+            if let Some(u) = value.get("usage") {
                 if u.get("input_tokens").is_some_and(|n| !n.is_null()) {
                     pieces.push(input_usage(u));
                 }
@@ -71,15 +74,27 @@ pub(crate) fn parse_event(event: &SseEvent) -> Result<Vec<Piece>, String> {
                     prompt: None,
                     completion: u.get("output_tokens").and_then(Value::as_u64),
                 });
-                pieces
             }
-            None => Vec::new(),
-        },
+            pieces
+        }
         "message_stop" => vec![Piece::Done],
         "error" => vec![error_piece(value.get("error").unwrap_or(&Value::Null))],
         // ping, content_block_start, content_block_stop, and types added later.
         _ => Vec::new(),
     })
+}
+
+/// Anthropic's `stop_reason` as an OpenAI-style finish reason; one with no
+/// counterpart (`pause_turn`, later ones) is kept as Anthropic says it.
+pub(crate) fn finish_reason(stop_reason: &str) -> String {
+    match stop_reason {
+        "end_turn" | "stop_sequence" => "stop",
+        "max_tokens" => "length",
+        "tool_use" => "tool_calls",
+        "refusal" => "content_filter",
+        other => other,
+    }
+    .to_string()
 }
 
 /// Input tokens, counting the cached ones (written or read): all were sent.
@@ -138,6 +153,9 @@ pub(crate) fn parse_whole(value: &Value) -> Result<Vec<Piece>, String> {
         .filter_map(|b| b.get("text").and_then(Value::as_str))
         .collect();
     let mut pieces = vec![Piece::Text(text)];
+    if let Some(reason) = value.get("stop_reason").and_then(Value::as_str) {
+        pieces.push(Piece::Finish(finish_reason(reason)));
+    }
     if let Some(usage) = value.get("usage") {
         pieces.push(input_usage(usage));
     }
@@ -191,6 +209,7 @@ mod tests {
                 },
                 Text("Hello".into()),
                 Text("! How can I help?".into()),
+                Finish("stop".into()),
                 Usage {
                     prompt: None,
                     completion: Some(12)
@@ -249,6 +268,7 @@ mod tests {
             parse_whole(&v).unwrap(),
             vec![
                 Text("pong".into()),
+                Finish("stop".into()),
                 Usage {
                     prompt: Some(8),
                     completion: Some(4)
@@ -256,5 +276,19 @@ mod tests {
                 Done
             ]
         );
+    }
+
+    #[test]
+    fn stop_reasons_map_onto_finish_reasons() {
+        for (stop, finish) in [
+            ("end_turn", "stop"),
+            ("stop_sequence", "stop"),
+            ("max_tokens", "length"),
+            ("tool_use", "tool_calls"),
+            ("refusal", "content_filter"),
+            ("pause_turn", "pause_turn"),
+        ] {
+            assert_eq!(finish_reason(stop), finish);
+        }
     }
 }

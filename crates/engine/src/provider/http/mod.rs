@@ -8,7 +8,12 @@
 //! connection: that is how a cancel reaches the server.
 //!
 //! Errors are classified here ([`classify`]): the class decides retries, and a
-//! 429's Retry-After cools the whole provider down (see `limits`).
+//! 429's Retry-After cools the whole provider down (see `limits`). An answer is
+//! whole only when the provider said why it stopped (a finish reason; from
+//! Anthropic, a `stop_reason` and `message_stop`): a stream that ends without
+//! one, by `[DONE]`, EOF or a closed connection, or a whole reply without one,
+//! fails the attempt with class `incomplete` (some servers end a running
+//! answer this way when a newer request preempts it).
 //!
 //! # Layout
 //! - `sse`: the event-stream decoder.
@@ -44,7 +49,10 @@ pub(crate) enum Piece {
         prompt: Option<u64>,
         completion: Option<u64>,
     },
-    /// The reply is complete.
+    /// Why the answer stopped (`stop`, `length`, … ; Anthropic's mapped onto these).
+    Finish(String),
+    /// The stream's end marker (`[DONE]`, `message_stop`). The reply is whole
+    /// only if a [`Piece::Finish`] came before it.
     Done,
     /// The provider reported an error inside the stream.
     Error {
@@ -197,7 +205,7 @@ impl HttpProvider {
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/json"));
-        let mut text = String::new();
+        let mut answer = Answer::default();
         if is_json {
             // The server ignored `stream: true` and sent the whole reply.
             let body = read_all(response, idle, name).await?;
@@ -208,24 +216,21 @@ impl HttpProvider {
                 _ => openai::parse_whole(&value),
             }
             .map_err(|e| malformed(name, &e))?;
-            self.apply(pieces, &mut text, output, key)?;
-            return Ok(text);
+            self.apply(pieces, &mut answer, output, key)?;
+            return answer.whole(name, "the reply carried no finish reason");
         }
         let mut stream = response.bytes_stream();
         let mut decoder = sse::SseDecoder::default();
         loop {
             let chunk = match tokio::time::timeout(idle, stream.next()).await {
                 Err(_) => return Err(stalled(name, idle, "the next chunk of the reply")),
-                Ok(None) => {
-                    return Err(ProviderError::retryable(format!(
-                        "the reply from provider '{name}' was cut off mid-way (the stream ended before it was complete)"
-                    )))
-                }
+                Ok(None) => return answer.ended(name, &self.settings.kind, "the stream ended"),
                 Ok(Some(Err(e))) => {
-                    return Err(ProviderError::retryable(format!(
-                        "the reply from provider '{name}' was cut off mid-way: {}",
+                    let how = format!(
+                        "the connection closed: {}",
                         keys::redact(&error_chain(&e), key)
-                    )))
+                    );
+                    return answer.ended(name, &self.settings.kind, &how);
                 }
                 Ok(Some(Ok(bytes))) => bytes,
             };
@@ -235,29 +240,36 @@ impl HttpProvider {
                     _ => openai::parse_event(&event),
                 }
                 .map_err(|e| malformed(name, &e))?;
-                if self.apply(pieces, &mut text, output, key)? {
-                    // Complete: stop reading, even if the server keeps the stream open.
-                    return Ok(text);
+                if self.apply(pieces, &mut answer, output, key)? {
+                    // The end marker: stop reading, even if the server keeps the stream open.
+                    return answer.whole(
+                        name,
+                        "the stream ended with its end marker but no finish reason",
+                    );
                 }
             }
         }
     }
 
-    /// Sends text and usage on; true once the reply is complete.
+    /// Sends text, usage and the finish reason on; true at the end marker.
     fn apply(
         &self,
         pieces: Vec<Piece>,
-        text: &mut String,
+        answer: &mut Answer,
         output: &mut OutputSink,
         key: Option<&ApiKey>,
     ) -> Result<bool, ProviderError> {
         for piece in pieces {
             match piece {
                 Piece::Text(t) => {
-                    text.push_str(&t);
+                    answer.text.push_str(&t);
                     output.send(t);
                 }
                 Piece::Usage { prompt, completion } => output.usage(prompt, completion),
+                Piece::Finish(reason) => {
+                    output.finish_reason(reason.clone());
+                    answer.finish = Some(reason);
+                }
                 Piece::Done => return Ok(true),
                 Piece::Error {
                     status,
@@ -275,6 +287,45 @@ impl HttpProvider {
             }
         }
         Ok(false)
+    }
+}
+
+/// What has arrived of one answer.
+#[derive(Debug, Default)]
+struct Answer {
+    text: String,
+    finish: Option<String>,
+}
+
+impl Answer {
+    /// The answer at its end marker (or a whole reply): complete only with a
+    /// finish reason.
+    fn whole(self, name: &str, missing: &str) -> Result<String, ProviderError> {
+        match self.finish {
+            Some(_) => Ok(self.text),
+            None => Err(self.incomplete(name, missing)),
+        }
+    }
+
+    /// The stream stopped without its end marker (EOF, a closed connection).
+    /// An OpenAI-compatible answer that already gave its finish reason is
+    /// whole (only its usage or `[DONE]` is missing); Anthropic's needs
+    /// `message_stop` too.
+    fn ended(self, name: &str, kind: &ProviderKind, how: &str) -> Result<String, ProviderError> {
+        if self.finish.is_some() && *kind != ProviderKind::Anthropic {
+            return Ok(self.text);
+        }
+        Err(self.incomplete(name, &format!("{how} before the end of the answer")))
+    }
+
+    fn incomplete(&self, name: &str, how: &str) -> ProviderError {
+        ProviderError::new(
+            ErrorClass::Incomplete,
+            format!(
+                "provider '{name}' ended the answer before finishing ({how}; {} characters had arrived)",
+                self.text.chars().count()
+            ),
+        )
     }
 }
 

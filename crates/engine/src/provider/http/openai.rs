@@ -83,6 +83,12 @@ pub(crate) fn parse_event(event: &SseEvent) -> Result<Vec<Piece>, String> {
             pieces.push(Piece::Text(text.to_string()));
         }
     }
+    if let Some(reason) = value
+        .pointer("/choices/0/finish_reason")
+        .and_then(Value::as_str)
+    {
+        pieces.push(Piece::Finish(reason.to_string()));
+    }
     // Groq reports usage under `x_groq`; everyone else at the top.
     let usage = value
         .get("usage")
@@ -104,6 +110,12 @@ pub(crate) fn parse_whole(value: &Value) -> Result<Vec<Piece>, String> {
         .and_then(Value::as_str)
         .ok_or("the response has no choices[0].message.content")?;
     let mut pieces = vec![Piece::Text(text.to_string())];
+    if let Some(reason) = value
+        .pointer("/choices/0/finish_reason")
+        .and_then(Value::as_str)
+    {
+        pieces.push(Piece::Finish(reason.to_string()));
+    }
     if let Some(usage) = value.get("usage").filter(|u| !u.is_null()) {
         pieces.push(usage_piece(usage));
     }
@@ -183,6 +195,7 @@ mod tests {
             vec![
                 Text("Hello".into()),
                 Text("! How can I help?".into()),
+                Finish("stop".into()),
                 Usage {
                     prompt: Some(9),
                     completion: Some(9)
@@ -197,10 +210,13 @@ mod tests {
         let groq = "data: {\"id\":\"x\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"x_groq\":{\"id\":\"req_1\",\"usage\":{\"queue_time\":0.01,\"prompt_tokens\":12,\"completion_tokens\":3,\"total_tokens\":15}}}\n\n";
         assert_eq!(
             pieces(groq),
-            vec![Usage {
-                prompt: Some(12),
-                completion: Some(3)
-            }]
+            vec![
+                Finish("stop".into()),
+                Usage {
+                    prompt: Some(12),
+                    completion: Some(3)
+                }
+            ]
         );
         let with_comment =
             ": OPENROUTER PROCESSING\n\ndata: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\n";
@@ -275,12 +291,29 @@ mod tests {
             parse_whole(&v).unwrap(),
             vec![
                 Text("pong".into()),
+                Finish("stop".into()),
                 Usage {
                     prompt: Some(5),
                     completion: Some(1)
                 },
                 Done
             ]
+        );
+    }
+
+    /// What the issue saw from a server that preempted a running answer: the
+    /// role, then the end marker, and no finish reason anywhere.
+    #[test]
+    fn a_preempted_stream_has_no_finish_reason_before_its_end_marker() {
+        let preempted = concat!(
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\"},\"finish_reason\":null}]}\n\n",
+            "data: [DONE]\n\n",
+        );
+        assert_eq!(pieces(preempted), vec![Done]);
+        let length = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"},\"finish_reason\":\"length\"}]}\n\n";
+        assert_eq!(
+            pieces(length),
+            vec![Text("a".into()), Finish("length".into())]
         );
     }
 }

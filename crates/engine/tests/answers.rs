@@ -271,13 +271,8 @@ async fn against_a_preempting_server_no_interrupted_answer_completes_and_concurr
                 "{kind}: every completed task has token counts"
             );
             assert!(task.usage_estimated, "{kind}: the server reported none");
-            for attempt in &task.history {
-                if attempt.failure.is_some() {
-                    assert_eq!(
-                        attempt.failure.as_ref().unwrap().class,
-                        ErrorClass::Incomplete
-                    );
-                }
+            for failure in task.history.iter().filter_map(|a| a.failure.as_ref()) {
+                assert_eq!(failure.class, ErrorClass::Incomplete, "{kind}");
             }
         }
         assert!(completed >= 4, "{kind}: only {completed} of 6 completed");

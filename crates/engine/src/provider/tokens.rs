@@ -67,4 +67,64 @@ mod tests {
             bare + count_text("gpt-4o", "be brief") + 9
         );
     }
+
+    /// A fixed corpus of the kinds of text tasks send and receive: prose, code,
+    /// JSON, numbers, other scripts, emoji.
+    const CORPUS: &[&str] = &[
+        "Summarise the following meeting notes in three bullet points, keeping every date and name.",
+        "The quick brown fox jumps over the lazy dog. Pack my box with five dozen liquor jugs.",
+        "fn main() {\n    let v: Vec<u32> = (0..10).map(|x| x * x).collect();\n    println!(\"{v:?}\");\n}\n",
+        "{\"id\": \"0190d7a4-1c2b-7e3f-9a8b-5c4d3e2f1a0b\", \"status\": \"completed\", \"latency_ms\": 1532, \"tags\": [\"a\", \"b\"]}",
+        "SELECT name, COUNT(*) AS n FROM tasks WHERE status = 'failed' GROUP BY name ORDER BY n DESC LIMIT 10;",
+        "Invoice 2026-11-30: 3 × 19.99 EUR, 12 × 4.50 EUR, VAT 21 %, total 114.13 EUR, due 2026-12-31.",
+        "Le service a répondu trop tôt : la réponse s'arrête au milieu d'une phrase, sans raison de fin.",
+        "Die Antwort wurde nach drei Sätzen abgebrochen; bitte versuche es später noch einmal.",
+        "请把下面的段落翻译成英文，并保留所有的专有名词和数字。",
+        "今日はいい天気ですね。明日の会議は午前十時からです。",
+        "Great job! 🎉🚀 Ship it 👍 — then write the release notes ✍️.",
+        "Once upon a time, in a kingdom by the sea, there lived a cartographer who drew maps of places that did not exist yet, and every map she drew, the sea would make true by morning.",
+    ];
+
+    /// Records the error of Baton's estimates on [`CORPUS`] against the counts
+    /// OpenAI reports for gpt-4o (its tokenizer, o200k, counts them exactly):
+    /// the cl100k approximation used for every non-OpenAI model, and the
+    /// limiter's four-bytes-a-token reservation. docs/PERFORMANCE.md quotes the
+    /// figures printed here (`--nocapture`).
+    #[test]
+    fn the_token_estimate_stays_close_to_reported_counts_on_a_fixed_corpus() {
+        let reported: Vec<u64> = CORPUS.iter().map(|t| count_text("gpt-4o", t)).collect();
+        let error = |estimate: &dyn Fn(&str) -> u64| {
+            let (mut abs, mut worst, mut total, mut total_est) = (0.0, 0.0f64, 0, 0);
+            for (text, &r) in CORPUS.iter().zip(&reported) {
+                let e = estimate(text);
+                let rel = (e as f64 - r as f64).abs() / r as f64;
+                abs += rel;
+                worst = worst.max(rel);
+                total += r;
+                total_est += e;
+            }
+            let overall = (total_est as f64 - total as f64) / total as f64;
+            (abs / CORPUS.len() as f64, worst, overall)
+        };
+        let cl100k = error(&|t| count_text("claude-3-5-haiku-latest", t));
+        let bytes = error(&|t| t.len().div_ceil(4) as u64);
+        let o200k = error(&|t| count_text("gpt-4o-mini", t));
+        println!(
+            "{} texts, {} tokens reported (o200k)\n\
+             cl100k estimate: mean |error| {:.1} %, worst {:.1} %, total {:+.1} %\n\
+             bytes/4 estimate: mean |error| {:.1} %, worst {:.1} %, total {:+.1} %",
+            CORPUS.len(),
+            reported.iter().sum::<u64>(),
+            cl100k.0 * 100.0,
+            cl100k.1 * 100.0,
+            cl100k.2 * 100.0,
+            bytes.0 * 100.0,
+            bytes.1 * 100.0,
+            bytes.2 * 100.0,
+        );
+        // An OpenAI model is counted with its own tokenizer: no error.
+        assert_eq!(o200k, (0.0, 0.0, 0.0));
+        assert!(cl100k.0 < 0.15, "cl100k is off by {:.1} %", cl100k.0 * 100.0);
+        assert!(cl100k.2.abs() < 0.10);
+    }
 }

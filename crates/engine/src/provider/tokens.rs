@@ -124,7 +124,11 @@ mod tests {
         );
         // An OpenAI model is counted with its own tokenizer: no error.
         assert_eq!(o200k, (0.0, 0.0, 0.0));
-        assert!(cl100k.0 < 0.15, "cl100k is off by {:.1} %", cl100k.0 * 100.0);
+        assert!(
+            cl100k.0 < 0.15,
+            "cl100k is off by {:.1} %",
+            cl100k.0 * 100.0
+        );
         assert!(cl100k.2.abs() < 0.10);
     }
 }

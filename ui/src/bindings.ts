@@ -126,6 +126,15 @@ export type Attempt_Deserialize = {
 	ttft_ms?: number | null,
 	/**  From the start of the attempt to its outcome. */
 	latency_ms?: number | null,
+	/**  Why the answer stopped, as the provider said (see [`Task::finish_reason`]). */
+	finish_reason?: string | null,
+	/**  The tokens were counted by Baton, not reported by the provider. */
+	usage_estimated?: boolean,
+	/**
+	 *  What an answer the server ended before finishing (class `incomplete`)
+	 *  had streamed; the task's `output` moves on to the next attempt's.
+	 */
+	partial_output?: string | null,
 };
 
 /**  One attempt in a task's history. */
@@ -144,6 +153,15 @@ export type Attempt_Serialize = {
 	ttft_ms?: number,
 	/**  From the start of the attempt to its outcome. */
 	latency_ms?: number,
+	/**  Why the answer stopped, as the provider said (see [`Task::finish_reason`]). */
+	finish_reason?: string,
+	/**  The tokens were counted by Baton, not reported by the provider. */
+	usage_estimated?: boolean,
+	/**
+	 *  What an answer the server ended before finishing (class `incomplete`)
+	 *  had streamed; the task's `output` moves on to the next attempt's.
+	 */
+	partial_output?: string,
 };
 
 /**  One window of the matching tasks, newest first, and how many match in all. */
@@ -224,7 +242,14 @@ export type ErrorClass =
 /**  401/403: not retried. */
 "auth" | 
 /**  400/404/413/422 (a bad model, a context too long): not retried. */
-"invalid_request";
+"invalid_request" | 
+/**
+ *  The server ended the answer before finishing: a stream without a finish
+ *  reason (or, from Anthropic, without `message_stop` and a `stop_reason`),
+ *  cut by EOF or a closed connection, or a whole reply without one. Retried
+ *  with backoff; the partial output stays on the attempt.
+ */
+"incomplete";
 
 export type Event = Event_Serialize | Event_Deserialize;
 
@@ -244,7 +269,16 @@ export type EventKind_Deserialize =
  *  How long until the limit lifts, when a time lifts it (a concurrency
  *  slot frees when a request ends instead).
  */
-wait_ms?: number | null; message: string };
+wait_ms?: number | null; message: string } | 
+/**
+ *  The provider interrupted this task's answer while others were in flight:
+ *  it is held to `max_concurrency` requests at once for a while. `message`
+ *  reads "provider 'local' interrupted answers while several were in flight:
+ *  at most 2 at once for 300 s".
+ */
+{ type: "concurrency_lowered"; provider: string; max_concurrency: number; 
+/**  How long the lowered limit holds unless answers are interrupted again. */
+wait_ms: number; message: string };
 
 export type EventKind_Serialize = 
 /**  `from` is `None` when the task was created or imported. */
@@ -260,7 +294,16 @@ export type EventKind_Serialize =
  *  How long until the limit lifts, when a time lifts it (a concurrency
  *  slot frees when a request ends instead).
  */
-wait_ms: number | null; message: string };
+wait_ms: number | null; message: string } | 
+/**
+ *  The provider interrupted this task's answer while others were in flight:
+ *  it is held to `max_concurrency` requests at once for a while. `message`
+ *  reads "provider 'local' interrupted answers while several were in flight:
+ *  at most 2 at once for 300 s".
+ */
+{ type: "concurrency_lowered"; provider: string; max_concurrency: number; 
+/**  How long the lowered limit holds unless answers are interrupted again. */
+wait_ms: number; message: string };
 
 export type Event_Deserialize = {
 	seq: number,
@@ -350,6 +393,21 @@ export type Limits_Serialize = {
 	tpm: number | null,
 };
 
+/**
+ *  The concurrency in force for a provider that kept interrupting answers while
+ *  several were in flight: lower than its settings' `max_concurrency`, until
+ *  `until`.
+ */
+export type LoweredConcurrency = {
+	/**  Requests in flight at once, for now. */
+	max_concurrency: number,
+	/**
+	 *  When the settings' own limit applies again, unless answers are
+	 *  interrupted meanwhile.
+	 */
+	until: string,
+};
+
 /**  What happens to runs that fell due while the engine was not running. */
 export type MissedPolicy = 
 /**  Every missed run is skipped (and recorded as skipped). */
@@ -410,6 +468,12 @@ export type ProviderSettings_Deserialize = {
 	 *  silent for longer is treated as stalled (transient, retried).
 	 */
 	idle_timeout_ms?: number | null,
+	/**
+	 *  The concurrency in force now, when Baton lowered it below `limits`
+	 *  because the provider kept interrupting answers while several were in
+	 *  flight. Filled in when listing; never stored.
+	 */
+	lowered_concurrency?: LoweredConcurrency | null,
 };
 
 /**  A configured provider. */
@@ -433,6 +497,12 @@ export type ProviderSettings_Serialize = {
 	 *  silent for longer is treated as stalled (transient, retried).
 	 */
 	idle_timeout_ms: number | null,
+	/**
+	 *  The concurrency in force now, when Baton lowered it below `limits`
+	 *  because the provider kept interrupting answers while several were in
+	 *  flight. Filled in when listing; never stored.
+	 */
+	lowered_concurrency?: LoweredConcurrency,
 };
 
 /**  What a provider test measured. */
@@ -1007,6 +1077,18 @@ export type Task_Deserialize = {
 	failure?: Failure_Deserialize | null,
 	/**  The recurring schedule whose fire created this task. */
 	schedule_id?: ScheduleId | null,
+	/**
+	 *  Why the last answer stopped: `stop`, `length` (at `max_tokens`),
+	 *  `content_filter`, `tool_calls`, or the provider's own value. Anthropic's
+	 *  `stop_reason` is mapped onto these (`end_turn` → `stop`, `max_tokens` →
+	 *  `length`, …).
+	 */
+	finish_reason?: string | null,
+	/**
+	 *  Some of the token totals were counted by Baton because the provider
+	 *  reported none (shown with "≈").
+	 */
+	usage_estimated?: boolean,
 };
 
 /**  A task as stored, exported and shown. Field names are the CLI's and the API's JSON. */
@@ -1048,6 +1130,18 @@ export type Task_Serialize = {
 	failure: Failure_Serialize | null,
 	/**  The recurring schedule whose fire created this task. */
 	schedule_id?: ScheduleId,
+	/**
+	 *  Why the last answer stopped: `stop`, `length` (at `max_tokens`),
+	 *  `content_filter`, `tool_calls`, or the provider's own value. Anthropic's
+	 *  `stop_reason` is mapped onto these (`end_turn` → `stop`, `max_tokens` →
+	 *  `length`, …).
+	 */
+	finish_reason?: string,
+	/**
+	 *  Some of the token totals were counted by Baton because the provider
+	 *  reported none (shown with "≈").
+	 */
+	usage_estimated?: boolean,
 };
 
 /* Tauri Specta runtime */

@@ -63,6 +63,34 @@ describe("live detail", () => {
     await hasText(row(page, "Sentiment of app store reviews").getByTestId("status-badge"), "completed");
   });
 
+  it("keeps an interrupted answer on its attempt, says why the answer stopped and marks counted tokens", async () => {
+    const page = await app.open();
+    await row(page, "Proofread the pricing page").click();
+    await fake(page, "start", "Proofread the pricing page");
+    await fake(page, "output", "Proofread the pricing page", "1. Fix");
+    await fake(page, "fail", "Proofread the pricing page", "provider 'local' ended the answer before finishing", true, true);
+    const first = byTestId(page, "attempts-timeline").locator("li").first();
+    await hasText(first, /Attempt 1\s*failed, retrying/);
+    await hasText(first.getByTestId("attempt-partial-output"), /Partial answer \(6 characters\)/);
+
+    await fake(page, "start", "Proofread the pricing page");
+    const usage = { prompt_tokens: 15, completion_tokens: 24, cost_usd: 0, usage_estimated: true, finish_reason: "length" };
+    await fake(page, "complete", "Proofread the pricing page", "1. Fix the typo in", usage);
+    await hasText(byTestId(page, "detail-status"), "completed");
+    await hasText(byTestId(page, "detail-tokens"), "≈15 in · ≈24 out");
+    await hasText(byTestId(page, "detail-finish-reason"), "stopped at the 24-token limit");
+    await hasText(byTestId(page, "attempts-timeline").locator("li").nth(1).getByTestId("attempt-finish-reason"), "stopped at the 24-token limit");
+  });
+
+  it("shows reported token counts without the estimate mark", async () => {
+    const page = await app.open();
+    await row(page, "Name ideas for the CLI").click();
+    await fake(page, "start", "Name ideas for the CLI");
+    await fake(page, "complete", "Name ideas for the CLI", "baton", { prompt_tokens: 9, completion_tokens: 1, cost_usd: 0 });
+    await hasText(byTestId(page, "detail-tokens"), "9 in · 1 out");
+    await hasText(byTestId(page, "detail-finish-reason"), "finished");
+  });
+
   it("releases a waiting child when its parent completes", async () => {
     const page = await app.open();
     await row(page, "Outline the migration plan").click();

@@ -196,4 +196,14 @@ describe("provider settings", () => {
     assert.equal(args.input.provider, "local");
     await hasText(byTestId(page, "task-detail"), /local \/ llama3\.2/);
   });
+
+  it("shows a lowered concurrency while it is in force", async () => {
+    const page = await app.open({ config: { providers: [{ ...LOCAL, limits: { max_concurrency: null, rpm: null, tpm: null } }] } });
+    await openProviders(page);
+    const row = providerRow(page, "local");
+    await row.waitFor();
+    assert.equal(await row.getByTestId("provider-lowered-concurrency").count(), 0);
+    await fake(page, "lowerConcurrency", "local", 2, "Name ideas for the CLI");
+    await hasText(row.getByTestId("provider-lowered-concurrency"), /^2 at once until .*kept interrupting answers/);
+  });
 });

@@ -4,6 +4,7 @@ import { events } from "../bindings";
 import { detail } from "./detail.svelte";
 import { engine } from "./engine.svelte";
 import { appendOutput, dropStream } from "./output.svelte";
+import { providers } from "./providers.svelte";
 import { schedules } from "./schedules.svelte";
 import { list } from "./tasks.svelte";
 import type { TaskEvent } from "./types";
@@ -15,6 +16,11 @@ function onTaskEvent(ev: TaskEvent): void {
   }
   // A task held back by its provider's limit stays queued; nothing to update yet.
   if (ev.type === "held") return;
+  // The provider's concurrency was lowered: its settings show the limit in force.
+  if (ev.type === "concurrency_lowered") {
+    if (providers.loaded) void providers.load();
+    return;
+  }
   list.applyTask(ev.task);
   detail.applyTask(ev.task);
   schedules.applyTask(ev.task);

@@ -15,6 +15,22 @@ const dateTimeFmt = new Intl.DateTimeFormat(undefined, {
 const fullFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
 const numberFmt = new Intl.NumberFormat();
 
+/** Why an answer stopped, in words: "stopped at the 24-token limit" for `length`. */
+export function finishReason(reason: string, maxTokens: number | null | undefined): string {
+  switch (reason) {
+    case "stop":
+      return "finished";
+    case "length":
+      return maxTokens != null ? `stopped at the ${formatCount(maxTokens)}-token limit` : "stopped at the token limit";
+    case "content_filter":
+      return "stopped by the content filter";
+    case "tool_calls":
+      return "stopped to call a tool";
+    default:
+      return reason;
+  }
+}
+
 export function formatCount(n: number): string {
   return numberFmt.format(n);
 }

@@ -6,6 +6,7 @@ import type {
   CommandError_Serialize,
   Event_Serialize,
   KeyRef,
+  LoweredConcurrency,
   MissedPolicy,
   OverlapPolicy,
   ScheduleEvent_Serialize,
@@ -42,7 +43,7 @@ export type ScheduleEvent = ScheduleEvent_Serialize;
 export type ScheduleInput = ScheduleInput_Deserialize;
 export type { MissedPolicy, OverlapPolicy, SkipReason, SkippedRuns };
 export type ProviderTest = ProviderTest_Serialize;
-export type { KeyRef, ProviderKind };
+export type { KeyRef, LoweredConcurrency, ProviderKind };
 export type { StatusChanged, StatusCounts, TaskState };
 
 export type Result<T> = { status: "ok"; data: T } | { status: "error"; error: CommandError };

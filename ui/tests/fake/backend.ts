@@ -10,7 +10,7 @@ import type {
   ProviderSettings_Serialize as ProviderSettings,
   StatusChanged,
 } from "../../src/bindings";
-import { Failure, Model, commandError, type Task } from "./model";
+import { Failure, Model, commandError, type Task, type Usage } from "./model";
 import { FakeProviders } from "./providers";
 import { FakeSchedules } from "./schedules";
 import { seedBulk, seedDemo } from "./seed";
@@ -178,12 +178,29 @@ const fake = {
   },
   start: (name: string) => model.start(byName(name).id),
   output: (name: string, chunk: string) => model.output(byName(name).id, chunk),
-  complete: (
-    name: string,
-    output: string,
-    usage?: { prompt_tokens: number; completion_tokens: number; cost_usd: number },
-  ) => model.complete(byName(name).id, output, usage),
-  fail: (name: string, error: string, retry = false) => model.fail(byName(name).id, error, retry),
+  complete: (name: string, output: string, usage?: Usage) => model.complete(byName(name).id, output, usage),
+  fail: (name: string, error: string, retry = false, incomplete = false) =>
+    model.fail(byName(name).id, error, retry, incomplete),
+  /** The engine lowered `provider`'s concurrency after an interrupted answer of task `name`. */
+  lowerConcurrency: (provider: string, maxConcurrency: number, name: string) => {
+    const p = model.providers.get(provider);
+    if (!p) throw new Error(`no provider named ${provider}`);
+    const wait = 300_000;
+    p.lowered_concurrency = {
+      max_concurrency: maxConcurrency,
+      until: new Date(model.now() + wait).toISOString(),
+    };
+    model.emit({
+      seq: 0,
+      at: new Date(model.now()).toISOString(),
+      task_id: byName(name).id,
+      type: "concurrency_lowered",
+      provider,
+      max_concurrency: maxConcurrency,
+      wait_ms: wait,
+      message: `provider '${provider}' interrupted answers while several were in flight: at most ${maxConcurrency} at once for 300 s`,
+    });
+  },
   resync: () => send("resync", { missed: 3 }),
   schedule: (name: string) => structuredClone(schedules.byName(name)),
   /** Records skipped runs on the schedule named `name` (as after the app was closed). */

@@ -38,6 +38,15 @@ function hex(n: number, width: number): string {
   return Math.floor(n).toString(16).padStart(width, "0").slice(-width);
 }
 
+/** What a completion reports besides its output (the engine's attempt measurements). */
+export interface Usage {
+  prompt_tokens?: number;
+  completion_tokens?: number;
+  cost_usd?: number;
+  usage_estimated?: boolean;
+  finish_reason?: string;
+}
+
 export class Model {
   /** Ids in creation order (UUIDv7 order), oldest first. */
   order: string[] = [];
@@ -50,6 +59,8 @@ export class Model {
   providers = new Map<string, ProviderSettings>();
   now: () => number = () => Date.now();
   emit: (event: TaskEvent) => void = () => {};
+  /** What the current attempt of each task has streamed (the engine keeps it as `output`). */
+  #streamed = new Map<string, string>();
   #seq = 0;
   #lastMs = 0;
   #rand = 0x2545f491;
@@ -107,6 +118,7 @@ export class Model {
     const task = this.require(id);
     const index = this.chunks.get(id) ?? 0;
     this.chunks.set(id, index + 1);
+    this.#streamed.set(id, (index === 0 ? "" : this.#streamed.get(id) ?? "") + chunk);
     this.emit({
       seq: ++this.#seq,
       at: new Date(this.now()).toISOString(),
@@ -434,16 +446,25 @@ export class Model {
   complete(
     id: string,
     output: string,
-    usage?: { prompt_tokens: number; completion_tokens: number; cost_usd: number },
+    usage?: Usage,
   ): Task {
     const old = this.require(id);
     const task = structuredClone(old);
     task.status = "completed";
     task.output = output;
-    if (usage) Object.assign(task, usage);
+    // As the engine: why the answer stopped, and whether Baton counted the tokens.
+    const { finish_reason = "stop", usage_estimated = false, ...counts } = usage ?? {};
+    Object.assign(task, counts);
+    task.finish_reason = finish_reason;
+    if (usage_estimated) task.usage_estimated = true;
     task.finished_at = new Date(this.now()).toISOString();
     task.latency_ms = task.started_at ? this.now() - Date.parse(task.started_at) : 0;
     this.#closeAttempt(task, "completed", null);
+    const attempt = task.history[task.history.length - 1];
+    if (attempt) {
+      attempt.finish_reason = finish_reason;
+      if (usage_estimated) attempt.usage_estimated = true;
+    }
     this.save(old.status, task);
     for (const child of this.detail(id).children) {
       if (child.status !== "waiting") continue;
@@ -455,12 +476,22 @@ export class Model {
     return task;
   }
 
-  fail(id: string, error: string, retry: boolean): Task {
+  /** `incomplete`: the server ended the answer before finishing; its partial output stays on the attempt. */
+  fail(id: string, error: string, retry: boolean, incomplete = false): Task {
     const old = this.require(id);
     const task = structuredClone(old);
     const again = retry && task.attempts < task.max_attempts;
     this.#closeAttempt(task, again ? "retrying" : "failed", error);
     task.error = error;
+    if (incomplete) {
+      task.failure = { class: "incomplete", status: null, message: null };
+      const attempt = task.history[task.history.length - 1];
+      if (attempt) {
+        attempt.failure = task.failure;
+        const partial = this.#streamed.get(id);
+        if (partial) attempt.partial_output = partial;
+      }
+    }
     if (again) {
       task.status = "scheduled";
       task.scheduled_for = new Date(this.now() + 2000 * 2 ** task.attempts).toISOString();

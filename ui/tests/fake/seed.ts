@@ -21,6 +21,7 @@ interface Spec {
   latency?: number;
   parent?: string;
   reason?: string;
+  maxTokens?: number;
 }
 
 const DEMO: Spec[] = [
@@ -40,7 +41,7 @@ const DEMO: Spec[] = [
   { name: "Outline the migration plan", prompt: "Outline a step-by-step plan to migrate the task store to the new schema, with rollback points.", status: "running", ago: 8, model: "stream=40", output: "" },
   { name: "Customer interview synthesis", prompt: "Synthesise the five interview transcripts into themes with quotes.", status: "running", ago: 6, model: "sleep=8000" },
   { name: "Name ideas for the CLI", prompt: "Suggest ten short names for a task-runner CLI.", status: "queued", ago: 4 },
-  { name: "Proofread the pricing page", prompt: "Proofread the pricing page copy; list changes only.", status: "queued", ago: 3 },
+  { name: "Proofread the pricing page", prompt: "Proofread the pricing page copy; list changes only.", status: "queued", ago: 3, maxTokens: 24 },
   { name: "Sentiment of app store reviews", prompt: "Score each review from -1 to 1 and give one-line reasons.", status: "queued", ago: 2 },
   { name: "Explain the retry backoff to support", prompt: "Explain in plain words how retries and backoff work, for the support team.", status: "queued", ago: 1 },
 ];
@@ -93,7 +94,7 @@ export function seedDemo(model: Model): void {
       history,
       system: null,
       temperature: null,
-      max_tokens: null,
+      max_tokens: s.maxTokens ?? null,
       prompt_tokens: null,
       completion_tokens: null,
       cost_usd: null,

@@ -119,7 +119,10 @@ export type Attempt_Deserialize = {
 	error?: string | null,
 	/**  The class, HTTP status and provider's own message of a provider error. */
 	failure?: Failure_Deserialize | null,
-	/**  Tokens as the provider reported them; `None` when it reported none. */
+	/**
+	 *  Tokens as the provider reported them, or as Baton counted them when it
+	 *  reported none (`usage_estimated`).
+	 */
 	prompt_tokens?: number | null,
 	completion_tokens?: number | null,
 	/**  From the start of the attempt to its first output chunk. */
@@ -146,7 +149,10 @@ export type Attempt_Serialize = {
 	error: string | null,
 	/**  The class, HTTP status and provider's own message of a provider error. */
 	failure?: Failure_Serialize,
-	/**  Tokens as the provider reported them; `None` when it reported none. */
+	/**
+	 *  Tokens as the provider reported them, or as Baton counted them when it
+	 *  reported none (`usage_estimated`).
+	 */
 	prompt_tokens?: number,
 	completion_tokens?: number,
 	/**  From the start of the attempt to its first output chunk. */
@@ -235,7 +241,7 @@ export type ErrorClass =
 /**  429: retried after the provider's Retry-After; the whole provider cools down. */
 "rate_limited" | 
 /**
- *  5xx, 529, connection errors, cut or stalled streams, malformed replies: retried
+ *  5xx, 529, connection errors, stalled streams, malformed replies: retried
  *  with backoff.
  */
 "transient" | 
@@ -1068,7 +1074,10 @@ export type Task_Deserialize = {
 	temperature?: Real | null,
 	/**  Most completion tokens per attempt; the provider's default when `None`. */
 	max_tokens?: number | null,
-	/**  Tokens over every attempt, as the provider reported them. */
+	/**
+	 *  Tokens over every attempt, as the provider reported them (or Baton
+	 *  counted them: `usage_estimated`).
+	 */
 	prompt_tokens?: number | null,
 	completion_tokens?: number | null,
 	/**  What those tokens cost, from the provider's price table. */
@@ -1121,7 +1130,10 @@ export type Task_Serialize = {
 	temperature: Real | null,
 	/**  Most completion tokens per attempt; the provider's default when `None`. */
 	max_tokens: number | null,
-	/**  Tokens over every attempt, as the provider reported them. */
+	/**
+	 *  Tokens over every attempt, as the provider reported them (or Baton
+	 *  counted them: `usage_estimated`).
+	 */
 	prompt_tokens: number | null,
 	completion_tokens: number | null,
 	/**  What those tokens cost, from the provider's price table. */

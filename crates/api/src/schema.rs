@@ -44,7 +44,8 @@ pub(crate) struct TaskDoc {
     system: Option<String>,
     temperature: Option<f64>,
     max_tokens: Option<u32>,
-    /// Tokens over every attempt, as the provider reported them.
+    /// Tokens over every attempt, as the provider reported them (or Baton
+    /// counted them: `usage_estimated`).
     prompt_tokens: Option<u64>,
     completion_tokens: Option<u64>,
     /// What those tokens cost, from the provider's price table.

@@ -103,7 +103,8 @@ pub struct Attempt {
     /// The class, HTTP status and provider's own message of a provider error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
-    /// Tokens as the provider reported them; `None` when it reported none.
+    /// Tokens as the provider reported them, or as Baton counted them when it
+    /// reported none (`usage_estimated`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_tokens: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -155,7 +156,7 @@ impl Attempt {
 pub enum ErrorClass {
     /// 429: retried after the provider's Retry-After; the whole provider cools down.
     RateLimited,
-    /// 5xx, 529, connection errors, cut or stalled streams, malformed replies: retried
+    /// 5xx, 529, connection errors, stalled streams, malformed replies: retried
     /// with backoff.
     Transient,
     /// 401/403: not retried.
@@ -257,7 +258,8 @@ pub struct Task {
     /// Most completion tokens per attempt; the provider's default when `None`.
     #[serde(default)]
     pub max_tokens: Option<u32>,
-    /// Tokens over every attempt, as the provider reported them.
+    /// Tokens over every attempt, as the provider reported them (or Baton
+    /// counted them: `usage_estimated`).
     #[serde(default)]
     pub prompt_tokens: Option<u64>,
     #[serde(default)]

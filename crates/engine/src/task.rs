@@ -564,6 +564,38 @@ mod tests {
     }
 
     #[test]
+    fn a_record_from_before_finish_reasons_and_estimates_loads_and_saves_unchanged() {
+        let old = serde_json::json!({
+            "id": "0190d7a4-0000-7000-8000-000000000001", "name": "n", "prompt": "p",
+            "status": "completed", "scheduled_for": null, "created_at": "2026-12-01T08:00:00Z",
+            "started_at": null, "finished_at": null, "output": "o", "error": null,
+            "parent_task_id": null, "llm_provider": "mock", "llm_model": "echo",
+            "latency_ms": null, "attempts": 1, "max_attempts": 3, "timeout_ms": 1000,
+            "cancel_reason": null,
+            "history": [{"number": 1, "started_at": "2026-12-01T08:00:00Z",
+                "finished_at": "2026-12-01T08:00:01Z", "outcome": "completed", "error": null,
+                "prompt_tokens": 3}],
+            "system": null, "temperature": null, "max_tokens": null, "prompt_tokens": 3,
+            "completion_tokens": null, "cost_usd": null, "failure": null,
+        });
+        let task: Task = serde_json::from_value(old.clone()).unwrap();
+        assert_eq!(
+            (task.finish_reason.as_deref(), task.usage_estimated),
+            (None, false)
+        );
+        let attempt = &task.history[0];
+        assert_eq!(
+            (
+                &attempt.finish_reason,
+                attempt.usage_estimated,
+                &attempt.partial_output
+            ),
+            (&None, false, &None)
+        );
+        assert_eq!(serde_json::to_value(&task).unwrap(), old);
+    }
+
+    #[test]
     fn default_name_is_the_shortened_first_line() {
         assert_eq!(default_name("  Hello world\nmore"), "Hello world");
         assert_eq!(default_name(&"a".repeat(70)).chars().count(), 61);

@@ -201,6 +201,13 @@ async fn list(db: &Path, args: ListArgs) -> Result<(), CliError> {
         if let Some(n) = s.limits.tpm {
             limits.push(format!("{n} tpm"));
         }
+        if let Some(l) = &s.lowered_concurrency {
+            limits.push(format!(
+                "for now {} at once until {} (it kept interrupting answers)",
+                l.max_concurrency,
+                l.until.format("%H:%M:%S UTC")
+            ));
+        }
         out.push_str(&format!(
             "{}  {}  {}  model {}{}{}\n",
             s.name,

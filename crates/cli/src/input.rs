@@ -116,13 +116,16 @@ pub fn prompt(arg: &str, stdin: impl Read) -> Result<String, CliError> {
     Ok(text)
 }
 
-/// The request `submit` and `chain` send. The engine validates the values
-/// themselves (sizes, ranges, model directives) and words the refusal.
+/// The request `submit` and `chain` send, checked by the engine's own rules
+/// ([`NewTask::check`]) whether it then goes to a running engine's API or to
+/// the database: a value JSON cannot carry (a NaN temperature) never leaves.
 pub fn new_task(prompt: String, options: &TaskOptions) -> Result<NewTask, CliError> {
-    Ok(NewTask {
+    let new = NewTask {
         scheduled_for: schedule(options.at.as_deref(), options.after.as_deref(), Utc::now())?,
         ..task(prompt, &options.task)?
-    })
+    };
+    new.check()?;
+    Ok(new)
 }
 
 /// A task to create with no start time of its own: a schedule's task, or the
@@ -133,7 +136,7 @@ pub fn task(prompt: String, fields: &TaskFields) -> Result<NewTask, CliError> {
         .as_deref()
         .map(|t| duration("--timeout", t))
         .transpose()?;
-    Ok(NewTask {
+    let new = NewTask {
         prompt,
         name: fields.name.clone(),
         provider: fields.provider.clone(),
@@ -144,7 +147,9 @@ pub fn task(prompt: String, fields: &TaskFields) -> Result<NewTask, CliError> {
         system: fields.system.clone(),
         temperature: fields.temperature,
         max_tokens: max_tokens(fields.max_tokens)?,
-    })
+    };
+    new.check()?;
+    Ok(new)
 }
 
 #[cfg(test)]

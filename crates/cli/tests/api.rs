@@ -209,3 +209,24 @@ fn wait_through_the_api_gives_up_at_its_deadline_and_says_what_is_left() {
         "gave up after 1s: 1 task is still active (1 scheduled)"
     );
 }
+
+#[test]
+fn values_json_cannot_carry_are_refused_alike_with_or_without_a_running_engine() {
+    let baton = Baton::new();
+    let cases: &[&[&str]] = &[
+        &["submit", "x", "--temperature", "NaN"],
+        &["submit", "x", "--temperature", "inf"],
+        &["submit", "x", "--in", "999999999h"],
+    ];
+    let alone: Vec<_> = cases.iter().map(|args| baton.refuse(args)).collect();
+    let mut server = running_engine(&baton, &[]);
+    for (args, before) in cases.iter().zip(&alone) {
+        let through_api = baton.refuse(args);
+        assert_eq!(through_api.status, 2, "{args:?}: {}", through_api.message);
+        assert_eq!(through_api.message, before.message, "{args:?}");
+    }
+    assert!(alone[0].message.contains("temperature"), "{}", alone[0].message);
+    assert!(alone[2].message.contains("year 9999"), "{}", alone[2].message);
+    assert!(baton.tasks().is_empty(), "a refused submit stored a task");
+    server.kill();
+}

@@ -367,3 +367,23 @@ fn the_data_directory_can_come_from_baton_data_dir() {
     let task: Value = serde_json::from_str(&common::succeeded(&output, &["show"])).unwrap();
     assert_eq!(task["id"], id.as_str());
 }
+
+#[cfg(unix)]
+#[test]
+fn a_new_data_directory_and_its_database_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("fresh/baton");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_baton"))
+        .arg("--data-dir")
+        .arg(&dir)
+        .args(["submit", "a secret prompt"])
+        .env_remove("BATON_LOG")
+        .output()
+        .unwrap();
+    common::succeeded(&output, &["submit"]);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700, "the data directory");
+    assert_eq!(mode(&root.path().join("fresh")), 0o700, "its new parent");
+    assert_eq!(mode(&dir.join("baton.redb")), 0o600, "the database");
+}

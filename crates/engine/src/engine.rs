@@ -424,7 +424,7 @@ impl Engine {
     }
 
     pub(crate) fn build(&self, new: NewTask, parent: Option<TaskId>) -> Result<Task, TaskError> {
-        task::validate_prompt(&new.prompt)?;
+        new.check()?;
         let provider_name = new.provider.as_deref().map(str::trim).unwrap_or("mock");
         let provider = self.inner.registry.get(provider_name).ok_or_else(|| {
             TaskError::invalid(
@@ -449,16 +449,10 @@ impl Engine {
             .check_model(&model)
             .map_err(|m| TaskError::invalid("model", m))?;
         let max_attempts = new.max_attempts.unwrap_or(task::DEFAULT_MAX_ATTEMPTS);
-        task::validate_max_attempts(max_attempts)?;
         let timeout = new.timeout.unwrap_or(task::DEFAULT_TIMEOUT);
-        task::validate_timeout(timeout)?;
         let system = new.system.filter(|s| !s.trim().is_empty());
-        task::validate_generation(system.as_deref(), new.temperature, new.max_tokens)?;
         let name = match new.name {
-            Some(name) => {
-                task::validate_name(&name)?;
-                name.trim().to_string()
-            }
+            Some(name) => name.trim().to_string(),
             None => task::default_name(&new.prompt),
         };
         let now = self.inner.clock.now();

@@ -18,6 +18,7 @@
 //! - `events`: every change on a broadcast channel.
 //! - `catalog`: a live in-memory summary of all tasks for list views.
 //! - `export`: the versioned JSON export file.
+//! - `private_fs`: the data directory and database file, owner-only.
 //! - `backoff`, `clock`, `error`, `shared`: the small parts.
 
 mod backoff;
@@ -32,6 +33,7 @@ mod lifecycle;
 #[cfg(test)]
 mod model_tests;
 mod pool;
+mod private_fs;
 mod provider;
 mod schedule;
 mod schedule_api;
@@ -52,6 +54,7 @@ pub use error::{ImportError, OpenError, ProviderConfigError, RecordError, TaskEr
 pub use events::{Event, EventKind, ScheduleEvent, EVENT_BUFFER};
 pub use export::{ExportFile, EXPORT_FORMAT_VERSION};
 pub use lifecycle::{Cancelled, ImportReport};
+pub use private_fs::create_private_dir;
 pub use provider::{
     ApiKey, CompletionRequest, HoldReason, KeyError, KeyRef, Limits, MockProvider, OutputSink,
     Prices, Provider, ProviderError, ProviderKind, ProviderSettings, ProviderTest, Providers,

@@ -60,6 +60,7 @@ impl std::str::FromStr for ProviderKind {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "source", rename_all = "snake_case")]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(deny_unknown_fields)]
 pub enum KeyRef {
     /// No key (a local server).
     #[default]
@@ -73,6 +74,7 @@ pub enum KeyRef {
 /// US dollars per million tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(deny_unknown_fields)]
 pub struct Prices {
     pub input_per_mtok: f64,
     pub output_per_mtok: f64,

@@ -101,8 +101,10 @@ impl Store {
             detail,
         };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| io(e.to_string()))?;
+            crate::private_fs::create_private_dir(dir).map_err(|e| io(e.to_string()))?;
         }
+        // Every prompt and output is in it: owner only (redb would create it 0644).
+        crate::private_fs::ensure_private_file(path).map_err(|e| io(e.to_string()))?;
         let db = Database::create(path).map_err(|e| open_error(path, e))?;
         let store = Store { db };
         store.prepare_schema(path)?;

@@ -194,7 +194,9 @@ pub struct ShowArgs {
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// Write here instead of standard output
+    /// Write here instead of standard output (`-`: standard output). An
+    /// existing file, or a symlink's target, is replaced atomically, keeping
+    /// its mode; a directory, device or FIFO is refused
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
 }

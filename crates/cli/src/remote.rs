@@ -37,6 +37,11 @@ impl Remote {
         let Some(found) = Discovery::find(data_dir) else {
             return Ok(None);
         };
+        found.check(data_dir).map_err(|detail| CliError::File {
+            action: "trust the discovery file",
+            path: data_dir.join(baton_api::DISCOVERY_FILE),
+            detail: format!("{detail}; remove it if no engine of yours is running"),
+        })?;
         let token = found.token().map_err(|e| CliError::File {
             action: "read the API token from",
             path: found.token_file.clone(),

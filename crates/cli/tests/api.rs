@@ -230,3 +230,28 @@ fn values_json_cannot_carry_are_refused_alike_with_or_without_a_running_engine()
     assert!(baton.tasks().is_empty(), "a refused submit stored a task");
     server.kill();
 }
+
+#[test]
+fn an_api_json_naming_a_remote_url_or_a_foreign_token_file_is_not_trusted() {
+    let baton = Baton::new();
+    let mut server = running_engine(&baton, &[]);
+    let real = api_json(&baton);
+    let path = baton.data_dir().join("api.json");
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("secret");
+    std::fs::write(&secret, "s".repeat(64)).unwrap();
+    let planted = [
+        serde_json::json!({"pid": real["pid"], "url": "http://10.9.8.7:4000", "token_file": real["token_file"]}),
+        serde_json::json!({"pid": real["pid"], "url": real["url"], "token_file": secret}),
+        serde_json::json!({"pid": real["pid"], "url": real["url"], "token_file": baton.db_file()}),
+    ];
+    for file in planted {
+        std::fs::write(&path, file.to_string()).unwrap();
+        let refusal = baton.refuse(&["list"]);
+        assert_eq!(refusal.status, 1, "{}", refusal.message);
+        assert!(refusal.message.contains("api.json"), "{}", refusal.message);
+    }
+    std::fs::write(&path, real.to_string()).unwrap();
+    assert!(baton.tasks().is_empty(), "the real file is still used");
+    server.kill();
+}

@@ -33,7 +33,8 @@ pub struct ProviderTest {
 impl Engine {
     /// The configured providers (not the built-in `mock`), by name.
     pub fn provider_settings(&self) -> Vec<ProviderSettings> {
-        self.inner().registry.settings()
+        let all = self.inner().registry.settings();
+        all.into_iter().map(ProviderSettings::answerable).collect()
     }
 
     /// Adds or replaces a provider. With `key`, the key is stored in the OS
@@ -101,7 +102,7 @@ impl Engine {
                 tracing::warn!(provider = name, error = %e, "could not delete the key from the keychain");
             }
         }
-        Ok(settings)
+        Ok(settings.answerable())
     }
 
     /// Sends one tiny request and reports the model, latency and tokens.

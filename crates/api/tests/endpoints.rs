@@ -134,8 +134,8 @@ async fn bodies_over_the_limit_are_413() {
         .post("/import")
         .header("content-type", "application/json")
         .body(format!(
-            "{{\"format_version\": 1, \"pad\": \"{}\", \"tasks\": []}}",
-            "x".repeat(1500)
+            "{{\"format_version\": 1, {} \"tasks\": []}}",
+            " ".repeat(1500)
         ))
         .send()
         .await
@@ -468,4 +468,34 @@ async fn an_export_imports_into_another_engine_and_bad_files_are_refused() {
     assert_eq!(error["records"][0]["index"], 0);
     from.stop().await;
     to.stop().await;
+}
+
+#[tokio::test]
+async fn a_misspelt_field_is_422_naming_it_and_creates_nothing() {
+    let api = Api::start().await;
+    let cases = [
+        ("/tasks", json!({"prompt": "x", "max_attempt": 5}), "max_attempt"),
+        (
+            "/schedules",
+            json!({"name": "n", "cron": "0 9 * * *", "task": {"prompt": "x", "max_attempt": 5}}),
+            "task.max_attempt",
+        ),
+        (
+            "/schedules",
+            json!({"name": "n", "cron": "0 9 * * *", "timezon": "UTC", "task": {"prompt": "x"}}),
+            "timezon",
+        ),
+    ];
+    for (path, body, field) in cases {
+        let response = api.post(path).json(&body).send().await.unwrap();
+        let error = expect_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input").await;
+        assert_eq!(error["field"], field, "{body} → {error}");
+        let name = field.rsplit('.').next().unwrap();
+        assert!(error["message"].as_str().unwrap().contains(name), "{error}");
+    }
+    let tasks = expect_json(api.get("/tasks").send().await.unwrap(), StatusCode::OK).await;
+    assert_eq!(tasks, json!([]), "a refused request creates nothing");
+    let schedules = expect_json(api.get("/schedules").send().await.unwrap(), StatusCode::OK).await;
+    assert_eq!(schedules, json!([]));
+    api.stop().await;
 }

@@ -179,7 +179,13 @@ fn a_stale_api_json_is_ignored_and_the_database_is_opened() {
     assert_eq!(baton.task(&id)["status"], "queued");
 
     // A live pid (this test) whose URL does not answer: stale too.
-    std::fs::write(baton.data_dir().join("api-token"), "t").unwrap();
+    let token = baton.data_dir().join("api-token");
+    std::fs::write(&token, "t".repeat(64)).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
     stale(std::process::id());
     assert_eq!(baton.tasks().len(), 1);
     baton.run_until_idle();

@@ -4,6 +4,7 @@ use crate::backoff::Backoff;
 use crate::clock::Clock;
 use crate::error::{ImportError, OpenError, TaskError};
 use crate::events::Event;
+use crate::idempotency::{Created, IdempotencyKey, Once};
 use crate::export::{self, ExportFile};
 use crate::lifecycle::{Cancelled, ImportReport};
 use crate::provider::{Providers, Registry};
@@ -235,14 +236,39 @@ impl Engine {
     /// Validates and stores a new task. It runs now, or at `scheduled_for`.
     pub async fn submit(&self, new: NewTask) -> Result<Task, TaskError> {
         let task = self.build(new, None)?;
-        self.inner.writer.create(task).await
+        Ok(self.inner.writer.create(task, None).await?.task)
+    }
+
+    /// [`Engine::submit`] at most once per key: the same key with the same
+    /// request answers the task it created (see [`crate::IdempotencyKey`]);
+    /// with another request it is refused.
+    pub async fn submit_once(
+        &self,
+        new: NewTask,
+        key: IdempotencyKey,
+    ) -> Result<Created, TaskError> {
+        let once = Once::new(key, "submit", None, &new);
+        let task = self.build(new, None)?;
+        self.inner.writer.create(task, Some(once)).await
     }
 
     /// A task that runs on `parent`'s output: at once if the parent has completed,
     /// otherwise when it does.
     pub async fn chain(&self, parent: TaskId, new: NewTask) -> Result<Task, TaskError> {
         let task = self.build(new, Some(parent))?;
-        self.inner.writer.chain(task).await
+        Ok(self.inner.writer.chain(task, None).await?.task)
+    }
+
+    /// [`Engine::chain`] at most once per key, like [`Engine::submit_once`].
+    pub async fn chain_once(
+        &self,
+        parent: TaskId,
+        new: NewTask,
+        key: IdempotencyKey,
+    ) -> Result<Created, TaskError> {
+        let once = Once::new(key, "chain", Some(parent), &new);
+        let task = self.build(new, Some(parent))?;
+        self.inner.writer.chain(task, Some(once)).await
     }
 
     /// Cancels a task; a running attempt is aborted right after the cancel is stored.

@@ -387,7 +387,10 @@ pub(crate) fn validate_scheduled_for(at: DateTime<Utc>) -> Result<(), TaskError>
     if at > max_scheduled_for() {
         return Err(TaskError::invalid(
             "scheduled_for",
-            format!("the start time {at} is too far in the future; the latest is the end of year 9999"),
+            format!(
+                "the start time is too far in the future ({}); the latest is the end of year 9999",
+                at.format("year %Y")
+            ),
         ));
     }
     Ok(())

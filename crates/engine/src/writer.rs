@@ -10,6 +10,7 @@ use crate::backoff::Backoff;
 use crate::clock::Clock;
 use crate::error::{ImportError, TaskError};
 use crate::events::Draft;
+use crate::idempotency::{create_once, Created, Once};
 use crate::lifecycle::{self, Cancelled, Ctx, ImportReport, Outcome};
 use crate::provider::{Admission, Permit, ProviderSettings};
 use crate::schedule::{Schedule, ScheduleId};
@@ -32,8 +33,8 @@ const MAX_BATCH: usize = 1024;
 type Reply<T> = oneshot::Sender<Result<T, TaskError>>;
 
 enum Command {
-    Create(Task, Reply<Task>),
-    Chain(Task, Reply<Task>),
+    Create(Task, Option<Once>, Reply<Created>),
+    Chain(Task, Option<Once>, Reply<Created>),
     Claim(usize, Reply<Claimed>),
     /// Streamed output of a run; nobody waits for it.
     Append(TaskId, u32, String),
@@ -129,11 +130,11 @@ impl Writer {
         (Writer { tx }, tokio::spawn(run(state, rx)))
     }
 
-    pub async fn create(&self, task: Task) -> Result<Task, TaskError> {
-        request!(self, Create, task)
+    pub async fn create(&self, task: Task, once: Option<Once>) -> Result<Created, TaskError> {
+        request!(self, Create, task, once)
     }
-    pub async fn chain(&self, task: Task) -> Result<Task, TaskError> {
-        request!(self, Chain, task)
+    pub async fn chain(&self, task: Task, once: Option<Once>) -> Result<Created, TaskError> {
+        request!(self, Chain, task, once)
     }
     pub async fn claim(&self, max: usize) -> Result<Claimed, TaskError> {
         request!(self, Claim, max)
@@ -293,14 +294,18 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) {
             schedules: &mut schedule_events,
         };
         let delivery = match cmd {
-            Command::Create(task, reply) => deliver(
-                reply,
-                note(&mut poisoned, lifecycle::create(txn, &mut ctx, task)),
-            ),
-            Command::Chain(task, reply) => deliver(
-                reply,
-                note(&mut poisoned, lifecycle::chain(txn, &mut ctx, task)),
-            ),
+            Command::Create(task, once, reply) => {
+                let result = create_once(txn, &mut ctx, once.as_ref(), |txn, ctx| {
+                    lifecycle::create(txn, ctx, task)
+                });
+                deliver(reply, note(&mut poisoned, result))
+            }
+            Command::Chain(task, once, reply) => {
+                let result = create_once(txn, &mut ctx, once.as_ref(), |txn, ctx| {
+                    lifecycle::chain(txn, ctx, task)
+                });
+                deliver(reply, note(&mut poisoned, result))
+            }
             Command::Claim(max, reply) => deliver(
                 reply,
                 note(&mut poisoned, claim(txn, &mut ctx, shared, max)),
@@ -510,7 +515,8 @@ fn refuse(cmd: Command) -> Delivery {
         })
     }
     match cmd {
-        Command::Create(_, r) | Command::Chain(_, r) | Command::Retry(_, _, r) => fail(r),
+        Command::Create(_, _, r) | Command::Chain(_, _, r) => fail(r),
+        Command::Retry(_, _, r) => fail(r),
         Command::Claim(_, r) => fail(r),
         Command::Recover(r) => fail(r),
         Command::SaveProvider(_, r) => fail(r),

@@ -476,7 +476,8 @@ impl From<ProviderTest> for ProviderTestResult {
 pub struct ErrorBody {
     /// One of: `malformed_json`, `unsupported_media_type`, `unauthorized`,
     /// `forbidden_peer`, `not_found`, `method_not_allowed`, `invalid_state`,
-    /// `body_too_large`, `bad_host`, `invalid_input`, `import_future_version`,
+    /// `body_too_large`, `bad_host`, `duplicate_host`, `invalid_input`,
+    /// `idempotency_key_reused`, `import_future_version`,
     /// `import_wrong_shape`, `import_bad_records`, `keychain_unavailable`,
     /// `key_unavailable`, `provider_auth`, `provider_rate_limited`,
     /// `provider_unavailable`, `provider_invalid_request`, `shutting_down`,

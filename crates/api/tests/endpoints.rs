@@ -499,3 +499,41 @@ async fn a_misspelt_field_is_422_naming_it_and_creates_nothing() {
     assert_eq!(schedules, json!([]));
     api.stop().await;
 }
+
+#[tokio::test]
+async fn an_idempotency_key_creates_once_and_refuses_another_body() {
+    let api = Api::start().await;
+    let send = |body: Value, key: &str| {
+        api.post("/tasks")
+            .header("idempotency-key", key)
+            .json(&body)
+            .send()
+    };
+    let first = send(json!({"prompt": "once"}), "retry-1").await.unwrap();
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let first = expect_json(first, StatusCode::CREATED).await;
+    let again = send(json!({"prompt": "once"}), "retry-1").await.unwrap();
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let again = expect_json(again, StatusCode::CREATED).await;
+    assert_eq!(again["id"], first["id"]);
+    let other = send(json!({"prompt": "another"}), "retry-1").await.unwrap();
+    let error =
+        expect_error(other, StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused").await;
+    assert_eq!(error["field"], "idempotency-key");
+    let bad = send(json!({"prompt": "x"}), "has space").await.unwrap();
+    expect_error(bad, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input").await;
+
+    let parent = first["id"].as_str().unwrap();
+    let chain = |key: &str| {
+        api.post(&format!("/tasks/{parent}/chain"))
+            .header("idempotency-key", key)
+            .json(&json!({"instruction": "next"}))
+            .send()
+    };
+    let child = expect_json(chain("c-1").await.unwrap(), StatusCode::CREATED).await;
+    let child_again = expect_json(chain("c-1").await.unwrap(), StatusCode::CREATED).await;
+    assert_eq!(child["id"], child_again["id"]);
+    let tasks = expect_json(api.get("/tasks").send().await.unwrap(), StatusCode::OK).await;
+    assert_eq!(tasks.as_array().unwrap().len(), 2, "{tasks}");
+    api.stop().await;
+}

@@ -130,6 +130,11 @@ pub struct TaskOptions {
     /// Print the new task as JSON instead of its id
     #[arg(long)]
     pub json: bool,
+    /// Create at most once: the same key with the same request answers the
+    /// task the first one created (safe to retry); kept 24 hours. `--in` is
+    /// counted from each run, so retry a keyed request with `--at`
+    #[arg(long, value_name = "KEY")]
+    pub idempotency_key: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -4,7 +4,7 @@
 
 use crate::args::{TaskFields, TaskOptions};
 use crate::error::CliError;
-use baton_engine::{NewTask, TaskId, TaskState, MAX_WORKERS};
+use baton_engine::{IdempotencyKey, NewTask, TaskId, TaskState, MAX_WORKERS};
 use chrono::{DateTime, Utc};
 use std::io::Read;
 use std::time::Duration;
@@ -50,6 +50,11 @@ pub fn schedule(
         .and_then(|d| now.checked_add_signed(d))
         .map(Some)
         .ok_or_else(|| CliError::usage(format!("--in '{after}' is too far in the future")))
+}
+
+/// `--idempotency-key`, checked by the engine's rules.
+pub fn idempotency_key(text: Option<&str>) -> Result<Option<IdempotencyKey>, CliError> {
+    Ok(text.map(IdempotencyKey::new).transpose()?)
 }
 
 /// `--max-attempts`. Values that fit the engine's type go to the engine, which

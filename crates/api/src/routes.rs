@@ -147,7 +147,10 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, HttpEr
         ));
     }
     let text = value.to_str().map_err(|_| {
-        HttpError::invalid(IDEMPOTENCY_KEY, "the Idempotency-Key header is not visible ASCII")
+        HttpError::invalid(
+            IDEMPOTENCY_KEY,
+            "the Idempotency-Key header is not visible ASCII",
+        )
     })?;
     Ok(Some(IdempotencyKey::new(text)?))
 }
@@ -340,7 +343,9 @@ pub(crate) async fn chain_task(
     // Tasks are never deleted, so a parent found now is there for the chain.
     state.engine.get(parent).await?;
     match key {
-        Some(key) => Ok(created_once(state.engine.chain_once(parent, new, key).await?)),
+        Some(key) => Ok(created_once(
+            state.engine.chain_once(parent, new, key).await?,
+        )),
         None => Ok(created(state.engine.chain(parent, new).await?)),
     }
 }

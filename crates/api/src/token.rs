@@ -207,7 +207,11 @@ mod tests {
     #[cfg(unix)]
     fn mode(path: &Path) -> u32 {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::symlink_metadata(path).unwrap().permissions().mode() & 0o777
+        std::fs::symlink_metadata(path)
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
     }
 
     #[cfg(unix)]
@@ -217,7 +221,10 @@ mod tests {
         let path = dir.path().join(TOKEN_FILE);
         let leaked = "a".repeat(64);
         write_mode(&path, &leaked, 0o644);
-        assert!(read_token(&path).is_err(), "a client must not send it either");
+        assert!(
+            read_token(&path).is_err(),
+            "a client must not send it either"
+        );
         let (token, _) = load_or_create(dir.path()).unwrap();
         assert_ne!(token, leaked);
         assert_eq!(token.len(), 64);

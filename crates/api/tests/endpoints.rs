@@ -474,7 +474,11 @@ async fn an_export_imports_into_another_engine_and_bad_files_are_refused() {
 async fn a_misspelt_field_is_422_naming_it_and_creates_nothing() {
     let api = Api::start().await;
     let cases = [
-        ("/tasks", json!({"prompt": "x", "max_attempt": 5}), "max_attempt"),
+        (
+            "/tasks",
+            json!({"prompt": "x", "max_attempt": 5}),
+            "max_attempt",
+        ),
         (
             "/schedules",
             json!({"name": "n", "cron": "0 9 * * *", "task": {"prompt": "x", "max_attempt": 5}}),
@@ -517,8 +521,12 @@ async fn an_idempotency_key_creates_once_and_refuses_another_body() {
     let again = expect_json(again, StatusCode::CREATED).await;
     assert_eq!(again["id"], first["id"]);
     let other = send(json!({"prompt": "another"}), "retry-1").await.unwrap();
-    let error =
-        expect_error(other, StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused").await;
+    let error = expect_error(
+        other,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+    )
+    .await;
     assert_eq!(error["field"], "idempotency-key");
     let bad = send(json!({"prompt": "x"}), "has space").await.unwrap();
     expect_error(bad, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input").await;

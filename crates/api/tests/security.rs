@@ -169,7 +169,9 @@ async fn a_second_start_keeps_the_token() {
 /// absolute-form target) and returns the status code and the body.
 async fn raw(api: &Api, request: String) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(api.api.addr()).await.unwrap();
+    let mut stream = tokio::net::TcpStream::connect(api.api.addr())
+        .await
+        .unwrap();
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut answer = Vec::new();
     stream.read_to_end(&mut answer).await.unwrap();
@@ -208,6 +210,9 @@ async fn two_host_headers_are_refused_with_400_and_an_absolute_target_must_name_
     assert_eq!(status, 421, "{body}");
     assert!(body.contains("bad_host"), "{body}");
     let (status, body) = raw(&api, ask(&format!("http://{mine}/health"), &[mine.clone()])).await;
-    assert_eq!(status, 200, "an absolute target naming this server is fine: {body}");
+    assert_eq!(
+        status, 200,
+        "an absolute target naming this server is fine: {body}"
+    );
     api.stop().await;
 }

@@ -9,8 +9,8 @@ use baton_api::wire::{
 };
 use baton_api::{Discovery, SseMessage, SseParser};
 use baton_engine::{
-    ExportFile, IdempotencyKey, ListQuery, NewSchedule, NewTask, ProviderSettings, Schedule, ScheduleId, Task,
-    TaskId,
+    ExportFile, IdempotencyKey, ListQuery, NewSchedule, NewTask, ProviderSettings, Schedule,
+    ScheduleId, Task, TaskId,
 };
 use futures::stream::BoxStream;
 use futures::StreamExt;

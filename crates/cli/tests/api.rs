@@ -231,8 +231,16 @@ fn values_json_cannot_carry_are_refused_alike_with_or_without_a_running_engine()
         assert_eq!(through_api.status, 2, "{args:?}: {}", through_api.message);
         assert_eq!(through_api.message, before.message, "{args:?}");
     }
-    assert!(alone[0].message.contains("temperature"), "{}", alone[0].message);
-    assert!(alone[2].message.contains("year 9999"), "{}", alone[2].message);
+    assert!(
+        alone[0].message.contains("temperature"),
+        "{}",
+        alone[0].message
+    );
+    assert!(
+        alone[2].message.contains("year 9999"),
+        "{}",
+        alone[2].message
+    );
     assert!(baton.tasks().is_empty(), "a refused submit stored a task");
     server.kill();
 }
@@ -265,11 +273,21 @@ fn an_api_json_naming_a_remote_url_or_a_foreign_token_file_is_not_trusted() {
 #[test]
 fn submit_with_an_idempotency_key_creates_once_with_or_without_a_running_engine() {
     let baton = Baton::new();
-    let args = ["once", "--at", "2030-01-01T00:00:00Z", "--idempotency-key", "job-7"];
+    let args = [
+        "once",
+        "--at",
+        "2030-01-01T00:00:00Z",
+        "--idempotency-key",
+        "job-7",
+    ];
     let first = baton.submit(&args);
     assert_eq!(baton.submit(&args), first, "a retry answers the first task");
     let mut server = running_engine(&baton, &[]);
-    assert_eq!(baton.submit(&args), first, "the key is kept in the database");
+    assert_eq!(
+        baton.submit(&args),
+        first,
+        "the key is kept in the database"
+    );
     let refusal = baton.refuse(&["submit", "other", "--idempotency-key", "job-7"]);
     assert_eq!(refusal.status, 2, "{}", refusal.message);
     assert!(refusal.message.contains("job-7"), "{}", refusal.message);

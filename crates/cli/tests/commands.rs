@@ -403,7 +403,10 @@ fn export_out_writes_through_a_symlink_keeps_the_mode_and_refuses_what_is_not_a_
     let link = dir.path().join("link.json");
     std::os::unix::fs::symlink(&target, &link).unwrap();
     baton.ok(&["export", "--out", link.to_str().unwrap()]);
-    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
     let written: Value = serde_json::from_str(&std::fs::read_to_string(&target).unwrap()).unwrap();
     assert_eq!(written["tasks"].as_array().unwrap().len(), 1);
     assert_eq!(mode(&target), 0o640, "the target keeps its mode");
@@ -413,14 +416,24 @@ fn export_out_writes_through_a_symlink_keeps_the_mode_and_refuses_what_is_not_a_
     // SAFETY: a valid NUL-terminated path.
     assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
     let refusal = baton.refuse(&["export", "--out", fifo.to_str().unwrap()]);
-    assert!(refusal.message.contains("not a regular file"), "{}", refusal.message);
-    assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+    assert!(
+        refusal.message.contains("not a regular file"),
+        "{}",
+        refusal.message
+    );
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
     let refusal = baton.refuse(&["export", "--out", dir.path().to_str().unwrap()]);
     assert!(refusal.message.contains("directory"), "{}", refusal.message);
 
     let stdout = baton.ok(&["export", "--out", "-"]);
     let exported: Value = serde_json::from_str(&stdout).expect("only the file on stdout");
     assert_eq!(exported["tasks"].as_array().unwrap().len(), 1);
-    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(left.len(), 3, "no temporary file left behind: {left:?}");
 }

@@ -58,7 +58,12 @@ pub(crate) struct Once {
 impl Once {
     /// `operation` and `parent` are part of the request: the same key on a
     /// submit and a chain is two different bodies.
-    pub fn new(key: IdempotencyKey, operation: &str, parent: Option<TaskId>, new: &NewTask) -> Once {
+    pub fn new(
+        key: IdempotencyKey,
+        operation: &str,
+        parent: Option<TaskId>,
+        new: &NewTask,
+    ) -> Once {
         let request = serde_json::to_vec(&(operation, parent, new)).unwrap_or_default();
         let fingerprint = Sha256::digest(&request)
             .iter()
@@ -92,11 +97,14 @@ pub(crate) fn create_once(
     };
     if let Some(found) = txn.idempotency_key(once.key.as_str())? {
         if found.fingerprint != once.fingerprint {
-            return Err(TaskError::IdempotencyKeyReused(once.key.as_str().to_string()));
+            return Err(TaskError::IdempotencyKeyReused(
+                once.key.as_str().to_string(),
+            ));
         }
-        let first = found.tasks.first().copied().ok_or_else(|| {
-            TaskError::Storage("a stored idempotency key names no task".into())
-        })?;
+        let first =
+            found.tasks.first().copied().ok_or_else(|| {
+                TaskError::Storage("a stored idempotency key names no task".into())
+            })?;
         return Ok(Created {
             task: txn.require(first)?,
             replayed: true,

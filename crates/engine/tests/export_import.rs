@@ -150,7 +150,14 @@ async fn an_import_whose_parents_form_a_loop_of_any_length_writes_nothing_and_na
     let source = open_with(|_| {}).await;
     let mut ids = Vec::new();
     for i in 0..4 {
-        ids.push(source.engine.submit(task(&format!("t{i}"), "echo")).await.unwrap().id);
+        ids.push(
+            source
+                .engine
+                .submit(task(&format!("t{i}"), "echo"))
+                .await
+                .unwrap()
+                .id,
+        );
     }
     let file = source.engine.export().await.unwrap();
     let target = open_with(|_| {}).await;
@@ -193,12 +200,18 @@ async fn an_import_with_a_misspelt_field_writes_nothing_and_names_the_field() {
     record["tasks"][0]["max_attempt"] = 5.into();
     let err = target.engine.import(&record.to_string()).await.unwrap_err();
     assert_eq!(err.code(), "import_bad_records", "{err}");
-    assert!(err.to_string().contains("unknown field `max_attempt`"), "{err}");
+    assert!(
+        err.to_string().contains("unknown field `max_attempt`"),
+        "{err}"
+    );
 
     let mut top = file.clone();
     top["schedule"] = serde_json::json!([]);
     let err = target.engine.import(&top.to_string()).await.unwrap_err();
     assert_eq!(err.code(), "import_wrong_shape", "{err}");
-    assert!(err.to_string().contains("unknown field `schedule`"), "{err}");
+    assert!(
+        err.to_string().contains("unknown field `schedule`"),
+        "{err}"
+    );
     assert_eq!(target.engine.counts().await.unwrap().total(), 0);
 }

@@ -13,21 +13,43 @@ fn key(text: &str) -> IdempotencyKey {
 #[tokio::test(start_paused = true)]
 async fn the_same_key_and_request_answer_the_first_task_even_after_a_restart() {
     let t = open_with(|_| {}).await;
-    let first = t.engine.submit_once(task("hi", "echo"), key("k-1")).await.unwrap();
+    let first = t
+        .engine
+        .submit_once(task("hi", "echo"), key("k-1"))
+        .await
+        .unwrap();
     assert!(!first.replayed);
-    let again = t.engine.submit_once(task("hi", "echo"), key("k-1")).await.unwrap();
+    let again = t
+        .engine
+        .submit_once(task("hi", "echo"), key("k-1"))
+        .await
+        .unwrap();
     assert!(again.replayed);
     assert_eq!(again.task.id, first.task.id);
     let parent = first.task.id;
-    let child = t.engine.chain_once(parent, task("c", "echo"), key("k-2")).await.unwrap();
-    let child_again = t.engine.chain_once(parent, task("c", "echo"), key("k-2")).await.unwrap();
-    assert_eq!((child_again.task.id, child_again.replayed), (child.task.id, true));
+    let child = t
+        .engine
+        .chain_once(parent, task("c", "echo"), key("k-2"))
+        .await
+        .unwrap();
+    let child_again = t
+        .engine
+        .chain_once(parent, task("c", "echo"), key("k-2"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (child_again.task.id, child_again.replayed),
+        (child.task.id, true)
+    );
     assert_eq!(t.engine.counts().await.unwrap().total(), 2);
 
     // The key was committed with the task: a restarted engine still knows it.
     t.engine.shutdown().await;
     let reopened = Engine::open(t.config.clone()).await.unwrap();
-    let after = reopened.submit_once(task("hi", "echo"), key("k-1")).await.unwrap();
+    let after = reopened
+        .submit_once(task("hi", "echo"), key("k-1"))
+        .await
+        .unwrap();
     assert_eq!((after.task.id, after.replayed), (first.task.id, true));
     assert_eq!(reopened.counts().await.unwrap().total(), 2);
     reopened.shutdown().await;
@@ -36,8 +58,15 @@ async fn the_same_key_and_request_answer_the_first_task_even_after_a_restart() {
 #[tokio::test(start_paused = true)]
 async fn the_same_key_with_another_request_is_refused_and_creates_nothing() {
     let t = open_with(|_| {}).await;
-    t.engine.submit_once(task("hi", "echo"), key("k")).await.unwrap();
-    let err = t.engine.submit_once(task("other", "echo"), key("k")).await.unwrap_err();
+    t.engine
+        .submit_once(task("hi", "echo"), key("k"))
+        .await
+        .unwrap();
+    let err = t
+        .engine
+        .submit_once(task("other", "echo"), key("k"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, TaskError::IdempotencyKeyReused(_)), "{err:?}");
     assert_eq!(err.code(), "idempotency_key_reused");
     assert!(err.to_string().contains("'k'"), "{err}");
@@ -50,11 +79,22 @@ async fn the_same_key_with_another_request_is_refused_and_creates_nothing() {
 #[tokio::test(start_paused = true)]
 async fn a_key_is_forgotten_after_its_retention() {
     let t = open_with(|_| {}).await;
-    let first = t.engine.submit_once(task("hi", "echo"), key("old")).await.unwrap();
+    let first = t
+        .engine
+        .submit_once(task("hi", "echo"), key("old"))
+        .await
+        .unwrap();
     tokio::time::advance(baton_engine::IDEMPOTENCY_RETENTION + Duration::from_secs(60)).await;
     // Any keyed write forgets expired keys.
-    t.engine.submit_once(task("x", "echo"), key("new")).await.unwrap();
-    let reused = t.engine.submit_once(task("other", "echo"), key("old")).await.unwrap();
+    t.engine
+        .submit_once(task("x", "echo"), key("new"))
+        .await
+        .unwrap();
+    let reused = t
+        .engine
+        .submit_once(task("other", "echo"), key("old"))
+        .await
+        .unwrap();
     assert!(!reused.replayed);
     assert_ne!(reused.task.id, first.task.id);
 }

@@ -17,8 +17,7 @@ use crate::remote::Remote;
 use baton_api::wire::{ImportSummary, ProviderTestResult, Secret};
 use baton_engine::{
     ApiKey, Cancelled, Engine, EngineConfig, ExportFile, IdempotencyKey, ListQuery, NewSchedule,
-    NewTask,
-    OpenError, ProviderSettings, Schedule, ScheduleId, Task, TaskId,
+    NewTask, OpenError, ProviderSettings, Schedule, ScheduleId, Task, TaskId,
 };
 use std::future::Future;
 use std::path::{Path, PathBuf};

@@ -20,10 +20,9 @@ pub async fn chain(db: &Path, args: ChainArgs) -> Result<(), CliError> {
     let instruction = input::prompt(&args.instruction, std::io::stdin())?;
     let new = input::new_task(instruction, &args.options)?;
     let key = input::idempotency_key(args.options.idempotency_key.as_deref())?;
-    let task = with_backend(
-        db,
-        |backend| async move { backend.chain(parent, new, key).await },
-    )
+    let task = with_backend(db, |backend| async move {
+        backend.chain(parent, new, key).await
+    })
     .await?;
     print_created(&task, &args.options)
 }

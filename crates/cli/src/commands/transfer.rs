@@ -102,13 +102,13 @@ impl Destination {
     fn write(&mut self, bytes: &[u8]) -> Result<(), CliError> {
         match self {
             Destination::Stdout => output::emit(&String::from_utf8_lossy(bytes)),
-            Destination::File {
-                file, given, ..
-            } => file.write_all(bytes).map_err(|e| CliError::File {
-                action: "write the export to",
-                path: given.clone(),
-                detail: e.to_string(),
-            }),
+            Destination::File { file, given, .. } => {
+                file.write_all(bytes).map_err(|e| CliError::File {
+                    action: "write the export to",
+                    path: given.clone(),
+                    detail: e.to_string(),
+                })
+            }
         }
     }
 

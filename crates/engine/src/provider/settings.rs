@@ -260,10 +260,7 @@ pub(crate) fn is_credential_header(name: &str) -> bool {
 /// at each request, like a key's `env` source.
 pub(crate) fn env_reference(value: &str) -> Option<&str> {
     let var = value.trim().strip_prefix("${")?.strip_suffix('}')?.trim();
-    let valid = !var.is_empty()
-        && var
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let valid = !var.is_empty() && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     valid.then_some(var)
 }
 
@@ -291,10 +288,19 @@ mod tests {
             s.headers.insert(name.into(), value.into());
             s
         };
-        for name in ["Authorization", "X-Api-Key", "x-auth-token", "OpenAI-Secret"] {
+        for name in [
+            "Authorization",
+            "X-Api-Key",
+            "x-auth-token",
+            "OpenAI-Secret",
+        ] {
             let err = with(name, "sk-literal").normalise().unwrap_err();
             assert_eq!(err.0, "headers");
-            assert!(err.1.contains(name) && !err.1.contains("sk-literal"), "{}", err.1);
+            assert!(
+                err.1.contains(name) && !err.1.contains("sk-literal"),
+                "{}",
+                err.1
+            );
             assert!(with(name, "${MY_KEY}").normalise().is_ok(), "{name}");
         }
         assert!(with("HTTP-Referer", "https://me").normalise().is_ok());

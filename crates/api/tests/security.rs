@@ -206,10 +206,21 @@ async fn two_host_headers_are_refused_with_400_and_an_absolute_target_must_name_
     let (status, body) = raw(&api, ask("/health", &["evil.example".into(), mine.clone()])).await;
     assert_eq!(status, 400, "{body}");
 
-    let (status, body) = raw(&api, ask("http://evil.example/health", &[mine.clone()])).await;
+    let (status, body) = raw(
+        &api,
+        ask("http://evil.example/health", std::slice::from_ref(&mine)),
+    )
+    .await;
     assert_eq!(status, 421, "{body}");
     assert!(body.contains("bad_host"), "{body}");
-    let (status, body) = raw(&api, ask(&format!("http://{mine}/health"), &[mine.clone()])).await;
+    let (status, body) = raw(
+        &api,
+        ask(
+            &format!("http://{mine}/health"),
+            std::slice::from_ref(&mine),
+        ),
+    )
+    .await;
     assert_eq!(
         status, 200,
         "an absolute target naming this server is fine: {body}"

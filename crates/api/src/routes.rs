@@ -32,7 +32,8 @@ pub const DEFAULT_PAGE: usize = 50;
 pub const NEXT_CURSOR: &str = "x-next-cursor";
 /// The header of `GET /providers` naming the built-in providers, comma-separated.
 pub const BUILTIN_PROVIDERS: &str = "x-builtin-providers";
-/// The request header that makes `POST /tasks` and `/tasks/{id}/chain` create once.
+/// The request header that makes `POST /tasks`, `/tasks/{id}/chain` and
+/// `/schedules` create once.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// The answer header saying a keyed create answered an earlier request's task.
 pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
@@ -400,6 +401,7 @@ pub(crate) async fn cancel_task(
 
 /// `POST /schedules`
 #[utoipa::path(post, path = "/schedules", tag = "schedules",
+    params(("Idempotency-Key" = Option<String>, Header, description = "as for `POST /tasks`: the same key and body answer the schedule the first request created")),
     request_body = ScheduleRequest,
     responses(
         (status = 201, description = "stored; it fires from its next fire time on", body = crate::schema::ScheduleDoc,
@@ -414,13 +416,23 @@ pub(crate) async fn cancel_task(
 )]
 pub(crate) async fn create_schedule(
     State(state): State<AppState>,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<ScheduleRequest>,
 ) -> Result<Response, HttpError> {
-    let schedule = state.engine.add_schedule(body.into_new_schedule()?).await?;
+    let new = body.into_new_schedule()?;
+    let (schedule, replayed) = match idempotency_key(&headers)? {
+        Some(key) => state.engine.add_schedule_once(new, key).await?,
+        None => (state.engine.add_schedule(new).await?, false),
+    };
     let location = HeaderValue::from_str(&format!("/schedules/{}", schedule.id)).ok();
     let mut response = (StatusCode::CREATED, Json(schedule)).into_response();
     if let Some(location) = location {
         response.headers_mut().insert(header::LOCATION, location);
+    }
+    if replayed {
+        response
+            .headers_mut()
+            .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
     }
     Ok(response)
 }

@@ -543,5 +543,17 @@ async fn an_idempotency_key_creates_once_and_refuses_another_body() {
     assert_eq!(child["id"], child_again["id"]);
     let tasks = expect_json(api.get("/tasks").send().await.unwrap(), StatusCode::OK).await;
     assert_eq!(tasks.as_array().unwrap().len(), 2, "{tasks}");
+
+    let schedule = || {
+        api.post("/schedules")
+            .header("idempotency-key", "s-1")
+            .json(&json!({"name": "daily", "cron": "0 9 * * *", "task": {"prompt": "x"}}))
+            .send()
+    };
+    let first = expect_json(schedule().await.unwrap(), StatusCode::CREATED).await;
+    let again = schedule().await.unwrap();
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let again = expect_json(again, StatusCode::CREATED).await;
+    assert_eq!(again["id"], first["id"]);
     api.stop().await;
 }

@@ -8,8 +8,9 @@
 
 use crate::error::TaskError;
 use crate::lifecycle::Ctx;
+use crate::schedule::{Schedule, ScheduleId};
 use crate::store::{KeyRecord, WriteTxn};
-use crate::task::{NewTask, Task, TaskId};
+use crate::task::{Task, TaskId};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
@@ -62,7 +63,7 @@ impl Once {
         key: IdempotencyKey,
         operation: &str,
         parent: Option<TaskId>,
-        new: &NewTask,
+        new: &impl serde::Serialize,
     ) -> Once {
         let request = serde_json::to_vec(&(operation, parent, new)).unwrap_or_default();
         let fingerprint = Sha256::digest(&request)
@@ -95,12 +96,7 @@ pub(crate) fn create_once(
             replayed: false,
         });
     };
-    if let Some(found) = txn.idempotency_key(once.key.as_str())? {
-        if found.fingerprint != once.fingerprint {
-            return Err(TaskError::IdempotencyKeyReused(
-                once.key.as_str().to_string(),
-            ));
-        }
+    if let Some(found) = earlier(txn, once)? {
         let first =
             found.tasks.first().copied().ok_or_else(|| {
                 TaskError::Storage("a stored idempotency key names no task".into())
@@ -111,15 +107,63 @@ pub(crate) fn create_once(
         });
     }
     let task = create(txn, ctx)?;
-    let record = KeyRecord {
-        fingerprint: once.fingerprint.clone(),
-        created_at: ctx.now,
-        tasks: vec![task.id],
-    };
-    let retention = chrono::Duration::from_std(IDEMPOTENCY_RETENTION).unwrap_or_default();
-    txn.put_idempotency_key(once.key.as_str(), &record, ctx.now - retention)?;
+    remember(txn, ctx, once, vec![task.id], None)?;
     Ok(Created {
         task,
         replayed: false,
     })
+}
+
+/// [`create_once`] for a schedule: the schedule as stored now, and whether it
+/// was created by an earlier request.
+pub(crate) fn add_schedule_once(
+    txn: &mut WriteTxn,
+    ctx: &mut Ctx,
+    once: Option<&Once>,
+    add: impl FnOnce(&mut WriteTxn, &mut Ctx) -> Result<Schedule, TaskError>,
+) -> Result<(Schedule, bool), TaskError> {
+    let Some(once) = once else {
+        return add(txn, ctx).map(|s| (s, false));
+    };
+    if let Some(found) = earlier(txn, once)? {
+        let id = found
+            .schedule
+            .ok_or_else(|| TaskError::IdempotencyKeyReused(once.key.as_str().to_string()))?;
+        // A schedule removed since: the key's request is answered as gone.
+        let schedule = txn
+            .schedule(id)?
+            .ok_or_else(|| TaskError::ScheduleNotFound(id.to_string()))?;
+        return Ok((schedule, true));
+    }
+    let schedule = add(txn, ctx)?;
+    remember(txn, ctx, once, Vec::new(), Some(schedule.id))?;
+    Ok((schedule, false))
+}
+
+/// The record of `once`'s key, if the same request used it; another request
+/// under that key is refused.
+fn earlier(txn: &WriteTxn, once: &Once) -> Result<Option<KeyRecord>, TaskError> {
+    match txn.idempotency_key(once.key.as_str())? {
+        Some(found) if found.fingerprint != once.fingerprint => Err(
+            TaskError::IdempotencyKeyReused(once.key.as_str().to_string()),
+        ),
+        other => Ok(other),
+    }
+}
+
+fn remember(
+    txn: &WriteTxn,
+    ctx: &Ctx,
+    once: &Once,
+    tasks: Vec<TaskId>,
+    schedule: Option<ScheduleId>,
+) -> Result<(), TaskError> {
+    let record = KeyRecord {
+        fingerprint: once.fingerprint.clone(),
+        created_at: ctx.now,
+        tasks,
+        schedule,
+    };
+    let retention = chrono::Duration::from_std(IDEMPOTENCY_RETENTION).unwrap_or_default();
+    txn.put_idempotency_key(once.key.as_str(), &record, ctx.now - retention)
 }

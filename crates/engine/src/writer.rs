@@ -59,7 +59,7 @@ enum Command {
 
 /// A change to a schedule (see `firing`).
 pub(crate) enum ScheduleOp {
-    Add(Schedule),
+    Add(Schedule, Option<Once>),
     Update(ScheduleId, Schedule),
     SetEnabled(ScheduleId, bool),
     Remove(ScheduleId),
@@ -71,6 +71,8 @@ pub(crate) enum ScheduleOp {
 pub(crate) struct ScheduleDone {
     pub schedule: Schedule,
     pub tasks: Vec<Task>,
+    /// An add answered from an earlier request with the same idempotency key.
+    pub replayed: bool,
 }
 
 /// Most queued tasks one claim looks at, when some are held back by their
@@ -343,7 +345,16 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) {
             }
             Command::Schedule(op, reply) => {
                 let result = match op {
-                    ScheduleOp::Add(s) => crate::firing::add(txn, &mut ctx, s).map(only),
+                    ScheduleOp::Add(s, once) => crate::idempotency::add_schedule_once(
+                        txn,
+                        &mut ctx,
+                        once.as_ref(),
+                        |t, c| crate::firing::add(t, c, s),
+                    )
+                    .map(|(s, replayed)| ScheduleDone {
+                        replayed,
+                        ..only(s)
+                    }),
                     ScheduleOp::Update(id, s) => {
                         crate::firing::update(txn, &mut ctx, id, s).map(only)
                     }
@@ -356,7 +367,11 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) {
                             let schedule = txn
                                 .schedule(id)?
                                 .ok_or_else(|| TaskError::ScheduleNotFound(id.to_string()))?;
-                            Ok(ScheduleDone { schedule, tasks })
+                            Ok(ScheduleDone {
+                                schedule,
+                                tasks,
+                                replayed: false,
+                            })
                         })
                     }
                 };
@@ -452,6 +467,7 @@ fn only(schedule: Schedule) -> ScheduleDone {
     ScheduleDone {
         schedule,
         tasks: Vec::new(),
+        replayed: false,
     }
 }
 

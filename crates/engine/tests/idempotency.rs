@@ -98,3 +98,23 @@ async fn a_key_is_forgotten_after_its_retention() {
     assert!(!reused.replayed);
     assert_ne!(reused.task.id, first.task.id);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_schedule_added_with_a_key_is_added_once() {
+    let t = open_with(|_| {}).await;
+    let new = || baton_engine::NewSchedule::new("daily", "0 9 * * *", task("hi", "echo"));
+    let (first, replayed) = t.engine.add_schedule_once(new(), key("s-1")).await.unwrap();
+    assert!(!replayed);
+    let (again, replayed) = t.engine.add_schedule_once(new(), key("s-1")).await.unwrap();
+    assert!(replayed);
+    assert_eq!(again.id, first.id);
+    let mut other = new();
+    other.cron = "0 10 * * *".into();
+    let err = t
+        .engine
+        .add_schedule_once(other, key("s-1"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "idempotency_key_reused");
+    assert_eq!(t.engine.schedules().await.unwrap().len(), 1);
+}

@@ -4,6 +4,7 @@
 use super::tables::*;
 use super::write::WriteTxn;
 use crate::error::TaskError;
+use crate::schedule::ScheduleId;
 use crate::task::TaskId;
 use chrono::{DateTime, Utc};
 use redb::{ReadableTable, WriteTransaction};
@@ -17,6 +18,9 @@ pub(crate) struct KeyRecord {
     pub created_at: DateTime<Utc>,
     /// The tasks the request created, the one answered first.
     pub tasks: Vec<TaskId>,
+    /// The schedule it created, for `POST /schedules`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<ScheduleId>,
 }
 
 /// Most expired keys one write removes, so a backlog never makes one commit slow.

@@ -45,7 +45,8 @@ impl AppState {
     /// ([`AppState::open_engine`]): opening a large database, or repairing one
     /// after a crash, must not hold up the window (see docs/PERFORMANCE.md).
     pub fn new(data_dir: &Path, host: Box<dyn Host>) -> Result<AppState, String> {
-        std::fs::create_dir_all(data_dir)
+        // Owner only: it holds every prompt and output.
+        baton_engine::create_private_dir(data_dir)
             .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
         let settings_file = SettingsFile::new(data_dir);
         let settings = settings_file.load();

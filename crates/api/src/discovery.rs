@@ -50,6 +50,34 @@ impl Discovery {
         crate::token::read_token(&self.token_file)
     }
 
+    /// Whether a client may use this file found in `data_dir`: anyone who can
+    /// write there could otherwise send the client's requests (and its token)
+    /// to another machine, or have any file's content sent as a token. The URL
+    /// must be `http://` on a loopback address, and the token file must be the
+    /// data directory's own `api-token`. Returns the sentence saying what is
+    /// wrong.
+    pub fn check(&self, data_dir: &Path) -> Result<(), String> {
+        if !is_loopback_url(&self.url) {
+            return Err(format!(
+                "it names the URL '{}', which is not http:// on this machine's loopback address",
+                self.url
+            ));
+        }
+        let inside = || -> Option<bool> {
+            let dir = std::fs::canonicalize(data_dir).ok()?;
+            let parent = std::fs::canonicalize(self.token_file.parent()?).ok()?;
+            Some(parent == dir && self.token_file.file_name()? == crate::token::TOKEN_FILE)
+        };
+        if inside() != Some(true) {
+            return Err(format!(
+                "it names the token file {}, which is not the data directory's {}",
+                self.token_file.display(),
+                crate::token::TOKEN_FILE
+            ));
+        }
+        Ok(())
+    }
+
     pub(crate) fn write(&self, data_dir: &Path) -> std::io::Result<PathBuf> {
         let path = data_dir.join(DISCOVERY_FILE);
         let partial = data_dir.join(format!("{DISCOVERY_FILE}.partial.{}", std::process::id()));
@@ -74,6 +102,24 @@ impl Discovery {
             }
         }
     }
+}
+
+/// `http://127.0.0.1:PORT`, `http://localhost:PORT` or `http://[::1]:PORT`,
+/// with nothing after the port.
+fn is_loopback_url(url: &str) -> bool {
+    let Some(authority) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let Some((host, port)) = authority.rsplit_once(':') else {
+        return false;
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    loopback && !port.is_empty() && port.parse::<u16>().is_ok()
 }
 
 /// Whether a process with this id exists. `kill(pid, 0)` sends nothing; EPERM
@@ -141,6 +187,29 @@ mod tests {
         assert_eq!(Discovery::find(dir.path()), None);
         sample(0).write(dir.path()).unwrap();
         assert_eq!(Discovery::find(dir.path()), None);
+    }
+
+    #[test]
+    fn only_loopback_http_urls_pass_the_check() {
+        for good in [
+            "http://127.0.0.1:8080",
+            "http://localhost:1",
+            "http://[::1]:9",
+            "http://127.0.0.2:80",
+        ] {
+            assert!(is_loopback_url(good), "{good}");
+        }
+        for bad in [
+            "http://10.0.0.1:8080",
+            "https://127.0.0.1:8080",
+            "http://127.0.0.1:8080/x",
+            "http://127.0.0.1@evil.example:80",
+            "http://evil.example:80",
+            "http://127.0.0.1",
+            "http://localhost.evil.example:80",
+        ] {
+            assert!(!is_loopback_url(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -105,6 +105,7 @@ impl IntoResponse for HttpError {
 fn api_field(engine_field: &str) -> Cow<'static, str> {
     match engine_field {
         "timeout" => "timeout_s".into(),
+        "idempotency_key" => crate::IDEMPOTENCY_KEY.into(),
         other => other.to_string().into(),
     }
 }
@@ -125,6 +126,15 @@ impl From<TaskError> for HttpError {
             }
             TaskError::Storage(_) => {
                 HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "storage", message)
+            }
+            TaskError::IdempotencyKeyReused(_) => {
+                let mut e = HttpError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "idempotency_key_reused",
+                    message,
+                );
+                e.body.field = Some(crate::IDEMPOTENCY_KEY.into());
+                e
             }
             _ => HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message),
         }

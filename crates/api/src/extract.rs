@@ -4,8 +4,9 @@
 //! - a body over the limit → 413 `body_too_large`
 //! - a body that is not `application/json` → 415 `unsupported_media_type`
 //! - text that is not JSON → 400 `malformed_json`
-//! - JSON of the wrong shape (a missing field, a string for a number) → 422
-//!   `invalid_input`, with `field` set to the path of the bad value
+//! - JSON of the wrong shape (a missing field, a string for a number, a field
+//!   the body does not have) → 422 `invalid_input`, with `field` set to the
+//!   path of the bad value
 
 use crate::error::HttpError;
 use axum::body::Bytes;
@@ -112,6 +113,19 @@ pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, HttpError> {
                 let missing = text
                     .strip_prefix("missing field `")
                     .and_then(|rest| rest.strip_suffix('`'));
+                // A misspelt field is refused, not dropped (`deny_unknown_fields`).
+                let unknown = text
+                    .strip_prefix("unknown field `")
+                    .and_then(|rest| rest.split_once('`'))
+                    .map(|(name, _)| name);
+                if let Some(name) = unknown {
+                    let field = match path.as_str() {
+                        "." => name.to_string(),
+                        p if p == name || p.ends_with(&format!(".{name}")) => p.to_string(),
+                        p => format!("{p}.{name}"),
+                    };
+                    return HttpError::invalid(field.clone(), format!("{field}: {text}"));
+                }
                 match (path.as_str(), missing) {
                     (_, Some(field)) => HttpError::invalid(field, format!("{field} is required")),
                     (".", None) => HttpError::invalid("body", format!("the body is wrong: {text}")),

@@ -3,9 +3,10 @@
 //! 1. The peer must be a loopback address (403 `forbidden_peer`). The server
 //!    only listens on 127.0.0.1; this is the second lock on the same door.
 //! 2. The `Host` header must name the loopback address and the server's port
-//!    (`127.0.0.1:PORT` or `localhost:PORT`), else 421 `bad_host`: a web page
-//!    whose own domain was re-pointed at 127.0.0.1 (DNS rebinding) sends its
-//!    domain as the Host. 421 Misdirected Request is the status for "this server
+//!    (`127.0.0.1:PORT` or `localhost:PORT`), and so must an absolute-form
+//!    request target; else 421 `bad_host` (two Host headers: 400
+//!    `duplicate_host`). A web page whose own domain was re-pointed at
+//!    127.0.0.1 (DNS rebinding) sends its domain as the Host. 421 Misdirected Request is the status for "this server
 //!    does not answer for that authority".
 //! 3. `Authorization: Bearer <token>` must carry the token (401 `unauthorized`).
 //!
@@ -60,20 +61,8 @@ fn refusal(guard: &Guard, request: &Request) -> Option<HttpError> {
             "only this machine (a loopback address) may use the API",
         ));
     }
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(|h| h.trim().to_ascii_lowercase());
-    if !host.is_some_and(|h| guard.hosts.contains(&h)) {
-        return Some(HttpError::new(
-            StatusCode::MISDIRECTED_REQUEST,
-            "bad_host",
-            format!(
-                "the Host header must be {} (or {})",
-                guard.hosts[0], guard.hosts[1]
-            ),
-        ));
+    if let Some(refused) = host_refusal(guard, request) {
+        return Some(refused);
     }
     let presented = request
         .headers()
@@ -95,6 +84,40 @@ fn refusal(guard: &Guard, request: &Request) -> Option<HttpError> {
             "send the API token as Authorization: Bearer <token>; it is in the data directory's api-token file",
         )),
     }
+}
+
+/// The authority the request names must be this server's. A request whose
+/// target is in absolute form (`GET http://host/path`) names it there, and
+/// HTTP/1.1 says a server uses that and ignores `Host`; otherwise the one
+/// `Host` header does. Two Host headers are a malformed request (400): a
+/// proxy and this server could each read a different one.
+fn host_refusal(guard: &Guard, request: &Request) -> Option<HttpError> {
+    let mut headers = request.headers().get_all(header::HOST).iter();
+    let first = headers.next();
+    if headers.next().is_some() {
+        return Some(HttpError::new(
+            StatusCode::BAD_REQUEST,
+            "duplicate_host",
+            "the request has more than one Host header",
+        ));
+    }
+    let named = match request.uri().authority() {
+        Some(authority) => Some(authority.as_str().to_ascii_lowercase()),
+        None => first
+            .and_then(|h| h.to_str().ok())
+            .map(|h| h.trim().to_ascii_lowercase()),
+    };
+    if named.is_some_and(|h| guard.hosts.contains(&h)) {
+        return None;
+    }
+    Some(HttpError::new(
+        StatusCode::MISDIRECTED_REQUEST,
+        "bad_host",
+        format!(
+            "the Host header (and an absolute request target) must be {} (or {})",
+            guard.hosts[0], guard.hosts[1]
+        ),
+    ))
 }
 
 #[cfg(test)]

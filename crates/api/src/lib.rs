@@ -29,7 +29,9 @@ pub mod wire;
 pub use discovery::{pid_alive, Discovery, DISCOVERY_FILE};
 pub use error::{ApiError, HttpError};
 pub use openapi::{openapi, openapi_json};
-pub use routes::{BUILTIN_PROVIDERS, DEFAULT_PAGE, MAX_PAGE, NEXT_CURSOR};
+pub use routes::{
+    BUILTIN_PROVIDERS, DEFAULT_PAGE, IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, MAX_PAGE, NEXT_CURSOR,
+};
 pub use server::{
     ApiOptions, ApiServer, RunningApi, DEFAULT_BODY_LIMIT, DEFAULT_IMPORT_LIMIT,
     DEFAULT_REPLAY_EVENTS,

@@ -10,11 +10,14 @@ use crate::wire::{
     ProviderRequest, ProviderTestResult, RetryTask, ScheduleRequest, ScheduleRun, TestProvider,
 };
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use baton_engine::{Engine, ExportFile, ListQuery, ProviderSettings, Schedule, Task, TaskId};
+use baton_engine::{
+    Created, Engine, ExportFile, IdempotencyKey, ListQuery, ProviderSettings, Schedule, Task,
+    TaskId,
+};
 use serde::Deserialize;
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -29,6 +32,11 @@ pub const DEFAULT_PAGE: usize = 50;
 pub const NEXT_CURSOR: &str = "x-next-cursor";
 /// The header of `GET /providers` naming the built-in providers, comma-separated.
 pub const BUILTIN_PROVIDERS: &str = "x-builtin-providers";
+/// The request header that makes `POST /tasks`, `/tasks/{id}/chain` and
+/// `/schedules` create once.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// The answer header saying a keyed create answered an earlier request's task.
+pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
 
 #[derive(Clone)]
 pub(crate) struct AppState {
@@ -102,6 +110,7 @@ pub(crate) async fn health(State(state): State<AppState>) -> Result<Json<Health>
 
 /// `POST /tasks`
 #[utoipa::path(post, path = "/tasks", tag = "tasks",
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters: the same key with the same body answers the task the first request created (with `Idempotent-Replayed: true`), with another body 422 `idempotency_key_reused`; keys are kept 24 hours")),
     request_body = CreateTask,
     responses(
         (status = 201, description = "created; it runs now or at `scheduled_for`", body = crate::schema::TaskDoc,
@@ -116,10 +125,35 @@ pub(crate) async fn health(State(state): State<AppState>) -> Result<Json<Health>
 )]
 pub(crate) async fn create_task(
     State(state): State<AppState>,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<CreateTask>,
 ) -> Result<Response, HttpError> {
-    let task = state.engine.submit(body.into_new_task()?).await?;
-    Ok(created(task))
+    let new = body.into_new_task()?;
+    match idempotency_key(&headers)? {
+        Some(key) => Ok(created_once(state.engine.submit_once(new, key).await?)),
+        None => Ok(created(state.engine.submit(new).await?)),
+    }
+}
+
+/// The request's `Idempotency-Key`, if it has one.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, HttpError> {
+    let mut values = headers.get_all(IDEMPOTENCY_KEY).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(HttpError::invalid(
+            IDEMPOTENCY_KEY,
+            "the request has more than one Idempotency-Key header",
+        ));
+    }
+    let text = value.to_str().map_err(|_| {
+        HttpError::invalid(
+            IDEMPOTENCY_KEY,
+            "the Idempotency-Key header is not visible ASCII",
+        )
+    })?;
+    Ok(Some(IdempotencyKey::new(text)?))
 }
 
 fn created(task: Task) -> Response {
@@ -127,6 +161,17 @@ fn created(task: Task) -> Response {
     let mut response = (StatusCode::CREATED, Json(task)).into_response();
     if let Some(location) = location {
         response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
+}
+
+/// The answer to a keyed create: the first answer again, marked when replayed.
+fn created_once(c: Created) -> Response {
+    let mut response = created(c.task);
+    if c.replayed {
+        response
+            .headers_mut()
+            .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
     }
     response
 }
@@ -269,7 +314,10 @@ pub(crate) async fn get_task(
 
 /// `POST /tasks/{id}/chain`
 #[utoipa::path(post, path = "/tasks/{id}/chain", tag = "tasks",
-    params(("id" = String, Path, format = Uuid, description = "the parent's id")),
+    params(
+        ("id" = String, Path, format = Uuid, description = "the parent's id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "as for `POST /tasks`"),
+    ),
     request_body = ChainTask,
     responses(
         (status = 201, description = "created: waiting for the parent, or ready if it has completed", body = crate::schema::TaskDoc,
@@ -287,13 +335,20 @@ pub(crate) async fn get_task(
 pub(crate) async fn chain_task(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<ChainTask>,
 ) -> Result<Response, HttpError> {
     let parent = extract::task_id(&id)?;
     let new = body.into_new_task()?;
+    let key = idempotency_key(&headers)?;
     // Tasks are never deleted, so a parent found now is there for the chain.
     state.engine.get(parent).await?;
-    Ok(created(state.engine.chain(parent, new).await?))
+    match key {
+        Some(key) => Ok(created_once(
+            state.engine.chain_once(parent, new, key).await?,
+        )),
+        None => Ok(created(state.engine.chain(parent, new).await?)),
+    }
 }
 
 /// `POST /tasks/{id}/retry`
@@ -346,6 +401,7 @@ pub(crate) async fn cancel_task(
 
 /// `POST /schedules`
 #[utoipa::path(post, path = "/schedules", tag = "schedules",
+    params(("Idempotency-Key" = Option<String>, Header, description = "as for `POST /tasks`: the same key and body answer the schedule the first request created")),
     request_body = ScheduleRequest,
     responses(
         (status = 201, description = "stored; it fires from its next fire time on", body = crate::schema::ScheduleDoc,
@@ -360,13 +416,23 @@ pub(crate) async fn cancel_task(
 )]
 pub(crate) async fn create_schedule(
     State(state): State<AppState>,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<ScheduleRequest>,
 ) -> Result<Response, HttpError> {
-    let schedule = state.engine.add_schedule(body.into_new_schedule()?).await?;
+    let new = body.into_new_schedule()?;
+    let (schedule, replayed) = match idempotency_key(&headers)? {
+        Some(key) => state.engine.add_schedule_once(new, key).await?,
+        None => (state.engine.add_schedule(new).await?, false),
+    };
     let location = HeaderValue::from_str(&format!("/schedules/{}", schedule.id)).ok();
     let mut response = (StatusCode::CREATED, Json(schedule)).into_response();
     if let Some(location) = location {
         response.headers_mut().insert(header::LOCATION, location);
+    }
+    if replayed {
+        response
+            .headers_mut()
+            .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
     }
     Ok(response)
 }

@@ -160,6 +160,7 @@ pub(crate) enum HoldReasonDoc {
 /// The export file (docs/export-format.md); `POST /import` takes the same shape.
 #[derive(ToSchema)]
 #[schema(as = ExportFile)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct ExportFileDoc {
     format_version: u64,
     exported_at: DateTime<Utc>,
@@ -203,6 +204,7 @@ pub(crate) enum SkipReasonDoc {
 /// A recurring schedule, as stored, exported and shown (`baton schedule list --json`).
 #[derive(ToSchema)]
 #[schema(as = Schedule)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct ScheduleDoc {
     #[schema(format = Uuid)]
     id: String,
@@ -240,6 +242,7 @@ pub(crate) struct ScheduleDoc {
 /// The task each fire of a schedule creates.
 #[derive(ToSchema)]
 #[schema(as = TaskTemplate)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct TaskTemplateDoc {
     /// The task's name; the schedule's name when null.
     name: Option<String>,
@@ -321,6 +324,7 @@ pub(crate) enum ProviderKindDoc {
 /// A provider's limits; null is unlimited.
 #[derive(ToSchema)]
 #[schema(as = Limits)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct LimitsDoc {
     /// Requests in flight at once.
     #[schema(minimum = 1)]
@@ -337,6 +341,7 @@ pub(crate) struct LimitsDoc {
 #[derive(ToSchema)]
 #[schema(as = KeyRef)]
 #[serde(tag = "source", rename_all = "snake_case")]
+#[serde(deny_unknown_fields)]
 pub(crate) enum KeyRefDoc {
     /// No key (a local server).
     None,
@@ -349,6 +354,7 @@ pub(crate) enum KeyRefDoc {
 /// US dollars per million tokens.
 #[derive(ToSchema)]
 #[schema(as = Prices)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct PricesDoc {
     #[schema(minimum = 0)]
     input_per_mtok: f64,

@@ -59,7 +59,7 @@ impl ApiServer {
     /// started before or after.
     pub async fn start(engine: Engine, options: ApiOptions) -> Result<RunningApi, ApiError> {
         let dir = &options.data_dir;
-        std::fs::create_dir_all(dir).map_err(|source| ApiError::DataDir {
+        baton_engine::create_private_dir(dir).map_err(|source| ApiError::DataDir {
             path: dir.clone(),
             source,
         })?;

@@ -21,6 +21,7 @@ use utoipa::ToSchema;
 
 /// `POST /tasks`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CreateTask {
     /// A short name; defaults to the prompt's first line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -58,6 +59,7 @@ pub struct CreateTask {
 
 /// `POST /tasks/{id}/chain`: a task that runs on the parent's output.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ChainTask {
     /// A short name; defaults to the instruction's first line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -91,6 +93,7 @@ pub struct ChainTask {
 
 /// `POST /tasks/{id}/retry`; the body may be left out.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RetryTask {
     /// A new attempt budget (1..=20); defaults to the task's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -100,6 +103,7 @@ pub struct RetryTask {
 
 /// `POST /tasks/{id}/cancel`; the body may be left out.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CancelTask {
     /// Why, kept with the task.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -211,6 +215,7 @@ impl From<ImportReport> for ImportSummary {
 /// (docs/schedules.md). A `PUT` replaces the whole definition; it leaves the
 /// schedule paused or enabled (`enabled` is read by `POST` only).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ScheduleRequest {
     /// Unique in any case.
     pub name: String,
@@ -323,6 +328,7 @@ impl fmt::Debug for Secret {
 /// The whole definition is replaced. The key itself, when sent in `api_key`, goes
 /// to the OS keychain of the engine's machine and is never answered back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ProviderRequest {
     /// The path's name; may be left out, and must equal it when given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -428,6 +434,7 @@ impl ProviderRequest {
 
 /// `POST /providers/{name}/test`; the body may be left out.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TestProvider {
     /// The model to try; the provider's default when left out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -469,7 +476,8 @@ impl From<ProviderTest> for ProviderTestResult {
 pub struct ErrorBody {
     /// One of: `malformed_json`, `unsupported_media_type`, `unauthorized`,
     /// `forbidden_peer`, `not_found`, `method_not_allowed`, `invalid_state`,
-    /// `body_too_large`, `bad_host`, `invalid_input`, `import_future_version`,
+    /// `body_too_large`, `bad_host`, `duplicate_host`, `invalid_input`,
+    /// `idempotency_key_reused`, `import_future_version`,
     /// `import_wrong_shape`, `import_bad_records`, `keychain_unavailable`,
     /// `key_unavailable`, `provider_auth`, `provider_rate_limited`,
     /// `provider_unavailable`, `provider_invalid_request`, `shutting_down`,

@@ -134,8 +134,8 @@ async fn bodies_over_the_limit_are_413() {
         .post("/import")
         .header("content-type", "application/json")
         .body(format!(
-            "{{\"format_version\": 1, \"pad\": \"{}\", \"tasks\": []}}",
-            "x".repeat(1500)
+            "{{\"format_version\": 1, {} \"tasks\": []}}",
+            " ".repeat(1500)
         ))
         .send()
         .await
@@ -468,4 +468,92 @@ async fn an_export_imports_into_another_engine_and_bad_files_are_refused() {
     assert_eq!(error["records"][0]["index"], 0);
     from.stop().await;
     to.stop().await;
+}
+
+#[tokio::test]
+async fn a_misspelt_field_is_422_naming_it_and_creates_nothing() {
+    let api = Api::start().await;
+    let cases = [
+        (
+            "/tasks",
+            json!({"prompt": "x", "max_attempt": 5}),
+            "max_attempt",
+        ),
+        (
+            "/schedules",
+            json!({"name": "n", "cron": "0 9 * * *", "task": {"prompt": "x", "max_attempt": 5}}),
+            "task.max_attempt",
+        ),
+        (
+            "/schedules",
+            json!({"name": "n", "cron": "0 9 * * *", "timezon": "UTC", "task": {"prompt": "x"}}),
+            "timezon",
+        ),
+    ];
+    for (path, body, field) in cases {
+        let response = api.post(path).json(&body).send().await.unwrap();
+        let error = expect_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input").await;
+        assert_eq!(error["field"], field, "{body} → {error}");
+        let name = field.rsplit('.').next().unwrap();
+        assert!(error["message"].as_str().unwrap().contains(name), "{error}");
+    }
+    let tasks = expect_json(api.get("/tasks").send().await.unwrap(), StatusCode::OK).await;
+    assert_eq!(tasks, json!([]), "a refused request creates nothing");
+    let schedules = expect_json(api.get("/schedules").send().await.unwrap(), StatusCode::OK).await;
+    assert_eq!(schedules, json!([]));
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn an_idempotency_key_creates_once_and_refuses_another_body() {
+    let api = Api::start().await;
+    let send = |body: Value, key: &str| {
+        api.post("/tasks")
+            .header("idempotency-key", key)
+            .json(&body)
+            .send()
+    };
+    let first = send(json!({"prompt": "once"}), "retry-1").await.unwrap();
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let first = expect_json(first, StatusCode::CREATED).await;
+    let again = send(json!({"prompt": "once"}), "retry-1").await.unwrap();
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let again = expect_json(again, StatusCode::CREATED).await;
+    assert_eq!(again["id"], first["id"]);
+    let other = send(json!({"prompt": "another"}), "retry-1").await.unwrap();
+    let error = expect_error(
+        other,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+    )
+    .await;
+    assert_eq!(error["field"], "idempotency-key");
+    let bad = send(json!({"prompt": "x"}), "has space").await.unwrap();
+    expect_error(bad, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input").await;
+
+    let parent = first["id"].as_str().unwrap();
+    let chain = |key: &str| {
+        api.post(&format!("/tasks/{parent}/chain"))
+            .header("idempotency-key", key)
+            .json(&json!({"instruction": "next"}))
+            .send()
+    };
+    let child = expect_json(chain("c-1").await.unwrap(), StatusCode::CREATED).await;
+    let child_again = expect_json(chain("c-1").await.unwrap(), StatusCode::CREATED).await;
+    assert_eq!(child["id"], child_again["id"]);
+    let tasks = expect_json(api.get("/tasks").send().await.unwrap(), StatusCode::OK).await;
+    assert_eq!(tasks.as_array().unwrap().len(), 2, "{tasks}");
+
+    let schedule = || {
+        api.post("/schedules")
+            .header("idempotency-key", "s-1")
+            .json(&json!({"name": "daily", "cron": "0 9 * * *", "task": {"prompt": "x"}}))
+            .send()
+    };
+    let first = expect_json(schedule().await.unwrap(), StatusCode::CREATED).await;
+    let again = schedule().await.unwrap();
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let again = expect_json(again, StatusCode::CREATED).await;
+    assert_eq!(again["id"], first["id"]);
+    api.stop().await;
 }

@@ -160,6 +160,22 @@ async fn bad_provider_requests_are_refused_naming_the_field_and_change_nothing()
         ),
         (
             "x",
+            json!({"kind": "mock", "headers": {"Authorization": "Bearer sk-plain"}}),
+            "headers",
+        ),
+        (
+            "x",
+            json!({"kind": "mock", "headers": {"X-Api-Key": "sk-plain"}}),
+            "headers",
+        ),
+        (
+            "x",
+            json!({"kind": "mock", "limits": {"rmp": 5}}),
+            "limits.rmp",
+        ),
+        ("x", json!({"kind": "mock", "base-url": "h"}), "base-url"),
+        (
+            "x",
             json!({"kind": "mock", "key": {"source": "env", "var": " "}}),
             "key",
         ),

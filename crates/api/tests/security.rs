@@ -164,3 +164,66 @@ async fn a_second_start_keeps_the_token() {
     again.shutdown().await;
     first.engine.shutdown().await;
 }
+
+/// Sends `request` as raw bytes (reqwest cannot send two Host headers or an
+/// absolute-form target) and returns the status code and the body.
+async fn raw(api: &Api, request: String) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(api.api.addr())
+        .await
+        .unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {answer:?}"));
+    (status, answer)
+}
+
+#[tokio::test]
+async fn two_host_headers_are_refused_with_400_and_an_absolute_target_must_name_this_server() {
+    let api = Api::start().await;
+    let port = api.api.port();
+    let token = api.api.token().to_string();
+    let ask = |target: &str, hosts: &[String]| {
+        let mut text = format!("GET {target} HTTP/1.1\r\n");
+        for host in hosts {
+            text.push_str(&format!("Host: {host}\r\n"));
+        }
+        text.push_str(&format!(
+            "Authorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+        ));
+        text
+    };
+    let mine = format!("127.0.0.1:{port}");
+    let (status, body) = raw(&api, ask("/health", &[mine.clone(), "evil.example".into()])).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("duplicate_host"), "{body}");
+    let (status, body) = raw(&api, ask("/health", &["evil.example".into(), mine.clone()])).await;
+    assert_eq!(status, 400, "{body}");
+
+    let (status, body) = raw(
+        &api,
+        ask("http://evil.example/health", std::slice::from_ref(&mine)),
+    )
+    .await;
+    assert_eq!(status, 421, "{body}");
+    assert!(body.contains("bad_host"), "{body}");
+    let (status, body) = raw(
+        &api,
+        ask(
+            &format!("http://{mine}/health"),
+            std::slice::from_ref(&mine),
+        ),
+    )
+    .await;
+    assert_eq!(
+        status, 200,
+        "an absolute target naming this server is fine: {body}"
+    );
+    api.stop().await;
+}

@@ -130,6 +130,11 @@ pub struct TaskOptions {
     /// Print the new task as JSON instead of its id
     #[arg(long)]
     pub json: bool,
+    /// Create at most once: the same key with the same request answers the
+    /// task the first one created (safe to retry); kept 24 hours. `--in` is
+    /// counted from each run, so retry a keyed request with `--at`
+    #[arg(long, value_name = "KEY")]
+    pub idempotency_key: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -194,7 +199,9 @@ pub struct ShowArgs {
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// Write here instead of standard output
+    /// Write here instead of standard output (`-`: standard output). An
+    /// existing file, or a symlink's target, is replaced atomically, keeping
+    /// its mode; a directory, device or FIFO is refused
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
 }

@@ -4,7 +4,7 @@
 
 use crate::args::{TaskFields, TaskOptions};
 use crate::error::CliError;
-use baton_engine::{NewTask, TaskId, TaskState, MAX_WORKERS};
+use baton_engine::{IdempotencyKey, NewTask, TaskId, TaskState, MAX_WORKERS};
 use chrono::{DateTime, Utc};
 use std::io::Read;
 use std::time::Duration;
@@ -50,6 +50,11 @@ pub fn schedule(
         .and_then(|d| now.checked_add_signed(d))
         .map(Some)
         .ok_or_else(|| CliError::usage(format!("--in '{after}' is too far in the future")))
+}
+
+/// `--idempotency-key`, checked by the engine's rules.
+pub fn idempotency_key(text: Option<&str>) -> Result<Option<IdempotencyKey>, CliError> {
+    Ok(text.map(IdempotencyKey::new).transpose()?)
 }
 
 /// `--max-attempts`. Values that fit the engine's type go to the engine, which
@@ -116,13 +121,16 @@ pub fn prompt(arg: &str, stdin: impl Read) -> Result<String, CliError> {
     Ok(text)
 }
 
-/// The request `submit` and `chain` send. The engine validates the values
-/// themselves (sizes, ranges, model directives) and words the refusal.
+/// The request `submit` and `chain` send, checked by the engine's own rules
+/// ([`NewTask::check`]) whether it then goes to a running engine's API or to
+/// the database: a value JSON cannot carry (a NaN temperature) never leaves.
 pub fn new_task(prompt: String, options: &TaskOptions) -> Result<NewTask, CliError> {
-    Ok(NewTask {
+    let new = NewTask {
         scheduled_for: schedule(options.at.as_deref(), options.after.as_deref(), Utc::now())?,
         ..task(prompt, &options.task)?
-    })
+    };
+    new.check()?;
+    Ok(new)
 }
 
 /// A task to create with no start time of its own: a schedule's task, or the
@@ -133,7 +141,7 @@ pub fn task(prompt: String, fields: &TaskFields) -> Result<NewTask, CliError> {
         .as_deref()
         .map(|t| duration("--timeout", t))
         .transpose()?;
-    Ok(NewTask {
+    let new = NewTask {
         prompt,
         name: fields.name.clone(),
         provider: fields.provider.clone(),
@@ -144,7 +152,9 @@ pub fn task(prompt: String, fields: &TaskFields) -> Result<NewTask, CliError> {
         system: fields.system.clone(),
         temperature: fields.temperature,
         max_tokens: max_tokens(fields.max_tokens)?,
-    })
+    };
+    new.check()?;
+    Ok(new)
 }
 
 #[cfg(test)]

@@ -9,8 +9,8 @@ use baton_api::wire::{
 };
 use baton_api::{Discovery, SseMessage, SseParser};
 use baton_engine::{
-    ExportFile, ListQuery, NewSchedule, NewTask, ProviderSettings, Schedule, ScheduleId, Task,
-    TaskId,
+    ExportFile, IdempotencyKey, ListQuery, NewSchedule, NewTask, ProviderSettings, Schedule,
+    ScheduleId, Task, TaskId,
 };
 use futures::stream::BoxStream;
 use futures::StreamExt;
@@ -37,6 +37,11 @@ impl Remote {
         let Some(found) = Discovery::find(data_dir) else {
             return Ok(None);
         };
+        found.check(data_dir).map_err(|detail| CliError::File {
+            action: "trust the discovery file",
+            path: data_dir.join(baton_api::DISCOVERY_FILE),
+            detail: format!("{detail}; remove it if no engine of yours is running"),
+        })?;
         let token = found.token().map_err(|e| CliError::File {
             action: "read the API token from",
             path: found.token_file.clone(),
@@ -129,15 +134,24 @@ impl Remote {
         self.send(self.get("/health")).await
     }
 
-    pub async fn submit(&self, new: NewTask) -> Result<Task, CliError> {
-        self.send(self.post("/tasks").json(&CreateTask::from(new)))
-            .await
+    pub async fn submit(
+        &self,
+        new: NewTask,
+        key: Option<IdempotencyKey>,
+    ) -> Result<Task, CliError> {
+        let request = keyed(self.post("/tasks"), key.as_ref());
+        self.send(request.json(&CreateTask::from(new))).await
     }
 
-    pub async fn chain(&self, parent: TaskId, new: NewTask) -> Result<Task, CliError> {
+    pub async fn chain(
+        &self,
+        parent: TaskId,
+        new: NewTask,
+        key: Option<IdempotencyKey>,
+    ) -> Result<Task, CliError> {
         let path = format!("/tasks/{parent}/chain");
-        self.send(self.post(&path).json(&ChainTask::from(new)))
-            .await
+        let request = keyed(self.post(&path), key.as_ref());
+        self.send(request.json(&ChainTask::from(new))).await
     }
 
     pub async fn cancel(
@@ -321,6 +335,14 @@ impl Remote {
             parser: SseParser::new(),
             queue: VecDeque::new(),
         })
+    }
+}
+
+/// `request` with an `Idempotency-Key` header when there is a key.
+fn keyed(request: RequestBuilder, key: Option<&IdempotencyKey>) -> RequestBuilder {
+    match key {
+        Some(key) => request.header(baton_api::IDEMPOTENCY_KEY, key.as_str()),
+        None => request,
     }
 }
 

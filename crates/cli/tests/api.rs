@@ -179,7 +179,13 @@ fn a_stale_api_json_is_ignored_and_the_database_is_opened() {
     assert_eq!(baton.task(&id)["status"], "queued");
 
     // A live pid (this test) whose URL does not answer: stale too.
-    std::fs::write(baton.data_dir().join("api-token"), "t").unwrap();
+    let token = baton.data_dir().join("api-token");
+    std::fs::write(&token, "t".repeat(64)).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
     stale(std::process::id());
     assert_eq!(baton.tasks().len(), 1);
     baton.run_until_idle();
@@ -208,4 +214,83 @@ fn wait_through_the_api_gives_up_at_its_deadline_and_says_what_is_left() {
         refusal.message,
         "gave up after 1s: 1 task is still active (1 scheduled)"
     );
+}
+
+#[test]
+fn values_json_cannot_carry_are_refused_alike_with_or_without_a_running_engine() {
+    let baton = Baton::new();
+    let cases: &[&[&str]] = &[
+        &["submit", "x", "--temperature", "NaN"],
+        &["submit", "x", "--temperature", "inf"],
+        &["submit", "x", "--in", "999999999h"],
+    ];
+    let alone: Vec<_> = cases.iter().map(|args| baton.refuse(args)).collect();
+    let mut server = running_engine(&baton, &[]);
+    for (args, before) in cases.iter().zip(&alone) {
+        let through_api = baton.refuse(args);
+        assert_eq!(through_api.status, 2, "{args:?}: {}", through_api.message);
+        assert_eq!(through_api.message, before.message, "{args:?}");
+    }
+    assert!(
+        alone[0].message.contains("temperature"),
+        "{}",
+        alone[0].message
+    );
+    assert!(
+        alone[2].message.contains("year 9999"),
+        "{}",
+        alone[2].message
+    );
+    assert!(baton.tasks().is_empty(), "a refused submit stored a task");
+    server.kill();
+}
+
+#[test]
+fn an_api_json_naming_a_remote_url_or_a_foreign_token_file_is_not_trusted() {
+    let baton = Baton::new();
+    let mut server = running_engine(&baton, &[]);
+    let real = api_json(&baton);
+    let path = baton.data_dir().join("api.json");
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("secret");
+    std::fs::write(&secret, "s".repeat(64)).unwrap();
+    let planted = [
+        serde_json::json!({"pid": real["pid"], "url": "http://10.9.8.7:4000", "token_file": real["token_file"]}),
+        serde_json::json!({"pid": real["pid"], "url": real["url"], "token_file": secret}),
+        serde_json::json!({"pid": real["pid"], "url": real["url"], "token_file": baton.db_file()}),
+    ];
+    for file in planted {
+        std::fs::write(&path, file.to_string()).unwrap();
+        let refusal = baton.refuse(&["list"]);
+        assert_eq!(refusal.status, 1, "{}", refusal.message);
+        assert!(refusal.message.contains("api.json"), "{}", refusal.message);
+    }
+    std::fs::write(&path, real.to_string()).unwrap();
+    assert!(baton.tasks().is_empty(), "the real file is still used");
+    server.kill();
+}
+
+#[test]
+fn submit_with_an_idempotency_key_creates_once_with_or_without_a_running_engine() {
+    let baton = Baton::new();
+    let args = [
+        "once",
+        "--at",
+        "2030-01-01T00:00:00Z",
+        "--idempotency-key",
+        "job-7",
+    ];
+    let first = baton.submit(&args);
+    assert_eq!(baton.submit(&args), first, "a retry answers the first task");
+    let mut server = running_engine(&baton, &[]);
+    assert_eq!(
+        baton.submit(&args),
+        first,
+        "the key is kept in the database"
+    );
+    let refusal = baton.refuse(&["submit", "other", "--idempotency-key", "job-7"]);
+    assert_eq!(refusal.status, 2, "{}", refusal.message);
+    assert!(refusal.message.contains("job-7"), "{}", refusal.message);
+    assert_eq!(baton.tasks().len(), 1);
+    server.kill();
 }

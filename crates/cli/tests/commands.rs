@@ -367,3 +367,73 @@ fn the_data_directory_can_come_from_baton_data_dir() {
     let task: Value = serde_json::from_str(&common::succeeded(&output, &["show"])).unwrap();
     assert_eq!(task["id"], id.as_str());
 }
+
+#[cfg(unix)]
+#[test]
+fn a_new_data_directory_and_its_database_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("fresh/baton");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_baton"))
+        .arg("--data-dir")
+        .arg(&dir)
+        .args(["submit", "a secret prompt"])
+        .env_remove("BATON_LOG")
+        .output()
+        .unwrap();
+    common::succeeded(&output, &["submit"]);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700, "the data directory");
+    assert_eq!(mode(&root.path().join("fresh")), 0o700, "its new parent");
+    assert_eq!(mode(&dir.join("baton.redb")), 0o600, "the database");
+}
+
+#[cfg(unix)]
+#[test]
+fn export_out_writes_through_a_symlink_keeps_the_mode_and_refuses_what_is_not_a_file() {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let baton = Baton::new();
+    baton.submit(&["exported"]);
+    let dir = tempfile::tempdir().unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+
+    let target = dir.path().join("real.json");
+    std::fs::write(&target, "old").unwrap();
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let link = dir.path().join("link.json");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    baton.ok(&["export", "--out", link.to_str().unwrap()]);
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(&target).unwrap()).unwrap();
+    assert_eq!(written["tasks"].as_array().unwrap().len(), 1);
+    assert_eq!(mode(&target), 0o640, "the target keeps its mode");
+
+    let fifo = dir.path().join("fifo");
+    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    let refusal = baton.refuse(&["export", "--out", fifo.to_str().unwrap()]);
+    assert!(
+        refusal.message.contains("not a regular file"),
+        "{}",
+        refusal.message
+    );
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    let refusal = baton.refuse(&["export", "--out", dir.path().to_str().unwrap()]);
+    assert!(refusal.message.contains("directory"), "{}", refusal.message);
+
+    let stdout = baton.ok(&["export", "--out", "-"]);
+    let exported: Value = serde_json::from_str(&stdout).expect("only the file on stdout");
+    assert_eq!(exported["tasks"].as_array().unwrap().len(), 1);
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left.len(), 3, "no temporary file left behind: {left:?}");
+}

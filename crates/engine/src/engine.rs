@@ -5,6 +5,7 @@ use crate::clock::Clock;
 use crate::error::{ImportError, OpenError, TaskError};
 use crate::events::Event;
 use crate::export::{self, ExportFile};
+use crate::idempotency::{Created, IdempotencyKey, Once};
 use crate::lifecycle::{Cancelled, ImportReport};
 use crate::provider::{Providers, Registry};
 use crate::shared::Shared;
@@ -235,14 +236,39 @@ impl Engine {
     /// Validates and stores a new task. It runs now, or at `scheduled_for`.
     pub async fn submit(&self, new: NewTask) -> Result<Task, TaskError> {
         let task = self.build(new, None)?;
-        self.inner.writer.create(task).await
+        Ok(self.inner.writer.create(task, None).await?.task)
+    }
+
+    /// [`Engine::submit`] at most once per key: the same key with the same
+    /// request answers the task it created (see [`crate::IdempotencyKey`]);
+    /// with another request it is refused.
+    pub async fn submit_once(
+        &self,
+        new: NewTask,
+        key: IdempotencyKey,
+    ) -> Result<Created, TaskError> {
+        let once = Once::new(key, "submit", None, &new);
+        let task = self.build(new, None)?;
+        self.inner.writer.create(task, Some(once)).await
     }
 
     /// A task that runs on `parent`'s output: at once if the parent has completed,
     /// otherwise when it does.
     pub async fn chain(&self, parent: TaskId, new: NewTask) -> Result<Task, TaskError> {
         let task = self.build(new, Some(parent))?;
-        self.inner.writer.chain(task).await
+        Ok(self.inner.writer.chain(task, None).await?.task)
+    }
+
+    /// [`Engine::chain`] at most once per key, like [`Engine::submit_once`].
+    pub async fn chain_once(
+        &self,
+        parent: TaskId,
+        new: NewTask,
+        key: IdempotencyKey,
+    ) -> Result<Created, TaskError> {
+        let once = Once::new(key, "chain", Some(parent), &new);
+        let task = self.build(new, Some(parent))?;
+        self.inner.writer.chain(task, Some(once)).await
     }
 
     /// Cancels a task; a running attempt is aborted right after the cancel is stored.
@@ -424,7 +450,7 @@ impl Engine {
     }
 
     pub(crate) fn build(&self, new: NewTask, parent: Option<TaskId>) -> Result<Task, TaskError> {
-        task::validate_prompt(&new.prompt)?;
+        new.check()?;
         let provider_name = new.provider.as_deref().map(str::trim).unwrap_or("mock");
         let provider = self.inner.registry.get(provider_name).ok_or_else(|| {
             TaskError::invalid(
@@ -449,16 +475,10 @@ impl Engine {
             .check_model(&model)
             .map_err(|m| TaskError::invalid("model", m))?;
         let max_attempts = new.max_attempts.unwrap_or(task::DEFAULT_MAX_ATTEMPTS);
-        task::validate_max_attempts(max_attempts)?;
         let timeout = new.timeout.unwrap_or(task::DEFAULT_TIMEOUT);
-        task::validate_timeout(timeout)?;
         let system = new.system.filter(|s| !s.trim().is_empty());
-        task::validate_generation(system.as_deref(), new.temperature, new.max_tokens)?;
         let name = match new.name {
-            Some(name) => {
-                task::validate_name(&name)?;
-                name.trim().to_string()
-            }
+            Some(name) => name.trim().to_string(),
             None => task::default_name(&new.prompt),
         };
         let now = self.inner.clock.now();

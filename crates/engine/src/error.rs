@@ -64,6 +64,9 @@ pub enum TaskError {
     ShuttingDown,
     #[error("storage error: {0}")]
     Storage(String),
+    /// The idempotency key came with another request before; nothing was created.
+    #[error("the idempotency key '{0}' was used for a different request; use a new key for a new request")]
+    IdempotencyKeyReused(String),
 }
 
 impl TaskError {
@@ -89,6 +92,7 @@ impl TaskError {
             TaskError::Conflict { .. } => "invalid_state",
             TaskError::ShuttingDown => "shutting_down",
             TaskError::Storage(_) => "storage",
+            TaskError::IdempotencyKeyReused(_) => "idempotency_key_reused",
         }
     }
 }

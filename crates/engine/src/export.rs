@@ -1,11 +1,11 @@
 //! The export file: versioned JSON, documented in docs/export-format.md.
 
 use crate::error::{ImportError, RecordError};
-use crate::schedule::{self, Schedule};
+use crate::schedule::{self, Schedule, TaskTemplate};
 use crate::task::{self, Task, TaskId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 /// The version this code writes and the newest it reads. History:
@@ -64,6 +64,13 @@ pub(crate) fn parse(
             supported: EXPORT_FORMAT_VERSION,
         });
     }
+    let unknown = unknown_fields(&value, struct_fields::<ExportFile>());
+    if !unknown.is_empty() {
+        return Err(ImportError::WrongShape(format!(
+            "the top level has {}",
+            unknown.join(", ")
+        )));
+    }
     if version == 0 {
         return Err(ImportError::WrongShape(
             "format_version 0 does not exist".into(),
@@ -77,6 +84,8 @@ pub(crate) fn parse(
     let mut tasks = Vec::with_capacity(records.len());
     let mut bad = Vec::new();
     let mut seen: HashSet<TaskId> = HashSet::new();
+    // Each kept task's position in the file, for its error.
+    let mut positions = Vec::with_capacity(records.len());
     for (index, record) in records.iter().enumerate() {
         let id = record
             .get("id")
@@ -85,6 +94,11 @@ pub(crate) fn parse(
         let mut fail = |message: String| {
             bad.push(RecordError { index, id, message });
         };
+        let unknown = unknown_fields(record, struct_fields::<Task>());
+        if !unknown.is_empty() {
+            fail(format!("it has {}", unknown.join(", ")));
+            continue;
+        }
         let task: Task = match serde_json::from_value(record.clone()) {
             Ok(task) => task,
             Err(e) => {
@@ -101,7 +115,9 @@ pub(crate) fn parse(
             continue;
         }
         tasks.push(task);
+        positions.push(index);
     }
+    bad.extend(parent_cycles(&tasks, &positions));
     let schedules = match object.get("schedules") {
         None => Vec::new(),
         Some(list) => {
@@ -115,6 +131,105 @@ pub(crate) fn parse(
         return Err(ImportError::BadRecords(bad));
     }
     Ok(Parsed { tasks, schedules })
+}
+
+/// "unknown field `max_attempt`" for each key of `record` (an object) that is
+/// not one of `known`: a misspelt field must not be dropped without a word.
+fn unknown_fields(record: &serde_json::Value, known: &[&str]) -> Vec<String> {
+    let Some(object) = record.as_object() else {
+        return Vec::new(); // serde says what is wrong with it
+    };
+    object
+        .keys()
+        .filter(|k| !known.contains(&k.as_str()))
+        .map(|k| format!("unknown field `{k}`"))
+        .collect()
+}
+
+/// The field names `T`'s derived `Deserialize` accepts, as serde lists them to
+/// a deserializer. (Not `deny_unknown_fields` on the types: a task or schedule
+/// record is also what the database stores, which keeps its own rules.)
+fn struct_fields<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
+    use serde::de::{Error as _, Visitor};
+    use std::cell::Cell;
+
+    struct Probe<'a>(&'a Cell<&'static [&'static str]>);
+
+    impl<'de> serde::Deserializer<'de> for Probe<'_> {
+        type Error = serde::de::value::Error;
+
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+            Err(Self::Error::custom("not a struct"))
+        }
+
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            fields: &'static [&'static str],
+            _visitor: V,
+        ) -> Result<V::Value, Self::Error> {
+            self.0.set(fields);
+            Err(Self::Error::custom("only the field names were wanted"))
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+            bytes byte_buf option unit unit_struct newtype_struct seq tuple
+            tuple_struct map enum identifier ignored_any
+        }
+    }
+
+    let fields = Cell::new(&[][..]);
+    let _ = T::deserialize(Probe(&fields));
+    fields.get()
+}
+
+/// Records whose parent chain, followed through the file, comes back to them:
+/// they would wait for each other for ever. Each record of a loop is named, with
+/// the loop. (A record naming itself is refused by `check_record`.)
+fn parent_cycles(tasks: &[Task], positions: &[usize]) -> Vec<RecordError> {
+    let index: HashMap<TaskId, usize> = tasks.iter().enumerate().map(|(i, t)| (t.id, i)).collect();
+    let parent = |i: usize| tasks[i].parent_task_id.and_then(|p| index.get(&p).copied());
+    // 0: not visited, 1: on the current path, 2: done.
+    let mut mark = vec![0u8; tasks.len()];
+    let mut bad = Vec::new();
+    for start in 0..tasks.len() {
+        let mut path = Vec::new();
+        let mut at = Some(start);
+        while let Some(i) = at {
+            match mark[i] {
+                2 => break,
+                1 => {
+                    let from = path.iter().position(|&p| p == i).unwrap_or(0);
+                    let cycle = &path[from..];
+                    let ids: Vec<String> = cycle
+                        .iter()
+                        .chain(std::iter::once(&i))
+                        .map(|&c| tasks[c].id.to_string())
+                        .collect();
+                    let message = format!(
+                        "its parent chain loops back to it ({}), so these tasks would wait for each other for ever",
+                        ids.join(" -> ")
+                    );
+                    bad.extend(cycle.iter().map(|&c| RecordError {
+                        index: positions[c],
+                        id: Some(tasks[c].id),
+                        message: message.clone(),
+                    }));
+                    break;
+                }
+                _ => {
+                    mark[i] = 1;
+                    path.push(i);
+                    at = parent(i);
+                }
+            }
+        }
+        for i in path {
+            mark[i] = 2;
+        }
+    }
+    bad
 }
 
 /// Schedule records; their errors name the list ("schedule 2 'daily': ...").
@@ -140,6 +255,15 @@ fn parse_schedules(
                 message: format!("in schedules, schedule{label}: {message}"),
             });
         };
+        let mut unknown = unknown_fields(record, struct_fields::<Schedule>());
+        if let Some(template) = record.get("template") {
+            let inner = unknown_fields(template, struct_fields::<TaskTemplate>());
+            unknown.extend(inner.into_iter().map(|u| format!("{u} in its template")));
+        }
+        if !unknown.is_empty() {
+            fail(format!("it has {}", unknown.join(", ")));
+            continue;
+        }
         let s: Schedule = match serde_json::from_value(record.clone()) {
             Ok(s) => s,
             Err(e) => {
@@ -202,6 +326,9 @@ fn check_record(
             "attempts ({}) is more than max_attempts ({})",
             task.attempts, task.max_attempts
         ));
+    }
+    if let Some(at) = task.scheduled_for {
+        task::validate_scheduled_for(at).map_err(sentence)?;
     }
     if task.parent_task_id == Some(task.id) {
         return Err("the task names itself as its parent".into());

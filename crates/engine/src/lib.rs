@@ -18,6 +18,8 @@
 //! - `events`: every change on a broadcast channel.
 //! - `catalog`: a live in-memory summary of all tasks for list views.
 //! - `export`: the versioned JSON export file.
+//! - `idempotency`: `Idempotency-Key`s, so a retried create creates once.
+//! - `private_fs`: the data directory and database file, owner-only.
 //! - `backoff`, `clock`, `error`, `shared`: the small parts.
 
 mod backoff;
@@ -28,10 +30,12 @@ mod error;
 mod events;
 mod export;
 mod firing;
+mod idempotency;
 mod lifecycle;
 #[cfg(test)]
 mod model_tests;
 mod pool;
+mod private_fs;
 mod provider;
 mod schedule;
 mod schedule_api;
@@ -51,7 +55,9 @@ pub use engine::{Engine, EngineConfig, EngineStats, DEFAULT_WORKERS, MAX_WORKERS
 pub use error::{ImportError, OpenError, ProviderConfigError, RecordError, TaskError};
 pub use events::{Event, EventKind, ScheduleEvent, EVENT_BUFFER};
 pub use export::{ExportFile, EXPORT_FORMAT_VERSION};
+pub use idempotency::{Created, IdempotencyKey, IDEMPOTENCY_RETENTION, MAX_IDEMPOTENCY_KEY};
 pub use lifecycle::{Cancelled, ImportReport};
+pub use private_fs::create_private_dir;
 pub use provider::{
     ApiKey, CompletionRequest, HoldReason, KeyError, KeyRef, Limits, LoweredConcurrency,
     MockProvider, OutputSink, Prices, Provider, ProviderError, ProviderKind, ProviderSettings,

@@ -29,9 +29,26 @@ impl Engine {
         Ok(self
             .inner()
             .writer
-            .schedule(ScheduleOp::Add(s))
+            .schedule(ScheduleOp::Add(s, None))
             .await?
             .schedule)
+    }
+
+    /// [`Engine::add_schedule`] at most once per key, like
+    /// [`Engine::submit_once`]; `true` when an earlier request created it.
+    pub async fn add_schedule_once(
+        &self,
+        new: NewSchedule,
+        key: crate::IdempotencyKey,
+    ) -> Result<(Schedule, bool), TaskError> {
+        let once = crate::idempotency::Once::new(key, "schedule", None, &new);
+        let s = self.build_schedule(new)?;
+        let done = self
+            .inner()
+            .writer
+            .schedule(ScheduleOp::Add(s, Some(once)))
+            .await?;
+        Ok((done.schedule, done.replayed))
     }
 
     /// Replaces a schedule's name, expression, zone, policies and task. It takes

@@ -388,6 +388,48 @@ impl NewTask {
             ..NewTask::default()
         }
     }
+
+    /// The checks that need no engine: sizes, ranges, the start time's bound.
+    /// The engine runs them on every new task, and a client (the CLI) runs them
+    /// before sending, because some values (a NaN temperature) cannot travel
+    /// in JSON and would arrive as something else.
+    pub fn check(&self) -> Result<(), TaskError> {
+        validate_prompt(&self.prompt)?;
+        if let Some(name) = &self.name {
+            validate_name(name)?;
+        }
+        if let Some(n) = self.max_attempts {
+            validate_max_attempts(n)?;
+        }
+        if let Some(timeout) = self.timeout {
+            validate_timeout(timeout)?;
+        }
+        let system = self.system.as_deref().filter(|s| !s.trim().is_empty());
+        validate_generation(system, self.temperature, self.max_tokens)?;
+        if let Some(at) = self.scheduled_for {
+            validate_scheduled_for(at)?;
+        }
+        Ok(())
+    }
+}
+
+/// The latest start time accepted: the end of year 9999, the last one RFC 3339
+/// (the API's and the export file's time format) can write.
+pub(crate) fn max_scheduled_for() -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp(253_402_300_799, 0).expect("a valid time")
+}
+
+pub(crate) fn validate_scheduled_for(at: DateTime<Utc>) -> Result<(), TaskError> {
+    if at > max_scheduled_for() {
+        return Err(TaskError::invalid(
+            "scheduled_for",
+            format!(
+                "the start time is too far in the future ({}); the latest is the end of year 9999",
+                at.format("year %Y")
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A child task chained onto `parent`: its prompt is the instruction.

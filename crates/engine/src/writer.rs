@@ -10,6 +10,7 @@ use crate::backoff::Backoff;
 use crate::clock::Clock;
 use crate::error::{ImportError, TaskError};
 use crate::events::Draft;
+use crate::idempotency::{create_once, Created, Once};
 use crate::lifecycle::{self, Cancelled, Ctx, ImportReport, Outcome};
 use crate::provider::{Admission, Permit, ProviderSettings};
 use crate::schedule::{Schedule, ScheduleId};
@@ -32,8 +33,8 @@ const MAX_BATCH: usize = 1024;
 type Reply<T> = oneshot::Sender<Result<T, TaskError>>;
 
 enum Command {
-    Create(Task, Reply<Task>),
-    Chain(Task, Reply<Task>),
+    Create(Task, Option<Once>, Reply<Created>),
+    Chain(Task, Option<Once>, Reply<Created>),
     Claim(usize, Reply<Claimed>),
     /// Streamed output of a run; nobody waits for it.
     Append(TaskId, u32, String),
@@ -58,7 +59,7 @@ enum Command {
 
 /// A change to a schedule (see `firing`).
 pub(crate) enum ScheduleOp {
-    Add(Schedule),
+    Add(Schedule, Option<Once>),
     Update(ScheduleId, Schedule),
     SetEnabled(ScheduleId, bool),
     Remove(ScheduleId),
@@ -70,6 +71,8 @@ pub(crate) enum ScheduleOp {
 pub(crate) struct ScheduleDone {
     pub schedule: Schedule,
     pub tasks: Vec<Task>,
+    /// An add answered from an earlier request with the same idempotency key.
+    pub replayed: bool,
 }
 
 /// Most queued tasks one claim looks at, when some are held back by their
@@ -129,11 +132,11 @@ impl Writer {
         (Writer { tx }, tokio::spawn(run(state, rx)))
     }
 
-    pub async fn create(&self, task: Task) -> Result<Task, TaskError> {
-        request!(self, Create, task)
+    pub async fn create(&self, task: Task, once: Option<Once>) -> Result<Created, TaskError> {
+        request!(self, Create, task, once)
     }
-    pub async fn chain(&self, task: Task) -> Result<Task, TaskError> {
-        request!(self, Chain, task)
+    pub async fn chain(&self, task: Task, once: Option<Once>) -> Result<Created, TaskError> {
+        request!(self, Chain, task, once)
     }
     pub async fn claim(&self, max: usize) -> Result<Claimed, TaskError> {
         request!(self, Claim, max)
@@ -293,14 +296,18 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) {
             schedules: &mut schedule_events,
         };
         let delivery = match cmd {
-            Command::Create(task, reply) => deliver(
-                reply,
-                note(&mut poisoned, lifecycle::create(txn, &mut ctx, task)),
-            ),
-            Command::Chain(task, reply) => deliver(
-                reply,
-                note(&mut poisoned, lifecycle::chain(txn, &mut ctx, task)),
-            ),
+            Command::Create(task, once, reply) => {
+                let result = create_once(txn, &mut ctx, once.as_ref(), |txn, ctx| {
+                    lifecycle::create(txn, ctx, task)
+                });
+                deliver(reply, note(&mut poisoned, result))
+            }
+            Command::Chain(task, once, reply) => {
+                let result = create_once(txn, &mut ctx, once.as_ref(), |txn, ctx| {
+                    lifecycle::chain(txn, ctx, task)
+                });
+                deliver(reply, note(&mut poisoned, result))
+            }
             Command::Claim(max, reply) => deliver(
                 reply,
                 note(&mut poisoned, claim(txn, &mut ctx, shared, max)),
@@ -338,7 +345,16 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) {
             }
             Command::Schedule(op, reply) => {
                 let result = match op {
-                    ScheduleOp::Add(s) => crate::firing::add(txn, &mut ctx, s).map(only),
+                    ScheduleOp::Add(s, once) => crate::idempotency::add_schedule_once(
+                        txn,
+                        &mut ctx,
+                        once.as_ref(),
+                        |t, c| crate::firing::add(t, c, s),
+                    )
+                    .map(|(s, replayed)| ScheduleDone {
+                        replayed,
+                        ..only(s)
+                    }),
                     ScheduleOp::Update(id, s) => {
                         crate::firing::update(txn, &mut ctx, id, s).map(only)
                     }
@@ -351,7 +367,11 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) {
                             let schedule = txn
                                 .schedule(id)?
                                 .ok_or_else(|| TaskError::ScheduleNotFound(id.to_string()))?;
-                            Ok(ScheduleDone { schedule, tasks })
+                            Ok(ScheduleDone {
+                                schedule,
+                                tasks,
+                                replayed: false,
+                            })
                         })
                     }
                 };
@@ -447,6 +467,7 @@ fn only(schedule: Schedule) -> ScheduleDone {
     ScheduleDone {
         schedule,
         tasks: Vec::new(),
+        replayed: false,
     }
 }
 
@@ -510,7 +531,8 @@ fn refuse(cmd: Command) -> Delivery {
         })
     }
     match cmd {
-        Command::Create(_, r) | Command::Chain(_, r) | Command::Retry(_, _, r) => fail(r),
+        Command::Create(_, _, r) | Command::Chain(_, _, r) => fail(r),
+        Command::Retry(_, _, r) => fail(r),
         Command::Claim(_, r) => fail(r),
         Command::Recover(r) => fail(r),
         Command::SaveProvider(_, r) => fail(r),

@@ -144,3 +144,74 @@ async fn an_import_whose_parent_is_missing_everywhere_writes_nothing() {
     );
     assert_eq!(target.engine.counts().await.unwrap().total(), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_import_whose_parents_form_a_loop_of_any_length_writes_nothing_and_names_each_record() {
+    let source = open_with(|_| {}).await;
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        ids.push(
+            source
+                .engine
+                .submit(task(&format!("t{i}"), "echo"))
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    let file = source.engine.export().await.unwrap();
+    let target = open_with(|_| {}).await;
+    // Two records naming each other, then three in a ring; the fourth is innocent.
+    for ring in [&ids[..2], &ids[..3]] {
+        let mut file = file.clone();
+        for (k, id) in ring.iter().enumerate() {
+            let parent = ring[(k + 1) % ring.len()];
+            let t = file.tasks.iter_mut().find(|t| t.id == *id).unwrap();
+            t.parent_task_id = Some(parent);
+            t.status = TaskState::Waiting;
+        }
+        let err = target
+            .engine
+            .import(&serde_json::to_string(&file).unwrap())
+            .await
+            .unwrap_err();
+        let ImportError::BadRecords(bad) = &err else {
+            panic!("expected bad records, got {err:?}");
+        };
+        let mut named: Vec<_> = bad.iter().filter_map(|r| r.id).collect();
+        named.sort();
+        let mut want = ring.to_vec();
+        want.sort();
+        assert_eq!(named, want, "{err}");
+        assert!(err.to_string().contains("loops back"), "{err}");
+        assert_eq!(target.engine.counts().await.unwrap().total(), 0);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_import_with_a_misspelt_field_writes_nothing_and_names_the_field() {
+    let source = open_with(|_| {}).await;
+    source.engine.submit(task("t", "echo")).await.unwrap();
+    let file: serde_json::Value =
+        serde_json::to_value(source.engine.export().await.unwrap()).unwrap();
+    let target = open_with(|_| {}).await;
+
+    let mut record = file.clone();
+    record["tasks"][0]["max_attempt"] = 5.into();
+    let err = target.engine.import(&record.to_string()).await.unwrap_err();
+    assert_eq!(err.code(), "import_bad_records", "{err}");
+    assert!(
+        err.to_string().contains("unknown field `max_attempt`"),
+        "{err}"
+    );
+
+    let mut top = file.clone();
+    top["schedule"] = serde_json::json!([]);
+    let err = target.engine.import(&top.to_string()).await.unwrap_err();
+    assert_eq!(err.code(), "import_wrong_shape", "{err}");
+    assert!(
+        err.to_string().contains("unknown field `schedule`"),
+        "{err}"
+    );
+    assert_eq!(target.engine.counts().await.unwrap().total(), 0);
+}

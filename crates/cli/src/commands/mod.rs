@@ -16,8 +16,8 @@ use crate::error::CliError;
 use crate::remote::Remote;
 use baton_api::wire::{ImportSummary, ProviderTestResult, Secret};
 use baton_engine::{
-    ApiKey, Cancelled, Engine, EngineConfig, ExportFile, ListQuery, NewSchedule, NewTask,
-    OpenError, ProviderSettings, Schedule, ScheduleId, Task, TaskId,
+    ApiKey, Cancelled, Engine, EngineConfig, ExportFile, IdempotencyKey, ListQuery, NewSchedule,
+    NewTask, OpenError, ProviderSettings, Schedule, ScheduleId, Task, TaskId,
 };
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -109,17 +109,26 @@ impl Backend {
         }
     }
 
-    async fn submit(&self, new: NewTask) -> Result<Task, CliError> {
-        match self {
-            Backend::Api(api) => api.submit(new).await,
-            Backend::Local(engine) => Ok(engine.submit(new).await?),
+    async fn submit(&self, new: NewTask, key: Option<IdempotencyKey>) -> Result<Task, CliError> {
+        match (self, key) {
+            (Backend::Api(api), key) => api.submit(new, key).await,
+            (Backend::Local(engine), Some(key)) => Ok(engine.submit_once(new, key).await?.task),
+            (Backend::Local(engine), None) => Ok(engine.submit(new).await?),
         }
     }
 
-    async fn chain(&self, parent: TaskId, new: NewTask) -> Result<Task, CliError> {
-        match self {
-            Backend::Api(api) => api.chain(parent, new).await,
-            Backend::Local(engine) => Ok(engine.chain(parent, new).await?),
+    async fn chain(
+        &self,
+        parent: TaskId,
+        new: NewTask,
+        key: Option<IdempotencyKey>,
+    ) -> Result<Task, CliError> {
+        match (self, key) {
+            (Backend::Api(api), key) => api.chain(parent, new, key).await,
+            (Backend::Local(engine), Some(key)) => {
+                Ok(engine.chain_once(parent, new, key).await?.task)
+            }
+            (Backend::Local(engine), None) => Ok(engine.chain(parent, new).await?),
         }
     }
 

@@ -10,7 +10,8 @@ use std::path::Path;
 pub async fn submit(db: &Path, args: SubmitArgs) -> Result<(), CliError> {
     let prompt = input::prompt(&args.prompt, std::io::stdin())?;
     let new = input::new_task(prompt, &args.options)?;
-    let task = with_backend(db, |backend| async move { backend.submit(new).await }).await?;
+    let key = input::idempotency_key(args.options.idempotency_key.as_deref())?;
+    let task = with_backend(db, |backend| async move { backend.submit(new, key).await }).await?;
     print_created(&task, &args.options)
 }
 
@@ -18,10 +19,10 @@ pub async fn chain(db: &Path, args: ChainArgs) -> Result<(), CliError> {
     let parent = input::task_id(&args.parent_id)?;
     let instruction = input::prompt(&args.instruction, std::io::stdin())?;
     let new = input::new_task(instruction, &args.options)?;
-    let task = with_backend(
-        db,
-        |backend| async move { backend.chain(parent, new).await },
-    )
+    let key = input::idempotency_key(args.options.idempotency_key.as_deref())?;
+    let task = with_backend(db, |backend| async move {
+        backend.chain(parent, new, key).await
+    })
     .await?;
     print_created(&task, &args.options)
 }

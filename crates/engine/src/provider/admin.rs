@@ -50,7 +50,7 @@ impl Engine {
                             + chrono::Duration::from_std(left).unwrap_or(chrono::Duration::zero()),
                     });
         }
-        all
+        all.into_iter().map(ProviderSettings::answerable).collect()
     }
 
     /// Adds or replaces a provider. With `key`, the key is stored in the OS
@@ -118,7 +118,7 @@ impl Engine {
                 tracing::warn!(provider = name, error = %e, "could not delete the key from the keychain");
             }
         }
-        Ok(settings)
+        Ok(settings.answerable())
     }
 
     /// Sends one tiny request and reports the model, latency and tokens.

@@ -40,6 +40,7 @@ pub(crate) fn estimate_tokens(task: &Task) -> u64 {
 /// A provider's limits; `None` is unlimited.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(deny_unknown_fields)]
 pub struct Limits {
     /// Requests in flight at once.
     #[serde(default)]

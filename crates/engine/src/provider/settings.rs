@@ -60,6 +60,7 @@ impl std::str::FromStr for ProviderKind {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "source", rename_all = "snake_case")]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(deny_unknown_fields)]
 pub enum KeyRef {
     /// No key (a local server).
     #[default]
@@ -73,6 +74,7 @@ pub enum KeyRef {
 /// US dollars per million tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(deny_unknown_fields)]
 pub struct Prices {
     pub input_per_mtok: f64,
     pub output_per_mtok: f64,
@@ -194,6 +196,12 @@ impl ProviderSettings {
             if reqwest::header::HeaderName::from_bytes(key.as_bytes()).is_err() {
                 return Err(("headers", format!("'{key}' is not a valid header name")));
             }
+            if is_credential_header(key) && env_reference(value).is_none() {
+                return Err((
+                    "headers",
+                    format!("header '{key}' carries a credential, which is kept like a key: give its value as ${{VAR}}, naming an environment variable that holds it"),
+                ));
+            }
             if reqwest::header::HeaderValue::from_str(value).is_err() {
                 return Err((
                     "headers",
@@ -242,9 +250,73 @@ impl ProviderSettings {
     }
 }
 
+/// Header names whose values are credentials (`Authorization`, `X-Api-Key`,
+/// `X-Auth-Token`, …): never stored or answered, only named by `${VAR}`.
+pub(crate) fn is_credential_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    matches!(
+        name.as_str(),
+        "authorization" | "proxy-authorization" | "cookie" | "key"
+    ) || name.ends_with("-key")
+        || name.ends_with("_key")
+        || name.contains("token")
+        || name.contains("secret")
+        || name.contains("password")
+}
+
+/// `VAR` when a header value is `${VAR}`: read from the engine's environment
+/// at each request, like a key's `env` source.
+pub(crate) fn env_reference(value: &str) -> Option<&str> {
+    let var = value.trim().strip_prefix("${")?.strip_suffix('}')?.trim();
+    let valid = !var.is_empty() && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    valid.then_some(var)
+}
+
+impl ProviderSettings {
+    /// The settings as answered to a client: a credential header stored by an
+    /// older Baton as a plain value shows as `[hidden]`.
+    pub(crate) fn answerable(mut self) -> Self {
+        for (name, value) in self.headers.iter_mut() {
+            if is_credential_header(name) && env_reference(value).is_none() {
+                *value = "[hidden]".to_string();
+            }
+        }
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credential_headers_must_name_a_variable_and_stored_values_are_hidden() {
+        let with = |name: &str, value: &str| {
+            let mut s = ProviderSettings::new("p", ProviderKind::OpenaiCompatible, "https://x/v1");
+            s.headers.insert(name.into(), value.into());
+            s
+        };
+        for name in [
+            "Authorization",
+            "X-Api-Key",
+            "x-auth-token",
+            "OpenAI-Secret",
+        ] {
+            let err = with(name, "sk-literal").normalise().unwrap_err();
+            assert_eq!(err.0, "headers");
+            assert!(
+                err.1.contains(name) && !err.1.contains("sk-literal"),
+                "{}",
+                err.1
+            );
+            assert!(with(name, "${MY_KEY}").normalise().is_ok(), "{name}");
+        }
+        assert!(with("HTTP-Referer", "https://me").normalise().is_ok());
+        let legacy = with("X-Api-Key", "sk-literal").answerable();
+        assert_eq!(legacy.headers["X-Api-Key"], "[hidden]");
+        let named = with("X-Api-Key", "${MY_KEY}").answerable();
+        assert_eq!(named.headers["X-Api-Key"], "${MY_KEY}");
+    }
 
     #[test]
     fn settings_round_trip_as_json_with_kebab_kinds() {

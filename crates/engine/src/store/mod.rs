@@ -5,10 +5,12 @@
 //! and its [`WriteTxn`], which only the writer thread opens. No redb type crosses this module's boundary, so a
 //! second store (PostgreSQL) can later offer the same operations.
 
+mod idempotency;
 mod schedules;
 mod tables;
 mod write;
 
+pub(crate) use idempotency::KeyRecord;
 pub(crate) use write::{WriteBatch, WriteTxn};
 
 use crate::error::{OpenError, TaskError};
@@ -28,7 +30,9 @@ use tables::*;
 /// 3. adds `providers` (configured LLM providers; keys are never stored).
 /// 4. adds `schedules`, `schedule_names`, `schedule_due` and `schedule_runs`
 ///    (recurring schedules; tasks may carry a `schedule_id`).
-pub const SCHEMA_VERSION: u64 = 4;
+/// 5. adds `idempotency` and `idempotency_by_time` (the `Idempotency-Key`s of
+///    creating requests, kept 24 hours).
+pub const SCHEMA_VERSION: u64 = 5;
 
 /// What `list` returns, newest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -101,8 +105,10 @@ impl Store {
             detail,
         };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| io(e.to_string()))?;
+            crate::private_fs::create_private_dir(dir).map_err(|e| io(e.to_string()))?;
         }
+        // Every prompt and output is in it: owner only (redb would create it 0644).
+        crate::private_fs::ensure_private_file(path).map_err(|e| io(e.to_string()))?;
         let db = Database::create(path).map_err(|e| open_error(path, e))?;
         let store = Store { db };
         store.prepare_schema(path)?;
@@ -156,6 +162,7 @@ impl Store {
                 txn.open_table(TASKS).map_err(|e| fail(e.into()))?;
                 txn.open_table(PROVIDERS).map_err(|e| fail(e.into()))?;
                 schedules::create_tables(&txn).map_err(fail)?;
+                idempotency::create_tables(&txn).map_err(fail)?;
                 write::rebuild_indexes(&txn).map_err(fail)?;
             }
         }
@@ -330,6 +337,7 @@ fn migrate(txn: &redb::WriteTransaction, from: u64) -> Result<(), TaskError> {
             Ok(())
         }
         3 => schedules::create_tables(txn),
+        4 => idempotency::create_tables(txn),
         other => Err(TaskError::Storage(format!(
             "no migration from schema version {other}"
         ))),

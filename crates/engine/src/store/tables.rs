@@ -37,6 +37,12 @@ pub(super) const SCHEDULE_DUE: TableDefinition<(i64, u128), ()> =
 pub(super) const SCHEDULE_RUNS: TableDefinition<(u128, u128), ()> =
     TableDefinition::new("schedule_runs");
 
+/// An `Idempotency-Key` → the request it created (`KeyRecord` as JSON).
+pub(super) const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("idempotency");
+/// (created_at in µs, key): the keys in the order they expire.
+pub(super) const IDEMPOTENCY_BY_TIME: TableDefinition<(i64, &str), ()> =
+    TableDefinition::new("idempotency_by_time");
+
 pub(super) const SCHEMA_KEY: &str = "schema_version";
 
 pub(super) fn micros(t: DateTime<Utc>) -> i64 {

@@ -148,12 +148,22 @@ impl HttpProvider {
                 }
             }
         }
-        // Checked when the settings were saved.
+        // Checked when the settings were saved. `${VAR}` is read now, like a key.
         for (name, value) in &self.settings.headers {
-            if let (Ok(n), Ok(v)) = (
+            let value = match super::settings::env_reference(value) {
+                Some(var) => std::env::var(var).map_err(|_| {
+                    ProviderError::new(
+                        ErrorClass::Auth,
+                        format!("provider '{}' takes header '{name}' from ${var}, which is not set; export it", self.name()),
+                    )
+                })?,
+                None => value.clone(),
+            };
+            if let (Ok(n), Ok(mut v)) = (
                 HeaderName::from_bytes(name.as_bytes()),
-                HeaderValue::from_str(value),
+                HeaderValue::from_str(&value),
             ) {
+                v.set_sensitive(super::settings::is_credential_header(name));
                 headers.insert(n, v);
             }
         }

@@ -86,18 +86,27 @@ pub(crate) fn router(state: AppState, guard: Arc<Guard>, limits: Limits) -> Rout
 /// `GET /health`
 #[utoipa::path(get, path = "/health", tag = "server",
     responses(
-        (status = 200, description = "the server is up", body = Health),
+        (status = 200, description = "the server is up and its engine writes", body = Health),
         (status = 401, description = "no or wrong token", body = ErrorBody),
+        (status = 503, description = "the engine cannot write its database (`status`: `unwritable`)", body = Health),
     ),
     security(("bearer" = [])),
 )]
-pub(crate) async fn health(State(state): State<AppState>) -> Result<Json<Health>, HttpError> {
-    Ok(Json(Health {
-        status: "ok".into(),
+pub(crate) async fn health(State(state): State<AppState>) -> Result<Response, HttpError> {
+    let (status, code, message) = match state.engine.health() {
+        baton_engine::Health::Unwritable { message, .. } => {
+            (StatusCode::SERVICE_UNAVAILABLE, "unwritable", Some(message))
+        }
+        _ => (StatusCode::OK, "ok", None),
+    };
+    let body = Health {
+        status: code.into(),
+        message,
         version: env!("CARGO_PKG_VERSION").into(),
         pid: std::process::id(),
         counts: state.engine.counts().await?.into(),
-    }))
+    };
+    Ok((status, Json(body)).into_response())
 }
 
 /// `POST /tasks`

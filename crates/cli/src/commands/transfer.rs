@@ -1,6 +1,6 @@
 //! Export and import of the versioned JSON file.
 
-use super::with_backend;
+use super::{with_backend, with_reader};
 use crate::args::{ExportArgs, ImportArgs};
 use crate::error::CliError;
 use crate::output;
@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 pub async fn export(db: &Path, args: ExportArgs) -> Result<(), CliError> {
-    let file = with_backend(db, |backend| async move { backend.export().await }).await?;
+    let file = with_reader(db, |backend| async move { backend.export().await }).await?;
     let text = output::json(&file)?;
     let Some(path) = args.out else {
         return output::emit(&text);

@@ -4,7 +4,7 @@ use super::tables::*;
 use super::*;
 use crate::task::TaskId;
 use chrono::Utc;
-use redb::Database;
+use redb::{Database, ReadableDatabase};
 
 fn sample_task(status: TaskState, parent: Option<TaskId>) -> Task {
     Task {

@@ -367,3 +367,20 @@ fn the_data_directory_can_come_from_baton_data_dir() {
     let task: Value = serde_json::from_str(&common::succeeded(&output, &["show"])).unwrap();
     assert_eq!(task["id"], id.as_str());
 }
+
+#[test]
+fn list_show_and_export_leave_the_database_file_byte_for_byte_unchanged() {
+    let baton = Baton::new();
+    let id = baton.submit(&["only read me"]);
+    let file = baton.db_file();
+    let bytes = std::fs::read(&file).unwrap();
+    let modified = std::fs::metadata(&file).unwrap().modified().unwrap();
+    baton.ok(&["list"]);
+    baton.ok(&["show", &id]);
+    baton.ok(&["export"]);
+    assert!(std::fs::read(&file).unwrap() == bytes, "the file changed");
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().modified().unwrap(),
+        modified
+    );
+}

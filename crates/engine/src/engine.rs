@@ -534,6 +534,59 @@ impl Engine {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn a_read_only_open_writes_nothing_and_shows_running_tasks_as_they_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.redb");
+        let running = crate::Task {
+            status: crate::TaskState::Running,
+            attempts: 1,
+            history: vec![crate::Attempt::started(1, chrono::Utc::now())],
+            ..crate::Task::sample("left running")
+        };
+        {
+            // A file closed cleanly with a task still running in it.
+            let store = Store::open(&path).unwrap();
+            let batch = store.begin().unwrap();
+            batch.txn().put(None, &running).unwrap();
+            batch.commit().unwrap();
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+
+        let engine = Engine::open_read_only(EngineConfig::new(&path))
+            .await
+            .unwrap();
+        let listed = engine
+            .list(ListQuery {
+                limit: 10,
+                ..ListQuery::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].status, crate::TaskState::Running);
+        let export = dir.path().join("export.json");
+        let summary = engine
+            .export_to(std::fs::File::create(&export).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(summary.tasks, 1);
+        let err = engine
+            .submit(NewTask::new("no"))
+            .await
+            .expect_err("a read-only engine writes nothing");
+        assert_eq!(err.code(), "storage");
+        assert!(engine.health().is_ok(), "read-only is not unwritable");
+        engine.shutdown().await;
+
+        assert_eq!(std::fs::read(&path).unwrap(), bytes, "the file changed");
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().modified().unwrap(),
+            modified
+        );
+    }
+
     #[tokio::test(start_paused = true)]
     async fn shutdown_returns_only_once_reads_in_flight_let_go_of_the_file() {
         let dir = tempfile::tempdir().unwrap();

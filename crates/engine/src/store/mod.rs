@@ -360,6 +360,17 @@ impl Store {
     }
 }
 
+impl Drop for Store {
+    fn drop(&mut self) {
+        let db = self.db.get_mut().unwrap_or_else(|e| e.into_inner()).take();
+        // redb writes when it closes a file, and panics on some damaged files
+        // there too: that must not take the process down.
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(db))).is_err() {
+            tracing::error!(path = %self.path.display(), "redb panicked closing the database: the file is damaged");
+        }
+    }
+}
+
 /// A read transaction: what it reads is the file as of [`Store::snapshot`].
 pub(crate) struct Snapshot {
     txn: redb::ReadTransaction,

@@ -14,8 +14,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
 /// redb's page cache when the host does not choose one. redb's own default
-/// (1 GiB) is far too much for an app that runs in the background.
-pub const DEFAULT_CACHE_BYTES: usize = 64 * 1024 * 1024;
+/// (1 GiB) is far too much for an app that runs in the background, and redb
+/// holds more than this figure: docs/PERFORMANCE.md has the measurements.
+pub const DEFAULT_CACHE_BYTES: usize = 16 * 1024 * 1024;
 
 /// How [`Store::restore`] checks that the disk takes writes again: a file of
 /// this size is written next to the database, synced and removed.

@@ -2,7 +2,7 @@
 //! (notifications, the tray). Nothing polls.
 
 use crate::state::AppState;
-use baton_engine::{Engine, Event, EventKind, ScheduleEvent, TaskError, TaskState};
+use baton_engine::{Engine, Event, EventKind, Health, ScheduleEvent, TaskError, TaskState};
 use serde::Serialize;
 use specta::Type;
 use tauri::{AppHandle, Manager, Runtime};
@@ -24,12 +24,14 @@ pub struct Resync {
     pub missed: u32,
 }
 
-/// Pause state, worker count and running tasks; sent when any changes.
+/// Pause state, worker count, running tasks and whether the database can be
+/// written; sent when any changes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Type, tauri_specta::Event)]
 pub struct StatusChanged {
     pub paused: bool,
     pub workers: u32,
     pub running: u32,
+    pub health: Health,
 }
 
 impl StatusChanged {
@@ -38,6 +40,7 @@ impl StatusChanged {
             paused: engine.is_paused(),
             workers: engine.workers() as u32,
             running: engine.counts().await?.running as u32,
+            health: engine.health(),
         })
     }
 
@@ -47,6 +50,7 @@ impl StatusChanged {
             paused: engine.is_paused(),
             workers: engine.workers() as u32,
             running: 0,
+            health: engine.health(),
         })
     }
 
@@ -97,6 +101,17 @@ impl<R: Runtime> crate::state::Host for AppHost<R> {
             .open_path(path.display().to_string(), None::<&str>)
             .map_err(|e| e.to_string())
     }
+}
+
+/// Sends the status again whenever the engine starts or stops being able to
+/// write its database (a full disk), until the engine stops.
+pub fn forward_health<R: Runtime>(app: AppHandle<R>, engine: Engine) {
+    let mut health = engine.watch_health();
+    tauri::async_runtime::spawn(async move {
+        while health.changed().await.is_ok() {
+            StatusChanged::publish(&app, &engine).await;
+        }
+    });
 }
 
 /// Forwards every engine event until the engine stops. It first loads the

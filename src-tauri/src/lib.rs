@@ -73,6 +73,7 @@ pub fn start<R: Runtime>(
                 tracing::info!(data_dir = %data_dir.display(), "engine started");
                 events::forward(app.clone(), engine.clone(), events);
                 events::forward_schedules(app.clone(), &engine);
+                events::forward_health(app.clone(), engine.clone());
                 events::StatusChanged::publish(&app, &engine).await;
             }
             // Every command answers with this sentence; the window shows it.

@@ -344,6 +344,19 @@ export type Failure_Serialize = {
 	message: string | null,
 };
 
+/**  Whether the engine can write its database. */
+export type Health = 
+/**  Writes commit. */
+{ status: "ok" } | 
+/**
+ *  Writes fail with a `storage` error. Nothing acknowledged is lost: the
+ *  outcomes of running attempts are kept and stored once writing works
+ *  again, which the engine tries by itself (no restart needed).
+ */
+{ status: "unwritable"; since: string; 
+/**  One sentence: what failed, e.g. "No space left on device". */
+message: string };
+
 /**  Why a queued task is held back. */
 export type HoldReason = 
 /**  The provider answered 429 and is cooling down for its Retry-After. */
@@ -841,11 +854,15 @@ export type SkippedRuns = {
 	message: string,
 };
 
-/**  Pause state, worker count and running tasks; sent when any changes. */
+/**
+ *  Pause state, worker count, running tasks and whether the database can be
+ *  written; sent when any changes.
+ */
 export type StatusChanged = {
 	paused: boolean,
 	workers: number,
 	running: number,
+	health: Health,
 };
 
 /**  Number of tasks in each state. */

@@ -112,6 +112,21 @@ describe("task list", () => {
     assert.ok(await byTestId(page, "pause-toggle").isDisabled(), "pause is offered without an engine");
   });
 
+  it("says in the top bar while the engine cannot write its database, and when it can again", async () => {
+    const page = await app.open();
+    await byTestId(page, "task-row").first().waitFor();
+    const message = "No space left on device (os error 28)";
+    await page.evaluate(
+      (message) => window.__fake.setHealth({ status: "unwritable", since: new Date().toISOString(), message }),
+      message,
+    );
+    await hasText(byTestId(page, "engine-unwritable"), /Cannot save: No space left on device/);
+    assert.equal(await byTestId(page, "engine-unwritable").getAttribute("title"), message);
+    await page.evaluate(() => window.__fake.setHealth({ status: "ok" }));
+    await byTestId(page, "engine-unwritable").waitFor({ state: "detached" });
+    await hasText(byTestId(page, "pause-toggle"), /Pause/);
+  });
+
   it("shows an empty state with no tasks at all", async () => {
     const page = await app.open({ config: { seed: "none" } });
     await byTestId(page, "empty-state").waitFor();

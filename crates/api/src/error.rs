@@ -124,8 +124,9 @@ impl From<TaskError> for HttpError {
             TaskError::ShuttingDown => {
                 HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", message)
             }
+            // Most often a full disk: the engine resumes by itself once it can write.
             TaskError::Storage(_) => {
-                HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "storage", message)
+                HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "storage", message)
             }
             TaskError::IdempotencyKeyReused(_) => {
                 let mut e = HttpError::new(

@@ -15,8 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use baton_engine::{
-    Created, Engine, ExportFile, IdempotencyKey, ListQuery, ProviderSettings, Schedule, Task,
-    TaskId,
+    Created, Engine, IdempotencyKey, ListQuery, ProviderSettings, Schedule, Task, TaskId,
 };
 use serde::Deserialize;
 use std::convert::Infallible;
@@ -94,18 +93,27 @@ pub(crate) fn router(state: AppState, guard: Arc<Guard>, limits: Limits) -> Rout
 /// `GET /health`
 #[utoipa::path(get, path = "/health", tag = "server",
     responses(
-        (status = 200, description = "the server is up", body = Health),
+        (status = 200, description = "the server is up and its engine writes", body = Health),
         (status = 401, description = "no or wrong token", body = ErrorBody),
+        (status = 503, description = "the engine cannot write its database (`status`: `unwritable`)", body = Health),
     ),
     security(("bearer" = [])),
 )]
-pub(crate) async fn health(State(state): State<AppState>) -> Result<Json<Health>, HttpError> {
-    Ok(Json(Health {
-        status: "ok".into(),
+pub(crate) async fn health(State(state): State<AppState>) -> Result<Response, HttpError> {
+    let (status, code, message) = match state.engine.health() {
+        baton_engine::Health::Unwritable { message, .. } => {
+            (StatusCode::SERVICE_UNAVAILABLE, "unwritable", Some(message))
+        }
+        _ => (StatusCode::OK, "ok", None),
+    };
+    let body = Health {
+        status: code.into(),
+        message,
         version: env!("CARGO_PKG_VERSION").into(),
         pid: std::process::id(),
         counts: state.engine.counts().await?.into(),
-    }))
+    };
+    Ok((status, Json(body)).into_response())
 }
 
 /// `POST /tasks`
@@ -747,8 +755,64 @@ pub(crate) async fn test_provider(
     ),
     security(("bearer" = [])),
 )]
-pub(crate) async fn export(State(state): State<AppState>) -> Result<Json<ExportFile>, HttpError> {
-    Ok(Json(state.engine.export().await?))
+pub(crate) async fn export(State(state): State<AppState>) -> Result<Response, HttpError> {
+    // Streamed as the engine reads the tasks: the whole file is never in memory.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<axum::body::Bytes>(4);
+    let engine = state.engine.clone();
+    let done = tokio::spawn(async move { engine.export_to(ChannelWriter(tx)).await });
+    // An error before the first byte is still an error answer.
+    let Some(first) = rx.recv().await else {
+        return Err(match done.await {
+            Ok(Err(e)) => e.into(),
+            Ok(Ok(_)) => HttpError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the export was empty",
+            ),
+            Err(e) => HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
+        });
+    };
+    let rest = futures::stream::unfold(Some((rx, done)), |state| async move {
+        let (mut rx, done) = state?;
+        match rx.recv().await {
+            Some(chunk) => Some((Ok(chunk), Some((rx, done)))),
+            // A failure past the first byte ends the body with an error, so the
+            // client sees a broken transfer rather than a short file.
+            None => match done.await {
+                Ok(Ok(_)) => None,
+                Ok(Err(e)) => Some((Err(std::io::Error::other(e.to_string())), None)),
+                Err(e) => Some((Err(std::io::Error::other(e.to_string())), None)),
+            },
+        }
+    });
+    let body = futures::StreamExt::chain(futures::stream::once(async { Ok(first) }), rest);
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        axum::body::Body::from_stream(body),
+    )
+        .into_response())
+}
+
+/// The export's writer: each chunk goes to the response body. It runs on the
+/// blocking pool, where a blocking send is allowed.
+struct ChannelWriter(tokio::sync::mpsc::Sender<axum::body::Bytes>);
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(axum::body::Bytes::copy_from_slice(buf))
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away")
+            })?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// `POST /import`

@@ -136,8 +136,13 @@ impl From<Cancelled> for CancelledTask {
 /// `GET /health`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Health {
-    /// Always `ok`.
+    /// `ok`, or `unwritable` (with status 503) while the engine cannot write its
+    /// database (a full disk): writes then fail with the `storage` code, and
+    /// the engine resumes by itself once it can write again.
     pub status: String,
+    /// Why it is not `ok`: one sentence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
     /// The server's version.
     pub version: String,
     /// The process serving the API.

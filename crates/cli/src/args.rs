@@ -26,6 +26,12 @@ pub struct Cli {
     #[arg(long, global = true, env = "BATON_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 
+    /// Memory for the database's page cache, in MiB (1..=65536)
+    #[arg(long, global = true, env = "BATON_CACHE_MB", value_name = "MIB",
+          default_value_t = (baton_engine::DEFAULT_CACHE_BYTES >> 20) as i64,
+          allow_negative_numbers = true)]
+    pub cache_mb: i64,
+
     #[command(subcommand)]
     pub command: Command,
 }

@@ -49,7 +49,7 @@ impl Remote {
         })?;
         let remote = Remote::new(found.url, token)?;
         match remote
-            .send::<Health>(remote.get("/health").timeout(PROBE_TIMEOUT))
+            .health_within(remote.get("/health").timeout(PROBE_TIMEOUT))
             .await
         {
             Ok(_) => {
@@ -96,6 +96,11 @@ impl Remote {
 
     async fn respond(&self, request: RequestBuilder) -> Result<Response, CliError> {
         let response = request.send().await.map_err(|e| self.unreachable(e))?;
+        self.check(response).await
+    }
+
+    /// The response if it is a success, else its error.
+    async fn check(&self, response: Response) -> Result<Response, CliError> {
         if response.status().is_success() {
             return Ok(response);
         }
@@ -130,8 +135,25 @@ impl Remote {
         }
     }
 
+    /// The engine's health, also while it cannot write (503 with the same body).
     pub async fn health(&self) -> Result<Health, CliError> {
-        self.send(self.get("/health")).await
+        self.health_within(self.get("/health")).await
+    }
+
+    async fn health_within(&self, request: RequestBuilder) -> Result<Health, CliError> {
+        let response = request.send().await.map_err(|e| self.unreachable(e))?;
+        if response.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+            let health: Health = response.json().await.map_err(|e| self.unreachable(e))?;
+            if let Some(message) = &health.message {
+                tracing::warn!("the engine cannot write its database: {message}");
+            }
+            return Ok(health);
+        }
+        self.check(response)
+            .await?
+            .json()
+            .await
+            .map_err(|e| self.unreachable(e))
     }
 
     pub async fn submit(

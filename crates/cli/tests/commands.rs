@@ -437,3 +437,20 @@ fn export_out_writes_through_a_symlink_keeps_the_mode_and_refuses_what_is_not_a_
         .collect();
     assert_eq!(left.len(), 3, "no temporary file left behind: {left:?}");
 }
+
+#[test]
+fn list_show_and_export_leave_the_database_file_byte_for_byte_unchanged() {
+    let baton = Baton::new();
+    let id = baton.submit(&["only read me"]);
+    let file = baton.db_file();
+    let bytes = std::fs::read(&file).unwrap();
+    let modified = std::fs::metadata(&file).unwrap().modified().unwrap();
+    baton.ok(&["list"]);
+    baton.ok(&["show", &id]);
+    baton.ok(&["export"]);
+    assert!(std::fs::read(&file).unwrap() == bytes, "the file changed");
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().modified().unwrap(),
+        modified
+    );
+}

@@ -4,12 +4,13 @@ use crate::backoff::Backoff;
 use crate::clock::Clock;
 use crate::error::{ImportError, OpenError, TaskError};
 use crate::events::Event;
-use crate::export::{self, ExportFile};
+use crate::export::{self, ExportFile, ExportSummary};
+use crate::health::Health;
 use crate::idempotency::{Created, IdempotencyKey, Once};
 use crate::lifecycle::{Cancelled, ImportReport};
 use crate::provider::{Providers, Registry};
 use crate::shared::Shared;
-use crate::store::{ListQuery, StatusCounts, Store};
+use crate::store::{ListQuery, StatusCounts, Store, StoreOptions, DEFAULT_CACHE_BYTES};
 use crate::task::{self, NewTask, Task, TaskId};
 use crate::writer::Writer;
 use crate::{pool, scheduler};
@@ -47,6 +48,9 @@ pub struct EngineConfig {
     pub grace: Duration,
     pub clock: Clock,
     pub providers: Providers,
+    /// redb's page cache, in bytes ([`DEFAULT_CACHE_BYTES`]). The file's pages
+    /// beyond it are read from disk (the OS caches them too).
+    pub cache_bytes: usize,
 }
 
 impl EngineConfig {
@@ -58,6 +62,7 @@ impl EngineConfig {
             grace: Duration::from_secs(5),
             clock: Clock::System,
             providers: Providers::default(),
+            cache_bytes: DEFAULT_CACHE_BYTES,
         }
     }
 }
@@ -115,6 +120,19 @@ impl Engine {
     /// Opens the database (creating it if needed) and recovers tasks a previous
     /// run left running. Nothing runs until [`Engine::start`].
     pub async fn open(config: EngineConfig) -> Result<Engine, OpenError> {
+        Engine::open_mode(config, false).await
+    }
+
+    /// Opens an existing database for reading only (`list`, `show`, `export`
+    /// from the CLI): nothing is recovered, migrated or written, and tasks left
+    /// running are reported as they are. Every write answers a `storage` error.
+    /// A file that was not closed cleanly is refused
+    /// ([`OpenError::NeedsRepair`]): repairing it is a write.
+    pub async fn open_read_only(config: EngineConfig) -> Result<Engine, OpenError> {
+        Engine::open_mode(config, true).await
+    }
+
+    async fn open_mode(config: EngineConfig, read_only: bool) -> Result<Engine, OpenError> {
         if !(1..=MAX_WORKERS).contains(&config.workers) {
             return Err(OpenError::Io {
                 path: config.db_path.clone(),
@@ -125,7 +143,11 @@ impl Engine {
             });
         }
         let path = config.db_path.clone();
-        let store = tokio::task::spawn_blocking(move || Store::open(&path))
+        let options = StoreOptions {
+            cache_bytes: config.cache_bytes,
+            read_only,
+        };
+        let store = tokio::task::spawn_blocking(move || Store::open_with(&path, options))
             .await
             .map_err(|e| OpenError::Io {
                 path: config.db_path.clone(),
@@ -133,8 +155,14 @@ impl Engine {
             })??;
         let store = Arc::new(store);
         let shared = Arc::new(Shared::new());
-        let (writer, writer_task) =
-            Writer::spawn(store.clone(), shared.clone(), config.clock, config.backoff);
+        let hard_stop = CancellationToken::new();
+        let (writer, writer_task) = Writer::spawn(
+            store.clone(),
+            shared.clone(),
+            config.clock,
+            config.backoff,
+            hard_stop.clone(),
+        );
         let engine = Engine {
             inner: Arc::new(Inner {
                 store: std::sync::RwLock::new(Some(store)),
@@ -149,22 +177,26 @@ impl Engine {
                 paused: watch::Sender::new(false),
                 executors: TaskTracker::new(),
                 stop_intake: CancellationToken::new(),
-                hard_stop: CancellationToken::new(),
+                hard_stop,
                 grace: config.grace,
                 phase: tokio::sync::Mutex::new(Phase::Open {
                     writer: writer_task,
                 }),
             }),
         };
-        let recovered = engine
-            .inner
-            .writer
-            .recover()
-            .await
-            .map_err(|e| OpenError::Io {
-                path: config.db_path.clone(),
-                detail: e.to_string(),
-            })?;
+        let recovered = if read_only {
+            Vec::new()
+        } else {
+            engine
+                .inner
+                .writer
+                .recover()
+                .await
+                .map_err(|e| OpenError::Io {
+                    path: config.db_path.clone(),
+                    detail: e.to_string(),
+                })?
+        };
         for task in &recovered {
             tracing::warn!(task_id = %task.id, status = %task.status, "recovered a task interrupted by the previous run");
         }
@@ -314,6 +346,19 @@ impl Engine {
         Ok(ExportFile::new(tasks, schedules, self.inner.clock.now()))
     }
 
+    /// Writes the export file to `out` as it reads the tasks (oldest first), so
+    /// memory stays small however many there are. The text is what
+    /// `serde_json::to_string_pretty(&engine.export())` gives, plus a newline.
+    /// `out` is written from the blocking pool; buffer it or not, as you like.
+    pub async fn export_to<W: std::io::Write + Send + 'static>(
+        &self,
+        out: W,
+    ) -> Result<ExportSummary, TaskError> {
+        let now = self.inner.clock.now();
+        self.read(move |store| export::write(out, &store.snapshot()?, now))
+            .await
+    }
+
     /// Validates the whole file, then stores its tasks and schedules in one
     /// transaction. Ids (and schedule names) already stored are reported and
     /// left alone.
@@ -410,6 +455,16 @@ impl Engine {
         *self.inner.paused.borrow()
     }
 
+    /// Whether writes commit now.
+    pub fn health(&self) -> Health {
+        self.inner.shared.health.borrow().clone()
+    }
+
+    /// [`Engine::health`] as it changes.
+    pub fn watch_health(&self) -> watch::Receiver<Health> {
+        self.inner.shared.health.subscribe()
+    }
+
     /// Counters of the writer since open.
     pub fn stats(&self) -> EngineStats {
         let shared = &self.inner.shared;
@@ -498,6 +553,59 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_read_only_open_writes_nothing_and_shows_running_tasks_as_they_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.redb");
+        let running = crate::Task {
+            status: crate::TaskState::Running,
+            attempts: 1,
+            history: vec![crate::Attempt::started(1, chrono::Utc::now())],
+            ..crate::Task::sample("left running")
+        };
+        {
+            // A file closed cleanly with a task still running in it.
+            let store = Store::open(&path).unwrap();
+            let batch = store.begin().unwrap();
+            batch.txn().put(None, &running).unwrap();
+            batch.commit().unwrap();
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+
+        let engine = Engine::open_read_only(EngineConfig::new(&path))
+            .await
+            .unwrap();
+        let listed = engine
+            .list(ListQuery {
+                limit: 10,
+                ..ListQuery::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].status, crate::TaskState::Running);
+        let export = dir.path().join("export.json");
+        let summary = engine
+            .export_to(std::fs::File::create(&export).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(summary.tasks, 1);
+        let err = engine
+            .submit(NewTask::new("no"))
+            .await
+            .expect_err("a read-only engine writes nothing");
+        assert_eq!(err.code(), "storage");
+        assert!(engine.health().is_ok(), "read-only is not unwritable");
+        engine.shutdown().await;
+
+        assert_eq!(std::fs::read(&path).unwrap(), bytes, "the file changed");
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().modified().unwrap(),
+            modified
+        );
+    }
 
     #[tokio::test(start_paused = true)]
     async fn shutdown_returns_only_once_reads_in_flight_let_go_of_the_file() {

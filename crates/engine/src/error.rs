@@ -13,6 +13,13 @@ pub enum OpenError {
     Locked { path: PathBuf },
     #[error("{} is not a Baton database (it is corrupt or another kind of file): {detail}", path.display())]
     NotADatabase { path: PathBuf, detail: String },
+    /// redb found the file inconsistent (or panicked reading it). It is left
+    /// as it was.
+    #[error("the database file {} is damaged; Baton left it unchanged: move it aside and restore your tasks from an export with `baton import FILE` (a new database is created in its place)", path.display())]
+    Damaged { path: PathBuf },
+    /// A read-only open met a file that was not closed cleanly.
+    #[error("the database {} was not closed cleanly and must be repaired before it can be read; any command that writes (or `baton run`) repairs it", path.display())]
+    NeedsRepair { path: PathBuf },
     #[error("the database {} has schema version {found}, newer than this Baton understands ({supported}); upgrade Baton", path.display())]
     SchemaTooNew {
         path: PathBuf,
@@ -30,8 +37,9 @@ impl OpenError {
     pub fn code(&self) -> &'static str {
         match self {
             OpenError::Locked { .. } => "database_locked",
-            OpenError::NotADatabase { .. } => "database_corrupt",
+            OpenError::NotADatabase { .. } | OpenError::Damaged { .. } => "database_corrupt",
             OpenError::SchemaTooNew { .. } => "schema_too_new",
+            OpenError::NeedsRepair { .. } => "database_needs_repair",
             OpenError::Io { .. } => "database_io",
             OpenError::Config(_) => "invalid_config",
         }

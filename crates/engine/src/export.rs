@@ -33,6 +33,89 @@ impl ExportFile {
     }
 }
 
+/// What [`write`] wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExportSummary {
+    pub tasks: usize,
+    pub schedules: usize,
+}
+
+/// Writes the export file of `snapshot` to `out`, one task at a time: the
+/// same text as `serde_json::to_string_pretty(&ExportFile)` plus a newline,
+/// without the whole file (or every task) in memory.
+pub(crate) fn write(
+    out: impl std::io::Write,
+    snapshot: &crate::store::Snapshot,
+    now: DateTime<Utc>,
+) -> Result<ExportSummary, crate::error::TaskError> {
+    use crate::error::TaskError;
+    let schedules = snapshot.schedules()?;
+    let mut out = std::io::BufWriter::with_capacity(256 * 1024, out);
+    let tasks = std::cell::Cell::new(0);
+    let file = Streamed {
+        snapshot,
+        now,
+        schedules: &schedules,
+        tasks: &tasks,
+    };
+    let written = serde_json::to_writer_pretty(&mut out, &file)
+        .map_err(|e| e.to_string())
+        .and_then(|()| {
+            use std::io::Write;
+            out.write_all(b"\n")
+                .and_then(|()| out.flush())
+                .map_err(|e| e.to_string())
+        });
+    written.map_err(|e| TaskError::Storage(format!("cannot write the export: {e}")))?;
+    Ok(ExportSummary {
+        tasks: tasks.get(),
+        schedules: schedules.len(),
+    })
+}
+
+/// [`ExportFile`]'s fields, with the tasks read as they are written.
+struct Streamed<'a> {
+    snapshot: &'a crate::store::Snapshot,
+    now: DateTime<Utc>,
+    schedules: &'a [Schedule],
+    tasks: &'a std::cell::Cell<usize>,
+}
+
+impl Serialize for Streamed<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut file = s.serialize_struct("ExportFile", 4)?;
+        file.serialize_field("format_version", &EXPORT_FORMAT_VERSION)?;
+        file.serialize_field("exported_at", &self.now)?;
+        file.serialize_field("tasks", &StreamedTasks(self))?;
+        file.serialize_field("schedules", self.schedules)?;
+        file.end()
+    }
+}
+
+struct StreamedTasks<'a, 'b>(&'b Streamed<'a>);
+
+impl Serialize for StreamedTasks<'_, '_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeSeq};
+        let mut seq = s.serialize_seq(None)?;
+        let mut failed: Option<S::Error> = None;
+        let read = self.0.snapshot.each_task(|task| {
+            seq.serialize_element(&task).map_err(|e| {
+                failed = Some(e);
+                crate::error::TaskError::Storage("the export could not be written".into())
+            })?;
+            self.0.tasks.set(self.0.tasks.get() + 1);
+            Ok::<(), crate::error::TaskError>(())
+        });
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        read.map_err(S::Error::custom)?;
+        seq.end()
+    }
+}
+
 /// A validated import file.
 pub(crate) struct Parsed {
     pub tasks: Vec<Task>,

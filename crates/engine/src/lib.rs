@@ -16,6 +16,7 @@
 //! - `provider`: the [`Provider`] trait, the deterministic mock, the real HTTP
 //!   providers (OpenAI-compatible, Anthropic), their settings, keys and limits.
 //! - `events`: every change on a broadcast channel.
+//! - `health`: whether the engine can write its database ([`Health`]).
 //! - `catalog`: a live in-memory summary of all tasks for list views.
 //! - `export`: the versioned JSON export file.
 //! - `idempotency`: `Idempotency-Key`s, so a retried create creates once.
@@ -30,6 +31,7 @@ mod error;
 mod events;
 mod export;
 mod firing;
+mod health;
 mod idempotency;
 mod lifecycle;
 #[cfg(test)]
@@ -54,7 +56,8 @@ pub use clock::Clock;
 pub use engine::{Engine, EngineConfig, EngineStats, DEFAULT_WORKERS, MAX_WORKERS};
 pub use error::{ImportError, OpenError, ProviderConfigError, RecordError, TaskError};
 pub use events::{Event, EventKind, ScheduleEvent, EVENT_BUFFER};
-pub use export::{ExportFile, EXPORT_FORMAT_VERSION};
+pub use export::{ExportFile, ExportSummary, EXPORT_FORMAT_VERSION};
+pub use health::Health;
 pub use idempotency::{Created, IdempotencyKey, IDEMPOTENCY_RETENTION, MAX_IDEMPOTENCY_KEY};
 pub use lifecycle::{Cancelled, ImportReport};
 pub use private_fs::create_private_dir;
@@ -70,7 +73,7 @@ pub use schedule::{
     MISFIRE_TOLERANCE, PENDING_LIMIT,
 };
 pub use state::TaskState;
-pub use store::{ListQuery, StatusCounts, SCHEMA_VERSION};
+pub use store::{ListQuery, StatusCounts, DEFAULT_CACHE_BYTES, SCHEMA_VERSION};
 pub use task::{
     bind_parent_output, Attempt, AttemptOutcome, ChainRequest, ErrorClass, Failure, NewTask, Real,
     Task, TaskId, DEFAULT_MAX_ATTEMPTS, DEFAULT_TIMEOUT, MAX_ATTEMPTS_RANGE, MAX_PROMPT_BYTES,

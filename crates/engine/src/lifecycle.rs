@@ -211,7 +211,11 @@ pub(crate) fn claim_where(
             task.started_at = Some(ctx.now);
             // A new attempt streams its own output; a retry's replaces a partial one.
             task.output = None;
-            task.history.push(Attempt::started(task.attempts, ctx.now));
+            // Numbered by its place in the history, not by `attempts`: an
+            // interrupted attempt is given back (and a manual retry resets
+            // `attempts`), and two entries must never share a number.
+            let number = task.history.len() as u32 + 1;
+            task.history.push(Attempt::started(number, ctx.now));
             claimed.push(save(txn, ctx, &old, task)?);
         }
         if fresh.len() < page {

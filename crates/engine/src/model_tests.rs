@@ -386,7 +386,7 @@ fn check_task(t: &Task, w: &ModelTask) {
         .map(|a| a.number)
         .collect();
     let want_open = if t.status == Running {
-        vec![t.attempts]
+        vec![t.history.len() as u32]
     } else {
         vec![]
     };

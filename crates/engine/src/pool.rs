@@ -50,10 +50,15 @@ pub(crate) async fn dispatch(inner: Arc<Inner>) {
             Err(TaskError::ShuttingDown) => return,
             Err(e) => {
                 tracing::error!(error = %e, "could not claim tasks");
-                Claimed {
-                    tasks: Vec::new(),
-                    retry_at: None,
+                drop(permits);
+                // The database cannot be written (a full disk): claim again once
+                // the writer has made it writable.
+                let mut health = inner.shared.health.subscribe();
+                tokio::select! {
+                    _ = health.wait_for(|h| h.is_ok()) => {}
+                    _ = inner.stop_intake.cancelled() => return,
                 }
+                continue;
             }
         };
         if claimed.tasks.is_empty() {

@@ -1,12 +1,13 @@
 //! State shared by the writer, the scheduler, the dispatcher and the executors.
 
 use crate::events::EventBus;
+use crate::health::Health;
 use crate::provider::Limiter;
 use crate::task::TaskId;
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
 pub(crate) struct Shared {
@@ -23,6 +24,8 @@ pub(crate) struct Shared {
     /// Write transactions committed, and the requests they carried.
     pub commits: AtomicU64,
     pub committed_requests: AtomicU64,
+    /// Whether writes commit; only the writer changes it.
+    pub health: watch::Sender<Health>,
 }
 
 impl Shared {
@@ -35,6 +38,7 @@ impl Shared {
             limiter: Limiter::default(),
             commits: AtomicU64::new(0),
             committed_requests: AtomicU64::new(0),
+            health: watch::Sender::new(Health::Ok),
         }
     }
 

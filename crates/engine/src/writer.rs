@@ -5,11 +5,20 @@
 //! (group commit), then publishes the events and answers the callers. A reply
 //! therefore means "durable". A storage error aborts the whole batch and every
 //! caller in it gets the error: nothing half-written is ever committed.
+//!
+//! An I/O error (a full disk) is different: redb then refuses every write until
+//! the file is opened again. The writer marks the engine unwritable
+//! ([`Health`]), keeps the outcomes and streamed output of running attempts
+//! from the failed batch (their executors wait), answers other requests with a
+//! `storage` error at once, and tries [`Store::restore`] with a growing delay.
+//! Once it succeeds, the kept requests are applied first and the engine is
+//! healthy again: nothing an executor reported is lost.
 
 use crate::backoff::Backoff;
 use crate::clock::Clock;
 use crate::error::{ImportError, TaskError};
 use crate::events::Draft;
+use crate::health::Health;
 use crate::idempotency::{create_once, Created, Once};
 use crate::lifecycle::{self, Cancelled, Ctx, ImportReport, Outcome};
 use crate::provider::{Admission, Permit, ProviderSettings};
@@ -26,9 +35,17 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 /// Most requests committed together.
 const MAX_BATCH: usize = 1024;
+
+/// The first and the longest wait between attempts to write again after an
+/// I/O error.
+const RESTORE_DELAYS: (std::time::Duration, std::time::Duration) = (
+    std::time::Duration::from_millis(100),
+    std::time::Duration::from_secs(5),
+);
 
 type Reply<T> = oneshot::Sender<Result<T, TaskError>>;
 
@@ -115,11 +132,16 @@ impl Writer {
     /// Starts the writer. It owns the write side of `store` until [`Writer::stop`].
     /// Each batch runs on tokio's blocking pool: commits (fsync) never stall the
     /// async workers, and a paused test clock does not jump while one is in flight.
+    ///
+    /// `give_up` is the shutdown's hard stop: while the store cannot be
+    /// written, kept outcomes are then answered with the error (their tasks
+    /// stay running in the file and are recovered at the next open).
     pub fn spawn(
         store: Arc<Store>,
         shared: Arc<Shared>,
         clock: Clock,
         backoff: Backoff,
+        give_up: CancellationToken,
     ) -> (Writer, JoinHandle<()>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let state = State {
@@ -129,7 +151,7 @@ impl Writer {
             backoff,
             rng: StdRng::from_os_rng(),
         };
-        (Writer { tx }, tokio::spawn(run(state, rx)))
+        (Writer { tx }, tokio::spawn(run(state, rx, give_up)))
     }
 
     pub async fn create(&self, task: Task, once: Option<Once>) -> Result<Created, TaskError> {
@@ -200,17 +222,58 @@ impl Writer {
     }
 }
 
-/// Runs after a successful commit: answers one caller (or, with `Some`, tells it
-/// the batch failed).
-type Delivery = Box<dyn FnOnce(Option<&TaskError>) + Send>;
+/// What became of the batch a request was in.
+#[derive(Clone, Copy)]
+enum Fate<'e> {
+    Committed,
+    /// Nothing was written. With `keep`, the store needs opening again and a
+    /// request that must not be lost is handed back to be applied later.
+    Failed {
+        error: &'e TaskError,
+        keep: bool,
+    },
+}
+
+/// Runs once the batch's fate is known: answers one caller, or hands its
+/// request back to be kept.
+type Delivery = Box<dyn FnOnce(Fate) -> Option<Command> + Send>;
 
 fn deliver<T: Send + 'static>(reply: Reply<T>, result: Result<T, TaskError>) -> Delivery {
-    Box::new(move |failed| {
-        let _ = reply.send(match failed {
-            Some(e) => Err(e.clone()),
-            None => result,
+    Box::new(move |fate| {
+        let _ = reply.send(match fate {
+            Fate::Failed { error, .. } => Err(error.clone()),
+            Fate::Committed => result,
         });
+        None
     })
+}
+
+/// [`deliver`] for a request that is kept when the store needs opening again:
+/// `again` rebuilds it with its reply.
+fn deliver_or_keep<T: Send + 'static>(
+    reply: Reply<T>,
+    result: Result<T, TaskError>,
+    again: impl FnOnce(Reply<T>) -> Command + Send + 'static,
+) -> Delivery {
+    Box::new(move |fate| match fate {
+        Fate::Failed { keep: true, .. } => Some(again(reply)),
+        Fate::Failed { error, .. } => {
+            let _ = reply.send(Err(error.clone()));
+            None
+        }
+        Fate::Committed => {
+            let _ = reply.send(result);
+            None
+        }
+    })
+}
+
+/// Requests from running attempts: lost, they would lose the attempt's result.
+fn must_keep(cmd: &Command) -> bool {
+    matches!(
+        cmd,
+        Command::Finish(..) | Command::FinishClaim(..) | Command::Append(..)
+    )
 }
 
 struct State {
@@ -221,14 +284,31 @@ struct State {
     rng: StdRng,
 }
 
-async fn run(mut state: State, mut rx: mpsc::UnboundedReceiver<Command>) {
+async fn run(
+    mut state: State,
+    mut rx: mpsc::UnboundedReceiver<Command>,
+    give_up: CancellationToken,
+) {
     let mut stopping = false;
+    // Requests of running attempts from batches that failed on an I/O error.
+    let mut kept: Vec<Command> = Vec::new();
     while !stopping {
-        let Some(first) = rx.recv().await else {
-            break;
+        let mut batch = if state.shared.health.borrow().is_ok() {
+            let Some(first) = rx.recv().await else {
+                break;
+            };
+            vec![first]
+        } else {
+            match restore(&state, &mut rx, &mut kept, &give_up).await {
+                Restored::Yes => std::mem::take(&mut kept),
+                Restored::Stop => {
+                    stopping = true;
+                    std::mem::take(&mut kept)
+                }
+                Restored::No => break,
+            }
         };
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
+        while batch.len() < MAX_BATCH && !stopping {
             match rx.try_recv() {
                 Ok(cmd) => batch.push(cmd),
                 Err(_) => break,
@@ -243,24 +323,155 @@ async fn run(mut state: State, mut rx: mpsc::UnboundedReceiver<Command>) {
         if batch.is_empty() {
             continue;
         }
-        state = match tokio::task::spawn_blocking(move || {
-            apply_batch(&mut state, batch);
-            state
+        (state, kept) = match tokio::task::spawn_blocking(move || {
+            let kept = apply_batch(&mut state, batch);
+            (state, kept)
         })
         .await
         {
-            Ok(state) => state,
+            Ok(done) => done,
             Err(e) => {
                 // Only a bug panics here; callers of that batch see "shutting down".
                 tracing::error!(error = %e, "the writer panicked; the engine stops writing");
                 return;
             }
         };
+        if stopping && !kept.is_empty() {
+            // Stopping while the store cannot be written: one last try.
+            match restore(&state, &mut rx, &mut kept, &give_up).await {
+                Restored::Yes | Restored::Stop => {
+                    let batch = std::mem::take(&mut kept);
+                    (state, kept) = match tokio::task::spawn_blocking(move || {
+                        let kept = apply_batch(&mut state, batch);
+                        (state, kept)
+                    })
+                    .await
+                    {
+                        Ok(done) => done,
+                        Err(_) => return,
+                    };
+                }
+                Restored::No => {}
+            }
+        }
+    }
+    if !kept.is_empty() {
+        tracing::error!(
+            requests = kept.len(),
+            "stopped while the database could not be written: outcomes of running attempts were not saved; those tasks are recovered at the next start"
+        );
     }
     tracing::debug!("writer stopped");
 }
 
-fn apply_batch(state: &mut State, batch: Vec<Command>) {
+/// How waiting for a writable store ended.
+enum Restored {
+    Yes,
+    /// Asked to stop; the store may or may not be writable (the kept requests
+    /// are still to be tried).
+    Stop,
+    /// Gave up (shutdown past its grace period, or every sender gone); the
+    /// kept requests were answered with the error.
+    No,
+}
+
+/// While the store cannot be written: answers new requests with the error at
+/// once, keeps those of running attempts, and tries to open the store again
+/// with a growing delay.
+async fn restore(
+    state: &State,
+    rx: &mut mpsc::UnboundedReceiver<Command>,
+    kept: &mut Vec<Command>,
+    give_up: &CancellationToken,
+) -> Restored {
+    let mut delay = RESTORE_DELAYS.0;
+    let mut stop_asked = false;
+    loop {
+        let error = match &*state.shared.health.borrow() {
+            Health::Ok => return Restored::Yes,
+            unwritable => unwritable_error(unwritable),
+        };
+        let fail = Fate::Failed {
+            error: &error,
+            keep: false,
+        };
+        if give_up.is_cancelled() {
+            for cmd in kept.drain(..) {
+                refuse(cmd)(fail);
+            }
+            if stop_asked {
+                return Restored::No;
+            }
+        }
+        tokio::select! {
+            biased;
+            cmd = rx.recv(), if !stop_asked => match cmd {
+                None => stop_asked = true,
+                Some(Command::Stop) => stop_asked = true,
+                Some(cmd) if must_keep(&cmd) && !give_up.is_cancelled() => {
+                    if matches!(cmd, Command::Finish(..) | Command::FinishClaim(..)) {
+                        tracing::warn!("kept the outcomes of running attempts until the database can be written");
+                    }
+                    kept.push(cmd);
+                }
+                Some(cmd) => {
+                    refuse(cmd)(fail);
+                }
+            },
+            _ = tokio::time::sleep(delay), if !stop_asked => {
+                if try_restore(state).await {
+                    return Restored::Yes;
+                }
+                delay = (delay * 2).min(RESTORE_DELAYS.1);
+            }
+            _ = give_up.cancelled(), if !give_up.is_cancelled() => {}
+            _ = std::future::ready(()), if stop_asked => {
+                return if try_restore(state).await {
+                    Restored::Stop
+                } else {
+                    for cmd in kept.drain(..) {
+                        refuse(cmd)(fail);
+                    }
+                    Restored::No
+                };
+            }
+        }
+    }
+}
+
+/// What a write is answered while the store cannot be written.
+fn unwritable_error(health: &Health) -> TaskError {
+    let why = match health {
+        Health::Unwritable { message, .. } => message.as_str(),
+        Health::Ok => "",
+    };
+    TaskError::Storage(format!(
+        "the database cannot be written ({why}); nothing was changed, and the engine tries again by itself"
+    ))
+}
+
+/// One attempt at [`Store::restore`]; on success the engine is healthy again.
+async fn try_restore(state: &State) -> bool {
+    let store = state.store.clone();
+    let restored = tokio::task::spawn_blocking(move || store.restore())
+        .await
+        .unwrap_or_else(|e| Err(TaskError::Storage(e.to_string())));
+    match restored {
+        Ok(()) => {
+            tracing::info!("the database can be written again");
+            state.shared.health.send_replace(Health::Ok);
+            true
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the database still cannot be written");
+            false
+        }
+    }
+}
+
+/// Applies `batch` in one transaction and answers its callers. Returns the
+/// requests kept because the batch failed on an I/O error.
+fn apply_batch(state: &mut State, batch: Vec<Command>) -> Vec<Command> {
     let State {
         store,
         shared,
@@ -313,9 +524,11 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) {
                 note(&mut poisoned, claim(txn, &mut ctx, shared, max)),
             ),
             Command::FinishClaim(outcome, reply) => {
-                let result = lifecycle::finish(txn, &mut ctx, outcome)
+                let result = lifecycle::finish(txn, &mut ctx, outcome.clone())
                     .and_then(|finished| Ok((finished, claim(txn, &mut ctx, shared, 1)?)));
-                deliver(reply, note(&mut poisoned, result))
+                deliver_or_keep(reply, note(&mut poisoned, result), move |r| {
+                    Command::FinishClaim(outcome, r)
+                })
             }
             Command::SaveProvider(settings, reply) => {
                 deliver(reply, note(&mut poisoned, txn.put_provider(&settings)))
@@ -327,7 +540,10 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) {
                 if let Err(e) = note(&mut poisoned, lifecycle::append_output(txn, id, run, &text)) {
                     tracing::error!(task_id = %id, error = %e, "could not store streamed output");
                 }
-                Box::new(|_: Option<&TaskError>| {})
+                Box::new(move |fate: Fate| match fate {
+                    Fate::Failed { keep: true, .. } => Some(Command::Append(id, run, text)),
+                    _ => None,
+                })
             }
             Command::Promote(max, reply) => {
                 // Schedules fire first: a run they create for now is promoted,
@@ -377,9 +593,13 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) {
                 };
                 deliver(reply, note(&mut poisoned, result))
             }
-            Command::Finish(outcome, reply) => deliver(
+            Command::Finish(outcome, reply) => deliver_or_keep(
                 reply,
-                note(&mut poisoned, lifecycle::finish(txn, &mut ctx, outcome)),
+                note(
+                    &mut poisoned,
+                    lifecycle::finish(txn, &mut ctx, outcome.clone()),
+                ),
+                move |r| Command::Finish(outcome, r),
             ),
             Command::Cancel(id, reason, reply) => deliver(
                 reply,
@@ -401,11 +621,12 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) {
                 if let Err(ImportError::Task(e @ TaskError::Storage(_))) = &result {
                     poisoned = Some(e.clone());
                 }
-                Box::new(move |failed: Option<&TaskError>| {
-                    let _ = reply.send(match failed {
-                        Some(e) => Err(ImportError::Task(e.clone())),
-                        None => result,
+                Box::new(move |fate: Fate| {
+                    let _ = reply.send(match fate {
+                        Fate::Failed { error, .. } => Err(ImportError::Task(error.clone())),
+                        Fate::Committed => result,
                     });
+                    None
                 })
             }
             Command::Stop => unreachable!("Stop is taken out of the batch"),
@@ -420,11 +641,37 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) {
         (_, poisoned) => poisoned,
     };
     if let Some(e) = &failure {
-        tracing::error!(error = %e, "write batch failed; nothing in it was saved");
-        for d in deliveries {
-            d(Some(e));
+        // An I/O error leaves redb refusing every write until the file is
+        // opened again; any other error (a record it cannot read) does not.
+        let keep = !store.read_only() && !store.writable();
+        tracing::error!(error = %e, unwritable = keep, "write batch failed; nothing in it was saved");
+        let unwritable;
+        let error = if keep {
+            let message = match e {
+                TaskError::Storage(m) => m.clone(),
+                other => other.to_string(),
+            };
+            let health = Health::Unwritable {
+                since: clock.now(),
+                message,
+            };
+            unwritable = unwritable_error(&health);
+            shared.health.send_replace(health);
+            &unwritable
+        } else {
+            e
+        };
+        let kept: Vec<Command> = deliveries
+            .into_iter()
+            .filter_map(|d| d(Fate::Failed { error, keep }))
+            .collect();
+        if !kept.is_empty() {
+            tracing::warn!(
+                requests = kept.len(),
+                "kept the outcomes of running attempts until the database can be written"
+            );
         }
-        return;
+        return kept;
     }
 
     shared.commits.fetch_add(1, Ordering::Relaxed);
@@ -453,7 +700,7 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) {
         shared.abort_running(id, run);
     }
     for d in deliveries {
-        d(None);
+        d(Fate::Committed);
     }
     if wake_scheduler {
         shared.wake_scheduler.notify_one();
@@ -461,6 +708,7 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) {
     if wake_dispatcher {
         shared.wake_dispatcher.notify_one();
     }
+    Vec::new()
 }
 
 fn only(schedule: Schedule) -> ScheduleDone {
@@ -523,14 +771,34 @@ fn note<T>(poisoned: &mut Option<TaskError>, result: Result<T, TaskError>) -> Re
     result
 }
 
-/// Answers a request that came after the batch failed.
+/// Answers a request that came after the batch failed (or keeps it, as its
+/// batch's fate says).
 fn refuse(cmd: Command) -> Delivery {
     fn fail<T: Send + 'static>(reply: Reply<T>) -> Delivery {
-        Box::new(move |e| {
-            let _ = reply.send(Err(e.cloned().unwrap_or(TaskError::ShuttingDown)));
+        Box::new(move |fate| {
+            let _ = reply.send(Err(match fate {
+                Fate::Failed { error, .. } => error.clone(),
+                Fate::Committed => TaskError::ShuttingDown,
+            }));
+            None
+        })
+    }
+    fn keep_or_fail<T: Send + 'static>(
+        reply: Reply<T>,
+        again: impl FnOnce(Reply<T>) -> Command + Send + 'static,
+    ) -> Delivery {
+        Box::new(move |fate| match fate {
+            Fate::Failed { keep: true, .. } => Some(again(reply)),
+            fate => fail(reply)(fate),
         })
     }
     match cmd {
+        Command::Finish(o, r) => keep_or_fail(r, move |r| Command::Finish(o, r)),
+        Command::FinishClaim(o, r) => keep_or_fail(r, move |r| Command::FinishClaim(o, r)),
+        Command::Append(id, run, text) => Box::new(move |fate| match fate {
+            Fate::Failed { keep: true, .. } => Some(Command::Append(id, run, text)),
+            _ => None,
+        }),
         Command::Create(_, _, r) | Command::Chain(_, _, r) => fail(r),
         Command::Retry(_, _, r) => fail(r),
         Command::Claim(_, r) => fail(r),
@@ -539,14 +807,14 @@ fn refuse(cmd: Command) -> Delivery {
         Command::RemoveProvider(_, r) => fail(r),
         Command::Promote(_, r) => fail(r),
         Command::Schedule(_, r) => fail(r),
-        Command::Finish(_, r) => fail(r),
-        Command::FinishClaim(_, r) => fail(r),
         Command::Cancel(_, _, r) => fail(r),
-        Command::Import(_, _, r) => Box::new(move |e| {
-            let _ = r.send(Err(ImportError::Task(
-                e.cloned().unwrap_or(TaskError::ShuttingDown),
-            )));
+        Command::Import(_, _, r) => Box::new(move |fate| {
+            let _ = r.send(Err(ImportError::Task(match fate {
+                Fate::Failed { error, .. } => error.clone(),
+                Fate::Committed => TaskError::ShuttingDown,
+            })));
+            None
         }),
-        Command::Stop | Command::Append(..) => Box::new(|_| {}),
+        Command::Stop => Box::new(|_| None),
     }
 }

@@ -215,3 +215,37 @@ async fn an_import_with_a_misspelt_field_writes_nothing_and_names_the_field() {
     );
     assert_eq!(target.engine.counts().await.unwrap().total(), 0);
 }
+
+/// `export_to` into a file, read back as text.
+async fn streamed(engine: &baton_engine::Engine) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("export.json");
+    let file = std::fs::File::create(&path).unwrap();
+    engine.export_to(file).await.unwrap();
+    std::fs::read_to_string(&path).unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_streamed_export_is_the_same_text_as_the_whole_file_serialised() {
+    let t = started_with(|_| {}).await;
+    // Empty lists first: the streamed array has no length up front.
+    let text = streamed(&t.engine).await;
+    let mut whole = t.engine.export().await.unwrap();
+    whole.exported_at = serde_json::from_str::<baton_engine::ExportFile>(&text)
+        .unwrap()
+        .exported_at;
+    assert_eq!(text, serde_json::to_string_pretty(&whole).unwrap() + "\n");
+
+    let mut rx = t.engine.subscribe();
+    let done = t.engine.submit(task("one", "fail=1")).await.unwrap();
+    reach(&mut rx, done.id, TaskState::Completed).await;
+    t.engine.chain(done.id, task("then", "echo")).await.unwrap();
+    t.engine.submit(task("two", "echo")).await.unwrap();
+    let text = streamed(&t.engine).await;
+    let mut whole = t.engine.export().await.unwrap();
+    assert_eq!(whole.tasks.len(), 3);
+    whole.exported_at = serde_json::from_str::<baton_engine::ExportFile>(&text)
+        .unwrap()
+        .exported_at;
+    assert_eq!(text, serde_json::to_string_pretty(&whole).unwrap() + "\n");
+}

@@ -697,6 +697,36 @@ async fn graceful_shutdown_requeues_attempts_that_outlive_the_grace_period() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_attempt_given_back_at_shutdown_and_the_next_have_different_history_numbers() {
+    let (gate, mut calls) = gate();
+    let t = started_with(|c| {
+        c.grace = Duration::from_millis(200);
+        c.providers.insert("gate", gate);
+    })
+    .await;
+    let task = t
+        .engine
+        .submit(NewTask {
+            provider: Some("gate".into()),
+            ..NewTask::new("long")
+        })
+        .await
+        .unwrap();
+    calls.started.recv().await.unwrap();
+    t.engine.shutdown().await;
+    drop(t.engine);
+
+    let engine = Engine::open(t.config.clone()).await.unwrap();
+    engine.start().await;
+    assert_eq!(calls.started.recv().await, Some(task.id));
+    let stored = engine.get(task.id).await.unwrap();
+    let numbers: Vec<u32> = stored.history.iter().map(|a| a.number).collect();
+    assert_eq!(numbers, [1, 2], "{:?}", stored.history);
+    assert_eq!(stored.attempts, 1, "the given-back attempt is not counted");
+    engine.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn shutdown_before_start_closes_the_database() {
     let t = open_with(|_| {}).await;
     t.engine.shutdown().await;

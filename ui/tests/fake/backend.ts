@@ -7,6 +7,7 @@ import { emit } from "@tauri-apps/api/event";
 import { mockIPC } from "@tauri-apps/api/mocks";
 import type {
   CommandError_Serialize as CommandError,
+  Health,
   ProviderSettings_Serialize as ProviderSettings,
   StatusChanged,
 } from "../../src/bindings";
@@ -39,6 +40,7 @@ const schedules = new FakeSchedules(model);
 
 const settings = { workers: 4, notifications: true, start_at_login: false, api_enabled: false };
 let paused = false;
+let health: Health = { status: "ok" };
 const calls: Call[] = [];
 const files = new Map<string, string>();
 const dialog: { save: string | null; open: string | null } = {
@@ -50,7 +52,7 @@ const holds = new Map<string, { gate: Promise<void>; release: () => void }>();
 for (const f of config.failFirst ?? []) failures.set(f.cmd, { code: f.code, message: f.message, field: null, records: [] });
 
 function status(): StatusChanged {
-  return { paused, workers: settings.workers, running: model.counts().running };
+  return { paused, workers: settings.workers, running: model.counts().running, health };
 }
 
 function send(event: string, payload: unknown): void {
@@ -165,6 +167,11 @@ const fake = {
   /** The next call of `cmd` fails with `error`. */
   failNext(cmd: string, code: string, message: string, field: string | null = null): void {
     failures.set(cmd, { code, message, field, records: [] });
+  },
+  /** The engine can (`ok`) or cannot write its database (a full disk); the window is told. */
+  setHealth(next: Health): void {
+    health = next;
+    send("status-changed", status());
   },
   /** Calls of `cmd` wait until `release(cmd)`. */
   hold(cmd: string): void {

@@ -29,6 +29,7 @@ pub async fn run(db: &Path, args: RunArgs) -> Result<(), CliError> {
         }
     };
     engine.start().await;
+    let _health = tokio::spawn(report_health(engine.watch_health()));
     tracing::info!(
         workers,
         db = %db.display(),
@@ -58,6 +59,19 @@ pub async fn run(db: &Path, args: RunArgs) -> Result<(), CliError> {
     }
     stop(&engine, &mut signals).await?;
     result
+}
+
+/// Says on the log when the engine can no longer write its database (a full
+/// disk), and when it can again.
+async fn report_health(mut health: tokio::sync::watch::Receiver<baton_engine::Health>) {
+    while health.changed().await.is_ok() {
+        match &*health.borrow_and_update() {
+            baton_engine::Health::Unwritable { message, .. } => tracing::error!(
+                "the database cannot be written ({message}); writes fail until it can, running attempts' outcomes are kept, and the engine retries by itself"
+            ),
+            _ => tracing::info!("the database can be written again; the engine goes on"),
+        }
+    }
 }
 
 async fn serve(engine: &Engine, db: &Path, args: &RunArgs) -> Result<Option<RunningApi>, CliError> {

@@ -25,10 +25,32 @@ use std::path::{Path, PathBuf};
 /// The database file inside the data directory.
 const DB_FILE: &str = "baton.redb";
 
+const MAX_CACHE_MB: i64 = 65536;
+
+/// `--cache-mb` in bytes. A process-wide value, set once before any command
+/// opens the database, so the many functions that open it need no parameter.
+static CACHE_BYTES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+
+fn config(db: &Path) -> EngineConfig {
+    let mut config = EngineConfig::new(db);
+    config.cache_bytes = CACHE_BYTES
+        .get()
+        .copied()
+        .unwrap_or(baton_engine::DEFAULT_CACHE_BYTES);
+    config
+}
+
 /// Runs the command to completion on a fresh runtime. A panic ends here as an
 /// error sentence, never as a backtrace.
 pub fn run_blocking(cli: Cli) -> Result<(), CliError> {
     let db = database_path(cli.data_dir)?;
+    if !(1..=MAX_CACHE_MB).contains(&cli.cache_mb) {
+        return Err(CliError::usage(format!(
+            "--cache-mb must be between 1 and {MAX_CACHE_MB}, got {}",
+            cli.cache_mb
+        )));
+    }
+    let _ = CACHE_BYTES.set((cli.cache_mb as usize) << 20);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -70,7 +92,7 @@ fn database_path(data_dir: Option<PathBuf>) -> Result<PathBuf, CliError> {
 }
 
 async fn open(db: &Path, workers: usize) -> Result<Engine, CliError> {
-    let mut config = EngineConfig::new(db);
+    let mut config = config(db);
     config.workers = workers;
     Ok(Engine::open(config).await?)
 }
@@ -106,6 +128,28 @@ impl Backend {
                 }
             }
             Err(e) => Err(e),
+        }
+    }
+
+    /// [`Backend::connect`] for a command that only reads: the database is
+    /// opened read-only, so nothing is recovered or written and tasks left
+    /// running show as running. A file that needs repairing (or does not exist
+    /// yet) is opened as by any other command.
+    async fn connect_reading(db: &Path) -> Result<Backend, CliError> {
+        if let Some(remote) = Remote::discover(data_dir(db)).await? {
+            return Ok(Backend::Api(remote));
+        }
+        if !db.exists() {
+            return Backend::connect(db).await;
+        }
+        match Engine::open_read_only(config(db)).await {
+            Ok(engine) => Ok(Backend::Local(engine)),
+            Err(OpenError::NeedsRepair { .. }) => Backend::connect(db).await,
+            Err(locked @ OpenError::Locked { .. }) => match Remote::discover(data_dir(db)).await? {
+                Some(remote) => Ok(Backend::Api(remote)),
+                None => Err(locked.into()),
+            },
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -310,6 +354,24 @@ where
     Fut: Future<Output = Result<T, CliError>>,
 {
     let backend = Backend::connect(db).await?;
+    finish(backend, op).await
+}
+
+/// [`with_backend`] for a command that only reads ([`Backend::connect_reading`]).
+async fn with_reader<T, F, Fut>(db: &Path, op: F) -> Result<T, CliError>
+where
+    F: FnOnce(Backend) -> Fut,
+    Fut: Future<Output = Result<T, CliError>>,
+{
+    let backend = Backend::connect_reading(db).await?;
+    finish(backend, op).await
+}
+
+async fn finish<T, F, Fut>(backend: Backend, op: F) -> Result<T, CliError>
+where
+    F: FnOnce(Backend) -> Fut,
+    Fut: Future<Output = Result<T, CliError>>,
+{
     let result = op(backend.clone()).await;
     if let Backend::Local(engine) = backend {
         engine.shutdown().await;

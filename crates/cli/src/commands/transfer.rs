@@ -1,6 +1,6 @@
 //! Export and import of the versioned JSON file.
 
-use super::with_backend;
+use super::{with_backend, with_reader};
 use crate::args::{ExportArgs, ImportArgs};
 use crate::error::CliError;
 use crate::output;
@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 pub async fn export(db: &Path, args: ExportArgs) -> Result<(), CliError> {
     // The destination is checked before anything is read: a refused one costs nothing.
     let out = args.out.map(|path| Destination::open(&path)).transpose()?;
-    let file = with_backend(db, |backend| async move { backend.export().await }).await?;
+    let file = with_reader(db, |backend| async move { backend.export().await }).await?;
     let text = output::json(&file)?;
     let Some(mut out) = out else {
         return output::emit(&text);

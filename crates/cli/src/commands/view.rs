@@ -1,6 +1,6 @@
 //! Commands that read: list and show.
 
-use super::with_backend;
+use super::with_reader;
 use crate::args::{ListArgs, ShowArgs};
 use crate::error::CliError;
 use crate::{input, output};
@@ -13,7 +13,7 @@ pub async fn list(db: &Path, args: ListArgs) -> Result<(), CliError> {
         limit: input::limit(args.limit)?,
         ..ListQuery::default()
     };
-    let tasks = with_backend(db, |backend| async move { backend.list(query).await }).await?;
+    let tasks = with_reader(db, |backend| async move { backend.list(query).await }).await?;
     output::emit(&if args.json {
         output::json(&tasks)?
     } else {
@@ -23,7 +23,7 @@ pub async fn list(db: &Path, args: ListArgs) -> Result<(), CliError> {
 
 pub async fn show(db: &Path, args: ShowArgs) -> Result<(), CliError> {
     let id = input::task_id(&args.id)?;
-    let task = with_backend(db, |backend| async move { backend.get(id).await }).await?;
+    let task = with_reader(db, |backend| async move { backend.get(id).await }).await?;
     output::emit(&if args.json {
         output::json(&task)?
     } else {

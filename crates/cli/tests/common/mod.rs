@@ -33,6 +33,13 @@ impl Baton {
         }
     }
 
+    /// A data directory inside `parent` (a small file system, say).
+    pub fn in_dir(parent: &Path) -> Baton {
+        Baton {
+            dir: tempfile::tempdir_in(parent).expect("temp dir"),
+        }
+    }
+
     pub fn data_dir(&self) -> &Path {
         self.dir.path()
     }

@@ -234,7 +234,7 @@ impl Model {
             self.next_claim += 1;
             let t = self.task(id);
             t.attempts += 1;
-            t.history.push((t.attempts, None));
+            t.history.push((t.history.len() as u32 + 1, None));
             t.claim = claim;
             let (attempt, run) = (t.attempts, t.history.len() as u32);
             self.claims.push(Claim { id, run, claim });

@@ -5,21 +5,23 @@
 //! and its [`WriteTxn`], which only the writer thread opens. No redb type crosses this module's boundary, so a
 //! second store (PostgreSQL) can later offer the same operations.
 
+mod file;
 mod idempotency;
 mod schedules;
 mod tables;
 mod write;
 
+pub(crate) use file::StoreOptions;
+pub use file::DEFAULT_CACHE_BYTES;
 pub(crate) use idempotency::KeyRecord;
+
 pub(crate) use write::{WriteBatch, WriteTxn};
 
 use crate::error::{OpenError, TaskError};
 use crate::provider::ProviderSettings;
 use crate::state::TaskState;
 use crate::task::{Task, TaskId};
-use redb::{
-    Database, DatabaseError, ReadableDatabase, ReadableTable, ReadableTableMetadata, StorageError,
-};
+use redb::{ReadableTable, ReadableTableMetadata};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use tables::*;
@@ -93,26 +95,88 @@ impl StatusCounts {
 }
 
 pub(crate) struct Store {
-    db: Database,
+    path: PathBuf,
+    cache_bytes: usize,
+    /// `None` only while [`Store::restore`] opens the file again. A std lock:
+    /// it is held just long enough to begin a transaction (transactions own
+    /// their handle on the file), or to swap the file in `restore`.
+    db: std::sync::RwLock<Option<file::Db>>,
 }
 
 impl Store {
     /// Opens or creates the database at `path` and brings its schema up to date.
     /// A foreign or corrupt file is refused and left as it was.
+    #[cfg(test)]
     pub fn open(path: &Path) -> Result<Store, OpenError> {
+        Store::open_with(path, StoreOptions::default())
+    }
+
+    /// [`Store::open`] with options. Read-only: the file must exist and have
+    /// the current schema; nothing is repaired, migrated or written.
+    pub fn open_with(path: &Path, options: StoreOptions) -> Result<Store, OpenError> {
         let io = |detail: String| OpenError::Io {
             path: path.to_path_buf(),
             detail,
         };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            crate::private_fs::create_private_dir(dir).map_err(|e| io(e.to_string()))?;
+        if options.read_only {
+            if !path.exists() {
+                return Err(io("no such file".into()));
+            }
+        } else {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                crate::private_fs::create_private_dir(dir).map_err(|e| io(e.to_string()))?;
+            }
+            // Every prompt and output is in it: owner only (redb would create it 0644).
+            crate::private_fs::ensure_private_file(path).map_err(|e| io(e.to_string()))?;
         }
-        // Every prompt and output is in it: owner only (redb would create it 0644).
-        crate::private_fs::ensure_private_file(path).map_err(|e| io(e.to_string()))?;
-        let db = Database::create(path).map_err(|e| open_error(path, e))?;
-        let store = Store { db };
-        store.prepare_schema(path)?;
+        let db = file::open_db(path, options)?;
+        let store = Store {
+            path: path.to_path_buf(),
+            cache_bytes: options.cache_bytes,
+            db: std::sync::RwLock::new(Some(db)),
+        };
+        // A damaged file may get past the open and panic in the first reads.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            if options.read_only {
+                store.check_schema(path)
+            } else {
+                store.prepare_schema(path)
+            }
+        }))
+        .map_err(|panic| file::damaged(path, &panic))??;
         Ok(store)
+    }
+
+    /// The read-only open's schema check: the current version, or refused.
+    fn check_schema(&self, path: &Path) -> Result<(), OpenError> {
+        let fail = |e: TaskError| OpenError::Io {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        };
+        let txn = self.begin_read().map_err(fail)?;
+        let version = match txn.open_table(META) {
+            Ok(meta) => meta
+                .get(SCHEMA_KEY)
+                .map_err(|e| fail(e.into()))?
+                .map(|v| v.value()),
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Err(e) => return Err(fail(e.into())),
+        };
+        match version {
+            Some(SCHEMA_VERSION) => Ok(()),
+            Some(v) if v > SCHEMA_VERSION => Err(OpenError::SchemaTooNew {
+                path: path.to_path_buf(),
+                found: v,
+                supported: SCHEMA_VERSION,
+            }),
+            Some(v) => Err(fail(TaskError::Storage(format!(
+                "schema version {v} needs migrating; open it once with `baton run` first"
+            )))),
+            None => Err(OpenError::NotADatabase {
+                path: path.to_path_buf(),
+                detail: "a redb file without Baton's schema version".into(),
+            }),
+        }
     }
 
     fn prepare_schema(&self, path: &Path) -> Result<(), OpenError> {
@@ -120,7 +184,7 @@ impl Store {
             path: path.to_path_buf(),
             detail: e.to_string(),
         };
-        let txn = self.db.begin_write().map_err(|e| fail(e.into()))?;
+        let txn = self.begin_write().map_err(fail)?;
         let found = {
             let has_tables = txn.list_tables().map_err(|e| fail(e.into()))?.count() > 0;
             let meta = txn.open_table(META).map_err(|e| fail(e.into()))?;
@@ -174,18 +238,18 @@ impl Store {
     }
 
     pub fn begin(&self) -> Result<WriteBatch, TaskError> {
-        Ok(WriteBatch::new(self.db.begin_write()?))
+        Ok(WriteBatch::new(self.begin_write()?))
     }
 
     pub fn get(&self, id: TaskId) -> Result<Option<Task>, TaskError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         let table = txn.open_table(TASKS)?;
         let raw = table.get(id.as_u128())?;
         raw.map(|v| decode(v.value())).transpose()
     }
 
     pub fn list(&self, query: &ListQuery) -> Result<Vec<Task>, TaskError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         let tasks = txn.open_table(TASKS)?;
         let before = query.before.map(|id| id.as_u128()).unwrap_or(u128::MAX);
         let mut out = Vec::with_capacity(query.limit.min(1024));
@@ -231,7 +295,7 @@ impl Store {
 
     /// Every task, oldest first.
     pub fn all(&self) -> Result<Vec<Task>, TaskError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         let tasks = txn.open_table(TASKS)?;
         let mut out = Vec::new();
         for entry in tasks.iter()? {
@@ -240,13 +304,20 @@ impl Store {
         Ok(out)
     }
 
+    /// One consistent view of the file for reads that take long (an export).
+    pub fn snapshot(&self) -> Result<Snapshot, TaskError> {
+        Ok(Snapshot {
+            txn: self.begin_read()?,
+        })
+    }
+
     /// Every task record read as the projection `T` (a struct of the fields
     /// the caller needs; serde skips the rest without keeping them), oldest first.
     /// The records are copied out of the file first and decoded on every core:
     /// decoding JSON is most of the time it takes to read 100,000 tasks.
     pub fn scan<T: serde::de::DeserializeOwned + Send>(&self) -> Result<Vec<T>, TaskError> {
         let raw: Vec<Vec<u8>> = {
-            let txn = self.db.begin_read()?;
+            let txn = self.begin_read()?;
             let tasks = txn.open_table(TASKS)?;
             let mut raw = Vec::with_capacity(tasks.len()? as usize);
             for entry in tasks.iter()? {
@@ -263,7 +334,7 @@ impl Store {
     }
 
     pub fn counts(&self) -> Result<StatusCounts, TaskError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         let table = txn.open_table(COUNTS)?;
         let mut counts = StatusCounts::default();
         for state in TaskState::ALL {
@@ -276,14 +347,14 @@ impl Store {
     }
 
     pub fn children(&self, parent: TaskId) -> Result<Vec<TaskId>, TaskError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         children_in(&txn.open_table(CHILDREN)?, parent)
     }
 
     /// Every configured provider, by name. A record this version cannot read is
     /// reported, not fatal: the other providers still load.
     pub fn providers(&self) -> Result<Vec<Result<ProviderSettings, String>>, TaskError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         let table = txn.open_table(PROVIDERS)?;
         let mut out = Vec::new();
         for entry in table.iter()? {
@@ -295,6 +366,43 @@ impl Store {
             );
         }
         Ok(out)
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        let db = self.db.get_mut().unwrap_or_else(|e| e.into_inner()).take();
+        // redb writes when it closes a file, and panics on some damaged files
+        // there too: that must not take the process down.
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(db))).is_err() {
+            tracing::error!(path = %self.path.display(), "redb panicked closing the database: the file is damaged");
+        }
+    }
+}
+
+/// A read transaction: what it reads is the file as of [`Store::snapshot`].
+pub(crate) struct Snapshot {
+    txn: redb::ReadTransaction,
+}
+
+impl Snapshot {
+    /// Every schedule, oldest first.
+    pub fn schedules(&self) -> Result<Vec<crate::schedule::Schedule>, TaskError> {
+        schedules::schedules_in(&self.txn)
+    }
+
+    /// Calls `f` with every task, oldest first, one at a time: memory stays
+    /// that of one task however many there are.
+    pub fn each_task<E: From<TaskError>>(
+        &self,
+        mut f: impl FnMut(Task) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let tasks = self.txn.open_table(TASKS).map_err(TaskError::from)?;
+        for entry in tasks.iter().map_err(TaskError::from)? {
+            let (_, raw) = entry.map_err(TaskError::from)?;
+            f(decode(raw.value())?)?;
+        }
+        Ok(())
     }
 }
 
@@ -366,29 +474,6 @@ fn ids_in_state(
         ids.push(TaskId::from_u128(entry?.0.value().1));
     }
     Ok(ids)
-}
-
-fn open_error(path: &Path, e: DatabaseError) -> OpenError {
-    let path: PathBuf = path.to_path_buf();
-    match e {
-        DatabaseError::DatabaseAlreadyOpen => OpenError::Locked { path },
-        // redb reports a foreign file (bad magic number) as InvalidData.
-        DatabaseError::Storage(StorageError::Io(io))
-            if !matches!(
-                io.kind(),
-                std::io::ErrorKind::InvalidData | std::io::ErrorKind::Other
-            ) =>
-        {
-            OpenError::Io {
-                path,
-                detail: io.to_string(),
-            }
-        }
-        other => OpenError::NotADatabase {
-            path,
-            detail: other.to_string(),
-        },
-    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use crate::error::TaskError;
 use crate::schedule::{Schedule, ScheduleId};
 use crate::task::Task;
 use chrono::{DateTime, Utc};
-use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
+use redb::{ReadableTable, WriteTransaction};
 
 pub(super) fn create_tables(txn: &WriteTransaction) -> Result<(), TaskError> {
     txn.open_table(SCHEDULES)?;
@@ -116,24 +116,18 @@ impl WriteTxn<'_> {
 impl Store {
     /// Every schedule, oldest first.
     pub fn schedules(&self) -> Result<Vec<Schedule>, TaskError> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(SCHEDULES)?;
-        let mut out = Vec::new();
-        for entry in table.iter()? {
-            out.push(decode_schedule(entry?.1.value())?);
-        }
-        Ok(out)
+        schedules_in(&self.begin_read()?)
     }
 
     pub fn schedule(&self, id: ScheduleId) -> Result<Option<Schedule>, TaskError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         let table = txn.open_table(SCHEDULES)?;
         let raw = table.get(id.as_u128())?;
         raw.map(|v| decode_schedule(v.value())).transpose()
     }
 
     pub fn schedule_named(&self, name: &str) -> Result<Option<Schedule>, TaskError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         let names = txn.open_table(SCHEDULE_NAMES)?;
         let Some(id) = names.get(name_key(name).as_str())?.map(|v| v.value()) else {
             return Ok(None);
@@ -145,7 +139,7 @@ impl Store {
 
     /// The tasks a schedule created, newest first, at most `limit`.
     pub fn schedule_tasks(&self, id: ScheduleId, limit: usize) -> Result<Vec<Task>, TaskError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         let runs = txn.open_table(SCHEDULE_RUNS)?;
         let tasks = txn.open_table(TASKS)?;
         let s = id.as_u128();
@@ -158,4 +152,13 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+pub(super) fn schedules_in(txn: &redb::ReadTransaction) -> Result<Vec<Schedule>, TaskError> {
+    let table = txn.open_table(SCHEDULES)?;
+    let mut out = Vec::new();
+    for entry in table.iter()? {
+        out.push(decode_schedule(entry?.1.value())?);
+    }
+    Ok(out)
 }

@@ -4,7 +4,7 @@ use super::tables::*;
 use super::*;
 use crate::task::TaskId;
 use chrono::Utc;
-use redb::Database;
+use redb::{Database, ReadableDatabase};
 
 fn sample_task(status: TaskState, parent: Option<TaskId>) -> Task {
     Task {
@@ -351,4 +351,57 @@ fn parallel_map_keeps_the_order_of_its_input() {
     let doubled = parallel_map(items, |i| i * 2);
     assert_eq!(doubled, (0..10_007).map(|i| i * 2).collect::<Vec<_>>());
     assert!(parallel_map(Vec::<u32>::new(), |i| i).is_empty());
+}
+
+#[test]
+fn a_file_that_makes_redb_panic_while_opening_is_reported_damaged_and_left_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("baton.redb");
+    {
+        let store = Store::open(&path).unwrap();
+        let batch = store.begin().unwrap();
+        {
+            let mut txn = batch.txn();
+            for _ in 0..50 {
+                txn.put(None, &sample_task(TaskState::Queued, None))
+                    .unwrap();
+            }
+        }
+        batch.commit().unwrap();
+    }
+    let good = std::fs::read(&path).unwrap();
+    let mut damaged = 0;
+    // Each variant garbles the first bytes of one page (its type byte among
+    // them); the ones redb reads while opening make it panic.
+    for page in 1..good.len() / 4096 {
+        let mut bad = good.clone();
+        for b in &mut bad[page * 4096..page * 4096 + 64] {
+            *b ^= 0x5a;
+        }
+        std::fs::write(&path, &bad).unwrap();
+        let opened = std::panic::catch_unwind(|| Store::open(&path).map(drop));
+        let err = match opened {
+            Err(_) => panic!("a panic escaped the open of a file with page {page} garbled"),
+            Ok(Ok(())) => continue,
+            Ok(Err(err)) => err,
+        };
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            bad,
+            "page {page}: a refused file was changed"
+        );
+        assert_eq!(err.code(), "database_corrupt", "{err}");
+        if matches!(err, OpenError::Damaged { .. }) {
+            damaged += 1;
+            let text = err.to_string();
+            assert!(
+                text.contains("is damaged")
+                    && text.contains("left it unchanged")
+                    && text.contains("baton import"),
+                "{text}"
+            );
+            assert!(!text.contains("panicked"), "{text}");
+        }
+    }
+    assert!(damaged > 0, "no variant made the open fail as damaged");
 }

@@ -7,7 +7,8 @@ const app = useApp({ before, after, afterEach });
 
 describe("activity, settings and pause", () => {
   it("shows the activity figures and follows state events without polling", async () => {
-    const page = await app.open();
+    // Midday: "today" holds every seeded finish whatever the hour the suite runs at.
+    const page = await app.open({ clock: "2026-11-27T12:00:00Z" });
     const panel = byTestId(page, "activity");
     await hasText(panel.locator(".stats div").first(), /Success\s*77\.8%/);
     await hasText(panel.locator(".today"), /7 completed · 2 failed/);
@@ -48,7 +49,7 @@ describe("activity, settings and pause", () => {
   });
 
   it("shows today's tokens and cost, adding a finished task's usage", async () => {
-    const page = await app.open();
+    const page = await app.open({ clock: "2026-11-27T12:00:00Z" });
     const panel = byTestId(page, "activity");
     await hasText(panel.getByTestId("activity-tokens"), "0 tokens");
     await hasText(panel.getByTestId("activity-cost"), "$0.00");

@@ -23,7 +23,9 @@ appTest("closing the window hides it, the engine keeps working, and the tray sho
   await markPage(browser);
   await waitForWindow(pid, "shown");
 
-  await createTask(browser, { name: "e2e background", prompt: "work while hidden", model: "sleep=1500" });
+  // Long enough to still be running when the window closes, even on a loaded machine
+  // (1.5 s was seen to finish before the row was first read, once, in CI).
+  await createTask(browser, { name: "e2e background", prompt: "work while hidden", model: "sleep=5000" });
   const row = await waitForRow(browser, "e2e background");
   assert.notEqual(row.status, "completed", "the task finished before the window was closed");
 

@@ -567,6 +567,7 @@ mod tests {
         {
             // A file closed cleanly with a task still running in it.
             let store = Store::open(&path).unwrap();
+            use crate::storage::{Storage, UnitOfWork};
             let batch = store.begin().unwrap();
             batch.txn().put(None, &running).unwrap();
             batch.commit().unwrap();

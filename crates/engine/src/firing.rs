@@ -12,7 +12,7 @@ use crate::schedule::{
     MissedPolicy, OverlapPolicy, Recurrence, Schedule, ScheduleId, SkipReason, SkippedRuns,
     CATCH_UP_LIMIT, MISFIRE_TOLERANCE, PENDING_LIMIT, SKIPPED_KEPT,
 };
-use crate::store::WriteTxn;
+use crate::storage::TaskTxn;
 use crate::task::{Task, TaskId};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -21,13 +21,13 @@ use std::sync::Arc;
 /// month away has millions); past it the rest are counted as "at least".
 const SCAN_LIMIT: usize = 10_000;
 
-fn require(txn: &WriteTxn, id: ScheduleId) -> Result<Schedule, TaskError> {
+fn require(txn: &impl TaskTxn, id: ScheduleId) -> Result<Schedule, TaskError> {
     txn.schedule(id)?
         .ok_or_else(|| TaskError::ScheduleNotFound(id.to_string()))
 }
 
 fn saved(
-    txn: &mut WriteTxn,
+    txn: &mut impl TaskTxn,
     ctx: &mut Ctx,
     old: Option<&Schedule>,
     new: Schedule,
@@ -41,7 +41,11 @@ fn saved(
     Ok(new)
 }
 
-fn check_name_free(txn: &WriteTxn, name: &str, own: Option<ScheduleId>) -> Result<(), TaskError> {
+fn check_name_free(
+    txn: &impl TaskTxn,
+    name: &str,
+    own: Option<ScheduleId>,
+) -> Result<(), TaskError> {
     match txn.schedule_named(name)? {
         Some(other) if Some(other) != own => Err(TaskError::invalid(
             "name",
@@ -57,7 +61,7 @@ fn recurrence(s: &Schedule, now: DateTime<Utc>) -> Result<Recurrence, TaskError>
 
 /// Stores a new schedule built and validated by the engine.
 pub(crate) fn add(
-    txn: &mut WriteTxn,
+    txn: &mut impl TaskTxn,
     ctx: &mut Ctx,
     mut s: Schedule,
 ) -> Result<Schedule, TaskError> {
@@ -73,7 +77,7 @@ pub(crate) fn add(
 /// `edit`'s. The next fire time is computed again from now: an edit takes
 /// effect at once, and the time between is not "missed".
 pub(crate) fn update(
-    txn: &mut WriteTxn,
+    txn: &mut impl TaskTxn,
     ctx: &mut Ctx,
     id: ScheduleId,
     edit: Schedule,
@@ -97,7 +101,7 @@ pub(crate) fn update(
 /// Pauses (no fire while paused, and none is "missed") or resumes (the next
 /// fire time after now). Setting the state it already has changes nothing.
 pub(crate) fn set_enabled(
-    txn: &mut WriteTxn,
+    txn: &mut impl TaskTxn,
     ctx: &mut Ctx,
     id: ScheduleId,
     enabled: bool,
@@ -119,7 +123,7 @@ pub(crate) fn set_enabled(
 
 /// Deletes a schedule. The tasks it created stay, as ordinary tasks.
 pub(crate) fn remove(
-    txn: &mut WriteTxn,
+    txn: &mut impl TaskTxn,
     ctx: &mut Ctx,
     id: ScheduleId,
 ) -> Result<Schedule, TaskError> {
@@ -136,7 +140,7 @@ pub(crate) fn remove(
 /// Starts a run now, whatever the overlap policy: a person asked for it. The
 /// next fire time does not move. Returns the run's tasks, its first task first.
 pub(crate) fn run_now(
-    txn: &mut WriteTxn,
+    txn: &mut impl TaskTxn,
     ctx: &mut Ctx,
     id: ScheduleId,
 ) -> Result<Vec<Task>, TaskError> {
@@ -150,7 +154,7 @@ pub(crate) fn run_now(
 
 /// Fires every schedule that is due. Returns the next fire time of any schedule.
 pub(crate) fn fire_due(
-    txn: &mut WriteTxn,
+    txn: &mut impl TaskTxn,
     ctx: &mut Ctx,
 ) -> Result<Option<DateTime<Utc>>, TaskError> {
     let (due, mut next) = txn.schedules_due_by(ctx.now)?;
@@ -164,7 +168,7 @@ pub(crate) fn fire_due(
 }
 
 /// Fires one due schedule: every fire time from its `next_fire_at` up to now.
-fn fire(txn: &mut WriteTxn, ctx: &mut Ctx, id: ScheduleId) -> Result<Schedule, TaskError> {
+fn fire(txn: &mut impl TaskTxn, ctx: &mut Ctx, id: ScheduleId) -> Result<Schedule, TaskError> {
     let old = require(txn, id)?;
     let now = ctx.now;
     let mut s = old.clone();
@@ -274,7 +278,7 @@ fn fire(txn: &mut WriteTxn, ctx: &mut Ctx, id: ScheduleId) -> Result<Schedule, T
 }
 
 fn start_runs(
-    txn: &mut WriteTxn,
+    txn: &mut impl TaskTxn,
     ctx: &mut Ctx,
     s: &mut Schedule,
     times: &[DateTime<Utc>],
@@ -289,7 +293,7 @@ fn start_runs(
 /// Creates one run: the template's task and its follow-ups, each chained onto
 /// the one before. `fire_at` is the fire time it stands for (`None`: run now).
 fn create_run(
-    txn: &mut WriteTxn,
+    txn: &mut impl TaskTxn,
     ctx: &mut Ctx,
     s: &mut Schedule,
     fire_at: Option<DateTime<Utc>>,
@@ -329,7 +333,7 @@ fn create_run(
 }
 
 /// True while a task of the schedule's latest fire is not terminal.
-fn run_active(txn: &WriteTxn, s: &Schedule) -> Result<bool, TaskError> {
+fn run_active(txn: &impl TaskTxn, s: &Schedule) -> Result<bool, TaskError> {
     for id in &s.active_run {
         if txn.get(*id)?.is_some_and(|t| !t.status.is_terminal()) {
             return Ok(true);
@@ -338,7 +342,7 @@ fn run_active(txn: &WriteTxn, s: &Schedule) -> Result<bool, TaskError> {
     Ok(false)
 }
 
-fn cancel_active(txn: &mut WriteTxn, ctx: &mut Ctx, s: &Schedule) -> Result<(), TaskError> {
+fn cancel_active(txn: &mut impl TaskTxn, ctx: &mut Ctx, s: &Schedule) -> Result<(), TaskError> {
     let reason = format!("replaced by the next run of schedule '{}'", s.name);
     for id in &s.active_run {
         let Some(task) = txn.get(*id)? else { continue };
@@ -351,7 +355,11 @@ fn cancel_active(txn: &mut WriteTxn, ctx: &mut Ctx, s: &Schedule) -> Result<(), 
 
 /// Called when a task a schedule created becomes terminal: if that ended the
 /// schedule's active run and a fire is queued behind it, that fire starts now.
-pub(crate) fn run_ended(txn: &mut WriteTxn, ctx: &mut Ctx, task: &Task) -> Result<(), TaskError> {
+pub(crate) fn run_ended(
+    txn: &mut impl TaskTxn,
+    ctx: &mut Ctx,
+    task: &Task,
+) -> Result<(), TaskError> {
     let Some(id) = task.schedule_id else {
         return Ok(());
     };
@@ -374,7 +382,7 @@ pub(crate) fn run_ended(txn: &mut WriteTxn, ctx: &mut Ctx, task: &Task) -> Resul
 /// fires from its next fire time after now: what fell due before the import
 /// belonged to the machine that exported it.
 pub(crate) fn import(
-    txn: &mut WriteTxn,
+    txn: &mut impl TaskTxn,
     ctx: &mut Ctx,
     schedules: Vec<Schedule>,
     report: &mut crate::lifecycle::ImportReport,

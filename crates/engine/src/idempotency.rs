@@ -9,7 +9,8 @@
 use crate::error::TaskError;
 use crate::lifecycle::Ctx;
 use crate::schedule::{Schedule, ScheduleId};
-use crate::store::{KeyRecord, WriteTxn};
+use crate::storage::TaskTxn;
+use crate::store::KeyRecord;
 use crate::task::{Task, TaskId};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -84,11 +85,11 @@ pub struct Created {
 
 /// Runs `create` unless `once`'s key was used: then answers the task that
 /// request created, or refuses a different request under the same key.
-pub(crate) fn create_once(
-    txn: &mut WriteTxn,
+pub(crate) fn create_once<T: TaskTxn>(
+    txn: &mut T,
     ctx: &mut Ctx,
     once: Option<&Once>,
-    create: impl FnOnce(&mut WriteTxn, &mut Ctx) -> Result<Task, TaskError>,
+    create: impl FnOnce(&mut T, &mut Ctx) -> Result<Task, TaskError>,
 ) -> Result<Created, TaskError> {
     let Some(once) = once else {
         return create(txn, ctx).map(|task| Created {
@@ -116,11 +117,11 @@ pub(crate) fn create_once(
 
 /// [`create_once`] for a schedule: the schedule as stored now, and whether it
 /// was created by an earlier request.
-pub(crate) fn add_schedule_once(
-    txn: &mut WriteTxn,
+pub(crate) fn add_schedule_once<T: TaskTxn>(
+    txn: &mut T,
     ctx: &mut Ctx,
     once: Option<&Once>,
-    add: impl FnOnce(&mut WriteTxn, &mut Ctx) -> Result<Schedule, TaskError>,
+    add: impl FnOnce(&mut T, &mut Ctx) -> Result<Schedule, TaskError>,
 ) -> Result<(Schedule, bool), TaskError> {
     let Some(once) = once else {
         return add(txn, ctx).map(|s| (s, false));
@@ -142,7 +143,7 @@ pub(crate) fn add_schedule_once(
 
 /// The record of `once`'s key, if the same request used it; another request
 /// under that key is refused.
-fn earlier(txn: &WriteTxn, once: &Once) -> Result<Option<KeyRecord>, TaskError> {
+fn earlier(txn: &impl TaskTxn, once: &Once) -> Result<Option<KeyRecord>, TaskError> {
     match txn.idempotency_key(once.key.as_str())? {
         Some(found) if found.fingerprint != once.fingerprint => Err(
             TaskError::IdempotencyKeyReused(once.key.as_str().to_string()),
@@ -152,7 +153,7 @@ fn earlier(txn: &WriteTxn, once: &Once) -> Result<Option<KeyRecord>, TaskError> 
 }
 
 fn remember(
-    txn: &WriteTxn,
+    txn: &mut impl TaskTxn,
     ctx: &Ctx,
     once: &Once,
     tasks: Vec<TaskId>,

@@ -7,7 +7,9 @@
 //! - `task`: the [`Task`] record, requests that create one, validation.
 //! - `lifecycle`: what each operation does to tasks inside one write transaction.
 //! - `writer`: the single writer; batches requests into one commit (group commit).
-//! - `store`: the only module that touches redb (tables, schema, migrations, reads).
+//! - `storage`: the storage interface lifecycle and firing are written against.
+//! - `store`: the only module that touches redb (tables, schema, migrations, reads):
+//!   the first [`storage`] backend.
 //! - `scheduler`: moves scheduled tasks to queued when due, and fires schedules.
 //! - `schedule`: recurring [`Schedule`]s: the record, policies, cron arithmetic.
 //! - `firing`: what schedules do inside one write transaction (fire, policies).
@@ -26,6 +28,8 @@
 mod backoff;
 mod catalog;
 mod clock;
+#[cfg(test)]
+mod conformance;
 mod engine;
 mod error;
 mod events;
@@ -44,6 +48,7 @@ mod schedule_api;
 mod scheduler;
 mod shared;
 mod state;
+mod storage;
 mod store;
 mod task;
 mod writer;

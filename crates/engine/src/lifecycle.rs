@@ -8,7 +8,7 @@ use crate::backoff::Backoff;
 use crate::error::{RecordError, TaskError};
 use crate::events::Draft;
 use crate::state::TaskState;
-use crate::store::WriteTxn;
+use crate::storage::TaskTxn;
 use crate::task::{
     bind_parent_output, Attempt, AttemptOutcome, ErrorClass, Failure, Real, Task, TaskId,
 };
@@ -96,7 +96,7 @@ pub struct ImportReport {
 }
 
 /// Writes `new` over `old`, refusing an edge the state machine does not have.
-fn save(txn: &mut WriteTxn, ctx: &mut Ctx, old: &Task, new: Task) -> Result<Task, TaskError> {
+fn save(txn: &mut impl TaskTxn, ctx: &mut Ctx, old: &Task, new: Task) -> Result<Task, TaskError> {
     if old.status != new.status && !old.status.can_move_to(new.status) {
         return Err(TaskError::conflict(
             old.id,
@@ -113,7 +113,11 @@ fn save(txn: &mut WriteTxn, ctx: &mut Ctx, old: &Task, new: Task) -> Result<Task
 }
 
 /// Inserts a task built by the engine; its state follows its schedule.
-pub(crate) fn create(txn: &mut WriteTxn, ctx: &mut Ctx, mut task: Task) -> Result<Task, TaskError> {
+pub(crate) fn create(
+    txn: &mut impl TaskTxn,
+    ctx: &mut Ctx,
+    mut task: Task,
+) -> Result<Task, TaskError> {
     task.created_at = ctx.now;
     task.status = ready_state(&task, ctx.now);
     txn.put(None, &task)?;
@@ -123,7 +127,11 @@ pub(crate) fn create(txn: &mut WriteTxn, ctx: &mut Ctx, mut task: Task) -> Resul
 
 /// Inserts a child of `task.parent_task_id`: waiting, or ready with the parent's
 /// output bound when the parent has already completed.
-pub(crate) fn chain(txn: &mut WriteTxn, ctx: &mut Ctx, mut task: Task) -> Result<Task, TaskError> {
+pub(crate) fn chain(
+    txn: &mut impl TaskTxn,
+    ctx: &mut Ctx,
+    mut task: Task,
+) -> Result<Task, TaskError> {
     let parent_id = task
         .parent_task_id
         .ok_or_else(|| TaskError::invalid("parent_task_id", "a chained task needs a parent"))?;
@@ -165,7 +173,11 @@ fn ready_state(task: &Task, now: DateTime<Utc>) -> TaskState {
 
 /// Moves up to `max` queued tasks to running, oldest-due first.
 #[cfg(test)]
-pub(crate) fn claim(txn: &mut WriteTxn, ctx: &mut Ctx, max: usize) -> Result<Vec<Task>, TaskError> {
+pub(crate) fn claim(
+    txn: &mut impl TaskTxn,
+    ctx: &mut Ctx,
+    max: usize,
+) -> Result<Vec<Task>, TaskError> {
     claim_where(txn, ctx, max, max, |_| true)
 }
 
@@ -173,7 +185,7 @@ pub(crate) fn claim(txn: &mut WriteTxn, ctx: &mut Ctx, max: usize) -> Result<Vec
 /// `scan` queued ones, skipping those `admit` holds back (a provider at a limit):
 /// a held task stays queued and keeps its place.
 pub(crate) fn claim_where(
-    txn: &mut WriteTxn,
+    txn: &mut impl TaskTxn,
     ctx: &mut Ctx,
     max: usize,
     scan: usize,
@@ -229,7 +241,7 @@ pub(crate) fn claim_where(
 /// current one and it is running (or was cancelled during it: a cancelled task
 /// keeps its partial output). Anything else is a late write and changes nothing.
 pub(crate) fn append_output(
-    txn: &mut WriteTxn,
+    txn: &mut impl TaskTxn,
     id: TaskId,
     run: u32,
     text: &str,
@@ -251,7 +263,7 @@ pub(crate) fn append_output(
 /// Moves scheduled tasks that are due to queued. Returns how many moved and when
 /// the next one falls due.
 pub(crate) fn promote_due(
-    txn: &mut WriteTxn,
+    txn: &mut impl TaskTxn,
     ctx: &mut Ctx,
 ) -> Result<(usize, Option<DateTime<Utc>>), TaskError> {
     let (due, next) = txn.due_by(ctx.now)?;
@@ -267,7 +279,7 @@ pub(crate) fn promote_due(
 /// Records an attempt's outcome. `None` when it is stale: the task is no longer
 /// running that attempt (cancelled, recovered, or a duplicate report).
 pub(crate) fn finish(
-    txn: &mut WriteTxn,
+    txn: &mut impl TaskTxn,
     ctx: &mut Ctx,
     outcome: Outcome,
 ) -> Result<Option<Task>, TaskError> {
@@ -414,7 +426,7 @@ fn close_attempt(
 
 /// Completion releases waiting children; failure or cancellation cancels them.
 /// The end of a schedule's run may start a fire queued behind it.
-fn after_change(txn: &mut WriteTxn, ctx: &mut Ctx, task: &Task) -> Result<(), TaskError> {
+fn after_change(txn: &mut impl TaskTxn, ctx: &mut Ctx, task: &Task) -> Result<(), TaskError> {
     release_children(txn, ctx, task)?;
     if task.status.is_terminal() {
         crate::firing::run_ended(txn, ctx, task)?;
@@ -422,7 +434,7 @@ fn after_change(txn: &mut WriteTxn, ctx: &mut Ctx, task: &Task) -> Result<(), Ta
     Ok(())
 }
 
-fn release_children(txn: &mut WriteTxn, ctx: &mut Ctx, task: &Task) -> Result<(), TaskError> {
+fn release_children(txn: &mut impl TaskTxn, ctx: &mut Ctx, task: &Task) -> Result<(), TaskError> {
     match task.status {
         TaskState::Completed => {
             let output = task.output.as_deref().unwrap_or("");
@@ -467,7 +479,7 @@ fn release_children(txn: &mut WriteTxn, ctx: &mut Ctx, task: &Task) -> Result<()
 
 /// Cancels a task. Already cancelled: unchanged. Completed or failed: refused.
 pub(crate) fn cancel(
-    txn: &mut WriteTxn,
+    txn: &mut impl TaskTxn,
     ctx: &mut Ctx,
     id: TaskId,
     reason: Option<String>,
@@ -505,7 +517,7 @@ pub(crate) fn cancel(
 
 /// A manual retry of a failed or cancelled task: attempts start again.
 pub(crate) fn retry(
-    txn: &mut WriteTxn,
+    txn: &mut impl TaskTxn,
     ctx: &mut Ctx,
     id: TaskId,
     max_attempts: Option<u32>,
@@ -564,10 +576,11 @@ pub(crate) fn retry(
     save(txn, ctx, &old, task)
 }
 
-/// At open: every task left running was interrupted by a crash or kill.
-pub(crate) fn recover(txn: &mut WriteTxn, ctx: &mut Ctx) -> Result<Vec<Task>, TaskError> {
+/// Crash recovery: the running tasks whose owner is gone (see
+/// [`TaskTxn::orphaned_running`]) were interrupted by a crash or kill.
+pub(crate) fn recover(txn: &mut impl TaskTxn, ctx: &mut Ctx) -> Result<Vec<Task>, TaskError> {
     let mut recovered = Vec::new();
-    for id in txn.ids_in(TaskState::Running)? {
+    for id in txn.orphaned_running()? {
         let old = txn.require(id)?;
         let mut task = old.clone();
         mark_interrupted(&mut task, ctx.now);
@@ -600,7 +613,7 @@ fn mark_interrupted(task: &mut Task, now: DateTime<Utc>) {
 /// already stored is skipped and reported; a parent found neither in the file nor
 /// in the database fails the whole import.
 pub(crate) fn import(
-    txn: &mut WriteTxn,
+    txn: &mut impl TaskTxn,
     ctx: &mut Ctx,
     tasks: Vec<Task>,
 ) -> Result<ImportReport, crate::error::ImportError> {
@@ -657,4 +670,4 @@ pub(crate) fn import(
 
 #[cfg(test)]
 #[path = "lifecycle_tests.rs"]
-mod tests;
+pub(crate) mod tests;

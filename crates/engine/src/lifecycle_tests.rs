@@ -1,15 +1,19 @@
 //! Outcomes that arrive too late or twice change nothing.
 
 use super::*;
-use crate::store::Store;
+use crate::conformance::Backend;
+use crate::storage::{Storage, UnitOfWork};
 use rand::SeedableRng;
 
 fn new_task(prompt: &str) -> Task {
     Task::sample(prompt)
 }
 
-/// Runs `f` in one committed transaction.
-fn write<T>(store: &Store, f: impl FnOnce(&mut WriteTxn, &mut Ctx) -> T) -> T {
+/// Runs `f` in one committed unit of work.
+fn write<S: Storage, T>(
+    store: &S,
+    f: impl FnOnce(&mut <S::Unit as UnitOfWork>::Txn<'_>, &mut Ctx) -> T,
+) -> T {
     let mut rng = StdRng::seed_from_u64(7);
     let mut events = Vec::new();
     let batch = store.begin().unwrap();
@@ -38,10 +42,9 @@ fn completed(id: TaskId, run: u32) -> Outcome {
     }
 }
 
-#[test]
-fn a_late_outcome_after_cancel_changes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("b.redb")).unwrap();
+pub(crate) fn a_late_outcome_after_cancel_changes_nothing<B: Backend>() {
+    let place = B::place();
+    let store = B::open(&place);
     let task = write(&store, |txn, ctx| create(txn, ctx, new_task("x")).unwrap());
     let claimed = write(&store, |txn, ctx| claim(txn, ctx, 1).unwrap());
     assert_eq!(claimed[0].id, task.id);
@@ -56,10 +59,9 @@ fn a_late_outcome_after_cancel_changes_nothing() {
     assert_eq!(before.as_ref().unwrap().status, TaskState::Cancelled);
 }
 
-#[test]
-fn a_duplicate_or_stale_outcome_records_no_second_completion() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("b.redb")).unwrap();
+pub(crate) fn a_duplicate_or_stale_outcome_records_no_second_completion<B: Backend>() {
+    let place = B::place();
+    let store = B::open(&place);
     let task = write(&store, |txn, ctx| create(txn, ctx, new_task("x")).unwrap());
     write(&store, |txn, ctx| claim(txn, ctx, 1).unwrap());
     let first = write(&store, |txn, ctx| {
@@ -86,10 +88,9 @@ fn a_duplicate_or_stale_outcome_records_no_second_completion() {
     assert_eq!(completions, 1);
 }
 
-#[test]
-fn an_outcome_from_before_a_crash_is_ignored_after_recovery() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("b.redb")).unwrap();
+pub(crate) fn an_outcome_from_before_a_crash_is_ignored_after_recovery<B: Backend>() {
+    let place = B::place();
+    let store = B::open(&place);
     let task = write(&store, |txn, ctx| create(txn, ctx, new_task("x")).unwrap());
     write(&store, |txn, ctx| claim(txn, ctx, 1).unwrap());
     write(&store, |txn, ctx| recover(txn, ctx).unwrap());
@@ -108,10 +109,9 @@ fn an_outcome_from_before_a_crash_is_ignored_after_recovery() {
     );
 }
 
-#[test]
-fn an_outcome_from_before_a_manual_retry_is_ignored() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("b.redb")).unwrap();
+pub(crate) fn an_outcome_from_before_a_manual_retry_is_ignored<B: Backend>() {
+    let place = B::place();
+    let store = B::open(&place);
     let task = write(&store, |txn, ctx| create(txn, ctx, new_task("x")).unwrap());
     write(&store, |txn, ctx| claim(txn, ctx, 1).unwrap());
     write(&store, |txn, ctx| cancel(txn, ctx, task.id, None).unwrap());
@@ -133,13 +133,14 @@ fn an_outcome_from_before_a_manual_retry_is_ignored() {
     assert_eq!(current.map(|t| t.status), Some(TaskState::Completed));
 }
 
-#[test]
-fn streamed_output_is_appended_only_to_the_current_run_and_a_retry_starts_afresh() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("b.redb")).unwrap();
+pub(crate) fn streamed_output_is_appended_only_to_the_current_run_and_a_retry_starts_afresh<
+    B: Backend,
+>() {
+    let place = B::place();
+    let store = B::open(&place);
     let task = write(&store, |txn, ctx| create(txn, ctx, new_task("x")).unwrap());
     write(&store, |txn, ctx| claim(txn, ctx, 1).unwrap());
-    let output = |store: &Store| store.get(task.id).unwrap().unwrap().output;
+    let output = |store: &B| store.get(task.id).unwrap().unwrap().output;
     for piece in ["par", "tial"] {
         assert!(write(&store, |txn, _| append_output(
             txn, task.id, 1, piece
@@ -195,10 +196,9 @@ fn streamed_output_is_appended_only_to_the_current_run_and_a_retry_starts_afresh
     assert_eq!(done.cost_usd.map(|c| c.0), Some(0.5));
 }
 
-#[test]
-fn a_claim_skips_held_tasks_within_its_scan_and_they_keep_their_place() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("b.redb")).unwrap();
+pub(crate) fn a_claim_skips_held_tasks_within_its_scan_and_they_keep_their_place<B: Backend>() {
+    let place = B::place();
+    let store = B::open(&place);
     let ids: Vec<TaskId> = write(&store, |txn, ctx| {
         (0..10)
             .map(|i| create(txn, ctx, new_task(&format!("t{i}"))).unwrap().id)
@@ -228,4 +228,60 @@ fn a_claim_skips_held_tasks_within_its_scan_and_they_keep_their_place() {
     let batch = store.begin().unwrap();
     let queue = batch.txn().queue_head(100).unwrap();
     assert_eq!(queue, [&ids[..5], &ids[8..]].concat());
+}
+
+/// A crash between a claim and its outcome: the backend is dropped (as a killed
+/// process is) and opened again; recovery requeues the running task that has an
+/// attempt left, fails the one that has none, and leaves the others as they were.
+pub(crate) fn recovery_after_a_crash_requeues_running_tasks_and_fails_those_out_of_attempts<
+    B: Backend,
+>() {
+    let place = B::place();
+    let store = B::open(&place);
+    let (again, last, waiting) = write(&store, |txn, ctx| {
+        let again = create(txn, ctx, new_task("again")).unwrap();
+        let mut once = new_task("once");
+        once.max_attempts = 1;
+        let last = create(txn, ctx, once).unwrap();
+        let waiting = create(txn, ctx, new_task("queued after")).unwrap();
+        (again, last, waiting)
+    });
+    let claimed = write(&store, |txn, ctx| claim(txn, ctx, 2).unwrap());
+    assert_eq!(
+        claimed.iter().map(|t| t.id).collect::<Vec<_>>(),
+        [again.id, last.id]
+    );
+    // Work begun but never committed is lost with the process.
+    let unit = store.begin().unwrap();
+    drop(unit);
+    drop(store);
+
+    let store = B::open(&place);
+    let recovered = write(&store, |txn, ctx| recover(txn, ctx).unwrap());
+    let by_id = |id| recovered.iter().find(|t| t.id == id).cloned();
+    let again = by_id(again.id).expect("the task with an attempt left is recovered");
+    assert_eq!((again.status, again.attempts), (TaskState::Queued, 1));
+    assert_eq!(
+        again.history.last().and_then(|a| a.outcome),
+        Some(AttemptOutcome::Interrupted)
+    );
+    let last = by_id(last.id).expect("the task out of attempts is recovered");
+    assert_eq!(last.status, TaskState::Failed);
+    assert_eq!(last.error.as_deref(), Some("interrupted"));
+    assert!(
+        by_id(waiting.id).is_none(),
+        "a queued task is not recovered"
+    );
+    assert_eq!(
+        store.get(waiting.id).unwrap().unwrap().status,
+        TaskState::Queued
+    );
+    let counts = store.counts().unwrap();
+    assert_eq!(
+        (counts.running, counts.queued, counts.failed),
+        (0, 2, 1),
+        "counts after recovery"
+    );
+    // Recovery is done: a second one finds nothing.
+    assert!(write(&store, |txn, ctx| recover(txn, ctx).unwrap()).is_empty());
 }

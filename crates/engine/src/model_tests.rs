@@ -17,11 +17,13 @@ mod model;
 mod ops;
 
 use crate::backoff::Backoff;
+use crate::conformance::Backend;
 use crate::error::{ImportError, TaskError};
 use crate::events::{Draft, EventKind};
 use crate::lifecycle::{self, AttemptResult, Ctx, Outcome};
 use crate::state::TaskState::{self, *};
-use crate::store::{ListQuery, Store, WriteTxn};
+use crate::storage::{Storage, TaskTxn, UnitOfWork};
+use crate::store::ListQuery;
 use crate::task::{Attempt, AttemptOutcome, Task, TaskId, PARENT_OUTPUT_PLACEHOLDER};
 use chrono::{DateTime, Utc};
 use model::{terminal, Model, ModelTask, Move, Refused};
@@ -30,7 +32,6 @@ use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::time::Duration;
 
 const BACKOFF: Backoff = Backoff {
@@ -126,7 +127,7 @@ fn refusal<T>(result: Result<T, TaskError>) -> Result<T, Refused> {
 }
 
 /// Applies `op` to the transaction and to the model, and compares what each returned.
-fn apply(op: &Op, txn: &mut WriteTxn, ctx: &mut Ctx, m: &mut Model) {
+fn apply(op: &Op, txn: &mut impl TaskTxn, ctx: &mut Ctx, m: &mut Model) {
     match op {
         &Op::Submit {
             delay_s,
@@ -255,22 +256,19 @@ fn moves_of(events: &[Draft]) -> Vec<Move> {
     moves
 }
 
-struct Harness {
-    _dir: tempfile::TempDir,
-    path: PathBuf,
-    store: Option<Store>,
+struct Harness<B: Backend> {
+    store: Option<B>,
+    place: B::Place,
     rng: StdRng,
     model: Model,
 }
 
-impl Harness {
+impl<B: Backend> Harness<B> {
     fn new(seed: u64) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("baton.redb");
+        let place = B::place();
         Harness {
-            store: Some(Store::open(&path).expect("open a new store")),
-            _dir: dir,
-            path,
+            store: Some(B::open(&place)),
+            place,
             rng: StdRng::seed_from_u64(seed),
             model: Model::new(),
         }
@@ -287,7 +285,7 @@ impl Harness {
             Step::Crash(ops) => {
                 self.transaction(ops, false);
                 drop(self.store.take());
-                self.store = Some(Store::open(&self.path).expect("reopen after a crash"));
+                self.store = Some(B::open(&self.place));
                 self.model.moves.clear();
                 let store = self.store.as_ref().unwrap();
                 let batch = store.begin().unwrap();
@@ -402,7 +400,12 @@ fn check_task(t: &Task, w: &ModelTask) {
 }
 
 /// `list` with a filter, whole and in pages of 3, returns `want`.
-fn check_list(store: &Store, status: Option<TaskState>, parent: Option<TaskId>, want: &[TaskId]) {
+fn check_list(
+    store: &impl Storage,
+    status: Option<TaskState>,
+    parent: Option<TaskId>,
+    want: &[TaskId],
+) {
     let query = |before, limit| ListQuery {
         status,
         parent,
@@ -426,7 +429,7 @@ fn check_list(store: &Store, status: Option<TaskState>, parent: Option<TaskId>, 
 }
 
 /// Every read the store offers agrees with the model.
-fn check(store: &Store, m: &Model) {
+fn check(store: &impl Storage, m: &Model) {
     let all = store.all().unwrap();
     let oldest_first: Vec<TaskId> = m.tasks.keys().copied().collect();
     assert_eq!(
@@ -485,28 +488,34 @@ fn cases() -> u32 {
         .unwrap_or(64)
 }
 
-proptest! {
-    // 64 cases take a few seconds; PROPTEST_CASES=5000 hunts for longer.
-    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
-
-    #[test]
-    fn store_and_lifecycle_agree_with_the_model_across_commits_aborts_and_crashes(
-        seed: u64,
-        steps in proptest::collection::vec(ops::step(), 1..60),
-    ) {
-        let mut harness = Harness::new(seed);
+/// Random step sequences through `B` agree with the model (64 cases take a few
+/// seconds; PROPTEST_CASES=5000 hunts for longer).
+pub(crate) fn store_and_lifecycle_agree_with_the_model_across_commits_aborts_and_crashes<
+    B: Backend,
+>() {
+    let config = ProptestConfig {
+        cases: cases(),
+        ..ProptestConfig::default()
+    };
+    let steps = (any::<u64>(), proptest::collection::vec(ops::step(), 1..60));
+    let mut runner = proptest::test_runner::TestRunner::new(config);
+    let result = runner.run(&steps, |(seed, steps)| {
+        let mut harness = Harness::<B>::new(seed);
         for step in &steps {
             harness.run(step);
         }
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
     }
 }
 
 /// A record exported while running lost its attempt: import treats it as crash
 /// recovery does (attempt closed as interrupted; failed when none is left), so it
 /// never runs more than `max_attempts` times.
-#[test]
-fn an_imported_running_record_is_recovered_like_after_a_crash() {
-    let mut harness = Harness::new(0);
+pub(crate) fn an_imported_running_record_is_recovered_like_after_a_crash<B: Backend>() {
+    let mut harness = Harness::<B>::new(0);
     let running = |id, attempts| ImportRec {
         id,
         status: Running,

@@ -25,7 +25,8 @@ use crate::provider::{Admission, Permit, ProviderSettings};
 use crate::schedule::{Schedule, ScheduleId};
 use crate::shared::Shared;
 use crate::state::TaskState;
-use crate::store::{Store, WriteTxn};
+use crate::storage::{Storage, TaskTxn, UnitOfWork};
+use crate::store::Store;
 use crate::task::{Task, TaskId};
 use chrono::{DateTime, Utc};
 use rand::rngs::StdRng;
@@ -721,7 +722,7 @@ fn only(schedule: Schedule) -> ScheduleDone {
 
 /// Moves up to `max` queued tasks that their providers' limits admit to running.
 fn claim(
-    txn: &mut WriteTxn,
+    txn: &mut impl TaskTxn,
     ctx: &mut Ctx,
     shared: &Arc<Shared>,
     max: usize,

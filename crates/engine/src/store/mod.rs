@@ -5,6 +5,7 @@
 //! and its [`WriteTxn`], which only the writer thread opens. No redb type crosses this module's boundary, so a
 //! second store (PostgreSQL) can later offer the same operations.
 
+mod backend;
 mod file;
 mod idempotency;
 mod schedules;
@@ -235,10 +236,6 @@ impl Store {
             .and_then(|mut meta| Ok(meta.insert(SCHEMA_KEY, SCHEMA_VERSION).map(|_| ())?))
             .map_err(fail)?;
         txn.commit().map_err(|e| fail(e.into()))
-    }
-
-    pub fn begin(&self) -> Result<WriteBatch, TaskError> {
-        Ok(WriteBatch::new(self.begin_write()?))
     }
 
     pub fn get(&self, id: TaskId) -> Result<Option<Task>, TaskError> {

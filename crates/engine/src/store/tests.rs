@@ -2,6 +2,7 @@
 
 use super::tables::*;
 use super::*;
+use crate::storage::{Storage, TaskTxn, UnitOfWork};
 use crate::task::TaskId;
 use chrono::Utc;
 use redb::{Database, ReadableDatabase};

@@ -9,8 +9,8 @@
 
 use super::tables::*;
 use crate::error::TaskError;
-use crate::provider::ProviderSettings;
 use crate::state::TaskState;
+use crate::storage::UnitOfWork;
 use crate::task::{Task, TaskId};
 use chrono::{DateTime, Utc};
 use redb::{Key, ReadableTable, Table, TableDefinition, Value, WriteTransaction};
@@ -35,10 +35,14 @@ impl WriteBatch {
             counts: Cell::new([0; STATES]),
         }
     }
+}
+
+impl UnitOfWork for WriteBatch {
+    type Txn<'u> = WriteTxn<'u>;
 
     /// The task operations of this transaction. The returned value holds the
-    /// tables open: drop it before [`WriteBatch::commit`].
-    pub fn txn(&self) -> WriteTxn<'_> {
+    /// tables open: drop it before [`UnitOfWork::commit`].
+    fn txn(&self) -> WriteTxn<'_> {
         WriteTxn {
             txn: &self.txn,
             counts: &self.counts,
@@ -51,7 +55,7 @@ impl WriteBatch {
     }
 
     /// Writes the counts changed in this transaction, then commits it.
-    pub fn commit(self) -> Result<(), TaskError> {
+    fn commit(self) -> Result<(), TaskError> {
         let deltas = self.counts.get();
         if deltas.iter().any(|d| *d != 0) {
             let mut counts = self.txn.open_table(COUNTS)?;
@@ -117,10 +121,6 @@ impl WriteTxn<'_> {
     pub fn get(&self, id: TaskId) -> Result<Option<Task>, TaskError> {
         let raw = held(&self.tasks, self.txn, TASKS)?.get(id.as_u128())?;
         raw.map(|v| decode(v.value())).transpose()
-    }
-
-    pub fn require(&self, id: TaskId) -> Result<Task, TaskError> {
-        self.get(id)?.ok_or(TaskError::NotFound(id))
     }
 
     /// Adds `delta` to the count of tasks in `state` (written at commit).
@@ -220,21 +220,6 @@ impl WriteTxn<'_> {
 
     pub fn ids_in(&self, state: TaskState) -> Result<Vec<TaskId>, TaskError> {
         super::ids_in_state(held(&self.by_status, self.txn, BY_STATUS)?, state)
-    }
-
-    /// Adds or replaces a provider's settings.
-    pub fn put_provider(&mut self, settings: &ProviderSettings) -> Result<(), TaskError> {
-        let raw = serde_json::to_vec(settings)
-            .map_err(|e| TaskError::Storage(format!("cannot encode provider settings: {e}")))?;
-        self.txn
-            .open_table(PROVIDERS)?
-            .insert(settings.name.as_str(), raw.as_slice())?;
-        Ok(())
-    }
-
-    /// True when there was such a provider.
-    pub fn remove_provider(&mut self, name: &str) -> Result<bool, TaskError> {
-        Ok(self.txn.open_table(PROVIDERS)?.remove(name)?.is_some())
     }
 }
 

@@ -1,0 +1,123 @@
+//! The storage interface: what `lifecycle`, `firing` and `idempotency` need from
+//! whatever holds the tasks, written once. `store` (redb) is the first backend;
+//! the conformance suite (`conformance`, in tests) checks any backend with the
+//! same lifecycle, schedule, crash-recovery and model tests.
+//!
+//! A backend gives units of work ([`Storage::begin`]) whose operations
+//! ([`TaskTxn`]) are atomic together: nothing is visible to readers until
+//! [`UnitOfWork::commit`], and dropping the unit instead changes nothing. A
+//! refused operation leaves the unit as it was before that operation (callers
+//! check before they write; see `lifecycle`).
+//!
+//! The assumptions that hold only because one process owns the data are named
+//! here, not spread through the lifecycle: see [`TaskTxn::orphaned_running`].
+
+use crate::error::TaskError;
+use crate::provider::ProviderSettings;
+use crate::schedule::{Schedule, ScheduleId};
+use crate::store::{KeyRecord, ListQuery, StatusCounts};
+use crate::task::{Task, TaskId};
+use chrono::{DateTime, Utc};
+
+/// The task, schedule and key operations of one unit of work.
+pub(crate) trait TaskTxn {
+    fn get(&self, id: TaskId) -> Result<Option<Task>, TaskError>;
+
+    fn require(&self, id: TaskId) -> Result<Task, TaskError> {
+        self.get(id)?.ok_or(TaskError::NotFound(id))
+    }
+
+    /// Writes `new`, replacing `old` (which must be what is stored now, or `None`
+    /// for a new task), and moves its index entries along. A new task with a
+    /// `schedule_id` is recorded as that schedule's (a fire).
+    fn put(&mut self, old: Option<&Task>, new: &Task) -> Result<(), TaskError>;
+
+    /// The claim candidates: the first `limit` queued tasks, in claim order
+    /// (priority, then due time, then id).
+    fn queue_head(&self, limit: usize) -> Result<Vec<TaskId>, TaskError>;
+
+    /// Scheduled tasks due at or before `now`, in due order, and the due time of
+    /// the first one after.
+    fn due_by(&self, now: DateTime<Utc>)
+        -> Result<(Vec<TaskId>, Option<DateTime<Utc>>), TaskError>;
+
+    /// A task's children, oldest first.
+    fn children(&self, parent: TaskId) -> Result<Vec<TaskId>, TaskError>;
+
+    /// Running tasks whose owner is gone, so their attempts will never report:
+    /// crash recovery moves them on. With redb one process holds the file lock,
+    /// so when it opens every owner but itself is gone: every running task.
+    /// A shared backend answers only the tasks of runners that stopped.
+    fn orphaned_running(&self) -> Result<Vec<TaskId>, TaskError>;
+
+    /// Adds or replaces a provider's settings.
+    fn put_provider(&mut self, settings: &ProviderSettings) -> Result<(), TaskError>;
+
+    /// True when there was such a provider.
+    fn remove_provider(&mut self, name: &str) -> Result<bool, TaskError>;
+
+    fn schedule(&self, id: ScheduleId) -> Result<Option<Schedule>, TaskError>;
+
+    /// The id of the schedule with this name (any case).
+    fn schedule_named(&self, name: &str) -> Result<Option<ScheduleId>, TaskError>;
+
+    /// Writes `new`, replacing `old` (what is stored now, or `None`), with its
+    /// name and due entries. The caller has checked the name is free.
+    fn put_schedule(&mut self, old: Option<&Schedule>, new: &Schedule) -> Result<(), TaskError>;
+
+    /// Deletes a schedule and its indexes. Its tasks stay, with their `schedule_id`.
+    fn remove_schedule(&mut self, old: &Schedule) -> Result<(), TaskError>;
+
+    /// Enabled schedules due at or before `now`, and the next fire time after.
+    fn schedules_due_by(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<ScheduleId>, Option<DateTime<Utc>>), TaskError>;
+
+    fn idempotency_key(&self, key: &str) -> Result<Option<KeyRecord>, TaskError>;
+
+    /// Stores `key`, and forgets (a bounded number of) keys created before
+    /// `forget_before`.
+    fn put_idempotency_key(
+        &mut self,
+        key: &str,
+        record: &KeyRecord,
+        forget_before: DateTime<Utc>,
+    ) -> Result<(), TaskError>;
+}
+
+/// One unit of work: its operations, then commit (or drop to abort).
+pub(crate) trait UnitOfWork {
+    type Txn<'u>: TaskTxn
+    where
+        Self: 'u;
+
+    /// The operations of this unit. Drop the returned value before [`commit`](Self::commit).
+    fn txn(&self) -> Self::Txn<'_>;
+
+    /// Makes everything written in this unit durable, at once.
+    fn commit(self) -> Result<(), TaskError>;
+}
+
+/// A backend: units of work, and the reads list views and checks use.
+pub(crate) trait Storage {
+    type Unit: UnitOfWork;
+
+    fn begin(&self) -> Result<Self::Unit, TaskError>;
+
+    fn get(&self, id: TaskId) -> Result<Option<Task>, TaskError>;
+
+    /// Every task, oldest first.
+    fn all(&self) -> Result<Vec<Task>, TaskError>;
+
+    /// Tasks matching `query`, newest first.
+    fn list(&self, query: &ListQuery) -> Result<Vec<Task>, TaskError>;
+
+    fn counts(&self) -> Result<StatusCounts, TaskError>;
+
+    /// A task's children, oldest first.
+    fn children(&self, parent: TaskId) -> Result<Vec<TaskId>, TaskError>;
+
+    /// Every schedule, oldest first.
+    fn schedules(&self) -> Result<Vec<Schedule>, TaskError>;
+}

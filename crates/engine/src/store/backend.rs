@@ -1,0 +1,124 @@
+//! redb as a [`Storage`] backend: the interface's operations, answered by the
+//! typed operations of [`WriteTxn`], [`WriteBatch`] and [`Store`].
+
+use super::tables::PROVIDERS;
+use super::{KeyRecord, ListQuery, StatusCounts, Store, WriteBatch, WriteTxn};
+use crate::error::TaskError;
+use crate::provider::ProviderSettings;
+use crate::schedule::{Schedule, ScheduleId};
+use crate::state::TaskState;
+use crate::storage::{Storage, TaskTxn};
+use crate::task::{Task, TaskId};
+use chrono::{DateTime, Utc};
+
+impl TaskTxn for WriteTxn<'_> {
+    fn get(&self, id: TaskId) -> Result<Option<Task>, TaskError> {
+        WriteTxn::get(self, id)
+    }
+
+    fn put(&mut self, old: Option<&Task>, new: &Task) -> Result<(), TaskError> {
+        WriteTxn::put(self, old, new)
+    }
+
+    fn queue_head(&self, limit: usize) -> Result<Vec<TaskId>, TaskError> {
+        WriteTxn::queue_head(self, limit)
+    }
+
+    fn due_by(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<TaskId>, Option<DateTime<Utc>>), TaskError> {
+        WriteTxn::due_by(self, now)
+    }
+
+    fn children(&self, parent: TaskId) -> Result<Vec<TaskId>, TaskError> {
+        WriteTxn::children(self, parent)
+    }
+
+    /// redb's file lock lets one process open the file: when it opens, the
+    /// process that ran these attempts has ended.
+    fn orphaned_running(&self) -> Result<Vec<TaskId>, TaskError> {
+        self.ids_in(TaskState::Running)
+    }
+
+    fn put_provider(&mut self, settings: &ProviderSettings) -> Result<(), TaskError> {
+        let raw = serde_json::to_vec(settings)
+            .map_err(|e| TaskError::Storage(format!("cannot encode provider settings: {e}")))?;
+        self.txn
+            .open_table(PROVIDERS)?
+            .insert(settings.name.as_str(), raw.as_slice())?;
+        Ok(())
+    }
+
+    fn remove_provider(&mut self, name: &str) -> Result<bool, TaskError> {
+        Ok(self.txn.open_table(PROVIDERS)?.remove(name)?.is_some())
+    }
+
+    fn schedule(&self, id: ScheduleId) -> Result<Option<Schedule>, TaskError> {
+        WriteTxn::schedule(self, id)
+    }
+
+    fn schedule_named(&self, name: &str) -> Result<Option<ScheduleId>, TaskError> {
+        WriteTxn::schedule_named(self, name)
+    }
+
+    fn put_schedule(&mut self, old: Option<&Schedule>, new: &Schedule) -> Result<(), TaskError> {
+        WriteTxn::put_schedule(self, old, new)
+    }
+
+    fn remove_schedule(&mut self, old: &Schedule) -> Result<(), TaskError> {
+        WriteTxn::remove_schedule(self, old)
+    }
+
+    fn schedules_due_by(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<ScheduleId>, Option<DateTime<Utc>>), TaskError> {
+        WriteTxn::schedules_due_by(self, now)
+    }
+
+    fn idempotency_key(&self, key: &str) -> Result<Option<KeyRecord>, TaskError> {
+        WriteTxn::idempotency_key(self, key)
+    }
+
+    fn put_idempotency_key(
+        &mut self,
+        key: &str,
+        record: &KeyRecord,
+        forget_before: DateTime<Utc>,
+    ) -> Result<(), TaskError> {
+        WriteTxn::put_idempotency_key(self, key, record, forget_before)
+    }
+}
+
+impl Storage for Store {
+    type Unit = WriteBatch;
+
+    fn begin(&self) -> Result<WriteBatch, TaskError> {
+        Ok(WriteBatch::new(self.begin_write()?))
+    }
+
+    fn get(&self, id: TaskId) -> Result<Option<Task>, TaskError> {
+        Store::get(self, id)
+    }
+
+    fn all(&self) -> Result<Vec<Task>, TaskError> {
+        Store::all(self)
+    }
+
+    fn list(&self, query: &ListQuery) -> Result<Vec<Task>, TaskError> {
+        Store::list(self, query)
+    }
+
+    fn counts(&self) -> Result<StatusCounts, TaskError> {
+        Store::counts(self)
+    }
+
+    fn children(&self, parent: TaskId) -> Result<Vec<TaskId>, TaskError> {
+        Store::children(self, parent)
+    }
+
+    fn schedules(&self) -> Result<Vec<Schedule>, TaskError> {
+        Store::schedules(self)
+    }
+}

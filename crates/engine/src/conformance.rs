@@ -37,6 +37,7 @@ impl Backend for crate::store::Store {
 macro_rules! conformance_suite {
     ($name:ident, $backend:ty) => {
         mod $name {
+            use crate::firing::tests as firing;
             use crate::lifecycle::tests as lifecycle;
             use crate::model_tests as model;
 
@@ -56,6 +57,7 @@ macro_rules! conformance_suite {
             run!(lifecycle::streamed_output_is_appended_only_to_the_current_run_and_a_retry_starts_afresh);
             run!(lifecycle::a_claim_skips_held_tasks_within_its_scan_and_they_keep_their_place);
             run!(lifecycle::recovery_after_a_crash_requeues_running_tasks_and_fails_those_out_of_attempts);
+            run!(firing::a_due_schedule_fires_once_per_occurrence_even_across_a_crash);
             run!(model::store_and_lifecycle_agree_with_the_model_across_commits_aborts_and_crashes);
             run!(model::an_imported_running_record_is_recovered_like_after_a_crash);
         }

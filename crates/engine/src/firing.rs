@@ -451,3 +451,7 @@ fn record_skip(
         s.skipped.drain(..extra);
     }
 }
+
+#[cfg(test)]
+#[path = "firing_tests.rs"]
+pub(crate) mod tests;

@@ -333,6 +333,46 @@ pub(crate) fn validate_follow_ups(follow_ups: &[String]) -> Result<(), TaskError
 }
 
 #[cfg(test)]
+impl Schedule {
+    /// An enabled schedule of mock tasks for unit tests, not yet stored (the
+    /// lifecycle's `firing::add` sets its times).
+    pub(crate) fn sample(name: &str, cron: &str) -> Schedule {
+        let task = crate::task::Task::sample("scheduled prompt");
+        Schedule {
+            id: ScheduleId::new(),
+            name: name.into(),
+            cron: cron.into(),
+            timezone: "UTC".into(),
+            missed: MissedPolicy::default(),
+            max_lateness_ms: None,
+            overlap: OverlapPolicy::default(),
+            enabled: true,
+            template: TaskTemplate {
+                name: None,
+                prompt: task.prompt,
+                provider: task.llm_provider,
+                model: task.llm_model,
+                max_attempts: task.max_attempts,
+                timeout_ms: task.timeout_ms,
+                system: None,
+                temperature: None,
+                max_tokens: None,
+                follow_ups: Vec::new(),
+            },
+            created_at: DateTime::UNIX_EPOCH,
+            updated_at: DateTime::UNIX_EPOCH,
+            last_fired_at: None,
+            next_fire_at: None,
+            runs: 0,
+            active_run: Vec::new(),
+            pending: Vec::new(),
+            skipped: Vec::new(),
+            skipped_total: 0,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use chrono::TimeZone;

@@ -9,7 +9,7 @@
 //! - `writer`: the single writer; batches requests into one commit (group commit).
 //! - `storage`: the storage interface lifecycle and firing are written against.
 //! - `store`: the only module that touches redb (tables, schema, migrations, reads):
-//!   the first [`storage`] backend.
+//!   the first `storage` backend.
 //! - `scheduler`: moves scheduled tasks to queued when due, and fires schedules.
 //! - `schedule`: recurring [`Schedule`]s: the record, policies, cron arithmetic.
 //! - `firing`: what schedules do inside one write transaction (fire, policies).

@@ -10,7 +10,20 @@
 //! check before they write; see `lifecycle`).
 //!
 //! The assumptions that hold only because one process owns the data are named
-//! here, not spread through the lifecycle: see [`TaskTxn::orphaned_running`].
+//! here, not spread through the lifecycle. A backend shared by several
+//! processes must answer each differently:
+//! - crash recovery: [`TaskTxn::orphaned_running`] ("every owner but me is gone"
+//!   for redb, whose file lock admits one process);
+//! - read, check, then write: `lifecycle` reads a task and writes it back in
+//!   one unit; redb serialises units (one writer), a shared backend must lock
+//!   the row it read (or fence the write on the version it read);
+//! - claim: [`TaskTxn::queue_head`] answers the queue's head, which two
+//!   processes would both claim; a shared backend must skip rows another holds;
+//! - counts: redb's store keeps per-state counts as deltas rewritten at commit,
+//!   one hot row under many writers;
+//! - schedules fire in the writer of the one process ([`TaskTxn::schedules_due_by`]
+//!   with the local clock); wake-ups, events and aborts are in-process
+//!   (`shared`, `events`), not part of this interface.
 
 use crate::error::TaskError;
 use crate::provider::ProviderSettings;

@@ -1,6 +1,7 @@
 // Desktop benchmarks (not a test): run by scripts/bench-desktop.sh under Xvfb + a session bus.
 //
-//   node e2e/bench-desktop.mjs memory   <app> <data-dir>            idle RSS/PSS, app + descendants
+//   node e2e/bench-desktop.mjs memory   <app> <data-dir>            idle RSS/PSS, app + descendants: window open,
+//                                                                   closed (tray runner), reopened; Show -> rows
 //   node e2e/bench-desktop.mjs coldstart <app> <data-dir>[,<baseline-dir>] <runs>   launch -> first task row
 //   node e2e/bench-desktop.mjs latency  <app> <data-dir> 0 <cli>    engine change -> status badge
 //
@@ -14,6 +15,7 @@ import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { remote } from "webdriverio";
+import { activate, attachToWindow, closeWindow, trayItems, trayMenu, webProcesses } from "./desktop.mjs";
 import { ROOT, alive, waitFor } from "./harness.mjs";
 
 const DRIVER = join(ROOT, ".tools/bin/tauri-driver");
@@ -188,28 +190,63 @@ function installObserver() {
 
 // ---- modes --------------------------------------------------------------------------------
 
+// Settled: total RSS within 1% over 5 one-second samples (at most 60 s); returns the wait in s.
+async function settle(pid) {
+  const from = Date.now();
+  const totals = [];
+  while (Date.now() - from < 60_000) {
+    await sleep(1000);
+    totals.push(sum(snapshot(pid), "rss_kb"));
+    const last = totals.slice(-5);
+    if (last.length === 5 && Math.max(...last) - Math.min(...last) < 0.01 * Math.max(...last)) break;
+  }
+  return (Date.now() - from) / 1000;
+}
+
+const usage = (procs, settle_s) => ({
+  settle_s,
+  processes: procs,
+  total_rss_kb: sum(procs, "rss_kb"),
+  total_pss_kb: sum(procs, "pss_kb"),
+});
+
+// Idle memory with the window open; then the window closed (the tray runner: the window and
+// its webview destroyed, the engine alone); then the tray's Show, timed until the new page
+// has rendered its first rows (the UI's own "baton:first-rows" mark), and the memory again.
 async function memory(app, dataDir) {
   const h = await launch(app, dataDir);
   try {
     await waitFor(() => h.browser.execute((s) => !!document.querySelector(s), ROW), { timeout: 60_000, interval: 200, message: "a row" });
-    const rowsAt = Date.now();
-    // Settled: total RSS within 1% over 5 one-second samples (at most 60 s).
-    const totals = [];
-    while (Date.now() - rowsAt < 60_000) {
-      await sleep(1000);
-      totals.push(sum(snapshot(h.pid), "rss_kb"));
-      const last = totals.slice(-5);
-      if (last.length === 5 && Math.max(...last) - Math.min(...last) < 0.01 * Math.max(...last)) break;
-    }
-    const procs = snapshot(h.pid);
     const count = await h.browser.execute(() => document.querySelector('[data-testid="count-all"]')?.textContent?.trim());
+    const open = usage(snapshot(h.pid), await settle(h.pid));
+    log("window open", open.total_rss_kb, "kB RSS");
+
+    // The tray's menu is found first, so the timing below holds only the click.
+    const menu = await trayMenu(h.pid);
+    const show = (await trayItems(menu)).find((i) => i.label === "Show Baton");
+    await closeWindow(h.pid);
+    await waitFor(() => webProcesses(h.pid).length === 0, { timeout: 15_000, message: "the web process to exit" });
+    const closed = usage(snapshot(h.pid), await settle(h.pid));
+    log("window closed", closed.total_rss_kb, "kB RSS");
+
+    const clickedAt = Date.now();
+    await activate(menu, show);
+    await attachToWindow(h.browser);
+    const rowsAt = await waitFor(
+      () => h.browser.execute(() => {
+        const mark = performance.getEntriesByName("baton:first-rows")[0];
+        return mark ? performance.timeOrigin + mark.startTime : null;
+      }),
+      { timeout: 30_000, interval: 20, message: "the reopened window's first rows" },
+    );
+    const reopened = usage(snapshot(h.pid), await settle(h.pid));
     return {
       app,
       count_all: count,
-      settle_s: (Date.now() - rowsAt) / 1000,
-      processes: procs,
-      total_rss_kb: sum(procs, "rss_kb"),
-      total_pss_kb: sum(procs, "pss_kb"),
+      window_open: open,
+      window_closed: closed,
+      show_to_rows_ms: r1(rowsAt - clickedAt),
+      reopened,
     };
   } finally {
     await h.close();

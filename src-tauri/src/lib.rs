@@ -137,7 +137,10 @@ pub fn run() -> Result<(), String> {
                     window = window.label(),
                     "window closed; the engine runs on in the tray"
                 );
-                window::release_memory();
+                // Queued behind this event, so the webview has been dropped by then.
+                let _ = window
+                    .app_handle()
+                    .run_on_main_thread(window::release_memory);
             }
         });
     configure(

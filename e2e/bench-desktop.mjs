@@ -2,6 +2,7 @@
 //
 //   node e2e/bench-desktop.mjs memory   <app> <data-dir>            idle RSS/PSS, app + descendants: window open,
 //                                                                   closed (tray runner), reopened; Show -> rows
+//   node e2e/bench-desktop.mjs tray     <app> <data-dir>            the same open/closed without WebDriver
 //   node e2e/bench-desktop.mjs coldstart <app> <data-dir>[,<baseline-dir>] <runs>   launch -> first task row
 //   node e2e/bench-desktop.mjs latency  <app> <data-dir> 0 <cli>    engine change -> status badge
 //
@@ -15,7 +16,7 @@ import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { remote } from "webdriverio";
-import { activate, attachToWindow, closeWindow, trayItems, trayMenu, webProcesses } from "./desktop.mjs";
+import { activate, attachToWindow, closeWindow, trayItems, trayMenu, waitForWindow, webProcesses } from "./desktop.mjs";
 import { ROOT, alive, waitFor } from "./harness.mjs";
 
 const DRIVER = join(ROOT, ".tools/bin/tauri-driver");
@@ -239,6 +240,13 @@ async function memory(app, dataDir) {
       }),
       { timeout: 30_000, interval: 20, message: "the reopened window's first rows" },
     );
+    // Where the time went: the new page's start and the UI's marks, ms after the click.
+    const page = await h.browser.execute(() => ({
+      origin: performance.timeOrigin,
+      marks: Object.fromEntries(performance.getEntriesByType("mark").map((m) => [m.name.replace("baton:", ""), m.startTime])),
+    }));
+    const reopen_steps = { page_origin: r1(page.origin - clickedAt) };
+    for (const [k, v] of Object.entries(page.marks)) reopen_steps[k] = r1(page.origin + v - clickedAt);
     const reopened = usage(snapshot(h.pid), await settle(h.pid));
     return {
       app,
@@ -246,10 +254,48 @@ async function memory(app, dataDir) {
       window_open: open,
       window_closed: closed,
       show_to_rows_ms: r1(rowsAt - clickedAt),
+      reopen_steps,
       reopened,
     };
   } finally {
     await h.close();
+  }
+}
+
+// The same without WebDriver, as a user runs the app: under automation WebKit's network
+// process must stay (the session lives in it), so only here does the tray runner stop it.
+// No page access, so "shown" is the X window mapped, and open means the page has loaded
+// and the catalog holds every task (the app's log), then memory has settled.
+async function tray(app, dataDir) {
+  const before = logSizes(dataDir);
+  const child = spawn(app, [], {
+    stdio: "ignore",
+    env: { ...process.env, BATON_DATA_DIR: dataDir, XDG_CONFIG_HOME: mkdtempSync(join(tmpdir(), "baton-bench-config-")) },
+  });
+  const pid = child.pid;
+  const exited = new Promise((r) => child.on("exit", r));
+  current = { kill: (sig) => child.kill(sig) };
+  try {
+    const seen = (text) => logSince(dataDir, before).some((line) => text.test(line));
+    await waitFor(() => seen(/page load.*event=Finished/) && seen(/task list loaded/), { timeout: 60_000, message: "page and catalog loaded" });
+    const open = usage(snapshot(pid), await settle(pid));
+    log("tray: window open", open.total_rss_kb, "kB RSS");
+    const menu = await trayMenu(pid);
+    const show = (await trayItems(menu)).find((i) => i.label === "Show Baton");
+    await closeWindow(pid);
+    await waitFor(() => webProcesses(pid).length === 0, { timeout: 15_000, message: "the web process to exit" });
+    const closed = usage(snapshot(pid), await settle(pid));
+    log("tray: window closed", closed.total_rss_kb, "kB RSS");
+    const clickedAt = Date.now();
+    await activate(menu, show);
+    await waitForWindow(pid, "shown", 30_000);
+    const mappedAt = Date.now();
+    await waitFor(() => logSince(dataDir, before).filter((l) => /page load.*event=Finished/.test(l)).length >= 2, { timeout: 30_000, message: "the new page loaded" });
+    return { app, window_open: open, window_closed: closed, show_to_window_mapped_ms: mappedAt - clickedAt };
+  } finally {
+    child.kill("SIGTERM");
+    await Promise.race([exited, sleep(15_000)]);
+    current = undefined;
   }
 }
 
@@ -395,9 +441,9 @@ async function latency(app, dataDir, _n, cli) {
 }
 
 const [mode, app, dataDir, arg, cli] = process.argv.slice(2);
-const fn = { memory, coldstart, latency }[mode];
+const fn = { memory, tray, coldstart, latency }[mode];
 if (!fn) {
-  console.error("usage: node e2e/bench-desktop.mjs memory|coldstart|latency <app> <data-dir> [runs] [baton-cli]");
+  console.error("usage: node e2e/bench-desktop.mjs memory|tray|coldstart|latency <app> <data-dir> [runs] [baton-cli]");
   process.exit(2);
 }
 const result = await fn(app, dataDir, Number(arg || 5), cli);

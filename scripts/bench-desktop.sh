@@ -97,6 +97,8 @@ if part memory; then
   echo "== idle memory, 10,000 tasks: window open, closed (tray runner), reopened; Show -> first rows"
   fill "$work/d10k" 10000
   bench memory "$app" "$work/d10k"
+  echo "== the same without WebDriver (the tray runner as users run it: WebKit's network process stopped too)"
+  bench tray "$app" "$work/d10k"
 fi
 
 if part coldstart; then

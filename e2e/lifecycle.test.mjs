@@ -3,10 +3,10 @@
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { closeSync, openSync, readFileSync, readSync, writeFileSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readFileSync, readSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { attachToWindow, clickTray, closeWindow, waitForWindow, webProcesses, windowState } from "./desktop.mjs";
+import { attachToWindow, clickTray, closeWindow, trayMenu, waitForWindow, webProcesses, windowState } from "./desktop.mjs";
 import { alive, APP, appTest, launch, tempDir, waitFor } from "./harness.mjs";
 import { createTask, rows, waitForApp, waitForRow } from "./ui.mjs";
 
@@ -131,6 +131,32 @@ test("SIGTERM quits like Quit: a running task is requeued and the database is cl
   }
 
   assert.equal(dirty, false, "baton.redb was left marked 'recovery required': SIGTERM stopped the app without closing the database");
+});
+
+test("started with --hidden (as at login), the app runs in the tray with no window or webview until Show", { timeout: 60_000 }, async (t) => {
+  const dataDir = tempDir(t);
+  // No WebDriver: its session needs a page from the start. The binary itself, as the
+  // autostart entry runs it.
+  const app = spawn(APP, ["--hidden"], {
+    env: { ...process.env, BATON_DATA_DIR: dataDir, XDG_CONFIG_HOME: join(dataDir, "config") },
+    stdio: "ignore",
+  });
+  const exited = new Promise((resolve) => app.on("exit", (code) => resolve(code)));
+  try {
+    // The tray is up and the engine has started, and still no window.
+    await trayMenu(app.pid);
+    const log = () => readdirSync(join(dataDir, "logs")).map((f) => readFileSync(join(dataDir, "logs", f), "utf8")).join("");
+    await waitFor(() => log().includes("engine started"), { message: "the engine to start" });
+    assert.equal(await windowState(app.pid), "missing", "a window was made at start");
+    assert.deepEqual(webProcesses(app.pid), [], "a webview was made at start");
+
+    await clickTray(app.pid, "Show Baton");
+    await waitForWindow(app.pid, "shown");
+    await waitFor(() => webProcesses(app.pid).length > 0, { message: "the webview's process" });
+  } finally {
+    app.kill("SIGTERM");
+    assert.equal(await exited, 0, "exit status after SIGTERM");
+  }
 });
 
 appTest("a second launch shows the running app's window and exits", async (app) => {

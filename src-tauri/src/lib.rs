@@ -118,13 +118,23 @@ pub fn run() -> Result<(), String> {
     let _log_guard = init_logging(&state::log_dir(&data_dir));
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "starting Baton");
 
+    let mut context = tauri::generate_context!();
+    if std::env::args().any(|arg| arg == window::HIDDEN_ARG) {
+        tracing::info!("starting in the tray");
+        window::start_hidden(&mut context);
+    }
     let builder = tauri::Builder::default()
         // First, so a second launch hands over before anything else starts.
         .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
             window::show(app)
         }))
         .plugin(tauri_plugin_notification::init())
-        .plugin(tauri_plugin_autostart::Builder::new().build())
+        // Started at login, the app goes to the tray: no window, no webview.
+        .plugin(
+            tauri_plugin_autostart::Builder::new()
+                .arg(window::HIDDEN_ARG)
+                .build(),
+        )
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_opener::init())
         // Start-up milestones for the log (and the cold-start benchmark).
@@ -150,7 +160,7 @@ pub fn run() -> Result<(), String> {
             tray: true,
         },
     )
-    .build(tauri::generate_context!())
+    .build(context)
     .map_err(|e| e.to_string())?
     .run(|_app, event| {
         // Without a code, the last window closed: the app stays in the tray.

@@ -9,6 +9,16 @@ use tauri::{AppHandle, Manager, Runtime, WebviewWindow, WebviewWindowBuilder};
 /// The label of the window defined in `tauri.conf.json`.
 pub const MAIN: &str = "main";
 
+/// The command-line flag to start in the tray (start at login passes it).
+pub const HIDDEN_ARG: &str = "--hidden";
+
+/// Makes the app start without its window (and so without a webview) until Show.
+pub fn start_hidden<R: Runtime>(context: &mut tauri::Context<R>) {
+    for window in &mut context.config_mut().app.windows {
+        window.create = false;
+    }
+}
+
 /// Shows the main window, making it again if it was closed.
 pub fn show<R: Runtime>(app: &AppHandle<R>) {
     let window = match app.get_webview_window(MAIN) {

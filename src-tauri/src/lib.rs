@@ -148,9 +148,10 @@ pub fn run() -> Result<(), String> {
                     "window closed; the engine runs on in the tray"
                 );
                 // Queued behind this event, so the webview has been dropped by then.
+                let app = window.app_handle().clone();
                 let _ = window
                     .app_handle()
-                    .run_on_main_thread(window::release_memory);
+                    .run_on_main_thread(move || window::release_memory(&app));
             }
         });
     configure(

@@ -55,7 +55,11 @@ pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<WebviewWindow<R>>
 /// resident in this process (Linux): glibc keeps the freed heap in its arenas,
 /// and the pages of GTK, WebKit, JavaScriptCore and Mesa that drew the window
 /// stay mapped though nothing runs them until the window is made again.
-pub fn release_memory() {
+/// Nothing is done if a window is back by then (a quick Show).
+pub fn release_memory<R: Runtime>(app: &AppHandle<R>) {
+    if !app.webview_windows().is_empty() {
+        return;
+    }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         // SAFETY: malloc_trim only walks glibc's own arenas; any thread may call it.

@@ -268,9 +268,10 @@ async function memory(app, dataDir) {
 // and the catalog holds every task (the app's log), then memory has settled.
 async function tray(app, dataDir) {
   const before = logSizes(dataDir);
+  const config = mkdtempSync(join(tmpdir(), "baton-bench-config-"));
   const child = spawn(app, [], {
     stdio: "ignore",
-    env: { ...process.env, BATON_DATA_DIR: dataDir, XDG_CONFIG_HOME: mkdtempSync(join(tmpdir(), "baton-bench-config-")) },
+    env: { ...process.env, BATON_DATA_DIR: dataDir, XDG_CONFIG_HOME: config },
   });
   const pid = child.pid;
   const exited = new Promise((r) => child.on("exit", r));
@@ -296,6 +297,7 @@ async function tray(app, dataDir) {
     child.kill("SIGTERM");
     await Promise.race([exited, sleep(15_000)]);
     current = undefined;
+    rmSync(config, { recursive: true, force: true });
   }
 }
 

@@ -1,6 +1,8 @@
 // Desktop benchmarks (not a test): run by scripts/bench-desktop.sh under Xvfb + a session bus.
 //
-//   node e2e/bench-desktop.mjs memory   <app> <data-dir>            idle RSS/PSS, app + descendants
+//   node e2e/bench-desktop.mjs memory   <app> <data-dir>            idle RSS/PSS, app + descendants: window open,
+//                                                                   closed (tray runner), reopened; Show -> rows
+//   node e2e/bench-desktop.mjs tray     <app> <data-dir>            the same open/closed without WebDriver
 //   node e2e/bench-desktop.mjs coldstart <app> <data-dir>[,<baseline-dir>] <runs>   launch -> first task row
 //   node e2e/bench-desktop.mjs latency  <app> <data-dir> 0 <cli>    engine change -> status badge
 //
@@ -14,6 +16,7 @@ import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { remote } from "webdriverio";
+import { activate, attachToWindow, closeWindow, trayItems, trayMenu, waitForWindow, webProcesses } from "./desktop.mjs";
 import { ROOT, alive, waitFor } from "./harness.mjs";
 
 const DRIVER = join(ROOT, ".tools/bin/tauri-driver");
@@ -188,31 +191,113 @@ function installObserver() {
 
 // ---- modes --------------------------------------------------------------------------------
 
+// Settled: total RSS within 1% over 5 one-second samples (at most 60 s); returns the wait in s.
+async function settle(pid) {
+  const from = Date.now();
+  const totals = [];
+  while (Date.now() - from < 60_000) {
+    await sleep(1000);
+    totals.push(sum(snapshot(pid), "rss_kb"));
+    const last = totals.slice(-5);
+    if (last.length === 5 && Math.max(...last) - Math.min(...last) < 0.01 * Math.max(...last)) break;
+  }
+  return (Date.now() - from) / 1000;
+}
+
+const usage = (procs, settle_s) => ({
+  settle_s,
+  processes: procs,
+  total_rss_kb: sum(procs, "rss_kb"),
+  total_pss_kb: sum(procs, "pss_kb"),
+});
+
+// Idle memory with the window open; then the window closed (the tray runner: the window and
+// its webview destroyed, the engine alone); then the tray's Show, timed until the new page
+// has rendered its first rows (the UI's own "baton:first-rows" mark), and the memory again.
 async function memory(app, dataDir) {
   const h = await launch(app, dataDir);
   try {
     await waitFor(() => h.browser.execute((s) => !!document.querySelector(s), ROW), { timeout: 60_000, interval: 200, message: "a row" });
-    const rowsAt = Date.now();
-    // Settled: total RSS within 1% over 5 one-second samples (at most 60 s).
-    const totals = [];
-    while (Date.now() - rowsAt < 60_000) {
-      await sleep(1000);
-      totals.push(sum(snapshot(h.pid), "rss_kb"));
-      const last = totals.slice(-5);
-      if (last.length === 5 && Math.max(...last) - Math.min(...last) < 0.01 * Math.max(...last)) break;
-    }
-    const procs = snapshot(h.pid);
     const count = await h.browser.execute(() => document.querySelector('[data-testid="count-all"]')?.textContent?.trim());
+    const open = usage(snapshot(h.pid), await settle(h.pid));
+    log("window open", open.total_rss_kb, "kB RSS");
+
+    // The tray's menu is found first, so the timing below holds only the click.
+    const menu = await trayMenu(h.pid);
+    const show = (await trayItems(menu)).find((i) => i.label === "Show Baton");
+    await closeWindow(h.pid);
+    await waitFor(() => webProcesses(h.pid).length === 0, { timeout: 15_000, message: "the web process to exit" });
+    const closed = usage(snapshot(h.pid), await settle(h.pid));
+    log("window closed", closed.total_rss_kb, "kB RSS");
+
+    const clickedAt = Date.now();
+    await activate(menu, show);
+    await attachToWindow(h.browser);
+    const rowsAt = await waitFor(
+      () => h.browser.execute(() => {
+        const mark = performance.getEntriesByName("baton:first-rows")[0];
+        return mark ? performance.timeOrigin + mark.startTime : null;
+      }),
+      { timeout: 30_000, interval: 20, message: "the reopened window's first rows" },
+    );
+    // Where the time went: the new page's start and the UI's marks, ms after the click.
+    const page = await h.browser.execute(() => ({
+      origin: performance.timeOrigin,
+      marks: Object.fromEntries(performance.getEntriesByType("mark").map((m) => [m.name.replace("baton:", ""), m.startTime])),
+    }));
+    const reopen_steps = { page_origin: r1(page.origin - clickedAt) };
+    for (const [k, v] of Object.entries(page.marks)) reopen_steps[k] = r1(page.origin + v - clickedAt);
+    const reopened = usage(snapshot(h.pid), await settle(h.pid));
     return {
       app,
       count_all: count,
-      settle_s: (Date.now() - rowsAt) / 1000,
-      processes: procs,
-      total_rss_kb: sum(procs, "rss_kb"),
-      total_pss_kb: sum(procs, "pss_kb"),
+      window_open: open,
+      window_closed: closed,
+      show_to_rows_ms: r1(rowsAt - clickedAt),
+      reopen_steps,
+      reopened,
     };
   } finally {
     await h.close();
+  }
+}
+
+// The same without WebDriver, as a user runs the app: under automation WebKit's network
+// process must stay (the session lives in it), so only here does the tray runner stop it.
+// No page access, so "shown" is the X window mapped, and open means the page has loaded
+// and the catalog holds every task (the app's log), then memory has settled.
+async function tray(app, dataDir) {
+  const before = logSizes(dataDir);
+  const config = mkdtempSync(join(tmpdir(), "baton-bench-config-"));
+  const child = spawn(app, [], {
+    stdio: "ignore",
+    env: { ...process.env, BATON_DATA_DIR: dataDir, XDG_CONFIG_HOME: config },
+  });
+  const pid = child.pid;
+  const exited = new Promise((r) => child.on("exit", r));
+  current = { kill: (sig) => child.kill(sig) };
+  try {
+    const seen = (text) => logSince(dataDir, before).some((line) => text.test(line));
+    await waitFor(() => seen(/page load.*event=Finished/) && seen(/task list loaded/), { timeout: 60_000, message: "page and catalog loaded" });
+    const open = usage(snapshot(pid), await settle(pid));
+    log("tray: window open", open.total_rss_kb, "kB RSS");
+    const menu = await trayMenu(pid);
+    const show = (await trayItems(menu)).find((i) => i.label === "Show Baton");
+    await closeWindow(pid);
+    await waitFor(() => webProcesses(pid).length === 0, { timeout: 15_000, message: "the web process to exit" });
+    const closed = usage(snapshot(pid), await settle(pid));
+    log("tray: window closed", closed.total_rss_kb, "kB RSS");
+    const clickedAt = Date.now();
+    await activate(menu, show);
+    await waitForWindow(pid, "shown", 30_000);
+    const mappedAt = Date.now();
+    await waitFor(() => logSince(dataDir, before).filter((l) => /page load.*event=Finished/.test(l)).length >= 2, { timeout: 30_000, message: "the new page loaded" });
+    return { app, window_open: open, window_closed: closed, show_to_window_mapped_ms: mappedAt - clickedAt };
+  } finally {
+    child.kill("SIGTERM");
+    await Promise.race([exited, sleep(15_000)]);
+    current = undefined;
+    rmSync(config, { recursive: true, force: true });
   }
 }
 
@@ -358,9 +443,9 @@ async function latency(app, dataDir, _n, cli) {
 }
 
 const [mode, app, dataDir, arg, cli] = process.argv.slice(2);
-const fn = { memory, coldstart, latency }[mode];
+const fn = { memory, tray, coldstart, latency }[mode];
 if (!fn) {
-  console.error("usage: node e2e/bench-desktop.mjs memory|coldstart|latency <app> <data-dir> [runs] [baton-cli]");
+  console.error("usage: node e2e/bench-desktop.mjs memory|tray|coldstart|latency <app> <data-dir> [runs] [baton-cli]");
   process.exit(2);
 }
 const result = await fn(app, dataDir, Number(arg || 5), cli);

@@ -2,6 +2,7 @@
 // the tray menu, driven over the session bus the way a StatusNotifier host (a panel) does.
 
 import { execFile } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { waitFor } from "./harness.mjs";
@@ -10,7 +11,7 @@ const run = promisify(execFile);
 const WINDOW_PY = join(import.meta.dirname, "window.py");
 const TITLE = "Baton";
 
-/** "shown", "hidden" or "missing". */
+/** "shown", "hidden" or "missing" (no window: closed, or not made yet). */
 export async function windowState(pid) {
   const { stdout } = await run("/usr/bin/python3", [WINDOW_PY, "state", String(pid), TITLE]);
   return stdout.trim();
@@ -29,18 +30,55 @@ export async function requestClose(pid) {
 }
 
 /**
- * Asks the window to close and waits until it is hidden. One CI run saw the window stay shown
- * after the first request (cause not found; GTK drops a delete event while another widget
- * holds a grab): as a person would click again, this asks once more, and says so on stderr.
- * A window that never hides still fails.
+ * Asks the window to close and waits until it is gone (closing destroys the window and its
+ * webview; the app stays in the tray). One CI run saw the window stay after the first request
+ * (cause not found; GTK drops a delete event while another widget holds a grab): as a person
+ * would click again, this asks once more, and says so on stderr. A window that never goes
+ * still fails.
  */
 export async function closeWindow(pid) {
   await requestClose(pid);
-  await waitForWindow(pid, "hidden", 3_000).catch(async (e) => {
+  await waitForWindow(pid, "missing", 3_000).catch(async (e) => {
     console.error(`e2e: ${e.message}; asking again`);
     await requestClose(pid);
-    await waitForWindow(pid, "hidden");
+    await waitForWindow(pid, "missing");
   });
+}
+
+/** The app's WebKit web processes (the page's renderer), by walking /proc from `pid`. */
+export function webProcesses(pid) {
+  const parentOf = (p) => {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, "utf8");
+      return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    } catch {
+      return undefined;
+    }
+  };
+  const commOf = (p) => {
+    try {
+      return readFileSync(`/proc/${p}/comm`, "utf8").trim();
+    } catch {
+      return "";
+    }
+  };
+  const all = readdirSync("/proc").filter((n) => /^\d+$/.test(n)).map(Number);
+  const family = [pid];
+  for (let i = 0; i < family.length; i++) family.push(...all.filter((p) => parentOf(p) === family[i]));
+  // comm is cut at 15 characters: "WebKitWebProces".
+  return family.filter((p) => commOf(p).startsWith("WebKitWebProces"));
+}
+
+/**
+ * After the window was made again: points the WebDriver session at it. The session's window
+ * was destroyed with the old webview; the new one is another top-level browsing context.
+ */
+export async function attachToWindow(browser, timeout = 15_000) {
+  const handle = await waitFor(async () => (await browser.getWindowHandles().catch(() => []))[0], {
+    timeout,
+    message: "a window for the WebDriver session",
+  });
+  await browser.switchToWindow(handle);
 }
 
 // Some of the app's connections never answer (gdbus would wait 25 s), hence the timeouts.
@@ -120,6 +158,11 @@ export async function clickTray(pid, label) {
   const items = await trayItems(menu);
   const item = items.find((i) => i.label === label);
   if (!item) throw new Error(`no tray item '${label}' (items: ${items.map((i) => i.label).join(", ")})`);
+  await activate(menu, item);
+}
+
+/** Sends a click on `item` of `menu` (from trayMenu and trayItems). */
+export async function activate(menu, item) {
   const now = String(Math.floor(Date.now() / 1000));
   await gdbus(menu.name, menu.path, "com.canonical.dbusmenu.Event", String(item.id), "clicked", "<int32 0>", now);
 }

@@ -1,14 +1,14 @@
-// The app's life outside its window: closing the window only hides it while the engine
-// keeps working; the tray (driven over D-Bus, as a panel does) shows it again and quits.
+// The app's life outside its window: closing the window destroys it and its webview while the
+// engine keeps working; the tray (driven over D-Bus, as a panel does) makes it again and quits.
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { closeSync, openSync, readFileSync, readSync, writeFileSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readFileSync, readSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { clickTray, closeWindow, waitForWindow, windowState } from "./desktop.mjs";
+import { attachToWindow, clickTray, closeWindow, trayMenu, waitForWindow, webProcesses, windowState } from "./desktop.mjs";
 import { alive, APP, appTest, launch, tempDir, waitFor } from "./harness.mjs";
-import { createTask, markPage, pageWasReloaded, rows, waitForApp, waitForRow } from "./ui.mjs";
+import { createTask, rows, waitForApp, waitForRow } from "./ui.mjs";
 
 /** The engine's log line for a task's attempt that ended in `status`. */
 function finished(log, id, status) {
@@ -17,15 +17,15 @@ function finished(log, id, status) {
   return plain.split("\n").some((line) => line.includes(`task_id=${id}`) && line.includes("attempt finished") && line.includes(`status=${status}`));
 }
 
-appTest("closing the window hides it, the engine keeps working, and the tray shows it again", async (app) => {
+appTest("closing the window destroys it and its webview, the engine keeps working, and the tray's Show makes it again", async (app) => {
   const { browser, pid } = app;
   await waitForApp(browser);
-  await markPage(browser);
   await waitForWindow(pid, "shown");
+  assert.notEqual(webProcesses(pid).length, 0, "no WebKit web process found while the window is open");
 
   // Long enough to still be running when the window closes, even on a loaded machine
   // (1.5 s was seen to finish before the row was first read, once, in CI).
-  await createTask(browser, { name: "e2e background", prompt: "work while hidden", model: "sleep=5000" });
+  await createTask(browser, { name: "e2e background", prompt: "work while closed", model: "sleep=5000" });
   const row = await waitForRow(browser, "e2e background");
   assert.notEqual(row.status, "completed", "the task finished before the window was closed");
 
@@ -33,16 +33,18 @@ appTest("closing the window hides it, the engine keeps working, and the tray sho
   // Tauri's CloseRequested: it only closes the page).
   await closeWindow(pid);
   assert.ok(alive(pid), "the app exited when its window was closed");
+  await waitFor(() => webProcesses(pid).length === 0, { timeout: 10_000, message: "the webview's process to exit" });
 
   // Evidence from outside the window: the engine's own log says the attempt completed.
   await waitFor(() => finished(app.appLog(), row.id, "completed"), { timeout: 15_000, message: "the engine to log the task completed" });
-  assert.equal(await windowState(pid), "hidden", "the window came back by itself");
+  assert.equal(await windowState(pid), "missing", "a window came back by itself");
 
   await clickTray(pid, "Show Baton");
   await waitForWindow(pid, "shown");
-  // The list was kept up to date by events while the window was hidden.
+  // A new page, which loaded the list from the engine as at first start.
+  await attachToWindow(browser);
   await waitForRow(browser, "e2e background", "completed");
-  assert.equal(await pageWasReloaded(browser), false, "the page was reloaded");
+  assert.ok(alive(pid), "the app exited");
 });
 
 /** redb's header flag "recovery required": set while the file is open for writing, cleared on a clean close. */
@@ -129,6 +131,32 @@ test("SIGTERM quits like Quit: a running task is requeued and the database is cl
   }
 
   assert.equal(dirty, false, "baton.redb was left marked 'recovery required': SIGTERM stopped the app without closing the database");
+});
+
+test("started with --hidden (as at login), the app runs in the tray with no window or webview until Show", { timeout: 60_000 }, async (t) => {
+  const dataDir = tempDir(t);
+  // No WebDriver: its session needs a page from the start. The binary itself, as the
+  // autostart entry runs it.
+  const app = spawn(APP, ["--hidden"], {
+    env: { ...process.env, BATON_DATA_DIR: dataDir, XDG_CONFIG_HOME: join(dataDir, "config") },
+    stdio: "ignore",
+  });
+  const exited = new Promise((resolve) => app.on("exit", (code) => resolve(code)));
+  try {
+    // The tray is up and the engine has started, and still no window.
+    await trayMenu(app.pid);
+    const log = () => readdirSync(join(dataDir, "logs")).map((f) => readFileSync(join(dataDir, "logs", f), "utf8")).join("");
+    await waitFor(() => log().includes("engine started"), { message: "the engine to start" });
+    assert.equal(await windowState(app.pid), "missing", "a window was made at start");
+    assert.deepEqual(webProcesses(app.pid), [], "a webview was made at start");
+
+    await clickTray(app.pid, "Show Baton");
+    await waitForWindow(app.pid, "shown");
+    await waitFor(() => webProcesses(app.pid).length > 0, { message: "the webview's process" });
+  } finally {
+    app.kill("SIGTERM");
+    assert.equal(await exited, 0, "exit status after SIGTERM");
+  }
 });
 
 appTest("a second launch shows the running app's window and exits", async (app) => {

@@ -8,16 +8,20 @@
 #   bash scripts/bench-desktop.sh          build what is missing (scripts/package.sh, baton-cli), then measure
 #   RUNS=5 BENCH_KEEP=1 bash scripts/bench-desktop.sh   cold-start runs; keep the data directories
 #   ONLY=coldstart bash scripts/bench-desktop.sh        only some parts (memory, coldstart, latency)
+#   BENCH_APP=target/debug/baton-desktop BENCH_CLI=target/debug/baton ONLY=memory bash scripts/bench-desktop.sh
+#                                                        other binaries (then no packaging)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 root=$PWD
-app=$root/target/release/baton-desktop
-cli=$root/target/release/baton
+app=${BENCH_APP:-$root/target/release/baton-desktop}
+cli=${BENCH_CLI:-$root/target/release/baton}
 runs=${RUNS:-5}
 
 [[ -x .tools/bin/tauri-driver ]] || { echo "bench: run scripts/setup.sh first (tauri-driver)" >&2; exit 1; }
-[[ -x $app ]] && compgen -G "target/release/bundle/deb/*.deb" >/dev/null || bash scripts/package.sh
+if [[ -z "${BENCH_APP:-}" ]]; then
+  [[ -x $app ]] && compgen -G "target/release/bundle/deb/*.deb" >/dev/null || bash scripts/package.sh
+fi
 [[ -x $cli ]] || cargo build --release -p baton-cli
 
 work=$(mktemp -d /tmp/baton-bench-desktop-XXXXXX)
@@ -25,8 +29,8 @@ cleanup() { [[ -n "${BENCH_KEEP:-}" ]] && echo "bench: kept $work" || rm -rf "$w
 trap cleanup EXIT
 
 echo "== sizes"
-printf 'release binary  %s bytes\n' "$(stat -c %s "$app")"
-for deb in target/release/bundle/deb/*.deb; do printf 'deb  %s  %s bytes\n' "$deb" "$(stat -c %s "$deb")"; done
+printf 'binary %s  %s bytes\n' "$app" "$(stat -c %s "$app")"
+for deb in target/release/bundle/deb/*.deb; do [[ -f $deb ]] && printf 'deb  %s  %s bytes\n' "$deb" "$(stat -c %s "$deb")"; done
 
 # One real task, exported, is the template for the generated ones.
 "$cli" --data-dir "$work/seed" submit hi >/dev/null
@@ -90,9 +94,11 @@ bench() { # one app at a time: every instance claims the same single-instance na
 part() { [[ ",${ONLY:-memory,coldstart,latency}," == *",$1,"* ]]; }
 
 if part memory; then
-  echo "== idle memory, 10,000 tasks"
+  echo "== idle memory, 10,000 tasks: window open, closed (tray runner), reopened; Show -> first rows"
   fill "$work/d10k" 10000
   bench memory "$app" "$work/d10k"
+  echo "== the same without WebDriver (the tray runner as users run it: WebKit's network process stopped too)"
+  bench tray "$app" "$work/d10k"
 fi
 
 if part coldstart; then

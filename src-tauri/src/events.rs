@@ -120,7 +120,9 @@ pub fn forward_health<R: Runtime>(app: AppHandle<R>, engine: Engine) {
 /// the window hears of it, so a query the window makes in response already sees
 /// the change. The window gets each event at once; the tray status and
 /// notifications follow on a task of their own, so a slow notification daemon
-/// never delays the list.
+/// never delays the list. While the window is closed an event reaches no page
+/// and nothing is kept for it (Tauri emits to the webviews there are); the
+/// catalog stays current, and a new window loads its state as at first start.
 pub fn forward<R: Runtime>(app: AppHandle<R>, engine: Engine, mut events: Receiver<Event>) {
     let catalog = app.state::<AppState>().catalog.clone();
     let side = side_effects(app.clone(), engine.clone());

@@ -2,8 +2,9 @@
 //! engine (`crates/engine`) in-process.
 //!
 //! The shell stays thin: commands are one-line calls into the engine; the engine's
-//! events are forwarded to the UI as Tauri events; closing the window hides it
-//! while the engine keeps working, and the tray's Quit shuts down gracefully.
+//! events are forwarded to the UI as Tauri events; closing the window destroys
+//! it (and its webview) while the engine keeps working in the tray, Show makes
+//! it again, and the tray's Quit shuts down gracefully.
 //!
 //! # Layout
 //! - [`configure`] and [`start`]: commands, state and event forwarding on any
@@ -14,6 +15,7 @@
 //!   `providers`, `schedules`).
 //! - `events`: engine events → Tauri events, notifications, tray status.
 //! - `bindings`: the typed IPC surface and its generated TypeScript.
+//! - `window`: the main window, made again on Show after a close.
 //! - `tray`, `settings`, `state`, `error`: the rest.
 
 mod bindings;
@@ -23,6 +25,7 @@ mod events;
 mod settings;
 mod state;
 mod tray;
+mod window;
 
 pub use bindings::{export as export_bindings, BINDINGS_PATH};
 pub use error::CommandError;
@@ -30,7 +33,7 @@ pub use settings::Settings;
 pub use state::{default_data_dir, AppState};
 
 use std::path::PathBuf;
-use tauri::{AppHandle, Builder, Manager, Runtime, WindowEvent};
+use tauri::{AppHandle, Builder, Manager, RunEvent, Runtime, WindowEvent};
 
 /// Where and how the shell runs.
 pub struct ShellOptions {
@@ -115,13 +118,23 @@ pub fn run() -> Result<(), String> {
     let _log_guard = init_logging(&state::log_dir(&data_dir));
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "starting Baton");
 
+    let mut context = tauri::generate_context!();
+    if std::env::args().any(|arg| arg == window::HIDDEN_ARG) {
+        tracing::info!("starting in the tray");
+        window::start_hidden(&mut context);
+    }
     let builder = tauri::Builder::default()
         // First, so a second launch hands over before anything else starts.
         .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
-            tray::show_window(app)
+            window::show(app)
         }))
         .plugin(tauri_plugin_notification::init())
-        .plugin(tauri_plugin_autostart::Builder::new().build())
+        // Started at login, the app goes to the tray: no window, no webview.
+        .plugin(
+            tauri_plugin_autostart::Builder::new()
+                .arg(window::HIDDEN_ARG)
+                .build(),
+        )
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_opener::init())
         // Start-up milestones for the log (and the cold-start benchmark).
@@ -129,10 +142,16 @@ pub fn run() -> Result<(), String> {
             tracing::info!(window = webview.label(), event = ?payload.event(), "page load");
         })
         .on_window_event(|window, event| {
-            // Closing the window hides it; the engine keeps running in the tray.
-            if let WindowEvent::CloseRequested { api, .. } = event {
-                api.prevent_close();
-                let _ = window.hide();
+            if let WindowEvent::Destroyed = event {
+                tracing::info!(
+                    window = window.label(),
+                    "window closed; the engine runs on in the tray"
+                );
+                // Queued behind this event, so the webview has been dropped by then.
+                let app = window.app_handle().clone();
+                let _ = window
+                    .app_handle()
+                    .run_on_main_thread(move || window::release_memory(&app));
             }
         });
     configure(
@@ -142,8 +161,19 @@ pub fn run() -> Result<(), String> {
             tray: true,
         },
     )
-    .run(tauri::generate_context!())
-    .map_err(|e| e.to_string())
+    .build(context)
+    .map_err(|e| e.to_string())?
+    .run(|_app, event| {
+        // Without a code, the last window closed: the app stays in the tray.
+        // Quit and signals exit with a code (`tray::quit`), and still exit.
+        if let RunEvent::ExitRequested {
+            api, code: None, ..
+        } = event
+        {
+            api.prevent_exit();
+        }
+    });
+    Ok(())
 }
 
 /// Logs to stderr and to a daily-rotated file in `log_dir` (seven days kept).

@@ -70,7 +70,7 @@ struct TrayMenu<R: Runtime> {
 
 fn on_menu<R: Runtime>(app: &AppHandle<R>, id: &str) {
     match MenuId::parse(id) {
-        Some(MenuId::Show) => show_window(app),
+        Some(MenuId::Show) => crate::window::show(app),
         Some(MenuId::TogglePause) => {
             let app = app.clone();
             tauri::async_runtime::spawn(async move {
@@ -83,14 +83,6 @@ fn on_menu<R: Runtime>(app: &AppHandle<R>, id: &str) {
         }
         Some(MenuId::Quit) => quit(app),
         None => tracing::warn!(id, "unknown tray menu item"),
-    }
-}
-
-pub fn show_window<R: Runtime>(app: &AppHandle<R>) {
-    if let Some(window) = app.get_webview_window("main") {
-        let _ = window.show();
-        let _ = window.unminimize();
-        let _ = window.set_focus();
     }
 }
 

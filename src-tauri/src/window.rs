@@ -65,7 +65,7 @@ pub fn release_memory<R: Runtime>(app: &AppHandle<R>) {
         // SAFETY: malloc_trim only walks glibc's own arenas; any thread may call it.
         unsafe { libc::malloc_trim(0) };
         stop_network_process();
-        match unmap_clean_file_pages() {
+        match reclaim_clean_file_pages() {
             Ok(kib) => tracing::info!(kib, "handed back the window's memory"),
             Err(e) => tracing::debug!(error = %e, "could not read /proc/self/smaps"),
         }
@@ -110,24 +110,27 @@ fn stop_network_process() {
     }
 }
 
-/// Drops this process's resident pages of read-only private file mappings
-/// (library and program code, constants) that were never written: such a page
-/// is the file's own, so `MADV_DONTNEED` only unmaps it, it stays in the page
-/// cache, and the next touch maps it again. A mapping with any copied-on-write
-/// page (`Anonymous` > 0, e.g. relocated data made read-only afterwards) is
-/// left alone, since dropping it would lose the writes. Returns KiB dropped.
+/// Asks the kernel to reclaim this process's resident pages of read-only
+/// private file mappings (library and program code, constants) that were never
+/// written: such a page is the file's own, so reclaiming it only unmaps it and
+/// the next touch reads it back. `MADV_PAGEOUT`, not `MADV_DONTNEED`: it never
+/// discards data (an anonymous page is only swapped, or kept), so a mapping
+/// replaced between reading smaps and this call (a library unloaded, its range
+/// reused by the allocator) loses nothing. Pages other processes map too are
+/// left. Returns the KiB asked for (Linux 5.4 and later; older kernels refuse
+/// the advice, and nothing changes).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn unmap_clean_file_pages() -> std::io::Result<u64> {
+fn reclaim_clean_file_pages() -> std::io::Result<u64> {
     let smaps = std::fs::read_to_string("/proc/self/smaps")?;
     let mut dropped = 0;
     for mapping in clean_file_mappings(&smaps) {
-        // SAFETY: the range is a whole mapping of this process that is not
-        // writable and holds only pages identical to its file (see above).
+        // SAFETY: MADV_PAGEOUT is a hint that changes no memory's contents,
+        // whatever is mapped at the range by the time it runs (see above).
         let done = unsafe {
             libc::madvise(
                 mapping.start as *mut libc::c_void,
                 mapping.end - mapping.start,
-                libc::MADV_DONTNEED,
+                libc::MADV_PAGEOUT,
             )
         };
         if done == 0 {

@@ -6,8 +6,8 @@ use crate::events::{self, EventLog};
 use crate::extract::{self, BodyLimit, JsonBody, JsonOrEmpty};
 use crate::guard::{self, Guard};
 use crate::wire::{
-    CancelTask, CancelledTask, ChainTask, CreateTask, ErrorBody, Health, ImportSummary,
-    ProviderRequest, ProviderTestResult, RetryTask, ScheduleRequest, ScheduleRun, TestProvider,
+    CancelTask, CancelledTask, ChainTask, ErrorBody, Health, ImportSummary, ProviderRequest,
+    ProviderTestResult, RetryTask, ScheduleRequest, ScheduleRun, TestProvider,
 };
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use baton_engine::{
-    Created, Engine, IdempotencyKey, ListQuery, ProviderSettings, Schedule, Task, TaskId,
+    Created, Engine, IdempotencyKey, ListQuery, NewTask, ProviderSettings, Schedule, Task, TaskId,
 };
 use serde::Deserialize;
 use std::convert::Infallible;
@@ -119,9 +119,9 @@ pub(crate) async fn health(State(state): State<AppState>) -> Result<Response, Ht
 /// `POST /tasks`
 #[utoipa::path(post, path = "/tasks", tag = "tasks",
     params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters: the same key with the same body answers the task the first request created (with `Idempotent-Replayed: true`), with another body 422 `idempotency_key_reused`; keys are kept 24 hours")),
-    request_body = CreateTask,
+    request_body = NewTask,
     responses(
-        (status = 201, description = "created; it runs now or at `scheduled_for`", body = crate::schema::TaskDoc,
+        (status = 201, description = "created; it runs now or at `scheduled_for`", body = baton_engine::Task,
          headers(("Location" = String, description = "/tasks/{id}"))),
         (status = 400, description = "malformed JSON", body = ErrorBody),
         (status = 401, description = "no or wrong token", body = ErrorBody),
@@ -134,9 +134,8 @@ pub(crate) async fn health(State(state): State<AppState>) -> Result<Response, Ht
 pub(crate) async fn create_task(
     State(state): State<AppState>,
     headers: HeaderMap,
-    JsonBody(body): JsonBody<CreateTask>,
+    JsonBody(new): JsonBody<NewTask>,
 ) -> Result<Response, HttpError> {
-    let new = body.into_new_task()?;
     match idempotency_key(&headers)? {
         Some(key) => Ok(created_once(state.engine.submit_once(new, key).await?)),
         None => Ok(created(state.engine.submit(new).await?)),
@@ -193,6 +192,7 @@ pub(crate) struct ListParams {
     offset: Option<String>,
     status: Option<String>,
     parent_task_id: Option<String>,
+    tag: Option<String>,
 }
 
 /// What the OpenAPI document says `GET /tasks` takes.
@@ -210,11 +210,13 @@ pub(crate) struct ListParamsDoc {
     #[param(minimum = 0)]
     offset: Option<u64>,
     /// Only tasks in this status.
-    #[param(value_type = Option<crate::schema::TaskStatusDoc>)]
+    #[param(value_type = Option<baton_engine::TaskState>)]
     status: Option<String>,
     /// Only tasks chained onto this one.
     #[param(format = Uuid)]
     parent_task_id: Option<String>,
+    /// Only tasks carrying this tag (any case).
+    tag: Option<String>,
 }
 
 /// `GET /tasks`
@@ -222,7 +224,7 @@ pub(crate) struct ListParamsDoc {
     params(ListParamsDoc),
     responses(
         (status = 200, description = "tasks, newest first: one JSON array, as `baton list --json`",
-         body = Vec<crate::schema::TaskDoc>,
+         body = Vec<baton_engine::Task>,
          headers(("X-Next-Cursor" = String, description = "present when there are more tasks: pass it as `cursor`"))),
         (status = 401, description = "no or wrong token", body = ErrorBody),
         (status = 422, description = "an invalid parameter", body = ErrorBody),
@@ -269,6 +271,11 @@ pub(crate) async fn list_tasks(
             .transpose()?,
         parent: uuid("parent_task_id", params.parent_task_id.as_deref())?,
         before: uuid("cursor", params.cursor.as_deref())?,
+        tag: params
+            .tag
+            .map(|t| baton_engine::normalize_tags(&[t]).map(|mut one| one.remove(0)))
+            .transpose()
+            .map_err(|e| HttpError::invalid("tag", e.to_string()))?,
         limit: MAX_PAGE,
     };
     // An offset is walked page by page, so it never holds more than one page.
@@ -306,7 +313,7 @@ fn page_response(tasks: Vec<Task>, next: Option<TaskId>) -> Response {
 #[utoipa::path(get, path = "/tasks/{id}", tag = "tasks",
     params(("id" = String, Path, format = Uuid, description = "the task's id")),
     responses(
-        (status = 200, description = "the task", body = crate::schema::TaskDoc),
+        (status = 200, description = "the task", body = baton_engine::Task),
         (status = 401, description = "no or wrong token", body = ErrorBody),
         (status = 404, description = "no task has this id", body = ErrorBody),
         (status = 422, description = "the id is not a UUID", body = ErrorBody),
@@ -328,7 +335,7 @@ pub(crate) async fn get_task(
     ),
     request_body = ChainTask,
     responses(
-        (status = 201, description = "created: waiting for the parent, or ready if it has completed", body = crate::schema::TaskDoc,
+        (status = 201, description = "created: waiting for the parent, or ready if it has completed", body = baton_engine::Task,
          headers(("Location" = String, description = "/tasks/{id}"))),
         (status = 400, description = "malformed JSON", body = ErrorBody),
         (status = 401, description = "no or wrong token", body = ErrorBody),
@@ -344,10 +351,10 @@ pub(crate) async fn chain_task(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    JsonBody(body): JsonBody<ChainTask>,
+    JsonBody(body): JsonBody<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<Response, HttpError> {
     let parent = extract::task_id(&id)?;
-    let new = body.into_new_task()?;
+    let new = ChainTask::from_body(body)?;
     let key = idempotency_key(&headers)?;
     // Tasks are never deleted, so a parent found now is there for the chain.
     state.engine.get(parent).await?;
@@ -364,7 +371,7 @@ pub(crate) async fn chain_task(
     params(("id" = String, Path, format = Uuid, description = "the task's id")),
     request_body(content = Option<RetryTask>, description = "optional"),
     responses(
-        (status = 200, description = "queued again (or waiting for its parent), attempts reset", body = crate::schema::TaskDoc),
+        (status = 200, description = "queued again (or waiting for its parent), attempts reset", body = baton_engine::Task),
         (status = 400, description = "malformed JSON", body = ErrorBody),
         (status = 401, description = "no or wrong token", body = ErrorBody),
         (status = 404, description = "no task has this id", body = ErrorBody),
@@ -588,7 +595,7 @@ pub(crate) struct ScheduleTasksParams {
 #[utoipa::path(get, path = "/schedules/{key}/tasks", tag = "schedules",
     params(("key" = String, Path, description = "the schedule's name (any case) or id"), ScheduleTasksParams),
     responses(
-        (status = 200, description = "the tasks the schedule created, newest first", body = Vec<crate::schema::TaskDoc>),
+        (status = 200, description = "the tasks the schedule created, newest first", body = Vec<baton_engine::Task>),
         (status = 401, description = "no or wrong token", body = ErrorBody),
         (status = 404, description = "no schedule has this name or id", body = ErrorBody),
         (status = 422, description = "an invalid limit", body = ErrorBody),

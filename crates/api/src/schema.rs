@@ -1,4 +1,6 @@
-//! OpenAPI schemas of the engine's types, which do not depend on utoipa.
+//! OpenAPI schemas of the engine's types that do not derive one yet (the task,
+//! its attempts and a schedule's template do, behind the engine's `utoipa`
+//! feature).
 //!
 //! These structs are never built: they only describe what the engine's serde
 //! output looks like. A test serialises real engine values and checks that every
@@ -9,142 +11,6 @@
 
 use chrono::{DateTime, Utc};
 use utoipa::ToSchema;
-
-/// A task as stored, exported and shown (`baton show --json`).
-#[derive(ToSchema)]
-#[schema(as = Task)]
-pub(crate) struct TaskDoc {
-    #[schema(format = Uuid)]
-    id: String,
-    name: String,
-    /// The prompt as given (for a chained task: its instruction).
-    prompt: String,
-    /// For a chained task, the prompt actually sent once the parent's output is
-    /// bound. Absent otherwise.
-    #[schema(required = false)]
-    effective_prompt: Option<String>,
-    status: TaskStatusDoc,
-    scheduled_for: Option<DateTime<Utc>>,
-    created_at: DateTime<Utc>,
-    started_at: Option<DateTime<Utc>>,
-    finished_at: Option<DateTime<Utc>>,
-    output: Option<String>,
-    error: Option<String>,
-    #[schema(format = Uuid)]
-    parent_task_id: Option<String>,
-    llm_provider: String,
-    llm_model: String,
-    latency_ms: Option<u64>,
-    attempts: u32,
-    max_attempts: u32,
-    timeout_ms: u64,
-    cancel_reason: Option<String>,
-    history: Vec<AttemptDoc>,
-    /// The system prompt, if any.
-    system: Option<String>,
-    temperature: Option<f64>,
-    max_tokens: Option<u32>,
-    /// Tokens over every attempt, as the provider reported them (or Baton
-    /// counted them: `usage_estimated`).
-    prompt_tokens: Option<u64>,
-    completion_tokens: Option<u64>,
-    /// What those tokens cost, from the provider's price table.
-    cost_usd: Option<f64>,
-    /// The last provider error.
-    failure: Option<FailureDoc>,
-    /// Why the last answer stopped: `stop`, `length` (at `max_tokens`),
-    /// `content_filter`, `tool_calls`, or the provider's own value (Anthropic's
-    /// `stop_reason` mapped onto these). Absent when no answer said.
-    #[schema(required = false)]
-    finish_reason: Option<String>,
-    /// True when some of the token totals were counted by Baton because the
-    /// provider reported none. Absent when false.
-    #[schema(required = false)]
-    usage_estimated: bool,
-}
-
-/// A provider error as recorded on a task and its attempt.
-#[derive(ToSchema)]
-#[schema(as = Failure)]
-pub(crate) struct FailureDoc {
-    class: ErrorClassDoc,
-    /// The HTTP status, when the provider answered with one.
-    status: Option<u16>,
-    /// The provider's own message (keys redacted).
-    message: Option<String>,
-}
-
-/// Why a provider refused or failed a call.
-#[derive(ToSchema)]
-#[schema(as = ErrorClass)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum ErrorClassDoc {
-    RateLimited,
-    Transient,
-    Auth,
-    InvalidRequest,
-    /// The server ended the answer before finishing (no finish reason): retried.
-    Incomplete,
-}
-
-/// Where a task is in its life (docs/state-machine.md).
-#[derive(ToSchema)]
-#[schema(as = TaskStatus)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum TaskStatusDoc {
-    Waiting,
-    Scheduled,
-    Queued,
-    Running,
-    Completed,
-    Failed,
-    Cancelled,
-}
-
-/// One attempt in a task's history.
-#[derive(ToSchema)]
-#[schema(as = Attempt)]
-pub(crate) struct AttemptDoc {
-    number: u32,
-    started_at: DateTime<Utc>,
-    finished_at: Option<DateTime<Utc>>,
-    outcome: Option<AttemptOutcomeDoc>,
-    error: Option<String>,
-    #[schema(required = false)]
-    failure: Option<FailureDoc>,
-    #[schema(required = false)]
-    prompt_tokens: Option<u64>,
-    #[schema(required = false)]
-    completion_tokens: Option<u64>,
-    /// From the start of the attempt to its first output chunk.
-    #[schema(required = false)]
-    ttft_ms: Option<u64>,
-    /// From the start of the attempt to its outcome.
-    #[schema(required = false)]
-    latency_ms: Option<u64>,
-    /// Why the answer stopped, as the provider said.
-    #[schema(required = false)]
-    finish_reason: Option<String>,
-    /// True when the tokens were counted by Baton. Absent when false.
-    #[schema(required = false)]
-    usage_estimated: bool,
-    /// What an answer the server ended before finishing (class `incomplete`) had streamed.
-    #[schema(required = false)]
-    partial_output: Option<String>,
-}
-
-/// How one attempt ended.
-#[derive(ToSchema)]
-#[schema(as = AttemptOutcome)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum AttemptOutcomeDoc {
-    Completed,
-    Retrying,
-    Failed,
-    TimedOut,
-    Cancelled,
-    Interrupted,
-}
 
 /// Why a queued task is held back by its provider's limits.
 #[derive(ToSchema)]
@@ -164,7 +30,7 @@ pub(crate) enum HoldReasonDoc {
 pub(crate) struct ExportFileDoc {
     format_version: u64,
     exported_at: DateTime<Utc>,
-    tasks: Vec<TaskDoc>,
+    tasks: Vec<baton_engine::Task>,
     /// Since format_version 2.
     #[schema(required = false)]
     schedules: Vec<ScheduleDoc>,
@@ -219,7 +85,7 @@ pub(crate) struct ScheduleDoc {
     overlap: OverlapPolicyDoc,
     /// False while paused.
     enabled: bool,
-    template: TaskTemplateDoc,
+    template: baton_engine::TaskTemplate,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     /// When the latest run was created.
@@ -237,24 +103,6 @@ pub(crate) struct ScheduleDoc {
     skipped: Vec<SkippedRunsDoc>,
     /// Every run ever skipped.
     skipped_total: u64,
-}
-
-/// The task each fire of a schedule creates.
-#[derive(ToSchema)]
-#[schema(as = TaskTemplate)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct TaskTemplateDoc {
-    /// The task's name; the schedule's name when null.
-    name: Option<String>,
-    prompt: String,
-    provider: String,
-    model: String,
-    max_attempts: u32,
-    timeout_ms: u64,
-    system: Option<String>,
-    temperature: Option<f64>,
-    max_tokens: Option<u32>,
-    follow_ups: Vec<String>,
 }
 
 /// A group of consecutive fire times skipped for one reason.

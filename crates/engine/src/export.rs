@@ -392,6 +392,7 @@ fn check_schedule(
     )
     .map_err(sentence)?;
     schedule::validate_follow_ups(&t.follow_ups).map_err(sentence)?;
+    task::validate_stored_tags(&t.tags).map_err(sentence)?;
     check_model(&t.provider, &t.model)
 }
 
@@ -404,6 +405,7 @@ fn check_record(
     task::validate_name(&task.name).map_err(sentence)?;
     task::validate_max_attempts(task.max_attempts).map_err(sentence)?;
     task::validate_timeout(Duration::from_millis(task.timeout_ms)).map_err(sentence)?;
+    task::validate_stored_tags(&task.tags).map_err(sentence)?;
     if task.attempts > task.max_attempts {
         return Err(format!(
             "attempts ({}) is more than max_attempts ({})",

@@ -115,6 +115,7 @@ fn import_record(rec: &ImportRec, id: TaskId, parent: Option<TaskId>, now: DateT
         schedule_id: None,
         finish_reason: None,
         usage_estimated: false,
+        tags: Vec::new(),
     }
 }
 
@@ -408,6 +409,7 @@ fn check_list(store: &Store, status: Option<TaskState>, parent: Option<TaskId>, 
         parent,
         before,
         limit,
+        tag: None,
     };
     let whole = ids(store.list(&query(None, BIG)));
     assert_eq!(whole, want, "list of {status:?} children of {parent:?}");

@@ -92,9 +92,11 @@ macro_rules! policy_text {
 policy_text!(MissedPolicy { Skip => "skip", Once => "once", All => "all" });
 policy_text!(OverlapPolicy { Skip => "skip", Queue => "queue", Cancel => "cancel" });
 
-/// The task each fire creates.
+/// The task each fire creates: a [`NewTask`] with its defaults resolved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct TaskTemplate {
     /// The task's name; the schedule's name when `None`.
     #[serde(default)]
@@ -113,6 +115,9 @@ pub struct TaskTemplate {
     /// Instructions chained after the task, each onto the one before it.
     #[serde(default)]
     pub follow_ups: Vec<String>,
+    /// The tags of every task a fire creates, follow-ups included. Absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
 }
 
 /// Why runs were skipped.

@@ -172,3 +172,41 @@ async fn the_list_and_the_catalog_filter_by_tag() {
     assert_eq!(answer.unwrap().total, 2);
     t.engine.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn tags_survive_export_and_import_and_a_file_with_unfolded_tags_is_refused_whole() {
+    let source = open_with(|_| {}).await;
+    source
+        .engine
+        .submit(tagged("p", &["ops", "weekly"]))
+        .await
+        .unwrap();
+    let s = source
+        .engine
+        .add_schedule(NewSchedule::new(
+            "report",
+            "0 9 * * *",
+            tagged("p", &["ops"]),
+        ))
+        .await
+        .unwrap();
+    let text = serde_json::to_string(&source.engine.export().await.unwrap()).unwrap();
+
+    let target = open_with(|_| {}).await;
+    target.engine.import(&text).await.unwrap();
+    let file = target.engine.export().await.unwrap();
+    assert_eq!(file.tasks[0].tags, strings(&["ops", "weekly"]));
+    assert_eq!(
+        target.engine.schedule(s.id).await.unwrap().template.tags,
+        strings(&["ops"])
+    );
+
+    let bad = text.replace(r#""weekly""#, r#""Weekly""#);
+    let other = open_with(|_| {}).await;
+    let err = other.engine.import(&bad).await.unwrap_err();
+    assert!(err.to_string().contains("tags"), "{err}");
+    assert_eq!(other.engine.counts().await.unwrap().total(), 0);
+    for t in [source, target, other] {
+        t.engine.shutdown().await;
+    }
+}

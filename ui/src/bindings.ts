@@ -551,6 +551,7 @@ export type ProviderSettings = ProviderSettings_Serialize | ProviderSettings_Des
 
 /**  A configured provider. */
 export type ProviderSettings_Deserialize = {
+	/**  Letters, digits, '-', '_' and '.'; tasks name it with `provider`. */
 	name: string,
 	kind: ProviderKind,
 	/**
@@ -580,6 +581,7 @@ export type ProviderSettings_Deserialize = {
 
 /**  A configured provider. */
 export type ProviderSettings_Serialize = {
+	/**  Letters, digits, '-', '_' and '.'; tasks name it with `provider`. */
 	name: string,
 	kind: ProviderKind,
 	/**

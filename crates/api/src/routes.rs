@@ -419,7 +419,7 @@ pub(crate) async fn cancel_task(
     params(("Idempotency-Key" = Option<String>, Header, description = "as for `POST /tasks`: the same key and body answer the schedule the first request created")),
     request_body = ScheduleRequest,
     responses(
-        (status = 201, description = "stored; it fires from its next fire time on", body = crate::schema::ScheduleDoc,
+        (status = 201, description = "stored; it fires from its next fire time on", body = baton_engine::Schedule,
          headers(("Location" = String, description = "/schedules/{id}"))),
         (status = 400, description = "malformed JSON", body = ErrorBody),
         (status = 401, description = "no or wrong token", body = ErrorBody),
@@ -456,7 +456,7 @@ pub(crate) async fn create_schedule(
 #[utoipa::path(get, path = "/schedules", tag = "schedules",
     responses(
         (status = 200, description = "every schedule, oldest first, as `baton schedule list --json`",
-         body = Vec<crate::schema::ScheduleDoc>),
+         body = Vec<baton_engine::Schedule>),
         (status = 401, description = "no or wrong token", body = ErrorBody),
     ),
     security(("bearer" = [])),
@@ -471,7 +471,7 @@ pub(crate) async fn list_schedules(
 #[utoipa::path(get, path = "/schedules/{key}", tag = "schedules",
     params(("key" = String, Path, description = "the schedule's name (any case) or id")),
     responses(
-        (status = 200, description = "the schedule", body = crate::schema::ScheduleDoc),
+        (status = 200, description = "the schedule", body = baton_engine::Schedule),
         (status = 401, description = "no or wrong token", body = ErrorBody),
         (status = 404, description = "no schedule has this name or id", body = ErrorBody),
     ),
@@ -489,7 +489,7 @@ pub(crate) async fn get_schedule(
     params(("key" = String, Path, description = "the schedule's name (any case) or id")),
     request_body = ScheduleRequest,
     responses(
-        (status = 200, description = "the whole definition replaced, at once; paused or enabled as before", body = crate::schema::ScheduleDoc),
+        (status = 200, description = "the whole definition replaced, at once; paused or enabled as before", body = baton_engine::Schedule),
         (status = 400, description = "malformed JSON", body = ErrorBody),
         (status = 401, description = "no or wrong token", body = ErrorBody),
         (status = 404, description = "no schedule has this name or id", body = ErrorBody),
@@ -513,7 +513,7 @@ pub(crate) async fn update_schedule(
 #[utoipa::path(delete, path = "/schedules/{key}", tag = "schedules",
     params(("key" = String, Path, description = "the schedule's name (any case) or id")),
     responses(
-        (status = 200, description = "removed (the tasks it created stay); the schedule as it was", body = crate::schema::ScheduleDoc),
+        (status = 200, description = "removed (the tasks it created stay); the schedule as it was", body = baton_engine::Schedule),
         (status = 401, description = "no or wrong token", body = ErrorBody),
         (status = 404, description = "no schedule has this name or id", body = ErrorBody),
     ),
@@ -531,7 +531,7 @@ pub(crate) async fn remove_schedule(
 #[utoipa::path(post, path = "/schedules/{key}/pause", tag = "schedules",
     params(("key" = String, Path, description = "the schedule's name (any case) or id")),
     responses(
-        (status = 200, description = "paused: no fire until resumed", body = crate::schema::ScheduleDoc),
+        (status = 200, description = "paused: no fire until resumed", body = baton_engine::Schedule),
         (status = 401, description = "no or wrong token", body = ErrorBody),
         (status = 404, description = "no schedule has this name or id", body = ErrorBody),
     ),
@@ -549,7 +549,7 @@ pub(crate) async fn pause_schedule(
 #[utoipa::path(post, path = "/schedules/{key}/resume", tag = "schedules",
     params(("key" = String, Path, description = "the schedule's name (any case) or id")),
     responses(
-        (status = 200, description = "enabled: fires from the next fire time after now", body = crate::schema::ScheduleDoc),
+        (status = 200, description = "enabled: fires from the next fire time after now", body = baton_engine::Schedule),
         (status = 401, description = "no or wrong token", body = ErrorBody),
         (status = 404, description = "no schedule has this name or id", body = ErrorBody),
     ),
@@ -634,7 +634,7 @@ fn page_limit(text: Option<&str>) -> Result<usize, HttpError> {
 #[utoipa::path(get, path = "/providers", tag = "providers",
     responses(
         (status = 200, description = "the configured providers (not the built-in ones), by name, as `baton provider list --json`; never a key",
-         body = Vec<crate::schema::ProviderSettingsDoc>,
+         body = Vec<baton_engine::ProviderSettings>,
          headers(("X-Builtin-Providers" = String, description = "the built-in providers tasks may also name, comma-separated (e.g. `mock`)"))),
         (status = 401, description = "no or wrong token", body = ErrorBody),
     ),
@@ -661,7 +661,7 @@ pub(crate) async fn list_providers(State(state): State<AppState>) -> Response {
     params(("name" = String, Path, description = "the provider's name: letters, digits, '-', '_' and '.'")),
     request_body = ProviderRequest,
     responses(
-        (status = 200, description = "added, or replaced whole; its tasks use it from now on. Never the key", body = crate::schema::ProviderSettingsDoc),
+        (status = 200, description = "added, or replaced whole; its tasks use it from now on. Never the key", body = baton_engine::ProviderSettings),
         (status = 400, description = "malformed JSON", body = ErrorBody),
         (status = 401, description = "no or wrong token", body = ErrorBody),
         (status = 409, description = "`key_unavailable`: the OS keychain refused the key; nothing was saved", body = ErrorBody),
@@ -717,7 +717,7 @@ fn sent_key(bytes: &[u8]) -> Option<String> {
 #[utoipa::path(delete, path = "/providers/{name}", tag = "providers",
     params(("name" = String, Path, description = "the provider's name")),
     responses(
-        (status = 200, description = "removed, with its key in the keychain; the settings as they were. Its queued tasks fail when run unless a provider of that name comes back", body = crate::schema::ProviderSettingsDoc),
+        (status = 200, description = "removed, with its key in the keychain; the settings as they were. Its queued tasks fail when run unless a provider of that name comes back", body = baton_engine::ProviderSettings),
         (status = 401, description = "no or wrong token", body = ErrorBody),
         (status = 404, description = "no provider has this name", body = ErrorBody),
     ),
@@ -757,7 +757,7 @@ pub(crate) async fn test_provider(
 /// `GET /export`
 #[utoipa::path(get, path = "/export", tag = "transfer",
     responses(
-        (status = 200, description = "every task and schedule, as the export file (docs/export-format.md)", body = crate::schema::ExportFileDoc),
+        (status = 200, description = "every task and schedule, as the export file (docs/export-format.md)", body = baton_engine::ExportFile),
         (status = 401, description = "no or wrong token", body = ErrorBody),
     ),
     security(("bearer" = [])),
@@ -824,7 +824,7 @@ impl std::io::Write for ChannelWriter {
 
 /// `POST /import`
 #[utoipa::path(post, path = "/import", tag = "transfer",
-    request_body(content = crate::schema::ExportFileDoc, description = "an export file"),
+    request_body(content = baton_engine::ExportFile, description = "an export file"),
     responses(
         (status = 200, description = "imported; ids (and schedule names) already stored were skipped", body = ImportSummary),
         (status = 400, description = "malformed JSON", body = ErrorBody),

@@ -4,7 +4,7 @@
 //! These types are public so the CLI's client sends and reads exactly what the
 //! server does. A new task's fields and the task record are the engine's own
 //! types ([`NewTask`], [`Task`]), whose schemas the engine derives (its `utoipa`
-//! feature); the engine types still without one are described in `schema`.
+//! feature).
 
 use crate::error::HttpError;
 use baton_engine::{
@@ -238,14 +238,12 @@ pub struct ScheduleRequest {
     pub timezone: Option<String>,
     /// Runs that fell due while the engine was stopped: `skip`, `once` (default) or `all`.
     #[serde(default)]
-    #[schema(value_type = crate::schema::MissedPolicyDoc)]
     pub missed: MissedPolicy,
     /// Missed runs later than this many seconds are skipped; no limit when left out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_lateness_s: Option<f64>,
     /// A fire while the previous run is active: `skip` (default), `queue` or `cancel`.
     #[serde(default)]
-    #[schema(value_type = crate::schema::OverlapPolicyDoc)]
     pub overlap: OverlapPolicy,
     /// False: created paused. Default true.
     #[serde(default = "yes")]
@@ -307,7 +305,6 @@ impl From<NewSchedule> for ScheduleRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ScheduleRun {
     /// The schedule after the run started.
-    #[schema(value_type = crate::schema::ScheduleDoc)]
     pub schedule: Schedule,
     /// The run's tasks: its task first, then its follow-ups.
     pub tasks: Vec<Task>,
@@ -344,7 +341,6 @@ pub struct ProviderRequest {
     /// The path's name; may be left out, and must equal it when given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[schema(value_type = crate::schema::ProviderKindDoc)]
     pub kind: ProviderKind,
     /// Required but for `mock`: e.g. `https://api.openai.com/v1`,
     /// `http://localhost:11434/v1`, `https://api.anthropic.com`.
@@ -357,13 +353,11 @@ pub struct ProviderRequest {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,
     #[serde(default)]
-    #[schema(value_type = crate::schema::LimitsDoc)]
     pub limits: Limits,
     /// Where the key comes from: `{"source": "none"}` (the default) or
     /// `{"source": "env", "var": "NAME"}`. `{"source": "keychain"}` without
     /// `api_key` keeps the key already in the keychain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<crate::schema::KeyRefDoc>)]
     pub key: Option<KeyRef>,
     /// A key to store in the OS keychain; `key` is then left out (or `keychain`).
     /// Never part of any answer.
@@ -371,7 +365,6 @@ pub struct ProviderRequest {
     #[schema(value_type = Option<String>, write_only)]
     pub api_key: Option<Secret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<crate::schema::PricesDoc>)]
     pub prices: Option<Prices>,
     /// Longest silence from the server, in milliseconds, before a request counts
     /// as stalled; 120000 when left out.
@@ -557,7 +550,7 @@ pub enum StreamEventKind {
     /// A queued task is held back by its provider's limit and stays queued.
     Held {
         provider: String,
-        #[schema(value_type = crate::schema::HoldReasonDoc)]
+        #[schema(value_type = baton_engine::HoldReason)]
         reason: String,
         /// Until the limit lifts, when a time lifts it.
         wait_ms: Option<u64>,

@@ -13,11 +13,15 @@ use std::time::Duration;
 /// 2. adds `schedules` (a version 1 reader would drop them without a word).
 pub const EXPORT_FORMAT_VERSION: u64 = 2;
 
+/// The export file (docs/export-format.md); `POST /import` takes the same shape.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct ExportFile {
     pub format_version: u64,
     pub exported_at: DateTime<Utc>,
     pub tasks: Vec<Task>,
+    /// Since format_version 2.
     #[serde(default)]
     pub schedules: Vec<Schedule>,
 }

@@ -39,6 +39,7 @@ crate::task::uuid_id!(
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub enum MissedPolicy {
     /// Every missed run is skipped (and recorded as skipped).
     Skip,
@@ -53,6 +54,7 @@ pub enum MissedPolicy {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub enum OverlapPolicy {
     /// The new run is skipped (and recorded as skipped).
     #[default]
@@ -124,6 +126,7 @@ pub struct TaskTemplate {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub enum SkipReason {
     /// Due while the engine was stopped or the machine asleep; the missed-run
     /// policy did not start them.
@@ -139,6 +142,7 @@ pub enum SkipReason {
 /// A group of consecutive fire times skipped for one reason, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct SkippedRuns {
     pub reason: SkipReason,
     pub count: u64,
@@ -153,6 +157,8 @@ pub struct SkippedRuns {
 /// A recurring schedule, as stored, exported and shown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct Schedule {
     pub id: ScheduleId,
     pub name: String,

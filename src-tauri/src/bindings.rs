@@ -43,6 +43,8 @@ pub fn builder<R: Runtime>() -> Builder<R> {
             StatusChanged,
             ScheduleChanged
         ])
+        // The engine's limits on a new task, so forms check what the engine will.
+        .constant("TASK_LIMITS", baton_engine::TASK_LIMITS)
         // Counts and byte sizes stay far below 2^53.
         .dangerously_cast_bigints_to_number()
 }

@@ -172,7 +172,7 @@ fn query_chain_cancel_and_retry_work_over_ipc() {
     let parent = shell
         .call(
             "submit_task",
-            json!({"input": {"prompt": "parent", "run_in_minutes": 60}}),
+            json!({"input": {"prompt": "parent", "run_in_minutes": 60, "tags": ["Ops"]}}),
         )
         .unwrap();
     assert_eq!(parent["status"], "scheduled");
@@ -192,6 +192,15 @@ fn query_chain_cancel_and_retry_work_over_ipc() {
             .extend(extra.as_object().unwrap().clone());
         shell.call("query_tasks", json!({"query": q})).unwrap()
     };
+    assert_eq!(
+        child["tags"],
+        json!(["ops"]),
+        "a chained task carries its parent's tags"
+    );
+    let page = query(json!({"tag": "OPS"}));
+    assert_eq!(page["page"]["total"], 2);
+    assert_eq!(page["page"]["rows"][0]["tags"], json!(["ops"]));
+    assert_eq!(query(json!({"tag": "weekly"}))["page"]["total"], 0);
     let page = query(json!({"chain": "with_children"}));
     assert_eq!(page["counts"]["scheduled"], 1);
     assert_eq!(page["counts"]["waiting"], 1);
@@ -512,13 +521,14 @@ fn schedules_are_created_previewed_paused_resumed_run_and_removed_over_ipc() {
     let input = json!({
         "name": "standup", "cron": "0 9 * * 1-5", "timezone": "Europe/Paris",
         "missed": "skip", "overlap": "queue", "max_lateness_minutes": 30,
-        "prompt": "summarise", "model": "echo", "max_attempts": 2, "timeout_s": 60,
+        "task": {"prompt": "summarise", "model": "echo", "max_attempts": 2,
+                 "timeout_ms": 60_000, "tags": ["Standup"]},
         "follow_ups": ["shorten it"],
     });
     let err = shell
         .call(
             "create_schedule",
-            json!({"input": {"name": "x", "cron": "nope nope", "prompt": "p"}}),
+            json!({"input": {"name": "x", "cron": "nope nope", "task": {"prompt": "p"}}}),
         )
         .unwrap_err();
     assert_eq!(err["field"], "cron");
@@ -531,6 +541,7 @@ fn schedules_are_created_previewed_paused_resumed_run_and_removed_over_ipc() {
     assert_eq!(created["overlap"], "queue");
     assert_eq!(created["max_lateness_ms"], 30 * 60 * 1000);
     assert_eq!(created["template"]["follow_ups"], json!(["shorten it"]));
+    assert_eq!(created["template"]["tags"], json!(["standup"]));
     assert!(created["next_fire_at"].is_string());
     assert_eq!(changed(&id)["schedule"]["name"], "standup");
     let err = shell
@@ -552,9 +563,9 @@ fn schedules_are_created_previewed_paused_resumed_run_and_removed_over_ipc() {
     let mut edited = input.clone();
     edited["cron"] = json!("15 8 * * *");
     // What the form does not show, it sends back as the schedule has it.
-    edited["task_name"] = json!("Stand-up notes");
-    edited["system"] = json!("Be brief.");
-    edited["max_tokens"] = json!(200);
+    edited["task"]["name"] = json!("Stand-up notes");
+    edited["task"]["system"] = json!("Be brief.");
+    edited["task"]["max_tokens"] = json!(200);
     let edited = shell
         .call("update_schedule", json!({"id": id, "input": edited}))
         .unwrap();
@@ -570,6 +581,11 @@ fn schedules_are_created_previewed_paused_resumed_run_and_removed_over_ipc() {
     assert_eq!(tasks.len(), 2, "the task and its follow-up");
     assert_eq!(tasks[0]["schedule_id"], id);
     assert_eq!(tasks[0]["prompt"], "summarise");
+    assert_eq!(
+        tasks[1]["tags"],
+        json!(["standup"]),
+        "a follow-up carries the tags"
+    );
     let detail = shell.call("get_schedule", json!({"id": id})).unwrap();
     assert_eq!(detail["schedule"]["runs"], 1);
     assert!(detail["tasks"]

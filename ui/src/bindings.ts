@@ -60,6 +60,9 @@ export const events = {
 	taskEvent: makeEvent<TaskEvent_Serialize, TaskEvent_Deserialize>("task-event"),
 };
 
+/* Constants */
+export const TASK_LIMITS = {"max_attempts_max":20,"max_attempts_min":1,"max_prompt_bytes":1048576,"max_tag_chars":32,"max_tags":16,"max_timeout_ms":86400000} as const;
+
 /* Types */
 /**  Figures for the activity panel. */
 export type Activity = Activity_Serialize | Activity_Deserialize;
@@ -193,6 +196,8 @@ export type CatalogQuery_Deserialize = {
 	chain?: ChainFilter | null,
 	/**  Case-insensitive; matches the name, the id or the start of the prompt. */
 	search?: string | null,
+	/**  Only tasks carrying this tag (any case). */
+	tag?: string | null,
 	offset: number,
 	limit: number,
 };
@@ -203,6 +208,8 @@ export type CatalogQuery_Serialize = {
 	chain: ChainFilter | null,
 	/**  Case-insensitive; matches the name, the id or the start of the prompt. */
 	search: string | null,
+	/**  Only tasks carrying this tag (any case). */
+	tag: string | null,
 	offset: number,
 	limit: number,
 };
@@ -436,6 +443,82 @@ export type MissedPolicy =
 /**  Every missed run starts, the latest [`CATCH_UP_LIMIT`] at most. */
 "all";
 
+/**
+ *  What a caller gives to create a task: every field a task is created with,
+ *  defined once. It is the API's `POST /tasks` body as it is, the chain body
+ *  with `instruction` for `prompt`, a schedule's `task`, and what the CLI and the
+ *  desktop forms fill in.
+ */
+export type NewTask = NewTask_Serialize | NewTask_Deserialize;
+
+/**
+ *  What a caller gives to create a task: every field a task is created with,
+ *  defined once. It is the API's `POST /tasks` body as it is, the chain body
+ *  with `instruction` for `prompt`, a schedule's `task`, and what the CLI and the
+ *  desktop forms fill in.
+ */
+export type NewTask_Deserialize = {
+	/**  What the model is asked (at most 1 MiB). */
+	prompt: string,
+	/**  A short name; defaults to the prompt's first line. */
+	name?: string | null,
+	/**  Defaults to `mock`. */
+	provider?: string | null,
+	/**  Defaults to the provider's default model. */
+	model?: string | null,
+	/**  Run at this time (RFC 3339) instead of now. */
+	scheduled_for?: string | null,
+	/**  Attempts before the task fails (1..=20, default 3). */
+	max_attempts?: number | null,
+	/**  Time limit of one attempt in milliseconds (up to 86400000, default 600000). */
+	timeout_ms?: number | null,
+	/**  A system prompt (at most 1 MiB). */
+	system?: string | null,
+	/**  Sampling temperature, 0 to 2; the provider's default when left out. */
+	temperature?: number | null,
+	/**  Most completion tokens per attempt; the provider's default when left out. */
+	max_tokens?: number | null,
+	/**
+	 *  At most 16 tags of 1 to 32 letters, digits, `-`, `_` or `.`; stored
+	 *  lowercased, duplicates dropped.
+	 */
+	tags?: string[],
+};
+
+/**
+ *  What a caller gives to create a task: every field a task is created with,
+ *  defined once. It is the API's `POST /tasks` body as it is, the chain body
+ *  with `instruction` for `prompt`, a schedule's `task`, and what the CLI and the
+ *  desktop forms fill in.
+ */
+export type NewTask_Serialize = {
+	/**  What the model is asked (at most 1 MiB). */
+	prompt: string,
+	/**  A short name; defaults to the prompt's first line. */
+	name?: string,
+	/**  Defaults to `mock`. */
+	provider?: string,
+	/**  Defaults to the provider's default model. */
+	model?: string,
+	/**  Run at this time (RFC 3339) instead of now. */
+	scheduled_for?: string,
+	/**  Attempts before the task fails (1..=20, default 3). */
+	max_attempts?: number,
+	/**  Time limit of one attempt in milliseconds (up to 86400000, default 600000). */
+	timeout_ms?: number,
+	/**  A system prompt (at most 1 MiB). */
+	system?: string,
+	/**  Sampling temperature, 0 to 2; the provider's default when left out. */
+	temperature?: number | null,
+	/**  Most completion tokens per attempt; the provider's default when left out. */
+	max_tokens?: number,
+	/**
+	 *  At most 16 tags of 1 to 32 letters, digits, `-`, `_` or `.`; stored
+	 *  lowercased, duplicates dropped.
+	 */
+	tags?: string[],
+};
+
 /**  What a fire does while the schedule's previous run is still active. */
 export type OverlapPolicy = 
 /**  The new run is skipped (and recorded as skipped). */
@@ -468,6 +551,7 @@ export type ProviderSettings = ProviderSettings_Serialize | ProviderSettings_Des
 
 /**  A configured provider. */
 export type ProviderSettings_Deserialize = {
+	/**  Letters, digits, '-', '_' and '.'; tasks name it with `provider`. */
 	name: string,
 	kind: ProviderKind,
 	/**
@@ -497,6 +581,7 @@ export type ProviderSettings_Deserialize = {
 
 /**  A configured provider. */
 export type ProviderSettings_Serialize = {
+	/**  Letters, digits, '-', '_' and '.'; tasks name it with `provider`. */
 	name: string,
 	kind: ProviderKind,
 	/**
@@ -663,23 +748,13 @@ export type ScheduleInput_Deserialize = {
 	max_lateness_minutes?: number | null,
 	/**  Created paused when false (default: enabled). An edit ignores it. */
 	enabled?: boolean | null,
-	/**  The task each fire creates, as the create-task form takes it. */
-	prompt: string,
-	provider?: string | null,
-	model?: string | null,
-	max_attempts?: number | null,
-	timeout_s?: number | null,
+	/**
+	 *  The task each fire creates, as the create-task form takes it (its
+	 *  `name` is the task's; the schedule's when unset).
+	 */
+	task: NewTask_Deserialize,
 	/**  Instructions chained after the task, each onto the one before it. */
 	follow_ups?: string[],
-	/**
-	 *  The task's own name (the schedule's when unset), system prompt and
-	 *  generation options: the form does not show them, and sends back what
-	 *  the schedule has so an edit keeps them.
-	 */
-	task_name?: string | null,
-	system?: string | null,
-	temperature?: number | null,
-	max_tokens?: number | null,
 };
 
 /**  The create and edit form. */
@@ -694,23 +769,13 @@ export type ScheduleInput_Serialize = {
 	max_lateness_minutes: number | null,
 	/**  Created paused when false (default: enabled). An edit ignores it. */
 	enabled: boolean | null,
-	/**  The task each fire creates, as the create-task form takes it. */
-	prompt: string,
-	provider: string | null,
-	model: string | null,
-	max_attempts: number | null,
-	timeout_s: number | null,
+	/**
+	 *  The task each fire creates, as the create-task form takes it (its
+	 *  `name` is the task's; the schedule's when unset).
+	 */
+	task: NewTask_Serialize,
 	/**  Instructions chained after the task, each onto the one before it. */
 	follow_ups: string[],
-	/**
-	 *  The task's own name (the schedule's when unset), system prompt and
-	 *  generation options: the form does not show them, and sends back what
-	 *  the schedule has so an edit keeps them.
-	 */
-	task_name: string | null,
-	system: string | null,
-	temperature: number | null,
-	max_tokens: number | null,
 };
 
 /**  What run now started: the schedule after, and the run's tasks (first first). */
@@ -906,34 +971,31 @@ export type TaskEvent_Serialize = Event_Serialize;
 /**  A task's id: a UUIDv7, so ids sort by creation time. */
 export type TaskId = string;
 
-/**  The create form. */
+/**
+ *  The create form: the engine's task fields, with the start time as the form
+ *  asks for it.
+ */
 export type TaskInput = TaskInput_Serialize | TaskInput_Deserialize;
 
-/**  The create form. */
+/**
+ *  The create form: the engine's task fields, with the start time as the form
+ *  asks for it.
+ */
 export type TaskInput_Deserialize = {
-	name?: string | null,
-	prompt: string,
-	provider?: string | null,
-	model?: string | null,
 	/**  RFC 3339; mutually exclusive with `run_in_minutes`. */
 	run_at?: string | null,
 	run_in_minutes?: number | null,
-	max_attempts?: number | null,
-	timeout_s?: number | null,
-};
+} & NewTask_Deserialize;
 
-/**  The create form. */
+/**
+ *  The create form: the engine's task fields, with the start time as the form
+ *  asks for it.
+ */
 export type TaskInput_Serialize = {
-	name: string | null,
-	prompt: string,
-	provider: string | null,
-	model: string | null,
 	/**  RFC 3339; mutually exclusive with `run_in_minutes`. */
 	run_at: string | null,
 	run_in_minutes: number | null,
-	max_attempts: number | null,
-	timeout_s: number | null,
-};
+} & NewTask_Serialize;
 
 /**  A window of the task list with the per-status counts. */
 export type TaskPage = TaskPage_Serialize | TaskPage_Deserialize;
@@ -1006,6 +1068,8 @@ export type TaskSummary_Deserialize = {
 	/**  Number of tasks chained onto this one. */
 	children: number,
 	latency_ms?: number | null,
+	/**  Shown as chips on the row. */
+	tags?: string[],
 };
 
 /**  What a list row shows. */
@@ -1024,12 +1088,14 @@ export type TaskSummary_Serialize = {
 	/**  Number of tasks chained onto this one. */
 	children: number,
 	latency_ms: number | null,
+	/**  Shown as chips on the row. */
+	tags: string[],
 };
 
-/**  The task each fire creates. */
+/**  The task each fire creates: a [`NewTask`] with its defaults resolved. */
 export type TaskTemplate = TaskTemplate_Serialize | TaskTemplate_Deserialize;
 
-/**  The task each fire creates. */
+/**  The task each fire creates: a [`NewTask`] with its defaults resolved. */
 export type TaskTemplate_Deserialize = {
 	/**  The task's name; the schedule's name when `None`. */
 	name?: string | null,
@@ -1043,9 +1109,11 @@ export type TaskTemplate_Deserialize = {
 	max_tokens?: number | null,
 	/**  Instructions chained after the task, each onto the one before it. */
 	follow_ups?: string[],
+	/**  The tags of every task a fire creates, follow-ups included. Absent when none. */
+	tags?: string[],
 };
 
-/**  The task each fire creates. */
+/**  The task each fire creates: a [`NewTask`] with its defaults resolved. */
 export type TaskTemplate_Serialize = {
 	/**  The task's name; the schedule's name when `None`. */
 	name: string | null,
@@ -1059,6 +1127,8 @@ export type TaskTemplate_Serialize = {
 	max_tokens: number | null,
 	/**  Instructions chained after the task, each onto the one before it. */
 	follow_ups: string[],
+	/**  The tags of every task a fire creates, follow-ups included. Absent when none. */
+	tags?: string[],
 };
 
 /**  A task as stored, exported and shown. Field names are the CLI's and the API's JSON. */
@@ -1115,6 +1185,11 @@ export type Task_Deserialize = {
 	 *  reported none (shown with "≈").
 	 */
 	usage_estimated?: boolean,
+	/**
+	 *  Labels to find the task by: lowercase, unique, at most 16; a chained
+	 *  task carries its parent's too. Absent when none.
+	 */
+	tags?: string[],
 };
 
 /**  A task as stored, exported and shown. Field names are the CLI's and the API's JSON. */
@@ -1171,6 +1246,11 @@ export type Task_Serialize = {
 	 *  reported none (shown with "≈").
 	 */
 	usage_estimated?: boolean,
+	/**
+	 *  Labels to find the task by: lowercase, unique, at most 16; a chained
+	 *  task carries its parent's too. Absent when none.
+	 */
+	tags?: string[],
 };
 
 /* Tauri Specta runtime */

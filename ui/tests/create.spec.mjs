@@ -57,7 +57,8 @@ describe("create form", () => {
       run_at: null,
       run_in_minutes: null,
       max_attempts: 3,
-      timeout_s: 600,
+      timeout_ms: 600_000,
+      tags: [],
     });
     await hasText(byTestId(page, "task-row").first().locator(".name .text"), "Fresh task");
     await hasText(row(page, "Fresh task").getByTestId("status-badge"), "queued");

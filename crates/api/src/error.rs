@@ -101,10 +101,10 @@ impl IntoResponse for HttpError {
     }
 }
 
-/// The engine's field names are the CLI's; the API names one of them differently.
+/// The engine's field names are the API's, but for the idempotency key, sent
+/// as a header.
 fn api_field(engine_field: &str) -> Cow<'static, str> {
     match engine_field {
-        "timeout" => "timeout_s".into(),
         "idempotency_key" => crate::IDEMPOTENCY_KEY.into(),
         other => other.to_string().into(),
     }

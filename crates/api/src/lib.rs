@@ -8,7 +8,8 @@
 //! - `guard`: loopback peer, Host header and bearer token, checked before routing.
 //! - `extract`: JSON bodies and ids, refused with the error contract.
 //! - `wire`: request and response bodies (shared with the CLI's client).
-//! - `schema`: OpenAPI mirrors of the engine's types; `openapi`: the document.
+//! - `openapi`: the document; the engine's types derive their own schemas
+//!   (the engine's `utoipa` feature).
 //! - `token`, `discovery`: the `api-token` and `api.json` files.
 //! - `sse`: a client-side Server-Sent Events reader.
 //! - `error`: [`ApiError`] (starting) and [`HttpError`] (answers).
@@ -20,7 +21,6 @@ mod extract;
 mod guard;
 mod openapi;
 mod routes;
-mod schema;
 mod server;
 mod sse;
 mod token;

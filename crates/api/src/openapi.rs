@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document, served at `/openapi.json` and checked into
 //! `docs/openapi.json` (a test regenerates it and fails on drift).
 
-use crate::{events, routes, schema, wire};
+use crate::{events, routes, wire};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -44,23 +44,28 @@ use utoipa::{Modify, OpenApi};
         routes::openapi,
     ),
     components(schemas(
-        schema::TaskDoc,
-        schema::TaskStatusDoc,
-        schema::AttemptDoc,
-        schema::AttemptOutcomeDoc,
-        schema::ExportFileDoc,
-        schema::ScheduleDoc,
-        schema::TaskTemplateDoc,
-        schema::SkippedRunsDoc,
-        schema::SkipReasonDoc,
-        schema::MissedPolicyDoc,
-        schema::OverlapPolicyDoc,
-        schema::ProviderSettingsDoc,
-        schema::ProviderKindDoc,
-        schema::LimitsDoc,
-        schema::LoweredConcurrencyDoc,
-        schema::KeyRefDoc,
-        schema::PricesDoc,
+        baton_engine::Task,
+        baton_engine::TaskState,
+        baton_engine::Attempt,
+        baton_engine::AttemptOutcome,
+        baton_engine::Failure,
+        baton_engine::ErrorClass,
+        baton_engine::NewTask,
+        wire::ChainTask,
+        baton_engine::ExportFile,
+        baton_engine::Schedule,
+        baton_engine::TaskTemplate,
+        baton_engine::SkippedRuns,
+        baton_engine::SkipReason,
+        baton_engine::MissedPolicy,
+        baton_engine::OverlapPolicy,
+        baton_engine::ProviderSettings,
+        baton_engine::ProviderKind,
+        baton_engine::Limits,
+        baton_engine::LoweredConcurrency,
+        baton_engine::KeyRef,
+        baton_engine::Prices,
+        baton_engine::HoldReason,
         wire::ProviderRequest,
         wire::TestProvider,
         wire::ProviderTestResult,

@@ -6,8 +6,8 @@ use crate::events::{self, EventLog};
 use crate::extract::{self, BodyLimit, JsonBody, JsonOrEmpty};
 use crate::guard::{self, Guard};
 use crate::wire::{
-    CancelTask, CancelledTask, ChainTask, CreateTask, ErrorBody, Health, ImportSummary,
-    ProviderRequest, ProviderTestResult, RetryTask, ScheduleRequest, ScheduleRun, TestProvider,
+    CancelTask, CancelledTask, ChainTask, ErrorBody, Health, ImportSummary, ProviderRequest,
+    ProviderTestResult, RetryTask, ScheduleRequest, ScheduleRun, TestProvider,
 };
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use baton_engine::{
-    Created, Engine, IdempotencyKey, ListQuery, ProviderSettings, Schedule, Task, TaskId,
+    Created, Engine, IdempotencyKey, ListQuery, NewTask, ProviderSettings, Schedule, Task, TaskId,
 };
 use serde::Deserialize;
 use std::convert::Infallible;
@@ -119,9 +119,9 @@ pub(crate) async fn health(State(state): State<AppState>) -> Result<Response, Ht
 /// `POST /tasks`
 #[utoipa::path(post, path = "/tasks", tag = "tasks",
     params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters: the same key with the same body answers the task the first request created (with `Idempotent-Replayed: true`), with another body 422 `idempotency_key_reused`; keys are kept 24 hours")),
-    request_body = CreateTask,
+    request_body = NewTask,
     responses(
-        (status = 201, description = "created; it runs now or at `scheduled_for`", body = crate::schema::TaskDoc,
+        (status = 201, description = "created; it runs now or at `scheduled_for`", body = baton_engine::Task,
          headers(("Location" = String, description = "/tasks/{id}"))),
         (status = 400, description = "malformed JSON", body = ErrorBody),
         (status = 401, description = "no or wrong token", body = ErrorBody),
@@ -134,9 +134,8 @@ pub(crate) async fn health(State(state): State<AppState>) -> Result<Response, Ht
 pub(crate) async fn create_task(
     State(state): State<AppState>,
     headers: HeaderMap,
-    JsonBody(body): JsonBody<CreateTask>,
+    JsonBody(new): JsonBody<NewTask>,
 ) -> Result<Response, HttpError> {
-    let new = body.into_new_task()?;
     match idempotency_key(&headers)? {
         Some(key) => Ok(created_once(state.engine.submit_once(new, key).await?)),
         None => Ok(created(state.engine.submit(new).await?)),
@@ -193,6 +192,7 @@ pub(crate) struct ListParams {
     offset: Option<String>,
     status: Option<String>,
     parent_task_id: Option<String>,
+    tag: Option<String>,
 }
 
 /// What the OpenAPI document says `GET /tasks` takes.
@@ -210,11 +210,13 @@ pub(crate) struct ListParamsDoc {
     #[param(minimum = 0)]
     offset: Option<u64>,
     /// Only tasks in this status.
-    #[param(value_type = Option<crate::schema::TaskStatusDoc>)]
+    #[param(value_type = Option<baton_engine::TaskState>)]
     status: Option<String>,
     /// Only tasks chained onto this one.
     #[param(format = Uuid)]
     parent_task_id: Option<String>,
+    /// Only tasks carrying this tag (any case).
+    tag: Option<String>,
 }
 
 /// `GET /tasks`
@@ -222,7 +224,7 @@ pub(crate) struct ListParamsDoc {
     params(ListParamsDoc),
     responses(
         (status = 200, description = "tasks, newest first: one JSON array, as `baton list --json`",
-         body = Vec<crate::schema::TaskDoc>,
+         body = Vec<baton_engine::Task>,
          headers(("X-Next-Cursor" = String, description = "present when there are more tasks: pass it as `cursor`"))),
         (status = 401, description = "no or wrong token", body = ErrorBody),
         (status = 422, description = "an invalid parameter", body = ErrorBody),
@@ -269,6 +271,11 @@ pub(crate) async fn list_tasks(
             .transpose()?,
         parent: uuid("parent_task_id", params.parent_task_id.as_deref())?,
         before: uuid("cursor", params.cursor.as_deref())?,
+        tag: params
+            .tag
+            .map(|t| baton_engine::normalize_tags(&[t]).map(|mut one| one.remove(0)))
+            .transpose()
+            .map_err(|e| HttpError::invalid("tag", e.to_string()))?,
         limit: MAX_PAGE,
     };
     // An offset is walked page by page, so it never holds more than one page.
@@ -306,7 +313,7 @@ fn page_response(tasks: Vec<Task>, next: Option<TaskId>) -> Response {
 #[utoipa::path(get, path = "/tasks/{id}", tag = "tasks",
     params(("id" = String, Path, format = Uuid, description = "the task's id")),
     responses(
-        (status = 200, description = "the task", body = crate::schema::TaskDoc),
+        (status = 200, description = "the task", body = baton_engine::Task),
         (status = 401, description = "no or wrong token", body = ErrorBody),
         (status = 404, description = "no task has this id", body = ErrorBody),
         (status = 422, description = "the id is not a UUID", body = ErrorBody),
@@ -328,7 +335,7 @@ pub(crate) async fn get_task(
     ),
     request_body = ChainTask,
     responses(
-        (status = 201, description = "created: waiting for the parent, or ready if it has completed", body = crate::schema::TaskDoc,
+        (status = 201, description = "created: waiting for the parent, or ready if it has completed", body = baton_engine::Task,
          headers(("Location" = String, description = "/tasks/{id}"))),
         (status = 400, description = "malformed JSON", body = ErrorBody),
         (status = 401, description = "no or wrong token", body = ErrorBody),
@@ -344,10 +351,10 @@ pub(crate) async fn chain_task(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    JsonBody(body): JsonBody<ChainTask>,
+    JsonBody(body): JsonBody<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<Response, HttpError> {
     let parent = extract::task_id(&id)?;
-    let new = body.into_new_task()?;
+    let new = ChainTask::from_body(body)?;
     let key = idempotency_key(&headers)?;
     // Tasks are never deleted, so a parent found now is there for the chain.
     state.engine.get(parent).await?;
@@ -364,7 +371,7 @@ pub(crate) async fn chain_task(
     params(("id" = String, Path, format = Uuid, description = "the task's id")),
     request_body(content = Option<RetryTask>, description = "optional"),
     responses(
-        (status = 200, description = "queued again (or waiting for its parent), attempts reset", body = crate::schema::TaskDoc),
+        (status = 200, description = "queued again (or waiting for its parent), attempts reset", body = baton_engine::Task),
         (status = 400, description = "malformed JSON", body = ErrorBody),
         (status = 401, description = "no or wrong token", body = ErrorBody),
         (status = 404, description = "no task has this id", body = ErrorBody),
@@ -412,7 +419,7 @@ pub(crate) async fn cancel_task(
     params(("Idempotency-Key" = Option<String>, Header, description = "as for `POST /tasks`: the same key and body answer the schedule the first request created")),
     request_body = ScheduleRequest,
     responses(
-        (status = 201, description = "stored; it fires from its next fire time on", body = crate::schema::ScheduleDoc,
+        (status = 201, description = "stored; it fires from its next fire time on", body = baton_engine::Schedule,
          headers(("Location" = String, description = "/schedules/{id}"))),
         (status = 400, description = "malformed JSON", body = ErrorBody),
         (status = 401, description = "no or wrong token", body = ErrorBody),
@@ -449,7 +456,7 @@ pub(crate) async fn create_schedule(
 #[utoipa::path(get, path = "/schedules", tag = "schedules",
     responses(
         (status = 200, description = "every schedule, oldest first, as `baton schedule list --json`",
-         body = Vec<crate::schema::ScheduleDoc>),
+         body = Vec<baton_engine::Schedule>),
         (status = 401, description = "no or wrong token", body = ErrorBody),
     ),
     security(("bearer" = [])),
@@ -464,7 +471,7 @@ pub(crate) async fn list_schedules(
 #[utoipa::path(get, path = "/schedules/{key}", tag = "schedules",
     params(("key" = String, Path, description = "the schedule's name (any case) or id")),
     responses(
-        (status = 200, description = "the schedule", body = crate::schema::ScheduleDoc),
+        (status = 200, description = "the schedule", body = baton_engine::Schedule),
         (status = 401, description = "no or wrong token", body = ErrorBody),
         (status = 404, description = "no schedule has this name or id", body = ErrorBody),
     ),
@@ -482,7 +489,7 @@ pub(crate) async fn get_schedule(
     params(("key" = String, Path, description = "the schedule's name (any case) or id")),
     request_body = ScheduleRequest,
     responses(
-        (status = 200, description = "the whole definition replaced, at once; paused or enabled as before", body = crate::schema::ScheduleDoc),
+        (status = 200, description = "the whole definition replaced, at once; paused or enabled as before", body = baton_engine::Schedule),
         (status = 400, description = "malformed JSON", body = ErrorBody),
         (status = 401, description = "no or wrong token", body = ErrorBody),
         (status = 404, description = "no schedule has this name or id", body = ErrorBody),
@@ -506,7 +513,7 @@ pub(crate) async fn update_schedule(
 #[utoipa::path(delete, path = "/schedules/{key}", tag = "schedules",
     params(("key" = String, Path, description = "the schedule's name (any case) or id")),
     responses(
-        (status = 200, description = "removed (the tasks it created stay); the schedule as it was", body = crate::schema::ScheduleDoc),
+        (status = 200, description = "removed (the tasks it created stay); the schedule as it was", body = baton_engine::Schedule),
         (status = 401, description = "no or wrong token", body = ErrorBody),
         (status = 404, description = "no schedule has this name or id", body = ErrorBody),
     ),
@@ -524,7 +531,7 @@ pub(crate) async fn remove_schedule(
 #[utoipa::path(post, path = "/schedules/{key}/pause", tag = "schedules",
     params(("key" = String, Path, description = "the schedule's name (any case) or id")),
     responses(
-        (status = 200, description = "paused: no fire until resumed", body = crate::schema::ScheduleDoc),
+        (status = 200, description = "paused: no fire until resumed", body = baton_engine::Schedule),
         (status = 401, description = "no or wrong token", body = ErrorBody),
         (status = 404, description = "no schedule has this name or id", body = ErrorBody),
     ),
@@ -542,7 +549,7 @@ pub(crate) async fn pause_schedule(
 #[utoipa::path(post, path = "/schedules/{key}/resume", tag = "schedules",
     params(("key" = String, Path, description = "the schedule's name (any case) or id")),
     responses(
-        (status = 200, description = "enabled: fires from the next fire time after now", body = crate::schema::ScheduleDoc),
+        (status = 200, description = "enabled: fires from the next fire time after now", body = baton_engine::Schedule),
         (status = 401, description = "no or wrong token", body = ErrorBody),
         (status = 404, description = "no schedule has this name or id", body = ErrorBody),
     ),
@@ -588,7 +595,7 @@ pub(crate) struct ScheduleTasksParams {
 #[utoipa::path(get, path = "/schedules/{key}/tasks", tag = "schedules",
     params(("key" = String, Path, description = "the schedule's name (any case) or id"), ScheduleTasksParams),
     responses(
-        (status = 200, description = "the tasks the schedule created, newest first", body = Vec<crate::schema::TaskDoc>),
+        (status = 200, description = "the tasks the schedule created, newest first", body = Vec<baton_engine::Task>),
         (status = 401, description = "no or wrong token", body = ErrorBody),
         (status = 404, description = "no schedule has this name or id", body = ErrorBody),
         (status = 422, description = "an invalid limit", body = ErrorBody),
@@ -627,7 +634,7 @@ fn page_limit(text: Option<&str>) -> Result<usize, HttpError> {
 #[utoipa::path(get, path = "/providers", tag = "providers",
     responses(
         (status = 200, description = "the configured providers (not the built-in ones), by name, as `baton provider list --json`; never a key",
-         body = Vec<crate::schema::ProviderSettingsDoc>,
+         body = Vec<baton_engine::ProviderSettings>,
          headers(("X-Builtin-Providers" = String, description = "the built-in providers tasks may also name, comma-separated (e.g. `mock`)"))),
         (status = 401, description = "no or wrong token", body = ErrorBody),
     ),
@@ -654,7 +661,7 @@ pub(crate) async fn list_providers(State(state): State<AppState>) -> Response {
     params(("name" = String, Path, description = "the provider's name: letters, digits, '-', '_' and '.'")),
     request_body = ProviderRequest,
     responses(
-        (status = 200, description = "added, or replaced whole; its tasks use it from now on. Never the key", body = crate::schema::ProviderSettingsDoc),
+        (status = 200, description = "added, or replaced whole; its tasks use it from now on. Never the key", body = baton_engine::ProviderSettings),
         (status = 400, description = "malformed JSON", body = ErrorBody),
         (status = 401, description = "no or wrong token", body = ErrorBody),
         (status = 409, description = "`key_unavailable`: the OS keychain refused the key; nothing was saved", body = ErrorBody),
@@ -710,7 +717,7 @@ fn sent_key(bytes: &[u8]) -> Option<String> {
 #[utoipa::path(delete, path = "/providers/{name}", tag = "providers",
     params(("name" = String, Path, description = "the provider's name")),
     responses(
-        (status = 200, description = "removed, with its key in the keychain; the settings as they were. Its queued tasks fail when run unless a provider of that name comes back", body = crate::schema::ProviderSettingsDoc),
+        (status = 200, description = "removed, with its key in the keychain; the settings as they were. Its queued tasks fail when run unless a provider of that name comes back", body = baton_engine::ProviderSettings),
         (status = 401, description = "no or wrong token", body = ErrorBody),
         (status = 404, description = "no provider has this name", body = ErrorBody),
     ),
@@ -750,7 +757,7 @@ pub(crate) async fn test_provider(
 /// `GET /export`
 #[utoipa::path(get, path = "/export", tag = "transfer",
     responses(
-        (status = 200, description = "every task and schedule, as the export file (docs/export-format.md)", body = crate::schema::ExportFileDoc),
+        (status = 200, description = "every task and schedule, as the export file (docs/export-format.md)", body = baton_engine::ExportFile),
         (status = 401, description = "no or wrong token", body = ErrorBody),
     ),
     security(("bearer" = [])),
@@ -817,7 +824,7 @@ impl std::io::Write for ChannelWriter {
 
 /// `POST /import`
 #[utoipa::path(post, path = "/import", tag = "transfer",
-    request_body(content = crate::schema::ExportFileDoc, description = "an export file"),
+    request_body(content = baton_engine::ExportFile, description = "an export file"),
     responses(
         (status = 200, description = "imported; ids (and schedule names) already stored were skipped", body = ImportSummary),
         (status = 400, description = "malformed JSON", body = ErrorBody),

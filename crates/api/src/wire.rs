@@ -2,11 +2,11 @@
 //! the engine's [`Task`], serialised as `baton show --json` prints it.
 //!
 //! These types are public so the CLI's client sends and reads exactly what the
-//! server does. Engine types inside them are documented by the mirrors in
-//! `schema`.
+//! server does. A new task's fields and the task record are the engine's own
+//! types ([`NewTask`], [`Task`]), whose schemas the engine derives (its `utoipa`
+//! feature).
 
 use crate::error::HttpError;
-use crate::schema::{TaskDoc, TaskStatusDoc};
 use baton_engine::{
     ApiKey, Cancelled, ImportReport, KeyRef, Limits, MissedPolicy, NewSchedule, NewTask,
     OverlapPolicy, Prices, ProviderKind, ProviderSettings, ProviderTest, RecordError, Schedule,
@@ -19,76 +19,85 @@ use std::fmt;
 use std::time::Duration;
 use utoipa::ToSchema;
 
-/// `POST /tasks`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateTask {
-    /// A short name; defaults to the prompt's first line.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// What the model is asked (at most 1 MiB).
-    pub prompt: String,
-    /// Run at this time (RFC 3339) instead of now.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scheduled_for: Option<DateTime<Utc>>,
-    /// Attempts before the task fails (1..=20, default 3).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(minimum = 1, maximum = 20)]
-    pub max_attempts: Option<u32>,
-    /// Defaults to `mock`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub provider: Option<String>,
-    /// Defaults to the provider's default model.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub model: Option<String>,
-    /// Time limit of one attempt in seconds (fractions allowed; up to 86400, default 600).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout_s: Option<f64>,
-    /// A system prompt (at most 1 MiB).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub system: Option<String>,
-    /// Sampling temperature, 0 to 2; the provider's default when left out.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(minimum = 0, maximum = 2)]
-    pub temperature: Option<f64>,
-    /// Most completion tokens per attempt; the provider's default when left out.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(minimum = 1)]
-    pub max_tokens: Option<u32>,
+/// `POST /tasks/{id}/chain`: the fields of a new task ([`NewTask`], the
+/// `POST /tasks` body), with `instruction` where that has `prompt`. Its schema is
+/// `NewTask`'s with that one key renamed, so no field is written twice.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChainTask(pub NewTask);
+
+const INSTRUCTION: &str = "instruction";
+
+impl ChainTask {
+    /// Reads a chain body with the same refusals as any body (unknown fields,
+    /// wrong types), naming `instruction` where the task's field is `prompt`.
+    pub(crate) fn from_body(
+        mut body: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<NewTask, HttpError> {
+        if body.contains_key("prompt") {
+            return Err(HttpError::invalid(
+                "prompt",
+                "prompt: a chained task's prompt is sent as `instruction`",
+            ));
+        }
+        if let Some(instruction) = body.remove(INSTRUCTION) {
+            body.insert("prompt".into(), instruction);
+        }
+        let bytes = serde_json::to_vec(&body).expect("a JSON map serialises");
+        crate::extract::parse::<NewTask>(&bytes).map_err(|mut e| {
+            if e.body.field.as_deref() == Some("prompt") {
+                e.body.field = Some(INSTRUCTION.into());
+                e.body.message = e.body.message.replacen("prompt", INSTRUCTION, 1);
+            }
+            e.body.message = e.body.message.replace("`prompt`", "`instruction`");
+            e
+        })
+    }
 }
 
-/// `POST /tasks/{id}/chain`: a task that runs on the parent's output.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ChainTask {
-    /// A short name; defaults to the instruction's first line.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// The child's prompt. `{{parent.output}}` is replaced by the parent's output;
-    /// without it, the output is put first, followed by a blank line.
-    pub instruction: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scheduled_for: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(minimum = 1, maximum = 20)]
-    pub max_attempts: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub provider: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub model: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout_s: Option<f64>,
-    /// A system prompt (at most 1 MiB).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub system: Option<String>,
-    /// Sampling temperature, 0 to 2; the provider's default when left out.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(minimum = 0, maximum = 2)]
-    pub temperature: Option<f64>,
-    /// Most completion tokens per attempt; the provider's default when left out.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(minimum = 1)]
-    pub max_tokens: Option<u32>,
+impl Serialize for ChainTask {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut value = serde_json::to_value(&self.0).map_err(serde::ser::Error::custom)?;
+        if let Some(body) = value.as_object_mut() {
+            if let Some(prompt) = body.remove("prompt") {
+                body.insert(INSTRUCTION.into(), prompt);
+            }
+        }
+        value.serialize(serializer)
+    }
+}
+
+impl utoipa::PartialSchema for ChainTask {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::Schema;
+        use utoipa::openapi::RefOr;
+        let mut schema = <NewTask as utoipa::PartialSchema>::schema();
+        if let RefOr::T(Schema::Object(object)) = &mut schema {
+            object.description =
+                Some("`POST /tasks/{id}/chain`: a task that runs on the parent's output.".into());
+            if let Some(mut prompt) = object.properties.remove("prompt") {
+                if let RefOr::T(Schema::Object(field)) = &mut prompt {
+                    field.description = Some(
+                        "The child's prompt. `{{parent.output}}` is replaced by the parent's \
+                         output; without it, the output is put first, followed by a blank line."
+                            .into(),
+                    );
+                }
+                object.properties.insert(INSTRUCTION.into(), prompt);
+            }
+            for name in &mut object.required {
+                if name == "prompt" {
+                    *name = INSTRUCTION.into();
+                }
+            }
+        }
+        schema
+    }
+}
+
+impl ToSchema for ChainTask {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "ChainTask".into()
+    }
 }
 
 /// `POST /tasks/{id}/retry`; the body may be left out.
@@ -114,10 +123,8 @@ pub struct CancelTask {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CancelledTask {
     #[serde(flatten)]
-    #[schema(value_type = TaskDoc)]
     pub task: Task,
     /// The status before the cancel.
-    #[schema(value_type = TaskStatusDoc)]
     pub previous_status: TaskState,
     /// False when the task was already cancelled (not an error).
     pub changed: bool,
@@ -231,20 +238,18 @@ pub struct ScheduleRequest {
     pub timezone: Option<String>,
     /// Runs that fell due while the engine was stopped: `skip`, `once` (default) or `all`.
     #[serde(default)]
-    #[schema(value_type = crate::schema::MissedPolicyDoc)]
     pub missed: MissedPolicy,
     /// Missed runs later than this many seconds are skipped; no limit when left out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_lateness_s: Option<f64>,
     /// A fire while the previous run is active: `skip` (default), `queue` or `cancel`.
     #[serde(default)]
-    #[schema(value_type = crate::schema::OverlapPolicyDoc)]
     pub overlap: OverlapPolicy,
     /// False: created paused. Default true.
     #[serde(default = "yes")]
     pub enabled: bool,
     /// The task each fire creates; `scheduled_for` must be left out.
-    pub task: CreateTask,
+    pub task: NewTask,
     /// Instructions chained onto the task, in order (at most 10).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub follow_ups: Vec<String>,
@@ -274,7 +279,7 @@ impl ScheduleRequest {
             overlap: self.overlap,
             enabled: self.enabled,
             follow_ups: self.follow_ups,
-            ..NewSchedule::new(self.name, self.cron, self.task.into_new_task()?)
+            ..NewSchedule::new(self.name, self.cron, self.task)
         })
     }
 }
@@ -290,7 +295,7 @@ impl From<NewSchedule> for ScheduleRequest {
             max_lateness_s: s.max_lateness.map(|d| d.as_secs_f64()),
             overlap: s.overlap,
             enabled: s.enabled,
-            task: s.task.into(),
+            task: s.task,
             follow_ups: s.follow_ups,
         }
     }
@@ -300,10 +305,8 @@ impl From<NewSchedule> for ScheduleRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ScheduleRun {
     /// The schedule after the run started.
-    #[schema(value_type = crate::schema::ScheduleDoc)]
     pub schedule: Schedule,
     /// The run's tasks: its task first, then its follow-ups.
-    #[schema(value_type = Vec<TaskDoc>)]
     pub tasks: Vec<Task>,
 }
 
@@ -338,7 +341,6 @@ pub struct ProviderRequest {
     /// The path's name; may be left out, and must equal it when given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[schema(value_type = crate::schema::ProviderKindDoc)]
     pub kind: ProviderKind,
     /// Required but for `mock`: e.g. `https://api.openai.com/v1`,
     /// `http://localhost:11434/v1`, `https://api.anthropic.com`.
@@ -351,13 +353,11 @@ pub struct ProviderRequest {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,
     #[serde(default)]
-    #[schema(value_type = crate::schema::LimitsDoc)]
     pub limits: Limits,
     /// Where the key comes from: `{"source": "none"}` (the default) or
     /// `{"source": "env", "var": "NAME"}`. `{"source": "keychain"}` without
     /// `api_key` keeps the key already in the keychain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<crate::schema::KeyRefDoc>)]
     pub key: Option<KeyRef>,
     /// A key to store in the OS keychain; `key` is then left out (or `keychain`).
     /// Never part of any answer.
@@ -365,7 +365,6 @@ pub struct ProviderRequest {
     #[schema(value_type = Option<String>, write_only)]
     pub api_key: Option<Secret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<crate::schema::PricesDoc>)]
     pub prices: Option<Prices>,
     /// Longest silence from the server, in milliseconds, before a request counts
     /// as stalled; 120000 when left out.
@@ -538,11 +537,8 @@ pub struct StreamEvent {
 pub enum StreamEventKind {
     /// A committed status change; `from` is null when the task was created or imported.
     State {
-        #[schema(value_type = Option<TaskStatusDoc>)]
         from: Option<TaskState>,
-        #[schema(value_type = TaskStatusDoc)]
         to: TaskState,
-        #[schema(value_type = TaskDoc)]
         task: Box<Task>,
     },
     /// A piece of output from a running attempt.
@@ -554,7 +550,7 @@ pub enum StreamEventKind {
     /// A queued task is held back by its provider's limit and stays queued.
     Held {
         provider: String,
-        #[schema(value_type = crate::schema::HoldReasonDoc)]
+        #[schema(value_type = baton_engine::HoldReason)]
         reason: String,
         /// Until the limit lifts, when a time lifts it.
         wait_ms: Option<u64>,
@@ -581,91 +577,4 @@ pub struct StreamNotice {
     #[serde(rename = "type")]
     pub kind: String,
     pub message: String,
-}
-
-/// Seconds as the API takes them, to the engine's duration.
-pub(crate) fn timeout(seconds: Option<f64>) -> Result<Option<Duration>, HttpError> {
-    seconds
-        .map(|s| {
-            Duration::try_from_secs_f64(s)
-                .ok()
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| {
-                    HttpError::invalid(
-                        "timeout_s",
-                        format!("timeout_s must be a number of seconds above zero, got {s}"),
-                    )
-                })
-        })
-        .transpose()
-}
-
-impl CreateTask {
-    pub(crate) fn into_new_task(self) -> Result<NewTask, HttpError> {
-        Ok(NewTask {
-            timeout: timeout(self.timeout_s)?,
-            prompt: self.prompt,
-            name: self.name,
-            provider: self.provider,
-            model: self.model,
-            scheduled_for: self.scheduled_for,
-            max_attempts: self.max_attempts,
-            system: self.system,
-            temperature: self.temperature,
-            max_tokens: self.max_tokens,
-        })
-    }
-}
-
-impl ChainTask {
-    pub(crate) fn into_new_task(self) -> Result<NewTask, HttpError> {
-        Ok(NewTask {
-            timeout: timeout(self.timeout_s)?,
-            prompt: self.instruction,
-            name: self.name,
-            provider: self.provider,
-            model: self.model,
-            scheduled_for: self.scheduled_for,
-            max_attempts: self.max_attempts,
-            system: self.system,
-            temperature: self.temperature,
-            max_tokens: self.max_tokens,
-        })
-    }
-}
-
-/// The request fields a CLI (or any client) sends for a new task.
-impl From<NewTask> for CreateTask {
-    fn from(t: NewTask) -> Self {
-        CreateTask {
-            name: t.name,
-            prompt: t.prompt,
-            scheduled_for: t.scheduled_for,
-            max_attempts: t.max_attempts,
-            provider: t.provider,
-            model: t.model,
-            timeout_s: t.timeout.map(|d| d.as_secs_f64()),
-            system: t.system,
-            temperature: t.temperature,
-            max_tokens: t.max_tokens,
-        }
-    }
-}
-
-impl From<NewTask> for ChainTask {
-    fn from(t: NewTask) -> Self {
-        let c = CreateTask::from(t);
-        ChainTask {
-            name: c.name,
-            instruction: c.prompt,
-            scheduled_for: c.scheduled_for,
-            max_attempts: c.max_attempts,
-            provider: c.provider,
-            model: c.model,
-            timeout_s: c.timeout_s,
-            system: c.system,
-            temperature: c.temperature,
-            max_tokens: c.max_tokens,
-        }
-    }
 }

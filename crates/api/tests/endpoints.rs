@@ -23,7 +23,7 @@ async fn a_created_task_is_201_with_its_location_and_the_cli_field_names() {
         .post("/tasks")
         .json(&json!({
             "name": "greet", "prompt": "hello", "max_attempts": 2,
-            "provider": "mock", "model": "echo", "timeout_s": 1.5,
+            "provider": "mock", "model": "echo", "timeout_ms": 1500,
             "scheduled_for": "2099-01-01T00:00:00Z"
         }))
         .send()
@@ -90,9 +90,15 @@ async fn invalid_fields_are_422_naming_the_field() {
         (json!({"prompt": "x", "max_attempts": 0}), "max_attempts"),
         (json!({"prompt": "x", "max_attempts": -1}), "max_attempts"),
         (json!({"prompt": "x", "max_attempts": 21}), "max_attempts"),
-        (json!({"prompt": "x", "timeout_s": 0}), "timeout_s"),
-        (json!({"prompt": "x", "timeout_s": -3}), "timeout_s"),
-        (json!({"prompt": "x", "timeout_s": 100000}), "timeout_s"),
+        (json!({"prompt": "x", "timeout_ms": 0}), "timeout_ms"),
+        (json!({"prompt": "x", "timeout_ms": -3}), "timeout_ms"),
+        (
+            json!({"prompt": "x", "timeout_ms": 100_000_000}),
+            "timeout_ms",
+        ),
+        // The seconds field of before 0.2 is refused by name, not dropped.
+        (json!({"prompt": "x", "timeout_s": 5}), "timeout_s"),
+        (json!({"prompt": "x", "tags": ["no spaces"]}), "tags"),
         (json!({"prompt": "x", "provider": "nope"}), "provider"),
         (json!({"prompt": "x", "model": "sleep=abc"}), "model"),
         (json!({"prompt": "x", "name": " "}), "name"),

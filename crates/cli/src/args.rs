@@ -120,6 +120,9 @@ pub struct TaskFields {
     /// Most completion tokens per attempt [default: the provider's]
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub max_tokens: Option<i64>,
+    /// A tag to find the task by (repeat for more): letters, digits, '-', '_', '.'
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
 }
 
 /// The options `submit` and `chain` share.
@@ -190,6 +193,9 @@ pub struct ListArgs {
         allow_negative_numbers = true
     )]
     pub limit: i64,
+    /// Only tasks carrying this tag
+    #[arg(long, value_name = "TAG")]
+    pub tag: Option<String>,
     /// Print one JSON array
     #[arg(long)]
     pub json: bool,

@@ -136,10 +136,10 @@ pub fn new_task(prompt: String, options: &TaskOptions) -> Result<NewTask, CliErr
 /// A task to create with no start time of its own: a schedule's task, or the
 /// base of [`new_task`].
 pub fn task(prompt: String, fields: &TaskFields) -> Result<NewTask, CliError> {
-    let timeout = fields
+    let timeout_ms = fields
         .timeout
         .as_deref()
-        .map(|t| duration("--timeout", t))
+        .map(|t| duration("--timeout", t).map(|d| d.as_millis() as u64))
         .transpose()?;
     let new = NewTask {
         prompt,
@@ -148,10 +148,11 @@ pub fn task(prompt: String, fields: &TaskFields) -> Result<NewTask, CliError> {
         model: fields.model.clone(),
         scheduled_for: None,
         max_attempts: max_attempts(fields.max_attempts)?,
-        timeout,
+        timeout_ms,
         system: fields.system.clone(),
         temperature: fields.temperature,
         max_tokens: max_tokens(fields.max_tokens)?,
+        tags: fields.tags.clone(),
     };
     new.check()?;
     Ok(new)

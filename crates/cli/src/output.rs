@@ -135,6 +135,9 @@ pub fn details(t: &Task) -> String {
         "timeout",
         humantime::format_duration(t.timeout()).to_string(),
     );
+    if !t.tags.is_empty() {
+        field("tags", t.tags.join(", "));
+    }
     if t.prompt_tokens.is_some() || t.completion_tokens.is_some() {
         // "≈": counted by Baton, because the provider reported none.
         let about = if t.usage_estimated { "≈" } else { "" };

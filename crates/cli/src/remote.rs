@@ -3,9 +3,8 @@
 
 use crate::error::CliError;
 use baton_api::wire::{
-    CancelTask, CancelledTask, ChainTask, CreateTask, ErrorBody, Health, ImportSummary,
-    ProviderRequest, ProviderTestResult, RetryTask, ScheduleRequest, ScheduleRun, Secret,
-    StreamEvent, TestProvider,
+    CancelTask, CancelledTask, ChainTask, ErrorBody, Health, ImportSummary, ProviderRequest,
+    ProviderTestResult, RetryTask, ScheduleRequest, ScheduleRun, Secret, StreamEvent, TestProvider,
 };
 use baton_api::{Discovery, SseMessage, SseParser};
 use baton_engine::{
@@ -162,7 +161,7 @@ impl Remote {
         key: Option<IdempotencyKey>,
     ) -> Result<Task, CliError> {
         let request = keyed(self.post("/tasks"), key.as_ref());
-        self.send(request.json(&CreateTask::from(new))).await
+        self.send(request.json(&new)).await
     }
 
     pub async fn chain(
@@ -173,7 +172,7 @@ impl Remote {
     ) -> Result<Task, CliError> {
         let path = format!("/tasks/{parent}/chain");
         let request = keyed(self.post(&path), key.as_ref());
-        self.send(request.json(&ChainTask::from(new))).await
+        self.send(request.json(&ChainTask(new))).await
     }
 
     pub async fn cancel(
@@ -212,7 +211,10 @@ impl Remote {
             if let Some(cursor) = cursor {
                 params.push(("cursor", cursor.to_string()));
             }
-            // Numbers, ids and status words: nothing to escape.
+            if let Some(tag) = &query.tag {
+                params.push(("tag", tag.clone()));
+            }
+            // Numbers, ids, status words and tags: nothing to escape.
             let query: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
             let path = format!("/tasks?{}", query.join("&"));
             let response = self.respond(self.get(&path)).await?;

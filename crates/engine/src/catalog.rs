@@ -41,6 +41,9 @@ pub struct TaskSummary {
     /// Number of tasks chained onto this one.
     pub children: u32,
     pub latency_ms: Option<u64>,
+    /// Shown as chips on the row.
+    #[serde(default)]
+    pub tags: Vec<String>,
     #[serde(skip)]
     search_text: String,
     /// Prompt + completion tokens, for the activity figures (not sent to views).
@@ -66,6 +69,7 @@ impl TaskSummary {
                 max_attempts: task.max_attempts,
                 parent_task_id: task.parent_task_id,
                 latency_ms: task.latency_ms,
+                tags: task.tags.clone(),
                 prompt: PromptPrefix(task.prompt.chars().take(SEARCH_PREFIX).collect()),
                 prompt_tokens: task.prompt_tokens,
                 completion_tokens: task.completion_tokens,
@@ -97,6 +101,7 @@ impl TaskSummary {
             parent_task_id: row.parent_task_id,
             children,
             latency_ms: row.latency_ms,
+            tags: row.tags,
             search_text,
             tokens: row.prompt_tokens.unwrap_or(0) + row.completion_tokens.unwrap_or(0),
             cost_usd: row.cost_usd,
@@ -120,6 +125,8 @@ struct Row {
     max_attempts: u32,
     parent_task_id: Option<TaskId>,
     latency_ms: Option<u64>,
+    #[serde(default)]
+    tags: Vec<String>,
     prompt: PromptPrefix,
     #[serde(default)]
     prompt_tokens: Option<u64>,
@@ -176,8 +183,19 @@ pub struct CatalogQuery {
     pub chain: Option<ChainFilter>,
     /// Case-insensitive; matches the name, the id or the start of the prompt.
     pub search: Option<String>,
+    /// Only tasks carrying this tag (any case).
+    #[serde(default)]
+    pub tag: Option<String>,
     pub offset: usize,
     pub limit: usize,
+}
+
+/// The tag a query filters by, as tags are stored; none when blank.
+fn tag_filter(q: &CatalogQuery) -> Option<String> {
+    q.tag
+        .as_deref()
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| !t.is_empty())
 }
 
 /// One window of the matching tasks, newest first, and how many match in all.
@@ -323,7 +341,8 @@ impl Catalog {
         q: &CatalogQuery,
     ) -> Result<CatalogPage, crate::TaskError> {
         let searching = q.search.as_deref().is_some_and(|s| !s.trim().is_empty());
-        let simple = q.schedule.is_none() && q.chain.is_none() && !searching;
+        let tag = tag_filter(q);
+        let simple = q.schedule.is_none() && q.chain.is_none() && !searching && tag.is_none();
         let want = q.offset.saturating_add(q.limit);
         if *self.loaded.borrow() != Load::Pending || !simple || want > STORE_PAGE_LIMIT {
             self.loaded().await?;
@@ -423,6 +442,7 @@ impl Catalog {
             .as_deref()
             .map(|s| s.trim().to_lowercase())
             .filter(|s| !s.is_empty());
+        let tag = tag_filter(q);
         let rows = self.read();
         let mut total = 0;
         let mut page = Vec::with_capacity(q.limit.min(1000));
@@ -438,7 +458,8 @@ impl Catalog {
                 })
                 && needle
                     .as_deref()
-                    .is_none_or(|n| row.search_text.contains(n));
+                    .is_none_or(|n| row.search_text.contains(n))
+                && tag.as_ref().is_none_or(|t| row.tags.contains(t));
             if matches {
                 if total >= q.offset && page.len() < q.limit {
                     page.push(row.clone());

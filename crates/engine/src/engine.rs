@@ -530,7 +530,10 @@ impl Engine {
             .check_model(&model)
             .map_err(|m| TaskError::invalid("model", m))?;
         let max_attempts = new.max_attempts.unwrap_or(task::DEFAULT_MAX_ATTEMPTS);
-        let timeout = new.timeout.unwrap_or(task::DEFAULT_TIMEOUT);
+        let timeout_ms = new
+            .timeout_ms
+            .unwrap_or(task::DEFAULT_TIMEOUT.as_millis() as u64);
+        let tags = task::normalize_tags(&new.tags)?;
         let system = new.system.filter(|s| !s.trim().is_empty());
         let name = match new.name {
             Some(name) => name.trim().to_string(),
@@ -541,7 +544,8 @@ impl Engine {
             scheduled_for: new.scheduled_for,
             parent_task_id: parent,
             max_attempts,
-            timeout_ms: timeout.as_millis() as u64,
+            timeout_ms,
+            tags,
             system,
             temperature: new.temperature.map(crate::task::Real),
             max_tokens: new.max_tokens,

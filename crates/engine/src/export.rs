@@ -13,11 +13,15 @@ use std::time::Duration;
 /// 2. adds `schedules` (a version 1 reader would drop them without a word).
 pub const EXPORT_FORMAT_VERSION: u64 = 2;
 
+/// The export file (docs/export-format.md); `POST /import` takes the same shape.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct ExportFile {
     pub format_version: u64,
     pub exported_at: DateTime<Utc>,
     pub tasks: Vec<Task>,
+    /// Since format_version 2.
     #[serde(default)]
     pub schedules: Vec<Schedule>,
 }
@@ -392,6 +396,7 @@ fn check_schedule(
     )
     .map_err(sentence)?;
     schedule::validate_follow_ups(&t.follow_ups).map_err(sentence)?;
+    task::validate_stored_tags(&t.tags).map_err(sentence)?;
     check_model(&t.provider, &t.model)
 }
 
@@ -404,6 +409,7 @@ fn check_record(
     task::validate_name(&task.name).map_err(sentence)?;
     task::validate_max_attempts(task.max_attempts).map_err(sentence)?;
     task::validate_timeout(Duration::from_millis(task.timeout_ms)).map_err(sentence)?;
+    task::validate_stored_tags(&task.tags).map_err(sentence)?;
     if task.attempts > task.max_attempts {
         return Err(format!(
             "attempts ({}) is more than max_attempts ({})",

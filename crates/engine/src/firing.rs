@@ -311,6 +311,7 @@ fn create_run(
         temperature: t.temperature,
         max_tokens: t.max_tokens,
         schedule_id: Some(s.id),
+        tags: t.tags.clone(),
         ..Task::fresh(name, prompt, t.provider.clone(), t.model.clone(), now)
     };
     let first = base(t.prompt.clone(), name.clone(), None);

@@ -80,7 +80,8 @@ pub use schedule::{
 pub use state::TaskState;
 pub use store::{ListQuery, StatusCounts, DEFAULT_CACHE_BYTES, SCHEMA_VERSION};
 pub use task::{
-    bind_parent_output, Attempt, AttemptOutcome, ChainRequest, ErrorClass, Failure, NewTask, Real,
-    Task, TaskId, DEFAULT_MAX_ATTEMPTS, DEFAULT_TIMEOUT, MAX_ATTEMPTS_RANGE, MAX_PROMPT_BYTES,
-    MAX_TIMEOUT, MAX_TOKENS_LIMIT, PARENT_OUTPUT_PLACEHOLDER, TEMPERATURE_RANGE,
+    bind_parent_output, normalize_tags, Attempt, AttemptOutcome, ChainRequest, ErrorClass, Failure,
+    NewTask, Real, Task, TaskId, TaskLimits, DEFAULT_MAX_ATTEMPTS, DEFAULT_TIMEOUT,
+    MAX_ATTEMPTS_RANGE, MAX_PROMPT_BYTES, MAX_TAGS, MAX_TAG_CHARS, MAX_TIMEOUT, MAX_TOKENS_LIMIT,
+    PARENT_OUTPUT_PLACEHOLDER, TASK_LIMITS, TEMPERATURE_RANGE,
 };

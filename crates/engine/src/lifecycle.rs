@@ -142,6 +142,9 @@ pub(crate) fn chain(
         )
     })?;
     task.created_at = ctx.now;
+    // A chained task is found by its parent's tags too.
+    let inherited: Vec<String> = parent.tags.iter().chain(&task.tags).cloned().collect();
+    task.tags = crate::task::normalize_tags(&inherited)?;
     match parent.status {
         TaskState::Failed | TaskState::Cancelled => {
             return Err(TaskError::conflict(

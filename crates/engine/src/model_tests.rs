@@ -116,6 +116,7 @@ fn import_record(rec: &ImportRec, id: TaskId, parent: Option<TaskId>, now: DateT
         schedule_id: None,
         finish_reason: None,
         usage_estimated: false,
+        tags: Vec::new(),
     }
 }
 
@@ -411,6 +412,7 @@ fn check_list(
         parent,
         before,
         limit,
+        tag: None,
     };
     let whole = ids(store.list(&query(None, BIG)));
     assert_eq!(whole, want, "list of {status:?} children of {parent:?}");

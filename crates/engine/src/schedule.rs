@@ -39,6 +39,7 @@ crate::task::uuid_id!(
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub enum MissedPolicy {
     /// Every missed run is skipped (and recorded as skipped).
     Skip,
@@ -53,6 +54,7 @@ pub enum MissedPolicy {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub enum OverlapPolicy {
     /// The new run is skipped (and recorded as skipped).
     #[default]
@@ -92,9 +94,11 @@ macro_rules! policy_text {
 policy_text!(MissedPolicy { Skip => "skip", Once => "once", All => "all" });
 policy_text!(OverlapPolicy { Skip => "skip", Queue => "queue", Cancel => "cancel" });
 
-/// The task each fire creates.
+/// The task each fire creates: a [`NewTask`] with its defaults resolved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct TaskTemplate {
     /// The task's name; the schedule's name when `None`.
     #[serde(default)]
@@ -113,12 +117,16 @@ pub struct TaskTemplate {
     /// Instructions chained after the task, each onto the one before it.
     #[serde(default)]
     pub follow_ups: Vec<String>,
+    /// The tags of every task a fire creates, follow-ups included. Absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
 }
 
 /// Why runs were skipped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub enum SkipReason {
     /// Due while the engine was stopped or the machine asleep; the missed-run
     /// policy did not start them.
@@ -134,6 +142,7 @@ pub enum SkipReason {
 /// A group of consecutive fire times skipped for one reason, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct SkippedRuns {
     pub reason: SkipReason,
     pub count: u64,
@@ -148,6 +157,8 @@ pub struct SkippedRuns {
 /// A recurring schedule, as stored, exported and shown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct Schedule {
     pub id: ScheduleId,
     pub name: String,

@@ -192,6 +192,7 @@ impl Engine {
                 temperature: task.temperature,
                 max_tokens: task.max_tokens,
                 follow_ups: new.follow_ups,
+                tags: task.tags,
             },
             created_at: now,
             updated_at: now,

@@ -13,6 +13,7 @@ use std::str::FromStr;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema), schema(as = TaskStatus))]
 pub enum TaskState {
     /// Chained onto a parent that has not completed. In: create/chain, or a manual
     /// retry of a cancelled child whose parent is pending again. Out: the parent's

@@ -14,6 +14,33 @@ pub const MAX_ATTEMPTS_RANGE: std::ops::RangeInclusive<u32> = 1..=20;
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+/// Most tags on one task.
+pub const MAX_TAGS: usize = 16;
+/// Longest tag, in characters.
+pub const MAX_TAG_CHARS: usize = 32;
+
+/// The limits a form checks before sending, as the engine enforces them; the
+/// desktop UI reads them from the generated bindings instead of repeating them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct TaskLimits {
+    pub max_attempts_min: u32,
+    pub max_attempts_max: u32,
+    pub max_timeout_ms: u64,
+    pub max_prompt_bytes: u64,
+    pub max_tags: u32,
+    pub max_tag_chars: u32,
+}
+
+/// The engine's limits on a new task.
+pub const TASK_LIMITS: TaskLimits = TaskLimits {
+    max_attempts_min: *MAX_ATTEMPTS_RANGE.start(),
+    max_attempts_max: *MAX_ATTEMPTS_RANGE.end(),
+    max_timeout_ms: MAX_TIMEOUT.as_millis() as u64,
+    max_prompt_bytes: MAX_PROMPT_BYTES as u64,
+    max_tags: MAX_TAGS as u32,
+    max_tag_chars: MAX_TAG_CHARS as u32,
+};
 /// Longest name kept; longer names are refused.
 pub const MAX_NAME_CHARS: usize = 200;
 /// Largest `max_tokens` accepted.
@@ -33,6 +60,7 @@ macro_rules! uuid_id {
         )]
         #[serde(transparent)]
         #[cfg_attr(feature = "specta", derive(specta::Type))]
+        #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
         pub struct $name(::uuid::Uuid);
 
         impl $name {
@@ -80,6 +108,7 @@ uuid_id!(
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub enum AttemptOutcome {
     Completed,
     /// A retryable error; another attempt was scheduled.
@@ -94,6 +123,7 @@ pub enum AttemptOutcome {
 /// One attempt in a task's history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct Attempt {
     pub number: u32,
     pub started_at: DateTime<Utc>,
@@ -153,6 +183,7 @@ impl Attempt {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub enum ErrorClass {
     /// 429: retried after the provider's Retry-After; the whole provider cools down.
     RateLimited,
@@ -198,6 +229,7 @@ impl fmt::Display for ErrorClass {
 /// A provider error as recorded on the task and its attempt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct Failure {
     pub class: ErrorClass,
     /// The HTTP status, when the provider answered with one.
@@ -211,6 +243,7 @@ pub struct Failure {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 #[serde(transparent)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema), schema(value_type = f64))]
 pub struct Real(pub f64);
 
 impl PartialEq for Real {
@@ -224,6 +257,7 @@ impl Eq for Real {}
 /// A task as stored, exported and shown. Field names are the CLI's and the API's JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct Task {
     pub id: TaskId,
     pub name: String,
@@ -283,6 +317,10 @@ pub struct Task {
     /// reported none (shown with "≈").
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub usage_estimated: bool,
+    /// Labels to find the task by: lowercase, unique, at most 16; a chained
+    /// task carries its parent's too. Absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
 }
 
 #[cfg(test)]
@@ -343,6 +381,7 @@ impl Task {
             schedule_id: None,
             finish_reason: None,
             usage_estimated: false,
+            tags: Vec::new(),
         }
     }
 }
@@ -358,27 +397,52 @@ impl Task {
     }
 }
 
-/// What a caller gives to create a task.
+/// What a caller gives to create a task: every field a task is created with,
+/// defined once. It is the API's `POST /tasks` body as it is, the chain body
+/// with `instruction` for `prompt`, a schedule's `task`, and what the CLI and the
+/// desktop forms fill in.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema), schema(as = CreateTask))]
 pub struct NewTask {
+    /// What the model is asked (at most 1 MiB).
     pub prompt: String,
+    /// A short name; defaults to the prompt's first line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Defaults to `mock`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,
     /// Defaults to the provider's default model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// Run at this time (RFC 3339) instead of now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheduled_for: Option<DateTime<Utc>>,
+    /// Attempts before the task fails (1..=20, default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "utoipa", schema(minimum = 1, maximum = 20))]
     pub max_attempts: Option<u32>,
-    pub timeout: Option<Duration>,
-    /// A system prompt.
-    #[serde(default)]
+    /// Time limit of one attempt in milliseconds (up to 86400000, default 600000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "utoipa", schema(minimum = 1, maximum = 86_400_000))]
+    pub timeout_ms: Option<u64>,
+    /// A system prompt (at most 1 MiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system: Option<String>,
-    /// 0 to 2.
-    #[serde(default)]
+    /// Sampling temperature, 0 to 2; the provider's default when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "utoipa", schema(minimum = 0, maximum = 2))]
     pub temperature: Option<f64>,
-    /// 1 to [`MAX_TOKENS_LIMIT`].
-    #[serde(default)]
+    /// Most completion tokens per attempt; the provider's default when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "utoipa", schema(minimum = 1))]
     pub max_tokens: Option<u32>,
+    /// At most 16 tags of 1 to 32 letters, digits, `-`, `_` or `.`; stored
+    /// lowercased, duplicates dropped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
 }
 
 impl NewTask {
@@ -401,9 +465,10 @@ impl NewTask {
         if let Some(n) = self.max_attempts {
             validate_max_attempts(n)?;
         }
-        if let Some(timeout) = self.timeout {
-            validate_timeout(timeout)?;
+        if let Some(ms) = self.timeout_ms {
+            validate_timeout(Duration::from_millis(ms))?;
         }
+        normalize_tags(&self.tags)?;
         let system = self.system.as_deref().filter(|s| !s.trim().is_empty());
         validate_generation(system, self.temperature, self.max_tokens)?;
         if let Some(at) = self.scheduled_for {
@@ -504,7 +569,11 @@ pub(crate) fn validate_max_attempts(n: u32) -> Result<(), TaskError> {
     } else {
         Err(TaskError::invalid(
             "max_attempts",
-            format!("max_attempts must be between 1 and 20, got {n}"),
+            format!(
+                "max_attempts must be between {} and {}, got {n}",
+                MAX_ATTEMPTS_RANGE.start(),
+                MAX_ATTEMPTS_RANGE.end()
+            ),
         ))
     }
 }
@@ -512,12 +581,12 @@ pub(crate) fn validate_max_attempts(n: u32) -> Result<(), TaskError> {
 pub(crate) fn validate_timeout(timeout: Duration) -> Result<(), TaskError> {
     if timeout.is_zero() {
         Err(TaskError::invalid(
-            "timeout",
+            "timeout_ms",
             "the timeout must be longer than zero",
         ))
     } else if timeout > MAX_TIMEOUT {
         Err(TaskError::invalid(
-            "timeout",
+            "timeout_ms",
             format!(
                 "the timeout must be at most 24 hours, got {}s",
                 timeout.as_secs()
@@ -536,6 +605,59 @@ pub(crate) fn validate_name(name: &str) -> Result<(), TaskError> {
         return Err(TaskError::invalid(
             "name",
             format!("the name is longer than {MAX_NAME_CHARS} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// Tags as stored: each trimmed and lowercased (so `Ops` and `ops` are one
+/// tag), duplicates dropped, first-seen order kept. A tag has 1 to
+/// [`MAX_TAG_CHARS`] ASCII letters, digits, `-`, `_` or `.`, so it is safe in a
+/// URL query and a shell word; a task has at most [`MAX_TAGS`].
+pub fn normalize_tags(tags: &[String]) -> Result<Vec<String>, TaskError> {
+    let mut out: Vec<String> = Vec::with_capacity(tags.len());
+    for raw in tags {
+        let tag = raw.trim().to_ascii_lowercase();
+        if tag.is_empty() {
+            return Err(TaskError::invalid("tags", "a tag is empty"));
+        }
+        if tag.chars().count() > MAX_TAG_CHARS {
+            return Err(TaskError::invalid(
+                "tags",
+                format!("the tag '{tag}' is longer than {MAX_TAG_CHARS} characters"),
+            ));
+        }
+        if let Some(bad) = tag
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+        {
+            return Err(TaskError::invalid(
+                "tags",
+                format!(
+                    "the tag '{}' has '{bad}'; a tag holds only letters, digits, '-', '_' and '.'",
+                    raw.trim()
+                ),
+            ));
+        }
+        if !out.contains(&tag) {
+            out.push(tag);
+        }
+    }
+    if out.len() > MAX_TAGS {
+        return Err(TaskError::invalid(
+            "tags",
+            format!("a task has at most {MAX_TAGS} tags, got {}", out.len()),
+        ));
+    }
+    Ok(out)
+}
+
+/// Tags already stored (an import, a template) must be in their stored form.
+pub(crate) fn validate_stored_tags(tags: &[String]) -> Result<(), TaskError> {
+    if normalize_tags(tags)? != tags {
+        return Err(TaskError::invalid(
+            "tags",
+            "the tags are not lowercase and unique",
         ));
     }
     Ok(())
@@ -635,6 +757,30 @@ mod tests {
             (&None, false, &None)
         );
         assert_eq!(serde_json::to_value(&task).unwrap(), old);
+    }
+
+    #[test]
+    fn tags_are_case_folded_deduplicated_and_refused_with_a_sentence() {
+        let tags = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            normalize_tags(&tags(&[" Ops", "weekly", "OPS", "v1.2_x-y"])).unwrap(),
+            tags(&["ops", "weekly", "v1.2_x-y"])
+        );
+        for (bad, says) in [
+            (tags(&[""]), "empty"),
+            (tags(&["has space"]), "has ' '"),
+            (tags(&["é"]), "only letters"),
+            (tags(&[&"a".repeat(MAX_TAG_CHARS + 1)]), "longer than 32"),
+        ] {
+            let err = normalize_tags(&bad).unwrap_err().to_string();
+            assert!(err.contains(says), "{bad:?}: {err}");
+        }
+        let many: Vec<String> = (0..=MAX_TAGS).map(|i| format!("t{i}")).collect();
+        let err = normalize_tags(&many).unwrap_err().to_string();
+        assert!(err.contains("at most 16 tags"), "{err}");
+        // Seventeen spellings of one tag are one tag.
+        let same: Vec<String> = (0..=MAX_TAGS).map(|_| "Same".to_string()).collect();
+        assert_eq!(normalize_tags(&same).unwrap(), tags(&["same"]));
     }
 
     #[test]

@@ -233,7 +233,7 @@ async fn a_timeout_on_the_last_attempt_fails_the_task() {
         .engine
         .submit(NewTask {
             max_attempts: Some(2),
-            timeout: Some(Duration::from_secs(1)),
+            timeout_ms: Some(1000),
             ..task("slow", "sleep=60000")
         })
         .await
@@ -546,14 +546,14 @@ async fn bad_input_is_refused_with_one_sentence_and_changes_nothing() {
         ),
         (
             NewTask {
-                timeout: Some(Duration::ZERO),
+                timeout_ms: Some(0),
                 ..NewTask::new("p")
             },
             "longer than zero",
         ),
         (
             NewTask {
-                timeout: Some(Duration::from_secs(25 * 3600)),
+                timeout_ms: Some(25 * 3600 * 1000),
                 ..NewTask::new("p")
             },
             "at most 24 hours",

@@ -31,26 +31,12 @@ pub struct ScheduleInput {
     pub max_lateness_minutes: Option<u32>,
     /// Created paused when false (default: enabled). An edit ignores it.
     pub enabled: Option<bool>,
-    /// The task each fire creates, as the create-task form takes it.
-    pub prompt: String,
-    pub provider: Option<String>,
-    pub model: Option<String>,
-    pub max_attempts: Option<u32>,
-    pub timeout_s: Option<u32>,
+    /// The task each fire creates, as the create-task form takes it (its
+    /// `name` is the task's; the schedule's when unset).
+    pub task: NewTask,
     /// Instructions chained after the task, each onto the one before it.
     #[serde(default)]
     pub follow_ups: Vec<String>,
-    /// The task's own name (the schedule's when unset), system prompt and
-    /// generation options: the form does not show them, and sends back what
-    /// the schedule has so an edit keeps them.
-    #[serde(default)]
-    pub task_name: Option<String>,
-    #[serde(default)]
-    pub system: Option<String>,
-    #[serde(default)]
-    pub temperature: Option<f64>,
-    #[serde(default)]
-    pub max_tokens: Option<u32>,
 }
 
 impl ScheduleInput {
@@ -66,18 +52,7 @@ impl ScheduleInput {
                 .map(|m| Duration::from_secs(u64::from(m) * 60)),
             overlap: self.overlap,
             enabled: self.enabled.unwrap_or(true),
-            task: NewTask {
-                prompt: self.prompt,
-                provider: some(self.provider),
-                model: some(self.model),
-                max_attempts: self.max_attempts,
-                timeout: self.timeout_s.map(|s| Duration::from_secs(s.into())),
-                name: some(self.task_name),
-                system: some(self.system),
-                temperature: self.temperature,
-                max_tokens: self.max_tokens,
-                scheduled_for: None,
-            },
+            task: super::tasks::blanks_unset(self.task),
             follow_ups: self
                 .follow_ups
                 .into_iter()

@@ -6,21 +6,17 @@ use crate::state::AppState;
 use baton_engine::{CatalogPage, CatalogQuery, NewTask, StatusCounts, Task};
 use serde::{Deserialize, Serialize};
 use specta::Type;
-use std::time::Duration;
 use tauri::State;
 
-/// The create form.
+/// The create form: the engine's task fields, with the start time as the form
+/// asks for it.
 #[derive(Debug, Clone, Default, Deserialize, Type)]
 pub struct TaskInput {
-    pub name: Option<String>,
-    pub prompt: String,
-    pub provider: Option<String>,
-    pub model: Option<String>,
+    #[serde(flatten)]
+    pub task: NewTask,
     /// RFC 3339; mutually exclusive with `run_in_minutes`.
     pub run_at: Option<String>,
     pub run_in_minutes: Option<u32>,
-    pub max_attempts: Option<u32>,
-    pub timeout_s: Option<u32>,
 }
 
 impl TaskInput {
@@ -43,18 +39,24 @@ impl TaskInput {
                     .to_utc(),
             ),
             (None, Some(minutes)) => Some(now + chrono::Duration::minutes(minutes.into())),
-            (None, None) => None,
+            (None, None) => self.task.scheduled_for,
         };
         Ok(NewTask {
-            prompt: self.prompt,
-            name: self.name.filter(|n| !n.trim().is_empty()),
-            provider: self.provider.filter(|p| !p.trim().is_empty()),
-            model: self.model.filter(|m| !m.trim().is_empty()),
             scheduled_for,
-            max_attempts: self.max_attempts,
-            timeout: self.timeout_s.map(|s| Duration::from_secs(s.into())),
-            ..NewTask::default()
+            ..blanks_unset(self.task)
         })
+    }
+}
+
+/// A form's empty text boxes mean "the default", as if left out.
+pub(crate) fn blanks_unset(task: NewTask) -> NewTask {
+    let some = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
+    NewTask {
+        name: some(task.name),
+        provider: some(task.provider),
+        model: some(task.model),
+        system: some(task.system),
+        ..task
     }
 }
 

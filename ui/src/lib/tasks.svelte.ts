@@ -17,10 +17,12 @@ export interface Filters {
   schedule: ScheduleFilter | "";
   chain: ChainFilter | "";
   search: string;
+  /** One tag; any case. */
+  tag: string;
 }
 
 class TaskList {
-  filters: Filters = $state({ status: "", schedule: "", chain: "", search: "" });
+  filters: Filters = $state({ status: "", schedule: "", chain: "", search: "", tag: "" });
   total = $state(0);
   counts: StatusCounts | null = $state(null);
   /** `loading` only until the first answer; later reloads keep showing the old rows. */
@@ -49,7 +51,7 @@ class TaskList {
 
   get hasFilters(): boolean {
     const f = this.filters;
-    return f.status !== "" || f.schedule !== "" || f.chain !== "" || f.search.trim() !== "";
+    return f.status !== "" || f.schedule !== "" || f.chain !== "" || f.search.trim() !== "" || f.tag.trim() !== "";
   }
 
   rowAt(index: number): TaskSummary | undefined {
@@ -89,7 +91,7 @@ class TaskList {
   }
 
   clearFilters(): void {
-    this.setFilters({ status: "", schedule: "", chain: "", search: "" });
+    this.setFilters({ status: "", schedule: "", chain: "", search: "", tag: "" });
   }
 
   /** Fetches the visible window again; bursts of calls make one query per frame. */
@@ -144,6 +146,7 @@ class TaskList {
         schedule: f.schedule || null,
         chain: f.chain || null,
         search: f.search.trim() || null,
+        tag: f.tag.trim() || null,
         offset: from * BLOCK,
         limit: (to - from + 1) * BLOCK,
       }),

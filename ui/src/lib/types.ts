@@ -88,5 +88,6 @@ export function summaryOf(task: Task, children: number): TaskSummary {
     parent_task_id: task.parent_task_id,
     children,
     latency_ms: task.latency_ms,
+    tags: task.tags ?? [],
   };
 }

@@ -165,9 +165,21 @@ export class Model {
     if (maxAttempts < 1 || maxAttempts > 20) {
       throw invalid("max_attempts", `max_attempts must be between 1 and 20, got ${maxAttempts}`);
     }
-    const timeoutS = input.timeout_s ?? 600;
-    if (timeoutS === 0) throw invalid("timeout", "the timeout must be longer than zero");
-    if (timeoutS > 86_400) throw invalid("timeout", `the timeout must be at most 24 hours, got ${timeoutS}s`);
+    const timeoutMs = input.timeout_ms ?? 600_000;
+    if (timeoutMs === 0) throw invalid("timeout_ms", "the timeout must be longer than zero");
+    if (timeoutMs > 86_400_000) {
+      throw invalid("timeout_ms", `the timeout must be at most 24 hours, got ${timeoutMs / 1000}s`);
+    }
+    // The engine's tag rules: case-folded, unique, a chained task also carries its parent's.
+    const tags: string[] = [];
+    for (const raw of [...(parent?.tags ?? []), ...(input.tags ?? [])]) {
+      const tag = raw.trim().toLowerCase();
+      if (!/^[a-z0-9._-]{1,32}$/.test(tag)) {
+        throw invalid("tags", `the tag '${raw.trim()}' has a character a tag cannot hold`);
+      }
+      if (!tags.includes(tag)) tags.push(tag);
+    }
+    if (tags.length > 16) throw invalid("tags", `a task has at most 16 tags, got ${tags.length}`);
     let name: string;
     if (input.name != null && input.name.trim() !== "") {
       if ([...input.name].length > 200) throw invalid("name", "the name is longer than 200 characters");
@@ -195,7 +207,8 @@ export class Model {
       latency_ms: null,
       attempts: 0,
       max_attempts: maxAttempts,
-      timeout_ms: timeoutS * 1000,
+      timeout_ms: timeoutMs,
+      ...(tags.length > 0 ? { tags } : {}),
       cancel_reason: null,
       history: [],
       system: null,
@@ -298,6 +311,7 @@ export class Model {
       parent_task_id: task.parent_task_id,
       children: this.children.get(task.id) ?? 0,
       latency_ms: task.latency_ms,
+      tags: task.tags ?? [],
     };
   }
 
@@ -320,6 +334,7 @@ export class Model {
       if (q.chain === "roots" && t.parent_task_id !== null) continue;
       if (q.chain === "with_children" && !this.children.get(id)) continue;
       if (needle && !this.search.get(id)!.includes(needle)) continue;
+      if (q.tag?.trim() && !(t.tags ?? []).includes(q.tag.trim().toLowerCase())) continue;
       if (total >= q.offset && rows.length < q.limit) rows.push(this.summary(t));
       total++;
     }

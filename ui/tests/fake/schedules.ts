@@ -114,11 +114,12 @@ export class FakeSchedules {
     // The task's own checks (prompt, provider, model, limits), without storing it.
     const task = this.model.build(
       {
-        prompt: input.prompt,
-        provider: input.provider ?? null,
-        model: input.model ?? null,
-        max_attempts: input.max_attempts ?? null,
-        timeout_s: input.timeout_s ?? null,
+        prompt: input.task.prompt,
+        provider: input.task.provider ?? null,
+        model: input.task.model ?? null,
+        max_attempts: input.task.max_attempts ?? null,
+        timeout_ms: input.task.timeout_ms ?? null,
+        tags: input.task.tags ?? [],
       } as never,
       null,
     );
@@ -144,6 +145,7 @@ export class FakeSchedules {
         temperature: null,
         max_tokens: null,
         follow_ups: (input.follow_ups ?? []).filter((f) => f.trim()),
+        ...(task.tags?.length ? { tags: task.tags } : {}),
       },
       created_at: old?.created_at ?? at,
       updated_at: at,
@@ -215,7 +217,7 @@ export class FakeSchedules {
   runNow(id: string): { schedule: Schedule; tasks: Task[] } {
     const s = structuredClone(this.require(id));
     const t = s.template;
-    const base = { provider: t.provider, model: t.model, max_attempts: t.max_attempts, timeout_s: Math.round(t.timeout_ms / 1000) };
+    const base = { provider: t.provider, model: t.model, max_attempts: t.max_attempts, timeout_ms: t.timeout_ms, tags: t.tags ?? [] };
     const first = this.model.build({ ...base, name: s.name, prompt: t.prompt } as never, null);
     first.schedule_id = id;
     const tasks = [this.model.save(null, first)];

@@ -5,6 +5,7 @@
 
 mod engine_run;
 mod follow;
+mod operations;
 pub mod provider;
 pub mod schedule;
 mod tasks;
@@ -14,13 +15,11 @@ mod view;
 use crate::args::{Cli, Command};
 use crate::error::CliError;
 use crate::remote::Remote;
-use baton_api::wire::{ImportSummary, ProviderTestResult, Secret};
-use baton_engine::{
-    ApiKey, Cancelled, Engine, EngineConfig, ExportFile, IdempotencyKey, ListQuery, NewSchedule,
-    NewTask, OpenError, ProviderSettings, Schedule, ScheduleId, Task, TaskId,
-};
+use baton_engine::{Engine, EngineConfig, OpenError};
+use operations::Operations;
 use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The database file inside the data directory.
 const DB_FILE: &str = "baton.redb";
@@ -102,13 +101,18 @@ fn data_dir(db: &Path) -> &Path {
     db.parent().unwrap_or(Path::new("."))
 }
 
-/// Where a command's operations go.
+/// Where a command's operations go: a running engine (`baton run`, the desktop
+/// app) through its API, or the database opened by this command. Commands see
+/// only [`Operations`].
 #[derive(Clone)]
-enum Backend {
-    /// A running engine (`baton run`, the desktop app) through its API.
-    Api(Remote),
-    /// The database, opened by this command.
-    Local(Engine),
+struct Backend(Arc<dyn Operations>);
+
+impl std::ops::Deref for Backend {
+    type Target = dyn Operations;
+
+    fn deref(&self) -> &Self::Target {
+        &*self.0
+    }
 }
 
 impl Backend {
@@ -117,13 +121,13 @@ impl Backend {
     /// started); with none, the "in use" error stands.
     async fn connect(db: &Path) -> Result<Backend, CliError> {
         if let Some(remote) = Remote::discover(data_dir(db)).await? {
-            return Ok(Backend::Api(remote));
+            return Ok(Backend::api(remote));
         }
         match open(db, baton_engine::DEFAULT_WORKERS).await {
-            Ok(engine) => Ok(Backend::Local(engine)),
+            Ok(engine) => Ok(Backend::local(engine)),
             Err(CliError::Open(locked @ OpenError::Locked { .. })) => {
                 match Remote::discover(data_dir(db)).await? {
-                    Some(remote) => Ok(Backend::Api(remote)),
+                    Some(remote) => Ok(Backend::api(remote)),
                     None => Err(locked.into()),
                 }
             }
@@ -137,212 +141,28 @@ impl Backend {
     /// yet) is opened as by any other command.
     async fn connect_reading(db: &Path) -> Result<Backend, CliError> {
         if let Some(remote) = Remote::discover(data_dir(db)).await? {
-            return Ok(Backend::Api(remote));
+            return Ok(Backend::api(remote));
         }
         if !db.exists() {
             return Backend::connect(db).await;
         }
         match Engine::open_read_only(config(db)).await {
-            Ok(engine) => Ok(Backend::Local(engine)),
+            Ok(engine) => Ok(Backend::local(engine)),
             Err(OpenError::NeedsRepair { .. }) => Backend::connect(db).await,
             Err(locked @ OpenError::Locked { .. }) => match Remote::discover(data_dir(db)).await? {
-                Some(remote) => Ok(Backend::Api(remote)),
+                Some(remote) => Ok(Backend::api(remote)),
                 None => Err(locked.into()),
             },
             Err(e) => Err(e.into()),
         }
     }
 
-    async fn submit(&self, new: NewTask, key: Option<IdempotencyKey>) -> Result<Task, CliError> {
-        match (self, key) {
-            (Backend::Api(api), key) => api.submit(new, key).await,
-            (Backend::Local(engine), Some(key)) => Ok(engine.submit_once(new, key).await?.task),
-            (Backend::Local(engine), None) => Ok(engine.submit(new).await?),
-        }
+    fn api(remote: Remote) -> Backend {
+        Backend(Arc::new(remote))
     }
 
-    async fn chain(
-        &self,
-        parent: TaskId,
-        new: NewTask,
-        key: Option<IdempotencyKey>,
-    ) -> Result<Task, CliError> {
-        match (self, key) {
-            (Backend::Api(api), key) => api.chain(parent, new, key).await,
-            (Backend::Local(engine), Some(key)) => {
-                Ok(engine.chain_once(parent, new, key).await?.task)
-            }
-            (Backend::Local(engine), None) => Ok(engine.chain(parent, new).await?),
-        }
-    }
-
-    async fn cancel(&self, id: TaskId, reason: Option<String>) -> Result<Cancelled, CliError> {
-        match self {
-            Backend::Api(api) => {
-                let c = api.cancel(id, reason).await?;
-                Ok(Cancelled {
-                    task: c.task,
-                    previous: c.previous_status,
-                    changed: c.changed,
-                })
-            }
-            Backend::Local(engine) => Ok(engine.cancel(id, reason).await?),
-        }
-    }
-
-    async fn retry(&self, id: TaskId, max_attempts: Option<u32>) -> Result<Task, CliError> {
-        match self {
-            Backend::Api(api) => api.retry(id, max_attempts).await,
-            Backend::Local(engine) => Ok(engine.retry(id, max_attempts).await?),
-        }
-    }
-
-    async fn get(&self, id: TaskId) -> Result<Task, CliError> {
-        match self {
-            Backend::Api(api) => api.get_task(id).await,
-            Backend::Local(engine) => Ok(engine.get(id).await?),
-        }
-    }
-
-    async fn list(&self, query: ListQuery) -> Result<Vec<Task>, CliError> {
-        match self {
-            Backend::Api(api) => api.list(query).await,
-            Backend::Local(engine) => Ok(engine.list(query).await?),
-        }
-    }
-
-    async fn export(&self) -> Result<ExportFile, CliError> {
-        match self {
-            Backend::Api(api) => api.export().await,
-            Backend::Local(engine) => Ok(engine.export().await?),
-        }
-    }
-
-    async fn import(&self, text: String) -> Result<ImportSummary, CliError> {
-        match self {
-            Backend::Api(api) => api.import(text).await,
-            Backend::Local(engine) => Ok(engine.import(&text).await?.into()),
-        }
-    }
-
-    async fn add_schedule(&self, new: NewSchedule) -> Result<Schedule, CliError> {
-        match self {
-            Backend::Api(api) => api.add_schedule(new).await,
-            Backend::Local(engine) => Ok(engine.add_schedule(new).await?),
-        }
-    }
-
-    /// The schedule with this name (any case) or id.
-    async fn find_schedule(&self, key: &str) -> Result<Schedule, CliError> {
-        match self {
-            Backend::Api(api) => api.find_schedule(key).await,
-            Backend::Local(engine) => Ok(engine.find_schedule(key).await?),
-        }
-    }
-
-    async fn update_schedule(
-        &self,
-        id: ScheduleId,
-        new: NewSchedule,
-    ) -> Result<Schedule, CliError> {
-        match self {
-            Backend::Api(api) => api.update_schedule(id, new).await,
-            Backend::Local(engine) => Ok(engine.update_schedule(id, new).await?),
-        }
-    }
-
-    async fn pause_schedule(&self, id: ScheduleId) -> Result<Schedule, CliError> {
-        match self {
-            Backend::Api(api) => api.schedule_action(id, "pause").await,
-            Backend::Local(engine) => Ok(engine.pause_schedule(id).await?),
-        }
-    }
-
-    async fn resume_schedule(&self, id: ScheduleId) -> Result<Schedule, CliError> {
-        match self {
-            Backend::Api(api) => api.schedule_action(id, "resume").await,
-            Backend::Local(engine) => Ok(engine.resume_schedule(id).await?),
-        }
-    }
-
-    async fn remove_schedule(&self, id: ScheduleId) -> Result<Schedule, CliError> {
-        match self {
-            Backend::Api(api) => api.remove_schedule(id).await,
-            Backend::Local(engine) => Ok(engine.remove_schedule(id).await?),
-        }
-    }
-
-    /// The run's tasks, its task first.
-    async fn run_schedule_now(&self, id: ScheduleId) -> Result<Vec<Task>, CliError> {
-        match self {
-            Backend::Api(api) => Ok(api.run_schedule_now(id).await?.tasks),
-            Backend::Local(engine) => Ok(engine.run_schedule_now(id).await?.1),
-        }
-    }
-
-    async fn schedules(&self) -> Result<Vec<Schedule>, CliError> {
-        match self {
-            Backend::Api(api) => api.schedules().await,
-            Backend::Local(engine) => Ok(engine.schedules().await?),
-        }
-    }
-
-    async fn schedule_tasks(&self, id: ScheduleId, limit: usize) -> Result<Vec<Task>, CliError> {
-        match self {
-            Backend::Api(api) => api.schedule_tasks(id, limit).await,
-            Backend::Local(engine) => Ok(engine.schedule_tasks(id, limit).await?),
-        }
-    }
-
-    /// The configured providers, and the names of the built-in ones.
-    async fn providers(&self) -> Result<(Vec<ProviderSettings>, Vec<String>), CliError> {
-        match self {
-            Backend::Api(api) => api.providers().await,
-            Backend::Local(engine) => {
-                let configured = engine.provider_settings();
-                let builtin = engine
-                    .providers()
-                    .names()
-                    .filter(|n| !configured.iter().any(|s| s.name == *n))
-                    .map(String::from)
-                    .collect();
-                Ok((configured, builtin))
-            }
-        }
-    }
-
-    /// Adds or replaces a provider; `key` goes to the OS keychain of the
-    /// machine running the engine.
-    async fn save_provider(
-        &self,
-        settings: ProviderSettings,
-        key: Option<Secret>,
-    ) -> Result<ProviderSettings, CliError> {
-        match self {
-            Backend::Api(api) => api.save_provider(settings, key).await,
-            Backend::Local(engine) => {
-                let key = key.and_then(|k| ApiKey::new(k.expose()));
-                Ok(engine.save_provider(settings, key).await?)
-            }
-        }
-    }
-
-    async fn remove_provider(&self, name: &str) -> Result<ProviderSettings, CliError> {
-        match self {
-            Backend::Api(api) => api.remove_provider(name).await,
-            Backend::Local(engine) => Ok(engine.remove_provider(name).await?),
-        }
-    }
-
-    async fn test_provider(
-        &self,
-        name: &str,
-        model: Option<String>,
-    ) -> Result<ProviderTestResult, CliError> {
-        match self {
-            Backend::Api(api) => api.test_provider(name, model).await,
-            Backend::Local(engine) => Ok(engine.test_provider(name, model).await?.into()),
-        }
+    fn local(engine: Engine) -> Backend {
+        Backend(Arc::new(engine))
     }
 }
 
@@ -373,8 +193,6 @@ where
     Fut: Future<Output = Result<T, CliError>>,
 {
     let result = op(backend.clone()).await;
-    if let Backend::Local(engine) = backend {
-        engine.shutdown().await;
-    }
+    backend.close().await;
     result
 }

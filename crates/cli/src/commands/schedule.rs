@@ -353,7 +353,7 @@ mod tests {
         assert_eq!(new.task.prompt, "summarise the news");
         assert_eq!(new.task.name.as_deref(), Some("news"));
         assert_eq!(new.task.max_attempts, Some(2));
-        assert_eq!(new.task.timeout, Some(Duration::from_secs(30)));
+        assert_eq!(new.task.timeout_ms, Some(30_000));
         assert_eq!(new.task.scheduled_for, None);
     }
 

@@ -41,16 +41,20 @@ pub(crate) fn estimate_tokens(task: &Task) -> u64 {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct Limits {
     /// Requests in flight at once.
     #[serde(default)]
+    #[cfg_attr(feature = "utoipa", schema(minimum = 1))]
     pub max_concurrency: Option<u32>,
     /// Requests started in any 60 s.
     #[serde(default)]
+    #[cfg_attr(feature = "utoipa", schema(minimum = 1))]
     pub rpm: Option<u32>,
     /// Tokens (prompt estimate + max_tokens, reconciled with the reported usage)
     /// in any 60 s.
     #[serde(default)]
+    #[cfg_attr(feature = "utoipa", schema(minimum = 1))]
     pub tpm: Option<u64>,
 }
 
@@ -59,6 +63,7 @@ pub struct Limits {
 /// `until`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct LoweredConcurrency {
     /// Requests in flight at once, for now.
     pub max_concurrency: u32,
@@ -71,6 +76,7 @@ pub struct LoweredConcurrency {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub enum HoldReason {
     /// The provider answered 429 and is cooling down for its Retry-After.
     RateLimit,

@@ -15,6 +15,7 @@ pub const DEFAULT_IDLE_TIMEOUT_MS: u64 = 120_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub enum ProviderKind {
     /// `POST {base_url}/chat/completions`: OpenAI, Ollama, LM Studio, llama.cpp,
     /// vLLM, LiteLLM, OpenRouter, Groq.
@@ -61,6 +62,7 @@ impl std::str::FromStr for ProviderKind {
 #[serde(tag = "source", rename_all = "snake_case")]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub enum KeyRef {
     /// No key (a local server).
     #[default]
@@ -75,8 +77,11 @@ pub enum KeyRef {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct Prices {
+    #[cfg_attr(feature = "utoipa", schema(minimum = 0))]
     pub input_per_mtok: f64,
+    #[cfg_attr(feature = "utoipa", schema(minimum = 0))]
     pub output_per_mtok: f64,
 }
 
@@ -90,7 +95,9 @@ impl Prices {
 /// A configured provider.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct ProviderSettings {
+    /// Letters, digits, '-', '_' and '.'; tasks name it with `provider`.
     pub name: String,
     pub kind: ProviderKind,
     /// e.g. `https://api.openai.com/v1`, `http://localhost:11434/v1`,

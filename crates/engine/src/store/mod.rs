@@ -44,7 +44,15 @@ pub struct ListQuery {
     pub parent: Option<TaskId>,
     /// Only tasks older than this one (a cursor from the previous page).
     pub before: Option<TaskId>,
+    /// Only tasks carrying this tag (already lowercased). Read by scanning.
+    pub tag: Option<String>,
     pub limit: usize,
+}
+
+impl ListQuery {
+    fn has_tag(&self, task: &Task) -> bool {
+        self.tag.as_ref().is_none_or(|t| task.tags.contains(t))
+    }
 }
 
 /// Number of tasks in each state.
@@ -253,7 +261,7 @@ impl Store {
         let push = |id: u128, out: &mut Vec<Task>| -> Result<bool, TaskError> {
             if let Some(raw) = tasks.get(id)? {
                 let task = decode(raw.value())?;
-                if query.status.is_none_or(|s| s == task.status) {
+                if query.status.is_none_or(|s| s == task.status) && query.has_tag(&task) {
                     out.push(task);
                 }
             }
@@ -281,7 +289,10 @@ impl Store {
         } else {
             for entry in tasks.range(..before)?.rev() {
                 let (_, raw) = entry?;
-                out.push(decode(raw.value())?);
+                let task = decode(raw.value())?;
+                if query.has_tag(&task) {
+                    out.push(task);
+                }
                 if out.len() >= query.limit {
                     break;
                 }

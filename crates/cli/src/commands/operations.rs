@@ -1,0 +1,279 @@
+//! What a command asks of Baton, as one trait answered the same way by the
+//! database this process opened ([`Engine`]) and by a running engine's HTTP API
+//! ([`Remote`]). A command is written once against [`Operations`]; which of
+//! the two serves it is decided once, in [`super::Backend::connect`].
+
+use crate::error::CliError;
+use crate::remote::Remote;
+use baton_api::wire::{ImportSummary, ProviderTestResult, Secret};
+use baton_engine::{
+    ApiKey, Cancelled, Engine, ExportFile, IdempotencyKey, ListQuery, NewSchedule, NewTask,
+    ProviderSettings, Schedule, ScheduleId, Task, TaskId,
+};
+use futures::future::BoxFuture;
+
+/// An answer: boxed, so the trait can be used as `dyn Operations`.
+pub(super) type Answer<'a, T> = BoxFuture<'a, Result<T, CliError>>;
+
+pub(super) trait Operations: Send + Sync {
+    fn submit(&self, new: NewTask, key: Option<IdempotencyKey>) -> Answer<'_, Task>;
+    fn chain(&self, parent: TaskId, new: NewTask, key: Option<IdempotencyKey>) -> Answer<'_, Task>;
+    fn cancel(&self, id: TaskId, reason: Option<String>) -> Answer<'_, Cancelled>;
+    fn retry(&self, id: TaskId, max_attempts: Option<u32>) -> Answer<'_, Task>;
+    fn get(&self, id: TaskId) -> Answer<'_, Task>;
+    fn list(&self, query: ListQuery) -> Answer<'_, Vec<Task>>;
+    fn export(&self) -> Answer<'_, ExportFile>;
+    fn import(&self, text: String) -> Answer<'_, ImportSummary>;
+    fn add_schedule(&self, new: NewSchedule) -> Answer<'_, Schedule>;
+    /// The schedule with this name (any case) or id.
+    fn find_schedule<'a>(&'a self, key: &'a str) -> Answer<'a, Schedule>;
+    fn update_schedule(&self, id: ScheduleId, new: NewSchedule) -> Answer<'_, Schedule>;
+    fn pause_schedule(&self, id: ScheduleId) -> Answer<'_, Schedule>;
+    fn resume_schedule(&self, id: ScheduleId) -> Answer<'_, Schedule>;
+    fn remove_schedule(&self, id: ScheduleId) -> Answer<'_, Schedule>;
+    /// The run's tasks, its task first.
+    fn run_schedule_now(&self, id: ScheduleId) -> Answer<'_, Vec<Task>>;
+    fn schedules(&self) -> Answer<'_, Vec<Schedule>>;
+    fn schedule_tasks(&self, id: ScheduleId, limit: usize) -> Answer<'_, Vec<Task>>;
+    /// The configured providers, and the names of the built-in ones.
+    fn providers(&self) -> Answer<'_, (Vec<ProviderSettings>, Vec<String>)>;
+    /// Adds or replaces a provider; `key` goes to the OS keychain of the
+    /// machine running the engine.
+    fn save_provider(
+        &self,
+        settings: ProviderSettings,
+        key: Option<Secret>,
+    ) -> Answer<'_, ProviderSettings>;
+    fn remove_provider<'a>(&'a self, name: &'a str) -> Answer<'a, ProviderSettings>;
+    fn test_provider<'a>(
+        &'a self,
+        name: &'a str,
+        model: Option<String>,
+    ) -> Answer<'a, ProviderTestResult>;
+    /// Lets go of what this command opened: the database; the API holds nothing.
+    fn close(&self) -> BoxFuture<'_, ()>;
+}
+
+impl Operations for Engine {
+    fn submit(&self, new: NewTask, key: Option<IdempotencyKey>) -> Answer<'_, Task> {
+        Box::pin(async move {
+            Ok(match key {
+                Some(key) => self.submit_once(new, key).await?.task,
+                None => Engine::submit(self, new).await?,
+            })
+        })
+    }
+
+    fn chain(&self, parent: TaskId, new: NewTask, key: Option<IdempotencyKey>) -> Answer<'_, Task> {
+        Box::pin(async move {
+            Ok(match key {
+                Some(key) => self.chain_once(parent, new, key).await?.task,
+                None => Engine::chain(self, parent, new).await?,
+            })
+        })
+    }
+
+    fn cancel(&self, id: TaskId, reason: Option<String>) -> Answer<'_, Cancelled> {
+        Box::pin(async move { Ok(Engine::cancel(self, id, reason).await?) })
+    }
+
+    fn retry(&self, id: TaskId, max_attempts: Option<u32>) -> Answer<'_, Task> {
+        Box::pin(async move { Ok(Engine::retry(self, id, max_attempts).await?) })
+    }
+
+    fn get(&self, id: TaskId) -> Answer<'_, Task> {
+        Box::pin(async move { Ok(Engine::get(self, id).await?) })
+    }
+
+    fn list(&self, query: ListQuery) -> Answer<'_, Vec<Task>> {
+        Box::pin(async move { Ok(Engine::list(self, query).await?) })
+    }
+
+    fn export(&self) -> Answer<'_, ExportFile> {
+        Box::pin(async move { Ok(Engine::export(self).await?) })
+    }
+
+    fn import(&self, text: String) -> Answer<'_, ImportSummary> {
+        Box::pin(async move { Ok(Engine::import(self, &text).await?.into()) })
+    }
+
+    fn add_schedule(&self, new: NewSchedule) -> Answer<'_, Schedule> {
+        Box::pin(async move { Ok(Engine::add_schedule(self, new).await?) })
+    }
+
+    fn find_schedule<'a>(&'a self, key: &'a str) -> Answer<'a, Schedule> {
+        Box::pin(async move { Ok(Engine::find_schedule(self, key).await?) })
+    }
+
+    fn update_schedule(&self, id: ScheduleId, new: NewSchedule) -> Answer<'_, Schedule> {
+        Box::pin(async move { Ok(Engine::update_schedule(self, id, new).await?) })
+    }
+
+    fn pause_schedule(&self, id: ScheduleId) -> Answer<'_, Schedule> {
+        Box::pin(async move { Ok(Engine::pause_schedule(self, id).await?) })
+    }
+
+    fn resume_schedule(&self, id: ScheduleId) -> Answer<'_, Schedule> {
+        Box::pin(async move { Ok(Engine::resume_schedule(self, id).await?) })
+    }
+
+    fn remove_schedule(&self, id: ScheduleId) -> Answer<'_, Schedule> {
+        Box::pin(async move { Ok(Engine::remove_schedule(self, id).await?) })
+    }
+
+    fn run_schedule_now(&self, id: ScheduleId) -> Answer<'_, Vec<Task>> {
+        Box::pin(async move { Ok(Engine::run_schedule_now(self, id).await?.1) })
+    }
+
+    fn schedules(&self) -> Answer<'_, Vec<Schedule>> {
+        Box::pin(async move { Ok(Engine::schedules(self).await?) })
+    }
+
+    fn schedule_tasks(&self, id: ScheduleId, limit: usize) -> Answer<'_, Vec<Task>> {
+        Box::pin(async move { Ok(Engine::schedule_tasks(self, id, limit).await?) })
+    }
+
+    fn providers(&self) -> Answer<'_, (Vec<ProviderSettings>, Vec<String>)> {
+        Box::pin(async move {
+            let configured = self.provider_settings();
+            let builtin = Engine::providers(self)
+                .names()
+                .filter(|n| !configured.iter().any(|s| s.name == *n))
+                .map(String::from)
+                .collect();
+            Ok((configured, builtin))
+        })
+    }
+
+    fn save_provider(
+        &self,
+        settings: ProviderSettings,
+        key: Option<Secret>,
+    ) -> Answer<'_, ProviderSettings> {
+        Box::pin(async move {
+            let key = key.and_then(|k| ApiKey::new(k.expose()));
+            Ok(Engine::save_provider(self, settings, key).await?)
+        })
+    }
+
+    fn remove_provider<'a>(&'a self, name: &'a str) -> Answer<'a, ProviderSettings> {
+        Box::pin(async move { Ok(Engine::remove_provider(self, name).await?) })
+    }
+
+    fn test_provider<'a>(
+        &'a self,
+        name: &'a str,
+        model: Option<String>,
+    ) -> Answer<'a, ProviderTestResult> {
+        Box::pin(async move { Ok(Engine::test_provider(self, name, model).await?.into()) })
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.shutdown())
+    }
+}
+
+impl Operations for Remote {
+    fn submit(&self, new: NewTask, key: Option<IdempotencyKey>) -> Answer<'_, Task> {
+        Box::pin(Remote::submit(self, new, key))
+    }
+
+    fn chain(&self, parent: TaskId, new: NewTask, key: Option<IdempotencyKey>) -> Answer<'_, Task> {
+        Box::pin(Remote::chain(self, parent, new, key))
+    }
+
+    fn cancel(&self, id: TaskId, reason: Option<String>) -> Answer<'_, Cancelled> {
+        Box::pin(async move {
+            let c = Remote::cancel(self, id, reason).await?;
+            Ok(Cancelled {
+                task: c.task,
+                previous: c.previous_status,
+                changed: c.changed,
+            })
+        })
+    }
+
+    fn retry(&self, id: TaskId, max_attempts: Option<u32>) -> Answer<'_, Task> {
+        Box::pin(Remote::retry(self, id, max_attempts))
+    }
+
+    fn get(&self, id: TaskId) -> Answer<'_, Task> {
+        Box::pin(self.get_task(id))
+    }
+
+    fn list(&self, query: ListQuery) -> Answer<'_, Vec<Task>> {
+        Box::pin(Remote::list(self, query))
+    }
+
+    fn export(&self) -> Answer<'_, ExportFile> {
+        Box::pin(Remote::export(self))
+    }
+
+    fn import(&self, text: String) -> Answer<'_, ImportSummary> {
+        Box::pin(Remote::import(self, text))
+    }
+
+    fn add_schedule(&self, new: NewSchedule) -> Answer<'_, Schedule> {
+        Box::pin(Remote::add_schedule(self, new))
+    }
+
+    fn find_schedule<'a>(&'a self, key: &'a str) -> Answer<'a, Schedule> {
+        Box::pin(Remote::find_schedule(self, key))
+    }
+
+    fn update_schedule(&self, id: ScheduleId, new: NewSchedule) -> Answer<'_, Schedule> {
+        Box::pin(Remote::update_schedule(self, id, new))
+    }
+
+    fn pause_schedule(&self, id: ScheduleId) -> Answer<'_, Schedule> {
+        Box::pin(self.schedule_action(id, "pause"))
+    }
+
+    fn resume_schedule(&self, id: ScheduleId) -> Answer<'_, Schedule> {
+        Box::pin(self.schedule_action(id, "resume"))
+    }
+
+    fn remove_schedule(&self, id: ScheduleId) -> Answer<'_, Schedule> {
+        Box::pin(Remote::remove_schedule(self, id))
+    }
+
+    fn run_schedule_now(&self, id: ScheduleId) -> Answer<'_, Vec<Task>> {
+        Box::pin(async move { Ok(Remote::run_schedule_now(self, id).await?.tasks) })
+    }
+
+    fn schedules(&self) -> Answer<'_, Vec<Schedule>> {
+        Box::pin(Remote::schedules(self))
+    }
+
+    fn schedule_tasks(&self, id: ScheduleId, limit: usize) -> Answer<'_, Vec<Task>> {
+        Box::pin(Remote::schedule_tasks(self, id, limit))
+    }
+
+    fn providers(&self) -> Answer<'_, (Vec<ProviderSettings>, Vec<String>)> {
+        Box::pin(Remote::providers(self))
+    }
+
+    fn save_provider(
+        &self,
+        settings: ProviderSettings,
+        key: Option<Secret>,
+    ) -> Answer<'_, ProviderSettings> {
+        Box::pin(Remote::save_provider(self, settings, key))
+    }
+
+    fn remove_provider<'a>(&'a self, name: &'a str) -> Answer<'a, ProviderSettings> {
+        Box::pin(Remote::remove_provider(self, name))
+    }
+
+    fn test_provider<'a>(
+        &'a self,
+        name: &'a str,
+        model: Option<String>,
+    ) -> Answer<'a, ProviderTestResult> {
+        Box::pin(Remote::test_provider(self, name, model))
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+}

@@ -368,6 +368,7 @@ impl Schedule {
                 system: None,
                 temperature: None,
                 max_tokens: None,
+                tags: Vec::new(),
                 follow_ups: Vec::new(),
             },
             created_at: DateTime::UNIX_EPOCH,

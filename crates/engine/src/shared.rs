@@ -1,12 +1,13 @@
 //! State shared by the writer, the scheduler, the dispatcher and the executors.
+//! What decides whether a task may start (slots, pause, provider limits) is
+//! not here: the dispatcher owns it ([`crate::pool`]).
 
 use crate::events::EventBus;
 use crate::health::Health;
-use crate::provider::Limiter;
 use crate::task::TaskId;
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
@@ -14,13 +15,12 @@ pub(crate) struct Shared {
     pub events: EventBus,
     /// Something became scheduled: the next due time may be earlier.
     pub wake_scheduler: Notify,
-    /// Something became queued, or a slot may be free.
-    pub wake_dispatcher: Notify,
+    /// Something became queued (the writer), or a provider's concurrency
+    /// freed (the limiter): the dispatcher's wake-up.
+    pub wake_dispatcher: Arc<Notify>,
     /// Cancellation of each running attempt. A std Mutex: nothing awaits while
     /// it is held.
     running: Mutex<HashMap<(TaskId, u32), CancellationToken>>,
-    /// Per-provider limits and cool-downs, consulted when claiming.
-    pub limiter: Limiter,
     /// Write transactions committed, and the requests they carried.
     pub commits: AtomicU64,
     pub committed_requests: AtomicU64,
@@ -33,9 +33,8 @@ impl Shared {
         Shared {
             events: EventBus::new(),
             wake_scheduler: Notify::new(),
-            wake_dispatcher: Notify::new(),
+            wake_dispatcher: Arc::new(Notify::new()),
             running: Mutex::new(HashMap::new()),
-            limiter: Limiter::default(),
             commits: AtomicU64::new(0),
             committed_requests: AtomicU64::new(0),
             health: watch::Sender::new(Health::Ok),

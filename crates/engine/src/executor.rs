@@ -107,7 +107,7 @@ pub(crate) async fn attempt(inner: &Arc<Inner>, task: Task, limit: Permit) -> Re
             claim_no,
             outcome: result.map(|result| Outcome {
                 id: task.id,
-                run: claim_no,
+                claim_no,
                 result,
                 usage,
             }),

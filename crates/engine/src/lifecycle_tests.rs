@@ -27,10 +27,10 @@ fn write<T>(store: &Store, f: impl FnOnce(&mut WriteTxn, &mut Ctx) -> T) -> T {
     out
 }
 
-fn completed(id: TaskId, run: u32) -> Outcome {
+fn completed(id: TaskId, claim_no: u32) -> Outcome {
     Outcome {
         id,
-        run,
+        claim_no,
         result: AttemptResult::Completed {
             output: "late".into(),
         },
@@ -154,7 +154,7 @@ fn streamed_output_is_appended_only_to_the_current_run_and_a_retry_starts_afresh
     // A transient failure keeps the partial output; the retry's claim clears it.
     let failed = Outcome {
         id: task.id,
-        run: 1,
+        claim_no: 1,
         result: AttemptResult::Failed {
             error: "cut".into(),
             retryable: true,

@@ -41,23 +41,23 @@ impl Shared {
         }
     }
 
-    /// The token the executor of run `run` of task `id` watches. If the cancel
+    /// The token the executor of claim `claim_no` of task `id` watches. If the cancel
     /// committed before the executor got here, the token is already cancelled.
-    /// Keyed by run too, so a cancelled run's token never reaches a later run of
+    /// Keyed by claim too, so a cancelled claim's token never reaches a later claim of
     /// the same task (cancel → retry → claim).
-    pub fn watch_running(&self, id: TaskId, run: u32) -> CancellationToken {
-        self.lock().entry((id, run)).or_default().clone()
+    pub fn watch_running(&self, id: TaskId, claim_no: u32) -> CancellationToken {
+        self.lock().entry((id, claim_no)).or_default().clone()
     }
 
     /// Called by the executor once its outcome is reported (or abandoned).
-    pub fn forget_running(&self, id: TaskId, run: u32) {
-        self.lock().remove(&(id, run));
+    pub fn forget_running(&self, id: TaskId, claim_no: u32) {
+        self.lock().remove(&(id, claim_no));
     }
 
     /// Called by the writer after a cancel of a running task committed. The
     /// executor removes the entry afterwards, so this never leaves one behind.
-    pub fn abort_running(&self, id: TaskId, run: u32) {
-        self.lock().entry((id, run)).or_default().cancel();
+    pub fn abort_running(&self, id: TaskId, claim_no: u32) {
+        self.lock().entry((id, claim_no)).or_default().cancel();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(TaskId, u32), CancellationToken>> {

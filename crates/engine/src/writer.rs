@@ -161,7 +161,7 @@ impl Writer {
             backoff,
             rng: StdRng::from_os_rng(),
         };
-        (Writer { tx }, tokio::spawn(run(state, rx, give_up)))
+        (Writer { tx }, tokio::spawn(serve(state, rx, give_up)))
     }
 
     pub async fn create(&self, task: Task, once: Option<Once>) -> Result<Created, TaskError> {
@@ -289,7 +289,7 @@ struct State {
     rng: StdRng,
 }
 
-async fn run(
+async fn serve(
     mut state: State,
     mut rx: mpsc::UnboundedReceiver<Command>,
     give_up: CancellationToken,
@@ -545,12 +545,15 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) -> Vec<Command> {
             Command::RemoveProvider(name, reply) => {
                 deliver(reply, note(&mut poisoned, txn.remove_provider(&name)))
             }
-            Command::Append(id, run, text) => {
-                if let Err(e) = note(&mut poisoned, lifecycle::append_output(txn, id, run, &text)) {
+            Command::Append(id, claim_no, text) => {
+                if let Err(e) = note(
+                    &mut poisoned,
+                    lifecycle::append_output(txn, id, claim_no, &text),
+                ) {
                     tracing::error!(task_id = %id, error = %e, "could not store streamed output");
                 }
                 Box::new(move |fate: Fate| match fate {
-                    Fate::Failed { keep: true, .. } => Some(Command::Append(id, run, text)),
+                    Fate::Failed { keep: true, .. } => Some(Command::Append(id, claim_no, text)),
                     _ => None,
                 })
             }
@@ -697,8 +700,8 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) -> Vec<Command> {
     for event in schedule_events {
         shared.events.publish_schedule(event);
     }
-    for (id, run) in cancelled_running {
-        shared.abort_running(id, run);
+    for (id, claim_no) in cancelled_running {
+        shared.abort_running(id, claim_no);
     }
     for d in deliveries {
         d(Fate::Committed);
@@ -752,8 +755,8 @@ fn refuse(cmd: Command) -> Delivery {
     }
     match cmd {
         Command::Finish(o, c, r) => keep_or_fail(r, move |r| Command::Finish(o, c, r)),
-        Command::Append(id, run, text) => Box::new(move |fate| match fate {
-            Fate::Failed { keep: true, .. } => Some(Command::Append(id, run, text)),
+        Command::Append(id, claim_no, text) => Box::new(move |fate| match fate {
+            Fate::Failed { keep: true, .. } => Some(Command::Append(id, claim_no, text)),
             _ => None,
         }),
         Command::Create(_, _, r) | Command::Chain(_, _, r) => fail(r),

@@ -17,7 +17,9 @@
 //!
 //! The claim itself ([`ClaimRequest::apply`]) runs inside the writer's
 //! transaction, because the limiter's admission and the move to running must
-//! be one step. Nothing claims while paused, while the pool shrinks, or after
+//! be one step. Only this module can make a `ClaimRequest` (its fields are
+//! private) or start an executor (`launch` is private): the compiler keeps the
+//! writer, the scheduler and the executors from claiming on their own. Nothing claims while paused, while the pool shrinks, or after
 //! shutdown began; a claim never asks for more tasks than the slots it holds.
 //! While the database cannot be written the loop waits for health instead of
 //! retrying; the writer keeps the outcomes reported meanwhile.

@@ -237,7 +237,11 @@ impl Model {
             t.history.push((t.history.len() as u32 + 1, None));
             t.claim = claim;
             let (attempt, claim_no) = (t.attempts, t.history.len() as u32);
-            self.claims.push(Claim { id, claim_no, claim });
+            self.claims.push(Claim {
+                id,
+                claim_no,
+                claim,
+            });
             claimed.push((id, attempt));
         }
         claimed
@@ -271,7 +275,11 @@ impl Model {
                 } else {
                     len - 1
                 };
-                Claim { id, claim_no, claim: 0 }
+                Claim {
+                    id,
+                    claim_no,
+                    claim: 0,
+                }
             }),
             Target::Any(pick) => self.nth(pick).map(current),
         }

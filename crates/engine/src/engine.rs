@@ -8,17 +8,17 @@ use crate::export::{self, ExportFile, ExportSummary};
 use crate::health::Health;
 use crate::idempotency::{Created, IdempotencyKey, Once};
 use crate::lifecycle::{Cancelled, ImportReport};
+use crate::pool::{self, Dispatcher};
 use crate::provider::{Providers, Registry};
+use crate::scheduler;
 use crate::shared::Shared;
 use crate::store::{ListQuery, StatusCounts, Store, StoreOptions, DEFAULT_CACHE_BYTES};
 use crate::task::{self, NewTask, Task, TaskId};
 use crate::writer::Writer;
-use crate::{pool, scheduler};
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{broadcast, watch, Semaphore};
+use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -73,13 +73,6 @@ pub struct Engine {
     inner: Arc<Inner>,
 }
 
-impl Inner {
-    /// True while `set_workers` waits to take slots away.
-    pub fn shrinking(&self) -> bool {
-        self.shrinking.load(Ordering::SeqCst) > 0
-    }
-}
-
 pub(crate) struct Inner {
     /// For reads; taken (and so closed, once in-flight reads end) at shutdown.
     store: std::sync::RwLock<Option<Arc<Store>>>,
@@ -89,13 +82,8 @@ pub(crate) struct Inner {
     /// Also sets the provider cool-down after a 429 that gave no Retry-After.
     pub backoff: Backoff,
     pub registry: Registry,
-    pub slots: Arc<Semaphore>,
-    /// The number of slots asked for; `slots` follows it.
-    workers: std::sync::atomic::AtomicUsize,
-    /// Slots `set_workers` is still waiting to take away. While it waits, an
-    /// executor gives its slot back instead of claiming the next task with it.
-    shrinking: std::sync::atomic::AtomicUsize,
-    pub paused: watch::Sender<bool>,
+    /// Slots, pause and provider limits; the only claimer of tasks.
+    pub dispatcher: Dispatcher,
     pub executors: TaskTracker,
     /// Stops the scheduler and the dispatcher: no new attempt starts.
     pub stop_intake: CancellationToken,
@@ -167,14 +155,11 @@ impl Engine {
             inner: Arc::new(Inner {
                 store: std::sync::RwLock::new(Some(store)),
                 writer,
-                shared,
+                shared: shared.clone(),
                 clock: config.clock,
                 backoff: config.backoff,
                 registry: Registry::new(config.providers),
-                slots: Arc::new(Semaphore::new(config.workers)),
-                workers: config.workers.into(),
-                shrinking: 0.into(),
-                paused: watch::Sender::new(false),
+                dispatcher: Dispatcher::new(config.workers, shared.wake_dispatcher.clone()),
                 executors: TaskTracker::new(),
                 stop_intake: CancellationToken::new(),
                 hard_stop,
@@ -212,7 +197,7 @@ impl Engine {
                 unreachable!()
             };
             let services = vec![
-                tokio::spawn(scheduler::run(self.inner.clone())),
+                tokio::spawn(scheduler::serve(self.inner.clone())),
                 tokio::spawn(pool::dispatch(self.inner.clone())),
             ];
             *phase = Phase::Started { writer, services };
@@ -425,34 +410,21 @@ impl Engine {
                 format!("workers must be between 1 and {MAX_WORKERS}, got {n}"),
             ));
         }
-        let old = self.inner.workers.swap(n, Ordering::SeqCst);
-        if n > old {
-            self.inner.slots.add_permits(n - old);
-        } else if n < old {
-            let inner = self.inner.clone();
-            let fewer = old - n;
-            inner.shrinking.fetch_add(fewer, Ordering::SeqCst);
-            tokio::spawn(async move {
-                if let Ok(permits) = inner.slots.clone().acquire_many_owned(fewer as u32).await {
-                    permits.forget();
-                }
-                inner.shrinking.fetch_sub(fewer, Ordering::SeqCst);
-            });
-        }
+        self.inner.dispatcher.set_workers(n);
         Ok(())
     }
 
     pub fn workers(&self) -> usize {
-        self.inner.workers.load(Ordering::SeqCst)
+        self.inner.dispatcher.workers()
     }
 
     /// Paused workers finish what they run but claim nothing new.
     pub fn set_paused(&self, paused: bool) {
-        self.inner.paused.send_replace(paused);
+        self.inner.dispatcher.set_paused(paused);
     }
 
     pub fn is_paused(&self) -> bool {
-        *self.inner.paused.borrow()
+        self.inner.dispatcher.is_paused()
     }
 
     /// Whether writes commit now.
@@ -469,8 +441,10 @@ impl Engine {
     pub fn stats(&self) -> EngineStats {
         let shared = &self.inner.shared;
         EngineStats {
-            commits: shared.commits.load(Ordering::Relaxed),
-            committed_requests: shared.committed_requests.load(Ordering::Relaxed),
+            commits: shared.commits.load(std::sync::atomic::Ordering::Relaxed),
+            committed_requests: shared
+                .committed_requests
+                .load(std::sync::atomic::Ordering::Relaxed),
         }
     }
 

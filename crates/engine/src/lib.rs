@@ -14,7 +14,9 @@
 //! - `schedule`: recurring [`Schedule`]s: the record, policies, cron arithmetic.
 //! - `firing`: what schedules do inside one write transaction (fire, policies).
 //! - `schedule_api`: the engine's schedule operations.
-//! - `pool`: the dispatcher (claims ≤ free slots) and the executors.
+//! - `pool`: the dispatcher, the only code that claims tasks and starts
+//!   executors: it owns the slots, pause, and the provider limiter.
+//! - `executor`: runs one attempt and reports its outcome to the dispatcher.
 //! - `provider`: the [`Provider`] trait, the deterministic mock, the real HTTP
 //!   providers (OpenAI-compatible, Anthropic), their settings, keys and limits.
 //! - `events`: every change on a broadcast channel.
@@ -33,6 +35,7 @@ mod conformance;
 mod engine;
 mod error;
 mod events;
+mod executor;
 mod export;
 mod firing;
 mod health;

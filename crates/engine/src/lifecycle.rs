@@ -52,8 +52,9 @@ pub(crate) struct Outcome {
     pub id: TaskId,
     /// Which claim of the task this outcome belongs to: the length of its history
     /// right after that claim. Unlike `attempts`, it never resets (a manual retry
-    /// resets attempts), so an outcome from any earlier run is recognised as stale.
-    pub run: u32,
+    /// resets attempts), so an outcome from any earlier claim is recognised as
+    /// stale. ("Run" is kept for a schedule's runs and the `baton run` command.)
+    pub claim_no: u32,
     pub result: AttemptResult,
     pub usage: AttemptUsage,
 }
@@ -240,19 +241,19 @@ pub(crate) fn claim_where(
     Ok(claimed)
 }
 
-/// Appends streamed output to run `run` of a task, while that run is the task's
+/// Appends streamed output to claim `claim_no` of a task, while that claim is the task's
 /// current one and it is running (or was cancelled during it: a cancelled task
 /// keeps its partial output). Anything else is a late write and changes nothing.
 pub(crate) fn append_output(
     txn: &mut impl TaskTxn,
     id: TaskId,
-    run: u32,
+    claim_no: u32,
     text: &str,
 ) -> Result<bool, TaskError> {
     let Some(old) = txn.get(id)? else {
         return Ok(false);
     };
-    if old.history.len() != run as usize
+    if old.history.len() != claim_no as usize
         || !matches!(old.status, TaskState::Running | TaskState::Cancelled)
     {
         return Ok(false);
@@ -289,7 +290,7 @@ pub(crate) fn finish(
     let Some(old) = txn.get(outcome.id)? else {
         return Ok(None);
     };
-    if old.status != TaskState::Running || old.history.len() != outcome.run as usize {
+    if old.status != TaskState::Running || old.history.len() != outcome.claim_no as usize {
         return Ok(None);
     }
     let mut task = old.clone();

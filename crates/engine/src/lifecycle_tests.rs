@@ -31,10 +31,10 @@ fn write<S: Storage, T>(
     out
 }
 
-fn completed(id: TaskId, run: u32) -> Outcome {
+fn completed(id: TaskId, claim_no: u32) -> Outcome {
     Outcome {
         id,
-        run,
+        claim_no,
         result: AttemptResult::Completed {
             output: "late".into(),
         },
@@ -155,7 +155,7 @@ pub(crate) fn streamed_output_is_appended_only_to_the_current_run_and_a_retry_st
     // A transient failure keeps the partial output; the retry's claim clears it.
     let failed = Outcome {
         id: task.id,
-        run: 1,
+        claim_no: 1,
         result: AttemptResult::Failed {
             error: "cut".into(),
             retryable: true,

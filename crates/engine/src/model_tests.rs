@@ -188,7 +188,7 @@ fn apply(op: &Op, txn: &mut impl TaskTxn, ctx: &mut Ctx, m: &mut Model) {
             };
             let outcome = Outcome {
                 id: claim.id,
-                run: claim.run,
+                claim_no: claim.claim_no,
                 result,
                 usage: Default::default(),
             };

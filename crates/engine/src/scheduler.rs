@@ -1,4 +1,7 @@
 //! Moves scheduled tasks to queued when they fall due, and fires schedules.
+//! It decides *when*; it never claims a task or starts an executor: it asks
+//! the dispatcher ([`pool::promote_due`]) to promote, which lets the free slots
+//! claim what fell due in the same commit.
 //!
 //! It sleeps until the earliest due time the store reports, and the writer wakes
 //! it when a task becomes scheduled or a schedule is saved (either may be
@@ -14,14 +17,13 @@ use std::time::Duration;
 
 const MAX_SLEEP: Duration = Duration::from_secs(30);
 
-pub(crate) async fn run(inner: Arc<Inner>) {
+pub(crate) async fn serve(inner: Arc<Inner>) {
     // The earliest due time as of the last look; `None`: nothing is due.
     let mut next = None;
     // Go to the store even if nothing known is due (at start; woken by the writer).
     let mut look = true;
     // The last wake-up was the timer (or the start): what falls due now may
-    // take the free slots. A wake-up for a newly scheduled task takes none
-    // from the dispatcher.
+    // take the free slots.
     let mut timer = true;
     loop {
         // Register for a wake-up before looking, so none is missed.
@@ -30,18 +32,11 @@ pub(crate) async fn run(inner: Arc<Inner>) {
         woken.as_mut().enable();
 
         if look || next.is_some_and(|at| at <= inner.clock.now()) {
-            // Tasks that fall due are claimed by the free slots in the
-            // promoting commit: they start without waiting for a second one.
-            let slots = if timer {
-                pool::free_slots(&inner)
-            } else {
-                Vec::new()
-            };
-            match inner.writer.promote_due(slots.len()).await {
-                Ok(promoted) => {
-                    pool::launch(&inner, promoted.claimed, slots);
-                    next = promoted.next;
-                }
+            // On the timer, the dispatcher lets its free slots claim what falls
+            // due in the promoting commit; a wake-up for a newly scheduled task
+            // takes no slots from the dispatch loop.
+            match pool::promote_due(&inner, timer).await {
+                Ok(due) => next = due,
                 Err(TaskError::ShuttingDown) => return,
                 Err(e) => {
                     tracing::error!(error = %e, "could not promote due tasks; trying again in 1 s");

@@ -1,12 +1,13 @@
 //! State shared by the writer, the scheduler, the dispatcher and the executors.
+//! What decides whether a task may start (slots, pause, provider limits) is
+//! not here: the dispatcher owns it ([`crate::pool`]).
 
 use crate::events::EventBus;
 use crate::health::Health;
-use crate::provider::Limiter;
 use crate::task::TaskId;
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
@@ -14,13 +15,12 @@ pub(crate) struct Shared {
     pub events: EventBus,
     /// Something became scheduled: the next due time may be earlier.
     pub wake_scheduler: Notify,
-    /// Something became queued, or a slot may be free.
-    pub wake_dispatcher: Notify,
+    /// Something became queued (the writer), or a provider's concurrency
+    /// freed (the limiter): the dispatcher's wake-up.
+    pub wake_dispatcher: Arc<Notify>,
     /// Cancellation of each running attempt. A std Mutex: nothing awaits while
     /// it is held.
     running: Mutex<HashMap<(TaskId, u32), CancellationToken>>,
-    /// Per-provider limits and cool-downs, consulted when claiming.
-    pub limiter: Limiter,
     /// Write transactions committed, and the requests they carried.
     pub commits: AtomicU64,
     pub committed_requests: AtomicU64,
@@ -33,32 +33,31 @@ impl Shared {
         Shared {
             events: EventBus::new(),
             wake_scheduler: Notify::new(),
-            wake_dispatcher: Notify::new(),
+            wake_dispatcher: Arc::new(Notify::new()),
             running: Mutex::new(HashMap::new()),
-            limiter: Limiter::default(),
             commits: AtomicU64::new(0),
             committed_requests: AtomicU64::new(0),
             health: watch::Sender::new(Health::Ok),
         }
     }
 
-    /// The token the executor of run `run` of task `id` watches. If the cancel
+    /// The token the executor of claim `claim_no` of task `id` watches. If the cancel
     /// committed before the executor got here, the token is already cancelled.
-    /// Keyed by run too, so a cancelled run's token never reaches a later run of
+    /// Keyed by claim too, so a cancelled claim's token never reaches a later claim of
     /// the same task (cancel → retry → claim).
-    pub fn watch_running(&self, id: TaskId, run: u32) -> CancellationToken {
-        self.lock().entry((id, run)).or_default().clone()
+    pub fn watch_running(&self, id: TaskId, claim_no: u32) -> CancellationToken {
+        self.lock().entry((id, claim_no)).or_default().clone()
     }
 
     /// Called by the executor once its outcome is reported (or abandoned).
-    pub fn forget_running(&self, id: TaskId, run: u32) {
-        self.lock().remove(&(id, run));
+    pub fn forget_running(&self, id: TaskId, claim_no: u32) {
+        self.lock().remove(&(id, claim_no));
     }
 
     /// Called by the writer after a cancel of a running task committed. The
     /// executor removes the entry afterwards, so this never leaves one behind.
-    pub fn abort_running(&self, id: TaskId, run: u32) {
-        self.lock().entry((id, run)).or_default().cancel();
+    pub fn abort_running(&self, id: TaskId, claim_no: u32) {
+        self.lock().entry((id, claim_no)).or_default().cancel();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(TaskId, u32), CancellationToken>> {

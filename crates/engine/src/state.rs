@@ -25,7 +25,7 @@ pub enum TaskState {
     /// scheduler when due (→ queued); a user cancel.
     Scheduled,
     /// Ready to run. In: create, the scheduler, a released waiting task, a manual
-    /// retry, crash recovery or shutdown requeue. Out: a worker's claim
+    /// retry, crash recovery or shutdown requeue. Out: the dispatcher's claim
     /// (→ running, attempts + 1); a user cancel.
     Queued,
     /// A worker holds it. Out: the executor's outcome (→ completed, scheduled for

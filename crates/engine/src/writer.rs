@@ -13,6 +13,10 @@
 //! `storage` error at once, and tries [`Store::restore`] with a growing delay.
 //! Once it succeeds, the kept requests are applied first and the engine is
 //! healthy again: nothing an executor reported is lost.
+//!
+//! The writer claims no task of its own accord: a claim arrives as the
+//! dispatcher's [`ClaimRequest`] (alone, with a promotion, or with an outcome
+//! for the slot it frees) and is applied in the same transaction.
 
 use crate::backoff::Backoff;
 use crate::clock::Clock;
@@ -21,7 +25,8 @@ use crate::events::Draft;
 use crate::health::Health;
 use crate::idempotency::{create_once, Created, Once};
 use crate::lifecycle::{self, Cancelled, Ctx, ImportReport, Outcome};
-use crate::provider::{Admission, Permit, ProviderSettings};
+use crate::pool::{ClaimRequest, Claimed};
+use crate::provider::ProviderSettings;
 use crate::schedule::{Schedule, ScheduleId};
 use crate::shared::Shared;
 use crate::state::TaskState;
@@ -35,7 +40,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// Most requests committed together.
@@ -53,14 +57,13 @@ type Reply<T> = oneshot::Sender<Result<T, TaskError>>;
 enum Command {
     Create(Task, Option<Once>, Reply<Created>),
     Chain(Task, Option<Once>, Reply<Created>),
-    Claim(usize, Reply<Claimed>),
-    /// Streamed output of a run; nobody waits for it.
+    Claim(ClaimRequest, Reply<Claimed>),
+    /// Streamed output of one claim of a task; nobody waits for it.
     Append(TaskId, u32, String),
-    /// Promotes due tasks, then claims up to this many queued ones.
-    Promote(usize, Reply<Promoted>),
-    Finish(Outcome, Reply<Option<Task>>),
-    /// A finish, then a claim of one task for the slot it frees.
-    FinishClaim(Outcome, Reply<(Option<Task>, Claimed)>),
+    /// Fires schedules and promotes due tasks, then applies the claim.
+    Promote(ClaimRequest, Reply<Promoted>),
+    /// An outcome, then the claim (if any) for the slot it frees.
+    Finish(Outcome, Option<ClaimRequest>, Reply<Finished>),
     Cancel(TaskId, Option<String>, Reply<Cancelled>),
     Retry(TaskId, Option<u32>, Reply<Task>),
     Recover(Reply<Vec<Task>>),
@@ -93,16 +96,9 @@ pub(crate) struct ScheduleDone {
     pub replayed: bool,
 }
 
-/// Most queued tasks one claim looks at, when some are held back by their
-/// provider's limits: tasks behind that many held ones wait for a later claim.
-const CLAIM_SCAN: usize = 2048;
-
-/// What a claim moved to running, and when a task it held back may be admitted.
-pub(crate) struct Claimed {
-    /// Each task with its limiter permit, held for the request.
-    pub tasks: Vec<(Task, Permit)>,
-    pub retry_at: Option<Instant>,
-}
+/// The task an outcome finished (`None`: the outcome was stale), and what
+/// the claim sent with it claimed.
+pub(crate) type Finished = (Option<Task>, Claimed);
 
 /// What a promotion did.
 pub(crate) struct Promoted {
@@ -111,11 +107,25 @@ pub(crate) struct Promoted {
     pub claimed: Claimed,
 }
 
-/// The writer's address. Cheap to clone; every method but `append_output`
-/// waits for the commit.
+/// The writer's address. Cheap to clone; every method waits for the commit.
 #[derive(Clone)]
 pub(crate) struct Writer {
     tx: mpsc::UnboundedSender<Command>,
+}
+
+/// The one request a provider's output sink makes of the writer: appending
+/// streamed output. Not awaited: it is ordered before anything the same
+/// executor sends afterwards (its outcome).
+#[derive(Clone)]
+pub(crate) struct OutputLog {
+    tx: mpsc::UnboundedSender<Command>,
+}
+
+impl OutputLog {
+    /// Appends `text` to the output of claim `claim_no` of task `id`.
+    pub fn append(&self, id: TaskId, claim_no: u32, text: String) {
+        let _ = self.tx.send(Command::Append(id, claim_no, text));
+    }
 }
 
 macro_rules! request {
@@ -152,7 +162,7 @@ impl Writer {
             backoff,
             rng: StdRng::from_os_rng(),
         };
-        (Writer { tx }, tokio::spawn(run(state, rx, give_up)))
+        (Writer { tx }, tokio::spawn(serve(state, rx, give_up)))
     }
 
     pub async fn create(&self, task: Task, once: Option<Once>) -> Result<Created, TaskError> {
@@ -161,31 +171,29 @@ impl Writer {
     pub async fn chain(&self, task: Task, once: Option<Once>) -> Result<Created, TaskError> {
         request!(self, Chain, task, once)
     }
-    pub async fn claim(&self, max: usize) -> Result<Claimed, TaskError> {
-        request!(self, Claim, max)
+    pub async fn claim(&self, claim: ClaimRequest) -> Result<Claimed, TaskError> {
+        request!(self, Claim, claim)
     }
-    /// Appends streamed output to run `run` of a task. Not awaited: it is
-    /// ordered before anything the same caller sends afterwards (its outcome).
-    pub fn append_output(&self, id: TaskId, run: u32, text: String) {
-        let _ = self.tx.send(Command::Append(id, run, text));
+    /// For a provider's output sink.
+    pub fn output_log(&self) -> OutputLog {
+        OutputLog {
+            tx: self.tx.clone(),
+        }
     }
-    /// Moves due tasks to queued and, in the same transaction, claims up to
-    /// `claim` queued tasks (for slots the caller holds): tasks that fall due
+    /// Fires due schedules, moves due tasks to queued and, in the same
+    /// transaction, applies the dispatcher's `claim`: tasks that fall due
     /// together start in one commit instead of a promote and then a claim.
-    pub async fn promote_due(&self, claim: usize) -> Result<Promoted, TaskError> {
+    pub async fn promote_due(&self, claim: ClaimRequest) -> Result<Promoted, TaskError> {
         request!(self, Promote, claim)
     }
-    pub async fn finish(&self, outcome: Outcome) -> Result<Option<Task>, TaskError> {
-        request!(self, Finish, outcome)
-    }
-    /// Records an outcome and, in the same transaction, claims one queued task
-    /// for the slot it frees: the executor goes on without a round trip through
-    /// the dispatcher and a commit of its own.
-    pub async fn finish_and_claim(
+    /// Records an outcome and, in the same transaction, applies the
+    /// dispatcher's `claim` for the slot it frees, if it sent one.
+    pub async fn finish(
         &self,
         outcome: Outcome,
-    ) -> Result<(Option<Task>, Claimed), TaskError> {
-        request!(self, FinishClaim, outcome)
+        claim: Option<ClaimRequest>,
+    ) -> Result<Finished, TaskError> {
+        request!(self, Finish, outcome, claim)
     }
     pub async fn cancel(&self, id: TaskId, reason: Option<String>) -> Result<Cancelled, TaskError> {
         request!(self, Cancel, id, reason)
@@ -271,10 +279,7 @@ fn deliver_or_keep<T: Send + 'static>(
 
 /// Requests from running attempts: lost, they would lose the attempt's result.
 fn must_keep(cmd: &Command) -> bool {
-    matches!(
-        cmd,
-        Command::Finish(..) | Command::FinishClaim(..) | Command::Append(..)
-    )
+    matches!(cmd, Command::Finish(..) | Command::Append(..))
 }
 
 struct State {
@@ -285,7 +290,7 @@ struct State {
     rng: StdRng,
 }
 
-async fn run(
+async fn serve(
     mut state: State,
     mut rx: mpsc::UnboundedReceiver<Command>,
     give_up: CancellationToken,
@@ -410,7 +415,7 @@ async fn restore(
                 None => stop_asked = true,
                 Some(Command::Stop) => stop_asked = true,
                 Some(cmd) if must_keep(&cmd) && !give_up.is_cancelled() => {
-                    if matches!(cmd, Command::Finish(..) | Command::FinishClaim(..)) {
+                    if matches!(cmd, Command::Finish(..)) {
                         tracing::warn!("kept the outcomes of running attempts until the database can be written");
                     }
                     kept.push(cmd);
@@ -520,15 +525,19 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) -> Vec<Command> {
                 });
                 deliver(reply, note(&mut poisoned, result))
             }
-            Command::Claim(max, reply) => deliver(
-                reply,
-                note(&mut poisoned, claim(txn, &mut ctx, shared, max)),
-            ),
-            Command::FinishClaim(outcome, reply) => {
-                let result = lifecycle::finish(txn, &mut ctx, outcome.clone())
-                    .and_then(|finished| Ok((finished, claim(txn, &mut ctx, shared, 1)?)));
+            Command::Claim(claim, reply) => {
+                deliver(reply, note(&mut poisoned, claim.apply(txn, &mut ctx)))
+            }
+            Command::Finish(outcome, claim, reply) => {
+                let result = lifecycle::finish(txn, &mut ctx, outcome.clone()).and_then(|done| {
+                    let claimed = match &claim {
+                        Some(claim) => claim.apply(txn, &mut ctx)?,
+                        None => Claimed::nothing(),
+                    };
+                    Ok((done, claimed))
+                });
                 deliver_or_keep(reply, note(&mut poisoned, result), move |r| {
-                    Command::FinishClaim(outcome, r)
+                    Command::Finish(outcome, claim, r)
                 })
             }
             Command::SaveProvider(settings, reply) => {
@@ -537,16 +546,19 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) -> Vec<Command> {
             Command::RemoveProvider(name, reply) => {
                 deliver(reply, note(&mut poisoned, txn.remove_provider(&name)))
             }
-            Command::Append(id, run, text) => {
-                if let Err(e) = note(&mut poisoned, lifecycle::append_output(txn, id, run, &text)) {
+            Command::Append(id, claim_no, text) => {
+                if let Err(e) = note(
+                    &mut poisoned,
+                    lifecycle::append_output(txn, id, claim_no, &text),
+                ) {
                     tracing::error!(task_id = %id, error = %e, "could not store streamed output");
                 }
                 Box::new(move |fate: Fate| match fate {
-                    Fate::Failed { keep: true, .. } => Some(Command::Append(id, run, text)),
+                    Fate::Failed { keep: true, .. } => Some(Command::Append(id, claim_no, text)),
                     _ => None,
                 })
             }
-            Command::Promote(max, reply) => {
+            Command::Promote(claim, reply) => {
                 // Schedules fire first: a run they create for now is promoted,
                 // and may be claimed, in the same commit.
                 let result = crate::firing::fire_due(txn, &mut ctx).and_then(|next_fire| {
@@ -555,7 +567,7 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) -> Vec<Command> {
                         (Some(a), Some(b)) => Some(a.min(b)),
                         (a, b) => a.or(b),
                     };
-                    let claimed = claim(txn, &mut ctx, shared, max)?;
+                    let claimed = claim.apply(txn, &mut ctx)?;
                     Ok(Promoted { next, claimed })
                 });
                 deliver(reply, note(&mut poisoned, result))
@@ -594,14 +606,6 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) -> Vec<Command> {
                 };
                 deliver(reply, note(&mut poisoned, result))
             }
-            Command::Finish(outcome, reply) => deliver_or_keep(
-                reply,
-                note(
-                    &mut poisoned,
-                    lifecycle::finish(txn, &mut ctx, outcome.clone()),
-                ),
-                move |r| Command::Finish(outcome, r),
-            ),
             Command::Cancel(id, reason, reply) => deliver(
                 reply,
                 note(&mut poisoned, lifecycle::cancel(txn, &mut ctx, id, reason)),
@@ -697,8 +701,8 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) -> Vec<Command> {
     for event in schedule_events {
         shared.events.publish_schedule(event);
     }
-    for (id, run) in cancelled_running {
-        shared.abort_running(id, run);
+    for (id, claim_no) in cancelled_running {
+        shared.abort_running(id, claim_no);
     }
     for d in deliveries {
         d(Fate::Committed);
@@ -718,49 +722,6 @@ fn only(schedule: Schedule) -> ScheduleDone {
         tasks: Vec::new(),
         replayed: false,
     }
-}
-
-/// Moves up to `max` queued tasks that their providers' limits admit to running.
-fn claim(
-    txn: &mut impl TaskTxn,
-    ctx: &mut Ctx,
-    shared: &Arc<Shared>,
-    max: usize,
-) -> Result<Claimed, TaskError> {
-    let clock_now = Instant::now();
-    let now = ctx.now;
-    let mut permits = Vec::new();
-    let mut held = Vec::new();
-    let mut retry_at: Option<Instant> = None;
-    let limiter = &shared.limiter;
-    let result = lifecycle::claim_where(txn, ctx, max, CLAIM_SCAN, |task| {
-        let estimate = crate::provider::estimate_tokens(task);
-        match limiter.admit(shared, &task.llm_provider, task.id, estimate, clock_now) {
-            Admission::Admitted(permit) => {
-                permits.push(permit);
-                true
-            }
-            Admission::Held {
-                reason,
-                until,
-                announce,
-            } => {
-                if let Some(until) = until {
-                    retry_at = Some(retry_at.map_or(until, |r| r.min(until)));
-                }
-                if announce {
-                    let wait = until.map(|u| u.saturating_duration_since(clock_now));
-                    held.push(Draft::held(task.id, &task.llm_provider, reason, wait, now));
-                }
-                false
-            }
-        }
-    });
-    ctx.events.extend(held);
-    result.map(|tasks| Claimed {
-        tasks: tasks.into_iter().zip(permits).collect(),
-        retry_at,
-    })
 }
 
 /// Keeps a storage error so the batch is aborted; other errors only concern
@@ -794,10 +755,9 @@ fn refuse(cmd: Command) -> Delivery {
         })
     }
     match cmd {
-        Command::Finish(o, r) => keep_or_fail(r, move |r| Command::Finish(o, r)),
-        Command::FinishClaim(o, r) => keep_or_fail(r, move |r| Command::FinishClaim(o, r)),
-        Command::Append(id, run, text) => Box::new(move |fate| match fate {
-            Fate::Failed { keep: true, .. } => Some(Command::Append(id, run, text)),
+        Command::Finish(o, c, r) => keep_or_fail(r, move |r| Command::Finish(o, c, r)),
+        Command::Append(id, claim_no, text) => Box::new(move |fate| match fate {
+            Fate::Failed { keep: true, .. } => Some(Command::Append(id, claim_no, text)),
             _ => None,
         }),
         Command::Create(_, _, r) | Command::Chain(_, _, r) => fail(r),

@@ -648,6 +648,52 @@ async fn a_manual_retry_requeues_a_failed_task_and_refuses_other_states() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_task_that_falls_due_while_every_slot_is_busy_starts_when_the_slot_frees() {
+    let t = started_with(|c| c.workers = 1).await;
+    let mut rx = t.engine.subscribe();
+    let busy = t.engine.submit(task("busy", "sleep=5000")).await.unwrap();
+    reach(&mut rx, busy.id, TaskState::Running).await;
+    let due = t
+        .engine
+        .submit(NewTask {
+            scheduled_for: Some(t.engine.now() + chrono::Duration::seconds(1)),
+            ..task("due", "echo")
+        })
+        .await
+        .unwrap();
+    // Promoted on time, but the only slot is taken: it waits, queued.
+    reach(&mut rx, due.id, TaskState::Queued).await;
+    assert_eq!(
+        t.engine.get(busy.id).await.unwrap().status,
+        TaskState::Running
+    );
+    let freed = reach(&mut rx, busy.id, TaskState::Completed).await;
+    let started = reach(&mut rx, due.id, TaskState::Running).await;
+    assert!(started.started_at >= freed.finished_at);
+    reach(&mut rx, due.id, TaskState::Completed).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slot_freed_while_paused_claims_nothing_until_resumed() {
+    let t = started_with(|c| c.workers = 1).await;
+    let mut rx = t.engine.subscribe();
+    let busy = t.engine.submit(task("busy", "sleep=5000")).await.unwrap();
+    reach(&mut rx, busy.id, TaskState::Running).await;
+    let next = t.engine.submit(task("next", "echo")).await.unwrap();
+    t.engine.set_paused(true);
+    // The finishing attempt would take `next` in its own commit; paused, the
+    // dispatcher sends no claim with the outcome.
+    reach(&mut rx, busy.id, TaskState::Completed).await;
+    tokio::time::advance(Duration::from_secs(60)).await;
+    assert_eq!(
+        t.engine.get(next.id).await.unwrap().status,
+        TaskState::Queued
+    );
+    t.engine.set_paused(false);
+    reach(&mut rx, next.id, TaskState::Completed).await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn pausing_stops_new_claims_until_resumed() {
     let t = started_with(|_| {}).await;
     t.engine.set_paused(true);

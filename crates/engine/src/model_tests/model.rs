@@ -54,7 +54,7 @@ impl ModelTask {
 pub struct Claim {
     pub id: TaskId,
     /// What the engine calls the claim: the length of the history right after it.
-    pub run: u32,
+    pub claim_no: u32,
     /// What the model calls it.
     pub claim: u64,
 }
@@ -236,8 +236,12 @@ impl Model {
             t.attempts += 1;
             t.history.push((t.history.len() as u32 + 1, None));
             t.claim = claim;
-            let (attempt, run) = (t.attempts, t.history.len() as u32);
-            self.claims.push(Claim { id, run, claim });
+            let (attempt, claim_no) = (t.attempts, t.history.len() as u32);
+            self.claims.push(Claim {
+                id,
+                claim_no,
+                claim,
+            });
             claimed.push((id, attempt));
         }
         claimed
@@ -249,7 +253,7 @@ impl Model {
             let claim = if t.status == Running { t.claim } else { 0 };
             Claim {
                 id,
-                run: t.history.len() as u32,
+                claim_no: t.history.len() as u32,
                 claim,
             }
         };
@@ -266,12 +270,16 @@ impl Model {
             }
             Target::OffByOne(pick) => self.nth(pick).map(|id| {
                 let len = self.tasks[&id].history.len() as u32;
-                let run = if len == 0 || pick % 2 == 0 {
+                let claim_no = if len == 0 || pick % 2 == 0 {
                     len + 1
                 } else {
                     len - 1
                 };
-                Claim { id, run, claim: 0 }
+                Claim {
+                    id,
+                    claim_no,
+                    claim: 0,
+                }
             }),
             Target::Any(pick) => self.nth(pick).map(current),
         }

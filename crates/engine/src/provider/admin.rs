@@ -41,8 +41,8 @@ impl Engine {
         for s in &mut all {
             s.lowered_concurrency =
                 inner
-                    .shared
-                    .limiter
+                    .dispatcher
+                    .limiter()
                     .lowered(&s.name, now)
                     .map(|(max, left)| LoweredConcurrency {
                         max_concurrency: max,
@@ -87,7 +87,7 @@ impl Engine {
         // Built before saving: settings that cannot make a provider are not stored.
         inner
             .registry
-            .install(settings.clone(), &inner.shared.limiter)
+            .install(settings.clone(), inner.dispatcher.limiter())
             .map_err(|m| ProviderConfigError::invalid("base_url", m))?;
         if let Err(e) = inner.writer.save_provider(settings.clone()).await {
             // Not durable: put back what the store still holds.
@@ -110,7 +110,7 @@ impl Engine {
             .setting(name)
             .ok_or_else(|| ProviderConfigError::NotFound(name.to_string()))?;
         inner.writer.remove_provider(name.to_string()).await?;
-        inner.registry.uninstall(name, &inner.shared.limiter);
+        inner.registry.uninstall(name, inner.dispatcher.limiter());
         if settings.key == KeyRef::Keychain {
             let owned = name.to_string();
             let deleted = tokio::task::spawn_blocking(move || keys::delete(&owned)).await;
@@ -180,9 +180,9 @@ impl Engine {
             .find(|s| s.name == name);
         match stored {
             Some(s) => {
-                let _ = inner.registry.install(s, &inner.shared.limiter);
+                let _ = inner.registry.install(s, inner.dispatcher.limiter());
             }
-            None => inner.registry.uninstall(name, &inner.shared.limiter),
+            None => inner.registry.uninstall(name, inner.dispatcher.limiter()),
         }
     }
 
@@ -210,7 +210,7 @@ impl Engine {
                 tracing::warn!(provider = %name, "a stored provider has a built-in's name; the built-in wins");
                 continue;
             }
-            if let Err(e) = inner.registry.install(settings, &inner.shared.limiter) {
+            if let Err(e) = inner.registry.install(settings, inner.dispatcher.limiter()) {
                 tracing::warn!(provider = %name, error = %e, "a stored provider could not be loaded");
             }
         }

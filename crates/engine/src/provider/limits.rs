@@ -4,23 +4,27 @@
 //! in flight (llama.cpp's server, for one, ends a running generation when a
 //! newer request preempts it).
 //!
-//! The writer asks [`Limiter::admit`] about each queued task while it claims; a
+//! The dispatcher owns the limiter. Its claim (run by the writer inside the
+//! claiming transaction) asks [`Limiter::admit`] about each queued task; a
 //! task whose provider is at a limit is not claimed, so it stays `queued` (no
 //! state-machine edge changes). An admitted task gets a [`Permit`] that the
 //! executor holds for the request: dropping it frees the concurrency slot and
-//! wakes the dispatcher. Windows are sliding minutes on tokio's clock, so tests
-//! with a paused clock control them.
+//! fires the limiter's `freed` notify (the dispatcher's wake-up). Windows are
+//! sliding minutes on tokio's clock, so tests with a paused clock control them.
+//!
+//! The limiter keeps its own state: a permit holds the gates it counts
+//! against, nothing else of the engine.
 //!
 //! A std Mutex, not a tokio one: nothing awaits while it is held, and the writer
 //! calls in from a blocking thread.
 
-use crate::shared::Shared;
 use crate::task::{Task, TaskId};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 const WINDOW: Duration = Duration::from_secs(60);
@@ -111,9 +115,23 @@ pub(crate) enum Admission {
     },
 }
 
-#[derive(Default)]
+/// Cheap to clone; all clones count against the same gates.
+#[derive(Clone)]
 pub(crate) struct Limiter {
-    gates: Mutex<HashMap<String, Gate>>,
+    state: Arc<Gates>,
+}
+
+struct Gates {
+    by_provider: Mutex<HashMap<String, Gate>>,
+    /// Fired when a permit drops: a task held for concurrency may start.
+    freed: Arc<Notify>,
+}
+
+impl Gates {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Gate>> {
+        // Every update is a few field writes; a poisoned map is still consistent.
+        self.by_provider.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 #[derive(Default)]
@@ -187,9 +205,18 @@ impl Gate {
 }
 
 impl Limiter {
+    /// `freed` is notified each time a request ends.
+    pub fn new(freed: Arc<Notify>) -> Self {
+        Limiter {
+            state: Arc::new(Gates {
+                by_provider: Mutex::new(HashMap::new()),
+                freed,
+            }),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Gate>> {
-        // Every update is a few field writes; a poisoned map is still consistent.
-        self.gates.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock()
     }
 
     /// Replaces a provider's limits; requests in flight keep their permits.
@@ -199,14 +226,7 @@ impl Limiter {
 
     /// Whether a task of `provider` may start now. `estimate` is the tokens to
     /// reserve against a tokens-per-minute limit.
-    pub fn admit(
-        &self,
-        shared: &Arc<Shared>,
-        provider: &str,
-        task: TaskId,
-        estimate: u64,
-        now: Instant,
-    ) -> Admission {
+    pub fn admit(&self, provider: &str, task: TaskId, estimate: u64, now: Instant) -> Admission {
         let mut gates = self.lock();
         let Some(gate) = gates.get_mut(provider) else {
             // Not configured (the built-in mock): nothing to count.
@@ -221,7 +241,7 @@ impl Limiter {
             gate.in_flight += 1;
             return Admission::Admitted(Permit {
                 held: Some(Held {
-                    shared: shared.clone(),
+                    gates: self.state.clone(),
                     provider: provider.to_string(),
                     reservation: None,
                 }),
@@ -247,7 +267,7 @@ impl Limiter {
         gate.tokens_in_window += estimate;
         Admission::Admitted(Permit {
             held: Some(Held {
-                shared: shared.clone(),
+                gates: self.state.clone(),
                 provider: provider.to_string(),
                 reservation: Some(id),
             }),
@@ -311,7 +331,7 @@ pub(crate) struct Permit {
 }
 
 struct Held {
-    shared: Arc<Shared>,
+    gates: Arc<Gates>,
     provider: String,
     /// The token reservation, when the provider has limits to count against.
     reservation: Option<u64>,
@@ -329,7 +349,7 @@ impl Permit {
         let Some(reservation) = held.reservation else {
             return;
         };
-        let mut gates = held.shared.limiter.lock();
+        let mut gates = held.gates.lock();
         let Some(gate) = gates.get_mut(&held.provider) else {
             return;
         };
@@ -343,11 +363,11 @@ impl Permit {
 impl Drop for Permit {
     fn drop(&mut self) {
         let Some(held) = self.held.take() else { return };
-        if let Some(gate) = held.shared.limiter.lock().get_mut(&held.provider) {
+        if let Some(gate) = held.gates.lock().get_mut(&held.provider) {
             gate.in_flight = gate.in_flight.saturating_sub(1);
         }
         // A slot may have freed for a held task.
-        held.shared.wake_dispatcher.notify_one();
+        held.gates.freed.notify_one();
     }
 }
 
@@ -368,8 +388,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn concurrency_frees_when_a_permit_drops() {
-        let shared = Arc::new(Shared::new());
-        let l = &shared.limiter;
+        let l = &Limiter::new(Arc::new(Notify::new()));
         l.set_limits(
             "p",
             Limits {
@@ -378,21 +397,20 @@ mod tests {
             },
         );
         let now = Instant::now();
-        let Admission::Admitted(first) = l.admit(&shared, "p", task(), 0, now) else {
+        let Admission::Admitted(first) = l.admit("p", task(), 0, now) else {
             panic!("the first request must be admitted")
         };
         assert_eq!(
-            held(l.admit(&shared, "p", task(), 0, now)),
+            held(l.admit("p", task(), 0, now)),
             Some(HoldReason::Concurrency)
         );
         drop(first);
-        assert_eq!(held(l.admit(&shared, "p", task(), 0, now)), None);
+        assert_eq!(held(l.admit("p", task(), 0, now)), None);
     }
 
     #[tokio::test(start_paused = true)]
     async fn requests_per_minute_slide_with_the_clock() {
-        let shared = Arc::new(Shared::new());
-        let l = &shared.limiter;
+        let l = &Limiter::new(Arc::new(Notify::new()));
         l.set_limits(
             "p",
             Limits {
@@ -401,22 +419,21 @@ mod tests {
             },
         );
         let t0 = Instant::now();
-        assert!(held(l.admit(&shared, "p", task(), 0, t0)).is_none());
-        assert!(held(l.admit(&shared, "p", task(), 0, t0 + Duration::from_secs(10))).is_none());
-        match l.admit(&shared, "p", task(), 0, t0 + Duration::from_secs(20)) {
+        assert!(held(l.admit("p", task(), 0, t0)).is_none());
+        assert!(held(l.admit("p", task(), 0, t0 + Duration::from_secs(10))).is_none());
+        match l.admit("p", task(), 0, t0 + Duration::from_secs(20)) {
             Admission::Held { reason, until, .. } => {
                 assert_eq!(reason, HoldReason::RequestsPerMinute);
                 assert_eq!(until, Some(t0 + WINDOW));
             }
             Admission::Admitted(_) => panic!("a third request within a minute must wait"),
         }
-        assert!(held(l.admit(&shared, "p", task(), 0, t0 + WINDOW)).is_none());
+        assert!(held(l.admit("p", task(), 0, t0 + WINDOW)).is_none());
     }
 
     #[tokio::test(start_paused = true)]
     async fn tokens_per_minute_reconcile_with_reported_usage() {
-        let shared = Arc::new(Shared::new());
-        let l = &shared.limiter;
+        let l = &Limiter::new(Arc::new(Notify::new()));
         l.set_limits(
             "p",
             Limits {
@@ -425,28 +442,27 @@ mod tests {
             },
         );
         let now = Instant::now();
-        let Admission::Admitted(p) = l.admit(&shared, "p", task(), 900, now) else {
+        let Admission::Admitted(p) = l.admit("p", task(), 900, now) else {
             panic!()
         };
         assert_eq!(
-            held(l.admit(&shared, "p", task(), 200, now)),
+            held(l.admit("p", task(), 200, now)),
             Some(HoldReason::TokensPerMinute)
         );
         // The request used far less than it reserved.
         p.reconcile(100);
-        assert!(held(l.admit(&shared, "p", task(), 200, now)).is_none());
+        assert!(held(l.admit("p", task(), 200, now)).is_none());
         // One request over the whole budget still runs once the window is empty.
-        assert!(held(l.admit(&shared, "q", task(), 5000, now)).is_none());
+        assert!(held(l.admit("q", task(), 5000, now)).is_none());
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_cool_down_holds_every_task_and_is_announced_once_per_task() {
-        let shared = Arc::new(Shared::new());
-        let l = &shared.limiter;
+        let l = &Limiter::new(Arc::new(Notify::new()));
         l.cool_down("p", Duration::from_secs(12));
         let t = task();
         let now = Instant::now();
-        match l.admit(&shared, "p", t, 0, now) {
+        match l.admit("p", t, 0, now) {
             Admission::Held {
                 reason,
                 until,
@@ -459,23 +475,22 @@ mod tests {
             Admission::Admitted(_) => panic!("cooling down"),
         }
         assert!(matches!(
-            l.admit(&shared, "p", t, 0, now),
+            l.admit("p", t, 0, now),
             Admission::Held {
                 announce: false,
                 ..
             }
         ));
-        assert!(held(l.admit(&shared, "p", t, 0, now + Duration::from_secs(12))).is_none());
+        assert!(held(l.admit("p", t, 0, now + Duration::from_secs(12))).is_none());
     }
 
     #[tokio::test(start_paused = true)]
     async fn interrupted_answers_with_others_in_flight_lower_the_concurrency_for_a_while() {
-        let shared = Arc::new(Shared::new());
-        let l = &shared.limiter;
+        let l = &Limiter::new(Arc::new(Notify::new()));
         l.set_limits("p", Limits::default());
         let now = Instant::now();
         let permits: Vec<_> = (0..4)
-            .map(|_| match l.admit(&shared, "p", task(), 0, now) {
+            .map(|_| match l.admit("p", task(), 0, now) {
                 Admission::Admitted(p) => p,
                 Admission::Held { .. } => panic!("unlimited"),
             })
@@ -484,13 +499,13 @@ mod tests {
         assert_eq!(l.interrupted("p", now), Some(3));
         assert_eq!(l.lowered("p", now), Some((3, LOWERED_FOR)));
         assert_eq!(
-            held(l.admit(&shared, "p", task(), 0, now)),
+            held(l.admit("p", task(), 0, now)),
             Some(HoldReason::Concurrency)
         );
         drop(permits);
         // Alone, an interruption is not the provider's concurrency: no change,
         // but the lowered limit holds longer.
-        let Admission::Admitted(alone) = l.admit(&shared, "p", task(), 0, now) else {
+        let Admission::Admitted(alone) = l.admit("p", task(), 0, now) else {
             panic!("one is under three")
         };
         let later = now + Duration::from_secs(60);
@@ -499,6 +514,6 @@ mod tests {
         drop(alone);
         let over = later + LOWERED_FOR;
         assert_eq!(l.lowered("p", over), None);
-        assert!((0..5).all(|_| held(l.admit(&shared, "p", task(), 0, over)).is_none()));
+        assert!((0..5).all(|_| held(l.admit("p", task(), 0, over)).is_none()));
     }
 }

@@ -45,7 +45,7 @@ use crate::clock::Clock;
 use crate::events::{Draft, EventKind};
 use crate::shared::Shared;
 use crate::task::{ErrorClass, Failure, TaskId};
-use crate::writer::Writer;
+use crate::writer::OutputLog;
 use futures::future::BoxFuture;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -181,10 +181,11 @@ pub struct OutputSink {
 struct Target {
     shared: Arc<Shared>,
     clock: Clock,
-    writer: Writer,
+    log: OutputLog,
     task_id: TaskId,
     attempt: u32,
-    run: u32,
+    /// Which claim of the task (see `lifecycle::Outcome`).
+    claim_no: u32,
 }
 
 /// What the executor learns from a sink after the call: time to first token,
@@ -204,19 +205,19 @@ impl OutputSink {
     pub(crate) fn new(
         shared: Arc<Shared>,
         clock: Clock,
-        writer: Writer,
+        log: OutputLog,
         task_id: TaskId,
         attempt: u32,
-        run: u32,
+        claim_no: u32,
     ) -> Self {
         let mut sink = OutputSink::detached();
         sink.target = Some(Target {
             shared,
             clock,
-            writer,
+            log,
             task_id,
             attempt,
-            run,
+            claim_no,
         });
         sink
     }
@@ -294,7 +295,7 @@ impl OutputSink {
         }
         let text = std::mem::take(&mut self.pending);
         if let Some(t) = &self.target {
-            t.writer.append_output(t.task_id, t.run, text);
+            t.log.append(t.task_id, t.claim_no, text);
         }
     }
 }

@@ -1,0 +1,201 @@
+//! An executor runs one attempt of a claimed task and reports its outcome to
+//! the dispatcher ([`crate::pool`]); it never writes the store and never claims.
+//! A panic in the provider is caught and becomes this attempt's failure.
+
+use crate::engine::Inner;
+use crate::events::Draft;
+use crate::lifecycle::{AttemptResult, AttemptUsage, Outcome};
+use crate::provider::{
+    count_prompt, count_text, CompletionRequest, OutputSink, Permit, Prices, Probe, ProviderError,
+    LOWERED_FOR,
+};
+use crate::task::{ErrorClass, Task, TaskId};
+use futures::FutureExt;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use tracing::Instrument;
+
+/// What an executor hands the dispatcher when its attempt ends.
+pub(crate) struct Report {
+    pub task_id: TaskId,
+    /// Which claim of the task the attempt belonged to (see [`Outcome`]).
+    pub claim_no: u32,
+    /// `None`: the task was cancelled meanwhile and its cancel is already stored.
+    pub outcome: Option<Outcome>,
+}
+
+/// Runs one attempt. The limiter permit is released before the report, so the
+/// provider's concurrency frees as soon as the call ends.
+pub(crate) async fn attempt(inner: &Arc<Inner>, task: Task, limit: Permit) -> Report {
+    let span = tracing::info_span!("task", task_id = %task.id, attempt = task.attempts);
+    async move {
+        tracing::info!(provider = %task.llm_provider, model = %task.llm_model, "attempt started");
+        let claim_no = task.history.len() as u32;
+        let cancelled = inner.shared.watch_running(task.id, claim_no);
+        let mut usage = AttemptUsage::default();
+        let result = match inner.registry.get(&task.llm_provider) {
+            None => Some(AttemptResult::Failed {
+                error: format!(
+                    "the provider '{}' is not configured; add it with `baton provider add`",
+                    task.llm_provider
+                ),
+                retryable: false,
+                retry_after: None,
+                failure: None,
+            }),
+            Some(provider) => {
+                let request = CompletionRequest {
+                    task_id: task.id,
+                    prompt: task.prompt_to_send().to_string(),
+                    model: task.llm_model.clone(),
+                    attempt: task.attempts,
+                    system: task.system.clone(),
+                    temperature: task.temperature.map(|t| t.0),
+                    max_tokens: task.max_tokens,
+                };
+                let sink = OutputSink::new(
+                    inner.shared.clone(),
+                    inner.clock,
+                    inner.writer.output_log(),
+                    task.id,
+                    task.attempts,
+                    claim_no,
+                );
+                let probe = sink.probe();
+                // A panic inside the provider fails this attempt, not the pool.
+                let call = AssertUnwindSafe(provider.complete(request, sink)).catch_unwind();
+                let result = tokio::select! {
+                    biased;
+                    // Dropping `call` here aborts the provider's work at once.
+                    _ = cancelled.cancelled() => None,
+                    _ = inner.hard_stop.cancelled() => Some(AttemptResult::Interrupted),
+                    r = tokio::time::timeout(task.timeout(), call) => Some(match r {
+                        Err(_) => AttemptResult::TimedOut { after_ms: task.timeout_ms },
+                        Ok(Err(panic)) => AttemptResult::Failed {
+                            error: format!("the provider panicked: {}", panic_message(&panic)),
+                            retryable: true,
+                            retry_after: None,
+                            failure: None,
+                        },
+                        Ok(Ok(Ok(output))) => AttemptResult::Completed { output },
+                        Ok(Ok(Err(e))) => {
+                            limit_provider(inner, &task, &e);
+                            AttemptResult::Failed {
+                                retryable: e.is_retryable(),
+                                retry_after: e.retry_after,
+                                failure: Some(e.failure()),
+                                error: e.message,
+                            }
+                        }
+                    }),
+                };
+                usage = measure(
+                    &task,
+                    Probe::read(&probe),
+                    inner.registry.prices(&task.llm_provider),
+                )
+                .await;
+                result
+            }
+        };
+        if let (Some(p), Some(c)) = (usage.prompt_tokens, usage.completion_tokens) {
+            limit.reconcile(p + c);
+        }
+        drop(limit);
+        Report {
+            task_id: task.id,
+            claim_no,
+            outcome: result.map(|result| Outcome {
+                id: task.id,
+                claim_no,
+                result,
+                usage,
+            }),
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// What a provider error means for the whole provider: a 429 cools it down; an
+/// answer interrupted while others were in flight lowers its concurrency.
+fn limit_provider(inner: &Inner, task: &Task, e: &ProviderError) {
+    let provider = &task.llm_provider;
+    match e.class {
+        ErrorClass::RateLimited => {
+            // The whole provider waits, not just this task: as long as it said,
+            // else the least this task's own backoff waits (half its un-jittered delay).
+            let wait = e
+                .retry_after
+                .unwrap_or_else(|| inner.backoff.ceiling(task.attempts) / 2);
+            inner.dispatcher.limiter().cool_down(provider, wait);
+        }
+        ErrorClass::Incomplete => {
+            let limiter = inner.dispatcher.limiter();
+            let Some(max) = limiter.interrupted(provider, tokio::time::Instant::now()) else {
+                return;
+            };
+            tracing::warn!(
+                provider = %provider,
+                max_concurrency = max,
+                for_s = LOWERED_FOR.as_secs(),
+                "the provider interrupted answers while several were in flight: concurrency lowered"
+            );
+            inner.shared.events.publish(Draft::concurrency_lowered(
+                task.id,
+                provider,
+                max,
+                LOWERED_FOR,
+                inner.clock.now(),
+            ));
+        }
+        _ => {}
+    }
+}
+
+/// Time to first token, the usage, its cost, and why the answer stopped. Tokens
+/// the provider did not report are counted here, once, off the async threads.
+async fn measure(task: &Task, probe: Probe, prices: Option<Prices>) -> AttemptUsage {
+    let mut usage = AttemptUsage {
+        prompt_tokens: probe.prompt_tokens,
+        completion_tokens: probe.completion_tokens,
+        estimated: false,
+        ttft_ms: probe
+            .first_output
+            .map(|t| (t - probe.started).as_millis() as u64),
+        cost_usd: None,
+        finish_reason: probe.finish_reason,
+    };
+    if usage.prompt_tokens.is_none() || usage.completion_tokens.is_none() {
+        let (model, system, prompt) = (
+            task.llm_model.clone(),
+            task.system.clone(),
+            task.prompt_to_send().to_string(),
+        );
+        let (want_prompt, text) = (usage.prompt_tokens.is_none(), probe.text);
+        let counted = tokio::task::spawn_blocking(move || {
+            let prompt = want_prompt.then(|| count_prompt(&model, system.as_deref(), &prompt));
+            (prompt, count_text(&model, &text))
+        })
+        .await;
+        if let Ok((prompt, completion)) = counted {
+            usage.prompt_tokens = usage.prompt_tokens.or(prompt);
+            usage.completion_tokens = usage.completion_tokens.or(Some(completion));
+            usage.estimated = true;
+        }
+    }
+    if let (Some(p), Some(input), Some(output)) =
+        (prices, usage.prompt_tokens, usage.completion_tokens)
+    {
+        usage.cost_usd = Some(p.cost(input, output));
+    }
+    usage
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_string())
+}

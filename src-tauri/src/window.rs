@@ -65,9 +65,27 @@ pub fn release_memory<R: Runtime>(app: &AppHandle<R>) {
         // SAFETY: malloc_trim only walks glibc's own arenas; any thread may call it.
         unsafe { libc::malloc_trim(0) };
         stop_network_process();
-        match reclaim_clean_file_pages() {
-            Ok(kib) => tracing::info!(kib, "handed back the window's memory"),
-            Err(e) => tracing::debug!(error = %e, "could not read /proc/self/smaps"),
+        // The kernel reclaims only pages no other process maps, so wait (off
+        // the main thread) for WebKit's processes, which map the same libraries,
+        // to be gone.
+        let app = app.clone();
+        let spawned = std::thread::Builder::new()
+            .name("release-memory".into())
+            .spawn(move || {
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+                while !webkit_children().is_empty() && std::time::Instant::now() < deadline {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                if !app.webview_windows().is_empty() {
+                    return;
+                }
+                match reclaim_clean_file_pages() {
+                    Ok(kib) => tracing::info!(kib, "handed back the window's memory"),
+                    Err(e) => tracing::debug!(error = %e, "could not read /proc/self/smaps"),
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::debug!(error = %e, "memory not handed back");
         }
     }
 }
@@ -84,10 +102,24 @@ fn stop_network_process() {
         tracing::info!("WebKit's network process kept: WebDriver's session lives in it");
         return;
     }
+    for (pid, comm) in webkit_children() {
+        // comm is cut at 15 bytes.
+        if comm == "WebKitNetworkPr" {
+            // SAFETY: kill has no memory effects; the pid is our own child.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+            tracing::info!(pid, "stopped WebKit's network process");
+        }
+    }
+}
+
+/// This process's WebKit children (pid and the 15-byte comm), from /proc.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn webkit_children() -> Vec<(i32, String)> {
     let me = std::process::id().to_string();
     let Ok(entries) = std::fs::read_dir("/proc") else {
-        return;
+        return Vec::new();
     };
+    let mut found = Vec::new();
     for entry in entries.flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
             continue;
@@ -100,14 +132,15 @@ fn stop_network_process() {
             continue;
         };
         let comm = head.split_once('(').map_or("", |(_, c)| c);
-        let parent = tail.split_whitespace().nth(1);
-        // comm is cut at 15 bytes.
-        if parent == Some(me.as_str()) && comm == "WebKitNetworkPr" {
-            // SAFETY: kill has no memory effects; the pid is our own child.
-            unsafe { libc::kill(pid, libc::SIGTERM) };
-            tracing::info!(pid, "stopped WebKit's network process");
+        let mut rest = tail.split_whitespace();
+        let state = rest.next();
+        let parent = rest.next();
+        // A zombie (state Z) maps nothing any more.
+        if parent == Some(me.as_str()) && state != Some("Z") && comm.starts_with("WebKit") {
+            found.push((pid, comm.to_string()));
         }
     }
+    found
 }
 
 /// Asks the kernel to reclaim this process's resident pages of read-only

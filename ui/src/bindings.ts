@@ -1029,7 +1029,7 @@ export type TaskState =
 "scheduled" | 
 /**
  *  Ready to run. In: create, the scheduler, a released waiting task, a manual
- *  retry, crash recovery or shutdown requeue. Out: a worker's claim
+ *  retry, crash recovery or shutdown requeue. Out: the dispatcher's claim
  *  (→ running, attempts + 1); a user cancel.
  */
 "queued" | 

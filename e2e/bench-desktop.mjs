@@ -301,6 +301,33 @@ async function tray(app, dataDir) {
   }
 }
 
+// Started in the tray (`--hidden`, as start at login does) and never shown: no window and
+// no WebKit process was ever made, so this is the floor for the tray runner's memory.
+async function hidden(app, dataDir) {
+  const before = logSizes(dataDir);
+  const config = mkdtempSync(join(tmpdir(), "baton-bench-config-"));
+  const child = spawn(app, ["--hidden"], {
+    stdio: "ignore",
+    env: { ...process.env, BATON_DATA_DIR: dataDir, XDG_CONFIG_HOME: config },
+  });
+  const pid = child.pid;
+  const exited = new Promise((r) => child.on("exit", r));
+  current = { kill: (sig) => child.kill(sig) };
+  try {
+    const seen = (text) => logSince(dataDir, before).some((line) => text.test(line));
+    await waitFor(() => seen(/shell started/), { timeout: 60_000, message: "the shell started" });
+    await trayMenu(pid); // the tray icon is up
+    const idle = usage(snapshot(pid), await settle(pid));
+    log("hidden: never shown", idle.total_rss_kb, "kB RSS");
+    return { app, never_shown: idle };
+  } finally {
+    child.kill("SIGTERM");
+    await Promise.race([exited, sleep(15_000)]);
+    current = undefined;
+    rmSync(config, { recursive: true, force: true });
+  }
+}
+
 // The app's log (data dir/logs) marks its start-up milestones; each line begins with an
 // RFC 3339 UTC time with µs. Returns the lines written since `from` (bytes per file).
 const logDir = (dataDir) => join(dataDir, "logs");
@@ -443,9 +470,9 @@ async function latency(app, dataDir, _n, cli) {
 }
 
 const [mode, app, dataDir, arg, cli] = process.argv.slice(2);
-const fn = { memory, tray, coldstart, latency }[mode];
+const fn = { memory, tray, hidden, coldstart, latency }[mode];
 if (!fn) {
-  console.error("usage: node e2e/bench-desktop.mjs memory|tray|coldstart|latency <app> <data-dir> [runs] [baton-cli]");
+  console.error("usage: node e2e/bench-desktop.mjs memory|tray|hidden|coldstart|latency <app> <data-dir> [runs] [baton-cli]");
   process.exit(2);
 }
 const result = await fn(app, dataDir, Number(arg || 5), cli);

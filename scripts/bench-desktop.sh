@@ -99,6 +99,8 @@ if part memory; then
   bench memory "$app" "$work/d10k"
   echo "== the same without WebDriver (the tray runner as users run it: WebKit's network process stopped too)"
   bench tray "$app" "$work/d10k"
+  echo "== started in the tray (--hidden, as at login) and never shown: the floor for the tray runner"
+  bench hidden "$app" "$work/d10k"
 fi
 
 if part coldstart; then

@@ -30,6 +30,8 @@ SYSTEM_PACKAGES=(
   python3-xlib
   # The API fuzz run (scripts/api-fuzz.sh) installs schemathesis into a venv under .tools/.
   python3-venv
+  # The shared queue's backend: tests start a private cluster (scripts/pg.sh).
+  postgresql
 )
 
 missing=()

@@ -65,3 +65,4 @@ macro_rules! conformance_suite {
 }
 
 conformance_suite!(redb, crate::store::Store);
+conformance_suite!(postgres, crate::pg::PgStore);

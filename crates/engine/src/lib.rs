@@ -10,6 +10,7 @@
 //! - `storage`: the storage interface lifecycle and firing are written against.
 //! - `store`: the only module that touches redb (tables, schema, migrations, reads):
 //!   the first `storage` backend.
+//! - `pg`: PostgreSQL as the second `storage` backend (the shared queue).
 //! - `scheduler`: moves scheduled tasks to queued when due, and fires schedules.
 //! - `schedule`: recurring [`Schedule`]s: the record, policies, cron arithmetic.
 //! - `firing`: what schedules do inside one write transaction (fire, policies).
@@ -43,6 +44,7 @@ mod idempotency;
 mod lifecycle;
 #[cfg(test)]
 mod model_tests;
+mod pg;
 mod pool;
 mod private_fs;
 mod provider;
@@ -68,6 +70,7 @@ pub use export::{ExportFile, ExportSummary, EXPORT_FORMAT_VERSION};
 pub use health::Health;
 pub use idempotency::{Created, IdempotencyKey, IDEMPOTENCY_RETENTION, MAX_IDEMPOTENCY_KEY};
 pub use lifecycle::{Cancelled, ImportReport};
+pub use pg::{PgStore, PG_SCHEMA_VERSION};
 pub use private_fs::create_private_dir;
 pub use provider::{
     ApiKey, CompletionRequest, HoldReason, KeyError, KeyRef, Limits, LoweredConcurrency,

@@ -1,7 +1,8 @@
 //! The storage interface: what `lifecycle`, `firing` and `idempotency` need from
 //! whatever holds the tasks, written once. `store` (redb) is the first backend;
 //! the conformance suite (`conformance`, in tests) checks any backend with the
-//! same lifecycle, schedule, crash-recovery and model tests.
+//! same lifecycle, schedule, crash-recovery and model tests; `pg` (PostgreSQL)
+//! is the second, and passes them.
 //!
 //! A backend gives units of work ([`Storage::begin`]) whose operations
 //! ([`TaskTxn`]) are atomic together: nothing is visible to readers until

@@ -24,7 +24,7 @@ pub(crate) struct KeyRecord {
 }
 
 /// Most expired keys one write removes, so a backlog never makes one commit slow.
-const PRUNE_BATCH: usize = 256;
+pub(crate) const PRUNE_BATCH: usize = 256;
 
 pub(super) fn create_tables(txn: &WriteTransaction) -> Result<(), TaskError> {
     txn.open_table(IDEMPOTENCY)?;

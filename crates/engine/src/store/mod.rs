@@ -14,7 +14,7 @@ mod write;
 
 pub(crate) use file::StoreOptions;
 pub use file::DEFAULT_CACHE_BYTES;
-pub(crate) use idempotency::KeyRecord;
+pub(crate) use idempotency::{KeyRecord, PRUNE_BATCH};
 
 pub(crate) use write::{WriteBatch, WriteTxn};
 
@@ -81,7 +81,7 @@ impl StatusCounts {
         }
     }
 
-    fn set(&mut self, state: TaskState, n: u64) {
+    pub(crate) fn set(&mut self, state: TaskState, n: u64) {
         *match state {
             TaskState::Waiting => &mut self.waiting,
             TaskState::Scheduled => &mut self.scheduled,

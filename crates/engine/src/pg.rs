@@ -1,0 +1,760 @@
+//! PostgreSQL as a [`Storage`] backend: the interface's operations in SQL, so
+//! the lifecycle and firing code that runs on redb runs unchanged on a shared
+//! database (docs/scale-out.md). This is the storage layer only: the engine
+//! still opens redb; runners, leases and the shared doorbell come next.
+//!
+//! A unit of work is one PostgreSQL transaction on its own connection (READ
+//! COMMITTED). What `lifecycle` reads it then writes, so [`TaskTxn::get`] locks
+//! the row (`FOR UPDATE`), and a claim skips rows another transaction holds
+//! (`FOR UPDATE SKIP LOCKED`), the way River and Oban claim. Records are the
+//! same JSON bytes redb stores (`bytea`: exact, and a prompt may hold any
+//! character); the columns beside them are what the queries select on.
+
+use crate::error::TaskError;
+use crate::provider::ProviderSettings;
+use crate::schedule::{Schedule, ScheduleId};
+use crate::state::TaskState;
+use crate::storage::{Storage, TaskTxn, UnitOfWork};
+use crate::store::{KeyRecord, ListQuery, StatusCounts, PRUNE_BATCH};
+use crate::task::{Task, TaskId};
+use chrono::{DateTime, Utc};
+use postgres::{Client, Config, NoTls, Row};
+use std::cell::RefCell;
+use std::sync::{Arc, Mutex};
+use uuid::Uuid;
+
+/// The schema version this code writes; a database at a newer one is refused.
+pub const PG_SCHEMA_VERSION: i32 = 1;
+
+/// Taken (as a transaction-level advisory lock) while migrating, so runners
+/// starting at once migrate one at a time.
+const MIGRATION_LOCK: i64 = 0x6261_746f_6e00_0001; // "baton" + 1
+
+/// The migrations, in order: index `i` takes the schema to version `i + 1`.
+fn migrations() -> Vec<String> {
+    let queued = TaskState::Queued.code();
+    let scheduled = TaskState::Scheduled.code();
+    vec![format!(
+        "CREATE TABLE baton_tasks (
+             id uuid PRIMARY KEY,
+             status smallint NOT NULL,
+             -- scheduled_for, or created_at: the claim and due order
+             due_at timestamptz NOT NULL,
+             parent_id uuid,
+             schedule_id uuid,
+             tags text[] NOT NULL DEFAULT '{{}}',
+             record bytea NOT NULL
+         );
+         CREATE INDEX baton_tasks_queue ON baton_tasks (due_at, id) WHERE status = {queued};
+         CREATE INDEX baton_tasks_due ON baton_tasks (due_at, id) WHERE status = {scheduled};
+         CREATE INDEX baton_tasks_status ON baton_tasks (status, id);
+         CREATE INDEX baton_tasks_parent ON baton_tasks (parent_id, id) WHERE parent_id IS NOT NULL;
+         CREATE INDEX baton_tasks_schedule ON baton_tasks (schedule_id, id)
+             WHERE schedule_id IS NOT NULL;
+         CREATE TABLE baton_schedules (
+             id uuid PRIMARY KEY,
+             name_key text NOT NULL UNIQUE,
+             -- the next fire time while enabled, else NULL
+             next_fire_at timestamptz,
+             record bytea NOT NULL
+         );
+         CREATE INDEX baton_schedules_due ON baton_schedules (next_fire_at, id)
+             WHERE next_fire_at IS NOT NULL;
+         CREATE TABLE baton_providers (
+             name text PRIMARY KEY,
+             record bytea NOT NULL
+         );
+         CREATE TABLE baton_idempotency (
+             key text PRIMARY KEY,
+             created_at timestamptz NOT NULL,
+             record bytea NOT NULL
+         );
+         CREATE INDEX baton_idempotency_age ON baton_idempotency (created_at, key);"
+    )]
+}
+
+/// A PostgreSQL database holding Baton's tasks. Cheap to clone.
+#[derive(Clone)]
+pub struct PgStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    /// Connections not in use, kept for the next unit of work or read.
+    idle: Mutex<Vec<Client>>,
+}
+
+impl std::fmt::Debug for PgStore {
+    // The config holds the password: never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore").finish_non_exhaustive()
+    }
+}
+
+fn db(e: postgres::Error) -> TaskError {
+    // postgres::Error's text names the failure, never the connection string.
+    TaskError::Storage(format!("database: {e}"))
+}
+
+fn uuid_of(id: TaskId) -> Uuid {
+    Uuid::from_u128(id.as_u128())
+}
+
+fn schedule_uuid(id: ScheduleId) -> Uuid {
+    Uuid::from_u128(id.as_u128())
+}
+
+fn task_id(row: &Row) -> TaskId {
+    TaskId::from_u128(row.get::<_, Uuid>(0).as_u128())
+}
+
+fn encode<T: serde::Serialize>(what: &str, value: &T) -> Result<Vec<u8>, TaskError> {
+    serde_json::to_vec(value).map_err(|e| TaskError::Storage(format!("cannot encode {what}: {e}")))
+}
+
+fn decode<T: serde::de::DeserializeOwned>(what: &str, raw: &[u8]) -> Result<T, TaskError> {
+    serde_json::from_slice(raw)
+        .map_err(|e| TaskError::Storage(format!("a stored {what} record is unreadable: {e}")))
+}
+
+fn due_at(task: &Task) -> DateTime<Utc> {
+    task.scheduled_for.unwrap_or(task.created_at)
+}
+
+impl PgStore {
+    /// Connects to the database at `url` (`postgres://user@host:port/db`) and
+    /// brings its schema up to date.
+    pub fn open(url: &str) -> Result<Self, TaskError> {
+        let config: Config = url.parse().map_err(|e: postgres::Error| {
+            TaskError::Storage(format!("the database URL is not valid: {e}"))
+        })?;
+        Self::connect(config)
+    }
+
+    pub(crate) fn connect(config: Config) -> Result<Self, TaskError> {
+        let store = PgStore {
+            inner: Arc::new(Inner {
+                config,
+                idle: Mutex::new(Vec::new()),
+            }),
+        };
+        let mut client = store.client()?;
+        migrate(&mut client)?;
+        store.give_back(client);
+        Ok(store)
+    }
+
+    fn client(&self) -> Result<Client, TaskError> {
+        let idle = self
+            .inner
+            .idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop();
+        match idle {
+            Some(client) if !client.is_closed() => Ok(client),
+            _ => self.inner.config.connect(NoTls).map_err(db),
+        }
+    }
+
+    fn give_back(&self, client: Client) {
+        if !client.is_closed() {
+            self.inner
+                .idle
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(client);
+        }
+    }
+
+    /// Runs one read on a pooled connection.
+    fn read<T>(&self, f: impl FnOnce(&mut Client) -> Result<T, TaskError>) -> Result<T, TaskError> {
+        let mut client = self.client()?;
+        let out = f(&mut client);
+        self.give_back(client);
+        out
+    }
+}
+
+/// Applies the migrations the database lacks, under an advisory lock, in one
+/// transaction; refuses a schema newer than this code knows.
+fn migrate(client: &mut Client) -> Result<(), TaskError> {
+    let mut txn = client.transaction().map_err(db)?;
+    txn.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .map_err(db)?;
+    txn.batch_execute("CREATE TABLE IF NOT EXISTS baton_schema (version integer PRIMARY KEY)")
+        .map_err(db)?;
+    let current: i32 = txn
+        .query_one("SELECT coalesce(max(version), 0) FROM baton_schema", &[])
+        .map_err(db)?
+        .get(0);
+    if current > PG_SCHEMA_VERSION {
+        return Err(TaskError::Storage(format!(
+            "the database's schema is version {current}, newer than this Baton knows \
+             ({PG_SCHEMA_VERSION}): upgrade Baton on this machine"
+        )));
+    }
+    for (i, sql) in migrations().iter().enumerate() {
+        let version = i as i32 + 1;
+        if version > current {
+            txn.batch_execute(sql).map_err(db)?;
+            txn.execute(
+                "INSERT INTO baton_schema (version) VALUES ($1)",
+                &[&version],
+            )
+            .map_err(db)?;
+        }
+    }
+    txn.commit().map_err(db)
+}
+
+/// One unit of work: a transaction on a connection of its own, rolled back
+/// if dropped before [`UnitOfWork::commit`].
+pub(crate) struct PgUnit {
+    store: PgStore,
+    client: Option<RefCell<Client>>,
+}
+
+impl Drop for PgUnit {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            let mut client = client.into_inner();
+            // A failed rollback means a broken connection: dropped, not pooled.
+            if client.batch_execute("ROLLBACK").is_ok() {
+                self.store.give_back(client);
+            }
+        }
+    }
+}
+
+/// The operations of a [`PgUnit`].
+pub(crate) struct PgTxn<'u> {
+    client: &'u RefCell<Client>,
+}
+
+impl PgTxn<'_> {
+    fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<Row>, TaskError> {
+        self.client.borrow_mut().query(sql, params).map_err(db)
+    }
+
+    fn execute(
+        &self,
+        sql: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<u64, TaskError> {
+        self.client.borrow_mut().execute(sql, params).map_err(db)
+    }
+}
+
+impl UnitOfWork for PgUnit {
+    type Txn<'u> = PgTxn<'u>;
+
+    fn txn(&self) -> PgTxn<'_> {
+        PgTxn {
+            client: self
+                .client
+                .as_ref()
+                .expect("a unit is open until commit or drop"),
+        }
+    }
+
+    fn commit(mut self) -> Result<(), TaskError> {
+        let client = self.client.take().expect("a unit commits once");
+        let mut client = client.into_inner();
+        client.batch_execute("COMMIT").map_err(db)?;
+        self.store.give_back(client);
+        Ok(())
+    }
+}
+
+impl TaskTxn for PgTxn<'_> {
+    fn get(&self, id: TaskId) -> Result<Option<Task>, TaskError> {
+        // Locked: what a unit reads, it may write back.
+        let rows = self.query(
+            "SELECT record FROM baton_tasks WHERE id = $1 FOR UPDATE",
+            &[&uuid_of(id)],
+        )?;
+        rows.first()
+            .map(|row| decode("task", row.get::<_, &[u8]>(0)))
+            .transpose()
+    }
+
+    fn put(&mut self, old: Option<&Task>, new: &Task) -> Result<(), TaskError> {
+        let record = encode("task", new)?;
+        let status = i16::from(new.status.code());
+        let id = uuid_of(new.id);
+        if old.is_some() {
+            let changed = self.execute(
+                "UPDATE baton_tasks SET status = $2, due_at = $3, tags = $4, record = $5
+                 WHERE id = $1",
+                &[&id, &status, &due_at(new), &new.tags, &record],
+            )?;
+            if changed != 1 {
+                return Err(TaskError::Storage(format!(
+                    "task {} was to be replaced but is not stored",
+                    new.id
+                )));
+            }
+        } else {
+            self.execute(
+                "INSERT INTO baton_tasks (id, status, due_at, parent_id, schedule_id, tags, record)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[
+                    &id,
+                    &status,
+                    &due_at(new),
+                    &new.parent_task_id.map(uuid_of),
+                    &new.schedule_id.map(schedule_uuid),
+                    &new.tags,
+                    &record,
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn queue_head(&self, limit: usize) -> Result<Vec<TaskId>, TaskError> {
+        // Rows another unit holds are skipped, not waited for: two claimers
+        // never take one task, and neither blocks the other.
+        let rows = self.query(
+            "SELECT id FROM baton_tasks WHERE status = $1 ORDER BY due_at, id LIMIT $2
+             FOR UPDATE SKIP LOCKED",
+            &[
+                &i16::from(TaskState::Queued.code()),
+                &i64::try_from(limit).unwrap_or(i64::MAX),
+            ],
+        )?;
+        Ok(rows.iter().map(task_id).collect())
+    }
+
+    fn due_by(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<TaskId>, Option<DateTime<Utc>>), TaskError> {
+        let scheduled = i16::from(TaskState::Scheduled.code());
+        let due = self.query(
+            "SELECT id FROM baton_tasks WHERE status = $1 AND due_at <= $2 ORDER BY due_at, id",
+            &[&scheduled, &now],
+        )?;
+        let next = self.query(
+            "SELECT min(due_at) FROM baton_tasks WHERE status = $1 AND due_at > $2",
+            &[&scheduled, &now],
+        )?;
+        let next = next.first().and_then(|row| row.get(0));
+        Ok((due.iter().map(task_id).collect(), next))
+    }
+
+    fn children(&self, parent: TaskId) -> Result<Vec<TaskId>, TaskError> {
+        let rows = self.query(
+            "SELECT id FROM baton_tasks WHERE parent_id = $1 ORDER BY id",
+            &[&uuid_of(parent)],
+        )?;
+        Ok(rows.iter().map(task_id).collect())
+    }
+
+    /// Every running task, as with redb: until runners heartbeat and hold
+    /// leases (the next step, docs/scale-out.md), an engine on PostgreSQL is
+    /// the only one, so at open the attempts of running tasks have ended.
+    fn orphaned_running(&self) -> Result<Vec<TaskId>, TaskError> {
+        let rows = self.query(
+            "SELECT id FROM baton_tasks WHERE status = $1 ORDER BY id FOR UPDATE",
+            &[&i16::from(TaskState::Running.code())],
+        )?;
+        Ok(rows.iter().map(task_id).collect())
+    }
+
+    fn put_provider(&mut self, settings: &ProviderSettings) -> Result<(), TaskError> {
+        let record = encode("provider settings", settings)?;
+        self.execute(
+            "INSERT INTO baton_providers (name, record) VALUES ($1, $2)
+             ON CONFLICT (name) DO UPDATE SET record = excluded.record",
+            &[&settings.name, &record],
+        )?;
+        Ok(())
+    }
+
+    fn remove_provider(&mut self, name: &str) -> Result<bool, TaskError> {
+        let removed = self.execute("DELETE FROM baton_providers WHERE name = $1", &[&name])?;
+        Ok(removed > 0)
+    }
+
+    fn schedule(&self, id: ScheduleId) -> Result<Option<Schedule>, TaskError> {
+        let rows = self.query(
+            "SELECT record FROM baton_schedules WHERE id = $1 FOR UPDATE",
+            &[&schedule_uuid(id)],
+        )?;
+        rows.first()
+            .map(|row| decode("schedule", row.get::<_, &[u8]>(0)))
+            .transpose()
+    }
+
+    fn schedule_named(&self, name: &str) -> Result<Option<ScheduleId>, TaskError> {
+        let rows = self.query(
+            "SELECT id FROM baton_schedules WHERE name_key = $1",
+            &[&name.to_lowercase()],
+        )?;
+        Ok(rows
+            .first()
+            .map(|row| ScheduleId::from_u128(row.get::<_, Uuid>(0).as_u128())))
+    }
+
+    fn put_schedule(&mut self, _old: Option<&Schedule>, new: &Schedule) -> Result<(), TaskError> {
+        let record = encode("schedule", new)?;
+        let next = new.next_fire_at.filter(|_| new.enabled);
+        self.execute(
+            "INSERT INTO baton_schedules (id, name_key, next_fire_at, record)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (id) DO UPDATE SET name_key = excluded.name_key,
+                 next_fire_at = excluded.next_fire_at, record = excluded.record",
+            &[
+                &schedule_uuid(new.id),
+                &new.name.to_lowercase(),
+                &next,
+                &record,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn remove_schedule(&mut self, old: &Schedule) -> Result<(), TaskError> {
+        self.execute(
+            "DELETE FROM baton_schedules WHERE id = $1",
+            &[&schedule_uuid(old.id)],
+        )?;
+        Ok(())
+    }
+
+    fn schedules_due_by(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<ScheduleId>, Option<DateTime<Utc>>), TaskError> {
+        let due = self.query(
+            "SELECT id FROM baton_schedules WHERE next_fire_at <= $1 ORDER BY next_fire_at, id",
+            &[&now],
+        )?;
+        let next = self.query(
+            "SELECT min(next_fire_at) FROM baton_schedules WHERE next_fire_at > $1",
+            &[&now],
+        )?;
+        let ids = due
+            .iter()
+            .map(|row| ScheduleId::from_u128(row.get::<_, Uuid>(0).as_u128()))
+            .collect();
+        Ok((ids, next.first().and_then(|row| row.get(0))))
+    }
+
+    fn idempotency_key(&self, key: &str) -> Result<Option<KeyRecord>, TaskError> {
+        let rows = self.query(
+            "SELECT record FROM baton_idempotency WHERE key = $1 FOR UPDATE",
+            &[&key],
+        )?;
+        rows.first()
+            .map(|row| decode("idempotency key", row.get::<_, &[u8]>(0)))
+            .transpose()
+    }
+
+    fn put_idempotency_key(
+        &mut self,
+        key: &str,
+        record: &KeyRecord,
+        forget_before: DateTime<Utc>,
+    ) -> Result<(), TaskError> {
+        self.execute(
+            "DELETE FROM baton_idempotency WHERE key IN (
+                 SELECT key FROM baton_idempotency WHERE created_at < $1
+                 ORDER BY created_at, key LIMIT $2 FOR UPDATE SKIP LOCKED)",
+            &[&forget_before, &(PRUNE_BATCH as i64)],
+        )?;
+        self.execute(
+            "INSERT INTO baton_idempotency (key, created_at, record) VALUES ($1, $2, $3)
+             ON CONFLICT (key) DO UPDATE SET created_at = excluded.created_at,
+                 record = excluded.record",
+            &[
+                &key,
+                &record.created_at,
+                &encode("idempotency key", record)?,
+            ],
+        )?;
+        Ok(())
+    }
+}
+
+fn tasks_of(rows: Vec<Row>) -> Result<Vec<Task>, TaskError> {
+    rows.iter()
+        .map(|row| decode("task", row.get::<_, &[u8]>(0)))
+        .collect()
+}
+
+impl Storage for PgStore {
+    type Unit = PgUnit;
+
+    fn begin(&self) -> Result<PgUnit, TaskError> {
+        let mut client = self.client()?;
+        client.batch_execute("BEGIN").map_err(db)?;
+        Ok(PgUnit {
+            store: self.clone(),
+            client: Some(RefCell::new(client)),
+        })
+    }
+
+    fn get(&self, id: TaskId) -> Result<Option<Task>, TaskError> {
+        self.read(|c| {
+            let rows = c
+                .query(
+                    "SELECT record FROM baton_tasks WHERE id = $1",
+                    &[&uuid_of(id)],
+                )
+                .map_err(db)?;
+            Ok(tasks_of(rows)?.pop())
+        })
+    }
+
+    fn all(&self) -> Result<Vec<Task>, TaskError> {
+        self.read(|c| {
+            tasks_of(
+                c.query("SELECT record FROM baton_tasks ORDER BY id", &[])
+                    .map_err(db)?,
+            )
+        })
+    }
+
+    fn list(&self, query: &ListQuery) -> Result<Vec<Task>, TaskError> {
+        let status = query.status.map(|s| i16::from(s.code()));
+        let parent = query.parent.map(uuid_of);
+        let before = query.before.map(uuid_of);
+        let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+        self.read(|c| {
+            let rows = c
+                .query(
+                    "SELECT record FROM baton_tasks
+                     WHERE ($1::smallint IS NULL OR status = $1)
+                       AND ($2::uuid IS NULL OR parent_id = $2)
+                       AND ($3::uuid IS NULL OR id < $3)
+                       AND ($4::text IS NULL OR $4 = ANY (tags))
+                     ORDER BY id DESC LIMIT $5",
+                    &[&status, &parent, &before, &query.tag, &limit],
+                )
+                .map_err(db)?;
+            tasks_of(rows)
+        })
+    }
+
+    fn counts(&self) -> Result<StatusCounts, TaskError> {
+        self.read(|c| {
+            let rows = c
+                .query(
+                    "SELECT status, count(*) FROM baton_tasks GROUP BY status",
+                    &[],
+                )
+                .map_err(db)?;
+            let mut counts = StatusCounts::default();
+            for row in rows {
+                let code: i16 = row.get(0);
+                let n: i64 = row.get(1);
+                let state = TaskState::ALL
+                    .into_iter()
+                    .find(|s| i16::from(s.code()) == code)
+                    .ok_or_else(|| {
+                        TaskError::Storage(format!("unknown task status code {code}"))
+                    })?;
+                counts.set(state, n as u64);
+            }
+            Ok(counts)
+        })
+    }
+
+    fn children(&self, parent: TaskId) -> Result<Vec<TaskId>, TaskError> {
+        self.read(|c| {
+            let rows = c
+                .query(
+                    "SELECT id FROM baton_tasks WHERE parent_id = $1 ORDER BY id",
+                    &[&uuid_of(parent)],
+                )
+                .map_err(db)?;
+            Ok(rows.iter().map(task_id).collect())
+        })
+    }
+
+    fn schedules(&self) -> Result<Vec<Schedule>, TaskError> {
+        self.read(|c| {
+            let rows = c
+                .query("SELECT record FROM baton_schedules ORDER BY id", &[])
+                .map_err(db)?;
+            rows.iter()
+                .map(|row| decode("schedule", row.get::<_, &[u8]>(0)))
+                .collect()
+        })
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! A database per test, made in the cluster `BATON_TEST_DATABASE_URL`
+    //! names (scripts/pg.sh starts a private one) and dropped after.
+
+    use super::*;
+
+    pub(crate) const URL_VAR: &str = "BATON_TEST_DATABASE_URL";
+
+    pub(crate) struct PgPlace {
+        admin: Config,
+        pub(crate) config: Config,
+        name: String,
+    }
+
+    fn admin() -> Config {
+        let url = std::env::var(URL_VAR).unwrap_or_else(|_| {
+            panic!(
+                "{URL_VAR} is not set: the PostgreSQL conformance suite needs a database \
+                 (bash scripts/test.sh starts a private cluster and sets it)"
+            )
+        });
+        url.parse()
+            .expect("BATON_TEST_DATABASE_URL is a valid postgres:// URL")
+    }
+
+    impl PgPlace {
+        pub(crate) fn new() -> Self {
+            let admin = admin();
+            let name = format!("baton_test_{}", Uuid::now_v7().simple());
+            let mut client = admin.connect(NoTls).expect("connect to the test cluster");
+            client
+                .batch_execute(&format!("CREATE DATABASE {name}"))
+                .expect("create a test database");
+            let mut config = admin.clone();
+            config.dbname(&name);
+            PgPlace {
+                admin,
+                config,
+                name,
+            }
+        }
+    }
+
+    impl Drop for PgPlace {
+        fn drop(&mut self) {
+            if let Ok(mut client) = self.admin.connect(NoTls) {
+                let _ = client.batch_execute(&format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    self.name
+                ));
+            }
+        }
+    }
+
+    impl crate::conformance::Backend for PgStore {
+        type Place = PgPlace;
+
+        fn place() -> PgPlace {
+            PgPlace::new()
+        }
+
+        fn open(place: &PgPlace) -> Self {
+            PgStore::connect(place.config.clone()).expect("open the test database")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::*;
+    use super::*;
+
+    fn sample() -> Task {
+        let now = Utc::now();
+        let mut task = Task::fresh("t".into(), "p".into(), "mock".into(), "m".into(), now);
+        task.status = TaskState::Waiting;
+        task
+    }
+
+    #[test]
+    fn a_bad_url_or_an_unreachable_database_is_one_sentence_without_the_password() {
+        let err = PgStore::open("mysql://nobody").unwrap_err().to_string();
+        assert!(
+            err.starts_with("storage error: the database URL is not valid"),
+            "{err}"
+        );
+        // Port 1 on loopback: nothing listens there.
+        let err = PgStore::open("postgres://baton:hunter2secret@127.0.0.1:1/baton")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("database"), "{err}");
+        assert!(!err.contains("hunter2secret"), "the password leaked: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+
+    #[test]
+    fn a_database_at_a_newer_schema_is_refused_with_one_sentence() {
+        let place = PgPlace::new();
+        drop(PgStore::connect(place.config.clone()).unwrap());
+        let mut client = place.config.connect(NoTls).unwrap();
+        client
+            .execute(
+                "INSERT INTO baton_schema (version) VALUES ($1)",
+                &[&(PG_SCHEMA_VERSION + 1)],
+            )
+            .unwrap();
+        let err = PgStore::connect(place.config.clone())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!("schema is version {}", PG_SCHEMA_VERSION + 1))
+                && err.contains("upgrade Baton"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn opening_twice_migrates_once_and_keeps_the_data() {
+        let place = PgPlace::new();
+        let store = PgStore::connect(place.config.clone()).unwrap();
+        let unit = store.begin().unwrap();
+        let task = sample();
+        unit.txn().put(None, &task).unwrap();
+        unit.commit().unwrap();
+        drop(store);
+        let again = PgStore::connect(place.config.clone()).unwrap();
+        assert_eq!(again.get(task.id).unwrap(), Some(task));
+        let mut client = place.config.connect(NoTls).unwrap();
+        let versions: i64 = client
+            .query_one("SELECT count(*) FROM baton_schema", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(versions, i64::from(PG_SCHEMA_VERSION));
+    }
+
+    #[test]
+    fn two_units_claiming_at_once_never_take_the_same_task() {
+        let place = PgPlace::new();
+        let store = PgStore::connect(place.config.clone()).unwrap();
+        let unit = store.begin().unwrap();
+        let mut ids = Vec::new();
+        for _ in 0..4 {
+            let mut task = sample();
+            task.status = TaskState::Queued;
+            ids.push(task.id);
+            unit.txn().put(None, &task).unwrap();
+        }
+        unit.commit().unwrap();
+
+        let first = store.begin().unwrap();
+        let second = store.begin().unwrap();
+        let a = first.txn().queue_head(3).unwrap();
+        let b = second.txn().queue_head(3).unwrap();
+        assert_eq!(a.len(), 3);
+        assert_eq!(
+            b.len(),
+            1,
+            "the second claimer skips the rows the first holds"
+        );
+        assert!(a.iter().all(|id| !b.contains(id)));
+        drop(first);
+        // Released by the first unit's rollback: claimable again.
+        assert_eq!(second.txn().queue_head(4).unwrap().len(), 4);
+    }
+}

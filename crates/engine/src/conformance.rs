@@ -35,6 +35,19 @@ impl Backend for crate::store::Store {
 
 /// Every test of the suite, as `#[test]`s in a module `$name`, for `$backend`.
 macro_rules! conformance_suite {
+    // A backend several processes open at once also runs the tests of
+    // concurrent writers.
+    ($name:ident, $backend:ty, shared $shared:ident) => {
+        conformance_suite!($name, $backend);
+        mod $shared {
+            use crate::lifecycle::tests as lifecycle;
+
+            #[test]
+            fn two_writers_at_once_claim_each_task_once_and_complete_it_once() {
+                lifecycle::two_writers_at_once_claim_each_task_once_and_complete_it_once::<$backend>();
+            }
+        }
+    };
     ($name:ident, $backend:ty) => {
         mod $name {
             use crate::firing::tests as firing;
@@ -65,4 +78,4 @@ macro_rules! conformance_suite {
 }
 
 conformance_suite!(redb, crate::store::Store);
-conformance_suite!(postgres, crate::pg::PgStore);
+conformance_suite!(postgres, crate::pg::PgStore, shared postgres_shared);

@@ -285,3 +285,85 @@ pub(crate) fn recovery_after_a_crash_requeues_running_tasks_and_fails_those_out_
     // Recovery is done: a second one finds nothing.
     assert!(write(&store, |txn, ctx| recover(txn, ctx).unwrap()).is_empty());
 }
+
+/// Two engines on one shared database (a backend several processes open), each
+/// claiming and finishing in its own units at once: every task is claimed once
+/// and completes once, children are released once, and a replayed outcome
+/// changes nothing. Waits are row locks, never sleeps.
+pub(crate) fn two_writers_at_once_claim_each_task_once_and_complete_it_once<B>()
+where
+    B: Backend,
+    B::Place: Sync,
+{
+    const PARENTS: usize = 120;
+    let place = B::place();
+    let setup = B::open(&place);
+    let mut all = Vec::new();
+    for i in 0..PARENTS {
+        let parent = write(&setup, |txn, ctx| {
+            create(txn, ctx, new_task(&format!("p{i}"))).unwrap()
+        });
+        all.push(parent.id);
+        if i % 3 == 0 {
+            let mut child = new_task(&format!("c{i}"));
+            child.parent_task_id = Some(parent.id);
+            let child = write(&setup, |txn, ctx| chain(txn, ctx, child).unwrap());
+            assert_eq!(child.status, TaskState::Waiting);
+            all.push(child.id);
+        }
+    }
+    drop(setup);
+    let total = all.len();
+
+    let claims: Vec<Vec<TaskId>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                let place = &place;
+                scope.spawn(move || {
+                    let store = B::open(place);
+                    let mut mine = Vec::new();
+                    loop {
+                        let claimed = write(&store, |txn, ctx| claim(txn, ctx, 4).unwrap());
+                        if claimed.is_empty() {
+                            let counts = store.counts().unwrap();
+                            if counts.queued + counts.running + counts.waiting == 0 {
+                                return mine;
+                            }
+                            // The other writer holds the rest (or is about to
+                            // release a child): look again.
+                            std::thread::yield_now();
+                            continue;
+                        }
+                        for task in claimed {
+                            assert_eq!(task.attempts, 1, "{} claimed twice", task.id);
+                            let done = write(&store, |txn, ctx| {
+                                finish(txn, ctx, completed(task.id, 1)).unwrap()
+                            });
+                            assert_eq!(done.map(|t| t.status), Some(TaskState::Completed));
+                            // The same report again: stale.
+                            let again = write(&store, |txn, ctx| {
+                                finish(txn, ctx, completed(task.id, 1)).unwrap()
+                            });
+                            assert_eq!(again, None);
+                            mine.push(task.id);
+                        }
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+
+    let mut claimed: Vec<TaskId> = claims.concat();
+    assert_eq!(claimed.len(), total, "claims across both writers");
+    claimed.sort();
+    claimed.dedup();
+    assert_eq!(claimed.len(), total, "no task was claimed by both writers");
+    let store = B::open(&place);
+    for id in &all {
+        let task = store.get(*id).unwrap().unwrap();
+        assert_eq!(task.status, TaskState::Completed, "{id}");
+        assert_eq!(task.history.len(), 1, "one attempt of {id}");
+    }
+    assert_eq!(store.counts().unwrap().completed, total as u64);
+}

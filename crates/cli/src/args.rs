@@ -1,7 +1,9 @@
-//! The command line, as clap parses it. Values stay text (or a wide signed
-//! number) here when `input` or the engine words a bad one better than clap:
-//! ids, durations, times, and numbers with a range.
+//! The command line, as clap parses it. A task's fields are the engine's
+//! `NewTask`, whose flags parse each value with the engine's own check. Other values stay text (or a wide signed number)
+//! here when `input` or the engine words a bad one better than clap: ids,
+//! durations, times, and numbers with a range.
 
+use baton_engine::{NewTask, TaskError};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -93,43 +95,13 @@ pub struct RunArgs {
     pub no_api: bool,
 }
 
-/// The task's own settings: what `submit`, `chain` and a schedule's task share.
-#[derive(Debug, Args)]
-pub struct TaskFields {
-    /// A short name [default: the prompt's first line; a schedule's task: the schedule's name]
-    #[arg(long)]
-    pub name: Option<String>,
-    /// The provider [default: mock]
-    #[arg(long)]
-    pub provider: Option<String>,
-    /// The model [default: the provider's]; for mock, directives such as `sleep=500,stream=4`
-    #[arg(long)]
-    pub model: Option<String>,
-    /// Attempts before the task fails (1..=20) [default: 3]
-    #[arg(long, value_name = "N", allow_negative_numbers = true)]
-    pub max_attempts: Option<i64>,
-    /// Time limit of one attempt (up to 24h) [default: 10m]
-    #[arg(long, value_name = "DURATION")]
-    pub timeout: Option<String>,
-    /// A system prompt sent with the task
-    #[arg(long, value_name = "TEXT")]
-    pub system: Option<String>,
-    /// Sampling temperature (0 to 2) [default: the provider's]
-    #[arg(long, value_name = "F", allow_negative_numbers = true)]
-    pub temperature: Option<f64>,
-    /// Most completion tokens per attempt [default: the provider's]
-    #[arg(long, value_name = "N", allow_negative_numbers = true)]
-    pub max_tokens: Option<i64>,
-    /// A tag to find the task by (repeat for more): letters, digits, '-', '_', '.'
-    #[arg(long = "tag", value_name = "TAG")]
-    pub tags: Vec<String>,
-}
-
 /// The options `submit` and `chain` share.
 #[derive(Debug, Args)]
 pub struct TaskOptions {
+    /// The task's own settings, as the engine defines them (its prompt and
+    /// start time are the arguments and `--at`/`--in`).
     #[command(flatten)]
-    pub task: TaskFields,
+    pub task: NewTask,
     /// Run at this time (RFC 3339, e.g. 2030-01-01T09:00:00Z)
     #[arg(long, value_name = "RFC3339", conflicts_with = "after")]
     pub at: Option<String>,
@@ -176,8 +148,9 @@ pub struct CancelArgs {
 pub struct RetryArgs {
     pub id: String,
     /// A new attempt budget (1..=20) [default: the task's]
-    #[arg(long, value_name = "N", allow_negative_numbers = true)]
-    pub max_attempts: Option<i64>,
+    #[arg(long, value_name = "N", allow_negative_numbers = true,
+          value_parser = baton_engine::parse_max_attempts)]
+    pub max_attempts: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -249,9 +222,19 @@ pub fn report_parse_error(err: clap::Error) -> std::process::ExitCode {
             std::process::ExitCode::from(err.exit_code().clamp(0, 255) as u8)
         }
         _ => {
-            eprintln!("baton: {}", first_paragraph(&err.render().to_string()));
+            eprintln!("baton: {}", parse_error_line(&err));
             std::process::ExitCode::from(crate::error::EXIT_USAGE)
         }
+    }
+}
+
+/// The engine's sentence for a value its parser refused (the one the API gives
+/// for it), else clap's message.
+fn parse_error_line(err: &clap::Error) -> String {
+    let engine = std::error::Error::source(err).and_then(|e| e.downcast_ref::<TaskError>());
+    match engine {
+        Some(refused) => refused.to_string(),
+        None => first_paragraph(&err.render().to_string()),
     }
 }
 
@@ -284,6 +267,51 @@ mod tests {
         let line = first_paragraph(&err.render().to_string());
         assert!(!line.contains('\n') && !line.starts_with("error"), "{line}");
         assert!(line.contains("<PROMPT>"), "{line}");
+    }
+
+    #[test]
+    fn a_value_the_engine_refuses_is_reported_with_its_sentence_alone() {
+        for (args, says) in [
+            (
+                &["baton", "submit", "x", "--max-attempts", "0"][..],
+                "max_attempts must be between 1 and 20, got 0",
+            ),
+            (
+                &["baton", "submit", "x", "--tag", "a/b"],
+                "the tag 'a/b' has '/'; a tag holds only letters, digits, '-', '_' and '.'",
+            ),
+        ] {
+            let err = Cli::try_parse_from(args).unwrap_err();
+            assert_eq!(parse_error_line(&err), says, "{args:?}");
+        }
+        let err = Cli::try_parse_from(["baton", "submit", "x", "--frobnicate"]).unwrap_err();
+        assert!(parse_error_line(&err).contains("--frobnicate"));
+    }
+
+    #[test]
+    fn task_flags_fill_the_engines_new_task() {
+        let cli = Cli::try_parse_from([
+            "baton",
+            "submit",
+            "p",
+            "--timeout",
+            "90s",
+            "--max-attempts",
+            "4",
+            "--tag",
+            "Ops",
+            "--tag",
+            "weekly",
+        ])
+        .unwrap();
+        let Command::Submit(submit) = cli.command else {
+            panic!("{:?}", cli.command)
+        };
+        let task = submit.options.task;
+        assert_eq!(task.timeout_ms, Some(90_000));
+        assert_eq!(task.max_attempts, Some(4));
+        assert_eq!(task.tags, ["ops", "weekly"]);
+        assert_eq!((task.prompt.as_str(), task.scheduled_for), ("", None));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! database is opened, so a bad value changes nothing and is reported even when
 //! another process holds the database.
 
-use crate::args::{TaskFields, TaskOptions};
+use crate::args::TaskOptions;
 use crate::error::CliError;
 use baton_engine::{IdempotencyKey, NewTask, TaskId, TaskState, MAX_WORKERS};
 use chrono::{DateTime, Utc};
@@ -55,30 +55,6 @@ pub fn schedule(
 /// `--idempotency-key`, checked by the engine's rules.
 pub fn idempotency_key(text: Option<&str>) -> Result<Option<IdempotencyKey>, CliError> {
     Ok(text.map(IdempotencyKey::new).transpose()?)
-}
-
-/// `--max-attempts`. Values that fit the engine's type go to the engine, which
-/// owns the range; only the ones that cannot even be passed are refused here.
-pub fn max_attempts(n: Option<i64>) -> Result<Option<u32>, CliError> {
-    n.map(|n| {
-        u32::try_from(n)
-            .map_err(|_| CliError::usage(format!("max_attempts must be between 1 and 20, got {n}")))
-    })
-    .transpose()
-}
-
-/// `--max-tokens`: only values that cannot even be passed are refused here;
-/// the engine owns the range.
-pub fn max_tokens(n: Option<i64>) -> Result<Option<u32>, CliError> {
-    n.map(|n| {
-        u32::try_from(n).map_err(|_| {
-            CliError::usage(format!(
-                "max_tokens must be between 1 and {}, got {n}",
-                baton_engine::MAX_TOKENS_LIMIT
-            ))
-        })
-    })
-    .transpose()
 }
 
 pub fn limit(n: i64) -> Result<usize, CliError> {
@@ -134,25 +110,13 @@ pub fn new_task(prompt: String, options: &TaskOptions) -> Result<NewTask, CliErr
 }
 
 /// A task to create with no start time of its own: a schedule's task, or the
-/// base of [`new_task`].
-pub fn task(prompt: String, fields: &TaskFields) -> Result<NewTask, CliError> {
-    let timeout_ms = fields
-        .timeout
-        .as_deref()
-        .map(|t| duration("--timeout", t).map(|d| d.as_millis() as u64))
-        .transpose()?;
+/// base of [`new_task`]. The flags parsed each field; this checks the whole
+/// (the prompt, the number of tags).
+pub fn task(prompt: String, fields: &NewTask) -> Result<NewTask, CliError> {
     let new = NewTask {
         prompt,
-        name: fields.name.clone(),
-        provider: fields.provider.clone(),
-        model: fields.model.clone(),
         scheduled_for: None,
-        max_attempts: max_attempts(fields.max_attempts)?,
-        timeout_ms,
-        system: fields.system.clone(),
-        temperature: fields.temperature,
-        max_tokens: max_tokens(fields.max_tokens)?,
-        tags: fields.tags.clone(),
+        ..fields.clone()
     };
     new.check()?;
     Ok(new)
@@ -201,14 +165,7 @@ mod tests {
     }
 
     #[test]
-    fn numbers_outside_their_type_are_refused_with_the_flag_range() {
-        let err = max_attempts(Some(-1)).unwrap_err().to_string();
-        assert_eq!(err, "max_attempts must be between 1 and 20, got -1");
-        assert_eq!(
-            max_attempts(Some(0)).unwrap(),
-            Some(0),
-            "the engine refuses 0"
-        );
+    fn numbers_outside_their_range_are_refused_with_the_flag_range() {
         assert!(limit(0).is_err() && limit(-3).is_err());
         assert_eq!(limit(50).unwrap(), 50);
         assert!(workers(0).is_err() && workers(1025).is_err());

@@ -23,6 +23,7 @@
 //! - `events`: every change on a broadcast channel.
 //! - `health`: whether the engine can write its database ([`Health`]).
 //! - `catalog`: a live in-memory summary of all tasks for list views.
+//! - `flags`: `NewTask`'s fields parsed from CLI flags (feature `clap`).
 //! - `export`: the versioned JSON export file.
 //! - `idempotency`: `Idempotency-Key`s, so a retried create creates once.
 //! - `private_fs`: the data directory and database file, owner-only.
@@ -39,6 +40,8 @@ mod events;
 mod executor;
 mod export;
 mod firing;
+#[cfg(feature = "clap")]
+mod flags;
 mod health;
 mod idempotency;
 mod lifecycle;
@@ -67,6 +70,8 @@ pub use engine::{Engine, EngineConfig, EngineStats, DEFAULT_WORKERS, MAX_WORKERS
 pub use error::{ImportError, OpenError, ProviderConfigError, RecordError, TaskError};
 pub use events::{Event, EventKind, ScheduleEvent, EVENT_BUFFER};
 pub use export::{ExportFile, ExportSummary, EXPORT_FORMAT_VERSION};
+#[cfg(feature = "clap")]
+pub use flags::max_attempts as parse_max_attempts;
 pub use health::Health;
 pub use idempotency::{Created, IdempotencyKey, IDEMPOTENCY_RETENTION, MAX_IDEMPOTENCY_KEY};
 pub use lifecycle::{Cancelled, ImportReport};
@@ -86,8 +91,8 @@ pub use schedule::{
 pub use state::TaskState;
 pub use store::{ListQuery, StatusCounts, DEFAULT_CACHE_BYTES, SCHEMA_VERSION};
 pub use task::{
-    bind_parent_output, normalize_tags, Attempt, AttemptOutcome, ChainRequest, ErrorClass, Failure,
-    NewTask, Real, Task, TaskId, TaskLimits, DEFAULT_MAX_ATTEMPTS, DEFAULT_TIMEOUT,
-    MAX_ATTEMPTS_RANGE, MAX_PROMPT_BYTES, MAX_TAGS, MAX_TAG_CHARS, MAX_TIMEOUT, MAX_TOKENS_LIMIT,
-    PARENT_OUTPUT_PLACEHOLDER, TASK_LIMITS, TEMPERATURE_RANGE,
+    bind_parent_output, normalize_tag, normalize_tags, Attempt, AttemptOutcome, ChainRequest,
+    ErrorClass, Failure, NewTask, Real, Task, TaskId, TaskLimits, DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_TIMEOUT, MAX_ATTEMPTS_RANGE, MAX_PROMPT_BYTES, MAX_TAGS, MAX_TAG_CHARS, MAX_TIMEOUT,
+    MAX_TOKENS_LIMIT, PARENT_OUTPUT_PLACEHOLDER, TASK_LIMITS, TEMPERATURE_RANGE,
 };

@@ -401,47 +401,122 @@ impl Task {
 /// defined once. It is the API's `POST /tasks` body as it is, the chain body
 /// with `instruction` for `prompt`, a schedule's `task`, and what the CLI and the
 /// desktop forms fill in.
+// The CLI's flags are derived from it (feature `clap`), each parsed with the
+// engine's own check. Doc comments describe the JSON field (the OpenAPI schema),
+// so each flag says in `help` what it takes (`--timeout` is a duration, not ms).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema), schema(as = CreateTask))]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct NewTask {
     /// What the model is asked (at most 1 MiB).
+    // The CLI takes it as a positional argument (or standard input).
+    #[cfg_attr(feature = "clap", arg(skip))]
     pub prompt: String,
     /// A short name; defaults to the prompt's first line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long,
+            help = "A short name [default: the prompt's first line; a schedule's task: the schedule's name]"
+        )
+    )]
     pub name: Option<String>,
     /// Defaults to `mock`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "clap", arg(long, help = "The provider [default: mock]"))]
     pub provider: Option<String>,
     /// Defaults to the provider's default model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long,
+            help = "The model [default: the provider's]; for mock, directives such as `sleep=500,stream=4`"
+        )
+    )]
     pub model: Option<String>,
     /// Run at this time (RFC 3339) instead of now.
+    // The CLI's `--at`/`--in` fill it, counting `--in` from the moment of sending.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "clap", arg(skip))]
     pub scheduled_for: Option<DateTime<Utc>>,
     /// Attempts before the task fails (1..=20, default 3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "utoipa", schema(minimum = 1, maximum = 20))]
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long,
+            value_name = "N",
+            allow_negative_numbers = true,
+            value_parser = crate::flags::max_attempts,
+            help = "Attempts before the task fails (1..=20) [default: 3]"
+        )
+    )]
     pub max_attempts: Option<u32>,
     /// Time limit of one attempt in milliseconds (up to 86400000, default 600000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "utoipa", schema(minimum = 1, maximum = 86_400_000))]
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long = "timeout",
+            value_name = "DURATION",
+            value_parser = crate::flags::timeout_ms,
+            help = "Time limit of one attempt (up to 24h) [default: 10m]"
+        )
+    )]
     pub timeout_ms: Option<u64>,
     /// A system prompt (at most 1 MiB).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, value_name = "TEXT", help = "A system prompt sent with the task")
+    )]
     pub system: Option<String>,
     /// Sampling temperature, 0 to 2; the provider's default when left out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "utoipa", schema(minimum = 0, maximum = 2))]
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long,
+            value_name = "F",
+            allow_negative_numbers = true,
+            value_parser = crate::flags::temperature,
+            help = "Sampling temperature (0 to 2) [default: the provider's]"
+        )
+    )]
     pub temperature: Option<f64>,
     /// Most completion tokens per attempt; the provider's default when left out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "utoipa", schema(minimum = 1))]
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long,
+            value_name = "N",
+            allow_negative_numbers = true,
+            value_parser = crate::flags::max_tokens,
+            help = "Most completion tokens per attempt [default: the provider's]"
+        )
+    )]
     pub max_tokens: Option<u32>,
     /// At most 16 tags of 1 to 32 letters, digits, `-`, `_` or `.`; stored
     /// lowercased, duplicates dropped.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long = "tag",
+            value_name = "TAG",
+            value_parser = normalize_tag,
+            help = "A tag to find the task by (repeat for more): letters, digits, '-', '_', '.'"
+        )
+    )]
     pub tags: Vec<String>,
 }
 
@@ -554,10 +629,7 @@ pub(crate) fn validate_generation(
     }
     if let Some(n) = max_tokens {
         if !(1..=MAX_TOKENS_LIMIT).contains(&n) {
-            return Err(TaskError::invalid(
-                "max_tokens",
-                format!("max_tokens must be between 1 and {MAX_TOKENS_LIMIT}, got {n}"),
-            ));
+            return Err(max_tokens_out_of_range(n));
         }
     }
     Ok(())
@@ -567,15 +639,27 @@ pub(crate) fn validate_max_attempts(n: u32) -> Result<(), TaskError> {
     if MAX_ATTEMPTS_RANGE.contains(&n) {
         Ok(())
     } else {
-        Err(TaskError::invalid(
-            "max_attempts",
-            format!(
-                "max_attempts must be between {} and {}, got {n}",
-                MAX_ATTEMPTS_RANGE.start(),
-                MAX_ATTEMPTS_RANGE.end()
-            ),
-        ))
+        Err(max_attempts_out_of_range(n))
     }
+}
+
+/// `got` is whatever was given: a number outside `u32` (a CLI flag) too.
+pub(crate) fn max_attempts_out_of_range(got: impl fmt::Display) -> TaskError {
+    TaskError::invalid(
+        "max_attempts",
+        format!(
+            "max_attempts must be between {} and {}, got {got}",
+            MAX_ATTEMPTS_RANGE.start(),
+            MAX_ATTEMPTS_RANGE.end()
+        ),
+    )
+}
+
+pub(crate) fn max_tokens_out_of_range(got: impl fmt::Display) -> TaskError {
+    TaskError::invalid(
+        "max_tokens",
+        format!("max_tokens must be between 1 and {MAX_TOKENS_LIMIT}, got {got}"),
+    )
 }
 
 pub(crate) fn validate_timeout(timeout: Duration) -> Result<(), TaskError> {
@@ -650,6 +734,12 @@ pub fn normalize_tags(tags: &[String]) -> Result<Vec<String>, TaskError> {
         ));
     }
     Ok(out)
+}
+
+/// One tag in its stored form: what a `--tag` flag or a list's filter holds.
+/// How many a task may have is checked on the whole task.
+pub fn normalize_tag(text: &str) -> Result<String, TaskError> {
+    Ok(normalize_tags(&[text.to_string()])?.remove(0))
 }
 
 /// Tags already stored (an import, a template) must be in their stored form.
@@ -781,6 +871,14 @@ mod tests {
         // Seventeen spellings of one tag are one tag.
         let same: Vec<String> = (0..=MAX_TAGS).map(|_| "Same".to_string()).collect();
         assert_eq!(normalize_tags(&same).unwrap(), tags(&["same"]));
+    }
+
+    #[test]
+    fn one_tag_is_stored_lowercased_or_refused_with_the_tag_rule() {
+        assert_eq!(normalize_tag(" Ops ").unwrap(), "ops");
+        let err = normalize_tag("no spaces").unwrap_err().to_string();
+        assert!(err.contains("only letters, digits"), "{err}");
+        assert_eq!(normalize_tag("").unwrap_err().to_string(), "a tag is empty");
     }
 
     #[test]

@@ -4,7 +4,6 @@
 //! reached, so a bad one changes nothing and is named as such in both cases.
 
 use super::with_backend;
-use crate::args::TaskFields;
 use crate::error::CliError;
 use crate::{input, output};
 use baton_engine::{upcoming_fires, MissedPolicy, NewSchedule, OverlapPolicy, Schedule};
@@ -67,7 +66,7 @@ pub struct Definition {
     /// The prompt of each run's task; `-` reads it from standard input
     pub prompt: String,
     #[command(flatten)]
-    pub task: TaskFields,
+    pub task: baton_engine::NewTask,
 }
 
 #[derive(Debug, Args)]

@@ -54,7 +54,7 @@ pub async fn cancel(db: &Path, args: CancelArgs) -> Result<(), CliError> {
 
 pub async fn retry(db: &Path, args: RetryArgs) -> Result<(), CliError> {
     let id = input::task_id(&args.id)?;
-    let max_attempts = input::max_attempts(args.max_attempts)?;
+    let max_attempts = args.max_attempts;
     let task = with_backend(db, |backend| async move {
         backend.retry(id, max_attempts).await
     })

@@ -7,6 +7,7 @@
 //! - JSON of the wrong shape (a missing field, a string for a number, a field
 //!   the body does not have) → 422 `invalid_input`, with `field` set to the
 //!   path of the bad value
+//! - a query parameter of the wrong form → 422 `invalid_input` naming it
 
 use crate::error::HttpError;
 use axum::body::Bytes;
@@ -139,6 +140,20 @@ pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, HttpError> {
     de.end()
         .map_err(|e| HttpError::malformed_json(format!("the body is not valid JSON: {e}")))?;
     Ok(value)
+}
+
+/// A query string's parameters as `T` (unknown ones are left for others): a
+/// bad value is 422 naming its parameter, with the sentence `T`'s parser gave.
+pub(crate) fn query<T: DeserializeOwned>(raw: &str) -> Result<T, HttpError> {
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(raw.as_bytes()));
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = e.path().to_string();
+        let message = e.into_inner().to_string();
+        match field.as_str() {
+            "." | "?" => HttpError::invalid("query", message),
+            _ => HttpError::invalid(field, message),
+        }
+    })
 }
 
 /// A task id from the path: malformed is 422, like any invalid field.

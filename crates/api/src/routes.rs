@@ -9,13 +9,14 @@ use crate::wire::{
     CancelTask, CancelledTask, ChainTask, ErrorBody, Health, ImportSummary, ProviderRequest,
     ProviderTestResult, RetryTask, ScheduleRequest, ScheduleRun, TestProvider,
 };
-use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, RawQuery, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use baton_engine::{
-    Created, Engine, IdempotencyKey, ListQuery, NewTask, ProviderSettings, Schedule, Task, TaskId,
+    Created, Engine, IdempotencyKey, ListQuery, NewTask, ProviderSettings, Schedule, Task,
+    TaskFilter, TaskId,
 };
 use serde::Deserialize;
 use std::convert::Infallible;
@@ -183,19 +184,16 @@ fn created_once(c: Created) -> Response {
     response
 }
 
-/// The query of `GET /tasks`, as text: each value is parsed here so a bad one is
-/// a 422 naming its field.
+/// The paging of `GET /tasks`, as text: each value is parsed here so a bad one
+/// is a 422 naming its field. The filter is the engine's [`TaskFilter`].
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct ListParams {
     limit: Option<String>,
     cursor: Option<String>,
     offset: Option<String>,
-    status: Option<String>,
-    parent_task_id: Option<String>,
-    tag: Option<String>,
 }
 
-/// What the OpenAPI document says `GET /tasks` takes.
+/// What the OpenAPI document says `GET /tasks` takes for paging.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
@@ -209,19 +207,11 @@ pub(crate) struct ListParamsDoc {
     /// Skip this many tasks first (instead of `cursor`).
     #[param(minimum = 0)]
     offset: Option<u64>,
-    /// Only tasks in this status.
-    #[param(value_type = Option<baton_engine::TaskState>)]
-    status: Option<String>,
-    /// Only tasks chained onto this one.
-    #[param(format = Uuid)]
-    parent_task_id: Option<String>,
-    /// Only tasks carrying this tag (any case).
-    tag: Option<String>,
 }
 
 /// `GET /tasks`
 #[utoipa::path(get, path = "/tasks", tag = "tasks",
-    params(ListParamsDoc),
+    params(ListParamsDoc, TaskFilter),
     responses(
         (status = 200, description = "tasks, newest first: one JSON array, as `baton list --json`",
          body = Vec<baton_engine::Task>,
@@ -234,8 +224,10 @@ pub(crate) struct ListParamsDoc {
 pub(crate) async fn list_tasks(
     State(state): State<AppState>,
     query: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, HttpError> {
     let Query(params) = query.map_err(|e| HttpError::invalid("query", e.body_text()))?;
+    let filter = extract::query::<TaskFilter>(raw.as_deref().unwrap_or_default())?;
     let limit = page_limit(params.limit.as_deref())?;
     let offset = match params.offset.as_deref() {
         None => 0,
@@ -252,30 +244,18 @@ pub(crate) async fn list_tasks(
             "give either cursor or offset, not both",
         ));
     }
-    let uuid = |field: &'static str, text: Option<&str>| -> Result<Option<TaskId>, HttpError> {
-        text.map(|t| {
+    let before = params
+        .cursor
+        .as_deref()
+        .map(|t| {
             t.parse::<TaskId>().map_err(|_| {
-                HttpError::invalid(field, format!("{field} '{t}' is not a task id (a UUID)"))
+                HttpError::invalid("cursor", format!("cursor '{t}' is not a task id (a UUID)"))
             })
         })
-        .transpose()
-    };
+        .transpose()?;
     let mut query = ListQuery {
-        status: params
-            .status
-            .as_deref()
-            .map(|s| {
-                s.parse()
-                    .map_err(|m: String| HttpError::invalid("status", m))
-            })
-            .transpose()?,
-        parent: uuid("parent_task_id", params.parent_task_id.as_deref())?,
-        before: uuid("cursor", params.cursor.as_deref())?,
-        tag: params
-            .tag
-            .map(|t| baton_engine::normalize_tags(&[t]).map(|mut one| one.remove(0)))
-            .transpose()
-            .map_err(|e| HttpError::invalid("tag", e.to_string()))?,
+        filter,
+        before,
         limit: MAX_PAGE,
     };
     // An offset is walked page by page, so it never holds more than one page.

@@ -57,6 +57,11 @@ async fn tags_are_stored_inherited_by_a_chain_and_filter_the_list() {
     )
     .await;
     assert_eq!(error["field"], "tag", "{error}");
+    // The engine's sentence, as `baton list --tag 'a b'` prints it.
+    assert_eq!(
+        error["message"],
+        "the tag 'a b' has ' '; a tag holds only letters, digits, '-', '_' and '.'"
+    );
     api.stop().await;
 }
 

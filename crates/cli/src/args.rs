@@ -1,9 +1,10 @@
-//! The command line, as clap parses it. A task's fields are the engine's
-//! `NewTask`, whose flags parse each value with the engine's own check. Other values stay text (or a wide signed number)
+//! The command line, as clap parses it. A task's fields and a list's filter are
+//! the engine's `NewTask` and `TaskFilter`, whose flags parse each value with
+//! the engine's own check. Other values stay text (or a wide signed number)
 //! here when `input` or the engine words a bad one better than clap: ids,
 //! durations, times, and numbers with a range.
 
-use baton_engine::{NewTask, TaskError};
+use baton_engine::{NewTask, TaskError, TaskFilter};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -155,9 +156,8 @@ pub struct RetryArgs {
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    /// Only tasks in this state (waiting, scheduled, queued, running, completed, failed, cancelled)
-    #[arg(long, value_name = "S")]
-    pub status: Option<String>,
+    #[command(flatten)]
+    pub filter: TaskFilter,
     /// At most this many tasks
     #[arg(
         long,
@@ -166,9 +166,6 @@ pub struct ListArgs {
         allow_negative_numbers = true
     )]
     pub limit: i64,
-    /// Only tasks carrying this tag
-    #[arg(long, value_name = "TAG")]
-    pub tag: Option<String>,
     /// Print one JSON array
     #[arg(long)]
     pub json: bool,
@@ -279,6 +276,14 @@ mod tests {
             (
                 &["baton", "submit", "x", "--tag", "a/b"],
                 "the tag 'a/b' has '/'; a tag holds only letters, digits, '-', '_' and '.'",
+            ),
+            (
+                &["baton", "list", "--tag", "a/b"],
+                "the tag 'a/b' has '/'; a tag holds only letters, digits, '-', '_' and '.'",
+            ),
+            (
+                &["baton", "list", "--status", "done"],
+                "unknown status 'done' (expected one of: waiting, scheduled, queued, running, completed, failed, cancelled)",
             ),
         ] {
             let err = Cli::try_parse_from(args).unwrap_err();

@@ -4,7 +4,7 @@
 
 use crate::args::TaskOptions;
 use crate::error::CliError;
-use baton_engine::{IdempotencyKey, NewTask, TaskId, TaskState, MAX_WORKERS};
+use baton_engine::{IdempotencyKey, NewTask, TaskId, MAX_WORKERS};
 use chrono::{DateTime, Utc};
 use std::io::Read;
 use std::time::Duration;
@@ -14,10 +14,6 @@ const STDIN: &str = "-";
 
 pub fn task_id(text: &str) -> Result<TaskId, CliError> {
     Ok(text.parse::<TaskId>()?)
-}
-
-pub fn status(text: &str) -> Result<TaskState, CliError> {
-    text.parse().map_err(CliError::Usage)
 }
 
 /// A duration as people write it: `30s`, `5m`, `1h30m`, `250ms`.
@@ -173,9 +169,7 @@ mod tests {
     }
 
     #[test]
-    fn malformed_ids_and_statuses_are_usage_errors() {
+    fn malformed_ids_are_usage_errors() {
         assert_eq!(task_id("nope").unwrap_err().exit_status(), 2);
-        assert_eq!(status("done").unwrap_err().exit_status(), 2);
-        assert_eq!(status("Completed").unwrap(), TaskState::Completed);
     }
 }

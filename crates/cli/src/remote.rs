@@ -201,23 +201,15 @@ impl Remote {
         let mut cursor = query.before;
         while tasks.len() < query.limit {
             let page = (query.limit - tasks.len()).min(baton_api::MAX_PAGE);
-            let mut params = vec![("limit", page.to_string())];
-            if let Some(status) = query.status {
-                params.push(("status", status.to_string()));
-            }
-            if let Some(parent) = query.parent {
-                params.push(("parent_task_id", parent.to_string()));
-            }
+            // The filter is the query's own parameters; the page is the client's.
+            let mut request = self
+                .get("/tasks")
+                .query(&query.filter)
+                .query(&[("limit", page)]);
             if let Some(cursor) = cursor {
-                params.push(("cursor", cursor.to_string()));
+                request = request.query(&[("cursor", cursor)]);
             }
-            if let Some(tag) = &query.tag {
-                params.push(("tag", tag.clone()));
-            }
-            // Numbers, ids, status words and tags: nothing to escape.
-            let query: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            let path = format!("/tasks?{}", query.join("&"));
-            let response = self.respond(self.get(&path)).await?;
+            let response = self.respond(request).await?;
             let next = response
                 .headers()
                 .get(baton_api::NEXT_CURSOR)

@@ -122,6 +122,64 @@ fn invalid_task_fields_are_refused_with_exit_2_and_nothing_stored() {
     }
 }
 
+/// The task and filter flags are the engine's `NewTask` and `TaskFilter`, each
+/// value parsed by the engine: a bad one is the engine's own sentence (the one
+/// the API answers with), alone on the line.
+#[test]
+fn bad_task_and_filter_flags_are_the_engines_sentence_and_create_nothing() {
+    let f = fixture();
+    let seventeen: Vec<String> = (0..17).map(|i| format!("t{i}")).collect();
+    let mut too_many = vec!["submit", "x"];
+    for tag in &seventeen {
+        too_many.extend(["--tag", tag]);
+    }
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["submit", "x", "--max-attempts", "0"],
+            "max_attempts must be between 1 and 20, got 0",
+        ),
+        (
+            &["submit", "x", "--max-attempts", "many"],
+            "max_attempts must be between 1 and 20, got 'many'",
+        ),
+        (
+            &["chain", &f.completed, "x", "--tag", "no spaces"],
+            "the tag 'no spaces' has ' '; a tag holds only letters, digits, '-', '_' and '.'",
+        ),
+        (&["submit", "x", "--tag", " "], "a tag is empty"),
+        (&too_many, "a task has at most 16 tags, got 17"),
+        (
+            &["submit", "x", "--timeout", "25h"],
+            "the timeout must be at most 24 hours, got 90000s",
+        ),
+        (
+            &[
+                "schedule",
+                "add",
+                "s",
+                "--cron",
+                "0 9 * * *",
+                "p",
+                "--tag",
+                "a/b",
+            ],
+            "the tag 'a/b' has '/'; a tag holds only letters, digits, '-', '_' and '.'",
+        ),
+        (
+            &["list", "--tag", "a/b"],
+            "the tag 'a/b' has '/'; a tag holds only letters, digits, '-', '_' and '.'",
+        ),
+        (
+            &["list", "--parent", "x"],
+            "parent_task_id 'x' is not a task id (a UUID)",
+        ),
+    ];
+    for (args, sentence) in cases {
+        let refusal = refuse(&f.baton, args, 2, sentence);
+        assert_eq!(refusal.message, *sentence, "`{}`", args.join(" "));
+    }
+}
+
 #[test]
 fn a_prompt_over_one_mebibyte_is_refused() {
     let f = fixture();

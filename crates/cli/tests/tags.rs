@@ -1,5 +1,6 @@
-//! `--tag` on submit and chain, and `list --tag`, on the database and through a
-//! running engine's API: the same answers either way.
+//! `--tag` on submit and chain, and `list --tag`/`--parent`, on the database and
+//! through a running engine's API (the filter sent as its query): the same
+//! answers either way.
 
 mod common;
 
@@ -34,6 +35,10 @@ fn tags_submitted_chained_and_listed(baton: &Baton) {
     );
     assert_eq!(
         names(&baton.json(&["list", "--tag", "daily", "--json"])),
+        ["child"]
+    );
+    assert_eq!(
+        names(&baton.json(&["list", "--parent", id, "--tag", "Daily", "--json"])),
         ["child"]
     );
     assert!(baton.ok(&["show", id]).contains("ops, weekly"));

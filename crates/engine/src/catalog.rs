@@ -352,7 +352,10 @@ impl Catalog {
         let (tasks, counts) = engine
             .read(move |store| {
                 let query = crate::store::ListQuery {
-                    status,
+                    filter: crate::TaskFilter {
+                        status,
+                        ..Default::default()
+                    },
                     limit: want,
                     ..Default::default()
                 };

@@ -23,6 +23,7 @@
 //! - `events`: every change on a broadcast channel.
 //! - `health`: whether the engine can write its database ([`Health`]).
 //! - `catalog`: a live in-memory summary of all tasks for list views.
+//! - `filter`: [`TaskFilter`], which tasks a list shows (API query, CLI flags).
 //! - `flags`: `NewTask`'s fields parsed from CLI flags (feature `clap`).
 //! - `export`: the versioned JSON export file.
 //! - `idempotency`: `Idempotency-Key`s, so a retried create creates once.
@@ -39,6 +40,7 @@ mod error;
 mod events;
 mod executor;
 mod export;
+mod filter;
 mod firing;
 #[cfg(feature = "clap")]
 mod flags;
@@ -70,6 +72,7 @@ pub use engine::{Engine, EngineConfig, EngineStats, DEFAULT_WORKERS, MAX_WORKERS
 pub use error::{ImportError, OpenError, ProviderConfigError, RecordError, TaskError};
 pub use events::{Event, EventKind, ScheduleEvent, EVENT_BUFFER};
 pub use export::{ExportFile, ExportSummary, EXPORT_FORMAT_VERSION};
+pub use filter::TaskFilter;
 #[cfg(feature = "clap")]
 pub use flags::max_attempts as parse_max_attempts;
 pub use health::Health;

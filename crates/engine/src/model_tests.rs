@@ -408,11 +408,13 @@ fn check_list(
     want: &[TaskId],
 ) {
     let query = |before, limit| ListQuery {
-        status,
-        parent,
+        filter: crate::TaskFilter {
+            status,
+            parent_task_id: parent,
+            tag: None,
+        },
         before,
         limit,
-        tag: None,
     };
     let whole = ids(store.list(&query(None, BIG)));
     assert_eq!(whole, want, "list of {status:?} children of {parent:?}");

@@ -524,8 +524,8 @@ impl Storage for PgStore {
     }
 
     fn list(&self, query: &ListQuery) -> Result<Vec<Task>, TaskError> {
-        let status = query.status.map(|s| i16::from(s.code()));
-        let parent = query.parent.map(uuid_of);
+        let status = query.filter.status.map(|s| i16::from(s.code()));
+        let parent = query.filter.parent_task_id.map(uuid_of);
         let before = query.before.map(uuid_of);
         let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
         self.read(|c| {
@@ -537,7 +537,7 @@ impl Storage for PgStore {
                        AND ($3::uuid IS NULL OR id < $3)
                        AND ($4::text IS NULL OR $4 = ANY (tags))
                      ORDER BY id DESC LIMIT $5",
-                    &[&status, &parent, &before, &query.tag, &limit],
+                    &[&status, &parent, &before, &query.filter.tag, &limit],
                 )
                 .map_err(db)?;
             tasks_of(rows)

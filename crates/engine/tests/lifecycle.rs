@@ -2,7 +2,9 @@
 
 mod common;
 
-use baton_engine::{AttemptOutcome, Engine, EventKind, ListQuery, NewTask, TaskError, TaskState};
+use baton_engine::{
+    AttemptOutcome, Engine, EventKind, ListQuery, NewTask, TaskError, TaskFilter, TaskState,
+};
 use common::*;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -845,7 +847,10 @@ async fn list_filters_by_status_and_parent_newest_first() {
     let waiting = t
         .engine
         .list(ListQuery {
-            status: Some(TaskState::Waiting),
+            filter: TaskFilter {
+                status: Some(TaskState::Waiting),
+                ..TaskFilter::default()
+            },
             limit: 10,
             ..Default::default()
         })
@@ -855,7 +860,10 @@ async fn list_filters_by_status_and_parent_newest_first() {
     let kids = t
         .engine
         .list(ListQuery {
-            parent: Some(a.id),
+            filter: TaskFilter {
+                parent_task_id: Some(a.id),
+                ..TaskFilter::default()
+            },
             limit: 10,
             ..Default::default()
         })

@@ -4,7 +4,7 @@
 mod common;
 
 use baton_engine::{
-    Catalog, CatalogQuery, Clock, ListQuery, NewSchedule, NewTask, TaskError, TaskState,
+    Catalog, CatalogQuery, Clock, ListQuery, NewSchedule, NewTask, TaskError, TaskFilter, TaskState,
 };
 use common::*;
 
@@ -134,8 +134,11 @@ async fn the_list_and_the_catalog_filter_by_tag() {
         .await
         .unwrap();
     let listed = |status| ListQuery {
-        tag: Some("ops".into()),
-        status,
+        filter: TaskFilter {
+            tag: Some("ops".into()),
+            status,
+            ..TaskFilter::default()
+        },
         limit: 10,
         ..ListQuery::default()
     };

@@ -128,7 +128,10 @@ pub async fn get_task(state: State<'_, AppState>, id: String) -> Result<TaskDeta
     let task = engine.get(id).await?;
     let children = engine
         .list(baton_engine::ListQuery {
-            parent: Some(id),
+            filter: baton_engine::TaskFilter {
+                parent_task_id: Some(id),
+                ..Default::default()
+            },
             limit: 1000,
             ..Default::default()
         })

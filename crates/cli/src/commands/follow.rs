@@ -8,7 +8,7 @@ use crate::error::CliError;
 use crate::output;
 use crate::remote::{EventStream, Remote, StreamItem};
 use baton_api::wire::{StreamEvent, StreamEventKind};
-use baton_engine::{ListQuery, StatusCounts, TaskId, TaskState};
+use baton_engine::{ListQuery, StatusCounts, TaskFilter, TaskId, TaskState};
 use chrono::SecondsFormat;
 use std::collections::HashMap;
 use std::path::Path;
@@ -172,7 +172,10 @@ async fn unfinished(remote: &Remote) -> Result<Active, CliError> {
         TaskState::Running,
     ] {
         let query = ListQuery {
-            status: Some(status),
+            filter: TaskFilter {
+                status: Some(status),
+                ..TaskFilter::default()
+            },
             limit: usize::MAX,
             ..ListQuery::default()
         };

@@ -9,12 +9,8 @@ use std::path::Path;
 
 pub async fn list(db: &Path, args: ListArgs) -> Result<(), CliError> {
     let query = ListQuery {
-        status: args.status.as_deref().map(input::status).transpose()?,
+        filter: args.filter,
         limit: input::limit(args.limit)?,
-        tag: args
-            .tag
-            .map(|t| baton_engine::normalize_tags(&[t]).map(|mut one| one.remove(0)))
-            .transpose()?,
         ..ListQuery::default()
     };
     let tasks = with_reader(db, |backend| async move { backend.list(query).await }).await?;

@@ -19,6 +19,7 @@ pub(crate) use idempotency::{KeyRecord, PRUNE_BATCH};
 pub(crate) use write::{WriteBatch, WriteTxn};
 
 use crate::error::{OpenError, TaskError};
+use crate::filter::TaskFilter;
 use crate::provider::ProviderSettings;
 use crate::state::TaskState;
 use crate::task::{Task, TaskId};
@@ -37,22 +38,14 @@ use tables::*;
 ///    creating requests, kept 24 hours).
 pub const SCHEMA_VERSION: u64 = 5;
 
-/// What `list` returns, newest first.
+/// What `list` returns, newest first: a page of the tasks the filter passes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListQuery {
-    pub status: Option<TaskState>,
-    pub parent: Option<TaskId>,
+    /// The status and parent are read from their indexes; the tag by scanning.
+    pub filter: TaskFilter,
     /// Only tasks older than this one (a cursor from the previous page).
     pub before: Option<TaskId>,
-    /// Only tasks carrying this tag (already lowercased). Read by scanning.
-    pub tag: Option<String>,
     pub limit: usize,
-}
-
-impl ListQuery {
-    fn has_tag(&self, task: &Task) -> bool {
-        self.tag.as_ref().is_none_or(|t| task.tags.contains(t))
-    }
 }
 
 /// Number of tasks in each state.
@@ -261,7 +254,9 @@ impl Store {
         let push = |id: u128, out: &mut Vec<Task>| -> Result<bool, TaskError> {
             if let Some(raw) = tasks.get(id)? {
                 let task = decode(raw.value())?;
-                if query.status.is_none_or(|s| s == task.status) && query.has_tag(&task) {
+                if query.filter.status.is_none_or(|s| s == task.status)
+                    && query.filter.has_tag(&task)
+                {
                     out.push(task);
                 }
             }
@@ -270,7 +265,7 @@ impl Store {
         if query.limit == 0 {
             return Ok(out);
         }
-        if let Some(parent) = query.parent {
+        if let Some(parent) = query.filter.parent_task_id {
             let children = txn.open_table(CHILDREN)?;
             let p = parent.as_u128();
             for entry in children.range((p, 0)..(p, before))?.rev() {
@@ -278,7 +273,7 @@ impl Store {
                     break;
                 }
             }
-        } else if let Some(state) = query.status {
+        } else if let Some(state) = query.filter.status {
             let index = txn.open_table(BY_STATUS)?;
             let c = state.code();
             for entry in index.range((c, 0)..(c, before))?.rev() {
@@ -290,7 +285,7 @@ impl Store {
             for entry in tasks.range(..before)?.rev() {
                 let (_, raw) = entry?;
                 let task = decode(raw.value())?;
-                if query.has_tag(&task) {
+                if query.filter.has_tag(&task) {
                     out.push(task);
                 }
                 if out.len() >= query.limit {

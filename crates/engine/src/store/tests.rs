@@ -144,7 +144,10 @@ fn a_version_1_file_is_migrated_and_its_indexes_rebuilt() {
     drop(batch);
     let listed = store
         .list(&ListQuery {
-            status: Some(TaskState::Queued),
+            filter: TaskFilter {
+                status: Some(TaskState::Queued),
+                ..TaskFilter::default()
+            },
             limit: 10,
             ..ListQuery::default()
         })
@@ -184,8 +187,10 @@ fn list_pages_newest_first_with_a_cursor() {
         .list(&ListQuery {
             limit: 3,
             before: Some(tasks[4].id),
-            status: Some(TaskState::Queued),
-            ..ListQuery::default()
+            filter: TaskFilter {
+                status: Some(TaskState::Queued),
+                ..TaskFilter::default()
+            },
         })
         .unwrap();
     let ids2: Vec<TaskId> = page2.iter().map(|t| t.id).collect();

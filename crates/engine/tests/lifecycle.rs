@@ -681,8 +681,10 @@ async fn a_slot_freed_while_paused_claims_nothing_until_resumed() {
     let mut rx = t.engine.subscribe();
     let busy = t.engine.submit(task("busy", "sleep=5000")).await.unwrap();
     reach(&mut rx, busy.id, TaskState::Running).await;
-    let next = t.engine.submit(task("next", "echo")).await.unwrap();
+    // Paused before `next` is submitted: the clock moves on by itself while
+    // this test awaits the submit's commit, and `busy` could finish first.
     t.engine.set_paused(true);
+    let next = t.engine.submit(task("next", "echo")).await.unwrap();
     // The finishing attempt would take `next` in its own commit; paused, the
     // dispatcher sends no claim with the outcome.
     reach(&mut rx, busy.id, TaskState::Completed).await;

@@ -10,7 +10,7 @@ fn new_task(prompt: &str) -> Task {
 }
 
 /// Runs `f` in one committed unit of work.
-fn write<S: Storage, T>(
+pub(crate) fn write<S: Storage, T>(
     store: &S,
     f: impl FnOnce(&mut <S::Unit as UnitOfWork>::Txn<'_>, &mut Ctx) -> T,
 ) -> T {
@@ -31,7 +31,7 @@ fn write<S: Storage, T>(
     out
 }
 
-fn completed(id: TaskId, claim_no: u32) -> Outcome {
+pub(crate) fn completed(id: TaskId, claim_no: u32) -> Outcome {
     Outcome {
         id,
         claim_no,
@@ -93,6 +93,9 @@ pub(crate) fn an_outcome_from_before_a_crash_is_ignored_after_recovery<B: Backen
     let store = B::open(&place);
     let task = write(&store, |txn, ctx| create(txn, ctx, new_task("x")).unwrap());
     write(&store, |txn, ctx| claim(txn, ctx, 1).unwrap());
+    // The crash: the process that ran attempt 1 is gone; the next one recovers.
+    drop(store);
+    let store = B::open(&place);
     write(&store, |txn, ctx| recover(txn, ctx).unwrap());
     // Claimed again: attempt 2 is the current one.
     write(&store, |txn, ctx| claim(txn, ctx, 1).unwrap());

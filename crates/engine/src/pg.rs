@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
 /// The schema version this code writes; a database at a newer one is refused.
-pub const PG_SCHEMA_VERSION: i32 = 1;
+pub const PG_SCHEMA_VERSION: i32 = 2;
 
 /// Taken (as a transaction-level advisory lock) while migrating, so runners
 /// starting at once migrate one at a time.
@@ -34,8 +34,10 @@ const MIGRATION_LOCK: i64 = 0x6261_746f_6e00_0001; // "baton" + 1
 fn migrations() -> Vec<String> {
     let queued = TaskState::Queued.code();
     let scheduled = TaskState::Scheduled.code();
-    vec![format!(
-        "CREATE TABLE baton_tasks (
+    let running = TaskState::Running.code();
+    vec![
+        format!(
+            "CREATE TABLE baton_tasks (
              id uuid PRIMARY KEY,
              status smallint NOT NULL,
              -- scheduled_for, or created_at: the claim and due order
@@ -70,7 +72,20 @@ fn migrations() -> Vec<String> {
              record bytea NOT NULL
          );
          CREATE INDEX baton_idempotency_age ON baton_idempotency (created_at, key);"
-    )]
+        ),
+        format!(
+            "CREATE TABLE baton_runners (
+             id uuid PRIMARY KEY,
+             host text NOT NULL,
+             pid integer NOT NULL,
+             started_at timestamptz NOT NULL DEFAULT now(),
+             heartbeat_at timestamptz NOT NULL DEFAULT now()
+         );
+         -- who runs a running task's attempt; NULL in every other state
+         ALTER TABLE baton_tasks ADD COLUMN runner_id uuid;
+         CREATE INDEX baton_tasks_running ON baton_tasks (runner_id) WHERE status = {running};"
+        ),
+    ]
 }
 
 /// A PostgreSQL database holding Baton's tasks. Cheap to clone.
@@ -83,6 +98,29 @@ struct Inner {
     config: Config,
     /// Connections not in use, kept for the next unit of work or read.
     idle: Mutex<Vec<Client>>,
+    /// This process's row in `baton_runners`: the owner of the attempts it claims.
+    runner: Uuid,
+    /// How long a runner's last heartbeat keeps its attempts its own.
+    lease: std::time::Duration,
+}
+
+/// A runner whose heartbeat is older than this is presumed gone, and its
+/// running tasks are rescued.
+pub const DEFAULT_LEASE: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl Drop for Inner {
+    /// A runner that stops leaves: its running tasks (none after a graceful
+    /// shutdown, which requeues them) are orphaned at once, as with redb.
+    fn drop(&mut self) {
+        let idle = self.idle.get_mut().unwrap_or_else(|e| e.into_inner());
+        let client = idle
+            .pop()
+            .map(Ok)
+            .unwrap_or_else(|| self.config.connect(NoTls));
+        if let Ok(mut client) = client {
+            let _ = client.execute("DELETE FROM baton_runners WHERE id = $1", &[&self.runner]);
+        }
+    }
 }
 
 impl std::fmt::Debug for PgStore {
@@ -133,16 +171,49 @@ impl PgStore {
     }
 
     pub(crate) fn connect(config: Config) -> Result<Self, TaskError> {
-        let store = PgStore {
+        Self::connect_with_lease(config, DEFAULT_LEASE)
+    }
+
+    pub(crate) fn connect_with_lease(
+        config: Config,
+        lease: std::time::Duration,
+    ) -> Result<Self, TaskError> {
+        let mut client = config.connect(NoTls).map_err(db)?;
+        migrate(&mut client)?;
+        let runner = Uuid::now_v7();
+        let host = std::env::var("HOSTNAME")
+            .or_else(|_| std::env::var("COMPUTERNAME"))
+            .unwrap_or_default();
+        client
+            .execute(
+                "INSERT INTO baton_runners (id, host, pid) VALUES ($1, $2, $3)",
+                &[&runner, &host, &(std::process::id() as i32)],
+            )
+            .map_err(db)?;
+        Ok(PgStore {
             inner: Arc::new(Inner {
                 config,
-                idle: Mutex::new(Vec::new()),
+                idle: Mutex::new(vec![client]),
+                runner,
+                lease,
             }),
-        };
-        let mut client = store.client()?;
-        migrate(&mut client)?;
-        store.give_back(client);
-        Ok(store)
+        })
+    }
+
+    /// Renews this runner's lease on the database's clock. `false` when the
+    /// runner was presumed gone (its lease ran out and another runner rescued
+    /// its tasks): its attempts in flight are no longer its own, and their
+    /// outcomes will be refused as stale.
+    pub fn heartbeat(&self) -> Result<bool, TaskError> {
+        self.read(|c| {
+            let renewed = c
+                .execute(
+                    "UPDATE baton_runners SET heartbeat_at = now() WHERE id = $1",
+                    &[&self.inner.runner],
+                )
+                .map_err(db)?;
+            Ok(renewed == 1)
+        })
     }
 
     fn client(&self) -> Result<Client, TaskError> {
@@ -231,6 +302,7 @@ impl Drop for PgUnit {
 /// The operations of a [`PgUnit`].
 pub(crate) struct PgTxn<'u> {
     client: &'u RefCell<Client>,
+    store: &'u PgStore,
 }
 
 impl PgTxn<'_> {
@@ -260,6 +332,7 @@ impl UnitOfWork for PgUnit {
                 .client
                 .as_ref()
                 .expect("a unit is open until commit or drop"),
+            store: &self.store,
         }
     }
 
@@ -288,11 +361,15 @@ impl TaskTxn for PgTxn<'_> {
         let record = encode("task", new)?;
         let status = i16::from(new.status.code());
         let id = uuid_of(new.id);
+        // A running task's attempt is this runner's: it claimed it, or it
+        // writes the attempt's progress.
+        let runner = (new.status == TaskState::Running).then_some(self.store.inner.runner);
         if old.is_some() {
             let changed = self.execute(
-                "UPDATE baton_tasks SET status = $2, due_at = $3, tags = $4, record = $5
+                "UPDATE baton_tasks SET status = $2, due_at = $3, tags = $4, record = $5,
+                     runner_id = $6
                  WHERE id = $1",
-                &[&id, &status, &due_at(new), &new.tags, &record],
+                &[&id, &status, &due_at(new), &new.tags, &record, &runner],
             )?;
             if changed != 1 {
                 return Err(TaskError::Storage(format!(
@@ -302,8 +379,9 @@ impl TaskTxn for PgTxn<'_> {
             }
         } else {
             self.execute(
-                "INSERT INTO baton_tasks (id, status, due_at, parent_id, schedule_id, tags, record)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO baton_tasks
+                     (id, status, due_at, parent_id, schedule_id, tags, record, runner_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 &[
                     &id,
                     &status,
@@ -312,6 +390,7 @@ impl TaskTxn for PgTxn<'_> {
                     &new.schedule_id.map(schedule_uuid),
                     &new.tags,
                     &record,
+                    &runner,
                 ],
             )?;
         }
@@ -357,13 +436,25 @@ impl TaskTxn for PgTxn<'_> {
         Ok(rows.iter().map(task_id).collect())
     }
 
-    /// Every running task, as with redb: until runners heartbeat and hold
-    /// leases (the next step, docs/scale-out.md), an engine on PostgreSQL is
-    /// the only one, so at open the attempts of running tasks have ended.
+    /// The running tasks of runners that are gone: stopped (their row
+    /// removed) or silent for longer than the lease, on the database's clock.
+    /// Their rows are removed, so a runner that comes back learns from its
+    /// next heartbeat that its attempts are no longer its own. Rows another
+    /// rescuer holds are skipped.
     fn orphaned_running(&self) -> Result<Vec<TaskId>, TaskError> {
+        let lease = self.store.inner.lease.as_secs_f64();
+        let me = self.store.inner.runner;
+        self.execute(
+            "DELETE FROM baton_runners
+             WHERE id <> $1 AND heartbeat_at < now() - make_interval(secs => $2)",
+            &[&me, &lease],
+        )?;
         let rows = self.query(
-            "SELECT id FROM baton_tasks WHERE status = $1 ORDER BY id FOR UPDATE",
-            &[&i16::from(TaskState::Running.code())],
+            "SELECT t.id FROM baton_tasks t
+             WHERE t.status = $1 AND t.runner_id IS DISTINCT FROM $2
+               AND NOT EXISTS (SELECT 1 FROM baton_runners r WHERE r.id = t.runner_id)
+             ORDER BY t.id FOR UPDATE OF t SKIP LOCKED",
+            &[&i16::from(TaskState::Running.code()), &me],
         )?;
         Ok(rows.iter().map(task_id).collect())
     }
@@ -726,6 +817,64 @@ mod tests {
             .unwrap()
             .get(0);
         assert_eq!(versions, i64::from(PG_SCHEMA_VERSION));
+    }
+
+    #[test]
+    fn a_running_task_is_rescued_only_after_its_runners_lease_runs_out_and_its_late_outcome_is_stale(
+    ) {
+        use crate::lifecycle::tests::{completed, write};
+        use crate::lifecycle::{claim, create, finish, recover};
+        use crate::task::AttemptOutcome;
+
+        let place = PgPlace::new();
+        let a = PgStore::connect(place.config.clone()).unwrap();
+        let b = PgStore::connect(place.config.clone()).unwrap();
+        let task = write(&a, |txn, ctx| create(txn, ctx, Task::sample("x")).unwrap());
+        assert_eq!(write(&a, |txn, ctx| claim(txn, ctx, 1).unwrap()).len(), 1);
+
+        // A is alive: B's rescue leaves A's attempt alone.
+        assert!(a.heartbeat().unwrap());
+        assert!(write(&b, |txn, ctx| recover(txn, ctx).unwrap()).is_empty());
+        assert_eq!(b.get(task.id).unwrap().unwrap().status, TaskState::Running);
+
+        // A falls silent past its lease (its heartbeat moved back an hour on the
+        // database's clock, rather than waiting): B rescues the task.
+        let mut sql = place.config.connect(NoTls).unwrap();
+        sql.execute(
+            "UPDATE baton_runners SET heartbeat_at = now() - interval '1 hour' WHERE id = $1",
+            &[&a.inner.runner],
+        )
+        .unwrap();
+        let rescued = write(&b, |txn, ctx| recover(txn, ctx).unwrap());
+        assert_eq!(rescued.len(), 1);
+        assert_eq!(rescued[0].status, TaskState::Queued);
+
+        // A comes back: told it was presumed gone; its late outcome is stale.
+        assert!(
+            !a.heartbeat().unwrap(),
+            "a rescued runner learns it was presumed gone"
+        );
+        let late = write(&a, |txn, ctx| {
+            finish(txn, ctx, completed(task.id, 1)).unwrap()
+        });
+        assert_eq!(late, None);
+        assert_eq!(b.get(task.id).unwrap().unwrap().status, TaskState::Queued);
+
+        // B runs the second attempt; one completion is recorded.
+        write(&b, |txn, ctx| claim(txn, ctx, 1).unwrap());
+        let done = write(&b, |txn, ctx| {
+            finish(txn, ctx, completed(task.id, 2)).unwrap()
+        });
+        let done = done.unwrap();
+        assert_eq!(done.status, TaskState::Completed);
+        let outcomes: Vec<_> = done.history.iter().map(|h| h.outcome).collect();
+        assert_eq!(
+            outcomes,
+            vec![
+                Some(AttemptOutcome::Interrupted),
+                Some(AttemptOutcome::Completed)
+            ]
+        );
     }
 
     #[test]

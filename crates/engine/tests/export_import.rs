@@ -239,8 +239,17 @@ async fn a_streamed_export_is_the_same_text_as_the_whole_file_serialised() {
     let mut rx = t.engine.subscribe();
     let done = t.engine.submit(task("one", "fail=1")).await.unwrap();
     reach(&mut rx, done.id, TaskState::Completed).await;
-    t.engine.chain(done.id, task("then", "echo")).await.unwrap();
-    t.engine.submit(task("two", "echo")).await.unwrap();
+    let then = t.engine.chain(done.id, task("then", "echo")).await.unwrap();
+    let two = t.engine.submit(task("two", "echo")).await.unwrap();
+    // Both settled, so the two exports below read the same state.
+    reach_all(
+        &mut rx,
+        vec![
+            (then.id, TaskState::Completed),
+            (two.id, TaskState::Completed),
+        ],
+    )
+    .await;
     let text = streamed(&t.engine).await;
     let mut whole = t.engine.export().await.unwrap();
     assert_eq!(whole.tasks.len(), 3);

@@ -262,22 +262,34 @@ async function memory(app, dataDir) {
   }
 }
 
+// Runs the app without WebDriver, as a user does (its own config directory), calls
+// `body({ pid, lines })` (`lines()`: the app's log lines since the start), then stops it.
+async function unattended(app, dataDir, args, body) {
+  const before = logSizes(dataDir);
+  const config = mkdtempSync(join(tmpdir(), "baton-bench-config-"));
+  const child = spawn(app, args, {
+    stdio: "ignore",
+    env: { ...process.env, BATON_DATA_DIR: dataDir, XDG_CONFIG_HOME: config },
+  });
+  const exited = new Promise((r) => child.on("exit", r));
+  current = { kill: (sig) => child.kill(sig) };
+  try {
+    return await body({ pid: child.pid, lines: () => logSince(dataDir, before) });
+  } finally {
+    child.kill("SIGTERM");
+    await Promise.race([exited, sleep(15_000)]);
+    current = undefined;
+    rmSync(config, { recursive: true, force: true });
+  }
+}
+
 // The same without WebDriver, as a user runs the app: under automation WebKit's network
 // process must stay (the session lives in it), so only here does the tray runner stop it.
 // No page access, so "shown" is the X window mapped, and open means the page has loaded
 // and the catalog holds every task (the app's log), then memory has settled.
 async function tray(app, dataDir) {
-  const before = logSizes(dataDir);
-  const config = mkdtempSync(join(tmpdir(), "baton-bench-config-"));
-  const child = spawn(app, [], {
-    stdio: "ignore",
-    env: { ...process.env, BATON_DATA_DIR: dataDir, XDG_CONFIG_HOME: config },
-  });
-  const pid = child.pid;
-  const exited = new Promise((r) => child.on("exit", r));
-  current = { kill: (sig) => child.kill(sig) };
-  try {
-    const seen = (text) => logSince(dataDir, before).some((line) => text.test(line));
+  return unattended(app, dataDir, [], async ({ pid, lines }) => {
+    const seen = (text) => lines().some((line) => text.test(line));
     await waitFor(() => seen(/page load.*event=Finished/) && seen(/task list loaded/), { timeout: 60_000, message: "page and catalog loaded" });
     const open = usage(snapshot(pid), await settle(pid));
     log("tray: window open", open.total_rss_kb, "kB RSS");
@@ -291,41 +303,21 @@ async function tray(app, dataDir) {
     await activate(menu, show);
     await waitForWindow(pid, "shown", 30_000);
     const mappedAt = Date.now();
-    await waitFor(() => logSince(dataDir, before).filter((l) => /page load.*event=Finished/.test(l)).length >= 2, { timeout: 30_000, message: "the new page loaded" });
+    await waitFor(() => lines().filter((l) => /page load.*event=Finished/.test(l)).length >= 2, { timeout: 30_000, message: "the new page loaded" });
     return { app, window_open: open, window_closed: closed, show_to_window_mapped_ms: mappedAt - clickedAt };
-  } finally {
-    child.kill("SIGTERM");
-    await Promise.race([exited, sleep(15_000)]);
-    current = undefined;
-    rmSync(config, { recursive: true, force: true });
-  }
+  });
 }
 
 // Started in the tray (`--hidden`, as start at login does) and never shown: no window and
 // no WebKit process was ever made, so this is the floor for the tray runner's memory.
 async function hidden(app, dataDir) {
-  const before = logSizes(dataDir);
-  const config = mkdtempSync(join(tmpdir(), "baton-bench-config-"));
-  const child = spawn(app, ["--hidden"], {
-    stdio: "ignore",
-    env: { ...process.env, BATON_DATA_DIR: dataDir, XDG_CONFIG_HOME: config },
-  });
-  const pid = child.pid;
-  const exited = new Promise((r) => child.on("exit", r));
-  current = { kill: (sig) => child.kill(sig) };
-  try {
-    const seen = (text) => logSince(dataDir, before).some((line) => text.test(line));
-    await waitFor(() => seen(/shell started/), { timeout: 60_000, message: "the shell started" });
+  return unattended(app, dataDir, ["--hidden"], async ({ pid, lines }) => {
+    await waitFor(() => lines().some((line) => /shell started/.test(line)), { timeout: 60_000, message: "the shell started" });
     await trayMenu(pid); // the tray icon is up
     const idle = usage(snapshot(pid), await settle(pid));
     log("hidden: never shown", idle.total_rss_kb, "kB RSS");
     return { app, never_shown: idle };
-  } finally {
-    child.kill("SIGTERM");
-    await Promise.race([exited, sleep(15_000)]);
-    current = undefined;
-    rmSync(config, { recursive: true, force: true });
-  }
+  });
 }
 
 // The app's log (data dir/logs) marks its start-up milestones; each line begins with an

@@ -110,14 +110,12 @@ pub const DEFAULT_LEASE: std::time::Duration = std::time::Duration::from_secs(30
 
 impl Drop for Inner {
     /// A runner that stops leaves: its running tasks (none after a graceful
-    /// shutdown, which requeues them) are orphaned at once, as with redb.
+    /// shutdown, which requeues them) are orphaned at once, as with redb. On
+    /// a connection it already holds: a drop never waits for a new one, and
+    /// without one the lease runs out instead.
     fn drop(&mut self) {
         let idle = self.idle.get_mut().unwrap_or_else(|e| e.into_inner());
-        let client = idle
-            .pop()
-            .map(Ok)
-            .unwrap_or_else(|| self.config.connect(NoTls));
-        if let Ok(mut client) = client {
+        if let Some(mut client) = idle.pop() {
             let _ = client.execute("DELETE FROM baton_runners WHERE id = $1", &[&self.runner]);
         }
     }
@@ -146,6 +144,28 @@ fn schedule_uuid(id: ScheduleId) -> Uuid {
 fn task_id(row: &Row) -> TaskId {
     TaskId::from_u128(row.get::<_, Uuid>(0).as_u128())
 }
+
+fn schedule_id(row: &Row) -> ScheduleId {
+    ScheduleId::from_u128(row.get::<_, Uuid>(0).as_u128())
+}
+
+/// The records (first column, JSON bytes) of `rows`, decoded.
+fn records<T: serde::de::DeserializeOwned>(what: &str, rows: &[Row]) -> Result<Vec<T>, TaskError> {
+    rows.iter()
+        .map(|row| decode(what, row.get::<_, &[u8]>(0)))
+        .collect()
+}
+
+/// The record of at most one row.
+fn record<T: serde::de::DeserializeOwned>(
+    what: &str,
+    rows: &[Row],
+) -> Result<Option<T>, TaskError> {
+    Ok(records(what, rows)?.pop())
+}
+
+/// A task's children, oldest first (in a unit and in a read alike).
+const CHILDREN: &str = "SELECT id FROM baton_tasks WHERE parent_id = $1 ORDER BY id";
 
 fn encode<T: serde::Serialize>(what: &str, value: &T) -> Result<Vec<u8>, TaskError> {
     serde_json::to_vec(value).map_err(|e| TaskError::Storage(format!("cannot encode {what}: {e}")))
@@ -352,9 +372,7 @@ impl TaskTxn for PgTxn<'_> {
             "SELECT record FROM baton_tasks WHERE id = $1 FOR UPDATE",
             &[&uuid_of(id)],
         )?;
-        rows.first()
-            .map(|row| decode("task", row.get::<_, &[u8]>(0)))
-            .transpose()
+        record("task", &rows)
     }
 
     fn put(&mut self, old: Option<&Task>, new: &Task) -> Result<(), TaskError> {
@@ -429,10 +447,7 @@ impl TaskTxn for PgTxn<'_> {
     }
 
     fn children(&self, parent: TaskId) -> Result<Vec<TaskId>, TaskError> {
-        let rows = self.query(
-            "SELECT id FROM baton_tasks WHERE parent_id = $1 ORDER BY id",
-            &[&uuid_of(parent)],
-        )?;
+        let rows = self.query(CHILDREN, &[&uuid_of(parent)])?;
         Ok(rows.iter().map(task_id).collect())
     }
 
@@ -479,9 +494,7 @@ impl TaskTxn for PgTxn<'_> {
             "SELECT record FROM baton_schedules WHERE id = $1 FOR UPDATE",
             &[&schedule_uuid(id)],
         )?;
-        rows.first()
-            .map(|row| decode("schedule", row.get::<_, &[u8]>(0)))
-            .transpose()
+        record("schedule", &rows)
     }
 
     fn schedule_named(&self, name: &str) -> Result<Option<ScheduleId>, TaskError> {
@@ -489,9 +502,7 @@ impl TaskTxn for PgTxn<'_> {
             "SELECT id FROM baton_schedules WHERE name_key = $1",
             &[&name.to_lowercase()],
         )?;
-        Ok(rows
-            .first()
-            .map(|row| ScheduleId::from_u128(row.get::<_, Uuid>(0).as_u128())))
+        Ok(rows.first().map(schedule_id))
     }
 
     fn put_schedule(&mut self, _old: Option<&Schedule>, new: &Schedule) -> Result<(), TaskError> {
@@ -532,10 +543,7 @@ impl TaskTxn for PgTxn<'_> {
             "SELECT min(next_fire_at) FROM baton_schedules WHERE next_fire_at > $1",
             &[&now],
         )?;
-        let ids = due
-            .iter()
-            .map(|row| ScheduleId::from_u128(row.get::<_, Uuid>(0).as_u128()))
-            .collect();
+        let ids = due.iter().map(schedule_id).collect();
         Ok((ids, next.first().and_then(|row| row.get(0))))
     }
 
@@ -544,9 +552,7 @@ impl TaskTxn for PgTxn<'_> {
             "SELECT record FROM baton_idempotency WHERE key = $1 FOR UPDATE",
             &[&key],
         )?;
-        rows.first()
-            .map(|row| decode("idempotency key", row.get::<_, &[u8]>(0)))
-            .transpose()
+        record("idempotency key", &rows)
     }
 
     fn put_idempotency_key(
@@ -575,12 +581,6 @@ impl TaskTxn for PgTxn<'_> {
     }
 }
 
-fn tasks_of(rows: Vec<Row>) -> Result<Vec<Task>, TaskError> {
-    rows.iter()
-        .map(|row| decode("task", row.get::<_, &[u8]>(0)))
-        .collect()
-}
-
 impl Storage for PgStore {
     type Unit = PgUnit;
 
@@ -601,16 +601,16 @@ impl Storage for PgStore {
                     &[&uuid_of(id)],
                 )
                 .map_err(db)?;
-            Ok(tasks_of(rows)?.pop())
+            record("task", &rows)
         })
     }
 
     fn all(&self) -> Result<Vec<Task>, TaskError> {
         self.read(|c| {
-            tasks_of(
-                c.query("SELECT record FROM baton_tasks ORDER BY id", &[])
-                    .map_err(db)?,
-            )
+            let rows = c
+                .query("SELECT record FROM baton_tasks ORDER BY id", &[])
+                .map_err(db)?;
+            records("task", &rows)
         })
     }
 
@@ -631,7 +631,7 @@ impl Storage for PgStore {
                     &[&status, &parent, &before, &query.filter.tag, &limit],
                 )
                 .map_err(db)?;
-            tasks_of(rows)
+            records("task", &rows)
         })
     }
 
@@ -661,12 +661,7 @@ impl Storage for PgStore {
 
     fn children(&self, parent: TaskId) -> Result<Vec<TaskId>, TaskError> {
         self.read(|c| {
-            let rows = c
-                .query(
-                    "SELECT id FROM baton_tasks WHERE parent_id = $1 ORDER BY id",
-                    &[&uuid_of(parent)],
-                )
-                .map_err(db)?;
+            let rows = c.query(CHILDREN, &[&uuid_of(parent)]).map_err(db)?;
             Ok(rows.iter().map(task_id).collect())
         })
     }
@@ -676,9 +671,7 @@ impl Storage for PgStore {
             let rows = c
                 .query("SELECT record FROM baton_schedules ORDER BY id", &[])
                 .map_err(db)?;
-            rows.iter()
-                .map(|row| decode("schedule", row.get::<_, &[u8]>(0)))
-                .collect()
+            records("schedule", &rows)
         })
     }
 }

@@ -4,9 +4,14 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
+# Free disk is printed with every step: a full disk has failed a CI run before.
 step() {
-  printf '\n==== %s ====\n' "$*"
+  printf '\n==== %s ==== (%s free)\n' "$*" "$(df -h --output=avail . | tail -n 1 | tr -d ' ')"
 }
+
+# A run compiles each crate once, so incremental state (gigabytes in target/) would only cost
+# disk. Set CARGO_INCREMENTAL=1 to keep it when running this by hand again and again.
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 
 step "setup"
 bash scripts/setup.sh

@@ -32,6 +32,10 @@ SYSTEM_PACKAGES=(
   python3-venv
   # The shared queue's backend: tests start a private cluster (scripts/pg.sh).
   postgresql
+  # Package checks (scripts/package.sh): rpm reads the .rpm's metadata, desktop-file-validate
+  # checks the desktop entry both packages install.
+  rpm
+  desktop-file-utils
 )
 
 missing=()

@@ -3,6 +3,7 @@
 
 use crate::commands::{app, providers, schedules, tasks, transfer};
 use crate::events::{Resync, ScheduleChanged, StatusChanged, TaskEvent};
+use crate::updates::UpdateStatus;
 use tauri::Runtime;
 use tauri_specta::{collect_commands, collect_events, Builder};
 
@@ -23,6 +24,9 @@ pub fn builder<R: Runtime>() -> Builder<R> {
             app::engine_status,
             app::activity,
             app::open_log_folder,
+            app::check_for_update,
+            app::update_status,
+            app::install_update,
             providers::list_providers,
             providers::save_provider,
             providers::remove_provider,
@@ -41,7 +45,8 @@ pub fn builder<R: Runtime>() -> Builder<R> {
             TaskEvent,
             Resync,
             StatusChanged,
-            ScheduleChanged
+            ScheduleChanged,
+            UpdateStatus
         ])
         // The engine's limits on a new task, so forms check what the engine will.
         .constant("TASK_LIMITS", baton_engine::TASK_LIMITS)

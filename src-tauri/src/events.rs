@@ -265,7 +265,7 @@ fn notices(finished: &[(String, TaskState, Option<String>)]) -> Vec<(String, Str
 }
 
 /// A native notification, when the setting allows it and the plugin is there.
-fn show_notification<R: Runtime>(app: &AppHandle<R>, title: &str, body: &str) {
+pub(crate) fn show_notification<R: Runtime>(app: &AppHandle<R>, title: &str, body: &str) {
     if !app.state::<AppState>().settings().notifications {
         return;
     }

@@ -16,6 +16,7 @@
 //! - `events`: engine events → Tauri events, notifications, tray status.
 //! - `bindings`: the typed IPC surface and its generated TypeScript.
 //! - `window`: the main window, made again on Show after a close.
+//! - `updates`: the signed release feed, checked at start and from the tray.
 //! - `tray`, `settings`, `state`, `error`: the rest.
 
 mod bindings;
@@ -25,6 +26,7 @@ mod events;
 mod settings;
 mod state;
 mod tray;
+mod updates;
 mod window;
 
 pub use bindings::{export as export_bindings, BINDINGS_PATH};
@@ -66,6 +68,12 @@ pub fn start<R: Runtime>(
     if options.tray {
         quit_on_signal(app.clone());
         tray::create(app)?;
+        // The version in the app's config: what the updater compares with the feed.
+        tracing::info!(version = %app.package_info().version, "app version");
+    }
+    updates::Updates::manage(app, options.tray);
+    if options.tray {
+        updates::check_at_start(app);
     }
     let app = app.clone();
     let data_dir = options.data_dir.clone();
@@ -137,6 +145,8 @@ pub fn run() -> Result<(), String> {
         )
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_opener::init())
+        // Verifies every bundle against tauri.conf.json's public key.
+        .plugin(tauri_plugin_updater::Builder::new().build())
         // Start-up milestones for the log (and the cold-start benchmark).
         .on_page_load(|webview, payload| {
             tracing::info!(window = webview.label(), event = ?payload.event(), "page load");

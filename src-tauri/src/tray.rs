@@ -1,5 +1,5 @@
 //! The system tray: an icon that says idle or how many tasks run, and a menu to
-//! show the window, pause or resume the workers, and quit.
+//! show the window, pause or resume the workers, check for updates, and quit.
 
 use crate::events::StatusChanged;
 use crate::state::AppState;
@@ -15,16 +15,23 @@ const TRAY_ID: &str = "baton";
 pub enum MenuId {
     Show,
     TogglePause,
+    CheckUpdates,
     Quit,
 }
 
 impl MenuId {
-    pub const ALL: [MenuId; 3] = [MenuId::Show, MenuId::TogglePause, MenuId::Quit];
+    pub const ALL: [MenuId; 4] = [
+        MenuId::Show,
+        MenuId::TogglePause,
+        MenuId::CheckUpdates,
+        MenuId::Quit,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             MenuId::Show => "show",
             MenuId::TogglePause => "toggle-pause",
+            MenuId::CheckUpdates => "check-updates",
             MenuId::Quit => "quit",
         }
     }
@@ -51,8 +58,15 @@ pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
         true,
         None::<&str>,
     )?;
+    let updates = MenuItem::with_id(
+        app,
+        MenuId::CheckUpdates.as_str(),
+        "Check for updates…",
+        true,
+        None::<&str>,
+    )?;
     let quit = MenuItem::with_id(app, MenuId::Quit.as_str(), "Quit", true, None::<&str>)?;
-    let menu = Menu::with_items(app, &[&show, &pause, &quit])?;
+    let menu = Menu::with_items(app, &[&show, &pause, &updates, &quit])?;
     app.manage(TrayMenu { pause });
     TrayIconBuilder::with_id(TRAY_ID)
         .icon(idle_icon()?)
@@ -81,6 +95,7 @@ fn on_menu<R: Runtime>(app: &AppHandle<R>, id: &str) {
                 StatusChanged::publish(&app, &engine).await;
             });
         }
+        Some(MenuId::CheckUpdates) => crate::updates::check_from_tray(app),
         Some(MenuId::Quit) => quit(app),
         None => tracing::warn!(id, "unknown tray menu item"),
     }

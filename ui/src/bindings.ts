@@ -24,6 +24,18 @@ export const commands = {
 	engineStatus: () => typedError<StatusChanged, CommandError_Serialize>(__TAURI_INVOKE("engine_status")),
 	activity: () => typedError<Activity_Serialize, CommandError_Serialize>(__TAURI_INVOKE("activity")),
 	openLogFolder: () => typedError<string, CommandError_Serialize>(__TAURI_INVOKE("open_log_folder")),
+	/**
+	 *  Asks the release feed for a newer version; the answer is also sent as an
+	 *  `UpdateStatus` event.
+	 */
+	checkForUpdate: () => typedError<UpdateStatus_Serialize, CommandError_Serialize>(__TAURI_INVOKE("check_for_update")),
+	/**  Where the update check stands (what the window shows when it opens). */
+	updateStatus: () => __TAURI_INVOKE<UpdateStatus_Serialize>("update_status"),
+	/**
+	 *  Installs the update found by the last check, then restarts on it; asked for
+	 *  by the person, never done on its own.
+	 */
+	installUpdate: () => typedError<UpdateStatus_Serialize, CommandError_Serialize>(__TAURI_INVOKE("install_update")),
 	/**  The configured providers (not the built-in `mock`); key sources, never keys. */
 	listProviders: () => typedError<ProviderSettings_Serialize[], CommandError_Serialize>(__TAURI_INVOKE("list_providers")),
 	/**
@@ -58,6 +70,7 @@ export const events = {
 	scheduleChanged: makeEvent<ScheduleChanged_Serialize, ScheduleChanged_Deserialize>("schedule-changed"),
 	statusChanged: makeEvent<StatusChanged, StatusChanged>("status-changed"),
 	taskEvent: makeEvent<TaskEvent_Serialize, TaskEvent_Deserialize>("task-event"),
+	updateStatus: makeEvent<UpdateStatus_Serialize, UpdateStatus_Deserialize>("update-status"),
 };
 
 /* Constants */
@@ -1252,6 +1265,41 @@ export type Task_Serialize = {
 	 */
 	tags?: string[],
 };
+
+/**  Where the update check stands; sent to the window whenever it changes. */
+export type UpdateStatus = UpdateStatus_Serialize | UpdateStatus_Deserialize;
+
+/**  Where the update check stands; sent to the window whenever it changes. */
+export type UpdateStatus_Deserialize = 
+/**
+ *  Nothing to show: not checked yet, or a check at start that failed
+ *  quietly (offline).
+ */
+{ state: "idle"; current: string } | { state: "checking"; current: string } | { state: "up_to_date"; current: string } | 
+/**  A newer, not yet verified version; installing it is the person's choice. */
+{ state: "available"; current: string; version: string; notes?: string | null } | 
+/**  Downloading, verifying and installing. */
+{ state: "installing"; current: string; version: string; downloaded: number; total?: number | null } | 
+/**  Installed: the app is closing the engine and restarting. */
+{ state: "restarting"; current: string; version: string } | 
+/**  A check or an install that failed; the running version is untouched. */
+{ state: "failed"; current: string; message: string };
+
+/**  Where the update check stands; sent to the window whenever it changes. */
+export type UpdateStatus_Serialize = 
+/**
+ *  Nothing to show: not checked yet, or a check at start that failed
+ *  quietly (offline).
+ */
+{ state: "idle"; current: string } | { state: "checking"; current: string } | { state: "up_to_date"; current: string } | 
+/**  A newer, not yet verified version; installing it is the person's choice. */
+{ state: "available"; current: string; version: string; notes: string | null } | 
+/**  Downloading, verifying and installing. */
+{ state: "installing"; current: string; version: string; downloaded: number; total: number | null } | 
+/**  Installed: the app is closing the engine and restarting. */
+{ state: "restarting"; current: string; version: string } | 
+/**  A check or an install that failed; the running version is untouched. */
+{ state: "failed"; current: string; message: string };
 
 /* Tauri Specta runtime */
 async function typedError<T, E>(result: Promise<T>): Promise<{ status: "ok"; data: T } | { status: "error"; error: E }> {

@@ -4,6 +4,7 @@ use crate::error::CommandError;
 use crate::events::StatusChanged;
 use crate::settings::Settings;
 use crate::state::AppState;
+use crate::updates::{UpdateStatus, Updates};
 use baton_engine::{Activity, Engine};
 use chrono::{DateTime, Local, Utc};
 use tauri::State;
@@ -124,4 +125,27 @@ mod tests {
         assert_eq!(local.date_naive(), now.with_timezone(&Local).date_naive());
         assert!(local.hour() <= 3 && (local.minute(), local.second()) == (0, 0));
     }
+}
+
+/// Asks the release feed for a newer version; the answer is also sent as an
+/// `UpdateStatus` event.
+#[tauri::command]
+#[specta::specta]
+pub async fn check_for_update(updates: State<'_, Updates>) -> Result<UpdateStatus, CommandError> {
+    updates.check(true).await
+}
+
+/// Where the update check stands (what the window shows when it opens).
+#[tauri::command]
+#[specta::specta]
+pub fn update_status(updates: State<'_, Updates>) -> UpdateStatus {
+    updates.status()
+}
+
+/// Installs the update found by the last check, then restarts on it; asked for
+/// by the person, never done on its own.
+#[tauri::command]
+#[specta::specta]
+pub async fn install_update(updates: State<'_, Updates>) -> Result<UpdateStatus, CommandError> {
+    updates.install().await
 }

@@ -7,6 +7,7 @@ import { appendOutput, dropStream } from "./output.svelte";
 import { providers } from "./providers.svelte";
 import { schedules } from "./schedules.svelte";
 import { list } from "./tasks.svelte";
+import { updates } from "./updates.svelte";
 import type { TaskEvent } from "./types";
 
 function onTaskEvent(ev: TaskEvent): void {
@@ -45,6 +46,7 @@ export async function subscribe(): Promise<() => void> {
     }),
     events.resync.listen(() => reloadAll()),
     events.scheduleChanged.listen((e) => schedules.applyEvent(e.payload)),
+    events.updateStatus.listen((e) => updates.apply(e.payload)),
   ]);
   return () => stops.forEach((stop) => stop());
 }

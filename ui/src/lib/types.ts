@@ -25,6 +25,7 @@ import type {
   TaskState,
   TaskSummary_Serialize,
   Task_Serialize,
+  UpdateStatus_Serialize,
 } from "../bindings";
 
 export type Task = Task_Serialize;
@@ -43,6 +44,7 @@ export type ScheduleEvent = ScheduleEvent_Serialize;
 export type ScheduleInput = ScheduleInput_Deserialize;
 export type { MissedPolicy, OverlapPolicy, SkipReason, SkippedRuns };
 export type ProviderTest = ProviderTest_Serialize;
+export type UpdateStatus = UpdateStatus_Serialize;
 export type { KeyRef, LoweredConcurrency, ProviderKind };
 export type { StatusChanged, StatusCounts, TaskState };
 

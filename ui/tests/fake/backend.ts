@@ -10,6 +10,7 @@ import type {
   Health,
   ProviderSettings_Serialize as ProviderSettings,
   StatusChanged,
+  UpdateStatus_Serialize as UpdateStatus,
 } from "../../src/bindings";
 import { Failure, Model, commandError, type Task, type Usage } from "./model";
 import { FakeProviders } from "./providers";
@@ -23,6 +24,8 @@ interface Config {
   providers?: ProviderSettings[];
   /** Commands whose first call fails, as if the engine refused it. */
   failFirst?: { cmd: string; code: string; message: string }[];
+  /** What the release feed offers: a version and whether its bundle's signature verifies. */
+  feed?: { version: string; signed: boolean } | null;
 }
 
 interface Call {
@@ -50,6 +53,16 @@ const dialog: { save: string | null; open: string | null } = {
 const failures = new Map<string, CommandError>();
 const holds = new Map<string, { gate: Promise<void>; release: () => void }>();
 for (const f of config.failFirst ?? []) failures.set(f.cmd, { code: f.code, message: f.message, field: null, records: [] });
+
+// The updater: the running version, what the feed offers, and the status the window was told.
+const CURRENT = "0.1.0";
+let feed = config.feed ?? null;
+let update: UpdateStatus = { state: "idle", current: CURRENT };
+function setUpdate(next: UpdateStatus): UpdateStatus {
+  update = next;
+  send("update-status", next);
+  return next;
+}
 
 function status(): StatusChanged {
   return { paused, workers: settings.workers, running: model.counts().running, health };
@@ -121,6 +134,25 @@ const handlers: Record<string, (a: Args) => unknown> = {
   remove_schedule: (a) => schedules.remove(str(a, "id")),
   run_schedule_now: (a) => schedules.runNow(str(a, "id")),
   open_log_folder: () => "/home/me/.local/share/dev.baton.desktop/logs",
+  update_status: () => update,
+  check_for_update: () =>
+    setUpdate(
+      feed && feed.version > CURRENT
+        ? { state: "available", current: CURRENT, version: feed.version, notes: null }
+        : { state: "up_to_date", current: CURRENT },
+    ),
+  install_update: () => {
+    if (update.state !== "available") throw commandError("no_update", "there is no update to install; check for updates first");
+    const version = update.version;
+    if (!feed?.signed) {
+      return setUpdate({
+        state: "failed",
+        current: CURRENT,
+        message: `The update to ${version} was not installed: its signature does not verify against Baton's release key. Baton ${CURRENT} keeps running.`,
+      });
+    }
+    return setUpdate({ state: "restarting", current: CURRENT, version });
+  },
   "plugin:dialog|save": () => dialog.save,
   "plugin:dialog|open": () => dialog.open,
 };
@@ -209,6 +241,11 @@ const fake = {
     });
   },
   resync: () => send("resync", { missed: 3 }),
+  /** The app found an update by itself (its check at start). */
+  offerUpdate: (version: string, signed: boolean) => {
+    feed = { version, signed };
+    setUpdate({ state: "available", current: CURRENT, version, notes: null });
+  },
   schedule: (name: string) => structuredClone(schedules.byName(name)),
   /** Records skipped runs on the schedule named `name` (as after the app was closed). */
   skipRuns: (name: string, count: number, reason?: "missed" | "too_late" | "catch_up_limit" | "overlap") =>

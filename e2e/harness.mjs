@@ -123,10 +123,11 @@ export function tempDir(t, prefix = "baton-e2e-") {
 
 /**
  * Starts tauri-driver and a WebDriver session on the app. `dataDir`: reuse a data directory
- * (the caller owns it); otherwise a fresh one is made and removed on close.
+ * (the caller owns it); otherwise a fresh one is made and removed on close. `app`: another
+ * binary (an installed package's); `env`: more environment for the app.
  */
-export async function launch({ dataDir } = {}) {
-  if (!existsSync(APP)) throw new Error(`${APP} is missing: build it with scripts/e2e.sh`);
+export async function launch({ dataDir, app: binary = APP, env = {} } = {}) {
+  if (!existsSync(binary)) throw new Error(`${binary} is missing: build it with scripts/e2e.sh`);
   const runDir = mkdtempSync(join(tmpdir(), "baton-e2e-run-"));
   dataDir ??= join(runDir, "data");
   const wrapper = join(runDir, "baton-desktop");
@@ -142,7 +143,8 @@ export async function launch({ dataDir } = {}) {
     env: {
       ...process.env,
       BATON_DATA_DIR: dataDir,
-      BATON_E2E_APP: APP,
+      ...env,
+      BATON_E2E_APP: binary,
       BATON_E2E_RUN: runDir,
       // No "start at login" or notification surprises from a developer's own settings.
       XDG_CONFIG_HOME: join(runDir, "config"),

@@ -36,6 +36,8 @@ SYSTEM_PACKAGES=(
   # checks the desktop entry both packages install.
   rpm
   desktop-file-utils
+  # The update test (scripts/update-test.sh): the updater installs a .deb through sudo.
+  sudo
 )
 
 missing=()

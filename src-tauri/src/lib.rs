@@ -98,6 +98,10 @@ pub fn start<R: Runtime>(
 /// SIGTERM (the session ending, `kill`) and SIGINT quit like the tray's Quit:
 /// running attempts get their grace period and the database is closed cleanly,
 /// so the next start neither counts an interrupted attempt nor repairs the file.
+/// Windows has no signals: its console events (Ctrl-C, Ctrl-Break, the console
+/// closed) do the same for a build run from a console. A release build has no
+/// console, and Windows tells a GUI app of the session ending with a window
+/// message instead: see [`shutdown_at_exit`].
 fn quit_on_signal<R: Runtime>(app: AppHandle<R>) {
     #[cfg(unix)]
     tauri::async_runtime::spawn(async move {
@@ -115,8 +119,48 @@ fn quit_on_signal<R: Runtime>(app: AppHandle<R>) {
         }
         tray::quit(&app);
     });
-    #[cfg(not(unix))]
+    #[cfg(windows)]
+    tauri::async_runtime::spawn(async move {
+        use tokio::signal::windows::{ctrl_break, ctrl_c, ctrl_close};
+        // Logoff and shutdown events reach services only, not an app that has windows.
+        let (Ok(mut int), Ok(mut brk), Ok(mut close)) = (ctrl_c(), ctrl_break(), ctrl_close())
+        else {
+            tracing::warn!("cannot listen for console events; they will stop the app at once");
+            return;
+        };
+        // tokio holds the console's close event until the process exits, so the
+        // grace period runs (Windows ends the process after about 5 s anyway).
+        tokio::select! {
+            _ = int.recv() => tracing::info!("Ctrl-C: quitting"),
+            _ = brk.recv() => tracing::info!("Ctrl-Break: quitting"),
+            _ = close.recv() => tracing::info!("console closed: quitting"),
+        }
+        tray::quit(&app);
+    });
+    #[cfg(not(any(unix, windows)))]
     let _ = app;
+}
+
+/// The longest the app waits at exit for the engine to stop (its grace period
+/// for running attempts is 5 s), so a session's end is never held up for long.
+#[cfg(not(target_os = "linux"))]
+const EXIT_SHUTDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(6);
+
+/// macOS (Quit in the app menu or the Dock, logging out) and Windows (the
+/// session ending) exit the event loop without the tray's Quit, and the
+/// process ends right after this event; so the engine is shut down here,
+/// waiting at most [`EXIT_SHUTDOWN_LIMIT`]. After the tray's Quit it has
+/// already stopped, and this returns at once. Linux has SIGTERM for this.
+#[cfg(not(target_os = "linux"))]
+fn shutdown_at_exit<R: Runtime>(app: &AppHandle<R>) {
+    let Some(state) = app.try_state::<AppState>() else {
+        return;
+    };
+    let stopped =
+        tauri::async_runtime::block_on(tokio::time::timeout(EXIT_SHUTDOWN_LIMIT, state.shutdown()));
+    if stopped.is_err() {
+        tracing::warn!("the engine did not stop in time; the next start recovers its tasks");
+    }
 }
 
 /// Starts the desktop app and blocks until it quits.
@@ -173,15 +217,15 @@ pub fn run() -> Result<(), String> {
     )
     .build(context)
     .map_err(|e| e.to_string())?
-    .run(|_app, event| {
+    .run(|_app, event| match event {
         // Without a code, the last window closed: the app stays in the tray.
         // Quit and signals exit with a code (`tray::quit`), and still exit.
-        if let RunEvent::ExitRequested {
+        RunEvent::ExitRequested {
             api, code: None, ..
-        } = event
-        {
-            api.prevent_exit();
-        }
+        } => api.prevent_exit(),
+        #[cfg(not(target_os = "linux"))]
+        RunEvent::Exit => shutdown_at_exit(_app),
+        _ => {}
     });
     Ok(())
 }

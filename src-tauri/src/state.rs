@@ -171,10 +171,12 @@ pub fn log_dir(data_dir: &Path) -> PathBuf {
 }
 
 /// `BATON_DATA_DIR`, else the per-user data directory the CLI uses too, so both
-/// see the same tasks.
+/// see the same tasks. The local one: on Windows the roaming one would copy the
+/// database between machines at each sign-in (elsewhere they are the same).
 pub fn default_data_dir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("BATON_DATA_DIR").filter(|d| !d.is_empty()) {
         return Some(PathBuf::from(dir));
     }
-    directories::ProjectDirs::from("dev", "baton", "Baton").map(|p| p.data_dir().to_path_buf())
+    directories::ProjectDirs::from("dev", "baton", "Baton")
+        .map(|p| p.data_local_dir().to_path_buf())
 }

@@ -164,7 +164,12 @@ fn run_serves_the_api_on_the_port_asked_for_and_removes_api_json_on_exit() {
 fn a_stale_api_json_is_ignored_and_the_database_is_opened() {
     let baton = Baton::new();
     // A pid that is gone, and a URL nothing listens on.
-    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    // `baton --version`: a process that exits at once on every OS (Windows has no `true`).
+    let mut gone = std::process::Command::new(env!("CARGO_BIN_EXE_baton"))
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     let dead = gone.id();
     gone.wait().unwrap();
     let stale = |pid: u32| {

@@ -6,7 +6,9 @@
 //! while the disk was full.
 //!
 //! Mounting needs root (CI runs as root); elsewhere run it inside
-//! `unshare -rm cargo test -p baton-cli --test disk_full`. It never skips.
+//! `unshare -rm cargo test -p baton-cli --test disk_full`. It never skips on
+//! Linux; macOS and Windows have no tmpfs to mount, so it is Linux's only.
+#![cfg(target_os = "linux")]
 
 mod common;
 

@@ -176,10 +176,17 @@ pub(super) fn summary(counts: &StatusCounts) -> String {
     )
 }
 
-/// SIGINT (Ctrl-C) and, on Unix, SIGTERM.
+/// SIGINT (Ctrl-C) and, on Unix, SIGTERM; on Windows, which has no signals,
+/// the console's Ctrl-C, Ctrl-Break and close events (tokio holds the close
+/// event until the process exits, so the grace period runs within the few
+/// seconds Windows allows).
 pub(super) struct Signals {
     #[cfg(unix)]
     term: tokio::signal::unix::Signal,
+    #[cfg(windows)]
+    brk: tokio::signal::windows::CtrlBreak,
+    #[cfg(windows)]
+    close: tokio::signal::windows::CtrlClose,
 }
 
 impl Signals {
@@ -191,7 +198,18 @@ impl Signals {
                 .map_err(|e| CliError::Internal(format!("cannot listen for SIGTERM: {e}")))?;
             Ok(Signals { term })
         }
-        #[cfg(not(unix))]
+        #[cfg(windows)]
+        {
+            use tokio::signal::windows::{ctrl_break, ctrl_close};
+            let listen = |e: std::io::Error| {
+                CliError::Internal(format!("cannot listen for console events: {e}"))
+            };
+            Ok(Signals {
+                brk: ctrl_break().map_err(listen)?,
+                close: ctrl_close().map_err(listen)?,
+            })
+        }
+        #[cfg(not(any(unix, windows)))]
         Ok(Signals {})
     }
 
@@ -204,7 +222,15 @@ impl Signals {
                 _ = self.term.recv() => "SIGTERM",
             }
         }
-        #[cfg(not(unix))]
+        #[cfg(windows)]
+        {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => "Ctrl-C",
+                _ = self.brk.recv() => "Ctrl-Break",
+                _ = self.close.recv() => "console close",
+            }
+        }
+        #[cfg(not(any(unix, windows)))]
         {
             let _ = tokio::signal::ctrl_c().await;
             "Ctrl-C"

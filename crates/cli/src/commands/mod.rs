@@ -79,12 +79,14 @@ async fn dispatch(command: Command, db: PathBuf) -> Result<(), CliError> {
     }
 }
 
-/// `--data-dir` / `BATON_DATA_DIR`, else the OS's per-user data directory.
+/// `--data-dir` / `BATON_DATA_DIR`, else the OS's per-user data directory, the
+/// desktop app's too. The local one: on Windows the roaming one would copy the
+/// database between machines at each sign-in (elsewhere they are the same).
 fn database_path(data_dir: Option<PathBuf>) -> Result<PathBuf, CliError> {
     let dir = match data_dir {
         Some(dir) => dir,
         None => directories::ProjectDirs::from("dev", "baton", "Baton")
-            .map(|p| p.data_dir().to_path_buf())
+            .map(|p| p.data_local_dir().to_path_buf())
             .ok_or(CliError::NoDataDir)?,
     };
     Ok(dir.join(DB_FILE))

@@ -38,6 +38,8 @@ SYSTEM_PACKAGES=(
   desktop-file-utils
   # The update test (scripts/update-test.sh): the updater installs a .deb through sudo.
   sudo
+  # actionlint (scripts/lint-workflows.sh) checks the workflow's run: scripts with it.
+  shellcheck
 )
 
 missing=()

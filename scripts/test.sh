@@ -19,6 +19,10 @@ bash scripts/setup.sh
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
+# actionlint (and shellcheck on its run: steps) on the release workflow.
+step "lint workflows"
+bash scripts/lint-workflows.sh
+
 step "typecheck UI"
 npm run typecheck
 
@@ -51,5 +55,10 @@ step "desktop e2e"
 bash scripts/e2e.sh
 
 # The debug build the e2e step made, bundled: a release compile would add ~15 minutes.
-step "package (.deb)"
+step "package (.deb, .rpm)"
 bash scripts/package.sh --debug
+
+# Last: it installs an older build as a .deb and updates it from a signed feed, leaving
+# target/debug/baton-desktop built as a newer version with a throwaway key.
+step "in-app update"
+bash scripts/update-test.sh

@@ -10,6 +10,7 @@ import { createReadStream, readFileSync, readdirSync, readlinkSync } from "node:
 import http from "node:http";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { clickTray } from "./desktop.mjs";
 import { alive, launch, waitFor } from "./harness.mjs";
 import { click, tid, waitForApp } from "./ui.mjs";
 
@@ -115,12 +116,11 @@ test("a bundle whose signature does not verify is refused in one sentence, the a
     assert.ok(alive(pid), "the app stopped after refusing the update");
     assert.equal(await browser.$(tid("update-install")).isExisting(), false, "the refused update is still offered");
 
-    // A feed announcing an older version, validly signed: asked from Settings, nothing is offered.
+    // A feed announcing an older version, validly signed: asked from the tray, nothing is offered.
     feed = release("0.0.1", GOOD_SIGNATURE);
     const fetched = requests.length;
     await click(browser, tid("update-later"));
-    await click(browser, tid("open-settings"));
-    await click(browser, tid("check-updates"));
+    await clickTray(pid, "Check for updates…");
     await waitForBanner(browser, `Baton ${FROM} is the latest version.`);
     assert.deepEqual(requests.slice(fetched), ["/latest.json"], "an older bundle was downloaded");
     assert.equal(installedVersion(), FROM);

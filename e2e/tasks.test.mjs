@@ -56,3 +56,31 @@ appTest("a running task cancelled from its detail shows cancelled", async ({ bro
   await waitForRow(browser, "e2e sleeper", "cancelled", 10_000);
   await waitForDetailText(browser, "detail-status", (text) => text.trim() === "cancelled");
 });
+
+appTest("an answer holding HTML renders as inert Markdown: nothing in it runs or loads, and unsafe links are dropped", async ({ browser }) => {
+  await waitForApp(browser);
+  // The echo provider answers with the prompt, so the prompt is the hostile answer.
+  const prompt = [
+    "**bold** <script>window.__pwned = 'script'</script>",
+    `<img src="x" onerror="window.__pwned = 'img'"> <iframe src="https://example.com/"></iframe>`,
+    `<a href="javascript:window.__pwned = 'raw'">raw</a> [md](javascript:window.__pwned='md') [data](data:text/html,hi)`,
+  ].join(" ");
+  await createTask(browser, { name: "e2e hostile", prompt, model: "echo" });
+  const row = await waitForRow(browser, "e2e hostile", "completed");
+  await openDetail(browser, row.id);
+  await waitForDetailText(browser, "detail-output", (text) => text.includes("<script>"));
+
+  const seen = await browser.execute((sel) => {
+    const out = document.querySelector(sel);
+    for (const a of out.querySelectorAll("a")) a.click();
+    return {
+      format: out.getAttribute("data-format"),
+      bold: out.querySelector("strong")?.textContent ?? null,
+      active: out.querySelectorAll("script, iframe, img, object, embed, [onerror], [onclick]").length,
+      hrefs: [...out.querySelectorAll("a[href]")].map((a) => a.getAttribute("href")),
+      pwned: window.__pwned ?? null,
+    };
+  }, tid("detail-output"));
+  assert.deepEqual(seen, { format: "markdown", bold: "bold", active: 0, hrefs: [], pwned: null });
+  await waitForApp(browser);
+});

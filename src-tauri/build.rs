@@ -10,6 +10,7 @@ const COMMANDS: &[&str] = &[
     "query_tasks",
     "export_tasks",
     "import_tasks",
+    "save_output",
     "get_settings",
     "update_settings",
     "set_paused",

@@ -18,6 +18,7 @@ pub fn builder<R: Runtime>() -> Builder<R> {
             tasks::query_tasks,
             transfer::export_tasks,
             transfer::import_tasks,
+            transfer::save_output,
             app::get_settings,
             app::update_settings,
             app::set_paused,

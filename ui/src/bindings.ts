@@ -16,6 +16,8 @@ export const commands = {
 	/**  Writes all tasks, or only `ids`, to `path`. Returns how many were written. */
 	exportTasks: (path: string, ids: string[] | null) => typedError<number, CommandError_Serialize>(__TAURI_INVOKE("export_tasks", { path, ids })),
 	importTasks: (path: string) => typedError<ImportReport, CommandError_Serialize>(__TAURI_INVOKE("import_tasks", { path })),
+	/**  Saves a task's answer (the whole text, as stored) to `path`. Returns its size in bytes. */
+	saveOutput: (id: string, path: string) => typedError<number, CommandError_Serialize>(__TAURI_INVOKE("save_output", { id, path })),
 	getSettings: () => __TAURI_INVOKE<Settings_Serialize>("get_settings"),
 	/**  Applies and saves the settings; the engine's worker count changes at once. */
 	updateSettings: (settings: Settings_Deserialize) => typedError<Settings_Serialize, CommandError_Serialize>(__TAURI_INVOKE("update_settings", { settings })),

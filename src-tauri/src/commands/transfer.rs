@@ -26,10 +26,53 @@ pub async fn export_tasks(
     }
     let text = serde_json::to_string_pretty(&file)
         .map_err(|e| CommandError::new("export_failed", e.to_string()))?;
-    tokio::fs::write(&path, text)
+    write_whole(&path, text.into_bytes())
         .await
         .map_err(|e| CommandError::new("export_failed", format!("cannot write {path}: {e}")))?;
     Ok(file.tasks.len() as u32)
+}
+
+/// Saves a task's answer (the whole text, as stored) to `path`. Returns its size in bytes.
+#[tauri::command]
+#[specta::specta]
+pub async fn save_output(
+    state: State<'_, AppState>,
+    id: String,
+    path: String,
+) -> Result<u32, CommandError> {
+    let engine = state.engine().await?;
+    let task = engine.get(parse_id(&id)?).await?;
+    let Some(output) = task.output else {
+        return Err(CommandError::new(
+            "no_output",
+            format!("task {id} has no answer to save yet"),
+        ));
+    };
+    let bytes = output.len() as u32;
+    write_whole(&path, output.into_bytes())
+        .await
+        .map_err(|e| CommandError::new("save_failed", format!("cannot write {path}: {e}")))?;
+    Ok(bytes)
+}
+
+/// Writes `bytes` to a temporary file beside `path`, then renames it over `path`: a reader
+/// (or a crash) never sees half a file.
+async fn write_whole(path: &str, bytes: Vec<u8>) -> std::io::Result<()> {
+    let path = std::path::PathBuf::from(path);
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        };
+        let mut file = tempfile::NamedTempFile::new_in(&dir)?;
+        file.write_all(&bytes)?;
+        file.as_file().sync_all()?;
+        file.persist(&path).map_err(|e| e.error)?;
+        Ok(())
+    })
+    .await
+    .map_err(std::io::Error::other)?
 }
 
 #[tauri::command]

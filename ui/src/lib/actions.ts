@@ -87,3 +87,29 @@ export async function importTasks(): Promise<void> {
   );
   list.refresh();
 }
+
+/** Saves a task's whole answer to a file the person picks. */
+export async function saveOutput(id: string, name: string): Promise<void> {
+  let path: string | null;
+  try {
+    const base = name.replace(/[^\p{L}\p{N} ._-]+/gu, "").trim() || "answer";
+    path = await save({ title: "Save the answer", defaultPath: `${base}.md`, filters: [{ name: "Markdown", extensions: ["md", "txt"] }] });
+  } catch (e) {
+    toast(`Could not open the save dialog: ${String(e)}`, "error");
+    return;
+  }
+  if (!path) return;
+  const result = await call(commands.saveOutput(id, path));
+  if (result.status === "error") toast(`Could not save the answer: ${result.error.message}`, "error");
+  else toast(`Saved the answer to ${path}`);
+}
+
+/** Puts `text` on the clipboard; says so, or why not. */
+export async function copyText(text: string, what = "Copied"): Promise<void> {
+  try {
+    await navigator.clipboard.writeText(text);
+    toast(what);
+  } catch (e) {
+    toast(`Could not copy: ${String(e)}`, "error");
+  }
+}

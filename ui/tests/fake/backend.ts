@@ -153,6 +153,13 @@ const handlers: Record<string, (a: Args) => unknown> = {
     }
     return setUpdate({ state: "restarting", current: CURRENT, version });
   },
+  save_output: (a) => {
+    const task = model.detail(str(a, "id")).task;
+    if (task.output === null) throw commandError("no_output", `task ${task.id} has no answer to save yet`);
+    files.set(str(a, "path"), task.output);
+    return task.output.length;
+  },
+  "plugin:opener|open_url": () => null,
   "plugin:dialog|save": () => dialog.save,
   "plugin:dialog|open": () => dialog.open,
 };

@@ -267,6 +267,63 @@ fn export_and_import_go_through_files_and_report_bad_records() {
 }
 
 #[test]
+fn an_answer_is_saved_whole_to_the_chosen_file_and_a_task_without_one_is_refused() {
+    let shell = shell();
+    let (tx, rx) = mpsc::channel::<Value>();
+    shell.app.listen_any("task-event", move |event| {
+        let _ = tx.send(serde_json::from_str(event.payload()).unwrap());
+    });
+    let done = shell
+        .call(
+            "submit_task",
+            json!({"input": {"prompt": "# hi\n\n- there"}}),
+        )
+        .unwrap();
+    let id = done["id"].as_str().unwrap().to_string();
+    loop {
+        let event = rx.recv_timeout(PATIENCE).expect("no completion event");
+        if event["task_id"] == id && event["to"] == "completed" {
+            break;
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("answer.md");
+    std::fs::write(&path, "an older, longer file that must be replaced whole").unwrap();
+    let bytes = shell
+        .call(
+            "save_output",
+            json!({"id": id, "path": path.to_str().unwrap()}),
+        )
+        .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "echo: # hi\n\n- there"
+    );
+    assert_eq!(bytes, "echo: # hi\n\n- there".len());
+    // Nothing else is left in the folder (the temporary file was renamed over the target).
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+
+    let waiting = shell
+        .call(
+            "submit_task",
+            json!({"input": {"prompt": "later", "scheduled_for": "2099-01-01T00:00:00Z"}}),
+        )
+        .unwrap();
+    let other = dir.path().join("none.md");
+    let err = shell
+        .call(
+            "save_output",
+            json!({"id": waiting["id"], "path": other.to_str().unwrap()}),
+        )
+        .unwrap_err();
+    assert_eq!(err["code"], "no_output");
+    assert!(
+        !other.exists(),
+        "a file was written for a task without an answer"
+    );
+}
+
+#[test]
 fn settings_are_applied_saved_and_validated() {
     let shell = shell();
     let settings = shell.call("get_settings", json!({})).unwrap();

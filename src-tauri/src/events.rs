@@ -146,8 +146,17 @@ pub fn forward<R: Runtime>(app: AppHandle<R>, engine: Engine, mut events: Receiv
                     let reaction = match &event.kind {
                         EventKind::State { from, to, task } => Side {
                             status: *from == Some(TaskState::Running) || *to == TaskState::Running,
-                            finished: matches!(to, TaskState::Completed | TaskState::Failed)
-                                .then(|| (task.name.clone(), *to, task.error.clone())),
+                            finished: match to {
+                                TaskState::Completed => Some((
+                                    task.name.clone(),
+                                    *to,
+                                    task.output.as_deref().map(first_lines),
+                                )),
+                                TaskState::Failed => {
+                                    Some((task.name.clone(), *to, task.error.clone()))
+                                }
+                                _ => None,
+                            },
                         },
                         _ => Side::default(),
                     };
@@ -187,7 +196,8 @@ async fn receive<T: Clone>(events: &mut Receiver<T>) -> Option<Result<T, u32>> {
 #[derive(Default)]
 struct Side {
     status: bool,
-    /// A task that completed or failed: its name, state and error.
+    /// A task that completed or failed: its name, its state, and the first lines
+    /// of its answer or its error.
     finished: Option<(String, TaskState, Option<String>)>,
 }
 
@@ -239,8 +249,38 @@ pub fn forward_schedules<R: Runtime>(app: AppHandle<R>, engine: &Engine) {
     });
 }
 
-/// The notifications for a burst of finished tasks (name, state, error): one
-/// each, or one summary when there are more than [`NOTIFICATIONS_PER_BURST`].
+/// A notification shows a few lines: the answer's first ones, at most this many
+/// characters in all.
+const NOTICE_LINES: usize = 3;
+const NOTICE_CHARS: usize = 200;
+
+/// The first non-empty lines of an answer, for its notification ("…" when cut).
+fn first_lines(output: &str) -> String {
+    let lines: Vec<&str> = output
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let mut text = lines
+        .iter()
+        .take(NOTICE_LINES)
+        .copied()
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut cut = lines.len() > NOTICE_LINES;
+    if let Some((at, _)) = text.char_indices().nth(NOTICE_CHARS) {
+        text.truncate(at);
+        cut = true;
+    }
+    if cut {
+        text.push('…');
+    }
+    text
+}
+
+/// The notifications for a burst of finished tasks (name, state, and the first
+/// lines of the answer or the error): one each, or one summary when there are
+/// more than [`NOTIFICATIONS_PER_BURST`].
 fn notices(finished: &[(String, TaskState, Option<String>)]) -> Vec<(String, String)> {
     if finished.len() > NOTIFICATIONS_PER_BURST {
         let failed = finished
@@ -254,11 +294,20 @@ fn notices(finished: &[(String, TaskState, Option<String>)]) -> Vec<(String, Str
     }
     finished
         .iter()
-        .map(|(name, to, error)| match to {
-            TaskState::Completed => ("Task completed".to_string(), name.clone()),
+        .map(|(name, to, detail)| match to {
+            TaskState::Completed => (
+                format!("Task completed: {name}"),
+                match detail.as_deref() {
+                    Some(lines) if !lines.is_empty() => lines.to_string(),
+                    _ => "The answer was empty.".to_string(),
+                },
+            ),
             _ => (
                 "Task failed".to_string(),
-                format!("{name}: {}", error.as_deref().unwrap_or("no error message")),
+                format!(
+                    "{name}: {}",
+                    detail.as_deref().unwrap_or("no error message")
+                ),
             ),
         })
         .collect()
@@ -282,11 +331,27 @@ mod tests {
     use super::*;
 
     fn done(name: &str, to: TaskState) -> (String, TaskState, Option<String>) {
-        (
-            name.into(),
-            to,
-            (to == TaskState::Failed).then(|| "boom".into()),
-        )
+        let detail = match to {
+            TaskState::Failed => "boom".to_string(),
+            _ => first_lines(&format!("\n# {name}\n\nline two\nline three\nline four")),
+        };
+        (name.into(), to, Some(detail))
+    }
+
+    #[test]
+    fn a_completed_task_s_notification_carries_the_first_lines_of_its_answer() {
+        assert_eq!(first_lines("one\n\n  two  \nthree"), "one\ntwo\nthree");
+        assert_eq!(first_lines("one\ntwo\nthree\nfour"), "one\ntwo\nthree…");
+        let long = "é".repeat(300);
+        assert_eq!(first_lines(&long), format!("{}…", "é".repeat(200)));
+        assert_eq!(first_lines("  \n"), "");
+        assert_eq!(
+            notices(&[("empty".into(), TaskState::Completed, Some(String::new()))]),
+            vec![(
+                "Task completed: empty".to_string(),
+                "The answer was empty.".to_string()
+            )]
+        );
     }
 
     #[test]
@@ -298,7 +363,10 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                ("Task completed".to_string(), "a".to_string()),
+                (
+                    "Task completed: a".to_string(),
+                    "# a\nline two\nline three…".to_string()
+                ),
                 ("Task failed".to_string(), "b: boom".to_string()),
             ]
         );

@@ -6,7 +6,8 @@
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { createReadStream, readFileSync, readdirSync, readlinkSync } from "node:fs";
+import { createReadStream, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import http from "node:http";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -84,10 +85,18 @@ async function waitForBanner(browser, text, timeout = 30_000) {
   });
 }
 
-/** Runs `body` with the installed app, started while the feed announces `announced`. */
-async function withApp(name, announced, body) {
+/**
+ * Runs `body` with the installed app, started while the feed announces `announced`;
+ * `settings` are written to its data directory first.
+ */
+async function withApp(name, announced, body, settings) {
   feed = announced;
-  const app = await launch({ app: INSTALLED, env: { BATON_UPDATE_URL: `${base}/latest.json` } });
+  let dataDir;
+  if (settings) {
+    dataDir = mkdtempSync(join(tmpdir(), "baton-update-data-"));
+    writeFileSync(join(dataDir, "settings.json"), JSON.stringify(settings));
+  }
+  const app = await launch({ app: INSTALLED, dataDir, env: { BATON_UPDATE_URL: `${base}/latest.json` } });
   try {
     await body(app);
   } catch (error) {
@@ -95,8 +104,30 @@ async function withApp(name, announced, body) {
     throw error;
   } finally {
     await app.close();
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   }
 }
+
+test("with the start check turned off, the app asks the feed nothing until the tray asks", { timeout: 120_000 }, () =>
+  withApp(
+    "update check off",
+    release(TO, GOOD_SIGNATURE),
+    async (app) => {
+      const { browser, pid } = app;
+      await waitForApp(browser);
+      await waitFor(() => app.appLog().includes("not checking for updates at start"), {
+        timeout: 30_000,
+        message: "the app to pass over the check at start",
+      });
+      assert.deepEqual(requests, [], "the feed was asked at start");
+      await clickTray(pid, "Check for updates…");
+      await waitForBanner(browser, `Baton ${TO} is available (you have ${FROM}).`);
+      assert.deepEqual(requests, ["/latest.json"]);
+      requests.length = 0;
+    },
+    { workers: 4, notifications: true, start_at_login: false, api_enabled: false, check_updates: false },
+  ),
+);
 
 test("a bundle whose signature does not verify is refused in one sentence, the app keeps running the old version, and an older version is never offered", { timeout: 120_000 }, () =>
   withApp("update refused", release(TO, BAD_SIGNATURE), async (app) => {

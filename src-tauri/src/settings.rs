@@ -15,6 +15,9 @@ pub struct Settings {
     /// Serve the local HTTP API on 127.0.0.1 (and write `api.json`), so the CLI
     /// and scripts can use this engine while the app runs.
     pub api_enabled: bool,
+    /// Ask the release feed for a newer version when the app starts (the tray
+    /// and Settings can always ask).
+    pub check_updates: bool,
 }
 
 impl Default for Settings {
@@ -24,6 +27,7 @@ impl Default for Settings {
             notifications: true,
             start_at_login: false,
             api_enabled: false,
+            check_updates: true,
         }
     }
 }
@@ -56,5 +60,28 @@ impl SettingsFile {
         let tmp = self.path.with_extension("json.tmp");
         std::fs::write(&tmp, serde_json::to_vec_pretty(settings)?)?;
         std::fs::rename(&tmp, &self.path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_settings_file_from_before_a_setting_existed_loads_with_its_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = SettingsFile::new(dir.path());
+        std::fs::write(
+            dir.path().join("settings.json"),
+            r#"{"workers": 6, "notifications": false, "start_at_login": false, "api_enabled": false}"#,
+        )
+        .unwrap();
+        let loaded = file.load();
+        assert_eq!(loaded.workers, 6);
+        assert!(!loaded.notifications);
+        assert!(
+            loaded.check_updates,
+            "update checks are on unless turned off"
+        );
     }
 }

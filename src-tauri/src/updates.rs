@@ -276,9 +276,16 @@ fn install_failure(version: &str, current: &str, e: &tauri_plugin_updater::Error
     format!("The update to {version} was not installed: {why}. Baton {current} keeps running.")
 }
 
-/// Checks once at start, quietly; an available update is offered in the window
-/// and, with no window open, by a notification.
+/// Checks once at start, quietly, unless the setting is off; an available
+/// update is offered in the window and, with no window open, by a notification.
 pub fn check_at_start<R: Runtime>(app: &AppHandle<R>) {
+    let on = app
+        .try_state::<crate::state::AppState>()
+        .is_some_and(|state| state.settings().check_updates);
+    if !on {
+        tracing::info!("not checking for updates at start (Settings)");
+        return;
+    }
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
         if let Ok(UpdateStatus::Available { version, .. }) = check(&app, false).await {

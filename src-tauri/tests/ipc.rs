@@ -335,7 +335,7 @@ fn settings_are_applied_saved_and_validated() {
     let saved = shell
         .call(
             "update_settings",
-            json!({"settings": {"workers": 7, "notifications": false, "start_at_login": false, "api_enabled": false}}),
+            json!({"settings": {"workers": 7, "notifications": false, "start_at_login": false, "api_enabled": false, "check_updates": true}}),
         )
         .unwrap();
     assert_eq!(saved["workers"], 7);
@@ -354,7 +354,7 @@ fn settings_are_applied_saved_and_validated() {
     let err = shell
         .call(
             "update_settings",
-            json!({"settings": {"workers": 0, "notifications": true, "start_at_login": false, "api_enabled": false}}),
+            json!({"settings": {"workers": 0, "notifications": true, "start_at_login": false, "api_enabled": false, "check_updates": true}}),
         )
         .unwrap_err();
     assert_eq!(err["field"], "workers");
@@ -511,7 +511,7 @@ fn the_local_api_setting_starts_and_stops_the_http_api() {
     let shell = shell();
     let discovery = shell.dir.path().join("api.json");
     assert!(!discovery.exists(), "the API is off by default");
-    let on = json!({"settings": {"workers": 4, "notifications": true, "start_at_login": false, "api_enabled": true}});
+    let on = json!({"settings": {"workers": 4, "notifications": true, "start_at_login": false, "api_enabled": true, "check_updates": true}});
     shell.call("update_settings", on).unwrap();
     let api: Value = serde_json::from_str(&std::fs::read_to_string(&discovery).unwrap()).unwrap();
     let token = std::fs::read_to_string(api["token_file"].as_str().unwrap()).unwrap();
@@ -519,7 +519,7 @@ fn the_local_api_setting_starts_and_stops_the_http_api() {
     assert_eq!(health(url, token.trim()), "HTTP/1.1 200 OK");
     assert!(health(url, "wrong").starts_with("HTTP/1.1 401"));
 
-    let off = json!({"settings": {"workers": 4, "notifications": true, "start_at_login": false, "api_enabled": false}});
+    let off = json!({"settings": {"workers": 4, "notifications": true, "start_at_login": false, "api_enabled": false, "check_updates": true}});
     shell.call("update_settings", off).unwrap();
     assert!(
         !discovery.exists(),

@@ -893,6 +893,11 @@ export type Settings_Deserialize = {
 	 *  and scripts can use this engine while the app runs.
 	 */
 	api_enabled?: boolean,
+	/**
+	 *  Ask the release feed for a newer version when the app starts (the tray
+	 *  and Settings can always ask).
+	 */
+	check_updates?: boolean,
 };
 
 export type Settings_Serialize = {
@@ -906,6 +911,11 @@ export type Settings_Serialize = {
 	 *  and scripts can use this engine while the app runs.
 	 */
 	api_enabled: boolean,
+	/**
+	 *  Ask the release feed for a newer version when the app starts (the tray
+	 *  and Settings can always ask).
+	 */
+	check_updates: boolean,
 };
 
 /**  Why runs were skipped. */

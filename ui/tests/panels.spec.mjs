@@ -87,10 +87,12 @@ describe("activity, settings and pause", () => {
     await panel.locator('[name="start-at-login"]').check();
     await panel.locator('[name="notifications"]').uncheck();
     await panel.locator('[name="api-enabled"]').check();
+    assert.equal(await panel.locator('[name="check-updates"]').isChecked(), true);
+    await panel.locator('[name="check-updates"]').uncheck();
     await byTestId(page, "settings-save").click();
     await panel.waitFor({ state: "detached" });
     const [args] = await callsOf(page, "update_settings");
-    assert.deepEqual(args.settings, { workers: 8, notifications: false, start_at_login: true, api_enabled: true });
+    assert.deepEqual(args.settings, { workers: 8, notifications: false, start_at_login: true, api_enabled: true, check_updates: false });
     await hasText(page.locator(".engine"), /of 8 workers busy/);
   });
 

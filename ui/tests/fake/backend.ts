@@ -41,7 +41,7 @@ for (const p of config.providers ?? []) model.providers.set(p.name, p);
 const providers = new FakeProviders(model);
 const schedules = new FakeSchedules(model);
 
-const settings = { workers: 4, notifications: true, start_at_login: false, api_enabled: false };
+const settings = { workers: 4, notifications: true, start_at_login: false, api_enabled: false, check_updates: true };
 let paused = false;
 let health: Health = { status: "ok" };
 const calls: Call[] = [];

@@ -51,14 +51,16 @@ export function renderMarkdownNodes(text: string): DocumentFragment {
 }
 
 /**
- * Splits a long answer, lazily, into pieces of about `size` characters that render alone as
+ * Splits a long answer, lazily, into pieces of about `size` characters (the first one
+ * smaller, `first`, as it is rendered before the window can paint) that render alone as
  * they would together, so the first piece shows at once and the rest follow (see OutputView).
  * A cut goes only before a line that starts a new top-level block after a blank line,
  * outside a code fence: not inside a list, a quote, a table or an indented block, which
  * could continue across the blank line.
  */
-export function* splitMarkdown(text: string, size = 16_384): Generator<string> {
+export function* splitMarkdown(text: string, size = 16_384, first = 4_096): Generator<string> {
   let start = 0;
+  let limit = first;
   let fence: string | null = null;
   let blank = false;
   for (let at = 0; at < text.length; ) {
@@ -66,9 +68,10 @@ export function* splitMarkdown(text: string, size = 16_384): Generator<string> {
     const next = end < 0 ? text.length : end + 1;
     const line = text.slice(at, end < 0 ? text.length : end);
     const marker = /^ {0,3}(`{3,}|~{3,})/.exec(line)?.[1];
-    if (fence === null && at - start >= size && blank && !marker && /^(?:#{1,6} |[A-Za-z0-9*_[(`"'])/.test(line) && !/^(?:\d+[.)] |[*] )/.test(line)) {
+    if (fence === null && at - start >= limit && blank && !marker && /^(?:#{1,6} |[A-Za-z0-9*_[(`"'])/.test(line) && !/^(?:\d+[.)] |[*] )/.test(line)) {
       yield text.slice(start, at);
       start = at;
+      limit = size;
     }
     // A fence closes with the character it opened with, at least as many times.
     if (marker) {

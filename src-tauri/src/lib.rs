@@ -65,14 +65,13 @@ pub fn start<R: Runtime>(
     bindings::builder::<R>().mount_events(app);
     let host = Box::new(events::AppHost { app: app.clone() });
     app.manage(AppState::new(&options.data_dir, host)?);
+    // Before the tray, whose "Check for updates…" uses it.
+    updates::Updates::manage(app, options.tray);
     if options.tray {
         quit_on_signal(app.clone());
         tray::create(app)?;
         // The version in the app's config: what the updater compares with the feed.
         tracing::info!(version = %app.package_info().version, "app version");
-    }
-    updates::Updates::manage(app, options.tray);
-    if options.tray {
         updates::check_at_start(app);
     }
     let app = app.clone();

@@ -50,22 +50,12 @@ fn busy_icon() -> tauri::Result<Image<'static>> {
 }
 
 pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
-    let show = MenuItem::with_id(app, MenuId::Show.as_str(), "Show Baton", true, None::<&str>)?;
-    let pause = MenuItem::with_id(
-        app,
-        MenuId::TogglePause.as_str(),
-        "Pause workers",
-        true,
-        None::<&str>,
-    )?;
-    let updates = MenuItem::with_id(
-        app,
-        MenuId::CheckUpdates.as_str(),
-        "Check for updates…",
-        true,
-        None::<&str>,
-    )?;
-    let quit = MenuItem::with_id(app, MenuId::Quit.as_str(), "Quit", true, None::<&str>)?;
+    let item =
+        |id: MenuId, label: &str| MenuItem::with_id(app, id.as_str(), label, true, None::<&str>);
+    let show = item(MenuId::Show, "Show Baton")?;
+    let pause = item(MenuId::TogglePause, "Pause workers")?;
+    let updates = item(MenuId::CheckUpdates, "Check for updates…")?;
+    let quit = item(MenuId::Quit, "Quit")?;
     let menu = Menu::with_items(app, &[&show, &pause, &updates, &quit])?;
     app.manage(TrayMenu { pause });
     TrayIconBuilder::with_id(TRAY_ID)

@@ -41,18 +41,26 @@ export async function retryTask(id: string): Promise<boolean> {
 
 const JSON_FILTER = [{ name: "JSON", extensions: ["json"] }];
 
-export async function exportTasks(ids: string[] | null): Promise<void> {
-  let path: string | null;
+/** The path picked in a native dialog; null when cancelled, or when the dialog failed (said). */
+async function pick(dialog: () => Promise<string | null>, kind: "save" | "file"): Promise<string | null> {
   try {
-    path = await save({
-      title: ids ? `Export ${ids.length} selected tasks` : "Export all tasks",
-      defaultPath: "baton-tasks.json",
-      filters: JSON_FILTER,
-    });
+    return await dialog();
   } catch (e) {
-    toast(`Could not open the save dialog: ${String(e)}`, "error");
-    return;
+    toast(`Could not open the ${kind} dialog: ${String(e)}`, "error");
+    return null;
   }
+}
+
+export async function exportTasks(ids: string[] | null): Promise<void> {
+  const path = await pick(
+    () =>
+      save({
+        title: ids ? `Export ${ids.length} selected tasks` : "Export all tasks",
+        defaultPath: "baton-tasks.json",
+        filters: JSON_FILTER,
+      }),
+    "save",
+  );
   if (!path) return;
   const result = await call(commands.exportTasks(path, ids));
   if (result.status === "error") {
@@ -64,13 +72,7 @@ export async function exportTasks(ids: string[] | null): Promise<void> {
 }
 
 export async function importTasks(): Promise<void> {
-  let path: string | null;
-  try {
-    path = await open({ title: "Import tasks", multiple: false, directory: false, filters: JSON_FILTER });
-  } catch (e) {
-    toast(`Could not open the file dialog: ${String(e)}`, "error");
-    return;
-  }
+  const path = await pick(() => open({ title: "Import tasks", multiple: false, directory: false, filters: JSON_FILTER }), "file");
   if (!path) return;
   const result = await call(commands.importTasks(path));
   if (result.status === "error") {
@@ -90,14 +92,11 @@ export async function importTasks(): Promise<void> {
 
 /** Saves a task's whole answer to a file the person picks. */
 export async function saveOutput(id: string, name: string): Promise<void> {
-  let path: string | null;
-  try {
-    const base = name.replace(/[^\p{L}\p{N} ._-]+/gu, "").trim() || "answer";
-    path = await save({ title: "Save the answer", defaultPath: `${base}.md`, filters: [{ name: "Markdown", extensions: ["md", "txt"] }] });
-  } catch (e) {
-    toast(`Could not open the save dialog: ${String(e)}`, "error");
-    return;
-  }
+  const base = name.replace(/[^\p{L}\p{N} ._-]+/gu, "").trim() || "answer";
+  const path = await pick(
+    () => save({ title: "Save the answer", defaultPath: `${base}.md`, filters: [{ name: "Markdown", extensions: ["md", "txt"] }] }),
+    "save",
+  );
   if (!path) return;
   const result = await call(commands.saveOutput(id, path));
   if (result.status === "error") toast(`Could not save the answer: ${result.error.message}`, "error");

@@ -38,16 +38,13 @@ const SANITIZE = {
   ALLOWED_URI_REGEXP: SAFE_LINK,
   FORBID_TAGS: ["img", "iframe", "frame", "object", "embed", "form", "input", "button", "style", "script", "svg", "math"],
   FORBID_ATTR: ["style", "target"],
+  // Nodes ready to insert: no second parse of the HTML.
+  RETURN_DOM_FRAGMENT: true as const,
 };
 
-/** The answer's Markdown as sanitised HTML. */
-export function renderMarkdown(text: string): string {
-  return purify.sanitize(marked.parse(text) as string, SANITIZE);
-}
-
-/** The same, as nodes ready to insert (no second parse of the HTML). */
+/** The answer's Markdown as sanitised nodes. */
 export function renderMarkdownNodes(text: string): DocumentFragment {
-  return purify.sanitize(marked.parse(text) as string, { ...SANITIZE, RETURN_DOM_FRAGMENT: true });
+  return purify.sanitize(marked.parse(text) as string, SANITIZE);
 }
 
 /**

@@ -239,7 +239,13 @@ pub fn forward_schedules<R: Runtime>(app: AppHandle<R>, engine: &Engine) {
     tauri::async_runtime::spawn(async move {
         while let Some(next) = receive(&mut events).await {
             let sent = match next {
-                Ok(event) => ScheduleChanged(event).emit(&app),
+                Ok(event) => {
+                    // The engine paused it after failed runs: say so, once.
+                    if let Some(note) = &event.note {
+                        show_notification(&app, "Schedule paused", note);
+                    }
+                    ScheduleChanged(event).emit(&app)
+                }
                 Err(missed) => Resync { missed }.emit(&app),
             };
             if let Err(e) = sent {

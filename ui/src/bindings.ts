@@ -188,6 +188,17 @@ export type Attempt_Serialize = {
 	partial_output?: string,
 };
 
+/**  Why a schedule paused itself. */
+export type AutoPause = {
+	at: string,
+	/**  The failed runs in a row that paused it. */
+	failures: number,
+	/**  The last failed task. */
+	task_id: TaskId,
+	/**  e.g. "paused after 5 failed runs in a row; the last: timed out after 30 s". */
+	message: string,
+};
+
 /**  One window of the matching tasks, newest first, and how many match in all. */
 export type CatalogPage = CatalogPage_Serialize | CatalogPage_Deserialize;
 
@@ -727,6 +738,11 @@ export type ScheduleEvent_Deserialize = {
 	schedule_id: ScheduleId,
 	/**  The schedule as stored now; `None` when it was removed. */
 	schedule?: Schedule_Deserialize | null,
+	/**
+	 *  Set when the engine changed the schedule by itself, saying why (it
+	 *  paused after failed runs in a row); worth a notification.
+	 */
+	note?: string | null,
 };
 
 /**
@@ -739,6 +755,11 @@ export type ScheduleEvent_Serialize = {
 	schedule_id: ScheduleId,
 	/**  The schedule as stored now; `None` when it was removed. */
 	schedule: Schedule_Serialize | null,
+	/**
+	 *  Set when the engine changed the schedule by itself, saying why (it
+	 *  paused after failed runs in a row); worth a notification.
+	 */
+	note?: string,
 };
 
 export type ScheduleFilter = 
@@ -770,6 +791,8 @@ export type ScheduleInput_Deserialize = {
 	task: NewTask_Deserialize,
 	/**  Instructions chained after the task, each onto the one before it. */
 	follow_ups?: string[],
+	/**  Failed runs in a row before the schedule pauses itself; 0 never; 5 when unset. */
+	pause_after_failures?: number | null,
 };
 
 /**  The create and edit form. */
@@ -791,6 +814,8 @@ export type ScheduleInput_Serialize = {
 	task: NewTask_Serialize,
 	/**  Instructions chained after the task, each onto the one before it. */
 	follow_ups: string[],
+	/**  Failed runs in a row before the schedule pauses itself; 0 never; 5 when unset. */
+	pause_after_failures: number | null,
 };
 
 /**  What run now started: the schedule after, and the run's tasks (first first). */
@@ -842,6 +867,22 @@ export type Schedule_Deserialize = {
 	skipped: SkippedRuns[],
 	/**  Every run ever skipped. */
 	skipped_total: number,
+	/**  After this many failed runs in a row the schedule pauses itself; 0 never. */
+	pause_after_failures?: number,
+	/**  Failed runs since the last completed one (or the last resume). */
+	failures_in_a_row?: number,
+	/**  Set when the schedule paused itself; cleared when it is resumed. */
+	auto_paused?: AutoPause | null,
+	/**
+	 *  The task of the latest run that completed: its output is the next
+	 *  run's `{{last_output}}`.
+	 */
+	last_output_task?: TaskId | null,
+	/**
+	 *  The one before: a follow-up of the latest run reads it, its own run's
+	 *  output being no "last" output.
+	 */
+	previous_output_task?: TaskId | null,
 };
 
 /**  A recurring schedule, as stored, exported and shown. */
@@ -878,6 +919,22 @@ export type Schedule_Serialize = {
 	skipped: SkippedRuns[],
 	/**  Every run ever skipped. */
 	skipped_total: number,
+	/**  After this many failed runs in a row the schedule pauses itself; 0 never. */
+	pause_after_failures: number,
+	/**  Failed runs since the last completed one (or the last resume). */
+	failures_in_a_row: number,
+	/**  Set when the schedule paused itself; cleared when it is resumed. */
+	auto_paused?: AutoPause,
+	/**
+	 *  The task of the latest run that completed: its output is the next
+	 *  run's `{{last_output}}`.
+	 */
+	last_output_task?: TaskId,
+	/**
+	 *  The one before: a follow-up of the latest run reads it, its own run's
+	 *  output being no "last" output.
+	 */
+	previous_output_task?: TaskId,
 };
 
 export type Settings = Settings_Serialize | Settings_Deserialize;
@@ -1162,7 +1219,10 @@ export type Task_Deserialize = {
 	name: string,
 	/**  The prompt as given (for a chained task: its instruction). */
 	prompt: string,
-	/**  For a chained task, the prompt actually sent once the parent's output is bound. */
+	/**
+	 *  The prompt actually sent, once its variables (the parent's output,
+	 *  `{{date}}`, …) are bound; bound again when each attempt starts.
+	 */
 	effective_prompt?: string | null,
 	status: TaskState,
 	scheduled_for?: string | null,
@@ -1215,6 +1275,12 @@ export type Task_Deserialize = {
 	 *  task carries its parent's too. Absent when none.
 	 */
 	tags?: string[],
+	/**
+	 *  The IANA zone `{{now}}`, `{{date}}` and `{{time}}` are read in: the
+	 *  schedule's for its tasks, the engine's local zone when a one-off task
+	 *  was created. Absent when the prompt names none of them.
+	 */
+	timezone?: string | null,
 };
 
 /**  A task as stored, exported and shown. Field names are the CLI's and the API's JSON. */
@@ -1223,7 +1289,10 @@ export type Task_Serialize = {
 	name: string,
 	/**  The prompt as given (for a chained task: its instruction). */
 	prompt: string,
-	/**  For a chained task, the prompt actually sent once the parent's output is bound. */
+	/**
+	 *  The prompt actually sent, once its variables (the parent's output,
+	 *  `{{date}}`, …) are bound; bound again when each attempt starts.
+	 */
 	effective_prompt?: string,
 	status: TaskState,
 	scheduled_for: string | null,
@@ -1276,6 +1345,12 @@ export type Task_Serialize = {
 	 *  task carries its parent's too. Absent when none.
 	 */
 	tags?: string[],
+	/**
+	 *  The IANA zone `{{now}}`, `{{date}}` and `{{time}}` are read in: the
+	 *  schedule's for its tasks, the engine's local zone when a one-off task
+	 *  was created. Absent when the prompt names none of them.
+	 */
+	timezone?: string,
 };
 
 /**  Where the update check stands; sent to the window whenever it changes. */

@@ -141,6 +141,39 @@ describe("schedules", () => {
     assert.equal(await byTestId(page, "skip-group").count(), 2);
   });
 
+  it("takes a failure limit, refuses a bad one by its field, and shows why a schedule paused itself", async () => {
+    const page = await app.open({ config: { seed: "none" } });
+    let form = await openForm(page);
+    await form.locator('[name="schedule-name"]').fill("flaky");
+    await form.locator('[name="cron"]').fill("0 * * * *");
+    await form.locator('[name="prompt"]').fill("Report for {{date}}");
+    await form.locator('[name="pause-after-failures"]').fill("-1");
+    await byTestId(page, "schedule-submit").click();
+    await hasText(byTestId(page, "error-pause_after_failures"), "A whole number from 0 (never pause) to 1000.");
+    assert.equal((await fake(page, "callsOf", "create_schedule")).length, 0, "nothing was sent");
+    await form.locator('[name="pause-after-failures"]').fill("3");
+    await byTestId(page, "schedule-submit").click();
+    await byTestId(page, "schedule-form").waitFor({ state: "detached" });
+    const sent = await callsOf(page, "create_schedule");
+    assert.equal(sent.at(-1).input.pause_after_failures, 3);
+    await hasText(byTestId(page, "schedule-pause-after"), "after 3 failed runs in a row");
+
+    // The engine pauses it: the row, the detail and the history line follow the event.
+    const row = scheduleRow(page, "flaky");
+    await fake(page, "autoPause", "flaky");
+    await hasText(row.getByTestId("schedule-state"), "paused");
+    await hasText(byTestId(page, "schedule-auto-paused"), /paused after 3 failed runs in a row; the last: the provider refused/);
+    await hasText(byTestId(page, "schedule-pause-after"), "after 3 failed runs in a row (3 so far)");
+    await byTestId(page, "schedule-resume").click();
+    await hasText(row.getByTestId("schedule-state"), "active");
+    await byTestId(page, "schedule-auto-paused").waitFor({ state: "detached" });
+
+    // Editing shows the stored limit.
+    await byTestId(page, "schedule-edit").click();
+    form = byTestId(page, "schedule-form");
+    assert.equal(await form.locator('[name="pause-after-failures"]').inputValue(), "3");
+  });
+
   it("deletes a schedule only after a confirm, keeping its tasks", async () => {
     const page = await app.open({ config: { seed: "none" } });
     const row = await createStandup(page);

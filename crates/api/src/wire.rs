@@ -253,6 +253,10 @@ pub struct ScheduleRequest {
     /// Instructions chained onto the task, in order (at most 10).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub follow_ups: Vec<String>,
+    /// Failed runs in a row after which the schedule pauses itself; 0 never (default 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 1000)]
+    pub pause_after_failures: Option<u32>,
 }
 
 fn yes() -> bool {
@@ -279,6 +283,7 @@ impl ScheduleRequest {
             overlap: self.overlap,
             enabled: self.enabled,
             follow_ups: self.follow_ups,
+            pause_after_failures: self.pause_after_failures,
             ..NewSchedule::new(self.name, self.cron, self.task)
         })
     }
@@ -297,6 +302,7 @@ impl From<NewSchedule> for ScheduleRequest {
             enabled: s.enabled,
             task: s.task,
             follow_ups: s.follow_ups,
+            pause_after_failures: s.pause_after_failures,
         }
     }
 }

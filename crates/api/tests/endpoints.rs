@@ -495,13 +495,30 @@ async fn a_misspelt_field_is_422_naming_it_and_creates_nothing() {
             json!({"name": "n", "cron": "0 9 * * *", "timezon": "UTC", "task": {"prompt": "x"}}),
             "timezon",
         ),
+        (
+            "/schedules",
+            json!({"name": "n", "cron": "0 9 * * *", "pause_after_failures": -1, "task": {"prompt": "x"}}),
+            "pause_after_failures",
+        ),
+        (
+            "/schedules",
+            json!({"name": "n", "cron": "0 9 * * *", "pause_after_failures": 1001, "task": {"prompt": "x"}}),
+            "pause_after_failures",
+        ),
+        ("/tasks", json!({"prompt": "on {{dte}}"}), "prompt"),
+        (
+            "/schedules",
+            json!({"name": "n", "cron": "0 9 * * *", "task": {"prompt": "{{last_output}} {{nope}}"}}),
+            "prompt",
+        ),
     ];
     for (path, body, field) in cases {
         let response = api.post(path).json(&body).send().await.unwrap();
         let error = expect_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input").await;
         assert_eq!(error["field"], field, "{body} → {error}");
-        let name = field.rsplit('.').next().unwrap();
-        assert!(error["message"].as_str().unwrap().contains(name), "{error}");
+        let name = field.rsplit('.').next().unwrap().replace('_', " ");
+        let message = error["message"].as_str().unwrap().replace('_', " ");
+        assert!(message.contains(&name), "{error}");
     }
     let tasks = expect_json(api.get("/tasks").send().await.unwrap(), StatusCode::OK).await;
     assert_eq!(tasks, json!([]), "a refused request creates nothing");

@@ -318,6 +318,19 @@ pub fn schedule_details(view: &ScheduleView<'_>) -> String {
         }),
     );
     field("overlap", s.overlap.to_string());
+    field(
+        "pauses itself",
+        match s.pause_after_failures {
+            0 => "never".into(),
+            n => format!(
+                "after {n} failed runs in a row ({} so far)",
+                s.failures_in_a_row
+            ),
+        },
+    );
+    if let Some(why) = &s.auto_paused {
+        field("paused", format!("{} ({})", why.message, time(why.at)));
+    }
     field("skipped", format!("{} runs in all", s.skipped_total));
     if !s.pending.is_empty() {
         field("queued fires", s.pending.len().to_string());

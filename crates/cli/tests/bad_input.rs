@@ -102,6 +102,11 @@ fn invalid_task_fields_are_refused_with_exit_2_and_nothing_stored() {
             "unknown provider 'nowhere'",
         ),
         (&["submit", "x", "--name", ""], "the name is empty"),
+        (&["submit", "Hi {{nme}}"], "unknown variable {{nme}}"),
+        (
+            &["submit", "{{schedule.name}}"],
+            "names {{schedule.name}}, which cannot be used here",
+        ),
         (&["submit"], "<PROMPT>"),
         (&["submit", "x", "--frobnicate"], "--frobnicate"),
         (&["list", "--status", "done"], "unknown status 'done'"),

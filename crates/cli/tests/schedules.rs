@@ -369,6 +369,26 @@ fn bad_schedule_input_is_one_sentence_and_stores_nothing() {
             "no schedule is named 'nope'",
         ),
         (vec!["schedule", "frobnicate"], 2, "frobnicate"),
+        (
+            add(&["--pause-after-failures", "-1"]),
+            2,
+            "-1 is not between 0 (never pause) and 1000",
+        ),
+        (
+            add(&["--pause-after-failures", "1001"]),
+            2,
+            "1001 is not between 0 (never pause) and 1000",
+        ),
+        (
+            vec!["schedule", "add", "fresh", "--cron", YEARLY, "for {{dat}}"],
+            2,
+            "unknown variable {{dat}}",
+        ),
+        (
+            add(&["--follow-up", "{{parent.output}} {{now}} {{wat}}"]),
+            2,
+            "follow-up 1: the follow-up names an unknown variable {{wat}}",
+        ),
     ];
     for (args, status, says) in &cases {
         let before = snapshot(&baton);

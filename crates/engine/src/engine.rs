@@ -51,6 +51,17 @@ pub struct EngineConfig {
     /// redb's page cache, in bytes ([`DEFAULT_CACHE_BYTES`]). The file's pages
     /// beyond it are read from disk (the OS caches them too).
     pub cache_bytes: usize,
+    /// The zone a one-off task's `{{date}}`, `{{time}}` and `{{now}}` are read
+    /// in: this machine's ([`local_zone`]) unless set.
+    pub local_zone: chrono_tz::Tz,
+}
+
+/// This machine's IANA time zone; UTC when it cannot be read.
+pub fn local_zone() -> chrono_tz::Tz {
+    iana_time_zone::get_timezone()
+        .ok()
+        .and_then(|name| name.parse().ok())
+        .unwrap_or(chrono_tz::UTC)
 }
 
 impl EngineConfig {
@@ -63,6 +74,7 @@ impl EngineConfig {
             clock: Clock::System,
             providers: Providers::default(),
             cache_bytes: DEFAULT_CACHE_BYTES,
+            local_zone: local_zone(),
         }
     }
 }
@@ -82,6 +94,7 @@ pub(crate) struct Inner {
     /// Also sets the provider cool-down after a 429 that gave no Retry-After.
     pub backoff: Backoff,
     pub registry: Registry,
+    pub local_zone: chrono_tz::Tz,
     /// Slots, pause and provider limits; the only claimer of tasks.
     pub dispatcher: Dispatcher,
     pub executors: TaskTracker,
@@ -159,6 +172,7 @@ impl Engine {
                 clock: config.clock,
                 backoff: config.backoff,
                 registry: Registry::new(config.providers),
+                local_zone: config.local_zone,
                 dispatcher: Dispatcher::new(config.workers, shared.wake_dispatcher.clone()),
                 executors: TaskTracker::new(),
                 stop_intake: CancellationToken::new(),
@@ -252,7 +266,7 @@ impl Engine {
 
     /// Validates and stores a new task. It runs now, or at `scheduled_for`.
     pub async fn submit(&self, new: NewTask) -> Result<Task, TaskError> {
-        let task = self.build(new, None)?;
+        let task = self.build(new, None, crate::prompt::Scope::TASK)?;
         Ok(self.inner.writer.create(task, None).await?.task)
     }
 
@@ -265,14 +279,14 @@ impl Engine {
         key: IdempotencyKey,
     ) -> Result<Created, TaskError> {
         let once = Once::new(key, "submit", None, &new);
-        let task = self.build(new, None)?;
+        let task = self.build(new, None, crate::prompt::Scope::TASK)?;
         self.inner.writer.create(task, Some(once)).await
     }
 
     /// A task that runs on `parent`'s output: at once if the parent has completed,
     /// otherwise when it does.
     pub async fn chain(&self, parent: TaskId, new: NewTask) -> Result<Task, TaskError> {
-        let task = self.build(new, Some(parent))?;
+        let task = self.build(new, Some(parent), crate::prompt::Scope::CHAINED)?;
         Ok(self.inner.writer.chain(task, None).await?.task)
     }
 
@@ -284,7 +298,7 @@ impl Engine {
         key: IdempotencyKey,
     ) -> Result<Created, TaskError> {
         let once = Once::new(key, "chain", Some(parent), &new);
-        let task = self.build(new, Some(parent))?;
+        let task = self.build(new, Some(parent), crate::prompt::Scope::CHAINED)?;
         self.inner.writer.chain(task, Some(once)).await
     }
 
@@ -478,8 +492,16 @@ impl Engine {
             .map_err(|e| TaskError::Storage(e.to_string()))?
     }
 
-    pub(crate) fn build(&self, new: NewTask, parent: Option<TaskId>) -> Result<Task, TaskError> {
+    /// A task record from a request, checked as saved in `scope` (which
+    /// prompt variables it may name).
+    pub(crate) fn build(
+        &self,
+        new: NewTask,
+        parent: Option<TaskId>,
+        scope: crate::prompt::Scope,
+    ) -> Result<Task, TaskError> {
         new.check()?;
+        crate::prompt::check(&new.prompt, scope, "prompt")?;
         let provider_name = new.provider.as_deref().map(str::trim).unwrap_or("mock");
         let provider = self.inner.registry.get(provider_name).ok_or_else(|| {
             TaskError::invalid(
@@ -523,6 +545,8 @@ impl Engine {
             system,
             temperature: new.temperature.map(crate::task::Real),
             max_tokens: new.max_tokens,
+            timezone: crate::prompt::has_variables(&new.prompt)
+                .then(|| self.inner.local_zone.name().to_string()),
             ..Task::fresh(name, new.prompt, provider_name.to_string(), model, now)
         })
     }

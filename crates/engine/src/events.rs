@@ -76,6 +76,10 @@ pub struct ScheduleEvent {
     pub schedule_id: ScheduleId,
     /// The schedule as stored now; `None` when it was removed.
     pub schedule: Option<Arc<Schedule>>,
+    /// Set when the engine changed the schedule by itself, saying why (it
+    /// paused after failed runs in a row); worth a notification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// An event before it has a sequence number.

@@ -12,6 +12,7 @@ use crate::schedule::{
     MissedPolicy, OverlapPolicy, Recurrence, Schedule, ScheduleId, SkipReason, SkippedRuns,
     CATCH_UP_LIMIT, MISFIRE_TOLERANCE, PENDING_LIMIT, SKIPPED_KEPT,
 };
+use crate::state::TaskState;
 use crate::storage::TaskTxn;
 use crate::task::{Task, TaskId};
 use chrono::{DateTime, Utc};
@@ -37,6 +38,7 @@ fn saved(
         at: ctx.now,
         schedule_id: new.id,
         schedule: Some(Arc::new(new.clone())),
+        note: None,
     });
     Ok(new)
 }
@@ -93,6 +95,7 @@ pub(crate) fn update(
     s.max_lateness_ms = edit.max_lateness_ms;
     s.overlap = edit.overlap;
     s.template = edit.template;
+    s.pause_after_failures = edit.pause_after_failures;
     s.updated_at = ctx.now;
     s.next_fire_at = s.enabled.then(|| r.next_after(ctx.now)).flatten();
     saved(txn, ctx, Some(&old), s)
@@ -113,6 +116,11 @@ pub(crate) fn set_enabled(
     let mut s = old.clone();
     s.enabled = enabled;
     s.updated_at = ctx.now;
+    if enabled {
+        // Resuming starts the count again.
+        s.failures_in_a_row = 0;
+        s.auto_paused = None;
+    }
     s.next_fire_at = if enabled {
         recurrence(&s, ctx.now)?.next_after(ctx.now)
     } else {
@@ -133,6 +141,7 @@ pub(crate) fn remove(
         at: ctx.now,
         schedule_id: id,
         schedule: None,
+        note: None,
     });
     Ok(old)
 }
@@ -301,7 +310,10 @@ fn create_run(
     let t = &s.template;
     let name = t.name.clone().unwrap_or_else(|| s.name.clone());
     let now = ctx.now;
+    let zone = s.timezone.clone();
     let base = |prompt: String, name: String, parent: Option<TaskId>| Task {
+        // `{{date}}` and the like are read in the schedule's zone.
+        timezone: crate::prompt::has_variables(&prompt).then(|| zone.clone()),
         // Past or now: the task is queued at once, in fire-time order.
         scheduled_for: fire_at,
         parent_task_id: parent,
@@ -354,8 +366,10 @@ fn cancel_active(txn: &mut impl TaskTxn, ctx: &mut Ctx, s: &Schedule) -> Result<
     Ok(())
 }
 
-/// Called when a task a schedule created becomes terminal: if that ended the
-/// schedule's active run and a fire is queued behind it, that fire starts now.
+/// Called when a task a schedule created becomes terminal: it keeps the
+/// schedule's last output and its count of failed runs in a row (pausing it at
+/// its limit), and if that ended the active run and a fire is queued behind
+/// it, that fire starts now.
 pub(crate) fn run_ended(
     txn: &mut impl TaskTxn,
     ctx: &mut Ctx,
@@ -367,15 +381,69 @@ pub(crate) fn run_ended(
     let Some(old) = txn.schedule(id)? else {
         return Ok(());
     };
-    if old.pending.is_empty() || !old.active_run.contains(&task.id) || run_active(txn, &old)? {
-        return Ok(());
-    }
     let mut s = old.clone();
-    let at = s.pending.remove(0);
-    s.active_run.clear();
-    create_run(txn, ctx, &mut s, Some(at))?;
-    saved(txn, ctx, Some(&old), s)?;
+    let note = track_outcome(txn, ctx, &mut s, task)?;
+    if !s.pending.is_empty() && s.active_run.contains(&task.id) && !run_active(txn, &s)? {
+        let at = s.pending.remove(0);
+        s.active_run.clear();
+        create_run(txn, ctx, &mut s, Some(at))?;
+    }
+    if s != old {
+        let s = saved(txn, ctx, Some(&old), s)?;
+        if let (Some(note), Some(event)) = (note, ctx.schedules.last_mut()) {
+            debug_assert_eq!(event.schedule_id, s.id);
+            event.note = Some(note);
+        }
+    }
     Ok(())
+}
+
+/// A run fails when one of its tasks fails (the rest of a chain is then
+/// cancelled, so a run counts once); it completes when its last task does. A
+/// cancelled task counts neither way. At the limit the schedule pauses, and
+/// the fires queued behind the run are dropped: the note says why.
+fn track_outcome(
+    txn: &impl TaskTxn,
+    ctx: &mut Ctx,
+    s: &mut Schedule,
+    task: &Task,
+) -> Result<Option<String>, TaskError> {
+    match task.status {
+        TaskState::Completed => {
+            if task.parent_task_id.is_none() {
+                s.previous_output_task = s.last_output_task.replace(task.id);
+            }
+            if txn.children(task.id)?.is_empty() {
+                s.failures_in_a_row = 0;
+            }
+            Ok(None)
+        }
+        TaskState::Failed => {
+            s.failures_in_a_row = s.failures_in_a_row.saturating_add(1);
+            let limit = s.pause_after_failures;
+            if limit == 0 || s.failures_in_a_row < limit || !s.enabled {
+                return Ok(None);
+            }
+            let n = s.failures_in_a_row;
+            let message = format!(
+                "paused after {n} failed {} in a row; the last: {}",
+                if n == 1 { "run" } else { "runs" },
+                task.error.as_deref().unwrap_or("failed")
+            );
+            s.enabled = false;
+            s.next_fire_at = None;
+            s.pending.clear();
+            s.updated_at = ctx.now;
+            s.auto_paused = Some(crate::schedule::AutoPause {
+                at: ctx.now,
+                failures: n,
+                task_id: task.id,
+                message: message.clone(),
+            });
+            Ok(Some(format!("Schedule '{}' {message}", s.name)))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// Stores imported schedules (validated by `export::parse`). One whose id or

@@ -5,6 +5,7 @@
 //!   retry, list, export/import, subscribe, shutdown.
 //! - `state`: [`TaskState`] and the transition table, written once.
 //! - `task`: the [`Task`] record, requests that create one, validation.
+//! - `prompt`: prompt variables (`{{date}}`, `{{parent.output}}`, …): checked, bound.
 //! - `lifecycle`: what each operation does to tasks inside one write transaction.
 //! - `writer`: the single writer; batches requests into one commit (group commit).
 //! - `storage`: the storage interface lifecycle and firing are written against.
@@ -52,6 +53,7 @@ mod model_tests;
 mod pg;
 mod pool;
 mod private_fs;
+mod prompt;
 mod provider;
 mod schedule;
 mod schedule_api;
@@ -68,7 +70,7 @@ pub use catalog::{
     Activity, Catalog, CatalogPage, CatalogQuery, ChainFilter, ScheduleFilter, TaskSummary,
 };
 pub use clock::Clock;
-pub use engine::{Engine, EngineConfig, EngineStats, DEFAULT_WORKERS, MAX_WORKERS};
+pub use engine::{local_zone, Engine, EngineConfig, EngineStats, DEFAULT_WORKERS, MAX_WORKERS};
 pub use error::{ImportError, OpenError, ProviderConfigError, RecordError, TaskError};
 pub use events::{Event, EventKind, ScheduleEvent, EVENT_BUFFER};
 pub use export::{ExportFile, ExportSummary, EXPORT_FORMAT_VERSION};
@@ -87,15 +89,15 @@ pub use provider::{
     MAX_PROVIDER_NAME,
 };
 pub use schedule::{
-    upcoming_fires, MissedPolicy, NewSchedule, OverlapPolicy, Schedule, ScheduleId, SkipReason,
-    SkippedRuns, TaskTemplate, CATCH_UP_LIMIT, MAX_FOLLOW_UPS, MAX_SCHEDULE_NAME,
-    MISFIRE_TOLERANCE, PENDING_LIMIT,
+    upcoming_fires, AutoPause, MissedPolicy, NewSchedule, OverlapPolicy, Schedule, ScheduleId,
+    SkipReason, SkippedRuns, TaskTemplate, CATCH_UP_LIMIT, DEFAULT_PAUSE_AFTER_FAILURES,
+    MAX_FOLLOW_UPS, MAX_PAUSE_AFTER_FAILURES, MAX_SCHEDULE_NAME, MISFIRE_TOLERANCE, PENDING_LIMIT,
 };
 pub use state::TaskState;
 pub use store::{ListQuery, StatusCounts, DEFAULT_CACHE_BYTES, SCHEMA_VERSION};
 pub use task::{
-    bind_parent_output, normalize_tag, normalize_tags, Attempt, AttemptOutcome, ChainRequest,
-    ErrorClass, Failure, NewTask, Real, Task, TaskId, TaskLimits, DEFAULT_MAX_ATTEMPTS,
-    DEFAULT_TIMEOUT, MAX_ATTEMPTS_RANGE, MAX_PROMPT_BYTES, MAX_TAGS, MAX_TAG_CHARS, MAX_TIMEOUT,
-    MAX_TOKENS_LIMIT, PARENT_OUTPUT_PLACEHOLDER, TASK_LIMITS, TEMPERATURE_RANGE,
+    normalize_tag, normalize_tags, Attempt, AttemptOutcome, ChainRequest, ErrorClass, Failure,
+    NewTask, Real, Task, TaskId, TaskLimits, DEFAULT_MAX_ATTEMPTS, DEFAULT_TIMEOUT,
+    MAX_ATTEMPTS_RANGE, MAX_PROMPT_BYTES, MAX_TAGS, MAX_TAG_CHARS, MAX_TIMEOUT, MAX_TOKENS_LIMIT,
+    PARENT_OUTPUT_PLACEHOLDER, TASK_LIMITS, TEMPERATURE_RANGE,
 };

@@ -7,11 +7,10 @@
 use crate::backoff::Backoff;
 use crate::error::{RecordError, TaskError};
 use crate::events::Draft;
+use crate::prompt::{self, Values};
 use crate::state::TaskState;
 use crate::storage::TaskTxn;
-use crate::task::{
-    bind_parent_output, Attempt, AttemptOutcome, ErrorClass, Failure, Real, Task, TaskId,
-};
+use crate::task::{Attempt, AttemptOutcome, ErrorClass, Failure, Real, Task, TaskId};
 use chrono::{DateTime, Utc};
 use rand::rngs::StdRng;
 use serde::Serialize;
@@ -155,10 +154,7 @@ pub(crate) fn chain(
             ))
         }
         TaskState::Completed => {
-            task.effective_prompt = Some(bind_parent_output(
-                &task.prompt,
-                parent.output.as_deref().unwrap_or(""),
-            ));
+            task.effective_prompt = Some(with_parent_output(&task.prompt, &parent));
             task.status = ready_state(&task, ctx.now);
         }
         _ => task.status = TaskState::Waiting,
@@ -166,6 +162,85 @@ pub(crate) fn chain(
     txn.put(None, &task)?;
     ctx.events.push(Draft::state(None, &task, ctx.now));
     Ok(task)
+}
+
+/// A chained prompt with its parent's output bound: what it will be sent, but
+/// for the variables its run binds (`{{date}}`, …).
+fn with_parent_output(prompt: &str, parent: &Task) -> String {
+    let values = Values {
+        parent_output: Some(parent.output.as_deref().unwrap_or("")),
+        ..Values::default()
+    };
+    prompt::bind(prompt, &values)
+}
+
+/// Binds the variables of a task's prompt for the attempt starting `now`: the
+/// time in its zone, its schedule's name and previous output, its parent's
+/// output. A prompt without any keeps what it had.
+fn bind_for_run(txn: &impl TaskTxn, task: &mut Task, now: DateTime<Utc>) -> Result<(), TaskError> {
+    if !prompt::has_variables(&task.prompt) {
+        return Ok(());
+    }
+    let parent = match task.parent_task_id {
+        Some(id) => txn.get(id)?,
+        None => None,
+    };
+    let schedule = match task.schedule_id {
+        Some(id) => txn.schedule(id)?,
+        None => None,
+    };
+    let last = match &schedule {
+        Some(s) if task.prompt.contains("last_output") => {
+            match previous_run_output(txn, task, s)? {
+                Some(id) => txn.get(id)?,
+                None => None,
+            }
+        }
+        _ => None,
+    };
+    let zone = task
+        .timezone
+        .as_deref()
+        .and_then(|z| z.parse().ok())
+        .unwrap_or(chrono_tz::UTC);
+    let values = Values {
+        schedule_name: schedule.as_ref().map(|s| s.name.as_str()),
+        // A schedule's first run has no previous output: empty, not the placeholder.
+        last_output: task.schedule_id.map(|_| {
+            last.as_ref()
+                .and_then(|t| t.output.as_deref())
+                .unwrap_or("")
+        }),
+        parent_output: parent.as_ref().map(|p| p.output.as_deref().unwrap_or("")),
+        ..Values::at(now, zone)
+    };
+    let bound = prompt::bind(&task.prompt, &values);
+    // Nothing to bind (a record saved before variables, naming none it has).
+    if bound != task.prompt {
+        task.effective_prompt = Some(bound);
+    }
+    Ok(())
+}
+
+/// The task whose output is `{{last_output}}` for `task`: the schedule's latest
+/// completed run before the one `task` belongs to.
+fn previous_run_output(
+    txn: &impl TaskTxn,
+    task: &Task,
+    s: &crate::schedule::Schedule,
+) -> Result<Option<TaskId>, TaskError> {
+    let mut root = task.id;
+    let mut parent = task.parent_task_id;
+    // A follow-up's run is its chain's first task (at most MAX_FOLLOW_UPS up).
+    while let Some(id) = parent {
+        root = id;
+        parent = txn.get(id)?.and_then(|t| t.parent_task_id);
+    }
+    Ok(if s.last_output_task == Some(root) {
+        s.previous_output_task
+    } else {
+        s.last_output_task
+    })
 }
 
 fn ready_state(task: &Task, now: DateTime<Utc>) -> TaskState {
@@ -232,6 +307,7 @@ pub(crate) fn claim_where(
             // `attempts`), and two entries must never share a number.
             let number = task.history.len() as u32 + 1;
             task.history.push(Attempt::started(number, ctx.now));
+            bind_for_run(txn, &mut task, ctx.now)?;
             claimed.push(save(txn, ctx, &old, task)?);
         }
         if fresh.len() < page {
@@ -441,14 +517,13 @@ fn after_change(txn: &mut impl TaskTxn, ctx: &mut Ctx, task: &Task) -> Result<()
 fn release_children(txn: &mut impl TaskTxn, ctx: &mut Ctx, task: &Task) -> Result<(), TaskError> {
     match task.status {
         TaskState::Completed => {
-            let output = task.output.as_deref().unwrap_or("");
             for child_id in txn.children(task.id)? {
                 let old = txn.require(child_id)?;
                 if old.status != TaskState::Waiting {
                     continue;
                 }
                 let mut child = old.clone();
-                child.effective_prompt = Some(bind_parent_output(&child.prompt, output));
+                child.effective_prompt = Some(with_parent_output(&child.prompt, task));
                 child.status = ready_state(&child, ctx.now);
                 save(txn, ctx, &old, child)?;
             }
@@ -539,10 +614,7 @@ pub(crate) fn retry(
         let parent = txn.require(parent_id)?;
         match parent.status {
             TaskState::Completed => {
-                task.effective_prompt = Some(bind_parent_output(
-                    &task.prompt,
-                    parent.output.as_deref().unwrap_or(""),
-                ));
+                task.effective_prompt = Some(with_parent_output(&task.prompt, &parent));
                 task.status = TaskState::Queued;
             }
             TaskState::Failed | TaskState::Cancelled => {

@@ -117,6 +117,7 @@ fn import_record(rec: &ImportRec, id: TaskId, parent: Option<TaskId>, now: DateT
         finish_reason: None,
         usage_estimated: false,
         tags: Vec::new(),
+        timezone: None,
     }
 }
 

@@ -190,6 +190,46 @@ pub struct Schedule {
     pub skipped: Vec<SkippedRuns>,
     /// Every run ever skipped.
     pub skipped_total: u64,
+    /// After this many failed runs in a row the schedule pauses itself; 0 never.
+    #[serde(default = "default_pause_after_failures")]
+    pub pause_after_failures: u32,
+    /// Failed runs since the last completed one (or the last resume).
+    #[serde(default)]
+    pub failures_in_a_row: u32,
+    /// Set when the schedule paused itself; cleared when it is resumed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_paused: Option<AutoPause>,
+    /// The task of the latest run that completed: its output is the next
+    /// run's `{{last_output}}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_output_task: Option<TaskId>,
+    /// The one before: a follow-up of the latest run reads it, its own run's
+    /// output being no "last" output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_output_task: Option<TaskId>,
+}
+
+/// Failed runs in a row after which a schedule pauses itself, unless set.
+pub const DEFAULT_PAUSE_AFTER_FAILURES: u32 = 5;
+/// The largest failure limit accepted.
+pub const MAX_PAUSE_AFTER_FAILURES: u32 = 1000;
+
+fn default_pause_after_failures() -> u32 {
+    DEFAULT_PAUSE_AFTER_FAILURES
+}
+
+/// Why a schedule paused itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct AutoPause {
+    pub at: DateTime<Utc>,
+    /// The failed runs in a row that paused it.
+    pub failures: u32,
+    /// The last failed task.
+    pub task_id: TaskId,
+    /// e.g. "paused after 5 failed runs in a row; the last: timed out after 30 s".
+    pub message: String,
 }
 
 /// Skipped-run groups kept on a schedule; the total counts them all.
@@ -210,6 +250,9 @@ pub struct NewSchedule {
     /// The task to create; `scheduled_for` must be unset.
     pub task: NewTask,
     pub follow_ups: Vec<String>,
+    /// Failed runs in a row before the schedule pauses itself (0: never);
+    /// [`DEFAULT_PAUSE_AFTER_FAILURES`] when `None`.
+    pub pause_after_failures: Option<u32>,
 }
 
 /// A parsed cron expression in its zone.
@@ -326,6 +369,19 @@ pub(crate) fn validate_schedule_name(name: &str) -> Result<String, TaskError> {
     Ok(name.to_string())
 }
 
+pub(crate) fn validate_pause_after_failures(n: Option<u32>) -> Result<u32, TaskError> {
+    match n {
+        None => Ok(DEFAULT_PAUSE_AFTER_FAILURES),
+        Some(n) if n <= MAX_PAUSE_AFTER_FAILURES => Ok(n),
+        Some(n) => Err(TaskError::invalid(
+            "pause_after_failures",
+            format!(
+                "pause_after_failures is {n}; it must be between 0 (never pause) and {MAX_PAUSE_AFTER_FAILURES}"
+            ),
+        )),
+    }
+}
+
 pub(crate) fn validate_follow_ups(follow_ups: &[String]) -> Result<(), TaskError> {
     if follow_ups.len() > MAX_FOLLOW_UPS {
         return Err(TaskError::invalid(
@@ -338,6 +394,9 @@ pub(crate) fn validate_follow_ups(follow_ups: &[String]) -> Result<(), TaskError
     }
     for (i, text) in follow_ups.iter().enumerate() {
         crate::task::validate_prompt(text)
+            .and_then(|()| {
+                crate::prompt::check(text, crate::prompt::Scope::FOLLOW_UP, "follow_ups")
+            })
             .map_err(|e| TaskError::invalid("follow_ups", format!("follow-up {}: {e}", i + 1)))?;
     }
     Ok(())
@@ -380,6 +439,11 @@ impl Schedule {
             pending: Vec::new(),
             skipped: Vec::new(),
             skipped_total: 0,
+            pause_after_failures: DEFAULT_PAUSE_AFTER_FAILURES,
+            failures_in_a_row: 0,
+            auto_paused: None,
+            last_output_task: None,
+            previous_output_task: None,
         }
     }
 }

@@ -169,9 +169,11 @@ impl Engine {
             }
         }
         schedule::validate_follow_ups(&new.follow_ups)?;
+        let pause_after_failures =
+            schedule::validate_pause_after_failures(new.pause_after_failures)?;
         let task_name = new.task.name.clone();
         // The same checks as a task submitted now (provider, model, limits).
-        let task = self.build(new.task, None)?;
+        let task = self.build(new.task, None, crate::prompt::Scope::SCHEDULE)?;
         Ok(Schedule {
             id: ScheduleId::new(),
             name,
@@ -203,6 +205,11 @@ impl Engine {
             pending: Vec::new(),
             skipped: Vec::new(),
             skipped_total: 0,
+            pause_after_failures,
+            failures_in_a_row: 0,
+            auto_paused: None,
+            last_output_task: None,
+            previous_output_task: None,
         })
     }
 }

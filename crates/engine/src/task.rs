@@ -263,7 +263,8 @@ pub struct Task {
     pub name: String,
     /// The prompt as given (for a chained task: its instruction).
     pub prompt: String,
-    /// For a chained task, the prompt actually sent once the parent's output is bound.
+    /// The prompt actually sent, once its variables (the parent's output,
+    /// `{{date}}`, …) are bound; bound again when each attempt starts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub effective_prompt: Option<String>,
     pub status: TaskState,
@@ -321,6 +322,11 @@ pub struct Task {
     /// task carries its parent's too. Absent when none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
+    /// The IANA zone `{{now}}`, `{{date}}` and `{{time}}` are read in: the
+    /// schedule's for its tasks, the engine's local zone when a one-off task
+    /// was created. Absent when the prompt names none of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
 }
 
 #[cfg(test)]
@@ -382,6 +388,7 @@ impl Task {
             finish_reason: None,
             usage_estimated: false,
             tags: Vec::new(),
+            timezone: None,
         }
     }
 }
@@ -579,15 +586,6 @@ pub struct ChainRequest {
     pub task: NewTask,
 }
 
-/// Binds a parent's output into a child's instruction.
-pub fn bind_parent_output(instruction: &str, parent_output: &str) -> String {
-    if instruction.contains(PARENT_OUTPUT_PLACEHOLDER) {
-        instruction.replace(PARENT_OUTPUT_PLACEHOLDER, parent_output)
-    } else {
-        format!("{parent_output}\n\n{instruction}")
-    }
-}
-
 /// Checks the fields every task must satisfy; shared by create, chain and import.
 pub(crate) fn validate_prompt(prompt: &str) -> Result<(), TaskError> {
     if prompt.trim().is_empty() {
@@ -775,22 +773,6 @@ pub(crate) fn default_name(prompt: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn binding_replaces_every_placeholder() {
-        assert_eq!(
-            bind_parent_output("Summarise: {{parent.output}} / {{parent.output}}", "X"),
-            "Summarise: X / X"
-        );
-    }
-
-    #[test]
-    fn binding_without_placeholder_puts_output_first_with_a_blank_line() {
-        assert_eq!(
-            bind_parent_output("Translate it", "Hello"),
-            "Hello\n\nTranslate it"
-        );
-    }
 
     #[test]
     fn ids_sort_by_creation_and_parse_back() {

@@ -37,6 +37,9 @@ pub struct ScheduleInput {
     /// Instructions chained after the task, each onto the one before it.
     #[serde(default)]
     pub follow_ups: Vec<String>,
+    /// Failed runs in a row before the schedule pauses itself; 0 never; 5 when unset.
+    #[serde(default)]
+    pub pause_after_failures: Option<u32>,
 }
 
 impl ScheduleInput {
@@ -58,6 +61,7 @@ impl ScheduleInput {
                 .into_iter()
                 .filter(|f| !f.trim().is_empty())
                 .collect(),
+            pause_after_failures: self.pause_after_failures,
         }
     }
 }

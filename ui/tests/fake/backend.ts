@@ -257,6 +257,8 @@ const fake = {
   /** Records skipped runs on the schedule named `name` (as after the app was closed). */
   skipRuns: (name: string, count: number, reason?: "missed" | "too_late" | "catch_up_limit" | "overlap") =>
     schedules.skip(name, count, reason),
+  /** The schedule named `name` paused itself after failed runs in a row. */
+  autoPause: (name: string) => schedules.autoPause(name),
 };
 
 (window as unknown as { __fake: typeof fake }).__fake = fake;

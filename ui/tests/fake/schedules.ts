@@ -123,6 +123,13 @@ export class FakeSchedules {
       } as never,
       null,
     );
+    const pauseAfter = input.pause_after_failures ?? 5;
+    if (!Number.isInteger(pauseAfter) || pauseAfter < 0 || pauseAfter > 1000) {
+      throw invalid(
+        "pause_after_failures",
+        `pause_after_failures is ${pauseAfter}; it must be between 0 (never pause) and 1000`,
+      );
+    }
     const at = new Date(now).toISOString();
     const enabled = old ? old.enabled : input.enabled ?? true;
     return {
@@ -156,6 +163,8 @@ export class FakeSchedules {
       pending: [],
       skipped: old?.skipped ?? [],
       skipped_total: old?.skipped_total ?? 0,
+      pause_after_failures: pauseAfter,
+      failures_in_a_row: old?.failures_in_a_row ?? 0,
     };
   }
 
@@ -195,6 +204,11 @@ export class FakeSchedules {
   setEnabled(id: string, enabled: boolean): Schedule {
     const s = structuredClone(this.require(id));
     s.enabled = enabled;
+    if (enabled) {
+      // Resuming starts the count of failed runs again.
+      s.failures_in_a_row = 0;
+      delete s.auto_paused;
+    }
     s.next_fire_at = enabled ? (upcomingFires(s.cron, s.timezone, this.model.now(), 1)[0] ?? null) : null;
     s.updated_at = new Date(this.model.now()).toISOString();
     return this.#save(s);
@@ -235,6 +249,22 @@ export class FakeSchedules {
   }
 
   /** Records `count` skipped runs, as the engine does after the app was closed. */
+  /** The engine paused the schedule after its limit of failed runs in a row. */
+  autoPause(name: string): Schedule {
+    const s = structuredClone(this.byName(name));
+    const n = s.pause_after_failures;
+    s.enabled = false;
+    s.next_fire_at = null;
+    s.failures_in_a_row = n;
+    s.auto_paused = {
+      at: new Date(this.model.now()).toISOString(),
+      failures: n,
+      task_id: s.active_run[0] ?? this.model.newId(this.model.now()),
+      message: `paused after ${n} failed runs in a row; the last: the provider refused the request`,
+    };
+    return this.#save(s);
+  }
+
   skip(name: string, count: number, reason: SkipReason = "missed"): Schedule {
     const s = structuredClone(this.byName(name));
     const now = this.model.now();

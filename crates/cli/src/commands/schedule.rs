@@ -63,6 +63,9 @@ pub struct Definition {
     /// An instruction chained onto the run's task ({{parent.output}} allowed); repeatable, in order
     #[arg(long = "follow-up", value_name = "TEXT")]
     pub follow_ups: Vec<String>,
+    /// Pause the schedule after this many failed runs in a row; 0 never pauses it [default: 5]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = failure_limit)]
+    pub pause_after_failures: Option<u32>,
     /// The prompt of each run's task; `-` reads it from standard input
     pub prompt: String,
     #[command(flatten)]
@@ -134,6 +137,19 @@ pub async fn run(db: &Path, args: ScheduleArgs) -> Result<(), CliError> {
     }
 }
 
+/// `--pause-after-failures`: a count, with the engine's bounds.
+fn failure_limit(text: &str) -> Result<u32, String> {
+    let n: i64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{text}' is not a whole number"))?;
+    let max = baton_engine::MAX_PAUSE_AFTER_FAILURES;
+    u32::try_from(n)
+        .ok()
+        .filter(|n| *n <= max)
+        .ok_or_else(|| format!("{n} is not between 0 (never pause) and {max}"))
+}
+
 /// The request `add` and `edit` send, checked as far as it can be without the
 /// database: the policies, durations, prompt, task fields, and the expression
 /// in its zone (invalid, unknown zone, never fires).
@@ -166,6 +182,7 @@ fn new_schedule(name: String, d: &Definition) -> Result<NewSchedule, CliError> {
         max_lateness,
         overlap,
         follow_ups: d.follow_ups.clone(),
+        pause_after_failures: d.pause_after_failures,
         ..NewSchedule::new(name, d.cron.clone(), input::task(prompt, &d.task)?)
     })
 }

@@ -1,0 +1,411 @@
+//! Prompt variables: `{{now}}`, `{{date}}`, `{{time}}`, `{{schedule.name}}`,
+//! `{{last_output}}` and `{{parent.output}}`, checked when a task or schedule is
+//! saved and bound when a run starts (docs/prompt-variables.md).
+//!
+//! One pass over the text: a bound value is never read again for variables, so
+//! a parent's output holding `{{now}}` arrives as written. `\{{` is a literal
+//! `{{`. When saved, any other `{{` is an error naming it; when bound (records
+//! saved before variables existed, or imported), it is left as written.
+
+use crate::error::TaskError;
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+/// A variable a prompt may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Var {
+    Now,
+    Date,
+    Time,
+    ScheduleName,
+    LastOutput,
+    ParentOutput,
+}
+
+impl Var {
+    const ALL: [Var; 6] = [
+        Var::Now,
+        Var::Date,
+        Var::Time,
+        Var::ScheduleName,
+        Var::LastOutput,
+        Var::ParentOutput,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Var::Now => "now",
+            Var::Date => "date",
+            Var::Time => "time",
+            Var::ScheduleName => "schedule.name",
+            Var::LastOutput => "last_output",
+            Var::ParentOutput => "parent.output",
+        }
+    }
+
+    fn parse(name: &str) -> Option<Var> {
+        Var::ALL.into_iter().find(|v| v.name() == name)
+    }
+}
+
+/// Where a prompt is saved: which variables it may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Scope {
+    /// Chained onto a parent (a chained task, a schedule's follow-up).
+    pub chained: bool,
+    /// Created by a schedule's fire.
+    pub scheduled: bool,
+}
+
+impl Scope {
+    pub const TASK: Scope = Scope {
+        chained: false,
+        scheduled: false,
+    };
+    pub const CHAINED: Scope = Scope {
+        chained: true,
+        scheduled: false,
+    };
+    pub const SCHEDULE: Scope = Scope {
+        chained: false,
+        scheduled: true,
+    };
+    pub const FOLLOW_UP: Scope = Scope {
+        chained: true,
+        scheduled: true,
+    };
+
+    fn allows(self, var: Var) -> bool {
+        match var {
+            Var::Now | Var::Date | Var::Time => true,
+            Var::ScheduleName | Var::LastOutput => self.scheduled,
+            Var::ParentOutput => self.chained,
+        }
+    }
+
+    fn known(self) -> String {
+        Var::ALL
+            .into_iter()
+            .filter(|v| self.allows(*v))
+            .map(|v| format!("{{{{{}}}}}", v.name()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// One piece of a prompt.
+#[derive(Debug, PartialEq, Eq)]
+enum Piece<'a> {
+    Text(&'a str),
+    Var(Var),
+}
+
+/// Longest text between `{{` and `}}` read as a variable's name; a longer one
+/// is not a variable (and, when saved, an error).
+const MAX_NAME: usize = 64;
+
+/// What is wrong with a `{{`.
+#[derive(Debug)]
+enum Bad {
+    /// No `}}` closes it on its line.
+    Unclosed,
+    Unknown(String),
+}
+
+/// Splits `text` into text and variables. `Err` gives the byte offset of the
+/// first `{{` that is neither `\{{` nor a known variable.
+fn pieces(text: &str) -> Result<Vec<Piece<'_>>, (usize, Bad)> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    let mut offset = 0;
+    while let Some(at) = rest.find("{{") {
+        if at > 0 && rest.as_bytes()[at - 1] == b'\\' {
+            out.push(Piece::Text(&rest[..at - 1]));
+            out.push(Piece::Text("{{"));
+            rest = &rest[at + 2..];
+            offset += at + 2;
+            continue;
+        }
+        out.push(Piece::Text(&rest[..at]));
+        let after = &rest[at + 2..];
+        let name = after
+            .find("}}")
+            .map(|end| &after[..end])
+            .filter(|name| name.len() <= MAX_NAME && !name.contains('\n'));
+        let Some(name) = name else {
+            return Err((offset + at, Bad::Unclosed));
+        };
+        let Some(var) = Var::parse(name.trim()) else {
+            return Err((offset + at, Bad::Unknown(name.trim().to_string())));
+        };
+        out.push(Piece::Var(var));
+        let used = at + 2 + name.len() + 2;
+        rest = &rest[used..];
+        offset += used;
+    }
+    out.push(Piece::Text(rest));
+    Ok(out)
+}
+
+/// Checks the variables of a prompt saved in `scope`; `field` names it in the
+/// error ("prompt", "follow_ups").
+pub(crate) fn check(text: &str, scope: Scope, field: &'static str) -> Result<(), TaskError> {
+    if !text.contains("{{") {
+        return Ok(());
+    }
+    let what = if field == "follow_ups" {
+        "the follow-up"
+    } else {
+        "the prompt"
+    };
+    let known = |msg: String| {
+        TaskError::invalid(
+            field,
+            format!(
+                "{msg} (known here: {}; \\{{{{ is a literal '{{{{')",
+                scope.known()
+            ),
+        )
+    };
+    let pieces = pieces(text).map_err(|(at, msg)| match msg {
+        Bad::Unknown(name) => known(format!("{what} names an unknown variable {{{{{name}}}}}")),
+        Bad::Unclosed => {
+            let place = text[..at].chars().count() + 1;
+            known(format!(
+                "the '{{{{' at character {place} of {what} starts no variable"
+            ))
+        }
+    })?;
+    for piece in pieces {
+        if let Piece::Var(var) = piece {
+            if !scope.allows(var) {
+                let why = match var {
+                    Var::ParentOutput => "only a chained task has a parent",
+                    _ => "only a schedule's tasks have one",
+                };
+                return Err(known(format!(
+                    "{what} names {{{{{}}}}}, which cannot be used here: {why}",
+                    var.name()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// True when the prompt names a variable or writes `\{{`: binding changes it.
+pub(crate) fn has_variables(text: &str) -> bool {
+    text.contains("{{")
+}
+
+/// What variables are bound to when a run starts. `None` leaves a variable as
+/// written (a chained task's preview before its run binds the rest).
+#[derive(Debug, Default)]
+pub(crate) struct Values<'a> {
+    /// The run's start, in the zone the times are read in.
+    pub now: Option<DateTime<Tz>>,
+    pub schedule_name: Option<&'a str>,
+    pub last_output: Option<&'a str>,
+    pub parent_output: Option<&'a str>,
+}
+
+impl Values<'_> {
+    pub fn at(now: DateTime<Utc>, zone: Tz) -> Self {
+        Values {
+            now: Some(now.with_timezone(&zone)),
+            ..Values::default()
+        }
+    }
+}
+
+/// The prompt with its variables bound. A chained prompt that does not name
+/// `{{parent.output}}` gets the parent's output before it, as it always has.
+pub(crate) fn bind(text: &str, values: &Values) -> String {
+    let mut out = String::with_capacity(text.len());
+    let named_parent = match pieces(text) {
+        Ok(pieces) => {
+            let mut named = false;
+            for piece in pieces {
+                match piece {
+                    Piece::Text(t) => out.push_str(t),
+                    Piece::Var(var) => {
+                        named |= var == Var::ParentOutput;
+                        push_value(&mut out, var, values);
+                    }
+                }
+            }
+            named
+        }
+        // Saved before variables were checked: bind what is known, leave the rest.
+        Err(_) => bind_lenient(text, values, &mut out),
+    };
+    match values.parent_output {
+        Some(parent) if !named_parent => format!("{parent}\n\n{out}"),
+        _ => out,
+    }
+}
+
+fn push_value(out: &mut String, var: Var, values: &Values) {
+    let fmt = |f: &str| values.now.map(|t| t.format(f).to_string());
+    let value = match var {
+        Var::Now => fmt("%Y-%m-%dT%H:%M:%S%:z"),
+        Var::Date => fmt("%Y-%m-%d"),
+        Var::Time => fmt("%H:%M"),
+        Var::ScheduleName => values.schedule_name.map(str::to_string),
+        Var::LastOutput => values.last_output.map(str::to_string),
+        Var::ParentOutput => values.parent_output.map(str::to_string),
+    };
+    match value {
+        Some(v) => out.push_str(&v),
+        None => {
+            out.push_str("{{");
+            out.push_str(var.name());
+            out.push_str("}}");
+        }
+    }
+}
+
+/// Binds the known variables of a text that has other `{{` in it too, leaving
+/// those as written. True when it named `{{parent.output}}`.
+fn bind_lenient(text: &str, values: &Values, out: &mut String) -> bool {
+    let mut named = false;
+    let mut rest = text;
+    while let Some(at) = rest.find("{{") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 2..];
+        let var = after
+            .find("}}")
+            .filter(|end| *end <= MAX_NAME)
+            .and_then(|end| Var::parse(after[..end].trim()).map(|v| (v, end)));
+        match var {
+            Some((var, end)) => {
+                named |= var == Var::ParentOutput;
+                push_value(out, var, values);
+                rest = &after[end + 2..];
+            }
+            None => {
+                out.push_str("{{");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    named
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn paris(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+        chrono_tz::Europe::Paris
+            .with_ymd_and_hms(y, mo, d, h, mi, 0)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn time_variables_are_read_in_the_given_zone() {
+        let at = paris(2026, 3, 29, 0, 30);
+        let v = Values::at(at, chrono_tz::Europe::Paris);
+        assert_eq!(
+            bind("{{date}} {{time}} {{ now }}", &v),
+            "2026-03-29 00:30 2026-03-29T00:30:00+01:00"
+        );
+        // The same instant in New York is still the day before.
+        let v = Values::at(at, chrono_tz::America::New_York);
+        assert_eq!(bind("{{date}}", &v), "2026-03-28");
+    }
+
+    #[test]
+    fn a_bound_value_is_not_read_for_variables_again() {
+        let v = Values {
+            parent_output: Some("{{date}} and \\{{"),
+            ..Values::at(paris(2026, 1, 1, 9, 0), chrono_tz::UTC)
+        };
+        assert_eq!(
+            bind("On {{date}}: {{parent.output}}", &v),
+            "On 2026-01-01: {{date}} and \\{{"
+        );
+    }
+
+    #[test]
+    fn a_chained_prompt_without_the_placeholder_gets_the_output_first() {
+        let v = Values {
+            parent_output: Some("Hello"),
+            ..Values::default()
+        };
+        assert_eq!(bind("Translate it", &v), "Hello\n\nTranslate it");
+        assert_eq!(bind("Say: {{parent.output}}!", &v), "Say: Hello!");
+    }
+
+    #[test]
+    fn a_backslash_writes_a_literal_brace_pair() {
+        let v = Values::at(paris(2026, 1, 1, 9, 0), chrono_tz::UTC);
+        assert_eq!(
+            bind(r"Use \{{name}} in {{date}}", &v),
+            "Use {{name}} in 2026-01-01"
+        );
+        check(r"Use \{{name}} and \{{ anything", Scope::TASK, "prompt").unwrap();
+    }
+
+    #[test]
+    fn unbound_values_stay_as_written() {
+        let v = Values {
+            parent_output: Some("P"),
+            ..Values::default()
+        };
+        assert_eq!(
+            bind("{{date}} {{parent.output}} {{last_output}}", &v),
+            "{{date}} P {{last_output}}"
+        );
+    }
+
+    #[test]
+    fn unknown_or_unclosed_variables_are_refused_when_saved_naming_them() {
+        let e = check("Hi {{nme}}", Scope::TASK, "prompt").unwrap_err();
+        assert!(
+            matches!(
+                e,
+                TaskError::Invalid {
+                    field: "prompt",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(
+            e.to_string()
+                .contains("the prompt names an unknown variable {{nme}}"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("{{now}}, {{date}}, {{time}}"), "{e}");
+        let e = check("é {{ never closed", Scope::TASK, "prompt").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("the '{{' at character 3 of the prompt starts no variable"),
+            "{e}"
+        );
+        let e = check("{{schedule.name}}", Scope::TASK, "prompt").unwrap_err();
+        assert!(e.to_string().contains("only a schedule's tasks"), "{e}");
+        let e = check("{{parent.output}}", Scope::SCHEDULE, "prompt").unwrap_err();
+        assert!(e.to_string().contains("only a chained task"), "{e}");
+        check("{{parent.output}} {{last_output}}", Scope::FOLLOW_UP, "x").unwrap();
+        check(
+            "{{schedule.name}} {{last_output}} {{now}}",
+            Scope::SCHEDULE,
+            "x",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn records_saved_before_variables_bind_what_is_known_and_keep_the_rest() {
+        let v = Values::at(paris(2026, 1, 1, 9, 0), chrono_tz::UTC);
+        assert_eq!(
+            bind("{{#each items}} on {{date}} {{", &v),
+            "{{#each items}} on 2026-01-01 {{"
+        );
+    }
+}

@@ -490,6 +490,55 @@ fn a_provider_test_reports_latency_model_and_tokens_and_never_returns_the_key() 
     }
 }
 
+#[test]
+fn a_providers_models_are_listed_and_local_servers_are_only_added_on_request() {
+    const VAR: &str = "BATON_IPC_TEST_MODELS_KEY";
+    const KEY: &str = "sk-ipc-models-0123456789abcdef";
+    std::env::set_var(VAR, KEY);
+    let shell = shell();
+    let server = tauri::async_runtime::block_on(FakeServer::start(Reply::text(&["ok"])));
+    server.set_models(
+        fake_llm::ListFormat::LmStudio,
+        &["qwen2.5-7b-instruct", "phi-4"],
+    );
+    let settings = provider("fake", &format!("{}/v1", server.url()), VAR);
+    shell
+        .call(
+            "save_provider",
+            json!({"settings": settings, "apiKey": null}),
+        )
+        .unwrap();
+
+    let models = shell
+        .call("provider_models", json!({"name": "fake"}))
+        .unwrap();
+    assert_eq!(models, json!(["qwen2.5-7b-instruct", "phi-4"]));
+    let bearer = format!("Bearer {KEY}");
+    assert_eq!(
+        server.list_requests()[0].header("authorization"),
+        Some(bearer.as_str())
+    );
+    let err = shell
+        .call("provider_models", json!({"name": "nothing"}))
+        .unwrap_err();
+    assert_eq!(err["code"], "not_found");
+
+    // The real ports: what answers there is this machine's business, but all
+    // five are asked and nothing is added by asking.
+    let detection = shell.call("detect_local_servers", json!({})).unwrap();
+    assert_eq!(
+        detection["looked_at"].as_array().unwrap().len(),
+        5,
+        "{detection}"
+    );
+    let err = shell
+        .call("add_local_server", json!({"name": "no-such-server"}))
+        .unwrap_err();
+    assert_eq!(err["code"], "not_detected", "{err}");
+    let listed = shell.call("list_providers", json!({})).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+}
+
 /// GET /health with the bearer token, over a plain socket; returns the status line.
 fn health(url: &str, token: &str) -> String {
     use std::io::{Read, Write};

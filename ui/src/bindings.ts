@@ -49,6 +49,15 @@ export const commands = {
 	removeProvider: (name: string) => typedError<ProviderSettings_Serialize, CommandError_Serialize>(__TAURI_INVOKE("remove_provider", { name })),
 	/**  Sends one tiny request (to `model`, else the provider's default). */
 	testProvider: (name: string, model: string | null) => typedError<ProviderTest_Serialize, CommandError_Serialize>(__TAURI_INVOKE("test_provider", { name, model })),
+	/**  The models provider `name` lists (asked when its form opens). */
+	providerModels: (name: string) => typedError<string[], CommandError_Serialize>(__TAURI_INVOKE("provider_models", { name })),
+	/**
+	 *  Ollama, LM Studio, llama.cpp's server, Jan and vLLM on their usual loopback
+	 *  ports. Adds nothing.
+	 */
+	detectLocalServers: () => typedError<Detection_Serialize, CommandError_Serialize>(__TAURI_INVOKE("detect_local_servers")),
+	/**  Adds the local server found under `name` as a provider. */
+	addLocalServer: (name: string) => typedError<ProviderSettings_Serialize, CommandError_Serialize>(__TAURI_INVOKE("add_local_server", { name })),
 	listSchedules: () => typedError<Schedule_Serialize[], CommandError_Serialize>(__TAURI_INVOKE("list_schedules")),
 	getSchedule: (id: string) => typedError<ScheduleDetail_Serialize, CommandError_Serialize>(__TAURI_INVOKE("get_schedule", { id })),
 	/**
@@ -266,6 +275,35 @@ export type CommandError_Serialize = {
 	records: RecordProblem_Serialize[],
 };
 
+/**  What a look at the local ports found. Nothing was added. */
+export type Detection = Detection_Serialize | Detection_Deserialize;
+
+/**  What a look at the local ports found. Nothing was added. */
+export type Detection_Deserialize = {
+	/**  The servers that answered with their model list, in the order looked at. */
+	found: LocalServer_Deserialize[],
+	/**
+	 *  Ports that answered otherwise (something else listens there, or the
+	 *  server is too slow or broken).
+	 */
+	unrecognised: Unrecognised[],
+	/**  Every URL asked, in order. */
+	looked_at: string[],
+};
+
+/**  What a look at the local ports found. Nothing was added. */
+export type Detection_Serialize = {
+	/**  The servers that answered with their model list, in the order looked at. */
+	found: LocalServer_Serialize[],
+	/**
+	 *  Ports that answered otherwise (something else listens there, or the
+	 *  server is too slow or broken).
+	 */
+	unrecognised: Unrecognised[],
+	/**  Every URL asked, in order. */
+	looked_at: string[],
+};
+
 /**
  *  Why a provider refused or failed a call. Decides whether, and when, the
  *  attempt is retried.
@@ -443,6 +481,56 @@ export type Limits_Serialize = {
 	 *  in any 60 s.
 	 */
 	tpm: number | null,
+};
+
+/**  A server that answered with its model list. */
+export type LocalServer = LocalServer_Serialize | LocalServer_Deserialize;
+
+/**  Which local server a port belongs to. */
+export type LocalServerKind = "ollama" | "lm-studio" | "llama-cpp" | "jan" | "vllm";
+
+/**  A server that answered with its model list. */
+export type LocalServer_Deserialize = {
+	kind: LocalServerKind,
+	/**  "Ollama", "LM Studio", "llama.cpp server", "Jan", "vLLM". */
+	label: string,
+	/**
+	 *  The provider name it is added under: the kind's (`ollama`, `lm-studio`,
+	 *  `llama-cpp`, `jan`, `vllm`), with `-2`, `-3`… when a provider has that
+	 *  name already; or, when it is configured already, that provider's name.
+	 */
+	name: string,
+	/**
+	 *  Its OpenAI-compatible base URL, as a provider's settings take it
+	 *  (`http://127.0.0.1:11434/v1`).
+	 */
+	base_url: string,
+	/**  The models it lists, in its order (the first becomes the default model). */
+	models: string[],
+	/**  The configured provider that already points at this server. */
+	configured_as?: string | null,
+};
+
+/**  A server that answered with its model list. */
+export type LocalServer_Serialize = {
+	kind: LocalServerKind,
+	/**  "Ollama", "LM Studio", "llama.cpp server", "Jan", "vLLM". */
+	label: string,
+	/**
+	 *  The provider name it is added under: the kind's (`ollama`, `lm-studio`,
+	 *  `llama-cpp`, `jan`, `vllm`), with `-2`, `-3`… when a provider has that
+	 *  name already; or, when it is configured already, that provider's name.
+	 */
+	name: string,
+	/**
+	 *  Its OpenAI-compatible base URL, as a provider's settings take it
+	 *  (`http://127.0.0.1:11434/v1`).
+	 */
+	base_url: string,
+	/**  The models it lists, in its order (the first becomes the default model). */
+	models: string[],
+	/**  The configured provider that already points at this server. */
+	configured_as: string | null,
 };
 
 /**
@@ -1351,6 +1439,16 @@ export type Task_Serialize = {
 	 *  was created. Absent when the prompt names none of them.
 	 */
 	timezone?: string,
+};
+
+/**  A port that answered, but not with the model list its server sends. */
+export type Unrecognised = {
+	/**  The server that port usually belongs to. */
+	kind: LocalServerKind,
+	/**  The URL asked. */
+	url: string,
+	/**  What it did instead, in a few words ("answered HTTP 404"). */
+	reason: string,
 };
 
 /**  Where the update check stands; sent to the window whenever it changes. */

@@ -1,8 +1,9 @@
 // Provider settings: add, edit, remove and test a provider; keys go one way only; the engine's
-// field errors show next to the field; the create form offers the configured providers.
+// field errors show next to the field; the create form offers the configured providers; local
+// servers are found and added only on a click; the model field offers the provider's models.
 import assert from "node:assert/strict";
 import { after, afterEach, before, describe, it } from "node:test";
-import { byTestId, callsOf, fake, hasText, useApp } from "./harness.mjs";
+import { byTestId, callsOf, fake, hasText, until, useApp } from "./harness.mjs";
 
 const app = useApp({ before, after, afterEach });
 
@@ -26,6 +27,21 @@ async function openProviders(page) {
   await tab.waitFor();
   return tab;
 }
+
+const OLLAMA = {
+  kind: "ollama",
+  label: "Ollama",
+  name: "ollama",
+  base_url: "http://127.0.0.1:11434/v1",
+  models: ["llama3.2:latest", "qwen2.5:7b", "phi4:latest", "gemma3:4b"],
+};
+const VLLM = {
+  kind: "vllm",
+  label: "vLLM",
+  name: "vllm",
+  base_url: "http://127.0.0.1:8000/v1",
+  models: ["meta-llama/Llama-3.1-8B-Instruct"],
+};
 
 const providerRow = (page, name) => page.locator(`[data-testid="provider-row"][data-provider="${name}"]`);
 
@@ -205,5 +221,88 @@ describe("provider settings", () => {
     assert.equal(await row.getByTestId("provider-lowered-concurrency").count(), 0);
     await fake(page, "lowerConcurrency", "local", 2, "Name ideas for the CLI");
     await hasText(row.getByTestId("provider-lowered-concurrency"), /^2 at once until .*kept interrupting answers/);
+  });
+
+  it("finds local servers and adds one only when its Add is clicked", async () => {
+    const page = await app.open({ config: { localServers: [OLLAMA, VLLM] } });
+    await openProviders(page);
+    await byTestId(page, "providers-empty").waitFor();
+    await fake(page, "hold", "detect_local_servers");
+    await byTestId(page, "local-servers-find").click();
+    await hasText(byTestId(page, "local-servers-find"), "Looking…");
+    assert.equal(await byTestId(page, "local-servers-find").isDisabled(), true);
+    await fake(page, "release", "detect_local_servers");
+
+    const ollama = page.locator('[data-testid="local-server"][data-name="ollama"]');
+    const vllm = page.locator('[data-testid="local-server"][data-name="vllm"]');
+    await hasText(ollama.getByTestId("local-server-models"), "4 models: llama3.2:latest, qwen2.5:7b, phi4:latest, …");
+    await hasText(ollama, /Ollama\s*http:\/\/127\.0\.0\.1:11434\/v1/);
+    await hasText(vllm.getByTestId("local-server-models"), "meta-llama/Llama-3.1-8B-Instruct");
+    // Found is not added.
+    assert.deepEqual(await fake(page, "callsOf", "add_local_server"), []);
+    assert.equal(await page.getByTestId("provider-row").count(), 0);
+    await byTestId(page, "providers-empty").waitFor();
+
+    await vllm.getByTestId("local-server-add").click();
+    const row = providerRow(page, "vllm");
+    await row.waitFor();
+    assert.deepEqual(await callsOf(page, "add_local_server"), [{ name: "vllm" }]);
+    await hasText(row.getByTestId("provider-base-url"), "http://127.0.0.1:8000/v1");
+    await hasText(row.getByTestId("provider-key"), "none");
+    await hasText(vllm.getByTestId("local-server-added"), "Added as vllm");
+    await hasText(byTestId(page, "toast"), /Added provider “vllm”/);
+    assert.equal(await page.getByTestId("provider-row").count(), 1, "only the one clicked");
+    assert.equal(await ollama.getByTestId("local-server-add").count(), 1);
+
+    // Looking again shows it as added; the engine's refusal shows in the row.
+    await byTestId(page, "local-servers-find").click();
+    await hasText(vllm.getByTestId("local-server-added"), "Added as vllm");
+    await fake(page, "failNext", "add_local_server", "not_detected", "no local server to add as 'ollama' answered on 127.0.0.1 (found: vllm)");
+    await ollama.getByTestId("local-server-add").click();
+    await hasText(ollama.getByRole("alert"), /no local server to add as 'ollama'/);
+    assert.equal(await page.getByTestId("provider-row").count(), 1);
+  });
+
+  it("says where it looked when no local server answers", async () => {
+    const page = await app.open();
+    await openProviders(page);
+    await byTestId(page, "local-servers-find").click();
+    await hasText(byTestId(page, "local-servers-none"), /No local server answered on 127\.0\.0\.1 \(looked at Ollama :11434, .*vLLM :8000\)/);
+    assert.equal(await page.getByTestId("local-server").count(), 0);
+  });
+
+  it("offers the models the provider lists in the model field, and still takes any text", async () => {
+    const page = await app.open({
+      config: { providers: [LOCAL], providerModels: { local: ["llama3.2", "qwen3:8b", "mistral-small"] } },
+    });
+    await openProviders(page);
+    await providerRow(page, "local").getByTestId("provider-edit").click();
+    const form = byTestId(page, "provider-form");
+    assert.deepEqual(await callsOf(page, "provider_models"), [{ name: "local" }]);
+    await until(page, () => document.querySelectorAll('[data-testid="provider-models"] option').length === 3);
+    const offered = await form.locator('[data-testid="provider-models"] option').evaluateAll((os) => os.map((o) => o.value));
+    assert.deepEqual(offered, ["llama3.2", "qwen3:8b", "mistral-small"]);
+    const input = form.locator('[name="default-model"]');
+    assert.equal(await input.getAttribute("list"), "provider-models");
+    assert.equal(await form.getByTestId("provider-models-hint").count(), 0);
+    await input.fill("my-own-finetune");
+    await byTestId(page, "provider-save").click();
+    const [args] = await callsOf(page, "save_provider");
+    assert.equal(args.settings.model, "my-own-finetune");
+  });
+
+  it("keeps the model field usable when the provider cannot be asked for its models", async () => {
+    const page = await app.open({ config: { providers: [LOCAL] } });
+    await fake(page, "failNext", "provider_models", "provider_unavailable", "cannot connect to provider 'local'");
+    await openProviders(page);
+    await providerRow(page, "local").getByTestId("provider-edit").click();
+    const form = byTestId(page, "provider-form");
+    await hasText(form.getByTestId("provider-models-hint"), /Could not ask “local” for its models \(cannot connect to provider 'local'\); type one\./);
+    assert.equal(await form.locator('[role="alert"]').count(), 0, "a hint, not an error");
+    await form.locator('[name="default-model"]').fill("qwen3");
+    await byTestId(page, "provider-save").click();
+    await form.waitFor({ state: "detached" });
+    const [args] = await callsOf(page, "save_provider");
+    assert.equal(args.settings.model, "qwen3");
   });
 });

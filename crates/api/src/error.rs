@@ -172,6 +172,9 @@ impl From<ProviderConfigError> for HttpError {
         match e {
             ProviderConfigError::Invalid { field, .. } => HttpError::invalid(field, message),
             ProviderConfigError::NotFound(_) => HttpError::not_found(message),
+            ProviderConfigError::NotDetected { .. } => {
+                HttpError::new(StatusCode::NOT_FOUND, code, message)
+            }
             ProviderConfigError::Key(key) => {
                 // The engine's machine has no keychain, or its key is not where
                 // the settings say: not the request's fault.

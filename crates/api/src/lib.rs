@@ -2,8 +2,8 @@
 //!
 //! # Layout
 //! - `server`: [`ApiServer::start`], [`ApiOptions`], [`RunningApi`] (shutdown).
-//! - `routes`: the router and the task, schedule and provider endpoints, one
-//!   engine call each.
+//! - `routes`: the router and the task and schedule endpoints, one engine call each.
+//! - `providers`: the provider endpoints, and local servers found and added.
 //! - `events`: `GET /events`: the event ring, fan-out, `Last-Event-ID` resume.
 //! - `guard`: loopback peer, Host header and bearer token, checked before routing.
 //! - `extract`: JSON bodies and ids, refused with the error contract.
@@ -20,6 +20,7 @@ mod events;
 mod extract;
 mod guard;
 mod openapi;
+mod providers;
 mod routes;
 mod server;
 mod sse;
@@ -29,9 +30,8 @@ pub mod wire;
 pub use discovery::{pid_alive, Discovery, DISCOVERY_FILE};
 pub use error::{ApiError, HttpError};
 pub use openapi::{openapi, openapi_json};
-pub use routes::{
-    BUILTIN_PROVIDERS, DEFAULT_PAGE, IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, MAX_PAGE, NEXT_CURSOR,
-};
+pub use providers::BUILTIN_PROVIDERS;
+pub use routes::{DEFAULT_PAGE, IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, MAX_PAGE, NEXT_CURSOR};
 pub use server::{
     ApiOptions, ApiServer, RunningApi, DEFAULT_BODY_LIMIT, DEFAULT_IMPORT_LIMIT,
     DEFAULT_REPLAY_EVENTS,

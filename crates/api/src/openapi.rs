@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document, served at `/openapi.json` and checked into
 //! `docs/openapi.json` (a test regenerates it and fails on drift).
 
-use crate::{events, routes, wire};
+use crate::{events, providers, routes, wire};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -34,10 +34,13 @@ use utoipa::{Modify, OpenApi};
         routes::resume_schedule,
         routes::run_schedule,
         routes::schedule_tasks,
-        routes::list_providers,
-        routes::save_provider,
-        routes::remove_provider,
-        routes::test_provider,
+        providers::list_providers,
+        providers::save_provider,
+        providers::remove_provider,
+        providers::test_provider,
+        providers::provider_models,
+        providers::local_servers,
+        providers::add_local_server,
         events::events,
         routes::export,
         routes::import,
@@ -69,6 +72,11 @@ use utoipa::{Modify, OpenApi};
         wire::ProviderRequest,
         wire::TestProvider,
         wire::ProviderTestResult,
+        wire::ProviderModels,
+        baton_engine::Detection,
+        baton_engine::LocalServer,
+        baton_engine::LocalServerKind,
+        baton_engine::Unrecognised,
         wire::ScheduleRequest,
         wire::ScheduleRun,
         wire::StreamEvent,
@@ -80,7 +88,7 @@ use utoipa::{Modify, OpenApi};
     tags(
         (name = "tasks", description = "create, read, chain, retry and cancel tasks"),
         (name = "schedules", description = "recurring schedules: add, edit, pause, resume, remove, run now"),
-        (name = "providers", description = "the LLM providers tasks can name: list, add or replace, remove, test; keys are never answered"),
+        (name = "providers", description = "the LLM providers tasks can name: list, add or replace, remove, test, the models each lists; local servers found on loopback and added on request; keys are never answered"),
         (name = "events", description = "the live stream of task events"),
         (name = "transfer", description = "export and import every task and schedule"),
         (name = "server", description = "health and this document"),

@@ -5,9 +5,10 @@ use crate::error::HttpError;
 use crate::events::{self, EventLog};
 use crate::extract::{self, BodyLimit, JsonBody, JsonOrEmpty};
 use crate::guard::{self, Guard};
+use crate::providers;
 use crate::wire::{
-    CancelTask, CancelledTask, ChainTask, ErrorBody, Health, ImportSummary, ProviderRequest,
-    ProviderTestResult, RetryTask, ScheduleRequest, ScheduleRun, TestProvider,
+    CancelTask, CancelledTask, ChainTask, ErrorBody, Health, ImportSummary, RetryTask,
+    ScheduleRequest, ScheduleRun,
 };
 use axum::extract::{DefaultBodyLimit, Path, Query, RawQuery, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -15,8 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use baton_engine::{
-    Created, Engine, IdempotencyKey, ListQuery, NewTask, ProviderSettings, Schedule, Task,
-    TaskFilter, TaskId,
+    Created, Engine, IdempotencyKey, ListQuery, NewTask, Schedule, Task, TaskFilter, TaskId,
 };
 use serde::Deserialize;
 use std::convert::Infallible;
@@ -30,8 +30,6 @@ pub const MAX_PAGE: usize = 1000;
 pub const DEFAULT_PAGE: usize = 50;
 /// The header naming the cursor of the next page.
 pub const NEXT_CURSOR: &str = "x-next-cursor";
-/// The header of `GET /providers` naming the built-in providers, comma-separated.
-pub const BUILTIN_PROVIDERS: &str = "x-builtin-providers";
 /// The request header that makes `POST /tasks`, `/tasks/{id}/chain` and
 /// `/schedules` create once.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -73,12 +71,16 @@ pub(crate) fn router(state: AppState, guard: Arc<Guard>, limits: Limits) -> Rout
         .route("/schedules/{key}/resume", post(resume_schedule))
         .route("/schedules/{key}/run", post(run_schedule))
         .route("/schedules/{key}/tasks", get(schedule_tasks))
-        .route("/providers", get(list_providers))
+        .route("/providers", get(providers::list_providers))
         .route(
             "/providers/{name}",
-            axum::routing::put(save_provider).delete(remove_provider),
+            axum::routing::put(providers::save_provider).delete(providers::remove_provider),
         )
-        .route("/providers/{name}/test", post(test_provider))
+        .route("/providers/{name}/test", post(providers::test_provider))
+        .route("/providers/{name}/models", get(providers::provider_models))
+        // Not under /providers/: a provider may be named "detect".
+        .route("/local-servers", get(providers::local_servers))
+        .route("/local-servers/{name}", post(providers::add_local_server))
         .route("/events", get(events::events))
         .route("/export", get(export))
         .route("/import", import)
@@ -608,130 +610,6 @@ fn page_limit(text: Option<&str>) -> Result<usize, HttpError> {
                 format!("limit must be a whole number from 1 to {MAX_PAGE}, got '{text}'"),
             )
         })
-}
-
-/// `GET /providers`
-#[utoipa::path(get, path = "/providers", tag = "providers",
-    responses(
-        (status = 200, description = "the configured providers (not the built-in ones), by name, as `baton provider list --json`; never a key",
-         body = Vec<baton_engine::ProviderSettings>,
-         headers(("X-Builtin-Providers" = String, description = "the built-in providers tasks may also name, comma-separated (e.g. `mock`)"))),
-        (status = 401, description = "no or wrong token", body = ErrorBody),
-    ),
-    security(("bearer" = [])),
-)]
-pub(crate) async fn list_providers(State(state): State<AppState>) -> Response {
-    let configured = state.engine.provider_settings();
-    let builtin: Vec<String> = state
-        .engine
-        .providers()
-        .names()
-        .filter(|n| !configured.iter().any(|s| s.name == *n))
-        .map(String::from)
-        .collect();
-    let mut response = Json(configured).into_response();
-    if let Ok(value) = HeaderValue::from_str(&builtin.join(",")) {
-        response.headers_mut().insert(BUILTIN_PROVIDERS, value);
-    }
-    response
-}
-
-/// `PUT /providers/{name}`
-#[utoipa::path(put, path = "/providers/{name}", tag = "providers",
-    params(("name" = String, Path, description = "the provider's name: letters, digits, '-', '_' and '.'")),
-    request_body = ProviderRequest,
-    responses(
-        (status = 200, description = "added, or replaced whole; its tasks use it from now on. Never the key", body = baton_engine::ProviderSettings),
-        (status = 400, description = "malformed JSON", body = ErrorBody),
-        (status = 401, description = "no or wrong token", body = ErrorBody),
-        (status = 409, description = "`key_unavailable`: the OS keychain refused the key; nothing was saved", body = ErrorBody),
-        (status = 413, description = "body too large", body = ErrorBody),
-        (status = 415, description = "the body is not declared as JSON", body = ErrorBody),
-        (status = 422, description = "invalid fields (a built-in's name, a base URL that is not http(s) or holds credentials, …); nothing was saved", body = ErrorBody),
-        (status = 503, description = "`keychain_unavailable`: `api_key` was sent but the engine's machine has no OS keychain; nothing was saved (name an environment variable instead)", body = ErrorBody),
-    ),
-    security(("bearer" = [])),
-)]
-pub(crate) async fn save_provider(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-    request: Request,
-) -> Result<Json<ProviderSettings>, HttpError> {
-    let bytes = extract::json_bytes(request, &state, false).await?;
-    // Whatever goes wrong, the answer never carries the key that was sent.
-    let secret = sent_key(&bytes);
-    let saved = async {
-        let body: ProviderRequest = extract::parse(&bytes)?;
-        let (settings, key) = body.into_settings(&name)?;
-        let storing = key.is_some();
-        state
-            .engine
-            .save_provider(settings, key)
-            .await
-            .map_err(|e| {
-                let mut e = HttpError::from(e);
-                if storing
-                    && e.body.field.as_deref() == Some("key")
-                    && e.status != StatusCode::UNPROCESSABLE_ENTITY
-                {
-                    e.body.field = Some("api_key".into());
-                }
-                e
-            })
-    }
-    .await;
-    saved.map(Json).map_err(|e| e.redacted(secret.as_deref()))
-}
-
-/// The `api_key` of a body, if it is JSON with one.
-fn sent_key(bytes: &[u8]) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
-    match value.get("api_key")? {
-        serde_json::Value::String(key) => Some(key.clone()),
-        serde_json::Value::Null => None,
-        other => Some(other.to_string()),
-    }
-}
-
-/// `DELETE /providers/{name}`
-#[utoipa::path(delete, path = "/providers/{name}", tag = "providers",
-    params(("name" = String, Path, description = "the provider's name")),
-    responses(
-        (status = 200, description = "removed, with its key in the keychain; the settings as they were. Its queued tasks fail when run unless a provider of that name comes back", body = baton_engine::ProviderSettings),
-        (status = 401, description = "no or wrong token", body = ErrorBody),
-        (status = 404, description = "no provider has this name", body = ErrorBody),
-    ),
-    security(("bearer" = [])),
-)]
-pub(crate) async fn remove_provider(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-) -> Result<Json<ProviderSettings>, HttpError> {
-    Ok(Json(state.engine.remove_provider(name.trim()).await?))
-}
-
-/// `POST /providers/{name}/test`
-#[utoipa::path(post, path = "/providers/{name}/test", tag = "providers",
-    params(("name" = String, Path, description = "the provider's name (a built-in one too)")),
-    request_body(content = Option<TestProvider>, description = "optional: `{model}`"),
-    responses(
-        (status = 200, description = "the provider answered one tiny request; nothing was stored", body = ProviderTestResult),
-        (status = 400, description = "malformed JSON", body = ErrorBody),
-        (status = 401, description = "no or wrong token", body = ErrorBody),
-        (status = 404, description = "no provider has this name", body = ErrorBody),
-        (status = 415, description = "the body is not declared as JSON", body = ErrorBody),
-        (status = 422, description = "a model the provider does not offer", body = ErrorBody),
-        (status = 502, description = "the provider could not be called or answered with an error: `provider_auth` (also: its key is not where the settings say, e.g. an unset environment variable), `provider_rate_limited`, `provider_unavailable` (no answer, or none within 60 s), `provider_invalid_request`; the message has the key taken out", body = ErrorBody),
-    ),
-    security(("bearer" = [])),
-)]
-pub(crate) async fn test_provider(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-    JsonOrEmpty(body): JsonOrEmpty<TestProvider>,
-) -> Result<Json<ProviderTestResult>, HttpError> {
-    let tested = state.engine.test_provider(name.trim(), body.model).await?;
-    Ok(Json(tested.into()))
 }
 
 /// `GET /export`

@@ -481,6 +481,14 @@ impl From<ProviderTest> for ProviderTestResult {
     }
 }
 
+/// The models a provider lists (`GET /providers/{name}/models`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ProviderModels {
+    pub provider: String,
+    /// In the provider's order; each may be a task's `model`.
+    pub models: Vec<String>,
+}
+
 /// Every error answer. `code` is stable; `message` is one sentence for people.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
@@ -489,7 +497,7 @@ pub struct ErrorBody {
     /// `body_too_large`, `bad_host`, `duplicate_host`, `invalid_input`,
     /// `idempotency_key_reused`, `import_future_version`,
     /// `import_wrong_shape`, `import_bad_records`, `keychain_unavailable`,
-    /// `key_unavailable`, `provider_auth`, `provider_rate_limited`,
+    /// `key_unavailable`, `not_detected`, `provider_auth`, `provider_rate_limited`,
     /// `provider_unavailable`, `provider_invalid_request`, `shutting_down`,
     /// `storage`, `internal`.
     pub code: String,

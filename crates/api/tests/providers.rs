@@ -386,3 +386,81 @@ async fn a_key_sent_or_echoed_by_the_provider_is_never_answered() {
     }
     api.stop().await;
 }
+
+#[tokio::test]
+async fn a_providers_models_and_the_local_servers_are_answered_and_nothing_is_added_unasked() {
+    let api = Api::start().await;
+    let server = FakeServer::start(Reply::text(&["ok"])).await;
+    server.set_models(fake_llm::ListFormat::Vllm, &["qwen", "llama"]);
+    let base = format!("{}/v1", server.url());
+    expect_json(
+        put(
+            &api,
+            "local",
+            json!({"kind": "openai-compatible", "base_url": base}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    let listed = expect_json(
+        api.get("/providers/local/models").send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        listed,
+        json!({"provider": "local", "models": ["qwen", "llama"]})
+    );
+    expect_error(
+        api.get("/providers/nothing/models").send().await.unwrap(),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+
+    // The real ports: whether a server answers there is this machine's business
+    // (the CLI's detection test may be running), but all five are asked.
+    let detection = expect_json(
+        api.get("/local-servers").send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let asked: Vec<&str> = detection["looked_at"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        asked,
+        [
+            "http://127.0.0.1:11434/api/tags",
+            "http://127.0.0.1:1234/v1/models",
+            "http://127.0.0.1:8080/v1/models",
+            "http://127.0.0.1:1337/v1/models",
+            "http://127.0.0.1:8000/v1/models",
+        ]
+    );
+    assert!(detection["found"].is_array() && detection["unrecognised"].is_array());
+    assert_eq!(providers(&api).await.as_array().unwrap().len(), 1);
+
+    let refused = expect_error(
+        api.post("/local-servers/no-such-server")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::NOT_FOUND,
+        "not_detected",
+    )
+    .await;
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("no local server to add as 'no-such-server' answered on 127.0.0.1"),
+        "{refused}"
+    );
+    assert_eq!(providers(&api).await.as_array().unwrap().len(), 1);
+    api.stop().await;
+}

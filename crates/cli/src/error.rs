@@ -113,7 +113,8 @@ impl CliError {
             | CliError::Task(TaskError::IdempotencyKeyReused(_))
             | CliError::Import(ImportError::Task(TaskError::Invalid { .. }))
             | CliError::Provider(ProviderConfigError::Invalid { .. })
-            | CliError::Provider(ProviderConfigError::NotFound(_)) => EXIT_USAGE,
+            | CliError::Provider(ProviderConfigError::NotFound(_))
+            | CliError::Provider(ProviderConfigError::NotDetected { .. }) => EXIT_USAGE,
             // The API's statuses for a wrong request: the same cases as above.
             CliError::Api {
                 status: 400 | 404 | 413 | 415 | 422,

@@ -84,6 +84,57 @@ pub fn table(tasks: &[Task]) -> String {
     columns(&header, &rows)
 }
 
+/// What `provider detect` prints: each server found, then each port that
+/// answered otherwise, or that nothing was found where it looked.
+pub fn local_servers(d: &baton_engine::Detection) -> String {
+    let mut out = if d.found.is_empty() {
+        let looked: Vec<String> = baton_engine::LocalServerKind::ALL
+            .iter()
+            .map(|k| format!("{} :{}", k.label(), k.port()))
+            .collect();
+        format!(
+            "no local server found on 127.0.0.1 (looked at {})\n",
+            looked.join(", ")
+        )
+    } else {
+        let header = ["KIND", "NAME", "URL", "MODELS"].map(String::from);
+        let rows: Vec<[String; 4]> = d
+            .found
+            .iter()
+            .map(|s| {
+                let name = match &s.configured_as {
+                    Some(_) => format!("{} (added)", s.name),
+                    None => s.name.clone(),
+                };
+                let models = match s.models.len() {
+                    0 => "none listed".to_string(),
+                    n => {
+                        let first: Vec<&str> =
+                            s.models.iter().take(3).map(String::as_str).collect();
+                        let more = if n > 3 { ", …" } else { "" };
+                        format!("{n}: {}{more}", first.join(", "))
+                    }
+                };
+                [s.label.clone(), name, s.base_url.clone(), models]
+            })
+            .collect();
+        columns(&header, &rows)
+    };
+    for u in &d.unrecognised {
+        let _ = writeln!(
+            out,
+            "{}: {}; not taken for {}",
+            u.url,
+            u.reason,
+            u.kind.label()
+        );
+    }
+    if d.found.iter().any(|s| s.configured_as.is_none()) {
+        out.push_str("add one with `baton provider detect --add NAME`\n");
+    }
+    out
+}
+
 /// Left-aligned columns two spaces apart, the header first.
 fn columns<const N: usize>(header: &[String; N], rows: &[[String; N]]) -> String {
     let mut widths = header.each_ref().map(|h| h.chars().count());

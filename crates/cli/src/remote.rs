@@ -3,13 +3,14 @@
 
 use crate::error::CliError;
 use baton_api::wire::{
-    CancelTask, CancelledTask, ChainTask, ErrorBody, Health, ImportSummary, ProviderRequest,
-    ProviderTestResult, RetryTask, ScheduleRequest, ScheduleRun, Secret, StreamEvent, TestProvider,
+    CancelTask, CancelledTask, ChainTask, ErrorBody, Health, ImportSummary, ProviderModels,
+    ProviderRequest, ProviderTestResult, RetryTask, ScheduleRequest, ScheduleRun, Secret,
+    StreamEvent, TestProvider,
 };
 use baton_api::{Discovery, SseMessage, SseParser};
 use baton_engine::{
-    ExportFile, IdempotencyKey, ListQuery, NewSchedule, NewTask, ProviderSettings, Schedule,
-    ScheduleId, Task, TaskId,
+    Detection, ExportFile, IdempotencyKey, ListQuery, NewSchedule, NewTask, ProviderSettings,
+    Schedule, ScheduleId, Task, TaskId,
 };
 use futures::stream::BoxStream;
 use futures::StreamExt;
@@ -339,6 +340,22 @@ impl Remote {
         let path = format!("/providers/{}/test", path_segment(name.trim()));
         self.send(self.post(&path).json(&TestProvider { model }))
             .await
+    }
+
+    pub async fn provider_models(&self, name: &str) -> Result<Vec<String>, CliError> {
+        let path = format!("/providers/{}/models", path_segment(name.trim()));
+        let listed: ProviderModels = self.send(self.get(&path)).await?;
+        Ok(listed.models)
+    }
+
+    /// What the engine found on its loopback; adds nothing.
+    pub async fn detect_local_servers(&self) -> Result<Detection, CliError> {
+        self.send(self.get("/local-servers")).await
+    }
+
+    pub async fn add_local_server(&self, name: &str) -> Result<ProviderSettings, CliError> {
+        let path = format!("/local-servers/{}", path_segment(name.trim()));
+        self.send(self.post(&path)).await
     }
 
     /// Subscribes to the live events. Once this returns, the server has

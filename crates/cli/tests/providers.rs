@@ -326,3 +326,169 @@ fn provider_commands_go_through_a_running_engine_api() {
         "a key is in the database file"
     );
 }
+
+/// Fake servers on the REAL ports of Ollama (11434), LM Studio (1234), llama.cpp's
+/// server (8080), Jan (1337) and vLLM (8000), each answering in its own server's
+/// model-list format. This is the only test that binds those ports (one
+/// function, so no other test here runs against them at the same time).
+#[test]
+fn local_servers_on_their_usual_ports_are_detected_and_added_only_when_asked() {
+    use fake_llm::ListFormat;
+    let servers: [(u16, ListFormat, &[&str]); 5] = [
+        (
+            11434,
+            ListFormat::Ollama,
+            &["llama3.2:latest", "qwen2.5:7b"],
+        ),
+        (1234, ListFormat::LmStudio, &["qwen2.5-7b-instruct"]),
+        (
+            8080,
+            ListFormat::LlamaCpp,
+            &["Llama-3.2-3B-Instruct-Q4_K_M.gguf"],
+        ),
+        (
+            1337,
+            ListFormat::Jan,
+            &[
+                "llama3.2-3b-instruct",
+                "mistral-ins-7b-q4",
+                "qwen2.5-coder",
+                "phi-4",
+            ],
+        ),
+        (
+            8000,
+            ListFormat::Vllm,
+            &["meta-llama/Llama-3.1-8B-Instruct"],
+        ),
+    ];
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let fakes: Vec<FakeServer> = servers
+        .iter()
+        .map(|(port, format, models)| {
+            let fake = runtime
+                .block_on(FakeServer::start_on(
+                    ([127, 0, 0, 1], *port).into(),
+                    Reply::text(&["local ", "answer"]),
+                ))
+                .unwrap_or_else(|e| {
+                    panic!("cannot listen on 127.0.0.1:{port} ({e}); stop what listens there")
+                });
+            fake.set_models(*format, models);
+            fake
+        })
+        .collect();
+    let baton = Baton::new();
+    let unchanged = baton.ok(&["provider", "list", "--json"]);
+
+    let found = baton.json(&["provider", "detect", "--json"]);
+    let expected = [
+        ("ollama", "ollama", "Ollama"),
+        ("lm-studio", "lm-studio", "LM Studio"),
+        ("llama-cpp", "llama-cpp", "llama.cpp server"),
+        ("jan", "jan", "Jan"),
+        ("vllm", "vllm", "vLLM"),
+    ];
+    let list = found["found"].as_array().unwrap();
+    assert_eq!(list.len(), 5, "{found}");
+    for ((server, (kind, name, label)), (port, _, models)) in
+        list.iter().zip(expected).zip(&servers)
+    {
+        assert_eq!(server["kind"], kind, "{server}");
+        assert_eq!(server["name"], name, "{server}");
+        assert_eq!(server["label"], label, "{server}");
+        assert_eq!(server["base_url"], format!("http://127.0.0.1:{port}/v1"));
+        assert_eq!(server["models"], serde_json::json!(models), "{server}");
+        assert_eq!(server["configured_as"], serde_json::Value::Null);
+    }
+    assert_eq!(found["unrecognised"], serde_json::json!([]));
+    let table = baton.ok(&["provider", "detect"]);
+    assert!(
+        table.starts_with("KIND")
+            && table.contains("llama.cpp server  llama-cpp  http://127.0.0.1:8080/v1")
+            && table.contains("4: llama3.2-3b-instruct, mistral-ins-7b-q4, qwen2.5-coder, …")
+            && table.contains("--add NAME"),
+        "{table}"
+    );
+    // Nothing was added by looking.
+    assert_eq!(baton.ok(&["provider", "list", "--json"]), unchanged);
+
+    // A name that was not found: refused, naming what was, and nothing added.
+    let refused = baton.refuse(&["provider", "detect", "--add", "gpt4all"]);
+    assert_eq!(refused.status, 2, "{}", refused.message);
+    assert_eq!(
+        refused.message,
+        "no local server to add as 'gpt4all' answered on 127.0.0.1 \
+         (found: ollama, lm-studio, llama-cpp, jan, vllm)"
+    );
+    assert_eq!(baton.ok(&["provider", "list", "--json"]), unchanged);
+
+    // The step: added, and a task runs on it.
+    assert_eq!(
+        baton.ok(&["provider", "detect", "--add", "ollama"]),
+        "provider 'ollama' saved (openai-compatible at http://127.0.0.1:11434/v1, \
+         default model llama3.2:latest, no key)\n"
+    );
+    let providers = baton.json(&["provider", "list", "--json"]);
+    assert_eq!(providers.as_array().unwrap().len(), 1);
+    assert_eq!(providers[0]["name"], "ollama");
+    assert_eq!(providers[0]["kind"], "openai-compatible");
+    assert_eq!(providers[0]["key"]["source"], "none");
+    assert_eq!(
+        baton.ok(&["provider", "models", "ollama"]),
+        "llama3.2:latest\nqwen2.5:7b\n"
+    );
+    let id = baton.submit(&["hello", "--provider", "ollama"]);
+    baton.run_until_idle();
+    let task = baton.task(&id);
+    assert_eq!(task["status"], "completed", "{task}");
+    assert_eq!(task["output"], "local answer");
+    assert_eq!(task["llm_model"], "llama3.2:latest");
+    let asked = fakes[0].requests();
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked[0].body["model"], "llama3.2:latest");
+
+    // Found again, it is the provider it became.
+    let again = baton.json(&["provider", "detect", "--json"]);
+    assert_eq!(again["found"][0]["configured_as"], "ollama");
+    assert!(baton
+        .ok(&["provider", "detect"])
+        .contains("Ollama            ollama (added)"));
+    let twice = baton.refuse(&["provider", "detect", "--add", "ollama"]);
+    assert_eq!(twice.status, 2);
+    assert!(
+        twice.message.contains("is provider 'ollama' already"),
+        "{}",
+        twice.message
+    );
+
+    // Through a running engine's API: the same, and the engine adds it.
+    let mut engine = baton.spawn(&["run"]);
+    engine.wait_for("the engine to start", |log| {
+        count(log, &["engine started"]) > 0
+    });
+    let through_api = baton.json(&["provider", "detect", "--json"]);
+    assert_eq!(through_api["found"], again["found"]);
+    let refused = baton.refuse(&["provider", "detect", "--add", "gpt4all"]);
+    assert_eq!(refused.status, 2, "{}", refused.message);
+    assert!(refused
+        .message
+        .starts_with("no local server to add as 'gpt4all'"));
+    let added = baton.json(&["provider", "detect", "--add", "vllm", "--json"]);
+    assert_eq!(added["base_url"], "http://127.0.0.1:8000/v1");
+    assert_eq!(added["model"], "meta-llama/Llama-3.1-8B-Instruct");
+    let names: Vec<String> = baton
+        .json(&["provider", "list", "--json"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["ollama", "vllm"]);
+    assert_eq!(
+        baton.json(&["provider", "models", "vllm", "--json"]),
+        serde_json::json!(["meta-llama/Llama-3.1-8B-Instruct"])
+    );
+    engine.kill();
+    drop(fakes);
+}

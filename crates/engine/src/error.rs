@@ -148,6 +148,12 @@ pub enum ProviderConfigError {
     },
     #[error("no provider is named '{0}'")]
     NotFound(String),
+    /// No local server found now would be added under this name; nothing was added.
+    #[error(
+        "no local server to add as '{name}' answered on 127.0.0.1 ({})",
+        if found.is_empty() { "none did; is the server running?".to_string() } else { format!("found: {}", found.join(", ")) }
+    )]
+    NotDetected { name: String, found: Vec<String> },
     /// The key could not be stored or read; nothing was changed.
     #[error(transparent)]
     Key(#[from] crate::provider::KeyError),
@@ -170,6 +176,7 @@ impl ProviderConfigError {
         match self {
             ProviderConfigError::Invalid { .. } => "invalid_input",
             ProviderConfigError::NotFound(_) => "not_found",
+            ProviderConfigError::NotDetected { .. } => "not_detected",
             ProviderConfigError::Key(crate::provider::KeyError::NoKeychain(_)) => {
                 "keychain_unavailable"
             }

@@ -20,7 +20,8 @@
 //!   executors: it owns the slots, pause, and the provider limiter.
 //! - `executor`: runs one attempt and reports its outcome to the dispatcher.
 //! - `provider`: the [`Provider`] trait, the deterministic mock, the real HTTP
-//!   providers (OpenAI-compatible, Anthropic), their settings, keys and limits.
+//!   providers (OpenAI-compatible, Anthropic), their settings, keys and limits,
+//!   the models they list, and local servers found on loopback.
 //! - `events`: every change on a broadcast channel.
 //! - `health`: whether the engine can write its database ([`Health`]).
 //! - `catalog`: a live in-memory summary of all tasks for list views.
@@ -83,10 +84,10 @@ pub use lifecycle::{Cancelled, ImportReport};
 pub use pg::{PgStore, PG_SCHEMA_VERSION};
 pub use private_fs::create_private_dir;
 pub use provider::{
-    ApiKey, CompletionRequest, HoldReason, KeyError, KeyRef, Limits, LoweredConcurrency,
-    MockProvider, OutputSink, Prices, Provider, ProviderError, ProviderKind, ProviderSettings,
-    ProviderTest, Providers, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_TOKENS, KEYCHAIN_SERVICE,
-    MAX_PROVIDER_NAME,
+    ApiKey, CompletionRequest, Detection, HoldReason, KeyError, KeyRef, Limits, LocalServer,
+    LocalServerKind, LoweredConcurrency, MockProvider, OutputSink, Prices, Provider, ProviderError,
+    ProviderKind, ProviderSettings, ProviderTest, Providers, Unrecognised, DEFAULT_IDLE_TIMEOUT_MS,
+    DEFAULT_MAX_TOKENS, KEYCHAIN_SERVICE, MAX_PROVIDER_NAME,
 };
 pub use schedule::{
     upcoming_fires, AutoPause, MissedPolicy, NewSchedule, OverlapPolicy, Schedule, ScheduleId,

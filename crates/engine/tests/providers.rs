@@ -634,3 +634,95 @@ async fn a_429_without_retry_after_still_cools_the_provider_down_for_the_least_b
         );
     }
 }
+
+#[tokio::test]
+async fn the_models_a_provider_lists_are_asked_with_its_key_and_each_protocols_headers() {
+    const KEY: &str = "sk-ant-models-0123456789abcdef";
+    std::env::set_var("BATON_TEST_KEY_MODELS", KEY);
+    let server = FakeServer::start(Reply::text(&["ok"])).await;
+    server.set_models(
+        fake_llm::ListFormat::Anthropic,
+        &["claude-sonnet-4-5", "claude-haiku-4-5"],
+    );
+    server.require_key(KEY);
+    let mut s = settings(&server, ProviderKind::Anthropic);
+    s.key = KeyRef::Env {
+        var: "BATON_TEST_KEY_MODELS".into(),
+    };
+    let t = engine_with(s).await;
+
+    let models = t.engine.provider_models("fake").await.unwrap();
+
+    assert_eq!(models, ["claude-sonnet-4-5", "claude-haiku-4-5"]);
+    let asked = server.list_requests();
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked[0].uri, "/v1/models?limit=1000");
+    assert_eq!(asked[0].header("x-api-key"), Some(KEY));
+    assert_eq!(asked[0].header("anthropic-version"), Some("2023-06-01"));
+    assert_eq!(asked[0].header("authorization"), None);
+
+    // The same server as an OpenAI-compatible provider: `{base}/models`, a bearer key.
+    let mut s = settings(&server, ProviderKind::OpenaiCompatible);
+    s.name = "compatible".into();
+    s.key = KeyRef::Env {
+        var: "BATON_TEST_KEY_MODELS".into(),
+    };
+    t.engine.save_provider(s, None).await.unwrap();
+    server.set_models(fake_llm::ListFormat::OpenAi, &["gpt-4o-mini"]);
+    assert_eq!(
+        t.engine.provider_models("compatible").await.unwrap(),
+        ["gpt-4o-mini"]
+    );
+    let asked = server.list_requests();
+    assert_eq!(asked[1].uri, "/v1/models");
+    let bearer = format!("Bearer {KEY}");
+    assert_eq!(asked[1].header("authorization"), Some(bearer.as_str()));
+
+    // A refusal that echoes the key is reported without it.
+    server.require_key("sk-another-key-entirely-0000");
+    let err = t.engine.provider_models("fake").await.unwrap_err();
+    assert_eq!(err.code(), "provider_auth", "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("[redacted]") && !text.contains(&KEY[..12]) && !text.contains(&KEY[12..]),
+        "{text}"
+    );
+
+    assert_eq!(
+        t.engine.provider_models("mock").await.unwrap(),
+        Vec::<String>::new()
+    );
+    assert!(matches!(
+        t.engine.provider_models("nothing").await,
+        Err(ProviderConfigError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_provider_without_a_model_list_or_a_server_says_so_in_one_sentence() {
+    let server = FakeServer::start(Reply::text(&["ok"])).await;
+    let t = engine_with(settings(&server, ProviderKind::OpenaiCompatible)).await;
+    // No model list here: the fake answers 404.
+    let err = t.engine.provider_models("fake").await.unwrap_err();
+    assert_eq!(err.code(), "provider_invalid_request", "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("provider 'fake' rejected the request (HTTP 404"),
+        "{err}"
+    );
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let gone = ProviderSettings::new(
+        "gone",
+        ProviderKind::OpenaiCompatible,
+        format!("http://{}/v1", closed.local_addr().unwrap()),
+    );
+    drop(closed);
+    t.engine.save_provider(gone, None).await.unwrap();
+    let err = t.engine.provider_models("gone").await.unwrap_err();
+    assert_eq!(err.code(), "provider_unavailable", "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("cannot connect to provider 'gone'"),
+        "{err}"
+    );
+}

@@ -16,6 +16,10 @@
 //! and every response whose stream the client dropped before it finished (the
 //! connection closed), so tests can check that a cancel reached the server.
 //!
+//! It can also list models ([`FakeServer::set_models`]) in the format of a given
+//! server ([`ListFormat`]: Ollama's `GET /api/tags`, OpenAI's `GET /v1/models`
+//! as LM Studio, Jan, vLLM and llama.cpp's server write it, or Anthropic's).
+//!
 //! ```no_run
 //! # async fn demo() {
 //! use fake_llm::{FakeServer, Reply};
@@ -30,7 +34,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::Router;
 use futures::stream::{self, Stream, StreamExt};
 use serde_json::{json, Value};
@@ -41,6 +45,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
+
+mod models;
+pub use models::ListFormat;
 
 /// The wire protocol of a request, from its path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,6 +227,7 @@ struct Shared {
     /// Streams that may still be preempted, oldest first.
     streaming: Mutex<VecDeque<Arc<Preempt>>>,
     preempted: AtomicUsize,
+    models: Mutex<models::ModelList>,
 }
 
 /// Asks one stream to end early.
@@ -256,10 +264,13 @@ impl FakeServer {
             preempting: AtomicBool::new(false),
             streaming: Mutex::new(VecDeque::new()),
             preempted: AtomicUsize::new(0),
+            models: Mutex::new(models::ModelList::default()),
         });
         let app = Router::new()
             .route("/v1/chat/completions", post(openai))
             .route("/v1/messages", post(anthropic))
+            .route("/v1/models", get(models::v1_models))
+            .route("/api/tags", get(models::ollama_tags))
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;

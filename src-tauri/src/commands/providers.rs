@@ -1,11 +1,13 @@
-//! Configured providers: list, save (with a key for the OS keychain), remove, test.
+//! Configured providers: list, save (with a key for the OS keychain), remove,
+//! test, the models each lists; and local servers found on loopback, added
+//! only when the person clicks Add.
 //!
 //! A key travels one way only: from the settings form to the engine, which files
 //! it in the keychain. No command returns one, and errors never carry one.
 
 use crate::error::CommandError;
 use crate::state::AppState;
-use baton_engine::{ApiKey, ProviderSettings, ProviderTest};
+use baton_engine::{ApiKey, Detection, ProviderSettings, ProviderTest};
 use tauri::State;
 
 /// The configured providers (not the built-in `mock`); key sources, never keys.
@@ -55,4 +57,35 @@ pub async fn test_provider(
 ) -> Result<ProviderTest, CommandError> {
     let engine = state.engine().await?;
     Ok(engine.test_provider(&name, model).await?)
+}
+
+/// The models provider `name` lists (asked when its form opens).
+#[tauri::command]
+#[specta::specta]
+pub async fn provider_models(
+    state: State<'_, AppState>,
+    name: String,
+) -> Result<Vec<String>, CommandError> {
+    let engine = state.engine().await?;
+    Ok(engine.provider_models(&name).await?)
+}
+
+/// Ollama, LM Studio, llama.cpp's server, Jan and vLLM on their usual loopback
+/// ports. Adds nothing.
+#[tauri::command]
+#[specta::specta]
+pub async fn detect_local_servers(state: State<'_, AppState>) -> Result<Detection, CommandError> {
+    let engine = state.engine().await?;
+    Ok(engine.detect_local_servers().await)
+}
+
+/// Adds the local server found under `name` as a provider.
+#[tauri::command]
+#[specta::specta]
+pub async fn add_local_server(
+    state: State<'_, AppState>,
+    name: String,
+) -> Result<ProviderSettings, CommandError> {
+    let engine = state.engine().await?;
+    Ok(engine.add_local_server(&name).await?)
 }

@@ -4,8 +4,10 @@ import type {
   Activity_Serialize,
   Attempt_Serialize,
   CommandError_Serialize,
+  Detection_Serialize,
   Event_Serialize,
   KeyRef,
+  LocalServer_Serialize,
   LoweredConcurrency,
   MissedPolicy,
   OverlapPolicy,
@@ -44,6 +46,9 @@ export type ScheduleEvent = ScheduleEvent_Serialize;
 export type ScheduleInput = ScheduleInput_Deserialize;
 export type { MissedPolicy, OverlapPolicy, SkipReason, SkippedRuns };
 export type ProviderTest = ProviderTest_Serialize;
+/** What "Find local servers" found; nothing was added. */
+export type Detection = Detection_Serialize;
+export type LocalServer = LocalServer_Serialize;
 export type UpdateStatus = UpdateStatus_Serialize;
 export type { KeyRef, LoweredConcurrency, ProviderKind };
 export type { StatusChanged, StatusCounts, TaskState };

@@ -13,7 +13,7 @@ import type {
   UpdateStatus_Serialize as UpdateStatus,
 } from "../../src/bindings";
 import { Failure, Model, commandError, type Task, type Usage } from "./model";
-import { FakeProviders } from "./providers";
+import { FakeProviders, type LocalSetup } from "./providers";
 import { FakeSchedules } from "./schedules";
 import { seedBulk, seedDemo } from "./seed";
 
@@ -22,6 +22,10 @@ interface Config {
   bulk?: number;
   /** Configured providers at the start. */
   providers?: ProviderSettings[];
+  /** What each provider lists as its models, by provider name. */
+  providerModels?: Record<string, string[]>;
+  /** The local servers detection finds (Ollama, LM Studio…). */
+  localServers?: LocalSetup[];
   /** Commands whose first call fails, as if the engine refused it. */
   failFirst?: { cmd: string; code: string; message: string }[];
   /** What the release feed offers: a version and whether its bundle's signature verifies. */
@@ -38,7 +42,7 @@ const model = new Model();
 if (config.seed !== "none") seedDemo(model);
 if (config.bulk) seedBulk(model, config.bulk);
 for (const p of config.providers ?? []) model.providers.set(p.name, p);
-const providers = new FakeProviders(model);
+const providers = new FakeProviders(model, structuredClone(config.providerModels ?? {}), config.localServers ?? []);
 const schedules = new FakeSchedules(model);
 
 const settings = { workers: 4, notifications: true, start_at_login: false, api_enabled: false, check_updates: true };
@@ -124,6 +128,9 @@ const handlers: Record<string, (a: Args) => unknown> = {
   save_provider: (a) => providers.save(a.settings as never, (a.apiKey as string | null) ?? null),
   remove_provider: (a) => providers.remove(str(a, "name")),
   test_provider: (a) => providers.test(str(a, "name"), (a.model as string | null) ?? null),
+  provider_models: (a) => providers.models(str(a, "name")),
+  detect_local_servers: () => providers.detect(),
+  add_local_server: (a) => providers.addLocal(str(a, "name")),
   list_schedules: () => schedules.all(),
   get_schedule: (a) => schedules.detail(str(a, "id")),
   preview_schedule: (a) => schedules.preview(str(a, "cron"), (a.timezone as string | null) ?? null),
@@ -248,6 +255,8 @@ const fake = {
     });
   },
   resync: () => send("resync", { missed: 3 }),
+  /** The local servers detection finds from now on. */
+  setLocalServers: (servers: LocalSetup[]) => (providers.local = servers),
   /** The app found an update by itself (its check at start). */
   offerUpdate: (version: string, signed: boolean) => {
     feed = { version, signed };

@@ -1,7 +1,11 @@
 // The fake's provider settings: the engine's checks (same fields, same messages) over the
 // model's provider map, and a test request that answers at once. A key sent with a save is
 // dropped, as the engine hands it to the keychain; the settings then say "keychain".
+// Each provider lists the models a test configured for it; the local servers "found" are the
+// ones a test configured, named and marked against the configured providers as the engine does.
 import type {
+  Detection_Serialize as Detection,
+  LocalServer_Serialize as LocalServer,
   ProviderSettings_Deserialize as ProviderInput,
   ProviderSettings_Serialize as ProviderSettings,
   ProviderTest,
@@ -57,8 +61,72 @@ function normalise(input: ProviderInput): ProviderSettings {
   return s;
 }
 
+/** The URLs the engine asks, in its order. */
+const LOOKED_AT = [
+  "http://127.0.0.1:11434/api/tags",
+  "http://127.0.0.1:1234/v1/models",
+  "http://127.0.0.1:8080/v1/models",
+  "http://127.0.0.1:1337/v1/models",
+  "http://127.0.0.1:8000/v1/models",
+];
+
+/** A server on this machine, as a test sets it up: its `name` is the kind's (`ollama`). */
+export type LocalSetup = Omit<LocalServer, "configured_as">;
+
 export class FakeProviders {
-  constructor(private model: Model) {}
+  constructor(
+    private model: Model,
+    /** What each provider lists, by name. */
+    private modelLists: Record<string, string[]> = {},
+    /** The servers listening on this machine. */
+    public local: LocalSetup[] = [],
+  ) {}
+
+  models(name: string): string[] {
+    if (name !== "mock" && !this.model.providers.has(name)) throw commandError("not_found", `no provider is named '${name}'`);
+    return this.modelLists[name] ?? [];
+  }
+
+  /** `detect::detect`: names unique against the configured providers, or theirs when configured. */
+  detect(): Detection {
+    const configured = [...this.model.providers.values()];
+    const taken = configured.map((p) => p.name);
+    const found = this.local.map((server) => {
+      const port = new URL(server.base_url).port;
+      const owner = configured.find((p) => p.kind === "openai-compatible" && /^https?:\/\/(127\.0\.0\.1|localhost|\[::1\])/.test(p.base_url) && new URL(p.base_url).port === port);
+      let name = owner?.name ?? server.name;
+      for (let n = 2; !owner && taken.includes(name); n++) name = `${server.name}-${n}`;
+      taken.push(name);
+      return { ...server, name, models: [...server.models], configured_as: owner?.name ?? null };
+    });
+    return { found, unrecognised: [], looked_at: [...LOOKED_AT] };
+  }
+
+  addLocal(name: string): ProviderSettings {
+    const found = this.detect().found;
+    const server = found.find((s) => s.name === name.trim());
+    if (!server) {
+      const what = found.length ? `found: ${found.map((s) => s.name).join(", ")}` : "none did; is the server running?";
+      throw commandError("not_detected", `no local server to add as '${name.trim()}' answered on 127.0.0.1 (${what})`);
+    }
+    if (server.configured_as) {
+      throw invalid("name", `the ${server.label} at ${server.base_url} is provider '${server.configured_as}' already`);
+    }
+    const s: ProviderSettings = {
+      name: server.name,
+      kind: "openai-compatible",
+      base_url: server.base_url,
+      model: server.models[0] ?? null,
+      headers: {},
+      limits: { max_concurrency: null, rpm: null, tpm: null },
+      key: { source: "none" },
+      prices: null,
+      idle_timeout_ms: null,
+    };
+    this.model.providers.set(s.name, s);
+    this.modelLists[s.name] = [...server.models];
+    return s;
+  }
 
   list(): ProviderSettings[] {
     return [...this.model.providers.values()].sort((a, b) => (a.name < b.name ? -1 : 1));

@@ -7,8 +7,8 @@ use crate::error::CliError;
 use crate::remote::Remote;
 use baton_api::wire::{ImportSummary, ProviderTestResult, Secret};
 use baton_engine::{
-    ApiKey, Cancelled, Engine, ExportFile, IdempotencyKey, ListQuery, NewSchedule, NewTask,
-    ProviderSettings, Schedule, ScheduleId, Task, TaskId,
+    ApiKey, Cancelled, Detection, Engine, ExportFile, IdempotencyKey, ListQuery, NewSchedule,
+    NewTask, ProviderSettings, Schedule, ScheduleId, Task, TaskId,
 };
 use futures::future::BoxFuture;
 
@@ -50,6 +50,12 @@ pub(super) trait Operations: Send + Sync {
         name: &'a str,
         model: Option<String>,
     ) -> Answer<'a, ProviderTestResult>;
+    /// The models a provider lists.
+    fn provider_models<'a>(&'a self, name: &'a str) -> Answer<'a, Vec<String>>;
+    /// The local servers on the engine's loopback; adds nothing.
+    fn detect_local_servers(&self) -> Answer<'_, Detection>;
+    /// Looks again and adds the server found under `name`.
+    fn add_local_server<'a>(&'a self, name: &'a str) -> Answer<'a, ProviderSettings>;
     /// Lets go of what this command opened: the database; the API holds nothing.
     fn close(&self) -> BoxFuture<'_, ()>;
 }
@@ -168,6 +174,18 @@ impl Operations for Engine {
         Box::pin(async move { Ok(Engine::test_provider(self, name, model).await?.into()) })
     }
 
+    fn provider_models<'a>(&'a self, name: &'a str) -> Answer<'a, Vec<String>> {
+        Box::pin(async move { Ok(Engine::provider_models(self, name).await?) })
+    }
+
+    fn detect_local_servers(&self) -> Answer<'_, Detection> {
+        Box::pin(async move { Ok(Engine::detect_local_servers(self).await) })
+    }
+
+    fn add_local_server<'a>(&'a self, name: &'a str) -> Answer<'a, ProviderSettings> {
+        Box::pin(async move { Ok(Engine::add_local_server(self, name).await?) })
+    }
+
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(self.shutdown())
     }
@@ -271,6 +289,18 @@ impl Operations for Remote {
         model: Option<String>,
     ) -> Answer<'a, ProviderTestResult> {
         Box::pin(Remote::test_provider(self, name, model))
+    }
+
+    fn provider_models<'a>(&'a self, name: &'a str) -> Answer<'a, Vec<String>> {
+        Box::pin(Remote::provider_models(self, name))
+    }
+
+    fn detect_local_servers(&self) -> Answer<'_, Detection> {
+        Box::pin(Remote::detect_local_servers(self))
+    }
+
+    fn add_local_server<'a>(&'a self, name: &'a str) -> Answer<'a, ProviderSettings> {
+        Box::pin(Remote::add_local_server(self, name))
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {

@@ -1,4 +1,5 @@
-//! `baton provider add|list|remove|test`: the LLM providers tasks can name.
+//! `baton provider add|list|remove|test|models|detect`: the LLM providers tasks
+//! can name, the models each lists, and local servers found on loopback.
 //! Settings go to the database (through the running engine's API when there is
 //! one); a key given with `--key-stdin` goes to the OS keychain of the machine
 //! running the engine, and `--key-env VAR` stores only the variable's name (the
@@ -29,6 +30,29 @@ pub enum ProviderCommand {
     Remove(NameArgs),
     /// Send one tiny request; print the model, latency and tokens
     Test(TestArgs),
+    /// List the models a provider offers
+    Models(ModelsArgs),
+    /// Look for Ollama, LM Studio, llama.cpp's server, Jan and vLLM on this
+    /// machine (127.0.0.1, their usual ports); add one with --add NAME
+    Detect(DetectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ModelsArgs {
+    pub name: String,
+    /// Print one JSON array
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DetectArgs {
+    /// Add the server found under this NAME (the NAME column) as a provider
+    #[arg(long, value_name = "NAME")]
+    pub add: Option<String>,
+    /// Print what was found as JSON (with --add: the added provider)
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -103,6 +127,8 @@ pub async fn run(db: &Path, args: ProviderArgs) -> Result<(), CliError> {
         ProviderCommand::List(a) => list(db, a).await,
         ProviderCommand::Remove(a) => remove(db, a).await,
         ProviderCommand::Test(a) => test(db, a).await,
+        ProviderCommand::Models(a) => models(db, a).await,
+        ProviderCommand::Detect(a) => detect(db, a).await,
     }
 }
 
@@ -259,6 +285,53 @@ async fn test(db: &Path, args: TestArgs) -> Result<(), CliError> {
         tokens(report.prompt_tokens),
         tokens(report.completion_tokens),
     ))
+}
+
+async fn models(db: &Path, args: ModelsArgs) -> Result<(), CliError> {
+    let name = args.name.trim().to_string();
+    let models = with_backend(
+        db,
+        |backend| async move { backend.provider_models(&name).await },
+    )
+    .await?;
+    if args.json {
+        return output::emit(&output::json(&models)?);
+    }
+    if models.is_empty() {
+        return output::emit(&format!(
+            "provider '{}' lists no models\n",
+            args.name.trim()
+        ));
+    }
+    output::emit(&models.iter().map(|m| format!("{m}\n")).collect::<String>())
+}
+
+async fn detect(db: &Path, args: DetectArgs) -> Result<(), CliError> {
+    if let Some(name) = args.add {
+        let name = name.trim().to_string();
+        let added = with_backend(db, |backend| async move {
+            backend.add_local_server(&name).await
+        })
+        .await?;
+        if args.json {
+            return output::emit(&output::json(&added)?);
+        }
+        return output::emit(&format!(
+            "provider '{}' saved (openai-compatible at {}, default model {}, no key)\n",
+            added.name,
+            added.base_url,
+            added.model.as_deref().unwrap_or("none")
+        ));
+    }
+    let found = with_backend(
+        db,
+        |backend| async move { backend.detect_local_servers().await },
+    )
+    .await?;
+    if args.json {
+        return output::emit(&output::json(&found)?);
+    }
+    output::emit(&output::local_servers(&found))
 }
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
 //! The engine's provider API, for the CLI and the desktop's settings: list,
-//! save (with an optional key for the keychain), remove, and a one-request test.
+//! save (with an optional key for the keychain), remove, a one-request test,
+//! the models a provider lists, and local servers found and added.
 //! Settings go through the writer like every write; keys go only to the keychain.
 
+use super::detect::{self, Candidate, Detection};
 use super::keys::{self, ApiKey};
 use super::settings::{KeyRef, ProviderSettings};
 use super::{CompletionRequest, LoweredConcurrency, OutputSink, Probe};
@@ -168,6 +170,62 @@ impl Engine {
             completion_tokens: probe.completion_tokens,
             output,
         })
+    }
+
+    /// The models provider `name` lists (OpenAI-compatible: `GET {base}/models`;
+    /// Anthropic: `GET /v1/models`), with its key. The mock lists none.
+    pub async fn provider_models(&self, name: &str) -> Result<Vec<String>, ProviderConfigError> {
+        let provider = self
+            .inner()
+            .registry
+            .get(name)
+            .ok_or_else(|| ProviderConfigError::NotFound(name.to_string()))?;
+        provider.models().await.map_err(ProviderConfigError::Call)
+    }
+
+    /// Looks for Ollama, LM Studio, llama.cpp's server, Jan and vLLM on their
+    /// usual loopback ports. Adds nothing.
+    pub async fn detect_local_servers(&self) -> Detection {
+        self.detect_on(&detect::usual_ports()).await
+    }
+
+    pub(crate) async fn detect_on(&self, candidates: &[Candidate]) -> Detection {
+        detect::detect(candidates, &self.inner().registry.settings()).await
+    }
+
+    /// Looks again and adds the server found under `name` (a
+    /// [`LocalServer`](super::LocalServer)'s `name`) as an OpenAI-compatible
+    /// provider with no key and its first model as the default.
+    pub async fn add_local_server(
+        &self,
+        name: &str,
+    ) -> Result<ProviderSettings, ProviderConfigError> {
+        self.add_local_server_on(&detect::usual_ports(), name).await
+    }
+
+    pub(crate) async fn add_local_server_on(
+        &self,
+        candidates: &[Candidate],
+        name: &str,
+    ) -> Result<ProviderSettings, ProviderConfigError> {
+        let name = name.trim();
+        let detection = self.detect_on(candidates).await;
+        let Some(server) = detection.found.iter().find(|s| s.name == name) else {
+            return Err(ProviderConfigError::NotDetected {
+                name: name.to_string(),
+                found: detection.found.iter().map(|s| s.name.clone()).collect(),
+            });
+        };
+        if let Some(existing) = &server.configured_as {
+            return Err(ProviderConfigError::invalid(
+                "name",
+                format!(
+                    "the {} at {} is provider '{existing}' already",
+                    server.label, server.base_url
+                ),
+            ));
+        }
+        self.save_provider(server.settings(), None).await
     }
 
     /// Makes the registry match the store for one provider.

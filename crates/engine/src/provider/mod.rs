@@ -13,9 +13,13 @@
 //! - `keys`: API keys in the OS keychain or an environment variable; redaction.
 //! - `http`: OpenAI-compatible and Anthropic providers over streaming HTTP.
 //! - `registry`: built-in and configured providers by name.
-//! - `admin`: the engine's provider API (save, remove, test).
+//! - `admin`: the engine's provider API (save, remove, test, list models, add a
+//!   local server).
+//! - `detect`: local model servers on loopback (Ollama, LM Studio, llama.cpp's
+//!   server, Jan, vLLM), found through their model-list endpoints.
 
 mod admin;
+mod detect;
 mod http;
 mod keys;
 mod limits;
@@ -25,6 +29,7 @@ mod settings;
 mod tokens;
 
 pub use admin::ProviderTest;
+pub use detect::{Detection, LocalServer, LocalServerKind, Unrecognised};
 pub use keys::{ApiKey, KeyError, KEYCHAIN_SERVICE};
 pub use limits::{HoldReason, Limits, LoweredConcurrency};
 pub use mock::MockProvider;
@@ -159,6 +164,11 @@ pub trait Provider: Send + Sync + 'static {
         request: CompletionRequest,
         output: OutputSink,
     ) -> BoxFuture<'a, Result<String, ProviderError>>;
+
+    /// The models the provider offers, as it lists them; none by default.
+    fn models(&self) -> BoxFuture<'_, Result<Vec<String>, ProviderError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
 }
 
 /// Output is persisted once this much is pending…

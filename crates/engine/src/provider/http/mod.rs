@@ -18,8 +18,10 @@
 //! # Layout
 //! - `sse`: the event-stream decoder.
 //! - `openai`, `anthropic`: request bodies and event parsing per protocol.
+//! - `models`: the models a provider lists, and the list formats of local servers.
 
 mod anthropic;
+pub(super) mod models;
 mod openai;
 mod sse;
 
@@ -360,6 +362,10 @@ impl Provider for HttpProvider {
         mut output: OutputSink,
     ) -> BoxFuture<'a, Result<String, ProviderError>> {
         Box::pin(async move { self.call(request, &mut output).await })
+    }
+
+    fn models(&self) -> BoxFuture<'_, Result<Vec<String>, ProviderError>> {
+        Box::pin(self.list_models())
     }
 }
 

@@ -106,6 +106,17 @@ pub(crate) struct Inner {
     phase: tokio::sync::Mutex<Phase>,
 }
 
+impl Inner {
+    /// The store for a read; gone once the engine has shut down.
+    pub(crate) fn store(&self) -> Result<Arc<Store>, TaskError> {
+        self.store
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or(TaskError::ShuttingDown)
+    }
+}
+
 enum Phase {
     Open {
         writer: JoinHandle<()>,
@@ -213,6 +224,7 @@ impl Engine {
             let services = vec![
                 tokio::spawn(scheduler::serve(self.inner.clone())),
                 tokio::spawn(pool::dispatch(self.inner.clone())),
+                tokio::spawn(crate::deliverer::serve(self.inner.clone())),
             ];
             *phase = Phase::Started { writer, services };
         }
@@ -480,13 +492,7 @@ impl Engine {
         &self,
         f: impl FnOnce(&Store) -> Result<T, TaskError> + Send + 'static,
     ) -> Result<T, TaskError> {
-        let store = self
-            .inner
-            .store
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-            .ok_or(TaskError::ShuttingDown)?;
+        let store = self.inner.store()?;
         tokio::task::spawn_blocking(move || f(&store))
             .await
             .map_err(|e| TaskError::Storage(e.to_string()))?
@@ -502,6 +508,7 @@ impl Engine {
     ) -> Result<Task, TaskError> {
         new.check()?;
         crate::prompt::check(&new.prompt, scope, "prompt")?;
+        new.deliver.check(scope.scheduled)?;
         let provider_name = new.provider.as_deref().map(str::trim).unwrap_or("mock");
         let provider = self.inner.registry.get(provider_name).ok_or_else(|| {
             TaskError::invalid(
@@ -545,8 +552,14 @@ impl Engine {
             system,
             temperature: new.temperature.map(crate::task::Real),
             max_tokens: new.max_tokens,
-            timezone: crate::prompt::has_variables(&new.prompt)
-                .then(|| self.inner.local_zone.name().to_string()),
+            timezone: (crate::prompt::has_variables(&new.prompt)
+                || new
+                    .deliver
+                    .to_file
+                    .as_deref()
+                    .is_some_and(crate::prompt::has_variables))
+            .then(|| self.inner.local_zone.name().to_string()),
+            deliver: new.deliver,
             ..Task::fresh(name, new.prompt, provider_name.to_string(), model, now)
         })
     }

@@ -61,6 +61,8 @@ pub enum TaskError {
     /// No schedule has this name or id.
     #[error("no schedule is named '{0}'")]
     ScheduleNotFound(String),
+    #[error("no delivery has the id {0}")]
+    DeliveryNotFound(String),
     /// The task's state does not allow the operation; nothing was changed.
     #[error("task {id} is {state}: {message}")]
     Conflict {
@@ -96,7 +98,9 @@ impl TaskError {
     pub fn code(&self) -> &'static str {
         match self {
             TaskError::Invalid { .. } => "invalid_input",
-            TaskError::NotFound(_) | TaskError::ScheduleNotFound(_) => "not_found",
+            TaskError::NotFound(_)
+            | TaskError::ScheduleNotFound(_)
+            | TaskError::DeliveryNotFound(_) => "not_found",
             TaskError::Conflict { .. } => "invalid_state",
             TaskError::ShuttingDown => "shutting_down",
             TaskError::Storage(_) => "storage",

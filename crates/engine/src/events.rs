@@ -64,6 +64,24 @@ pub enum EventKind {
         wait_ms: u64,
         message: String,
     },
+    /// One of the task's deliveries changed (recorded, tried, sent, failed,
+    /// resent): it as stored now.
+    Delivery {
+        delivery: Arc<crate::delivery::Delivery>,
+    },
+}
+
+impl Draft {
+    /// A delivery of the task was recorded, tried, sent, given up or resent.
+    pub fn delivery(delivery: &crate::delivery::Delivery, at: DateTime<Utc>) -> Self {
+        Draft {
+            at,
+            task_id: delivery.task_id,
+            kind: EventKind::Delivery {
+                delivery: Arc::new(delivery.clone()),
+            },
+        }
+    }
 }
 
 /// A schedule was saved (created, edited, paused, resumed, fired) or removed.

@@ -311,9 +311,22 @@ fn create_run(
     let name = t.name.clone().unwrap_or_else(|| s.name.clone());
     let now = ctx.now;
     let zone = s.timezone.clone();
-    let base = |prompt: String, name: String, parent: Option<TaskId>| Task {
+    let last = t.follow_ups.len();
+    let base = |prompt: String, name: String, parent: Option<TaskId>, step: usize| Task {
         // `{{date}}` and the like are read in the schedule's zone.
-        timezone: crate::prompt::has_variables(&prompt).then(|| zone.clone()),
+        timezone: (crate::prompt::has_variables(&prompt)
+            || (step == last
+                && t.deliver
+                    .to_file
+                    .as_deref()
+                    .is_some_and(crate::prompt::has_variables)))
+        .then(|| zone.clone()),
+        // The run's answer is its last task's.
+        deliver: if step == last {
+            t.deliver.clone()
+        } else {
+            Default::default()
+        },
         // Past or now: the task is queued at once, in fire-time order.
         scheduled_for: fire_at,
         parent_task_id: parent,
@@ -326,7 +339,7 @@ fn create_run(
         tags: t.tags.clone(),
         ..Task::fresh(name, prompt, t.provider.clone(), t.model.clone(), now)
     };
-    let first = base(t.prompt.clone(), name.clone(), None);
+    let first = base(t.prompt.clone(), name.clone(), None, 0);
     let follow_ups: Vec<(String, String)> = t
         .follow_ups
         .iter()
@@ -334,9 +347,9 @@ fn create_run(
         .map(|(i, text)| (text.clone(), format!("{name} · follow-up {}", i + 1)))
         .collect();
     let mut tasks = vec![lifecycle::create(txn, ctx, first)?];
-    for (text, child_name) in follow_ups {
+    for (step, (text, child_name)) in follow_ups.into_iter().enumerate() {
         let parent = tasks.last().map(|p| p.id);
-        let child = base(text, child_name, parent);
+        let child = base(text, child_name, parent, step + 1);
         tasks.push(lifecycle::chain(txn, ctx, child)?);
     }
     s.runs += 1;

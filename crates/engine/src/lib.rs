@@ -6,6 +6,7 @@
 //! - `state`: [`TaskState`] and the transition table, written once.
 //! - `task`: the [`Task`] record, requests that create one, validation.
 //! - `prompt`: prompt variables (`{{date}}`, `{{parent.output}}`, …): checked, bound.
+//! - `outbox`: deliveries inside a write transaction (recorded with the completion).
 //! - `lifecycle`: what each operation does to tasks inside one write transaction.
 //! - `writer`: the single writer; batches requests into one commit (group commit).
 //! - `storage`: the storage interface lifecycle and firing are written against.
@@ -30,6 +31,9 @@
 //! - `export`: the versioned JSON export file.
 //! - `idempotency`: `Idempotency-Key`s, so a retried create creates once.
 //! - `private_fs`: the data directory and database file, owner-only.
+//! - `deliverer`: sends pending deliveries after their commit, reports each try.
+//! - `delivery_api`: the engine's delivery operations (list, resend).
+//! - `delivery`: where an answer goes (a file, a webhook): the outbox records.
 //! - `backoff`, `clock`, `error`, `shared`: the small parts.
 
 mod backoff;
@@ -37,6 +41,9 @@ mod catalog;
 mod clock;
 #[cfg(test)]
 mod conformance;
+mod deliverer;
+mod delivery;
+mod delivery_api;
 mod engine;
 mod error;
 mod events;
@@ -51,6 +58,7 @@ mod idempotency;
 mod lifecycle;
 #[cfg(test)]
 mod model_tests;
+mod outbox;
 mod pg;
 mod pool;
 mod private_fs;
@@ -71,6 +79,11 @@ pub use catalog::{
     Activity, Catalog, CatalogPage, CatalogQuery, ChainFilter, ScheduleFilter, TaskSummary,
 };
 pub use clock::Clock;
+pub use deliverer::{signature as webhook_signature, IDEMPOTENCY_HEADER, SIGNATURE_HEADER};
+pub use delivery::{
+    template_folder, Deliver, Delivery, DeliveryId, DeliveryStatus, DeliveryTarget,
+    MAX_DELIVERY_ATTEMPTS,
+};
 pub use engine::{local_zone, Engine, EngineConfig, EngineStats, DEFAULT_WORKERS, MAX_WORKERS};
 pub use error::{ImportError, OpenError, ProviderConfigError, RecordError, TaskError};
 pub use events::{Event, EventKind, ScheduleEvent, EVENT_BUFFER};

@@ -422,6 +422,10 @@ pub(crate) fn finish(
     keep_partial_answer(&mut task, failure.as_ref());
     record_usage(&mut task, outcome.usage, failure);
     let task = save(txn, ctx, &old, task)?;
+    if task.status == TaskState::Completed {
+        // The outbox: its deliveries are durable with the completion.
+        crate::outbox::record(txn, ctx, &task)?;
+    }
     after_change(txn, ctx, &task)?;
     Ok(Some(task))
 }

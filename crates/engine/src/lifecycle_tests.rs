@@ -370,3 +370,121 @@ where
     }
     assert_eq!(store.counts().unwrap().completed, total as u64);
 }
+
+pub(crate) fn a_completion_records_its_deliveries_in_the_same_unit_and_tries_move_them_on<
+    B: Backend,
+>() {
+    use crate::delivery::{Deliver, DeliveryStatus, DeliveryTarget, MAX_DELIVERY_ATTEMPTS};
+    use crate::outbox::{self, Tried};
+    let place = B::place();
+    let store = B::open(&place);
+    let task = Task {
+        deliver: Deliver {
+            webhook: Some("http://127.0.0.1:9/hook".into()),
+            to_file: Some("/tmp/baton-conformance/out.md".into()),
+            ..Deliver::default()
+        },
+        ..new_task("x")
+    };
+    let task = write(&store, |txn, ctx| create(txn, ctx, task).unwrap());
+    write(&store, |txn, ctx| claim(txn, ctx, 1).unwrap());
+    // A completion whose unit is dropped (a crash before the commit) records nothing.
+    {
+        let mut rng = StdRng::seed_from_u64(7);
+        let mut events = Vec::new();
+        let unit = store.begin().unwrap();
+        let mut txn = unit.txn();
+        let mut ctx = Ctx {
+            now: Utc::now(),
+            backoff: Backoff::default(),
+            rng: &mut rng,
+            events: &mut events,
+            schedules: &mut Vec::new(),
+        };
+        finish(&mut txn, &mut ctx, completed(task.id, 1)).unwrap();
+        let recorded = events
+            .iter()
+            .filter(|e| matches!(e.kind, crate::events::EventKind::Delivery { .. }))
+            .count();
+        assert_eq!(recorded, 2, "recorded in the unit, dropped with it");
+    }
+    assert_eq!(store.deliveries_of(task.id).unwrap(), vec![]);
+    assert_eq!(
+        store.get(task.id).unwrap().unwrap().status,
+        TaskState::Running
+    );
+
+    let done = write(&store, |txn, ctx| {
+        finish(txn, ctx, completed(task.id, 1)).unwrap()
+    });
+    assert_eq!(done.map(|t| t.status), Some(TaskState::Completed));
+    let recorded = store.deliveries_of(task.id).unwrap();
+    assert_eq!(recorded.len(), 2);
+    assert!(recorded
+        .iter()
+        .all(|d| d.status == DeliveryStatus::Pending && d.run == 1));
+    let later = Utc::now() + chrono::Duration::hours(1);
+    let (due, _) = store.deliveries_due(later, 10).unwrap();
+    assert_eq!(due.len(), 2);
+    let hook = recorded
+        .iter()
+        .find(|d| matches!(d.target, DeliveryTarget::Webhook { .. }))
+        .unwrap()
+        .clone();
+    assert_eq!(hook.idempotency_key(), format!("{}:1", task.id));
+
+    // A refused try waits; a stale report (an old try number) changes nothing.
+    let retry = Tried::Retry {
+        error: "the receiver answered 503".into(),
+        after: None,
+    };
+    let after_one = write(&store, |txn, ctx| {
+        outbox::tried(txn, ctx, hook.id, 1, retry.clone()).unwrap()
+    })
+    .unwrap();
+    assert_eq!(
+        (after_one.status, after_one.attempts),
+        (DeliveryStatus::Pending, 1)
+    );
+    assert!(after_one.next_at.unwrap() > after_one.created_at);
+    let stale = write(&store, |txn, ctx| {
+        outbox::tried(txn, ctx, hook.id, 1, Tried::Sent).unwrap()
+    });
+    assert_eq!(stale, None);
+    // Sent: out of the due index for good.
+    let sent = write(&store, |txn, ctx| {
+        outbox::tried(txn, ctx, hook.id, 2, Tried::Sent).unwrap()
+    })
+    .unwrap();
+    assert_eq!(
+        (sent.status, sent.attempts, sent.error.clone()),
+        (DeliveryStatus::Sent, 2, None)
+    );
+    let (due, _) = store.deliveries_due(later, 10).unwrap();
+    assert_eq!(
+        due.iter().map(|d| d.id).collect::<Vec<_>>(),
+        vec![recorded.iter().find(|d| d.id != hook.id).unwrap().id]
+    );
+    // A resend makes it pending again, tries from zero, the same key; giving
+    // up after the limit keeps the last error.
+    let again = write(&store, |txn, ctx| {
+        outbox::resend(txn, ctx, hook.id).unwrap()
+    });
+    assert_eq!((again.status, again.attempts), (DeliveryStatus::Pending, 0));
+    for n in 1..=MAX_DELIVERY_ATTEMPTS {
+        write(&store, |txn, ctx| {
+            outbox::tried(txn, ctx, hook.id, n, retry.clone()).unwrap()
+        });
+    }
+    let given_up = store
+        .deliveries_of(task.id)
+        .unwrap()
+        .into_iter()
+        .find(|d| d.id == hook.id)
+        .unwrap();
+    assert_eq!(given_up.status, DeliveryStatus::Failed);
+    assert_eq!(
+        given_up.error.as_deref(),
+        Some("gave up after 12 tries; the last: the receiver answered 503")
+    );
+}

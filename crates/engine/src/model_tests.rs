@@ -118,6 +118,7 @@ fn import_record(rec: &ImportRec, id: TaskId, parent: Option<TaskId>, now: DateT
         usage_estimated: false,
         tags: Vec::new(),
         timezone: None,
+        deliver: Default::default(),
     }
 }
 

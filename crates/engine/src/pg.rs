@@ -10,6 +10,7 @@
 //! same JSON bytes redb stores (`bytea`: exact, and a prompt may hold any
 //! character); the columns beside them are what the queries select on.
 
+use crate::delivery::{Delivery, DeliveryId, DeliveryStatus};
 use crate::error::TaskError;
 use crate::provider::ProviderSettings;
 use crate::schedule::{Schedule, ScheduleId};
@@ -24,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
 /// The schema version this code writes; a database at a newer one is refused.
-pub const PG_SCHEMA_VERSION: i32 = 2;
+pub const PG_SCHEMA_VERSION: i32 = 3;
 
 /// Taken (as a transaction-level advisory lock) while migrating, so runners
 /// starting at once migrate one at a time.
@@ -85,6 +86,17 @@ fn migrations() -> Vec<String> {
          ALTER TABLE baton_tasks ADD COLUMN runner_id uuid;
          CREATE INDEX baton_tasks_running ON baton_tasks (runner_id) WHERE status = {running};"
         ),
+        "CREATE TABLE baton_deliveries (
+             id uuid PRIMARY KEY,
+             task_id uuid NOT NULL,
+             -- the next try while pending, else NULL
+             due_at timestamptz,
+             record bytea NOT NULL
+         );
+         CREATE INDEX baton_deliveries_task ON baton_deliveries (task_id, id);
+         CREATE INDEX baton_deliveries_due ON baton_deliveries (due_at, id)
+             WHERE due_at IS NOT NULL;"
+            .to_string(),
     ]
 }
 
@@ -143,6 +155,15 @@ fn schedule_uuid(id: ScheduleId) -> Uuid {
 
 fn task_id(row: &Row) -> TaskId {
     TaskId::from_u128(row.get::<_, Uuid>(0).as_u128())
+}
+
+fn delivery_uuid(id: DeliveryId) -> Uuid {
+    Uuid::from_u128(id.as_u128())
+}
+
+/// When a delivery is next due: while pending only.
+fn delivery_due(d: &Delivery) -> Option<DateTime<Utc>> {
+    (d.status == DeliveryStatus::Pending).then(|| d.next_at.unwrap_or(d.created_at))
 }
 
 fn schedule_id(row: &Row) -> ScheduleId {
@@ -579,6 +600,28 @@ impl TaskTxn for PgTxn<'_> {
         )?;
         Ok(())
     }
+
+    fn delivery(&self, id: DeliveryId) -> Result<Option<Delivery>, TaskError> {
+        let rows = self.query(
+            "SELECT record FROM baton_deliveries WHERE id = $1 FOR UPDATE",
+            &[&delivery_uuid(id)],
+        )?;
+        record("delivery", &rows)
+    }
+
+    fn put_delivery(&mut self, _old: Option<&Delivery>, new: &Delivery) -> Result<(), TaskError> {
+        self.execute(
+            "INSERT INTO baton_deliveries (id, task_id, due_at, record) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (id) DO UPDATE SET due_at = excluded.due_at, record = excluded.record",
+            &[
+                &delivery_uuid(new.id),
+                &uuid_of(new.task_id),
+                &delivery_due(new),
+                &encode("delivery", new)?,
+            ],
+        )?;
+        Ok(())
+    }
 }
 
 impl Storage for PgStore {
@@ -672,6 +715,44 @@ impl Storage for PgStore {
                 .query("SELECT record FROM baton_schedules ORDER BY id", &[])
                 .map_err(db)?;
             records("schedule", &rows)
+        })
+    }
+
+    fn deliveries_of(&self, task: TaskId) -> Result<Vec<Delivery>, TaskError> {
+        self.read(|c| {
+            let rows = c
+                .query(
+                    "SELECT record FROM baton_deliveries WHERE task_id = $1 ORDER BY id",
+                    &[&uuid_of(task)],
+                )
+                .map_err(db)?;
+            records("delivery", &rows)
+        })
+    }
+
+    fn deliveries_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<(Vec<Delivery>, Option<DateTime<Utc>>), TaskError> {
+        self.read(|c| {
+            let rows = c
+                .query(
+                    "SELECT record FROM baton_deliveries WHERE due_at <= $1
+                     ORDER BY due_at, id LIMIT $2",
+                    &[&now, &(limit as i64)],
+                )
+                .map_err(db)?;
+            let due = records("delivery", &rows)?;
+            let next = c
+                .query_opt(
+                    "SELECT due_at FROM baton_deliveries WHERE due_at > $1
+                     ORDER BY due_at, id LIMIT 1",
+                    &[&now],
+                )
+                .map_err(db)?
+                .map(|row| row.get::<_, DateTime<Utc>>(0));
+            Ok((due, next))
         })
     }
 }

@@ -193,6 +193,68 @@ pub(crate) fn check(text: &str, scope: Scope, field: &'static str) -> Result<(),
     Ok(())
 }
 
+/// Checks the variables of a file path template: the time, and the schedule's
+/// name in a schedule's task. The answer and the parent's are content, not names.
+pub(crate) fn check_path(text: &str, scheduled: bool) -> Result<(), String> {
+    let pieces = pieces(text).map_err(|(at, bad)| match bad {
+        Bad::Unknown(name) => format!("the file path names an unknown variable {{{{{name}}}}}"),
+        Bad::Unclosed => format!(
+            "the '{{{{' at character {} of the file path starts no variable",
+            text[..at].chars().count() + 1
+        ),
+    })?;
+    for piece in pieces {
+        match piece {
+            Piece::Var(var @ (Var::ParentOutput | Var::LastOutput)) => {
+                return Err(format!(
+                    "{{{{{}}}}} cannot be used in a file path (known there: {{{{date}}}}, {{{{time}}}}, {{{{now}}}}, {{{{schedule.name}}}})",
+                    var.name()
+                ))
+            }
+            Piece::Var(Var::ScheduleName) if !scheduled => {
+                return Err(
+                    "the file path names {{schedule.name}}, which only a schedule's tasks have"
+                        .into(),
+                )
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A file path template with its variables bound; each value is made one
+/// harmless file name part (no separator, no `..`), so it cannot leave the
+/// template's folder.
+pub(crate) fn bind_path(text: &str, values: &Values) -> String {
+    let Ok(pieces) = pieces(text) else {
+        return text.to_string();
+    };
+    let mut out = String::with_capacity(text.len());
+    for piece in pieces {
+        match piece {
+            Piece::Text(t) => out.push_str(t),
+            Piece::Var(var) => {
+                let mut value = String::new();
+                push_value(&mut value, var, values);
+                let safe: String = value
+                    .chars()
+                    .map(|c| match c {
+                        '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|' => '-',
+                        c if c.is_control() => '-',
+                        c => c,
+                    })
+                    .collect();
+                match safe.trim() {
+                    "" | "." | ".." => out.push('_'),
+                    _ => out.push_str(&safe),
+                }
+            }
+        }
+    }
+    out
+}
+
 /// True when the prompt names a variable or writes `\{{`: binding changes it.
 pub(crate) fn has_variables(text: &str) -> bool {
     text.contains("{{")
@@ -398,6 +460,23 @@ mod tests {
             "x",
         )
         .unwrap();
+    }
+
+    #[test]
+    fn path_values_cannot_climb_out_of_the_folder() {
+        let v = Values {
+            schedule_name: Some("../../etc/passwd"),
+            ..Values::at(paris(2026, 1, 1, 9, 5), chrono_tz::Europe::Paris)
+        };
+        assert_eq!(
+            bind_path("/r/{{schedule.name}}/{{date}} {{time}}.md", &v),
+            "/r/..-..-etc-passwd/2026-01-01 09-05.md"
+        );
+        let dots = Values {
+            schedule_name: Some(".."),
+            ..Values::default()
+        };
+        assert_eq!(bind_path("/r/{{schedule.name}}/x", &dots), "/r/_/x");
     }
 
     #[test]

@@ -120,6 +120,10 @@ pub struct TaskTemplate {
     /// The tags of every task a fire creates, follow-ups included. Absent when none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
+    /// Where each run's answer goes: set on the run's last task (the last
+    /// follow-up, or the task when there is none).
+    #[serde(default, skip_serializing_if = "crate::delivery::Deliver::is_empty")]
+    pub deliver: crate::delivery::Deliver,
 }
 
 /// Why runs were skipped.
@@ -207,6 +211,9 @@ pub struct Schedule {
     /// output being no "last" output.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_output_task: Option<TaskId>,
+    /// A fingerprint of the answer last delivered, for `only_if_changed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_delivered: Option<String>,
 }
 
 /// Failed runs in a row after which a schedule pauses itself, unless set.
@@ -429,6 +436,7 @@ impl Schedule {
                 max_tokens: None,
                 tags: Vec::new(),
                 follow_ups: Vec::new(),
+                deliver: Default::default(),
             },
             created_at: DateTime::UNIX_EPOCH,
             updated_at: DateTime::UNIX_EPOCH,
@@ -444,6 +452,7 @@ impl Schedule {
             auto_paused: None,
             last_output_task: None,
             previous_output_task: None,
+            last_delivered: None,
         }
     }
 }

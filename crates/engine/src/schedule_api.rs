@@ -195,6 +195,7 @@ impl Engine {
                 max_tokens: task.max_tokens,
                 follow_ups: new.follow_ups,
                 tags: task.tags,
+                deliver: task.deliver,
             },
             created_at: now,
             updated_at: now,
@@ -210,6 +211,7 @@ impl Engine {
             auto_paused: None,
             last_output_task: None,
             previous_output_task: None,
+            last_delivered: None,
         })
     }
 }

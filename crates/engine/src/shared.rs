@@ -15,6 +15,8 @@ pub(crate) struct Shared {
     pub events: EventBus,
     /// Something became scheduled: the next due time may be earlier.
     pub wake_scheduler: Notify,
+    /// A delivery became pending: the deliverer's wake-up.
+    pub wake_deliverer: Notify,
     /// Something became queued (the writer), or a provider's concurrency
     /// freed (the limiter): the dispatcher's wake-up.
     pub wake_dispatcher: Arc<Notify>,
@@ -33,6 +35,7 @@ impl Shared {
         Shared {
             events: EventBus::new(),
             wake_scheduler: Notify::new(),
+            wake_deliverer: Notify::new(),
             wake_dispatcher: Arc::new(Notify::new()),
             running: Mutex::new(HashMap::new()),
             commits: AtomicU64::new(0),

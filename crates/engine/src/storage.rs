@@ -26,6 +26,7 @@
 //!   with the local clock); wake-ups, events and aborts are in-process
 //!   (`shared`, `events`), not part of this interface.
 
+use crate::delivery::{Delivery, DeliveryId};
 use crate::error::TaskError;
 use crate::provider::ProviderSettings;
 use crate::schedule::{Schedule, ScheduleId};
@@ -98,6 +99,12 @@ pub(crate) trait TaskTxn {
         record: &KeyRecord,
         forget_before: DateTime<Utc>,
     ) -> Result<(), TaskError>;
+
+    fn delivery(&self, id: DeliveryId) -> Result<Option<Delivery>, TaskError>;
+
+    /// Writes `new`, replacing `old` (what is stored now, or `None`): a pending
+    /// delivery is found by [`Storage::deliveries_due`] from its `next_at` on.
+    fn put_delivery(&mut self, old: Option<&Delivery>, new: &Delivery) -> Result<(), TaskError>;
 }
 
 /// One unit of work: its operations, then commit (or drop to abort).
@@ -137,4 +144,15 @@ pub(crate) trait Storage {
 
     /// Every schedule, oldest first.
     fn schedules(&self) -> Result<Vec<Schedule>, TaskError>;
+
+    /// A task's deliveries, oldest first.
+    fn deliveries_of(&self, task: TaskId) -> Result<Vec<Delivery>, TaskError>;
+
+    /// Pending deliveries due at or before `now` (at most `limit`), and when
+    /// the next one after falls due.
+    fn deliveries_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<(Vec<Delivery>, Option<DateTime<Utc>>), TaskError>;
 }

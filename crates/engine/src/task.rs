@@ -73,6 +73,7 @@ macro_rules! uuid_id {
                 self.0.as_u128()
             }
 
+            #[allow(dead_code)]
             pub(crate) fn from_u128(raw: u128) -> Self {
                 $name(::uuid::Uuid::from_u128(raw))
             }
@@ -327,6 +328,9 @@ pub struct Task {
     /// was created. Absent when the prompt names none of them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timezone: Option<String>,
+    /// Where the answer goes when the task completes.
+    #[serde(default, skip_serializing_if = "crate::delivery::Deliver::is_empty")]
+    pub deliver: crate::delivery::Deliver,
 }
 
 #[cfg(test)]
@@ -389,6 +393,7 @@ impl Task {
             usage_estimated: false,
             tags: Vec::new(),
             timezone: None,
+            deliver: Default::default(),
         }
     }
 }
@@ -525,6 +530,10 @@ pub struct NewTask {
         )
     )]
     pub tags: Vec<String>,
+    /// Where the answer goes when the task completes: a file, a webhook.
+    #[serde(default, skip_serializing_if = "crate::delivery::Deliver::is_empty")]
+    #[cfg_attr(feature = "clap", command(flatten))]
+    pub deliver: crate::delivery::Deliver,
 }
 
 impl NewTask {
@@ -556,6 +565,9 @@ impl NewTask {
         if let Some(at) = self.scheduled_for {
             validate_scheduled_for(at)?;
         }
+        // What only a schedule's task may use is checked by the engine, which
+        // knows where the task is saved.
+        self.deliver.check(true)?;
         Ok(())
     }
 }

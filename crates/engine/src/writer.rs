@@ -70,6 +70,18 @@ enum Command {
     SaveProvider(ProviderSettings, Reply<()>),
     RemoveProvider(String, Reply<bool>),
     Schedule(ScheduleOp, Reply<ScheduleDone>),
+    /// A try of a delivery, as the deliverer reports it (kept, like an
+    /// outcome, while the store cannot be written).
+    DeliveryTried(
+        crate::delivery::DeliveryId,
+        u32,
+        crate::outbox::Tried,
+        Reply<Option<crate::delivery::Delivery>>,
+    ),
+    Resend(
+        crate::delivery::DeliveryId,
+        Reply<crate::delivery::Delivery>,
+    ),
     Import(
         Vec<Task>,
         Vec<Schedule>,
@@ -213,6 +225,20 @@ impl Writer {
     pub async fn schedule(&self, op: ScheduleOp) -> Result<ScheduleDone, TaskError> {
         request!(self, Schedule, op)
     }
+    pub async fn delivery_tried(
+        &self,
+        id: crate::delivery::DeliveryId,
+        attempt: u32,
+        outcome: crate::outbox::Tried,
+    ) -> Result<Option<crate::delivery::Delivery>, TaskError> {
+        request!(self, DeliveryTried, id, attempt, outcome)
+    }
+    pub async fn resend(
+        &self,
+        id: crate::delivery::DeliveryId,
+    ) -> Result<crate::delivery::Delivery, TaskError> {
+        request!(self, Resend, id)
+    }
     pub async fn import(
         &self,
         tasks: Vec<Task>,
@@ -245,9 +271,9 @@ enum Fate<'e> {
 
 /// Runs once the batch's fate is known: answers one caller, or hands its
 /// request back to be kept.
-type Delivery = Box<dyn FnOnce(Fate) -> Option<Command> + Send>;
+type Answer = Box<dyn FnOnce(Fate) -> Option<Command> + Send>;
 
-fn deliver<T: Send + 'static>(reply: Reply<T>, result: Result<T, TaskError>) -> Delivery {
+fn answer<T: Send + 'static>(reply: Reply<T>, result: Result<T, TaskError>) -> Answer {
     Box::new(move |fate| {
         let _ = reply.send(match fate {
             Fate::Failed { error, .. } => Err(error.clone()),
@@ -257,13 +283,13 @@ fn deliver<T: Send + 'static>(reply: Reply<T>, result: Result<T, TaskError>) -> 
     })
 }
 
-/// [`deliver`] for a request that is kept when the store needs opening again:
+/// [`answer`] for a request that is kept when the store needs opening again:
 /// `again` rebuilds it with its reply.
-fn deliver_or_keep<T: Send + 'static>(
+fn answer_or_keep<T: Send + 'static>(
     reply: Reply<T>,
     result: Result<T, TaskError>,
     again: impl FnOnce(Reply<T>) -> Command + Send + 'static,
-) -> Delivery {
+) -> Answer {
     Box::new(move |fate| match fate {
         Fate::Failed { keep: true, .. } => Some(again(reply)),
         Fate::Failed { error, .. } => {
@@ -279,7 +305,10 @@ fn deliver_or_keep<T: Send + 'static>(
 
 /// Requests from running attempts: lost, they would lose the attempt's result.
 fn must_keep(cmd: &Command) -> bool {
-    matches!(cmd, Command::Finish(..) | Command::Append(..))
+    matches!(
+        cmd,
+        Command::Finish(..) | Command::Append(..) | Command::DeliveryTried(..)
+    )
 }
 
 struct State {
@@ -488,7 +517,7 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) -> Vec<Command> {
     let backoff = *backoff;
     let mut events: Vec<Draft> = Vec::new();
     let mut schedule_events = Vec::new();
-    let mut deliveries: Vec<Delivery> = Vec::with_capacity(batch.len());
+    let mut answers: Vec<Answer> = Vec::with_capacity(batch.len());
     let mut poisoned: Option<TaskError> = None;
     let begun = store.begin();
     let mut txn = match &begun {
@@ -502,7 +531,7 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) -> Vec<Command> {
 
     for cmd in batch {
         let Some(txn) = txn.as_mut().filter(|_| poisoned.is_none()) else {
-            deliveries.push(refuse(cmd));
+            answers.push(refuse(cmd));
             continue;
         };
         let mut ctx = Ctx {
@@ -512,21 +541,21 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) -> Vec<Command> {
             events: &mut events,
             schedules: &mut schedule_events,
         };
-        let delivery = match cmd {
+        let answered = match cmd {
             Command::Create(task, once, reply) => {
                 let result = create_once(txn, &mut ctx, once.as_ref(), |txn, ctx| {
                     lifecycle::create(txn, ctx, task)
                 });
-                deliver(reply, note(&mut poisoned, result))
+                answer(reply, note(&mut poisoned, result))
             }
             Command::Chain(task, once, reply) => {
                 let result = create_once(txn, &mut ctx, once.as_ref(), |txn, ctx| {
                     lifecycle::chain(txn, ctx, task)
                 });
-                deliver(reply, note(&mut poisoned, result))
+                answer(reply, note(&mut poisoned, result))
             }
             Command::Claim(claim, reply) => {
-                deliver(reply, note(&mut poisoned, claim.apply(txn, &mut ctx)))
+                answer(reply, note(&mut poisoned, claim.apply(txn, &mut ctx)))
             }
             Command::Finish(outcome, claim, reply) => {
                 let result = lifecycle::finish(txn, &mut ctx, outcome.clone()).and_then(|done| {
@@ -536,15 +565,15 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) -> Vec<Command> {
                     };
                     Ok((done, claimed))
                 });
-                deliver_or_keep(reply, note(&mut poisoned, result), move |r| {
+                answer_or_keep(reply, note(&mut poisoned, result), move |r| {
                     Command::Finish(outcome, claim, r)
                 })
             }
             Command::SaveProvider(settings, reply) => {
-                deliver(reply, note(&mut poisoned, txn.put_provider(&settings)))
+                answer(reply, note(&mut poisoned, txn.put_provider(&settings)))
             }
             Command::RemoveProvider(name, reply) => {
-                deliver(reply, note(&mut poisoned, txn.remove_provider(&name)))
+                answer(reply, note(&mut poisoned, txn.remove_provider(&name)))
             }
             Command::Append(id, claim_no, text) => {
                 if let Err(e) = note(
@@ -570,7 +599,7 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) -> Vec<Command> {
                     let claimed = claim.apply(txn, &mut ctx)?;
                     Ok(Promoted { next, claimed })
                 });
-                deliver(reply, note(&mut poisoned, result))
+                answer(reply, note(&mut poisoned, result))
             }
             Command::Schedule(op, reply) => {
                 let result = match op {
@@ -604,17 +633,27 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) -> Vec<Command> {
                         })
                     }
                 };
-                deliver(reply, note(&mut poisoned, result))
+                answer(reply, note(&mut poisoned, result))
             }
-            Command::Cancel(id, reason, reply) => deliver(
+            Command::DeliveryTried(id, attempt, outcome, reply) => {
+                let result = crate::outbox::tried(txn, &mut ctx, id, attempt, outcome.clone());
+                answer_or_keep(reply, note(&mut poisoned, result), move |r| {
+                    Command::DeliveryTried(id, attempt, outcome, r)
+                })
+            }
+            Command::Resend(id, reply) => answer(
+                reply,
+                note(&mut poisoned, crate::outbox::resend(txn, &mut ctx, id)),
+            ),
+            Command::Cancel(id, reason, reply) => answer(
                 reply,
                 note(&mut poisoned, lifecycle::cancel(txn, &mut ctx, id, reason)),
             ),
-            Command::Retry(id, max, reply) => deliver(
+            Command::Retry(id, max, reply) => answer(
                 reply,
                 note(&mut poisoned, lifecycle::retry(txn, &mut ctx, id, max)),
             ),
-            Command::Recover(reply) => deliver(
+            Command::Recover(reply) => answer(
                 reply,
                 note(&mut poisoned, lifecycle::recover(txn, &mut ctx)),
             ),
@@ -636,7 +675,7 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) -> Vec<Command> {
             }
             Command::Stop => unreachable!("Stop is taken out of the batch"),
         };
-        deliveries.push(delivery);
+        answers.push(answered);
     }
 
     // The tables close before the commit; a batch dropped uncommitted aborts.
@@ -666,7 +705,7 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) -> Vec<Command> {
         } else {
             e
         };
-        let kept: Vec<Command> = deliveries
+        let kept: Vec<Command> = answers
             .into_iter()
             .filter_map(|d| d(Fate::Failed { error, keep }))
             .collect();
@@ -682,13 +721,17 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) -> Vec<Command> {
     shared.commits.fetch_add(1, Ordering::Relaxed);
     shared
         .committed_requests
-        .fetch_add(deliveries.len() as u64, Ordering::Relaxed);
+        .fetch_add(answers.len() as u64, Ordering::Relaxed);
     // A saved schedule may fire before the scheduler's current wake-up time.
     let (mut wake_scheduler, mut wake_dispatcher) = (!schedule_events.is_empty(), false);
     // Running tasks cancelled in this batch (by a person, or by a schedule's
     // `overlap: cancel`): their provider calls are aborted once this is durable.
     let mut cancelled_running: Vec<(TaskId, u32)> = Vec::new();
+    let mut wake_deliverer = false;
     for draft in events {
+        if let crate::events::EventKind::Delivery { delivery } = &draft.kind {
+            wake_deliverer |= delivery.status == crate::delivery::DeliveryStatus::Pending;
+        }
         if let crate::events::EventKind::State { from, to, task } = &draft.kind {
             wake_scheduler |= *to == TaskState::Scheduled;
             wake_dispatcher |= *to == TaskState::Queued;
@@ -704,7 +747,7 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) -> Vec<Command> {
     for (id, claim_no) in cancelled_running {
         shared.abort_running(id, claim_no);
     }
-    for d in deliveries {
+    for d in answers {
         d(Fate::Committed);
     }
     if wake_scheduler {
@@ -712,6 +755,9 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) -> Vec<Command> {
     }
     if wake_dispatcher {
         shared.wake_dispatcher.notify_one();
+    }
+    if wake_deliverer {
+        shared.wake_deliverer.notify_one();
     }
     Vec::new()
 }
@@ -735,8 +781,8 @@ fn note<T>(poisoned: &mut Option<TaskError>, result: Result<T, TaskError>) -> Re
 
 /// Answers a request that came after the batch failed (or keeps it, as its
 /// batch's fate says).
-fn refuse(cmd: Command) -> Delivery {
-    fn fail<T: Send + 'static>(reply: Reply<T>) -> Delivery {
+fn refuse(cmd: Command) -> Answer {
+    fn fail<T: Send + 'static>(reply: Reply<T>) -> Answer {
         Box::new(move |fate| {
             let _ = reply.send(Err(match fate {
                 Fate::Failed { error, .. } => error.clone(),
@@ -748,7 +794,7 @@ fn refuse(cmd: Command) -> Delivery {
     fn keep_or_fail<T: Send + 'static>(
         reply: Reply<T>,
         again: impl FnOnce(Reply<T>) -> Command + Send + 'static,
-    ) -> Delivery {
+    ) -> Answer {
         Box::new(move |fate| match fate {
             Fate::Failed { keep: true, .. } => Some(again(reply)),
             fate => fail(reply)(fate),
@@ -768,6 +814,10 @@ fn refuse(cmd: Command) -> Delivery {
         Command::RemoveProvider(_, r) => fail(r),
         Command::Promote(_, r) => fail(r),
         Command::Schedule(_, r) => fail(r),
+        Command::DeliveryTried(id, n, o, r) => {
+            keep_or_fail(r, move |r| Command::DeliveryTried(id, n, o, r))
+        }
+        Command::Resend(_, r) => fail(r),
         Command::Cancel(_, _, r) => fail(r),
         Command::Import(_, _, r) => Box::new(move |fate| {
             let _ = r.send(Err(ImportError::Task(match fate {

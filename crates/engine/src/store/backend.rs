@@ -3,6 +3,7 @@
 
 use super::tables::PROVIDERS;
 use super::{KeyRecord, ListQuery, StatusCounts, Store, WriteBatch, WriteTxn};
+use crate::delivery::{Delivery, DeliveryId};
 use crate::error::TaskError;
 use crate::provider::ProviderSettings;
 use crate::schedule::{Schedule, ScheduleId};
@@ -89,6 +90,14 @@ impl TaskTxn for WriteTxn<'_> {
     ) -> Result<(), TaskError> {
         WriteTxn::put_idempotency_key(self, key, record, forget_before)
     }
+
+    fn delivery(&self, id: DeliveryId) -> Result<Option<Delivery>, TaskError> {
+        WriteTxn::delivery(self, id)
+    }
+
+    fn put_delivery(&mut self, old: Option<&Delivery>, new: &Delivery) -> Result<(), TaskError> {
+        WriteTxn::put_delivery(self, old, new)
+    }
 }
 
 impl Storage for Store {
@@ -120,5 +129,17 @@ impl Storage for Store {
 
     fn schedules(&self) -> Result<Vec<Schedule>, TaskError> {
         Store::schedules(self)
+    }
+
+    fn deliveries_of(&self, task: TaskId) -> Result<Vec<Delivery>, TaskError> {
+        Store::deliveries_of(self, task)
+    }
+
+    fn deliveries_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<(Vec<Delivery>, Option<DateTime<Utc>>), TaskError> {
+        Store::deliveries_due(self, now, limit)
     }
 }

@@ -6,6 +6,7 @@
 //! second store (PostgreSQL) can later offer the same operations.
 
 mod backend;
+mod deliveries;
 mod file;
 mod idempotency;
 mod schedules;
@@ -36,7 +37,7 @@ use tables::*;
 ///    (recurring schedules; tasks may carry a `schedule_id`).
 /// 5. adds `idempotency` and `idempotency_by_time` (the `Idempotency-Key`s of
 ///    creating requests, kept 24 hours).
-pub const SCHEMA_VERSION: u64 = 5;
+pub const SCHEMA_VERSION: u64 = 6;
 
 /// What `list` returns, newest first: a page of the tasks the filter passes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -229,6 +230,7 @@ impl Store {
                 txn.open_table(PROVIDERS).map_err(|e| fail(e.into()))?;
                 schedules::create_tables(&txn).map_err(fail)?;
                 idempotency::create_tables(&txn).map_err(fail)?;
+                deliveries::create_tables(&txn).map_err(fail)?;
                 write::rebuild_indexes(&txn).map_err(fail)?;
             }
         }
@@ -449,6 +451,7 @@ fn migrate(txn: &redb::WriteTransaction, from: u64) -> Result<(), TaskError> {
         }
         3 => schedules::create_tables(txn),
         4 => idempotency::create_tables(txn),
+        5 => deliveries::create_tables(txn),
         other => Err(TaskError::Storage(format!(
             "no migration from schema version {other}"
         ))),

@@ -43,6 +43,15 @@ pub(super) const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::ne
 pub(super) const IDEMPOTENCY_BY_TIME: TableDefinition<(i64, &str), ()> =
     TableDefinition::new("idempotency_by_time");
 
+/// Delivery id → the delivery as JSON (the outbox).
+pub(super) const DELIVERIES: TableDefinition<u128, &[u8]> = TableDefinition::new("deliveries");
+/// (next try in µs, delivery id): pending deliveries, in the order they are due.
+pub(super) const DELIVERY_DUE: TableDefinition<(i64, u128), ()> =
+    TableDefinition::new("delivery_due");
+/// (task id, delivery id): each task's deliveries.
+pub(super) const TASK_DELIVERIES: TableDefinition<(u128, u128), ()> =
+    TableDefinition::new("task_deliveries");
+
 pub(super) const SCHEMA_KEY: &str = "schema_version";
 
 pub(super) fn micros(t: DateTime<Utc>) -> i64 {

@@ -133,7 +133,7 @@ async fn send(inner: &Arc<Inner>, client: &reqwest::Client, d: &Delivery) -> Tri
         }
     };
     match &d.target {
-        DeliveryTarget::File { path } => write_file(inner, &task, path).await,
+        DeliveryTarget::File { path } => write_file(&task, path, d.id).await,
         DeliveryTarget::Webhook { url, secret_env } => {
             let schedule = match task.schedule_id {
                 Some(id) => inner
@@ -281,14 +281,18 @@ fn without_url(e: &reqwest::Error) -> String {
 
 /// Writes the answer whole: a temporary file beside the target, synced, then
 /// renamed over it, so a reader (or a crash) never sees half a file.
-async fn write_file(inner: &Arc<Inner>, task: &Task, path: &str) -> Tried {
+async fn write_file(task: &Task, path: &str, id: DeliveryId) -> Tried {
     let template = task.deliver.to_file.clone().unwrap_or_default();
     let path = path.to_string();
     let output = task.output.clone().unwrap_or_default();
-    let _ = inner;
     let written = tokio::task::spawn_blocking(move || {
         let folder = template_folder(&template);
-        write_whole(Path::new(&path), &folder, output.as_bytes())
+        write_whole(
+            Path::new(&path),
+            &folder,
+            output.as_bytes(),
+            &id.to_string(),
+        )
     })
     .await;
     match written {
@@ -301,7 +305,9 @@ async fn write_file(inner: &Arc<Inner>, task: &Task, path: &str) -> Tried {
     }
 }
 
-fn write_whole(path: &Path, folder: &Path, bytes: &[u8]) -> Result<(), String> {
+/// `tag` names the temporary file: the same on every try of one delivery, so a
+/// try cut short by a crash leaves nothing behind once the next one succeeds.
+fn write_whole(path: &Path, folder: &Path, bytes: &[u8], tag: &str) -> Result<(), String> {
     use std::io::Write;
     // The template was checked when saved and values were made harmless when
     // bound; this is the last word before anything is written.
@@ -321,16 +327,17 @@ fn write_whole(path: &Path, folder: &Path, bytes: &[u8]) -> Result<(), String> {
         .ok_or_else(|| format!("{} has no folder", path.display()))?;
     std::fs::create_dir_all(dir)
         .map_err(|e| format!("cannot create the folder {}: {e}", dir.display()))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".baton-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| format!("cannot write in {}: {e}", dir.display()))?;
-    tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    tmp.persist(path)
-        .map_err(|e| format!("cannot write {}: {}", path.display(), e.error))?;
+    let name = path
+        .file_name()
+        .ok_or_else(|| format!("{} has no file name", path.display()))?;
+    let tmp = dir.join(format!(".{}.{tag}.baton-tmp", name.to_string_lossy()));
+    let written = std::fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(format!("cannot write {}: {e}", path.display()));
+    }
     // The rename is durable once the folder is.
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
@@ -356,16 +363,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let folder = dir.path().join("reports");
         let target = folder.join("daily/2026-01-01.md");
-        write_whole(&target, &folder, b"hello").unwrap();
+        // A try cut short by a crash left its temporary file; the next one replaces it.
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::write(folder.join("daily/.2026-01-01.md.d1.baton-tmp"), b"hal").unwrap();
+        write_whole(&target, &folder, b"hello", "d1").unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"hello");
-        write_whole(&target, &folder, b"again").unwrap();
+        write_whole(&target, &folder, b"again", "d2").unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"again");
         let leftovers: Vec<_> = std::fs::read_dir(target.parent().unwrap())
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(leftovers.len(), 1, "no temporary file left: {leftovers:?}");
-        let e = write_whole(&dir.path().join("elsewhere.md"), &folder, b"x").unwrap_err();
+        let e = write_whole(&dir.path().join("elsewhere.md"), &folder, b"x", "d3").unwrap_err();
         assert!(e.contains("outside the folder"), "{e}");
         assert!(!dir.path().join("elsewhere.md").exists());
     }

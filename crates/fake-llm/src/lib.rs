@@ -47,6 +47,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 mod models;
+pub mod webhook;
 pub use models::ListFormat;
 
 /// The wire protocol of a request, from its path.

@@ -7,6 +7,7 @@ const COMMANDS: &[&str] = &[
     "cancel_task",
     "retry_task",
     "get_task",
+    "resend_delivery",
     "query_tasks",
     "export_tasks",
     "import_tasks",

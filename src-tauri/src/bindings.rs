@@ -15,6 +15,7 @@ pub fn builder<R: Runtime>() -> Builder<R> {
             tasks::cancel_task,
             tasks::retry_task,
             tasks::get_task,
+            tasks::resend_delivery,
             tasks::query_tasks,
             transfer::export_tasks,
             transfer::import_tasks,

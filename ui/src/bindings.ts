@@ -12,6 +12,8 @@ export const commands = {
 	cancelTask: (id: string, reason: string | null) => typedError<Task_Serialize, CommandError_Serialize>(__TAURI_INVOKE("cancel_task", { id, reason })),
 	retryTask: (id: string, maxAttempts: number | null) => typedError<Task_Serialize, CommandError_Serialize>(__TAURI_INVOKE("retry_task", { id, maxAttempts })),
 	getTask: (id: string) => typedError<TaskDetail_Serialize, CommandError_Serialize>(__TAURI_INVOKE("get_task", { id })),
+	/**  Sends a delivery again (whatever became of it), with the same idempotency key. */
+	resendDelivery: (id: string) => typedError<Delivery_Serialize, CommandError_Serialize>(__TAURI_INVOKE("resend_delivery", { id })),
 	queryTasks: (query: CatalogQuery_Deserialize) => typedError<TaskPage_Serialize, CommandError_Serialize>(__TAURI_INVOKE("query_tasks", { query })),
 	/**  Writes all tasks, or only `ids`, to `path`. Returns how many were written. */
 	exportTasks: (path: string, ids: string[] | null) => typedError<number, CommandError_Serialize>(__TAURI_INVOKE("export_tasks", { path, ids })),
@@ -275,6 +277,145 @@ export type CommandError_Serialize = {
 	records: RecordProblem_Serialize[],
 };
 
+/**
+ *  Where a task's answer goes when it completes. Set on a task or a schedule's
+ *  task (each run's last task delivers: its follow-ups' final answer).
+ */
+export type Deliver = Deliver_Serialize | Deliver_Deserialize;
+
+/**
+ *  Where a task's answer goes when it completes. Set on a task or a schedule's
+ *  task (each run's last task delivers: its follow-ups' final answer).
+ */
+export type Deliver_Deserialize = {
+	/**
+	 *  Write the answer to this file: an absolute path (the CLI makes a relative
+	 *  one absolute) whose file part may use `{{date}}`, `{{time}}`, `{{now}}`
+	 *  and `{{schedule.name}}`; the file stays inside the folder named before the
+	 *  first variable. Written whole (a temporary file, then renamed).
+	 */
+	to_file?: string | null,
+	/**
+	 *  POST the result as JSON to this http(s) URL, retried with backoff on
+	 *  timeouts, connection errors, 429 and 5xx.
+	 */
+	webhook?: string | null,
+	/**
+	 *  The environment variable holding the webhook's HMAC-SHA256 secret (the
+	 *  secret itself is never stored); without one the POST is not signed.
+	 */
+	webhook_secret_env?: string | null,
+	/**
+	 *  A schedule's task: deliver only when the answer differs from the one
+	 *  last delivered (otherwise the delivery is recorded as skipped).
+	 */
+	only_if_changed?: boolean,
+};
+
+/**
+ *  Where a task's answer goes when it completes. Set on a task or a schedule's
+ *  task (each run's last task delivers: its follow-ups' final answer).
+ */
+export type Deliver_Serialize = {
+	/**
+	 *  Write the answer to this file: an absolute path (the CLI makes a relative
+	 *  one absolute) whose file part may use `{{date}}`, `{{time}}`, `{{now}}`
+	 *  and `{{schedule.name}}`; the file stays inside the folder named before the
+	 *  first variable. Written whole (a temporary file, then renamed).
+	 */
+	to_file?: string,
+	/**
+	 *  POST the result as JSON to this http(s) URL, retried with backoff on
+	 *  timeouts, connection errors, 429 and 5xx.
+	 */
+	webhook?: string,
+	/**
+	 *  The environment variable holding the webhook's HMAC-SHA256 secret (the
+	 *  secret itself is never stored); without one the POST is not signed.
+	 */
+	webhook_secret_env?: string,
+	/**
+	 *  A schedule's task: deliver only when the answer differs from the one
+	 *  last delivered (otherwise the delivery is recorded as skipped).
+	 */
+	only_if_changed?: boolean,
+};
+
+/**  One delivery of one completed run of a task, as stored and shown. */
+export type Delivery = Delivery_Serialize | Delivery_Deserialize;
+
+/**  A delivery's id: a UUIDv7, so deliveries sort by creation. */
+export type DeliveryId = string;
+
+export type DeliveryStatus = 
+/**  Waiting to be sent (again, after `next_at`). */
+"pending" | "sent" | 
+/**  Given up: `error` says why. */
+"failed" | 
+/**  Not sent: the answer was the same as the last one delivered. */
+"skipped";
+
+/**  Where one delivery goes. */
+export type DeliveryTarget = DeliveryTarget_Serialize | DeliveryTarget_Deserialize;
+
+/**  Where one delivery goes. */
+export type DeliveryTarget_Deserialize = 
+/**  The file, its variables bound when the task completed. */
+{ kind: "file"; path: string } | { kind: "webhook"; url: string; secret_env?: string | null };
+
+/**  Where one delivery goes. */
+export type DeliveryTarget_Serialize = 
+/**  The file, its variables bound when the task completed. */
+{ kind: "file"; path: string } | { kind: "webhook"; url: string; secret_env?: string };
+
+/**  One delivery of one completed run of a task, as stored and shown. */
+export type Delivery_Deserialize = {
+	id: DeliveryId,
+	task_id: TaskId,
+	/**
+	 *  Which completion of the task: the number of its attempt that completed.
+	 *  With the task id it makes the idempotency key.
+	 */
+	run: number,
+	target: DeliveryTarget_Deserialize,
+	status: DeliveryStatus,
+	/**  Tries so far (a resend starts again from 0). */
+	attempts: number,
+	created_at: string,
+	/**  While pending: not before this. */
+	next_at?: string | null,
+	sent_at?: string | null,
+	/**
+	 *  The last try's error (kept after a later success is not: cleared), or
+	 *  why it was skipped.
+	 */
+	error?: string | null,
+};
+
+/**  One delivery of one completed run of a task, as stored and shown. */
+export type Delivery_Serialize = {
+	id: DeliveryId,
+	task_id: TaskId,
+	/**
+	 *  Which completion of the task: the number of its attempt that completed.
+	 *  With the task id it makes the idempotency key.
+	 */
+	run: number,
+	target: DeliveryTarget_Serialize,
+	status: DeliveryStatus,
+	/**  Tries so far (a resend starts again from 0). */
+	attempts: number,
+	created_at: string,
+	/**  While pending: not before this. */
+	next_at: string | null,
+	sent_at: string | null,
+	/**
+	 *  The last try's error (kept after a later success is not: cleared), or
+	 *  why it was skipped.
+	 */
+	error: string | null,
+};
+
 /**  What a look at the local ports found. Nothing was added. */
 export type Detection = Detection_Serialize | Detection_Deserialize;
 
@@ -355,7 +496,12 @@ wait_ms?: number | null; message: string } |
  */
 { type: "concurrency_lowered"; provider: string; max_concurrency: number; 
 /**  How long the lowered limit holds unless answers are interrupted again. */
-wait_ms: number; message: string };
+wait_ms: number; message: string } | 
+/**
+ *  One of the task's deliveries changed (recorded, tried, sent, failed,
+ *  resent): it as stored now.
+ */
+{ type: "delivery"; delivery: Delivery_Deserialize };
 
 export type EventKind_Serialize = 
 /**  `from` is `None` when the task was created or imported. */
@@ -380,7 +526,12 @@ wait_ms: number | null; message: string } |
  */
 { type: "concurrency_lowered"; provider: string; max_concurrency: number; 
 /**  How long the lowered limit holds unless answers are interrupted again. */
-wait_ms: number; message: string };
+wait_ms: number; message: string } | 
+/**
+ *  One of the task's deliveries changed (recorded, tried, sent, failed,
+ *  resent): it as stored now.
+ */
+{ type: "delivery"; delivery: Delivery_Serialize };
 
 export type Event_Deserialize = {
 	seq: number,
@@ -597,6 +748,8 @@ export type NewTask_Deserialize = {
 	 *  lowercased, duplicates dropped.
 	 */
 	tags?: string[],
+	/**  Where the answer goes when the task completes: a file, a webhook. */
+	deliver?: Deliver_Deserialize,
 };
 
 /**
@@ -631,6 +784,8 @@ export type NewTask_Serialize = {
 	 *  lowercased, duplicates dropped.
 	 */
 	tags?: string[],
+	/**  Where the answer goes when the task completes: a file, a webhook. */
+	deliver?: Deliver_Serialize,
 };
 
 /**  What a fire does while the schedule's previous run is still active. */
@@ -971,6 +1126,8 @@ export type Schedule_Deserialize = {
 	 *  output being no "last" output.
 	 */
 	previous_output_task?: TaskId | null,
+	/**  A fingerprint of the answer last delivered, for `only_if_changed`. */
+	last_delivered?: string | null,
 };
 
 /**  A recurring schedule, as stored, exported and shown. */
@@ -1023,6 +1180,8 @@ export type Schedule_Serialize = {
 	 *  output being no "last" output.
 	 */
 	previous_output_task?: TaskId,
+	/**  A fingerprint of the answer last delivered, for `only_if_changed`. */
+	last_delivered?: string,
 };
 
 export type Settings = Settings_Serialize | Settings_Deserialize;
@@ -1121,12 +1280,16 @@ export type TaskDetail = TaskDetail_Serialize | TaskDetail_Deserialize;
 export type TaskDetail_Deserialize = {
 	task: Task_Deserialize,
 	children: Task_Deserialize[],
+	/**  Where its answers went (files, webhooks), oldest first. */
+	deliveries: Delivery_Deserialize[],
 };
 
 /**  A task with its children. */
 export type TaskDetail_Serialize = {
 	task: Task_Serialize,
 	children: Task_Serialize[],
+	/**  Where its answers went (files, webhooks), oldest first. */
+	deliveries: Delivery_Serialize[],
 };
 
 /**  One engine event: a state change (with the task) or an output chunk. */
@@ -1281,6 +1444,11 @@ export type TaskTemplate_Deserialize = {
 	follow_ups?: string[],
 	/**  The tags of every task a fire creates, follow-ups included. Absent when none. */
 	tags?: string[],
+	/**
+	 *  Where each run's answer goes: set on the run's last task (the last
+	 *  follow-up, or the task when there is none).
+	 */
+	deliver?: Deliver_Deserialize,
 };
 
 /**  The task each fire creates: a [`NewTask`] with its defaults resolved. */
@@ -1299,6 +1467,11 @@ export type TaskTemplate_Serialize = {
 	follow_ups: string[],
 	/**  The tags of every task a fire creates, follow-ups included. Absent when none. */
 	tags?: string[],
+	/**
+	 *  Where each run's answer goes: set on the run's last task (the last
+	 *  follow-up, or the task when there is none).
+	 */
+	deliver?: Deliver_Serialize,
 };
 
 /**  A task as stored, exported and shown. Field names are the CLI's and the API's JSON. */
@@ -1369,6 +1542,8 @@ export type Task_Deserialize = {
 	 *  was created. Absent when the prompt names none of them.
 	 */
 	timezone?: string | null,
+	/**  Where the answer goes when the task completes. */
+	deliver?: Deliver_Deserialize,
 };
 
 /**  A task as stored, exported and shown. Field names are the CLI's and the API's JSON. */
@@ -1439,6 +1614,8 @@ export type Task_Serialize = {
 	 *  was created. Absent when the prompt names none of them.
 	 */
 	timezone?: string,
+	/**  Where the answer goes when the task completes. */
+	deliver?: Deliver_Serialize,
 };
 
 /**  A port that answered, but not with the model list its server sends. */

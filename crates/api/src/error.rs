@@ -115,9 +115,9 @@ impl From<TaskError> for HttpError {
         let message = e.to_string();
         match e {
             TaskError::Invalid { field, .. } => HttpError::invalid(api_field(field), message),
-            TaskError::NotFound(_) | TaskError::ScheduleNotFound(_) => {
-                HttpError::not_found(message)
-            }
+            TaskError::NotFound(_)
+            | TaskError::ScheduleNotFound(_)
+            | TaskError::DeliveryNotFound(_) => HttpError::not_found(message),
             TaskError::Conflict { .. } => {
                 HttpError::new(StatusCode::CONFLICT, "invalid_state", message)
             }

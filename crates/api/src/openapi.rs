@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document, served at `/openapi.json` and checked into
 //! `docs/openapi.json` (a test regenerates it and fails on drift).
 
-use crate::{events, providers, routes, wire};
+use crate::{deliveries, events, providers, routes, wire};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -34,6 +34,9 @@ use utoipa::{Modify, OpenApi};
         routes::resume_schedule,
         routes::run_schedule,
         routes::schedule_tasks,
+        deliveries::task_deliveries,
+        deliveries::list_deliveries,
+        deliveries::resend_delivery,
         providers::list_providers,
         providers::save_provider,
         providers::remove_provider,
@@ -49,6 +52,11 @@ use utoipa::{Modify, OpenApi};
     components(schemas(
         baton_engine::Task,
         baton_engine::TaskState,
+        baton_engine::Deliver,
+        baton_engine::Delivery,
+        baton_engine::DeliveryTarget,
+        baton_engine::DeliveryStatus,
+        baton_engine::AutoPause,
         baton_engine::Attempt,
         baton_engine::AttemptOutcome,
         baton_engine::Failure,

@@ -5,11 +5,11 @@ use crate::error::HttpError;
 use crate::events::{self, EventLog};
 use crate::extract::{self, BodyLimit, JsonBody, JsonOrEmpty};
 use crate::guard::{self, Guard};
-use crate::providers;
 use crate::wire::{
     CancelTask, CancelledTask, ChainTask, ErrorBody, Health, ImportSummary, RetryTask,
     ScheduleRequest, ScheduleRun,
 };
+use crate::{deliveries, providers};
 use axum::extract::{DefaultBodyLimit, Path, Query, RawQuery, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -71,6 +71,9 @@ pub(crate) fn router(state: AppState, guard: Arc<Guard>, limits: Limits) -> Rout
         .route("/schedules/{key}/resume", post(resume_schedule))
         .route("/schedules/{key}/run", post(run_schedule))
         .route("/schedules/{key}/tasks", get(schedule_tasks))
+        .route("/tasks/{id}/deliveries", get(deliveries::task_deliveries))
+        .route("/deliveries", get(deliveries::list_deliveries))
+        .route("/deliveries/{id}/resend", post(deliveries::resend_delivery))
         .route("/providers", get(providers::list_providers))
         .route(
             "/providers/{name}",
@@ -568,9 +571,9 @@ pub(crate) async fn run_schedule(
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct ScheduleTasksParams {
-    /// Tasks to return, 1..=1000 (default 50).
+    /// Records to return, 1..=1000 (default 50).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
-    limit: Option<String>,
+    pub(crate) limit: Option<String>,
 }
 
 /// `GET /schedules/{key}/tasks`
@@ -596,7 +599,7 @@ pub(crate) async fn schedule_tasks(
 }
 
 /// `limit`: 1..=[`MAX_PAGE`], [`DEFAULT_PAGE`] when not given.
-fn page_limit(text: Option<&str>) -> Result<usize, HttpError> {
+pub(crate) fn page_limit(text: Option<&str>) -> Result<usize, HttpError> {
     let Some(text) = text else {
         return Ok(DEFAULT_PAGE);
     };

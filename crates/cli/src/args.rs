@@ -67,6 +67,8 @@ pub enum Command {
     Provider(crate::commands::provider::ProviderArgs),
     /// Recurring schedules: a prompt run on a cron expression in a time zone
     Schedule(crate::commands::schedule::ScheduleArgs),
+    /// Where answers went (files, webhooks) and their state; resend one
+    Deliveries(crate::commands::deliveries::DeliveriesArgs),
 }
 
 impl Command {
@@ -85,7 +87,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = baton_engine::DEFAULT_WORKERS as i64,
           allow_negative_numbers = true)]
     pub workers: i64,
-    /// Stop once nothing is scheduled, queued, waiting or running
+    /// Stop once nothing is scheduled, queued, waiting or running, and no delivery is pending
     #[arg(long)]
     pub exit_when_idle: bool,
     /// Serve the local HTTP API on this port of 127.0.0.1 [default: a free port]

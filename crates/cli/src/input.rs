@@ -109,11 +109,20 @@ pub fn new_task(prompt: String, options: &TaskOptions) -> Result<NewTask, CliErr
 /// base of [`new_task`]. The flags parsed each field; this checks the whole
 /// (the prompt, the number of tags).
 pub fn task(prompt: String, fields: &NewTask) -> Result<NewTask, CliError> {
-    let new = NewTask {
+    let mut new = NewTask {
         prompt,
         scheduled_for: None,
         ..fields.clone()
     };
+    // The engine may run elsewhere (another directory): it gets the whole path.
+    if let Some(path) = &new.deliver.to_file {
+        if !path.trim().is_empty() && std::path::Path::new(path).is_relative() {
+            let cwd = std::env::current_dir().map_err(|e| {
+                CliError::usage(format!("--to-file: cannot read the current directory: {e}"))
+            })?;
+            new.deliver.to_file = Some(cwd.join(path).to_string_lossy().into_owned());
+        }
+    }
     new.check()?;
     Ok(new)
 }

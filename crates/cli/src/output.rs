@@ -57,6 +57,38 @@ fn cell(text: &str, max_chars: usize) -> String {
     }
 }
 
+/// The `deliveries` table: id, task, status, tries, when, where, and why not.
+pub fn deliveries(list: &[baton_engine::Delivery]) -> String {
+    if list.is_empty() {
+        return "no deliveries\n".into();
+    }
+    let mut out = format!(
+        "{:<36}  {:<36}  {:<7}  {:>5}  {:<20}  {}\n",
+        "ID", "TASK", "STATUS", "TRIES", "WHEN", "TO"
+    );
+    for d in list {
+        let when = match d.status {
+            baton_engine::DeliveryStatus::Pending => d.next_at,
+            baton_engine::DeliveryStatus::Sent => d.sent_at,
+            _ => Some(d.created_at),
+        };
+        let _ = writeln!(
+            out,
+            "{:<36}  {:<36}  {:<7}  {:>5}  {:<20}  {}",
+            d.id,
+            d.task_id,
+            d.status.as_str(),
+            d.attempts,
+            opt_time(when),
+            cell(&d.target.describe(), 80)
+        );
+        if let Some(error) = &d.error {
+            let _ = writeln!(out, "    {}", cell(error, 200));
+        }
+    }
+    out
+}
+
 /// The `list` table: id, status, name, model, when, attempts.
 pub fn table(tasks: &[Task]) -> String {
     if tasks.is_empty() {

@@ -348,6 +348,26 @@ impl Remote {
         Ok(listed.models)
     }
 
+    pub async fn deliveries(
+        &self,
+        task: Option<TaskId>,
+        limit: usize,
+    ) -> Result<Vec<baton_engine::Delivery>, CliError> {
+        let path = match task {
+            Some(id) => format!("/tasks/{id}/deliveries"),
+            None => format!("/deliveries?limit={}", limit.clamp(1, baton_api::MAX_PAGE)),
+        };
+        self.send(self.get(&path)).await
+    }
+
+    pub async fn resend_delivery(
+        &self,
+        id: baton_engine::DeliveryId,
+    ) -> Result<baton_engine::Delivery, CliError> {
+        self.send(self.post(&format!("/deliveries/{id}/resend")))
+            .await
+    }
+
     /// What the engine found on its loopback; adds nothing.
     pub async fn detect_local_servers(&self) -> Result<Detection, CliError> {
         self.send(self.get("/local-servers")).await

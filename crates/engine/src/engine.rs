@@ -393,11 +393,15 @@ impl Engine {
         self.inner.shared.events.subscribe()
     }
 
-    /// Returns once no task is waiting, scheduled, queued or running.
+    /// Returns once no task is waiting, scheduled, queued or running, and no
+    /// delivery is pending (one a receiver keeps refusing is given up after
+    /// its tries, about 20 minutes).
     pub async fn wait_idle(&self) -> Result<(), TaskError> {
         let mut events = self.subscribe();
         loop {
-            if self.counts().await?.active() == 0 {
+            if self.counts().await?.active() == 0
+                && self.read(|store| store.pending_deliveries()).await? == 0
+            {
                 return Ok(());
             }
             // Only a move to a terminal state can leave nothing active, so the
@@ -408,6 +412,8 @@ impl Engine {
                     event = events.recv() => match event {
                         Ok(Event { kind: crate::events::EventKind::State { to, .. }, .. })
                             if to.is_terminal() => break,
+                        Ok(Event { kind: crate::events::EventKind::Delivery { delivery }, .. })
+                            if delivery.status != crate::delivery::DeliveryStatus::Pending => break,
                         Ok(_) => continue,
                         Err(broadcast::error::RecvError::Lagged(_)) => break,
                         Err(broadcast::error::RecvError::Closed) => return Err(TaskError::ShuttingDown),

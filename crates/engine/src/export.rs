@@ -397,6 +397,7 @@ fn check_schedule(
     .map_err(sentence)?;
     schedule::validate_follow_ups(&t.follow_ups).map_err(sentence)?;
     task::validate_stored_tags(&t.tags).map_err(sentence)?;
+    t.deliver.check(true).map_err(sentence)?;
     check_model(&t.provider, &t.model)
 }
 
@@ -410,6 +411,9 @@ fn check_record(
     task::validate_max_attempts(task.max_attempts).map_err(sentence)?;
     task::validate_timeout(Duration::from_millis(task.timeout_ms)).map_err(sentence)?;
     task::validate_stored_tags(&task.tags).map_err(sentence)?;
+    task.deliver
+        .check(task.schedule_id.is_some())
+        .map_err(sentence)?;
     if task.attempts > task.max_attempts {
         return Err(format!(
             "attempts ({}) is more than max_attempts ({})",

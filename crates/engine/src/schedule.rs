@@ -401,9 +401,6 @@ pub(crate) fn validate_follow_ups(follow_ups: &[String]) -> Result<(), TaskError
     }
     for (i, text) in follow_ups.iter().enumerate() {
         crate::task::validate_prompt(text)
-            .and_then(|()| {
-                crate::prompt::check(text, crate::prompt::Scope::FOLLOW_UP, "follow_ups")
-            })
             .map_err(|e| TaskError::invalid("follow_ups", format!("follow-up {}: {e}", i + 1)))?;
     }
     Ok(())

@@ -169,6 +169,11 @@ impl Engine {
             }
         }
         schedule::validate_follow_ups(&new.follow_ups)?;
+        for (i, text) in new.follow_ups.iter().enumerate() {
+            crate::prompt::check(text, crate::prompt::Scope::FOLLOW_UP, "follow_ups").map_err(
+                |e| TaskError::invalid("follow_ups", format!("follow-up {}: {e}", i + 1)),
+            )?;
+        }
         let pause_after_failures =
             schedule::validate_pause_after_failures(new.pause_after_failures)?;
         let task_name = new.task.name.clone();

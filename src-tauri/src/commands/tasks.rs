@@ -56,6 +56,12 @@ pub(crate) fn blanks_unset(task: NewTask) -> NewTask {
         provider: some(task.provider),
         model: some(task.model),
         system: some(task.system),
+        deliver: baton_engine::Deliver {
+            to_file: some(task.deliver.to_file),
+            webhook: some(task.deliver.webhook),
+            webhook_secret_env: some(task.deliver.webhook_secret_env),
+            ..task.deliver
+        },
         ..task
     }
 }
@@ -72,6 +78,8 @@ pub struct TaskPage {
 pub struct TaskDetail {
     pub task: Task,
     pub children: Vec<Task>,
+    /// Where its answers went (files, webhooks), oldest first.
+    pub deliveries: Vec<baton_engine::Delivery>,
 }
 
 #[tauri::command]
@@ -136,7 +144,24 @@ pub async fn get_task(state: State<'_, AppState>, id: String) -> Result<TaskDeta
             ..Default::default()
         })
         .await?;
-    Ok(TaskDetail { task, children })
+    let deliveries = engine.deliveries(id).await?;
+    Ok(TaskDetail {
+        task,
+        children,
+        deliveries,
+    })
+}
+
+/// Sends a delivery again (whatever became of it), with the same idempotency key.
+#[tauri::command]
+#[specta::specta]
+pub async fn resend_delivery(
+    state: State<'_, AppState>,
+    id: String,
+) -> Result<baton_engine::Delivery, CommandError> {
+    let engine = state.engine().await?;
+    let id: baton_engine::DeliveryId = id.parse()?;
+    Ok(engine.resend_delivery(id).await?)
 }
 
 #[tauri::command]

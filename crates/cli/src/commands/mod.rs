@@ -3,6 +3,7 @@
 //! `<data-dir>/api.json` names a live one, else the database, which the command
 //! opens, uses and closes again (owning it for as long as it runs).
 
+pub mod deliveries;
 mod engine_run;
 mod follow;
 mod operations;
@@ -76,6 +77,7 @@ async fn dispatch(command: Command, db: PathBuf) -> Result<(), CliError> {
         Command::Import(args) => transfer::import(&db, args).await,
         Command::Provider(args) => provider::run(&db, args).await,
         Command::Schedule(args) => schedule::run(&db, args).await,
+        Command::Deliveries(args) => deliveries::run(&db, args).await,
     }
 }
 

@@ -7,8 +7,8 @@ use crate::error::CliError;
 use crate::remote::Remote;
 use baton_api::wire::{ImportSummary, ProviderTestResult, Secret};
 use baton_engine::{
-    ApiKey, Cancelled, Detection, Engine, ExportFile, IdempotencyKey, ListQuery, NewSchedule,
-    NewTask, ProviderSettings, Schedule, ScheduleId, Task, TaskId,
+    ApiKey, Cancelled, Delivery, DeliveryId, Detection, Engine, ExportFile, IdempotencyKey,
+    ListQuery, NewSchedule, NewTask, ProviderSettings, Schedule, ScheduleId, Task, TaskId,
 };
 use futures::future::BoxFuture;
 
@@ -56,6 +56,9 @@ pub(super) trait Operations: Send + Sync {
     fn detect_local_servers(&self) -> Answer<'_, Detection>;
     /// Looks again and adds the server found under `name`.
     fn add_local_server<'a>(&'a self, name: &'a str) -> Answer<'a, ProviderSettings>;
+    /// A task's deliveries (oldest first), or the latest `limit` of every task.
+    fn deliveries(&self, task: Option<TaskId>, limit: usize) -> Answer<'_, Vec<Delivery>>;
+    fn resend_delivery(&self, id: DeliveryId) -> Answer<'_, Delivery>;
     /// Lets go of what this command opened: the database; the API holds nothing.
     fn close(&self) -> BoxFuture<'_, ()>;
 }
@@ -186,6 +189,19 @@ impl Operations for Engine {
         Box::pin(async move { Ok(Engine::add_local_server(self, name).await?) })
     }
 
+    fn deliveries(&self, task: Option<TaskId>, limit: usize) -> Answer<'_, Vec<Delivery>> {
+        Box::pin(async move {
+            Ok(match task {
+                Some(id) => Engine::deliveries(self, id).await?,
+                None => self.recent_deliveries(limit).await?,
+            })
+        })
+    }
+
+    fn resend_delivery(&self, id: DeliveryId) -> Answer<'_, Delivery> {
+        Box::pin(async move { Ok(Engine::resend_delivery(self, id).await?) })
+    }
+
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(self.shutdown())
     }
@@ -301,6 +317,14 @@ impl Operations for Remote {
 
     fn add_local_server<'a>(&'a self, name: &'a str) -> Answer<'a, ProviderSettings> {
         Box::pin(Remote::add_local_server(self, name))
+    }
+
+    fn deliveries(&self, task: Option<TaskId>, limit: usize) -> Answer<'_, Vec<Delivery>> {
+        Box::pin(Remote::deliveries(self, task, limit))
+    }
+
+    fn resend_delivery(&self, id: DeliveryId) -> Answer<'_, Delivery> {
+        Box::pin(Remote::resend_delivery(self, id))
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {

@@ -7,7 +7,7 @@ use crate::delivery::{Delivery, DeliveryId, DeliveryStatus};
 use crate::error::TaskError;
 use crate::task::TaskId;
 use chrono::{DateTime, Utc};
-use redb::{ReadableTable, WriteTransaction};
+use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 
 pub(super) fn create_tables(txn: &WriteTransaction) -> Result<(), TaskError> {
     txn.open_table(DELIVERIES)?;
@@ -89,6 +89,12 @@ impl Store {
         let table = txn.open_table(DELIVERIES)?;
         let raw = table.get(id.as_u128())?;
         raw.map(|v| decode_delivery(v.value())).transpose()
+    }
+
+    /// How many deliveries are pending.
+    pub fn pending_deliveries(&self) -> Result<u64, TaskError> {
+        let txn = self.begin_read()?;
+        Ok(txn.open_table(DELIVERY_DUE)?.len()?)
     }
 
     /// The newest deliveries first, at most `limit`.

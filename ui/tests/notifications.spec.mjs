@@ -7,6 +7,18 @@ import { byTestId, callsOf, fake, hasText, row, useApp } from "./harness.mjs";
 
 const app = useApp({ before, after, afterEach });
 
+/** Creates a schedule named `name` through the form (the Schedules view must be shown). */
+async function addSchedule(page, name) {
+  await byTestId(page, "schedule-add").click();
+  const form = byTestId(page, "schedule-form");
+  await form.locator('[name="schedule-name"]').fill(name);
+  await form.locator('[name="cron"]').fill("0 9 * * *");
+  await form.locator('[name="timezone"]').fill("UTC");
+  await form.locator('[name="prompt"]').fill(`Run ${name}`);
+  await byTestId(page, "schedule-submit").click();
+  await form.waitFor({ state: "detached" });
+}
+
 describe("notification clicks", () => {
   it("a click on a task's notification selects that task and opens its detail", async () => {
     const page = await app.open();
@@ -41,6 +53,24 @@ describe("notification clicks", () => {
     await hasText(toast, "That task is no longer there.");
     assert.equal(await toast.getAttribute("role"), "status", "a quiet toast, not an alert");
     assert.equal(await byTestId(page, "task-detail").count(), 0);
+  });
+
+  it("a click on a paused schedule's notification shows that schedule; one that is gone says so quietly", async () => {
+    const page = await app.open();
+    await byTestId(page, "view-schedules").click();
+    await addSchedule(page, "nightly");
+    await addSchedule(page, "weekly");
+    await hasText(byTestId(page, "schedule-detail").locator("h2"), "weekly");
+    await byTestId(page, "view-tasks").click();
+
+    const { id } = await fake(page, "schedule", "nightly");
+    await fake(page, "clickNotification", { kind: "schedule", id });
+    await hasText(byTestId(page, "schedule-detail").locator("h2"), "nightly");
+    assert.equal(await byTestId(page, "view-schedules").getAttribute("aria-selected"), "true");
+
+    await fake(page, "clickNotification", { kind: "schedule", id: "0190a0b0-0000-7000-8000-000000000999" });
+    await hasText(byTestId(page, "toast"), "That schedule is no longer there.");
+    await hasText(byTestId(page, "schedule-detail").locator("h2"), "nightly");
   });
 
   it("a click on a burst's summary shows the list, not a task", async () => {

@@ -1,7 +1,7 @@
 //! Engine events to the UI as Tauri events, and what else reacts to them
 //! (notifications, in `notifications`, and the tray). Nothing polls.
 
-use crate::notifications::{self, first_lines, notices, Finished, Notice, OpenTarget};
+use crate::notifications::{self, notices, Finished, Notice, OpenTarget};
 use crate::state::AppState;
 use baton_engine::{Engine, Event, EventKind, Health, ScheduleEvent, TaskError, TaskState};
 use serde::Serialize;
@@ -147,20 +147,7 @@ pub fn forward<R: Runtime>(app: AppHandle<R>, engine: Engine, mut events: Receiv
                     let reaction = match &event.kind {
                         EventKind::State { from, to, task } => Side {
                             status: *from == Some(TaskState::Running) || *to == TaskState::Running,
-                            finished: match to {
-                                TaskState::Completed | TaskState::Failed => Some(Finished {
-                                    id: task.id,
-                                    name: task.name.clone(),
-                                    state: *to,
-                                    detail: match to {
-                                        TaskState::Completed => {
-                                            task.output.as_deref().map(first_lines)
-                                        }
-                                        _ => task.error.clone(),
-                                    },
-                                }),
-                                _ => None,
-                            },
+                            finished: Finished::of(*to, task),
                         },
                         _ => Side::default(),
                     };

@@ -7,11 +7,12 @@
 //! notification with the freedesktop `default` action on one session-bus
 //! connection, whose one thread receives `ActionInvoked` for all of them and
 //! forgets each at `NotificationClosed` (the server sends it when the
-//! notification expires, is dismissed or is clicked). So a notification costs
-//! no thread or wait of its own, and sending one never holds up the event
-//! forwarder. On macOS and Windows the plugin would wait for each notification
-//! on a thread of its own until it is acted on, so no handler is registered
-//! there: a click does what the OS does (docs/platforms.md).
+//! notification expires, is dismissed or is clicked). So waiting for clicks
+//! holds no thread or task per notification (sending one takes a blocking-pool
+//! thread for the `Notify` call only), and never holds up the event forwarder.
+//! On macOS and Windows the plugin would wait for each notification on a
+//! thread of its own until it is acted on, so no handler is registered there
+//! and a click reaches no code of ours (docs/platforms.md).
 //!
 //! A click keeps its request in [`PendingOpen`] and shows the window, making it
 //! again if it was closed to the tray. The page takes the request
@@ -19,7 +20,7 @@
 //! loaded, so a page made by the click gets it too, and it is handled once.
 
 use crate::state::AppState;
-use baton_engine::{ScheduleId, TaskId, TaskState};
+use baton_engine::{ScheduleId, Task, TaskId, TaskState};
 use serde::{Deserialize, Serialize};
 use specta::Type;
 use std::sync::Mutex;
@@ -70,6 +71,24 @@ pub(crate) struct Finished {
     pub detail: Option<String>,
 }
 
+impl Finished {
+    /// The task that moved to `to`, if that finished it: with the first lines
+    /// of its answer, or its error.
+    pub fn of(to: TaskState, task: &Task) -> Option<Finished> {
+        let detail = match to {
+            TaskState::Completed => task.output.as_deref().map(first_lines),
+            TaskState::Failed => task.error.clone(),
+            _ => return None,
+        };
+        Some(Finished {
+            id: task.id,
+            name: task.name.clone(),
+            state: to,
+            detail,
+        })
+    }
+}
+
 /// One notification and what a click on it opens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Notice {
@@ -98,7 +117,7 @@ const NOTICE_LINES: usize = 3;
 const NOTICE_CHARS: usize = 200;
 
 /// The first non-empty lines of an answer, for its notification ("…" when cut).
-pub(crate) fn first_lines(output: &str) -> String {
+fn first_lines(output: &str) -> String {
     let lines: Vec<&str> = output
         .lines()
         .map(str::trim)

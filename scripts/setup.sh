@@ -24,10 +24,13 @@ SYSTEM_PACKAGES=(
   # UI tests (ui/tests/): the built UI in headless Chromium.
   chromium
   # Desktop end-to-end tests (scripts/e2e.sh): the tray and notifications need a session
-  # bus; python3-xlib (for /usr/bin/python3) sends the window a real close request.
+  # bus; python3-xlib (for /usr/bin/python3) sends the window a real close request;
+  # python3-dbus and python3-gi run the stand-in notification server (e2e/notifications.py).
   dbus
   dbus-x11
   python3-xlib
+  python3-dbus
+  python3-gi
   # The API fuzz run (scripts/api-fuzz.sh) installs schemathesis into a venv under .tools/.
   python3-venv
   # The shared queue's backend: tests start a private cluster (scripts/pg.sh).

@@ -21,6 +21,7 @@ const COMMANDS: &[&str] = &[
     "check_for_update",
     "update_status",
     "install_update",
+    "take_open_request",
     "list_providers",
     "save_provider",
     "remove_provider",

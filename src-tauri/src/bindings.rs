@@ -3,6 +3,7 @@
 
 use crate::commands::{app, providers, schedules, tasks, transfer};
 use crate::events::{Resync, ScheduleChanged, StatusChanged, TaskEvent};
+use crate::notifications::OpenRequested;
 use crate::updates::UpdateStatus;
 use tauri::Runtime;
 use tauri_specta::{collect_commands, collect_events, Builder};
@@ -29,6 +30,7 @@ pub fn builder<R: Runtime>() -> Builder<R> {
             app::check_for_update,
             app::update_status,
             app::install_update,
+            app::take_open_request,
             providers::list_providers,
             providers::save_provider,
             providers::remove_provider,
@@ -51,7 +53,8 @@ pub fn builder<R: Runtime>() -> Builder<R> {
             Resync,
             StatusChanged,
             ScheduleChanged,
-            UpdateStatus
+            UpdateStatus,
+            OpenRequested
         ])
         // The engine's limits on a new task, so forms check what the engine will.
         .constant("TASK_LIMITS", baton_engine::TASK_LIMITS)

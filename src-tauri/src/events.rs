@@ -1,6 +1,7 @@
 //! Engine events to the UI as Tauri events, and what else reacts to them
-//! (notifications, the tray). Nothing polls.
+//! (notifications, in `notifications`, and the tray). Nothing polls.
 
+use crate::notifications::{self, notices, Finished, Notice, OpenTarget};
 use crate::state::AppState;
 use baton_engine::{Engine, Event, EventKind, Health, ScheduleEvent, TaskError, TaskState};
 use serde::Serialize;
@@ -146,17 +147,7 @@ pub fn forward<R: Runtime>(app: AppHandle<R>, engine: Engine, mut events: Receiv
                     let reaction = match &event.kind {
                         EventKind::State { from, to, task } => Side {
                             status: *from == Some(TaskState::Running) || *to == TaskState::Running,
-                            finished: match to {
-                                TaskState::Completed => Some((
-                                    task.name.clone(),
-                                    *to,
-                                    task.output.as_deref().map(first_lines),
-                                )),
-                                TaskState::Failed => {
-                                    Some((task.name.clone(), *to, task.error.clone()))
-                                }
-                                _ => None,
-                            },
+                            finished: Finished::of(*to, task),
                         },
                         _ => Side::default(),
                     };
@@ -196,14 +187,9 @@ async fn receive<T: Clone>(events: &mut Receiver<T>) -> Option<Result<T, u32>> {
 #[derive(Default)]
 struct Side {
     status: bool,
-    /// A task that completed or failed: its name, its state, and the first lines
-    /// of its answer or its error.
-    finished: Option<(String, TaskState, Option<String>)>,
+    /// A task that completed or failed.
+    finished: Option<Finished>,
 }
-
-/// At most this many notifications for one burst of finished tasks; more are
-/// summed up in one ("12 tasks finished: 10 completed, 2 failed").
-const NOTIFICATIONS_PER_BURST: usize = 3;
 
 /// Runs the tray status and notifications for the forwarder. Whatever piled up
 /// while it worked is handled together: one status update, and a burst of
@@ -224,8 +210,8 @@ fn side_effects<R: Runtime>(
             if status {
                 StatusChanged::publish(&app, &engine).await;
             }
-            for (title, body) in notices(&finished) {
-                show_notification(&app, &title, &body);
+            for notice in notices(&finished) {
+                notifications::show(&app, &notice);
             }
         }
     });
@@ -242,7 +228,10 @@ pub fn forward_schedules<R: Runtime>(app: AppHandle<R>, engine: &Engine) {
                 Ok(event) => {
                     // The engine paused it after failed runs: say so, once.
                     if let Some(note) = &event.note {
-                        show_notification(&app, "Schedule paused", note);
+                        let open = OpenTarget::Schedule {
+                            id: event.schedule_id,
+                        };
+                        notifications::show(&app, &Notice::new("Schedule paused", note, open));
                     }
                     ScheduleChanged(event).emit(&app)
                 }
@@ -253,143 +242,4 @@ pub fn forward_schedules<R: Runtime>(app: AppHandle<R>, engine: &Engine) {
             }
         }
     });
-}
-
-/// A notification shows a few lines: the answer's first ones, at most this many
-/// characters in all.
-const NOTICE_LINES: usize = 3;
-const NOTICE_CHARS: usize = 200;
-
-/// The first non-empty lines of an answer, for its notification ("…" when cut).
-fn first_lines(output: &str) -> String {
-    let lines: Vec<&str> = output
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    let mut text = lines
-        .iter()
-        .take(NOTICE_LINES)
-        .copied()
-        .collect::<Vec<_>>()
-        .join("\n");
-    let mut cut = lines.len() > NOTICE_LINES;
-    if let Some((at, _)) = text.char_indices().nth(NOTICE_CHARS) {
-        text.truncate(at);
-        cut = true;
-    }
-    if cut {
-        text.push('…');
-    }
-    text
-}
-
-/// The notifications for a burst of finished tasks (name, state, and the first
-/// lines of the answer or the error): one each, or one summary when there are
-/// more than [`NOTIFICATIONS_PER_BURST`].
-fn notices(finished: &[(String, TaskState, Option<String>)]) -> Vec<(String, String)> {
-    if finished.len() > NOTIFICATIONS_PER_BURST {
-        let failed = finished
-            .iter()
-            .filter(|(_, to, _)| *to == TaskState::Failed)
-            .count();
-        return vec![(
-            format!("{} tasks finished", finished.len()),
-            format!("{} completed, {failed} failed", finished.len() - failed),
-        )];
-    }
-    finished
-        .iter()
-        .map(|(name, to, detail)| match to {
-            TaskState::Completed => (
-                format!("Task completed: {name}"),
-                match detail.as_deref() {
-                    Some(lines) if !lines.is_empty() => lines.to_string(),
-                    _ => "The answer was empty.".to_string(),
-                },
-            ),
-            _ => (
-                "Task failed".to_string(),
-                format!(
-                    "{name}: {}",
-                    detail.as_deref().unwrap_or("no error message")
-                ),
-            ),
-        })
-        .collect()
-}
-
-/// A native notification, when the setting allows it and the plugin is there.
-pub(crate) fn show_notification<R: Runtime>(app: &AppHandle<R>, title: &str, body: &str) {
-    if !app.state::<AppState>().settings().notifications {
-        return;
-    }
-    let Some(notifications) = app.try_state::<tauri_plugin_notification::Notification<R>>() else {
-        return;
-    };
-    if let Err(e) = notifications.builder().title(title).body(body).show() {
-        tracing::debug!(error = %e, "notification not shown");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn done(name: &str, to: TaskState) -> (String, TaskState, Option<String>) {
-        let detail = match to {
-            TaskState::Failed => "boom".to_string(),
-            _ => first_lines(&format!("\n# {name}\n\nline two\nline three\nline four")),
-        };
-        (name.into(), to, Some(detail))
-    }
-
-    #[test]
-    fn a_completed_task_s_notification_carries_the_first_lines_of_its_answer() {
-        assert_eq!(first_lines("one\n\n  two  \nthree"), "one\ntwo\nthree");
-        assert_eq!(first_lines("one\ntwo\nthree\nfour"), "one\ntwo\nthree…");
-        let long = "é".repeat(300);
-        assert_eq!(first_lines(&long), format!("{}…", "é".repeat(200)));
-        assert_eq!(first_lines("  \n"), "");
-        assert_eq!(
-            notices(&[("empty".into(), TaskState::Completed, Some(String::new()))]),
-            vec![(
-                "Task completed: empty".to_string(),
-                "The answer was empty.".to_string()
-            )]
-        );
-    }
-
-    #[test]
-    fn a_few_finished_tasks_get_one_notification_each() {
-        let got = notices(&[
-            done("a", TaskState::Completed),
-            done("b", TaskState::Failed),
-        ]);
-        assert_eq!(
-            got,
-            vec![
-                (
-                    "Task completed: a".to_string(),
-                    "# a\nline two\nline three…".to_string()
-                ),
-                ("Task failed".to_string(), "b: boom".to_string()),
-            ]
-        );
-    }
-
-    #[test]
-    fn a_burst_of_finished_tasks_gets_one_summary() {
-        let mut burst: Vec<_> = (0..10)
-            .map(|i| done(&i.to_string(), TaskState::Completed))
-            .collect();
-        burst.push(done("x", TaskState::Failed));
-        assert_eq!(
-            notices(&burst),
-            vec![(
-                "11 tasks finished".to_string(),
-                "10 completed, 1 failed".to_string()
-            )]
-        );
-    }
 }

@@ -13,7 +13,9 @@
 //! - [`run`]: the real app: plugins, logging, tray, window behaviour.
 //! - `commands`: the IPC commands, by concern (`tasks`, `transfer`, `app`,
 //!   `providers`, `schedules`).
-//! - `events`: engine events → Tauri events, notifications, tray status.
+//! - `events`: engine events → Tauri events, tray status, notifications.
+//! - `notifications`: what a notification says, and opening what it names when
+//!   it is clicked.
 //! - `bindings`: the typed IPC surface and its generated TypeScript.
 //! - `window`: the main window, made again on Show after a close.
 //! - `updates`: the signed release feed, checked at start and from the tray.
@@ -23,6 +25,7 @@ mod bindings;
 mod commands;
 mod error;
 mod events;
+mod notifications;
 mod settings;
 mod state;
 mod tray;
@@ -65,6 +68,8 @@ pub fn start<R: Runtime>(
     bindings::builder::<R>().mount_events(app);
     let host = Box::new(events::AppHost { app: app.clone() });
     app.manage(AppState::new(&options.data_dir, host)?);
+    app.manage(notifications::PendingOpen::default());
+    notifications::open_on_click(app);
     // Before the tray, whose "Check for updates…" uses it.
     updates::Updates::manage(app, options.tray);
     if options.tray {

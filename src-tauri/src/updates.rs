@@ -290,11 +290,13 @@ pub fn check_at_start<R: Runtime>(app: &AppHandle<R>) {
     tauri::async_runtime::spawn(async move {
         if let Ok(UpdateStatus::Available { version, .. }) = check(&app, false).await {
             if app.get_webview_window(crate::window::MAIN).is_none() {
-                crate::events::show_notification(
-                    &app,
+                use crate::notifications::{Notice, OpenTarget};
+                let notice = Notice::new(
                     "An update is available",
-                    &format!("Baton {version} is ready to install: open Baton to install it."),
+                    format!("Baton {version} is ready to install: open Baton to install it."),
+                    OpenTarget::Window,
                 );
+                crate::notifications::show(&app, &notice);
             }
         }
     });

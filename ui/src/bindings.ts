@@ -40,6 +40,12 @@ export const commands = {
 	 *  by the person, never done on its own.
 	 */
 	installUpdate: () => typedError<UpdateStatus_Serialize, CommandError_Serialize>(__TAURI_INVOKE("install_update")),
+	/**
+	 *  What a click on a notification asked the window to open, if no page has
+	 *  taken it yet; taking it clears it. The page asks when it hears
+	 *  `OpenRequested` and once its list has loaded (a window made by the click).
+	 */
+	takeOpenRequest: () => __TAURI_INVOKE<OpenTarget | null>("take_open_request"),
 	/**  The configured providers (not the built-in `mock`); key sources, never keys. */
 	listProviders: () => typedError<ProviderSettings_Serialize[], CommandError_Serialize>(__TAURI_INVOKE("list_providers")),
 	/**
@@ -79,6 +85,7 @@ export const commands = {
 
 /** Events */
 export const events = {
+	openRequested: makeEvent<OpenRequested, OpenRequested>("open-requested"),
 	resync: makeEvent<Resync, Resync>("resync"),
 	scheduleChanged: makeEvent<ScheduleChanged_Serialize, ScheduleChanged_Deserialize>("schedule-changed"),
 	statusChanged: makeEvent<StatusChanged, StatusChanged>("status-changed"),
@@ -787,6 +794,20 @@ export type NewTask_Serialize = {
 	/**  Where the answer goes when the task completes: a file, a webhook. */
 	deliver?: Deliver_Serialize,
 };
+
+/**  A notification was clicked: take what it opens with `take_open_request`. */
+export type OpenRequested = null;
+
+/**  What a click on a notification opens in the window. */
+export type OpenTarget = 
+/**  The task's detail (a task that completed or failed). */
+{ kind: "task"; id: TaskId } | 
+/**  The task list (a burst of finished tasks, summed up in one notification). */
+{ kind: "list" } | 
+/**  The schedule in the Schedules view (it paused itself). */
+{ kind: "schedule"; id: ScheduleId } | 
+/**  The window as it is (an update is offered there). */
+{ kind: "window" };
 
 /**  What a fire does while the schedule's previous run is still active. */
 export type OverlapPolicy = 

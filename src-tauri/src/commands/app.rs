@@ -1,7 +1,9 @@
-//! Settings, pause/resume, activity figures and the log folder.
+//! Settings, pause/resume, activity figures, the log folder, and what a
+//! clicked notification asked the window to open.
 
 use crate::error::CommandError;
 use crate::events::StatusChanged;
+use crate::notifications::{OpenTarget, PendingOpen};
 use crate::settings::Settings;
 use crate::state::AppState;
 use crate::updates::{UpdateStatus, Updates};
@@ -95,6 +97,15 @@ fn local_midnight(now: DateTime<Utc>) -> DateTime<Utc> {
                 .earliest()
         })
         .map_or(now, |start| start.to_utc())
+}
+
+/// What a click on a notification asked the window to open, if no page has
+/// taken it yet; taking it clears it. The page asks when it hears
+/// `OpenRequested` and once its list has loaded (a window made by the click).
+#[tauri::command]
+#[specta::specta]
+pub fn take_open_request(pending: State<'_, PendingOpen>) -> Option<OpenTarget> {
+    pending.take()
 }
 
 #[tauri::command]

@@ -3,6 +3,7 @@
 import { events } from "../bindings";
 import { detail } from "./detail.svelte";
 import { engine } from "./engine.svelte";
+import { takeOpenRequest } from "./open";
 import { appendOutput, dropStream } from "./output.svelte";
 import { providers } from "./providers.svelte";
 import { schedules } from "./schedules.svelte";
@@ -47,6 +48,7 @@ export async function subscribe(): Promise<() => void> {
     events.resync.listen(() => reloadAll()),
     events.scheduleChanged.listen((e) => schedules.applyEvent(e.payload)),
     events.updateStatus.listen((e) => updates.apply(e.payload)),
+    events.openRequested.listen(() => void takeOpenRequest()),
   ]);
   return () => stops.forEach((stop) => stop());
 }

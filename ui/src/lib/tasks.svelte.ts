@@ -48,6 +48,9 @@ class TaskList {
   #clearOnNext = false;
   /** Nothing is fetched before the app has subscribed to events and asked for the first window. */
   #started = false;
+  #answered: () => void = () => {};
+  /** Settles at the list's first answer, rows or an error. */
+  readonly firstAnswer: Promise<void> = new Promise((resolve) => (this.#answered = resolve));
 
   get hasFilters(): boolean {
     const f = this.filters;
@@ -153,6 +156,7 @@ class TaskList {
     );
     if (generation !== this.generation) return;
     for (let b = from; b <= to; b++) this.#inflight.delete(b);
+    this.#answered();
     if (result.status === "error") {
       this.busy = false;
       if (this.phase !== "ready") {

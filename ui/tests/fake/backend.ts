@@ -8,6 +8,7 @@ import { mockIPC } from "@tauri-apps/api/mocks";
 import type {
   CommandError_Serialize as CommandError,
   Health,
+  OpenTarget,
   ProviderSettings_Serialize as ProviderSettings,
   StatusChanged,
   UpdateStatus_Serialize as UpdateStatus,
@@ -30,6 +31,11 @@ interface Config {
   failFirst?: { cmd: string; code: string; message: string }[];
   /** What the release feed offers: a version and whether its bundle's signature verifies. */
   feed?: { version: string; signed: boolean } | null;
+  /** A click on the notification of the task with this name made the window (the shell keeps
+   * the request until the page takes it). */
+  openTask?: string;
+  /** Commands whose calls wait from the start until `release(cmd)`. */
+  hold?: string[];
 }
 
 interface Call {
@@ -57,6 +63,9 @@ const dialog: { save: string | null; open: string | null } = {
 const failures = new Map<string, CommandError>();
 const holds = new Map<string, { gate: Promise<void>; release: () => void }>();
 for (const f of config.failFirst ?? []) failures.set(f.cmd, { code: f.code, message: f.message, field: null, records: [] });
+
+// What the last click on a notification asked the window to open, until the page takes it.
+let openRequest: OpenTarget | null = config.openTask ? { kind: "task", id: byName(config.openTask).id } : null;
 
 // The updater: the running version, what the feed offers, and the status the window was told.
 const CURRENT = "0.1.0";
@@ -142,6 +151,11 @@ const handlers: Record<string, (a: Args) => unknown> = {
   run_schedule_now: (a) => schedules.runNow(str(a, "id")),
   open_log_folder: () => "/home/me/.local/share/dev.baton.desktop/logs",
   update_status: () => update,
+  take_open_request: () => {
+    const taken = openRequest;
+    openRequest = null;
+    return taken;
+  },
   check_for_update: () =>
     setUpdate(
       feed && feed.version > CURRENT
@@ -255,6 +269,11 @@ const fake = {
     });
   },
   resync: () => send("resync", { missed: 3 }),
+  /** A click on a notification that names `target`: the shell keeps it and tells the page. */
+  clickNotification: (target: OpenTarget) => {
+    openRequest = target;
+    send("open-requested", null);
+  },
   /** The local servers detection finds from now on. */
   setLocalServers: (servers: LocalSetup[]) => (providers.local = servers),
   /** The app found an update by itself (its check at start). */
@@ -271,3 +290,5 @@ const fake = {
 };
 
 (window as unknown as { __fake: typeof fake }).__fake = fake;
+for (const cmd of config.hold ?? []) fake.hold(cmd);
+

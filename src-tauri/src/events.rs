@@ -210,8 +210,12 @@ fn side_effects<R: Runtime>(
             if status {
                 StatusChanged::publish(&app, &engine).await;
             }
+            // With notifications off, only the tasks that asked for theirs.
+            if !notifications::enabled(&app) {
+                finished.retain(|f| f.asked);
+            }
             for notice in notices(&finished) {
-                notifications::show(&app, &notice);
+                notifications::show_anyway(&app, &notice);
             }
         }
     });

@@ -69,6 +69,9 @@ pub(crate) struct Finished {
     pub state: TaskState,
     /// The first lines of its answer ([`first_lines`]), or its error.
     pub detail: Option<String>,
+    /// It asked for a notification of its answer (`--notify-result`): shown
+    /// even when notifications are off in Settings.
+    pub asked: bool,
 }
 
 impl Finished {
@@ -85,6 +88,7 @@ impl Finished {
             name: task.name.clone(),
             state: to,
             detail,
+            asked: to == TaskState::Completed && task.deliver.notify_result,
         })
     }
 }
@@ -185,11 +189,20 @@ pub(crate) fn notices(finished: &[Finished]) -> Vec<Notice> {
 /// The key of the notification's `extra` payload that holds its [`OpenTarget`].
 const OPEN_KEY: &str = "open";
 
+/// Whether notifications are on in Settings.
+pub(crate) fn enabled<R: Runtime>(app: &AppHandle<R>) -> bool {
+    app.state::<AppState>().settings().notifications
+}
+
 /// A native notification, when the setting allows it and the plugin is there.
 pub(crate) fn show<R: Runtime>(app: &AppHandle<R>, notice: &Notice) {
-    if !app.state::<AppState>().settings().notifications {
-        return;
+    if enabled(app) {
+        show_anyway(app, notice);
     }
+}
+
+/// A native notification whatever the setting (a task asked for it).
+pub(crate) fn show_anyway<R: Runtime>(app: &AppHandle<R>, notice: &Notice) {
     let Some(notifications) = app.try_state::<tauri_plugin_notification::Notification<R>>() else {
         return;
     };
@@ -279,6 +292,7 @@ mod tests {
             name: name.into(),
             state,
             detail: Some(detail),
+            asked: false,
         }
     }
 

@@ -317,6 +317,12 @@ export type Deliver_Deserialize = {
 	 *  last delivered (otherwise the delivery is recorded as skipped).
 	 */
 	only_if_changed?: boolean,
+	/**
+	 *  Show a desktop notification with the answer's first lines when it
+	 *  completes, even when notifications are off in the app's Settings (where
+	 *  the desktop app runs the engine; a headless engine shows none).
+	 */
+	notify_result?: boolean,
 };
 
 /**
@@ -346,6 +352,12 @@ export type Deliver_Serialize = {
 	 *  last delivered (otherwise the delivery is recorded as skipped).
 	 */
 	only_if_changed?: boolean,
+	/**
+	 *  Show a desktop notification with the answer's first lines when it
+	 *  completes, even when notifications are off in the app's Settings (where
+	 *  the desktop app runs the engine; a headless engine shows none).
+	 */
+	notify_result?: boolean,
 };
 
 /**  One delivery of one completed run of a task, as stored and shown. */

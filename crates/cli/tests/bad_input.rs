@@ -104,6 +104,47 @@ fn invalid_task_fields_are_refused_with_exit_2_and_nothing_stored() {
         (&["submit", "x", "--name", ""], "the name is empty"),
         (&["submit", "Hi {{nme}}"], "unknown variable {{nme}}"),
         (
+            &["submit", "x", "--webhook", "ftp://example.com/x"],
+            "the webhook 'ftp://example.com/x' is not an http(s) URL",
+        ),
+        (
+            &["submit", "x", "--to-file", "/tmp/reports/../../etc/x"],
+            "climbs out of its folder with '..'",
+        ),
+        (
+            &["submit", "x", "--to-file", "/tmp/r/{{last_output}}.md"],
+            "{{last_output}} cannot be used in a file path",
+        ),
+        (&["submit", "x", "--webhook-secret-env", "S"], "--webhook"),
+        (
+            &[
+                "submit",
+                "x",
+                "--webhook",
+                "http://h/",
+                "--webhook-secret-env",
+                "1-A",
+            ],
+            "'1-A' is not an environment variable name",
+        ),
+        (
+            &["submit", "x", "--webhook", "http://h/", "--only-if-changed"],
+            "only a schedule's task has a previous answer",
+        ),
+        (&["deliveries", "nope"], "'nope' is not a task id"),
+        (
+            &["deliveries", "resend", "nope"],
+            "'nope' is not a delivery id",
+        ),
+        (
+            &[
+                "deliveries",
+                "resend",
+                "01900000-0000-7000-8000-000000000001",
+            ],
+            "no delivery has the id 01900000-0000-7000-8000-000000000001",
+        ),
+        (
             &["submit", "{{schedule.name}}"],
             "names {{schedule.name}}, which cannot be used here",
         ),

@@ -82,11 +82,26 @@ pub struct Deliver {
         )
     )]
     pub only_if_changed: bool,
+    /// Show a desktop notification with the answer's first lines when it
+    /// completes, even when notifications are off in the app's Settings (where
+    /// the desktop app runs the engine; a headless engine shows none).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long,
+            help = "Show a desktop notification with the answer's first lines (where the desktop app runs the engine)"
+        )
+    )]
+    pub notify_result: bool,
 }
 
 impl Deliver {
     pub fn is_empty(&self) -> bool {
-        self.to_file.is_none() && self.webhook.is_none() && !self.only_if_changed
+        self.to_file.is_none()
+            && self.webhook.is_none()
+            && !self.only_if_changed
+            && !self.notify_result
     }
 
     /// The checks that need no engine. `scheduled`: a schedule's task, which

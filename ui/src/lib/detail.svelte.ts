@@ -1,11 +1,13 @@
 // The task shown in the detail panel, with its children. State events replace it in place.
 import { call, commands } from "./api";
-import type { Task } from "./types";
+import type { Delivery, Task } from "./types";
 
 class Detail {
   id: string | null = $state(null);
   task: Task | null = $state.raw(null);
   children: Task[] = $state.raw([]);
+  /** Where the task's answers went (files, webhooks), oldest first. */
+  deliveries: Delivery[] = $state.raw([]);
   /** The parent of a chained task, for the link back to it. */
   parent: Task | null = $state.raw(null);
   phase: "idle" | "loading" | "ready" | "error" = $state("idle");
@@ -34,8 +36,19 @@ class Detail {
     this.id = null;
     this.task = null;
     this.children = [];
+    this.deliveries = [];
     this.parent = null;
     this.phase = "idle";
+  }
+
+  /** A delivery event (or a resend's reply): replaces it in place, or adds it. */
+  applyDelivery(d: Delivery): void {
+    if (d.task_id !== this.id) return;
+    const i = this.deliveries.findIndex((x) => x.id === d.id);
+    const next = this.deliveries.slice();
+    if (i < 0) next.push(d);
+    else next[i] = d;
+    this.deliveries = next;
   }
 
   async reload(): Promise<void> {
@@ -79,11 +92,12 @@ class Detail {
       this.task = null;
       return;
     }
-    const { children } = result.data;
+    const { children, deliveries } = result.data;
     // An event that arrived while the request was out is newer than its reply.
     const task = this.stamp(id) === before || !this.task ? result.data.task : this.task;
     this.task = task;
     this.children = children;
+    this.deliveries = deliveries;
     this.phase = "ready";
     if (this.parent?.id !== task.parent_task_id) this.parent = null;
     if (task.parent_task_id) {

@@ -23,6 +23,11 @@ function onTaskEvent(ev: TaskEvent): void {
     if (providers.loaded) void providers.load();
     return;
   }
+  // A delivery of the task was recorded, tried, sent, given up or resent.
+  if (ev.type === "delivery") {
+    detail.applyDelivery(ev.delivery);
+    return;
+  }
   list.applyTask(ev.task);
   detail.applyTask(ev.task);
   schedules.applyTask(ev.task);

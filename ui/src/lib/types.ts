@@ -4,6 +4,8 @@ import type {
   Activity_Serialize,
   Attempt_Serialize,
   CommandError_Serialize,
+  Delivery_Serialize,
+  DeliveryStatus,
   Detection_Serialize,
   Event_Serialize,
   KeyRef,
@@ -31,6 +33,8 @@ import type {
 } from "../bindings";
 
 export type Task = Task_Serialize;
+export type Delivery = Delivery_Serialize;
+export type { DeliveryStatus };
 export type TaskSummary = TaskSummary_Serialize;
 export type Attempt = Attempt_Serialize;
 export type CommandError = CommandError_Serialize;

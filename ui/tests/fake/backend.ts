@@ -103,6 +103,7 @@ const handlers: Record<string, (a: Args) => unknown> = {
   cancel_task: (a) => model.cancel(str(a, "id"), (a.reason as string | null) ?? null),
   retry_task: (a) => model.retry(str(a, "id"), (a.maxAttempts as number | null) ?? null),
   get_task: (a) => model.detail(str(a, "id")),
+  resend_delivery: (a) => model.resendDelivery(str(a, "id")),
   query_tasks: (a) => model.query(a.query as never),
   export_tasks: (a) => {
     const { text, count } = model.exportFile((a.ids as string[] | null) ?? null);
@@ -246,6 +247,22 @@ const fake = {
   start: (name: string) => model.start(byName(name).id),
   output: (name: string, chunk: string) => model.output(byName(name).id, chunk),
   complete: (name: string, output: string, usage?: Usage) => model.complete(byName(name).id, output, usage),
+  /** A delivery of the task named `name` recorded or changed by the engine (an event). */
+  deliver: (name: string, d: { id: string; status: "pending" | "sent" | "failed" | "skipped"; attempts?: number; error?: string | null; file?: string; webhook?: string }) => {
+    const at = new Date(model.now()).toISOString();
+    return model.putDelivery({
+      id: d.id,
+      task_id: byName(name).id,
+      run: 1,
+      target: d.file ? { kind: "file", path: d.file } : { kind: "webhook", url: d.webhook ?? "https://example.com/hook" },
+      status: d.status,
+      attempts: d.attempts ?? 0,
+      created_at: at,
+      next_at: d.status === "pending" ? at : null,
+      sent_at: d.status === "sent" ? at : null,
+      error: d.error ?? null,
+    });
+  },
   fail: (name: string, error: string, retry = false, incomplete = false) =>
     model.fail(byName(name).id, error, retry, incomplete),
   /** The engine lowered `provider`'s concurrency after an interrupted answer of task `name`. */

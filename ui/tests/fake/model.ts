@@ -6,6 +6,7 @@ import type {
   Activity_Serialize as Activity,
   CatalogQuery_Deserialize as CatalogQuery,
   CommandError_Serialize as CommandError,
+  Delivery_Serialize as Delivery,
   Event_Serialize as TaskEvent,
   ImportReport,
   ProviderSettings_Serialize as ProviderSettings,
@@ -290,10 +291,34 @@ export class Model {
     return this.save(old.status, task);
   }
 
-  detail(id: string): { task: Task; children: Task[] } {
+  /** Each task's deliveries, oldest first. */
+  deliveries = new Map<string, Delivery[]>();
+
+  detail(id: string): { task: Task; children: Task[]; deliveries: Delivery[] } {
     const task = this.require(id);
     const children = this.order.map((i) => this.tasks.get(i)!).filter((t) => t.parent_task_id === id);
-    return { task, children };
+    return { task, children, deliveries: structuredClone(this.deliveries.get(id) ?? []) };
+  }
+
+  /** Records or changes a delivery of a task, as the engine's outbox does, with its event. */
+  putDelivery(d: Delivery): Delivery {
+    const list = this.deliveries.get(d.task_id) ?? [];
+    const i = list.findIndex((x) => x.id === d.id);
+    if (i < 0) list.push(d);
+    else list[i] = d;
+    this.deliveries.set(d.task_id, list);
+    this.emit({ seq: 0, at: new Date(this.now()).toISOString(), task_id: d.task_id, type: "delivery", delivery: structuredClone(d) } as never);
+    return structuredClone(d);
+  }
+
+  resendDelivery(id: string): Delivery {
+    for (const list of this.deliveries.values()) {
+      const d = list.find((x) => x.id === id);
+      if (d) {
+        return this.putDelivery({ ...d, status: "pending", attempts: 0, error: null, next_at: new Date(this.now()).toISOString() });
+      }
+    }
+    throw commandError("not_found", `no delivery has the id ${id}`);
   }
 
   summary(task: Task): TaskSummary {

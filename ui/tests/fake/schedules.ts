@@ -153,6 +153,7 @@ export class FakeSchedules {
         max_tokens: null,
         follow_ups: (input.follow_ups ?? []).filter((f) => f.trim()),
         ...(task.tags?.length ? { tags: task.tags } : {}),
+        ...(input.task.deliver ? { deliver: input.task.deliver as never } : {}),
       },
       created_at: old?.created_at ?? at,
       updated_at: at,

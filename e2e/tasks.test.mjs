@@ -2,6 +2,8 @@
 // inside the app, and the UI learns of every change through events.
 
 import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { appTest } from "./harness.mjs";
 import { click, createTask, markPage, openDetail, pageWasReloaded, tid, waitForApp, waitForDetailText, waitForRow } from "./ui.mjs";
 
@@ -36,6 +38,25 @@ appTest("a chained task completes with its parent's output bound into its prompt
   await waitForDetailText(browser, "detail-prompt", (text) => text.includes("Summarise: echo: the parent says hi"));
   await (await browser.$(tid("detail-parent"))).waitForDisplayed();
   assert.equal(await pageWasReloaded(browser), false, "the page was reloaded");
+});
+
+appTest("a task's answer is delivered to a file named by its variables, shown sent in its detail", async ({ browser, dataDir }) => {
+  await waitForApp(browser);
+  const folder = join(dataDir, "answers");
+  await createTask(browser, {
+    name: "e2e delivered",
+    prompt: "Notes for {{date}}",
+    model: "echo",
+    toFile: `${folder}/{{date}}.md`,
+  });
+  const row = await waitForRow(browser, "e2e delivered", "completed");
+  await openDetail(browser, row.id);
+  await waitForDetailText(browser, "delivery-state", (text) => text.trim().startsWith("sent"));
+  // The prompt's and the path's date are the run's, in the app's zone.
+  const prompt = await waitForDetailText(browser, "detail-prompt", (text) => /Notes for \d{4}-\d{2}-\d{2}/.test(text));
+  const date = prompt.match(/\d{4}-\d{2}-\d{2}/)[0];
+  assert.equal(readFileSync(join(folder, `${date}.md`), "utf8"), `echo: Notes for ${date}`);
+  assert.deepEqual(readdirSync(folder), [`${date}.md`], "one whole file, no temporary one");
 });
 
 appTest("a running task cancelled from its detail shows cancelled", async ({ browser }) => {

@@ -87,13 +87,17 @@ async function fill(form, field, value) {
  * Fills and submits the create form. It opens from "new task", or from the detail's
  * "chain" button when `chain` is set (the detail must show the parent).
  */
-export async function createTask(browser, { name, prompt, model, chain = false }) {
+export async function createTask(browser, { name, prompt, model, chain = false, toFile }) {
   await click(browser, tid(chain ? "chain-button" : "new-task"));
   const form = await browser.$(tid("create-form"));
   await form.waitForDisplayed();
   await fill(form, "name", name);
   await fill(form, "prompt", prompt);
   await fill(form, "model", model);
+  if (toFile !== undefined) {
+    await click(browser, `${tid("deliver-fields")} summary`);
+    await fill(form, "to-file", toFile);
+  }
   await click(browser, tid("create-submit"));
   await form.waitForDisplayed({ reverse: true, timeoutMsg: "the create form stayed open (refused?)" });
 }

@@ -8,6 +8,7 @@ const COMMANDS: &[&str] = &[
     "retry_task",
     "get_task",
     "resend_delivery",
+    "store_webhook_secret",
     "query_tasks",
     "export_tasks",
     "import_tasks",

@@ -17,6 +17,7 @@ pub fn builder<R: Runtime>() -> Builder<R> {
             tasks::retry_task,
             tasks::get_task,
             tasks::resend_delivery,
+            tasks::store_webhook_secret,
             tasks::query_tasks,
             transfer::export_tasks,
             transfer::import_tasks,

@@ -14,6 +14,11 @@ export const commands = {
 	getTask: (id: string) => typedError<TaskDetail_Serialize, CommandError_Serialize>(__TAURI_INVOKE("get_task", { id })),
 	/**  Sends a delivery again (whatever became of it), with the same idempotency key. */
 	resendDelivery: (id: string) => typedError<Delivery_Serialize, CommandError_Serialize>(__TAURI_INVOKE("resend_delivery", { id })),
+	/**
+	 *  Keeps a webhook's signing secret in the OS keychain, for tasks whose
+	 *  `deliver` says `webhook_secret_keychain`; it never reaches the database.
+	 */
+	storeWebhookSecret: (url: string, secret: string) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("store_webhook_secret", { url, secret })),
 	queryTasks: (query: CatalogQuery_Deserialize) => typedError<TaskPage_Serialize, CommandError_Serialize>(__TAURI_INVOKE("query_tasks", { query })),
 	/**  Writes all tasks, or only `ids`, to `path`. Returns how many were written. */
 	exportTasks: (path: string, ids: string[] | null) => typedError<number, CommandError_Serialize>(__TAURI_INVOKE("export_tasks", { path, ids })),
@@ -313,6 +318,11 @@ export type Deliver_Deserialize = {
 	 */
 	webhook_secret_env?: string | null,
 	/**
+	 *  The webhook's HMAC-SHA256 secret is in the OS keychain of the machine
+	 *  running the engine, under the webhook's URL ([`crate::Engine::store_webhook_secret`]).
+	 */
+	webhook_secret_keychain?: boolean,
+	/**
 	 *  A schedule's task: deliver only when the answer differs from the one
 	 *  last delivered (otherwise the delivery is recorded as skipped).
 	 */
@@ -348,6 +358,11 @@ export type Deliver_Serialize = {
 	 */
 	webhook_secret_env?: string,
 	/**
+	 *  The webhook's HMAC-SHA256 secret is in the OS keychain of the machine
+	 *  running the engine, under the webhook's URL ([`crate::Engine::store_webhook_secret`]).
+	 */
+	webhook_secret_keychain?: boolean,
+	/**
 	 *  A schedule's task: deliver only when the answer differs from the one
 	 *  last delivered (otherwise the delivery is recorded as skipped).
 	 */
@@ -380,12 +395,16 @@ export type DeliveryTarget = DeliveryTarget_Serialize | DeliveryTarget_Deseriali
 /**  Where one delivery goes. */
 export type DeliveryTarget_Deserialize = 
 /**  The file, its variables bound when the task completed. */
-{ kind: "file"; path: string } | { kind: "webhook"; url: string; secret_env?: string | null };
+{ kind: "file"; path: string } | { kind: "webhook"; url: string; secret_env?: string | null; 
+/**  The secret is in the OS keychain under the URL. */
+secret_keychain?: boolean };
 
 /**  Where one delivery goes. */
 export type DeliveryTarget_Serialize = 
 /**  The file, its variables bound when the task completed. */
-{ kind: "file"; path: string } | { kind: "webhook"; url: string; secret_env?: string };
+{ kind: "file"; path: string } | { kind: "webhook"; url: string; secret_env?: string; 
+/**  The secret is in the OS keychain under the URL. */
+secret_keychain?: boolean };
 
 /**  One delivery of one completed run of a task, as stored and shown. */
 export type Delivery_Deserialize = {

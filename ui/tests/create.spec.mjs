@@ -59,7 +59,14 @@ describe("create form", () => {
       max_attempts: 3,
       timeout_ms: 600_000,
       tags: [],
-      deliver: { to_file: null, webhook: null, webhook_secret_env: null, only_if_changed: false, notify_result: false },
+      deliver: {
+        to_file: null,
+        webhook: null,
+        webhook_secret_env: null,
+        webhook_secret_keychain: false,
+        only_if_changed: false,
+        notify_result: false,
+      },
     });
     await hasText(byTestId(page, "task-row").first().locator(".name .text"), "Fresh task");
     await hasText(row(page, "Fresh task").getByTestId("status-badge"), "queued");

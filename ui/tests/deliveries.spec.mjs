@@ -32,9 +32,36 @@ describe("deliveries", () => {
       to_file: "/home/me/reports/{{date}}.md",
       webhook: "https://example.com/hook",
       webhook_secret_env: "HOOK_SECRET",
+      webhook_secret_keychain: false,
       only_if_changed: false,
       notify_result: false,
     });
+  });
+
+  it("keeps a typed webhook secret in the keychain, never with the task, and shows the keychain's refusal", async () => {
+    const page = await app.open({
+      config: {
+        seed: "none",
+        failFirst: [{ cmd: "store_webhook_secret", code: "invalid_input", message: "no OS keychain is available here (no Secret Service); keep the secret in an environment variable and name it instead" }],
+      },
+    });
+    await byTestId(page, "new-task").click();
+    await page.locator('[name="prompt"]').fill("Signed");
+    await page.locator('[data-testid="deliver-fields"] summary').click();
+    await page.locator('[name="webhook"]').fill("https://example.com/hook");
+    await page.locator('[name="webhook-secret"]').fill("s3cr3t-value");
+    await byTestId(page, "create-submit").click();
+    await hasText(byTestId(page, "error-webhook_secret"), /no OS keychain is available here/);
+    assert.deepEqual(await fake(page, "callsOf", "submit_task"), [], "nothing saved without its secret");
+
+    await byTestId(page, "create-submit").click();
+    await byTestId(page, "create-form").waitFor({ state: "detached" });
+    const stored = await callsOf(page, "store_webhook_secret", 2);
+    assert.deepEqual(stored.at(-1), { url: "https://example.com/hook", secret: "s3cr3t-value" });
+    const [args] = await callsOf(page, "submit_task");
+    assert.equal(args.input.deliver.webhook_secret_keychain, true);
+    assert.equal(args.input.deliver.webhook_secret_env, null);
+    assert.ok(!JSON.stringify(args).includes("s3cr3t-value"), "the secret never travels with the task");
   });
 
   it("shows a task's deliveries as the engine reports them and sends a failed one again", async () => {
@@ -82,6 +109,7 @@ describe("deliveries", () => {
       to_file: null,
       webhook: "https://example.com/digest",
       webhook_secret_env: null,
+      webhook_secret_keychain: false,
       only_if_changed: true,
       notify_result: false,
     });

@@ -8,6 +8,8 @@ use crate::delivery::{template_folder, Delivery, DeliveryId, DeliveryTarget};
 use crate::engine::Inner;
 use crate::error::TaskError;
 use crate::outbox::Tried;
+use crate::provider::keys;
+use crate::provider::{ApiKey, KeyError, KeyRef};
 use crate::task::Task;
 use hmac::{Hmac, Mac};
 use serde::Serialize;
@@ -134,7 +136,11 @@ async fn send(inner: &Arc<Inner>, client: &reqwest::Client, d: &Delivery) -> Tri
     };
     match &d.target {
         DeliveryTarget::File { path } => write_file(&task, path, d.id).await,
-        DeliveryTarget::Webhook { url, secret_env } => {
+        DeliveryTarget::Webhook {
+            url,
+            secret_env,
+            secret_keychain,
+        } => {
             let schedule = match task.schedule_id {
                 Some(id) => inner
                     .store()
@@ -143,7 +149,11 @@ async fn send(inner: &Arc<Inner>, client: &reqwest::Client, d: &Delivery) -> Tri
                 None => None,
             };
             let body = payload(&task, d, schedule.as_ref().map(|s| s.name.as_str()));
-            post(client, url, secret_env.as_deref(), d, body).await
+            let secret = match secret(url, secret_env.as_deref(), *secret_keychain).await {
+                Ok(secret) => secret,
+                Err(error) => return Tried::Failed { error },
+            };
+            post(client, url, secret.as_ref(), d, body).await
         }
     }
 }
@@ -200,10 +210,42 @@ pub fn signature(secret: &[u8], body: &[u8]) -> String {
     format!("sha256={hex}")
 }
 
+/// The webhook's secret, read at each try (never stored by Baton): from the
+/// environment variable, or from the keychain. `Err`: why nothing can be
+/// signed, a sentence without the secret (nothing unsigned is sent then).
+async fn secret(url: &str, env: Option<&str>, keychain: bool) -> Result<Option<ApiKey>, String> {
+    if let Some(var) = env {
+        return std::env::var(var)
+            .ok()
+            .and_then(ApiKey::new)
+            .map(Some)
+            .ok_or_else(|| format!(
+                "the environment variable {var} that holds the webhook's secret is not set for Baton; set it and send again"
+            ));
+    }
+    if !keychain {
+        return Ok(None);
+    }
+    let account = crate::delivery::secret_account(url);
+    let found = tokio::task::spawn_blocking(move || keys::resolve(&account, &KeyRef::Keychain))
+        .await
+        .map_err(|e| e.to_string())?;
+    match found {
+        Ok(Some(secret)) => Ok(Some(secret)),
+        Ok(None) | Err(KeyError::NotInKeychain(_)) => Err(
+            "the OS keychain holds no secret for this webhook; enter it again where the task was made, and send again".into(),
+        ),
+        Err(KeyError::NoKeychain(why)) => Err(format!(
+            "no OS keychain is available here to read the webhook's secret from ({why})"
+        )),
+        Err(e) => Err(format!("the webhook's secret could not be read: {e}")),
+    }
+}
+
 async fn post(
     client: &reqwest::Client,
     url: &str,
-    secret_env: Option<&str>,
+    secret: Option<&ApiKey>,
     d: &Delivery,
     body: Vec<u8>,
 ) -> Tried {
@@ -211,20 +253,11 @@ async fn post(
         .post(url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .header(IDEMPOTENCY_HEADER, d.idempotency_key());
-    if let Some(var) = secret_env {
-        // Read at each try, like a provider key from the environment; never stored.
-        match std::env::var(var) {
-            Ok(secret) if !secret.is_empty() => {
-                request = request.header(SIGNATURE_HEADER, signature(secret.as_bytes(), &body));
-            }
-            _ => {
-                return Tried::Failed {
-                    error: format!(
-                        "the environment variable {var} that holds the webhook's secret is not set for Baton; set it and send again"
-                    ),
-                }
-            }
-        }
+    if let Some(secret) = secret {
+        request = request.header(
+            SIGNATURE_HEADER,
+            signature(secret.expose().as_bytes(), &body),
+        );
     }
     let response = match request.body(body).send().await {
         Ok(r) => r,

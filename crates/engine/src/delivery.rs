@@ -71,6 +71,11 @@ pub struct Deliver {
         )
     )]
     pub webhook_secret_env: Option<String>,
+    /// The webhook's HMAC-SHA256 secret is in the OS keychain of the machine
+    /// running the engine, under the webhook's URL ([`crate::Engine::store_webhook_secret`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[cfg_attr(feature = "clap", arg(skip))]
+    pub webhook_secret_keychain: bool,
     /// A schedule's task: deliver only when the answer differs from the one
     /// last delivered (otherwise the delivery is recorded as skipped).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -121,6 +126,20 @@ impl Deliver {
                 ));
             }
             check_env_name(var)?;
+        }
+        if self.webhook_secret_keychain {
+            if self.webhook.is_none() {
+                return Err(TaskError::invalid(
+                    "webhook_secret_keychain",
+                    "a webhook secret needs a webhook to sign",
+                ));
+            }
+            if self.webhook_secret_env.is_some() {
+                return Err(TaskError::invalid(
+                    "webhook_secret_keychain",
+                    "the webhook's secret comes from the keychain or from an environment variable, not both",
+                ));
+            }
         }
         if self.only_if_changed && !scheduled {
             return Err(TaskError::invalid(
@@ -235,6 +254,9 @@ pub enum DeliveryTarget {
         url: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         secret_env: Option<String>,
+        /// The secret is in the OS keychain under the URL.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        secret_keychain: bool,
     },
 }
 
@@ -304,6 +326,12 @@ impl Delivery {
     }
 }
 
+/// The keychain account of a webhook's secret: the URL, so every task posting
+/// to one receiver signs with its one secret.
+pub(crate) fn secret_account(url: &str) -> String {
+    format!("webhook:{}", url.trim())
+}
+
 /// The wait before try `attempts + 1` after `attempts` failed ones.
 pub(crate) fn retry_delay(attempts: u32) -> Duration {
     let doubled = FIRST_DELIVERY_DELAY.saturating_mul(1u32 << attempts.saturating_sub(1).min(16));
@@ -344,6 +372,7 @@ pub(crate) fn plan(
         targets.push(DeliveryTarget::Webhook {
             url: url.trim().to_string(),
             secret_env: d.webhook_secret_env.clone(),
+            secret_keychain: d.webhook_secret_keychain,
         });
     }
     targets

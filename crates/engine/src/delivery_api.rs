@@ -3,7 +3,8 @@
 
 use crate::delivery::{Delivery, DeliveryId};
 use crate::engine::Engine;
-use crate::error::TaskError;
+use crate::error::{ProviderConfigError, TaskError};
+use crate::provider::ApiKey;
 use crate::task::TaskId;
 
 impl Engine {
@@ -25,6 +26,36 @@ impl Engine {
         self.read(move |store| store.delivery(id))
             .await?
             .ok_or_else(|| TaskError::DeliveryNotFound(id.to_string()))
+    }
+
+    /// Keeps a webhook's signing secret in the OS keychain (service `baton`,
+    /// account `webhook:URL`), for tasks whose `deliver` says
+    /// `webhook_secret_keychain`. Never stored in the database or exported.
+    pub async fn store_webhook_secret(
+        &self,
+        url: &str,
+        secret: ApiKey,
+    ) -> Result<(), ProviderConfigError> {
+        crate::delivery::Deliver {
+            webhook: Some(url.to_string()),
+            ..Default::default()
+        }
+        .check(false)?;
+        let account = crate::delivery::secret_account(url);
+        let stored =
+            tokio::task::spawn_blocking(move || crate::provider::keys::store(&account, &secret))
+                .await
+                .map_err(|e| TaskError::Storage(e.to_string()))?;
+        match stored {
+            Ok(()) => Ok(()),
+            Err(crate::provider::KeyError::NoKeychain(why)) => Err(ProviderConfigError::invalid(
+                "webhook_secret",
+                format!(
+                    "no OS keychain is available here ({why}); keep the secret in an environment variable and name it instead"
+                ),
+            )),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Sends a delivery again, whatever became of it (sent, failed, skipped,

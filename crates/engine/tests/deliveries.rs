@@ -215,3 +215,41 @@ async fn a_schedules_file_delivery_binds_its_path_and_skips_an_unchanged_answer(
         Some("the answer is the same as the last one delivered")
     );
 }
+
+#[tokio::test]
+async fn a_webhook_secret_kept_in_the_keychain_signs_the_post_or_is_refused_clearly() {
+    let receiver = WebhookReceiver::start().await;
+    // A URL of its own: the keychain entry is this test's alone.
+    let url = format!("{}?run={}", receiver.url(), std::process::id());
+    let t = started_with(|_| {}).await;
+    let secret = baton_engine::ApiKey::new(SECRET).unwrap();
+    match t.engine.store_webhook_secret(&url, secret).await {
+        Ok(()) => {
+            let mut rx = t.engine.subscribe();
+            let task = t
+                .engine
+                .submit(NewTask {
+                    deliver: Deliver {
+                        webhook: Some(url.clone()),
+                        webhook_secret_keychain: true,
+                        ..Deliver::default()
+                    },
+                    ..task("x", "echo")
+                })
+                .await
+                .unwrap();
+            delivery_reaches(&mut rx, task.id, DeliveryStatus::Sent).await;
+            let got = receiver.received();
+            assert!(verify(got[0].signature.as_deref(), &got[0].body));
+        }
+        // No Secret Service on this machine (a headless CI box): one sentence,
+        // naming the way out, and nothing stored.
+        Err(e) => {
+            assert_eq!(e.code(), "invalid_input", "{e}");
+            let text = e.to_string();
+            assert!(text.contains("no OS keychain is available here"), "{text}");
+            assert!(text.contains("environment variable"), "{text}");
+            assert!(!text.contains(SECRET));
+        }
+    }
+}

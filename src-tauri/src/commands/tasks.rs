@@ -152,6 +152,21 @@ pub async fn get_task(state: State<'_, AppState>, id: String) -> Result<TaskDeta
     })
 }
 
+/// Keeps a webhook's signing secret in the OS keychain, for tasks whose
+/// `deliver` says `webhook_secret_keychain`; it never reaches the database.
+#[tauri::command]
+#[specta::specta]
+pub async fn store_webhook_secret(
+    state: State<'_, AppState>,
+    url: String,
+    secret: String,
+) -> Result<(), CommandError> {
+    let engine = state.engine().await?;
+    let secret = baton_engine::ApiKey::new(secret)
+        .ok_or_else(|| CommandError::invalid("webhook_secret", "the secret is empty"))?;
+    Ok(engine.store_webhook_secret(&url, secret).await?)
+}
+
 /// Sends a delivery again (whatever became of it), with the same idempotency key.
 #[tauri::command]
 #[specta::specta]

@@ -104,6 +104,8 @@ const handlers: Record<string, (a: Args) => unknown> = {
   retry_task: (a) => model.retry(str(a, "id"), (a.maxAttempts as number | null) ?? null),
   get_task: (a) => model.detail(str(a, "id")),
   resend_delivery: (a) => model.resendDelivery(str(a, "id")),
+  // The keychain is the machine's: the fake only records the call (callsOf).
+  store_webhook_secret: () => null,
   query_tasks: (a) => model.query(a.query as never),
   export_tasks: (a) => {
     const { text, count } = model.exportFile((a.ids as string[] | null) ?? null);

@@ -21,7 +21,7 @@
 mod admin;
 mod detect;
 mod http;
-mod keys;
+pub(crate) mod keys;
 mod limits;
 mod mock;
 mod registry;

@@ -92,6 +92,23 @@ describe("deliveries", () => {
     assert.equal(await byTestId(page, "delivery").count(), 1, "replaced in place, not added");
   });
 
+  it("keeps what a delivery event said when the detail's older answer arrives after it", async () => {
+    const page = await app.open({ config: { seed: "none" } });
+    await byTestId(page, "new-task").click();
+    await page.locator('[name="name"]').fill("Racing");
+    await page.locator('[name="prompt"]').fill("x");
+    await fake(page, "holdReply", "get_task");
+    await byTestId(page, "create-submit").click();
+    await byTestId(page, "create-form").waitFor({ state: "detached" });
+    // The detail asked for the task before the engine recorded and sent the delivery.
+    await callsOf(page, "get_task");
+    const id = "01900000-0000-7000-8000-00000000d002";
+    await fake(page, "deliver", "Racing", { id, status: "sent", attempts: 1, file: "/home/me/x.md" });
+    await fake(page, "release", "get_task");
+    await hasText(byTestId(page, "task-detail").locator("h2"), "Racing");
+    await hasText(byTestId(page, "delivery-state"), /^sent/);
+  });
+
   it("offers only-if-changed in the schedule form and keeps what a schedule delivers when edited", async () => {
     const page = await app.open({ config: { seed: "none" } });
     await byTestId(page, "view-schedules").click();

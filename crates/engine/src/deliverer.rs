@@ -38,6 +38,7 @@ pub(crate) async fn serve(inner: Arc<Inner>) {
     let mut in_flight: HashSet<DeliveryId> = HashSet::new();
     let mut sends: JoinSet<DeliveryId> = JoinSet::new();
     let stop = inner.stop_intake.clone();
+    tracing::debug!("deliverer started");
     loop {
         while let Some(done) = sends.try_join_next() {
             if let Ok(id) = done {
@@ -70,8 +71,13 @@ pub(crate) async fn serve(inner: Arc<Inner>) {
             sends.spawn(async move {
                 let (id, attempt) = (d.id, d.attempts + 1);
                 let outcome = send(&inner, &client, &d).await;
-                if let Tried::Retry { error, .. } | Tried::Failed { error } = &outcome {
-                    tracing::info!(delivery = %id, task = %d.task_id, attempt, %error, "delivery not sent");
+                match &outcome {
+                    Tried::Sent => {
+                        tracing::info!(delivery = %id, task = %d.task_id, attempt, to = %d.target.for_log(), "delivered")
+                    }
+                    Tried::Retry { error, .. } | Tried::Failed { error } => {
+                        tracing::info!(delivery = %id, task = %d.task_id, attempt, %error, "delivery not sent")
+                    }
                 }
                 if let Err(e) = inner.writer.delivery_tried(id, attempt, outcome).await {
                     tracing::warn!(delivery = %id, error = %e, "could not record a delivery's try");

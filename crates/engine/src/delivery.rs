@@ -261,6 +261,21 @@ pub enum DeliveryTarget {
 }
 
 impl DeliveryTarget {
+    /// For the log: a webhook by its host only (a URL's path or query may
+    /// carry a token, and logs hold no secret).
+    pub(crate) fn for_log(&self) -> String {
+        match self {
+            DeliveryTarget::File { path } => format!("file {path}"),
+            DeliveryTarget::Webhook { url, .. } => {
+                let host = reqwest::Url::parse(url)
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_string))
+                    .unwrap_or_default();
+                format!("webhook to {host}")
+            }
+        }
+    }
+
     /// "file /home/me/reports/2026-01-01.md", "webhook https://example.com/hook".
     pub fn describe(&self) -> String {
         match self {

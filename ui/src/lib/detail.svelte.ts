@@ -18,6 +18,8 @@ class Detail {
    * must not overwrite what that event showed. */
   #stamps = new Map<string, number>();
   #clock = 0;
+  /** The same for deliveries: an event about one outranks a reply taken before it. */
+  #deliveryStamps = new Map<string, number>();
 
   /** The event stamp of `id` now; pass it back to `applyReply`. */
   stamp(id: string): number {
@@ -43,6 +45,7 @@ class Detail {
 
   /** A delivery event (or a resend's reply): replaces it in place, or adds it. */
   applyDelivery(d: Delivery): void {
+    this.#deliveryStamps.set(d.id, ++this.#clock);
     if (d.task_id !== this.id) return;
     const i = this.deliveries.findIndex((x) => x.id === d.id);
     const next = this.deliveries.slice();
@@ -81,9 +84,19 @@ class Detail {
     }
   }
 
+  /** A reply's deliveries, with those an event changed (or added) after `sent` as the event had them. */
+  #newer(id: string, reply: Delivery[], sent: number): Delivery[] {
+    const seen = this.deliveries.filter((d) => d.task_id === id);
+    const fresh = (d: Delivery) => (this.#deliveryStamps.get(d.id) ?? 0) > sent;
+    const out = reply.map((d) => seen.find((x) => x.id === d.id && fresh(x)) ?? d);
+    for (const x of seen) if (fresh(x) && !out.some((d) => d.id === x.id)) out.push(x);
+    return out;
+  }
+
   async #load(id: string): Promise<void> {
     const token = ++this.#token;
     const before = this.stamp(id);
+    const sent = this.#clock;
     const result = await call(commands.getTask(id));
     if (token !== this.#token) return;
     if (result.status === "error") {
@@ -97,7 +110,7 @@ class Detail {
     const task = this.stamp(id) === before || !this.task ? result.data.task : this.task;
     this.task = task;
     this.children = children;
-    this.deliveries = deliveries;
+    this.deliveries = this.#newer(id, deliveries, sent);
     this.phase = "ready";
     if (this.parent?.id !== task.parent_task_id) this.parent = null;
     if (task.parent_task_id) {

@@ -61,7 +61,7 @@ const dialog: { save: string | null; open: string | null } = {
   open: "/home/me/baton-tasks.json",
 };
 const failures = new Map<string, CommandError>();
-const holds = new Map<string, { gate: Promise<void>; release: () => void }>();
+const holds = new Map<string, { gate: Promise<void>; release: () => void; reply?: boolean }>();
 for (const f of config.failFirst ?? []) failures.set(f.cmd, { code: f.code, message: f.message, field: null, records: [] });
 
 // What the last click on a notification asked the window to open, until the page takes it.
@@ -193,7 +193,7 @@ mockIPC(
     const args = (payload ?? {}) as Args;
     calls.push({ cmd, args: structuredClone(args) });
     const hold = holds.get(cmd);
-    if (hold) await hold.gate;
+    if (hold && !hold.reply) await hold.gate;
     const failure = failures.get(cmd);
     if (failure) {
       failures.delete(cmd);
@@ -203,7 +203,10 @@ mockIPC(
     if (!handler) throw commandError("unknown_command", `the fake backend has no command ${cmd}`).error;
     try {
       // A copy, as IPC would serialise it: the UI must not share objects with the model.
-      return structuredClone(handler(args));
+      const reply = structuredClone(handler(args));
+      // Answered as things stood, delivered later: events may overtake it.
+      if (hold?.reply) await hold.gate;
+      return reply;
     } catch (e) {
       if (e instanceof Failure) throw e.error;
       throw e;
@@ -241,6 +244,12 @@ const fake = {
     let release = () => {};
     const gate = new Promise<void>((r) => (release = r));
     holds.set(cmd, { gate, release });
+  },
+  /** Calls of `cmd` are answered as things stand now, but the answer waits until `release(cmd)`. */
+  holdReply(cmd: string): void {
+    let release = () => {};
+    const gate = new Promise<void>((r) => (release = r));
+    holds.set(cmd, { gate, release, reply: true });
   },
   release(cmd: string): void {
     holds.get(cmd)?.release();

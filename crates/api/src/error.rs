@@ -117,7 +117,8 @@ impl From<TaskError> for HttpError {
             TaskError::Invalid { field, .. } => HttpError::invalid(api_field(field), message),
             TaskError::NotFound(_)
             | TaskError::ScheduleNotFound(_)
-            | TaskError::DeliveryNotFound(_) => HttpError::not_found(message),
+            | TaskError::DeliveryNotFound(_)
+            | TaskError::BudgetNotFound(_) => HttpError::not_found(message),
             TaskError::Conflict { .. } => {
                 HttpError::new(StatusCode::CONFLICT, "invalid_state", message)
             }

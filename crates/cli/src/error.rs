@@ -111,6 +111,7 @@ impl CliError {
             | CliError::Task(TaskError::NotFound(_))
             | CliError::Task(TaskError::ScheduleNotFound(_))
             | CliError::Task(TaskError::DeliveryNotFound(_))
+            | CliError::Task(TaskError::BudgetNotFound(_))
             | CliError::Task(TaskError::IdempotencyKeyReused(_))
             | CliError::Import(ImportError::Task(TaskError::Invalid { .. }))
             | CliError::Provider(ProviderConfigError::Invalid { .. })

@@ -72,6 +72,7 @@ macro_rules! conformance_suite {
             run!(lifecycle::recovery_after_a_crash_requeues_running_tasks_and_fails_those_out_of_attempts);
             run!(firing::a_due_schedule_fires_once_per_occurrence_even_across_a_crash);
             run!(lifecycle::a_completion_records_its_deliveries_in_the_same_unit_and_tries_move_them_on);
+            run!(lifecycle::budgets_reserve_at_claim_and_every_ending_settles_in_the_same_unit);
             run!(model::store_and_lifecycle_agree_with_the_model_across_commits_aborts_and_crashes);
             run!(model::an_imported_running_record_is_recovered_like_after_a_crash);
         }

@@ -63,6 +63,8 @@ pub enum TaskError {
     ScheduleNotFound(String),
     #[error("no delivery has the id {0}")]
     DeliveryNotFound(String),
+    #[error("no budget is named '{0}'")]
+    BudgetNotFound(String),
     /// The task's state does not allow the operation; nothing was changed.
     #[error("task {id} is {state}: {message}")]
     Conflict {
@@ -100,7 +102,8 @@ impl TaskError {
             TaskError::Invalid { .. } => "invalid_input",
             TaskError::NotFound(_)
             | TaskError::ScheduleNotFound(_)
-            | TaskError::DeliveryNotFound(_) => "not_found",
+            | TaskError::DeliveryNotFound(_)
+            | TaskError::BudgetNotFound(_) => "not_found",
             TaskError::Conflict { .. } => "invalid_state",
             TaskError::ShuttingDown => "shutting_down",
             TaskError::Storage(_) => "storage",

@@ -64,6 +64,16 @@ pub enum EventKind {
         wait_ms: u64,
         message: String,
     },
+    /// Settling this task's attempt brought a budget to 80% of its cap (once
+    /// per budget and period). `message` reads "budget 'nightly' has used
+    /// $1.62 of its daily cap of $2.00".
+    BudgetWarning {
+        budget: String,
+        spent: crate::task::Real,
+        amount: crate::task::Real,
+        unit: crate::budget::BudgetUnit,
+        message: String,
+    },
     /// One of the task's deliveries changed (recorded, tried, sent, failed,
     /// resent): it as stored now.
     Delivery {
@@ -149,6 +159,50 @@ impl Draft {
 }
 
 impl Draft {
+    /// A task held by a budget: `message` is the budget's sentence.
+    pub(crate) fn held_for_budget(
+        task_id: TaskId,
+        provider: &str,
+        message: String,
+        wait: Option<std::time::Duration>,
+        at: DateTime<Utc>,
+    ) -> Self {
+        Draft {
+            at,
+            task_id,
+            kind: EventKind::Held {
+                provider: provider.to_string(),
+                reason: HoldReason::Budget,
+                wait_ms: wait.map(|w| w.as_millis() as u64),
+                message,
+            },
+        }
+    }
+
+    pub(crate) fn budget_warning(
+        task_id: TaskId,
+        budget: &crate::budget::Budget,
+        at: DateTime<Utc>,
+    ) -> Self {
+        Draft {
+            at,
+            task_id,
+            kind: EventKind::BudgetWarning {
+                budget: budget.name.clone(),
+                spent: budget.spent,
+                amount: budget.amount,
+                unit: budget.unit,
+                message: format!(
+                    "budget '{}' has used {} of its {} cap of {}",
+                    budget.name,
+                    budget.format_amount(budget.spent.0),
+                    budget.period.as_str(),
+                    budget.format_amount(budget.amount.0)
+                ),
+            },
+        }
+    }
+
     pub fn concurrency_lowered(
         task_id: TaskId,
         provider: &str,

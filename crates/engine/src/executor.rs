@@ -51,7 +51,10 @@ pub(crate) async fn attempt(inner: &Arc<Inner>, task: Task, limit: Permit) -> Re
                     attempt: task.attempts,
                     system: task.system.clone(),
                     temperature: task.temperature.map(|t| t.0),
-                    max_tokens: task.max_tokens,
+                    // A budget reserved the default limit: the provider must keep to it.
+                    max_tokens: task.max_tokens.or_else(|| {
+                        (!task.reserved.is_empty()).then_some(crate::provider::DEFAULT_MAX_TOKENS)
+                    }),
                 };
                 let sink = OutputSink::new(
                     inner.shared.clone(),

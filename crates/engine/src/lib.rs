@@ -6,6 +6,8 @@
 //! - `state`: [`TaskState`] and the transition table, written once.
 //! - `task`: the [`Task`] record, requests that create one, validation.
 //! - `prompt`: prompt variables (`{{date}}`, `{{parent.output}}`, …): checked, bound.
+//! - `budget`: caps on spending, reserved at claim, settled when an attempt ends.
+//! - `budget_api`: the engine's budget operations (set, list, remove).
 //! - `outbox`: deliveries inside a write transaction (recorded with the completion).
 //! - `lifecycle`: what each operation does to tasks inside one write transaction.
 //! - `writer`: the single writer; batches requests into one commit (group commit).
@@ -37,6 +39,8 @@
 //! - `backoff`, `clock`, `error`, `shared`: the small parts.
 
 mod backoff;
+mod budget;
+mod budget_api;
 mod catalog;
 mod clock;
 #[cfg(test)]
@@ -75,6 +79,10 @@ mod task;
 mod writer;
 
 pub use backoff::Backoff;
+pub use budget::{
+    Budget, BudgetPeriod, BudgetScope, BudgetUnit, NewBudget, Reserved, MAX_BUDGETS,
+    MAX_BUDGET_NAME,
+};
 pub use catalog::{
     Activity, Catalog, CatalogPage, CatalogQuery, ChainFilter, ScheduleFilter, TaskSummary,
 };

@@ -5,6 +5,7 @@
 //! a late or duplicate outcome is a no-op. The writer runs these; nothing else does.
 
 use crate::backoff::Backoff;
+use crate::budget::{self, Spent};
 use crate::error::{RecordError, TaskError};
 use crate::events::Draft;
 use crate::prompt::{self, Values};
@@ -268,7 +269,7 @@ pub(crate) fn claim_where(
     ctx: &mut Ctx,
     max: usize,
     scan: usize,
-    mut admit: impl FnMut(&Task) -> bool,
+    mut admit: impl FnMut(&mut Task) -> bool,
 ) -> Result<Vec<Task>, TaskError> {
     let scan = scan.max(max);
     let mut claimed = Vec::new();
@@ -292,10 +293,6 @@ pub(crate) fn claim_where(
                 break;
             }
             let old = txn.require(*id)?;
-            if !admit(&old) {
-                held += 1;
-                continue;
-            }
             let mut task = old.clone();
             task.status = TaskState::Running;
             task.attempts += 1;
@@ -307,7 +304,12 @@ pub(crate) fn claim_where(
             // `attempts`), and two entries must never share a number.
             let number = task.history.len() as u32 + 1;
             task.history.push(Attempt::started(number, ctx.now));
+            // Bound before admission: limits and budgets weigh the prompt sent.
             bind_for_run(txn, &mut task, ctx.now)?;
+            if !admit(&mut task) {
+                held += 1;
+                continue;
+            }
             claimed.push(save(txn, ctx, &old, task)?);
         }
         if fresh.len() < page {
@@ -371,6 +373,15 @@ pub(crate) fn finish(
     }
     let mut task = old.clone();
     let now = ctx.now;
+    let spent = Spent {
+        tokens: outcome
+            .usage
+            .prompt_tokens
+            .zip(outcome.usage.completion_tokens)
+            .map(|(p, c)| p + c),
+        cost_usd: outcome.usage.cost_usd,
+    };
+    settle_budgets(txn, ctx, &mut task, Some(spent))?;
     let mut failure = None;
     let (attempt_outcome, attempt_error) = match outcome.result {
         AttemptResult::Completed { output } => {
@@ -428,6 +439,31 @@ pub(crate) fn finish(
     }
     after_change(txn, ctx, &task)?;
     Ok(Some(task))
+}
+
+/// Settles the running attempt's budget reservations (see `budget`): with
+/// what it spent, or (`None`: unknown) at its worst case, since the provider
+/// may have billed it.
+fn settle_budgets(
+    txn: &mut impl TaskTxn,
+    ctx: &mut Ctx,
+    task: &mut Task,
+    spent: Option<Spent>,
+) -> Result<(), TaskError> {
+    if task.reserved.is_empty() {
+        return Ok(());
+    }
+    let mut budgets = txn.budgets()?;
+    for r in std::mem::take(&mut task.reserved) {
+        // A budget removed meanwhile has nothing left to settle.
+        if let Some(b) = budgets.iter_mut().find(|b| b.name == r.budget) {
+            if let Some(warning) = budget::settle(b, &r, spent, task, ctx.now) {
+                ctx.events.push(warning);
+            }
+            txn.put_budget(b)?;
+        }
+    }
+    Ok(())
 }
 
 /// An answer the server ended before finishing stays on its attempt: the next
@@ -588,6 +624,8 @@ pub(crate) fn cancel(
     task.finished_at = Some(ctx.now);
     if old.status == TaskState::Running {
         close_attempt(&mut task, ctx.now, AttemptOutcome::Cancelled, None);
+        // The call is aborted, its usage unknown.
+        settle_budgets(txn, ctx, &mut task, None)?;
     }
     let task = save(txn, ctx, &old, task)?;
     after_change(txn, ctx, &task)?;
@@ -664,6 +702,8 @@ pub(crate) fn recover(txn: &mut impl TaskTxn, ctx: &mut Ctx) -> Result<Vec<Task>
         let old = txn.require(id)?;
         let mut task = old.clone();
         mark_interrupted(&mut task, ctx.now);
+        // What the lost attempt spent is unknown.
+        settle_budgets(txn, ctx, &mut task, None)?;
         let task = save(txn, ctx, &old, task)?;
         after_change(txn, ctx, &task)?;
         recovered.push(task);
@@ -725,6 +765,8 @@ pub(crate) fn import(
             // It was running in the exporting engine: that attempt is lost, as in a crash.
             mark_interrupted(task, ctx.now);
         }
+        // Reservations belong to the exporting database's budgets.
+        task.reserved.clear();
         txn.put(None, task)?;
         ctx.events.push(Draft::state(None, task, ctx.now));
         report.imported += 1;

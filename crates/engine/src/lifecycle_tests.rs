@@ -488,3 +488,93 @@ pub(crate) fn a_completion_records_its_deliveries_in_the_same_unit_and_tries_mov
         Some("gave up after 12 tries; the last: the receiver answered 503")
     );
 }
+
+/// A claim that reserves against the budgets as the dispatcher's does (which
+/// also asks the provider limiter): `cost` stands for the provider's prices.
+fn claim_within_budgets<T: TaskTxn>(txn: &mut T, ctx: &mut Ctx, max: usize) -> Vec<Task> {
+    let prices = crate::provider::Prices {
+        input_per_mtok: 1_000.0,
+        output_per_mtok: 1_000.0,
+    };
+    let mut book = crate::budget::Book::new(txn.budgets().unwrap(), ctx.now);
+    let claimed = claim_where(txn, ctx, max, 16, |task| {
+        match book.check(task, "mock", Some(&prices)) {
+            Ok(reserved) => {
+                book.reserve(&reserved);
+                task.reserved = reserved;
+                true
+            }
+            Err(_) => false,
+        }
+    })
+    .unwrap();
+    for b in book.into_changed().unwrap_or_default() {
+        txn.put_budget(&b).unwrap();
+    }
+    claimed
+}
+
+pub(crate) fn budgets_reserve_at_claim_and_every_ending_settles_in_the_same_unit<B: Backend>() {
+    use crate::budget::{apply, Budget, BudgetOp, BudgetPeriod, BudgetScope, BudgetUnit};
+    let place = B::place();
+    let store = B::open(&place);
+    let now = Utc::now();
+    // Each task's worst case: 1 + 64 prompt tokens + 100 completion = $0.165
+    // at $1,000 per million; the cap admits two at once.
+    write(&store, |txn, _| {
+        let cap = Budget::new(
+            "day".into(),
+            BudgetPeriod::Daily,
+            0.4,
+            BudgetUnit::Usd,
+            BudgetScope::All,
+            chrono_tz::UTC,
+            now,
+        );
+        apply(txn, now, BudgetOp::Set(cap)).unwrap()
+    });
+    let ids: Vec<TaskId> = (0..4)
+        .map(|_| {
+            let mut t = new_task("x");
+            t.max_tokens = Some(100);
+            write(&store, |txn, ctx| create(txn, ctx, t).unwrap()).id
+        })
+        .collect();
+    let claimed = write(&store, |txn, ctx| claim_within_budgets(txn, ctx, 4));
+    assert_eq!(claimed.len(), 2, "only two worst cases fit the cap");
+    let budget = |s: &B| s.budgets().unwrap().remove(0);
+    let b = budget(&store);
+    assert!(
+        (b.reserved.0 - 0.33).abs() < 1e-9,
+        "reserved {}",
+        b.reserved.0
+    );
+    assert_eq!(store.get(ids[0]).unwrap().unwrap().reserved.len(), 1);
+
+    // The first settles with what it spent: 10 + 20 tokens = $0.03.
+    let mut done = completed(ids[0], 1);
+    done.usage.prompt_tokens = Some(10);
+    done.usage.completion_tokens = Some(20);
+    done.usage.cost_usd = Some(0.03);
+    write(&store, |txn, ctx| finish(txn, ctx, done).unwrap());
+    let b = budget(&store);
+    assert!((b.spent.0 - 0.03).abs() < 1e-9 && (b.reserved.0 - 0.165).abs() < 1e-9);
+    assert!(store.get(ids[0]).unwrap().unwrap().reserved.is_empty());
+
+    // A crash loses the second's outcome: it counts its worst case.
+    drop(store);
+    let store = B::open(&place);
+    write(&store, |txn, ctx| recover(txn, ctx).unwrap());
+    let b = budget(&store);
+    assert!((b.spent.0 - 0.195).abs() < 1e-9 && b.reserved.0.abs() < 1e-9);
+
+    // $0.205 left: one worst case fits; a cancel while it runs counts it whole.
+    let claimed = write(&store, |txn, ctx| claim_within_budgets(txn, ctx, 4));
+    assert_eq!(claimed.len(), 1);
+    write(&store, |txn, ctx| {
+        cancel(txn, ctx, claimed[0].id, None).unwrap()
+    });
+    let b = budget(&store);
+    assert!((b.spent.0 - 0.36).abs() < 1e-9 && b.reserved.0.abs() < 1e-9);
+    assert!(write(&store, |txn, ctx| claim_within_budgets(txn, ctx, 4)).is_empty());
+}

@@ -119,6 +119,7 @@ fn import_record(rec: &ImportRec, id: TaskId, parent: Option<TaskId>, now: DateT
         tags: Vec::new(),
         timezone: None,
         deliver: Default::default(),
+        reserved: Vec::new(),
     }
 }
 

@@ -10,6 +10,7 @@
 //! same JSON bytes redb stores (`bytea`: exact, and a prompt may hold any
 //! character); the columns beside them are what the queries select on.
 
+use crate::budget::Budget;
 use crate::delivery::{Delivery, DeliveryId, DeliveryStatus};
 use crate::error::TaskError;
 use crate::provider::ProviderSettings;
@@ -25,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
 /// The schema version this code writes; a database at a newer one is refused.
-pub const PG_SCHEMA_VERSION: i32 = 3;
+pub const PG_SCHEMA_VERSION: i32 = 4;
 
 /// Taken (as a transaction-level advisory lock) while migrating, so runners
 /// starting at once migrate one at a time.
@@ -97,6 +98,13 @@ fn migrations() -> Vec<String> {
          CREATE INDEX baton_deliveries_due ON baton_deliveries (due_at, id)
              WHERE due_at IS NOT NULL;"
             .to_string(),
+        // Budgets: claims lock them (FOR UPDATE), so two runners' reservations
+        // against one cap are serialised.
+        "CREATE TABLE baton_budgets (
+             name text PRIMARY KEY,
+             record bytea NOT NULL
+         );"
+        .to_string(),
     ]
 }
 
@@ -622,6 +630,31 @@ impl TaskTxn for PgTxn<'_> {
         )?;
         Ok(())
     }
+
+    fn budgets(&self) -> Result<Vec<Budget>, TaskError> {
+        let rows = self.query(
+            "SELECT record FROM baton_budgets ORDER BY name FOR UPDATE",
+            &[],
+        )?;
+        records("budget", &rows)
+    }
+
+    fn put_budget(&mut self, budget: &Budget) -> Result<(), TaskError> {
+        self.execute(
+            "INSERT INTO baton_budgets (name, record) VALUES ($1, $2)
+             ON CONFLICT (name) DO UPDATE SET record = excluded.record",
+            &[&budget.name, &encode("budget", budget)?],
+        )?;
+        Ok(())
+    }
+
+    fn remove_budget(&mut self, name: &str) -> Result<Option<Budget>, TaskError> {
+        let rows = self.query(
+            "DELETE FROM baton_budgets WHERE name = $1 RETURNING record",
+            &[&name],
+        )?;
+        record("budget", &rows)
+    }
 }
 
 impl Storage for PgStore {
@@ -753,6 +786,15 @@ impl Storage for PgStore {
                 .map_err(db)?
                 .map(|row| row.get::<_, DateTime<Utc>>(0));
             Ok((due, next))
+        })
+    }
+
+    fn budgets(&self) -> Result<Vec<Budget>, TaskError> {
+        self.read(|c| {
+            let rows = c
+                .query("SELECT record FROM baton_budgets ORDER BY name", &[])
+                .map_err(db)?;
+            records("budget", &rows)
         })
     }
 }

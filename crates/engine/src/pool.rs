@@ -24,6 +24,7 @@
 //! While the database cannot be written the loop waits for health instead of
 //! retrying; the writer keeps the outcomes reported meanwhile.
 
+use crate::budget::{Announced, Book};
 use crate::engine::Inner;
 use crate::error::TaskError;
 use crate::events::Draft;
@@ -52,6 +53,8 @@ pub(crate) struct Dispatcher {
     shrinking: Arc<AtomicUsize>,
     paused: watch::Sender<bool>,
     limiter: Limiter,
+    /// Tasks held by a budget, announced once each.
+    budget_holds: Announced,
     /// Something became queued, or a provider limit freed.
     wake: Arc<Notify>,
 }
@@ -66,6 +69,7 @@ impl Dispatcher {
             shrinking: Arc::new(AtomicUsize::new(0)),
             paused: watch::Sender::new(false),
             limiter: Limiter::new(wake.clone()),
+            budget_holds: Announced::default(),
             wake,
         }
     }
@@ -125,10 +129,12 @@ impl Dispatcher {
         permits
     }
 
-    fn request(&self, max: usize) -> ClaimRequest {
+    fn request(&self, inner: &Arc<Inner>, max: usize) -> ClaimRequest {
         ClaimRequest {
             max,
             limiter: self.limiter.clone(),
+            inner: inner.clone(),
+            budget_holds: self.budget_holds.clone(),
         }
     }
 }
@@ -138,6 +144,9 @@ impl Dispatcher {
 pub(crate) struct ClaimRequest {
     max: usize,
     limiter: Limiter,
+    /// For the providers' prices, which budgets reserve against.
+    inner: Arc<Inner>,
+    budget_holds: Announced,
 }
 
 /// What a claim moved to running, and when a task it held back may be admitted.
@@ -168,14 +177,41 @@ impl ClaimRequest {
         let mut permits = Vec::new();
         let mut held = Vec::new();
         let mut retry_at: Option<Instant> = None;
+        let mut book = Book::new(txn.budgets()?, now);
         let result = lifecycle::claim_where(txn, ctx, self.max, CLAIM_SCAN, |task| {
+            let provider = task.llm_provider.clone();
+            // Budgets first: a task they hold takes no limiter permit.
+            let mut reserved = Vec::new();
+            if !book.is_empty() {
+                let prices = self.inner.registry.prices(&provider);
+                match book.check(task, &provider, prices.as_ref()) {
+                    Ok(r) => reserved = r,
+                    Err(over) => {
+                        let wait = over.resets_at.signed_duration_since(now).to_std().ok();
+                        if let Some(wait) = wait {
+                            let until = clock_now + wait;
+                            retry_at = Some(retry_at.map_or(until, |r| r.min(until)));
+                        }
+                        if self.budget_holds.first(task.id, &over.message) {
+                            held.push(Draft::held_for_budget(
+                                task.id,
+                                &provider,
+                                over.message,
+                                wait,
+                                now,
+                            ));
+                        }
+                        return false;
+                    }
+                }
+            }
             let estimate = crate::provider::estimate_tokens(task);
-            match self
-                .limiter
-                .admit(&task.llm_provider, task.id, estimate, clock_now)
-            {
+            match self.limiter.admit(&provider, task.id, estimate, clock_now) {
                 Admission::Admitted(permit) => {
                     permits.push(permit);
+                    self.budget_holds.forget(task.id);
+                    book.reserve(&reserved);
+                    task.reserved = reserved;
                     true
                 }
                 Admission::Held {
@@ -195,7 +231,11 @@ impl ClaimRequest {
             }
         });
         ctx.events.extend(held);
-        result.map(|tasks| Claimed {
+        let result = result?;
+        for budget in book.into_changed().unwrap_or_default() {
+            txn.put_budget(&budget)?;
+        }
+        Ok(result).map(|tasks| Claimed {
             tasks: tasks.into_iter().zip(permits).collect(),
             retry_at,
         })
@@ -230,7 +270,11 @@ pub(crate) async fn dispatch(inner: Arc<Inner>) {
         tokio::pin!(woken);
         woken.as_mut().enable();
 
-        let claimed = match inner.writer.claim(dispatcher.request(permits.len())).await {
+        let claimed = match inner
+            .writer
+            .claim(dispatcher.request(&inner, permits.len()))
+            .await
+        {
             Ok(claimed) => claimed,
             Err(TaskError::ShuttingDown) => return,
             Err(e) => {
@@ -280,7 +324,7 @@ pub(crate) async fn promote_due(
     } else {
         Vec::new()
     };
-    let claim = inner.dispatcher.request(slots.len());
+    let claim = inner.dispatcher.request(inner, slots.len());
     let promoted = inner.writer.promote_due(claim).await?;
     launch(inner, promoted.claimed, slots);
     Ok(promoted.next)
@@ -322,7 +366,7 @@ async fn report(inner: &Arc<Inner>, report: Report) -> Option<(Task, Permit)> {
             let claim = inner
                 .dispatcher
                 .may_claim(inner)
-                .then(|| inner.dispatcher.request(1));
+                .then(|| inner.dispatcher.request(inner, 1));
             match inner.writer.finish(outcome, claim).await {
                 Ok((finished, claimed)) => {
                     next = claimed.tasks.into_iter().next();

@@ -26,6 +26,7 @@
 //!   with the local clock); wake-ups, events and aborts are in-process
 //!   (`shared`, `events`), not part of this interface.
 
+use crate::budget::Budget;
 use crate::delivery::{Delivery, DeliveryId};
 use crate::error::TaskError;
 use crate::provider::ProviderSettings;
@@ -105,6 +106,15 @@ pub(crate) trait TaskTxn {
     /// Writes `new`, replacing `old` (what is stored now, or `None`): a pending
     /// delivery is found by [`Storage::deliveries_due`] from its `next_at` on.
     fn put_delivery(&mut self, old: Option<&Delivery>, new: &Delivery) -> Result<(), TaskError>;
+
+    /// Every budget, in name order (claims read them all: there are few).
+    fn budgets(&self) -> Result<Vec<Budget>, TaskError>;
+
+    /// Adds or replaces a budget, by name.
+    fn put_budget(&mut self, budget: &Budget) -> Result<(), TaskError>;
+
+    /// The budget removed, if there was one.
+    fn remove_budget(&mut self, name: &str) -> Result<Option<Budget>, TaskError>;
 }
 
 /// One unit of work: its operations, then commit (or drop to abort).
@@ -155,4 +165,7 @@ pub(crate) trait Storage {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<(Vec<Delivery>, Option<DateTime<Utc>>), TaskError>;
+
+    /// Every budget, in name order, as stored (a period may have ended).
+    fn budgets(&self) -> Result<Vec<Budget>, TaskError>;
 }

@@ -331,6 +331,10 @@ pub struct Task {
     /// Where the answer goes when the task completes.
     #[serde(default, skip_serializing_if = "crate::delivery::Deliver::is_empty")]
     pub deliver: crate::delivery::Deliver,
+    /// While an attempt runs: its worst case, reserved in each budget that
+    /// counts it, settled when the attempt ends.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reserved: Vec<crate::budget::Reserved>,
 }
 
 #[cfg(test)]
@@ -394,6 +398,7 @@ impl Task {
             tags: Vec::new(),
             timezone: None,
             deliver: Default::default(),
+            reserved: Vec::new(),
         }
     }
 }

@@ -70,6 +70,7 @@ enum Command {
     SaveProvider(ProviderSettings, Reply<()>),
     RemoveProvider(String, Reply<bool>),
     Schedule(ScheduleOp, Reply<ScheduleDone>),
+    Budget(crate::budget::BudgetOp, Reply<crate::budget::Budget>),
     /// A try of a delivery, as the deliverer reports it (kept, like an
     /// outcome, while the store cannot be written).
     DeliveryTried(
@@ -224,6 +225,12 @@ impl Writer {
     }
     pub async fn schedule(&self, op: ScheduleOp) -> Result<ScheduleDone, TaskError> {
         request!(self, Schedule, op)
+    }
+    pub async fn budget(
+        &self,
+        op: crate::budget::BudgetOp,
+    ) -> Result<crate::budget::Budget, TaskError> {
+        request!(self, Budget, op)
     }
     pub async fn delivery_tried(
         &self,
@@ -635,6 +642,10 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) -> Vec<Command> {
                 };
                 answer(reply, note(&mut poisoned, result))
             }
+            Command::Budget(op, reply) => answer(
+                reply,
+                note(&mut poisoned, crate::budget::apply(txn, now, op)),
+            ),
             Command::DeliveryTried(id, attempt, outcome, reply) => {
                 let result = crate::outbox::tried(txn, &mut ctx, id, attempt, outcome.clone());
                 answer_or_keep(reply, note(&mut poisoned, result), move |r| {
@@ -814,6 +825,7 @@ fn refuse(cmd: Command) -> Answer {
         Command::RemoveProvider(_, r) => fail(r),
         Command::Promote(_, r) => fail(r),
         Command::Schedule(_, r) => fail(r),
+        Command::Budget(_, r) => fail(r),
         Command::DeliveryTried(id, n, o, r) => {
             keep_or_fail(r, move |r| Command::DeliveryTried(id, n, o, r))
         }

@@ -88,6 +88,9 @@ pub enum HoldReason {
     Concurrency,
     RequestsPerMinute,
     TokensPerMinute,
+    /// A budget's cap would be passed: the task waits for its reset (or for
+    /// running attempts to settle below their worst case).
+    Budget,
 }
 
 impl fmt::Display for HoldReason {
@@ -97,6 +100,7 @@ impl fmt::Display for HoldReason {
             HoldReason::Concurrency => "concurrency limit",
             HoldReason::RequestsPerMinute => "requests-per-minute limit",
             HoldReason::TokensPerMinute => "tokens-per-minute limit",
+            HoldReason::Budget => "budget",
         })
     }
 }

@@ -3,6 +3,7 @@
 
 use super::tables::PROVIDERS;
 use super::{KeyRecord, ListQuery, StatusCounts, Store, WriteBatch, WriteTxn};
+use crate::budget::Budget;
 use crate::delivery::{Delivery, DeliveryId};
 use crate::error::TaskError;
 use crate::provider::ProviderSettings;
@@ -98,6 +99,18 @@ impl TaskTxn for WriteTxn<'_> {
     fn put_delivery(&mut self, old: Option<&Delivery>, new: &Delivery) -> Result<(), TaskError> {
         WriteTxn::put_delivery(self, old, new)
     }
+
+    fn budgets(&self) -> Result<Vec<Budget>, TaskError> {
+        WriteTxn::budgets(self)
+    }
+
+    fn put_budget(&mut self, budget: &Budget) -> Result<(), TaskError> {
+        WriteTxn::put_budget(self, budget)
+    }
+
+    fn remove_budget(&mut self, name: &str) -> Result<Option<Budget>, TaskError> {
+        WriteTxn::remove_budget(self, name)
+    }
 }
 
 impl Storage for Store {
@@ -141,5 +154,9 @@ impl Storage for Store {
         limit: usize,
     ) -> Result<(Vec<Delivery>, Option<DateTime<Utc>>), TaskError> {
         Store::deliveries_due(self, now, limit)
+    }
+
+    fn budgets(&self) -> Result<Vec<Budget>, TaskError> {
+        Store::budgets(self)
     }
 }

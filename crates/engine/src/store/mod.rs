@@ -6,6 +6,7 @@
 //! second store (PostgreSQL) can later offer the same operations.
 
 mod backend;
+mod budgets;
 mod deliveries;
 mod file;
 mod idempotency;
@@ -37,7 +38,7 @@ use tables::*;
 ///    (recurring schedules; tasks may carry a `schedule_id`).
 /// 5. adds `idempotency` and `idempotency_by_time` (the `Idempotency-Key`s of
 ///    creating requests, kept 24 hours).
-pub const SCHEMA_VERSION: u64 = 6;
+pub const SCHEMA_VERSION: u64 = 7;
 
 /// What `list` returns, newest first: a page of the tasks the filter passes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -231,6 +232,7 @@ impl Store {
                 schedules::create_tables(&txn).map_err(fail)?;
                 idempotency::create_tables(&txn).map_err(fail)?;
                 deliveries::create_tables(&txn).map_err(fail)?;
+                budgets::create_tables(&txn).map_err(fail)?;
                 write::rebuild_indexes(&txn).map_err(fail)?;
             }
         }
@@ -452,6 +454,7 @@ fn migrate(txn: &redb::WriteTransaction, from: u64) -> Result<(), TaskError> {
         3 => schedules::create_tables(txn),
         4 => idempotency::create_tables(txn),
         5 => deliveries::create_tables(txn),
+        6 => budgets::create_tables(txn),
         other => Err(TaskError::Storage(format!(
             "no migration from schema version {other}"
         ))),

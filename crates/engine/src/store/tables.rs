@@ -52,6 +52,9 @@ pub(super) const DELIVERY_DUE: TableDefinition<(i64, u128), ()> =
 pub(super) const TASK_DELIVERIES: TableDefinition<(u128, u128), ()> =
     TableDefinition::new("task_deliveries");
 
+/// Budget name → the budget as JSON, with its current period's counts.
+pub(super) const BUDGETS: TableDefinition<&str, &[u8]> = TableDefinition::new("budgets");
+
 pub(super) const SCHEMA_KEY: &str = "schema_version";
 
 pub(super) fn micros(t: DateTime<Utc>) -> i64 {

@@ -14,6 +14,7 @@
 //! - `sse`: a client-side Server-Sent Events reader.
 //! - `error`: [`ApiError`] (starting) and [`HttpError`] (answers).
 
+mod budgets;
 mod deliveries;
 mod discovery;
 mod error;

@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document, served at `/openapi.json` and checked into
 //! `docs/openapi.json` (a test regenerates it and fails on drift).
 
-use crate::{deliveries, events, providers, routes, wire};
+use crate::{budgets, deliveries, events, providers, routes, wire};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -37,6 +37,9 @@ use utoipa::{Modify, OpenApi};
         deliveries::task_deliveries,
         deliveries::list_deliveries,
         deliveries::resend_delivery,
+        budgets::list_budgets,
+        budgets::set_budget,
+        budgets::remove_budget,
         providers::list_providers,
         providers::save_provider,
         providers::remove_provider,
@@ -77,6 +80,12 @@ use utoipa::{Modify, OpenApi};
         baton_engine::KeyRef,
         baton_engine::Prices,
         baton_engine::HoldReason,
+        baton_engine::Budget,
+        baton_engine::NewBudget,
+        baton_engine::BudgetUnit,
+        baton_engine::BudgetPeriod,
+        baton_engine::BudgetScope,
+        baton_engine::Reserved,
         wire::ProviderRequest,
         wire::TestProvider,
         wire::ProviderTestResult,
@@ -97,6 +106,7 @@ use utoipa::{Modify, OpenApi};
         (name = "tasks", description = "create, read, chain, retry and cancel tasks"),
         (name = "schedules", description = "recurring schedules: add, edit, pause, resume, remove, run now"),
         (name = "providers", description = "the LLM providers tasks can name: list, add or replace, remove, test, the models each lists; local servers found on loopback and added on request; keys are never answered"),
+        (name = "budgets", description = "caps on spending in money or tokens, per day or month, overall or per provider or schedule: list with what was spent, set, remove"),
         (name = "events", description = "the live stream of task events"),
         (name = "transfer", description = "export and import every task and schedule"),
         (name = "server", description = "health and this document"),

@@ -9,7 +9,7 @@ use crate::wire::{
     CancelTask, CancelledTask, ChainTask, ErrorBody, Health, ImportSummary, RetryTask,
     ScheduleRequest, ScheduleRun,
 };
-use crate::{deliveries, providers};
+use crate::{budgets, deliveries, providers};
 use axum::extract::{DefaultBodyLimit, Path, Query, RawQuery, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -74,6 +74,14 @@ pub(crate) fn router(state: AppState, guard: Arc<Guard>, limits: Limits) -> Rout
         .route("/tasks/{id}/deliveries", get(deliveries::task_deliveries))
         .route("/deliveries", get(deliveries::list_deliveries))
         .route("/deliveries/{id}/resend", post(deliveries::resend_delivery))
+        .route(
+            "/budgets",
+            get(budgets::list_budgets).post(budgets::set_budget),
+        )
+        .route(
+            "/budgets/{name}",
+            axum::routing::delete(budgets::remove_budget),
+        )
         .route("/providers", get(providers::list_providers))
         .route(
             "/providers/{name}",

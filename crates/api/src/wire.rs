@@ -581,6 +581,19 @@ pub enum StreamEventKind {
         /// flight: at most 2 at once for 300 s".
         message: String,
     },
+    /// Settling this task's attempt brought a budget to 80% of its cap (once
+    /// per budget and period).
+    BudgetWarning {
+        budget: String,
+        #[schema(value_type = f64)]
+        spent: baton_engine::Real,
+        #[schema(value_type = f64)]
+        amount: baton_engine::Real,
+        #[schema(value_type = baton_engine::BudgetUnit)]
+        unit: String,
+        /// e.g. "budget 'nightly' has used $1.62 of its daily cap of $2.00".
+        message: String,
+    },
 }
 
 /// The data of a `resync` or `shutdown` event on `GET /events`.

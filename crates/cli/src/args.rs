@@ -69,6 +69,8 @@ pub enum Command {
     Schedule(crate::commands::schedule::ScheduleArgs),
     /// Where answers went (files, webhooks) and their state; resend one
     Deliveries(crate::commands::deliveries::DeliveriesArgs),
+    /// Caps on spending in money or tokens, per day or month: set, list, remove
+    Budget(crate::commands::budget::BudgetArgs),
 }
 
 impl Command {

@@ -89,6 +89,50 @@ pub fn deliveries(list: &[baton_engine::Delivery]) -> String {
     out
 }
 
+/// The budgets: each cap, what was spent and is reserved against it, when it resets.
+pub fn budgets(list: &[baton_engine::Budget]) -> String {
+    use baton_engine::BudgetScope;
+    if list.is_empty() {
+        return "no budgets\n".into();
+    }
+    let mut out = format!(
+        "{:<20}  {:<24}  {:<7}  {:<34}  {}\n",
+        "NAME", "COUNTS", "PERIOD", "SPENT OF CAP", "RESETS"
+    );
+    for b in list {
+        let counts = match &b.scope {
+            BudgetScope::All => "every task".to_string(),
+            BudgetScope::Provider { provider } => format!("provider {provider}"),
+            BudgetScope::Schedule { schedule, .. } => format!("schedule {schedule}"),
+        };
+        let share = if b.amount.0 > 0.0 {
+            b.spent.0 / b.amount.0 * 100.0
+        } else {
+            0.0
+        };
+        let mut spent = format!(
+            "{} of {} ({share:.0}%)",
+            b.format_amount(b.spent.0),
+            b.format_amount(b.amount.0)
+        );
+        if b.reserved.0 > 0.0 {
+            let _ = write!(spent, ", {} reserved", b.format_amount(b.reserved.0));
+        }
+        let tz: chrono_tz::Tz = b.timezone.parse().unwrap_or(chrono_tz::UTC);
+        let _ = writeln!(
+            out,
+            "{:<20}  {:<24}  {:<7}  {:<34}  {} {}",
+            cell(&b.name, 20),
+            cell(&counts, 24),
+            b.period.as_str(),
+            spent,
+            b.resets_at.with_timezone(&tz).format("%Y-%m-%d %H:%M"),
+            b.timezone
+        );
+    }
+    out
+}
+
 /// The `list` table: id, status, name, model, when, attempts.
 pub fn table(tasks: &[Task]) -> String {
     if tasks.is_empty() {

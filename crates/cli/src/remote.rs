@@ -368,6 +368,23 @@ impl Remote {
             .await
     }
 
+    pub async fn budgets(&self) -> Result<Vec<baton_engine::Budget>, CliError> {
+        self.send(self.get("/budgets")).await
+    }
+
+    pub async fn set_budget(
+        &self,
+        new: baton_engine::NewBudget,
+    ) -> Result<baton_engine::Budget, CliError> {
+        self.send(self.post("/budgets").json(&new)).await
+    }
+
+    pub async fn remove_budget(&self, name: &str) -> Result<baton_engine::Budget, CliError> {
+        let path = format!("/budgets/{}", path_segment(name.trim()));
+        self.send(self.request(reqwest::Method::DELETE, &path))
+            .await
+    }
+
     /// What the engine found on its loopback; adds nothing.
     pub async fn detect_local_servers(&self) -> Result<Detection, CliError> {
         self.send(self.get("/local-servers")).await

@@ -3,6 +3,7 @@
 //! `<data-dir>/api.json` names a live one, else the database, which the command
 //! opens, uses and closes again (owning it for as long as it runs).
 
+pub mod budget;
 pub mod deliveries;
 mod engine_run;
 mod follow;
@@ -78,6 +79,7 @@ async fn dispatch(command: Command, db: PathBuf) -> Result<(), CliError> {
         Command::Provider(args) => provider::run(&db, args).await,
         Command::Schedule(args) => schedule::run(&db, args).await,
         Command::Deliveries(args) => deliveries::run(&db, args).await,
+        Command::Budget(args) => budget::run(&db, args).await,
     }
 }
 

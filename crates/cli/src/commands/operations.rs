@@ -7,8 +7,9 @@ use crate::error::CliError;
 use crate::remote::Remote;
 use baton_api::wire::{ImportSummary, ProviderTestResult, Secret};
 use baton_engine::{
-    ApiKey, Cancelled, Delivery, DeliveryId, Detection, Engine, ExportFile, IdempotencyKey,
-    ListQuery, NewSchedule, NewTask, ProviderSettings, Schedule, ScheduleId, Task, TaskId,
+    ApiKey, Budget, Cancelled, Delivery, DeliveryId, Detection, Engine, ExportFile, IdempotencyKey,
+    ListQuery, NewBudget, NewSchedule, NewTask, ProviderSettings, Schedule, ScheduleId, Task,
+    TaskId,
 };
 use futures::future::BoxFuture;
 
@@ -59,6 +60,10 @@ pub(super) trait Operations: Send + Sync {
     /// A task's deliveries (oldest first), or the latest `limit` of every task.
     fn deliveries(&self, task: Option<TaskId>, limit: usize) -> Answer<'_, Vec<Delivery>>;
     fn resend_delivery(&self, id: DeliveryId) -> Answer<'_, Delivery>;
+    /// Every budget with its current period's spending.
+    fn budgets(&self) -> Answer<'_, Vec<Budget>>;
+    fn set_budget(&self, new: NewBudget) -> Answer<'_, Budget>;
+    fn remove_budget<'a>(&'a self, name: &'a str) -> Answer<'a, Budget>;
     /// Lets go of what this command opened: the database; the API holds nothing.
     fn close(&self) -> BoxFuture<'_, ()>;
 }
@@ -202,6 +207,18 @@ impl Operations for Engine {
         Box::pin(async move { Ok(Engine::resend_delivery(self, id).await?) })
     }
 
+    fn budgets(&self) -> Answer<'_, Vec<Budget>> {
+        Box::pin(async move { Ok(Engine::budgets(self).await?) })
+    }
+
+    fn set_budget(&self, new: NewBudget) -> Answer<'_, Budget> {
+        Box::pin(async move { Ok(Engine::set_budget(self, new).await?) })
+    }
+
+    fn remove_budget<'a>(&'a self, name: &'a str) -> Answer<'a, Budget> {
+        Box::pin(async move { Ok(Engine::remove_budget(self, name).await?) })
+    }
+
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(self.shutdown())
     }
@@ -325,6 +342,18 @@ impl Operations for Remote {
 
     fn resend_delivery(&self, id: DeliveryId) -> Answer<'_, Delivery> {
         Box::pin(Remote::resend_delivery(self, id))
+    }
+
+    fn budgets(&self) -> Answer<'_, Vec<Budget>> {
+        Box::pin(Remote::budgets(self))
+    }
+
+    fn set_budget(&self, new: NewBudget) -> Answer<'_, Budget> {
+        Box::pin(Remote::set_budget(self, new))
+    }
+
+    fn remove_budget<'a>(&'a self, name: &'a str) -> Answer<'a, Budget> {
+        Box::pin(Remote::remove_budget(self, name))
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {

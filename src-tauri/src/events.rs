@@ -148,13 +148,19 @@ pub fn forward<R: Runtime>(app: AppHandle<R>, engine: Engine, mut events: Receiv
                         EventKind::State { from, to, task } => Side {
                             status: *from == Some(TaskState::Running) || *to == TaskState::Running,
                             finished: Finished::of(*to, task),
+                            warning: None,
+                        },
+                        EventKind::BudgetWarning { message, .. } => Side {
+                            warning: Some(message.clone()),
+                            ..Side::default()
                         },
                         _ => Side::default(),
                     };
                     if let Err(e) = TaskEvent(event).emit(&app) {
                         tracing::warn!(error = %e, "could not send an event to the window");
                     }
-                    if reaction.status || reaction.finished.is_some() {
+                    if reaction.status || reaction.finished.is_some() || reaction.warning.is_some()
+                    {
                         let _ = side.send(reaction);
                     }
                 }
@@ -165,7 +171,7 @@ pub fn forward<R: Runtime>(app: AppHandle<R>, engine: Engine, mut events: Receiv
                     let _ = Resync { missed }.emit(&app);
                     let _ = side.send(Side {
                         status: true,
-                        finished: None,
+                        ..Side::default()
                     });
                 }
             }
@@ -189,6 +195,8 @@ struct Side {
     status: bool,
     /// A task that completed or failed.
     finished: Option<Finished>,
+    /// A budget reached 80% of its cap.
+    warning: Option<String>,
 }
 
 /// Runs the tray status and notifications for the forwarder. Whatever piled up
@@ -203,9 +211,17 @@ fn side_effects<R: Runtime>(
         while let Some(first) = rx.recv().await {
             let mut status = first.status;
             let mut finished: Vec<_> = first.finished.into_iter().collect();
+            let mut warnings: Vec<_> = first.warning.into_iter().collect();
             while let Ok(more) = rx.try_recv() {
                 status |= more.status;
                 finished.extend(more.finished);
+                warnings.extend(more.warning);
+            }
+            for warning in warnings {
+                notifications::show(
+                    &app,
+                    &Notice::new("Budget at 80%", warning, OpenTarget::Window),
+                );
             }
             if status {
                 StatusChanged::publish(&app, &engine).await;

@@ -71,6 +71,12 @@ export const commands = {
 	detectLocalServers: () => typedError<Detection_Serialize, CommandError_Serialize>(__TAURI_INVOKE("detect_local_servers")),
 	/**  Adds the local server found under `name` as a provider. */
 	addLocalServer: (name: string) => typedError<ProviderSettings_Serialize, CommandError_Serialize>(__TAURI_INVOKE("add_local_server", { name })),
+	/**  Every budget with its current period's spending. */
+	listBudgets: () => typedError<Budget_Serialize[], CommandError_Serialize>(__TAURI_INVOKE("list_budgets")),
+	/**  Adds a budget, or changes the one of the same name. */
+	setBudget: (budget: NewBudget_Deserialize) => typedError<Budget_Serialize, CommandError_Serialize>(__TAURI_INVOKE("set_budget", { budget })),
+	/**  Removes a budget; the tasks it held may start. */
+	removeBudget: (name: string) => typedError<Budget_Serialize, CommandError_Serialize>(__TAURI_INVOKE("remove_budget", { name })),
 	listSchedules: () => typedError<Schedule_Serialize[], CommandError_Serialize>(__TAURI_INVOKE("list_schedules")),
 	getSchedule: (id: string) => typedError<ScheduleDetail_Serialize, CommandError_Serialize>(__TAURI_INVOKE("get_schedule", { id })),
 	/**
@@ -220,6 +226,78 @@ export type AutoPause = {
 	task_id: TaskId,
 	/**  e.g. "paused after 5 failed runs in a row; the last: timed out after 30 s". */
 	message: string,
+};
+
+/**  A cap and what has been spent against it in the current period. */
+export type Budget = Budget_Serialize | Budget_Deserialize;
+
+/**  How long a cap lasts before it resets. */
+export type BudgetPeriod = 
+/**  Resets every midnight. */
+"daily" | 
+/**  Resets at midnight on the first of each month. */
+"monthly";
+
+/**  Which tasks a budget counts. */
+export type BudgetScope = 
+/**  Every task. */
+{ kind: "all" } | 
+/**  Tasks sent to this provider. */
+{ kind: "provider"; provider: string } | 
+/**  Tasks this schedule created (`schedule` is its name when the budget was set). */
+{ kind: "schedule"; schedule_id: ScheduleId; schedule: string };
+
+/**  What a cap counts. */
+export type BudgetUnit = 
+/**  US dollars, from the provider's prices. */
+"usd" | 
+/**  Prompt and completion tokens together. */
+"tokens";
+
+/**  A cap and what has been spent against it in the current period. */
+export type Budget_Deserialize = {
+	name: string,
+	period: BudgetPeriod,
+	/**  The cap, in `unit`s. */
+	amount: Real,
+	unit: BudgetUnit,
+	scope: BudgetScope,
+	/**  The IANA zone whose midnight resets the cap. */
+	timezone: string,
+	created_at: string,
+	/**  When the current period began. */
+	period_start: string,
+	/**  When the current period ends and the cap resets. */
+	resets_at: string,
+	/**  Settled spending in the current period. */
+	spent: Real,
+	/**  The worst cases of the attempts running now. */
+	reserved: Real,
+	/**  The 80% warning was sent in this period. */
+	warned?: boolean,
+};
+
+/**  A cap and what has been spent against it in the current period. */
+export type Budget_Serialize = {
+	name: string,
+	period: BudgetPeriod,
+	/**  The cap, in `unit`s. */
+	amount: Real,
+	unit: BudgetUnit,
+	scope: BudgetScope,
+	/**  The IANA zone whose midnight resets the cap. */
+	timezone: string,
+	created_at: string,
+	/**  When the current period began. */
+	period_start: string,
+	/**  When the current period ends and the cap resets. */
+	resets_at: string,
+	/**  Settled spending in the current period. */
+	spent: Real,
+	/**  The worst cases of the attempts running now. */
+	reserved: Real,
+	/**  The 80% warning was sent in this period. */
+	warned: boolean,
 };
 
 /**  One window of the matching tasks, newest first, and how many match in all. */
@@ -536,6 +614,12 @@ wait_ms?: number | null; message: string } |
 /**  How long the lowered limit holds unless answers are interrupted again. */
 wait_ms: number; message: string } | 
 /**
+ *  Settling this task's attempt brought a budget to 80% of its cap (once
+ *  per budget and period). `message` reads "budget 'nightly' has used
+ *  $1.62 of its daily cap of $2.00".
+ */
+{ type: "budget_warning"; budget: string; spent: Real; amount: Real; unit: BudgetUnit; message: string } | 
+/**
  *  One of the task's deliveries changed (recorded, tried, sent, failed,
  *  resent): it as stored now.
  */
@@ -565,6 +649,12 @@ wait_ms: number | null; message: string } |
 { type: "concurrency_lowered"; provider: string; max_concurrency: number; 
 /**  How long the lowered limit holds unless answers are interrupted again. */
 wait_ms: number; message: string } | 
+/**
+ *  Settling this task's attempt brought a budget to 80% of its cap (once
+ *  per budget and period). `message` reads "budget 'nightly' has used
+ *  $1.62 of its daily cap of $2.00".
+ */
+{ type: "budget_warning"; budget: string; spent: Real; amount: Real; unit: BudgetUnit; message: string } | 
 /**
  *  One of the task's deliveries changed (recorded, tried, sent, failed,
  *  resent): it as stored now.
@@ -622,7 +712,12 @@ export type HoldReason =
 /**  The provider answered 429 and is cooling down for its Retry-After. */
 "rate_limit" | 
 /**  `max_concurrency` requests are in flight. */
-"concurrency" | "requests_per_minute" | "tokens_per_minute";
+"concurrency" | "requests_per_minute" | "tokens_per_minute" | 
+/**
+ *  A budget's cap would be passed: the task waits for its reset (or for
+ *  running attempts to settle below their worst case).
+ */
+"budget";
 
 /**  What an import did. */
 export type ImportReport = {
@@ -745,6 +840,50 @@ export type MissedPolicy =
 "once" | 
 /**  Every missed run starts, the latest [`CATCH_UP_LIMIT`] at most. */
 "all";
+
+/**
+ *  What a caller gives to set a budget (a new one, or a change to one of the
+ *  same name: a change of period, unit or zone starts its counts afresh).
+ */
+export type NewBudget = NewBudget_Serialize | NewBudget_Deserialize;
+
+/**
+ *  What a caller gives to set a budget (a new one, or a change to one of the
+ *  same name: a change of period, unit or zone starts its counts afresh).
+ */
+export type NewBudget_Deserialize = {
+	/**  1 to 64 letters, digits, `-`, `_` or `.`. */
+	name: string,
+	period: BudgetPeriod,
+	/**  The cap: more than 0. */
+	amount: number | null,
+	unit: BudgetUnit,
+	/**  Count only this provider's tasks. */
+	provider?: string | null,
+	/**  Count only this schedule's tasks (its name or id). */
+	schedule?: string | null,
+	/**  The zone whose midnight resets the cap; the engine's local zone when left out. */
+	timezone?: string | null,
+};
+
+/**
+ *  What a caller gives to set a budget (a new one, or a change to one of the
+ *  same name: a change of period, unit or zone starts its counts afresh).
+ */
+export type NewBudget_Serialize = {
+	/**  1 to 64 letters, digits, `-`, `_` or `.`. */
+	name: string,
+	period: BudgetPeriod,
+	/**  The cap: more than 0. */
+	amount: number | null,
+	unit: BudgetUnit,
+	/**  Count only this provider's tasks. */
+	provider?: string,
+	/**  Count only this schedule's tasks (its name or id). */
+	schedule?: string,
+	/**  The zone whose midnight resets the cap; the engine's local zone when left out. */
+	timezone?: string,
+};
 
 /**
  *  What a caller gives to create a task: every field a task is created with,
@@ -973,6 +1112,17 @@ export type RecordProblem_Serialize = {
 	index: number,
 	id: string | null,
 	message: string,
+};
+
+/**  One budget's share of a running attempt's worst case. */
+export type Reserved = {
+	budget: string,
+	/**
+	 *  The period it was reserved in: settled there, or not at all once that
+	 *  period has ended (its counts are gone).
+	 */
+	period_start: string,
+	amount: Real,
 };
 
 /**  The subscription fell behind and missed events: reload what is shown. */
@@ -1596,6 +1746,11 @@ export type Task_Deserialize = {
 	timezone?: string | null,
 	/**  Where the answer goes when the task completes. */
 	deliver?: Deliver_Deserialize,
+	/**
+	 *  While an attempt runs: its worst case, reserved in each budget that
+	 *  counts it, settled when the attempt ends.
+	 */
+	reserved?: Reserved[],
 };
 
 /**  A task as stored, exported and shown. Field names are the CLI's and the API's JSON. */
@@ -1668,6 +1823,11 @@ export type Task_Serialize = {
 	timezone?: string,
 	/**  Where the answer goes when the task completes. */
 	deliver?: Deliver_Serialize,
+	/**
+	 *  While an attempt runs: its worst case, reserved in each budget that
+	 *  counts it, settled when the attempt ends.
+	 */
+	reserved?: Reserved[],
 };
 
 /**  A port that answered, but not with the model list its server sends. */

@@ -2,6 +2,7 @@
 //! the catalog); validation and errors come from the engine.
 
 pub mod app;
+pub mod budgets;
 pub mod providers;
 pub mod schedules;
 pub mod tasks;

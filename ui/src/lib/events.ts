@@ -1,6 +1,7 @@
 // Engine events into the stores. Listeners are registered before the first query (interest
 // before looking), so no change between the two is missed.
 import { events } from "../bindings";
+import { budgets } from "./budgets.svelte";
 import { detail } from "./detail.svelte";
 import { engine } from "./engine.svelte";
 import { takeOpenRequest } from "./open";
@@ -23,6 +24,11 @@ function onTaskEvent(ev: TaskEvent): void {
     if (providers.loaded) void providers.load();
     return;
   }
+  // A budget reached 80% of its cap (the desktop also notifies).
+  if (ev.type === "budget_warning") {
+    budgets.changed();
+    return;
+  }
   // A delivery of the task was recorded, tried, sent, given up or resent.
   if (ev.type === "delivery") {
     detail.applyDelivery(ev.delivery);
@@ -32,6 +38,8 @@ function onTaskEvent(ev: TaskEvent): void {
   detail.applyTask(ev.task);
   schedules.applyTask(ev.task);
   if (ev.to === "completed" || ev.to === "failed" || ev.to === "cancelled") dropStream(ev.task_id);
+  // An attempt that ends settles what it reserved against the budgets.
+  if (ev.from === "running") budgets.changed();
   engine.refreshActivity();
 }
 

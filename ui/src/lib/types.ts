@@ -3,6 +3,8 @@
 import type {
   Activity_Serialize,
   Attempt_Serialize,
+  Budget_Serialize,
+  NewBudget_Deserialize,
   CommandError_Serialize,
   Delivery_Serialize,
   DeliveryStatus,
@@ -33,6 +35,9 @@ import type {
 } from "../bindings";
 
 export type Task = Task_Serialize;
+export type Budget = Budget_Serialize;
+/** What the budget form sends. */
+export type NewBudget = NewBudget_Deserialize;
 export type Delivery = Delivery_Serialize;
 export type { DeliveryStatus };
 export type TaskSummary = TaskSummary_Serialize;

@@ -14,6 +14,7 @@ import type {
   UpdateStatus_Serialize as UpdateStatus,
 } from "../../src/bindings";
 import { Failure, Model, commandError, type Task, type Usage } from "./model";
+import { FakeBudgets } from "./budgets";
 import { FakeProviders, type LocalSetup } from "./providers";
 import { FakeSchedules } from "./schedules";
 import { seedBulk, seedDemo } from "./seed";
@@ -50,6 +51,7 @@ if (config.bulk) seedBulk(model, config.bulk);
 for (const p of config.providers ?? []) model.providers.set(p.name, p);
 const providers = new FakeProviders(model, structuredClone(config.providerModels ?? {}), config.localServers ?? []);
 const schedules = new FakeSchedules(model);
+const budgets = new FakeBudgets(model);
 
 const settings = { workers: 4, notifications: true, start_at_login: false, api_enabled: false, check_updates: true };
 let paused = false;
@@ -143,6 +145,9 @@ const handlers: Record<string, (a: Args) => unknown> = {
   provider_models: (a) => providers.models(str(a, "name")),
   detect_local_servers: () => providers.detect(),
   add_local_server: (a) => providers.addLocal(str(a, "name")),
+  list_budgets: () => budgets.list(),
+  set_budget: (a) => budgets.set(a.budget as never),
+  remove_budget: (a) => budgets.remove(str(a, "name")),
   list_schedules: () => schedules.all(),
   get_schedule: (a) => schedules.detail(str(a, "id")),
   preview_schedule: (a) => schedules.preview(str(a, "cron"), (a.timezone as string | null) ?? null),
@@ -313,6 +318,8 @@ const fake = {
   /** Records skipped runs on the schedule named `name` (as after the app was closed). */
   skipRuns: (name: string, count: number, reason?: "missed" | "too_late" | "catch_up_limit" | "overlap") =>
     schedules.skip(name, count, reason),
+  /** The engine settled `amount` against budget `budget` for the task named `task`. */
+  spend: (budget: string, amount: number, task: string) => budgets.spend(budget, amount, byName(task).id),
   /** The schedule named `name` paused itself after failed runs in a row. */
   autoPause: (name: string) => schedules.autoPause(name),
 };

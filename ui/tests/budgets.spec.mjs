@@ -3,7 +3,7 @@
 // Edit fills the form with the budget; Remove asks first.
 import assert from "node:assert/strict";
 import { after, afterEach, before, describe, it } from "node:test";
-import { byTestId, callsOf, fake, hasText, useApp } from "./harness.mjs";
+import { byTestId, callsOf, fake, hasText, row, useApp } from "./harness.mjs";
 
 const app = useApp({ before, after, afterEach });
 
@@ -16,6 +16,33 @@ async function openBudgets(page) {
 }
 
 describe("budgets", () => {
+  it("shows why a queued task waits until it moves on", async () => {
+    const page = await app.open({});
+    const name = "Name ideas for the CLI";
+    await row(page, name).click();
+    await hasText(byTestId(page, "detail-status"), "queued");
+    const message = "waiting for budget 'nightly': the daily cap of $2.00 resets at 00:00 Europe/Paris";
+    await page.evaluate(
+      ([n, m]) =>
+        window.__fake.model.emit({
+          seq: 0,
+          at: new Date().toISOString(),
+          task_id: window.__fake.idOf(n),
+          type: "held",
+          provider: "mock",
+          reason: "budget",
+          wait_ms: 60000,
+          message: m,
+        }),
+      [name, message],
+    );
+    await hasText(byTestId(page, "detail-held"), message);
+    await fake(page, "start", name);
+    await hasText(byTestId(page, "detail-status"), "running");
+    assert.equal(await byTestId(page, "detail-held").count(), 0, "a started task no longer waits");
+  });
+
+
   it("refuses a cap of zero and an unknown zone by their fields, then lists the saved budget", async () => {
     const page = await app.open({ config: { seed: "none" } });
     const tab = await openBudgets(page);

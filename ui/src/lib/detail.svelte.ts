@@ -10,6 +10,8 @@ class Detail {
   deliveries: Delivery[] = $state.raw([]);
   /** The parent of a chained task, for the link back to it. */
   parent: Task | null = $state.raw(null);
+  /** Why the shown task, queued, is not started: its last `held` event (a provider's limit, a budget). */
+  held: string | null = $state(null);
   phase: "idle" | "loading" | "ready" | "error" = $state("idle");
   error = $state("");
   #token = 0;
@@ -18,6 +20,8 @@ class Detail {
    * must not overwrite what that event showed. */
   #stamps = new Map<string, number>();
   #clock = 0;
+  /** The last `held` message of each queued task, until it moves on. */
+  #held = new Map<string, string>();
   /** The same for deliveries: an event about one outranks a reply taken before it. */
   #deliveryStamps = new Map<string, number>();
 
@@ -29,6 +33,7 @@ class Detail {
   async open(id: string): Promise<void> {
     if (this.id === id && this.phase === "ready") return;
     this.id = id;
+    this.held = this.#held.get(id) ?? null;
     this.phase = "loading";
     await this.#load(id);
   }
@@ -40,6 +45,7 @@ class Detail {
     this.children = [];
     this.deliveries = [];
     this.parent = null;
+    this.held = null;
     this.phase = "idle";
   }
 
@@ -58,9 +64,21 @@ class Detail {
     if (this.id) await this.#load(this.id);
   }
 
+  /** A `held` event: the task stays queued, for the reason its message gives. */
+  applyHeld(taskId: string, message: string): void {
+    // Bounded: a long hold of many tasks keeps the newest reasons.
+    if (this.#held.size >= 4096 && !this.#held.has(taskId)) this.#held.clear();
+    this.#held.set(taskId, message);
+    if (taskId === this.id) this.held = message;
+  }
+
   /** A state event: always the newest news of its task. */
   applyTask(task: Task): void {
     this.#stamps.set(task.id, ++this.#clock);
+    if (task.status !== "queued") {
+      this.#held.delete(task.id);
+      if (task.id === this.id) this.held = null;
+    }
     this.#show(task);
   }
 

@@ -17,8 +17,11 @@ function onTaskEvent(ev: TaskEvent): void {
     appendOutput(ev.task_id, ev.attempt, ev.index, ev.chunk);
     return;
   }
-  // A task held back by its provider's limit stays queued; nothing to update yet.
-  if (ev.type === "held") return;
+  // A task held back by its provider's limit or a budget stays queued: the detail says why.
+  if (ev.type === "held") {
+    detail.applyHeld(ev.task_id, ev.message);
+    return;
+  }
   // The provider's concurrency was lowered: its settings show the limit in force.
   if (ev.type === "concurrency_lowered") {
     if (providers.loaded) void providers.load();

@@ -119,6 +119,8 @@ fn import_record(rec: &ImportRec, id: TaskId, parent: Option<TaskId>, now: DateT
         tags: Vec::new(),
         timezone: None,
         deliver: Default::default(),
+        output_schema: None,
+        output_json: None,
     }
 }
 
@@ -172,6 +174,7 @@ fn apply(op: &Op, txn: &mut impl TaskTxn, ctx: &mut Ctx, m: &mut Model) {
             let result = match how {
                 How::Complete => AttemptResult::Completed {
                     output: output.clone(),
+                    output_json: None,
                 },
                 How::RetryableFail => AttemptResult::Failed {
                     error: "try again".into(),

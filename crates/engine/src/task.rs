@@ -345,9 +345,9 @@ pub struct Task {
     #[cfg_attr(feature = "utoipa", schema(value_type = Option<Object>))]
     pub output_schema: Option<serde_json::Value>,
     /// The answer parsed, once it matched `output_schema`: always present on a
-    /// completed task that has one.
+    /// completed task that has one. Any JSON value, as the schema allows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "utoipa", schema(value_type = Option<Object>))]
+    #[cfg_attr(feature = "utoipa", schema(value_type = Option<Value>))]
     pub output_json: Option<serde_json::Value>,
 }
 

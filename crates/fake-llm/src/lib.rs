@@ -437,7 +437,7 @@ fn structured_reply(
         valid
     };
     let third = text.len() / 3;
-    let mut cuts = vec![0, third, 2 * third, text.len()];
+    let mut cuts = [0, third, 2 * third, text.len()];
     // On char boundaries.
     for c in cuts.iter_mut() {
         while !text.is_char_boundary(*c) {

@@ -259,7 +259,16 @@ async fn a_chained_task_reads_a_field_of_its_parents_parsed_output() {
         .chain(parent.id, task("Use {{parent.output.title}}", "echo"))
         .await
         .unwrap();
-    let done = reach(&mut rx, child.id, TaskState::Completed).await;
+    // Either may finish first: wait for both, then read each.
+    reach_all(
+        &mut rx,
+        vec![
+            (child.id, TaskState::Completed),
+            (missing.id, TaskState::Failed),
+        ],
+    )
+    .await;
+    let done = t.engine.get(child.id).await.unwrap();
     let parent = t.engine.get(parent.id).await.unwrap();
     assert_eq!(parent.attempts, 2);
     let summary = parent.output_json.as_ref().unwrap()["summary"]
@@ -271,7 +280,7 @@ async fn a_chained_task_reads_a_field_of_its_parents_parsed_output() {
         Some(format!("Expand on: {summary} (0)").as_str())
     );
     // A field the parsed output lacks fails the task at once, saying which.
-    let failed = reach(&mut rx, missing.id, TaskState::Failed).await;
+    let failed = t.engine.get(missing.id).await.unwrap();
     assert_eq!(failed.attempts, 1, "no retry can bind a finished answer");
     let error = failed.error.clone().unwrap();
     assert!(
@@ -339,4 +348,44 @@ async fn a_schedules_task_answers_with_the_templates_schema_and_its_follow_up_re
         "{e}"
     );
     t.engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_schema_and_the_parsed_answer_travel_in_exports_and_a_malformed_schema_is_not_imported()
+{
+    let source = started_with(|_| {}).await;
+    let done = source
+        .engine
+        .submit(NewTask {
+            output_schema: Some(schema()),
+            ..task("Summarise", "echo")
+        })
+        .await
+        .unwrap();
+    idle(&source.engine).await;
+    let exported = source.engine.export().await.unwrap();
+    let text = serde_json::to_string(&exported).unwrap();
+    let record = &serde_json::from_str::<Value>(&text).unwrap()["tasks"][0];
+    assert_eq!(record["output_schema"], schema());
+    assert_eq!(
+        record["output_json"],
+        json!({"summary": "text", "score": 0})
+    );
+
+    let target = open_with(|_| {}).await;
+    target.engine.import(&text).await.unwrap();
+    let imported = target.engine.get(done.id).await.unwrap();
+    assert_eq!(
+        imported.output_json,
+        Some(json!({"summary": "text", "score": 0}))
+    );
+
+    // The same record with a schema that does not compile: refused, nothing written.
+    let mut bad: Value = serde_json::from_str(&text).unwrap();
+    bad["tasks"][0]["output_schema"] = json!({"type": "nonsense"});
+    let other = open_with(|_| {}).await;
+    let err = other.engine.import(&bad.to_string()).await.unwrap_err();
+    assert!(err.to_string().contains("output schema"), "{err}");
+    assert_eq!(other.engine.counts().await.unwrap().total(), 0);
+    source.engine.shutdown().await;
 }

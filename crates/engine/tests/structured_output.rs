@@ -389,3 +389,47 @@ async fn the_schema_and_the_parsed_answer_travel_in_exports_and_a_malformed_sche
     assert_eq!(other.engine.counts().await.unwrap().total(), 0);
     source.engine.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_webhook_receives_the_parsed_answer_beside_the_text() {
+    let receiver = fake_llm::webhook::WebhookReceiver::start().await;
+    let t = started_with(|_| {}).await;
+    let mut rx = t.engine.subscribe();
+    let task = t
+        .engine
+        .submit(NewTask {
+            output_schema: Some(schema()),
+            deliver: baton_engine::Deliver {
+                webhook: Some(receiver.url()),
+                ..baton_engine::Deliver::default()
+            },
+            ..task("Summarise", "echo")
+        })
+        .await
+        .unwrap();
+    // The delivery is sent after the completion's commit.
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            if let baton_engine::Event {
+                kind: baton_engine::EventKind::Delivery { delivery },
+                ..
+            } = rx.recv().await.unwrap()
+            {
+                if delivery.task_id == task.id
+                    && delivery.status == baton_engine::DeliveryStatus::Sent
+                {
+                    return;
+                }
+            }
+        }
+    })
+    .await
+    .expect("the webhook was never sent");
+    let body = receiver.received().last().unwrap().json();
+    assert_eq!(body["output_json"], json!({"summary": "text", "score": 0}));
+    assert_eq!(
+        serde_json::from_str::<Value>(body["output"].as_str().unwrap()).unwrap(),
+        body["output_json"]
+    );
+    t.engine.shutdown().await;
+}

@@ -158,7 +158,7 @@ export class Model {
       if (!MOCK_MODEL.test(d)) {
         throw invalid(
           "model",
-          `unknown mock directive '${d}' (expected echo, sleep=MS, fail=N, fatal, stream=K or panic)`,
+          `unknown mock directive '${d}' (expected echo, sleep=MS, fail=N, fatal, stream=K, badjson=N or panic)`,
         );
       }
     }

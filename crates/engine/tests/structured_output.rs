@@ -72,11 +72,11 @@ async fn every_completed_answer_matches_its_schema_after_a_mismatch_whose_retry_
                 .await
                 .unwrap();
             let mut ids = Vec::new();
-            for i in 0..8 {
+            for i in 0..24 {
                 let task = t
                     .engine
                     .submit(structured(
-                        &format!("Summarise report {i}"),
+                        &format!("Summarise report {i}."),
                         &format!("fake-model {directive}"),
                     ))
                     .await

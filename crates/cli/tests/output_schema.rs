@@ -70,6 +70,12 @@ fn structured_tasks_run_and_bad_schemas_are_refused(baton: &Baton, run: impl Fn(
     assert_eq!(shown["output_schema"], schema());
     assert_eq!(shown["output_json"], json!({"summary": "text", "score": 1}));
     assert_eq!(shown["history"][0]["failure"]["class"], "schema_mismatch");
+    assert!(
+        baton
+            .ok(&["show", &parent])
+            .contains("output schema: matched"),
+        "the text view says the answer matched"
+    );
     let child = baton.task(child.trim());
     assert_eq!(child["status"], "completed", "{child}");
     assert_eq!(child["effective_prompt"], "Tweet: text");

@@ -583,7 +583,13 @@ export type ErrorClass =
  *  cut by EOF or a closed connection, or a whole reply without one. Retried
  *  with backoff; the partial output stays on the attempt.
  */
-"incomplete";
+"incomplete" | 
+/**
+ *  The answer is not JSON, or does not match the task's output schema:
+ *  another attempt (counted), whose prompt carries the validation errors;
+ *  the invalid answer stays on the attempt.
+ */
+"schema_mismatch";
 
 export type Event = Event_Serialize | Event_Deserialize;
 
@@ -927,6 +933,11 @@ export type NewTask_Deserialize = {
 	tags?: string[],
 	/**  Where the answer goes when the task completes: a file, a webhook. */
 	deliver?: Deliver_Deserialize,
+	/**
+	 *  A JSON Schema (an object, at most 64 KiB) every answer must match; an
+	 *  answer that does not is retried with the errors shown to the model.
+	 */
+	output_schema?: Value | null,
 };
 
 /**
@@ -963,6 +974,11 @@ export type NewTask_Serialize = {
 	tags?: string[],
 	/**  Where the answer goes when the task completes: a file, a webhook. */
 	deliver?: Deliver_Serialize,
+	/**
+	 *  A JSON Schema (an object, at most 64 KiB) every answer must match; an
+	 *  answer that does not is retried with the errors shown to the model.
+	 */
+	output_schema?: Value,
 };
 
 /**  A notification was clicked: take what it opens with `take_open_request`. */
@@ -1651,6 +1667,11 @@ export type TaskTemplate_Deserialize = {
 	 *  follow-up, or the task when there is none).
 	 */
 	deliver?: Deliver_Deserialize,
+	/**
+	 *  The JSON Schema the run's first task (the template's prompt) must
+	 *  answer with; follow-ups may read its fields (`{{parent.output.FIELD}}`).
+	 */
+	output_schema?: Value | null,
 };
 
 /**  The task each fire creates: a [`NewTask`] with its defaults resolved. */
@@ -1674,6 +1695,11 @@ export type TaskTemplate_Serialize = {
 	 *  follow-up, or the task when there is none).
 	 */
 	deliver?: Deliver_Serialize,
+	/**
+	 *  The JSON Schema the run's first task (the template's prompt) must
+	 *  answer with; follow-ups may read its fields (`{{parent.output.FIELD}}`).
+	 */
+	output_schema?: Value,
 };
 
 /**  A task as stored, exported and shown. Field names are the CLI's and the API's JSON. */
@@ -1751,6 +1777,16 @@ export type Task_Deserialize = {
 	 *  counts it, settled when the attempt ends.
 	 */
 	reserved?: Reserved[],
+	/**
+	 *  A JSON Schema every answer must match; asked of the provider natively
+	 *  where it can. Absent when the answer is free text.
+	 */
+	output_schema?: Value | null,
+	/**
+	 *  The answer parsed, once it matched `output_schema`: always present on a
+	 *  completed task that has one. Any JSON value, as the schema allows.
+	 */
+	output_json?: Value | null,
 };
 
 /**  A task as stored, exported and shown. Field names are the CLI's and the API's JSON. */
@@ -1828,6 +1864,16 @@ export type Task_Serialize = {
 	 *  counts it, settled when the attempt ends.
 	 */
 	reserved?: Reserved[],
+	/**
+	 *  A JSON Schema every answer must match; asked of the provider natively
+	 *  where it can. Absent when the answer is free text.
+	 */
+	output_schema?: Value,
+	/**
+	 *  The answer parsed, once it matched `output_schema`: always present on a
+	 *  completed task that has one. Any JSON value, as the schema allows.
+	 */
+	output_json?: Value,
 };
 
 /**  A port that answered, but not with the model list its server sends. */
@@ -1874,6 +1920,8 @@ export type UpdateStatus_Serialize =
 { state: "restarting"; current: string; version: string } | 
 /**  A check or an install that failed; the running version is untouched. */
 { state: "failed"; current: string; message: string };
+
+export type Value = null | boolean | number | string | Value[] | { [key in string]: Value };
 
 /* Tauri Specta runtime */
 async function typedError<T, E>(result: Promise<T>): Promise<{ status: "ok"; data: T } | { status: "error"; error: E }> {

@@ -67,6 +67,7 @@ describe("create form", () => {
         only_if_changed: false,
         notify_result: false,
       },
+      output_schema: null,
     });
     await hasText(byTestId(page, "task-row").first().locator(".name .text"), "Fresh task");
     await hasText(row(page, "Fresh task").getByTestId("status-badge"), "queued");

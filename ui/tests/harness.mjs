@@ -9,7 +9,11 @@ import { chromium } from "playwright-core";
 
 const repo = fileURLToPath(new URL("../..", import.meta.url));
 const dist = path.join(repo, "ui/dist");
-const fakeBackend = path.join(repo, "node_modules/.cache/baton-ui-tests/fake-backend.js");
+// BATON_UI_TESTS_OUT (as for the build) keeps worktrees that share node_modules apart.
+const fakeBackend = path.join(
+  process.env.BATON_UI_TESTS_OUT || path.join(repo, "node_modules/.cache/baton-ui-tests"),
+  "fake-backend.js",
+);
 const TYPES = {
   ".html": "text/html; charset=utf-8",
   ".js": "text/javascript; charset=utf-8",

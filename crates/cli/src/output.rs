@@ -265,6 +265,16 @@ pub fn details(t: &Task) -> String {
     if !t.tags.is_empty() {
         field("tags", t.tags.join(", "));
     }
+    if t.output_schema.is_some() {
+        field(
+            "output schema",
+            if t.output_json.is_some() {
+                "matched (the parsed answer is output_json in --json)".into()
+            } else {
+                "set: no answer has matched it yet".into()
+            },
+        );
+    }
     if t.prompt_tokens.is_some() || t.completion_tokens.is_some() {
         // "≈": counted by Baton, because the provider reported none.
         let about = if t.usage_estimated { "≈" } else { "" };

@@ -499,7 +499,10 @@ pub(crate) fn settle(
         Some(s) => s.amount(budget.unit).unwrap_or(reserved.amount.0),
         None => reserved.amount.0,
     };
-    budget.reserved = Real((budget.reserved.0 - reserved.amount.0).max(0.0));
+    // Sums of floats leave dust (4e-17) when the last reservation is taken
+    // back: below a billionth of a dollar (or token) it is nothing.
+    let left = budget.reserved.0 - reserved.amount.0;
+    budget.reserved = Real(if left < 1e-9 { 0.0 } else { left });
     budget.spent = Real(budget.spent.0 + actual);
     if !budget.warned && budget.spent.0 >= WARN_AT * budget.amount.0 {
         budget.warned = true;

@@ -171,6 +171,9 @@ struct Payload<'a> {
     name: &'a str,
     status: &'a str,
     output: Option<&'a str>,
+    /// The parsed answer of a task with an output schema; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output_json: Option<&'a serde_json::Value>,
     prompt_tokens: Option<u64>,
     completion_tokens: Option<u64>,
     cost_usd: Option<f64>,
@@ -193,6 +196,7 @@ fn payload(task: &Task, d: &Delivery, schedule_name: Option<&str>) -> Vec<u8> {
         name: &task.name,
         status: task.status.as_str(),
         output: task.output.as_deref(),
+        output_json: task.output_json.as_ref(),
         prompt_tokens: task.prompt_tokens,
         completion_tokens: task.completion_tokens,
         cost_usd: task.cost_usd.map(|c| c.0),

@@ -566,6 +566,7 @@ impl Engine {
                     .is_some_and(crate::prompt::has_variables))
             .then(|| self.inner.local_zone.name().to_string()),
             deliver: new.deliver,
+            output_schema: new.output_schema,
             ..Task::fresh(name, new.prompt, provider_name.to_string(), model, now)
         })
     }

@@ -196,6 +196,7 @@ impl ProviderConfigError {
                 }
                 crate::task::ErrorClass::Auth => "provider_auth",
                 crate::task::ErrorClass::InvalidRequest => "provider_invalid_request",
+                crate::task::ErrorClass::SchemaMismatch => "schema_mismatch",
             },
             ProviderConfigError::Task(e) => e.code(),
         }

@@ -55,6 +55,7 @@ pub(crate) async fn attempt(inner: &Arc<Inner>, task: Task, limit: Permit) -> Re
                     max_tokens: task.max_tokens.or_else(|| {
                         (!task.reserved.is_empty()).then_some(crate::provider::DEFAULT_MAX_TOKENS)
                     }),
+                    output_schema: task.output_schema.clone(),
                 };
                 let sink = OutputSink::new(
                     inner.shared.clone(),
@@ -80,7 +81,7 @@ pub(crate) async fn attempt(inner: &Arc<Inner>, task: Task, limit: Permit) -> Re
                             retry_after: None,
                             failure: None,
                         },
-                        Ok(Ok(Ok(output))) => AttemptResult::Completed { output },
+                        Ok(Ok(Ok(output))) => checked(&task, output),
                         Ok(Ok(Err(e))) => {
                             limit_provider(inner, &task, &e);
                             AttemptResult::Failed {
@@ -118,6 +119,28 @@ pub(crate) async fn attempt(inner: &Arc<Inner>, task: Task, limit: Permit) -> Re
     }
     .instrument(span)
     .await
+}
+
+/// An answer as the task's outcome: with an output schema, only one that parses
+/// and matches it completes; any other fails the attempt as `schema_mismatch`
+/// (retried, the errors shown to the model in the next prompt).
+fn checked(task: &Task, output: String) -> AttemptResult {
+    let Some(schema) = &task.output_schema else {
+        return AttemptResult::Completed {
+            output,
+            output_json: None,
+        };
+    };
+    match crate::structured::validate(schema, &output) {
+        Ok(value) => AttemptResult::Completed {
+            output,
+            output_json: Some(value),
+        },
+        Err(error) => {
+            tracing::info!(error = %error, "the answer does not match the output schema");
+            AttemptResult::Mismatch { output, error }
+        }
+    }
 }
 
 /// What a provider error means for the whole provider: a 429 cools it down; an

@@ -398,6 +398,9 @@ fn check_schedule(
     schedule::validate_follow_ups(&t.follow_ups).map_err(sentence)?;
     task::validate_stored_tags(&t.tags).map_err(sentence)?;
     t.deliver.check(true).map_err(sentence)?;
+    if let Some(schema) = &t.output_schema {
+        crate::structured::check_schema(schema).map_err(sentence)?;
+    }
     check_model(&t.provider, &t.model)
 }
 
@@ -414,6 +417,9 @@ fn check_record(
     task.deliver
         .check(task.schedule_id.is_some())
         .map_err(sentence)?;
+    if let Some(schema) = &task.output_schema {
+        crate::structured::check_schema(schema).map_err(sentence)?;
+    }
     if task.attempts > task.max_attempts {
         return Err(format!(
             "attempts ({}) is more than max_attempts ({})",

@@ -337,6 +337,12 @@ fn create_run(
         max_tokens: t.max_tokens,
         schedule_id: Some(s.id),
         tags: t.tags.clone(),
+        // The schema is the template prompt's; follow-ups answer in free text.
+        output_schema: if step == 0 {
+            t.output_schema.clone()
+        } else {
+            None
+        },
         ..Task::fresh(name, prompt, t.provider.clone(), t.model.clone(), now)
     };
     let first = base(t.prompt.clone(), name.clone(), None, 0);

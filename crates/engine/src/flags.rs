@@ -54,6 +54,25 @@ pub(crate) fn temperature(text: &str) -> Result<f64, TaskError> {
     Ok(t)
 }
 
+/// `--output-schema FILE`: the file read and parsed as JSON; the schema itself
+/// is checked with the task.
+pub(crate) fn output_schema(path: &str) -> Result<serde_json::Value, TaskError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        TaskError::invalid(
+            "output_schema",
+            format!("cannot read the output schema file '{path}': {e}"),
+        )
+    })?;
+    let schema: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        TaskError::invalid(
+            "output_schema",
+            format!("the output schema file '{path}' is not valid JSON: {e}"),
+        )
+    })?;
+    crate::structured::check_schema(&schema)?;
+    Ok(schema)
+}
+
 /// A whole number of any size, so an out-of-range one is named as such.
 fn whole_number(text: &str) -> Option<i128> {
     text.trim().parse::<i128>().ok()

@@ -5,6 +5,8 @@
 //!   retry, list, export/import, subscribe, shutdown.
 //! - `state`: [`TaskState`] and the transition table, written once.
 //! - `task`: the [`Task`] record, requests that create one, validation.
+//! - `structured`: output schemas (JSON Schema): checked when saved and on
+//!   every answer; the retry prompt's correction.
 //! - `prompt`: prompt variables (`{{date}}`, `{{parent.output}}`, …): checked, bound.
 //! - `budget`: caps on spending, reserved at claim, settled when an attempt ends.
 //! - `budget_api`: the engine's budget operations (set, list, remove).
@@ -75,6 +77,7 @@ mod shared;
 mod state;
 mod storage;
 mod store;
+mod structured;
 mod task;
 mod writer;
 
@@ -117,6 +120,7 @@ pub use schedule::{
 };
 pub use state::TaskState;
 pub use store::{ListQuery, StatusCounts, DEFAULT_CACHE_BYTES, SCHEMA_VERSION};
+pub use structured::MAX_OUTPUT_SCHEMA_BYTES;
 pub use task::{
     normalize_tag, normalize_tags, Attempt, AttemptOutcome, ChainRequest, ErrorClass, Failure,
     NewTask, Real, Task, TaskId, TaskLimits, DEFAULT_MAX_ATTEMPTS, DEFAULT_TIMEOUT,

@@ -30,6 +30,8 @@ pub(crate) struct Ctx<'a> {
 pub enum AttemptResult {
     Completed {
         output: String,
+        /// The answer parsed, when the task has an output schema it matched.
+        output_json: Option<serde_json::Value>,
     },
     Failed {
         error: String,
@@ -38,6 +40,12 @@ pub enum AttemptResult {
         retry_after: Option<std::time::Duration>,
         /// The class, HTTP status and message of a provider error.
         failure: Option<Failure>,
+    },
+    /// The answer is not JSON or does not match the task's output schema:
+    /// retried (class `schema_mismatch`), the answer kept on its attempt.
+    Mismatch {
+        output: String,
+        error: String,
     },
     TimedOut {
         after_ms: u64,
@@ -142,6 +150,16 @@ pub(crate) fn chain(
             format!("cannot chain onto {parent_id}: no task has that id"),
         )
     })?;
+    if parent.output_schema.is_none() {
+        if let Some(path) = prompt::parent_fields(&task.prompt).first() {
+            return Err(TaskError::invalid(
+                "prompt",
+                format!(
+                    "the prompt names {{{{parent.output.{path}}}}}, but the parent task {parent_id} has no output schema, so its answer has no fields"
+                ),
+            ));
+        }
+    }
     task.created_at = ctx.now;
     // A chained task is found by its parent's tags too.
     let inherited: Vec<String> = parent.tags.iter().chain(&task.tags).cloned().collect();
@@ -170,6 +188,7 @@ pub(crate) fn chain(
 fn with_parent_output(prompt: &str, parent: &Task) -> String {
     let values = Values {
         parent_output: Some(parent.output.as_deref().unwrap_or("")),
+        parent_json: parent.output_json.as_ref(),
         ..Values::default()
     };
     prompt::bind(prompt, &values)
@@ -177,9 +196,14 @@ fn with_parent_output(prompt: &str, parent: &Task) -> String {
 
 /// Binds the variables of a task's prompt for the attempt starting `now`: the
 /// time in its zone, its schedule's name and previous output, its parent's
-/// output. A prompt without any keeps what it had.
+/// output. After an answer that failed the output schema, the prompt ends with
+/// that answer and its errors. A prompt without either keeps what it had.
 fn bind_for_run(txn: &impl TaskTxn, task: &mut Task, now: DateTime<Utc>) -> Result<(), TaskError> {
-    if !prompt::has_variables(&task.prompt) {
+    let correction = task
+        .output_schema
+        .as_ref()
+        .and_then(|_| crate::structured::correction(&task.history));
+    if !prompt::has_variables(&task.prompt) && correction.is_none() {
         return Ok(());
     }
     let parent = match task.parent_task_id {
@@ -213,9 +237,11 @@ fn bind_for_run(txn: &impl TaskTxn, task: &mut Task, now: DateTime<Utc>) -> Resu
                 .unwrap_or("")
         }),
         parent_output: parent.as_ref().map(|p| p.output.as_deref().unwrap_or("")),
+        parent_json: parent.as_ref().and_then(|p| p.output_json.as_ref()),
         ..Values::at(now, zone)
     };
-    let bound = prompt::bind(&task.prompt, &values);
+    let mut bound = prompt::bind(&task.prompt, &values);
+    bound.push_str(correction.as_deref().unwrap_or(""));
     // Nothing to bind (a record saved before variables, naming none it has).
     if bound != task.prompt {
         task.effective_prompt = Some(bound);
@@ -293,12 +319,17 @@ pub(crate) fn claim_where(
                 break;
             }
             let old = txn.require(*id)?;
+            if let Some(why) = missing_parent_field(txn, &old)? {
+                fail_at_claim(txn, ctx, &old, why)?;
+                continue;
+            }
             let mut task = old.clone();
             task.status = TaskState::Running;
             task.attempts += 1;
             task.started_at = Some(ctx.now);
             // A new attempt streams its own output; a retry's replaces a partial one.
             task.output = None;
+            task.output_json = None;
             // Numbered by its place in the history, not by `attempts`: an
             // interrupted attempt is given back (and a manual retry resets
             // `attempts`), and two entries must never share a number.
@@ -317,6 +348,64 @@ pub(crate) fn claim_where(
         }
     }
     Ok(claimed)
+}
+
+/// Why a prompt naming `{{parent.output.PATH}}` cannot be bound: the parent's
+/// parsed output has no such field. `None` when every field it names is there.
+fn missing_parent_field(txn: &impl TaskTxn, task: &Task) -> Result<Option<String>, TaskError> {
+    let paths = prompt::parent_fields(&task.prompt);
+    let Some(parent_id) = task.parent_task_id.filter(|_| !paths.is_empty()) else {
+        return Ok(None);
+    };
+    let parent = txn.get(parent_id)?;
+    let json = parent.as_ref().and_then(|p| p.output_json.as_ref());
+    for path in paths {
+        if json
+            .and_then(|v| crate::structured::field(v, path))
+            .is_none()
+        {
+            let why = if json.is_none() {
+                "it has no parsed output (the parent needs an output schema)"
+            } else {
+                "its parsed output has no such field"
+            };
+            return Ok(Some(format!(
+                "the prompt names {{{{parent.output.{path}}}}}, but the parent task {parent_id} has no field '{path}': {why}"
+            )));
+        }
+    }
+    Ok(None)
+}
+
+/// Starts and at once fails an attempt that cannot be sent, with `why`: no
+/// retry can bind what the parent's finished answer lacks.
+fn fail_at_claim(
+    txn: &mut impl TaskTxn,
+    ctx: &mut Ctx,
+    old: &Task,
+    why: String,
+) -> Result<(), TaskError> {
+    let mut task = old.clone();
+    task.status = TaskState::Running;
+    task.attempts += 1;
+    task.started_at = Some(ctx.now);
+    task.output = None;
+    task.history
+        .push(Attempt::started(task.history.len() as u32 + 1, ctx.now));
+    let running = save(txn, ctx, old, task)?;
+    let outcome = Outcome {
+        id: running.id,
+        claim_no: running.history.len() as u32,
+        result: AttemptResult::Failed {
+            error: why,
+            retryable: false,
+            retry_after: None,
+            failure: None,
+        },
+        usage: AttemptUsage::default(),
+    };
+    finish(txn, ctx, outcome)?;
+    Ok(())
 }
 
 /// Appends streamed output to claim `claim_no` of a task, while that claim is the task's
@@ -384,9 +473,13 @@ pub(crate) fn finish(
     settle_budgets(txn, ctx, &mut task, Some(spent))?;
     let mut failure = None;
     let (attempt_outcome, attempt_error) = match outcome.result {
-        AttemptResult::Completed { output } => {
+        AttemptResult::Completed {
+            output,
+            output_json,
+        } => {
             task.status = TaskState::Completed;
             task.output = Some(output);
+            task.output_json = output_json;
             task.error = None;
             task.finished_at = Some(now);
             task.latency_ms = task
@@ -403,6 +496,27 @@ pub(crate) fn finish(
             task.failure = f.clone();
             failure = f;
             let outcome = fail_or_retry(&mut task, ctx, error.clone(), retryable, retry_after);
+            (
+                if outcome {
+                    AttemptOutcome::Retrying
+                } else {
+                    AttemptOutcome::Failed
+                },
+                Some(error),
+            )
+        }
+        AttemptResult::Mismatch { output, error } => {
+            // What was streamed is this answer; a provider that streamed
+            // nothing gave it whole.
+            task.output = Some(output);
+            let f = Failure {
+                class: ErrorClass::SchemaMismatch,
+                status: None,
+                message: None,
+            };
+            task.failure = Some(f.clone());
+            failure = Some(f);
+            let outcome = fail_or_retry(&mut task, ctx, error.clone(), true, None);
             (
                 if outcome {
                     AttemptOutcome::Retrying
@@ -466,10 +580,13 @@ fn settle_budgets(
     Ok(())
 }
 
-/// An answer the server ended before finishing stays on its attempt: the next
-/// claim clears the task's `output` for the retry's answer.
+/// An answer the server ended before finishing, or one that failed the output
+/// schema, stays on its attempt: the next claim clears the task's `output` for
+/// the retry's answer (and shows the model the invalid one).
 fn keep_partial_answer(task: &mut Task, failure: Option<&Failure>) {
-    if failure.is_some_and(|f| f.class == ErrorClass::Incomplete) {
+    if failure
+        .is_some_and(|f| matches!(f.class, ErrorClass::Incomplete | ErrorClass::SchemaMismatch))
+    {
         let partial = task.output.clone();
         if let Some(attempt) = task.history.last_mut() {
             attempt.partial_output = partial;

@@ -37,6 +37,7 @@ pub(crate) fn completed(id: TaskId, claim_no: u32) -> Outcome {
         claim_no,
         result: AttemptResult::Completed {
             output: "late".into(),
+            output_json: None,
         },
         usage: Default::default(),
     }

@@ -120,6 +120,8 @@ fn import_record(rec: &ImportRec, id: TaskId, parent: Option<TaskId>, now: DateT
         timezone: None,
         deliver: Default::default(),
         reserved: Vec::new(),
+        output_schema: None,
+        output_json: None,
     }
 }
 
@@ -173,6 +175,7 @@ fn apply(op: &Op, txn: &mut impl TaskTxn, ctx: &mut Ctx, m: &mut Model) {
             let result = match how {
                 How::Complete => AttemptResult::Completed {
                     output: output.clone(),
+                    output_json: None,
                 },
                 How::RetryableFail => AttemptResult::Failed {
                     error: "try again".into(),

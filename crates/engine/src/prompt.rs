@@ -98,6 +98,25 @@ impl Scope {
 enum Piece<'a> {
     Text(&'a str),
     Var(Var),
+    /// `{{parent.output.PATH}}`: a field of the parent's parsed output.
+    ParentField(&'a str),
+}
+
+/// The prefix of a variable naming a field of the parent's parsed output.
+const PARENT_FIELD: &str = "parent.output.";
+
+/// The dotted path of `{{parent.output.PATH}}`, when `name` is one: segments of
+/// letters, digits, `_` and `-` (a number indexes an array).
+fn parent_field(name: &str) -> Option<&str> {
+    let path = name.strip_prefix(PARENT_FIELD)?;
+    path.split('.')
+        .all(|seg| {
+            !seg.is_empty()
+                && seg
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        })
+        .then_some(path)
 }
 
 /// Longest text between `{{` and `}}` read as a variable's name; a longer one
@@ -135,10 +154,11 @@ fn pieces(text: &str) -> Result<Vec<Piece<'_>>, (usize, Bad)> {
         let Some(name) = name else {
             return Err((offset + at, Bad::Unclosed));
         };
-        let Some(var) = Var::parse(name.trim()) else {
-            return Err((offset + at, Bad::Unknown(name.trim().to_string())));
-        };
-        out.push(Piece::Var(var));
+        match (Var::parse(name.trim()), parent_field(name.trim())) {
+            (Some(var), _) => out.push(Piece::Var(var)),
+            (None, Some(path)) => out.push(Piece::ParentField(path)),
+            (None, None) => return Err((offset + at, Bad::Unknown(name.trim().to_string()))),
+        }
         let used = at + 2 + name.len() + 2;
         rest = &rest[used..];
         offset += used;
@@ -177,7 +197,13 @@ pub(crate) fn check(text: &str, scope: Scope, field: &'static str) -> Result<(),
         }
     })?;
     for piece in pieces {
-        if let Piece::Var(var) = piece {
+        let var = match piece {
+            Piece::Var(var) => Some(var),
+            // A field of the parent's output is allowed where the output is.
+            Piece::ParentField(_) => Some(Var::ParentOutput),
+            Piece::Text(_) => None,
+        };
+        if let Some(var) = var {
             if !scope.allows(var) {
                 let why = match var {
                     Var::ParentOutput => "only a chained task has a parent",
@@ -211,6 +237,12 @@ pub(crate) fn check_path(text: &str, scheduled: bool) -> Result<(), String> {
                     var.name()
                 ))
             }
+            Piece::ParentField(_) => {
+                return Err(
+                    "a field of {{parent.output}} cannot be used in a file path (known there: {{date}}, {{time}}, {{now}}, {{schedule.name}})"
+                        .into(),
+                )
+            }
             Piece::Var(Var::ScheduleName) if !scheduled => {
                 return Err(
                     "the file path names {{schedule.name}}, which only a schedule's tasks have"
@@ -234,6 +266,13 @@ pub(crate) fn bind_path(text: &str, values: &Values) -> String {
     for piece in pieces {
         match piece {
             Piece::Text(t) => out.push_str(t),
+            // Refused when saved: kept as written.
+            Piece::ParentField(path) => {
+                out.push_str("{{");
+                out.push_str(PARENT_FIELD);
+                out.push_str(path);
+                out.push_str("}}");
+            }
             Piece::Var(var) => {
                 let mut value = String::new();
                 push_value(&mut value, var, values);
@@ -269,6 +308,8 @@ pub(crate) struct Values<'a> {
     pub schedule_name: Option<&'a str>,
     pub last_output: Option<&'a str>,
     pub parent_output: Option<&'a str>,
+    /// The parent's parsed output (its `output_json`), for `{{parent.output.PATH}}`.
+    pub parent_json: Option<&'a serde_json::Value>,
 }
 
 impl Values<'_> {
@@ -293,6 +334,10 @@ pub(crate) fn bind(text: &str, values: &Values) -> String {
                     Piece::Var(var) => {
                         named |= var == Var::ParentOutput;
                         push_value(&mut out, var, values);
+                    }
+                    Piece::ParentField(path) => {
+                        named = true;
+                        push_field(&mut out, path, values);
                     }
                 }
             }
@@ -327,6 +372,40 @@ fn push_value(out: &mut String, var: Var, values: &Values) {
     }
 }
 
+/// A field of the parent's parsed output; left as written when there is none
+/// (a claim fails such a task before binding: [`parent_fields`]).
+fn push_field(out: &mut String, path: &str, values: &Values) {
+    match values
+        .parent_json
+        .and_then(|v| crate::structured::field(v, path))
+    {
+        Some(v) => out.push_str(&crate::structured::field_text(v)),
+        None => {
+            out.push_str("{{");
+            out.push_str(PARENT_FIELD);
+            out.push_str(path);
+            out.push_str("}}");
+        }
+    }
+}
+
+/// The paths of the `{{parent.output.PATH}}` variables a prompt names.
+pub(crate) fn parent_fields(text: &str) -> Vec<&str> {
+    if !text.contains(PARENT_FIELD) {
+        return Vec::new();
+    }
+    match pieces(text) {
+        Ok(pieces) => pieces
+            .into_iter()
+            .filter_map(|p| match p {
+                Piece::ParentField(path) => Some(path),
+                _ => None,
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
 /// Binds the known variables of a text that has other `{{` in it too, leaving
 /// those as written. True when it named `{{parent.output}}`.
 fn bind_lenient(text: &str, values: &Values, out: &mut String) -> bool {
@@ -335,17 +414,21 @@ fn bind_lenient(text: &str, values: &Values, out: &mut String) -> bool {
     while let Some(at) = rest.find("{{") {
         out.push_str(&rest[..at]);
         let after = &rest[at + 2..];
-        let var = after
-            .find("}}")
-            .filter(|end| *end <= MAX_NAME)
-            .and_then(|end| Var::parse(after[..end].trim()).map(|v| (v, end)));
-        match var {
-            Some((var, end)) => {
+        let end = after.find("}}").filter(|end| *end <= MAX_NAME);
+        let var = end.and_then(|end| Var::parse(after[..end].trim()).map(|v| (v, end)));
+        let field = end.and_then(|end| parent_field(after[..end].trim()).map(|p| (p, end)));
+        match (var, field) {
+            (Some((var, end)), _) => {
                 named |= var == Var::ParentOutput;
                 push_value(out, var, values);
                 rest = &after[end + 2..];
             }
-            None => {
+            (None, Some((path, end))) => {
+                named = true;
+                push_field(out, path, values);
+                rest = &after[end + 2..];
+            }
+            (None, None) => {
                 out.push_str("{{");
                 rest = after;
             }
@@ -400,6 +483,34 @@ mod tests {
         };
         assert_eq!(bind("Translate it", &v), "Hello\n\nTranslate it");
         assert_eq!(bind("Say: {{parent.output}}!", &v), "Say: Hello!");
+    }
+
+    #[test]
+    fn a_parent_field_binds_its_value_and_replaces_the_whole_output() {
+        let json = serde_json::json!({"summary": "Short", "n": 3, "tags": ["a", "b"]});
+        let v = Values {
+            parent_output: Some("{\"summary\": \"Short\"}"),
+            parent_json: Some(&json),
+            ..Values::default()
+        };
+        assert_eq!(
+            bind("Expand: {{parent.output.summary}} ({{ parent.output.n }}, {{parent.output.tags.1}})", &v),
+            "Expand: Short (3, b)"
+        );
+        assert_eq!(
+            parent_fields("{{parent.output.summary}} {{date}} {{parent.output.a.0}}"),
+            ["summary", "a.0"]
+        );
+        check("{{parent.output.summary}}", Scope::CHAINED, "prompt").unwrap();
+        let e = check("{{parent.output.summary}}", Scope::TASK, "prompt").unwrap_err();
+        assert!(e.to_string().contains("only a chained task"), "{e}");
+        let e = check("{{parent.output.}}", Scope::CHAINED, "prompt").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("unknown variable {{parent.output.}}"),
+            "{e}"
+        );
+        assert!(check_path("/r/{{parent.output.x}}", false).is_err());
     }
 
     #[test]

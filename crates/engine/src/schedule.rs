@@ -124,6 +124,11 @@ pub struct TaskTemplate {
     /// follow-up, or the task when there is none).
     #[serde(default, skip_serializing_if = "crate::delivery::Deliver::is_empty")]
     pub deliver: crate::delivery::Deliver,
+    /// The JSON Schema the run's first task (the template's prompt) must
+    /// answer with; follow-ups may read its fields (`{{parent.output.FIELD}}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "utoipa", schema(value_type = Option<Object>))]
+    pub output_schema: Option<serde_json::Value>,
 }
 
 /// Why runs were skipped.
@@ -434,6 +439,7 @@ impl Schedule {
                 tags: Vec::new(),
                 follow_ups: Vec::new(),
                 deliver: Default::default(),
+                output_schema: None,
             },
             created_at: DateTime::UNIX_EPOCH,
             updated_at: DateTime::UNIX_EPOCH,

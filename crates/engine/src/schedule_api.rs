@@ -173,6 +173,19 @@ impl Engine {
             crate::prompt::check(text, crate::prompt::Scope::FOLLOW_UP, "follow_ups").map_err(
                 |e| TaskError::invalid("follow_ups", format!("follow-up {}: {e}", i + 1)),
             )?;
+            // Only the schedule's task answers with a schema: the first
+            // follow-up's parent, when the template has one.
+            if let Some(path) = crate::prompt::parent_fields(text).first() {
+                if i > 0 || new.task.output_schema.is_none() {
+                    return Err(TaskError::invalid(
+                        "follow_ups",
+                        format!(
+                            "follow-up {}: {{{{parent.output.{path}}}}} needs a parent with an output schema; only the schedule's task has one, when the schedule sets output_schema",
+                            i + 1
+                        ),
+                    ));
+                }
+            }
         }
         let pause_after_failures =
             schedule::validate_pause_after_failures(new.pause_after_failures)?;
@@ -201,6 +214,7 @@ impl Engine {
                 follow_ups: new.follow_ups,
                 tags: task.tags,
                 deliver: task.deliver,
+                output_schema: task.output_schema,
             },
             created_at: now,
             updated_at: now,

@@ -200,13 +200,20 @@ pub enum ErrorClass {
     /// cut by EOF or a closed connection, or a whole reply without one. Retried
     /// with backoff; the partial output stays on the attempt.
     Incomplete,
+    /// The answer is not JSON, or does not match the task's output schema:
+    /// another attempt (counted), whose prompt carries the validation errors;
+    /// the invalid answer stays on the attempt.
+    SchemaMismatch,
 }
 
 impl ErrorClass {
     pub fn is_retryable(self) -> bool {
         matches!(
             self,
-            ErrorClass::RateLimited | ErrorClass::Transient | ErrorClass::Incomplete
+            ErrorClass::RateLimited
+                | ErrorClass::Transient
+                | ErrorClass::Incomplete
+                | ErrorClass::SchemaMismatch
         )
     }
 
@@ -217,6 +224,7 @@ impl ErrorClass {
             ErrorClass::Auth => "auth",
             ErrorClass::InvalidRequest => "invalid_request",
             ErrorClass::Incomplete => "incomplete",
+            ErrorClass::SchemaMismatch => "schema_mismatch",
         }
     }
 }
@@ -335,6 +343,16 @@ pub struct Task {
     /// counts it, settled when the attempt ends.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reserved: Vec<crate::budget::Reserved>,
+    /// A JSON Schema every answer must match; asked of the provider natively
+    /// where it can. Absent when the answer is free text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "utoipa", schema(value_type = Option<Object>))]
+    pub output_schema: Option<serde_json::Value>,
+    /// The answer parsed, once it matched `output_schema`: always present on a
+    /// completed task that has one. Any JSON value, as the schema allows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "utoipa", schema(value_type = Option<Value>))]
+    pub output_json: Option<serde_json::Value>,
 }
 
 #[cfg(test)]
@@ -399,6 +417,8 @@ impl Task {
             timezone: None,
             deliver: Default::default(),
             reserved: Vec::new(),
+            output_schema: None,
+            output_json: None,
         }
     }
 }
@@ -539,6 +559,20 @@ pub struct NewTask {
     #[serde(default, skip_serializing_if = "crate::delivery::Deliver::is_empty")]
     #[cfg_attr(feature = "clap", command(flatten))]
     pub deliver: crate::delivery::Deliver,
+    /// A JSON Schema (an object, at most 64 KiB) every answer must match; an
+    /// answer that does not is retried with the errors shown to the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "utoipa", schema(value_type = Option<Object>))]
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long,
+            value_name = "FILE",
+            value_parser = crate::flags::output_schema,
+            help = "A JSON Schema file every answer must match (the parsed answer is output_json)"
+        )
+    )]
+    pub output_schema: Option<serde_json::Value>,
 }
 
 impl NewTask {
@@ -573,6 +607,9 @@ impl NewTask {
         // What only a schedule's task may use is checked by the engine, which
         // knows where the task is saved.
         self.deliver.check(true)?;
+        if let Some(schema) = &self.output_schema {
+            crate::structured::check_schema(schema)?;
+        }
         Ok(())
     }
 }

@@ -16,6 +16,17 @@
 //! and every response whose stream the client dropped before it finished (the
 //! connection closed), so tests can check that a cancel reached the server.
 //!
+//! A request that asks for structured output (OpenAI's `response_format` of
+//! type `json_schema`, or Anthropic's forced tool: `tool_choice` naming a tool)
+//! is answered with a JSON value made from the schema, the same every time
+//! ([`example`]), streamed in three pieces (from Anthropic, as the tool's
+//! `input_json_delta`s). Directives in the model name make it wrong: with
+//! `invalid-json-first` the first request of each prompt (told apart by the
+//! first line of its last user message) gets text that is not JSON, with
+//! `mismatch-first` JSON whose strings are numbers, and with `invalid-json-always`
+//! every request gets text that is not JSON. Later requests of that prompt get
+//! the valid value.
+//!
 //! It can also list models ([`FakeServer::set_models`]) in the format of a given
 //! server ([`ListFormat`]: Ollama's `GET /api/tags`, OpenAI's `GET /v1/models`
 //! as LM Studio, Jan, vLLM and llama.cpp's server write it, or Anthropic's).
@@ -102,6 +113,9 @@ pub struct Reply {
     pub malformed: bool,
     /// Answer with one JSON document instead of a stream.
     pub whole: bool,
+    /// The answer is a tool's input (Anthropic's forced tool): set by the
+    /// server for a request that asks for structured output.
+    pub tool: bool,
 }
 
 impl Reply {
@@ -124,6 +138,7 @@ impl Reply {
             stall_after: None,
             malformed: false,
             whole: false,
+            tool: false,
         }
     }
 
@@ -229,6 +244,8 @@ struct Shared {
     streaming: Mutex<VecDeque<Arc<Preempt>>>,
     preempted: AtomicUsize,
     models: Mutex<models::ModelList>,
+    /// The prompts (first lines) already answered with structured output.
+    structured_seen: Mutex<std::collections::HashSet<String>>,
 }
 
 /// Asks one stream to end early.
@@ -266,6 +283,7 @@ impl FakeServer {
             streaming: Mutex::new(VecDeque::new()),
             preempted: AtomicUsize::new(0),
             models: Mutex::new(models::ModelList::default()),
+            structured_seen: Mutex::new(Default::default()),
         });
         let app = Router::new()
             .route("/v1/chat/completions", post(openai))
@@ -353,6 +371,156 @@ async fn anthropic(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes
     answer(s, Protocol::Anthropic, headers, body).await
 }
 
+/// The schema a request asks its answer to match, if any.
+fn asked_schema(protocol: Protocol, body: &Value) -> Option<Value> {
+    match protocol {
+        Protocol::OpenAi => {
+            let format = body.get("response_format")?;
+            (format.get("type")?.as_str()? == "json_schema")
+                .then(|| format.pointer("/json_schema/schema").cloned())?
+        }
+        Protocol::Anthropic => {
+            let name = body.pointer("/tool_choice/name")?.as_str()?;
+            body.get("tools")?
+                .as_array()?
+                .iter()
+                .find(|t| t.get("name").and_then(Value::as_str) == Some(name))?
+                .get("input_schema")
+                .cloned()
+        }
+    }
+}
+
+/// The text of the request's last user message.
+fn last_user_text(body: &Value) -> String {
+    let Some(messages) = body.get("messages").and_then(Value::as_array) else {
+        return String::new();
+    };
+    let Some(last) = messages
+        .iter()
+        .rev()
+        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
+    else {
+        return String::new();
+    };
+    match last.get("content") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(blocks)) => blocks
+            .iter()
+            .filter_map(|b| b.get("text").and_then(Value::as_str))
+            .collect(),
+        _ => String::new(),
+    }
+}
+
+/// Replaces the reply's text with a JSON answer to `schema` (or, as the model
+/// name's directives ask, a wrong one).
+fn structured_reply(
+    s: &Shared,
+    protocol: Protocol,
+    body: &Value,
+    schema: &Value,
+    reply: &mut Reply,
+) {
+    let model = body.get("model").and_then(Value::as_str).unwrap_or("");
+    let prompt = last_user_text(body);
+    let key = prompt.lines().next().unwrap_or("").to_string();
+    let first = lock(&s.structured_seen).insert(key);
+    let valid = example(schema).to_string();
+    let text = if model.contains("invalid-json-always")
+        || (model.contains("invalid-json-first") && first)
+    {
+        "Sure! Here is the summary you asked for, in prose.".to_string()
+    } else if model.contains("mismatch-first") && first {
+        strings_as_numbers(example(schema)).to_string()
+    } else {
+        valid
+    };
+    let third = text.len() / 3;
+    let mut cuts = [0, third, 2 * third, text.len()];
+    // On char boundaries.
+    for c in cuts.iter_mut() {
+        while !text.is_char_boundary(*c) {
+            *c += 1;
+        }
+    }
+    reply.chunks = cuts
+        .windows(2)
+        .map(|w| text[w[0]..w[1]].to_string())
+        .filter(|c| !c.is_empty())
+        .collect();
+    if protocol == Protocol::Anthropic {
+        reply.tool = true;
+        if reply.finish.as_deref() == Some("stop") {
+            reply.finish = Some("tool_calls".into());
+        }
+    }
+}
+
+/// A value that matches simple schemas, the same every time: `const`, the first
+/// of `enum`, `anyOf`/`oneOf`, every property of an object, one item of an
+/// array (or `minItems`), a number's minimum, a string of `minLength`.
+pub fn example(schema: &Value) -> Value {
+    if let Some(v) = schema.get("const") {
+        return v.clone();
+    }
+    if let Some(first) = schema.get("enum").and_then(|e| e.get(0)) {
+        return first.clone();
+    }
+    for key in ["anyOf", "oneOf"] {
+        if let Some(first) = schema.get(key).and_then(|e| e.get(0)) {
+            return example(first);
+        }
+    }
+    let ty = match schema.get("type") {
+        Some(Value::String(t)) => t.as_str(),
+        Some(Value::Array(types)) => types
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|t| *t != "null")
+            .unwrap_or("null"),
+        _ if schema.get("properties").is_some() => "object",
+        _ => "string",
+    };
+    let min = |key: &str| schema.get(key).and_then(Value::as_f64);
+    match ty {
+        "object" => Value::Object(
+            schema
+                .get("properties")
+                .and_then(Value::as_object)
+                .map(|props| props.iter().map(|(k, v)| (k.clone(), example(v))).collect())
+                .unwrap_or_default(),
+        ),
+        "array" => {
+            let n = schema.get("minItems").and_then(Value::as_u64).unwrap_or(1);
+            let item = schema.get("items").map(example).unwrap_or(Value::Null);
+            Value::Array(vec![item; n.max(1) as usize])
+        }
+        "integer" => Value::from(min("minimum").map_or(1, |m| m.ceil() as i64)),
+        "number" => Value::from(min("minimum").unwrap_or(1.5)),
+        "boolean" => Value::Bool(true),
+        "null" => Value::Null,
+        _ => {
+            let len = schema.get("minLength").and_then(Value::as_u64).unwrap_or(0) as usize;
+            Value::String(format!("{:x<len$}", "fake"))
+        }
+    }
+}
+
+/// The same value with every string a number: JSON that fails a schema of strings.
+fn strings_as_numbers(value: Value) -> Value {
+    match value {
+        Value::String(_) => Value::from(42),
+        Value::Array(items) => Value::Array(items.into_iter().map(strings_as_numbers).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, strings_as_numbers(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
 /// The end marker of a stream that says no finish reason.
 fn end_marker(protocol: Protocol) -> &'static str {
     match protocol {
@@ -398,9 +566,12 @@ impl Drop for InFlight {
 
 async fn answer(s: Arc<Shared>, protocol: Protocol, headers: HeaderMap, body: Bytes) -> Response {
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let reply = lock(&s.queue)
+    let mut reply = lock(&s.queue)
         .pop_front()
         .unwrap_or_else(|| lock(&s.default).clone());
+    if let Some(schema) = asked_schema(protocol, &body) {
+        structured_reply(&s, protocol, &body, &schema, &mut reply);
+    }
     lock(&s.requests).push(Observed {
         protocol,
         headers: headers
@@ -530,15 +701,24 @@ fn sse_events(protocol: Protocol, reply: &Reply, model: &str) -> Vec<String> {
                 ),
                 event(
                     "content_block_start",
-                    json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+                    if reply.tool {
+                        json!({"type": "content_block_start", "index": 0, "content_block":
+                            {"type": "tool_use", "id": "toolu_fake", "name": "output", "input": {}}})
+                    } else {
+                        json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})
+                    },
                 ),
                 event("ping", json!({"type": "ping"})),
             ];
             for c in &reply.chunks {
+                let delta = if reply.tool {
+                    json!({"type": "input_json_delta", "partial_json": c})
+                } else {
+                    json!({"type": "text_delta", "text": c})
+                };
                 out.push(event(
                     "content_block_delta",
-                    json!({"type": "content_block_delta", "index": 0,
-                    "delta": {"type": "text_delta", "text": c}}),
+                    json!({"type": "content_block_delta", "index": 0, "delta": delta}),
                 ));
             }
             // The preamble rides with the first chunk so element i is still chunk i.
@@ -587,8 +767,14 @@ fn whole(protocol: Protocol, reply: &Reply, model: &str) -> Value {
             "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}})
         }
         Protocol::Anthropic => {
+            let block = match serde_json::from_str::<Value>(&text) {
+                Ok(input) if reply.tool => {
+                    json!({"type": "tool_use", "id": "toolu_fake", "name": "output", "input": input})
+                }
+                _ => json!({"type": "text", "text": text}),
+            };
             json!({"id": "msg_fake", "type": "message", "role": "assistant", "model": model,
-            "content": [{"type": "text", "text": text}], "stop_reason": reply.finish.as_deref().map(stop_reason),
+            "content": [block], "stop_reason": reply.finish.as_deref().map(stop_reason),
             "stop_sequence": null, "usage": {"input_tokens": prompt, "output_tokens": completion}})
         }
     };

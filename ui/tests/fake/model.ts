@@ -23,7 +23,7 @@ export type { Task, TaskEvent };
 
 const STATES: TaskState[] = ["waiting", "scheduled", "queued", "running", "completed", "failed", "cancelled"];
 const PLACEHOLDER = "{{parent.output}}";
-const MOCK_MODEL = /^(echo|fatal|panic|sleep=\d+|fail=\d+|stream=\d+)$/;
+const MOCK_MODEL = /^(echo|fatal|panic|sleep=\d+|fail=\d+|stream=\d+|badjson=\d+)$/;
 
 export class Failure {
   constructor(public error: CommandError) {}
@@ -158,7 +158,7 @@ export class Model {
       if (!MOCK_MODEL.test(d)) {
         throw invalid(
           "model",
-          `unknown mock directive '${d}' (expected echo, sleep=MS, fail=N, fatal, stream=K or panic)`,
+          `unknown mock directive '${d}' (expected echo, sleep=MS, fail=N, fatal, stream=K, badjson=N or panic)`,
         );
       }
     }
@@ -181,6 +181,18 @@ export class Model {
       if (!tags.includes(tag)) tags.push(tag);
     }
     if (tags.length > 16) throw invalid("tags", `a task has at most 16 tags, got ${tags.length}`);
+    // The engine compiles the schema; here, the part a form cannot check: known types.
+    const schema = input.output_schema ?? null;
+    if (schema !== null) {
+      const type = (schema as { type?: unknown }).type;
+      const known = ["object", "array", "string", "number", "integer", "boolean", "null"];
+      if (typeof type === "string" && !known.includes(type)) {
+        throw invalid(
+          "output_schema",
+          `the output schema is not a valid JSON Schema: "${type}" is not valid under any of the schemas listed in the 'anyOf' keyword`,
+        );
+      }
+    }
     let name: string;
     if (input.name != null && input.name.trim() !== "") {
       if ([...input.name].length > 200) throw invalid("name", "the name is longer than 200 characters");
@@ -210,6 +222,7 @@ export class Model {
       max_attempts: maxAttempts,
       timeout_ms: timeoutMs,
       ...(tags.length > 0 ? { tags } : {}),
+      ...(schema !== null ? { output_schema: schema } : {}),
       cancel_reason: null,
       history: [],
       system: null,
@@ -492,6 +505,8 @@ export class Model {
     const task = structuredClone(old);
     task.status = "completed";
     task.output = output;
+    // As the engine: a task with an output schema completes only with its answer parsed.
+    if (task.output_schema != null) task.output_json = JSON.parse(output);
     // As the engine: why the answer stopped, and whether Baton counted the tokens.
     const { finish_reason = "stop", usage_estimated = false, ...counts } = usage ?? {};
     Object.assign(task, counts);

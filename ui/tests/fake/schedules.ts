@@ -120,6 +120,7 @@ export class FakeSchedules {
         max_attempts: input.task.max_attempts ?? null,
         timeout_ms: input.task.timeout_ms ?? null,
         tags: input.task.tags ?? [],
+        output_schema: input.task.output_schema ?? null,
       } as never,
       null,
     );
@@ -154,6 +155,7 @@ export class FakeSchedules {
         follow_ups: (input.follow_ups ?? []).filter((f) => f.trim()),
         ...(task.tags?.length ? { tags: task.tags } : {}),
         ...(input.task.deliver ? { deliver: input.task.deliver as never } : {}),
+        ...(task.output_schema != null ? { output_schema: task.output_schema } : {}),
       },
       created_at: old?.created_at ?? at,
       updated_at: at,

@@ -9,7 +9,10 @@ export default defineConfig({
   root: here,
   logLevel: "warn",
   build: {
-    outDir: fileURLToPath(new URL("../../../node_modules/.cache/baton-ui-tests", import.meta.url)),
+    // BATON_UI_TESTS_OUT: another place, for worktrees that share one node_modules.
+    outDir:
+      process.env.BATON_UI_TESTS_OUT ||
+      fileURLToPath(new URL("../../../node_modules/.cache/baton-ui-tests", import.meta.url)),
     emptyOutDir: true,
     minify: false,
     target: "es2022",

@@ -1,6 +1,9 @@
 //! The deterministic mock provider. Its model string is a comma-separated list of
-//! directives: `echo` (default), `sleep=MS`, `fail=N`, `fatal`, `stream=K`, and
-//! `panic` (for testing that a panicking provider fails only its attempt).
+//! directives: `echo` (default), `sleep=MS`, `fail=N`, `fatal`, `stream=K`,
+//! `badjson=N` (with an output schema, the first N attempts answer with text
+//! that is not JSON) and `panic` (for testing that a panicking provider fails
+//! only its attempt). With an output schema, the answer is a JSON value made
+//! from the schema (`structured::example`).
 
 use super::{CompletionRequest, OutputSink, Provider, ProviderError};
 use futures::future::BoxFuture;
@@ -15,6 +18,7 @@ struct Plan {
     fatal: bool,
     panic: bool,
     stream: u32,
+    bad_json_first: u32,
 }
 
 fn parse(model: &str) -> Result<Plan, String> {
@@ -38,6 +42,10 @@ fn parse(model: &str) -> Result<Plan, String> {
                 plan.fail_first = u32::try_from(number("attempts")?)
                     .map_err(|_| format!("mock directive '{directive}' is too large"))?
             }
+            ("badjson", Some(_)) => {
+                plan.bad_json_first = u32::try_from(number("attempts")?)
+                    .map_err(|_| format!("mock directive '{directive}' is too large"))?
+            }
             ("stream", Some(_)) => {
                 let k = number("chunks")?;
                 if !(1..=100_000).contains(&k) {
@@ -49,7 +57,7 @@ fn parse(model: &str) -> Result<Plan, String> {
             }
             _ => {
                 return Err(format!(
-                    "unknown mock directive '{directive}' (expected echo, sleep=MS, fail=N, fatal, stream=K or panic)"
+                    "unknown mock directive '{directive}' (expected echo, sleep=MS, fail=N, fatal, stream=K, badjson=N or panic)"
                 ))
             }
         }
@@ -96,7 +104,13 @@ impl Provider for MockProvider {
     ) -> BoxFuture<'a, Result<String, ProviderError>> {
         Box::pin(async move {
             let plan = parse(&request.model).map_err(ProviderError::fatal)?;
-            let answer = format!("echo: {}", request.prompt);
+            let answer = match &request.output_schema {
+                Some(_) if request.attempt <= plan.bad_json_first => {
+                    format!("not JSON, attempt {}", request.attempt)
+                }
+                Some(schema) => crate::structured::example(schema).to_string(),
+                None => format!("echo: {}", request.prompt),
+            };
             if plan.panic {
                 panic!("mock provider asked to panic");
             }
@@ -144,7 +158,8 @@ mod tests {
                 fail_first: 1,
                 fatal: true,
                 panic: false,
-                stream: 5
+                stream: 5,
+                bad_json_first: 0,
             }
         );
         assert_eq!(parse("").unwrap(), Plan::default());

@@ -69,6 +69,9 @@ pub struct CompletionRequest {
     pub system: Option<String>,
     pub temperature: Option<f64>,
     pub max_tokens: Option<u32>,
+    /// The task's output schema: asked for natively (OpenAI's `json_schema`
+    /// response format, Anthropic's forced tool); the engine checks the answer.
+    pub output_schema: Option<serde_json::Value>,
 }
 
 impl CompletionRequest {
@@ -82,6 +85,7 @@ impl CompletionRequest {
             system: None,
             temperature: None,
             max_tokens: None,
+            output_schema: None,
         }
     }
 }

@@ -30,8 +30,21 @@ pub(crate) fn body(request: &CompletionRequest) -> Value {
     if let Some(t) = request.temperature {
         body["temperature"] = json!(t);
     }
+    // Anthropic has no JSON response format: the answer is the input of one
+    // tool whose input schema is the output schema, and the model must call it.
+    if let Some(schema) = &request.output_schema {
+        body["tools"] = json!([{
+            "name": OUTPUT_TOOL,
+            "description": "Give the answer: its input is the whole answer, matching the schema.",
+            "input_schema": schema,
+        }]);
+        body["tool_choice"] = json!({"type": "tool", "name": OUTPUT_TOOL});
+    }
     body
 }
+
+/// The tool an output schema is asked for through.
+pub(crate) const OUTPUT_TOOL: &str = "output";
 
 pub(crate) fn parse_event(event: &SseEvent) -> Result<Vec<Piece>, String> {
     let data = event.data.trim();
@@ -51,16 +64,18 @@ pub(crate) fn parse_event(event: &SseEvent) -> Result<Vec<Piece>, String> {
             .pointer("/message/usage")
             .map(|u| vec![input_usage(u)])
             .unwrap_or_default(),
-        "content_block_delta" => match value.pointer("/delta/text").and_then(Value::as_str) {
-            // Only text deltas are output; thinking and tool-input deltas are not.
-            Some(text)
-                if value.pointer("/delta/type").and_then(Value::as_str) == Some("text_delta")
-                    && !text.is_empty() =>
-            {
-                vec![Piece::Text(text.to_string())]
-            }
-            _ => Vec::new(),
-        },
+        // Text deltas are output, and so are tool-input deltas: Baton sends a
+        // tool only for an output schema, and its input is the answer. Thinking
+        // deltas are not.
+        "content_block_delta" => match value.pointer("/delta/type").and_then(Value::as_str) {
+            Some("text_delta") => value.pointer("/delta/text"),
+            Some("input_json_delta") => value.pointer("/delta/partial_json"),
+            _ => None,
+        }
+        .and_then(Value::as_str)
+        .filter(|text| !text.is_empty())
+        .map(|text| vec![Piece::Text(text.to_string())])
+        .unwrap_or_default(),
         "message_delta" => {
             let mut pieces = Vec::new();
             if let Some(reason) = value.pointer("/delta/stop_reason").and_then(Value::as_str) {
@@ -149,8 +164,12 @@ pub(crate) fn parse_whole(value: &Value) -> Result<Vec<Piece>, String> {
         .ok_or("the response has no content")?;
     let text: String = blocks
         .iter()
-        .filter(|b| b.get("type").and_then(Value::as_str) == Some("text"))
-        .filter_map(|b| b.get("text").and_then(Value::as_str))
+        .filter_map(|b| match b.get("type").and_then(Value::as_str) {
+            Some("text") => b.get("text").and_then(Value::as_str).map(str::to_string),
+            // The output schema's tool: its input is the answer.
+            Some("tool_use") => b.get("input").map(Value::to_string),
+            _ => None,
+        })
         .collect();
     let mut pieces = vec![Piece::Text(text)];
     if let Some(reason) = value.get("stop_reason").and_then(Value::as_str) {
@@ -230,6 +249,29 @@ mod tests {
                 message: "Overloaded".into()
             }]
         );
+    }
+
+    #[test]
+    fn an_output_schema_is_a_forced_tool_whose_streamed_input_is_the_answer() {
+        let mut r = CompletionRequest::new(crate::TaskId::new(), "p", "m");
+        r.output_schema = Some(json!({"type": "object"}));
+        let b = body(&r);
+        assert_eq!(b["tools"][0]["input_schema"], json!({"type": "object"}));
+        assert_eq!(b["tool_choice"], json!({"type": "tool", "name": "output"}));
+        assert!(
+            super::body(&CompletionRequest::new(crate::TaskId::new(), "p", "m"))
+                .get("tools")
+                .is_none()
+        );
+        let s = concat!(
+            "event: content_block_delta\n",
+            "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"a\\\": \"}}\n\n",
+            "event: content_block_delta\n",
+            "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"1}\"}}\n\n",
+        );
+        assert_eq!(pieces(s), vec![Text("{\"a\": ".into()), Text("1}".into())]);
+        let whole: Value = serde_json::from_str(r#"{"content":[{"type":"tool_use","id":"t","name":"output","input":{"a":1}}],"stop_reason":"tool_use"}"#).unwrap();
+        assert_eq!(parse_whole(&whole).unwrap()[0], Text("{\"a\":1}".into()));
     }
 
     #[test]

@@ -57,6 +57,16 @@ pub(crate) fn body(request: &CompletionRequest, dialect: Dialect) -> Value {
         };
         body[field] = json!(n);
     }
+    // OpenAI's structured outputs; llama.cpp's server, vLLM, LM Studio and
+    // Ollama take the same form. Not `strict`: OpenAI's strict mode refuses
+    // schemas without `additionalProperties: false` on every object, and the
+    // engine checks every answer anyway.
+    if let Some(schema) = &request.output_schema {
+        body["response_format"] = json!({
+            "type": "json_schema",
+            "json_schema": {"name": "output", "schema": schema},
+        });
+    }
     body
 }
 
@@ -260,6 +270,17 @@ mod tests {
             Dialect::Compatible,
         );
         assert!(plain.get("temperature").is_none() && plain.get("max_tokens").is_none());
+    }
+
+    #[test]
+    fn an_output_schema_is_asked_as_the_json_schema_response_format() {
+        let mut r = CompletionRequest::new(crate::TaskId::new(), "p", "m");
+        r.output_schema = Some(json!({"type": "object"}));
+        let b = body(&r, Dialect::Compatible);
+        assert_eq!(
+            b["response_format"],
+            json!({"type": "json_schema", "json_schema": {"name": "output", "schema": {"type": "object"}}})
+        );
     }
 
     #[test]

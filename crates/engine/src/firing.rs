@@ -337,6 +337,8 @@ fn create_run(
         max_tokens: t.max_tokens,
         schedule_id: Some(s.id),
         tags: t.tags.clone(),
+        fallbacks: t.fallbacks.clone(),
+        fallback_after: t.fallback_after,
         ..Task::fresh(name, prompt, t.provider.clone(), t.model.clone(), now)
     };
     let first = base(t.prompt.clone(), name.clone(), None, 0);

@@ -7,6 +7,7 @@
 use crate::backoff::Backoff;
 use crate::error::{RecordError, TaskError};
 use crate::events::Draft;
+use crate::fallback::Next;
 use crate::prompt::{self, Values};
 use crate::state::TaskState;
 use crate::storage::TaskTxn;
@@ -56,6 +57,9 @@ pub(crate) struct Outcome {
     pub claim_no: u32,
     pub result: AttemptResult,
     pub usage: AttemptUsage,
+    /// For a `context_length` failure: whether the prompt fits each of the
+    /// task's targets (by index; an unknown window fits). Empty otherwise.
+    pub fits: Vec<bool>,
 }
 
 /// What the executor measured of an attempt, whatever its outcome.
@@ -257,18 +261,19 @@ pub(crate) fn claim(
     ctx: &mut Ctx,
     max: usize,
 ) -> Result<Vec<Task>, TaskError> {
-    claim_where(txn, ctx, max, max, |_| true)
+    claim_where(txn, ctx, max, max, |t| Some(t.target_index as usize))
 }
 
 /// Moves up to `max` queued tasks to running, oldest-due first, among the first
 /// `scan` queued ones, skipping those `admit` holds back (a provider at a limit):
-/// a held task stays queued and keeps its place.
+/// a held task stays queued and keeps its place. `admit` answers the target
+/// the attempt goes to (see [`crate::fallback::at_claim`]), `None` to hold it.
 pub(crate) fn claim_where(
     txn: &mut impl TaskTxn,
     ctx: &mut Ctx,
     max: usize,
     scan: usize,
-    mut admit: impl FnMut(&Task) -> bool,
+    mut admit: impl FnMut(&Task) -> Option<usize>,
 ) -> Result<Vec<Task>, TaskError> {
     let scan = scan.max(max);
     let mut claimed = Vec::new();
@@ -292,11 +297,12 @@ pub(crate) fn claim_where(
                 break;
             }
             let old = txn.require(*id)?;
-            if !admit(&old) {
+            let Some(target) = admit(&old) else {
                 held += 1;
                 continue;
-            }
+            };
             let mut task = old.clone();
+            task.target_index = target as u32;
             task.status = TaskState::Running;
             task.attempts += 1;
             task.started_at = Some(ctx.now);
@@ -306,7 +312,11 @@ pub(crate) fn claim_where(
             // interrupted attempt is given back (and a manual retry resets
             // `attempts`), and two entries must never share a number.
             let number = task.history.len() as u32 + 1;
-            task.history.push(Attempt::started(number, ctx.now));
+            let mut attempt = Attempt::started(number, ctx.now);
+            let (provider, model) = task.target();
+            attempt.provider = Some(provider.to_string());
+            attempt.model = Some(model.to_string());
+            task.history.push(attempt);
             bind_for_run(txn, &mut task, ctx.now)?;
             claimed.push(save(txn, ctx, &old, task)?);
         }
@@ -390,8 +400,10 @@ pub(crate) fn finish(
             failure: f,
         } => {
             task.failure = f.clone();
+            let class = f.as_ref().map(|f| f.class);
             failure = f;
-            let outcome = fail_or_retry(&mut task, ctx, error.clone(), retryable, retry_after);
+            let step = crate::fallback::next(&task, class, retryable, &outcome.fits);
+            let (outcome, error) = after_failure(&mut task, ctx, step, class, error, retry_after);
             (
                 if outcome {
                     AttemptOutcome::Retrying
@@ -403,7 +415,10 @@ pub(crate) fn finish(
         }
         AttemptResult::TimedOut { after_ms } => {
             let error = format!("timed out after {}", crate::task::format_ms(after_ms));
-            fail_or_retry(&mut task, ctx, error.clone(), true, None);
+            // A timeout is the target's trouble, like a transient error.
+            let class = Some(ErrorClass::Transient);
+            let step = crate::fallback::next(&task, class, true, &[]);
+            let (_, error) = after_failure(&mut task, ctx, step, class, error, None);
             (AttemptOutcome::TimedOut, Some(error))
         }
         AttemptResult::Interrupted => {
@@ -454,6 +469,7 @@ fn record_usage(task: &mut Task, usage: AttemptUsage, failure: Option<Failure>) 
         attempt.usage_estimated = usage.estimated;
         attempt.finish_reason = usage.finish_reason;
         attempt.ttft_ms = usage.ttft_ms;
+        attempt.cost_usd = usage.cost_usd.map(Real);
         attempt.failure = failure;
         attempt.latency_ms = attempt
             .finished_at
@@ -471,26 +487,52 @@ fn record_usage(task: &mut Task, usage: AttemptUsage, failure: Option<Failure>) 
     }
 }
 
-/// Sets a failed attempt's next state; true when another attempt was scheduled.
-/// The provider's `retry_after`, when it gave one, replaces the backoff.
-fn fail_or_retry(
+/// Sets a failed attempt's next state, as `step` says (see
+/// [`crate::fallback::next`]); true when another attempt will run. Returns the
+/// error as kept. The provider's `retry_after`, when it gave one, replaces the
+/// backoff of an attempt on the same target; a switch to another target is
+/// queued at once.
+fn after_failure(
     task: &mut Task,
     ctx: &mut Ctx,
+    step: Next,
+    class: Option<ErrorClass>,
     error: String,
-    retryable: bool,
     retry_after: Option<std::time::Duration>,
-) -> bool {
-    task.error = Some(error);
-    if retryable && task.attempts < task.max_attempts {
-        let delay = retry_after.unwrap_or_else(|| ctx.backoff.delay(task.attempts, ctx.rng));
-        task.status = TaskState::Scheduled;
-        task.scheduled_for =
-            Some(ctx.now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX));
-        true
-    } else {
-        task.status = TaskState::Failed;
-        task.finished_at = Some(ctx.now);
-        false
+) -> (bool, String) {
+    match step {
+        Next::Again => {
+            task.error = Some(error.clone());
+            let delay = retry_after.unwrap_or_else(|| ctx.backoff.delay(task.attempts, ctx.rng));
+            task.status = TaskState::Scheduled;
+            task.scheduled_for =
+                Some(ctx.now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX));
+            (true, error)
+        }
+        Next::Switch { to, warn } => {
+            task.error = Some(error.clone());
+            let from = task.target_index as usize;
+            task.target_index = to as u32;
+            task.status = TaskState::Queued;
+            ctx.events.push(Draft::fallback(
+                task,
+                from,
+                class.unwrap_or(ErrorClass::Transient),
+                warn,
+                ctx.now,
+            ));
+            (true, error)
+        }
+        Next::Fail { why } => {
+            let error = match why {
+                Some(why) => format!("{error}; {why}"),
+                None => error,
+            };
+            task.error = Some(error.clone());
+            task.status = TaskState::Failed;
+            task.finished_at = Some(ctx.now);
+            (false, error)
+        }
     }
 }
 
@@ -645,6 +687,8 @@ pub(crate) fn retry(
         task.scheduled_for = Some(ctx.now);
     }
     task.attempts = 0;
+    // Attempts start again from the task's own target.
+    task.target_index = 0;
     task.output = None;
     task.error = None;
     task.failure = None;

@@ -39,6 +39,7 @@ pub(crate) fn completed(id: TaskId, claim_no: u32) -> Outcome {
             output: "late".into(),
         },
         usage: Default::default(),
+        fits: Vec::new(),
     }
 }
 
@@ -172,6 +173,7 @@ pub(crate) fn streamed_output_is_appended_only_to_the_current_run_and_a_retry_st
             cost_usd: Some(0.5),
             ..AttemptUsage::default()
         },
+        fits: Vec::new(),
     };
     let retrying = write(&store, |txn, ctx| finish(txn, ctx, failed).unwrap()).unwrap();
     assert_eq!(retrying.status, TaskState::Scheduled);
@@ -213,7 +215,7 @@ pub(crate) fn a_claim_skips_held_tasks_within_its_scan_and_they_keep_their_place
         let claimed = write(&store, |txn, ctx| {
             claim_where(txn, ctx, max, scan, |t| {
                 looked.push(t.id);
-                !held.contains(&t.id)
+                (!held.contains(&t.id)).then_some(0)
             })
             .unwrap()
         });

@@ -168,15 +168,21 @@ impl ClaimRequest {
         let mut permits = Vec::new();
         let mut held = Vec::new();
         let mut retry_at: Option<Instant> = None;
+        let mut switched = Vec::new();
         let result = lifecycle::claim_where(txn, ctx, self.max, CLAIM_SCAN, |task| {
             let estimate = crate::provider::estimate_tokens(task);
-            match self
-                .limiter
-                .admit(&task.llm_provider, task.id, estimate, clock_now)
-            {
+            // A target cooling down or found down is passed over when a later one exists.
+            let (target, why) =
+                crate::fallback::at_claim(task, |p| self.limiter.passed_over(p, clock_now));
+            let provider = task.target_at(target).map_or("", |t| t.0);
+            match self.limiter.admit(provider, task.id, estimate, clock_now) {
                 Admission::Admitted(permit) => {
                     permits.push(permit);
-                    true
+                    if let Some(class) = why {
+                        let from = task.target_index as usize;
+                        switched.push((task.clone(), from, target, class));
+                    }
+                    Some(target)
                 }
                 Admission::Held {
                     reason,
@@ -188,12 +194,17 @@ impl ClaimRequest {
                     }
                     if announce {
                         let wait = until.map(|u| u.saturating_duration_since(clock_now));
-                        held.push(Draft::held(task.id, &task.llm_provider, reason, wait, now));
+                        held.push(Draft::held(task.id, provider, reason, wait, now));
                     }
-                    false
+                    None
                 }
             }
         });
+        for (mut task, from, to, class) in switched {
+            task.target_index = to as u32;
+            ctx.events
+                .push(Draft::fallback(&task, from, class, false, now));
+        }
         ctx.events.extend(held);
         result.map(|tasks| Claimed {
             tasks: tasks.into_iter().zip(permits).collect(),

@@ -124,6 +124,13 @@ pub struct TaskTemplate {
     /// follow-up, or the task when there is none).
     #[serde(default, skip_serializing_if = "crate::delivery::Deliver::is_empty")]
     pub deliver: crate::delivery::Deliver,
+    /// The fallback targets of every task a fire creates, models resolved.
+    /// Absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fallbacks: Vec<crate::task::Target>,
+    /// Failed attempts on one target before the next (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_after: Option<u32>,
 }
 
 /// Why runs were skipped.
@@ -434,6 +441,8 @@ impl Schedule {
                 tags: Vec::new(),
                 follow_ups: Vec::new(),
                 deliver: Default::default(),
+                fallbacks: Vec::new(),
+                fallback_after: None,
             },
             created_at: DateTime::UNIX_EPOCH,
             updated_at: DateTime::UNIX_EPOCH,

@@ -201,6 +201,8 @@ impl Engine {
                 follow_ups: new.follow_ups,
                 tags: task.tags,
                 deliver: task.deliver,
+                fallbacks: task.fallbacks,
+                fallback_after: task.fallback_after,
             },
             created_at: now,
             updated_at: now,

@@ -587,6 +587,17 @@ pub enum StreamEventKind {
         /// flight: at most 2 at once for 300 s".
         message: String,
     },
+    /// The task's next attempt goes to another of its targets (a fallback).
+    Fallback {
+        from: baton_engine::Target,
+        to: baton_engine::Target,
+        #[schema(value_type = baton_engine::ErrorClass)]
+        class: String,
+        /// The switch hides a problem to fix (refused credentials).
+        warning: bool,
+        /// e.g. "falling back from 'a:m1' to 'b:m2' (rate_limited)".
+        message: String,
+    },
 }
 
 /// The data of a `resync` or `shutdown` event on `GET /events`.

@@ -70,7 +70,8 @@ fn line(event: &StreamEvent) -> String {
             chunk,
         } => format!("output #{attempt}.{index}: {}", flat(chunk, 80)),
         StreamEventKind::Held { message, .. }
-        | StreamEventKind::ConcurrencyLowered { message, .. } => message.clone(),
+        | StreamEventKind::ConcurrencyLowered { message, .. }
+        | StreamEventKind::Fallback { message, .. } => message.clone(),
     };
     format!("{at}  {}  {what}", event.task_id)
 }

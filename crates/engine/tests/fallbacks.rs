@@ -553,3 +553,77 @@ async fn a_schedules_fallbacks_reach_every_task_it_creates_and_a_manual_retry_st
     );
     t.engine.shutdown().await;
 }
+
+/// 200 queued tasks, 8 workers, their first provider accepting connections but
+/// never answering (its idle timeout, 1 s, ends each attempt there), against
+/// the same load on the second provider alone. Prints the p50 and p99 from
+/// submission to completion of each; docs/PERFORMANCE.md keeps the figures.
+/// `cargo test --release -p baton-engine --test fallbacks -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a measurement, run by hand"]
+async fn measure_the_latency_a_down_first_provider_adds() {
+    let quantiles = |mut ms: Vec<i64>| {
+        ms.sort_unstable();
+        let at = |q: f64| ms[((ms.len() - 1) as f64 * q).round() as usize];
+        (at(0.5), at(0.99))
+    };
+    let mut results = Vec::new();
+    for first_down in [false, true] {
+        let t = started_with(|c| c.workers = 8).await;
+        let hanging =
+            FakeServer::start(Reply::text(&["never"]).delay(std::time::Duration::from_secs(3600)))
+                .await;
+        let mut first = provider("first", ProviderKind::OpenaiCompatible, &hanging.url());
+        first.idle_timeout_ms = Some(1000);
+        t.engine.save_provider(first, None).await.unwrap();
+        let second =
+            FakeServer::start(Reply::words(20).chunk_delay(std::time::Duration::from_millis(5)))
+                .await;
+        t.engine
+            .save_provider(
+                provider("second", ProviderKind::OpenaiCompatible, &second.url()),
+                None,
+            )
+            .await
+            .unwrap();
+        let mut rx = t.engine.subscribe();
+        let mut want = Vec::new();
+        t.engine.set_paused(true);
+        for i in 0..200 {
+            let new = if first_down {
+                NewTask {
+                    fallbacks: vec![target("second")],
+                    ..with_fallbacks(&format!("task {i}"))
+                }
+            } else {
+                NewTask {
+                    provider: Some("second".into()),
+                    ..NewTask::new(format!("task {i}"))
+                }
+            };
+            want.push((t.engine.submit(new).await.unwrap().id, TaskState::Completed));
+        }
+        t.engine.set_paused(false);
+        reach_all(&mut rx, want).await;
+        let tasks = t
+            .engine
+            .list(baton_engine::ListQuery {
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let ms: Vec<i64> = tasks
+            .iter()
+            .map(|t| (t.finished_at.unwrap() - t.created_at).num_milliseconds())
+            .collect();
+        let (p50, p99) = quantiles(ms);
+        println!("first provider down: {first_down}: p50 {p50} ms, p99 {p99} ms");
+        results.push(p99);
+        t.engine.shutdown().await;
+    }
+    println!(
+        "added at p99: {} ms (one attempt timeout: 1000 ms)",
+        results[1] - results[0]
+    );
+}

@@ -168,8 +168,9 @@ mod tests {
         use ErrorClass::*;
         let switch = |to| Next::Switch { to, warn: false };
         let fail = Next::Fail { why: None };
-        // (class, retryable, fits, on target, attempts on it, expected)
-        let cases: Vec<(Option<ErrorClass>, bool, Vec<bool>, u32, u32, Next)> = vec![
+        /// (class, retryable, fits, on target, attempts on it, expected)
+        type Case = (Option<ErrorClass>, bool, Vec<bool>, u32, u32, Next);
+        let cases: Vec<Case> = vec![
             (Some(RateLimited), true, vec![], 0, 1, switch(1)),
             (Some(RateLimited), true, vec![], 2, 1, Next::Again),
             (Some(Transient), true, vec![], 0, 1, switch(1)),

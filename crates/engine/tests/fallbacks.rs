@@ -43,7 +43,7 @@ fn with_fallbacks(prompt: &str) -> NewTask {
 /// How the first provider fails its first attempt.
 enum Fault {
     /// The server answers this (once, then "ok").
-    Reply(ProviderKind, Reply),
+    Reply(ProviderKind, Box<Reply>),
     ConnectionRefused,
     ConnectionReset,
 }
@@ -59,7 +59,7 @@ struct Case {
 
 fn matrix() -> Vec<Case> {
     use ProviderKind::{Anthropic, OpenaiCompatible as OpenAi};
-    let reply = |kind, r: Reply| Fault::Reply(kind, r);
+    let reply = |kind, r: Reply| Fault::Reply(kind, Box::new(r));
     vec![
         Case {
             name: "429 with Retry-After",
@@ -135,7 +135,7 @@ async fn run_case(case: Case) -> (Task, Vec<EventKind>) {
     let first = match case.fault {
         Fault::Reply(kind, reply) => {
             let server = FakeServer::start(Reply::text(&["from first"])).await;
-            server.push(reply);
+            server.push(*reply);
             let mut s = provider("first", kind, &server.url());
             s.idle_timeout_ms = Some(300);
             _servers.push(server);

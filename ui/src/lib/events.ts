@@ -7,6 +7,7 @@ import { takeOpenRequest } from "./open";
 import { appendOutput, dropStream } from "./output.svelte";
 import { providers } from "./providers.svelte";
 import { schedules } from "./schedules.svelte";
+import { toast } from "./toasts.svelte";
 import { list } from "./tasks.svelte";
 import { updates } from "./updates.svelte";
 import type { TaskEvent } from "./types";
@@ -21,6 +22,12 @@ function onTaskEvent(ev: TaskEvent): void {
   // The provider's concurrency was lowered: its settings show the limit in force.
   if (ev.type === "concurrency_lowered") {
     if (providers.loaded) void providers.load();
+    return;
+  }
+  // The task moved on to a fallback target; the state event that follows carries it. Refused
+  // credentials are worth saying at once: the switch hides them otherwise.
+  if (ev.type === "fallback") {
+    if (ev.warning) toast(ev.message, "error");
     return;
   }
   // A delivery of the task was recorded, tried, sent, given up or resent.

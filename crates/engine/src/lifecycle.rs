@@ -514,13 +514,19 @@ fn after_failure(
             let from = task.target_index as usize;
             task.target_index = to as u32;
             task.status = TaskState::Queued;
-            ctx.events.push(Draft::fallback(
+            let draft = Draft::fallback(
                 task,
                 from,
                 class.unwrap_or(ErrorClass::Transient),
                 warn,
                 ctx.now,
-            ));
+            );
+            if warn {
+                if let crate::events::EventKind::Fallback { message, .. } = &draft.kind {
+                    tracing::warn!(task_id = %task.id, "{message}");
+                }
+            }
+            ctx.events.push(draft);
             (true, error)
         }
         Next::Fail { why } => {

@@ -1066,6 +1066,41 @@ mod tests {
     }
 
     #[test]
+    fn a_fallback_target_splits_at_the_first_colon_and_names_a_provider() {
+        let t: Target = "ollama:llama3:8b".parse().unwrap();
+        assert_eq!(
+            (t.provider.as_str(), t.model.as_deref()),
+            ("ollama", Some("llama3:8b"))
+        );
+        assert_eq!(t.to_string(), "ollama:llama3:8b");
+        let t: Target = " local ".parse().unwrap();
+        assert_eq!((t.provider.as_str(), t.model), ("local", None));
+        for (bad, says) in [
+            (":m", "does not start with a provider name"),
+            ("", "does not start with a provider name"),
+            ("a b:m", "does not start with a provider name"),
+            ("p:", "empty model"),
+        ] {
+            let err = bad.parse::<Target>().unwrap_err();
+            assert!(err.to_string().contains(says), "{bad}: {err}");
+            assert!(matches!(
+                err,
+                TaskError::Invalid {
+                    field: "fallbacks",
+                    ..
+                }
+            ));
+        }
+        let many: Vec<Target> = (0..=MAX_FALLBACKS)
+            .map(|i| format!("p:m{i}").parse().unwrap())
+            .collect();
+        let err = check_fallbacks(&many, None).unwrap_err().to_string();
+        assert!(err.contains("at most 8 fallbacks"), "{err}");
+        assert!(check_fallbacks(&many[..MAX_FALLBACKS], Some(20)).is_ok());
+        assert!(check_fallbacks(&[], Some(0)).is_err());
+    }
+
+    #[test]
     fn default_name_is_the_shortened_first_line() {
         assert_eq!(default_name("  Hello world\nmore"), "Hello world");
         assert_eq!(default_name(&"a".repeat(70)).chars().count(), 61);

@@ -23,7 +23,7 @@ pub struct ProviderArgs {
 #[derive(Debug, Subcommand)]
 pub enum ProviderCommand {
     /// Add a provider, or replace one of the same name
-    Add(AddArgs),
+    Add(Box<AddArgs>),
     /// List the providers tasks can use
     List(ListArgs),
     /// Remove a provider (and its key from the keychain)
@@ -127,7 +127,7 @@ pub struct TestArgs {
 
 pub async fn run(db: &Path, args: ProviderArgs) -> Result<(), CliError> {
     match args.command {
-        ProviderCommand::Add(a) => add(db, a).await,
+        ProviderCommand::Add(a) => add(db, *a).await,
         ProviderCommand::List(a) => list(db, a).await,
         ProviderCommand::Remove(a) => remove(db, a).await,
         ProviderCommand::Test(a) => test(db, a).await,
@@ -365,7 +365,7 @@ mod tests {
         let mut all = vec!["provider", "add"];
         all.extend_from_slice(args);
         match Cli::try_parse_from(all).unwrap().command {
-            ProviderCommand::Add(a) => a,
+            ProviderCommand::Add(a) => *a,
             other => panic!("{other:?}"),
         }
     }

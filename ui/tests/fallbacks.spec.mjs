@@ -55,6 +55,7 @@ describe("fallbacks", () => {
     const targets = detail.getByTestId("attempt-target");
     await hasText(targets.nth(1), "on local:llama3.2");
     assert.deepEqual(await targets.allTextContents(), ["on mock:echo", "on local:llama3.2"]);
+    await hasText(detail.getByTestId("detail-fallbacks"), "local / llama3.2, mock / sleep=10");
   });
 
   it("a schedule's form sends its fallbacks and the schedule keeps them", async () => {

@@ -185,6 +185,14 @@ export type Attempt_Deserialize = {
 	 *  had streamed; the task's `output` moves on to the next attempt's.
 	 */
 	partial_output?: string | null,
+	/**
+	 *  The provider and model this attempt was sent to (the task's own, or a
+	 *  fallback's). Absent on records from before fallbacks.
+	 */
+	provider?: string | null,
+	model?: string | null,
+	/**  What this attempt cost, from its provider's price table. */
+	cost_usd?: Real | null,
 };
 
 /**  One attempt in a task's history. */
@@ -215,6 +223,14 @@ export type Attempt_Serialize = {
 	 *  had streamed; the task's `output` moves on to the next attempt's.
 	 */
 	partial_output?: string,
+	/**
+	 *  The provider and model this attempt was sent to (the task's own, or a
+	 *  fallback's). Absent on records from before fallbacks.
+	 */
+	provider?: string,
+	model?: string,
+	/**  What this attempt cost, from its provider's price table. */
+	cost_usd?: Real,
 };
 
 /**  Why a schedule paused itself. */
@@ -575,8 +591,14 @@ export type ErrorClass =
 "transient" | 
 /**  401/403: not retried. */
 "auth" | 
-/**  400/404/413/422 (a bad model, a context too long): not retried. */
+/**  400/404/413/422 (a bad model, a bad parameter): not retried. */
 "invalid_request" | 
+/**
+ *  The prompt does not fit the model's context window (OpenAI-compatible
+ *  `context_length_exceeded`, Anthropic's "prompt is too long"): not
+ *  retried on the same target; a fallback whose window fits is tried.
+ */
+"context_length" | 
 /**
  *  The server ended the answer before finishing: a stream without a finish
  *  reason (or, from Anthropic, without `message_stop` and a `stop_reason`),
@@ -626,6 +648,15 @@ wait_ms: number; message: string } |
  */
 { type: "budget_warning"; budget: string; spent: Real; amount: Real; unit: BudgetUnit; message: string } | 
 /**
+ *  The task's next attempt goes to another target (docs/fallbacks.md):
+ *  after a failed attempt of class `class`, or at its claim because the
+ *  previous target's provider was cooling down (`rate_limited`) or down
+ *  (`transient`). `warning`: the switch hides a problem to fix (refused
+ *  credentials). `message` reads "falling back from 'a:m1' to 'b:m2'
+ *  (rate_limited)".
+ */
+{ type: "fallback"; from: Target_Deserialize; to: Target_Deserialize; class: ErrorClass; warning: boolean; message: string } | 
+/**
  *  One of the task's deliveries changed (recorded, tried, sent, failed,
  *  resent): it as stored now.
  */
@@ -661,6 +692,15 @@ wait_ms: number; message: string } |
  *  $1.62 of its daily cap of $2.00".
  */
 { type: "budget_warning"; budget: string; spent: Real; amount: Real; unit: BudgetUnit; message: string } | 
+/**
+ *  The task's next attempt goes to another target (docs/fallbacks.md):
+ *  after a failed attempt of class `class`, or at its claim because the
+ *  previous target's provider was cooling down (`rate_limited`) or down
+ *  (`transient`). `warning`: the switch hides a problem to fix (refused
+ *  credentials). `message` reads "falling back from 'a:m1' to 'b:m2'
+ *  (rate_limited)".
+ */
+{ type: "fallback"; from: Target_Serialize; to: Target_Serialize; class: ErrorClass; warning: boolean; message: string } | 
 /**
  *  One of the task's deliveries changed (recorded, tried, sent, failed,
  *  resent): it as stored now.
@@ -938,6 +978,16 @@ export type NewTask_Deserialize = {
 	 *  answer that does not is retried with the errors shown to the model.
 	 */
 	output_schema?: Value | null,
+	/**
+	 *  Other providers (and models) to try, in order, when the task's own fails
+	 *  (at most 8; see docs/fallbacks.md for which error moves on when).
+	 */
+	fallbacks?: Target_Deserialize[],
+	/**
+	 *  Failed attempts (transient, incomplete, timed out) on one target before
+	 *  the next fallback is tried (1..=20, default 1).
+	 */
+	fallback_after?: number | null,
 };
 
 /**
@@ -979,6 +1029,16 @@ export type NewTask_Serialize = {
 	 *  answer that does not is retried with the errors shown to the model.
 	 */
 	output_schema?: Value,
+	/**
+	 *  Other providers (and models) to try, in order, when the task's own fails
+	 *  (at most 8; see docs/fallbacks.md for which error moves on when).
+	 */
+	fallbacks?: Target_Serialize[],
+	/**
+	 *  Failed attempts (transient, incomplete, timed out) on one target before
+	 *  the next fallback is tried (1..=20, default 1).
+	 */
+	fallback_after?: number,
 };
 
 /**  A notification was clicked: take what it opens with `take_open_request`. */
@@ -1048,6 +1108,12 @@ export type ProviderSettings_Deserialize = {
 	 */
 	idle_timeout_ms?: number | null,
 	/**
+	 *  Context windows in tokens, by model: which fallbacks a prompt too long
+	 *  for one model may move to. Models not named here take the window the
+	 *  provider's model list gives, when it gives one (docs/fallbacks.md).
+	 */
+	context_windows?: { [key in string]: number },
+	/**
 	 *  The concurrency in force now, when Baton lowered it below `limits`
 	 *  because the provider kept interrupting answers while several were in
 	 *  flight. Filled in when listing; never stored.
@@ -1077,6 +1143,12 @@ export type ProviderSettings_Serialize = {
 	 *  silent for longer is treated as stalled (transient, retried).
 	 */
 	idle_timeout_ms: number | null,
+	/**
+	 *  Context windows in tokens, by model: which fallbacks a prompt too long
+	 *  for one model may move to. Models not named here take the window the
+	 *  provider's model list gives, when it gives one (docs/fallbacks.md).
+	 */
+	context_windows?: { [key in string]: number },
 	/**
 	 *  The concurrency in force now, when Baton lowered it below `limits`
 	 *  because the provider kept interrupting answers while several were in
@@ -1488,6 +1560,23 @@ export type StatusCounts = {
 	cancelled: number,
 };
 
+/**  A provider and model a task may run on: `PROVIDER[:MODEL]` on a command line. */
+export type Target = Target_Serialize | Target_Deserialize;
+
+/**  A provider and model a task may run on: `PROVIDER[:MODEL]` on a command line. */
+export type Target_Deserialize = {
+	provider: string,
+	/**  The provider's default model when left out (a stored task's is always set). */
+	model?: string | null,
+};
+
+/**  A provider and model a task may run on: `PROVIDER[:MODEL]` on a command line. */
+export type Target_Serialize = {
+	provider: string,
+	/**  The provider's default model when left out (a stored task's is always set). */
+	model?: string,
+};
+
 /**  A task as stored, exported and shown. Field names are the CLI's and the API's JSON. */
 export type Task = Task_Serialize | Task_Deserialize;
 
@@ -1672,6 +1761,13 @@ export type TaskTemplate_Deserialize = {
 	 *  answer with; follow-ups may read its fields (`{{parent.output.FIELD}}`).
 	 */
 	output_schema?: Value | null,
+	/**
+	 *  The fallback targets of every task a fire creates, models resolved.
+	 *  Absent when none.
+	 */
+	fallbacks?: Target_Deserialize[],
+	/**  Failed attempts on one target before the next (default 1). */
+	fallback_after?: number | null,
 };
 
 /**  The task each fire creates: a [`NewTask`] with its defaults resolved. */
@@ -1700,6 +1796,13 @@ export type TaskTemplate_Serialize = {
 	 *  answer with; follow-ups may read its fields (`{{parent.output.FIELD}}`).
 	 */
 	output_schema?: Value,
+	/**
+	 *  The fallback targets of every task a fire creates, models resolved.
+	 *  Absent when none.
+	 */
+	fallbacks?: Target_Serialize[],
+	/**  Failed attempts on one target before the next (default 1). */
+	fallback_after?: number,
 };
 
 /**  A task as stored, exported and shown. Field names are the CLI's and the API's JSON. */
@@ -1787,6 +1890,21 @@ export type Task_Deserialize = {
 	 *  completed task that has one. Any JSON value, as the schema allows.
 	 */
 	output_json?: Value | null,
+	/**
+	 *  Targets tried in order after `llm_provider`/`llm_model`, each with its
+	 *  model resolved (see docs/fallbacks.md). Absent when none.
+	 */
+	fallbacks?: Target_Deserialize[],
+	/**
+	 *  The target the next attempt goes to: 0 is `llm_provider`/`llm_model`,
+	 *  `i` is `fallbacks[i - 1]`. Absent when 0.
+	 */
+	target_index?: number,
+	/**
+	 *  Failed attempts (transient, incomplete, timed out) on one target before
+	 *  the next is tried; [`DEFAULT_FALLBACK_AFTER`] when `None`.
+	 */
+	fallback_after?: number | null,
 };
 
 /**  A task as stored, exported and shown. Field names are the CLI's and the API's JSON. */
@@ -1874,6 +1992,21 @@ export type Task_Serialize = {
 	 *  completed task that has one. Any JSON value, as the schema allows.
 	 */
 	output_json?: Value,
+	/**
+	 *  Targets tried in order after `llm_provider`/`llm_model`, each with its
+	 *  model resolved (see docs/fallbacks.md). Absent when none.
+	 */
+	fallbacks?: Target_Serialize[],
+	/**
+	 *  The target the next attempt goes to: 0 is `llm_provider`/`llm_model`,
+	 *  `i` is `fallbacks[i - 1]`. Absent when 0.
+	 */
+	target_index?: number,
+	/**
+	 *  Failed attempts (transient, incomplete, timed out) on one target before
+	 *  the next is tried; [`DEFAULT_FALLBACK_AFTER`] when `None`.
+	 */
+	fallback_after?: number,
 };
 
 /**  A port that answered, but not with the model list its server sends. */

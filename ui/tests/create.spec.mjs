@@ -59,6 +59,7 @@ describe("create form", () => {
       max_attempts: 3,
       timeout_ms: 600_000,
       tags: [],
+      fallbacks: [],
       deliver: {
         to_file: null,
         webhook: null,

@@ -377,6 +377,10 @@ pub struct ProviderRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 1)]
     pub idle_timeout_ms: Option<u64>,
+    /// Context windows in tokens, by model, for fallbacks on a too-long prompt;
+    /// models left out take the window the provider's model list gives.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub context_windows: std::collections::BTreeMap<String, u32>,
 }
 
 impl ProviderRequest {
@@ -396,6 +400,7 @@ impl ProviderRequest {
             api_key,
             prices: settings.prices,
             idle_timeout_ms: settings.idle_timeout_ms,
+            context_windows: settings.context_windows,
         }
     }
 
@@ -436,6 +441,7 @@ impl ProviderRequest {
             limits: self.limits,
             prices: self.prices,
             idle_timeout_ms: self.idle_timeout_ms,
+            context_windows: self.context_windows,
             ..ProviderSettings::new(name.trim(), self.kind, self.base_url)
         };
         Ok((settings, api_key))
@@ -592,6 +598,17 @@ pub enum StreamEventKind {
         #[schema(value_type = baton_engine::BudgetUnit)]
         unit: String,
         /// e.g. "budget 'nightly' has used $1.62 of its daily cap of $2.00".
+        message: String,
+    },
+    /// The task's next attempt goes to another of its targets (a fallback).
+    Fallback {
+        from: baton_engine::Target,
+        to: baton_engine::Target,
+        #[schema(value_type = baton_engine::ErrorClass)]
+        class: String,
+        /// The switch hides a problem to fix (refused credentials).
+        warning: bool,
+        /// e.g. "falling back from 'a:m1' to 'b:m2' (rate_limited)".
         message: String,
     },
 }

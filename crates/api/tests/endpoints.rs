@@ -106,6 +106,23 @@ async fn invalid_fields_are_422_naming_the_field() {
             json!({"prompt": "x", "scheduled_for": "tomorrow"}),
             "scheduled_for",
         ),
+        (
+            json!({"prompt": "x", "fallbacks": [{"provider": "nowhere"}]}),
+            "fallbacks",
+        ),
+        (
+            json!({"prompt": "x", "fallbacks": [{"provider": "mock", "model": ""}]}),
+            "fallbacks",
+        ),
+        (
+            json!({"prompt": "x", "fallbacks": [{"provider": "mock", "model": "echo"}]}),
+            "fallbacks",
+        ),
+        (json!({"prompt": "x", "fallbacks": "mock"}), "fallbacks"),
+        (
+            json!({"prompt": "x", "fallback_after": 0}),
+            "fallback_after",
+        ),
     ];
     for (body, field) in cases {
         let response = api.post("/tasks").json(&body).send().await.unwrap();
@@ -114,6 +131,49 @@ async fn invalid_fields_are_422_naming_the_field() {
     }
     let tasks = expect_json(api.get("/tasks").send().await.unwrap(), StatusCode::OK).await;
     assert_eq!(tasks, json!([]), "a refused request creates nothing");
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn a_task_with_fallbacks_shows_each_attempts_target_and_the_switch_event() {
+    let api = Api::start().await;
+    let mut events = api.events(None).await;
+    let task = api
+        .submit(json!({"prompt": "x", "model": "fail=1",
+            "fallbacks": [{"provider": "mock", "model": "echo"}]}))
+        .await;
+    let id = task["id"].as_str().unwrap();
+    assert_eq!(
+        task["fallbacks"],
+        json!([{"provider": "mock", "model": "echo"}])
+    );
+    let seen = events.until_status(id, "completed").await;
+    let switch = seen
+        .iter()
+        .map(|(_, e)| e)
+        .find(|e| e["type"] == "fallback")
+        .expect("a fallback event");
+    // The event is the documented schema.
+    let typed: baton_api::wire::StreamEvent = serde_json::from_value(switch.clone()).unwrap();
+    assert!(matches!(
+        typed.kind,
+        baton_api::wire::StreamEventKind::Fallback { warning: false, .. }
+    ));
+    assert_eq!(switch["class"], "transient");
+    assert_eq!(switch["to"], json!({"provider": "mock", "model": "echo"}));
+    let done = api.task(id).await;
+    let targets: Vec<(&str, &str)> = done["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["provider"].as_str().unwrap(),
+                a["model"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(targets, [("mock", "fail=1"), ("mock", "echo")]);
     api.stop().await;
 }
 

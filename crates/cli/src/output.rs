@@ -245,6 +245,11 @@ pub fn details(t: &Task) -> String {
     field("status", t.status.to_string());
     field("provider", t.llm_provider.clone());
     field("model", t.llm_model.clone());
+    if !t.fallbacks.is_empty() {
+        field("fallbacks", fallbacks(&t.fallbacks));
+        let (provider, model) = t.target();
+        field("next target", format!("{provider}:{model}"));
+    }
     field(
         "parent",
         t.parent_task_id.map_or("-".into(), |p| p.to_string()),
@@ -315,6 +320,15 @@ pub fn details(t: &Task) -> String {
     out
 }
 
+/// Targets in order, as `--fallback` takes them.
+fn fallbacks(targets: &[baton_engine::Target]) -> String {
+    targets
+        .iter()
+        .map(|t| t.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A multi-line value, indented under its label; absent values are left out.
 fn block(out: &mut String, label: &str, text: Option<&str>) {
     let Some(text) = text else { return };
@@ -348,6 +362,12 @@ fn history_line(a: &Attempt) -> String {
         precise(a.started_at),
         a.finished_at.map_or("-".into(), precise)
     );
+    if let (Some(provider), Some(model)) = (&a.provider, &a.model) {
+        let _ = write!(line, "  on {provider}:{model}");
+    }
+    if let Some(cost) = a.cost_usd {
+        let _ = write!(line, "  ${:.6}", cost.0);
+    }
     if let Some(reason) = &a.finish_reason {
         let _ = write!(line, "  [{reason}]");
     }
@@ -480,6 +500,9 @@ pub fn schedule_details(view: &ScheduleView<'_>) -> String {
     );
     field("provider", t.provider.clone());
     field("model", t.model.clone());
+    if !t.fallbacks.is_empty() {
+        field("fallbacks", fallbacks(&t.fallbacks));
+    }
     field("attempts", format!("up to {}", t.max_attempts));
     field(
         "timeout",

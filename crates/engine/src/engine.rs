@@ -538,6 +538,7 @@ impl Engine {
         provider
             .check_model(&model)
             .map_err(|m| TaskError::invalid("model", m))?;
+        let fallbacks = self.resolve_fallbacks(&new.fallbacks, (provider_name, &model))?;
         let max_attempts = new.max_attempts.unwrap_or(task::DEFAULT_MAX_ATTEMPTS);
         let timeout_ms = new
             .timeout_ms
@@ -567,8 +568,62 @@ impl Engine {
             .then(|| self.inner.local_zone.name().to_string()),
             deliver: new.deliver,
             output_schema: new.output_schema,
+            fallbacks,
+            fallback_after: new.fallback_after,
             ..Task::fresh(name, new.prompt, provider_name.to_string(), model, now)
         })
+    }
+
+    /// Fallback targets as stored: each provider known, each model resolved
+    /// (the provider's default when left out) and usable, no target twice
+    /// (the task's own included). Refused naming the field `fallbacks`.
+    fn resolve_fallbacks(
+        &self,
+        fallbacks: &[task::Target],
+        own: (&str, &str),
+    ) -> Result<Vec<task::Target>, TaskError> {
+        let mut seen = vec![(own.0.to_string(), own.1.to_string())];
+        let mut out = Vec::with_capacity(fallbacks.len());
+        for t in fallbacks {
+            let name = t.provider.trim();
+            let provider = self.inner.registry.get(name).ok_or_else(|| {
+                TaskError::invalid(
+                    "fallbacks",
+                    format!(
+                        "the fallback '{t}' names an unknown provider '{name}' (known: {})",
+                        self.inner
+                            .registry
+                            .snapshot()
+                            .names()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })?;
+            let model = t
+                .model
+                .as_deref()
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+                .unwrap_or(provider.default_model())
+                .to_string();
+            provider
+                .check_model(&model)
+                .map_err(|m| TaskError::invalid("fallbacks", format!("the fallback '{t}': {m}")))?;
+            let key = (name.to_string(), model.clone());
+            if seen.contains(&key) {
+                return Err(TaskError::invalid(
+                    "fallbacks",
+                    format!("the fallback '{name}:{model}' is already one of the task's targets"),
+                ));
+            }
+            seen.push(key);
+            out.push(task::Target {
+                provider: name.to_string(),
+                model: Some(model),
+            });
+        }
+        Ok(out)
     }
 }
 

@@ -195,7 +195,8 @@ impl ProviderConfigError {
                     "provider_unavailable"
                 }
                 crate::task::ErrorClass::Auth => "provider_auth",
-                crate::task::ErrorClass::InvalidRequest => "provider_invalid_request",
+                crate::task::ErrorClass::InvalidRequest
+                | crate::task::ErrorClass::ContextLength => "provider_invalid_request",
                 crate::task::ErrorClass::SchemaMismatch => "schema_mismatch",
             },
             ProviderConfigError::Task(e) => e.code(),

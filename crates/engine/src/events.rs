@@ -74,6 +74,19 @@ pub enum EventKind {
         unit: crate::budget::BudgetUnit,
         message: String,
     },
+    /// The task's next attempt goes to another target (docs/fallbacks.md):
+    /// after a failed attempt of class `class`, or at its claim because the
+    /// previous target's provider was cooling down (`rate_limited`) or down
+    /// (`transient`). `warning`: the switch hides a problem to fix (refused
+    /// credentials). `message` reads "falling back from 'a:m1' to 'b:m2'
+    /// (rate_limited)".
+    Fallback {
+        from: crate::task::Target,
+        to: crate::task::Target,
+        class: crate::task::ErrorClass,
+        warning: bool,
+        message: String,
+    },
     /// One of the task's deliveries changed (recorded, tried, sent, failed,
     /// resent): it as stored now.
     Delivery {
@@ -89,6 +102,42 @@ impl Draft {
             task_id: delivery.task_id,
             kind: EventKind::Delivery {
                 delivery: Arc::new(delivery.clone()),
+            },
+        }
+    }
+}
+
+impl Draft {
+    /// `task` already points at its new target; `from` is the index it left.
+    pub fn fallback(
+        task: &Task,
+        from: usize,
+        class: crate::task::ErrorClass,
+        warning: bool,
+        at: DateTime<Utc>,
+    ) -> Self {
+        let target = |i: usize| {
+            let (provider, model) = task.target_at(i).unwrap_or(("", ""));
+            crate::task::Target {
+                provider: provider.to_string(),
+                model: Some(model.to_string()),
+            }
+        };
+        let (from, to) = (target(from), target(task.target_index as usize));
+        let message = if warning {
+            format!("falling back from '{from}' to '{to}' ({class}): check the credentials of provider '{}'", from.provider)
+        } else {
+            format!("falling back from '{from}' to '{to}' ({class})")
+        };
+        Draft {
+            at,
+            task_id: task.id,
+            kind: EventKind::Fallback {
+                from,
+                to,
+                class,
+                warning,
+                message,
             },
         }
     }

@@ -29,15 +29,16 @@ pub(crate) struct Report {
 pub(crate) async fn attempt(inner: &Arc<Inner>, task: Task, limit: Permit) -> Report {
     let span = tracing::info_span!("task", task_id = %task.id, attempt = task.attempts);
     async move {
-        tracing::info!(provider = %task.llm_provider, model = %task.llm_model, "attempt started");
+        let (provider_name, model) = task.target();
+        tracing::info!(provider = %provider_name, model = %model, "attempt started");
         let claim_no = task.history.len() as u32;
         let cancelled = inner.shared.watch_running(task.id, claim_no);
         let mut usage = AttemptUsage::default();
-        let result = match inner.registry.get(&task.llm_provider) {
+        let mut fits = Vec::new();
+        let result = match inner.registry.get(provider_name) {
             None => Some(AttemptResult::Failed {
                 error: format!(
-                    "the provider '{}' is not configured; add it with `baton provider add`",
-                    task.llm_provider
+                    "the provider '{provider_name}' is not configured; add it with `baton provider add`"
                 ),
                 retryable: false,
                 retry_after: None,
@@ -47,7 +48,7 @@ pub(crate) async fn attempt(inner: &Arc<Inner>, task: Task, limit: Permit) -> Re
                 let request = CompletionRequest {
                     task_id: task.id,
                     prompt: task.prompt_to_send().to_string(),
-                    model: task.llm_model.clone(),
+                    model: model.to_string(),
                     attempt: task.attempts,
                     system: task.system.clone(),
                     temperature: task.temperature.map(|t| t.0),
@@ -74,14 +75,20 @@ pub(crate) async fn attempt(inner: &Arc<Inner>, task: Task, limit: Permit) -> Re
                     _ = cancelled.cancelled() => None,
                     _ = inner.hard_stop.cancelled() => Some(AttemptResult::Interrupted),
                     r = tokio::time::timeout(task.timeout(), call) => Some(match r {
-                        Err(_) => AttemptResult::TimedOut { after_ms: task.timeout_ms },
+                        Err(_) => {
+                            inner.dispatcher.limiter().mark_down(provider_name);
+                            AttemptResult::TimedOut { after_ms: task.timeout_ms }
+                        }
                         Ok(Err(panic)) => AttemptResult::Failed {
                             error: format!("the provider panicked: {}", panic_message(&panic)),
                             retryable: true,
                             retry_after: None,
                             failure: None,
                         },
-                        Ok(Ok(Ok(output))) => checked(&task, output),
+                        Ok(Ok(Ok(output))) => {
+                            inner.dispatcher.limiter().mark_up(provider_name);
+                            checked(&task, output)
+                        }
                         Ok(Ok(Err(e))) => {
                             limit_provider(inner, &task, &e);
                             AttemptResult::Failed {
@@ -96,9 +103,13 @@ pub(crate) async fn attempt(inner: &Arc<Inner>, task: Task, limit: Permit) -> Re
                 usage = measure(
                     &task,
                     Probe::read(&probe),
-                    inner.registry.prices(&task.llm_provider),
+                    inner.registry.prices(provider_name),
                 )
                 .await;
+                if matches!(&result, Some(AttemptResult::Failed { failure: Some(f), .. }) if f.class == ErrorClass::ContextLength)
+                {
+                    fits = context_fits(inner, &task).await;
+                }
                 result
             }
         };
@@ -114,6 +125,7 @@ pub(crate) async fn attempt(inner: &Arc<Inner>, task: Task, limit: Permit) -> Re
                 claim_no,
                 result,
                 usage,
+                fits,
             }),
         }
     }
@@ -143,10 +155,14 @@ fn checked(task: &Task, output: String) -> AttemptResult {
     }
 }
 
+/// How long a context-length failure waits for a model list that may give
+/// the fallbacks' context windows.
+const LIST_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// What a provider error means for the whole provider: a 429 cools it down; an
 /// answer interrupted while others were in flight lowers its concurrency.
 fn limit_provider(inner: &Inner, task: &Task, e: &ProviderError) {
-    let provider = &task.llm_provider;
+    let provider = task.target().0;
     match e.class {
         ErrorClass::RateLimited => {
             // The whole provider waits, not just this task: as long as it said,
@@ -156,6 +172,7 @@ fn limit_provider(inner: &Inner, task: &Task, e: &ProviderError) {
                 .unwrap_or_else(|| inner.backoff.ceiling(task.attempts) / 2);
             inner.dispatcher.limiter().cool_down(provider, wait);
         }
+        ErrorClass::Transient => inner.dispatcher.limiter().mark_down(provider),
         ErrorClass::Incomplete => {
             let limiter = inner.dispatcher.limiter();
             let Some(max) = limiter.interrupted(provider, tokio::time::Instant::now()) else {
@@ -194,7 +211,7 @@ async fn measure(task: &Task, probe: Probe, prices: Option<Prices>) -> AttemptUs
     };
     if usage.prompt_tokens.is_none() || usage.completion_tokens.is_none() {
         let (model, system, prompt) = (
-            task.llm_model.clone(),
+            task.target().1.to_string(),
             task.system.clone(),
             task.prompt_to_send().to_string(),
         );
@@ -216,6 +233,38 @@ async fn measure(task: &Task, probe: Probe, prices: Option<Prices>) -> AttemptUs
         usage.cost_usd = Some(p.cost(input, output));
     }
     usage
+}
+
+/// Whether the prompt (counted for each target's model) and the task's
+/// `max_tokens` fit each target's context window; an unknown window fits.
+async fn context_fits(inner: &Inner, task: &Task) -> Vec<bool> {
+    let mut targets = Vec::new();
+    for (provider, model) in (0..task.target_count()).filter_map(|i| task.target_at(i)) {
+        let mut window = inner.registry.context_window(provider, model);
+        if window.is_none() {
+            // Unknown: the provider's model list may say (it is remembered).
+            if let Some(p) = inner.registry.get(provider) {
+                let _ = tokio::time::timeout(LIST_WAIT, p.models()).await;
+                window = p.context_window(model);
+            }
+        }
+        targets.push((model.to_string(), window));
+    }
+    let (system, prompt) = (task.system.clone(), task.prompt_to_send().to_string());
+    let reserve = u64::from(task.max_tokens.unwrap_or(0));
+    tokio::task::spawn_blocking(move || {
+        targets
+            .iter()
+            .map(|(model, window)| match window {
+                None => true,
+                Some(w) => {
+                    count_prompt(model, system.as_deref(), &prompt) + reserve <= u64::from(*w)
+                }
+            })
+            .collect()
+    })
+    .await
+    .unwrap_or_default()
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {

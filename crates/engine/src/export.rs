@@ -401,7 +401,25 @@ fn check_schedule(
     if let Some(schema) = &t.output_schema {
         crate::structured::check_schema(schema).map_err(sentence)?;
     }
-    check_model(&t.provider, &t.model)
+    check_model(&t.provider, &t.model)?;
+    check_fallbacks(&t.fallbacks, t.fallback_after, check_model)
+}
+
+/// Stored fallbacks: well formed, each model resolved and usable.
+fn check_fallbacks(
+    fallbacks: &[task::Target],
+    fallback_after: Option<u32>,
+    check_model: &impl Fn(&str, &str) -> Result<(), String>,
+) -> Result<(), String> {
+    task::check_fallbacks(fallbacks, fallback_after).map_err(|e| e.to_string())?;
+    for t in fallbacks {
+        let model = t
+            .model
+            .as_deref()
+            .ok_or_else(|| format!("the fallback '{t}' has no model"))?;
+        check_model(&t.provider, model).map_err(|e| format!("the fallback '{t}': {e}"))?;
+    }
+    Ok(())
 }
 
 fn check_record(
@@ -432,5 +450,14 @@ fn check_record(
     if task.parent_task_id == Some(task.id) {
         return Err("the task names itself as its parent".into());
     }
-    check_model(&task.llm_provider, &task.llm_model)
+    check_model(&task.llm_provider, &task.llm_model)?;
+    check_fallbacks(&task.fallbacks, task.fallback_after, check_model)?;
+    if task.target_index as usize >= task.target_count() {
+        return Err(format!(
+            "target_index ({}) names no target: the task has {}",
+            task.target_index,
+            task.target_count()
+        ));
+    }
+    Ok(())
 }

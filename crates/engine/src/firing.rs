@@ -343,6 +343,8 @@ fn create_run(
         } else {
             None
         },
+        fallbacks: t.fallbacks.clone(),
+        fallback_after: t.fallback_after,
         ..Task::fresh(name, prompt, t.provider.clone(), t.model.clone(), now)
     };
     let first = base(t.prompt.clone(), name.clone(), None, 0);

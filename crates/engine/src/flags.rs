@@ -18,6 +18,21 @@ pub fn max_attempts(text: &str) -> Result<u32, TaskError> {
         .ok_or_else(|| max_attempts_out_of_range(n))
 }
 
+/// `--fallback PROVIDER[:MODEL]`: whether the provider exists is checked by the engine.
+pub fn target(text: &str) -> Result<crate::task::Target, TaskError> {
+    text.parse()
+}
+
+/// `--fallback-after N`, within [`MAX_ATTEMPTS_RANGE`].
+pub(crate) fn fallback_after(text: &str) -> Result<u32, TaskError> {
+    let n = whole_number(text)
+        .ok_or_else(|| crate::task::fallback_after_out_of_range(format!("'{text}'")))?;
+    u32::try_from(n)
+        .ok()
+        .filter(|n| MAX_ATTEMPTS_RANGE.contains(n))
+        .ok_or_else(|| crate::task::fallback_after_out_of_range(n))
+}
+
 /// `--max-tokens N`, from 1 to [`crate::MAX_TOKENS_LIMIT`].
 pub(crate) fn max_tokens(text: &str) -> Result<u32, TaskError> {
     let n = whole_number(text).ok_or_else(|| max_tokens_out_of_range(format!("'{text}'")))?;

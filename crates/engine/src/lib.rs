@@ -33,6 +33,7 @@
 //! - `filter`: [`TaskFilter`], which tasks a list shows (API query, CLI flags).
 //! - `flags`: `NewTask`'s fields parsed from CLI flags (feature `clap`).
 //! - `export`: the versioned JSON export file.
+//! - `fallback`: which target a failed attempt's task tries next, by error class.
 //! - `idempotency`: `Idempotency-Key`s, so a retried create creates once.
 //! - `private_fs`: the data directory and database file, owner-only.
 //! - `deliverer`: sends pending deliveries after their commit, reports each try.
@@ -55,6 +56,7 @@ mod error;
 mod events;
 mod executor;
 mod export;
+mod fallback;
 mod filter;
 mod firing;
 #[cfg(feature = "clap")]
@@ -123,7 +125,7 @@ pub use store::{ListQuery, StatusCounts, DEFAULT_CACHE_BYTES, SCHEMA_VERSION};
 pub use structured::MAX_OUTPUT_SCHEMA_BYTES;
 pub use task::{
     normalize_tag, normalize_tags, Attempt, AttemptOutcome, ChainRequest, ErrorClass, Failure,
-    NewTask, Real, Task, TaskId, TaskLimits, DEFAULT_MAX_ATTEMPTS, DEFAULT_TIMEOUT,
-    MAX_ATTEMPTS_RANGE, MAX_PROMPT_BYTES, MAX_TAGS, MAX_TAG_CHARS, MAX_TIMEOUT, MAX_TOKENS_LIMIT,
-    PARENT_OUTPUT_PLACEHOLDER, TASK_LIMITS, TEMPERATURE_RANGE,
+    NewTask, Real, Target, Task, TaskId, TaskLimits, DEFAULT_FALLBACK_AFTER, DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_TIMEOUT, MAX_ATTEMPTS_RANGE, MAX_FALLBACKS, MAX_PROMPT_BYTES, MAX_TAGS, MAX_TAG_CHARS,
+    MAX_TIMEOUT, MAX_TOKENS_LIMIT, PARENT_OUTPUT_PLACEHOLDER, TASK_LIMITS, TEMPERATURE_RANGE,
 };

@@ -8,6 +8,7 @@ use crate::backoff::Backoff;
 use crate::budget::{self, Spent};
 use crate::error::{RecordError, TaskError};
 use crate::events::Draft;
+use crate::fallback::Next;
 use crate::prompt::{self, Values};
 use crate::state::TaskState;
 use crate::storage::TaskTxn;
@@ -65,6 +66,9 @@ pub(crate) struct Outcome {
     pub claim_no: u32,
     pub result: AttemptResult,
     pub usage: AttemptUsage,
+    /// For a `context_length` failure: whether the prompt fits each of the
+    /// task's targets (by index; an unknown window fits). Empty otherwise.
+    pub fits: Vec<bool>,
 }
 
 /// What the executor measured of an attempt, whatever its outcome.
@@ -289,7 +293,10 @@ pub(crate) fn claim(
 
 /// Moves up to `max` queued tasks to running, oldest-due first, among the first
 /// `scan` queued ones, skipping those `admit` holds back (a provider at a limit):
-/// a held task stays queued and keeps its place.
+/// a held task stays queued and keeps its place. `admit` sees the attempt as
+/// it would start (its prompt bound): it picks the target the attempt goes to
+/// (see [`crate::fallback::at_claim`]) and reserves what budgets need, or
+/// answers false to hold the task.
 pub(crate) fn claim_where(
     txn: &mut impl TaskTxn,
     ctx: &mut Ctx,
@@ -340,6 +347,12 @@ pub(crate) fn claim_where(
             if !admit(&mut task) {
                 held += 1;
                 continue;
+            }
+            let (provider, model) = task.target();
+            let (provider, model) = (provider.to_string(), model.to_string());
+            if let Some(attempt) = task.history.last_mut() {
+                attempt.provider = Some(provider);
+                attempt.model = Some(model);
             }
             claimed.push(save(txn, ctx, &old, task)?);
         }
@@ -403,6 +416,7 @@ fn fail_at_claim(
             failure: None,
         },
         usage: AttemptUsage::default(),
+        fits: Vec::new(),
     };
     finish(txn, ctx, outcome)?;
     Ok(())
@@ -494,8 +508,10 @@ pub(crate) fn finish(
             failure: f,
         } => {
             task.failure = f.clone();
+            let class = f.as_ref().map(|f| f.class);
             failure = f;
-            let outcome = fail_or_retry(&mut task, ctx, error.clone(), retryable, retry_after);
+            let step = crate::fallback::next(&task, class, retryable, &outcome.fits);
+            let (outcome, error) = after_failure(&mut task, ctx, step, class, error, retry_after);
             (
                 if outcome {
                     AttemptOutcome::Retrying
@@ -516,7 +532,10 @@ pub(crate) fn finish(
             };
             task.failure = Some(f.clone());
             failure = Some(f);
-            let outcome = fail_or_retry(&mut task, ctx, error.clone(), true, None);
+            // The model's answer, not the target's trouble: again on the same one.
+            let class = Some(ErrorClass::SchemaMismatch);
+            let step = crate::fallback::next(&task, class, true, &[]);
+            let (outcome, error) = after_failure(&mut task, ctx, step, class, error, None);
             (
                 if outcome {
                     AttemptOutcome::Retrying
@@ -528,7 +547,10 @@ pub(crate) fn finish(
         }
         AttemptResult::TimedOut { after_ms } => {
             let error = format!("timed out after {}", crate::task::format_ms(after_ms));
-            fail_or_retry(&mut task, ctx, error.clone(), true, None);
+            // A timeout is the target's trouble, like a transient error.
+            let class = Some(ErrorClass::Transient);
+            let step = crate::fallback::next(&task, class, true, &[]);
+            let (_, error) = after_failure(&mut task, ctx, step, class, error, None);
             (AttemptOutcome::TimedOut, Some(error))
         }
         AttemptResult::Interrupted => {
@@ -607,6 +629,7 @@ fn record_usage(task: &mut Task, usage: AttemptUsage, failure: Option<Failure>) 
         attempt.usage_estimated = usage.estimated;
         attempt.finish_reason = usage.finish_reason;
         attempt.ttft_ms = usage.ttft_ms;
+        attempt.cost_usd = usage.cost_usd.map(Real);
         attempt.failure = failure;
         attempt.latency_ms = attempt
             .finished_at
@@ -624,26 +647,58 @@ fn record_usage(task: &mut Task, usage: AttemptUsage, failure: Option<Failure>) 
     }
 }
 
-/// Sets a failed attempt's next state; true when another attempt was scheduled.
-/// The provider's `retry_after`, when it gave one, replaces the backoff.
-fn fail_or_retry(
+/// Sets a failed attempt's next state, as `step` says (see
+/// [`crate::fallback::next`]); true when another attempt will run. Returns the
+/// error as kept. The provider's `retry_after`, when it gave one, replaces the
+/// backoff of an attempt on the same target; a switch to another target is
+/// queued at once.
+fn after_failure(
     task: &mut Task,
     ctx: &mut Ctx,
+    step: Next,
+    class: Option<ErrorClass>,
     error: String,
-    retryable: bool,
     retry_after: Option<std::time::Duration>,
-) -> bool {
-    task.error = Some(error);
-    if retryable && task.attempts < task.max_attempts {
-        let delay = retry_after.unwrap_or_else(|| ctx.backoff.delay(task.attempts, ctx.rng));
-        task.status = TaskState::Scheduled;
-        task.scheduled_for =
-            Some(ctx.now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX));
-        true
-    } else {
-        task.status = TaskState::Failed;
-        task.finished_at = Some(ctx.now);
-        false
+) -> (bool, String) {
+    match step {
+        Next::Again => {
+            task.error = Some(error.clone());
+            let delay = retry_after.unwrap_or_else(|| ctx.backoff.delay(task.attempts, ctx.rng));
+            task.status = TaskState::Scheduled;
+            task.scheduled_for =
+                Some(ctx.now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX));
+            (true, error)
+        }
+        Next::Switch { to, warn } => {
+            task.error = Some(error.clone());
+            let from = task.target_index as usize;
+            task.target_index = to as u32;
+            task.status = TaskState::Queued;
+            let draft = Draft::fallback(
+                task,
+                from,
+                class.unwrap_or(ErrorClass::Transient),
+                warn,
+                ctx.now,
+            );
+            if warn {
+                if let crate::events::EventKind::Fallback { message, .. } = &draft.kind {
+                    tracing::warn!(task_id = %task.id, "{message}");
+                }
+            }
+            ctx.events.push(draft);
+            (true, error)
+        }
+        Next::Fail { why } => {
+            let error = match why {
+                Some(why) => format!("{error}; {why}"),
+                None => error,
+            };
+            task.error = Some(error.clone());
+            task.status = TaskState::Failed;
+            task.finished_at = Some(ctx.now);
+            (false, error)
+        }
     }
 }
 
@@ -800,6 +855,8 @@ pub(crate) fn retry(
         task.scheduled_for = Some(ctx.now);
     }
     task.attempts = 0;
+    // Attempts start again from the task's own target.
+    task.target_index = 0;
     task.output = None;
     task.error = None;
     task.failure = None;

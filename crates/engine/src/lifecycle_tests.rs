@@ -40,6 +40,7 @@ pub(crate) fn completed(id: TaskId, claim_no: u32) -> Outcome {
             output_json: None,
         },
         usage: Default::default(),
+        fits: Vec::new(),
     }
 }
 
@@ -173,6 +174,7 @@ pub(crate) fn streamed_output_is_appended_only_to_the_current_run_and_a_retry_st
             cost_usd: Some(0.5),
             ..AttemptUsage::default()
         },
+        fits: Vec::new(),
     };
     let retrying = write(&store, |txn, ctx| finish(txn, ctx, failed).unwrap()).unwrap();
     assert_eq!(retrying.status, TaskState::Scheduled);

@@ -122,6 +122,9 @@ fn import_record(rec: &ImportRec, id: TaskId, parent: Option<TaskId>, now: DateT
         reserved: Vec::new(),
         output_schema: None,
         output_json: None,
+        fallbacks: Vec::new(),
+        target_index: 0,
+        fallback_after: None,
     }
 }
 
@@ -197,6 +200,7 @@ fn apply(op: &Op, txn: &mut impl TaskTxn, ctx: &mut Ctx, m: &mut Model) {
                 claim_no: claim.claim_no,
                 result,
                 usage: Default::default(),
+                fits: Vec::new(),
             };
             let got = lifecycle::finish(txn, ctx, outcome).expect("finish");
             let rescheduled = got.as_ref().and_then(|t| t.scheduled_for);

@@ -178,8 +178,12 @@ impl ClaimRequest {
         let mut held = Vec::new();
         let mut retry_at: Option<Instant> = None;
         let mut book = Book::new(txn.budgets()?, now);
+        let mut switched = Vec::new();
         let result = lifecycle::claim_where(txn, ctx, self.max, CLAIM_SCAN, |task| {
-            let provider = task.llm_provider.clone();
+            // A target cooling down or found down is passed over when a later one exists.
+            let (target, why) =
+                crate::fallback::at_claim(task, |p| self.limiter.passed_over(p, clock_now));
+            let provider = task.target_at(target).map_or("", |t| t.0).to_string();
             // Budgets first: a task they hold takes no limiter permit.
             let mut reserved = Vec::new();
             if !book.is_empty() {
@@ -212,6 +216,11 @@ impl ClaimRequest {
                     self.budget_holds.forget(task.id);
                     book.reserve(&reserved);
                     task.reserved = reserved;
+                    if let Some(class) = why {
+                        let from = task.target_index as usize;
+                        switched.push((task.clone(), from, target, class));
+                    }
+                    task.target_index = target as u32;
                     true
                 }
                 Admission::Held {
@@ -224,12 +233,17 @@ impl ClaimRequest {
                     }
                     if announce {
                         let wait = until.map(|u| u.saturating_duration_since(clock_now));
-                        held.push(Draft::held(task.id, &task.llm_provider, reason, wait, now));
+                        held.push(Draft::held(task.id, &provider, reason, wait, now));
                     }
                     false
                 }
             }
         });
+        for (mut task, from, to, class) in switched {
+            task.target_index = to as u32;
+            ctx.events
+                .push(Draft::fallback(&task, from, class, false, now));
+        }
         ctx.events.extend(held);
         let result = result?;
         for budget in book.into_changed().unwrap_or_default() {

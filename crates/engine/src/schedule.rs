@@ -129,6 +129,13 @@ pub struct TaskTemplate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "utoipa", schema(value_type = Option<Object>))]
     pub output_schema: Option<serde_json::Value>,
+    /// The fallback targets of every task a fire creates, models resolved.
+    /// Absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fallbacks: Vec<crate::task::Target>,
+    /// Failed attempts on one target before the next (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_after: Option<u32>,
 }
 
 /// Why runs were skipped.
@@ -440,6 +447,8 @@ impl Schedule {
                 follow_ups: Vec::new(),
                 deliver: Default::default(),
                 output_schema: None,
+                fallbacks: Vec::new(),
+                fallback_after: None,
             },
             created_at: DateTime::UNIX_EPOCH,
             updated_at: DateTime::UNIX_EPOCH,

@@ -215,6 +215,8 @@ impl Engine {
                 tags: task.tags,
                 deliver: task.deliver,
                 output_schema: task.output_schema,
+                fallbacks: task.fallbacks,
+                fallback_after: task.fallback_after,
             },
             created_at: now,
             updated_at: now,

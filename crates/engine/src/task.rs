@@ -18,6 +18,11 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 pub const MAX_TAGS: usize = 16;
 /// Longest tag, in characters.
 pub const MAX_TAG_CHARS: usize = 32;
+/// Most fallback targets on one task.
+pub const MAX_FALLBACKS: usize = 8;
+/// Failed attempts (transient, incomplete, timed out) on one target before the
+/// next target is tried, when a task does not say.
+pub const DEFAULT_FALLBACK_AFTER: u32 = 1;
 
 /// The limits a form checks before sending, as the engine enforces them; the
 /// desktop UI reads them from the generated bindings instead of repeating them.
@@ -156,12 +161,24 @@ pub struct Attempt {
     /// had streamed; the task's `output` moves on to the next attempt's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partial_output: Option<String>,
+    /// The provider and model this attempt was sent to (the task's own, or a
+    /// fallback's). Absent on records from before fallbacks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// What this attempt cost, from its provider's price table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<Real>,
 }
 
 impl Attempt {
     /// A new, open attempt.
     pub(crate) fn started(number: u32, at: DateTime<Utc>) -> Self {
         Attempt {
+            provider: None,
+            model: None,
+            cost_usd: None,
             number,
             started_at: at,
             finished_at: None,
@@ -193,8 +210,12 @@ pub enum ErrorClass {
     Transient,
     /// 401/403: not retried.
     Auth,
-    /// 400/404/413/422 (a bad model, a context too long): not retried.
+    /// 400/404/413/422 (a bad model, a bad parameter): not retried.
     InvalidRequest,
+    /// The prompt does not fit the model's context window (OpenAI-compatible
+    /// `context_length_exceeded`, Anthropic's "prompt is too long"): not
+    /// retried on the same target; a fallback whose window fits is tried.
+    ContextLength,
     /// The server ended the answer before finishing: a stream without a finish
     /// reason (or, from Anthropic, without `message_stop` and a `stop_reason`),
     /// cut by EOF or a closed connection, or a whole reply without one. Retried
@@ -225,6 +246,7 @@ impl ErrorClass {
             ErrorClass::InvalidRequest => "invalid_request",
             ErrorClass::Incomplete => "incomplete",
             ErrorClass::SchemaMismatch => "schema_mismatch",
+            ErrorClass::ContextLength => "context_length",
         }
     }
 }
@@ -353,6 +375,73 @@ pub struct Task {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "utoipa", schema(value_type = Option<Value>))]
     pub output_json: Option<serde_json::Value>,
+    /// Targets tried in order after `llm_provider`/`llm_model`, each with its
+    /// model resolved (see docs/fallbacks.md). Absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fallbacks: Vec<Target>,
+    /// The target the next attempt goes to: 0 is `llm_provider`/`llm_model`,
+    /// `i` is `fallbacks[i - 1]`. Absent when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub target_index: u32,
+    /// Failed attempts (transient, incomplete, timed out) on one target before
+    /// the next is tried; [`DEFAULT_FALLBACK_AFTER`] when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_after: Option<u32>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// A provider and model a task may run on: `PROVIDER[:MODEL]` on a command line.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct Target {
+    pub provider: String,
+    /// The provider's default model when left out (a stored task's is always set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.model {
+            Some(m) => write!(f, "{}:{m}", self.provider),
+            None => f.write_str(&self.provider),
+        }
+    }
+}
+
+impl std::str::FromStr for Target {
+    type Err = TaskError;
+
+    /// `PROVIDER` or `PROVIDER:MODEL`, split at the first `:` (a provider name
+    /// has none; a model may: `ollama:llama3:8b`).
+    fn from_str(text: &str) -> Result<Self, TaskError> {
+        let (provider, model) = match text.split_once(':') {
+            Some((p, m)) => (p.trim(), Some(m.trim())),
+            None => (text.trim(), None),
+        };
+        let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+        if provider.is_empty() || !provider.chars().all(valid) {
+            return Err(TaskError::invalid(
+                "fallbacks",
+                format!("the fallback '{text}' does not start with a provider name; write it PROVIDER or PROVIDER:MODEL"),
+            ));
+        }
+        if model == Some("") {
+            return Err(TaskError::invalid(
+                "fallbacks",
+                format!("the fallback '{text}' has an empty model after ':'; write it PROVIDER or PROVIDER:MODEL"),
+            ));
+        }
+        Ok(Target {
+            provider: provider.to_string(),
+            model: model.map(String::from),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -419,6 +508,9 @@ impl Task {
             reserved: Vec::new(),
             output_schema: None,
             output_json: None,
+            fallbacks: Vec::new(),
+            target_index: 0,
+            fallback_after: None,
         }
     }
 }
@@ -431,6 +523,28 @@ impl Task {
 
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms)
+    }
+
+    /// The provider and model the next (or running) attempt goes to.
+    pub fn target(&self) -> (&str, &str) {
+        self.target_at(self.target_index as usize)
+            .unwrap_or((&self.llm_provider, &self.llm_model))
+    }
+
+    /// Target `i`: 0 is the task's own provider and model, `i` is `fallbacks[i - 1]`.
+    pub fn target_at(&self, i: usize) -> Option<(&str, &str)> {
+        match i {
+            0 => Some((&self.llm_provider, &self.llm_model)),
+            _ => self
+                .fallbacks
+                .get(i - 1)
+                .map(|t| (t.provider.as_str(), t.model.as_deref().unwrap_or(""))),
+        }
+    }
+
+    /// How many targets the task has: its own and its fallbacks.
+    pub fn target_count(&self) -> usize {
+        1 + self.fallbacks.len()
     }
 }
 
@@ -573,6 +687,34 @@ pub struct NewTask {
         )
     )]
     pub output_schema: Option<serde_json::Value>,
+    /// Other providers (and models) to try, in order, when the task's own fails
+    /// (at most 8; see docs/fallbacks.md for which error moves on when).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long = "fallback",
+            value_name = "PROVIDER[:MODEL]",
+            value_parser = crate::flags::target,
+            help = "A provider (and model) to try when the previous one fails (repeat for more, in order)"
+        )
+    )]
+    pub fallbacks: Vec<Target>,
+    /// Failed attempts (transient, incomplete, timed out) on one target before
+    /// the next fallback is tried (1..=20, default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "utoipa", schema(minimum = 1, maximum = 20))]
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long,
+            value_name = "N",
+            allow_negative_numbers = true,
+            value_parser = crate::flags::fallback_after,
+            help = "Failed attempts on one target before the next fallback (1..=20) [default: 1]"
+        )
+    )]
+    pub fallback_after: Option<u32>,
 }
 
 impl NewTask {
@@ -599,6 +741,7 @@ impl NewTask {
             validate_timeout(Duration::from_millis(ms))?;
         }
         normalize_tags(&self.tags)?;
+        check_fallbacks(&self.fallbacks, self.fallback_after)?;
         let system = self.system.as_deref().filter(|s| !s.trim().is_empty());
         validate_generation(system, self.temperature, self.max_tokens)?;
         if let Some(at) = self.scheduled_for {
@@ -612,6 +755,53 @@ impl NewTask {
         }
         Ok(())
     }
+}
+
+/// What needs no engine: at most [`MAX_FALLBACKS`] well-formed targets, and
+/// `fallback_after` in range. Whether each provider exists is the engine's check.
+pub(crate) fn check_fallbacks(
+    fallbacks: &[Target],
+    fallback_after: Option<u32>,
+) -> Result<(), TaskError> {
+    if fallbacks.len() > MAX_FALLBACKS {
+        return Err(TaskError::invalid(
+            "fallbacks",
+            format!(
+                "a task has at most {MAX_FALLBACKS} fallbacks, got {}",
+                fallbacks.len()
+            ),
+        ));
+    }
+    for t in fallbacks {
+        // The same rules as a `--fallback` flag: a name, and no empty model.
+        let again: Target = t.to_string().parse()?;
+        if again.provider != t.provider {
+            return Err(TaskError::invalid(
+                "fallbacks",
+                format!(
+                    "the fallback provider '{}' is not a provider name",
+                    t.provider
+                ),
+            ));
+        }
+    }
+    if let Some(n) = fallback_after {
+        if !MAX_ATTEMPTS_RANGE.contains(&n) {
+            return Err(fallback_after_out_of_range(n));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn fallback_after_out_of_range(got: impl fmt::Display) -> TaskError {
+    TaskError::invalid(
+        "fallback_after",
+        format!(
+            "fallback_after must be between {} and {}, got {got}",
+            MAX_ATTEMPTS_RANGE.start(),
+            MAX_ATTEMPTS_RANGE.end()
+        ),
+    )
 }
 
 /// The latest start time accepted: the end of year 9999, the last one RFC 3339
@@ -915,6 +1105,41 @@ mod tests {
         let err = normalize_tag("no spaces").unwrap_err().to_string();
         assert!(err.contains("only letters, digits"), "{err}");
         assert_eq!(normalize_tag("").unwrap_err().to_string(), "a tag is empty");
+    }
+
+    #[test]
+    fn a_fallback_target_splits_at_the_first_colon_and_names_a_provider() {
+        let t: Target = "ollama:llama3:8b".parse().unwrap();
+        assert_eq!(
+            (t.provider.as_str(), t.model.as_deref()),
+            ("ollama", Some("llama3:8b"))
+        );
+        assert_eq!(t.to_string(), "ollama:llama3:8b");
+        let t: Target = " local ".parse().unwrap();
+        assert_eq!((t.provider.as_str(), t.model), ("local", None));
+        for (bad, says) in [
+            (":m", "does not start with a provider name"),
+            ("", "does not start with a provider name"),
+            ("a b:m", "does not start with a provider name"),
+            ("p:", "empty model"),
+        ] {
+            let err = bad.parse::<Target>().unwrap_err();
+            assert!(err.to_string().contains(says), "{bad}: {err}");
+            assert!(matches!(
+                err,
+                TaskError::Invalid {
+                    field: "fallbacks",
+                    ..
+                }
+            ));
+        }
+        let many: Vec<Target> = (0..=MAX_FALLBACKS)
+            .map(|i| format!("p:m{i}").parse().unwrap())
+            .collect();
+        let err = check_fallbacks(&many, None).unwrap_err().to_string();
+        assert!(err.contains("at most 8 fallbacks"), "{err}");
+        assert!(check_fallbacks(&many[..MAX_FALLBACKS], Some(20)).is_ok());
+        assert!(check_fallbacks(&[], Some(0)).is_err());
     }
 
     #[test]

@@ -27,6 +27,9 @@
 //! every request gets text that is not JSON. Later requests of that prompt get
 //! the valid value.
 //!
+//! [`Reply::context_length`] refuses a prompt as too long in each protocol's
+//! words, and [`ResettingServer`] resets every connection before answering.
+//!
 //! It can also list models ([`FakeServer::set_models`]) in the format of a given
 //! server ([`ListFormat`]: Ollama's `GET /api/tags`, OpenAI's `GET /v1/models`
 //! as LM Studio, Jan, vLLM and llama.cpp's server write it, or Anthropic's).
@@ -91,6 +94,8 @@ pub struct Reply {
     pub retry_after_ms: Option<u64>,
     /// The error message of a non-200 reply.
     pub message: String,
+    /// The `error.code` of a non-200 OpenAI reply (`context_length_exceeded`).
+    pub code: Option<String>,
     pub chunks: Vec<String>,
     /// Between the headers and the first chunk.
     pub ttft: Duration,
@@ -127,6 +132,7 @@ impl Reply {
             retry_after: None,
             retry_after_ms: None,
             message: String::new(),
+            code: None,
             chunks: chunks.iter().map(|c| c.to_string()).collect(),
             ttft: Duration::ZERO,
             chunk_delay: Duration::ZERO,
@@ -158,6 +164,24 @@ impl Reply {
         }
     }
 
+    /// A prompt longer than the model's context, as each protocol says it:
+    /// OpenAI's 400 with code `context_length_exceeded`, Anthropic's 400
+    /// `invalid_request_error` "prompt is too long".
+    pub fn context_length(protocol: Protocol) -> Reply {
+        match protocol {
+            Protocol::OpenAi => Reply::error(
+                400,
+                "This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens. Please reduce the length of the messages.",
+            )
+            .code("context_length_exceeded"),
+            Protocol::Anthropic => Reply::error(400, "prompt is too long: 208000 tokens > 200000 maximum"),
+        }
+    }
+
+    pub fn code(mut self, code: &str) -> Self {
+        self.code = Some(code.to_string());
+        self
+    }
     pub fn delay(mut self, d: Duration) -> Self {
         self.delay = d;
         self
@@ -521,6 +545,57 @@ fn strings_as_numbers(value: Value) -> Value {
     }
 }
 
+/// A server that accepts each connection and resets it (TCP RST) before any
+/// response: what a crashing server or a dropping proxy looks like to a client.
+/// Stops when dropped.
+pub struct ResettingServer {
+    addr: SocketAddr,
+    accepted: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ResettingServer {
+    pub async fn start() -> ResettingServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the resetting server");
+        let addr = listener.local_addr().expect("an address");
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                // A zero linger makes the close a reset, not a clean FIN; it
+                // cannot block, which is the reason tokio discourages lingers.
+                #[allow(deprecated)]
+                let _ = stream.set_linger(Some(Duration::ZERO));
+                drop(stream);
+            }
+        });
+        ResettingServer {
+            addr,
+            accepted,
+            task,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`, as [`FakeServer::url`].
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Connections accepted (and reset) so far.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for ResettingServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// The end marker of a stream that says no finish reason.
 fn end_marker(protocol: Protocol) -> &'static str {
     match protocol {
@@ -629,7 +704,12 @@ fn error_response(protocol: Protocol, reply: &Reply) -> Response {
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = match protocol {
         Protocol::OpenAi => {
-            json!({"error": {"message": reply.message, "type": "fake_error", "code": null}})
+            let kind = if reply.status == 400 {
+                "invalid_request_error"
+            } else {
+                "fake_error"
+            };
+            json!({"error": {"message": reply.message, "type": kind, "code": reply.code}})
         }
         Protocol::Anthropic => {
             let kind = match reply.status {

@@ -8,6 +8,7 @@ import { takeOpenRequest } from "./open";
 import { appendOutput, dropStream } from "./output.svelte";
 import { providers } from "./providers.svelte";
 import { schedules } from "./schedules.svelte";
+import { toast } from "./toasts.svelte";
 import { list } from "./tasks.svelte";
 import { updates } from "./updates.svelte";
 import type { TaskEvent } from "./types";
@@ -30,6 +31,12 @@ function onTaskEvent(ev: TaskEvent): void {
   // A budget reached 80% of its cap (the desktop also notifies).
   if (ev.type === "budget_warning") {
     budgets.changed();
+    return;
+  }
+  // The task moved on to a fallback target; the state event that follows carries it. Refused
+  // credentials are worth saying at once: the switch hides them otherwise.
+  if (ev.type === "fallback") {
+    if (ev.warning) toast(ev.message, "error");
     return;
   }
   // A delivery of the task was recorded, tried, sent, given up or resent.

@@ -29,6 +29,7 @@ import type {
   StatusCounts,
   TaskInput_Deserialize,
   TaskState,
+  Target_Deserialize,
   TaskSummary_Serialize,
   Task_Serialize,
   UpdateStatus_Serialize,
@@ -42,6 +43,8 @@ export type Delivery = Delivery_Serialize;
 export type { DeliveryStatus };
 export type TaskSummary = TaskSummary_Serialize;
 export type Attempt = Attempt_Serialize;
+/** A fallback target as a form sends it (`model` null: the provider's default). */
+export type Target = Target_Deserialize;
 export type CommandError = CommandError_Serialize;
 export type TaskEvent = Event_Serialize;
 export type Activity = Activity_Serialize;

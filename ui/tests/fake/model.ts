@@ -193,6 +193,21 @@ export class Model {
         );
       }
     }
+    // The engine's fallback rules: each provider known, its model resolved, no target twice.
+    const fallbacks: { provider: string; model: string }[] = [];
+    for (const t of input.fallbacks ?? []) {
+      const p = t.provider.trim();
+      const settings = p === "mock" ? null : this.providers.get(p);
+      if (settings === undefined) {
+        throw invalid("fallbacks", `the fallback '${p}' names an unknown provider '${p}'`);
+      }
+      const m = t.model?.trim() || settings?.model || "echo";
+      const seen = [{ provider, model }, ...fallbacks];
+      if (seen.some((s) => s.provider === p && s.model === m)) {
+        throw invalid("fallbacks", `the fallback '${p}:${m}' is already one of the task's targets`);
+      }
+      fallbacks.push({ provider: p, model: m });
+    }
     let name: string;
     if (input.name != null && input.name.trim() !== "") {
       if ([...input.name].length > 200) throw invalid("name", "the name is longer than 200 characters");
@@ -223,6 +238,7 @@ export class Model {
       timeout_ms: timeoutMs,
       ...(tags.length > 0 ? { tags } : {}),
       ...(schema !== null ? { output_schema: schema } : {}),
+      ...(fallbacks.length > 0 ? { fallbacks } : {}),
       cancel_reason: null,
       history: [],
       system: null,
@@ -491,7 +507,18 @@ export class Model {
     task.status = "running";
     task.attempts++;
     task.started_at ??= now;
-    task.history.push({ number: task.attempts, started_at: now, finished_at: null, outcome: null, error: null });
+    // As the engine: each attempt records the target it goes to (the task's own, or a fallback).
+    const i = task.target_index ?? 0;
+    const target = i === 0 ? { provider: task.llm_provider, model: task.llm_model } : task.fallbacks?.[i - 1];
+    task.history.push({
+      number: task.attempts,
+      started_at: now,
+      finished_at: null,
+      outcome: null,
+      error: null,
+      provider: target?.provider,
+      model: target?.model,
+    });
     this.chunks.set(id, 0);
     return this.save(old.status, task);
   }
@@ -547,7 +574,12 @@ export class Model {
         if (partial) attempt.partial_output = partial;
       }
     }
-    if (again) {
+    // A retryable failure moves on to the next fallback at once, as with `fallback_after` 1.
+    const next = (task.target_index ?? 0) + 1;
+    if (again && next <= (task.fallbacks?.length ?? 0)) {
+      task.target_index = next;
+      task.status = "queued";
+    } else if (again) {
       task.status = "scheduled";
       task.scheduled_for = new Date(this.now() + 2000 * 2 ** task.attempts).toISOString();
     } else {

@@ -121,6 +121,7 @@ export class FakeSchedules {
         timeout_ms: input.task.timeout_ms ?? null,
         tags: input.task.tags ?? [],
         output_schema: input.task.output_schema ?? null,
+        fallbacks: input.task.fallbacks ?? [],
       } as never,
       null,
     );
@@ -154,6 +155,7 @@ export class FakeSchedules {
         max_tokens: null,
         follow_ups: (input.follow_ups ?? []).filter((f) => f.trim()),
         ...(task.tags?.length ? { tags: task.tags } : {}),
+        ...(task.fallbacks?.length ? { fallbacks: task.fallbacks } : {}),
         ...(input.task.deliver ? { deliver: input.task.deliver as never } : {}),
         ...(task.output_schema != null ? { output_schema: task.output_schema } : {}),
       },
@@ -234,7 +236,7 @@ export class FakeSchedules {
   runNow(id: string): { schedule: Schedule; tasks: Task[] } {
     const s = structuredClone(this.require(id));
     const t = s.template;
-    const base = { provider: t.provider, model: t.model, max_attempts: t.max_attempts, timeout_ms: t.timeout_ms, tags: t.tags ?? [] };
+    const base = { provider: t.provider, model: t.model, max_attempts: t.max_attempts, timeout_ms: t.timeout_ms, tags: t.tags ?? [], fallbacks: t.fallbacks ?? [] };
     const first = this.model.build({ ...base, name: s.name, prompt: t.prompt } as never, null);
     first.schedule_id = id;
     const tasks = [this.model.save(null, first)];

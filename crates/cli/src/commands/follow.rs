@@ -71,7 +71,8 @@ fn line(event: &StreamEvent) -> String {
         } => format!("output #{attempt}.{index}: {}", flat(chunk, 80)),
         StreamEventKind::Held { message, .. }
         | StreamEventKind::ConcurrencyLowered { message, .. }
-        | StreamEventKind::BudgetWarning { message, .. } => message.clone(),
+        | StreamEventKind::BudgetWarning { message, .. }
+        | StreamEventKind::Fallback { message, .. } => message.clone(),
     };
     format!("{at}  {}  {what}", event.task_id)
 }

@@ -23,7 +23,7 @@ pub struct ProviderArgs {
 #[derive(Debug, Subcommand)]
 pub enum ProviderCommand {
     /// Add a provider, or replace one of the same name
-    Add(AddArgs),
+    Add(Box<AddArgs>),
     /// List the providers tasks can use
     List(ListArgs),
     /// Remove a provider (and its key from the keychain)
@@ -96,6 +96,10 @@ pub struct AddArgs {
     /// Longest silence from the server before a request counts as stalled (e.g. 120s)
     #[arg(long, value_name = "DURATION")]
     pub idle_timeout: Option<String>,
+    /// A model's context window in tokens, MODEL=TOKENS (repeatable): which
+    /// fallbacks a prompt too long for one model moves to [default: from the model list]
+    #[arg(long = "context-window", value_name = "MODEL=TOKENS")]
+    pub context_windows: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -123,7 +127,7 @@ pub struct TestArgs {
 
 pub async fn run(db: &Path, args: ProviderArgs) -> Result<(), CliError> {
     match args.command {
-        ProviderCommand::Add(a) => add(db, a).await,
+        ProviderCommand::Add(a) => add(db, *a).await,
         ProviderCommand::List(a) => list(db, a).await,
         ProviderCommand::Remove(a) => remove(db, a).await,
         ProviderCommand::Test(a) => test(db, a).await,
@@ -166,6 +170,18 @@ fn settings(args: &AddArgs) -> Result<ProviderSettings, CliError> {
     if let Some(idle) = &args.idle_timeout {
         s.idle_timeout_ms =
             Some(crate::input::duration("--idle-timeout", idle)?.as_millis() as u64);
+    }
+    for window in &args.context_windows {
+        let parsed = window
+            .rsplit_once('=')
+            .and_then(|(m, n)| Some((m.trim(), n.trim().parse::<u32>().ok()?)))
+            .filter(|(m, n)| !m.is_empty() && *n > 0);
+        let (model, tokens) = parsed.ok_or_else(|| {
+            CliError::usage(format!(
+                "--context-window '{window}' must look like MODEL=TOKENS, with TOKENS a whole number above 0"
+            ))
+        })?;
+        s.context_windows.insert(model.to_string(), tokens);
     }
     Ok(s)
 }
@@ -349,7 +365,7 @@ mod tests {
         let mut all = vec!["provider", "add"];
         all.extend_from_slice(args);
         match Cli::try_parse_from(all).unwrap().command {
-            ProviderCommand::Add(a) => a,
+            ProviderCommand::Add(a) => *a,
             other => panic!("{other:?}"),
         }
     }
@@ -380,6 +396,10 @@ mod tests {
             "0.08",
             "--idle-timeout",
             "90s",
+            "--context-window",
+            "llama-3.1-8b=131072",
+            "--context-window",
+            "qwen:7b=32768",
         ]))
         .unwrap();
         assert_eq!(s.kind, ProviderKind::OpenaiCompatible);
@@ -396,6 +416,13 @@ mod tests {
         assert_eq!(s.headers.get("X-Title").map(String::as_str), Some("Baton"));
         assert_eq!(s.idle_timeout_ms, Some(90_000));
         assert!(s.prices.is_some());
+        assert_eq!(
+            s.context_windows.into_iter().collect::<Vec<_>>(),
+            [
+                ("llama-3.1-8b".to_string(), 131_072),
+                ("qwen:7b".to_string(), 32_768)
+            ]
+        );
     }
 
     #[test]
@@ -416,6 +443,11 @@ mod tests {
         assert!(err.to_string().contains("--base-url"), "{err}");
         let err = settings(&add_args(&["x", "--kind", "mock", "--header", "nocolon"])).unwrap_err();
         assert!(err.to_string().contains("NAME:VALUE"), "{err}");
+        for bad in ["m", "m=0", "=5", "m=lots"] {
+            let err =
+                settings(&add_args(&["x", "--kind", "mock", "--context-window", bad])).unwrap_err();
+            assert!(err.to_string().contains("MODEL=TOKENS"), "{bad}: {err}");
+        }
         let both = Cli::try_parse_from([
             "p",
             "add",

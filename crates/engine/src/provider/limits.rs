@@ -18,7 +18,7 @@
 //! A std Mutex, not a tokio one: nothing awaits while it is held, and the writer
 //! calls in from a blocking thread.
 
-use crate::task::{Task, TaskId};
+use crate::task::{ErrorClass, Task, TaskId};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -33,6 +33,9 @@ const WINDOW: Duration = Duration::from_secs(60);
 const MAX_ANNOUNCED: usize = 100_000;
 /// How long a lowered concurrency holds after the last interrupted answer.
 pub(crate) const LOWERED_FOR: Duration = Duration::from_secs(5 * 60);
+/// How long a provider whose attempt failed as transient is passed over by
+/// tasks that have a later target (unless it answers meanwhile).
+pub(crate) const DOWN_FOR: Duration = Duration::from_secs(60);
 
 /// Tokens reserved for a task before it is sent: its prompt and system prompt
 /// at about four bytes a token, plus the completion it may produce.
@@ -147,6 +150,9 @@ struct Gate {
     tokens: VecDeque<(Instant, u64, u64)>,
     tokens_in_window: u64,
     cool_until: Option<Instant>,
+    /// The provider's last attempt failed as transient (refused, reset, 5xx,
+    /// stalled, timed out): tasks with a later target pass it over until then.
+    down_until: Option<Instant>,
     /// Requests at once while the provider keeps interrupting answers, and until when.
     lowered: Option<(u32, Instant)>,
     next_reservation: u64,
@@ -167,6 +173,9 @@ impl Gate {
         }
         if self.cool_until.is_some_and(|t| t <= now) {
             self.cool_until = None;
+        }
+        if self.down_until.is_some_and(|t| t <= now) {
+            self.down_until = None;
         }
         if self.lowered.is_some_and(|(_, until)| until <= now) {
             self.lowered = None;
@@ -320,6 +329,36 @@ impl Limiter {
         let mut gates = self.lock();
         let gate = gates.entry(provider.to_string()).or_default();
         gate.cool_until = Some(gate.cool_until.map_or(until, |t| t.max(until)));
+    }
+
+    /// Whether a task that has a later target should pass `provider` over now,
+    /// and why: cooling down after a 429, or just found down.
+    pub fn passed_over(&self, provider: &str, now: Instant) -> Option<ErrorClass> {
+        let mut gates = self.lock();
+        let gate = gates.get_mut(provider)?;
+        gate.prune(now);
+        if gate.cool_until.is_some() {
+            Some(ErrorClass::RateLimited)
+        } else {
+            gate.down_until.map(|_| ErrorClass::Transient)
+        }
+    }
+
+    /// An attempt on `provider` failed as transient: tasks with somewhere else
+    /// to go pass it over for [`DOWN_FOR`], or until it answers.
+    pub fn mark_down(&self, provider: &str) {
+        let until = Instant::now() + DOWN_FOR;
+        self.lock()
+            .entry(provider.to_string())
+            .or_default()
+            .down_until = Some(until);
+    }
+
+    /// `provider` answered: it is up.
+    pub fn mark_up(&self, provider: &str) {
+        if let Some(gate) = self.lock().get_mut(provider) {
+            gate.down_until = None;
+        }
     }
 
     /// Forgets a removed provider's counters.

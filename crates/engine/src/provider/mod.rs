@@ -173,6 +173,12 @@ pub trait Provider: Send + Sync + 'static {
     fn models(&self) -> BoxFuture<'_, Result<Vec<String>, ProviderError>> {
         Box::pin(async { Ok(Vec::new()) })
     }
+
+    /// The context window of `model` in tokens, when known: from the
+    /// provider's settings, else from its model list once it was read.
+    fn context_window(&self, _model: &str) -> Option<u32> {
+        None
+    }
 }
 
 /// Output is persisted once this much is pending…

@@ -44,6 +44,11 @@ impl Registry {
         self.read().providers.get(name).cloned()
     }
 
+    /// `model`'s context window on provider `name`, when known.
+    pub fn context_window(&self, name: &str, model: &str) -> Option<u32> {
+        self.get(name)?.context_window(model)
+    }
+
     pub fn prices(&self, name: &str) -> Option<Prices> {
         self.read().settings.get(name).and_then(|s| s.prices)
     }

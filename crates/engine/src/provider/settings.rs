@@ -120,6 +120,11 @@ pub struct ProviderSettings {
     /// silent for longer is treated as stalled (transient, retried).
     #[serde(default)]
     pub idle_timeout_ms: Option<u64>,
+    /// Context windows in tokens, by model: which fallbacks a prompt too long
+    /// for one model may move to. Models not named here take the window the
+    /// provider's model list gives, when it gives one (docs/fallbacks.md).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub context_windows: BTreeMap<String, u32>,
     /// The concurrency in force now, when Baton lowered it below `limits`
     /// because the provider kept interrupting answers while several were in
     /// flight. Filled in when listing; never stored.
@@ -139,6 +144,7 @@ impl ProviderSettings {
             key: KeyRef::None,
             prices: None,
             idle_timeout_ms: None,
+            context_windows: BTreeMap::new(),
             lowered_concurrency: None,
         }
     }
@@ -246,6 +252,24 @@ impl ProviderSettings {
                     "prices must be zero or more dollars per million tokens".into(),
                 ));
             }
+        }
+        self.context_windows = std::mem::take(&mut self.context_windows)
+            .into_iter()
+            .map(|(m, w)| (m.trim().to_string(), w))
+            .collect();
+        if let Some((model, _)) = self
+            .context_windows
+            .iter()
+            .find(|(m, w)| m.is_empty() || **w == 0)
+        {
+            return Err((
+                "context_windows",
+                if model.is_empty() {
+                    "a context window names no model".to_string()
+                } else {
+                    format!("the context window of '{model}' must be at least 1 token")
+                },
+            ));
         }
         if self.idle_timeout_ms == Some(0) {
             return Err((

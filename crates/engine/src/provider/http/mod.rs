@@ -69,6 +69,8 @@ pub(crate) struct HttpProvider {
     client: reqwest::Client,
     /// A key read from the keychain, kept so each request is not a D-Bus call.
     keychain_key: Mutex<Option<ApiKey>>,
+    /// Context windows the model list gave, by model (the settings' win).
+    listed_windows: Mutex<std::collections::BTreeMap<String, u32>>,
 }
 
 impl HttpProvider {
@@ -86,7 +88,16 @@ impl HttpProvider {
             settings,
             client,
             keychain_key: Mutex::new(None),
+            listed_windows: Mutex::new(Default::default()),
         })
+    }
+
+    fn learn_windows(&self, windows: Vec<(String, u32)>) {
+        let mut known = self
+            .listed_windows
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        known.extend(windows);
     }
 
     fn name(&self) -> &str {
@@ -210,7 +221,8 @@ impl HttpProvider {
             let retry_after = retry_after(response.headers(), chrono::Utc::now());
             let body = read_bounded(response, idle).await;
             let detail = keys::redact(&error_message(&body), key);
-            return Err(classify(name, status.as_u16(), detail, retry_after));
+            let e = classify(name, status.as_u16(), detail, retry_after);
+            return Err(too_long_if(e, &body));
         }
         let is_json = response
             .headers()
@@ -294,7 +306,8 @@ impl HttpProvider {
                         None => message,
                     };
                     // Unknown mid-stream errors are the server's trouble: transient.
-                    return Err(classify(self.name(), status.unwrap_or(500), detail, None));
+                    let e = classify(self.name(), status.unwrap_or(500), detail.clone(), None);
+                    return Err(too_long_if(e, &detail));
                 }
             }
         }
@@ -367,6 +380,20 @@ impl Provider for HttpProvider {
     fn models(&self) -> BoxFuture<'_, Result<Vec<String>, ProviderError>> {
         Box::pin(self.list_models())
     }
+
+    fn context_window(&self, model: &str) -> Option<u32> {
+        self.settings
+            .context_windows
+            .get(model)
+            .copied()
+            .or_else(|| {
+                let known = self
+                    .listed_windows
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                known.get(model).copied()
+            })
+    }
 }
 
 /// The class of an HTTP error status, with the sentence a person reads.
@@ -424,6 +451,39 @@ pub(crate) fn classify(
         .with_retry_after(retry_after);
     if !detail.is_empty() {
         e = e.with_detail(detail);
+    }
+    e
+}
+
+/// Words by which a provider says the prompt is longer than the model's
+/// context: OpenAI's `context_length_exceeded` code and "maximum context
+/// length", Anthropic's "prompt is too long", and what llama.cpp's server,
+/// vLLM and Ollama say.
+const TOO_LONG: [&str; 6] = [
+    "context_length_exceeded",
+    "maximum context length",
+    "prompt is too long",
+    "exceeds the available context size",
+    "exceed_context_size_error",
+    "context window",
+];
+
+/// A refusal (400, 413, 422) whose body or message says the prompt does not
+/// fit the model's context becomes class `context_length`.
+fn too_long_if(mut e: ProviderError, text: &str) -> ProviderError {
+    let text = text.to_ascii_lowercase();
+    if e.class == ErrorClass::InvalidRequest
+        && matches!(e.status, Some(400 | 413 | 422))
+        && TOO_LONG.iter().any(|w| text.contains(w))
+    {
+        e.class = ErrorClass::ContextLength;
+        e.message = format!(
+            "{}; the prompt does not fit the model's context window",
+            e.message
+                .split("; check the model name")
+                .next()
+                .unwrap_or(&e.message)
+        );
     }
     e
 }
@@ -609,6 +669,37 @@ mod tests {
         assert!(auth.message.contains("provider 'openai'") && auth.message.contains("API key"));
         assert_eq!(auth.detail.as_deref(), Some("Incorrect API key provided"));
         assert_eq!(auth.status, Some(401));
+    }
+
+    #[test]
+    fn context_length_errors_are_recognised_in_both_formats() {
+        let class = |status, body: &str| {
+            let e = classify("p", status, error_message(body), None);
+            too_long_if(e, body).class
+        };
+        let openai = r#"{"error":{"message":"This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens.","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}"#;
+        assert_eq!(class(400, openai), ErrorClass::ContextLength);
+        let code_only =
+            r#"{"error":{"message":"too many tokens","code":"context_length_exceeded"}}"#;
+        assert_eq!(class(400, code_only), ErrorClass::ContextLength);
+        let anthropic = r#"{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 208000 tokens > 200000 maximum"}}"#;
+        assert_eq!(class(400, anthropic), ErrorClass::ContextLength);
+        let e = too_long_if(
+            classify("p", 400, error_message(anthropic), None),
+            anthropic,
+        );
+        assert!(
+            e.message
+                .contains("does not fit the model's context window"),
+            "{}",
+            e.message
+        );
+        // Other refusals keep their class; a 500 saying the words is the server's trouble.
+        assert_eq!(
+            class(400, r#"{"error":{"message":"unknown model"}}"#),
+            ErrorClass::InvalidRequest
+        );
+        assert_eq!(class(500, openai), ErrorClass::Transient);
     }
 
     #[test]

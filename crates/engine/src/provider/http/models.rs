@@ -30,6 +30,30 @@ pub(crate) fn openai_ids(doc: &Value) -> Option<Vec<String>> {
     }
 }
 
+/// The context windows an OpenAI-format list gives, by model id: servers that
+/// say it name it `context_length` (OpenRouter, LM Studio), `context_window`
+/// (Groq), `max_context_length` (LM Studio's own API) or `max_model_len` (vLLM).
+pub(crate) fn context_windows(doc: &Value) -> Vec<(String, u32)> {
+    let Some(data) = doc.get("data").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    data.iter()
+        .filter_map(|entry| {
+            let id = entry.get("id")?.as_str()?.trim();
+            let window = [
+                "context_length",
+                "context_window",
+                "max_context_length",
+                "max_model_len",
+            ]
+            .iter()
+            .find_map(|k| entry.get(*k).and_then(Value::as_u64))?;
+            let window = u32::try_from(window).ok().filter(|w| *w > 0)?;
+            (!id.is_empty()).then(|| (id.to_string(), window))
+        })
+        .collect()
+}
+
 /// The names of Ollama's `/api/tags` (`models[].name`, or `.model`).
 pub(crate) fn ollama_names(doc: &Value) -> Option<Vec<String>> {
     let models = doc.get("models")?.as_array()?;
@@ -104,6 +128,7 @@ impl HttpProvider {
                 ))
             })?;
             models.extend(page);
+            self.learn_windows(context_windows(&doc));
             // Only Anthropic pages its list.
             let more = self.settings.kind == ProviderKind::Anthropic
                 && doc.get("has_more").and_then(Value::as_bool) == Some(true);
@@ -187,6 +212,18 @@ mod tests {
         let tags = json!({"models": [{"name": "llama3.2:latest", "size": 1},
             {"name": "llama3.2:latest"}, {"name": ""}, {"nope": 1}]});
         assert_eq!(ollama_names(&tags).unwrap(), ["llama3.2:latest"]);
+        assert_eq!(context_windows(&openai), [("qwen".to_string(), 8192)]);
+        let many = json!({"data": [{"id": "a", "context_length": 128000},
+            {"id": "b", "context_window": 4096}, {"id": "c", "max_context_length": 0},
+            {"id": "d", "max_context_length": 32768}]});
+        assert_eq!(
+            context_windows(&many),
+            [
+                ("a".into(), 128000),
+                ("b".into(), 4096),
+                ("d".into(), 32768)
+            ]
+        );
         let empty = json!({"object": "list", "data": []});
         assert_eq!(openai_ids(&empty).unwrap(), Vec::<String>::new());
         for garbage in [

@@ -28,7 +28,10 @@ impl Engine {
                 if self.inner().registry.get(p).is_none() {
                     return Err(TaskError::invalid(
                         "provider",
-                        format!("no provider is named '{p}'; see `baton provider list`"),
+                        format!(
+                            "no provider is named '{p}' (known: {})",
+                            self.known_providers()
+                        ),
                     ));
                 }
                 BudgetScope::Provider {

@@ -490,6 +490,16 @@ impl Engine {
         self.inner.registry.snapshot()
     }
 
+    /// The providers a task may name, for a refusal: "mock, local, openai".
+    pub(crate) fn known_providers(&self) -> String {
+        self.inner
+            .registry
+            .snapshot()
+            .names()
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     pub(crate) fn inner(&self) -> &Arc<Inner> {
         &self.inner
     }
@@ -521,12 +531,7 @@ impl Engine {
                 "provider",
                 format!(
                     "unknown provider '{provider_name}' (known: {})",
-                    self.inner
-                        .registry
-                        .snapshot()
-                        .names()
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    self.known_providers()
                 ),
             )
         })?;
@@ -591,12 +596,7 @@ impl Engine {
                     "fallbacks",
                     format!(
                         "the fallback '{t}' names an unknown provider '{name}' (known: {})",
-                        self.inner
-                            .registry
-                            .snapshot()
-                            .names()
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        self.known_providers()
                     ),
                 )
             })?;

@@ -33,7 +33,7 @@ export class FakeBudgets {
     if (!validZone(zone))
       throw commandError("invalid_input", `'${zone}' is not a known IANA time zone (e.g. Europe/Paris, America/New_York, UTC)`, "timezone");
     if (input.provider && !this.model.providers.has(input.provider) && input.provider !== "mock")
-      throw commandError("invalid_input", `no provider is named '${input.provider}'; see \`baton provider list\``, "provider");
+      throw commandError("invalid_input", `no provider is named '${input.provider}' (known: mock, ${[...this.model.providers.keys()].join(", ")})`, "provider");
     const now = new Date(this.model.now());
     const start = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), input.period === "daily" ? now.getUTCDate() : 1));
     const resets = new Date(start);

@@ -77,6 +77,7 @@ describe("provider settings", () => {
       key: { source: "keychain" },
       limits: { max_concurrency: null, rpm: 500, tpm: null },
       prices: { input_per_mtok: 0.15, output_per_mtok: 0.6 },
+      context_windows: {},
     });
     await hasText(row.locator(".kind"), "OpenAI-compatible");
     await hasText(row.getByTestId("provider-base-url"), "https://api.openai.com/v1");
@@ -107,6 +108,24 @@ describe("provider settings", () => {
     assert.deepEqual(args.settings.limits, { max_concurrency: 4, rpm: null, tpm: null });
     assert.deepEqual(args.settings.headers, LOCAL.headers);
     assert.equal(args.settings.idle_timeout_ms, LOCAL.idle_timeout_ms);
+  });
+
+  it("takes context windows as MODEL=TOKENS lines, naming a wrong line, and shows them again on edit", async () => {
+    const page = await app.open({ config: { providers: [LOCAL] } });
+    await openProviders(page);
+    await providerRow(page, "local").getByTestId("provider-edit").click();
+    const form = byTestId(page, "provider-form");
+    await form.locator('[name="context-windows"]').fill("llama3.1:8b=131072\nqwen2.5");
+    await byTestId(page, "provider-save").click();
+    await hasText(byTestId(form, "error-context_windows"), "Line 2: write MODEL=TOKENS, the tokens a whole number above 0.");
+    assert.deepEqual(await fake(page, "callsOf", "save_provider"), [], "nothing sent");
+    await form.locator('[name="context-windows"]').fill("llama3.1:8b=131072\nqwen2.5:7b = 32768\n");
+    await byTestId(page, "provider-save").click();
+    const [args] = await callsOf(page, "save_provider");
+    assert.deepEqual(args.settings.context_windows, { "llama3.1:8b": 131072, "qwen2.5:7b": 32768 });
+    await byTestId(page, "provider-form").waitFor({ state: "detached" });
+    await providerRow(page, "local").getByTestId("provider-edit").click();
+    assert.equal(await byTestId(page, "provider-form").locator('[name="context-windows"]').inputValue(), "llama3.1:8b=131072\nqwen2.5:7b=32768");
   });
 
   it("keeps a stored key when an edit leaves the key empty", async () => {

@@ -30,6 +30,10 @@ function normalise(input: ProviderInput): ProviderSettings {
     key: input.key ?? { source: "none" },
     prices: input.prices ?? null,
     idle_timeout_ms: input.idle_timeout_ms ?? null,
+    // As the engine stores them: absent when there are none.
+    ...(input.context_windows && Object.keys(input.context_windows).length > 0
+      ? { context_windows: input.context_windows }
+      : {}),
   };
   if (!s.name || [...s.name].length > 64) throw invalid("name", "a provider name has 1 to 64 characters");
   if (!/^[A-Za-z0-9._-]+$/.test(s.name)) {

@@ -209,6 +209,16 @@ async fn measure(task: &Task, probe: Probe, prices: Option<Prices>) -> AttemptUs
         cost_usd: None,
         finish_reason: probe.finish_reason,
     };
+    let silent = probe.first_output.is_none() && probe.text.is_empty();
+    if silent && usage.prompt_tokens.is_none() && usage.completion_tokens.is_none() {
+        // Nothing came back (refused, reset, timed out before a word): a rough
+        // count, about four bytes a token, not the tokenizer, whose first load
+        // would delay the retry on a fallback target by ~100 ms.
+        let bytes = task.prompt_to_send().len() + task.system.as_deref().map_or(0, str::len);
+        usage.prompt_tokens = Some(bytes.div_ceil(4) as u64);
+        usage.completion_tokens = Some(0);
+        usage.estimated = true;
+    }
     if usage.prompt_tokens.is_none() || usage.completion_tokens.is_none() {
         let (model, system, prompt) = (
             task.target().1.to_string(),

@@ -151,7 +151,16 @@ pub fn forward<R: Runtime>(app: AppHandle<R>, engine: Engine, mut events: Receiv
                             warning: None,
                         },
                         EventKind::BudgetWarning { message, .. } => Side {
-                            warning: Some(message.clone()),
+                            warning: Some(("Budget at 80%", message.clone())),
+                            ..Side::default()
+                        },
+                        // Refused credentials hidden by a fallback: worth fixing.
+                        EventKind::Fallback {
+                            warning: true,
+                            message,
+                            ..
+                        } => Side {
+                            warning: Some(("Credentials refused", message.clone())),
                             ..Side::default()
                         },
                         _ => Side::default(),
@@ -195,8 +204,9 @@ struct Side {
     status: bool,
     /// A task that completed or failed.
     finished: Option<Finished>,
-    /// A budget reached 80% of its cap.
-    warning: Option<String>,
+    /// A warning to notify, title and body: a budget reached 80% of its cap,
+    /// or a fallback hid refused credentials.
+    warning: Option<(&'static str, String)>,
 }
 
 /// Runs the tray status and notifications for the forwarder. Whatever piled up
@@ -217,11 +227,8 @@ fn side_effects<R: Runtime>(
                 finished.extend(more.finished);
                 warnings.extend(more.warning);
             }
-            for warning in warnings {
-                notifications::show(
-                    &app,
-                    &Notice::new("Budget at 80%", warning, OpenTarget::Window),
-                );
+            for (title, body) in warnings {
+                notifications::show(&app, &Notice::new(title, body, OpenTarget::Window));
             }
             if status {
                 StatusChanged::publish(&app, &engine).await;

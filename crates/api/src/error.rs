@@ -118,7 +118,8 @@ impl From<TaskError> for HttpError {
             TaskError::NotFound(_)
             | TaskError::ScheduleNotFound(_)
             | TaskError::DeliveryNotFound(_)
-            | TaskError::BudgetNotFound(_) => HttpError::not_found(message),
+            | TaskError::BudgetNotFound(_)
+            | TaskError::GroupNotFound(_) => HttpError::not_found(message),
             TaskError::Conflict { .. } => {
                 HttpError::new(StatusCode::CONFLICT, "invalid_state", message)
             }

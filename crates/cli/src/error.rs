@@ -112,6 +112,7 @@ impl CliError {
             | CliError::Task(TaskError::ScheduleNotFound(_))
             | CliError::Task(TaskError::DeliveryNotFound(_))
             | CliError::Task(TaskError::BudgetNotFound(_))
+            | CliError::Task(TaskError::GroupNotFound(_))
             | CliError::Task(TaskError::IdempotencyKeyReused(_))
             | CliError::Import(ImportError::Task(TaskError::Invalid { .. }))
             | CliError::Provider(ProviderConfigError::Invalid { .. })

@@ -51,6 +51,7 @@ macro_rules! conformance_suite {
     ($name:ident, $backend:ty) => {
         mod $name {
             use crate::firing::tests as firing;
+            use crate::group::tests as group;
             use crate::lifecycle::tests as lifecycle;
             use crate::model_tests as model;
 
@@ -73,6 +74,9 @@ macro_rules! conformance_suite {
             run!(firing::a_due_schedule_fires_once_per_occurrence_even_across_a_crash);
             run!(lifecycle::a_completion_records_its_deliveries_in_the_same_unit_and_tries_move_them_on);
             run!(lifecycle::budgets_reserve_at_claim_and_every_ending_settles_in_the_same_unit);
+            run!(group::a_join_waits_for_every_row_and_reads_their_answers_in_input_order);
+            run!(group::a_failed_row_cancels_an_all_join_and_a_group_retry_brings_both_back);
+            run!(group::a_completed_join_runs_on_what_completed_and_a_group_cancel_never_starts_it);
             run!(model::store_and_lifecycle_agree_with_the_model_across_commits_aborts_and_crashes);
             run!(model::an_imported_running_record_is_recovered_like_after_a_crash);
         }

@@ -65,6 +65,9 @@ pub enum TaskError {
     DeliveryNotFound(String),
     #[error("no budget is named '{0}'")]
     BudgetNotFound(String),
+    /// No group has this name or id.
+    #[error("no group is named '{0}'")]
+    GroupNotFound(String),
     /// The task's state does not allow the operation; nothing was changed.
     #[error("task {id} is {state}: {message}")]
     Conflict {
@@ -103,7 +106,8 @@ impl TaskError {
             TaskError::NotFound(_)
             | TaskError::ScheduleNotFound(_)
             | TaskError::DeliveryNotFound(_)
-            | TaskError::BudgetNotFound(_) => "not_found",
+            | TaskError::BudgetNotFound(_)
+            | TaskError::GroupNotFound(_) => "not_found",
             TaskError::Conflict { .. } => "invalid_state",
             TaskError::ShuttingDown => "shutting_down",
             TaskError::Storage(_) => "storage",

@@ -19,6 +19,7 @@
 //! - `pg`: PostgreSQL as the second `storage` backend (the shared queue).
 //! - `scheduler`: moves scheduled tasks to queued when due, and fires schedules.
 //! - `schedule`: recurring [`Schedule`]s: the record, policies, cron arithmetic.
+//! - `group`: groups (`map`): one prompt over many rows, their counts, the join.
 //! - `firing`: what schedules do inside one write transaction (fire, policies).
 //! - `schedule_api`: the engine's schedule operations.
 //! - `pool`: the dispatcher, the only code that claims tasks and starts
@@ -59,6 +60,8 @@ mod export;
 mod fallback;
 mod filter;
 mod firing;
+mod group;
+mod group_api;
 #[cfg(feature = "clap")]
 mod flags;
 mod health;
@@ -72,6 +75,7 @@ mod pool;
 mod private_fs;
 mod prompt;
 mod provider;
+mod rows;
 mod schedule;
 mod schedule_api;
 mod scheduler;
@@ -104,6 +108,10 @@ pub use export::{ExportFile, ExportSummary, EXPORT_FORMAT_VERSION};
 pub use filter::TaskFilter;
 #[cfg(feature = "clap")]
 pub use flags::max_attempts as parse_max_attempts;
+pub use rows::{ResultFormat, RowSource};
+pub use group::{
+    Group, GroupId, GroupJoin, GroupMember, GroupStatus, JoinOn, NewJoin, NewMap, MAX_GROUP_NAME,
+};
 pub use health::Health;
 pub use idempotency::{Created, IdempotencyKey, IDEMPOTENCY_RETENTION, MAX_IDEMPOTENCY_KEY};
 pub use lifecycle::{Cancelled, ImportReport};

@@ -109,7 +109,12 @@ pub struct ImportReport {
 }
 
 /// Writes `new` over `old`, refusing an edge the state machine does not have.
-fn save(txn: &mut impl TaskTxn, ctx: &mut Ctx, old: &Task, new: Task) -> Result<Task, TaskError> {
+pub(crate) fn save(
+    txn: &mut impl TaskTxn,
+    ctx: &mut Ctx,
+    old: &Task,
+    new: Task,
+) -> Result<Task, TaskError> {
     if old.status != new.status && !old.status.can_move_to(new.status) {
         return Err(TaskError::conflict(
             old.id,
@@ -121,6 +126,10 @@ fn save(txn: &mut impl TaskTxn, ctx: &mut Ctx, old: &Task, new: Task) -> Result<
     if old.status != new.status {
         ctx.events
             .push(Draft::state(Some(old.status), &new, ctx.now));
+        // A group's counts change with its members, in the same transaction.
+        if let Some(member) = &new.group {
+            crate::group::on_change(txn, ctx, member, old.status, &new)?;
+        }
     }
     Ok(new)
 }
@@ -207,7 +216,16 @@ fn bind_for_run(txn: &impl TaskTxn, task: &mut Task, now: DateTime<Utc>) -> Resu
         .output_schema
         .as_ref()
         .and_then(|_| crate::structured::correction(&task.history));
-    if !prompt::has_variables(&task.prompt) && correction.is_none() {
+    // A join's `{{items}}` are its group's answers, read as its attempt starts.
+    let joined = match task.group.as_ref().filter(|m| m.is_join()) {
+        Some(m) => Some(crate::group::join_prompt(txn, m.group_id, &task.prompt)?),
+        None => None,
+    };
+    let text = joined.as_deref().unwrap_or(&task.prompt);
+    if !prompt::has_variables(text) && correction.is_none() {
+        if joined.is_some() {
+            task.effective_prompt = joined;
+        }
         return Ok(());
     }
     let parent = match task.parent_task_id {
@@ -244,7 +262,7 @@ fn bind_for_run(txn: &impl TaskTxn, task: &mut Task, now: DateTime<Utc>) -> Resu
         parent_json: parent.as_ref().and_then(|p| p.output_json.as_ref()),
         ..Values::at(now, zone)
     };
-    let mut bound = prompt::bind(&task.prompt, &values);
+    let mut bound = prompt::bind(text, &values);
     bound.push_str(correction.as_deref().unwrap_or(""));
     // Nothing to bind (a record saved before variables, naming none it has).
     if bound != task.prompt {
@@ -274,7 +292,7 @@ fn previous_run_output(
     })
 }
 
-fn ready_state(task: &Task, now: DateTime<Utc>) -> TaskState {
+pub(crate) fn ready_state(task: &Task, now: DateTime<Utc>) -> TaskState {
     match task.scheduled_for {
         Some(at) if at > now => TaskState::Scheduled,
         _ => TaskState::Queued,
@@ -718,7 +736,7 @@ fn close_attempt(
 
 /// Completion releases waiting children; failure or cancellation cancels them.
 /// The end of a schedule's run may start a fire queued behind it.
-fn after_change(txn: &mut impl TaskTxn, ctx: &mut Ctx, task: &Task) -> Result<(), TaskError> {
+pub(crate) fn after_change(txn: &mut impl TaskTxn, ctx: &mut Ctx, task: &Task) -> Result<(), TaskError> {
     release_children(txn, ctx, task)?;
     if task.status.is_terminal() {
         crate::firing::run_ended(txn, ctx, task)?;
@@ -843,6 +861,9 @@ pub(crate) fn retry(
             }
             _ => task.status = TaskState::Waiting,
         }
+    } else if old.group.as_ref().is_some_and(|m| m.is_join()) {
+        // A join waits for its group's rows again (see `group`).
+        task.status = TaskState::Waiting;
     } else {
         task.status = TaskState::Queued;
     }
@@ -865,7 +886,14 @@ pub(crate) fn retry(
     task.started_at = None;
     task.finished_at = None;
     task.latency_ms = None;
-    save(txn, ctx, &old, task)
+    let task = save(txn, ctx, &old, task)?;
+    match &task.group {
+        Some(member) if member.is_join() => {
+            crate::group::join_waiting(txn, ctx, member.group_id)?;
+            txn.require(id)
+        }
+        _ => Ok(task),
+    }
 }
 
 /// Crash recovery: the running tasks whose owner is gone (see

@@ -13,6 +13,7 @@
 use crate::budget::Budget;
 use crate::delivery::{Delivery, DeliveryId, DeliveryStatus};
 use crate::error::TaskError;
+use crate::group::{Group, GroupId};
 use crate::provider::ProviderSettings;
 use crate::schedule::{Schedule, ScheduleId};
 use crate::state::TaskState;
@@ -26,7 +27,7 @@ use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
 /// The schema version this code writes; a database at a newer one is refused.
-pub const PG_SCHEMA_VERSION: i32 = 4;
+pub const PG_SCHEMA_VERSION: i32 = 5;
 
 /// Taken (as a transaction-level advisory lock) while migrating, so runners
 /// starting at once migrate one at a time.
@@ -105,6 +106,17 @@ fn migrations() -> Vec<String> {
              record bytea NOT NULL
          );"
         .to_string(),
+        // Groups (`map`): a row task carries its group and row number, so a
+        // group's rows are read in input order from an index.
+        "CREATE TABLE baton_groups (
+             id uuid PRIMARY KEY,
+             name_key text NOT NULL UNIQUE,
+             record bytea NOT NULL
+         );
+         ALTER TABLE baton_tasks ADD COLUMN group_id uuid, ADD COLUMN group_row integer;
+         CREATE INDEX baton_tasks_group ON baton_tasks (group_id, group_row)
+             WHERE group_row IS NOT NULL;"
+            .to_string(),
     ]
 }
 
@@ -154,6 +166,10 @@ fn db(e: postgres::Error) -> TaskError {
 }
 
 fn uuid_of(id: TaskId) -> Uuid {
+    Uuid::from_u128(id.as_u128())
+}
+
+fn group_uuid(id: GroupId) -> Uuid {
     Uuid::from_u128(id.as_u128())
 }
 
@@ -425,10 +441,12 @@ impl TaskTxn for PgTxn<'_> {
                 )));
             }
         } else {
+            let group = new.group.as_ref();
             self.execute(
                 "INSERT INTO baton_tasks
-                     (id, status, due_at, parent_id, schedule_id, tags, record, runner_id)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                     (id, status, due_at, parent_id, schedule_id, tags, record, runner_id,
+                      group_id, group_row)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 &[
                     &id,
                     &status,
@@ -438,6 +456,8 @@ impl TaskTxn for PgTxn<'_> {
                     &new.tags,
                     &record,
                     &runner,
+                    &group.map(|m| group_uuid(m.group_id)),
+                    &group.and_then(|m| m.row).map(|r| r as i32),
                 ],
             )?;
         }
@@ -655,6 +675,45 @@ impl TaskTxn for PgTxn<'_> {
         )?;
         record("budget", &rows)
     }
+
+    fn group(&self, id: GroupId) -> Result<Option<Group>, TaskError> {
+        // Locked: every row's ending rewrites its group's counts.
+        let rows = self.query(
+            "SELECT record FROM baton_groups WHERE id = $1 FOR UPDATE",
+            &[&group_uuid(id)],
+        )?;
+        record("group", &rows)
+    }
+
+    fn group_named(&self, name: &str) -> Result<Option<GroupId>, TaskError> {
+        let rows = self.query(
+            "SELECT id FROM baton_groups WHERE name_key = $1",
+            &[&name.to_lowercase()],
+        )?;
+        Ok(rows.first().map(|r| GroupId::from_u128(r.get::<_, Uuid>(0).as_u128())))
+    }
+
+    fn put_group(&mut self, _old: Option<&Group>, new: &Group) -> Result<(), TaskError> {
+        self.execute(
+            "INSERT INTO baton_groups (id, name_key, record) VALUES ($1, $2, $3)
+             ON CONFLICT (id) DO UPDATE SET record = excluded.record",
+            &[
+                &group_uuid(new.id),
+                &new.name.to_lowercase(),
+                &encode("group", new)?,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn group_rows(&self, id: GroupId) -> Result<Vec<TaskId>, TaskError> {
+        let rows = self.query(
+            "SELECT id FROM baton_tasks WHERE group_id = $1 AND group_row IS NOT NULL
+             ORDER BY group_row",
+            &[&group_uuid(id)],
+        )?;
+        Ok(rows.iter().map(task_id).collect())
+    }
 }
 
 impl Storage for PgStore {
@@ -795,6 +854,35 @@ impl Storage for PgStore {
                 .query("SELECT record FROM baton_budgets ORDER BY name", &[])
                 .map_err(db)?;
             records("budget", &rows)
+        })
+    }
+
+    fn groups(&self) -> Result<Vec<Group>, TaskError> {
+        self.read(|c| {
+            let rows = c
+                .query("SELECT record FROM baton_groups ORDER BY id", &[])
+                .map_err(db)?;
+            records("group", &rows)
+        })
+    }
+
+    fn group_tasks(
+        &self,
+        id: GroupId,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<Task>, TaskError> {
+        let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(|c| {
+            let rows = c
+                .query(
+                    "SELECT record FROM baton_tasks WHERE group_id = $1 AND group_row IS NOT NULL
+                     ORDER BY group_row OFFSET $2 LIMIT $3",
+                    &[&group_uuid(id), &offset, &limit],
+                )
+                .map_err(db)?;
+            records("task", &rows)
         })
     }
 }

@@ -63,7 +63,7 @@ impl TaskState {
                 | (Scheduled, Queued | Cancelled)
                 | (Queued, Running | Cancelled)
                 | (Running, Completed | Scheduled | Failed | Cancelled | Queued)
-                | (Failed, Queued)
+                | (Failed, Queued | Waiting)
                 | (Cancelled, Queued | Waiting)
         )
     }
@@ -147,6 +147,7 @@ mod tests {
         (Running, Cancelled),
         (Running, Queued),
         (Failed, Queued),
+        (Failed, Waiting),
         (Cancelled, Queued),
         (Cancelled, Waiting),
     ];

@@ -29,6 +29,7 @@
 use crate::budget::Budget;
 use crate::delivery::{Delivery, DeliveryId};
 use crate::error::TaskError;
+use crate::group::{Group, GroupId};
 use crate::provider::ProviderSettings;
 use crate::schedule::{Schedule, ScheduleId};
 use crate::store::{KeyRecord, ListQuery, StatusCounts};
@@ -115,6 +116,18 @@ pub(crate) trait TaskTxn {
 
     /// The budget removed, if there was one.
     fn remove_budget(&mut self, name: &str) -> Result<Option<Budget>, TaskError>;
+
+    fn group(&self, id: GroupId) -> Result<Option<Group>, TaskError>;
+
+    /// The id of the group with this name, in any case.
+    fn group_named(&self, name: &str) -> Result<Option<GroupId>, TaskError>;
+
+    /// Writes `new` over `old` (`None`: a new group, whose name the caller
+    /// has checked is free).
+    fn put_group(&mut self, old: Option<&Group>, new: &Group) -> Result<(), TaskError>;
+
+    /// A group's row tasks in input order (a row task is indexed when put).
+    fn group_rows(&self, id: GroupId) -> Result<Vec<TaskId>, TaskError>;
 }
 
 /// One unit of work: its operations, then commit (or drop to abort).
@@ -168,4 +181,11 @@ pub(crate) trait Storage {
 
     /// Every budget, in name order, as stored (a period may have ended).
     fn budgets(&self) -> Result<Vec<Budget>, TaskError>;
+
+    /// Every group, oldest first.
+    fn groups(&self) -> Result<Vec<Group>, TaskError>;
+
+    /// A page of a group's row tasks, in input order.
+    fn group_tasks(&self, id: GroupId, offset: usize, limit: usize)
+        -> Result<Vec<Task>, TaskError>;
 }

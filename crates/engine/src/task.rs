@@ -387,6 +387,9 @@ pub struct Task {
     /// the next is tried; [`DEFAULT_FALLBACK_AFTER`] when `None`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback_after: Option<u32>,
+    /// The group (`baton map`) this task is a row or the join of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<crate::group::GroupMember>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -505,6 +508,7 @@ impl Task {
             tags: Vec::new(),
             timezone: None,
             deliver: Default::default(),
+            group: None,
             reserved: Vec::new(),
             output_schema: None,
             output_json: None,

@@ -71,6 +71,7 @@ enum Command {
     RemoveProvider(String, Reply<bool>),
     Schedule(ScheduleOp, Reply<ScheduleDone>),
     Budget(crate::budget::BudgetOp, Reply<crate::budget::Budget>),
+    Group(crate::group::GroupOp, Reply<crate::group::Group>),
     /// A try of a delivery, as the deliverer reports it (kept, like an
     /// outcome, while the store cannot be written).
     DeliveryTried(
@@ -231,6 +232,9 @@ impl Writer {
         op: crate::budget::BudgetOp,
     ) -> Result<crate::budget::Budget, TaskError> {
         request!(self, Budget, op)
+    }
+    pub async fn group(&self, op: crate::group::GroupOp) -> Result<crate::group::Group, TaskError> {
+        request!(self, Group, op)
     }
     pub async fn delivery_tried(
         &self,
@@ -646,6 +650,10 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) -> Vec<Command> {
                 reply,
                 note(&mut poisoned, crate::budget::apply(txn, now, op)),
             ),
+            Command::Group(op, reply) => answer(
+                reply,
+                note(&mut poisoned, crate::group::apply(txn, &mut ctx, op)),
+            ),
             Command::DeliveryTried(id, attempt, outcome, reply) => {
                 let result = crate::outbox::tried(txn, &mut ctx, id, attempt, outcome.clone());
                 answer_or_keep(reply, note(&mut poisoned, result), move |r| {
@@ -826,6 +834,7 @@ fn refuse(cmd: Command) -> Answer {
         Command::Promote(_, r) => fail(r),
         Command::Schedule(_, r) => fail(r),
         Command::Budget(_, r) => fail(r),
+        Command::Group(_, r) => fail(r),
         Command::DeliveryTried(id, n, o, r) => {
             keep_or_fail(r, move |r| Command::DeliveryTried(id, n, o, r))
         }

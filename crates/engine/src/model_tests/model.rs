@@ -374,8 +374,8 @@ impl Model {
                 Some(bind(&t.prompt, p.output.as_deref().unwrap_or(""))),
             ),
             Some(p) if matches!(p.status, Failed | Cancelled) => return Err(Refused(id, from)),
-            // Only a cancelled task may go back to waiting; failed → waiting is no edge.
-            Some(_) if from == Failed => return Err(Refused(id, from)),
+            // Its parent is pending (a failed child only comes so by import):
+            // it waits again.
             Some(_) => (Waiting, None),
         };
         let t = self.task(id);

@@ -6,6 +6,7 @@ use super::{KeyRecord, ListQuery, StatusCounts, Store, WriteBatch, WriteTxn};
 use crate::budget::Budget;
 use crate::delivery::{Delivery, DeliveryId};
 use crate::error::TaskError;
+use crate::group::{Group, GroupId};
 use crate::provider::ProviderSettings;
 use crate::schedule::{Schedule, ScheduleId};
 use crate::state::TaskState;
@@ -111,6 +112,22 @@ impl TaskTxn for WriteTxn<'_> {
     fn remove_budget(&mut self, name: &str) -> Result<Option<Budget>, TaskError> {
         WriteTxn::remove_budget(self, name)
     }
+
+    fn group(&self, id: GroupId) -> Result<Option<Group>, TaskError> {
+        WriteTxn::group(self, id)
+    }
+
+    fn group_named(&self, name: &str) -> Result<Option<GroupId>, TaskError> {
+        WriteTxn::group_named(self, name)
+    }
+
+    fn put_group(&mut self, old: Option<&Group>, new: &Group) -> Result<(), TaskError> {
+        WriteTxn::put_group(self, old, new)
+    }
+
+    fn group_rows(&self, id: GroupId) -> Result<Vec<TaskId>, TaskError> {
+        WriteTxn::group_rows(self, id)
+    }
 }
 
 impl Storage for Store {
@@ -158,5 +175,18 @@ impl Storage for Store {
 
     fn budgets(&self) -> Result<Vec<Budget>, TaskError> {
         Store::budgets(self)
+    }
+
+    fn groups(&self) -> Result<Vec<Group>, TaskError> {
+        Store::groups(self)
+    }
+
+    fn group_tasks(
+        &self,
+        id: GroupId,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<Task>, TaskError> {
+        Store::group_tasks(self, id, offset, limit)
     }
 }

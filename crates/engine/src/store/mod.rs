@@ -9,6 +9,7 @@ mod backend;
 mod budgets;
 mod deliveries;
 mod file;
+mod groups;
 mod idempotency;
 mod schedules;
 mod tables;
@@ -38,7 +39,10 @@ use tables::*;
 ///    (recurring schedules; tasks may carry a `schedule_id`).
 /// 5. adds `idempotency` and `idempotency_by_time` (the `Idempotency-Key`s of
 ///    creating requests, kept 24 hours).
-pub const SCHEMA_VERSION: u64 = 7;
+/// 6. adds `deliveries`, `delivery_due` and `task_deliveries` (the outbox).
+/// 7. adds `budgets`.
+/// 8. adds `groups`, `group_names` and `group_rows` (`map`; tasks may carry a `group`).
+pub const SCHEMA_VERSION: u64 = 8;
 
 /// What `list` returns, newest first: a page of the tasks the filter passes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -233,6 +237,7 @@ impl Store {
                 idempotency::create_tables(&txn).map_err(fail)?;
                 deliveries::create_tables(&txn).map_err(fail)?;
                 budgets::create_tables(&txn).map_err(fail)?;
+                groups::create_tables(&txn).map_err(fail)?;
                 write::rebuild_indexes(&txn).map_err(fail)?;
             }
         }
@@ -455,6 +460,7 @@ fn migrate(txn: &redb::WriteTransaction, from: u64) -> Result<(), TaskError> {
         4 => idempotency::create_tables(txn),
         5 => deliveries::create_tables(txn),
         6 => budgets::create_tables(txn),
+        7 => groups::create_tables(txn),
         other => Err(TaskError::Storage(format!(
             "no migration from schema version {other}"
         ))),

@@ -55,6 +55,14 @@ pub(super) const TASK_DELIVERIES: TableDefinition<(u128, u128), ()> =
 /// Budget name → the budget as JSON, with its current period's counts.
 pub(super) const BUDGETS: TableDefinition<&str, &[u8]> = TableDefinition::new("budgets");
 
+/// Group id → the group as JSON, with its counts.
+pub(super) const GROUPS: TableDefinition<u128, &[u8]> = TableDefinition::new("groups");
+/// A group's name, lowercased → its id: names are unique regardless of case.
+pub(super) const GROUP_NAMES: TableDefinition<&str, u128> = TableDefinition::new("group_names");
+/// (group id, row number) → the row's task: a group's rows in input order.
+pub(super) const GROUP_ROWS: TableDefinition<(u128, u32), u128> =
+    TableDefinition::new("group_rows");
+
 pub(super) const SCHEMA_KEY: &str = "schema_version";
 
 pub(super) fn micros(t: DateTime<Utc>) -> i64 {

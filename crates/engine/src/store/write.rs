@@ -163,6 +163,7 @@ impl WriteTxn<'_> {
                 held_mut(&mut self.children, self.txn, CHILDREN)?
                     .insert((parent.as_u128(), id), ())?;
             }
+            self.index_group_row(new)?;
             if let Some(schedule) = new.schedule_id {
                 // Not held: only a fire writes it, once per new task.
                 self.txn

@@ -20,6 +20,7 @@ mod discovery;
 mod error;
 mod events;
 mod extract;
+mod groups;
 mod guard;
 mod openapi;
 mod providers;

@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document, served at `/openapi.json` and checked into
 //! `docs/openapi.json` (a test regenerates it and fails on drift).
 
-use crate::{budgets, deliveries, events, providers, routes, wire};
+use crate::{budgets, deliveries, events, groups, providers, routes, wire};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -40,6 +40,13 @@ use utoipa::{Modify, OpenApi};
         budgets::list_budgets,
         budgets::set_budget,
         budgets::remove_budget,
+        groups::map_rows,
+        groups::list_groups,
+        groups::get_group,
+        groups::group_tasks,
+        groups::cancel_group,
+        groups::retry_group,
+        groups::export_group,
         providers::list_providers,
         providers::save_provider,
         providers::remove_provider,
@@ -86,6 +93,15 @@ use utoipa::{Modify, OpenApi};
         baton_engine::BudgetPeriod,
         baton_engine::BudgetScope,
         baton_engine::Reserved,
+        baton_engine::Group,
+        baton_engine::GroupJoin,
+        baton_engine::GroupMember,
+        baton_engine::GroupStatus,
+        baton_engine::JoinOn,
+        baton_engine::NewMap,
+        baton_engine::NewJoin,
+        baton_engine::RowSource,
+        baton_engine::ResultFormat,
         wire::ProviderRequest,
         wire::TestProvider,
         wire::ProviderTestResult,
@@ -107,6 +123,7 @@ use utoipa::{Modify, OpenApi};
         (name = "schedules", description = "recurring schedules: add, edit, pause, resume, remove, run now"),
         (name = "providers", description = "the LLM providers tasks can name: list, add or replace, remove, test, the models each lists; local servers found on loopback and added on request; keys are never answered"),
         (name = "budgets", description = "caps on spending in money or tokens, per day or month, overall or per provider or schedule: list with what was spent, set, remove"),
+        (name = "groups", description = "one prompt over many rows (a CSV, JSON Lines or a list), with an optional join over every answer in input order: create, list, show, rows, cancel, retry, export the results"),
         (name = "events", description = "the live stream of task events"),
         (name = "transfer", description = "export and import every task and schedule"),
         (name = "server", description = "health and this document"),

@@ -9,7 +9,7 @@ use crate::wire::{
     CancelTask, CancelledTask, ChainTask, ErrorBody, Health, ImportSummary, RetryTask,
     ScheduleRequest, ScheduleRun,
 };
-use crate::{budgets, deliveries, providers};
+use crate::{budgets, deliveries, groups, providers};
 use axum::extract::{DefaultBodyLimit, Path, Query, RawQuery, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -53,6 +53,10 @@ pub(crate) fn router(state: AppState, guard: Arc<Guard>, limits: Limits) -> Rout
     let import = post(import)
         .layer::<_, Infallible>(DefaultBodyLimit::max(limits.import))
         .layer::<_, Infallible>(Extension(BodyLimit(limits.import)));
+    // A group's input travels in its body: it may be as large as an import.
+    let map = post(groups::map_rows)
+        .layer::<_, Infallible>(DefaultBodyLimit::max(limits.import))
+        .layer::<_, Infallible>(Extension(BodyLimit(limits.import)));
     Router::new()
         .route("/health", get(health))
         .route("/tasks", post(create_task).get(list_tasks))
@@ -82,6 +86,12 @@ pub(crate) fn router(state: AppState, guard: Arc<Guard>, limits: Limits) -> Rout
             "/budgets/{name}",
             axum::routing::delete(budgets::remove_budget),
         )
+        .route("/groups", map.get(groups::list_groups))
+        .route("/groups/{key}", get(groups::get_group))
+        .route("/groups/{key}/tasks", get(groups::group_tasks))
+        .route("/groups/{key}/cancel", post(groups::cancel_group))
+        .route("/groups/{key}/retry", post(groups::retry_group))
+        .route("/groups/{key}/export", get(groups::export_group))
         .route("/providers", get(providers::list_providers))
         .route(
             "/providers/{name}",

@@ -71,6 +71,10 @@ pub enum Command {
     Deliveries(crate::commands::deliveries::DeliveriesArgs),
     /// Caps on spending in money or tokens, per day or month: set, list, remove
     Budget(crate::commands::budget::BudgetArgs),
+    /// Run a prompt over every row of a CSV, JSON Lines or text file, as one group
+    Map(crate::commands::group::MapArgs),
+    /// Groups made by `map`: list, show, cancel, retry, export the results
+    Group(crate::commands::group::GroupArgs),
 }
 
 impl Command {
@@ -162,6 +166,9 @@ pub struct RetryArgs {
 pub struct ListArgs {
     #[command(flatten)]
     pub filter: TaskFilter,
+    /// Only the rows of this group (its name or id), in input order
+    #[arg(long, value_name = "GROUP")]
+    pub group: Option<String>,
     /// At most this many tasks
     #[arg(
         long,

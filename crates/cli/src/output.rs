@@ -18,6 +18,108 @@ pub fn emit(text: &str) -> Result<(), CliError> {
     }
 }
 
+/// Bytes as they are (an export in CSV or JSON Lines).
+pub fn emit_bytes(bytes: &[u8]) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::Stdout(e)),
+        _ => Ok(()),
+    }
+}
+
+/// One line per group: its progress.
+pub fn groups(list: &[baton_engine::Group]) -> String {
+    if list.is_empty() {
+        return "no groups\n".into();
+    }
+    let mut out = format!(
+        "{:<36}  {:<24}  {:<9}  {:>15}  {:>6}  {}\n",
+        "ID", "NAME", "STATUS", "DONE", "FAILED", "JOIN"
+    );
+    for g in list {
+        let _ = writeln!(
+            out,
+            "{:<36}  {:<24}  {:<9}  {:>15}  {:>6}  {}",
+            g.id,
+            cell(&g.name, 24),
+            group_status(g.status),
+            format!("{}/{}", g.completed + g.failed + g.cancelled, g.total),
+            g.failed + g.cancelled,
+            g.join.as_ref().map(|j| j.status.as_str()).unwrap_or("-")
+        );
+    }
+    out
+}
+
+fn group_status(s: baton_engine::GroupStatus) -> &'static str {
+    use baton_engine::GroupStatus::*;
+    match s {
+        Running => "running",
+        Completed => "completed",
+        Failed => "failed",
+        Cancelled => "cancelled",
+    }
+}
+
+/// A group's progress, then its first rows (input order) with their states.
+pub fn group(g: &baton_engine::Group, rows: &[baton_engine::Task]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "group     {} ({})", g.name, g.id);
+    let _ = writeln!(out, "status    {}", group_status(g.status));
+    let _ = writeln!(
+        out,
+        "rows      {} total: {} completed, {} failed, {} cancelled, {} to finish",
+        g.total,
+        g.completed,
+        g.failed,
+        g.cancelled,
+        g.pending()
+    );
+    let _ = writeln!(out, "columns   {}", g.columns.join(", "));
+    if let Some(j) = &g.join {
+        let _ = writeln!(
+            out,
+            "join      {} ({}, runs on {})",
+            j.task_id,
+            j.status.as_str(),
+            match j.on {
+                baton_engine::JoinOn::All => "all rows completed",
+                baton_engine::JoinOn::Completed => "the completed rows",
+            }
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n{:>6}  {:<36}  {:<9}  OUTPUT",
+        "ROW", "TASK", "STATUS"
+    );
+    for t in rows {
+        let row = t.group.as_ref().and_then(|m| m.row).unwrap_or(0);
+        let answer = t
+            .output
+            .as_deref()
+            .or(t.error.as_deref())
+            .unwrap_or("")
+            .replace('\n', " ");
+        let _ = writeln!(
+            out,
+            "{row:>6}  {:<36}  {:<9}  {}",
+            t.id,
+            t.status.as_str(),
+            cell(&answer, 60)
+        );
+    }
+    if (rows.len() as u32) < g.total {
+        let _ = writeln!(
+            out,
+            "… {} more rows (`baton list --group {}` or `baton group export`)",
+            g.total - rows.len() as u32,
+            g.name
+        );
+    }
+    out
+}
+
 /// Pretty JSON with a final newline; the field names are the serde names.
 pub fn json(value: &impl Serialize) -> Result<String, CliError> {
     serde_json::to_string_pretty(value)

@@ -385,6 +385,72 @@ impl Remote {
             .await
     }
 
+    pub async fn map(&self, new: baton_engine::NewMap) -> Result<baton_engine::Group, CliError> {
+        self.send(self.post("/groups").json(&new)).await
+    }
+
+    pub async fn groups(&self) -> Result<Vec<baton_engine::Group>, CliError> {
+        self.send(self.get("/groups")).await
+    }
+
+    pub async fn find_group(&self, key: &str) -> Result<baton_engine::Group, CliError> {
+        let path = format!("/groups/{}", path_segment(key.trim()));
+        self.send(self.get(&path)).await
+    }
+
+    pub async fn group_tasks(
+        &self,
+        id: baton_engine::GroupId,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<Task>, CliError> {
+        // The API answers at most 1000 rows a page: ask page by page.
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let want = (limit - out.len()).min(1000);
+            let path = format!(
+                "/groups/{id}/tasks?offset={}&limit={want}",
+                offset + out.len()
+            );
+            let page: Vec<Task> = self.send(self.get(&path)).await?;
+            let done = page.len() < want;
+            out.extend(page);
+            if done {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn cancel_group(
+        &self,
+        id: baton_engine::GroupId,
+    ) -> Result<baton_engine::Group, CliError> {
+        self.send(self.post(&format!("/groups/{id}/cancel"))).await
+    }
+
+    pub async fn retry_group(
+        &self,
+        id: baton_engine::GroupId,
+    ) -> Result<baton_engine::Group, CliError> {
+        self.send(self.post(&format!("/groups/{id}/retry"))).await
+    }
+
+    pub async fn export_group(
+        &self,
+        id: baton_engine::GroupId,
+        format: baton_engine::ResultFormat,
+    ) -> Result<Vec<u8>, CliError> {
+        let format = match format {
+            baton_engine::ResultFormat::Csv => "csv",
+            baton_engine::ResultFormat::Jsonl => "jsonl",
+        };
+        let path = format!("/groups/{id}/export?format={format}");
+        let response = self.respond(self.get(&path)).await?;
+        let bytes = response.bytes().await.map_err(|e| self.unreachable(e))?;
+        Ok(bytes.to_vec())
+    }
+
     /// What the engine found on its loopback; adds nothing.
     pub async fn detect_local_servers(&self) -> Result<Detection, CliError> {
         self.send(self.get("/local-servers")).await

@@ -56,6 +56,15 @@ impl TaskFilter {
     pub(crate) fn has_tag(&self, task: &Task) -> bool {
         self.tag.as_ref().is_none_or(|t| task.tags.contains(t))
     }
+
+    /// Whether `task` passes every condition of the filter.
+    pub fn passes(&self, task: &Task) -> bool {
+        self.status.is_none_or(|s| s == task.status)
+            && self
+                .parent_task_id
+                .is_none_or(|p| task.parent_task_id == Some(p))
+            && self.has_tag(task)
+    }
 }
 
 /// A status word, in any case.

@@ -205,7 +205,11 @@ pub(crate) enum GroupOp {
     Retry(GroupId),
 }
 
-pub(crate) fn apply(txn: &mut impl TaskTxn, ctx: &mut Ctx, op: GroupOp) -> Result<Group, TaskError> {
+pub(crate) fn apply(
+    txn: &mut impl TaskTxn,
+    ctx: &mut Ctx,
+    op: GroupOp,
+) -> Result<Group, TaskError> {
     match op {
         GroupOp::Create { group, rows, join } => create(txn, ctx, *group, rows, join.map(|j| *j)),
         GroupOp::Cancel(id) => cancel(txn, ctx, id),

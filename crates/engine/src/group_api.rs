@@ -133,8 +133,8 @@ impl Engine {
             .await?
             .ok_or_else(|| TaskError::GroupNotFound(id.to_string()))?;
         self.read(move |store| {
-            let mut writer = crate::rows::ResultWriter::new(format, &group.columns, out)
-                .map_err(io_error)?;
+            let mut writer =
+                crate::rows::ResultWriter::new(format, &group.columns, out).map_err(io_error)?;
             let mut offset = 0;
             loop {
                 let page = store.group_tasks(id, offset, EXPORT_PAGE)?;

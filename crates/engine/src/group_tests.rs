@@ -113,7 +113,10 @@ pub(crate) fn a_join_waits_for_every_row_and_reads_their_answers_in_input_order<
     });
     assert_eq!(store.get(join).unwrap().unwrap().status, TaskState::Waiting);
     let g = &store.groups().unwrap()[0];
-    assert_eq!((g.completed, g.pending(), g.status), (2, 1, GroupStatus::Running));
+    assert_eq!(
+        (g.completed, g.pending(), g.status),
+        (2, 1, GroupStatus::Running)
+    );
 
     write(&store, |txn, ctx| {
         finish(txn, ctx, answered(rows[1], 1, "second")).unwrap()
@@ -156,13 +159,21 @@ pub(crate) fn a_failed_row_cancels_an_all_join_and_a_group_retry_brings_both_bac
         (1, 1, GroupStatus::Failed)
     );
 
-    let g = write(&store, |txn, ctx| apply(txn, ctx, GroupOp::Retry(group.id)).unwrap());
+    let g = write(&store, |txn, ctx| {
+        apply(txn, ctx, GroupOp::Retry(group.id)).unwrap()
+    });
     assert_eq!((g.failed, g.status), (0, GroupStatus::Running));
-    assert_eq!(store.get(rows[1]).unwrap().unwrap().status, TaskState::Queued);
+    assert_eq!(
+        store.get(rows[1]).unwrap().unwrap().status,
+        TaskState::Queued
+    );
     assert_eq!(store.get(join).unwrap().unwrap().status, TaskState::Waiting);
     // A second retry has nothing to do, and says so.
     let again = write(&store, |txn, ctx| apply(txn, ctx, GroupOp::Retry(group.id)));
-    assert!(matches!(again, Err(TaskError::Invalid { field: "group", .. })));
+    assert!(matches!(
+        again,
+        Err(TaskError::Invalid { field: "group", .. })
+    ));
 
     write(&store, |txn, ctx| claim(txn, ctx, 1).unwrap());
     write(&store, |txn, ctx| {
@@ -185,14 +196,22 @@ pub(crate) fn a_completed_join_runs_on_what_completed_and_a_group_cancel_never_s
     assert_eq!(store.get(join).unwrap().unwrap().status, TaskState::Queued);
     let claimed = write(&store, |txn, ctx| claim(txn, ctx, 1).unwrap());
     let prompt = claimed[0].effective_prompt.clone().unwrap();
-    assert!(prompt.contains("kept") && prompt.contains("row 2"), "{prompt}");
+    assert!(
+        prompt.contains("kept") && prompt.contains("row 2"),
+        "{prompt}"
+    );
 
     // Cancelling a group whose rows would all end does not start its join.
     let (group, rows, join) = create_group(&store, 2, JoinOn::Completed);
     write(&store, |txn, ctx| claim(txn, ctx, 1).unwrap());
-    let g = write(&store, |txn, ctx| apply(txn, ctx, GroupOp::Cancel(group.id)).unwrap());
+    let g = write(&store, |txn, ctx| {
+        apply(txn, ctx, GroupOp::Cancel(group.id)).unwrap()
+    });
     assert_eq!((g.cancelled, g.status), (2, GroupStatus::Cancelled));
-    assert_eq!(store.get(join).unwrap().unwrap().status, TaskState::Cancelled);
+    assert_eq!(
+        store.get(join).unwrap().unwrap().status,
+        TaskState::Cancelled
+    );
     for id in rows {
         assert_eq!(store.get(id).unwrap().unwrap().status, TaskState::Cancelled);
     }

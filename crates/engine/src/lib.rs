@@ -60,10 +60,10 @@ mod export;
 mod fallback;
 mod filter;
 mod firing;
-mod group;
-mod group_api;
 #[cfg(feature = "clap")]
 mod flags;
+mod group;
+mod group_api;
 mod health;
 mod idempotency;
 mod lifecycle;
@@ -108,7 +108,6 @@ pub use export::{ExportFile, ExportSummary, EXPORT_FORMAT_VERSION};
 pub use filter::TaskFilter;
 #[cfg(feature = "clap")]
 pub use flags::max_attempts as parse_max_attempts;
-pub use rows::{ResultFormat, RowSource};
 pub use group::{
     Group, GroupId, GroupJoin, GroupMember, GroupStatus, JoinOn, NewJoin, NewMap, MAX_GROUP_NAME,
 };
@@ -123,6 +122,7 @@ pub use provider::{
     ProviderKind, ProviderSettings, ProviderTest, Providers, Unrecognised, DEFAULT_IDLE_TIMEOUT_MS,
     DEFAULT_MAX_TOKENS, KEYCHAIN_SERVICE, MAX_PROVIDER_NAME,
 };
+pub use rows::{check_input_size, ResultFormat, RowSource};
 pub use schedule::{
     upcoming_fires, AutoPause, MissedPolicy, NewSchedule, OverlapPolicy, Schedule, ScheduleId,
     SkipReason, SkippedRuns, TaskTemplate, CATCH_UP_LIMIT, DEFAULT_PAUSE_AFTER_FAILURES,

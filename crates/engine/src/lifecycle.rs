@@ -736,7 +736,11 @@ fn close_attempt(
 
 /// Completion releases waiting children; failure or cancellation cancels them.
 /// The end of a schedule's run may start a fire queued behind it.
-pub(crate) fn after_change(txn: &mut impl TaskTxn, ctx: &mut Ctx, task: &Task) -> Result<(), TaskError> {
+pub(crate) fn after_change(
+    txn: &mut impl TaskTxn,
+    ctx: &mut Ctx,
+    task: &Task,
+) -> Result<(), TaskError> {
     release_children(txn, ctx, task)?;
     if task.status.is_terminal() {
         crate::firing::run_ended(txn, ctx, task)?;

@@ -690,7 +690,9 @@ impl TaskTxn for PgTxn<'_> {
             "SELECT id FROM baton_groups WHERE name_key = $1",
             &[&name.to_lowercase()],
         )?;
-        Ok(rows.first().map(|r| GroupId::from_u128(r.get::<_, Uuid>(0).as_u128())))
+        Ok(rows
+            .first()
+            .map(|r| GroupId::from_u128(r.get::<_, Uuid>(0).as_u128())))
     }
 
     fn put_group(&mut self, _old: Option<&Group>, new: &Group) -> Result<(), TaskError> {

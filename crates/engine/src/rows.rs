@@ -40,13 +40,20 @@ pub fn parse(source: RowSource, text: &str) -> Result<Rows, TaskError> {
     })
 }
 
-pub(crate) fn bind_row(template: &str, _columns: &[String], row: &serde_json::Map<String, serde_json::Value>) -> String {
+pub(crate) fn bind_row(
+    template: &str,
+    _columns: &[String],
+    row: &serde_json::Map<String, serde_json::Value>,
+) -> String {
     let item = row.get("item").and_then(|v| v.as_str()).unwrap_or("");
     template.replace("{{item}}", &item.replace("{{", "\\{{"))
 }
 
 pub(crate) fn bind_items(instruction: &str, items: &[(u32, &str)]) -> String {
-    let text: Vec<String> = items.iter().map(|(n, o)| format!("[row {n}]\n{o}")).collect();
+    let text: Vec<String> = items
+        .iter()
+        .map(|(n, o)| format!("[row {n}]\n{o}"))
+        .collect();
     instruction.replace("{{items}}", &text.join("\n\n").replace("{{", "\\{{"))
 }
 
@@ -81,10 +88,21 @@ impl<W: std::io::Write> ResultWriter<W> {
         values: &serde_json::Map<String, serde_json::Value>,
         task: &crate::task::Task,
     ) -> std::io::Result<()> {
-        let line = serde_json::json!({"values": values, "output": task.output, "status": task.status});
+        let line =
+            serde_json::json!({"values": values, "output": task.output, "status": task.status});
         writeln!(self.out, "{line}")
     }
     pub fn finish(self) -> std::io::Result<W> {
         Ok(self.out)
     }
+}
+
+pub fn check_input_size(bytes: u64) -> Result<(), TaskError> {
+    if bytes > 256 << 20 {
+        return Err(TaskError::invalid(
+            "rows",
+            "the file is over the limit of 256 MiB",
+        ));
+    }
+    Ok(())
 }

@@ -7,6 +7,7 @@ pub mod budget;
 pub mod deliveries;
 mod engine_run;
 mod follow;
+pub mod group;
 mod operations;
 pub mod provider;
 pub mod schedule;
@@ -80,6 +81,8 @@ async fn dispatch(command: Command, db: PathBuf) -> Result<(), CliError> {
         Command::Schedule(args) => schedule::run(&db, args).await,
         Command::Deliveries(args) => deliveries::run(&db, args).await,
         Command::Budget(args) => budget::run(&db, args).await,
+        Command::Map(args) => group::map(&db, args).await,
+        Command::Group(args) => group::run(&db, args).await,
     }
 }
 

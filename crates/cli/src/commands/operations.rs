@@ -7,9 +7,9 @@ use crate::error::CliError;
 use crate::remote::Remote;
 use baton_api::wire::{ImportSummary, ProviderTestResult, Secret};
 use baton_engine::{
-    ApiKey, Budget, Cancelled, Delivery, DeliveryId, Detection, Engine, ExportFile, IdempotencyKey,
-    ListQuery, NewBudget, NewSchedule, NewTask, ProviderSettings, Schedule, ScheduleId, Task,
-    TaskId,
+    ApiKey, Budget, Cancelled, Delivery, DeliveryId, Detection, Engine, ExportFile, Group, GroupId,
+    IdempotencyKey, ListQuery, NewBudget, NewMap, NewSchedule, NewTask, ProviderSettings,
+    ResultFormat, Schedule, ScheduleId, Task, TaskId,
 };
 use futures::future::BoxFuture;
 
@@ -64,6 +64,18 @@ pub(super) trait Operations: Send + Sync {
     fn budgets(&self) -> Answer<'_, Vec<Budget>>;
     fn set_budget(&self, new: NewBudget) -> Answer<'_, Budget>;
     fn remove_budget<'a>(&'a self, name: &'a str) -> Answer<'a, Budget>;
+    /// Creates a group: a task per row, and the join.
+    fn map(&self, new: NewMap) -> Answer<'_, Group>;
+    /// Every group, oldest first.
+    fn groups(&self) -> Answer<'_, Vec<Group>>;
+    /// The group with this name (any case) or id.
+    fn find_group<'a>(&'a self, key: &'a str) -> Answer<'a, Group>;
+    /// A page of a group's row tasks, in input order.
+    fn group_tasks(&self, id: GroupId, offset: usize, limit: usize) -> Answer<'_, Vec<Task>>;
+    fn cancel_group(&self, id: GroupId) -> Answer<'_, Group>;
+    fn retry_group(&self, id: GroupId) -> Answer<'_, Group>;
+    /// The results, in input order, in `format`.
+    fn export_group(&self, id: GroupId, format: ResultFormat) -> Answer<'_, Vec<u8>>;
     /// Lets go of what this command opened: the database; the API holds nothing.
     fn close(&self) -> BoxFuture<'_, ()>;
 }
@@ -219,6 +231,34 @@ impl Operations for Engine {
         Box::pin(async move { Ok(Engine::remove_budget(self, name).await?) })
     }
 
+    fn map(&self, new: NewMap) -> Answer<'_, Group> {
+        Box::pin(async move { Ok(Engine::map(self, new).await?) })
+    }
+
+    fn groups(&self) -> Answer<'_, Vec<Group>> {
+        Box::pin(async move { Ok(Engine::groups(self).await?) })
+    }
+
+    fn find_group<'a>(&'a self, key: &'a str) -> Answer<'a, Group> {
+        Box::pin(async move { Ok(Engine::find_group(self, key).await?) })
+    }
+
+    fn group_tasks(&self, id: GroupId, offset: usize, limit: usize) -> Answer<'_, Vec<Task>> {
+        Box::pin(async move { Ok(Engine::group_tasks(self, id, offset, limit).await?) })
+    }
+
+    fn cancel_group(&self, id: GroupId) -> Answer<'_, Group> {
+        Box::pin(async move { Ok(Engine::cancel_group(self, id).await?) })
+    }
+
+    fn retry_group(&self, id: GroupId) -> Answer<'_, Group> {
+        Box::pin(async move { Ok(Engine::retry_group(self, id).await?) })
+    }
+
+    fn export_group(&self, id: GroupId, format: ResultFormat) -> Answer<'_, Vec<u8>> {
+        Box::pin(async move { Ok(Engine::export_group(self, id, format, Vec::new()).await?) })
+    }
+
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(self.shutdown())
     }
@@ -354,6 +394,34 @@ impl Operations for Remote {
 
     fn remove_budget<'a>(&'a self, name: &'a str) -> Answer<'a, Budget> {
         Box::pin(Remote::remove_budget(self, name))
+    }
+
+    fn map(&self, new: NewMap) -> Answer<'_, Group> {
+        Box::pin(Remote::map(self, new))
+    }
+
+    fn groups(&self) -> Answer<'_, Vec<Group>> {
+        Box::pin(Remote::groups(self))
+    }
+
+    fn find_group<'a>(&'a self, key: &'a str) -> Answer<'a, Group> {
+        Box::pin(Remote::find_group(self, key))
+    }
+
+    fn group_tasks(&self, id: GroupId, offset: usize, limit: usize) -> Answer<'_, Vec<Task>> {
+        Box::pin(Remote::group_tasks(self, id, offset, limit))
+    }
+
+    fn cancel_group(&self, id: GroupId) -> Answer<'_, Group> {
+        Box::pin(Remote::cancel_group(self, id))
+    }
+
+    fn retry_group(&self, id: GroupId) -> Answer<'_, Group> {
+        Box::pin(Remote::retry_group(self, id))
+    }
+
+    fn export_group(&self, id: GroupId, format: ResultFormat) -> Answer<'_, Vec<u8>> {
+        Box::pin(Remote::export_group(self, id, format))
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {

@@ -36,7 +36,7 @@ pub async fn export(db: &Path, args: ExportArgs) -> Result<(), CliError> {
 /// leaves half a file and a symlink stays a symlink. A directory, FIFO, socket
 /// or device is refused (renaming over `/dev/full` would replace the device
 /// with a regular file). `-` is standard output.
-enum Destination {
+pub(super) enum Destination {
     Stdout,
     File {
         /// The resolved path the temporary file is renamed onto.
@@ -50,7 +50,7 @@ enum Destination {
 }
 
 impl Destination {
-    fn open(given: &Path) -> Result<Destination, CliError> {
+    pub(super) fn open(given: &Path) -> Result<Destination, CliError> {
         if given.as_os_str() == "-" {
             return Ok(Destination::Stdout);
         }
@@ -99,7 +99,7 @@ impl Destination {
         })
     }
 
-    fn write(&mut self, bytes: &[u8]) -> Result<(), CliError> {
+    pub(super) fn write(&mut self, bytes: &[u8]) -> Result<(), CliError> {
         match self {
             Destination::Stdout => output::emit(&String::from_utf8_lossy(bytes)),
             Destination::File { file, given, .. } => {
@@ -114,7 +114,7 @@ impl Destination {
 
     /// Makes the written content the destination's; the path written, unless
     /// it was standard output.
-    fn commit(mut self) -> Result<Option<PathBuf>, CliError> {
+    pub(super) fn commit(mut self) -> Result<Option<PathBuf>, CliError> {
         let Destination::File {
             target,
             given,

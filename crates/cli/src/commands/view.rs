@@ -8,12 +8,38 @@ use baton_engine::ListQuery;
 use std::path::Path;
 
 pub async fn list(db: &Path, args: ListArgs) -> Result<(), CliError> {
-    let query = ListQuery {
-        filter: args.filter,
-        limit: input::limit(args.limit)?,
-        ..ListQuery::default()
+    let limit = input::limit(args.limit)?;
+    let tasks = match args.group {
+        // A group's rows in input order, with the other filters applied to them.
+        Some(key) => {
+            let filter = args.filter;
+            with_reader(db, |backend| async move {
+                let group = backend.find_group(&key).await?;
+                let mut out = Vec::new();
+                let mut offset = 0;
+                while out.len() < limit {
+                    let page = backend.group_tasks(group.id, offset, 1000).await?;
+                    offset += page.len();
+                    let last = page.len() < 1000;
+                    out.extend(page.into_iter().filter(|t| filter.passes(t)));
+                    if last {
+                        break;
+                    }
+                }
+                out.truncate(limit);
+                Ok(out)
+            })
+            .await?
+        }
+        None => {
+            let query = ListQuery {
+                filter: args.filter,
+                limit,
+                ..ListQuery::default()
+            };
+            with_reader(db, |backend| async move { backend.list(query).await }).await?
+        }
     };
-    let tasks = with_reader(db, |backend| async move { backend.list(query).await }).await?;
     output::emit(&if args.json {
         output::json(&tasks)?
     } else {

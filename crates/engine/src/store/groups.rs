@@ -1,8 +1,8 @@
 //! Groups (`map`): the records, their names, and each group's rows in input order.
 
+use super::tables::decode;
 use super::tables::{GROUPS, GROUP_NAMES, GROUP_ROWS, TASKS};
 use super::{Store, WriteTxn};
-use super::tables::decode;
 use crate::error::TaskError;
 use crate::group::{Group, GroupId};
 use crate::task::{Task, TaskId};
@@ -32,7 +32,11 @@ fn rows_of(
 ) -> Result<Vec<TaskId>, TaskError> {
     let g = id.as_u128();
     let mut out = Vec::new();
-    for entry in table.range((g, 0)..=(g, u32::MAX))?.skip(offset).take(limit) {
+    for entry in table
+        .range((g, 0)..=(g, u32::MAX))?
+        .skip(offset)
+        .take(limit)
+    {
         out.push(TaskId::from_u128(entry?.1.value()));
     }
     Ok(out)
@@ -70,11 +74,7 @@ impl WriteTxn<'_> {
 
     /// Indexes a new row task under its group (called by `put` on insert).
     pub(super) fn index_group_row(&mut self, task: &Task) -> Result<(), TaskError> {
-        if let Some((group, row)) = task
-            .group
-            .as_ref()
-            .and_then(|m| Some((m.group_id, m.row?)))
-        {
+        if let Some((group, row)) = task.group.as_ref().and_then(|m| Some((m.group_id, m.row?))) {
             self.txn
                 .open_table(GROUP_ROWS)?
                 .insert((group.as_u128(), row), task.id.as_u128())?;

@@ -53,7 +53,10 @@ async fn a_join_runs_once_every_row_completed_on_their_answers_in_input_order() 
         at += found + needle.len();
     }
     let group = t.engine.find_group("NIGHTLY").await.unwrap();
-    assert_eq!((group.completed, group.status), (40, GroupStatus::Completed));
+    assert_eq!(
+        (group.completed, group.status),
+        (40, GroupStatus::Completed)
+    );
     let rows = t.engine.group_tasks(group.id, 0, 100).await.unwrap();
     let numbers: Vec<u32> = rows
         .iter()
@@ -134,7 +137,10 @@ async fn a_rate_limited_map_takes_what_the_providers_rpm_allows_within_ten_perce
 async fn a_refused_map_names_the_problem_and_creates_nothing() {
     let t = started_with(|_| {}).await;
     let cases = [
-        (map("empty", RowSource::Lines, "\n\n".into(), "x {{item}}"), "rows"),
+        (
+            map("empty", RowSource::Lines, "\n\n".into(), "x {{item}}"),
+            "rows",
+        ),
         (map("", RowSource::Lines, lines(2), "x {{item}}"), "name"),
         (map("p", RowSource::Lines, lines(2), "  "), "prompt"),
         (
@@ -181,5 +187,9 @@ async fn a_refused_map_names_the_problem_and_creates_nothing() {
         "{again:?}"
     );
     assert_eq!(t.engine.groups().await.unwrap().len(), 1);
-    assert_eq!(t.engine.counts().await.unwrap().total(), 1, "only the one map's row");
+    assert_eq!(
+        t.engine.counts().await.unwrap().total(),
+        1,
+        "only the one map's row"
+    );
 }

@@ -210,6 +210,12 @@ pub struct ImportSummary {
     /// Names of schedules left out because one with that id or name is stored.
     #[serde(default)]
     pub skipped_schedules: Vec<String>,
+    /// Groups (`map`) imported.
+    #[serde(default)]
+    pub groups_imported: usize,
+    /// Names of groups left out because one with that id or name is stored.
+    #[serde(default)]
+    pub skipped_groups: Vec<String>,
 }
 
 impl From<ImportReport> for ImportSummary {
@@ -219,6 +225,8 @@ impl From<ImportReport> for ImportSummary {
             skipped_existing: r.skipped_existing,
             schedules_imported: r.schedules_imported,
             skipped_schedules: r.skipped_schedules,
+            groups_imported: r.groups_imported,
+            skipped_groups: r.skipped_groups,
         }
     }
 }

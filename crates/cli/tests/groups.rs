@@ -250,3 +250,43 @@ fn a_csv_map_exports_its_columns_then_the_answers_in_input_order() {
     assert_eq!(records[1]["city"], "Rome");
     assert_eq!(records[1]["status"], "completed");
 }
+
+#[test]
+fn a_group_moves_to_another_database_by_export_and_import_and_its_join_still_runs() {
+    let from = Baton::new();
+    let file = from.data_dir().join("items.txt");
+    std::fs::write(&file, "a\nb\n").unwrap();
+    from.ok(&[
+        "map",
+        "moved",
+        "--lines",
+        file.to_str().unwrap(),
+        "{{item}}",
+        "--join",
+        "{{items}}",
+    ]);
+    let export = from.data_dir().join("export.json");
+    from.ok(&["export", "--out", export.to_str().unwrap()]);
+
+    let to = Baton::new();
+    let said = to.ok(&["import", export.to_str().unwrap()]);
+    assert!(
+        said.contains("imported 3 tasks") && said.contains("imported 1 groups"),
+        "{said}"
+    );
+    let group = to.json(&["group", "show", "moved", "--json"]);
+    assert_eq!(
+        (group["total"].as_u64(), group["status"].as_str()),
+        (Some(2), Some("running"))
+    );
+    to.run_until_idle();
+    let group = to.json(&["group", "show", "moved", "--json"]);
+    assert_eq!(group["status"], "completed", "{group:#}");
+    assert_eq!(group["join"]["status"], "completed");
+    // Importing the same file again leaves the stored group alone.
+    let again = to.ok(&["import", export.to_str().unwrap()]);
+    assert!(
+        again.contains("skipped 1 groups") && again.contains("moved"),
+        "{again}"
+    );
+}

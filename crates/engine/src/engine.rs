@@ -351,10 +351,13 @@ impl Engine {
 
     /// Every task, as the export file.
     pub async fn export(&self) -> Result<ExportFile, TaskError> {
-        let (tasks, schedules) = self
-            .read(|store| Ok((store.all()?, store.schedules()?)))
+        let (tasks, schedules, groups) = self
+            .read(|store| Ok((store.all()?, store.schedules()?, store.groups()?)))
             .await?;
-        Ok(ExportFile::new(tasks, schedules, self.inner.clock.now()))
+        Ok(ExportFile {
+            groups,
+            ..ExportFile::new(tasks, schedules, self.inner.clock.now())
+        })
     }
 
     /// Writes the export file to `out` as it reads the tasks (oldest first), so
@@ -384,7 +387,7 @@ impl Engine {
         })?;
         self.inner
             .writer
-            .import(parsed.tasks, parsed.schedules)
+            .import(parsed.tasks, parsed.schedules, parsed.groups)
             .await
     }
 

@@ -11,7 +11,8 @@ use std::time::Duration;
 /// The version this code writes and the newest it reads. History:
 /// 1. tasks.
 /// 2. adds `schedules` (a version 1 reader would drop them without a word).
-pub const EXPORT_FORMAT_VERSION: u64 = 2;
+/// 3. adds `groups` (`map`); their tasks carry `group`.
+pub const EXPORT_FORMAT_VERSION: u64 = 3;
 
 /// The export file (docs/export-format.md); `POST /import` takes the same shape.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -24,6 +25,9 @@ pub struct ExportFile {
     /// Since format_version 2.
     #[serde(default)]
     pub schedules: Vec<Schedule>,
+    /// Since format_version 3.
+    #[serde(default)]
+    pub groups: Vec<crate::group::Group>,
 }
 
 impl ExportFile {
@@ -33,6 +37,7 @@ impl ExportFile {
             exported_at: now,
             tasks,
             schedules,
+            groups: Vec::new(),
         }
     }
 }
@@ -54,12 +59,14 @@ pub(crate) fn write(
 ) -> Result<ExportSummary, crate::error::TaskError> {
     use crate::error::TaskError;
     let schedules = snapshot.schedules()?;
+    let groups = snapshot.groups()?;
     let mut out = std::io::BufWriter::with_capacity(256 * 1024, out);
     let tasks = std::cell::Cell::new(0);
     let file = Streamed {
         snapshot,
         now,
         schedules: &schedules,
+        groups: &groups,
         tasks: &tasks,
     };
     let written = serde_json::to_writer_pretty(&mut out, &file)
@@ -82,17 +89,19 @@ struct Streamed<'a> {
     snapshot: &'a crate::store::Snapshot,
     now: DateTime<Utc>,
     schedules: &'a [Schedule],
+    groups: &'a [crate::group::Group],
     tasks: &'a std::cell::Cell<usize>,
 }
 
 impl Serialize for Streamed<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut file = s.serialize_struct("ExportFile", 4)?;
+        let mut file = s.serialize_struct("ExportFile", 5)?;
         file.serialize_field("format_version", &EXPORT_FORMAT_VERSION)?;
         file.serialize_field("exported_at", &self.now)?;
         file.serialize_field("tasks", &StreamedTasks(self))?;
         file.serialize_field("schedules", self.schedules)?;
+        file.serialize_field("groups", self.groups)?;
         file.end()
     }
 }
@@ -124,6 +133,7 @@ impl Serialize for StreamedTasks<'_, '_> {
 pub(crate) struct Parsed {
     pub tasks: Vec<Task>,
     pub schedules: Vec<Schedule>,
+    pub groups: Vec<crate::group::Group>,
 }
 
 /// Parses and validates a whole file. Returns every bad record at once, so a
@@ -214,10 +224,23 @@ pub(crate) fn parse(
             parse_schedules(list, now, &check_model, &mut bad)
         }
     };
+    let groups = match object.get("groups") {
+        None => Vec::new(),
+        Some(list) => {
+            let list = list
+                .as_array()
+                .ok_or_else(|| ImportError::WrongShape("groups is not a list".into()))?;
+            parse_groups(list, &mut bad)
+        }
+    };
     if !bad.is_empty() {
         return Err(ImportError::BadRecords(bad));
     }
-    Ok(Parsed { tasks, schedules })
+    Ok(Parsed {
+        tasks,
+        schedules,
+        groups,
+    })
 }
 
 /// "unknown field `max_attempt`" for each key of `record` (an object) that is
@@ -317,6 +340,41 @@ fn parent_cycles(tasks: &[Task], positions: &[usize]) -> Vec<RecordError> {
         }
     }
     bad
+}
+
+/// Group records; their counts are taken again from their tasks when imported.
+fn parse_groups(
+    records: &[serde_json::Value],
+    bad: &mut Vec<RecordError>,
+) -> Vec<crate::group::Group> {
+    let mut out = Vec::with_capacity(records.len());
+    let mut ids = HashSet::new();
+    for (index, record) in records.iter().enumerate() {
+        let mut fail = |message: String| {
+            bad.push(RecordError {
+                index,
+                id: None,
+                message: format!("in groups, group {}: {message}", index + 1),
+            });
+        };
+        let g: crate::group::Group = match serde_json::from_value(record.clone()) {
+            Ok(g) => g,
+            Err(e) => {
+                fail(e.to_string());
+                continue;
+            }
+        };
+        if let Err(e) = crate::group::validate_name(&g.name) {
+            fail(e.to_string());
+            continue;
+        }
+        if !ids.insert(g.id) {
+            fail("the id appears twice in the file".into());
+            continue;
+        }
+        out.push(g);
+    }
+    out
 }
 
 /// Schedule records; their errors name the list ("schedule 2 'daily': ...").

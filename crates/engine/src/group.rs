@@ -409,6 +409,48 @@ pub(crate) fn join_waiting(
     Ok(())
 }
 
+/// Imports groups (after their tasks, in the same transaction): a group whose
+/// id or name is stored is left out and named in the report. Counts are taken
+/// again from the rows as stored, and a join whose rows have all ended is
+/// decided at once.
+pub(crate) fn import(
+    txn: &mut impl TaskTxn,
+    ctx: &mut Ctx,
+    groups: Vec<Group>,
+    report: &mut crate::lifecycle::ImportReport,
+) -> Result<(), TaskError> {
+    for mut group in groups {
+        if txn.group(group.id)?.is_some() || txn.group_named(&group.name)?.is_some() {
+            report.skipped_groups.push(group.name);
+            continue;
+        }
+        let rows = txn.group_rows(group.id)?;
+        group.total = rows.len() as u32;
+        (group.completed, group.failed, group.cancelled) = (0, 0, 0);
+        for id in rows {
+            match txn.require(id)?.status {
+                TaskState::Completed => group.completed += 1,
+                TaskState::Failed => group.failed += 1,
+                TaskState::Cancelled => group.cancelled += 1,
+                _ => {}
+            }
+        }
+        if let Some(join) = &mut group.join {
+            match txn.get(join.task_id)? {
+                Some(task) => join.status = task.status,
+                None => group.join = None,
+            }
+        }
+        group.settle_status();
+        txn.put_group(None, &group)?;
+        report.groups_imported += 1;
+        if group.pending() == 0 {
+            decide_join(txn, ctx, &group)?;
+        }
+    }
+    Ok(())
+}
+
 /// The join's prompt with `{{items}}` bound: every completed row's output, in
 /// input order. Read when the join's attempt starts.
 pub(crate) fn join_prompt(

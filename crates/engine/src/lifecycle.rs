@@ -106,6 +106,9 @@ pub struct ImportReport {
     pub schedules_imported: usize,
     /// Names of schedules left out because one with that id or name is stored.
     pub skipped_schedules: Vec<String>,
+    pub groups_imported: usize,
+    /// Names of groups left out because one with that id or name is stored.
+    pub skipped_groups: Vec<String>,
 }
 
 /// Writes `new` over `old`, refusing an edge the state machine does not have.

@@ -87,6 +87,7 @@ enum Command {
     Import(
         Vec<Task>,
         Vec<Schedule>,
+        Vec<crate::group::Group>,
         oneshot::Sender<Result<ImportReport, ImportError>>,
     ),
     Stop,
@@ -254,10 +255,11 @@ impl Writer {
         &self,
         tasks: Vec<Task>,
         schedules: Vec<Schedule>,
+        groups: Vec<crate::group::Group>,
     ) -> Result<ImportReport, ImportError> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Command::Import(tasks, schedules, reply))
+            .send(Command::Import(tasks, schedules, groups, reply))
             .map_err(|_| TaskError::ShuttingDown)?;
         rx.await.map_err(|_| TaskError::ShuttingDown)?
     }
@@ -676,9 +678,10 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) -> Vec<Command> {
                 reply,
                 note(&mut poisoned, lifecycle::recover(txn, &mut ctx)),
             ),
-            Command::Import(tasks, schedules, reply) => {
+            Command::Import(tasks, schedules, groups, reply) => {
                 let result = lifecycle::import(txn, &mut ctx, tasks).and_then(|mut report| {
                     crate::firing::import(txn, &mut ctx, schedules, &mut report)?;
+                    crate::group::import(txn, &mut ctx, groups, &mut report)?;
                     Ok(report)
                 });
                 if let Err(ImportError::Task(e @ TaskError::Storage(_))) = &result {
@@ -840,7 +843,7 @@ fn refuse(cmd: Command) -> Answer {
         }
         Command::Resend(_, r) => fail(r),
         Command::Cancel(_, _, r) => fail(r),
-        Command::Import(_, _, r) => Box::new(move |fate| {
+        Command::Import(_, _, _, r) => Box::new(move |fate| {
             let _ = r.send(Err(ImportError::Task(match fate {
                 Fate::Failed { error, .. } => error.clone(),
                 Fate::Committed => TaskError::ShuttingDown,

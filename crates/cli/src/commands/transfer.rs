@@ -214,5 +214,18 @@ pub async fn import(db: &Path, args: ImportArgs) -> Result<(), CliError> {
             let _ = writeln!(out, "  {name}");
         }
     }
+    if report.groups_imported > 0 {
+        let _ = writeln!(out, "imported {} groups", report.groups_imported);
+    }
+    if !report.skipped_groups.is_empty() {
+        let _ = writeln!(
+            out,
+            "skipped {} groups whose id or name is already in the database:",
+            report.skipped_groups.len()
+        );
+        for name in &report.skipped_groups {
+            let _ = writeln!(out, "  {name}");
+        }
+    }
     output::emit(&out)
 }

@@ -132,3 +132,15 @@ impl Store {
         Ok(out)
     }
 }
+
+impl super::Snapshot {
+    /// Every group, oldest first, as of the snapshot.
+    pub fn groups(&self) -> Result<Vec<Group>, TaskError> {
+        let table = self.txn.open_table(GROUPS)?;
+        let mut out = Vec::new();
+        for entry in table.iter()? {
+            out.push(decode_group(entry?.1.value())?);
+        }
+        Ok(out)
+    }
+}

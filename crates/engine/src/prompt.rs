@@ -835,4 +835,189 @@ mod tests {
             "{{#each items}} on 2026-01-01 {{"
         );
     }
+    fn rows(columns: &[&str]) -> Rows {
+        Rows {
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    fn row(pairs: serde_json::Value) -> Map<String, Value> {
+        pairs.as_object().unwrap().clone()
+    }
+
+    fn message(e: TaskError) -> String {
+        e.to_string()
+    }
+
+    #[test]
+    fn row_variables_bind_each_row_and_leave_the_rest_for_the_run() {
+        let columns = ["name".to_string(), "city".to_string(), "n".to_string()];
+        let template =
+            r"{{ row.name }} of {{row.city}} ({{row.n}}, {{row.none}}) on {{ date }} \{{x";
+        let r = row(serde_json::json!({"name": "Ann", "city": "Paris", "n": 7}));
+        let bound = bind_row(template, &columns, &r);
+        assert_eq!(bound, r"Ann of Paris (7, ) on {{ date }} \{{x");
+        let v = Values::at(paris(2026, 1, 1, 9, 0), chrono_tz::UTC);
+        assert_eq!(bind(&bound, &v), "Ann of Paris (7, ) on 2026-01-01 {{x");
+        let r = row(serde_json::json!({"name": null, "city": {"a": [1, "b"]}, "n": true}));
+        assert_eq!(
+            bind_row("{{row.name}}|{{row.city}}|{{row.n}}", &columns, &r),
+            r#"null|{"a":[1,"b"]}|true"#
+        );
+    }
+
+    #[test]
+    fn a_cell_holding_variables_arrives_as_written_after_the_run_binds() {
+        let columns = ["note".to_string()];
+        let v = Values {
+            parent_output: None,
+            ..Values::at(paris(2026, 1, 1, 9, 0), chrono_tz::UTC)
+        };
+        for cell in [
+            "{{date}}",
+            r"\{{date}}",
+            "{{{ and {{{{ and }}",
+            "{{row.note}} {{item}} {{items}}",
+            "{{ unknown",
+            "ends with {",
+        ] {
+            let r = row(serde_json::json!({ "note": cell }));
+            let bound = bind(
+                &bind_row("Read: {{row.note}} on {{date}}", &columns, &r),
+                &v,
+            );
+            assert_eq!(bound, format!("Read: {cell} on 2026-01-01"));
+            let bound = bind(&bind_row("{{item}}!", &columns, &r), &v);
+            assert_eq!(bound, format!("{cell}!"));
+        }
+    }
+
+    #[test]
+    fn item_is_the_only_column_of_a_lines_file_or_a_one_column_csv() {
+        let single = rows(&["question"]);
+        check_map_prompt("Answer: {{ item }}", &single).unwrap();
+        check_map_prompt("Answer: {{row.question}}", &single).unwrap();
+        let r = row(serde_json::json!({"question": "Why?"}));
+        assert_eq!(bind_row("Q: {{item}}", &single.columns, &r), "Q: Why?");
+        let lines = rows(&["item"]);
+        check_map_prompt("{{item}}", &lines).unwrap();
+        let e = check_map_prompt("{{item}}", &rows(&["name", "city"])).unwrap_err();
+        assert_eq!(
+            message(e),
+            "the prompt names {{item}}, which cannot be used here: the file has 2 columns (name, city): name one as {{row.COLUMN}} (known here: {{now}}, {{date}}, {{time}}, {{row.COLUMN}}; \\{{ is a literal '{{')"
+        );
+    }
+
+    #[test]
+    fn a_row_variable_naming_a_column_the_file_lacks_is_refused_naming_the_columns() {
+        let e = check_map_prompt("{{row.name}} costs {{row.cost}}", &rows(&["name", "city"]))
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                TaskError::Invalid {
+                    field: "prompt",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert_eq!(
+            message(e),
+            "the prompt names {{row.cost}}, but the file's columns are: name, city"
+        );
+        let wide: Vec<String> = (1..=25).map(|i| format!("c{i}")).collect();
+        let e = check_map_prompt(
+            "{{row.x}}",
+            &Rows {
+                columns: wide,
+                rows: vec![],
+            },
+        )
+        .unwrap_err();
+        assert!(message(e).ends_with("c19, c20 and 5 more"));
+        // Column names may be long and hold spaces and dots.
+        let long = "What is your favourite colour, and why? ".repeat(3);
+        let long = long.trim().to_string();
+        let template = format!("Answer {{{{row.{long}}}}} now");
+        let with_long = rows(&[&long, "b.c"]);
+        check_map_prompt(&template, &with_long).unwrap();
+        check_map_prompt("{{row.b.c}}", &with_long).unwrap();
+        let r = row(serde_json::json!({ long.clone(): "blue" }));
+        assert_eq!(
+            bind_row(&template, &with_long.columns, &r),
+            "Answer blue now"
+        );
+    }
+
+    #[test]
+    fn a_map_prompt_without_a_row_variable_is_refused() {
+        let e = check_map_prompt("Tell me a joke on {{date}}", &rows(&["a", "b"])).unwrap_err();
+        assert_eq!(
+            message(e),
+            "the prompt names no row variable, so every row would get the same prompt: name a column as {{row.COLUMN}} (the file's columns are: a, b)"
+        );
+        let e = check_map_prompt(r"Literal \{{item}}", &rows(&["item"])).unwrap_err();
+        assert!(message(e).ends_with("name {{item}}"));
+    }
+
+    #[test]
+    fn row_and_join_variables_are_refused_where_they_have_no_value() {
+        let e = check("{{row.city}}", Scope::TASK, "prompt").unwrap_err();
+        assert!(
+            message(e).starts_with("the prompt names {{row.city}}, which cannot be used here: only a mapped prompt has rows"),
+        );
+        let e = check("{{item}}", Scope::CHAINED, "prompt").unwrap_err();
+        assert!(message(e).contains("only a mapped prompt has rows"));
+        let e = check("{{items}}", Scope::TASK, "prompt").unwrap_err();
+        assert!(message(e).contains("only a map's join instruction has items"));
+        let e = check_map_prompt("{{item}} {{items}}", &rows(&["item"])).unwrap_err();
+        assert!(message(e).contains("{{items}}, which cannot be used here"));
+        let e = check_join_instruction("Sum up {{row.city}}").unwrap_err();
+        assert!(matches!(e, TaskError::Invalid { field: "join", .. }));
+        assert!(message(e).starts_with("the join instruction names {{row.city}}, which cannot"));
+        let e = check_join_instruction("{{parent.output}}").unwrap_err();
+        assert!(message(e).contains("a join has a parent for each row: its outputs are {{items}}"));
+        check_join_instruction("On {{date}}, sum up: {{ items }}").unwrap();
+        check_join_instruction("Sum up.").unwrap();
+        for path in ["/r/{{item}}.md", "/r/{{items}}", "/r/{{row.name}}.md"] {
+            let e = check_path(path, true).unwrap_err();
+            assert!(e.contains("cannot be used in a file path"), "{e}");
+        }
+        // A task saved elsewhere with such a text (imported) keeps it as written.
+        let v = Values::at(paris(2026, 1, 1, 9, 0), chrono_tz::UTC);
+        assert_eq!(
+            bind("{{row.a}} {{item}} {{items}} {{date}}", &v),
+            "{{row.a}} {{item}} {{items}} 2026-01-01"
+        );
+    }
+
+    #[test]
+    fn items_are_bound_in_the_order_given_each_escaped() {
+        let items = [
+            (1, "First {{date}}\n\n"),
+            (3, "Third \\{{x}}"),
+            (2, "Second"),
+        ];
+        let bound = bind_items("On {{date}}, sum up:\n{{items}}\nDone.", &items);
+        assert_eq!(
+            bound,
+            "On {{date}}, sum up:\n[row 1]\nFirst \\{{date}}\n\n[row 3]\nThird \\\\{{x}}\n\n[row 2]\nSecond\nDone."
+        );
+        let v = Values::at(paris(2026, 1, 1, 9, 0), chrono_tz::UTC);
+        assert_eq!(
+            bind(&bound, &v),
+            "On 2026-01-01, sum up:\n[row 1]\nFirst {{date}}\n\n[row 3]\nThird \\{{x}}\n\n[row 2]\nSecond\nDone."
+        );
+    }
+
+    #[test]
+    fn a_join_instruction_without_items_gets_them_first_and_none_reads_as_none() {
+        assert_eq!(
+            bind_items("Sum these up.", &[(2, "B")]),
+            "[row 2]\nB\n\nSum these up."
+        );
+        assert_eq!(bind_items("All: {{items}}", &[]), "All: (no row completed)");
+    }
 }

@@ -212,7 +212,7 @@ fn no_rows() -> TaskError {
     TaskError::invalid(FIELD, "the file has no rows (blank lines are skipped)")
 }
 
-/// Lines, numbered from 1, without their line ending; `None` for a blank one.
+/// The non-blank lines, numbered from 1 as in the file, without their line ending.
 fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
     text.split('\n')
         .map(|line| line.strip_suffix('\r').unwrap_or(line))

@@ -16,7 +16,11 @@ const ROWS: usize = 100_000;
 fn csv_text() -> String {
     let mut text = String::from("id,name,city,question\n");
     for i in 0..ROWS {
-        let city = if i % 7 == 0 { "\"Paris, France\"" } else { "Lyon" };
+        let city = if i % 7 == 0 {
+            "\"Paris, France\""
+        } else {
+            "Lyon"
+        };
         text.push_str(&format!(
             "{i},Customer number {i},{city},What did customer {i} say about the delivery of order {} last week?\n",
             i * 31 % 9973

@@ -121,8 +121,8 @@ pub use provider::{
     DEFAULT_MAX_TOKENS, KEYCHAIN_SERVICE, MAX_PROVIDER_NAME,
 };
 pub use rows::{
-    check_input_size, parse as parse_rows, preview as preview_rows, write_results, ResultFormat,
-    RowSource, Rows, MAX_MAP_INPUT_BYTES, MAX_MAP_ROWS,
+    check_input_size, decode as decode_rows, parse as parse_rows, preview as preview_rows,
+    write_results, ResultFormat, RowSource, Rows, MAX_MAP_INPUT_BYTES, MAX_MAP_ROWS,
 };
 pub use schedule::{
     upcoming_fires, AutoPause, MissedPolicy, NewSchedule, OverlapPolicy, Schedule, ScheduleId,

@@ -109,6 +109,28 @@ fn thousands(n: usize) -> String {
     out
 }
 
+/// A map's input file as text: UTF-8, with or without a byte-order mark.
+/// Anything else is refused naming the first line that is not UTF-8 (a
+/// spreadsheet saved in another encoding), or saying the file is UTF-16.
+pub fn decode(bytes: &[u8]) -> Result<&str, TaskError> {
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        return Err(TaskError::invalid(
+            FIELD,
+            "the file is UTF-16 text; save it as UTF-8 (in a spreadsheet: CSV UTF-8)",
+        ));
+    }
+    std::str::from_utf8(bytes).map_err(|e| {
+        let before = &bytes[..e.valid_up_to()];
+        let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+        TaskError::invalid(
+            FIELD,
+            format!(
+                "line {line} of the file is not UTF-8 text; save the file as UTF-8 (in a spreadsheet: CSV UTF-8)"
+            ),
+        )
+    })
+}
+
 /// How much one call reads: the whole input within the limits, or a preview.
 #[derive(Debug, Clone, Copy)]
 struct Reading {
@@ -339,6 +361,12 @@ fn read_jsonl(text: &str, reading: Reading) -> Result<Rows, TaskError> {
     }
     if collect.rows.is_empty() {
         return Err(no_rows());
+    }
+    if columns.is_empty() {
+        return Err(TaskError::invalid(
+            FIELD,
+            "every line of the file is an empty object ({}), so a prompt has nothing to name",
+        ));
     }
     Ok(Rows {
         columns,

@@ -138,6 +138,33 @@ fn a_jsonl_line_that_is_not_an_object_is_refused_naming_the_line() {
 }
 
 #[test]
+fn a_jsonl_file_of_empty_objects_is_refused() {
+    assert_eq!(
+        refusal(parse(RowSource::Jsonl, "{}\n{ }\n")),
+        "every line of the file is an empty object ({}), so a prompt has nothing to name"
+    );
+}
+
+#[test]
+fn a_file_that_is_not_utf8_is_refused_naming_its_line() {
+    assert_eq!(decode("\u{feff}a,b\n".as_bytes()).unwrap(), "\u{feff}a,b\n");
+    let latin1 = b"name,city\nAnn,Paris\nZo\xeb,Li\xe8ge\n";
+    assert_eq!(
+        refusal(decode(latin1).map(|_| Rows {
+            columns: vec![],
+            rows: vec![]
+        })),
+        "line 3 of the file is not UTF-8 text; save the file as UTF-8 (in a spreadsheet: CSV UTF-8)"
+    );
+    let utf16 = [0xFF, 0xFE, b'a', 0];
+    let m = refusal(decode(&utf16).map(|_| Rows {
+        columns: vec![],
+        rows: vec![],
+    }));
+    assert!(m.starts_with("the file is UTF-16 text"), "{m}");
+}
+
+#[test]
 fn jsonl_columns_are_the_keys_in_first_seen_order_and_values_stay_json() {
     let text = "{\"zeta\": \"z\", \"alpha\": 1}\r\n{\"mid\": [1, {\"x\": null}], \"alpha\": 2}\n";
     let rows = parse(RowSource::Jsonl, text).unwrap();
@@ -188,7 +215,7 @@ fn more_rows_than_a_map_takes_are_refused() {
     let csv = "h\n1\n2\n3\n";
     let m = refusal(parse_within(RowSource::Csv, csv, MAX_MAP_INPUT_BYTES, 2));
     assert!(m.starts_with("the file has more than 2 rows"), "{m}");
-    let jsonl = "{}\n{}\n{}\n";
+    let jsonl = "{\"a\": 1}\n{}\n{}\n";
     assert!(parse_within(RowSource::Jsonl, jsonl, MAX_MAP_INPUT_BYTES, 2).is_err());
     assert_eq!(
         parse_within(RowSource::Jsonl, jsonl, MAX_MAP_INPUT_BYTES, 3)

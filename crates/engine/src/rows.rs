@@ -169,7 +169,9 @@ fn parse_within(
 /// The first `limit` rows (at most [`MAX_MAP_ROWS`]), for a preview before the
 /// map is created: reads no further than it needs, but refuses what [`parse`]
 /// would among the lines it reads (a ragged row, an input with no rows). It does
-/// not check the input's size: a caller with a file reads only its start.
+/// not check the input's size: a caller with a file reads only its start, cut
+/// after its last newline (so no row is cut short and no UTF-8 character split,
+/// a newline byte never being part of one) unless the file ends there.
 pub fn preview(source: RowSource, text: &str, limit: usize) -> Result<Rows, TaskError> {
     // One row at least, so an input with none is refused as `parse` refuses it.
     let stop = limit.clamp(1, MAX_MAP_ROWS);

@@ -467,7 +467,7 @@ pub(crate) fn join_prompt(
         }
     }
     let items: Vec<(u32, &str)> = outputs.iter().map(|(r, o)| (*r, o.as_str())).collect();
-    Ok(crate::rows::bind_items(instruction, &items))
+    Ok(crate::prompt::bind_items(instruction, &items))
 }
 
 #[cfg(test)]

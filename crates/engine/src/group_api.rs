@@ -19,10 +19,10 @@ impl Engine {
         let rows = crate::rows::parse(new.source, &new.data)?;
         let template = new.task.prompt.clone();
         task::validate_prompt(&template)?;
-        crate::rows::check_map_prompt(&template, &rows)?;
+        crate::prompt::check_map_prompt(&template, &rows)?;
         if let Some(join) = &new.join {
             task::validate_prompt(&join.instruction).map_err(|e| rename(e, "join"))?;
-            crate::rows::check_join_instruction(&join.instruction)?;
+            crate::prompt::check_join_instruction(&join.instruction)?;
         }
         // Every other field is checked as a task's; the prompt was checked above.
         let mut fields = new.task;
@@ -133,22 +133,32 @@ impl Engine {
             .await?
             .ok_or_else(|| TaskError::GroupNotFound(id.to_string()))?;
         self.read(move |store| {
-            let mut writer =
-                crate::rows::ResultWriter::new(format, &group.columns, out).map_err(io_error)?;
+            // Read a page at a time as the writer asks for rows.
             let mut offset = 0;
-            loop {
-                let page = store.group_tasks(id, offset, EXPORT_PAGE)?;
-                for task in &page {
-                    let empty = serde_json::Map::new();
-                    let values = task.group.as_ref().map(|m| &m.values).unwrap_or(&empty);
-                    writer.write(values, task).map_err(io_error)?;
+            let mut failed = None;
+            let pages = std::iter::from_fn(|| {
+                if failed.is_some() {
+                    return None;
                 }
-                if page.len() < EXPORT_PAGE {
-                    break;
+                match store.group_tasks(id, offset, EXPORT_PAGE) {
+                    Ok(page) if page.is_empty() => None,
+                    Ok(page) => {
+                        offset += page.len();
+                        Some(page)
+                    }
+                    Err(e) => {
+                        failed = Some(e);
+                        None
+                    }
                 }
-                offset += page.len();
+            });
+            let mut out = out;
+            crate::rows::write_results(format, &group.columns, pages.flatten(), &mut out)
+                .map_err(io_error)?;
+            match failed {
+                Some(e) => Err(e),
+                None => Ok(out),
             }
-            writer.finish().map_err(io_error)
         })
         .await
     }
@@ -178,7 +188,7 @@ fn row_tasks(
     let mut tasks = Vec::with_capacity(rows.rows.len());
     for (i, values) in rows.rows.iter().enumerate() {
         let n = i as u32 + 1;
-        let prompt = crate::rows::bind_row(template, &rows.columns, values);
+        let prompt = crate::prompt::bind_row(template, &rows.columns, values);
         if prompt.len() > task::MAX_PROMPT_BYTES {
             return Err(TaskError::invalid(
                 "rows",

@@ -7,7 +7,10 @@
 //! - `task`: the [`Task`] record, requests that create one, validation.
 //! - `structured`: output schemas (JSON Schema): checked when saved and on
 //!   every answer; the retry prompt's correction.
-//! - `prompt`: prompt variables (`{{date}}`, `{{parent.output}}`, …): checked, bound.
+//! - `prompt`: prompt variables (`{{date}}`, `{{parent.output}}`, …): checked, bound;
+//!   a map's row variables (`{{row.COLUMN}}`, `{{item}}`) and a join's `{{items}}`.
+//! - `rows`: a map's input (CSV, JSONL, lines) parsed and refused whole, and a
+//!   group's results written as CSV or JSONL.
 //! - `budget`: caps on spending, reserved at claim, settled when an attempt ends.
 //! - `budget_api`: the engine's budget operations (set, list, remove).
 //! - `outbox`: deliveries inside a write transaction (recorded with the completion).
@@ -116,13 +119,17 @@ pub use idempotency::{Created, IdempotencyKey, IDEMPOTENCY_RETENTION, MAX_IDEMPO
 pub use lifecycle::{Cancelled, ImportReport};
 pub use pg::{PgStore, PG_SCHEMA_VERSION};
 pub use private_fs::create_private_dir;
+pub use prompt::{check_join_instruction, check_map_prompt};
 pub use provider::{
     ApiKey, CompletionRequest, Detection, HoldReason, KeyError, KeyRef, Limits, LocalServer,
     LocalServerKind, LoweredConcurrency, MockProvider, OutputSink, Prices, Provider, ProviderError,
     ProviderKind, ProviderSettings, ProviderTest, Providers, Unrecognised, DEFAULT_IDLE_TIMEOUT_MS,
     DEFAULT_MAX_TOKENS, KEYCHAIN_SERVICE, MAX_PROVIDER_NAME,
 };
-pub use rows::{check_input_size, ResultFormat, RowSource};
+pub use rows::{
+    check_input_size, decode as decode_rows, parse as parse_rows, preview as preview_rows,
+    write_results, ResultFormat, ResultRow, RowSource, Rows, MAX_MAP_INPUT_BYTES, MAX_MAP_ROWS,
+};
 pub use schedule::{
     upcoming_fires, AutoPause, MissedPolicy, NewSchedule, OverlapPolicy, Schedule, ScheduleId,
     SkipReason, SkippedRuns, TaskTemplate, CATCH_UP_LIMIT, DEFAULT_PAUSE_AFTER_FAILURES,

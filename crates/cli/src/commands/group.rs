@@ -144,12 +144,7 @@ fn read_input(path: &Path) -> Result<String, CliError> {
     }
     baton_engine::check_input_size(meta.len())?;
     let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
-    String::from_utf8(bytes).map_err(|e| {
-        fail(format!(
-            "it is not UTF-8 text (a bad byte at offset {})",
-            e.utf8_error().valid_up_to()
-        ))
-    })
+    Ok(baton_engine::decode_rows(&bytes)?.to_string())
 }
 
 pub async fn run(db: &Path, args: GroupArgs) -> Result<(), CliError> {

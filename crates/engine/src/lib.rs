@@ -108,7 +108,10 @@ pub use export::{ExportFile, ExportSummary, EXPORT_FORMAT_VERSION};
 pub use filter::TaskFilter;
 #[cfg(feature = "clap")]
 pub use flags::max_attempts as parse_max_attempts;
-pub use rows::{ResultFormat, RowSource};
+pub use rows::{
+    check_input_size, preview as preview_rows, ResultFormat, RowSource, Rows, MAX_MAP_INPUT_BYTES,
+    MAX_MAP_ROWS,
+};
 pub use group::{
     Group, GroupId, GroupJoin, GroupMember, GroupStatus, JoinOn, NewJoin, NewMap, MAX_GROUP_NAME,
 };

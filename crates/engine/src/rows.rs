@@ -40,13 +40,20 @@ pub fn parse(source: RowSource, text: &str) -> Result<Rows, TaskError> {
     })
 }
 
-pub(crate) fn bind_row(template: &str, _columns: &[String], row: &serde_json::Map<String, serde_json::Value>) -> String {
+pub(crate) fn bind_row(
+    template: &str,
+    _columns: &[String],
+    row: &serde_json::Map<String, serde_json::Value>,
+) -> String {
     let item = row.get("item").and_then(|v| v.as_str()).unwrap_or("");
     template.replace("{{item}}", &item.replace("{{", "\\{{"))
 }
 
 pub(crate) fn bind_items(instruction: &str, items: &[(u32, &str)]) -> String {
-    let text: Vec<String> = items.iter().map(|(n, o)| format!("[row {n}]\n{o}")).collect();
+    let text: Vec<String> = items
+        .iter()
+        .map(|(n, o)| format!("[row {n}]\n{o}"))
+        .collect();
     instruction.replace("{{items}}", &text.join("\n\n").replace("{{", "\\{{"))
 }
 
@@ -81,10 +88,34 @@ impl<W: std::io::Write> ResultWriter<W> {
         values: &serde_json::Map<String, serde_json::Value>,
         task: &crate::task::Task,
     ) -> std::io::Result<()> {
-        let line = serde_json::json!({"values": values, "output": task.output, "status": task.status});
+        let line =
+            serde_json::json!({"values": values, "output": task.output, "status": task.status});
         writeln!(self.out, "{line}")
     }
     pub fn finish(self) -> std::io::Result<W> {
         Ok(self.out)
     }
+}
+
+/// Most rows a group takes.
+pub const MAX_MAP_ROWS: usize = 100_000;
+/// Largest input a group takes, in bytes.
+pub const MAX_MAP_INPUT_BYTES: u64 = 64 * 1024 * 1024;
+
+/// A file of `bytes` is refused before it is read when it is over the limit.
+pub fn check_input_size(bytes: u64) -> Result<(), TaskError> {
+    if bytes > MAX_MAP_INPUT_BYTES {
+        return Err(TaskError::invalid(
+            "data",
+            format!("the file is {bytes} bytes, over the limit of {MAX_MAP_INPUT_BYTES} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+/// The columns and the first `limit` rows, refused as `parse` would refuse them.
+pub fn preview(source: RowSource, text: &str, limit: usize) -> Result<Rows, TaskError> {
+    let mut rows = parse(source, text)?;
+    rows.rows.truncate(limit);
+    Ok(rows)
 }

@@ -364,6 +364,8 @@ export type CatalogQuery_Deserialize = {
 	search?: string | null,
 	/**  Only tasks carrying this tag (any case). */
 	tag?: string | null,
+	/**  Only the rows and the join of this group. */
+	group?: GroupId | null,
 	offset: number,
 	limit: number,
 };
@@ -376,6 +378,8 @@ export type CatalogQuery_Serialize = {
 	search: string | null,
 	/**  Only tasks carrying this tag (any case). */
 	tag: string | null,
+	/**  Only the rows and the join of this group. */
+	group: GroupId | null,
 	offset: number,
 	limit: number,
 };

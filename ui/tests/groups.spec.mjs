@@ -198,4 +198,37 @@ describe("groups", () => {
     await byTestId(page, "filter-group").selectOption("");
     await row(page, "Outline the migration plan").waitFor();
   });
+
+  it("reads a file picked in the open dialog, takes its source from the extension and previews it", async () => {
+    const page = await app.open({ config: { seed: "none" } });
+    await page.evaluate(() => {
+      window.__fake.files.set("/home/me/cities.csv", "city,question\nParis,When?\nLyon,Where?\n");
+      window.__fake.dialog.open = "/home/me/cities.csv";
+    });
+    const form = await openMapForm(page);
+    await byTestId(page, "map-file").click();
+    await hasText(byTestId(page, "map-file-chosen").locator(".mono"), "/home/me/cities.csv");
+    assert.equal(await form.locator('input[name="source"][value="csv"]').isChecked(), true);
+    assert.equal(await form.locator('[name="group-name"]').inputValue(), "cities", "named after the file");
+    await byTestId(page, "map-preview").waitFor();
+    assert.deepEqual(await byTestId(page, "map-preview").locator("th").allTextContents(), ["city", "question"]);
+    assert.deepEqual(await byTestId(page, "map-preview-row").allTextContents(), ["ParisWhen?", "LyonWhere?"]);
+    const [read] = await callsOf(page, "read_rows_file");
+    assert.equal(read.path, "/home/me/cities.csv");
+
+    await form.locator('[name="prompt"]').fill("Answer for {{row.city}}: {{row.question}}");
+    await byTestId(page, "map-submit").click();
+    await form.waitFor({ state: "detached" });
+    const [call] = await callsOf(page, "map_rows");
+    assert.equal(call.input.source, "csv");
+    assert.equal(call.input.data, "city,question\nParis,When?\nLyon,Where?\n");
+    assert.equal((await fake(page, "byName", "cities #2")).prompt, "Answer for Lyon: Where?");
+
+    // A file the shell cannot read: its sentence, and the pasted box stays.
+    await page.evaluate(() => (window.__fake.dialog.open = "/home/me/gone.csv"));
+    await openMapForm(page);
+    await byTestId(page, "map-file").click();
+    await hasText(byTestId(page, "map-input-error"), /cannot read \/home\/me\/gone\.csv/);
+    await page.locator('[name="rows-data"]').waitFor();
+  });
 });

@@ -231,4 +231,34 @@ describe("groups", () => {
     await hasText(byTestId(page, "map-input-error"), /cannot read \/home\/me\/gone\.csv/);
     await page.locator('[name="rows-data"]').waitFor();
   });
+
+  it("starts the rows at a later time with the create form's options, and refuses a time passed", async () => {
+    const page = await app.open({ config: { seed: "none" } });
+    const form = await openMapForm(page);
+    await form.locator('[name="group-name"]').fill("night");
+    await form.locator('[name="rows-data"]').fill("one\ntwo");
+    await form.locator('[name="prompt"]').fill("Say {{item}}");
+    await form.locator('[name="run-at"]').fill("2020-01-01T03:00");
+    await byTestId(page, "map-submit").click();
+    await hasText(byTestId(page, "error-run_at"), /That time has passed/);
+    assert.equal((await fake(page, "callsOf", "map_rows")).length, 0);
+
+    // Six hours from now as the page's clock and zone read it.
+    const { local, iso } = await page.evaluate(() => {
+      const d = new Date(Date.now() + 6 * 3600_000);
+      const p = (n) => String(n).padStart(2, "0");
+      const text = `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
+      return { local: text, iso: new Date(text).toISOString() };
+    });
+    await form.locator('[name="run-at"]').fill(local);
+    await form.locator('[name="max-attempts"]').fill("5");
+    await form.locator('[name="tags"]').fill("nightly");
+    await byTestId(page, "map-submit").click();
+    await form.waitFor({ state: "detached" });
+    const [call] = await callsOf(page, "map_rows");
+    assert.equal(call.input.task.run_at, iso);
+    assert.equal(call.input.task.max_attempts, 5);
+    assert.deepEqual(call.input.task.tags, ["nightly"]);
+    await hasText(page.locator('[data-testid="group-task"][data-row="2"] [data-testid="status-badge"]'), "scheduled");
+  });
 });

@@ -62,9 +62,13 @@ describe("groups", () => {
     await page.waitForFunction(() => document.querySelectorAll('[data-testid="group-task"]').length === 7);
     assert.equal(await byTestId(page, "group-task").first().getAttribute("data-row"), "1");
     assert.equal((await fake(page, "byName", "fruit #3")).prompt, "Translate into French: plum");
-    // The rows are ordinary tasks in the list.
+    // The rows are ordinary tasks in the list; a row's detail leads back to its group.
     await byTestId(page, "view-tasks").click();
-    await row(page, "fruit #7").waitFor();
+    await row(page, "fruit #7").click();
+    await hasText(byTestId(page, "detail-group"), "fruit");
+    await hasText(byTestId(page, "task-detail").locator("dd", { has: byTestId(page, "detail-group") }), /row 7/);
+    await byTestId(page, "detail-group").click();
+    await byTestId(page, "group-detail").waitFor();
   });
 
   it("shows the engine's sentence for a refused input and creates nothing", async () => {

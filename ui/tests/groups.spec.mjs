@@ -265,4 +265,39 @@ describe("groups", () => {
     assert.deepEqual(call.input.task.tags, ["nightly"]);
     await hasText(page.locator('[data-testid="group-task"][data-row="2"] [data-testid="status-badge"]'), "scheduled");
   });
+
+  it("shows a large group a page of 100 rows at a time and fetches its record a few times for many events", async () => {
+    const page = await app.open({ config: { seed: "none" } });
+    const form = await openMapForm(page);
+    await form.locator('[name="group-name"]').fill("many");
+    await form.locator('[name="rows-data"]').fill(Array.from({ length: 250 }, (_, i) => `line ${i + 1}`).join("\n"));
+    await form.locator('[name="prompt"]').fill("Say {{item}}");
+    await byTestId(page, "map-preview").waitFor();
+    await byTestId(page, "map-submit").click();
+    await hasText(byTestId(page, "group-page"), /1–100\s+of 250/);
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="group-task"]').length === 100);
+    assert.ok((await callsOf(page, "group_tasks")).every((c) => c.limit === 100 && c.offset === 0));
+
+    await byTestId(page, "group-next").click();
+    await hasText(byTestId(page, "group-page"), /101–200\s+of 250/);
+    await page.locator('[data-testid="group-task"][data-row="101"]').waitFor();
+    assert.equal(await byTestId(page, "group-task").count(), 100);
+
+    // 150 row events: the shown rows follow, and the record is fetched a few times, not 150.
+    const before = (await fake(page, "callsOf", "get_group")).length;
+    await fake(page, "finishRows", "many", 150);
+    await hasText(byTestId(page, "group-detail").getByTestId("group-done"), "150 / 250 done");
+    await hasText(page.locator('[data-testid="group-task"][data-row="150"] [data-testid="status-badge"]'), "completed");
+    await hasText(page.locator('[data-testid="group-task"][data-row="151"] [data-testid="status-badge"]'), "queued");
+    const fetched = (await fake(page, "callsOf", "get_group")).length - before;
+    assert.ok(fetched >= 1 && fetched <= 3, `${fetched} fetches of the group for 150 events`);
+
+    await byTestId(page, "group-next").click();
+    await hasText(byTestId(page, "group-page"), /201–250\s+of 250/);
+    assert.equal(await byTestId(page, "group-task").count(), 50);
+    assert.ok(await byTestId(page, "group-next").isDisabled());
+    await byTestId(page, "group-prev").click();
+    await byTestId(page, "group-prev").click();
+    await hasText(byTestId(page, "group-page"), /1–100\s+of 250/);
+  });
 });

@@ -42,6 +42,15 @@ const COMMANDS: &[&str] = &[
     "resume_schedule",
     "remove_schedule",
     "run_schedule_now",
+    "map_rows",
+    "read_rows_file",
+    "preview_rows",
+    "list_groups",
+    "get_group",
+    "group_tasks",
+    "cancel_group",
+    "retry_group",
+    "export_group",
 ];
 
 fn main() {

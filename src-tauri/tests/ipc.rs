@@ -722,6 +722,150 @@ fn schedules_are_created_previewed_paused_resumed_run_and_removed_over_ipc() {
 }
 
 #[test]
+fn a_group_is_previewed_mapped_followed_paged_exported_cancelled_and_retried_over_ipc() {
+    let shell = shell();
+    let (tx, rx) = mpsc::channel::<Value>();
+    shell.app.listen_any("task-event", move |event| {
+        let _ = tx.send(serde_json::from_str(event.payload()).unwrap());
+    });
+
+    // The preview: the columns and at most `limit` rows; a refused input names its field.
+    let preview = shell
+        .call(
+            "preview_rows",
+            json!({"source": "lines", "data": "alpha\nbeta\ngamma", "limit": 2}),
+        )
+        .unwrap();
+    assert_eq!(preview["columns"], json!(["item"]));
+    assert_eq!(
+        preview["rows"],
+        json!([{"item": "alpha"}, {"item": "beta"}])
+    );
+    let err = shell
+        .call(
+            "preview_rows",
+            json!({"source": "lines", "data": "\n \n", "limit": 5}),
+        )
+        .unwrap_err();
+    assert_eq!(err["code"], "invalid_input");
+    assert!(err["field"].is_string(), "{err}");
+
+    // A refused map creates nothing.
+    let map = |name: &str, data: &str| {
+        json!({"input": {
+            "name": name, "source": "lines", "data": data,
+            "task": {"prompt": "Say {{item}}", "model": ""},
+            "join": {"instruction": "All of it: {{items}}", "on": "all"},
+        }})
+    };
+    let err = shell.call("map_rows", map("empty", "")).unwrap_err();
+    assert_eq!(err["code"], "invalid_input");
+    assert_eq!(shell.call("list_groups", json!({})).unwrap(), json!([]));
+
+    let group = shell
+        .call("map_rows", map("words", "alpha\nbeta\ngamma"))
+        .unwrap();
+    assert_eq!(group["total"], 3);
+    let id = group["id"].as_str().unwrap().to_string();
+    let join = group["join"]["task_id"].clone();
+    // The rows run on the mock provider; the join runs last.
+    loop {
+        let event = rx
+            .recv_timeout(PATIENCE)
+            .expect("the join did not complete");
+        if event["type"] == "state" && event["task_id"] == join && event["to"] == "completed" {
+            assert!(event["task"]["group"]["group_id"] == id.as_str());
+            break;
+        }
+    }
+    let shown = shell.call("get_group", json!({"key": "WORDS"})).unwrap();
+    assert_eq!(shown["status"], "completed");
+    assert_eq!(shown["completed"], 3);
+
+    // Rows a page at a time, in input order.
+    let page = |offset: u32, limit: u32| {
+        shell
+            .call(
+                "group_tasks",
+                json!({"id": id, "offset": offset, "limit": limit}),
+            )
+            .unwrap()
+    };
+    let first = page(0, 2);
+    assert_eq!(first.as_array().unwrap().len(), 2);
+    assert_eq!(first[0]["group"]["row"], 1);
+    assert_eq!(first[1]["prompt"], "Say beta");
+    assert_eq!(page(2, 2)[0]["group"]["row"], 3);
+
+    // The export replaces the chosen file whole; nothing else is left beside it.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("words.jsonl");
+    std::fs::write(&out, "an older file\n".repeat(100)).unwrap();
+    let n = shell
+        .call(
+            "export_group",
+            json!({"id": id, "format": "jsonl", "path": out.to_str().unwrap()}),
+        )
+        .unwrap();
+    assert_eq!(n, 3);
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(text.lines().count(), 3);
+    assert!(text.lines().next().unwrap().contains("alpha"));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+
+    // Cancel while nothing runs, then retry: every row comes back.
+    shell.call("set_paused", json!({"paused": true})).unwrap();
+    let held = shell.call("map_rows", map("held", "one\ntwo")).unwrap();
+    let cancelled = shell
+        .call("cancel_group", json!({"id": held["id"]}))
+        .unwrap();
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(cancelled["cancelled"], 2);
+    let retried = shell
+        .call("retry_group", json!({"id": held["id"]}))
+        .unwrap();
+    assert_eq!(retried["status"], "running");
+    assert_eq!(retried["cancelled"], 0);
+    let err = shell.call("retry_group", json!({"id": id})).unwrap_err();
+    assert_eq!(
+        err["code"], "invalid_input",
+        "nothing to retry in a completed group"
+    );
+    let err = shell
+        .call("get_group", json!({"key": "no such group"}))
+        .unwrap_err();
+    assert_eq!(err["code"], "not_found");
+}
+
+#[test]
+fn a_rows_file_over_the_limit_is_refused_by_its_size_before_it_is_read() {
+    let shell = shell();
+    let dir = tempfile::tempdir().unwrap();
+    let small = dir.path().join("rows.txt");
+    std::fs::write(&small, "alpha\nbeta\n").unwrap();
+    let text = shell
+        .call("read_rows_file", json!({"path": small.to_str().unwrap()}))
+        .unwrap();
+    assert_eq!(text, "alpha\nbeta\n");
+
+    // Sparse: the size says too big, and no disk is spent on it.
+    let big = dir.path().join("big.csv");
+    let file = std::fs::File::create(&big).unwrap();
+    file.set_len(baton_engine::MAX_MAP_INPUT_BYTES + 1).unwrap();
+    let err = shell
+        .call("read_rows_file", json!({"path": big.to_str().unwrap()}))
+        .unwrap_err();
+    assert_eq!(err["code"], "invalid_input");
+    assert!(err["message"].as_str().unwrap().contains("limit"), "{err}");
+
+    let missing = dir.path().join("missing.csv");
+    let err = shell
+        .call("read_rows_file", json!({"path": missing.to_str().unwrap()}))
+        .unwrap_err();
+    assert_eq!(err["code"], "file_unreadable");
+}
+
+#[test]
 fn bindings_are_up_to_date() {
     let fresh = tempfile::NamedTempFile::new().unwrap();
     baton_desktop::export_bindings(fresh.path().to_str().unwrap()).unwrap();

@@ -92,6 +92,29 @@ export const commands = {
 	removeSchedule: (id: string) => typedError<Schedule_Serialize, CommandError_Serialize>(__TAURI_INVOKE("remove_schedule", { id })),
 	/**  Starts a run at once, whatever the overlap policy; the next fire time stays. */
 	runScheduleNow: (id: string) => typedError<ScheduleRun_Serialize, CommandError_Serialize>(__TAURI_INVOKE("run_schedule_now", { id })),
+	mapRows: (input: MapInput_Deserialize) => typedError<Group_Serialize, CommandError_Serialize>(__TAURI_INVOKE("map_rows", { input })),
+	/**
+	 *  The text of a file picked in the open dialog; a file over the input limit
+	 *  is refused by its size, before it is read.
+	 */
+	readRowsFile: (path: string) => typedError<string, CommandError_Serialize>(__TAURI_INVOKE("read_rows_file", { path })),
+	/**
+	 *  The columns and the first `limit` rows of `data`, or the engine's refusal
+	 *  of the whole input (an empty file, a ragged row…).
+	 */
+	previewRows: (source: RowSource, data: string, limit: number) => typedError<RowsPreview, CommandError_Serialize>(__TAURI_INVOKE("preview_rows", { source, data, limit })),
+	listGroups: () => typedError<Group_Serialize[], CommandError_Serialize>(__TAURI_INVOKE("list_groups")),
+	/**  The group with this name (any case) or id. */
+	getGroup: (key: string) => typedError<Group_Serialize, CommandError_Serialize>(__TAURI_INVOKE("get_group", { key })),
+	/**  A page of the group's row tasks, in input order. */
+	groupTasks: (id: string, offset: number, limit: number) => typedError<Task_Serialize[], CommandError_Serialize>(__TAURI_INVOKE("group_tasks", { id, offset, limit })),
+	cancelGroup: (id: string) => typedError<Group_Serialize, CommandError_Serialize>(__TAURI_INVOKE("cancel_group", { id })),
+	retryGroup: (id: string) => typedError<Group_Serialize, CommandError_Serialize>(__TAURI_INVOKE("retry_group", { id })),
+	/**
+	 *  Writes the group's results to `path` (through a temporary file beside it,
+	 *  renamed over it: never half a file). Returns the rows written.
+	 */
+	exportGroup: (id: string, format: ResultFormat, path: string) => typedError<number, CommandError_Serialize>(__TAURI_INVOKE("export_group", { id, format, path })),
 };
 
 /** Events */
@@ -341,6 +364,8 @@ export type CatalogQuery_Deserialize = {
 	search?: string | null,
 	/**  Only tasks carrying this tag (any case). */
 	tag?: string | null,
+	/**  Only the rows and the join of this group. */
+	group?: GroupId | null,
 	offset: number,
 	limit: number,
 };
@@ -353,6 +378,8 @@ export type CatalogQuery_Serialize = {
 	search: string | null,
 	/**  Only tasks carrying this tag (any case). */
 	tag: string | null,
+	/**  Only the rows and the join of this group. */
+	group: GroupId | null,
 	offset: number,
 	limit: number,
 };
@@ -740,6 +767,97 @@ export type Failure_Serialize = {
 	message: string | null,
 };
 
+/**  A group as stored and shown. */
+export type Group = Group_Serialize | Group_Deserialize;
+
+/**  A group's id: a UUIDv7. */
+export type GroupId = string;
+
+/**  A group's join task. */
+export type GroupJoin = {
+	task_id: TaskId,
+	on: JoinOn,
+	/**  The join task's state, kept with the group's counts. */
+	status: TaskState,
+};
+
+/**  A task's place in its group. */
+export type GroupMember = GroupMember_Serialize | GroupMember_Deserialize;
+
+/**  A task's place in its group. */
+export type GroupMember_Deserialize = {
+	group_id: GroupId,
+	/**  The row's number in input order, from 1; absent on the join task. */
+	row?: number | null,
+	/**  The row's values, by column (what the export writes before the answer). */
+	values?: { [key in string]: Value },
+};
+
+/**  A task's place in its group. */
+export type GroupMember_Serialize = {
+	group_id: GroupId,
+	/**  The row's number in input order, from 1; absent on the join task. */
+	row?: number,
+	/**  The row's values, by column (what the export writes before the answer). */
+	values?: { [key in string]: Value },
+};
+
+/**  Where a group stands, from its counts and its join. */
+export type GroupStatus = 
+/**  A row or the join has not finished. */
+"running" | 
+/**
+ *  Every row completed, and the join (if any) completed; with `join_on:
+ *  completed`, the join completed.
+ */
+"completed" | 
+/**  Everything ended, and something did not complete. */
+"failed" | 
+/**  The group was cancelled. */
+"cancelled";
+
+/**  A group as stored and shown. */
+export type Group_Deserialize = {
+	id: GroupId,
+	name: string,
+	created_at: string,
+	/**  The input's columns, in file order (`item` for a list of lines). */
+	columns: string[],
+	/**  The prompt every row ran, before its row's values were bound. */
+	prompt: string,
+	/**  Rows (one task each). */
+	total: number,
+	/**  Rows in each terminal state; the rest are still to finish. */
+	completed: number,
+	failed: number,
+	cancelled: number,
+	join?: GroupJoin | null,
+	status: GroupStatus,
+	/**  Set by a group cancel, cleared by a group retry. */
+	cancelled_at?: string | null,
+};
+
+/**  A group as stored and shown. */
+export type Group_Serialize = {
+	id: GroupId,
+	name: string,
+	created_at: string,
+	/**  The input's columns, in file order (`item` for a list of lines). */
+	columns: string[],
+	/**  The prompt every row ran, before its row's values were bound. */
+	prompt: string,
+	/**  Rows (one task each). */
+	total: number,
+	/**  Rows in each terminal state; the rest are still to finish. */
+	completed: number,
+	failed: number,
+	cancelled: number,
+	join?: GroupJoin,
+	status: GroupStatus,
+	/**  Set by a group cancel, cleared by a group retry. */
+	cancelled_at?: string,
+};
+
 /**  Whether the engine can write its database. */
 export type Health = 
 /**  Writes commit. */
@@ -774,6 +892,13 @@ export type ImportReport = {
 	/**  Names of schedules left out because one with that id or name is stored. */
 	skipped_schedules: string[],
 };
+
+/**  When the join runs. */
+export type JoinOn = 
+/**  Only when every row completed; otherwise the join is cancelled. */
+"all" | 
+/**  On the rows that completed, once every row has ended. */
+"completed";
 
 /**  Where a provider's API key comes from. The key itself is never stored here. */
 export type KeyRef = 
@@ -878,6 +1003,38 @@ export type LoweredConcurrency = {
 	until: string,
 };
 
+/**
+ *  The map form: the group's name and input, the task fields as the create
+ *  form takes them (its prompt is the template), and the optional join.
+ */
+export type MapInput = MapInput_Serialize | MapInput_Deserialize;
+
+/**
+ *  The map form: the group's name and input, the task fields as the create
+ *  form takes them (its prompt is the template), and the optional join.
+ */
+export type MapInput_Deserialize = {
+	name: string,
+	source: RowSource,
+	/**  The input's text (pasted, or read with `read_rows_file`). */
+	data: string,
+	task: TaskInput_Deserialize,
+	join?: NewJoin_Deserialize | null,
+};
+
+/**
+ *  The map form: the group's name and input, the task fields as the create
+ *  form takes them (its prompt is the template), and the optional join.
+ */
+export type MapInput_Serialize = {
+	name: string,
+	source: RowSource,
+	/**  The input's text (pasted, or read with `read_rows_file`). */
+	data: string,
+	task: TaskInput_Serialize,
+	join: NewJoin_Serialize | null,
+};
+
 /**  What happens to runs that fell due while the engine was not running. */
 export type MissedPolicy = 
 /**  Every missed run is skipped (and recorded as skipped). */
@@ -929,6 +1086,23 @@ export type NewBudget_Serialize = {
 	schedule?: string,
 	/**  The zone whose midnight resets the cap; the engine's local zone when left out. */
 	timezone?: string,
+};
+
+/**  The join of a new group. */
+export type NewJoin = NewJoin_Serialize | NewJoin_Deserialize;
+
+/**  The join of a new group. */
+export type NewJoin_Deserialize = {
+	/**  The join's prompt; `{{items}}` is every completed answer in input order. */
+	instruction: string,
+	on?: JoinOn,
+};
+
+/**  The join of a new group. */
+export type NewJoin_Serialize = {
+	/**  The join's prompt; `{{items}}` is every completed answer in input order. */
+	instruction: string,
+	on: JoinOn,
 };
 
 /**
@@ -1213,9 +1387,19 @@ export type Reserved = {
 	amount: Real,
 };
 
+export type ResultFormat = "csv" | "jsonl";
+
 /**  The subscription fell behind and missed events: reload what is shown. */
 export type Resync = {
 	missed: number,
+};
+
+export type RowSource = "csv" | "jsonl" | "lines";
+
+/**  The input's columns and its first rows, as the group would read them. */
+export type RowsPreview = {
+	columns: string[],
+	rows: { [key in string]: Value }[],
 };
 
 /**  A recurring schedule, as stored, exported and shown. */
@@ -1905,6 +2089,8 @@ export type Task_Deserialize = {
 	 *  the next is tried; [`DEFAULT_FALLBACK_AFTER`] when `None`.
 	 */
 	fallback_after?: number | null,
+	/**  The group (`baton map`) this task is a row or the join of. */
+	group?: GroupMember_Deserialize | null,
 };
 
 /**  A task as stored, exported and shown. Field names are the CLI's and the API's JSON. */
@@ -2007,6 +2193,8 @@ export type Task_Serialize = {
 	 *  the next is tried; [`DEFAULT_FALLBACK_AFTER`] when `None`.
 	 */
 	fallback_after?: number,
+	/**  The group (`baton map`) this task is a row or the join of. */
+	group?: GroupMember_Serialize,
 };
 
 /**  A port that answered, but not with the model list its server sends. */

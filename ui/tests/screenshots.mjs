@@ -142,6 +142,35 @@ async function openSchedules(page, context) {
   await page.locator('[data-testid="schedule-row"][data-schedule="Hourly inbox triage"][data-enabled="false"]').waitFor();
 }
 
+/** Questions about cities, as a spreadsheet exported to CSV. */
+const CITY_ROWS = [
+  "city,question",
+  "Lisbon,Best month to visit?",
+  "Kyoto,Which temples need a booking?",
+  "Oslo,How expensive is public transport?",
+  "Cape Town,Is it safe to hike Table Mountain alone?",
+  "Montreal,Which neighbourhood for a first visit?",
+  "Hanoi,What should I eat first?",
+  "Lima,How many days for the city?",
+  "Tbilisi,Do I need cash?",
+  "Valparaíso,Funiculars worth riding?",
+  "Reykjavik,Northern lights odds in March?",
+].join("\n");
+const CITY_PROMPT = "You are a travel editor. For {{row.city}}, answer in two sentences: {{row.question}}";
+
+/** Fills the map form with `CITY_ROWS` and waits for its preview. */
+async function fillMap(page) {
+  await byTestId(page, "new-map").click();
+  const form = byTestId(page, "map-form");
+  await form.locator('[name="group-name"]').fill("City guide answers");
+  await form.locator('input[name="source"][value="csv"]').check();
+  await form.locator('[name="rows-data"]').fill(CITY_ROWS);
+  await form.locator('[name="prompt"]').fill(CITY_PROMPT);
+  await form.locator('[name="join"]').fill("Turn these answers into a one-page guide, a heading per city:\n{{items}}");
+  await byTestId(page, "map-preview").waitFor();
+  return form;
+}
+
 const VIEWS = {
   async list(page) {
     await row(page, "Summarise Q3 incident reports").getByTestId("row-select").check();
@@ -183,6 +212,22 @@ const VIEWS = {
     const row = page.locator('[data-testid="provider-row"][data-provider="ollama"]');
     await row.getByTestId("provider-test").click();
     await row.locator('[data-testid="provider-test-result"][data-outcome="ok"]').waitFor();
+  },
+  async groups(page) {
+    await fillMap(page);
+    await byTestId(page, "map-submit").click();
+    await byTestId(page, "group-detail").waitFor();
+    await fake(page, "finishRows", "City guide answers", 6);
+    await fake(page, "finishRows", "City guide answers", 1, "failed");
+    await hasText(byTestId(page, "group-detail").getByTestId("group-done"), "7 / 10 done");
+    await page.waitForFunction(() =>
+      document.querySelector('[data-testid="group-task"][data-row="7"] [data-testid="status-badge"]')?.textContent === "failed",
+    );
+  },
+  async "groups-form"(page) {
+    const form = await fillMap(page);
+    // The preview, not the last field typed in.
+    await form.evaluate((el) => (el.scrollTop = 0));
   },
   async schedules(page, context) {
     await openSchedules(page, context);

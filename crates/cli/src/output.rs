@@ -52,13 +52,7 @@ pub fn groups(list: &[baton_engine::Group]) -> String {
 }
 
 fn group_status(s: baton_engine::GroupStatus) -> &'static str {
-    use baton_engine::GroupStatus::*;
-    match s {
-        Running => "running",
-        Completed => "completed",
-        Failed => "failed",
-        Cancelled => "cancelled",
-    }
+    s.as_str()
 }
 
 /// A group's progress, then its first rows (input order) with their states.

@@ -7,6 +7,7 @@
 
 use crate::engine::Engine;
 use crate::events::{Event, EventKind};
+use crate::group::GroupId;
 use crate::state::TaskState;
 use crate::task::{Real, Task, TaskId};
 use chrono::{DateTime, Utc};
@@ -51,6 +52,9 @@ pub struct TaskSummary {
     tokens: u64,
     #[serde(skip)]
     cost_usd: Option<Real>,
+    /// The group the task is a row or the join of (for the group filter).
+    #[serde(skip)]
+    group_id: Option<GroupId>,
 }
 
 impl TaskSummary {
@@ -74,6 +78,9 @@ impl TaskSummary {
                 prompt_tokens: task.prompt_tokens,
                 completion_tokens: task.completion_tokens,
                 cost_usd: task.cost_usd,
+                group: task.group.as_ref().map(|m| GroupRef {
+                    group_id: m.group_id,
+                }),
             },
             children,
         )
@@ -105,6 +112,7 @@ impl TaskSummary {
             search_text,
             tokens: row.prompt_tokens.unwrap_or(0) + row.completion_tokens.unwrap_or(0),
             cost_usd: row.cost_usd,
+            group_id: row.group.map(|g| g.group_id),
         }
     }
 }
@@ -134,6 +142,14 @@ struct Row {
     completion_tokens: Option<u64>,
     #[serde(default)]
     cost_usd: Option<Real>,
+    #[serde(default)]
+    group: Option<GroupRef>,
+}
+
+/// The part of a task's `group` the catalog keeps.
+#[derive(Deserialize)]
+struct GroupRef {
+    group_id: GroupId,
 }
 
 /// The first [`SEARCH_PREFIX`] characters of a prompt, read without copying
@@ -186,6 +202,9 @@ pub struct CatalogQuery {
     /// Only tasks carrying this tag (any case).
     #[serde(default)]
     pub tag: Option<String>,
+    /// Only the rows and the join of this group.
+    #[serde(default)]
+    pub group: Option<GroupId>,
     pub offset: usize,
     pub limit: usize,
 }
@@ -342,7 +361,11 @@ impl Catalog {
     ) -> Result<CatalogPage, crate::TaskError> {
         let searching = q.search.as_deref().is_some_and(|s| !s.trim().is_empty());
         let tag = tag_filter(q);
-        let simple = q.schedule.is_none() && q.chain.is_none() && !searching && tag.is_none();
+        let simple = q.schedule.is_none()
+            && q.chain.is_none()
+            && !searching
+            && tag.is_none()
+            && q.group.is_none();
         let want = q.offset.saturating_add(q.limit);
         if *self.loaded.borrow() != Load::Pending || !simple || want > STORE_PAGE_LIMIT {
             self.loaded().await?;
@@ -462,7 +485,8 @@ impl Catalog {
                 && needle
                     .as_deref()
                     .is_none_or(|n| row.search_text.contains(n))
-                && tag.as_ref().is_none_or(|t| row.tags.contains(t));
+                && tag.as_ref().is_none_or(|t| row.tags.contains(t))
+                && q.group.is_none_or(|g| row.group_id == Some(g));
             if matches {
                 if total >= q.offset && page.len() < q.limit {
                     page.push(row.clone());

@@ -77,6 +77,7 @@ macro_rules! conformance_suite {
             run!(group::a_join_waits_for_every_row_and_reads_their_answers_in_input_order);
             run!(group::a_failed_row_cancels_an_all_join_and_a_group_retry_brings_both_back);
             run!(group::a_completed_join_runs_on_what_completed_and_a_group_cancel_never_starts_it);
+            run!(group::a_finished_group_cannot_be_cancelled_and_stays_as_it_ended);
             run!(model::store_and_lifecycle_agree_with_the_model_across_commits_aborts_and_crashes);
             run!(model::an_imported_running_record_is_recovered_like_after_a_crash);
         }

@@ -89,6 +89,17 @@ pub enum GroupStatus {
     Cancelled,
 }
 
+impl GroupStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupStatus::Running => "running",
+            GroupStatus::Completed => "completed",
+            GroupStatus::Failed => "failed",
+            GroupStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
 /// A group as stored and shown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
@@ -334,6 +345,16 @@ fn decide_join(txn: &mut impl TaskTxn, ctx: &mut Ctx, group: &Group) -> Result<(
 /// start it), then every row.
 fn cancel(txn: &mut impl TaskTxn, ctx: &mut Ctx, id: GroupId) -> Result<Group, TaskError> {
     let old = require(txn, id)?;
+    if old.status != GroupStatus::Running {
+        return Err(TaskError::invalid(
+            "group",
+            format!(
+                "group '{}' has finished ({}); nothing to cancel",
+                old.name,
+                old.status.as_str()
+            ),
+        ));
+    }
     let mut group = old.clone();
     group.cancelled_at = Some(ctx.now);
     txn.put_group(Some(&old), &group)?;

@@ -216,3 +216,25 @@ pub(crate) fn a_completed_join_runs_on_what_completed_and_a_group_cancel_never_s
         assert_eq!(store.get(id).unwrap().unwrap().status, TaskState::Cancelled);
     }
 }
+
+pub(crate) fn a_finished_group_cannot_be_cancelled_and_stays_as_it_ended<B: Backend>() {
+    let place = B::place();
+    let store = B::open(&place);
+    let (group, rows, join) = create_group(&store, 1, JoinOn::All);
+    write(&store, |txn, ctx| claim(txn, ctx, 1).unwrap());
+    write(&store, |txn, ctx| {
+        finish(txn, ctx, answered(rows[0], 1, "one")).unwrap()
+    });
+    write(&store, |txn, ctx| claim(txn, ctx, 1).unwrap());
+    write(&store, |txn, ctx| {
+        finish(txn, ctx, answered(join, 1, "all")).unwrap()
+    });
+    let refused = write(&store, |txn, ctx| {
+        apply(txn, ctx, GroupOp::Cancel(group.id))
+    });
+    assert!(
+        matches!(refused, Err(TaskError::Invalid { field: "group", .. })),
+        "{refused:?}"
+    );
+    assert_eq!(store.groups().unwrap()[0].status, GroupStatus::Completed);
+}

@@ -441,3 +441,73 @@ async fn a_failed_first_load_answers_the_queries_waiting_for_it_instead_of_hangi
     assert!(err.contains("the task list could not be loaded"), "{err}");
     assert!(catalog.loaded().await.is_err());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_group_filter_lists_only_that_groups_rows_and_join() {
+    let t = open_with(|_| {}).await;
+    let other = t
+        .engine
+        .submit(task("not in a group", "echo"))
+        .await
+        .unwrap();
+    let map = |name: &str, data: &str| baton_engine::NewMap {
+        name: name.into(),
+        source: baton_engine::RowSource::Lines,
+        data: data.into(),
+        task: task("Say {{item}}", "echo"),
+        join: Some(baton_engine::NewJoin {
+            instruction: "All of it: {{items}}".into(),
+            on: baton_engine::JoinOn::All,
+        }),
+    };
+    let fruit = t
+        .engine
+        .map(map("fruit", "apple\npear\nplum"))
+        .await
+        .unwrap();
+    let nuts = t.engine.map(map("nuts", "pecan")).await.unwrap();
+    let catalog = Catalog::load(&t.engine).await.unwrap();
+    let in_group = |group| {
+        let page = catalog.query(&CatalogQuery {
+            group: Some(group),
+            ..query()
+        });
+        (
+            page.total,
+            page.rows.into_iter().map(|r| r.id).collect::<Vec<_>>(),
+        )
+    };
+    let (total, ids) = in_group(fruit.id);
+    assert_eq!(total, 4, "three rows and the join");
+    assert!(!ids.contains(&other.id));
+    let join = fruit.join.as_ref().unwrap().task_id;
+    assert!(ids.contains(&join));
+    assert_eq!(in_group(nuts.id).0, 2);
+    assert_eq!(catalog.query(&query()).total, 7, "no filter: every task");
+
+    // Before the first load, a group filter waits for the catalog rather than
+    // answering from the unfiltered store pages.
+    let fresh = Catalog::empty();
+    let q = CatalogQuery {
+        group: Some(nuts.id),
+        ..query()
+    };
+    let (answer, _) = tokio::join!(fresh.query_now(&t.engine, &q), fresh.reload(&t.engine));
+    assert_eq!(answer.unwrap().total, 2);
+
+    // A catalog that follows events sees the rows a new group creates.
+    let live = Catalog::follow(&t.engine).await.unwrap();
+    let mut changes = live.changes();
+    let seeds = t.engine.map(map("seeds", "sesame\npoppy")).await.unwrap();
+    let q = CatalogQuery {
+        group: Some(seeds.id),
+        ..query()
+    };
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while live.query(&q).total < 3 {
+            changes.changed().await.unwrap();
+        }
+    })
+    .await
+    .expect("the new group's rows and join reach the catalog");
+}

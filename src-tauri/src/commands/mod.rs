@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod budgets;
+pub mod groups;
 pub mod providers;
 pub mod schedules;
 pub mod tasks;

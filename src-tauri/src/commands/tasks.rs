@@ -20,7 +20,10 @@ pub struct TaskInput {
 }
 
 impl TaskInput {
-    fn into_new_task(self, now: chrono::DateTime<chrono::Utc>) -> Result<NewTask, CommandError> {
+    pub(crate) fn into_new_task(
+        self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<NewTask, CommandError> {
         let scheduled_for = match (
             self.run_at.filter(|s| !s.trim().is_empty()),
             self.run_in_minutes,

@@ -4,6 +4,7 @@ import { events } from "../bindings";
 import { budgets } from "./budgets.svelte";
 import { detail } from "./detail.svelte";
 import { engine } from "./engine.svelte";
+import { groups } from "./groups.svelte";
 import { takeOpenRequest } from "./open";
 import { appendOutput, dropStream } from "./output.svelte";
 import { providers } from "./providers.svelte";
@@ -47,6 +48,7 @@ function onTaskEvent(ev: TaskEvent): void {
   list.applyTask(ev.task);
   detail.applyTask(ev.task);
   schedules.applyTask(ev.task);
+  groups.applyTask(ev.task);
   if (ev.to === "completed" || ev.to === "failed" || ev.to === "cancelled") dropStream(ev.task_id);
   // An attempt that ends settles what it reserved against the budgets.
   if (ev.from === "running") budgets.changed();
@@ -60,6 +62,7 @@ export function reloadAll(): void {
   void engine.loadStatus();
   engine.refreshActivity();
   void schedules.load();
+  void groups.load();
 }
 
 export async function subscribe(): Promise<() => void> {

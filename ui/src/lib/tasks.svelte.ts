@@ -19,10 +19,12 @@ export interface Filters {
   search: string;
   /** One tag; any case. */
   tag: string;
+  /** One group's rows and join, by the group's id. */
+  group: string;
 }
 
 class TaskList {
-  filters: Filters = $state({ status: "", schedule: "", chain: "", search: "", tag: "" });
+  filters: Filters = $state({ status: "", schedule: "", chain: "", search: "", tag: "", group: "" });
   total = $state(0);
   counts: StatusCounts | null = $state(null);
   /** `loading` only until the first answer; later reloads keep showing the old rows. */
@@ -54,7 +56,7 @@ class TaskList {
 
   get hasFilters(): boolean {
     const f = this.filters;
-    return f.status !== "" || f.schedule !== "" || f.chain !== "" || f.search.trim() !== "" || f.tag.trim() !== "";
+    return f.status !== "" || f.schedule !== "" || f.chain !== "" || f.search.trim() !== "" || f.tag.trim() !== "" || f.group !== "";
   }
 
   rowAt(index: number): TaskSummary | undefined {
@@ -94,7 +96,7 @@ class TaskList {
   }
 
   clearFilters(): void {
-    this.setFilters({ status: "", schedule: "", chain: "", search: "", tag: "" });
+    this.setFilters({ status: "", schedule: "", chain: "", search: "", tag: "", group: "" });
   }
 
   /** Fetches the visible window again; bursts of calls make one query per frame. */
@@ -150,6 +152,7 @@ class TaskList {
         chain: f.chain || null,
         search: f.search.trim() || null,
         tag: f.tag.trim() || null,
+        group: f.group || null,
         offset: from * BLOCK,
         limit: (to - from + 1) * BLOCK,
       }),

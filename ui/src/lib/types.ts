@@ -10,6 +10,13 @@ import type {
   DeliveryStatus,
   Detection_Serialize,
   Event_Serialize,
+  Group_Serialize,
+  GroupStatus,
+  JoinOn,
+  MapInput_Deserialize,
+  ResultFormat,
+  RowSource,
+  RowsPreview,
   KeyRef,
   LocalServer_Serialize,
   LoweredConcurrency,
@@ -50,6 +57,10 @@ export type TaskEvent = Event_Serialize;
 export type Activity = Activity_Serialize;
 export type Settings = Settings_Serialize;
 export type TaskInput = TaskInput_Deserialize;
+export type Group = Group_Serialize;
+/** What the map form sends. */
+export type MapInput = MapInput_Deserialize;
+export type { GroupStatus, JoinOn, ResultFormat, RowSource, RowsPreview };
 export type ProviderSettings = ProviderSettings_Serialize;
 /** What the settings form sends. */
 export type ProviderInput = ProviderSettings_Deserialize;

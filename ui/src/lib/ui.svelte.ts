@@ -7,7 +7,9 @@ class Ui {
   create: { parent: Task | null } | null = $state(null);
   settingsOpen = $state(false);
   /** What the main area shows. */
-  view: "tasks" | "schedules" = $state("tasks");
+  view: "tasks" | "schedules" | "groups" = $state("tasks");
+  /** The map form (a group: one prompt over many rows). */
+  mapForm = $state(false);
   /** The schedule form; `schedule` set when editing it. */
   scheduleForm: { schedule: Schedule | null } | null = $state(null);
   importProblems: { message: string; records: RecordProblem_Serialize[] } | null = $state(null);
@@ -20,6 +22,11 @@ class Ui {
     this.create = { parent };
   }
 
+  openMap(): void {
+    this.settingsOpen = false;
+    this.mapForm = true;
+  }
+
   focusSearch(): void {
     this.searchInput?.focus();
     this.searchInput?.select();
@@ -28,6 +35,7 @@ class Ui {
   /** Closes the topmost thing open; false when nothing was. */
   closeTop(): boolean {
     if (this.create) this.create = null;
+    else if (this.mapForm) this.mapForm = false;
     else if (this.scheduleForm) this.scheduleForm = null;
     else if (this.settingsOpen) this.settingsOpen = false;
     else if (this.importProblems) this.importProblems = null;

@@ -16,6 +16,7 @@ import type {
 import { Failure, Model, commandError, type Task, type Usage } from "./model";
 import { FakeBudgets } from "./budgets";
 import { FakeProviders, type LocalSetup } from "./providers";
+import { FakeGroups } from "./groups";
 import { FakeSchedules } from "./schedules";
 import { seedBulk, seedDemo } from "./seed";
 
@@ -52,6 +53,7 @@ for (const p of config.providers ?? []) model.providers.set(p.name, p);
 const providers = new FakeProviders(model, structuredClone(config.providerModels ?? {}), config.localServers ?? []);
 const schedules = new FakeSchedules(model);
 const budgets = new FakeBudgets(model);
+const groups = new FakeGroups(model);
 
 const settings = { workers: 4, notifications: true, start_at_login: false, api_enabled: false, check_updates: true };
 let paused = false;
@@ -157,6 +159,24 @@ const handlers: Record<string, (a: Args) => unknown> = {
   resume_schedule: (a) => schedules.setEnabled(str(a, "id"), true),
   remove_schedule: (a) => schedules.remove(str(a, "id")),
   run_schedule_now: (a) => schedules.runNow(str(a, "id")),
+  map_rows: (a) => groups.map(a.input as never),
+  read_rows_file: (a) => {
+    const path = str(a, "path");
+    const text = files.get(path);
+    if (text === undefined) throw commandError("file_unreadable", `cannot read ${path}: No such file or directory (os error 2)`);
+    return text;
+  },
+  preview_rows: (a) => groups.preview(a.source as never, str(a, "data"), a.limit as number),
+  list_groups: () => groups.all(),
+  get_group: (a) => groups.get(str(a, "key")),
+  group_tasks: (a) => groups.tasks(str(a, "id"), a.offset as number, a.limit as number),
+  cancel_group: (a) => groups.cancel(str(a, "id")),
+  retry_group: (a) => groups.retry(str(a, "id")),
+  export_group: (a) => {
+    const { text, count } = groups.export(str(a, "id"), a.format as never);
+    files.set(str(a, "path"), text);
+    return count;
+  },
   open_log_folder: () => "/home/me/.local/share/dev.baton.desktop/logs",
   update_status: () => update,
   take_open_request: () => {
@@ -322,6 +342,9 @@ const fake = {
   spend: (budget: string, amount: number, task: string) => budgets.spend(budget, amount, byName(task).id),
   /** The schedule named `name` paused itself after failed runs in a row. */
   autoPause: (name: string) => schedules.autoPause(name),
+  group: (name: string) => structuredClone(groups.get(name)),
+  /** The first `n` unfinished rows of group `name` end (completed, or failed), one event each. */
+  finishRows: (name: string, n: number, outcome?: "completed" | "failed") => groups.finishRows(name, n, outcome),
 };
 
 (window as unknown as { __fake: typeof fake }).__fake = fake;

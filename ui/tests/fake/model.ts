@@ -389,6 +389,7 @@ export class Model {
       if (q.chain === "with_children" && !this.children.get(id)) continue;
       if (needle && !this.search.get(id)!.includes(needle)) continue;
       if (q.tag?.trim() && !(t.tags ?? []).includes(q.tag.trim().toLowerCase())) continue;
+      if (q.group && t.group?.group_id !== q.group) continue;
       if (total >= q.offset && rows.length < q.limit) rows.push(this.summary(t));
       total++;
     }

@@ -891,6 +891,9 @@ export type ImportReport = {
 	schedules_imported: number,
 	/**  Names of schedules left out because one with that id or name is stored. */
 	skipped_schedules: string[],
+	groups_imported: number,
+	/**  Names of groups left out because one with that id or name is stored. */
+	skipped_groups: string[],
 };
 
 /**  When the join runs. */
@@ -1387,14 +1390,26 @@ export type Reserved = {
 	amount: Real,
 };
 
-export type ResultFormat = "csv" | "jsonl";
+/**  How a group's results are written. */
+export type ResultFormat = 
+/**  A header, then one record a row (a spreadsheet opens it). */
+"csv" | 
+/**  One JSON object a line. */
+"jsonl";
 
 /**  The subscription fell behind and missed events: reload what is shown. */
 export type Resync = {
 	missed: number,
 };
 
-export type RowSource = "csv" | "jsonl" | "lines";
+/**  How a map's input is written. */
+export type RowSource = 
+/**  A header line naming the columns, then one row a record; every cell is text. */
+"csv" | 
+/**  One JSON object a line; its keys are the columns. */
+"jsonl" | 
+/**  One item a non-blank line: a single column named `item`. */
+"lines";
 
 /**  The input's columns and its first rows, as the group would read them. */
 export type RowsPreview = {

@@ -81,10 +81,11 @@ export async function importTasks(): Promise<void> {
     else toast(`Import failed: ${message}`, "error");
     return;
   }
-  const { imported, skipped_existing } = result.data;
+  const { imported, skipped_existing, groups_imported } = result.data;
   const skipped = skipped_existing.length;
   toast(
     `Imported ${imported} task${imported === 1 ? "" : "s"}` +
+      (groups_imported > 0 ? ` and ${groups_imported} group${groups_imported === 1 ? "" : "s"}` : "") +
       (skipped > 0 ? `; ${skipped} already here, left as they were` : ""),
   );
   list.refresh();

@@ -496,7 +496,7 @@ export class Model {
       this.save(null, task);
       imported++;
     }
-    return { imported, skipped_existing: skipped, schedules_imported: 0, skipped_schedules: [] };
+    return { imported, skipped_existing: skipped, schedules_imported: 0, skipped_schedules: [], groups_imported: 0, skipped_groups: [] };
   }
 
   // ---- what the workers and the scheduler would do -------------------------------------

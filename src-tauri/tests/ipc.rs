@@ -245,7 +245,7 @@ fn export_and_import_go_through_files_and_report_bad_records() {
         .unwrap();
     assert_eq!(n, 1);
     let text = std::fs::read_to_string(path).unwrap();
-    assert!(text.contains("\"format_version\": 2"));
+    assert!(text.contains("\"format_version\": 3"));
 
     let report = shell.call("import_tasks", json!({"path": path})).unwrap();
     assert_eq!(report["imported"], 0);

@@ -23,6 +23,13 @@ pub async fn export_tasks(
             .map(|id| parse_id(id))
             .collect::<Result<HashSet<_>, _>>()?;
         file.tasks.retain(|t| keep.contains(&t.id));
+        // Only the groups of the tasks chosen travel with them.
+        let groups: HashSet<_> = file
+            .tasks
+            .iter()
+            .filter_map(|t| t.group.as_ref().map(|m| m.group_id))
+            .collect();
+        file.groups.retain(|g| groups.contains(&g.id));
     }
     let text = serde_json::to_string_pretty(&file)
         .map_err(|e| CommandError::new("export_failed", e.to_string()))?;

@@ -471,7 +471,7 @@ async fn an_export_imports_into_another_engine_and_bad_files_are_refused() {
     from.submit(json!({"prompt": "keep me", "scheduled_for": "2099-01-01T00:00:00Z"}))
         .await;
     let file: Value = expect_json(from.get("/export").send().await.unwrap(), StatusCode::OK).await;
-    assert_eq!(file["format_version"], 2);
+    assert_eq!(file["format_version"], 3);
     assert_eq!(file["tasks"].as_array().unwrap().len(), 1);
 
     let to = Api::start().await;

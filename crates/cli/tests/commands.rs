@@ -305,7 +305,7 @@ fn export_then_import_into_a_fresh_directory_round_trips_and_reimport_skips() {
     let said = source.ok(&["export", "--out", file.to_str().unwrap()]);
     assert!(said.contains("exported 5 tasks"), "{said}");
     let exported: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-    assert_eq!(exported["format_version"], 2);
+    assert_eq!(exported["format_version"], 3);
     let stdout: Value = serde_json::from_str(&source.ok(&["export"])).unwrap();
     assert_eq!(stdout["tasks"], exported["tasks"], "stdout and --out agree");
 

@@ -440,7 +440,7 @@ fn export_includes_schedules_and_import_restores_them_into_another_data_dir() {
         format!("exported 1 tasks and 2 schedules to {}\n", file.display())
     );
     let exported: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-    assert_eq!(exported["format_version"], 2);
+    assert_eq!(exported["format_version"], 3);
     assert_eq!(exported["schedules"].as_array().unwrap().len(), 2);
 
     let target = Baton::new();

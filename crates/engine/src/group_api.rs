@@ -24,6 +24,14 @@ impl Engine {
             task::validate_prompt(&join.instruction).map_err(|e| rename(e, "join"))?;
             crate::prompt::check_join_instruction(&join.instruction)?;
         }
+        // One file for every row's answer would keep only the last: a file
+        // takes the join's answer, and without a join there is the export.
+        if new.task.deliver.to_file.is_some() && new.join.is_none() {
+            return Err(TaskError::invalid(
+                "to_file",
+                "every row would write its answer over the same file: export the results with `group export`, or add a join whose answer goes to the file",
+            ));
+        }
         // Every other field is checked as a task's; the prompt was checked above.
         let mut fields = new.task;
         fields.prompt = "row".to_string();
@@ -32,7 +40,9 @@ impl Engine {
         base.timezone = crate::prompt::has_variables(&template)
             .then(|| self.inner().local_zone.name().to_string());
         let id = GroupId::new();
-        let tasks = row_tasks(&base, &name, &template, id, &rows)?;
+        let mut row_base = base.clone();
+        row_base.deliver.to_file = None;
+        let tasks = row_tasks(&row_base, &name, &template, id, &rows)?;
         let join = new.join.as_ref().map(|j| {
             let mut t = base.clone();
             t.id = TaskId::new();

@@ -36,7 +36,20 @@ async fn a_join_runs_once_every_row_completed_on_their_answers_in_input_order() 
                 instruction: "Summarise:\n{{items}}".into(),
                 on: JoinOn::All,
             }),
-            ..map("nightly", RowSource::Lines, lines(40), "Answer {{item}}")
+            task: NewTask {
+                deliver: baton_engine::Deliver {
+                    to_file: Some(
+                        t.dir
+                            .path()
+                            .join("summary.md")
+                            .to_string_lossy()
+                            .into_owned(),
+                    ),
+                    ..Default::default()
+                },
+                ..NewTask::new("Answer {{item}}")
+            },
+            ..map("nightly", RowSource::Lines, lines(40), "")
         })
         .await
         .unwrap();
@@ -63,6 +76,9 @@ async fn a_join_runs_once_every_row_completed_on_their_answers_in_input_order() 
         .map(|r| r.group.as_ref().unwrap().row.unwrap())
         .collect();
     assert_eq!(numbers, (1..=40).collect::<Vec<_>>());
+    // The file takes the join's answer; the rows deliver nowhere.
+    assert!(rows.iter().all(|r| r.deliver.to_file.is_none()));
+    assert!(done.deliver.to_file.is_some());
 }
 
 /// 35 rows on a provider allowing 10 requests a minute: starts at 0, 60, 120
@@ -162,6 +178,19 @@ async fn a_refused_map_names_the_problem_and_creates_nothing() {
                 ..map("join", RowSource::Lines, lines(2), "x {{item}}")
             },
             "join",
+        ),
+        (
+            NewMap {
+                task: NewTask {
+                    deliver: baton_engine::Deliver {
+                        to_file: Some("/tmp/answers.md".into()),
+                        ..Default::default()
+                    },
+                    ..NewTask::new("x {{item}}")
+                },
+                ..map("one-file", RowSource::Lines, lines(2), "")
+            },
+            "to_file",
         ),
     ];
     for (new, field) in cases {

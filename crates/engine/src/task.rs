@@ -387,6 +387,10 @@ pub struct Task {
     /// the next is tried; [`DEFAULT_FALLBACK_AFTER`] when `None`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback_after: Option<u32>,
+    /// Batch mode: sent in a provider batch (half the price) unless its
+    /// deadline passes first (docs/batch.md). Absent for a live task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<crate::batch::BatchState>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -511,6 +515,7 @@ impl Task {
             fallbacks: Vec::new(),
             target_index: 0,
             fallback_after: None,
+            batch: None,
         }
     }
 }
@@ -715,6 +720,13 @@ pub struct NewTask {
         )
     )]
     pub fallback_after: Option<u32>,
+    /// Batch mode: send the task in a provider batch (OpenAI's Batch API,
+    /// Anthropic's Message Batches) at half the price, by a deadline
+    /// (`within_ms` from now, or an RFC 3339 `deadline`); what is unfinished
+    /// then runs live. See docs/batch.md.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "clap", arg(skip))]
+    pub batch: Option<crate::batch::BatchRequest>,
 }
 
 impl NewTask {
@@ -752,6 +764,9 @@ impl NewTask {
         self.deliver.check(true)?;
         if let Some(schema) = &self.output_schema {
             crate::structured::check_schema(schema)?;
+        }
+        if let Some(batch) = &self.batch {
+            batch.check()?;
         }
         Ok(())
     }

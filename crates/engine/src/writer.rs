@@ -88,6 +88,8 @@ enum Command {
         Vec<Schedule>,
         oneshot::Sender<Result<ImportReport, ImportError>>,
     ),
+    /// The batcher's claims and results (see `batcher`).
+    Batch(crate::batcher::BatchOp, Reply<crate::batcher::BatchDone>),
     Stop,
 }
 
@@ -256,6 +258,13 @@ impl Writer {
             .send(Command::Import(tasks, schedules, reply))
             .map_err(|_| TaskError::ShuttingDown)?;
         rx.await.map_err(|_| TaskError::ShuttingDown)?
+    }
+
+    pub async fn batch(
+        &self,
+        op: crate::batcher::BatchOp,
+    ) -> Result<crate::batcher::BatchDone, TaskError> {
+        request!(self, Batch, op)
     }
 
     /// Asks the thread to finish what is queued before this and exit.
@@ -684,6 +693,10 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) -> Vec<Command> {
                     None
                 })
             }
+            Command::Batch(op, reply) => answer(
+                reply,
+                note(&mut poisoned, crate::batcher::apply(txn, &mut ctx, op)),
+            ),
             Command::Stop => unreachable!("Stop is taken out of the batch"),
         };
         answers.push(answered);
@@ -830,6 +843,7 @@ fn refuse(cmd: Command) -> Answer {
             keep_or_fail(r, move |r| Command::DeliveryTried(id, n, o, r))
         }
         Command::Resend(_, r) => fail(r),
+        Command::Batch(_, r) => fail(r),
         Command::Cancel(_, _, r) => fail(r),
         Command::Import(_, _, r) => Box::new(move |fate| {
             let _ = r.send(Err(ImportError::Task(match fate {

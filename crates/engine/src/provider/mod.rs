@@ -38,6 +38,7 @@ pub use settings::{
 };
 
 pub(crate) use registry::Registry;
+pub(crate) use http::{ItemResult, Polled};
 
 pub(crate) use limits::{estimate_tokens, Admission, Limiter, Permit, LOWERED_FOR};
 pub(crate) use tokens::{count_prompt, count_text};

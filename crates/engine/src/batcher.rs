@@ -534,7 +534,9 @@ impl Batcher {
                     self.submitted.remove(&id);
                 }
                 // Kept: the provider still holds the results; the next poll applies them.
-                Err(e) => tracing::error!(batch = %id, error = %e, "could not record batch results"),
+                Err(e) => {
+                    tracing::error!(batch = %id, error = %e, "could not record batch results")
+                }
             }
         }
     }

@@ -564,10 +564,7 @@ impl Engine {
         };
         let now = self.inner.clock.now();
         Ok(Task {
-            scheduled_for: batch
-                .as_ref()
-                .map(|b| b.deadline)
-                .or(new.scheduled_for),
+            scheduled_for: batch.as_ref().map(|b| b.deadline).or(new.scheduled_for),
             batch,
             parent_task_id: parent,
             max_attempts,

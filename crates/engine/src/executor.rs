@@ -131,9 +131,9 @@ pub(crate) fn request_for(task: &Task) -> CompletionRequest {
         system: task.system.clone(),
         temperature: task.temperature.map(|t| t.0),
         // A budget reserved the default limit: the provider must keep to it.
-        max_tokens: task.max_tokens.or_else(|| {
-            (!task.reserved.is_empty()).then_some(crate::provider::DEFAULT_MAX_TOKENS)
-        }),
+        max_tokens: task
+            .max_tokens
+            .or_else(|| (!task.reserved.is_empty()).then_some(crate::provider::DEFAULT_MAX_TOKENS)),
         output_schema: task.output_schema.clone(),
     }
 }

@@ -81,7 +81,9 @@ impl HttpProvider {
         }
         let response = tokio::time::timeout(BATCH_HTTP_TIMEOUT, request.headers(headers).send())
             .await
-            .map_err(|_| ProviderError::retryable(format!("provider '{name}' did not answer {url}")))?
+            .map_err(|_| {
+                ProviderError::retryable(format!("provider '{name}' did not answer {url}"))
+            })?
             .map_err(|e| transport(name, url, &e, key))?;
         let status = response.status();
         let retry_after = super::retry_after(response.headers(), chrono::Utc::now());
@@ -248,7 +250,10 @@ impl HttpProvider {
                 let body = line.pointer("/response/body")?;
                 if status != 200 {
                     let detail = error_message(&body.to_string());
-                    return Some((id, ItemResult::Error(classify(self.name(), status, detail, None))));
+                    return Some((
+                        id,
+                        ItemResult::Error(classify(self.name(), status, detail, None)),
+                    ));
                 }
                 Some((id, self.answer(openai::parse_whole(body))))
             })
@@ -261,7 +266,9 @@ impl HttpProvider {
                 let id = line["custom_id"].as_str()?.to_string();
                 let result = &line["result"];
                 match result["type"].as_str()? {
-                    "succeeded" => Some((id, self.answer(anthropic::parse_whole(&result["message"])))),
+                    "succeeded" => {
+                        Some((id, self.answer(anthropic::parse_whole(&result["message"]))))
+                    }
                     "errored" => {
                         let error = result.pointer("/error/error").unwrap_or(&result["error"]);
                         Some((id, self.answer(Ok(vec![anthropic::error_piece(error)]))))

@@ -661,3 +661,74 @@ pub(crate) fn batch_for(
         in_batch: None,
     }))
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::batch::BatchState;
+    use crate::conformance::Backend;
+    use crate::lifecycle::tests::{completed, write};
+    use crate::task::AttemptOutcome;
+
+    /// A restart between claim and results: the attempt a submitted provider
+    /// batch holds stays running (its results will come and are applied once);
+    /// the one whose batch was never accepted waits for a batch again, and a
+    /// result for its lost attempt changes nothing.
+    pub(crate) fn a_restart_keeps_submitted_batch_attempts_and_gives_back_unsubmitted_ones<
+        B: Backend,
+    >() {
+        let place = B::place();
+        let store = B::open(&place);
+        let deadline = chrono::Utc::now() + chrono::Duration::hours(1);
+        let (sent, unsent) = write(&store, |txn, ctx| {
+            let mut ids = Vec::new();
+            for (prompt, provider_id) in [("sent", Some("batch_1")), ("unsent", None)] {
+                let mut t = Task::sample(prompt);
+                t.batch = Some(BatchState {
+                    deadline,
+                    in_batch: None,
+                });
+                let t = lifecycle::create(txn, ctx, t).unwrap();
+                let claimed = lifecycle::claim_listed(txn, ctx, &[t.id], |_| true).unwrap();
+                let old = claimed.into_iter().next().expect("claimed");
+                let mut new = old.clone();
+                new.batch.as_mut().unwrap().in_batch = Some(InBatch {
+                    id: "engine-1".into(),
+                    claim_no: 1,
+                    provider_batch_id: provider_id.map(String::from),
+                });
+                txn.put(Some(&old), &new).unwrap();
+                ids.push(t.id);
+            }
+            (ids[0], ids[1])
+        });
+        drop(store);
+
+        let store = B::open(&place);
+        let recovered = write(&store, |txn, ctx| lifecycle::recover(txn, ctx).unwrap());
+        assert_eq!(
+            recovered.iter().map(|t| t.id).collect::<Vec<_>>(),
+            [unsent],
+            "only the unsubmitted attempt is recovered"
+        );
+        let kept = store.get(sent).unwrap().unwrap();
+        assert_eq!(kept.status, TaskState::Running);
+        let back = store.get(unsent).unwrap().unwrap();
+        assert_eq!(back.status, TaskState::Scheduled);
+        assert_eq!(back.scheduled_for, Some(deadline));
+        assert_eq!(back.history[0].outcome, Some(AttemptOutcome::Interrupted));
+
+        let outcomes = vec![(completed(sent, 1), None), (completed(unsent, 1), None)];
+        write(&store, |txn, ctx| {
+            apply(txn, ctx, BatchOp::Outcomes(outcomes.clone())).unwrap()
+        });
+        let done = store.get(sent).unwrap().unwrap();
+        assert_eq!(done.status, TaskState::Completed);
+        assert_eq!(store.get(unsent).unwrap().unwrap(), back, "stale result ignored");
+        // The same results again (a poll after a crash): nothing changes.
+        write(&store, |txn, ctx| {
+            apply(txn, ctx, BatchOp::Outcomes(outcomes)).unwrap()
+        });
+        assert_eq!(store.get(sent).unwrap().unwrap(), done);
+    }
+}

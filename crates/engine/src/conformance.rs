@@ -50,6 +50,7 @@ macro_rules! conformance_suite {
     };
     ($name:ident, $backend:ty) => {
         mod $name {
+            use crate::batcher::tests as batcher;
             use crate::firing::tests as firing;
             use crate::lifecycle::tests as lifecycle;
             use crate::model_tests as model;
@@ -75,6 +76,7 @@ macro_rules! conformance_suite {
             run!(lifecycle::budgets_reserve_at_claim_and_every_ending_settles_in_the_same_unit);
             run!(model::store_and_lifecycle_agree_with_the_model_across_commits_aborts_and_crashes);
             run!(model::an_imported_running_record_is_recovered_like_after_a_crash);
+            run!(batcher::a_restart_keeps_submitted_batch_attempts_and_gives_back_unsubmitted_ones);
         }
     };
 }

@@ -125,6 +125,7 @@ fn import_record(rec: &ImportRec, id: TaskId, parent: Option<TaskId>, now: DateT
         fallbacks: Vec::new(),
         target_index: 0,
         fallback_after: None,
+        batch: None,
     }
 }
 

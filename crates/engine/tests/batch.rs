@@ -369,3 +369,43 @@ async fn bad_batch_input_is_refused_naming_the_field_and_nothing_is_stored() {
     assert_eq!(counts.scheduled + counts.queued + counts.running, 0);
     engine.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_schedule_takes_only_a_relative_deadline_and_its_fires_run_in_batches() {
+    let server = FakeServer::start(Reply::text(&["ok"])).await;
+    let (_dir, engine) = started(&server, ProviderKind::OpenaiCompatible).await;
+    let absolute = NewTask {
+        batch: Some(BatchRequest {
+            within_ms: None,
+            deadline: Some(chrono::Utc::now() + chrono::Duration::hours(1)),
+        }),
+        ..batch_task("nightly", Duration::from_secs(60))
+    };
+    let e = engine
+        .add_schedule(baton_engine::NewSchedule::new("nightly", "0 2 * * *", absolute))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, baton_engine::TaskError::Invalid { field: "batch.deadline", .. }),
+        "{e}"
+    );
+    assert!(e.to_string().contains("within_ms"), "{e}");
+    assert!(engine.schedules().await.unwrap().is_empty(), "nothing stored");
+
+    let relative = batch_task("nightly", Duration::from_secs(3600));
+    let s = engine
+        .add_schedule(baton_engine::NewSchedule::new("nightly", "0 2 * * *", relative))
+        .await
+        .unwrap();
+    let mut rx = engine.subscribe();
+    let (_, fired) = engine.run_schedule_now(s.id).await.unwrap();
+    let t = &fired[0];
+    assert_eq!(t.status, TaskState::Scheduled);
+    let deadline = t.batch.as_ref().unwrap().deadline;
+    let ahead = deadline - t.created_at;
+    assert_eq!(ahead, chrono::Duration::hours(1), "counted from the fire");
+    common::reach(&mut rx, t.id, TaskState::Completed).await;
+    assert_eq!(server.batch_counters().batches_created, 1);
+    assert!(server.requests().is_empty(), "nothing ran live");
+    engine.shutdown().await;
+}

@@ -104,6 +104,92 @@ impl BatchRequest {
     }
 }
 
+/// `--deadline D`: a duration from now (`24h`, `90m`) or an RFC 3339 time.
+#[cfg(feature = "clap")]
+pub(crate) fn parse_deadline(text: &str) -> Result<BatchRequest, TaskError> {
+    let text = text.trim();
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Ok(BatchRequest {
+            within_ms: None,
+            deadline: Some(at.with_timezone(&Utc)),
+        });
+    }
+    let within = humantime::parse_duration(text).map_err(|_| {
+        TaskError::invalid(
+            "batch.deadline",
+            format!(
+                "--deadline '{text}' is neither a duration (24h, 90m) nor an RFC 3339 time (2026-12-05T08:00:00Z)"
+            ),
+        )
+    })?;
+    let request = BatchRequest::within(within);
+    request.check()?;
+    Ok(request)
+}
+
+/// The default deadline of `--batch`: a provider batch's own window.
+#[cfg(feature = "clap")]
+const DEFAULT_BATCH_WITHIN: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+// `--batch [--deadline D]`, written by hand: the flags do not mirror the JSON
+// fields one to one (a switch and one value that is either form).
+#[cfg(feature = "clap")]
+impl clap::FromArgMatches for BatchRequest {
+    fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let mut request = BatchRequest::default();
+        request.update_from_arg_matches(m)?;
+        Ok(request)
+    }
+
+    fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> Result<(), clap::Error> {
+        let deadline = m.get_one::<BatchRequest>("batch_deadline").cloned();
+        if !m.get_flag("batch") {
+            if deadline.is_some() {
+                return Err(clap::Error::raw(
+                    clap::error::ErrorKind::MissingRequiredArgument,
+                    "--deadline is the deadline of batch mode (batch.deadline): add --batch\n",
+                ));
+            }
+            return Ok(());
+        }
+        *self = deadline.unwrap_or_else(|| BatchRequest::within(DEFAULT_BATCH_WITHIN));
+        Ok(())
+    }
+}
+
+#[cfg(feature = "clap")]
+impl clap::Args for BatchRequest {
+    fn group_id() -> Option<clap::Id> {
+        Some(clap::Id::from("BatchRequest"))
+    }
+
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        use clap::{Arg, ArgAction, ArgGroup};
+        cmd.group(
+            ArgGroup::new("BatchRequest")
+                .multiple(true)
+                .args(["batch", "batch_deadline"]),
+        )
+        .arg(
+            Arg::new("batch")
+                .long("batch")
+                .action(ArgAction::SetTrue)
+                .help("Batch mode: send in a provider batch at half the price; what is unfinished at the deadline runs live"),
+        )
+        .arg(
+            Arg::new("batch_deadline")
+                .long("deadline")
+                .value_name("D")
+                .value_parser(parse_deadline)
+                .help("Batch mode's deadline: a duration (24h, 90m) or an RFC 3339 time [default: 24h]"),
+        )
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
 /// A batch task's deadline, and the provider batch its current attempt is in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]

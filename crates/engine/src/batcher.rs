@@ -450,16 +450,20 @@ impl Batcher {
             .collect();
         match client.submit_batch(&requests, &engine_id).await {
             Ok(provider_id) => {
-                tracing::info!(provider = %provider, batch = %provider_id, requests = items.len(), "batch submitted");
                 let op = BatchOp::Submitted {
                     engine_id,
                     provider_id: provider_id.clone(),
                     items: items.iter().map(|i| (i.id, i.claim_no)).collect(),
                 };
-                if let Err(e) = inner.writer.batch(op).await {
+                match inner.writer.batch(op).await {
+                    Ok(_) => {
+                        tracing::info!(provider = %provider, batch = %provider_id, requests = items.len(), "batch submitted")
+                    }
                     // The tasks stay running without a provider id: the next
                     // start gives them back (see `back_to_batch`).
-                    tracing::error!(error = %e, "batcher: could not record a submitted batch");
+                    Err(e) => {
+                        tracing::error!(error = %e, "batcher: could not record a submitted batch")
+                    }
                 }
                 let deadline = tasks
                     .iter()
@@ -530,7 +534,7 @@ impl Batcher {
             }
             match inner.writer.batch(BatchOp::Outcomes(outcomes)).await {
                 Ok(_) => {
-                    tracing::info!(batch = %id, late, "batch results recorded");
+                    tracing::info!(batch = %id, late, requests = batch.items.len(), "batch results recorded");
                     self.submitted.remove(&id);
                 }
                 // Kept: the provider still holds the results; the next poll applies them.
@@ -724,7 +728,11 @@ pub(crate) mod tests {
         });
         let done = store.get(sent).unwrap().unwrap();
         assert_eq!(done.status, TaskState::Completed);
-        assert_eq!(store.get(unsent).unwrap().unwrap(), back, "stale result ignored");
+        assert_eq!(
+            store.get(unsent).unwrap().unwrap(),
+            back,
+            "stale result ignored"
+        );
         // The same results again (a poll after a crash): nothing changes.
         write(&store, |txn, ctx| {
             apply(txn, ctx, BatchOp::Outcomes(outcomes)).unwrap()

@@ -725,7 +725,7 @@ pub struct NewTask {
     /// (`within_ms` from now, or an RFC 3339 `deadline`); what is unfinished
     /// then runs live. See docs/batch.md.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "clap", arg(skip))]
+    #[cfg_attr(feature = "clap", command(flatten))]
     pub batch: Option<crate::batch::BatchRequest>,
 }
 

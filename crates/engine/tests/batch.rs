@@ -382,19 +382,36 @@ async fn a_schedule_takes_only_a_relative_deadline_and_its_fires_run_in_batches(
         ..batch_task("nightly", Duration::from_secs(60))
     };
     let e = engine
-        .add_schedule(baton_engine::NewSchedule::new("nightly", "0 2 * * *", absolute))
+        .add_schedule(baton_engine::NewSchedule::new(
+            "nightly",
+            "0 2 * * *",
+            absolute,
+        ))
         .await
         .unwrap_err();
     assert!(
-        matches!(&e, baton_engine::TaskError::Invalid { field: "batch.deadline", .. }),
+        matches!(
+            &e,
+            baton_engine::TaskError::Invalid {
+                field: "batch.deadline",
+                ..
+            }
+        ),
         "{e}"
     );
     assert!(e.to_string().contains("within_ms"), "{e}");
-    assert!(engine.schedules().await.unwrap().is_empty(), "nothing stored");
+    assert!(
+        engine.schedules().await.unwrap().is_empty(),
+        "nothing stored"
+    );
 
     let relative = batch_task("nightly", Duration::from_secs(3600));
     let s = engine
-        .add_schedule(baton_engine::NewSchedule::new("nightly", "0 2 * * *", relative))
+        .add_schedule(baton_engine::NewSchedule::new(
+            "nightly",
+            "0 2 * * *",
+            relative,
+        ))
         .await
         .unwrap();
     let mut rx = engine.subscribe();

@@ -100,6 +100,7 @@ fn survive_a_kill(kind: ProviderKind, n: usize) {
     let config = batch_config(&dir);
 
     let rt = tokio::runtime::Runtime::new().unwrap();
+    let started = std::time::Instant::now();
     let ids: HashSet<TaskId> = rt.block_on(async {
         let engine = Engine::open(config.clone()).await.unwrap();
         engine.start().await;
@@ -124,6 +125,7 @@ fn survive_a_kill(kind: ProviderKind, n: usize) {
         ids
     });
     drop(rt); // like kill -9: between submission and results
+    let in_batches = started.elapsed();
     let submitted: usize = server.batch_counters().requests_per_batch.iter().sum();
     assert_eq!(submitted, n, "every task was submitted once");
     server.set_batch_controls(BatchControls::default());
@@ -134,8 +136,14 @@ fn survive_a_kill(kind: ProviderKind, n: usize) {
         let counts = engine.counts().await.unwrap();
         assert_eq!(counts.running, n as u64, "a batch's tasks are not orphaned");
         let mut rx = engine.subscribe();
+        let reopened = std::time::Instant::now();
         engine.start().await;
         wait_all(&mut rx, &ids, reached(TaskState::Completed)).await;
+        eprintln!(
+            "{kind}: {n} tasks created and in provider batches in {in_batches:?}; after the restart all completed in {:?}; {} batches",
+            reopened.elapsed(),
+            server.batch_counters().batches_created
+        );
         let counters = server.batch_counters();
         assert_eq!(counters.answered.len(), n);
         assert!(

@@ -6,8 +6,8 @@
 //! dispatcher runs it live like any other task, so the live path never looks
 //! at batch tasks and a queue without them pays nothing.
 //!
-//! The loop learns of waiting batch tasks from the engine's events (and from a
-//! scan at start, or when it fell behind), waits a short gather delay so tasks
+//! The loop learns of waiting batch tasks from the writer after each commit
+//! (and from a scan of the store at start), waits a short gather delay so tasks
 //! submitted together go in one batch, then per (provider, model):
 //! 1. claims them through the writer ([`BatchOp::Claim`]: scheduled → queued →
 //!    running in one transaction, through the dispatcher's one claim function,
@@ -38,7 +38,6 @@ use crate::task::{Failure, Task, TaskId};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
 /// Most requests in one provider batch (OpenAI allows 50,000, Anthropic 100,000).
@@ -247,38 +246,45 @@ struct Batcher {
     poll_at: Option<Instant>,
 }
 
-/// The loop, started with the engine.
+/// The loop, started with the engine. The writer hands it the batch tasks that
+/// became `scheduled` (`Shared::batch_waiting`) and wakes it: it does not follow
+/// the event stream, so an engine without batch tasks never wakes it.
 pub(crate) async fn serve(inner: Arc<Inner>) {
     let config = inner.batch;
-    let mut events = inner.shared.events.subscribe();
     let mut b = Batcher::default();
     b.scan(&inner, config).await;
     loop {
         let wake = [b.gather_at, b.poll_at].into_iter().flatten().min();
         tokio::select! {
             _ = inner.stop_intake.cancelled() => return,
-            event = events.recv() => match event {
-                Ok(e) => {
-                    if let EventKind::State { to: TaskState::Scheduled, task, .. } = &e.kind {
-                        if task.batch.is_some() {
-                            b.pending.insert(task.id);
-                            b.gather_at.get_or_insert_with(|| Instant::now() + config.gather);
-                        }
-                    }
-                    continue;
+            _ = inner.shared.wake_batcher.notified() => {
+                let waiting = std::mem::take(
+                    &mut *inner.shared.batch_waiting.lock().unwrap_or_else(|e| e.into_inner()),
+                );
+                if !waiting.is_empty() {
+                    b.pending.extend(waiting);
+                    b.gather_at.get_or_insert_with(|| Instant::now() + config.gather);
                 }
-                Err(RecvError::Lagged(_)) => b.scan(&inner, config).await,
-                Err(RecvError::Closed) => return,
-            },
+                continue;
+            }
             _ = sleep_until(wake) => {}
         }
+        // A shutdown does not wait for a provider's answer: tasks claimed
+        // for a batch not yet accepted are given back at the next start.
+        let stop = inner.stop_intake.clone();
         let now = Instant::now();
         if b.gather_at.is_some_and(|at| at <= now) {
             b.gather_at = None;
-            b.gather(&inner, config).await;
+            tokio::select! {
+                _ = b.gather(&inner, config) => {}
+                _ = stop.cancelled() => return,
+            }
         }
         if b.poll_at.is_some_and(|at| at <= now) {
-            b.poll(&inner).await;
+            tokio::select! {
+                _ = b.poll(&inner) => {}
+                _ = stop.cancelled() => return,
+            }
             b.poll_at = (!b.submitted.is_empty()).then(|| Instant::now() + config.poll);
         }
     }
@@ -313,8 +319,8 @@ fn by_status(status: TaskState) -> ListQuery {
 }
 
 impl Batcher {
-    /// Finds the batch tasks waiting and the submitted batches, from the store:
-    /// at start (polling resumes after a restart), and after missing events.
+    /// Finds the batch tasks waiting and the submitted batches, from the store,
+    /// at start: polling resumes after a restart.
     async fn scan(&mut self, inner: &Inner, config: BatchConfig) {
         let found = read(inner, |store| {
             let waiting = store.list(&by_status(TaskState::Scheduled))?;
@@ -508,6 +514,9 @@ impl Batcher {
                     tracing::warn!(batch = %id, error = %e, "could not cancel a batch past its deadline");
                 }
                 polled = client.poll_batch(&id).await;
+            }
+            if let Err(e) = &polled {
+                tracing::warn!(batch = %id, error = %e, "could not poll a batch; trying again");
             }
             let results = match polled {
                 Ok(Polled::Ended(results)) => results,

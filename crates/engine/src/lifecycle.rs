@@ -993,6 +993,7 @@ pub(crate) fn import(
         if task.status == TaskState::Running {
             // It was running in the exporting engine: that attempt is lost, as in a crash.
             mark_interrupted(task, ctx.now);
+            crate::batcher::back_to_batch(task, ctx.now);
         }
         // Reservations belong to the exporting database's budgets.
         task.reserved.clear();

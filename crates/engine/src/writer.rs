@@ -752,12 +752,16 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) -> Vec<Command> {
     // `overlap: cancel`): their provider calls are aborted once this is durable.
     let mut cancelled_running: Vec<(TaskId, u32)> = Vec::new();
     let mut wake_deliverer = false;
+    let mut batch_waiting = Vec::new();
     for draft in events {
         if let crate::events::EventKind::Delivery { delivery } = &draft.kind {
             wake_deliverer |= delivery.status == crate::delivery::DeliveryStatus::Pending;
         }
         if let crate::events::EventKind::State { from, to, task } = &draft.kind {
             wake_scheduler |= *to == TaskState::Scheduled;
+            if *to == TaskState::Scheduled && task.batch.is_some() {
+                batch_waiting.push(task.id);
+            }
             wake_dispatcher |= *to == TaskState::Queued;
             if *from == Some(TaskState::Running) && *to == TaskState::Cancelled {
                 cancelled_running.push((task.id, task.history.len() as u32));
@@ -782,6 +786,14 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) -> Vec<Command> {
     }
     if wake_deliverer {
         shared.wake_deliverer.notify_one();
+    }
+    if !batch_waiting.is_empty() {
+        shared
+            .batch_waiting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(batch_waiting);
+        shared.wake_batcher.notify_one();
     }
     Vec::new()
 }

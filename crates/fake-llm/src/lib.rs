@@ -30,6 +30,10 @@
 //! [`Reply::context_length`] refuses a prompt as too long in each protocol's
 //! words, and [`ResettingServer`] resets every connection before answering.
 //!
+//! Provider batches (OpenAI's Batch API, Anthropic's Message Batches) are kept
+//! in memory with counters and controls ([`BatchControls`], [`BatchCounters`];
+//! see `batch`).
+//!
 //! It can also list models ([`FakeServer::set_models`]) in the format of a given
 //! server ([`ListFormat`]: Ollama's `GET /api/tags`, OpenAI's `GET /v1/models`
 //! as LM Studio, Jan, vLLM and llama.cpp's server write it, or Anthropic's).

@@ -252,7 +252,11 @@ struct Batcher {
 pub(crate) async fn serve(inner: Arc<Inner>) {
     let config = inner.batch;
     let mut b = Batcher::default();
-    b.scan(&inner, config).await;
+    let orphans = b.scan(&inner, config).await;
+    tokio::select! {
+        _ = cancel_orphans(&inner, orphans) => {}
+        _ = inner.stop_intake.cancelled() => return,
+    }
     loop {
         let wake = [b.gather_at, b.poll_at].into_iter().flatten().min();
         tokio::select! {
@@ -321,7 +325,11 @@ fn by_status(status: TaskState) -> ListQuery {
 impl Batcher {
     /// Finds the batch tasks waiting and the submitted batches, from the store,
     /// at start: polling resumes after a restart.
-    async fn scan(&mut self, inner: &Inner, config: BatchConfig) {
+    ///
+    /// Returns, per provider, the engine batch ids of attempts that were being
+    /// submitted when the engine stopped (recovery gave them back): the
+    /// provider may hold such a batch.
+    async fn scan(&mut self, inner: &Inner, config: BatchConfig) -> Orphans {
         let found = read(inner, |store| {
             let waiting = store.list(&by_status(TaskState::Scheduled))?;
             let running = store.list(&by_status(TaskState::Running))?;
@@ -332,11 +340,23 @@ impl Batcher {
             Ok(found) => found,
             Err(e) => {
                 tracing::error!(error = %e, "batcher: could not read the batch tasks");
-                return;
+                return Orphans::new();
             }
         };
+        let mut orphans = Orphans::new();
         for task in waiting.into_iter().filter(|t| t.batch.is_some()) {
             self.pending.insert(task.id);
+            let unsent = task
+                .batch
+                .as_ref()
+                .and_then(|b| b.in_batch.as_ref())
+                .filter(|b| b.provider_batch_id.is_none());
+            if let Some(b) = unsent {
+                orphans
+                    .entry(task.target().0.to_string())
+                    .or_default()
+                    .insert(b.id.clone());
+            }
         }
         if !self.pending.is_empty() {
             self.gather_at
@@ -370,6 +390,7 @@ impl Batcher {
         if !self.submitted.is_empty() {
             self.poll_at.get_or_insert_with(Instant::now);
         }
+        orphans
     }
 
     /// Sends the pending tasks, one batch per provider and model.
@@ -549,6 +570,38 @@ impl Batcher {
                 // Kept: the provider still holds the results; the next poll applies them.
                 Err(e) => {
                     tracing::error!(batch = %id, error = %e, "could not record batch results")
+                }
+            }
+        }
+    }
+}
+
+/// Engine batch ids per provider.
+type Orphans = BTreeMap<String, BTreeSet<String>>;
+
+/// Cancels the provider batches the engine sent but never recorded (killed
+/// before the provider's answer): their tasks wait for a new batch, so these
+/// would only be billed. Found by the engine batch id in their metadata
+/// (OpenAI); a failure is logged and left.
+async fn cancel_orphans(inner: &Inner, orphans: Orphans) {
+    for (provider, ids) in orphans {
+        let Some(client) = inner.registry.batch_client(&provider) else {
+            continue;
+        };
+        let found = match client.find_batches(&ids).await {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(provider = %provider, error = %e, "could not look for batches sent before a crash");
+                continue;
+            }
+        };
+        for id in found {
+            match client.cancel_batch(&id).await {
+                Ok(()) => {
+                    tracing::warn!(provider = %provider, batch = %id, "cancelled a batch sent before a crash whose id was never recorded; its tasks go in a new batch")
+                }
+                Err(e) => {
+                    tracing::warn!(provider = %provider, batch = %id, error = %e, "could not cancel a batch sent before a crash")
                 }
             }
         }

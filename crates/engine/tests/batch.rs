@@ -434,3 +434,66 @@ async fn a_schedule_takes_only_a_relative_deadline_and_its_fires_run_in_batches(
     assert!(server.requests().is_empty(), "nothing ran live");
     engine.shutdown().await;
 }
+
+/// Killed after the provider accepted a batch but before the engine learnt its
+/// id: at the next start that batch is found by its metadata and cancelled, and
+/// its tasks go in a new batch (the lost attempt counts, as any crash's does).
+#[test]
+fn a_batch_sent_just_before_a_kill_is_found_cancelled_and_its_tasks_sent_again() {
+    let server_rt = tokio::runtime::Runtime::new().unwrap();
+    let server = server_rt.block_on(FakeServer::start(Reply::text(&["ok"])));
+    server.set_batch_controls(BatchControls {
+        stall_create: true,
+        ..BatchControls::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = batch_config(&dir);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let ids: HashSet<TaskId> = rt.block_on(async {
+        let engine = Engine::open(config.clone()).await.unwrap();
+        engine.start().await;
+        engine
+            .save_provider(settings(&server, ProviderKind::OpenaiCompatible), None)
+            .await
+            .unwrap();
+        let mut ids = HashSet::new();
+        for i in 0..3 {
+            let t = engine
+                .submit(batch_task(
+                    &format!("orphan {i}"),
+                    Duration::from_secs(3600),
+                ))
+                .await
+                .unwrap();
+            ids.insert(t.id);
+        }
+        tokio::time::timeout(
+            PATIENCE,
+            server.wait_for(|s| s.batch_counters().requests_per_batch.iter().sum::<usize>() == 3),
+        )
+        .await
+        .expect("the batch reached the provider");
+        ids
+    });
+    drop(rt); // killed while the provider's answer was on its way
+    server.set_batch_controls(BatchControls::default());
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let engine = Engine::open(config.clone()).await.unwrap();
+        assert_eq!(engine.counts().await.unwrap().scheduled, 3, "given back");
+        let mut rx = engine.subscribe();
+        engine.start().await;
+        wait_all(&mut rx, &ids, reached(TaskState::Completed)).await;
+        let counters = server.batch_counters();
+        assert_eq!(counters.cancels, 1, "the unrecorded batch was cancelled");
+        assert_eq!(counters.answered.len(), 3, "only the new batch answered");
+        for id in &ids {
+            let t = engine.get(*id).await.unwrap();
+            assert_eq!(t.history.len(), 2);
+            assert_eq!(t.history[0].outcome, Some(AttemptOutcome::Interrupted));
+            assert_eq!(t.history[1].outcome, Some(AttemptOutcome::Completed));
+        }
+        engine.shutdown().await;
+    });
+}

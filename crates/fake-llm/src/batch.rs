@@ -37,6 +37,9 @@ pub struct BatchControls {
     pub never_end: bool,
     /// The batch endpoints answer 404, as an OpenAI-compatible server without them.
     pub missing: bool,
+    /// An OpenAI batch is created but the answer to its create request never
+    /// comes (the client is killed before learning the batch's id).
+    pub stall_create: bool,
 }
 
 /// What the server counted of its batches.
@@ -62,6 +65,7 @@ struct FakeBatch {
     results: Option<Vec<Value>>,
     errors: Vec<Value>,
     cancelled: bool,
+    metadata: Value,
 }
 
 #[derive(Default)]
@@ -123,6 +127,7 @@ impl Batches {
                 results: None,
                 errors: Vec::new(),
                 cancelled: false,
+                metadata: Value::Null,
             },
         );
         id
@@ -140,7 +145,8 @@ impl Batches {
         if !due && !b.cancelled {
             return false;
         }
-        let cancelled = b.cancelled && !due;
+        // A cancel that came before anyone saw the batch end wins.
+        let cancelled = b.cancelled;
         let protocol = b.protocol;
         let requests = b.requests.clone();
         let (mut results, mut errors) = (Vec::new(), Vec::new());
@@ -214,7 +220,7 @@ impl Batches {
         let err = (!b.errors.is_empty()).then(|| format!("{id}-err"));
         json!({"id": id, "object": "batch", "endpoint": "/v1/chat/completions",
             "status": status, "output_file_id": out, "error_file_id": err,
-            "request_counts": {"total": b.requests.len()}})
+            "request_counts": {"total": b.requests.len()}, "metadata": b.metadata})
     }
 
     fn anthropic_view(&self, id: &str, base: &str) -> Value {
@@ -285,13 +291,28 @@ pub(crate) async fn upload(
 }
 
 pub(crate) async fn openai_create(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
+    let (view, stall) = match create_openai(&s, &body) {
+        Ok(done) => done,
+        Err(refused) => return *refused,
+    };
+    note(&s);
+    if stall {
+        std::future::pending::<()>().await;
+    }
+    ok(view)
+}
+
+/// The batch made of an uploaded file, and whether to withhold the answer.
+fn create_openai(s: &Shared, body: &[u8]) -> Result<(Value, bool), Box<Response>> {
     let mut b = lock(&s.batches);
     if b.controls.missing {
-        return not_found();
+        return Err(Box::new(not_found()));
     }
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let Some(file) = body["input_file_id"].as_str().and_then(|f| b.files.get(f)) else {
-        return (StatusCode::BAD_REQUEST, "no such input file").into_response();
+        return Err(Box::new(
+            (StatusCode::BAD_REQUEST, "no such input file").into_response(),
+        ));
     };
     let requests = file
         .split(|c| *c == b'\n')
@@ -304,11 +325,20 @@ pub(crate) async fn openai_create(State(s): State<Arc<Shared>>, body: Bytes) -> 
         })
         .collect();
     let id = b.create(Protocol::OpenAi, requests);
-    let mut view = b.openai_view(&id);
-    view["metadata"] = body["metadata"].clone();
-    drop(b);
-    note(&s);
-    ok(view)
+    if let Some(batch) = b.batches.get_mut(&id) {
+        batch.metadata = body["metadata"].clone();
+    }
+    Ok((b.openai_view(&id), b.controls.stall_create))
+}
+
+/// `GET /v1/batches`: the batches, newest first, with their metadata.
+pub(crate) async fn openai_list(State(s): State<Arc<Shared>>) -> Response {
+    let b = lock(&s.batches);
+    if b.controls.missing {
+        return not_found();
+    }
+    let data: Vec<Value> = b.batches.keys().rev().map(|id| b.openai_view(id)).collect();
+    ok(json!({"object": "list", "data": data, "has_more": false}))
 }
 
 pub(crate) async fn openai_get(State(s): State<Arc<Shared>>, Path(id): Path<String>) -> Response {

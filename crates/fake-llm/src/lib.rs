@@ -324,7 +324,10 @@ impl FakeServer {
             .route("/api/tags", get(models::ollama_tags))
             .route("/v1/files", post(batch::upload))
             .route("/v1/files/{id}/content", get(batch::file_content))
-            .route("/v1/batches", post(batch::openai_create))
+            .route(
+                "/v1/batches",
+                post(batch::openai_create).get(batch::openai_list),
+            )
             .route("/v1/batches/{id}", get(batch::openai_get))
             .route("/v1/batches/{id}/cancel", post(batch::openai_cancel))
             .route("/v1/messages/batches", post(batch::anthropic_create))

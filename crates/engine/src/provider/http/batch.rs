@@ -224,6 +224,45 @@ impl HttpProvider {
         Ok(Polled::Ended(results))
     }
 
+    /// The provider's batches (the latest 100) whose metadata names one of
+    /// `engine_ids` and that have not ended: batches the engine sent but never
+    /// learnt the id of (killed before the answer). Anthropic's batches carry
+    /// no metadata: none are found there.
+    pub(crate) async fn find_batches(
+        &self,
+        engine_ids: &std::collections::BTreeSet<String>,
+    ) -> Result<Vec<String>, ProviderError> {
+        if self.is_anthropic() {
+            return Ok(Vec::new());
+        }
+        let base = self.settings.base_url.trim_end_matches('/');
+        let list = self
+            .send_json(
+                reqwest::Method::GET,
+                &format!("{base}/batches?limit=100"),
+                None,
+            )
+            .await?;
+        Ok(list["data"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .filter(|b| {
+                b.pointer("/metadata/baton_batch")
+                    .and_then(Value::as_str)
+                    .is_some_and(|id| engine_ids.contains(id))
+            })
+            .filter(|b| {
+                !matches!(
+                    b["status"].as_str(),
+                    Some("completed" | "expired" | "cancelled" | "cancelling" | "failed")
+                )
+            })
+            .filter_map(|b| b["id"].as_str().map(String::from))
+            .collect())
+    }
+
     /// Asks the provider to stop a batch; what finished is still reported.
     pub(crate) async fn cancel_batch(&self, id: &str) -> Result<(), ProviderError> {
         let base = self.settings.base_url.trim_end_matches('/');

@@ -267,6 +267,53 @@ export type AutoPause = {
 	message: string,
 };
 
+/**
+ *  "Cheaper, by a deadline": exactly one of `within_ms` (from when the task is
+ *  created; the only form a schedule's task takes) or `deadline`.
+ */
+export type BatchRequest = BatchRequest_Serialize | BatchRequest_Deserialize;
+
+/**
+ *  "Cheaper, by a deadline": exactly one of `within_ms` (from when the task is
+ *  created; the only form a schedule's task takes) or `deadline`.
+ */
+export type BatchRequest_Deserialize = {
+	/**  The deadline, in milliseconds after the task is created (1 second to 7 days). */
+	within_ms?: number | null,
+	/**  The deadline as a time (RFC 3339); it must be ahead. */
+	deadline?: string | null,
+};
+
+/**
+ *  "Cheaper, by a deadline": exactly one of `within_ms` (from when the task is
+ *  created; the only form a schedule's task takes) or `deadline`.
+ */
+export type BatchRequest_Serialize = {
+	/**  The deadline, in milliseconds after the task is created (1 second to 7 days). */
+	within_ms?: number,
+	/**  The deadline as a time (RFC 3339); it must be ahead. */
+	deadline?: string,
+};
+
+/**  A batch task's deadline, and the provider batch its current attempt is in. */
+export type BatchState = BatchState_Serialize | BatchState_Deserialize;
+
+/**  A batch task's deadline, and the provider batch its current attempt is in. */
+export type BatchState_Deserialize = {
+	/**  After this the task is no longer sent in a batch: it runs live. */
+	deadline: string,
+	/**  The batch of the attempt numbered `claim_no`, while it is (or was) in one. */
+	in_batch?: InBatch_Deserialize | null,
+};
+
+/**  A batch task's deadline, and the provider batch its current attempt is in. */
+export type BatchState_Serialize = {
+	/**  After this the task is no longer sent in a batch: it runs live. */
+	deadline: string,
+	/**  The batch of the attempt numbered `claim_no`, while it is (or was) in one. */
+	in_batch?: InBatch_Serialize,
+};
+
 /**  A cap and what has been spent against it in the current period. */
 export type Budget = Budget_Serialize | Budget_Deserialize;
 
@@ -881,7 +928,12 @@ export type HoldReason =
  *  A budget's cap would be passed: the task waits for its reset (or for
  *  running attempts to settle below their worst case).
  */
-"budget";
+"budget" | 
+/**
+ *  In a provider batch: the answer comes when the batch ends, or the task
+ *  runs live at its deadline.
+ */
+"batch";
 
 /**  What an import did. */
 export type ImportReport = {
@@ -894,6 +946,29 @@ export type ImportReport = {
 	groups_imported: number,
 	/**  Names of groups left out because one with that id or name is stored. */
 	skipped_groups: string[],
+};
+
+/**  Which batch an attempt was sent in. */
+export type InBatch = InBatch_Serialize | InBatch_Deserialize;
+
+/**  Which batch an attempt was sent in. */
+export type InBatch_Deserialize = {
+	/**  The engine's id of the batch (sent as the provider batch's metadata). */
+	id: string,
+	/**  The attempt (its number in the history) the batch carries. */
+	claim_no: number,
+	/**  The provider's id, once it accepted the batch; `None` while submitting. */
+	provider_batch_id?: string | null,
+};
+
+/**  Which batch an attempt was sent in. */
+export type InBatch_Serialize = {
+	/**  The engine's id of the batch (sent as the provider batch's metadata). */
+	id: string,
+	/**  The attempt (its number in the history) the batch carries. */
+	claim_no: number,
+	/**  The provider's id, once it accepted the batch; `None` while submitting. */
+	provider_batch_id?: string,
 };
 
 /**  When the join runs. */
@@ -1165,6 +1240,13 @@ export type NewTask_Deserialize = {
 	 *  the next fallback is tried (1..=20, default 1).
 	 */
 	fallback_after?: number | null,
+	/**
+	 *  Batch mode: send the task in a provider batch (OpenAI's Batch API,
+	 *  Anthropic's Message Batches) at half the price, by a deadline
+	 *  (`within_ms` from now, or an RFC 3339 `deadline`); what is unfinished
+	 *  then runs live. See docs/batch.md.
+	 */
+	batch?: BatchRequest_Deserialize | null,
 };
 
 /**
@@ -1216,6 +1298,13 @@ export type NewTask_Serialize = {
 	 *  the next fallback is tried (1..=20, default 1).
 	 */
 	fallback_after?: number,
+	/**
+	 *  Batch mode: send the task in a provider batch (OpenAI's Batch API,
+	 *  Anthropic's Message Batches) at half the price, by a deadline
+	 *  (`within_ms` from now, or an RFC 3339 `deadline`); what is unfinished
+	 *  then runs live. See docs/batch.md.
+	 */
+	batch?: BatchRequest_Serialize,
 };
 
 /**  A notification was clicked: take what it opens with `take_open_request`. */
@@ -1967,6 +2056,11 @@ export type TaskTemplate_Deserialize = {
 	fallbacks?: Target_Deserialize[],
 	/**  Failed attempts on one target before the next (default 1). */
 	fallback_after?: number | null,
+	/**
+	 *  Batch mode for the run's first task: its deadline counted from each
+	 *  fire (`within_ms` only). Absent for live runs.
+	 */
+	batch?: BatchRequest_Deserialize | null,
 };
 
 /**  The task each fire creates: a [`NewTask`] with its defaults resolved. */
@@ -2002,6 +2096,11 @@ export type TaskTemplate_Serialize = {
 	fallbacks?: Target_Serialize[],
 	/**  Failed attempts on one target before the next (default 1). */
 	fallback_after?: number,
+	/**
+	 *  Batch mode for the run's first task: its deadline counted from each
+	 *  fire (`within_ms` only). Absent for live runs.
+	 */
+	batch?: BatchRequest_Serialize,
 };
 
 /**  A task as stored, exported and shown. Field names are the CLI's and the API's JSON. */
@@ -2106,6 +2205,11 @@ export type Task_Deserialize = {
 	fallback_after?: number | null,
 	/**  The group (`baton map`) this task is a row or the join of. */
 	group?: GroupMember_Deserialize | null,
+	/**
+	 *  Batch mode: sent in a provider batch (half the price) unless its
+	 *  deadline passes first (docs/batch.md). Absent for a live task.
+	 */
+	batch?: BatchState_Deserialize | null,
 };
 
 /**  A task as stored, exported and shown. Field names are the CLI's and the API's JSON. */
@@ -2210,6 +2314,11 @@ export type Task_Serialize = {
 	fallback_after?: number,
 	/**  The group (`baton map`) this task is a row or the join of. */
 	group?: GroupMember_Serialize,
+	/**
+	 *  Batch mode: sent in a provider batch (half the price) unless its
+	 *  deadline passes first (docs/batch.md). Absent for a live task.
+	 */
+	batch?: BatchState_Serialize,
 };
 
 /**  A port that answered, but not with the model list its server sends. */

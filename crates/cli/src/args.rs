@@ -102,6 +102,9 @@ pub struct RunArgs {
     /// Do not serve the HTTP API (other commands then cannot reach this engine)
     #[arg(long)]
     pub no_api: bool,
+    /// How often submitted provider batches are polled (batch mode)
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub batch_poll: std::time::Duration,
 }
 
 /// The options `submit` and `chain` share.

@@ -50,6 +50,7 @@ macro_rules! conformance_suite {
     };
     ($name:ident, $backend:ty) => {
         mod $name {
+            use crate::batcher::tests as batcher;
             use crate::firing::tests as firing;
             use crate::group::tests as group;
             use crate::lifecycle::tests as lifecycle;
@@ -80,6 +81,7 @@ macro_rules! conformance_suite {
             run!(group::a_finished_group_cannot_be_cancelled_and_stays_as_it_ended);
             run!(model::store_and_lifecycle_agree_with_the_model_across_commits_aborts_and_crashes);
             run!(model::an_imported_running_record_is_recovered_like_after_a_crash);
+            run!(batcher::a_restart_keeps_submitted_batch_attempts_and_gives_back_unsubmitted_ones);
         }
     };
 }

@@ -54,6 +54,8 @@ pub struct EngineConfig {
     /// The zone a one-off task's `{{date}}`, `{{time}}` and `{{now}}` are read
     /// in: this machine's ([`local_zone`]) unless set.
     pub local_zone: chrono_tz::Tz,
+    /// How batch-mode tasks are gathered and their provider batches polled.
+    pub batch: crate::batcher::BatchConfig,
 }
 
 /// This machine's IANA time zone; UTC when it cannot be read.
@@ -75,6 +77,7 @@ impl EngineConfig {
             providers: Providers::default(),
             cache_bytes: DEFAULT_CACHE_BYTES,
             local_zone: local_zone(),
+            batch: Default::default(),
         }
     }
 }
@@ -95,6 +98,7 @@ pub(crate) struct Inner {
     pub backoff: Backoff,
     pub registry: Registry,
     pub local_zone: chrono_tz::Tz,
+    pub batch: crate::batcher::BatchConfig,
     /// Slots, pause and provider limits; the only claimer of tasks.
     pub dispatcher: Dispatcher,
     pub executors: TaskTracker,
@@ -184,6 +188,7 @@ impl Engine {
                 backoff: config.backoff,
                 registry: Registry::new(config.providers),
                 local_zone: config.local_zone,
+                batch: config.batch,
                 dispatcher: Dispatcher::new(config.workers, shared.wake_dispatcher.clone()),
                 executors: TaskTracker::new(),
                 stop_intake: CancellationToken::new(),
@@ -225,6 +230,7 @@ impl Engine {
                 tokio::spawn(scheduler::serve(self.inner.clone())),
                 tokio::spawn(pool::dispatch(self.inner.clone())),
                 tokio::spawn(crate::deliverer::serve(self.inner.clone())),
+                tokio::spawn(crate::batcher::serve(self.inner.clone())),
             ];
             *phase = Phase::Started { writer, services };
         }
@@ -538,6 +544,8 @@ impl Engine {
                 ),
             )
         })?;
+        let batch =
+            crate::batcher::batch_for(&self.inner, &new, provider_name, self.inner.clock.now())?;
         let model = new
             .model
             .map(|m| m.trim().to_string())
@@ -559,7 +567,8 @@ impl Engine {
         };
         let now = self.inner.clock.now();
         Ok(Task {
-            scheduled_for: new.scheduled_for,
+            scheduled_for: batch.as_ref().map(|b| b.deadline).or(new.scheduled_for),
+            batch,
             parent_task_id: parent,
             max_attempts,
             timeout_ms,

@@ -45,19 +45,7 @@ pub(crate) async fn attempt(inner: &Arc<Inner>, task: Task, limit: Permit) -> Re
                 failure: None,
             }),
             Some(provider) => {
-                let request = CompletionRequest {
-                    task_id: task.id,
-                    prompt: task.prompt_to_send().to_string(),
-                    model: model.to_string(),
-                    attempt: task.attempts,
-                    system: task.system.clone(),
-                    temperature: task.temperature.map(|t| t.0),
-                    // A budget reserved the default limit: the provider must keep to it.
-                    max_tokens: task.max_tokens.or_else(|| {
-                        (!task.reserved.is_empty()).then_some(crate::provider::DEFAULT_MAX_TOKENS)
-                    }),
-                    output_schema: task.output_schema.clone(),
-                };
+                let request = request_for(&task);
                 let sink = OutputSink::new(
                     inner.shared.clone(),
                     inner.clock,
@@ -131,6 +119,23 @@ pub(crate) async fn attempt(inner: &Arc<Inner>, task: Task, limit: Permit) -> Re
     }
     .instrument(span)
     .await
+}
+
+/// The request an attempt of `task` sends (live, or in a provider batch).
+pub(crate) fn request_for(task: &Task) -> CompletionRequest {
+    CompletionRequest {
+        task_id: task.id,
+        prompt: task.prompt_to_send().to_string(),
+        model: task.target().1.to_string(),
+        attempt: task.attempts,
+        system: task.system.clone(),
+        temperature: task.temperature.map(|t| t.0),
+        // A budget reserved the default limit: the provider must keep to it.
+        max_tokens: task
+            .max_tokens
+            .or_else(|| (!task.reserved.is_empty()).then_some(crate::provider::DEFAULT_MAX_TOKENS)),
+        output_schema: task.output_schema.clone(),
+    }
 }
 
 /// An answer as the task's outcome: with an output schema, only one that parses

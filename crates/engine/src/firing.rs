@@ -347,7 +347,16 @@ fn create_run(
         fallback_after: t.fallback_after,
         ..Task::fresh(name, prompt, t.provider.clone(), t.model.clone(), now)
     };
-    let first = base(t.prompt.clone(), name.clone(), None, 0);
+    let mut first = base(t.prompt.clone(), name.clone(), None, 0);
+    // Batch mode: the deadline counts from this fire.
+    if let Some(within) = t.batch.as_ref().and_then(|b| b.within_ms) {
+        let deadline = now + chrono::Duration::milliseconds(within as i64);
+        first.batch = Some(crate::batch::BatchState {
+            deadline,
+            in_batch: None,
+        });
+        first.scheduled_for = Some(deadline);
+    }
     let follow_ups: Vec<(String, String)> = t
         .follow_ups
         .iter()

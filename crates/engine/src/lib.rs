@@ -46,6 +46,8 @@
 //! - `backoff`, `clock`, `error`, `shared`: the small parts.
 
 mod backoff;
+mod batch;
+mod batcher;
 mod budget;
 mod budget_api;
 mod catalog;
@@ -91,6 +93,8 @@ mod task;
 mod writer;
 
 pub use backoff::Backoff;
+pub use batch::{BatchRequest, BatchState, InBatch, BATCH_PRICE_FACTOR};
+pub use batcher::BatchConfig;
 pub use budget::{
     Budget, BudgetPeriod, BudgetScope, BudgetUnit, NewBudget, Reserved, MAX_BUDGETS,
     MAX_BUDGET_NAME,

@@ -346,39 +346,84 @@ pub(crate) fn claim_where(
             if claimed.len() >= max {
                 break;
             }
-            let old = txn.require(*id)?;
-            if let Some(why) = missing_parent_field(txn, &old)? {
-                fail_at_claim(txn, ctx, &old, why)?;
-                continue;
+            match claim_one(txn, ctx, *id, &mut admit)? {
+                Claim::Started(task) => claimed.push(task),
+                Claim::Held => held += 1,
+                Claim::Failed => {}
             }
-            let mut task = old.clone();
-            task.status = TaskState::Running;
-            task.attempts += 1;
-            task.started_at = Some(ctx.now);
-            // A new attempt streams its own output; a retry's replaces a partial one.
-            task.output = None;
-            task.output_json = None;
-            // Numbered by its place in the history, not by `attempts`: an
-            // interrupted attempt is given back (and a manual retry resets
-            // `attempts`), and two entries must never share a number.
-            let number = task.history.len() as u32 + 1;
-            task.history.push(Attempt::started(number, ctx.now));
-            // Bound before admission: limits and budgets weigh the prompt sent.
-            bind_for_run(txn, &mut task, ctx.now)?;
-            if !admit(&mut task) {
-                held += 1;
-                continue;
-            }
-            let (provider, model) = task.target();
-            let (provider, model) = (provider.to_string(), model.to_string());
-            if let Some(attempt) = task.history.last_mut() {
-                attempt.provider = Some(provider);
-                attempt.model = Some(model);
-            }
-            claimed.push(save(txn, ctx, &old, task)?);
         }
         if fresh.len() < page {
             break; // the queue has no more
+        }
+    }
+    Ok(claimed)
+}
+
+/// What [`claim_one`] did with a queued task.
+// Returned once per task and consumed at once: boxing the task would cost an
+// allocation per claim on the hot path for nothing.
+#[allow(clippy::large_enum_variant)]
+enum Claim {
+    Started(Task),
+    /// `admit` held it back: it stays queued.
+    Held,
+    /// Its prompt cannot be bound: failed at once.
+    Failed,
+}
+
+/// Moves one queued task to running, if `admit` lets it: the one place an
+/// attempt starts (the dispatcher's claims and the batcher's both come here).
+fn claim_one(
+    txn: &mut impl TaskTxn,
+    ctx: &mut Ctx,
+    id: TaskId,
+    admit: &mut impl FnMut(&mut Task) -> bool,
+) -> Result<Claim, TaskError> {
+    let old = txn.require(id)?;
+    if let Some(why) = missing_parent_field(txn, &old)? {
+        fail_at_claim(txn, ctx, &old, why)?;
+        return Ok(Claim::Failed);
+    }
+    let mut task = old.clone();
+    task.status = TaskState::Running;
+    task.attempts += 1;
+    task.started_at = Some(ctx.now);
+    // A new attempt streams its own output; a retry's replaces a partial one.
+    task.output = None;
+    task.output_json = None;
+    // Numbered by its place in the history, not by `attempts`: an
+    // interrupted attempt is given back (and a manual retry resets
+    // `attempts`), and two entries must never share a number.
+    let number = task.history.len() as u32 + 1;
+    task.history.push(Attempt::started(number, ctx.now));
+    // Bound before admission: limits and budgets weigh the prompt sent.
+    bind_for_run(txn, &mut task, ctx.now)?;
+    if !admit(&mut task) {
+        return Ok(Claim::Held);
+    }
+    let (provider, model) = task.target();
+    let (provider, model) = (provider.to_string(), model.to_string());
+    if let Some(attempt) = task.history.last_mut() {
+        attempt.provider = Some(provider);
+        attempt.model = Some(model);
+    }
+    Ok(Claim::Started(save(txn, ctx, &old, task)?))
+}
+
+/// Claims the listed queued tasks (those `admit` lets through), in order: the
+/// batcher's claim of the tasks it gathered. A task no longer queued is passed over.
+pub(crate) fn claim_listed(
+    txn: &mut impl TaskTxn,
+    ctx: &mut Ctx,
+    ids: &[TaskId],
+    mut admit: impl FnMut(&mut Task) -> bool,
+) -> Result<Vec<Task>, TaskError> {
+    let mut claimed = Vec::new();
+    for id in ids {
+        if txn.get(*id)?.is_some_and(|t| t.status == TaskState::Queued) {
+            if let Claim::Started(task) = claim_one(txn, ctx, *id, &mut admit)? {
+                claimed.push(task);
+            }
         }
     }
     Ok(claimed)
@@ -909,8 +954,13 @@ pub(crate) fn recover(txn: &mut impl TaskTxn, ctx: &mut Ctx) -> Result<Vec<Task>
     let mut recovered = Vec::new();
     for id in txn.orphaned_running()? {
         let old = txn.require(id)?;
+        // An attempt a provider batch holds is not lost: its results will come.
+        if crate::batcher::owned_by_batch(&old) {
+            continue;
+        }
         let mut task = old.clone();
         mark_interrupted(&mut task, ctx.now);
+        crate::batcher::back_to_batch(&mut task, ctx.now);
         // What the lost attempt spent is unknown.
         settle_budgets(txn, ctx, &mut task, None)?;
         let task = save(txn, ctx, &old, task)?;
@@ -973,6 +1023,7 @@ pub(crate) fn import(
         if task.status == TaskState::Running {
             // It was running in the exporting engine: that attempt is lost, as in a crash.
             mark_interrupted(task, ctx.now);
+            crate::batcher::back_to_batch(task, ctx.now);
         }
         // Reservations belong to the exporting database's budgets.
         task.reserved.clear();

@@ -126,6 +126,7 @@ fn import_record(rec: &ImportRec, id: TaskId, parent: Option<TaskId>, now: DateT
         target_index: 0,
         fallback_after: None,
         group: None,
+        batch: None,
     }
 }
 

@@ -32,7 +32,7 @@ use crate::executor::{self, Report};
 use crate::lifecycle::{self, Ctx};
 use crate::provider::{Admission, Limiter, Permit};
 use crate::storage::TaskTxn;
-use crate::task::Task;
+use crate::task::{Task, TaskId};
 use chrono::{DateTime, Utc};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -135,6 +135,20 @@ impl Dispatcher {
             limiter: self.limiter.clone(),
             inner: inner.clone(),
             budget_holds: self.budget_holds.clone(),
+            listed: None,
+        }
+    }
+
+    /// A claim of the queued tasks `ids` for a provider batch (the batcher's):
+    /// budgets reserve as for a live claim; no slot or limiter permit is taken,
+    /// since the requests go in one upload, not one call each.
+    pub(crate) fn batch_request(&self, inner: &Arc<Inner>, ids: Vec<TaskId>) -> ClaimRequest {
+        ClaimRequest {
+            max: ids.len(),
+            limiter: self.limiter.clone(),
+            inner: inner.clone(),
+            budget_holds: self.budget_holds.clone(),
+            listed: Some(ids),
         }
     }
 }
@@ -147,12 +161,16 @@ pub(crate) struct ClaimRequest {
     /// For the providers' prices, which budgets reserve against.
     inner: Arc<Inner>,
     budget_holds: Announced,
+    /// A batch claim: these tasks, no limiter ([`Dispatcher::batch_request`]).
+    listed: Option<Vec<TaskId>>,
 }
 
 /// What a claim moved to running, and when a task it held back may be admitted.
 pub(crate) struct Claimed {
     /// Each task with its limiter permit, held for the request.
     pub tasks: Vec<(Task, Permit)>,
+    /// What a batch claim moved to running (no permits: see `batch_request`).
+    pub batched: Vec<Task>,
     pub retry_at: Option<Instant>,
 }
 
@@ -160,6 +178,7 @@ impl Claimed {
     pub fn nothing() -> Self {
         Claimed {
             tasks: Vec::new(),
+            batched: Vec::new(),
             retry_at: None,
         }
     }
@@ -179,10 +198,15 @@ impl ClaimRequest {
         let mut retry_at: Option<Instant> = None;
         let mut book = Book::new(txn.budgets()?, now);
         let mut switched = Vec::new();
-        let result = lifecycle::claim_where(txn, ctx, self.max, CLAIM_SCAN, |task| {
-            // A target cooling down or found down is passed over when a later one exists.
-            let (target, why) =
-                crate::fallback::at_claim(task, |p| self.limiter.passed_over(p, clock_now));
+        let batch = self.listed.is_some();
+        let admit = |task: &mut Task| {
+            // A target cooling down or found down is passed over when a later
+            // one exists; a batch goes to the target it was gathered for.
+            let (target, why) = if batch {
+                (task.target_index as usize, None)
+            } else {
+                crate::fallback::at_claim(task, |p| self.limiter.passed_over(p, clock_now))
+            };
             let provider = task.target_at(target).map_or("", |t| t.0).to_string();
             // Budgets first: a task they hold takes no limiter permit.
             let mut reserved = Vec::new();
@@ -208,6 +232,12 @@ impl ClaimRequest {
                         return false;
                     }
                 }
+            }
+            if batch {
+                self.budget_holds.forget(task.id);
+                book.reserve(&reserved);
+                task.reserved = reserved;
+                return true;
             }
             let estimate = crate::provider::estimate_tokens(task);
             match self.limiter.admit(&provider, task.id, estimate, clock_now) {
@@ -238,7 +268,11 @@ impl ClaimRequest {
                     false
                 }
             }
-        });
+        };
+        let result = match &self.listed {
+            Some(ids) => lifecycle::claim_listed(txn, ctx, ids, admit),
+            None => lifecycle::claim_where(txn, ctx, self.max, CLAIM_SCAN, admit),
+        };
         for (mut task, from, to, class) in switched {
             task.target_index = to as u32;
             ctx.events
@@ -249,8 +283,15 @@ impl ClaimRequest {
         for budget in book.into_changed().unwrap_or_default() {
             txn.put_budget(&budget)?;
         }
-        Ok(result).map(|tasks| Claimed {
-            tasks: tasks.into_iter().zip(permits).collect(),
+        if batch {
+            return Ok(Claimed {
+                batched: result,
+                ..Claimed::nothing()
+            });
+        }
+        Ok(Claimed {
+            tasks: result.into_iter().zip(permits).collect(),
+            batched: Vec::new(),
             retry_at,
         })
     }

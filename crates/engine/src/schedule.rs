@@ -136,6 +136,10 @@ pub struct TaskTemplate {
     /// Failed attempts on one target before the next (default 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback_after: Option<u32>,
+    /// Batch mode for the run's first task: its deadline counted from each
+    /// fire (`within_ms` only). Absent for live runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<crate::batch::BatchRequest>,
 }
 
 /// Why runs were skipped.
@@ -449,6 +453,7 @@ impl Schedule {
                 output_schema: None,
                 fallbacks: Vec::new(),
                 fallback_after: None,
+                batch: None,
             },
             created_at: DateTime::UNIX_EPOCH,
             updated_at: DateTime::UNIX_EPOCH,

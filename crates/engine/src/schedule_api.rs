@@ -189,6 +189,10 @@ impl Engine {
         }
         let pause_after_failures =
             schedule::validate_pause_after_failures(new.pause_after_failures)?;
+        if let Some(batch) = &new.task.batch {
+            batch.check_for_schedule()?;
+        }
+        let batch = new.task.batch.clone();
         let task_name = new.task.name.clone();
         // The same checks as a task submitted now (provider, model, limits).
         let task = self.build(new.task, None, crate::prompt::Scope::SCHEDULE)?;
@@ -217,6 +221,7 @@ impl Engine {
                 output_schema: task.output_schema,
                 fallbacks: task.fallbacks,
                 fallback_after: task.fallback_after,
+                batch,
             },
             created_at: now,
             updated_at: now,

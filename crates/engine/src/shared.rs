@@ -28,6 +28,10 @@ pub(crate) struct Shared {
     pub committed_requests: AtomicU64,
     /// Whether writes commit; only the writer changes it.
     pub health: watch::Sender<Health>,
+    /// Batch tasks that became `scheduled` (waiting for a batch), for the batch
+    /// loop, which `wake_batcher` wakes. The writer fills it after a commit.
+    pub batch_waiting: Mutex<Vec<TaskId>>,
+    pub wake_batcher: Notify,
 }
 
 impl Shared {
@@ -41,6 +45,8 @@ impl Shared {
             commits: AtomicU64::new(0),
             committed_requests: AtomicU64::new(0),
             health: watch::Sender::new(Health::Ok),
+            batch_waiting: Mutex::new(Vec::new()),
+            wake_batcher: Notify::new(),
         }
     }
 

@@ -390,6 +390,10 @@ pub struct Task {
     /// The group (`baton map`) this task is a row or the join of.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<crate::group::GroupMember>,
+    /// Batch mode: sent in a provider batch (half the price) unless its
+    /// deadline passes first (docs/batch.md). Absent for a live task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<crate::batch::BatchState>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -515,6 +519,7 @@ impl Task {
             fallbacks: Vec::new(),
             target_index: 0,
             fallback_after: None,
+            batch: None,
         }
     }
 }
@@ -719,6 +724,13 @@ pub struct NewTask {
         )
     )]
     pub fallback_after: Option<u32>,
+    /// Batch mode: send the task in a provider batch (OpenAI's Batch API,
+    /// Anthropic's Message Batches) at half the price, by a deadline
+    /// (`within_ms` from now, or an RFC 3339 `deadline`); what is unfinished
+    /// then runs live. See docs/batch.md.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "clap", command(flatten))]
+    pub batch: Option<crate::batch::BatchRequest>,
 }
 
 impl NewTask {
@@ -756,6 +768,9 @@ impl NewTask {
         self.deliver.check(true)?;
         if let Some(schema) = &self.output_schema {
             crate::structured::check_schema(schema)?;
+        }
+        if let Some(batch) = &self.batch {
+            batch.check()?;
         }
         Ok(())
     }

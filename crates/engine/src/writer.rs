@@ -90,6 +90,8 @@ enum Command {
         Vec<crate::group::Group>,
         oneshot::Sender<Result<ImportReport, ImportError>>,
     ),
+    /// The batcher's claims and results (see `batcher`).
+    Batch(crate::batcher::BatchOp, Reply<crate::batcher::BatchDone>),
     Stop,
 }
 
@@ -262,6 +264,13 @@ impl Writer {
             .send(Command::Import(tasks, schedules, groups, reply))
             .map_err(|_| TaskError::ShuttingDown)?;
         rx.await.map_err(|_| TaskError::ShuttingDown)?
+    }
+
+    pub async fn batch(
+        &self,
+        op: crate::batcher::BatchOp,
+    ) -> Result<crate::batcher::BatchDone, TaskError> {
+        request!(self, Batch, op)
     }
 
     /// Asks the thread to finish what is queued before this and exit.
@@ -695,6 +704,10 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) -> Vec<Command> {
                     None
                 })
             }
+            Command::Batch(op, reply) => answer(
+                reply,
+                note(&mut poisoned, crate::batcher::apply(txn, &mut ctx, op)),
+            ),
             Command::Stop => unreachable!("Stop is taken out of the batch"),
         };
         answers.push(answered);
@@ -750,12 +763,16 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) -> Vec<Command> {
     // `overlap: cancel`): their provider calls are aborted once this is durable.
     let mut cancelled_running: Vec<(TaskId, u32)> = Vec::new();
     let mut wake_deliverer = false;
+    let mut batch_waiting = Vec::new();
     for draft in events {
         if let crate::events::EventKind::Delivery { delivery } = &draft.kind {
             wake_deliverer |= delivery.status == crate::delivery::DeliveryStatus::Pending;
         }
         if let crate::events::EventKind::State { from, to, task } = &draft.kind {
             wake_scheduler |= *to == TaskState::Scheduled;
+            if *to == TaskState::Scheduled && task.batch.is_some() {
+                batch_waiting.push(task.id);
+            }
             wake_dispatcher |= *to == TaskState::Queued;
             if *from == Some(TaskState::Running) && *to == TaskState::Cancelled {
                 cancelled_running.push((task.id, task.history.len() as u32));
@@ -780,6 +797,14 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) -> Vec<Command> {
     }
     if wake_deliverer {
         shared.wake_deliverer.notify_one();
+    }
+    if !batch_waiting.is_empty() {
+        shared
+            .batch_waiting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(batch_waiting);
+        shared.wake_batcher.notify_one();
     }
     Vec::new()
 }
@@ -842,6 +867,7 @@ fn refuse(cmd: Command) -> Answer {
             keep_or_fail(r, move |r| Command::DeliveryTried(id, n, o, r))
         }
         Command::Resend(_, r) => fail(r),
+        Command::Batch(_, r) => fail(r),
         Command::Cancel(_, _, r) => fail(r),
         Command::Import(_, _, _, r) => Box::new(move |fate| {
             let _ = r.send(Err(ImportError::Task(match fate {

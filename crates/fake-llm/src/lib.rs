@@ -30,6 +30,10 @@
 //! [`Reply::context_length`] refuses a prompt as too long in each protocol's
 //! words, and [`ResettingServer`] resets every connection before answering.
 //!
+//! Provider batches (OpenAI's Batch API, Anthropic's Message Batches) are kept
+//! in memory with counters and controls ([`BatchControls`], [`BatchCounters`];
+//! see `batch`).
+//!
 //! It can also list models ([`FakeServer::set_models`]) in the format of a given
 //! server ([`ListFormat`]: Ollama's `GET /api/tags`, OpenAI's `GET /v1/models`
 //! as LM Studio, Jan, vLLM and llama.cpp's server write it, or Anthropic's).
@@ -60,7 +64,9 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+mod batch;
 mod models;
+pub use batch::{BatchControls, BatchCounters};
 pub mod webhook;
 pub use models::ListFormat;
 
@@ -270,6 +276,7 @@ struct Shared {
     models: Mutex<models::ModelList>,
     /// The prompts (first lines) already answered with structured output.
     structured_seen: Mutex<std::collections::HashSet<String>>,
+    batches: Mutex<batch::Batches>,
 }
 
 /// Asks one stream to end early.
@@ -308,12 +315,31 @@ impl FakeServer {
             preempted: AtomicUsize::new(0),
             models: Mutex::new(models::ModelList::default()),
             structured_seen: Mutex::new(Default::default()),
+            batches: Mutex::new(Default::default()),
         });
         let app = Router::new()
             .route("/v1/chat/completions", post(openai))
             .route("/v1/messages", post(anthropic))
             .route("/v1/models", get(models::v1_models))
             .route("/api/tags", get(models::ollama_tags))
+            .route("/v1/files", post(batch::upload))
+            .route("/v1/files/{id}/content", get(batch::file_content))
+            .route(
+                "/v1/batches",
+                post(batch::openai_create).get(batch::openai_list),
+            )
+            .route("/v1/batches/{id}", get(batch::openai_get))
+            .route("/v1/batches/{id}/cancel", post(batch::openai_cancel))
+            .route("/v1/messages/batches", post(batch::anthropic_create))
+            .route("/v1/messages/batches/{id}", get(batch::anthropic_get))
+            .route(
+                "/v1/messages/batches/{id}/results",
+                get(batch::anthropic_results),
+            )
+            .route(
+                "/v1/messages/batches/{id}/cancel",
+                post(batch::anthropic_cancel),
+            )
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;

@@ -2,7 +2,7 @@
 //! HTTP API meanwhile) and `wait` (until every task is finished, or a deadline;
 //! it follows a running engine instead when there is one, see `follow`).
 
-use super::{data_dir, follow, open};
+use super::{data_dir, follow, open, open_polling};
 use crate::args::{RunArgs, WaitArgs};
 use crate::error::CliError;
 use crate::remote::Remote;
@@ -19,7 +19,7 @@ pub async fn run(db: &Path, args: RunArgs) -> Result<(), CliError> {
     let workers = input::workers(args.workers)?;
     // Handlers go in before anything runs, so an early SIGTERM is graceful too.
     let mut signals = Signals::install()?;
-    let engine = open(db, workers).await?;
+    let engine = open_polling(db, workers, Some(args.batch_poll)).await?;
     // Subscribed to the engine before it starts, so the stream misses nothing.
     let api = match serve(&engine, db, &args).await {
         Ok(api) => api,

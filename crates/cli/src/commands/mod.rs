@@ -100,8 +100,20 @@ fn database_path(data_dir: Option<PathBuf>) -> Result<PathBuf, CliError> {
 }
 
 async fn open(db: &Path, workers: usize) -> Result<Engine, CliError> {
+    open_polling(db, workers, None).await
+}
+
+/// [`open`], polling provider batches every `batch_poll` (`baton run --batch-poll`).
+async fn open_polling(
+    db: &Path,
+    workers: usize,
+    batch_poll: Option<std::time::Duration>,
+) -> Result<Engine, CliError> {
     let mut config = config(db);
     config.workers = workers;
+    if let Some(poll) = batch_poll {
+        config.batch.poll = poll;
+    }
     Ok(Engine::open(config).await?)
 }
 

@@ -94,6 +94,9 @@ pub enum HoldReason {
     /// A budget's cap would be passed: the task waits for its reset (or for
     /// running attempts to settle below their worst case).
     Budget,
+    /// In a provider batch: the answer comes when the batch ends, or the task
+    /// runs live at its deadline.
+    Batch,
 }
 
 impl fmt::Display for HoldReason {
@@ -104,6 +107,7 @@ impl fmt::Display for HoldReason {
             HoldReason::RequestsPerMinute => "requests-per-minute limit",
             HoldReason::TokensPerMinute => "tokens-per-minute limit",
             HoldReason::Budget => "budget",
+            HoldReason::Batch => "provider batch",
         })
     }
 }

@@ -37,6 +37,7 @@ pub use settings::{
     KeyRef, Prices, ProviderKind, ProviderSettings, DEFAULT_IDLE_TIMEOUT_MS, MAX_PROVIDER_NAME,
 };
 
+pub(crate) use http::{ItemResult, Polled};
 pub(crate) use registry::Registry;
 
 pub(crate) use limits::{estimate_tokens, Admission, Limiter, Permit, LOWERED_FOR};

@@ -18,6 +18,8 @@ pub(crate) struct Registry {
 
 struct State {
     providers: Providers,
+    /// The configured HTTP providers again, for their batch APIs.
+    http: BTreeMap<String, Arc<HttpProvider>>,
     settings: BTreeMap<String, ProviderSettings>,
 }
 
@@ -26,6 +28,7 @@ impl Registry {
         Registry {
             state: RwLock::new(State {
                 providers: builtin.clone(),
+                http: BTreeMap::new(),
                 settings: BTreeMap::new(),
             }),
             builtin,
@@ -47,6 +50,12 @@ impl Registry {
     /// `model`'s context window on provider `name`, when known.
     pub fn context_window(&self, name: &str, model: &str) -> Option<u32> {
         self.get(name)?.context_window(model)
+    }
+
+    /// Provider `name`'s batch API: OpenAI-compatible and Anthropic providers
+    /// have one (a compatible server may still answer 404); the mock has none.
+    pub fn batch_client(&self, name: &str) -> Option<Arc<HttpProvider>> {
+        self.read().http.get(name).cloned()
     }
 
     pub fn prices(&self, name: &str) -> Option<Prices> {
@@ -73,14 +82,23 @@ impl Registry {
     /// Builds the provider `settings` describe and makes it callable under its
     /// name, replacing an earlier one (its requests in flight finish as they were).
     pub fn install(&self, settings: ProviderSettings, limiter: &Limiter) -> Result<(), String> {
+        let mut http = None;
         let provider: Arc<dyn Provider> = match settings.kind {
             ProviderKind::Mock => Arc::new(NamedMock {
                 model: settings.model.clone().unwrap_or_else(|| "echo".into()),
             }),
-            _ => Arc::new(HttpProvider::new(settings.clone())?),
+            _ => {
+                let p = Arc::new(HttpProvider::new(settings.clone())?);
+                http = Some(p.clone());
+                p
+            }
         };
         limiter.set_limits(&settings.name, settings.limits);
         let mut state = self.write();
+        match http {
+            Some(p) => state.http.insert(settings.name.clone(), p),
+            None => state.http.remove(&settings.name),
+        };
         state.providers.insert(settings.name.clone(), provider);
         state.settings.insert(settings.name.clone(), settings);
         Ok(())
@@ -90,6 +108,7 @@ impl Registry {
         let mut state = self.write();
         state.settings.remove(name);
         state.providers.remove(name);
+        state.http.remove(name);
         limiter.remove(name);
     }
 }

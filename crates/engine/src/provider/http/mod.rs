@@ -21,7 +21,9 @@
 //! - `models`: the models a provider lists, and the list formats of local servers.
 
 mod anthropic;
+mod batch;
 pub(super) mod models;
+pub(crate) use batch::{ItemResult, Polled};
 mod openai;
 mod sse;
 

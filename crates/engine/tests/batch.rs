@@ -497,3 +497,48 @@ fn a_batch_sent_just_before_a_kill_is_found_cancelled_and_its_tasks_sent_again()
         engine.shutdown().await;
     });
 }
+
+/// A map marked batch: every row and then the join go through provider
+/// batches (nothing live), each at half the price, the join on every answer.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_map_in_batch_mode_sends_its_rows_and_its_join_in_batches_at_half_price() {
+    let server = FakeServer::start(Reply::text(&["ok"])).await;
+    let (_dir, engine) = started(&server, ProviderKind::OpenaiCompatible).await;
+    let mut rx = engine.subscribe();
+    let data: String = (1..=20).map(|i| format!("question {i}\n")).collect();
+    let group = engine
+        .map(baton_engine::NewMap {
+            name: "night".into(),
+            source: baton_engine::RowSource::Lines,
+            data,
+            task: batch_task("Answer {{item}}", Duration::from_secs(3600)),
+            join: Some(baton_engine::NewJoin {
+                instruction: "Summarise:\n{{items}}".into(),
+                on: baton_engine::JoinOn::All,
+            }),
+        })
+        .await
+        .unwrap();
+    let join = group.join.as_ref().unwrap().task_id;
+    common::reach(&mut rx, join, TaskState::Completed).await;
+    let rows = engine.group_tasks(group.id, 0, 100).await.unwrap();
+    assert_eq!(rows.len(), 20);
+    for t in rows.iter().chain([&engine.get(join).await.unwrap()]) {
+        assert_eq!(t.status, TaskState::Completed, "{}", t.name);
+        assert!(t.batch.is_some(), "{} is a batch task", t.name);
+        let cost = t.cost_usd.unwrap().0;
+        assert!(
+            (cost - live_cost() * BATCH_PRICE_FACTOR).abs() < 1e-12,
+            "{}: {cost}",
+            t.name
+        );
+    }
+    assert!(server.requests().is_empty(), "nothing ran live");
+    assert!(
+        server.batch_counters().batches_created >= 2,
+        "the rows, then the join"
+    );
+    let join = engine.get(join).await.unwrap();
+    assert!(join.effective_prompt.unwrap().contains("[row 20]"));
+    engine.shutdown().await;
+}

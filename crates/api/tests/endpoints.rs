@@ -482,7 +482,7 @@ async fn an_export_imports_into_another_engine_and_bad_files_are_refused() {
     .await;
     assert_eq!(
         report,
-        json!({"imported": 1, "skipped_existing": [], "schedules_imported": 0, "skipped_schedules": []})
+        json!({"imported": 1, "skipped_existing": [], "schedules_imported": 0, "skipped_schedules": [], "groups_imported": 0, "skipped_groups": []})
     );
     let again = expect_json(
         to.post("/import").json(&file).send().await.unwrap(),

@@ -69,6 +69,7 @@ describe("create form", () => {
         notify_result: false,
       },
       output_schema: null,
+      batch: null,
     });
     await hasText(byTestId(page, "task-row").first().locator(".name .text"), "Fresh task");
     await hasText(row(page, "Fresh task").getByTestId("status-badge"), "queued");

@@ -266,6 +266,25 @@ describe("groups", () => {
     await hasText(page.locator('[data-testid="group-task"][data-row="2"] [data-testid="status-badge"]'), "scheduled");
   });
 
+  it("marks a group batch with its deadline in hours, and refuses hours out of range before sending", async () => {
+    const page = await app.open({ config: { seed: "none" } });
+    const form = await openMapForm(page);
+    await form.locator('[name="group-name"]').fill("cheap");
+    await form.locator('[name="rows-data"]').fill("one\ntwo");
+    await form.locator('[name="prompt"]').fill("Say {{item}}");
+    await byTestId(page, "batch-toggle").check();
+    await byTestId(page, "batch-hours").fill("500");
+    await byTestId(page, "map-submit").click();
+    await hasText(byTestId(page, "error-batch"), /whole hours from 1 to 168/);
+    assert.equal((await fake(page, "callsOf", "map_rows")).length, 0, "nothing sent");
+
+    await byTestId(page, "batch-hours").fill("12");
+    await byTestId(page, "map-submit").click();
+    await form.waitFor({ state: "detached" });
+    const [call] = await callsOf(page, "map_rows");
+    assert.deepEqual(call.input.task.batch, { within_ms: 12 * 3600_000 });
+  });
+
   it("shows a large group a page of 100 rows at a time and fetches its record a few times for many events", async () => {
     const page = await app.open({ config: { seed: "none" } });
     const form = await openMapForm(page);

@@ -3,6 +3,7 @@
 import type {
   Activity_Serialize,
   Attempt_Serialize,
+  BatchRequest_Deserialize,
   Budget_Serialize,
   NewBudget_Deserialize,
   CommandError_Serialize,
@@ -52,6 +53,8 @@ export type TaskSummary = TaskSummary_Serialize;
 export type Attempt = Attempt_Serialize;
 /** A fallback target as a form sends it (`model` null: the provider's default). */
 export type Target = Target_Deserialize;
+/** Batch mode as a form sends it. */
+export type BatchRequest = BatchRequest_Deserialize;
 export type CommandError = CommandError_Serialize;
 export type TaskEvent = Event_Serialize;
 export type Activity = Activity_Serialize;

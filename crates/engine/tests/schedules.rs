@@ -518,7 +518,7 @@ async fn export_and_import_carry_schedules_and_never_overwrite_one() {
     t.engine.run_schedule_now(s.id).await.unwrap();
     idle(&t.engine).await;
     let file = serde_json::to_string(&t.engine.export().await.unwrap()).unwrap();
-    assert!(file.contains("\"format_version\":2"));
+    assert!(file.contains("\"format_version\":3"));
 
     let other = engine_at("2026-06-01T10:30:00Z").await;
     let report = other.engine.import(&file).await.unwrap();

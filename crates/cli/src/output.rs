@@ -42,7 +42,7 @@ pub fn groups(list: &[baton_engine::Group]) -> String {
             "{:<36}  {:<24}  {:<9}  {:>15}  {:>6}  {}",
             g.id,
             cell(&g.name, 24),
-            group_status(g.status),
+            g.status.as_str(),
             format!("{}/{}", g.completed + g.failed + g.cancelled, g.total),
             g.failed + g.cancelled,
             g.join.as_ref().map(|j| j.status.as_str()).unwrap_or("-")
@@ -51,15 +51,11 @@ pub fn groups(list: &[baton_engine::Group]) -> String {
     out
 }
 
-fn group_status(s: baton_engine::GroupStatus) -> &'static str {
-    s.as_str()
-}
-
 /// A group's progress, then its first rows (input order) with their states.
 pub fn group(g: &baton_engine::Group, rows: &[baton_engine::Task]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "group     {} ({})", g.name, g.id);
-    let _ = writeln!(out, "status    {}", group_status(g.status));
+    let _ = writeln!(out, "status    {}", g.status.as_str());
     let _ = writeln!(
         out,
         "rows      {} total: {} completed, {} failed, {} cancelled, {} to finish",

@@ -186,23 +186,7 @@ pub struct NewJoin {
 }
 
 pub(crate) fn validate_name(name: &str) -> Result<String, TaskError> {
-    let name = name.trim();
-    if name.is_empty() {
-        return Err(TaskError::invalid("name", "the group's name is empty"));
-    }
-    if name.chars().count() > MAX_GROUP_NAME {
-        return Err(TaskError::invalid(
-            "name",
-            format!("the group's name is longer than {MAX_GROUP_NAME} characters"),
-        ));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(TaskError::invalid(
-            "name",
-            "the group's name contains a control character",
-        ));
-    }
-    Ok(name.to_string())
+    crate::schedule::validate_record_name("group", name)
 }
 
 /// What a group operation changes (see `writer`).

@@ -373,20 +373,30 @@ pub fn upcoming_fires(
 }
 
 pub(crate) fn validate_schedule_name(name: &str) -> Result<String, TaskError> {
+    validate_record_name("schedule", name)
+}
+
+/// A schedule's or a group's name: trimmed, not empty, at most
+/// [`MAX_SCHEDULE_NAME`] characters, no control character. `what` names the
+/// record in the refusal.
+pub(crate) fn validate_record_name(what: &str, name: &str) -> Result<String, TaskError> {
     let name = name.trim();
     if name.is_empty() {
-        return Err(TaskError::invalid("name", "the schedule's name is empty"));
+        return Err(TaskError::invalid(
+            "name",
+            format!("the {what}'s name is empty"),
+        ));
     }
     if name.chars().count() > MAX_SCHEDULE_NAME {
         return Err(TaskError::invalid(
             "name",
-            format!("the schedule's name is longer than {MAX_SCHEDULE_NAME} characters"),
+            format!("the {what}'s name is longer than {MAX_SCHEDULE_NAME} characters"),
         ));
     }
     if name.chars().any(char::is_control) {
         return Err(TaskError::invalid(
             "name",
-            "the schedule's name contains a control character",
+            format!("the {what}'s name contains a control character"),
         ));
     }
     Ok(name.to_string())

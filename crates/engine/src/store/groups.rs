@@ -1,5 +1,6 @@
 //! Groups (`map`): the records, their names, and each group's rows in input order.
 
+use super::schedules::name_key;
 use super::tables::decode;
 use super::tables::{GROUPS, GROUP_NAMES, GROUP_ROWS, TASKS};
 use super::{Store, WriteTxn};
@@ -15,13 +16,17 @@ pub(super) fn create_tables(txn: &WriteTransaction) -> Result<(), TaskError> {
     Ok(())
 }
 
-fn name_key(name: &str) -> String {
-    name.to_lowercase()
-}
-
 fn decode_group(raw: &[u8]) -> Result<Group, TaskError> {
     serde_json::from_slice(raw)
         .map_err(|e| TaskError::Storage(format!("a stored group is unreadable: {e}")))
+}
+
+fn all_in(table: &impl ReadableTable<u128, &'static [u8]>) -> Result<Vec<Group>, TaskError> {
+    let mut out = Vec::new();
+    for entry in table.iter()? {
+        out.push(decode_group(entry?.1.value())?);
+    }
+    Ok(out)
 }
 
 fn rows_of(
@@ -87,12 +92,7 @@ impl Store {
     /// Every group, oldest first.
     pub fn groups(&self) -> Result<Vec<Group>, TaskError> {
         let txn = self.begin_read()?;
-        let table = txn.open_table(GROUPS)?;
-        let mut out = Vec::new();
-        for entry in table.iter()? {
-            out.push(decode_group(entry?.1.value())?);
-        }
-        Ok(out)
+        all_in(&txn.open_table(GROUPS)?)
     }
 
     pub fn group(&self, id: GroupId) -> Result<Option<Group>, TaskError> {
@@ -136,11 +136,6 @@ impl Store {
 impl super::Snapshot {
     /// Every group, oldest first, as of the snapshot.
     pub fn groups(&self) -> Result<Vec<Group>, TaskError> {
-        let table = self.txn.open_table(GROUPS)?;
-        let mut out = Vec::new();
-        for entry in table.iter()? {
-            out.push(decode_group(entry?.1.value())?);
-        }
-        Ok(out)
+        all_in(&self.txn.open_table(GROUPS)?)
     }
 }

@@ -26,7 +26,8 @@ fn decode_schedule(raw: &[u8]) -> Result<Schedule, TaskError> {
         .map_err(|e| TaskError::Storage(format!("a stored schedule record is unreadable: {e}")))
 }
 
-fn name_key(name: &str) -> String {
+/// Names are unique regardless of case (schedules' and groups').
+pub(super) fn name_key(name: &str) -> String {
     name.to_lowercase()
 }
 

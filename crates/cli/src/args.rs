@@ -35,6 +35,18 @@ pub struct Cli {
           allow_negative_numbers = true)]
     pub cache_mb: i64,
 
+    /// Keep the tasks in this PostgreSQL database instead of the data directory's
+    /// baton.redb: one queue several machines share (postgres://USER@HOST:PORT/DB;
+    /// the password in the URL or in PGPASSWORD)
+    #[arg(
+        long,
+        global = true,
+        env = "BATON_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub database: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -75,6 +87,8 @@ pub enum Command {
     Map(crate::commands::group::MapArgs),
     /// Groups made by `map`: list, show, cancel, retry, export the results
     Group(crate::commands::group::GroupArgs),
+    /// The shared queue's PostgreSQL database (--database): migrate it, see its runners
+    Db(crate::commands::db::DbArgs),
 }
 
 impl Command {
@@ -96,15 +110,20 @@ pub struct RunArgs {
     /// Stop once nothing is scheduled, queued, waiting or running, and no delivery is pending
     #[arg(long)]
     pub exit_when_idle: bool,
-    /// Serve the local HTTP API on this port of 127.0.0.1 [default: a free port]
-    #[arg(long, value_name = "P", default_value_t = 0, conflicts_with = "no_api")]
-    pub api_port: u16,
+    /// Serve the local HTTP API on this port of 127.0.0.1 [default: a free port;
+    /// with --database, no API unless this is given]
+    #[arg(long, value_name = "P", conflicts_with = "no_api")]
+    pub api_port: Option<u16>,
     /// Do not serve the HTTP API (other commands then cannot reach this engine)
     #[arg(long)]
     pub no_api: bool,
     /// How often submitted provider batches are polled (batch mode)
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
     pub batch_poll: std::time::Duration,
+    /// With --database: how long after this runner's last heartbeat the other
+    /// runners presume it gone and take over its running tasks (at least 2s)
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub lease: std::time::Duration,
 }
 
 /// The options `submit` and `chain` share.

@@ -32,6 +32,7 @@ use crate::lifecycle::{self, AttemptResult, AttemptUsage, Ctx, Outcome};
 use crate::pool::ClaimRequest;
 use crate::provider::{HoldReason, ItemResult, Polled};
 use crate::state::TaskState;
+use crate::storage::Storage;
 use crate::storage::TaskTxn;
 use crate::store::ListQuery;
 use crate::task::{Failure, Task, TaskId};
@@ -303,7 +304,7 @@ async fn sleep_until(at: Option<Instant>) {
 
 async fn read<T: Send + 'static>(
     inner: &Inner,
-    f: impl FnOnce(&crate::store::Store) -> Result<T, TaskError> + Send + 'static,
+    f: impl FnOnce(&crate::db::Db) -> Result<T, TaskError> + Send + 'static,
 ) -> Result<T, TaskError> {
     let store = inner.store()?;
     tokio::task::spawn_blocking(move || f(&store))

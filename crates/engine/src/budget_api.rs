@@ -4,6 +4,7 @@
 use crate::budget::{self, Budget, BudgetOp, BudgetScope, NewBudget};
 use crate::engine::Engine;
 use crate::error::TaskError;
+use crate::storage::Storage;
 
 impl Engine {
     /// Adds a budget, or changes the one of the same name. Refused, with the

@@ -9,6 +9,7 @@ use crate::engine::Engine;
 use crate::events::{Event, EventKind};
 use crate::group::GroupId;
 use crate::state::TaskState;
+use crate::storage::Storage;
 use crate::task::{Real, Task, TaskId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -10,6 +10,7 @@ use crate::error::TaskError;
 use crate::outbox::Tried;
 use crate::provider::keys;
 use crate::provider::{ApiKey, KeyError, KeyRef};
+use crate::storage::Storage;
 use crate::task::Task;
 use hmac::{Hmac, Mac};
 use serde::Serialize;

@@ -5,6 +5,7 @@ use crate::delivery::{Delivery, DeliveryId};
 use crate::engine::Engine;
 use crate::error::{ProviderConfigError, TaskError};
 use crate::provider::ApiKey;
+use crate::storage::Storage;
 use crate::task::TaskId;
 
 impl Engine {

@@ -2,6 +2,7 @@
 
 use crate::backoff::Backoff;
 use crate::clock::Clock;
+use crate::db::Db;
 use crate::error::{ImportError, OpenError, TaskError};
 use crate::events::Event;
 use crate::export::{self, ExportFile, ExportSummary};
@@ -12,6 +13,7 @@ use crate::pool::{self, Dispatcher};
 use crate::provider::{Providers, Registry};
 use crate::scheduler;
 use crate::shared::Shared;
+use crate::storage::Storage;
 use crate::store::{ListQuery, StatusCounts, Store, StoreOptions, DEFAULT_CACHE_BYTES};
 use crate::task::{self, NewTask, Task, TaskId};
 use crate::writer::Writer;
@@ -40,6 +42,10 @@ pub struct EngineStats {
 pub struct EngineConfig {
     /// The redb file. Its directory is created if missing.
     pub db_path: PathBuf,
+    /// A PostgreSQL database (`postgres://user@host:port/db`) to keep the
+    /// tasks in instead of `db_path`: a queue several runners share
+    /// (docs/scale-out.md). Its password is never logged or shown.
+    pub database_url: Option<String>,
     /// Concurrent attempts (1..=1024).
     pub workers: usize,
     pub backoff: Backoff,
@@ -56,6 +62,58 @@ pub struct EngineConfig {
     pub local_zone: chrono_tz::Tz,
     /// How batch-mode tasks are gathered and their provider batches polled.
     pub batch: crate::batcher::BatchConfig,
+    /// With `database_url`: how long after this runner's last heartbeat the
+    /// others presume it gone and rescue its running tasks (at least
+    /// [`crate::MIN_LEASE`]; heartbeats are every tenth of it).
+    pub lease: Duration,
+}
+
+/// Opens the database `config` names: the PostgreSQL one when it has a URL
+/// (a read-only open is then an ordinary one: there is no file to spare),
+/// else the redb file.
+async fn open_db(config: &EngineConfig, read_only: bool) -> Result<Db, OpenError> {
+    if let Some(url) = config.database_url.clone() {
+        if config.lease < crate::runner::MIN_LEASE {
+            return Err(OpenError::Config(format!(
+                "the lease must be at least {} s, got {} ms",
+                crate::runner::MIN_LEASE.as_secs(),
+                config.lease.as_millis()
+            )));
+        }
+        let lease = config.lease;
+        return tokio::task::spawn_blocking(move || {
+            crate::pg::PgStore::open_with_lease(&url, lease)
+        })
+        .await
+        .map_err(|e| OpenError::Shared(e.to_string()))?
+        .map(Db::Pg)
+        .map_err(|e| {
+            OpenError::Shared(match e {
+                TaskError::Storage(m) => m,
+                other => other.to_string(),
+            })
+        });
+    }
+    let path = config.db_path.clone();
+    let options = StoreOptions {
+        cache_bytes: config.cache_bytes,
+        read_only,
+    };
+    tokio::task::spawn_blocking(move || Store::open_with(&path, options))
+        .await
+        .map_err(|e| OpenError::Io {
+            path: config.db_path.clone(),
+            detail: e.to_string(),
+        })?
+        .map(Db::Redb)
+}
+
+fn store_read_only(engine: &Engine) -> bool {
+    engine
+        .inner
+        .store()
+        .map(|store| store.read_only())
+        .unwrap_or(true)
 }
 
 /// This machine's IANA time zone; UTC when it cannot be read.
@@ -70,6 +128,7 @@ impl EngineConfig {
     pub fn new(db_path: impl Into<PathBuf>) -> Self {
         EngineConfig {
             db_path: db_path.into(),
+            database_url: None,
             workers: DEFAULT_WORKERS,
             backoff: Backoff::default(),
             grace: Duration::from_secs(5),
@@ -78,6 +137,7 @@ impl EngineConfig {
             cache_bytes: DEFAULT_CACHE_BYTES,
             local_zone: local_zone(),
             batch: Default::default(),
+            lease: crate::pg::DEFAULT_LEASE,
         }
     }
 }
@@ -90,7 +150,7 @@ pub struct Engine {
 
 pub(crate) struct Inner {
     /// For reads; taken (and so closed, once in-flight reads end) at shutdown.
-    store: std::sync::RwLock<Option<Arc<Store>>>,
+    store: std::sync::RwLock<Option<Arc<Db>>>,
     pub writer: Writer,
     pub shared: Arc<Shared>,
     pub clock: Clock,
@@ -99,6 +159,8 @@ pub(crate) struct Inner {
     pub registry: Registry,
     pub local_zone: chrono_tz::Tz,
     pub batch: crate::batcher::BatchConfig,
+    /// How long this runner's heartbeat holds its tasks (shared queue).
+    pub lease: Duration,
     /// Slots, pause and provider limits; the only claimer of tasks.
     pub dispatcher: Dispatcher,
     pub executors: TaskTracker,
@@ -112,7 +174,7 @@ pub(crate) struct Inner {
 
 impl Inner {
     /// The store for a read; gone once the engine has shut down.
-    pub(crate) fn store(&self) -> Result<Arc<Store>, TaskError> {
+    pub(crate) fn store(&self) -> Result<Arc<Db>, TaskError> {
         self.store
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -158,19 +220,14 @@ impl Engine {
                 ),
             });
         }
-        let path = config.db_path.clone();
-        let options = StoreOptions {
-            cache_bytes: config.cache_bytes,
-            read_only,
-        };
-        let store = tokio::task::spawn_blocking(move || Store::open_with(&path, options))
-            .await
-            .map_err(|e| OpenError::Io {
-                path: config.db_path.clone(),
-                detail: e.to_string(),
-            })??;
-        let store = Arc::new(store);
+        let store = Arc::new(open_db(&config, read_only).await?);
         let shared = Arc::new(Shared::new());
+        if store.postgres().is_some() {
+            // Registered just now: the lease holds from here.
+            shared
+                .lease
+                .renew(tokio::time::Instant::now() + crate::runner::held_for(config.lease));
+        }
         let hard_stop = CancellationToken::new();
         let (writer, writer_task) = Writer::spawn(
             store.clone(),
@@ -189,6 +246,7 @@ impl Engine {
                 registry: Registry::new(config.providers),
                 local_zone: config.local_zone,
                 batch: config.batch,
+                lease: config.lease,
                 dispatcher: Dispatcher::new(config.workers, shared.wake_dispatcher.clone()),
                 executors: TaskTracker::new(),
                 stop_intake: CancellationToken::new(),
@@ -199,7 +257,7 @@ impl Engine {
                 }),
             }),
         };
-        let recovered = if read_only {
+        let recovered = if store_read_only(&engine) {
             Vec::new()
         } else {
             engine
@@ -231,6 +289,7 @@ impl Engine {
                 tokio::spawn(pool::dispatch(self.inner.clone())),
                 tokio::spawn(crate::deliverer::serve(self.inner.clone())),
                 tokio::spawn(crate::batcher::serve(self.inner.clone())),
+                tokio::spawn(crate::runner::serve(self.inner.clone(), self.inner.lease)),
             ];
             *phase = Phase::Started { writer, services };
         }
@@ -274,7 +333,12 @@ impl Engine {
         if let Some(mut store) = taken {
             loop {
                 match Arc::try_unwrap(store) {
-                    Ok(last) => break drop(last),
+                    // Closed on the blocking pool: PostgreSQL's client blocks
+                    // (it says goodbye to the database), which async code must not.
+                    Ok(last) => {
+                        let _ = tokio::task::spawn_blocking(move || drop(last)).await;
+                        break;
+                    }
                     Err(shared) => store = shared,
                 }
                 tokio::time::sleep(Duration::from_millis(1)).await;
@@ -515,7 +579,7 @@ impl Engine {
 
     pub(crate) async fn read<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Store) -> Result<T, TaskError> + Send + 'static,
+        f: impl FnOnce(&Db) -> Result<T, TaskError> + Send + 'static,
     ) -> Result<T, TaskError> {
         let store = self.inner.store()?;
         tokio::task::spawn_blocking(move || f(&store))

@@ -31,6 +31,10 @@ pub enum OpenError {
     /// The engine's configuration is wrong; nothing was opened.
     #[error("{0}")]
     Config(String),
+    /// The PostgreSQL database (a shared queue) could not be used: unreachable,
+    /// refused the login, or at a newer schema. Never names the password.
+    #[error("cannot open the shared queue's database: {0}")]
+    Shared(String),
 }
 
 impl OpenError {
@@ -42,6 +46,7 @@ impl OpenError {
             OpenError::NeedsRepair { .. } => "database_needs_repair",
             OpenError::Io { .. } => "database_io",
             OpenError::Config(_) => "invalid_config",
+            OpenError::Shared(_) => "database_unavailable",
         }
     }
 }

@@ -33,6 +33,8 @@ pub(crate) async fn attempt(inner: &Arc<Inner>, task: Task, limit: Permit) -> Re
         tracing::info!(provider = %provider_name, model = %model, "attempt started");
         let claim_no = task.history.len() as u32;
         let cancelled = inner.shared.watch_running(task.id, claim_no);
+        // No call starts once this runner's lease has run out (shared queue).
+        let lease = inner.shared.lease.current();
         let mut usage = AttemptUsage::default();
         let mut fits = Vec::new();
         let result = match inner.registry.get(provider_name) {
@@ -44,7 +46,9 @@ pub(crate) async fn attempt(inner: &Arc<Inner>, task: Task, limit: Permit) -> Re
                 retry_after: None,
                 failure: None,
             }),
+            Some(_) if lease.is_none() => Some(AttemptResult::Interrupted),
             Some(provider) => {
+                let lost = lease.unwrap_or_default();
                 let request = request_for(&task);
                 let sink = OutputSink::new(
                     inner.shared.clone(),
@@ -62,6 +66,7 @@ pub(crate) async fn attempt(inner: &Arc<Inner>, task: Task, limit: Permit) -> Re
                     // Dropping `call` here aborts the provider's work at once.
                     _ = cancelled.cancelled() => None,
                     _ = inner.hard_stop.cancelled() => Some(AttemptResult::Interrupted),
+                    _ = lost.cancelled() => Some(AttemptResult::Interrupted),
                     r = tokio::time::timeout(task.timeout(), call) => Some(match r {
                         Err(_) => {
                             inner.dispatcher.limiter().mark_down(provider_name);

@@ -54,7 +54,7 @@ pub struct ExportSummary {
 /// without the whole file (or every task) in memory.
 pub(crate) fn write(
     out: impl std::io::Write,
-    snapshot: &crate::store::Snapshot,
+    snapshot: &dyn crate::storage::Snapshot,
     now: DateTime<Utc>,
 ) -> Result<ExportSummary, crate::error::TaskError> {
     use crate::error::TaskError;
@@ -86,7 +86,7 @@ pub(crate) fn write(
 
 /// [`ExportFile`]'s fields, with the tasks read as they are written.
 struct Streamed<'a> {
-    snapshot: &'a crate::store::Snapshot,
+    snapshot: &'a dyn crate::storage::Snapshot,
     now: DateTime<Utc>,
     schedules: &'a [Schedule],
     groups: &'a [crate::group::Group],
@@ -113,13 +113,13 @@ impl Serialize for StreamedTasks<'_, '_> {
         use serde::ser::{Error, SerializeSeq};
         let mut seq = s.serialize_seq(None)?;
         let mut failed: Option<S::Error> = None;
-        let read = self.0.snapshot.each_task(|task| {
+        let read = self.0.snapshot.each_task(&mut |task| {
             seq.serialize_element(&task).map_err(|e| {
                 failed = Some(e);
                 crate::error::TaskError::Storage("the export could not be written".into())
             })?;
             self.0.tasks.set(self.0.tasks.get() + 1);
-            Ok::<(), crate::error::TaskError>(())
+            Ok(())
         });
         if let Some(e) = failed {
             return Err(e);

@@ -5,6 +5,7 @@ use crate::engine::Engine;
 use crate::error::TaskError;
 use crate::group::{self, Group, GroupId, GroupMember, GroupOp, NewMap};
 use crate::rows::{ResultFormat, Rows};
+use crate::storage::Storage;
 use crate::task::{self, Task, TaskId};
 
 /// Row tasks read at a time when a group is exported.

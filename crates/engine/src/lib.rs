@@ -17,6 +17,7 @@
 //! - `lifecycle`: what each operation does to tasks inside one write transaction.
 //! - `writer`: the single writer; batches requests into one commit (group commit).
 //! - `storage`: the storage interface lifecycle and firing are written against.
+//! - `db`: the database an engine opened (redb or PostgreSQL), behind that interface.
 //! - `store`: the only module that touches redb (tables, schema, migrations, reads):
 //!   the first `storage` backend.
 //! - `pg`: PostgreSQL as the second `storage` backend (the shared queue).
@@ -27,6 +28,8 @@
 //! - `schedule_api`: the engine's schedule operations.
 //! - `pool`: the dispatcher, the only code that claims tasks and starts
 //!   executors: it owns the slots, pause, and the provider limiter.
+//! - `runner`: a runner of a shared queue (PostgreSQL): its lease, heartbeat
+//!   and the rescue of gone runners' tasks.
 //! - `executor`: runs one attempt and reports its outcome to the dispatcher.
 //! - `provider`: the [`Provider`] trait, the deterministic mock, the real HTTP
 //!   providers (OpenAI-compatible, Anthropic), their settings, keys and limits,
@@ -54,6 +57,7 @@ mod catalog;
 mod clock;
 #[cfg(test)]
 mod conformance;
+mod db;
 mod deliverer;
 mod delivery;
 mod delivery_api;
@@ -81,6 +85,7 @@ mod private_fs;
 mod prompt;
 mod provider;
 mod rows;
+mod runner;
 mod schedule;
 mod schedule_api;
 mod scheduler;
@@ -121,7 +126,7 @@ pub use group::{
 pub use health::Health;
 pub use idempotency::{Created, IdempotencyKey, IDEMPOTENCY_RETENTION, MAX_IDEMPOTENCY_KEY};
 pub use lifecycle::{Cancelled, ImportReport};
-pub use pg::{PgStore, PG_SCHEMA_VERSION};
+pub use pg::{PgStore, Runner, DEFAULT_LEASE, PG_SCHEMA_VERSION};
 pub use private_fs::create_private_dir;
 pub use prompt::{check_join_instruction, check_map_prompt};
 pub use provider::{
@@ -134,6 +139,7 @@ pub use rows::{
     check_input_size, decode as decode_rows, parse as parse_rows, preview as preview_rows,
     write_results, ResultFormat, ResultRow, RowSource, Rows, MAX_MAP_INPUT_BYTES, MAX_MAP_ROWS,
 };
+pub use runner::MIN_LEASE;
 pub use schedule::{
     upcoming_fires, AutoPause, MissedPolicy, NewSchedule, OverlapPolicy, Schedule, ScheduleId,
     SkipReason, SkippedRuns, TaskTemplate, CATCH_UP_LIMIT, DEFAULT_PAUSE_AFTER_FAILURES,

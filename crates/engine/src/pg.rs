@@ -1,7 +1,8 @@
 //! PostgreSQL as a [`Storage`] backend: the interface's operations in SQL, so
 //! the lifecycle and firing code that runs on redb runs unchanged on a shared
-//! database (docs/scale-out.md). This is the storage layer only: the engine
-//! still opens redb; runners, leases and the shared doorbell come next.
+//! database (docs/scale-out.md). The engine opens it instead of a redb file
+//! when given a URL (`db`); each process that opens it is a runner with a
+//! lease its heartbeat renews (`runner`).
 //!
 //! A unit of work is one PostgreSQL transaction on its own connection (READ
 //! COMMITTED). What `lifecycle` reads it then writes, so [`TaskTxn::get`] locks
@@ -27,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
 /// The schema version this code writes; a database at a newer one is refused.
-pub const PG_SCHEMA_VERSION: i32 = 5;
+pub const PG_SCHEMA_VERSION: i32 = 6;
 
 /// Taken (as a transaction-level advisory lock) while migrating, so runners
 /// starting at once migrate one at a time.
@@ -117,7 +118,26 @@ fn migrations() -> Vec<String> {
          CREATE INDEX baton_tasks_group ON baton_tasks (group_id, group_row)
              WHERE group_row IS NOT NULL;"
             .to_string(),
+        // Each runner's own lease: a rescuer judges a runner by the lease that
+        // runner keeps its calls to, not by its own.
+        "ALTER TABLE baton_runners ADD COLUMN lease_ms bigint NOT NULL DEFAULT 30000;".to_string(),
     ]
+}
+
+/// A process registered on a shared queue (`baton db status`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Runner {
+    pub id: String,
+    pub host: String,
+    pub pid: u32,
+    pub started_at: DateTime<Utc>,
+    /// How long since its last heartbeat, on the database's clock.
+    pub silent_ms: u64,
+    /// Presumed gone after this long without a heartbeat.
+    pub lease_ms: u64,
+    /// This process's own registration.
+    #[serde(skip)]
+    pub this_process: bool,
 }
 
 /// A PostgreSQL database holding Baton's tasks. Cheap to clone.
@@ -134,6 +154,10 @@ struct Inner {
     runner: Uuid,
     /// How long a runner's last heartbeat keeps its attempts its own.
     lease: std::time::Duration,
+    /// A unit of work failed because the connection was lost (the server
+    /// restarted or cannot be reached): the writer keeps its outcomes and
+    /// tries [`PgStore::restore`] until the database answers again.
+    lost: std::sync::atomic::AtomicBool,
 }
 
 /// A runner whose heartbeat is older than this is presumed gone, and its
@@ -148,7 +172,17 @@ impl Drop for Inner {
     fn drop(&mut self) {
         let idle = self.idle.get_mut().unwrap_or_else(|e| e.into_inner());
         if let Some(mut client) = idle.pop() {
-            let _ = client.execute("DELETE FROM baton_runners WHERE id = $1", &[&self.runner]);
+            let runner = self.runner;
+            let mut leave = move || {
+                let _ = client.execute("DELETE FROM baton_runners WHERE id = $1", &[&runner]);
+            };
+            // The blocking client must not run on an async runtime's thread
+            // (it would panic, in a destructor: an abort).
+            if tokio::runtime::Handle::try_current().is_ok() {
+                let _ = std::thread::spawn(leave).join();
+            } else {
+                leave();
+            }
         }
     }
 }
@@ -160,9 +194,39 @@ impl std::fmt::Debug for PgStore {
     }
 }
 
+/// Whether `e` means the connection is gone rather than a refused statement:
+/// no SQLSTATE (an I/O error), a connection exception (class 08), or the
+/// server shutting down (57P01-57P03).
+fn connection_lost(e: &postgres::Error) -> bool {
+    match e.code() {
+        None => true,
+        Some(code) => {
+            let code = code.code();
+            code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
+        }
+    }
+}
+
 fn db(e: postgres::Error) -> TaskError {
-    // postgres::Error's text names the failure, never the connection string.
-    TaskError::Storage(format!("database: {e}"))
+    // postgres::Error's text names the failure, never the connection string;
+    // its cause (refused, timed out, the server's own message) is the useful part.
+    match std::error::Error::source(&e) {
+        Some(cause) => TaskError::Storage(format!("database: {e}: {cause}")),
+        None => TaskError::Storage(format!("database: {e}")),
+    }
+}
+
+/// This machine's name, as the runners table shows it.
+fn host_name() -> String {
+    std::env::var("HOSTNAME")
+        .or_else(|_| std::env::var("COMPUTERNAME"))
+        .ok()
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+        })
+        .unwrap_or_default()
 }
 
 fn uuid_of(id: TaskId) -> Uuid {
@@ -229,12 +293,30 @@ impl PgStore {
     /// Connects to the database at `url` (`postgres://user@host:port/db`) and
     /// brings its schema up to date.
     pub fn open(url: &str) -> Result<Self, TaskError> {
-        let config: Config = url.parse().map_err(|e: postgres::Error| {
-            TaskError::Storage(format!("the database URL is not valid: {e}"))
-        })?;
-        Self::connect(config)
+        Self::open_with_lease(url, DEFAULT_LEASE)
     }
 
+    /// [`PgStore::open`], for a runner presumed gone `lease` after its last
+    /// heartbeat.
+    pub fn open_with_lease(url: &str, lease: std::time::Duration) -> Result<Self, TaskError> {
+        let mut config: Config = url.parse().map_err(|e: postgres::Error| {
+            TaskError::Storage(format!("the database URL is not valid: {e}"))
+        })?;
+        if config.get_password().is_none() {
+            // As libpq does: the password can stay out of the URL (and so out
+            // of process lists and shell history).
+            if let Ok(password) = std::env::var("PGPASSWORD") {
+                config.password(password);
+            }
+        }
+        if config.get_connect_timeout().is_none() {
+            // An unreachable host is one clear sentence soon, not minutes of SYN retries.
+            config.connect_timeout(std::time::Duration::from_secs(10));
+        }
+        Self::connect_with_lease(config, lease)
+    }
+
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn connect(config: Config) -> Result<Self, TaskError> {
         Self::connect_with_lease(config, DEFAULT_LEASE)
     }
@@ -246,13 +328,15 @@ impl PgStore {
         let mut client = config.connect(NoTls).map_err(db)?;
         migrate(&mut client)?;
         let runner = Uuid::now_v7();
-        let host = std::env::var("HOSTNAME")
-            .or_else(|_| std::env::var("COMPUTERNAME"))
-            .unwrap_or_default();
         client
             .execute(
-                "INSERT INTO baton_runners (id, host, pid) VALUES ($1, $2, $3)",
-                &[&runner, &host, &(std::process::id() as i32)],
+                "INSERT INTO baton_runners (id, host, pid, lease_ms) VALUES ($1, $2, $3, $4)",
+                &[
+                    &runner,
+                    &host_name(),
+                    &(std::process::id() as i32),
+                    &(lease.as_millis() as i64),
+                ],
             )
             .map_err(db)?;
         Ok(PgStore {
@@ -261,6 +345,7 @@ impl PgStore {
                 idle: Mutex::new(vec![client]),
                 runner,
                 lease,
+                lost: Default::default(),
             }),
         })
     }
@@ -281,6 +366,120 @@ impl PgStore {
         })
     }
 
+    /// `e` as a storage error; a lost connection is remembered (see
+    /// [`PgStore::writable`]).
+    fn failed(&self, e: postgres::Error) -> TaskError {
+        if connection_lost(&e) {
+            self.inner
+                .lost
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        db(e)
+    }
+
+    /// False once a unit of work lost its connection, until [`PgStore::restore`].
+    pub(crate) fn writable(&self) -> bool {
+        !self.inner.lost.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Forgets every pooled connection (a restarted server closed them all)
+    /// and checks a new one answers.
+    pub(crate) fn restore(&self) -> Result<(), TaskError> {
+        self.inner
+            .idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        let mut client = self.inner.config.connect(NoTls).map_err(db)?;
+        client.batch_execute("SELECT 1").map_err(db)?;
+        self.give_back(client);
+        self.inner
+            .lost
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// `url` for a log line or a title: user, host, port and database, never
+    /// the password ("baton@db.example:5432/baton").
+    pub fn describe(url: &str) -> String {
+        let Ok(config) = url.parse::<Config>() else {
+            return "an invalid database URL".to_string();
+        };
+        let host = config
+            .get_hosts()
+            .first()
+            .map(|h| match h {
+                postgres::config::Host::Tcp(name) => name.clone(),
+                #[cfg(unix)]
+                postgres::config::Host::Unix(path) => path.display().to_string(),
+            })
+            .unwrap_or_default();
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        format!(
+            "{}@{host}:{port}/{}",
+            config.get_user().unwrap_or(""),
+            config.get_dbname().unwrap_or("")
+        )
+    }
+
+    /// The schema version the database is at now.
+    pub fn schema_version(&self) -> Result<i32, TaskError> {
+        self.read(|c| {
+            let row = c
+                .query_one("SELECT coalesce(max(version), 0) FROM baton_schema", &[])
+                .map_err(db)?;
+            Ok(row.get(0))
+        })
+    }
+
+    /// The runners registered now (this one included), oldest first, with
+    /// how long ago each last answered, on the database's clock. One whose
+    /// heartbeat is older than its lease is gone and awaits rescue.
+    pub fn runners(&self) -> Result<Vec<Runner>, TaskError> {
+        self.read(|c| {
+            let rows = c
+                .query(
+                    "SELECT id, host, pid, started_at,
+                            extract(epoch FROM now() - heartbeat_at)::float8, lease_ms
+                     FROM baton_runners ORDER BY started_at, id",
+                    &[],
+                )
+                .map_err(db)?;
+            Ok(rows
+                .iter()
+                .map(|row| Runner {
+                    id: row.get::<_, Uuid>(0).to_string(),
+                    host: row.get(1),
+                    pid: row.get::<_, i32>(2) as u32,
+                    started_at: row.get(3),
+                    silent_ms: (row.get::<_, f64>(4).max(0.0) * 1000.0) as u64,
+                    lease_ms: row.get::<_, i64>(5) as u64,
+                    this_process: row.get::<_, Uuid>(0) == self.inner.runner,
+                })
+                .collect())
+        })
+    }
+
+    /// Registers this runner again after it was presumed gone (its row was
+    /// removed when its tasks were rescued). Its attempts of before stay
+    /// refused: rescue closed them.
+    pub(crate) fn rejoin(&self) -> Result<(), TaskError> {
+        self.read(|c| {
+            c.execute(
+                "INSERT INTO baton_runners (id, host, pid, lease_ms) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()",
+                &[
+                    &self.inner.runner,
+                    &host_name(),
+                    &(std::process::id() as i32),
+                    &(self.inner.lease.as_millis() as i64),
+                ],
+            )
+            .map_err(db)?;
+            Ok(())
+        })
+    }
+
     fn client(&self) -> Result<Client, TaskError> {
         let idle = self
             .inner
@@ -290,7 +489,7 @@ impl PgStore {
             .pop();
         match idle {
             Some(client) if !client.is_closed() => Ok(client),
-            _ => self.inner.config.connect(NoTls).map_err(db),
+            _ => self.inner.config.connect(NoTls).map_err(|e| self.failed(e)),
         }
     }
 
@@ -376,7 +575,10 @@ impl PgTxn<'_> {
         sql: &str,
         params: &[&(dyn postgres::types::ToSql + Sync)],
     ) -> Result<Vec<Row>, TaskError> {
-        self.client.borrow_mut().query(sql, params).map_err(db)
+        self.client
+            .borrow_mut()
+            .query(sql, params)
+            .map_err(|e| self.store.failed(e))
     }
 
     fn execute(
@@ -384,7 +586,10 @@ impl PgTxn<'_> {
         sql: &str,
         params: &[&(dyn postgres::types::ToSql + Sync)],
     ) -> Result<u64, TaskError> {
-        self.client.borrow_mut().execute(sql, params).map_err(db)
+        self.client
+            .borrow_mut()
+            .execute(sql, params)
+            .map_err(|e| self.store.failed(e))
     }
 }
 
@@ -404,7 +609,9 @@ impl UnitOfWork for PgUnit {
     fn commit(mut self) -> Result<(), TaskError> {
         let client = self.client.take().expect("a unit commits once");
         let mut client = client.into_inner();
-        client.batch_execute("COMMIT").map_err(db)?;
+        client
+            .batch_execute("COMMIT")
+            .map_err(|e| self.store.failed(e))?;
         self.store.give_back(client);
         Ok(())
     }
@@ -506,12 +713,11 @@ impl TaskTxn for PgTxn<'_> {
     /// next heartbeat that its attempts are no longer its own. Rows another
     /// rescuer holds are skipped.
     fn orphaned_running(&self) -> Result<Vec<TaskId>, TaskError> {
-        let lease = self.store.inner.lease.as_secs_f64();
         let me = self.store.inner.runner;
         self.execute(
             "DELETE FROM baton_runners
-             WHERE id <> $1 AND heartbeat_at < now() - make_interval(secs => $2)",
-            &[&me, &lease],
+             WHERE id <> $1 AND heartbeat_at < now() - lease_ms * interval '1 millisecond'",
+            &[&me],
         )?;
         let rows = self.query(
             "SELECT t.id FROM baton_tasks t
@@ -720,10 +926,11 @@ impl TaskTxn for PgTxn<'_> {
 
 impl Storage for PgStore {
     type Unit = PgUnit;
+    type Snapshot = PgSnapshot;
 
     fn begin(&self) -> Result<PgUnit, TaskError> {
         let mut client = self.client()?;
-        client.batch_execute("BEGIN").map_err(db)?;
+        client.batch_execute("BEGIN").map_err(|e| self.failed(e))?;
         Ok(PgUnit {
             store: self.clone(),
             client: Some(RefCell::new(client)),
@@ -886,6 +1093,206 @@ impl Storage for PgStore {
                 .map_err(db)?;
             records("task", &rows)
         })
+    }
+
+    fn scan<T: serde::de::DeserializeOwned + Send>(&self) -> Result<Vec<T>, TaskError> {
+        self.read(|c| {
+            let rows = c
+                .query("SELECT record FROM baton_tasks ORDER BY id", &[])
+                .map_err(db)?;
+            records("task", &rows)
+        })
+    }
+
+    fn snapshot(&self) -> Result<PgSnapshot, TaskError> {
+        let mut client = self.client()?;
+        client
+            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .map_err(db)?;
+        Ok(PgSnapshot {
+            store: self.clone(),
+            client: Some(RefCell::new(client)),
+        })
+    }
+
+    fn providers(&self) -> Result<Vec<Result<ProviderSettings, String>>, TaskError> {
+        self.read(|c| {
+            let rows = c
+                .query(
+                    "SELECT name, record FROM baton_providers ORDER BY name",
+                    &[],
+                )
+                .map_err(db)?;
+            Ok(rows
+                .iter()
+                .map(|row| {
+                    let name: &str = row.get(0);
+                    serde_json::from_slice::<ProviderSettings>(row.get::<_, &[u8]>(1))
+                        .map_err(|e| format!("provider '{name}' has an unreadable record: {e}"))
+                })
+                .collect())
+        })
+    }
+
+    fn delivery(&self, id: DeliveryId) -> Result<Option<Delivery>, TaskError> {
+        self.read(|c| {
+            let rows = c
+                .query(
+                    "SELECT record FROM baton_deliveries WHERE id = $1",
+                    &[&delivery_uuid(id)],
+                )
+                .map_err(db)?;
+            record("delivery", &rows)
+        })
+    }
+
+    fn pending_deliveries(&self) -> Result<u64, TaskError> {
+        self.read(|c| {
+            let row = c
+                .query_one(
+                    "SELECT count(*) FROM baton_deliveries WHERE due_at IS NOT NULL",
+                    &[],
+                )
+                .map_err(db)?;
+            Ok(row.get::<_, i64>(0) as u64)
+        })
+    }
+
+    fn recent_deliveries(&self, limit: usize) -> Result<Vec<Delivery>, TaskError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(|c| {
+            let rows = c
+                .query(
+                    "SELECT record FROM baton_deliveries ORDER BY id DESC LIMIT $1",
+                    &[&limit],
+                )
+                .map_err(db)?;
+            records("delivery", &rows)
+        })
+    }
+
+    fn schedule(&self, id: ScheduleId) -> Result<Option<Schedule>, TaskError> {
+        self.read(|c| {
+            let rows = c
+                .query(
+                    "SELECT record FROM baton_schedules WHERE id = $1",
+                    &[&schedule_uuid(id)],
+                )
+                .map_err(db)?;
+            record("schedule", &rows)
+        })
+    }
+
+    fn schedule_named(&self, name: &str) -> Result<Option<Schedule>, TaskError> {
+        self.read(|c| {
+            let rows = c
+                .query(
+                    "SELECT record FROM baton_schedules WHERE name_key = $1",
+                    &[&name.to_lowercase()],
+                )
+                .map_err(db)?;
+            record("schedule", &rows)
+        })
+    }
+
+    fn schedule_tasks(&self, id: ScheduleId, limit: usize) -> Result<Vec<Task>, TaskError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(|c| {
+            let rows = c
+                .query(
+                    "SELECT record FROM baton_tasks WHERE schedule_id = $1
+                     ORDER BY id DESC LIMIT $2",
+                    &[&schedule_uuid(id), &limit],
+                )
+                .map_err(db)?;
+            records("task", &rows)
+        })
+    }
+
+    fn group(&self, id: GroupId) -> Result<Option<Group>, TaskError> {
+        self.read(|c| {
+            let rows = c
+                .query(
+                    "SELECT record FROM baton_groups WHERE id = $1",
+                    &[&group_uuid(id)],
+                )
+                .map_err(db)?;
+            record("group", &rows)
+        })
+    }
+
+    fn group_named(&self, name: &str) -> Result<Option<Group>, TaskError> {
+        self.read(|c| {
+            let rows = c
+                .query(
+                    "SELECT record FROM baton_groups WHERE name_key = $1",
+                    &[&name.to_lowercase()],
+                )
+                .map_err(db)?;
+            record("group", &rows)
+        })
+    }
+}
+
+/// A read-only REPEATABLE READ transaction on a connection of its own: every
+/// read in it sees the database as of its first.
+pub(crate) struct PgSnapshot {
+    store: PgStore,
+    client: Option<RefCell<Client>>,
+}
+
+impl PgSnapshot {
+    fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<Row>, TaskError> {
+        let client = self.client.as_ref().expect("open until dropped");
+        client.borrow_mut().query(sql, params).map_err(db)
+    }
+}
+
+impl Drop for PgSnapshot {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            let mut client = client.into_inner();
+            if client.batch_execute("COMMIT").is_ok() {
+                self.store.give_back(client);
+            }
+        }
+    }
+}
+
+impl crate::storage::Snapshot for PgSnapshot {
+    fn schedules(&self) -> Result<Vec<Schedule>, TaskError> {
+        records(
+            "schedule",
+            &self.query("SELECT record FROM baton_schedules ORDER BY id", &[])?,
+        )
+    }
+
+    fn groups(&self) -> Result<Vec<Group>, TaskError> {
+        records(
+            "group",
+            &self.query("SELECT record FROM baton_groups ORDER BY id", &[])?,
+        )
+    }
+
+    /// Rows are decoded as they arrive, so memory stays that of one task.
+    fn each_task(&self, f: &mut dyn FnMut(Task) -> Result<(), TaskError>) -> Result<(), TaskError> {
+        use postgres::fallible_iterator::FallibleIterator;
+        let client = self.client.as_ref().expect("open until dropped");
+        let mut client = client.borrow_mut();
+        let mut rows = client
+            .query_raw(
+                "SELECT record FROM baton_tasks ORDER BY id",
+                std::iter::empty::<i32>(),
+            )
+            .map_err(db)?;
+        while let Some(row) = rows.next().map_err(db)? {
+            f(decode("task", row.get::<_, &[u8]>(0))?)?;
+        }
+        Ok(())
     }
 }
 

@@ -116,6 +116,7 @@ impl Dispatcher {
         !self.is_paused()
             && self.shrinking.load(Ordering::SeqCst) == 0
             && !inner.stop_intake.is_cancelled()
+            && inner.shared.lease.holds()
     }
 
     /// The slots free now, none if no claim may be made.
@@ -301,10 +302,12 @@ impl ClaimRequest {
 pub(crate) async fn dispatch(inner: Arc<Inner>) {
     let dispatcher = &inner.dispatcher;
     let mut paused = dispatcher.paused.subscribe();
+    let mut alive = inner.shared.lease.watch();
     loop {
-        while *paused.borrow_and_update() {
+        while *paused.borrow_and_update() || !*alive.borrow_and_update() {
             tokio::select! {
                 changed = paused.changed() => if changed.is_err() { return },
+                changed = alive.changed() => if changed.is_err() { return },
                 _ = inner.stop_intake.cancelled() => return,
             }
         }

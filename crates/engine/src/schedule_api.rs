@@ -5,6 +5,7 @@ use crate::engine::Engine;
 use crate::error::TaskError;
 use crate::events::ScheduleEvent;
 use crate::schedule::{self, NewSchedule, Recurrence, Schedule, ScheduleId, TaskTemplate};
+use crate::storage::Storage;
 use crate::task::Task;
 use crate::writer::ScheduleOp;
 use tokio::sync::broadcast;

@@ -32,6 +32,8 @@ pub(crate) struct Shared {
     /// loop, which `wake_batcher` wakes. The writer fills it after a commit.
     pub batch_waiting: Mutex<Vec<TaskId>>,
     pub wake_batcher: Notify,
+    /// Whether this runner may start provider calls (see `runner`).
+    pub lease: crate::runner::Lease,
 }
 
 impl Shared {
@@ -47,6 +49,7 @@ impl Shared {
             health: watch::Sender::new(Health::Ok),
             batch_waiting: Mutex::new(Vec::new()),
             wake_batcher: Notify::new(),
+            lease: crate::runner::Lease::unlimited(),
         }
     }
 

@@ -143,12 +143,24 @@ pub(crate) trait UnitOfWork {
     fn commit(self) -> Result<(), TaskError>;
 }
 
-/// A backend: units of work, and the reads list views and checks use.
-// The engine still reads through `Store`'s own methods (one backend so far);
-// the conformance suite reads through these, as the engine will with a second.
-#[cfg_attr(not(test), allow(dead_code))]
+/// One consistent view of everything, for reads that take long (an export).
+pub(crate) trait Snapshot {
+    /// Every schedule, oldest first.
+    fn schedules(&self) -> Result<Vec<Schedule>, TaskError>;
+
+    /// Every group, oldest first.
+    fn groups(&self) -> Result<Vec<Group>, TaskError>;
+
+    /// Calls `f` with every task, oldest first, one at a time: memory stays
+    /// that of one task however many there are. An error from `f` stops the
+    /// read and is returned.
+    fn each_task(&self, f: &mut dyn FnMut(Task) -> Result<(), TaskError>) -> Result<(), TaskError>;
+}
+
+/// A backend: units of work, and the reads the engine's views and checks use.
 pub(crate) trait Storage {
     type Unit: UnitOfWork;
+    type Snapshot: Snapshot;
 
     fn begin(&self) -> Result<Self::Unit, TaskError>;
 
@@ -188,4 +200,36 @@ pub(crate) trait Storage {
     /// A page of a group's row tasks, in input order.
     fn group_tasks(&self, id: GroupId, offset: usize, limit: usize)
         -> Result<Vec<Task>, TaskError>;
+
+    /// Every task record read as the projection `T` (a struct of the fields
+    /// the caller needs), oldest first.
+    fn scan<T: serde::de::DeserializeOwned + Send>(&self) -> Result<Vec<T>, TaskError>;
+
+    /// One consistent view for a long read.
+    fn snapshot(&self) -> Result<Self::Snapshot, TaskError>;
+
+    /// Every configured provider, by name. A record this version cannot read
+    /// is reported, not fatal: the other providers still load.
+    fn providers(&self) -> Result<Vec<Result<ProviderSettings, String>>, TaskError>;
+
+    fn delivery(&self, id: DeliveryId) -> Result<Option<Delivery>, TaskError>;
+
+    /// How many deliveries are pending.
+    fn pending_deliveries(&self) -> Result<u64, TaskError>;
+
+    /// The newest deliveries first, at most `limit`.
+    fn recent_deliveries(&self, limit: usize) -> Result<Vec<Delivery>, TaskError>;
+
+    fn schedule(&self, id: ScheduleId) -> Result<Option<Schedule>, TaskError>;
+
+    /// The schedule with this name, in any case.
+    fn schedule_named(&self, name: &str) -> Result<Option<Schedule>, TaskError>;
+
+    /// The tasks a schedule created, newest first, at most `limit`.
+    fn schedule_tasks(&self, id: ScheduleId, limit: usize) -> Result<Vec<Task>, TaskError>;
+
+    fn group(&self, id: GroupId) -> Result<Option<Group>, TaskError>;
+
+    /// The group with this name, in any case.
+    fn group_named(&self, name: &str) -> Result<Option<Group>, TaskError>;
 }

@@ -10,7 +10,7 @@
 //! the file is opened again. The writer marks the engine unwritable
 //! ([`Health`]), keeps the outcomes and streamed output of running attempts
 //! from the failed batch (their executors wait), answers other requests with a
-//! `storage` error at once, and tries [`Store::restore`] with a growing delay.
+//! `storage` error at once, and tries [`Db::restore`] with a growing delay.
 //! Once it succeeds, the kept requests are applied first and the engine is
 //! healthy again: nothing an executor reported is lost.
 //!
@@ -20,6 +20,7 @@
 
 use crate::backoff::Backoff;
 use crate::clock::Clock;
+use crate::db::Db;
 use crate::error::{ImportError, TaskError};
 use crate::events::Draft;
 use crate::health::Health;
@@ -31,7 +32,6 @@ use crate::schedule::{Schedule, ScheduleId};
 use crate::shared::Shared;
 use crate::state::TaskState;
 use crate::storage::{Storage, TaskTxn, UnitOfWork};
-use crate::store::Store;
 use crate::task::{Task, TaskId};
 use chrono::{DateTime, Utc};
 use rand::rngs::StdRng;
@@ -165,7 +165,7 @@ impl Writer {
     /// written, kept outcomes are then answered with the error (their tasks
     /// stay running in the file and are recovered at the next open).
     pub fn spawn(
-        store: Arc<Store>,
+        store: Arc<Db>,
         shared: Arc<Shared>,
         clock: Clock,
         backoff: Backoff,
@@ -334,7 +334,7 @@ fn must_keep(cmd: &Command) -> bool {
 }
 
 struct State {
-    store: Arc<Store>,
+    store: Arc<Db>,
     shared: Arc<Shared>,
     clock: Clock,
     backoff: Backoff,
@@ -507,7 +507,7 @@ fn unwritable_error(health: &Health) -> TaskError {
     ))
 }
 
-/// One attempt at [`Store::restore`]; on success the engine is healthy again.
+/// One attempt at [`Db::restore`]; on success the engine is healthy again.
 async fn try_restore(state: &State) -> bool {
     let store = state.store.clone();
     let restored = tokio::task::spawn_blocking(move || store.restore())

@@ -2,7 +2,7 @@
 //! HTTP API meanwhile) and `wait` (until every task is finished, or a deadline;
 //! it follows a running engine instead when there is one, see `follow`).
 
-use super::{data_dir, follow, open, open_polling};
+use super::{data_dir, follow, open, open_runner, shared_queue};
 use crate::args::{RunArgs, WaitArgs};
 use crate::error::CliError;
 use crate::remote::Remote;
@@ -19,7 +19,7 @@ pub async fn run(db: &Path, args: RunArgs) -> Result<(), CliError> {
     let workers = input::workers(args.workers)?;
     // Handlers go in before anything runs, so an early SIGTERM is graceful too.
     let mut signals = Signals::install()?;
-    let engine = open_polling(db, workers, Some(args.batch_poll)).await?;
+    let engine = open_runner(db, workers, args.batch_poll, args.lease).await?;
     // Subscribed to the engine before it starts, so the stream misses nothing.
     let api = match serve(&engine, db, &args).await {
         Ok(api) => api,
@@ -30,9 +30,13 @@ pub async fn run(db: &Path, args: RunArgs) -> Result<(), CliError> {
     };
     engine.start().await;
     let _health = tokio::spawn(report_health(engine.watch_health()));
+    let where_ = match shared_queue() {
+        Some(url) => baton_engine::PgStore::describe(url),
+        None => db.display().to_string(),
+    };
     tracing::info!(
         workers,
-        db = %db.display(),
+        db = %where_,
         api = api.as_ref().map_or("off", |a| a.url()),
         "engine started; stop it with Ctrl-C or SIGTERM"
     );
@@ -75,11 +79,13 @@ async fn report_health(mut health: tokio::sync::watch::Receiver<baton_engine::He
 }
 
 async fn serve(engine: &Engine, db: &Path, args: &RunArgs) -> Result<Option<RunningApi>, CliError> {
-    if args.no_api {
+    // On a shared queue other commands use the database itself: several
+    // runners on one machine would otherwise contend for one api.json.
+    if args.no_api || (shared_queue().is_some() && args.api_port.is_none()) {
         return Ok(None);
     }
     let mut options = ApiOptions::new(data_dir(db));
-    options.port = args.api_port;
+    options.port = args.api_port.unwrap_or(0);
     Ok(Some(ApiServer::start(engine.clone(), options).await?))
 }
 
@@ -96,8 +102,10 @@ pub async fn wait(db: &Path, args: WaitArgs) -> Result<(), CliError> {
         return Err(CliError::usage("--timeout must be longer than zero"));
     }
     let mut signals = Signals::install()?;
-    if let Some(remote) = Remote::discover(data_dir(db)).await? {
-        return follow::wait(remote, limit, &mut signals).await;
+    if shared_queue().is_none() {
+        if let Some(remote) = Remote::discover(data_dir(db)).await? {
+            return follow::wait(remote, limit, &mut signals).await;
+        }
     }
     let engine = match open(db, DEFAULT_WORKERS).await {
         Ok(engine) => engine,

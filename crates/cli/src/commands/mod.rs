@@ -4,6 +4,7 @@
 //! opens, uses and closes again (owning it for as long as it runs).
 
 pub mod budget;
+pub mod db;
 pub mod deliveries;
 mod engine_run;
 mod follow;
@@ -33,12 +34,22 @@ const MAX_CACHE_MB: i64 = 65536;
 /// opens the database, so the many functions that open it need no parameter.
 static CACHE_BYTES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
 
+/// `--database` / `BATON_DATABASE_URL`: the shared queue every command then
+/// uses directly (no data directory, lock file or `api.json`). Set once, like
+/// [`CACHE_BYTES`].
+static DATABASE_URL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+fn shared_queue() -> Option<&'static str> {
+    DATABASE_URL.get().map(String::as_str)
+}
+
 fn config(db: &Path) -> EngineConfig {
     let mut config = EngineConfig::new(db);
     config.cache_bytes = CACHE_BYTES
         .get()
         .copied()
         .unwrap_or(baton_engine::DEFAULT_CACHE_BYTES);
+    config.database_url = shared_queue().map(str::to_string);
     config
 }
 
@@ -53,6 +64,9 @@ pub fn run_blocking(cli: Cli) -> Result<(), CliError> {
         )));
     }
     let _ = CACHE_BYTES.set((cli.cache_mb as usize) << 20);
+    if let Some(url) = cli.database.filter(|u| !u.trim().is_empty()) {
+        let _ = DATABASE_URL.set(url.trim().to_string());
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -83,6 +97,7 @@ async fn dispatch(command: Command, db: PathBuf) -> Result<(), CliError> {
         Command::Budget(args) => budget::run(&db, args).await,
         Command::Map(args) => group::map(&db, args).await,
         Command::Group(args) => group::run(&db, args).await,
+        Command::Db(args) => db::run(shared_queue(), args).await,
     }
 }
 
@@ -100,20 +115,23 @@ fn database_path(data_dir: Option<PathBuf>) -> Result<PathBuf, CliError> {
 }
 
 async fn open(db: &Path, workers: usize) -> Result<Engine, CliError> {
-    open_polling(db, workers, None).await
+    let mut config = config(db);
+    config.workers = workers;
+    Ok(Engine::open(config).await?)
 }
 
-/// [`open`], polling provider batches every `batch_poll` (`baton run --batch-poll`).
-async fn open_polling(
+/// [`open`] for `baton run`: polling provider batches every `batch_poll`, and
+/// on a shared queue holding its tasks with a heartbeat `lease`.
+async fn open_runner(
     db: &Path,
     workers: usize,
-    batch_poll: Option<std::time::Duration>,
+    batch_poll: std::time::Duration,
+    lease: std::time::Duration,
 ) -> Result<Engine, CliError> {
     let mut config = config(db);
     config.workers = workers;
-    if let Some(poll) = batch_poll {
-        config.batch.poll = poll;
-    }
+    config.batch.poll = batch_poll;
+    config.lease = lease;
     Ok(Engine::open(config).await?)
 }
 
@@ -141,6 +159,11 @@ impl Backend {
     /// database is locked, the API is looked for again (an engine may have just
     /// started); with none, the "in use" error stands.
     async fn connect(db: &Path) -> Result<Backend, CliError> {
+        if shared_queue().is_some() {
+            return Ok(Backend::local(
+                open(db, baton_engine::DEFAULT_WORKERS).await?,
+            ));
+        }
         if let Some(remote) = Remote::discover(data_dir(db)).await? {
             return Ok(Backend::api(remote));
         }
@@ -161,6 +184,9 @@ impl Backend {
     /// running show as running. A file that needs repairing (or does not exist
     /// yet) is opened as by any other command.
     async fn connect_reading(db: &Path) -> Result<Backend, CliError> {
+        if shared_queue().is_some() {
+            return Backend::connect(db).await;
+        }
         if let Some(remote) = Remote::discover(data_dir(db)).await? {
             return Ok(Backend::api(remote));
         }

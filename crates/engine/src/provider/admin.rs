@@ -246,7 +246,7 @@ impl Engine {
 
     /// The readable provider records in the store; unreadable ones are logged.
     pub(crate) async fn stored_providers(&self) -> Vec<ProviderSettings> {
-        let records = match self.read(|store| store.providers()).await {
+        let records = match self.read(crate::storage::Storage::providers).await {
             Ok(records) => records,
             Err(e) => {
                 tracing::error!(error = %e, "could not read the configured providers");

@@ -132,6 +132,7 @@ impl TaskTxn for WriteTxn<'_> {
 
 impl Storage for Store {
     type Unit = WriteBatch;
+    type Snapshot = super::Snapshot;
 
     fn begin(&self) -> Result<WriteBatch, TaskError> {
         Ok(WriteBatch::new(self.begin_write()?))
@@ -188,5 +189,63 @@ impl Storage for Store {
         limit: usize,
     ) -> Result<Vec<Task>, TaskError> {
         Store::group_tasks(self, id, offset, limit)
+    }
+
+    fn scan<T: serde::de::DeserializeOwned + Send>(&self) -> Result<Vec<T>, TaskError> {
+        Store::scan(self)
+    }
+
+    fn snapshot(&self) -> Result<super::Snapshot, TaskError> {
+        Store::snapshot(self)
+    }
+
+    fn providers(&self) -> Result<Vec<Result<ProviderSettings, String>>, TaskError> {
+        Store::providers(self)
+    }
+
+    fn delivery(&self, id: DeliveryId) -> Result<Option<Delivery>, TaskError> {
+        Store::delivery(self, id)
+    }
+
+    fn pending_deliveries(&self) -> Result<u64, TaskError> {
+        Store::pending_deliveries(self)
+    }
+
+    fn recent_deliveries(&self, limit: usize) -> Result<Vec<Delivery>, TaskError> {
+        Store::recent_deliveries(self, limit)
+    }
+
+    fn schedule(&self, id: ScheduleId) -> Result<Option<Schedule>, TaskError> {
+        Store::schedule(self, id)
+    }
+
+    fn schedule_named(&self, name: &str) -> Result<Option<Schedule>, TaskError> {
+        Store::schedule_named(self, name)
+    }
+
+    fn schedule_tasks(&self, id: ScheduleId, limit: usize) -> Result<Vec<Task>, TaskError> {
+        Store::schedule_tasks(self, id, limit)
+    }
+
+    fn group(&self, id: GroupId) -> Result<Option<Group>, TaskError> {
+        Store::group(self, id)
+    }
+
+    fn group_named(&self, name: &str) -> Result<Option<Group>, TaskError> {
+        Store::group_named(self, name)
+    }
+}
+
+impl crate::storage::Snapshot for super::Snapshot {
+    fn schedules(&self) -> Result<Vec<Schedule>, TaskError> {
+        super::Snapshot::schedules(self)
+    }
+
+    fn groups(&self) -> Result<Vec<Group>, TaskError> {
+        super::Snapshot::groups(self)
+    }
+
+    fn each_task(&self, f: &mut dyn FnMut(Task) -> Result<(), TaskError>) -> Result<(), TaskError> {
+        super::Snapshot::each_task(self, f)
     }
 }

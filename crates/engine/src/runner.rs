@@ -1,0 +1,197 @@
+//! A runner of a shared queue (PostgreSQL, docs/scale-out.md): its lease, kept
+//! by a heartbeat, and the rescue of the tasks of runners that are gone.
+//!
+//! Another runner rescues this one's running tasks once its last heartbeat is
+//! older than the lease, on the database's clock. So this runner must have
+//! stopped its own provider calls by then: its [`Lease`] runs out a margin
+//! earlier, counted on this machine's monotonic clock from the moment the last
+//! successful heartbeat was sent (never later than the database wrote it).
+//! Once it has run out, running attempts are interrupted, nothing is claimed
+//! and no provider call starts, until a heartbeat succeeds again; a late
+//! outcome is then refused by the lifecycle's run-number fence anyway.
+//!
+//! With redb one process owns the file: the lease never runs out.
+
+use crate::engine::Inner;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// The shortest lease a runner accepts: heartbeats are a tenth of it.
+pub const MIN_LEASE: Duration = Duration::from_secs(2);
+
+/// How long this runner's own lease holds after a heartbeat is sent: a fifth
+/// less than the database's, time for the loop to notice (a heartbeat
+/// interval) and for the interrupted calls to end.
+pub(crate) fn held_for(lease: Duration) -> Duration {
+    lease - lease / 5
+}
+
+/// Whether this runner may still start and finish provider calls.
+pub(crate) struct Lease {
+    state: Mutex<State>,
+    /// `true` while the lease holds, for the dispatcher to wait on.
+    alive: watch::Sender<bool>,
+}
+
+struct State {
+    /// `None`: the lease never runs out (redb).
+    until: Option<Instant>,
+    /// Cancelled when the lease runs out; a new one once it is renewed.
+    lost: CancellationToken,
+}
+
+impl Lease {
+    pub fn unlimited() -> Lease {
+        Lease {
+            state: Mutex::new(State {
+                until: None,
+                lost: CancellationToken::new(),
+            }),
+            alive: watch::Sender::new(true),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Holds until `until`. True when it had run out (the runner is back).
+    pub fn renew(&self, until: Instant) -> bool {
+        let mut state = self.lock();
+        let was_lost = state.lost.is_cancelled();
+        if was_lost {
+            state.lost = CancellationToken::new();
+        }
+        state.until = Some(until);
+        drop(state);
+        self.alive.send_replace(true);
+        was_lost
+    }
+
+    /// Ends the lease now. True when it held until now.
+    pub fn end(&self) -> bool {
+        let state = self.lock();
+        let held = !state.lost.is_cancelled();
+        state.lost.cancel();
+        drop(state);
+        self.alive.send_replace(false);
+        held
+    }
+
+    /// The token cancelled when the lease runs out, for an attempt about to
+    /// call its provider; `None` when it has run out already (checked
+    /// against the clock here, so a runner that was stopped for longer than
+    /// its lease starts no call before its heartbeat loop notices).
+    pub fn current(&self) -> Option<CancellationToken> {
+        let expired = {
+            let state = self.lock();
+            if state.lost.is_cancelled() {
+                return None;
+            }
+            state.until.is_some_and(|until| Instant::now() >= until)
+        };
+        if expired {
+            self.end();
+            return None;
+        }
+        Some(self.lock().lost.clone())
+    }
+
+    pub fn holds(&self) -> bool {
+        self.current().is_some()
+    }
+
+    pub fn watch(&self) -> watch::Receiver<bool> {
+        self.alive.subscribe()
+    }
+}
+
+/// The heartbeat and rescue loop of a runner on PostgreSQL; returns at once
+/// on redb. Stops with the engine's intake.
+pub(crate) async fn serve(inner: Arc<Inner>, lease: Duration) {
+    let Some(pg) = inner.store().ok().and_then(|db| db.postgres().cloned()) else {
+        return;
+    };
+    let beat = lease / 10;
+    let held_for = held_for(lease);
+    let rescue_every = (lease / 4).max(beat);
+    let mut next_rescue = Instant::now() + rescue_every;
+    let mut in_flight: Option<tokio::task::JoinHandle<Result<bool, crate::TaskError>>> = None;
+    let mut sent_at = Instant::now();
+    loop {
+        tokio::select! {
+            _ = inner.stop_intake.cancelled() => return,
+            _ = tokio::time::sleep(beat) => {}
+        }
+        // A heartbeat that has not come back (a partition) is waited for, not
+        // sent again; the lease runs out meanwhile.
+        let mut handle = match in_flight.take() {
+            Some(h) => h,
+            None => {
+                sent_at = Instant::now();
+                let pg = pg.clone();
+                tokio::task::spawn_blocking(move || pg.heartbeat())
+            }
+        };
+        let answer = match tokio::time::timeout(beat, &mut handle).await {
+            Ok(answer) => Some(answer),
+            Err(_) => {
+                in_flight = Some(handle);
+                None
+            }
+        };
+        match answer {
+            None => {}
+            Some(Ok(Ok(true))) if inner.shared.lease.renew(sent_at + held_for) => {
+                tracing::info!("the shared queue answers again: this runner claims tasks again");
+                inner.shared.wake_dispatcher.notify_one();
+            }
+            Some(Ok(Ok(true))) => {}
+            Some(Ok(Ok(false))) => {
+                if inner.shared.lease.end() {
+                    tracing::warn!(
+                        "this runner was presumed gone (its lease ran out) and its running tasks were rescued by another; its own calls were stopped"
+                    );
+                }
+                let pg = pg.clone();
+                let sent = Instant::now();
+                match tokio::task::spawn_blocking(move || pg.rejoin()).await {
+                    Ok(Ok(())) => {
+                        inner.shared.lease.renew(sent + held_for);
+                        tracing::info!("this runner joined the shared queue again");
+                        inner.shared.wake_dispatcher.notify_one();
+                    }
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "could not join the shared queue again")
+                    }
+                    Err(_) => {}
+                }
+            }
+            Some(Ok(Err(e))) => {
+                tracing::warn!(error = %e, "heartbeat failed: the shared queue's database does not answer");
+            }
+            Some(Err(_)) => {}
+        }
+        if !inner.shared.lease.holds() && inner.shared.lease.end() {
+            tracing::warn!(
+                "no heartbeat reached the database for most of the lease: this runner stopped its calls and claims nothing until it answers"
+            );
+        }
+        if Instant::now() >= next_rescue {
+            next_rescue = Instant::now() + rescue_every;
+            match inner.writer.recover().await {
+                Ok(rescued) => {
+                    for task in rescued {
+                        tracing::warn!(task_id = %task.id, status = %task.status, "rescued a task whose runner is gone");
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "could not look for tasks of runners that are gone")
+                }
+            }
+        }
+    }
+}

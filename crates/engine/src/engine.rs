@@ -290,6 +290,7 @@ impl Engine {
                 tokio::spawn(crate::deliverer::serve(self.inner.clone())),
                 tokio::spawn(crate::batcher::serve(self.inner.clone())),
                 tokio::spawn(crate::runner::serve(self.inner.clone(), self.inner.lease)),
+                tokio::spawn(crate::runner::poll(self.inner.clone())),
             ];
             *phase = Phase::Started { writer, services };
         }
@@ -480,8 +481,20 @@ impl Engine {
             // Only a move to a terminal state can leave nothing active, so the
             // counts are read again only then, once per burst of events: a read
             // per event competed with the writer for the CPU.
+            // On a shared queue other runners finish tasks too, and their
+            // events do not pass through this engine: look again now and then.
+            let shared = self.inner.store()?.postgres().is_some();
+            let look_again = async {
+                if shared {
+                    tokio::time::sleep(Duration::from_millis(500)).await
+                } else {
+                    std::future::pending().await
+                }
+            };
+            tokio::pin!(look_again);
             loop {
                 tokio::select! {
+                    _ = &mut look_again => break,
                     event = events.recv() => match event {
                         Ok(Event { kind: crate::events::EventKind::State { to, .. }, .. })
                             if to.is_terminal() => break,

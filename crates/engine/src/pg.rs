@@ -516,6 +516,9 @@ impl PgStore {
 /// transaction; refuses a schema newer than this code knows.
 fn migrate(client: &mut Client) -> Result<(), TaskError> {
     let mut txn = client.transaction().map_err(db)?;
+    // Not "relation baton_schema already exists, skipping" at every open.
+    txn.batch_execute("SET LOCAL client_min_messages = warning")
+        .map_err(db)?;
     txn.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .map_err(db)?;
     txn.batch_execute("CREATE TABLE IF NOT EXISTS baton_schema (version integer PRIMARY KEY)")

@@ -109,6 +109,30 @@ impl Lease {
     }
 }
 
+/// How often a runner on a shared queue looks for work other runners made
+/// (queued, scheduled, due deliveries): their wake-ups do not reach it.
+pub(crate) const POLL_EVERY: Duration = Duration::from_millis(250);
+
+/// Wakes the dispatcher, the scheduler and the deliverer every [`POLL_EVERY`]
+/// on PostgreSQL; returns at once on redb, where every change is this
+/// process's and wakes them itself.
+pub(crate) async fn poll(inner: Arc<Inner>) {
+    if inner.store().ok().and_then(|db| db.postgres().cloned()).is_none() {
+        return;
+    }
+    let mut tick = tokio::time::interval(POLL_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = inner.stop_intake.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        inner.shared.wake_dispatcher.notify_one();
+        inner.shared.wake_scheduler.notify_one();
+        inner.shared.wake_deliverer.notify_one();
+    }
+}
+
 /// The heartbeat and rescue loop of a runner on PostgreSQL; returns at once
 /// on redb. Stops with the engine's intake.
 pub(crate) async fn serve(inner: Arc<Inner>, lease: Duration) {

@@ -267,6 +267,10 @@ struct Shared {
     requests: Mutex<Vec<Observed>>,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
+    /// Requests in flight per prompt (its last user message).
+    by_prompt: Mutex<std::collections::HashMap<String, usize>>,
+    /// Requests that arrived while another with the same prompt was in flight.
+    overlapping: AtomicUsize,
     closed_early: AtomicUsize,
     changed: Notify,
     preempting: AtomicBool,
@@ -308,6 +312,8 @@ impl FakeServer {
             requests: Mutex::new(Vec::new()),
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
+            by_prompt: Mutex::new(Default::default()),
+            overlapping: AtomicUsize::new(0),
             closed_early: AtomicUsize::new(0),
             changed: Notify::new(),
             preempting: AtomicBool::new(false),
@@ -381,6 +387,13 @@ impl FakeServer {
     /// Streams ended early by a newer request.
     pub fn preempted(&self) -> usize {
         self.shared.preempted.load(Ordering::SeqCst)
+    }
+
+    /// Requests that arrived while another request with the same prompt (its
+    /// last user message) was still being answered: two live calls of one
+    /// task, when each task's prompt is its own.
+    pub fn overlapping(&self) -> usize {
+        self.shared.overlapping.load(Ordering::SeqCst)
     }
 
     /// The most requests it was answering at once.
@@ -635,15 +648,26 @@ fn end_marker(protocol: Protocol) -> &'static str {
 struct InFlight {
     shared: Arc<Shared>,
     finished: bool,
+    prompt: String,
 }
 
 impl InFlight {
-    fn new(shared: Arc<Shared>) -> InFlight {
+    fn new(shared: Arc<Shared>, prompt: String) -> InFlight {
         let n = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         shared.max_in_flight.fetch_max(n, Ordering::SeqCst);
+        let same = {
+            let mut by_prompt = lock(&shared.by_prompt);
+            let count = by_prompt.entry(prompt.clone()).or_default();
+            *count += 1;
+            *count
+        };
+        if same > 1 {
+            shared.overlapping.fetch_add(1, Ordering::SeqCst);
+        }
         InFlight {
             shared,
             finished: false,
+            prompt,
         }
     }
 }
@@ -658,6 +682,15 @@ impl InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+        {
+            let mut by_prompt = lock(&self.shared.by_prompt);
+            if let Some(count) = by_prompt.get_mut(&self.prompt) {
+                *count -= 1;
+                if *count == 0 {
+                    by_prompt.remove(&self.prompt);
+                }
+            }
+        }
         if !self.finished {
             self.shared.closed_early.fetch_add(1, Ordering::SeqCst);
         }
@@ -689,7 +722,7 @@ async fn answer(s: Arc<Shared>, protocol: Protocol, headers: HeaderMap, body: By
         }
     }
     s.changed.notify_waiters();
-    let mut guard = InFlight::new(s.clone());
+    let mut guard = InFlight::new(s.clone(), last_user_text(&body));
     tokio::time::sleep(reply.delay).await;
     if reply.status != 200 {
         guard.finish();

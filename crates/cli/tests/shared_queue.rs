@@ -1,0 +1,314 @@
+//! One queue for many machines: several `baton --database URL run` runners on
+//! one PostgreSQL database (a private cluster, `scripts/pg.sh`), against the
+//! fake LLM server, which counts requests and two live calls of one prompt.
+//! Each test makes its own database and drops it after.
+
+mod common;
+
+use common::{count, Baton, Running};
+use fake_llm::{FakeServer, Reply};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+const URL_VAR: &str = "BATON_TEST_DATABASE_URL";
+
+/// A database of its own in the test cluster, dropped when this is.
+struct Queue {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl Queue {
+    fn new(tag: &str) -> Queue {
+        let admin = std::env::var(URL_VAR).unwrap_or_else(|_| {
+            panic!("{URL_VAR} is not set: run the tests through scripts/test.sh (it starts PostgreSQL)")
+        });
+        let name = format!("baton_cli_{tag}_{}", std::process::id());
+        let mut client = postgres::Client::connect(&admin, postgres::NoTls).expect("connect");
+        // One statement each: neither runs inside a transaction block.
+        client
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .expect("drop a leftover test database");
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("create the test database");
+        let (base, _) = admin.rsplit_once('/').expect("a database in the URL");
+        let url = format!("{base}/{name}");
+        Queue { admin, name, url }
+    }
+
+    fn client(&self) -> postgres::Client {
+        postgres::Client::connect(&self.url, postgres::NoTls).expect("connect")
+    }
+
+    /// `--database URL ARGS…`
+    fn args<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
+        let mut all = vec!["--database", self.url.as_str()];
+        all.extend_from_slice(args);
+        all
+    }
+}
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("kept the database {} of the failed test", self.url);
+            return;
+        }
+        if let Ok(mut client) = postgres::Client::connect(&self.admin, postgres::NoTls) {
+            let _ = client.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}
+
+/// `n` tasks on the fake server's provider, one prompt each ("item-0001"…),
+/// made in one transaction by `baton map`.
+fn queue_tasks(baton: &Baton, queue: &Queue, server: &FakeServer, n: usize) {
+    let base = format!("{}/v1", server.url());
+    baton.ok(&queue.args(&[
+        "provider",
+        "add",
+        "fake",
+        "--kind",
+        "openai-compatible",
+        "--base-url",
+        &base,
+        "--model",
+        "fake-model",
+    ]));
+    let file = baton.data_dir().join("items.txt");
+    let items: String = (1..=n).map(|i| format!("item-{i:04}\n")).collect();
+    std::fs::write(&file, items).unwrap();
+    baton.ok(&queue.args(&[
+        "map",
+        "items",
+        "--lines",
+        file.to_str().unwrap(),
+        "{{item}}",
+        "--provider",
+        "fake",
+    ]));
+}
+
+fn runner(baton: &Baton, queue: &Queue, extra: &[&str]) -> Running {
+    let mut args = queue.args(&["run", "--workers", "8", "--lease", "2s"]);
+    args.extend_from_slice(extra);
+    let mut running = baton.spawn(&args);
+    running.wait_for("the runner to start", |log| {
+        count(log, &["engine started"]) > 0
+    });
+    running
+}
+
+/// Every task as exported (status, history), by prompt.
+fn tasks_by_prompt(baton: &Baton, queue: &Queue) -> HashMap<String, Value> {
+    let file = baton.data_dir().join("export.json");
+    baton.ok(&queue.args(&["export", "--out", file.to_str().unwrap()]));
+    let export: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    export["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["prompt"].as_str().unwrap().to_string(), t.clone()))
+        .collect()
+}
+
+fn outcomes(task: &Value) -> Vec<String> {
+    task["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["outcome"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+/// The counts the runners kept (the group's, updated by every row's end in
+/// its own transaction) against `count(*)` of the tasks table.
+fn counts_agree(baton: &Baton, queue: &Queue) {
+    let mut client = queue.client();
+    let count = |client: &mut postgres::Client, sql: &str| -> i64 {
+        client.query_one(sql, &[]).unwrap().get(0)
+    };
+    let total = count(&mut client, "SELECT count(*) FROM baton_tasks");
+    let completed = count(
+        &mut client,
+        "SELECT count(*) FROM baton_tasks WHERE status = 5",
+    );
+    let group = baton.json(&queue.args(&["group", "show", "items", "--json"]));
+    assert_eq!(group["total"].as_i64().unwrap(), total, "{group:#}");
+    assert_eq!(group["completed"].as_i64().unwrap(), completed, "{group:#}");
+    assert_eq!(group["failed"].as_i64().unwrap(), 0, "{group:#}");
+}
+
+/// The must-hold: 3 runners × 8 workers, 2,000 tasks.
+#[test]
+fn three_runners_of_eight_workers_complete_two_thousand_tasks_once_each_without_overlap() {
+    let total = 2000;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // Long enough that calls from different runners are in flight together.
+    let server = rt.block_on(FakeServer::start(
+        Reply::text(&["ok"]).delay(Duration::from_millis(20)),
+    ));
+    let queue = Queue::new("three");
+    let baton = Baton::new();
+    queue_tasks(&baton, &queue, &server, total);
+
+    let mut runners: Vec<Running> = (0..3)
+        .map(|_| runner(&baton, &queue, &["--exit-when-idle"]))
+        .collect();
+    for r in &mut runners {
+        assert!(r.wait_exit().success(), "{}", r.log().join("\n"));
+    }
+
+    let tasks = tasks_by_prompt(&baton, &queue);
+    assert_eq!(tasks.len(), total);
+    let mut attempts = 0;
+    for (prompt, task) in &tasks {
+        assert_eq!(task["status"], "completed", "{prompt}: {task:#}");
+        assert_eq!(outcomes(task), ["completed"], "{prompt}: one attempt");
+        attempts += outcomes(task).len();
+    }
+    assert_eq!(
+        server.requests().len(),
+        attempts,
+        "provider requests = recorded attempts"
+    );
+    assert_eq!(server.overlapping(), 0, "two live calls of one task");
+    for (i, r) in runners.iter().enumerate() {
+        assert!(
+            count(r.log(), &["attempt finished", "status=completed"]) > 0,
+            "runner {i} ran nothing: the queue was not shared"
+        );
+    }
+    counts_agree(&baton, &queue);
+}
+
+/// The runner with this pid, as `baton db status` lists it.
+fn runner_id(baton: &Baton, queue: &Queue, pid: u32) -> String {
+    let status = baton.json(&queue.args(&["db", "status", "--json"]));
+    status["runners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["pid"].as_u64() == Some(pid as u64))
+        .unwrap_or_else(|| panic!("runner {pid} is not registered: {status:#}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The must-hold: 10 SIGKILLs of random runners, each restarted.
+#[test]
+fn ten_sigkills_of_runners_lose_no_task_and_complete_none_twice() {
+    // 24 calls of 250 ms at once: about 96 tasks a second; each kill takes
+    // about 3 s (the 2 s lease, the rescue, a restart), so the ten kills all
+    // land while the queue is busy.
+    let total = 4000;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt.block_on(FakeServer::start(
+        Reply::text(&["ok"]).delay(Duration::from_millis(250)),
+    ));
+    let queue = Queue::new("kills");
+    let baton = Baton::new();
+    queue_tasks(&baton, &queue, &server, total);
+    let mut client = queue.client();
+    let completed = |client: &mut postgres::Client| -> i64 {
+        client
+            .query_one("SELECT count(*) FROM baton_tasks WHERE status = 5", &[])
+            .map(|r| r.get(0))
+            .unwrap_or(0)
+    };
+
+    let mut runners: Vec<Running> = (0..3).map(|_| runner(&baton, &queue, &[])).collect();
+    let mut reclaim_ms = Vec::new();
+    let mut seed = 0x5eed_u64;
+    for kill in 0..10 {
+        // Let the queue make progress between kills.
+        let before = completed(&mut client);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while completed(&mut client) < before + 40 {
+            assert!(
+                Instant::now() < deadline,
+                "kill {kill}: no progress from {before}; logs:\n{}",
+                runners
+                    .iter()
+                    .map(|r| r.log()[r.log().len().saturating_sub(15)..].join("\n"))
+                    .collect::<Vec<_>>()
+                    .join("\n-----\n")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let victim = (seed >> 33) as usize % runners.len();
+        let id = runner_id(&baton, &queue, runners[victim].id());
+        runners[victim].kill();
+        let killed_at = Instant::now();
+        let held: Vec<String> = client
+            .query(
+                "SELECT id::text FROM baton_tasks WHERE status = 4 AND runner_id::text = $1",
+                &[&id],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        // Re-claimed: none of its tasks is still running under it.
+        if !held.is_empty() {
+            loop {
+                let left: i64 = client
+                    .query_one(
+                        "SELECT count(*) FROM baton_tasks WHERE status = 4 AND runner_id::text = $1",
+                        &[&id],
+                    )
+                    .unwrap()
+                    .get(0);
+                if left == 0 {
+                    break;
+                }
+                assert!(
+                    killed_at.elapsed() < Duration::from_secs(60),
+                    "never rescued"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            reclaim_ms.push(killed_at.elapsed().as_millis() as u64);
+        }
+        runners[victim] = runner(&baton, &queue, &[]);
+    }
+    let mut last = runner(&baton, &queue, &["--exit-when-idle"]);
+    assert!(last.wait_exit().success(), "{}", last.log().join("\n"));
+    drop(runners);
+
+    let tasks = tasks_by_prompt(&baton, &queue);
+    assert_eq!(tasks.len(), total, "no task lost");
+    for (prompt, task) in &tasks {
+        assert_eq!(task["status"], "completed", "{prompt}: {task:#}");
+        let outcomes = outcomes(task);
+        assert_eq!(
+            outcomes.iter().filter(|o| *o == "completed").count(),
+            1,
+            "{prompt}: completed once, last: {outcomes:?}"
+        );
+        assert_eq!(
+            outcomes.last().unwrap(),
+            "completed",
+            "{prompt}: {outcomes:?}"
+        );
+    }
+    assert_eq!(server.overlapping(), 0, "two live calls of one task");
+    counts_agree(&baton, &queue);
+    reclaim_ms.sort_unstable();
+    eprintln!(
+        "kill → re-claim (lease 2 s): p50 {} ms, max {} ms over {} kills",
+        reclaim_ms.get(reclaim_ms.len() / 2).copied().unwrap_or(0),
+        reclaim_ms.last().copied().unwrap_or(0),
+        reclaim_ms.len()
+    );
+}

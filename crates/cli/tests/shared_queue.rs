@@ -312,3 +312,72 @@ fn ten_sigkills_of_runners_lose_no_task_and_complete_none_twice() {
         reclaim_ms.len()
     );
 }
+
+/// The must-hold: a runner stopped (SIGSTOP) for longer than its lease, then
+/// continued, applies no stale outcome and makes no call that overlaps the
+/// rescuer's.
+#[test]
+fn a_runner_stopped_past_its_lease_applies_no_stale_outcome_and_overlaps_no_call() {
+    let total = 300;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // Calls long enough that the stopped runner holds several when stopped.
+    let server = rt.block_on(FakeServer::start(
+        Reply::text(&["ok"]).delay(Duration::from_millis(400)),
+    ));
+    let queue = Queue::new("stop");
+    let baton = Baton::new();
+    queue_tasks(&baton, &queue, &server, total);
+    let mut client = queue.client();
+    let running_under = |client: &mut postgres::Client, id: &str| -> i64 {
+        client
+            .query_one(
+                "SELECT count(*) FROM baton_tasks WHERE status = 4 AND runner_id::text = $1",
+                &[&id],
+            )
+            .unwrap()
+            .get(0)
+    };
+
+    let mut stopped = runner(&baton, &queue, &[]);
+    let stopped_id = runner_id(&baton, &queue, stopped.id());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while running_under(&mut client, &stopped_id) < 8 {
+        assert!(Instant::now() < deadline, "the runner never held 8 calls");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let pid = stopped.id() as i32;
+    // SAFETY: signalling our own child.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+    let mut rescuer = runner(&baton, &queue, &[]);
+    while running_under(&mut client, &stopped_id) > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the stopped runner's tasks were never rescued"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Past its lease, and rescued: now it wakes up with its old calls.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
+    // Each of the 8 calls it held reports, late: refused, as the task moved on.
+    stopped.wait_for("the woken runner's 8 late outcomes to be refused", |log| {
+        count(log, &["outcome ignored: the task had moved on"]) >= 8
+            && count(log, &["joined the shared queue again"]) > 0
+    });
+    let mut last = runner(&baton, &queue, &["--exit-when-idle"]);
+    assert!(last.wait_exit().success(), "{}", last.log().join("\n"));
+    drop((stopped, rescuer.kill()));
+
+    let tasks = tasks_by_prompt(&baton, &queue);
+    assert_eq!(tasks.len(), total);
+    for (prompt, task) in &tasks {
+        assert_eq!(task["status"], "completed", "{prompt}: {task:#}");
+        let outcomes = outcomes(task);
+        assert_eq!(
+            outcomes.iter().filter(|o| *o == "completed").count(),
+            1,
+            "{prompt}: a stale outcome was applied: {outcomes:?}"
+        );
+    }
+    assert_eq!(server.overlapping(), 0, "two live calls of one task");
+    counts_agree(&baton, &queue);
+}

@@ -194,15 +194,19 @@ impl std::fmt::Debug for PgStore {
     }
 }
 
-/// Whether `e` means the connection is gone rather than a refused statement:
-/// no SQLSTATE (an I/O error), a connection exception (class 08), or the
-/// server shutting down (57P01-57P03).
+/// Whether the unit `e` ended will succeed if tried again, rather than a
+/// refused statement: the connection is gone (no SQLSTATE: an I/O error; a
+/// connection exception, class 08; the server shutting down, 57P01-57P03),
+/// or the transaction was rolled back by a deadlock or a serialization
+/// failure (class 40). The writer then keeps the outcomes it carried.
 fn connection_lost(e: &postgres::Error) -> bool {
     match e.code() {
         None => true,
         Some(code) => {
             let code = code.code();
-            code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
+            code.starts_with("08")
+                || code.starts_with("40")
+                || matches!(code, "57P01" | "57P02" | "57P03")
         }
     }
 }

@@ -94,7 +94,11 @@ impl Lease {
             state.until.is_some_and(|until| Instant::now() >= until)
         };
         if expired {
-            self.end();
+            if self.end() {
+                tracing::warn!(
+                    "no heartbeat reached the database for most of the lease: this runner stops its calls and claims nothing until one does"
+                );
+            }
             return None;
         }
         Some(self.lock().lost.clone())
@@ -117,7 +121,12 @@ pub(crate) const POLL_EVERY: Duration = Duration::from_millis(250);
 /// on PostgreSQL; returns at once on redb, where every change is this
 /// process's and wakes them itself.
 pub(crate) async fn poll(inner: Arc<Inner>) {
-    if inner.store().ok().and_then(|db| db.postgres().cloned()).is_none() {
+    if inner
+        .store()
+        .ok()
+        .and_then(|db| db.postgres().cloned())
+        .is_none()
+    {
         return;
     }
     let mut tick = tokio::time::interval(POLL_EVERY);
@@ -199,11 +208,8 @@ pub(crate) async fn serve(inner: Arc<Inner>, lease: Duration) {
             }
             Some(Err(_)) => {}
         }
-        if !inner.shared.lease.holds() && inner.shared.lease.end() {
-            tracing::warn!(
-                "no heartbeat reached the database for most of the lease: this runner stopped its calls and claims nothing until it answers"
-            );
-        }
+        // Ends the lease (and says so) once it has run out.
+        inner.shared.lease.holds();
         if Instant::now() >= next_rescue {
             next_rescue = Instant::now() + rescue_every;
             match inner.writer.recover().await {

@@ -26,8 +26,12 @@ use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
+#[path = "pg_events.rs"]
+mod events;
+pub use events::{EventPage, EventsOf, PgListener, RemoteEvent, EVENT_RETENTION};
+
 /// The schema version this code writes; a database at a newer one is refused.
-pub const PG_SCHEMA_VERSION: i32 = 5;
+pub const PG_SCHEMA_VERSION: i32 = 7;
 
 /// Taken (as a transaction-level advisory lock) while migrating, so runners
 /// starting at once migrate one at a time.
@@ -117,6 +121,10 @@ fn migrations() -> Vec<String> {
          CREATE INDEX baton_tasks_group ON baton_tasks (group_id, group_row)
              WHERE group_row IS NOT NULL;"
             .to_string(),
+        // 6: schedule fire records, from another branch; the lead puts them here.
+        "SELECT 1".to_string(),
+        // 7: the event outbox (pg_events.rs).
+        events::MIGRATION.to_string(),
     ]
 }
 
@@ -706,6 +714,10 @@ impl TaskTxn for PgTxn<'_> {
             ],
         )?;
         Ok(())
+    }
+
+    fn record_events(&mut self, drafts: &[crate::events::Draft]) -> Result<(), TaskError> {
+        events::record(self, drafts)
     }
 
     fn group_rows(&self, id: GroupId) -> Result<Vec<TaskId>, TaskError> {

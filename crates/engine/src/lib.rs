@@ -20,7 +20,8 @@
 //! - `store`: the only module that touches redb (tables, schema, migrations, reads):
 //!   the first `storage` backend.
 //! - `pg`: PostgreSQL as the second `storage` backend (the shared queue).
-//!   `pg_events`: its event outbox (every runner's events, tailed by the others).
+//!   `pg_events`: its event outbox (every runner's events, tailed by the others);
+//!   `remote`: an event another runner committed, applied to this process.
 //! - `scheduler`: moves scheduled tasks to queued when due, and fires schedules.
 //! - `schedule`: recurring [`Schedule`]s: the record, policies, cron arithmetic.
 //! - `group`: groups (`map`): one prompt over many rows, their counts, the join.
@@ -81,6 +82,7 @@ mod pool;
 mod private_fs;
 mod prompt;
 mod provider;
+mod remote;
 mod rows;
 mod schedule;
 mod schedule_api;

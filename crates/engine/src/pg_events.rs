@@ -411,7 +411,6 @@ mod tests {
         if txn.query("SELECT 1", &[]).is_err() {
             return Vec::new();
         }
-        drop(txn);
         match begun.commit() {
             Ok(()) => events.iter().map(|d| (d.task_id, json(&d.kind))).collect(),
             Err(_) => Vec::new(),
@@ -588,7 +587,6 @@ mod tests {
         };
         let lost = create(&mut txn, &mut ctx, Task::sample("lost")).unwrap();
         txn.record_events(&events).unwrap();
-        drop(txn);
         drop(begun);
 
         let kept = write(&store, |txn, ctx| {

@@ -200,7 +200,15 @@ impl PgStore {
                 let Some(kind) = row.get::<_, Option<&[u8]>>(5) else {
                     continue; // this runner's own
                 };
-                let kind: EventKind = decode("event", kind)?;
+                // One event this version cannot read (a newer runner's kind,
+                // during an upgrade) must not stop every reader at its number.
+                let kind: EventKind = match decode("event", kind) {
+                    Ok(kind) => kind,
+                    Err(e) => {
+                        tracing::warn!(seq, error = %e, "skipped an event this Baton cannot read");
+                        continue;
+                    }
+                };
                 page.events.push(RemoteEvent {
                     runner: row.get(2),
                     event: Event {
@@ -565,6 +573,101 @@ mod tests {
             }
             assert_eq!(last, store.get(*id).unwrap().as_ref(), "task {id}");
         }
+    }
+
+    #[test]
+    fn every_kind_of_event_reads_back_as_recorded_and_one_this_version_cannot_read_is_skipped() {
+        use crate::budget::{Budget, BudgetPeriod, BudgetScope, BudgetUnit};
+        use crate::delivery::{Delivery, DeliveryId, DeliveryStatus, DeliveryTarget};
+        use crate::provider::HoldReason;
+        use crate::task::ErrorClass;
+
+        let place = PgPlace::new();
+        let store = PgStore::connect(place.config.clone()).unwrap();
+        let now = Utc::now();
+        let task = Task::sample("t");
+        let budget = Budget::new(
+            "nightly".into(),
+            BudgetPeriod::Daily,
+            2.0,
+            BudgetUnit::Usd,
+            BudgetScope::All,
+            chrono_tz::UTC,
+            now,
+        );
+        let delivery = Delivery {
+            id: DeliveryId::new(),
+            task_id: task.id,
+            run: 1,
+            target: DeliveryTarget::File {
+                path: "/tmp/answer.md".into(),
+            },
+            status: DeliveryStatus::Pending,
+            attempts: 0,
+            created_at: now,
+            next_at: None,
+            sent_at: None,
+            error: None,
+        };
+        let recorded = vec![
+            Draft::state(None, &task, now),
+            Draft::held(
+                task.id,
+                "p",
+                HoldReason::RateLimit,
+                Some(Duration::from_secs(3)),
+                now,
+            ),
+            Draft::concurrency_lowered(task.id, "p", 2, Duration::from_secs(300), now),
+            Draft::budget_warning(task.id, &budget, now),
+            Draft::fallback(&task, 0, ErrorClass::RateLimited, false, now),
+            Draft::delivery(&delivery, now),
+        ];
+        let output = Draft {
+            at: now,
+            task_id: task.id,
+            kind: EventKind::Output {
+                attempt: 1,
+                index: 0,
+                chunk: "streamed".into(),
+            },
+        };
+        let mut drafts = recorded.clone();
+        drafts.insert(1, output);
+        let begun = store.begin().unwrap();
+        begun.txn().record_events(&drafts).unwrap();
+        begun.commit().unwrap();
+
+        let read = drain(&store, &mut 0, EventsOf::AllRunners);
+        let read: Vec<(TaskId, String)> = read
+            .iter()
+            .map(|e| (e.event.task_id, json(&e.event.kind)))
+            .collect();
+        let expected: Vec<(TaskId, String)> = recorded
+            .iter()
+            .map(|d| (d.task_id, json(&d.kind)))
+            .collect();
+        assert_eq!(read, expected, "every kind but output, as recorded");
+
+        // A newer runner's kind, then a readable event: the reader moves past both.
+        let mut cursor = store.events_head().unwrap();
+        let mut sql = place.config.connect(NoTls).unwrap();
+        sql.execute(
+            "INSERT INTO baton_events (runner_id, task_id, at, kind) VALUES ($1, $2, now(), $3)",
+            &[
+                &Uuid::now_v7(),
+                &uuid_of(task.id),
+                &br#"{"type":"from_a_newer_baton"}"#.to_vec(),
+            ],
+        )
+        .unwrap();
+        let later = write(&store, |txn, ctx| {
+            create(txn, ctx, Task::sample("later")).unwrap()
+        });
+        let read = drain(&store, &mut cursor, EventsOf::AllRunners);
+        assert_eq!(read.len(), 1);
+        assert_eq!(read[0].event.task_id, later.id);
+        assert_eq!(cursor, store.events_head().unwrap());
     }
 
     #[test]

@@ -38,6 +38,10 @@ pub const EVENTS_CHANNEL: &str = "baton_events";
 /// How long events stay in the outbox (see [`PgStore::prune_events`]).
 pub const EVENT_RETENTION: Duration = Duration::from_secs(5 * 60);
 
+/// The newest event's number (the prune mark once every event is pruned).
+const HEAD: &str = "SELECT greatest(coalesce((SELECT max(seq) FROM baton_events), 0),
+                                (SELECT through FROM baton_events_pruned))";
+
 /// Most events one [`PgStore::prune_events`] removes.
 const PRUNE_EVENTS_BATCH: i64 = 1000;
 
@@ -135,13 +139,7 @@ impl PgStore {
     /// that has just loaded the current state starts.
     pub fn events_head(&self) -> Result<u64, TaskError> {
         self.read(|c| {
-            let row = c
-                .query_one(
-                    "SELECT greatest(coalesce((SELECT max(seq) FROM baton_events), 0),
-                                     (SELECT through FROM baton_events_pruned))",
-                    &[],
-                )
-                .map_err(db)?;
+            let row = c.query_one(HEAD, &[]).map_err(db)?;
             Ok(row.get::<_, i64>(0) as u64)
         })
     }
@@ -168,19 +166,14 @@ impl PgStore {
                      FROM baton_events_pruned p
                      LEFT JOIN LATERAL (
                          SELECT * FROM baton_events WHERE seq > $1 ORDER BY seq LIMIT $2
-                     ) e ON true",
+                     ) e ON true
+                     ORDER BY e.seq",
                     &[&after, &limit, &skip],
                 )
                 .map_err(db)?;
             let through = rows.first().map_or(0, |r| r.get::<_, i64>(0));
             if through > after {
-                let head = c
-                    .query_one(
-                        "SELECT greatest(coalesce((SELECT max(seq) FROM baton_events), 0),
-                                         (SELECT through FROM baton_events_pruned))",
-                        &[],
-                    )
-                    .map_err(db)?;
+                let head = c.query_one(HEAD, &[]).map_err(db)?;
                 return Ok(EventPage {
                     events: Vec::new(),
                     cursor: head.get::<_, i64>(0) as u64,

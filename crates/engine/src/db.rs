@@ -333,4 +333,8 @@ impl TaskTxn for DbTxn<'_> {
     fn group_rows(&self, id: GroupId) -> Result<Vec<TaskId>, TaskError> {
         each!(DbTxn, self, t => TaskTxn::group_rows(t, id))
     }
+
+    fn record_events(&mut self, drafts: &[crate::events::Draft]) -> Result<(), TaskError> {
+        each!(DbTxn, self, t => TaskTxn::record_events(t, drafts))
+    }
 }

@@ -291,6 +291,7 @@ impl Engine {
                 tokio::spawn(crate::batcher::serve(self.inner.clone())),
                 tokio::spawn(crate::runner::serve(self.inner.clone(), self.inner.lease)),
                 tokio::spawn(crate::runner::poll(self.inner.clone())),
+                tokio::spawn(crate::runner::tail(self.inner.clone())),
             ];
             *phase = Phase::Started { writer, services };
         }

@@ -10,14 +10,16 @@ use crate::schedule::{Schedule, ScheduleId};
 use crate::state::TaskState;
 use crate::task::{Task, TaskId};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::broadcast;
 
 pub const EVENT_BUFFER: usize = 16 * 1024;
 
-#[derive(Debug, Clone, Serialize)]
+// Deserialize: events of other runners are read back from the PostgreSQL
+// outbox (`pg_events.rs`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Event {
     pub seq: u64,
@@ -27,7 +29,7 @@ pub struct Event {
     pub kind: EventKind,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 pub enum EventKind {

@@ -21,6 +21,8 @@
 //! - `store`: the only module that touches redb (tables, schema, migrations, reads):
 //!   the first `storage` backend.
 //! - `pg`: PostgreSQL as the second `storage` backend (the shared queue).
+//!   `pg_events`: its event outbox (every runner's events, tailed by the others);
+//!   `remote`: an event another runner committed, applied to this process.
 //! - `scheduler`: moves scheduled tasks to queued when due, and fires schedules.
 //! - `schedule`: recurring [`Schedule`]s: the record, policies, cron arithmetic.
 //! - `group`: groups (`map`): one prompt over many rows, their counts, the join.
@@ -84,6 +86,7 @@ mod pool;
 mod private_fs;
 mod prompt;
 mod provider;
+mod remote;
 mod rows;
 mod runner;
 mod schedule;
@@ -126,6 +129,7 @@ pub use group::{
 pub use health::Health;
 pub use idempotency::{Created, IdempotencyKey, IDEMPOTENCY_RETENTION, MAX_IDEMPOTENCY_KEY};
 pub use lifecycle::{Cancelled, ImportReport};
+pub use pg::{EventPage, EventsOf, PgListener, RemoteEvent, EVENT_RETENTION};
 pub use pg::{PgStore, Runner, DEFAULT_LEASE, PG_SCHEMA_VERSION};
 pub use private_fs::create_private_dir;
 pub use prompt::{check_join_instruction, check_map_prompt};

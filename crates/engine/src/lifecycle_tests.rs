@@ -26,6 +26,8 @@ pub(crate) fn write<S: Storage, T>(
         schedules: &mut Vec::new(),
     };
     let out = f(&mut txn, &mut ctx);
+    // As the writer does: a shared backend records the unit's events.
+    txn.record_events(&events).unwrap();
     drop(txn);
     batch.commit().unwrap();
     out

@@ -27,8 +27,12 @@ use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
+#[path = "pg_events.rs"]
+mod events;
+pub use events::{EventPage, EventsOf, PgListener, RemoteEvent, EVENT_RETENTION};
+
 /// The schema version this code writes; a database at a newer one is refused.
-pub const PG_SCHEMA_VERSION: i32 = 6;
+pub const PG_SCHEMA_VERSION: i32 = 7;
 
 /// Taken (as a transaction-level advisory lock) while migrating, so runners
 /// starting at once migrate one at a time.
@@ -118,9 +122,11 @@ fn migrations() -> Vec<String> {
          CREATE INDEX baton_tasks_group ON baton_tasks (group_id, group_row)
              WHERE group_row IS NOT NULL;"
             .to_string(),
-        // Each runner's own lease: a rescuer judges a runner by the lease that
-        // runner keeps its calls to, not by its own.
+        // 6: each runner's own lease: a rescuer judges a runner by the lease
+        // that runner keeps its calls to, not by its own.
         "ALTER TABLE baton_runners ADD COLUMN lease_ms bigint NOT NULL DEFAULT 30000;".to_string(),
+        // 7: the event outbox (pg_events.rs).
+        events::MIGRATION.to_string(),
     ]
 }
 
@@ -919,6 +925,10 @@ impl TaskTxn for PgTxn<'_> {
             ],
         )?;
         Ok(())
+    }
+
+    fn record_events(&mut self, drafts: &[crate::events::Draft]) -> Result<(), TaskError> {
+        events::record(self, drafts)
     }
 
     fn group_rows(&self, id: GroupId) -> Result<Vec<TaskId>, TaskError> {

@@ -142,6 +142,103 @@ pub(crate) async fn poll(inner: Arc<Inner>) {
     }
 }
 
+/// Most outbox events read at once.
+const TAIL_PAGE: usize = 1024;
+
+/// Follows the outbox on PostgreSQL: every other runner's events are applied
+/// here ([`crate::remote::apply_remote`]: published to this engine's
+/// subscribers, waking the dispatcher or the scheduler, aborting a call
+/// cancelled elsewhere), in the order they committed. The doorbell
+/// (`LISTEN`) only shortens the wait; every [`POLL_EVERY`] the outbox is read
+/// anyway. Old events are pruned by every runner now and then. Returns at
+/// once on redb.
+pub(crate) async fn tail(inner: Arc<Inner>) {
+    let Some(pg) = inner.store().ok().and_then(|db| db.postgres().cloned()) else {
+        return;
+    };
+    // Events from now on: what came before is in the tables this engine reads.
+    let mut cursor = loop {
+        let pg = pg.clone();
+        match tokio::task::spawn_blocking(move || pg.events_head()).await {
+            Ok(Ok(head)) => break head,
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot read the shared queue's events yet"),
+            Err(_) => return,
+        }
+        tokio::select! {
+            _ = inner.stop_intake.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    };
+    let mut listener = {
+        let pg = pg.clone();
+        tokio::task::spawn_blocking(move || pg.listen().ok())
+            .await
+            .ok()
+            .flatten()
+    };
+    let mut next_prune = Instant::now();
+    loop {
+        if inner.stop_intake.is_cancelled() {
+            return;
+        }
+        let read = {
+            let pg = pg.clone();
+            tokio::task::spawn_blocking(move || {
+                pg.events_after(cursor, TAIL_PAGE, crate::pg::EventsOf::OtherRunners)
+            })
+            .await
+        };
+        let full = match read {
+            Ok(Ok(page)) => {
+                if page.lagged {
+                    tracing::warn!("missed some of the shared queue's events (this runner was away longer than they are kept); views reload");
+                }
+                let full = page.events.len() >= TAIL_PAGE;
+                for remote in page.events {
+                    crate::remote::apply_remote(&inner.shared, remote.event);
+                }
+                cursor = page.cursor;
+                full
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "could not read the shared queue's events");
+                false
+            }
+            Err(_) => return,
+        };
+        if Instant::now() >= next_prune {
+            next_prune = Instant::now() + crate::pg::EVENT_RETENTION / 10;
+            let pg = pg.clone();
+            let _ =
+                tokio::task::spawn_blocking(move || pg.prune_events(crate::pg::EVENT_RETENTION))
+                    .await;
+        }
+        if full {
+            continue;
+        }
+        // Wait for the doorbell, at most a poll interval.
+        listener = match listener.take() {
+            Some(mut l) => {
+                let stop = inner.stop_intake.clone();
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    back = tokio::task::spawn_blocking(move || {
+                        l.wait(POLL_EVERY);
+                        l
+                    }) => back.ok(),
+                }
+            }
+            None => {
+                tokio::select! {
+                    _ = inner.stop_intake.cancelled() => return,
+                    _ = tokio::time::sleep(POLL_EVERY) => {}
+                }
+                None
+            }
+        };
+    }
+}
+
 /// The heartbeat and rescue loop of a runner on PostgreSQL; returns at once
 /// on redb. Stops with the engine's intake.
 pub(crate) async fn serve(inner: Arc<Inner>, lease: Duration) {

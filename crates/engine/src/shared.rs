@@ -72,6 +72,15 @@ impl Shared {
         self.lock().entry((id, claim_no)).or_default().cancel();
     }
 
+    /// A cancel another process committed: aborts this process's attempt of
+    /// that claim if it runs one. Unlike [`Shared::abort_running`] it leaves
+    /// no entry for an attempt that runs elsewhere (nobody would remove it).
+    pub fn abort_if_running(&self, id: TaskId, claim_no: u32) {
+        if let Some(token) = self.lock().get(&(id, claim_no)) {
+            token.cancel();
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(TaskId, u32), CancellationToken>> {
         // A poisoned map is still a valid map: every operation on it is one call.
         self.running.lock().unwrap_or_else(|e| e.into_inner())

@@ -24,11 +24,13 @@
 //!   one hot row under many writers;
 //! - schedules fire in the writer of the one process ([`TaskTxn::schedules_due_by`]
 //!   with the local clock); wake-ups, events and aborts are in-process
-//!   (`shared`, `events`), not part of this interface.
+//!   (`shared`, `events`); a shared backend also records each unit's events
+//!   ([`TaskTxn::record_events`]) for the other processes to tail.
 
 use crate::budget::Budget;
 use crate::delivery::{Delivery, DeliveryId};
 use crate::error::TaskError;
+use crate::events::Draft;
 use crate::group::{Group, GroupId};
 use crate::provider::ProviderSettings;
 use crate::schedule::{Schedule, ScheduleId};
@@ -128,6 +130,15 @@ pub(crate) trait TaskTxn {
 
     /// A group's row tasks in input order (a row task is indexed when put).
     fn group_rows(&self, id: GroupId) -> Result<Vec<TaskId>, TaskError>;
+
+    /// Records the events this unit drafted, in draft order, for the other
+    /// processes sharing the backend; called last, just before the commit, so
+    /// they commit (or vanish) with the changes they describe. A backend one
+    /// process owns has no one to tell: its events go out on the local
+    /// broadcast only, after the commit (`writer`).
+    fn record_events(&mut self, _drafts: &[Draft]) -> Result<(), TaskError> {
+        Ok(())
+    }
 }
 
 /// One unit of work: its operations, then commit (or drop to abort).

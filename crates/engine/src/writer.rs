@@ -713,6 +713,14 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) -> Vec<Command> {
         answers.push(answered);
     }
 
+    // Last in the unit, so they commit with the changes they describe: a
+    // shared backend records the events for other processes (pg_events.rs).
+    if let Some(txn) = txn
+        .as_mut()
+        .filter(|_| poisoned.is_none() && !events.is_empty())
+    {
+        let _ = note(&mut poisoned, txn.record_events(&events));
+    }
     // The tables close before the commit; a batch dropped uncommitted aborts.
     drop(txn);
     let failure = match (begun, poisoned) {

@@ -381,3 +381,45 @@ fn a_runner_stopped_past_its_lease_applies_no_stale_outcome_and_overlaps_no_call
     assert_eq!(server.overlapping(), 0, "two live calls of one task");
     counts_agree(&baton, &queue);
 }
+
+/// A cancel made by another process reaches the runner holding the task
+/// through the outbox's doorbell, and its provider call is dropped.
+#[test]
+fn a_cancel_from_another_process_aborts_the_call_on_the_runner_holding_the_task() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // A call that would take a minute.
+    let server = rt.block_on(FakeServer::start(
+        Reply::text(&["ok"]).delay(Duration::from_secs(60)),
+    ));
+    let queue = Queue::new("cancel");
+    let baton = Baton::new();
+    queue_tasks(&baton, &queue, &server, 1);
+    let mut holder = runner(&baton, &queue, &[]);
+    rt.block_on(server.wait_for(|s| !s.requests().is_empty()));
+    let tasks = tasks_by_prompt(&baton, &queue);
+    let id = tasks["item-0001"]["id"].as_str().unwrap().to_string();
+
+    // Timed from the start of `baton cancel` (its start-up and connection
+    // included): an upper bound of commit → abort.
+    let cancelled_at = Instant::now();
+    baton.ok(&queue.args(&["cancel", &id]));
+    rt.block_on(async {
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            server.wait_for(|s| s.closed_early() == 1),
+        )
+        .await
+        .expect("the call was never dropped")
+    });
+    eprintln!(
+        "`baton cancel` started → provider call dropped: {} ms",
+        cancelled_at.elapsed().as_millis()
+    );
+    holder.wait_for("the runner to say the attempt was aborted", |log| {
+        count(log, &["attempt aborted: the task was cancelled"]) == 1
+    });
+    assert_eq!(
+        baton.json(&queue.args(&["show", &id, "--json"]))["status"],
+        "cancelled"
+    );
+}

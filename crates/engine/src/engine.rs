@@ -37,6 +37,18 @@ pub struct EngineStats {
     pub committed_requests: u64,
 }
 
+/// A shared queue as [`Engine::shared_queue`] describes it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct SharedQueue {
+    /// "user@host:port/database", never the password.
+    pub name: String,
+    /// The runners alive now (this one included when it runs tasks).
+    pub runners: Vec<crate::pg::Runner>,
+    /// Whether this engine runs tasks or only follows the queue.
+    pub runs_tasks_here: bool,
+}
+
 /// How to run an engine.
 #[derive(Clone)]
 pub struct EngineConfig {
@@ -62,6 +74,11 @@ pub struct EngineConfig {
     pub local_zone: chrono_tz::Tz,
     /// How batch-mode tasks are gathered and their provider batches polled.
     pub batch: crate::batcher::BatchConfig,
+    /// False: this engine runs no task (it neither claims, fires schedules nor
+    /// sends deliveries): a client of a shared queue (`database_url`) that
+    /// shows and changes what runners elsewhere run. It is not registered as
+    /// a runner.
+    pub run_tasks: bool,
     /// With `database_url`: how long after this runner's last heartbeat the
     /// others presume it gone and rescue its running tasks (at least
     /// [`crate::MIN_LEASE`]; heartbeats are every tenth of it).
@@ -138,6 +155,7 @@ impl EngineConfig {
             local_zone: local_zone(),
             batch: Default::default(),
             lease: crate::pg::DEFAULT_LEASE,
+            run_tasks: true,
         }
     }
 }
@@ -161,6 +179,10 @@ pub(crate) struct Inner {
     pub batch: crate::batcher::BatchConfig,
     /// How long this runner's heartbeat holds its tasks (shared queue).
     pub lease: Duration,
+    /// False: a client that runs no task (see [`EngineConfig::run_tasks`]).
+    pub run_tasks: bool,
+    /// The shared queue's URL, for [`Engine::shared_queue`]'s name.
+    database_url: Option<String>,
     /// Slots, pause and provider limits; the only claimer of tasks.
     pub dispatcher: Dispatcher,
     pub executors: TaskTracker,
@@ -247,6 +269,8 @@ impl Engine {
                 local_zone: config.local_zone,
                 batch: config.batch,
                 lease: config.lease,
+                run_tasks: config.run_tasks,
+                database_url: config.database_url.clone(),
                 dispatcher: Dispatcher::new(config.workers, shared.wake_dispatcher.clone()),
                 executors: TaskTracker::new(),
                 stop_intake: CancellationToken::new(),
@@ -284,15 +308,18 @@ impl Engine {
             let Phase::Open { writer } = std::mem::replace(&mut *phase, Phase::Stopped) else {
                 unreachable!()
             };
-            let services = vec![
-                tokio::spawn(scheduler::serve(self.inner.clone())),
-                tokio::spawn(pool::dispatch(self.inner.clone())),
-                tokio::spawn(crate::deliverer::serve(self.inner.clone())),
-                tokio::spawn(crate::batcher::serve(self.inner.clone())),
-                tokio::spawn(crate::runner::serve(self.inner.clone(), self.inner.lease)),
-                tokio::spawn(crate::runner::poll(self.inner.clone())),
-                tokio::spawn(crate::runner::tail(self.inner.clone())),
-            ];
+            // A client only follows what the runners do.
+            let mut services = vec![tokio::spawn(crate::runner::tail(self.inner.clone()))];
+            if self.inner.run_tasks {
+                services.extend([
+                    tokio::spawn(scheduler::serve(self.inner.clone())),
+                    tokio::spawn(pool::dispatch(self.inner.clone())),
+                    tokio::spawn(crate::deliverer::serve(self.inner.clone())),
+                    tokio::spawn(crate::batcher::serve(self.inner.clone())),
+                    tokio::spawn(crate::runner::serve(self.inner.clone(), self.inner.lease)),
+                    tokio::spawn(crate::runner::poll(self.inner.clone())),
+                ]);
+            }
             *phase = Phase::Started { writer, services };
         }
     }
@@ -518,6 +545,29 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// On a shared queue: its name (user, host, port, database; never the
+    /// password) and the runners whose heartbeat is within their lease now.
+    /// `None` on a redb file.
+    pub async fn shared_queue(&self) -> Result<Option<SharedQueue>, TaskError> {
+        let Some(url) = self.inner.database_url.clone() else {
+            return Ok(None);
+        };
+        let runners = self
+            .read(|db| match db.postgres() {
+                Some(pg) => pg.runners(),
+                None => Ok(Vec::new()),
+            })
+            .await?;
+        Ok(Some(SharedQueue {
+            name: crate::pg::PgStore::describe(&url),
+            runners: runners
+                .into_iter()
+                .filter(|r| r.silent_ms <= r.lease_ms)
+                .collect(),
+            runs_tasks_here: self.inner.run_tasks,
+        }))
     }
 
     /// Changes the number of concurrent attempts. Fewer slots take effect as

@@ -116,7 +116,9 @@ pub use delivery::{
     template_folder, Deliver, Delivery, DeliveryId, DeliveryStatus, DeliveryTarget,
     MAX_DELIVERY_ATTEMPTS,
 };
-pub use engine::{local_zone, Engine, EngineConfig, EngineStats, DEFAULT_WORKERS, MAX_WORKERS};
+pub use engine::{
+    local_zone, Engine, EngineConfig, EngineStats, SharedQueue, DEFAULT_WORKERS, MAX_WORKERS,
+};
 pub use error::{ImportError, OpenError, ProviderConfigError, RecordError, TaskError};
 pub use events::{Event, EventKind, ScheduleEvent, EVENT_BUFFER};
 pub use export::{ExportFile, ExportSummary, EXPORT_FORMAT_VERSION};

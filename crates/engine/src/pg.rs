@@ -132,6 +132,7 @@ fn migrations() -> Vec<String> {
 
 /// A process registered on a shared queue (`baton db status`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Runner {
     pub id: String,
     pub host: String,
@@ -309,6 +310,13 @@ impl PgStore {
     /// [`PgStore::open`], for a runner presumed gone `lease` after its last
     /// heartbeat.
     pub fn open_with_lease(url: &str, lease: std::time::Duration) -> Result<Self, TaskError> {
+        Self::open_as(url, lease, true)
+    }
+
+    /// [`PgStore::open_with_lease`]; with `runner` false this process runs no
+    /// tasks (a client: the desktop app with "run tasks on this computer"
+    /// off) and is not registered, so it is never counted as a live runner.
+    pub fn open_as(url: &str, lease: std::time::Duration, runner: bool) -> Result<Self, TaskError> {
         let mut config: Config = url.parse().map_err(|e: postgres::Error| {
             TaskError::Storage(format!("the database URL is not valid: {e}"))
         })?;
@@ -323,7 +331,7 @@ impl PgStore {
             // An unreachable host is one clear sentence soon, not minutes of SYN retries.
             config.connect_timeout(std::time::Duration::from_secs(10));
         }
-        Self::connect_with_lease(config, lease)
+        Self::connect_as(config, lease, runner)
     }
 
     #[cfg_attr(not(test), allow(dead_code))]
@@ -335,20 +343,30 @@ impl PgStore {
         config: Config,
         lease: std::time::Duration,
     ) -> Result<Self, TaskError> {
+        Self::connect_as(config, lease, true)
+    }
+
+    fn connect_as(
+        config: Config,
+        lease: std::time::Duration,
+        register: bool,
+    ) -> Result<Self, TaskError> {
         let mut client = config.connect(NoTls).map_err(db)?;
         migrate(&mut client)?;
         let runner = Uuid::now_v7();
-        client
-            .execute(
-                "INSERT INTO baton_runners (id, host, pid, lease_ms) VALUES ($1, $2, $3, $4)",
-                &[
-                    &runner,
-                    &host_name(),
-                    &(std::process::id() as i32),
-                    &(lease.as_millis() as i64),
-                ],
-            )
-            .map_err(db)?;
+        if register {
+            client
+                .execute(
+                    "INSERT INTO baton_runners (id, host, pid, lease_ms) VALUES ($1, $2, $3, $4)",
+                    &[
+                        &runner,
+                        &host_name(),
+                        &(std::process::id() as i32),
+                        &(lease.as_millis() as i64),
+                    ],
+                )
+                .map_err(db)?;
+        }
         Ok(PgStore {
             inner: Arc::new(Inner {
                 config,

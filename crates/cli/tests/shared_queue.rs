@@ -69,8 +69,19 @@ impl Drop for Queue {
 /// `n` tasks on the fake server's provider, one prompt each ("item-0001"…),
 /// made in one transaction by `baton map`.
 fn queue_tasks(baton: &Baton, queue: &Queue, server: &FakeServer, n: usize) {
+    queue_limited_tasks(baton, queue, server, n, &[]);
+}
+
+/// [`queue_tasks`], the provider added with `limits` (`--max-concurrency 2`…).
+fn queue_limited_tasks(
+    baton: &Baton,
+    queue: &Queue,
+    server: &FakeServer,
+    n: usize,
+    limits: &[&str],
+) {
     let base = format!("{}/v1", server.url());
-    baton.ok(&queue.args(&[
+    let mut add = queue.args(&[
         "provider",
         "add",
         "fake",
@@ -80,7 +91,9 @@ fn queue_tasks(baton: &Baton, queue: &Queue, server: &FakeServer, n: usize) {
         &base,
         "--model",
         "fake-model",
-    ]));
+    ]);
+    add.extend_from_slice(limits);
+    baton.ok(&add);
     let file = baton.data_dir().join("items.txt");
     let items: String = (1..=n).map(|i| format!("item-{i:04}\n")).collect();
     std::fs::write(&file, items).unwrap();
@@ -422,4 +435,69 @@ fn a_cancel_from_another_process_aborts_the_call_on_the_runner_holding_the_task(
         baton.json(&queue.args(&["show", &id, "--json"]))["status"],
         "cancelled"
     );
+}
+
+/// A provider's concurrency limit is the queue's, not each runner's: three
+/// runners of eight workers share `--max-concurrency 2`.
+#[test]
+fn a_providers_concurrency_limit_holds_for_the_whole_queue() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt.block_on(FakeServer::start(
+        Reply::text(&["ok"]).delay(Duration::from_millis(100)),
+    ));
+    let queue = Queue::new("limits");
+    let baton = Baton::new();
+    queue_limited_tasks(&baton, &queue, &server, 60, &["--max-concurrency", "2"]);
+    let mut runners: Vec<Running> = (0..3)
+        .map(|_| runner(&baton, &queue, &["--exit-when-idle"]))
+        .collect();
+    for r in &mut runners {
+        assert!(r.wait_exit().success(), "{}", r.log().join("\n"));
+    }
+    assert_eq!(server.requests().len(), 60);
+    assert!(
+        server.max_in_flight() <= 2,
+        "{} requests at once against a limit of 2 for the queue",
+        server.max_in_flight()
+    );
+    counts_agree(&baton, &queue);
+}
+
+/// A 429 one runner meets cools the provider down for every runner: none
+/// sends a request to it before the Retry-After ends.
+#[test]
+fn a_429_at_one_runner_cools_the_provider_down_for_all_of_them() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt.block_on(FakeServer::start(Reply::text(&["ok"])));
+    server.push(Reply::error(429, "slow down").retry_after("3"));
+    let queue = Queue::new("cooldown");
+    let baton = Baton::new();
+    queue_tasks(&baton, &queue, &server, 1);
+    let mut first = runner(&baton, &queue, &[]);
+    first.wait_for("the 429", |log| count(log, &["attempt finished"]) >= 1);
+    let limited_at = server.requests()[0].at;
+    // Another runner, and more work for it: it must wait out the cool-down.
+    let file = baton.data_dir().join("more.txt");
+    std::fs::write(&file, "more-1\nmore-2\nmore-3\n").unwrap();
+    baton.ok(&queue.args(&[
+        "map",
+        "more",
+        "--lines",
+        file.to_str().unwrap(),
+        "{{item}}",
+        "--provider",
+        "fake",
+    ]));
+    drop(first);
+    let mut second = runner(&baton, &queue, &["--exit-when-idle"]);
+    assert!(second.wait_exit().success(), "{}", second.log().join("\n"));
+    let requests = server.requests();
+    assert_eq!(requests.len(), 5, "the 429, its retry and three more");
+    for r in &requests[1..] {
+        assert!(
+            r.at - limited_at >= Duration::from_millis(2900),
+            "a request {} ms after the 429 that asked for 3 s",
+            (r.at - limited_at).as_millis()
+        );
+    }
 }

@@ -337,4 +337,8 @@ impl TaskTxn for DbTxn<'_> {
     fn record_events(&mut self, drafts: &[crate::events::Draft]) -> Result<(), TaskError> {
         each!(DbTxn, self, t => TaskTxn::record_events(t, drafts))
     }
+
+    fn cooldowns(&self) -> Result<Vec<(String, std::time::Duration)>, TaskError> {
+        each!(DbTxn, self, t => TaskTxn::cooldowns(t))
+    }
 }

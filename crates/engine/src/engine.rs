@@ -281,6 +281,15 @@ impl Engine {
                 }),
             }),
         };
+        if engine.inner.store().is_ok_and(|db| db.postgres().is_some()) {
+            // Its part of the provider limits comes with its heartbeats
+            // (`runner`): until then a limited provider is held.
+            engine
+                .inner
+                .dispatcher
+                .limiter()
+                .set_share(crate::provider::Share::Nothing);
+        }
         let recovered = if store_read_only(&engine) {
             Vec::new()
         } else {

@@ -181,6 +181,15 @@ fn limit_provider(inner: &Inner, task: &Task, e: &ProviderError) {
                 .retry_after
                 .unwrap_or_else(|| inner.backoff.ceiling(task.attempts) / 2);
             inner.dispatcher.limiter().cool_down(provider, wait);
+            // On a shared queue every runner's claims hold it.
+            if let Some(pg) = inner.store().ok().and_then(|db| db.postgres().cloned()) {
+                let provider = provider.to_string();
+                tokio::task::spawn_blocking(move || {
+                    if let Err(e) = pg.cool_down(&provider, wait) {
+                        tracing::warn!(provider = %provider, error = %e, "could not share the provider's cool-down with the other runners");
+                    }
+                });
+            }
         }
         ErrorClass::Transient => inner.dispatcher.limiter().mark_down(provider),
         ErrorClass::Incomplete => {

@@ -32,7 +32,7 @@ mod events;
 pub use events::{EventPage, EventsOf, PgListener, RemoteEvent, EVENT_RETENTION};
 
 /// The schema version this code writes; a database at a newer one is refused.
-pub const PG_SCHEMA_VERSION: i32 = 7;
+pub const PG_SCHEMA_VERSION: i32 = 8;
 
 /// Taken (as a transaction-level advisory lock) while migrating, so runners
 /// starting at once migrate one at a time.
@@ -127,6 +127,12 @@ fn migrations() -> Vec<String> {
         "ALTER TABLE baton_runners ADD COLUMN lease_ms bigint NOT NULL DEFAULT 30000;".to_string(),
         // 7: the event outbox (pg_events.rs).
         events::MIGRATION.to_string(),
+        // 8: a provider's cool-down after a 429, for every runner's claims.
+        "CREATE TABLE baton_cooldowns (
+             provider text PRIMARY KEY,
+             until timestamptz NOT NULL
+         );"
+        .to_string(),
     ]
 }
 
@@ -448,6 +454,26 @@ impl PgStore {
             config.get_user().unwrap_or(""),
             config.get_dbname().unwrap_or("")
         )
+    }
+
+    /// After a 429 from `provider`: no runner of the queue starts a request
+    /// to it for `wait` (on the database's clock; a longer cool-down already
+    /// recorded stands).
+    pub(crate) fn cool_down(
+        &self,
+        provider: &str,
+        wait: std::time::Duration,
+    ) -> Result<(), TaskError> {
+        self.read(|c| {
+            c.execute(
+                "INSERT INTO baton_cooldowns (provider, until)
+                 VALUES ($1, now() + $2 * interval '1 millisecond')
+                 ON CONFLICT (provider) DO UPDATE SET until = greatest(baton_cooldowns.until, excluded.until)",
+                &[&provider, &(wait.as_millis() as f64)],
+            )
+            .map_err(db)?;
+            Ok(())
+        })
     }
 
     /// The schema version the database is at now.
@@ -947,6 +973,24 @@ impl TaskTxn for PgTxn<'_> {
 
     fn record_events(&mut self, drafts: &[crate::events::Draft]) -> Result<(), TaskError> {
         events::record(self, drafts)
+    }
+
+    fn cooldowns(&self) -> Result<Vec<(String, std::time::Duration)>, TaskError> {
+        let rows = self.query(
+            "SELECT provider, extract(epoch FROM until - now())::float8 FROM baton_cooldowns
+             WHERE until > now()",
+            &[],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let secs: f64 = r.get(1);
+                (
+                    r.get::<_, String>(0),
+                    std::time::Duration::from_secs_f64(secs.max(0.0)),
+                )
+            })
+            .collect())
     }
 
     fn group_rows(&self, id: GroupId) -> Result<Vec<TaskId>, TaskError> {

@@ -194,6 +194,10 @@ impl ClaimRequest {
         }
         let clock_now = Instant::now();
         let now = ctx.now;
+        // Cool-downs other runners of a shared queue met hold here too.
+        for (provider, wait) in txn.cooldowns()? {
+            self.limiter.cool_down(&provider, wait);
+        }
         let mut permits = Vec::new();
         let mut held = Vec::new();
         let mut retry_at: Option<Instant> = None;

@@ -239,6 +239,23 @@ pub(crate) async fn tail(inner: Arc<Inner>) {
     }
 }
 
+/// This runner's part of the provider limits: its place among the live
+/// runners, in id order (every runner sorts the same list the same way).
+fn share_of(runners: &[crate::pg::Runner]) -> crate::provider::Share {
+    let mut live: Vec<&crate::pg::Runner> = runners
+        .iter()
+        .filter(|r| r.this_process || r.silent_ms <= r.lease_ms)
+        .collect();
+    live.sort_by(|a, b| a.id.cmp(&b.id));
+    match live.iter().position(|r| r.this_process) {
+        Some(index) => crate::provider::Share::Part {
+            index,
+            of: live.len(),
+        },
+        None => crate::provider::Share::Nothing,
+    }
+}
+
 /// The heartbeat and rescue loop of a runner on PostgreSQL; returns at once
 /// on redb. Stops with the engine's intake.
 pub(crate) async fn serve(inner: Arc<Inner>, lease: Duration) {
@@ -249,6 +266,10 @@ pub(crate) async fn serve(inner: Arc<Inner>, lease: Duration) {
     let held_for = held_for(lease);
     let rescue_every = (lease / 4).max(beat);
     let mut next_rescue = Instant::now() + rescue_every;
+    // This runner's part of the provider limits is taken only once every
+    // other runner has had a heartbeat (and so shrunk its own part) since
+    // this one registered: two heartbeat intervals.
+    let share_from = Instant::now() + 2 * beat;
     let mut in_flight: Option<tokio::task::JoinHandle<Result<bool, crate::TaskError>>> = None;
     let mut sent_at = Instant::now();
     loop {
@@ -275,11 +296,21 @@ pub(crate) async fn serve(inner: Arc<Inner>, lease: Duration) {
         };
         match answer {
             None => {}
-            Some(Ok(Ok(true))) if inner.shared.lease.renew(sent_at + held_for) => {
-                tracing::info!("the shared queue answers again: this runner claims tasks again");
-                inner.shared.wake_dispatcher.notify_one();
+            Some(Ok(Ok(true))) => {
+                if inner.shared.lease.renew(sent_at + held_for) {
+                    tracing::info!(
+                        "the shared queue answers again: this runner claims tasks again"
+                    );
+                    inner.shared.wake_dispatcher.notify_one();
+                }
+                if Instant::now() >= share_from {
+                    let pg = pg.clone();
+                    if let Ok(Ok(runners)) = tokio::task::spawn_blocking(move || pg.runners()).await
+                    {
+                        inner.dispatcher.limiter().set_share(share_of(&runners));
+                    }
+                }
             }
-            Some(Ok(Ok(true))) => {}
             Some(Ok(Ok(false))) => {
                 if inner.shared.lease.end() {
                     tracing::warn!(

@@ -139,6 +139,13 @@ pub(crate) trait TaskTxn {
     fn record_events(&mut self, _drafts: &[Draft]) -> Result<(), TaskError> {
         Ok(())
     }
+
+    /// Providers cooling down after a 429 another runner met, and for how
+    /// much longer: a claim holds them here too. One process owns a redb
+    /// file, and its limiter knows its own cool-downs.
+    fn cooldowns(&self) -> Result<Vec<(String, std::time::Duration)>, TaskError> {
+        Ok(Vec::new())
+    }
 }
 
 /// One unit of work: its operations, then commit (or drop to abort).

@@ -134,6 +134,8 @@ pub(crate) struct Limiter {
 
 struct Gates {
     by_provider: Mutex<HashMap<String, Gate>>,
+    /// This runner's part of every limit on a shared queue (see [`Share`]).
+    share: Mutex<Share>,
     /// Fired when a permit drops: a task held for concurrency may start.
     freed: Arc<Notify>,
 }
@@ -142,6 +144,46 @@ impl Gates {
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Gate>> {
         // Every update is a few field writes; a poisoned map is still consistent.
         self.by_provider.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// How much of each provider limit this process may use. On a shared queue
+/// the live runners split every limit (concurrency, RPM, TPM) between them, so
+/// together they keep to it (docs/scale-out.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Share {
+    /// One process owns the queue (redb).
+    Whole,
+    /// Runner `index` of `of` (in id order): `limit / of`, plus one for the
+    /// first `limit % of` runners; zero is a hold.
+    Part { index: usize, of: usize },
+    /// Not known yet (a runner that just joined): a limited provider is held.
+    Nothing,
+}
+
+impl Share {
+    fn of<T>(self, limit: T) -> T
+    where
+        T: Copy + TryFrom<usize> + TryInto<usize>,
+    {
+        let whole: usize = limit.try_into().unwrap_or(usize::MAX);
+        let part = match self {
+            Share::Whole => whole,
+            Share::Nothing => 0,
+            Share::Part { index, of } => {
+                let of = of.max(1);
+                whole / of + usize::from(index % of < whole % of)
+            }
+        };
+        T::try_from(part).unwrap_or(limit)
+    }
+
+    fn limits(self, limits: Limits) -> Limits {
+        Limits {
+            max_concurrency: limits.max_concurrency.map(|v| self.of(v)),
+            rpm: limits.rpm.map(|v| self.of(v)),
+            tpm: limits.tpm.map(|v| self.of(v)),
+        }
     }
 }
 
@@ -194,27 +236,36 @@ impl Gate {
         }
     }
 
-    /// The first limit in the way, if any.
-    fn hold(&self, estimate: u64) -> Option<(HoldReason, Option<Instant>)> {
+    /// The first limit in the way, if any, with this process's `share` of
+    /// each.
+    fn hold(&self, estimate: u64, share: Share) -> Option<(HoldReason, Option<Instant>)> {
         if let Some(until) = self.cool_until {
             return Some((HoldReason::RateLimit, Some(until)));
         }
-        let limits = self.limits;
+        let limits = share.limits(self.limits);
         if self
             .max_concurrency()
+            .map(|max| share.of(max))
             .is_some_and(|max| self.in_flight >= max)
         {
             return Some((HoldReason::Concurrency, None));
         }
-        if let (Some(rpm), Some(first)) = (limits.rpm, self.starts.front()) {
+        if let Some(rpm) = limits.rpm {
             if self.starts.len() >= rpm as usize {
-                return Some((HoldReason::RequestsPerMinute, Some(*first + WINDOW)));
+                let until = self.starts.front().map(|first| *first + WINDOW);
+                return Some((HoldReason::RequestsPerMinute, until));
             }
         }
-        if let (Some(tpm), Some((first, _, _))) = (limits.tpm, self.tokens.front()) {
-            // One request larger than the whole budget still runs, alone.
-            if self.tokens_in_window + estimate > tpm {
-                return Some((HoldReason::TokensPerMinute, Some(*first + WINDOW)));
+        if let Some(tpm) = limits.tpm {
+            // One request larger than the whole budget still runs, alone
+            // (unless this runner's share is nothing).
+            let over = match self.tokens.front() {
+                Some(_) => self.tokens_in_window + estimate > tpm,
+                None => tpm == 0,
+            };
+            if over {
+                let until = self.tokens.front().map(|(first, _, _)| *first + WINDOW);
+                return Some((HoldReason::TokensPerMinute, until));
             }
         }
         None
@@ -227,6 +278,7 @@ impl Limiter {
         Limiter {
             state: Arc::new(Gates {
                 by_provider: Mutex::new(HashMap::new()),
+                share: Mutex::new(Share::Whole),
                 freed,
             }),
         }
@@ -234,6 +286,17 @@ impl Limiter {
 
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Gate>> {
         self.state.lock()
+    }
+
+    /// This process's part of every limit from now on (a shared queue's
+    /// runners split them); requests in flight keep their permits.
+    pub fn set_share(&self, share: Share) {
+        *self.state.share.lock().unwrap_or_else(|e| e.into_inner()) = share;
+        self.state.freed.notify_one();
+    }
+
+    fn share(&self) -> Share {
+        *self.state.share.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Replaces a provider's limits; requests in flight keep their permits.
@@ -244,6 +307,7 @@ impl Limiter {
     /// Whether a task of `provider` may start now. `estimate` is the tokens to
     /// reserve against a tokens-per-minute limit.
     pub fn admit(&self, provider: &str, task: TaskId, estimate: u64, now: Instant) -> Admission {
+        let share = self.share();
         let mut gates = self.lock();
         let Some(gate) = gates.get_mut(provider) else {
             // Not configured (the built-in mock): nothing to count.
@@ -264,7 +328,7 @@ impl Limiter {
                 }),
             });
         }
-        if let Some((reason, until)) = gate.hold(estimate) {
+        if let Some((reason, until)) = gate.hold(estimate, share) {
             if gate.announced.len() >= MAX_ANNOUNCED {
                 gate.announced.clear();
             }
@@ -327,7 +391,8 @@ impl Limiter {
             .then(|| (low, until - now))
     }
 
-    /// After a 429: no request to `provider` starts for `wait`.
+    /// After a 429: no request to `provider` starts for `wait` (here, and on
+    /// a shared queue, through its cool-down record, at every runner).
     pub fn cool_down(&self, provider: &str, wait: Duration) {
         let until = Instant::now() + wait;
         let mut gates = self.lock();

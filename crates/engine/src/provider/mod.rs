@@ -40,7 +40,7 @@ pub use settings::{
 pub(crate) use http::{ItemResult, Polled};
 pub(crate) use registry::Registry;
 
-pub(crate) use limits::{estimate_tokens, Admission, Limiter, Permit, LOWERED_FOR};
+pub(crate) use limits::{estimate_tokens, Admission, Limiter, Permit, Share, LOWERED_FOR};
 pub(crate) use tokens::{count_prompt, count_text};
 
 /// The completion budget when a task sets no `max_tokens`: sent where the

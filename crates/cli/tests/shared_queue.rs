@@ -501,3 +501,135 @@ fn a_429_at_one_runner_cools_the_provider_down_for_all_of_them() {
         );
     }
 }
+
+/// A private cluster of its own (scripts/pg.sh), for a test that restarts it.
+struct Cluster {
+    dir: String,
+    url: String,
+}
+
+impl Cluster {
+    fn start() -> Cluster {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+        let out = std::process::Command::new("bash")
+            .arg(format!("{root}/scripts/pg.sh"))
+            .arg("start")
+            .output()
+            .expect("run pg.sh");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        let value = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("export {name}=")))
+                .unwrap()
+                .to_string()
+        };
+        Cluster {
+            dir: value("BATON_PG_DIR"),
+            url: value("BATON_TEST_DATABASE_URL"),
+        }
+    }
+
+    /// `pg_ctl restart -m fast`: every connection is closed.
+    fn restart(&self) {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .max()
+            .unwrap()
+            .join("bin/pg_ctl");
+        let status = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(bin)
+            .args([
+                "-D",
+                &format!("{}/data", self.dir),
+                "-m",
+                "fast",
+                "-w",
+                "restart",
+            ])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+        let _ = std::process::Command::new("bash")
+            .arg(format!("{root}/scripts/pg.sh"))
+            .args(["stop", &self.dir])
+            .status();
+    }
+}
+
+/// A runner survives the database restarting: it says so, keeps the outcomes
+/// of its running attempts, writes them once the database is back, and every
+/// task completes once.
+#[test]
+fn a_runner_survives_the_database_restarting_and_loses_nothing() {
+    let cluster = Cluster::start();
+    let queue = Queue {
+        admin: cluster.url.clone(),
+        name: "postgres".into(),
+        url: cluster.url.clone(),
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt.block_on(FakeServer::start(
+        Reply::text(&["ok"]).delay(Duration::from_millis(300)),
+    ));
+    let baton = Baton::new();
+    queue_tasks(&baton, &queue, &server, 200);
+    let mut running = runner(&baton, &queue, &[]);
+    running.wait_for("some tasks to complete", |log| {
+        count(log, &["attempt finished", "status=completed"]) >= 30
+    });
+    cluster.restart();
+    running.wait_for("the runner to say the database is back", |log| {
+        count(log, &["cannot be written"]) > 0 && count(log, &["can be written again"]) > 0
+    });
+    let mut last = runner(&baton, &queue, &["--exit-when-idle"]);
+    assert!(last.wait_exit().success(), "{}", last.log().join("\n"));
+    drop(running);
+
+    let tasks = tasks_by_prompt(&baton, &queue);
+    assert_eq!(tasks.len(), 200);
+    for (prompt, task) in &tasks {
+        assert_eq!(task["status"], "completed", "{prompt}: {task:#}");
+        let outcomes = outcomes(task);
+        assert_eq!(
+            outcomes.iter().filter(|o| *o == "completed").count(),
+            1,
+            "{prompt}: {outcomes:?}"
+        );
+    }
+    std::mem::forget(queue); // the cluster goes with its directory
+}
+
+/// An unreachable database at start is one sentence, naming no password.
+#[test]
+fn an_unreachable_database_is_one_sentence_without_the_password() {
+    let baton = Baton::new();
+    let url = "postgres://baton:hunter2secret@127.0.0.1:1/baton";
+    for args in [
+        vec!["--database", url, "list"],
+        vec!["--database", url, "run"],
+    ] {
+        let refusal = baton.refuse(&args);
+        assert!(
+            refusal
+                .message
+                .contains("cannot open the shared queue's database"),
+            "{}",
+            refusal.message
+        );
+        assert!(!refusal.message.contains("hunter2"), "{}", refusal.message);
+    }
+}

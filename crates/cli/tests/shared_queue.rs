@@ -633,3 +633,47 @@ fn an_unreachable_database_is_one_sentence_without_the_password() {
         assert!(!refusal.message.contains("hunter2"), "{}", refusal.message);
     }
 }
+
+/// `baton events` on a shared queue follows every runner's events, each
+/// task's in the order they committed.
+#[test]
+fn events_on_a_shared_queue_follow_every_runners_tasks_in_order() {
+    let queue = Queue::new("events");
+    let baton = Baton::new();
+    let mut follower = baton.spawn_stdout(&queue.args(&["events"]));
+    follower.wait_for("the follower to start", |log| {
+        count(log, &["following the shared queue's events"]) > 0
+    });
+    let ids: Vec<String> = (0..5)
+        .map(|i| {
+            baton
+                .ok(&queue.args(&["submit", &format!("hello {i}")]))
+                .trim()
+                .to_string()
+        })
+        .collect();
+    let mut runners: Vec<Running> = (0..2)
+        .map(|_| runner(&baton, &queue, &["--exit-when-idle"]))
+        .collect();
+    for r in &mut runners {
+        assert!(r.wait_exit().success(), "{}", r.log().join("\n"));
+    }
+    follower.wait_for("every task's events", |log| {
+        ids.iter()
+            .all(|id| count(log, &[id.as_str(), "running → completed"]) == 1)
+    });
+    for id in &ids {
+        let changes: Vec<&str> = follower
+            .log()
+            .iter()
+            .filter(|l| l.contains(id.as_str()) && l.contains('→'))
+            .map(|l| l.split("  ").nth(2).unwrap_or(""))
+            .map(|what| what.split("  ").next().unwrap_or(""))
+            .collect();
+        assert_eq!(
+            changes,
+            ["new → queued", "queued → running", "running → completed"],
+            "{id}"
+        );
+    }
+}

@@ -32,10 +32,12 @@ pub async fn run(url: Option<&str>, args: DbArgs) -> Result<(), CliError> {
         })?
         .to_string();
     // Opening migrates (see PgStore::open).
-    let store = tokio::task::spawn_blocking(move || PgStore::open(&url))
-        .await
-        .map_err(|e| CliError::Internal(e.to_string()))?
-        .map_err(|e| CliError::Open(baton_engine::OpenError::Shared(e.to_string())))?;
+    let store = tokio::task::spawn_blocking(move || {
+        PgStore::open_as(&url, baton_engine::DEFAULT_LEASE, false)
+    })
+    .await
+    .map_err(|e| CliError::Internal(e.to_string()))?
+    .map_err(|e| CliError::Open(baton_engine::OpenError::Shared(e.to_string())))?;
     let store = std::sync::Arc::new(store);
     match args.command {
         DbCommand::Migrate => {

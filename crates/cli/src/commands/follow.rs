@@ -1,8 +1,10 @@
 //! Commands that follow a running engine's event stream: `events`, and `wait`
 //! when an engine is already running (it waits on events and polls nothing).
+//! On a shared queue `events` follows the database's outbox itself, as a
+//! client that runs no task.
 
-use super::data_dir;
 use super::engine_run::{summary, Signals};
+use super::{data_dir, shared_queue};
 use crate::args::EventsArgs;
 use crate::error::CliError;
 use crate::output;
@@ -15,6 +17,9 @@ use std::path::Path;
 use std::time::Duration;
 
 pub async fn events(db: &Path, args: EventsArgs) -> Result<(), CliError> {
+    if shared_queue().is_some() {
+        return queue_events(db, args).await;
+    }
     let remote = Remote::discover(data_dir(db))
         .await?
         .ok_or(CliError::NoEngine)?;
@@ -53,6 +58,48 @@ pub async fn events(db: &Path, args: EventsArgs) -> Result<(), CliError> {
         };
         output::emit(&format!("{line}\n"))?;
     }
+}
+
+/// `events` on a shared queue: every runner's events from now on, read from
+/// the database by an engine that runs nothing (see `runner::tail`).
+async fn queue_events(db: &Path, args: EventsArgs) -> Result<(), CliError> {
+    let mut config = super::config(db);
+    config.run_tasks = false;
+    let engine = baton_engine::Engine::open(config).await?;
+    let mut signals = Signals::install()?;
+    let mut events = engine.subscribe();
+    engine.start().await;
+    tracing::info!("following the shared queue's events; stop with Ctrl-C");
+    let result = loop {
+        let event = tokio::select! {
+            _ = signals.next() => break Ok(()),
+            event = events.recv() => event,
+        };
+        let line = match event {
+            Ok(event) => {
+                let json =
+                    serde_json::to_string(&event).map_err(|e| CliError::Internal(e.to_string()))?;
+                if args.json {
+                    json
+                } else {
+                    // Kinds the stream's wire type lacks (deliveries) print as JSON.
+                    match serde_json::from_str::<StreamEvent>(&json) {
+                        Ok(event) => line(&event),
+                        Err(_) => json,
+                    }
+                }
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                "events were missed; `baton list` shows where every task is now".into()
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => break Ok(()),
+        };
+        if let Err(e) = output::emit(&format!("{line}\n")) {
+            break Err(e);
+        }
+    };
+    engine.shutdown().await;
+    result
 }
 
 /// One event for people: time, task, what happened.

@@ -43,7 +43,7 @@ fn shared_queue() -> Option<&'static str> {
     DATABASE_URL.get().map(String::as_str)
 }
 
-fn config(db: &Path) -> EngineConfig {
+pub(crate) fn config(db: &Path) -> EngineConfig {
     let mut config = EngineConfig::new(db);
     config.cache_bytes = CACHE_BYTES
         .get()
@@ -160,9 +160,10 @@ impl Backend {
     /// started); with none, the "in use" error stands.
     async fn connect(db: &Path) -> Result<Backend, CliError> {
         if shared_queue().is_some() {
-            return Ok(Backend::local(
-                open(db, baton_engine::DEFAULT_WORKERS).await?,
-            ));
+            // A command that runs no task is a client: not a runner of the queue.
+            let mut config = config(db);
+            config.run_tasks = false;
+            return Ok(Backend::local(Engine::open(config).await?));
         }
         if let Some(remote) = Remote::discover(data_dir(db)).await? {
             return Ok(Backend::api(remote));

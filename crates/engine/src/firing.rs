@@ -22,6 +22,13 @@ use std::sync::Arc;
 /// month away has millions); past it the rest are counted as "at least".
 const SCAN_LIMIT: usize = 10_000;
 
+/// How long a shared backend keeps the record of a fire time. The record
+/// refuses a second run only to a unit that read the schedule before the
+/// first fire committed; units last seconds (a runner silent past its lease,
+/// 30 s, is presumed gone), so an hour is ample, and keeps the records of an
+/// every-second schedule to 3,600.
+const FIRES_KEPT: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+
 fn require(txn: &impl TaskTxn, id: ScheduleId) -> Result<Schedule, TaskError> {
     txn.schedule(id)?
         .ok_or_else(|| TaskError::ScheduleNotFound(id.to_string()))
@@ -368,6 +375,11 @@ fn create_run(
         let parent = tasks.last().map(|p| p.id);
         let child = base(text, child_name, parent, step + 1);
         tasks.push(lifecycle::chain(txn, ctx, child)?);
+    }
+    if let Some(at) = fire_at {
+        // A manual run is no fire time: only fires are recorded, so run now
+        // never collides with one.
+        txn.record_fire(s.id, at, tasks[0].id, now - FIRES_KEPT)?;
     }
     s.runs += 1;
     s.last_fired_at = Some(ctx.now);

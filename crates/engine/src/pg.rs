@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
 /// The schema version this code writes; a database at a newer one is refused.
-pub const PG_SCHEMA_VERSION: i32 = 5;
+pub const PG_SCHEMA_VERSION: i32 = 6;
 
 /// Taken (as a transaction-level advisory lock) while migrating, so runners
 /// starting at once migrate one at a time.
@@ -117,6 +117,17 @@ fn migrations() -> Vec<String> {
          CREATE INDEX baton_tasks_group ON baton_tasks (group_id, group_row)
              WHERE group_row IS NOT NULL;"
             .to_string(),
+        // One row per fire time a schedule fired, written with the run: the
+        // primary key refuses a second run for one fire time (`record_fire`).
+        "CREATE TABLE baton_schedule_fires (
+             schedule_id uuid NOT NULL,
+             fire_at timestamptz NOT NULL,
+             -- the run's first task
+             task_id uuid NOT NULL,
+             PRIMARY KEY (schedule_id, fire_at)
+         );
+         CREATE INDEX baton_schedule_fires_age ON baton_schedule_fires (fire_at);"
+            .to_string(),
     ]
 }
 
@@ -161,8 +172,16 @@ impl std::fmt::Debug for PgStore {
 }
 
 fn db(e: postgres::Error) -> TaskError {
-    // postgres::Error's text names the failure, never the connection string.
-    TaskError::Storage(format!("database: {e}"))
+    // postgres::Error's text names the failure, never the connection string;
+    // the server's own message (a deadlock, a constraint) is in its source.
+    match e.as_db_error() {
+        Some(server) => TaskError::Storage(format!(
+            "database: {} ({})",
+            server.message(),
+            server.code().code()
+        )),
+        None => TaskError::Storage(format!("database: {e}")),
+    }
 }
 
 fn uuid_of(id: TaskId) -> Uuid {
@@ -316,6 +335,11 @@ impl PgStore {
 /// Applies the migrations the database lacks, under an advisory lock, in one
 /// transaction; refuses a schema newer than this code knows.
 fn migrate(client: &mut Client) -> Result<(), TaskError> {
+    migrate_to(client, PG_SCHEMA_VERSION)
+}
+
+/// [`migrate`], up to `target` (tests make databases of older versions).
+fn migrate_to(client: &mut Client, target: i32) -> Result<(), TaskError> {
     let mut txn = client.transaction().map_err(db)?;
     txn.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .map_err(db)?;
@@ -333,7 +357,7 @@ fn migrate(client: &mut Client) -> Result<(), TaskError> {
     }
     for (i, sql) in migrations().iter().enumerate() {
         let version = i as i32 + 1;
-        if version > current {
+        if version > current && version <= target {
             txn.batch_execute(sql).map_err(db)?;
             txn.execute(
                 "INSERT INTO baton_schema (version) VALUES ($1)",
@@ -385,6 +409,44 @@ impl PgTxn<'_> {
         params: &[&(dyn postgres::types::ToSql + Sync)],
     ) -> Result<u64, TaskError> {
         self.client.borrow_mut().execute(sql, params).map_err(db)
+    }
+}
+
+/// When to look again at a due schedule another unit held: a runner firing it
+/// commits within moments; a unit ending one of its runs does not fire it.
+const HELD_SCHEDULE_RETRY: chrono::TimeDelta = chrono::TimeDelta::milliseconds(250);
+
+/// [`TaskTxn::record_fire`]: the primary key (schedule, fire time) refuses a
+/// second run. A plain `INSERT`, so a duplicate also aborts the transaction in
+/// PostgreSQL: nothing of the unit can be committed after it.
+fn record_fire(
+    txn: &PgTxn<'_>,
+    schedule: ScheduleId,
+    fire_at: DateTime<Utc>,
+    task: TaskId,
+    forget_before: DateTime<Utc>,
+) -> Result<(), TaskError> {
+    // Bounded, and rows another pruner holds are skipped, as for keys.
+    txn.execute(
+        "DELETE FROM baton_schedule_fires WHERE (schedule_id, fire_at) IN (
+             SELECT schedule_id, fire_at FROM baton_schedule_fires WHERE fire_at < $1
+             ORDER BY fire_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        &[&forget_before, &(PRUNE_BATCH as i64)],
+    )?;
+    let inserted = txn.client.borrow_mut().execute(
+        "INSERT INTO baton_schedule_fires (schedule_id, fire_at, task_id) VALUES ($1, $2, $3)",
+        &[&schedule_uuid(schedule), &fire_at, &uuid_of(task)],
+    );
+    match inserted {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) => {
+            Err(TaskError::Storage(format!(
+                "schedule {schedule} already fired for {}: a second run for one fire time \
+                 is refused",
+                fire_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+            )))
+        }
+        Err(e) => Err(db(e)),
     }
 }
 
@@ -580,20 +642,52 @@ impl TaskTxn for PgTxn<'_> {
         Ok(())
     }
 
+    /// Due schedules are claimed like tasks: locked for this unit, and those
+    /// another unit holds skipped (it is firing them, or ending one of their
+    /// runs). A row locked and committed by another unit between this
+    /// statement's snapshot and its lock is re-read by PostgreSQL (READ
+    /// COMMITTED's re-check of the WHERE clause on the newest version): that
+    /// fire moved `next_fire_at` past `now`, so the row no longer matches. And
+    /// `fire` reads the schedule again under the lock, computing fire times
+    /// from the `next_fire_at` committed last, so a fire time is never seen
+    /// twice; `record_fire` refuses it if it were.
     fn schedules_due_by(
         &self,
         now: DateTime<Utc>,
     ) -> Result<(Vec<ScheduleId>, Option<DateTime<Utc>>), TaskError> {
         let due = self.query(
-            "SELECT id FROM baton_schedules WHERE next_fire_at <= $1 ORDER BY next_fire_at, id",
+            "SELECT id FROM baton_schedules WHERE next_fire_at <= $1 ORDER BY next_fire_at, id
+             FOR UPDATE SKIP LOCKED",
             &[&now],
         )?;
-        let next = self.query(
-            "SELECT min(next_fire_at) FROM baton_schedules WHERE next_fire_at > $1",
-            &[&now],
+        let ids: Vec<ScheduleId> = due.iter().map(schedule_id).collect();
+        let claimed: Vec<Uuid> = ids.iter().map(|id| schedule_uuid(*id)).collect();
+        // The earliest other schedule: one skipped above is still due, and is
+        // looked at again shortly in case its holder was not firing it.
+        let row = self.query(
+            "SELECT min(next_fire_at) FILTER (WHERE next_fire_at > $1),
+                    coalesce(bool_or(next_fire_at <= $1), false)
+             FROM baton_schedules WHERE next_fire_at IS NOT NULL AND id <> ALL ($2)",
+            &[&now, &claimed],
         )?;
-        let ids = due.iter().map(schedule_id).collect();
-        Ok((ids, next.first().and_then(|row| row.get(0))))
+        let (later, held): (Option<DateTime<Utc>>, bool) =
+            row.first().map_or((None, false), |r| (r.get(0), r.get(1)));
+        let again = held.then(|| now + HELD_SCHEDULE_RETRY);
+        let next = match (later, again) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Ok((ids, next))
+    }
+
+    fn record_fire(
+        &mut self,
+        schedule: ScheduleId,
+        fire_at: DateTime<Utc>,
+        task: TaskId,
+        forget_before: DateTime<Utc>,
+    ) -> Result<(), TaskError> {
+        record_fire(self, schedule, fire_at, task, forget_before)
     }
 
     fn idempotency_key(&self, key: &str) -> Result<Option<KeyRecord>, TaskError> {
@@ -1080,6 +1174,201 @@ mod tests {
                 Some(AttemptOutcome::Interrupted),
                 Some(AttemptOutcome::Completed)
             ]
+        );
+    }
+
+    /// A schedule firing every minute whose every fire starts a run (its
+    /// runs are never claimed in these tests).
+    fn every_minute() -> Schedule {
+        let mut s = Schedule::sample("every minute", "* * * * *");
+        s.overlap = crate::schedule::OverlapPolicy::Cancel;
+        s
+    }
+
+    /// The schedule `id` as stored, read outside any unit.
+    fn stored_schedule(store: &PgStore, id: ScheduleId) -> Schedule {
+        let all = store.schedules().unwrap();
+        all.into_iter().find(|s| s.id == id).unwrap()
+    }
+
+    /// The fire records of `id`: (fire time, the run's first task).
+    fn fire_records(place: &PgPlace, id: ScheduleId) -> Vec<(DateTime<Utc>, TaskId)> {
+        let mut sql = place.config.connect(NoTls).unwrap();
+        sql.query(
+            "SELECT fire_at, task_id FROM baton_schedule_fires WHERE schedule_id = $1
+             ORDER BY fire_at",
+            &[&schedule_uuid(id)],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), TaskId::from_u128(r.get::<_, Uuid>(1).as_u128())))
+        .collect()
+    }
+
+    #[test]
+    fn a_second_run_for_one_fire_time_is_refused_even_past_the_lock_and_nothing_of_it_is_stored() {
+        use crate::firing::tests::{at, unit};
+        use crate::firing::{add, fire_due};
+
+        let place = PgPlace::new();
+        let store = PgStore::connect(place.config.clone()).unwrap();
+        let added = unit(&store, at("10:00:30"), true, |txn, ctx| {
+            add(txn, ctx, every_minute()).unwrap()
+        });
+        let before = stored_schedule(&store, added.id);
+        unit(&store, at("10:01:05"), true, |txn, ctx| {
+            fire_due(txn, ctx).unwrap()
+        });
+        let tasks = store.all().unwrap();
+        assert_eq!(tasks.len(), 1);
+        assert_eq!(
+            fire_records(&place, added.id),
+            vec![(at("10:01:00"), tasks[0].id)],
+            "the fire is recorded with its run"
+        );
+
+        // A runner that read the schedule before that fire committed, as if
+        // the row lock had a hole: its record still says 10:01 is due.
+        let err = unit(&store, at("10:01:06"), false, |txn, ctx| {
+            txn.put_schedule(None, &before).unwrap();
+            fire_due(txn, ctx).unwrap_err()
+        });
+        assert!(
+            matches!(&err, TaskError::Storage(m)
+                if m.contains("already fired for 2026-01-05T10:01:00Z")),
+            "{err}"
+        );
+        // Refused by the database too: the unit cannot write anything more.
+        {
+            let unit_of_work = store.begin().unwrap();
+            let mut txn = unit_of_work.txn();
+            let first = tasks[0].id;
+            txn.record_fire(added.id, at("10:01:00"), first, at("09:00:00"))
+                .unwrap_err();
+            let after = txn.put_schedule(None, &before);
+            assert!(after.is_err(), "the transaction is aborted after a refusal");
+        }
+
+        assert_eq!(store.all().unwrap(), tasks, "no second run was stored");
+        assert_eq!(
+            stored_schedule(&store, added.id).next_fire_at,
+            Some(at("10:02:00"))
+        );
+        assert_eq!(fire_records(&place, added.id).len(), 1);
+    }
+
+    #[test]
+    fn a_manual_run_at_a_fire_time_is_no_fire_and_both_runs_start() {
+        use crate::firing::tests::{at, unit};
+        use crate::firing::{add, fire_due, run_now};
+
+        let place = PgPlace::new();
+        let store = PgStore::connect(place.config.clone()).unwrap();
+        let added = unit(&store, at("10:00:30"), true, |txn, ctx| {
+            add(txn, ctx, every_minute()).unwrap()
+        });
+        let manual = unit(&store, at("10:01:00"), true, |txn, ctx| {
+            run_now(txn, ctx, added.id).unwrap()
+        });
+        unit(&store, at("10:01:00"), true, |txn, ctx| {
+            fire_due(txn, ctx).unwrap()
+        });
+        let tasks = store.all().unwrap();
+        assert_eq!(tasks.len(), 2, "the manual run and the 10:01 fire");
+        assert_eq!(stored_schedule(&store, added.id).runs, 2);
+        let records = fire_records(&place, added.id);
+        assert_eq!(records.len(), 1, "only the fire is recorded");
+        assert_eq!(records[0].0, at("10:01:00"));
+        assert_ne!(records[0].1, manual[0].id);
+    }
+
+    #[test]
+    fn fire_records_past_an_hour_are_forgotten_in_bounded_batches() {
+        use crate::firing::tests::{at, unit};
+        use crate::firing::{add, fire_due};
+
+        let place = PgPlace::new();
+        let store = PgStore::connect(place.config.clone()).unwrap();
+        let added = unit(&store, at("10:00:30"), true, |txn, ctx| {
+            add(txn, ctx, every_minute()).unwrap()
+        });
+        // Old records of another (removed) schedule, and one within the hour.
+        let gone = ScheduleId::new();
+        let mut sql = place.config.connect(NoTls).unwrap();
+        let old = PRUNE_BATCH as i32 + 10;
+        sql.execute(
+            "INSERT INTO baton_schedule_fires (schedule_id, fire_at, task_id)
+             SELECT $1, $2::timestamptz - make_interval(mins => n), gen_random_uuid()
+             FROM generate_series(1, $3::integer) AS n",
+            &[&schedule_uuid(gone), &at("09:00:00"), &old],
+        )
+        .unwrap();
+        sql.execute(
+            "INSERT INTO baton_schedule_fires (schedule_id, fire_at, task_id)
+             VALUES ($1, $2, gen_random_uuid())",
+            &[&schedule_uuid(gone), &at("09:30:00")],
+        )
+        .unwrap();
+
+        unit(&store, at("10:01:00"), true, |txn, ctx| {
+            fire_due(txn, ctx).unwrap()
+        });
+        let left = fire_records(&place, gone);
+        assert_eq!(
+            left.len(),
+            11,
+            "one batch forgotten: {PRUNE_BATCH} of the {old} older than an hour"
+        );
+        assert!(left.iter().any(|(at_, _)| *at_ == at("09:30:00")));
+        unit(&store, at("10:02:00"), true, |txn, ctx| {
+            fire_due(txn, ctx).unwrap()
+        });
+        assert_eq!(
+            fire_records(&place, gone),
+            vec![left.last().copied().unwrap()]
+        );
+        assert_eq!(fire_records(&place, added.id).len(), 2);
+    }
+
+    #[test]
+    fn a_database_at_version_5_migrates_to_6_and_keeps_its_schedules() {
+        use crate::firing::fire_due;
+        use crate::firing::tests::{at, unit};
+
+        let place = PgPlace::new();
+        let mut sql = place.config.connect(NoTls).unwrap();
+        migrate_to(&mut sql, 5).unwrap();
+        let mut s = Schedule::sample("every minute", "* * * * *");
+        s.next_fire_at = Some(at("10:01:00"));
+        sql.execute(
+            "INSERT INTO baton_schedules (id, name_key, next_fire_at, record)
+             VALUES ($1, $2, $3, $4)",
+            &[
+                &schedule_uuid(s.id),
+                &s.name.to_lowercase(),
+                &s.next_fire_at,
+                &encode("schedule", &s).unwrap(),
+            ],
+        )
+        .unwrap();
+        let version = |sql: &mut Client| -> i32 {
+            sql.query_one("SELECT max(version) FROM baton_schema", &[])
+                .unwrap()
+                .get(0)
+        };
+        assert_eq!(version(&mut sql), 5);
+
+        let store = PgStore::connect(place.config.clone()).unwrap();
+        assert_eq!(version(&mut sql), 6);
+        assert_eq!(store.schedules().unwrap(), vec![s.clone()]);
+        unit(&store, at("10:01:02"), true, |txn, ctx| {
+            fire_due(txn, ctx).unwrap()
+        });
+        let tasks = store.all().unwrap();
+        assert_eq!(tasks.len(), 1);
+        assert_eq!(
+            fire_records(&place, s.id),
+            vec![(at("10:01:00"), tasks[0].id)]
         );
     }
 

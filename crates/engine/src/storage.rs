@@ -23,7 +23,9 @@
 //! - counts: redb's store keeps per-state counts as deltas rewritten at commit,
 //!   one hot row under many writers;
 //! - schedules fire in the writer of the one process ([`TaskTxn::schedules_due_by`]
-//!   with the local clock); wake-ups, events and aborts are in-process
+//!   with the local clock): a shared backend claims the due schedules (skipping
+//!   those another unit fires) and keeps a unique record of each fire time
+//!   ([`TaskTxn::record_fire`]); wake-ups, events and aborts are in-process
 //!   (`shared`, `events`), not part of this interface.
 
 use crate::budget::Budget;
@@ -86,10 +88,30 @@ pub(crate) trait TaskTxn {
     fn remove_schedule(&mut self, old: &Schedule) -> Result<(), TaskError>;
 
     /// Enabled schedules due at or before `now`, and the next fire time after.
+    /// A shared backend locks the schedules it answers for the unit and skips
+    /// those another unit holds (that unit fires them, or is ending one of their
+    /// runs); the next time then says when to look again.
     fn schedules_due_by(
         &self,
         now: DateTime<Utc>,
     ) -> Result<(Vec<ScheduleId>, Option<DateTime<Utc>>), TaskError>;
+
+    /// Records, in the fire's unit, that `schedule` fired for `fire_at` (a fire
+    /// time, never a manual run) and that `task` is its run's first task, and
+    /// forgets (a bounded number of) records of fire times before
+    /// `forget_before`. A fire time already recorded is refused with a storage
+    /// error, which aborts the unit: one fire time never creates two runs, even
+    /// if two runners both read the schedule as due. redb needs no record: its
+    /// one writer reads and moves `next_fire_at` in serial transactions.
+    fn record_fire(
+        &mut self,
+        _schedule: ScheduleId,
+        _fire_at: DateTime<Utc>,
+        _task: TaskId,
+        _forget_before: DateTime<Utc>,
+    ) -> Result<(), TaskError> {
+        Ok(())
+    }
 
     fn idempotency_key(&self, key: &str) -> Result<Option<KeyRecord>, TaskError>;
 

@@ -52,6 +52,11 @@ macro_rules! conformance_suite {
             fn runners_at_once_fire_each_schedule_once_per_fire_time() {
                 firing::runners_at_once_fire_each_schedule_once_per_fire_time::<$backend>();
             }
+
+            #[test]
+            fn firing_and_ending_runs_at_once_never_deadlock() {
+                firing::firing_and_ending_runs_at_once_never_deadlock::<$backend>();
+            }
         }
     };
     ($name:ident, $backend:ty) => {

@@ -387,10 +387,13 @@ fn create_run(
     Ok(tasks)
 }
 
-/// True while a task of the schedule's latest fire is not terminal.
+/// True while a task of the schedule's latest fire is not terminal. Read
+/// without locking the tasks: the unit holds the schedule, and every task's
+/// ending takes the schedule too (`run_ended`), so the last of them to commit
+/// sees the others ended.
 fn run_active(txn: &impl TaskTxn, s: &Schedule) -> Result<bool, TaskError> {
     for id in &s.active_run {
-        if txn.get(*id)?.is_some_and(|t| !t.status.is_terminal()) {
+        if txn.status(*id)?.is_some_and(|status| !status.is_terminal()) {
             return Ok(true);
         }
     }

@@ -38,6 +38,33 @@ pub(crate) fn unit<S: Storage, T>(
     out
 }
 
+/// Runs `f` at `now` in one unit held open `hold` after it (not a wait for
+/// anything: its locks stay held while other runners look), committed when
+/// `f` succeeds and rolled back when it fails, as a writer's batch.
+fn held_unit<S: Storage, T>(
+    store: &S,
+    now: DateTime<Utc>,
+    hold: std::time::Duration,
+    f: impl FnOnce(&mut <S::Unit as UnitOfWork>::Txn<'_>, &mut Ctx) -> Result<T, TaskError>,
+) -> Result<T, TaskError> {
+    let mut rng = StdRng::seed_from_u64(7);
+    let work = store.begin()?;
+    let mut txn = work.txn();
+    let mut ctx = Ctx {
+        now,
+        backoff: Backoff::default(),
+        rng: &mut rng,
+        events: &mut Vec::new(),
+        schedules: &mut Vec::new(),
+    };
+    let out = f(&mut txn, &mut ctx);
+    std::thread::sleep(hold);
+    drop(txn);
+    let out = out?;
+    work.commit()?;
+    Ok(out)
+}
+
 /// The tasks stored for the schedule `id`.
 fn fired(store: &impl Storage, id: ScheduleId) -> Vec<Task> {
     let all = store.all().unwrap();
@@ -142,30 +169,15 @@ where
                         let asked = rng
                             .random_ratio(1, 10)
                             .then(|| ids[rng.random_range(0..ids.len())]);
-                        let work = store.begin().unwrap();
-                        let mut txn = work.txn();
-                        let mut unit_rng = StdRng::seed_from_u64(7);
-                        let mut ctx = Ctx {
-                            now,
-                            backoff: Backoff::default(),
-                            rng: &mut unit_rng,
-                            events: &mut Vec::new(),
-                            schedules: &mut Vec::new(),
-                        };
-                        let result = asked
-                            .map_or(Ok(()), |id| run_now(&mut txn, &mut ctx, id).map(drop))
-                            .and_then(|()| fire_due(&mut txn, &mut ctx));
-                        // Not a wait for anything: the unit stays open (its
-                        // locks held) while the other runners look.
-                        std::thread::sleep(hold);
-                        drop(txn);
-                        match result {
-                            Ok(_) => {
-                                work.commit().unwrap();
-                                manual += usize::from(asked.is_some());
+                        let result = held_unit(&store, now, hold, |txn, ctx| {
+                            if let Some(id) = asked {
+                                run_now(txn, ctx, id)?;
                             }
-                            // Rolled back, as a writer's failed batch; the next
-                            // look does it again.
+                            fire_due(txn, ctx)
+                        });
+                        match result {
+                            Ok(_) => manual += usize::from(asked.is_some()),
+                            // The next look does it again.
                             Err(e) => refused.push(e),
                         }
                         clock.fetch_add(rng.random_range(0..300), SeqCst);
@@ -223,4 +235,95 @@ where
     // The fire record is the second line: the row locks alone kept the runners
     // apart, so no unit was refused (nor deadlocked).
     assert!(refused.is_empty(), "units refused: {refused:?}");
+}
+
+/// Two runners each fire every-second schedules (a run queued behind the
+/// active one) and work their runs, with follow-ups, in their own units:
+/// a fire locks its schedule and then looks at the run's tasks, while the end
+/// of a run locks its task and then its schedule (to start the queued fire).
+/// No unit fails (a deadlock between the two would abort one), and no fire
+/// time has two runs.
+pub(crate) fn firing_and_ending_runs_at_once_never_deadlock<B>()
+where
+    B: Backend,
+    B::Place: Sync,
+{
+    use crate::lifecycle::tests::completed;
+    use crate::lifecycle::{claim, finish, promote_due};
+    use std::sync::atomic::{AtomicI64, Ordering::SeqCst};
+    const SECONDS: i64 = 30;
+    let start = at("10:00:00.500");
+    let place = B::place();
+    let setup = B::open(&place);
+    let ids: Vec<ScheduleId> = (0..3)
+        .map(|i| {
+            let mut s = Schedule::sample(&format!("every second {i}"), "* * * * * *");
+            s.overlap = OverlapPolicy::Queue;
+            s.template.follow_ups = vec!["and then".into()];
+            unit(&setup, start, true, |txn, ctx| add(txn, ctx, s).unwrap()).id
+        })
+        .collect();
+    drop(setup);
+
+    let clock = AtomicI64::new(0);
+    let failed: Vec<TaskError> = std::thread::scope(|scope| {
+        let runners: Vec<_> = (0..2u64)
+            .map(|r| {
+                let (place, clock) = (&place, &clock);
+                scope.spawn(move || {
+                    let store = B::open(place);
+                    let mut rng = StdRng::seed_from_u64(r);
+                    let mut failed = Vec::new();
+                    let mut hold = || std::time::Duration::from_micros(rng.random_range(0..1_000));
+                    while clock.load(SeqCst) <= SECONDS * 1000 {
+                        let now = start + chrono::TimeDelta::milliseconds(clock.load(SeqCst));
+                        // As the writer's promotion: fire, promote, claim. (A
+                        // queued fire another runner started for a time past
+                        // this runner's clock waits as scheduled.)
+                        let claimed = held_unit(&store, now, hold(), |txn, ctx| {
+                            fire_due(txn, ctx)?;
+                            promote_due(txn, ctx)?;
+                            claim(txn, ctx, 2)
+                        });
+                        let claimed = match claimed {
+                            Ok(claimed) => claimed,
+                            Err(e) => {
+                                failed.push(e);
+                                continue;
+                            }
+                        };
+                        for task in claimed {
+                            let outcome = completed(task.id, task.attempts);
+                            if let Err(e) =
+                                held_unit(&store, now, hold(), |txn, ctx| finish(txn, ctx, outcome))
+                            {
+                                failed.push(e);
+                            }
+                        }
+                        clock.fetch_add(100, SeqCst);
+                    }
+                    failed
+                })
+            })
+            .collect();
+        runners
+            .into_iter()
+            .flat_map(|r| r.join().unwrap())
+            .collect()
+    });
+    assert!(failed.is_empty(), "units failed: {failed:?}");
+
+    let store = B::open(&place);
+    for id in &ids {
+        let mut fires: Vec<DateTime<Utc>> = fired(&store, *id)
+            .iter()
+            .filter(|t| t.parent_task_id.is_none())
+            .filter_map(|t| t.scheduled_for)
+            .collect();
+        let runs = fires.len();
+        fires.sort();
+        fires.dedup();
+        assert_eq!(fires.len(), runs, "one run per fire time");
+        assert!(runs > 10, "the schedule kept firing: {runs} runs");
+    }
 }

@@ -228,6 +228,14 @@ fn record<T: serde::de::DeserializeOwned>(
     Ok(records(what, rows)?.pop())
 }
 
+/// The state a `status` column holds.
+fn state_of_code(code: i16) -> Result<TaskState, TaskError> {
+    TaskState::ALL
+        .into_iter()
+        .find(|s| i16::from(s.code()) == code)
+        .ok_or_else(|| TaskError::Storage(format!("unknown task status code {code}")))
+}
+
 /// A task's children, oldest first (in a unit and in a read alike).
 const CHILDREN: &str = "SELECT id FROM baton_tasks WHERE parent_id = $1 ORDER BY id";
 
@@ -412,9 +420,24 @@ impl PgTxn<'_> {
     }
 }
 
-/// When to look again at a due schedule another unit held: a runner firing it
-/// commits within moments; a unit ending one of its runs does not fire it.
-const HELD_SCHEDULE_RETRY: chrono::TimeDelta = chrono::TimeDelta::milliseconds(250);
+/// When to look again at a due row (a schedule, a scheduled task) another unit
+/// held: a runner firing or promoting it commits within moments; a unit that
+/// held it for another reason (ending one of a schedule's runs) does not.
+const HELD_RETRY: chrono::TimeDelta = chrono::TimeDelta::milliseconds(250);
+
+/// The next time to look: the earliest `later` due time, or shortly when a due
+/// row was `held` by another unit.
+fn later_or_again(
+    later: Option<DateTime<Utc>>,
+    held: bool,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let again = held.then(|| now + HELD_RETRY);
+    match (later, again) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
 
 /// [`TaskTxn::record_fire`]: the primary key (schedule, fire time) refuses a
 /// second run. A plain `INSERT`, so a duplicate also aborts the transaction in
@@ -482,6 +505,16 @@ impl TaskTxn for PgTxn<'_> {
         record("task", &rows)
     }
 
+    fn status(&self, id: TaskId) -> Result<Option<TaskState>, TaskError> {
+        // No lock: see the trait (a fire and a run's end take the schedule
+        // and the task in opposite orders).
+        let rows = self.query(
+            "SELECT status FROM baton_tasks WHERE id = $1",
+            &[&uuid_of(id)],
+        )?;
+        rows.first().map(|r| state_of_code(r.get(0))).transpose()
+    }
+
     fn put(&mut self, old: Option<&Task>, new: &Task) -> Result<(), TaskError> {
         let record = encode("task", new)?;
         let status = i16::from(new.status.code());
@@ -544,16 +577,26 @@ impl TaskTxn for PgTxn<'_> {
         &self,
         now: DateTime<Utc>,
     ) -> Result<(Vec<TaskId>, Option<DateTime<Utc>>), TaskError> {
+        // Claimed like the queue and due schedules: two runners promoting at
+        // once never both take a task (the second would find it queued, or
+        // already claimed and ended, and refuse the move as a conflict). A row
+        // another unit changed meanwhile is re-checked on its newest version.
         let scheduled = i16::from(TaskState::Scheduled.code());
         let due = self.query(
-            "SELECT id FROM baton_tasks WHERE status = $1 AND due_at <= $2 ORDER BY due_at, id",
+            "SELECT id FROM baton_tasks WHERE status = $1 AND due_at <= $2 ORDER BY due_at, id
+             FOR UPDATE SKIP LOCKED",
             &[&scheduled, &now],
         )?;
-        let next = self.query(
-            "SELECT min(due_at) FROM baton_tasks WHERE status = $1 AND due_at > $2",
-            &[&scheduled, &now],
+        let claimed: Vec<Uuid> = due.iter().map(|r| r.get(0)).collect();
+        let row = self.query(
+            "SELECT min(due_at) FILTER (WHERE due_at > $2),
+                    coalesce(bool_or(due_at <= $2), false)
+             FROM baton_tasks WHERE status = $1 AND id <> ALL ($3)",
+            &[&scheduled, &now, &claimed],
         )?;
-        let next = next.first().and_then(|row| row.get(0));
+        let next = row
+            .first()
+            .and_then(|r| later_or_again(r.get(0), r.get(1), now));
         Ok((due.iter().map(task_id).collect(), next))
     }
 
@@ -670,13 +713,9 @@ impl TaskTxn for PgTxn<'_> {
              FROM baton_schedules WHERE next_fire_at IS NOT NULL AND id <> ALL ($2)",
             &[&now, &claimed],
         )?;
-        let (later, held): (Option<DateTime<Utc>>, bool) =
-            row.first().map_or((None, false), |r| (r.get(0), r.get(1)));
-        let again = held.then(|| now + HELD_SCHEDULE_RETRY);
-        let next = match (later, again) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let next = row
+            .first()
+            .and_then(|r| later_or_again(r.get(0), r.get(1), now));
         Ok((ids, next))
     }
 
@@ -876,15 +915,8 @@ impl Storage for PgStore {
                 .map_err(db)?;
             let mut counts = StatusCounts::default();
             for row in rows {
-                let code: i16 = row.get(0);
                 let n: i64 = row.get(1);
-                let state = TaskState::ALL
-                    .into_iter()
-                    .find(|s| i16::from(s.code()) == code)
-                    .ok_or_else(|| {
-                        TaskError::Storage(format!("unknown task status code {code}"))
-                    })?;
-                counts.set(state, n as u64);
+                counts.set(state_of_code(row.get(0))?, n as u64);
             }
             Ok(counts)
         })

@@ -34,6 +34,7 @@ use crate::error::TaskError;
 use crate::group::{Group, GroupId};
 use crate::provider::ProviderSettings;
 use crate::schedule::{Schedule, ScheduleId};
+use crate::state::TaskState;
 use crate::store::{KeyRecord, ListQuery, StatusCounts};
 use crate::task::{Task, TaskId};
 use chrono::{DateTime, Utc};
@@ -44,6 +45,15 @@ pub(crate) trait TaskTxn {
 
     fn require(&self, id: TaskId) -> Result<Task, TaskError> {
         self.get(id)?.ok_or(TaskError::NotFound(id))
+    }
+
+    /// A task's state, without taking it for this unit (a shared backend
+    /// takes no row lock): for checks that write nothing to the task. A fire
+    /// holds its schedule and then looks at the run's tasks, while a task's
+    /// ending holds the task and then takes its schedule; locking here would
+    /// deadlock the two.
+    fn status(&self, id: TaskId) -> Result<Option<TaskState>, TaskError> {
+        Ok(self.get(id)?.map(|t| t.status))
     }
 
     /// Writes `new`, replacing `old` (which must be what is stored now, or `None`

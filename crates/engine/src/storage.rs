@@ -66,7 +66,8 @@ pub(crate) trait TaskTxn {
     fn queue_head(&self, limit: usize) -> Result<Vec<TaskId>, TaskError>;
 
     /// Scheduled tasks due at or before `now`, in due order, and the due time of
-    /// the first one after.
+    /// the first one after. A shared backend locks the tasks it answers and
+    /// skips those another unit holds, as for [`TaskTxn::queue_head`].
     fn due_by(&self, now: DateTime<Utc>)
         -> Result<(Vec<TaskId>, Option<DateTime<Utc>>), TaskError>;
 

@@ -1405,6 +1405,70 @@ mod tests {
     }
 
     #[test]
+    fn a_due_schedule_another_unit_holds_is_skipped_and_looked_at_again_shortly() {
+        use crate::firing::add;
+        use crate::firing::tests::{at, unit};
+
+        let place = PgPlace::new();
+        let store = PgStore::connect(place.config.clone()).unwrap();
+        let first = unit(&store, at("10:00:30"), true, |txn, ctx| {
+            add(txn, ctx, every_minute()).unwrap()
+        });
+        let mut later = every_minute();
+        later.name = "every five minutes".into();
+        later.cron = "*/5 * * * *".into();
+        unit(&store, at("10:00:30"), true, |txn, ctx| {
+            add(txn, ctx, later).unwrap()
+        });
+
+        let now = at("10:01:00");
+        let holder = store.begin().unwrap();
+        let (held, next) = holder.txn().schedules_due_by(now).unwrap();
+        assert_eq!(held, vec![first.id]);
+        assert_eq!(next, Some(at("10:05:00")));
+        let other = store.begin().unwrap();
+        let (due, next) = other.txn().schedules_due_by(now).unwrap();
+        assert!(due.is_empty(), "the schedule another unit holds is skipped");
+        assert_eq!(
+            next,
+            Some(now + HELD_RETRY),
+            "looked at again shortly, not at the next fire time"
+        );
+        drop(holder);
+        let (due, _) = other.txn().schedules_due_by(now).unwrap();
+        assert_eq!(due, vec![first.id], "released by the holder's rollback");
+    }
+
+    #[test]
+    fn two_units_promoting_at_once_never_take_the_same_task() {
+        let place = PgPlace::new();
+        let store = PgStore::connect(place.config.clone()).unwrap();
+        let now = crate::firing::tests::at("10:00:00");
+        let unit = store.begin().unwrap();
+        for minutes in [-2, -1, 10] {
+            let mut task = sample();
+            task.status = TaskState::Scheduled;
+            task.scheduled_for = Some(now + chrono::TimeDelta::minutes(minutes));
+            unit.txn().put(None, &task).unwrap();
+        }
+        unit.commit().unwrap();
+
+        let first = store.begin().unwrap();
+        let second = store.begin().unwrap();
+        let (a, next_a) = first.txn().due_by(now).unwrap();
+        assert_eq!(a.len(), 2);
+        assert_eq!(next_a, Some(now + chrono::TimeDelta::minutes(10)));
+        let (b, next_b) = second.txn().due_by(now).unwrap();
+        assert!(
+            b.is_empty(),
+            "the second promoter skips the rows the first holds"
+        );
+        assert_eq!(next_b, Some(now + HELD_RETRY));
+        drop(first);
+        assert_eq!(second.txn().due_by(now).unwrap().0, a);
+    }
+
+    #[test]
     fn two_units_claiming_at_once_never_take_the_same_task() {
         let place = PgPlace::new();
         let store = PgStore::connect(place.config.clone()).unwrap();

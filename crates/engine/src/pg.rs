@@ -588,10 +588,12 @@ impl TaskTxn for PgTxn<'_> {
             &[&scheduled, &now],
         )?;
         let claimed: Vec<Uuid> = due.iter().map(|r| r.get(0)).collect();
+        // Each part read from the due index: the first due time after now,
+        // and whether a due task was left (held by another unit).
         let row = self.query(
-            "SELECT min(due_at) FILTER (WHERE due_at > $2),
-                    coalesce(bool_or(due_at <= $2), false)
-             FROM baton_tasks WHERE status = $1 AND id <> ALL ($3)",
+            "SELECT (SELECT min(due_at) FROM baton_tasks WHERE status = $1 AND due_at > $2),
+                    EXISTS (SELECT 1 FROM baton_tasks
+                            WHERE status = $1 AND due_at <= $2 AND id <> ALL ($3))",
             &[&scheduled, &now, &claimed],
         )?;
         let next = row
@@ -705,12 +707,12 @@ impl TaskTxn for PgTxn<'_> {
         )?;
         let ids: Vec<ScheduleId> = due.iter().map(schedule_id).collect();
         let claimed: Vec<Uuid> = ids.iter().map(|id| schedule_uuid(*id)).collect();
-        // The earliest other schedule: one skipped above is still due, and is
-        // looked at again shortly in case its holder was not firing it.
+        // The next fire time after now; or sooner, when a due schedule was
+        // skipped above: its holder may not be firing it.
         let row = self.query(
-            "SELECT min(next_fire_at) FILTER (WHERE next_fire_at > $1),
-                    coalesce(bool_or(next_fire_at <= $1), false)
-             FROM baton_schedules WHERE next_fire_at IS NOT NULL AND id <> ALL ($2)",
+            "SELECT (SELECT min(next_fire_at) FROM baton_schedules WHERE next_fire_at > $1),
+                    EXISTS (SELECT 1 FROM baton_schedules
+                            WHERE next_fire_at <= $1 AND id <> ALL ($2))",
             &[&now, &claimed],
         )?;
         let next = row

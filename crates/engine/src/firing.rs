@@ -275,6 +275,11 @@ fn fire(txn: &mut impl TaskTxn, ctx: &mut Ctx, id: ScheduleId) -> Result<Schedul
                     record_skip(&mut s, SkipReason::Overlap, over, false, now);
                 }
                 OverlapPolicy::Cancel => {
+                    if txn.held_elsewhere(&s.active_run)? {
+                        // Another runner is ending the run (and takes the
+                        // schedule next): fired at the next look, nothing written.
+                        return Ok(old);
+                    }
                     // Cancelling may end the run and start a queued fire (if the
                     // policy was `queue` before): work on the record as it is after.
                     cancel_active(txn, ctx, &s)?;

@@ -238,9 +238,10 @@ where
 }
 
 /// Two runners each fire every-second schedules (a run queued behind the
-/// active one) and work their runs, with follow-ups, in their own units:
-/// a fire locks its schedule and then looks at the run's tasks, while the end
-/// of a run locks its task and then its schedule (to start the queued fire).
+/// active one, or cancelling it) and work their runs, with follow-ups, in
+/// their own units: a fire locks its schedule and then looks at (or cancels)
+/// the run's tasks, while the end of a run locks its task and then its
+/// schedule (to count the run and start the queued fire).
 /// No unit fails (a deadlock between the two would abort one), and no fire
 /// time has two runs.
 pub(crate) fn firing_and_ending_runs_at_once_never_deadlock<B>()
@@ -258,7 +259,12 @@ where
     let ids: Vec<ScheduleId> = (0..3)
         .map(|i| {
             let mut s = Schedule::sample(&format!("every second {i}"), "* * * * * *");
-            s.overlap = OverlapPolicy::Queue;
+            // A cancelling fire takes the run's tasks while holding the schedule.
+            s.overlap = if i == 2 {
+                OverlapPolicy::Cancel
+            } else {
+                OverlapPolicy::Queue
+            };
             s.template.follow_ups = vec!["and then".into()];
             unit(&setup, start, true, |txn, ctx| add(txn, ctx, s).unwrap()).id
         })

@@ -515,6 +515,22 @@ impl TaskTxn for PgTxn<'_> {
         rows.first().map(|r| state_of_code(r.get(0))).transpose()
     }
 
+    fn held_elsewhere(&self, ids: &[TaskId]) -> Result<bool, TaskError> {
+        let ids: Vec<Uuid> = ids.iter().map(|id| uuid_of(*id)).collect();
+        let locked = self.query(
+            "SELECT id FROM baton_tasks WHERE id = ANY ($1) ORDER BY id FOR UPDATE SKIP LOCKED",
+            &[&ids],
+        )?;
+        let stored: i64 = self
+            .query(
+                "SELECT count(*) FROM baton_tasks WHERE id = ANY ($1)",
+                &[&ids],
+            )?
+            .first()
+            .map_or(0, |r| r.get(0));
+        Ok((locked.len() as i64) < stored)
+    }
+
     fn put(&mut self, old: Option<&Task>, new: &Task) -> Result<(), TaskError> {
         let record = encode("task", new)?;
         let status = i16::from(new.status.code());
@@ -1403,6 +1419,67 @@ mod tests {
         assert_eq!(
             fire_records(&place, s.id),
             vec![(at("10:01:00"), tasks[0].id)]
+        );
+    }
+
+    #[test]
+    fn a_cancelling_fire_leaves_a_run_another_runner_is_ending_to_its_next_look() {
+        use crate::backoff::Backoff;
+        use crate::firing::tests::{at, unit};
+        use crate::firing::{add, fire_due};
+        use rand::SeedableRng;
+
+        let place = PgPlace::new();
+        let store = PgStore::connect(place.config.clone()).unwrap();
+        let added = unit(&store, at("10:00:30"), true, |txn, ctx| {
+            add(txn, ctx, every_minute()).unwrap()
+        });
+        unit(&store, at("10:01:05"), true, |txn, ctx| {
+            fire_due(txn, ctx).unwrap()
+        });
+        let first = store.all().unwrap()[0].id;
+
+        // A runner ending the run holds its task; it takes the schedule next.
+        let ender = store.begin().unwrap();
+        ender.txn().get(first).unwrap();
+        // The 10:02 fire would cancel that run: it waits for no lock (a wait
+        // would fail after the timeout) and writes nothing.
+        let next = unit(&store, at("10:02:05"), true, |txn, ctx| {
+            txn.execute("SET LOCAL lock_timeout = '5s'", &[]).unwrap();
+            fire_due(txn, ctx).unwrap()
+        });
+        assert_eq!(
+            next,
+            Some(at("10:02:00")),
+            "due again: the next look fires it"
+        );
+        assert_eq!(store.all().unwrap().len(), 1);
+
+        // The ender takes the schedule (its run ends), then the next look fires.
+        {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+            let mut ctx = crate::lifecycle::Ctx {
+                now: at("10:02:05"),
+                backoff: Backoff::default(),
+                rng: &mut rng,
+                events: &mut Vec::new(),
+                schedules: &mut Vec::new(),
+            };
+            crate::lifecycle::cancel(&mut ender.txn(), &mut ctx, first, None).unwrap();
+        }
+        ender.commit().unwrap();
+        unit(&store, at("10:02:06"), true, |txn, ctx| {
+            fire_due(txn, ctx).unwrap()
+        });
+        let s = stored_schedule(&store, added.id);
+        assert_eq!(s.runs, 2);
+        assert_eq!(s.next_fire_at, Some(at("10:03:00")));
+        assert_eq!(
+            fire_records(&place, added.id)
+                .iter()
+                .map(|r| r.0)
+                .collect::<Vec<_>>(),
+            vec![at("10:01:00"), at("10:02:00")]
         );
     }
 

@@ -56,6 +56,15 @@ pub(crate) trait TaskTxn {
         Ok(self.get(id)?.map(|t| t.status))
     }
 
+    /// True when another unit holds one of `ids` (a shared backend; the free
+    /// ones are then locked for this unit). A fire that would cancel a run
+    /// whose task another runner is ending leaves the fire to its next look:
+    /// that runner takes the schedule next, and waiting for its task would
+    /// deadlock the two. redb has one writer: never.
+    fn held_elsewhere(&self, _ids: &[TaskId]) -> Result<bool, TaskError> {
+        Ok(false)
+    }
+
     /// Writes `new`, replacing `old` (which must be what is stored now, or `None`
     /// for a new task), and moves its index entries along. A new task with a
     /// `schedule_id` is recorded as that schedule's (a fire).

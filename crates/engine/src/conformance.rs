@@ -40,11 +40,22 @@ macro_rules! conformance_suite {
     ($name:ident, $backend:ty, shared $shared:ident) => {
         conformance_suite!($name, $backend);
         mod $shared {
+            use crate::firing::tests as firing;
             use crate::lifecycle::tests as lifecycle;
 
             #[test]
             fn two_writers_at_once_claim_each_task_once_and_complete_it_once() {
                 lifecycle::two_writers_at_once_claim_each_task_once_and_complete_it_once::<$backend>();
+            }
+
+            #[test]
+            fn runners_at_once_fire_each_schedule_once_per_fire_time() {
+                firing::runners_at_once_fire_each_schedule_once_per_fire_time::<$backend>();
+            }
+
+            #[test]
+            fn firing_and_ending_runs_at_once_never_deadlock() {
+                firing::firing_and_ending_runs_at_once_never_deadlock::<$backend>();
             }
         }
     };

@@ -341,4 +341,22 @@ impl TaskTxn for DbTxn<'_> {
     fn cooldowns(&self) -> Result<Vec<(String, std::time::Duration)>, TaskError> {
         each!(DbTxn, self, t => TaskTxn::cooldowns(t))
     }
+
+    fn status(&self, id: TaskId) -> Result<Option<crate::state::TaskState>, TaskError> {
+        each!(DbTxn, self, t => TaskTxn::status(t, id))
+    }
+
+    fn held_elsewhere(&self, ids: &[TaskId]) -> Result<bool, TaskError> {
+        each!(DbTxn, self, t => TaskTxn::held_elsewhere(t, ids))
+    }
+
+    fn record_fire(
+        &mut self,
+        schedule: ScheduleId,
+        fire_at: DateTime<Utc>,
+        task: TaskId,
+        forget_before: DateTime<Utc>,
+    ) -> Result<(), TaskError> {
+        each!(DbTxn, self, t => TaskTxn::record_fire(t, schedule, fire_at, task, forget_before))
+    }
 }

@@ -22,6 +22,13 @@ use std::sync::Arc;
 /// month away has millions); past it the rest are counted as "at least".
 const SCAN_LIMIT: usize = 10_000;
 
+/// How long a shared backend keeps the record of a fire time. The record
+/// refuses a second run only to a unit that read the schedule before the
+/// first fire committed; units last seconds (a runner silent past its lease,
+/// 30 s, is presumed gone), so an hour is ample, and keeps the records of an
+/// every-second schedule to 3,600.
+const FIRES_KEPT: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+
 fn require(txn: &impl TaskTxn, id: ScheduleId) -> Result<Schedule, TaskError> {
     txn.schedule(id)?
         .ok_or_else(|| TaskError::ScheduleNotFound(id.to_string()))
@@ -268,6 +275,11 @@ fn fire(txn: &mut impl TaskTxn, ctx: &mut Ctx, id: ScheduleId) -> Result<Schedul
                     record_skip(&mut s, SkipReason::Overlap, over, false, now);
                 }
                 OverlapPolicy::Cancel => {
+                    if txn.held_elsewhere(&s.active_run)? {
+                        // Another runner is ending the run (and takes the
+                        // schedule next): fired at the next look, nothing written.
+                        return Ok(old);
+                    }
                     // Cancelling may end the run and start a queued fire (if the
                     // policy was `queue` before): work on the record as it is after.
                     cancel_active(txn, ctx, &s)?;
@@ -369,16 +381,24 @@ fn create_run(
         let child = base(text, child_name, parent, step + 1);
         tasks.push(lifecycle::chain(txn, ctx, child)?);
     }
+    if let Some(at) = fire_at {
+        // A manual run is no fire time: only fires are recorded, so run now
+        // never collides with one.
+        txn.record_fire(s.id, at, tasks[0].id, now - FIRES_KEPT)?;
+    }
     s.runs += 1;
     s.last_fired_at = Some(ctx.now);
     s.active_run.extend(tasks.iter().map(|t| t.id));
     Ok(tasks)
 }
 
-/// True while a task of the schedule's latest fire is not terminal.
+/// True while a task of the schedule's latest fire is not terminal. Read
+/// without locking the tasks: the unit holds the schedule, and every task's
+/// ending takes the schedule too (`run_ended`), so the last of them to commit
+/// sees the others ended.
 fn run_active(txn: &impl TaskTxn, s: &Schedule) -> Result<bool, TaskError> {
     for id in &s.active_run {
-        if txn.get(*id)?.is_some_and(|t| !t.status.is_terminal()) {
+        if txn.status(*id)?.is_some_and(|status| !status.is_terminal()) {
             return Ok(true);
         }
     }

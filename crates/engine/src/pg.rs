@@ -32,7 +32,7 @@ mod events;
 pub use events::{EventPage, EventsOf, PgListener, RemoteEvent, EVENT_RETENTION};
 
 /// The schema version this code writes; a database at a newer one is refused.
-pub const PG_SCHEMA_VERSION: i32 = 8;
+pub const PG_SCHEMA_VERSION: i32 = 9;
 
 /// Taken (as a transaction-level advisory lock) while migrating, so runners
 /// starting at once migrate one at a time.
@@ -133,6 +133,17 @@ fn migrations() -> Vec<String> {
              until timestamptz NOT NULL
          );"
         .to_string(),
+        // 9: one row per fire time a schedule fired, written with the run: the
+        // primary key refuses a second run for one fire time (`record_fire`).
+        "CREATE TABLE baton_schedule_fires (
+             schedule_id uuid NOT NULL,
+             fire_at timestamptz NOT NULL,
+             -- the run's first task
+             task_id uuid NOT NULL,
+             PRIMARY KEY (schedule_id, fire_at)
+         );
+         CREATE INDEX baton_schedule_fires_age ON baton_schedule_fires (fire_at);"
+            .to_string(),
     ]
 }
 
@@ -226,10 +237,18 @@ fn connection_lost(e: &postgres::Error) -> bool {
 
 fn db(e: postgres::Error) -> TaskError {
     // postgres::Error's text names the failure, never the connection string;
-    // its cause (refused, timed out, the server's own message) is the useful part.
-    match std::error::Error::source(&e) {
-        Some(cause) => TaskError::Storage(format!("database: {e}: {cause}")),
-        None => TaskError::Storage(format!("database: {e}")),
+    // the server's own message (a deadlock, a constraint) is in its source,
+    // as is the cause of a failed connection (refused, timed out).
+    match e.as_db_error() {
+        Some(server) => TaskError::Storage(format!(
+            "database: {} ({})",
+            server.message(),
+            server.code().code()
+        )),
+        None => match std::error::Error::source(&e) {
+            Some(cause) => TaskError::Storage(format!("database: {e}: {cause}")),
+            None => TaskError::Storage(format!("database: {e}")),
+        },
     }
 }
 
@@ -288,6 +307,14 @@ fn record<T: serde::de::DeserializeOwned>(
     rows: &[Row],
 ) -> Result<Option<T>, TaskError> {
     Ok(records(what, rows)?.pop())
+}
+
+/// The state a `status` column holds.
+fn state_of_code(code: i16) -> Result<TaskState, TaskError> {
+    TaskState::ALL
+        .into_iter()
+        .find(|s| i16::from(s.code()) == code)
+        .ok_or_else(|| TaskError::Storage(format!("unknown task status code {code}")))
 }
 
 /// A task's children, oldest first (in a unit and in a read alike).
@@ -569,6 +596,11 @@ impl PgStore {
 /// Applies the migrations the database lacks, under an advisory lock, in one
 /// transaction; refuses a schema newer than this code knows.
 fn migrate(client: &mut Client) -> Result<(), TaskError> {
+    migrate_to(client, PG_SCHEMA_VERSION)
+}
+
+/// [`migrate`], up to `target` (tests make databases of older versions).
+fn migrate_to(client: &mut Client, target: i32) -> Result<(), TaskError> {
     let mut txn = client.transaction().map_err(db)?;
     // Not "relation baton_schema already exists, skipping" at every open.
     txn.batch_execute("SET LOCAL client_min_messages = warning")
@@ -589,7 +621,7 @@ fn migrate(client: &mut Client) -> Result<(), TaskError> {
     }
     for (i, sql) in migrations().iter().enumerate() {
         let version = i as i32 + 1;
-        if version > current {
+        if version > current && version <= target {
             txn.batch_execute(sql).map_err(db)?;
             txn.execute(
                 "INSERT INTO baton_schema (version) VALUES ($1)",
@@ -650,6 +682,59 @@ impl PgTxn<'_> {
     }
 }
 
+/// When to look again at a due row (a schedule, a scheduled task) another unit
+/// held: a runner firing or promoting it commits within moments; a unit that
+/// held it for another reason (ending one of a schedule's runs) does not.
+const HELD_RETRY: chrono::TimeDelta = chrono::TimeDelta::milliseconds(250);
+
+/// The next time to look: the earliest `later` due time, or shortly when a due
+/// row was `held` by another unit.
+fn later_or_again(
+    later: Option<DateTime<Utc>>,
+    held: bool,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let again = held.then(|| now + HELD_RETRY);
+    match (later, again) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// [`TaskTxn::record_fire`]: the primary key (schedule, fire time) refuses a
+/// second run. A plain `INSERT`, so a duplicate also aborts the transaction in
+/// PostgreSQL: nothing of the unit can be committed after it.
+fn record_fire(
+    txn: &PgTxn<'_>,
+    schedule: ScheduleId,
+    fire_at: DateTime<Utc>,
+    task: TaskId,
+    forget_before: DateTime<Utc>,
+) -> Result<(), TaskError> {
+    // Bounded, and rows another pruner holds are skipped, as for keys.
+    txn.execute(
+        "DELETE FROM baton_schedule_fires WHERE (schedule_id, fire_at) IN (
+             SELECT schedule_id, fire_at FROM baton_schedule_fires WHERE fire_at < $1
+             ORDER BY fire_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        &[&forget_before, &(PRUNE_BATCH as i64)],
+    )?;
+    let inserted = txn.client.borrow_mut().execute(
+        "INSERT INTO baton_schedule_fires (schedule_id, fire_at, task_id) VALUES ($1, $2, $3)",
+        &[&schedule_uuid(schedule), &fire_at, &uuid_of(task)],
+    );
+    match inserted {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) => {
+            Err(TaskError::Storage(format!(
+                "schedule {schedule} already fired for {}: a second run for one fire time \
+                 is refused",
+                fire_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+            )))
+        }
+        Err(e) => Err(db(e)),
+    }
+}
+
 impl UnitOfWork for PgUnit {
     type Txn<'u> = PgTxn<'u>;
 
@@ -682,6 +767,32 @@ impl TaskTxn for PgTxn<'_> {
             &[&uuid_of(id)],
         )?;
         record("task", &rows)
+    }
+
+    fn status(&self, id: TaskId) -> Result<Option<TaskState>, TaskError> {
+        // No lock: see the trait (a fire and a run's end take the schedule
+        // and the task in opposite orders).
+        let rows = self.query(
+            "SELECT status FROM baton_tasks WHERE id = $1",
+            &[&uuid_of(id)],
+        )?;
+        rows.first().map(|r| state_of_code(r.get(0))).transpose()
+    }
+
+    fn held_elsewhere(&self, ids: &[TaskId]) -> Result<bool, TaskError> {
+        let ids: Vec<Uuid> = ids.iter().map(|id| uuid_of(*id)).collect();
+        let locked = self.query(
+            "SELECT id FROM baton_tasks WHERE id = ANY ($1) ORDER BY id FOR UPDATE SKIP LOCKED",
+            &[&ids],
+        )?;
+        let stored: i64 = self
+            .query(
+                "SELECT count(*) FROM baton_tasks WHERE id = ANY ($1)",
+                &[&ids],
+            )?
+            .first()
+            .map_or(0, |r| r.get(0));
+        Ok((locked.len() as i64) < stored)
     }
 
     fn put(&mut self, old: Option<&Task>, new: &Task) -> Result<(), TaskError> {
@@ -746,16 +857,28 @@ impl TaskTxn for PgTxn<'_> {
         &self,
         now: DateTime<Utc>,
     ) -> Result<(Vec<TaskId>, Option<DateTime<Utc>>), TaskError> {
+        // Claimed like the queue and due schedules: two runners promoting at
+        // once never both take a task (the second would find it queued, or
+        // already claimed and ended, and refuse the move as a conflict). A row
+        // another unit changed meanwhile is re-checked on its newest version.
         let scheduled = i16::from(TaskState::Scheduled.code());
         let due = self.query(
-            "SELECT id FROM baton_tasks WHERE status = $1 AND due_at <= $2 ORDER BY due_at, id",
+            "SELECT id FROM baton_tasks WHERE status = $1 AND due_at <= $2 ORDER BY due_at, id
+             FOR UPDATE SKIP LOCKED",
             &[&scheduled, &now],
         )?;
-        let next = self.query(
-            "SELECT min(due_at) FROM baton_tasks WHERE status = $1 AND due_at > $2",
-            &[&scheduled, &now],
+        let claimed: Vec<Uuid> = due.iter().map(|r| r.get(0)).collect();
+        // Each part read from the due index: the first due time after now,
+        // and whether a due task was left (held by another unit).
+        let row = self.query(
+            "SELECT (SELECT min(due_at) FROM baton_tasks WHERE status = $1 AND due_at > $2),
+                    EXISTS (SELECT 1 FROM baton_tasks
+                            WHERE status = $1 AND due_at <= $2 AND id <> ALL ($3))",
+            &[&scheduled, &now, &claimed],
         )?;
-        let next = next.first().and_then(|row| row.get(0));
+        let next = row
+            .first()
+            .and_then(|r| later_or_again(r.get(0), r.get(1), now));
         Ok((due.iter().map(task_id).collect(), next))
     }
 
@@ -843,20 +966,48 @@ impl TaskTxn for PgTxn<'_> {
         Ok(())
     }
 
+    /// Due schedules are claimed like tasks: locked for this unit, and those
+    /// another unit holds skipped (it is firing them, or ending one of their
+    /// runs). A row locked and committed by another unit between this
+    /// statement's snapshot and its lock is re-read by PostgreSQL (READ
+    /// COMMITTED's re-check of the WHERE clause on the newest version): that
+    /// fire moved `next_fire_at` past `now`, so the row no longer matches. And
+    /// `fire` reads the schedule again under the lock, computing fire times
+    /// from the `next_fire_at` committed last, so a fire time is never seen
+    /// twice; `record_fire` refuses it if it were.
     fn schedules_due_by(
         &self,
         now: DateTime<Utc>,
     ) -> Result<(Vec<ScheduleId>, Option<DateTime<Utc>>), TaskError> {
         let due = self.query(
-            "SELECT id FROM baton_schedules WHERE next_fire_at <= $1 ORDER BY next_fire_at, id",
+            "SELECT id FROM baton_schedules WHERE next_fire_at <= $1 ORDER BY next_fire_at, id
+             FOR UPDATE SKIP LOCKED",
             &[&now],
         )?;
-        let next = self.query(
-            "SELECT min(next_fire_at) FROM baton_schedules WHERE next_fire_at > $1",
-            &[&now],
+        let ids: Vec<ScheduleId> = due.iter().map(schedule_id).collect();
+        let claimed: Vec<Uuid> = ids.iter().map(|id| schedule_uuid(*id)).collect();
+        // The next fire time after now; or sooner, when a due schedule was
+        // skipped above: its holder may not be firing it.
+        let row = self.query(
+            "SELECT (SELECT min(next_fire_at) FROM baton_schedules WHERE next_fire_at > $1),
+                    EXISTS (SELECT 1 FROM baton_schedules
+                            WHERE next_fire_at <= $1 AND id <> ALL ($2))",
+            &[&now, &claimed],
         )?;
-        let ids = due.iter().map(schedule_id).collect();
-        Ok((ids, next.first().and_then(|row| row.get(0))))
+        let next = row
+            .first()
+            .and_then(|r| later_or_again(r.get(0), r.get(1), now));
+        Ok((ids, next))
+    }
+
+    fn record_fire(
+        &mut self,
+        schedule: ScheduleId,
+        fire_at: DateTime<Utc>,
+        task: TaskId,
+        forget_before: DateTime<Utc>,
+    ) -> Result<(), TaskError> {
+        record_fire(self, schedule, fire_at, task, forget_before)
     }
 
     fn idempotency_key(&self, key: &str) -> Result<Option<KeyRecord>, TaskError> {
@@ -1068,15 +1219,8 @@ impl Storage for PgStore {
                 .map_err(db)?;
             let mut counts = StatusCounts::default();
             for row in rows {
-                let code: i16 = row.get(0);
                 let n: i64 = row.get(1);
-                let state = TaskState::ALL
-                    .into_iter()
-                    .find(|s| i16::from(s.code()) == code)
-                    .ok_or_else(|| {
-                        TaskError::Storage(format!("unknown task status code {code}"))
-                    })?;
-                counts.set(state, n as u64);
+                counts.set(state_of_code(row.get(0))?, n as u64);
             }
             Ok(counts)
         })
@@ -1567,6 +1711,326 @@ mod tests {
                 Some(AttemptOutcome::Completed)
             ]
         );
+    }
+
+    /// A schedule firing every minute whose every fire starts a run (its
+    /// runs are never claimed in these tests).
+    fn every_minute() -> Schedule {
+        let mut s = Schedule::sample("every minute", "* * * * *");
+        s.overlap = crate::schedule::OverlapPolicy::Cancel;
+        s
+    }
+
+    /// The schedule `id` as stored, read outside any unit.
+    fn stored_schedule(store: &PgStore, id: ScheduleId) -> Schedule {
+        let all = store.schedules().unwrap();
+        all.into_iter().find(|s| s.id == id).unwrap()
+    }
+
+    /// The fire records of `id`: (fire time, the run's first task).
+    fn fire_records(place: &PgPlace, id: ScheduleId) -> Vec<(DateTime<Utc>, TaskId)> {
+        let mut sql = place.config.connect(NoTls).unwrap();
+        sql.query(
+            "SELECT fire_at, task_id FROM baton_schedule_fires WHERE schedule_id = $1
+             ORDER BY fire_at",
+            &[&schedule_uuid(id)],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), TaskId::from_u128(r.get::<_, Uuid>(1).as_u128())))
+        .collect()
+    }
+
+    #[test]
+    fn a_second_run_for_one_fire_time_is_refused_even_past_the_lock_and_nothing_of_it_is_stored() {
+        use crate::firing::tests::{at, unit};
+        use crate::firing::{add, fire_due};
+
+        let place = PgPlace::new();
+        let store = PgStore::connect(place.config.clone()).unwrap();
+        let added = unit(&store, at("10:00:30"), true, |txn, ctx| {
+            add(txn, ctx, every_minute()).unwrap()
+        });
+        let before = stored_schedule(&store, added.id);
+        unit(&store, at("10:01:05"), true, |txn, ctx| {
+            fire_due(txn, ctx).unwrap()
+        });
+        let tasks = store.all().unwrap();
+        assert_eq!(tasks.len(), 1);
+        assert_eq!(
+            fire_records(&place, added.id),
+            vec![(at("10:01:00"), tasks[0].id)],
+            "the fire is recorded with its run"
+        );
+
+        // A runner that read the schedule before that fire committed, as if
+        // the row lock had a hole: its record still says 10:01 is due.
+        let err = unit(&store, at("10:01:06"), false, |txn, ctx| {
+            txn.put_schedule(None, &before).unwrap();
+            fire_due(txn, ctx).unwrap_err()
+        });
+        assert!(
+            matches!(&err, TaskError::Storage(m)
+                if m.contains("already fired for 2026-01-05T10:01:00Z")),
+            "{err}"
+        );
+        // Refused by the database too: the unit cannot write anything more.
+        {
+            let unit_of_work = store.begin().unwrap();
+            let mut txn = unit_of_work.txn();
+            let first = tasks[0].id;
+            txn.record_fire(added.id, at("10:01:00"), first, at("09:00:00"))
+                .unwrap_err();
+            let after = txn.put_schedule(None, &before);
+            assert!(after.is_err(), "the transaction is aborted after a refusal");
+        }
+
+        assert_eq!(store.all().unwrap(), tasks, "no second run was stored");
+        assert_eq!(
+            stored_schedule(&store, added.id).next_fire_at,
+            Some(at("10:02:00"))
+        );
+        assert_eq!(fire_records(&place, added.id).len(), 1);
+    }
+
+    #[test]
+    fn a_manual_run_at_a_fire_time_is_no_fire_and_both_runs_start() {
+        use crate::firing::tests::{at, unit};
+        use crate::firing::{add, fire_due, run_now};
+
+        let place = PgPlace::new();
+        let store = PgStore::connect(place.config.clone()).unwrap();
+        let added = unit(&store, at("10:00:30"), true, |txn, ctx| {
+            add(txn, ctx, every_minute()).unwrap()
+        });
+        let manual = unit(&store, at("10:01:00"), true, |txn, ctx| {
+            run_now(txn, ctx, added.id).unwrap()
+        });
+        unit(&store, at("10:01:00"), true, |txn, ctx| {
+            fire_due(txn, ctx).unwrap()
+        });
+        let tasks = store.all().unwrap();
+        assert_eq!(tasks.len(), 2, "the manual run and the 10:01 fire");
+        assert_eq!(stored_schedule(&store, added.id).runs, 2);
+        let records = fire_records(&place, added.id);
+        assert_eq!(records.len(), 1, "only the fire is recorded");
+        assert_eq!(records[0].0, at("10:01:00"));
+        assert_ne!(records[0].1, manual[0].id);
+    }
+
+    #[test]
+    fn fire_records_past_an_hour_are_forgotten_in_bounded_batches() {
+        use crate::firing::tests::{at, unit};
+        use crate::firing::{add, fire_due};
+
+        let place = PgPlace::new();
+        let store = PgStore::connect(place.config.clone()).unwrap();
+        let added = unit(&store, at("10:00:30"), true, |txn, ctx| {
+            add(txn, ctx, every_minute()).unwrap()
+        });
+        // Old records of another (removed) schedule, and one within the hour.
+        let gone = ScheduleId::new();
+        let mut sql = place.config.connect(NoTls).unwrap();
+        let old = PRUNE_BATCH as i32 + 10;
+        sql.execute(
+            "INSERT INTO baton_schedule_fires (schedule_id, fire_at, task_id)
+             SELECT $1, $2::timestamptz - make_interval(mins => n), gen_random_uuid()
+             FROM generate_series(1, $3::integer) AS n",
+            &[&schedule_uuid(gone), &at("09:00:00"), &old],
+        )
+        .unwrap();
+        sql.execute(
+            "INSERT INTO baton_schedule_fires (schedule_id, fire_at, task_id)
+             VALUES ($1, $2, gen_random_uuid())",
+            &[&schedule_uuid(gone), &at("09:30:00")],
+        )
+        .unwrap();
+
+        unit(&store, at("10:01:00"), true, |txn, ctx| {
+            fire_due(txn, ctx).unwrap()
+        });
+        let left = fire_records(&place, gone);
+        assert_eq!(
+            left.len(),
+            11,
+            "one batch forgotten: {PRUNE_BATCH} of the {old} older than an hour"
+        );
+        assert!(left.iter().any(|(at_, _)| *at_ == at("09:30:00")));
+        unit(&store, at("10:02:00"), true, |txn, ctx| {
+            fire_due(txn, ctx).unwrap()
+        });
+        assert_eq!(
+            fire_records(&place, gone),
+            vec![left.last().copied().unwrap()]
+        );
+        assert_eq!(fire_records(&place, added.id).len(), 2);
+    }
+
+    #[test]
+    fn a_database_at_version_5_migrates_to_the_latest_and_keeps_its_schedules() {
+        use crate::firing::fire_due;
+        use crate::firing::tests::{at, unit};
+
+        let place = PgPlace::new();
+        let mut sql = place.config.connect(NoTls).unwrap();
+        migrate_to(&mut sql, 5).unwrap();
+        let mut s = Schedule::sample("every minute", "* * * * *");
+        s.next_fire_at = Some(at("10:01:00"));
+        sql.execute(
+            "INSERT INTO baton_schedules (id, name_key, next_fire_at, record)
+             VALUES ($1, $2, $3, $4)",
+            &[
+                &schedule_uuid(s.id),
+                &s.name.to_lowercase(),
+                &s.next_fire_at,
+                &encode("schedule", &s).unwrap(),
+            ],
+        )
+        .unwrap();
+        let version = |sql: &mut Client| -> i32 {
+            sql.query_one("SELECT max(version) FROM baton_schema", &[])
+                .unwrap()
+                .get(0)
+        };
+        assert_eq!(version(&mut sql), 5);
+
+        let store = PgStore::connect(place.config.clone()).unwrap();
+        assert_eq!(version(&mut sql), PG_SCHEMA_VERSION);
+        assert_eq!(store.schedules().unwrap(), vec![s.clone()]);
+        unit(&store, at("10:01:02"), true, |txn, ctx| {
+            fire_due(txn, ctx).unwrap()
+        });
+        let tasks = store.all().unwrap();
+        assert_eq!(tasks.len(), 1);
+        assert_eq!(
+            fire_records(&place, s.id),
+            vec![(at("10:01:00"), tasks[0].id)]
+        );
+    }
+
+    #[test]
+    fn a_cancelling_fire_leaves_a_run_another_runner_is_ending_to_its_next_look() {
+        use crate::backoff::Backoff;
+        use crate::firing::tests::{at, unit};
+        use crate::firing::{add, fire_due};
+        use rand::SeedableRng;
+
+        let place = PgPlace::new();
+        let store = PgStore::connect(place.config.clone()).unwrap();
+        let added = unit(&store, at("10:00:30"), true, |txn, ctx| {
+            add(txn, ctx, every_minute()).unwrap()
+        });
+        unit(&store, at("10:01:05"), true, |txn, ctx| {
+            fire_due(txn, ctx).unwrap()
+        });
+        let first = store.all().unwrap()[0].id;
+
+        // A runner ending the run holds its task; it takes the schedule next.
+        let ender = store.begin().unwrap();
+        ender.txn().get(first).unwrap();
+        // The 10:02 fire would cancel that run: it waits for no lock (a wait
+        // would fail after the timeout) and writes nothing.
+        let next = unit(&store, at("10:02:05"), true, |txn, ctx| {
+            txn.execute("SET LOCAL lock_timeout = '5s'", &[]).unwrap();
+            fire_due(txn, ctx).unwrap()
+        });
+        assert_eq!(
+            next,
+            Some(at("10:02:00")),
+            "due again: the next look fires it"
+        );
+        assert_eq!(store.all().unwrap().len(), 1);
+
+        // The ender takes the schedule (its run ends), then the next look fires.
+        {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+            let mut ctx = crate::lifecycle::Ctx {
+                now: at("10:02:05"),
+                backoff: Backoff::default(),
+                rng: &mut rng,
+                events: &mut Vec::new(),
+                schedules: &mut Vec::new(),
+            };
+            crate::lifecycle::cancel(&mut ender.txn(), &mut ctx, first, None).unwrap();
+        }
+        ender.commit().unwrap();
+        unit(&store, at("10:02:06"), true, |txn, ctx| {
+            fire_due(txn, ctx).unwrap()
+        });
+        let s = stored_schedule(&store, added.id);
+        assert_eq!(s.runs, 2);
+        assert_eq!(s.next_fire_at, Some(at("10:03:00")));
+        assert_eq!(
+            fire_records(&place, added.id)
+                .iter()
+                .map(|r| r.0)
+                .collect::<Vec<_>>(),
+            vec![at("10:01:00"), at("10:02:00")]
+        );
+    }
+
+    #[test]
+    fn a_due_schedule_another_unit_holds_is_skipped_and_looked_at_again_shortly() {
+        use crate::firing::add;
+        use crate::firing::tests::{at, unit};
+
+        let place = PgPlace::new();
+        let store = PgStore::connect(place.config.clone()).unwrap();
+        let first = unit(&store, at("10:00:30"), true, |txn, ctx| {
+            add(txn, ctx, every_minute()).unwrap()
+        });
+        let mut later = every_minute();
+        later.name = "every five minutes".into();
+        later.cron = "*/5 * * * *".into();
+        unit(&store, at("10:00:30"), true, |txn, ctx| {
+            add(txn, ctx, later).unwrap()
+        });
+
+        let now = at("10:01:00");
+        let holder = store.begin().unwrap();
+        let (held, next) = holder.txn().schedules_due_by(now).unwrap();
+        assert_eq!(held, vec![first.id]);
+        assert_eq!(next, Some(at("10:05:00")));
+        let other = store.begin().unwrap();
+        let (due, next) = other.txn().schedules_due_by(now).unwrap();
+        assert!(due.is_empty(), "the schedule another unit holds is skipped");
+        assert_eq!(
+            next,
+            Some(now + HELD_RETRY),
+            "looked at again shortly, not at the next fire time"
+        );
+        drop(holder);
+        let (due, _) = other.txn().schedules_due_by(now).unwrap();
+        assert_eq!(due, vec![first.id], "released by the holder's rollback");
+    }
+
+    #[test]
+    fn two_units_promoting_at_once_never_take_the_same_task() {
+        let place = PgPlace::new();
+        let store = PgStore::connect(place.config.clone()).unwrap();
+        let now = crate::firing::tests::at("10:00:00");
+        let unit = store.begin().unwrap();
+        for minutes in [-2, -1, 10] {
+            let mut task = sample();
+            task.status = TaskState::Scheduled;
+            task.scheduled_for = Some(now + chrono::TimeDelta::minutes(minutes));
+            unit.txn().put(None, &task).unwrap();
+        }
+        unit.commit().unwrap();
+
+        let first = store.begin().unwrap();
+        let second = store.begin().unwrap();
+        let (a, next_a) = first.txn().due_by(now).unwrap();
+        assert_eq!(a.len(), 2);
+        assert_eq!(next_a, Some(now + chrono::TimeDelta::minutes(10)));
+        let (b, next_b) = second.txn().due_by(now).unwrap();
+        assert!(
+            b.is_empty(),
+            "the second promoter skips the rows the first holds"
+        );
+        assert_eq!(next_b, Some(now + HELD_RETRY));
+        drop(first);
+        assert_eq!(second.txn().due_by(now).unwrap().0, a);
     }
 
     #[test]

@@ -23,7 +23,9 @@
 //! - counts: redb's store keeps per-state counts as deltas rewritten at commit,
 //!   one hot row under many writers;
 //! - schedules fire in the writer of the one process ([`TaskTxn::schedules_due_by`]
-//!   with the local clock); wake-ups, events and aborts are in-process
+//!   with the local clock): a shared backend claims the due schedules (skipping
+//!   those another unit fires) and keeps a unique record of each fire time
+//!   ([`TaskTxn::record_fire`]); wake-ups, events and aborts are in-process
 //!   (`shared`, `events`); a shared backend also records each unit's events
 //!   ([`TaskTxn::record_events`]) for the other processes to tail.
 
@@ -34,6 +36,7 @@ use crate::events::Draft;
 use crate::group::{Group, GroupId};
 use crate::provider::ProviderSettings;
 use crate::schedule::{Schedule, ScheduleId};
+use crate::state::TaskState;
 use crate::store::{KeyRecord, ListQuery, StatusCounts};
 use crate::task::{Task, TaskId};
 use chrono::{DateTime, Utc};
@@ -46,6 +49,24 @@ pub(crate) trait TaskTxn {
         self.get(id)?.ok_or(TaskError::NotFound(id))
     }
 
+    /// A task's state, without taking it for this unit (a shared backend
+    /// takes no row lock): for checks that write nothing to the task. A fire
+    /// holds its schedule and then looks at the run's tasks, while a task's
+    /// ending holds the task and then takes its schedule; locking here would
+    /// deadlock the two.
+    fn status(&self, id: TaskId) -> Result<Option<TaskState>, TaskError> {
+        Ok(self.get(id)?.map(|t| t.status))
+    }
+
+    /// True when another unit holds one of `ids` (a shared backend; the free
+    /// ones are then locked for this unit). A fire that would cancel a run
+    /// whose task another runner is ending leaves the fire to its next look:
+    /// that runner takes the schedule next, and waiting for its task would
+    /// deadlock the two. redb has one writer: never.
+    fn held_elsewhere(&self, _ids: &[TaskId]) -> Result<bool, TaskError> {
+        Ok(false)
+    }
+
     /// Writes `new`, replacing `old` (which must be what is stored now, or `None`
     /// for a new task), and moves its index entries along. A new task with a
     /// `schedule_id` is recorded as that schedule's (a fire).
@@ -56,7 +77,8 @@ pub(crate) trait TaskTxn {
     fn queue_head(&self, limit: usize) -> Result<Vec<TaskId>, TaskError>;
 
     /// Scheduled tasks due at or before `now`, in due order, and the due time of
-    /// the first one after.
+    /// the first one after. A shared backend locks the tasks it answers and
+    /// skips those another unit holds, as for [`TaskTxn::queue_head`].
     fn due_by(&self, now: DateTime<Utc>)
         -> Result<(Vec<TaskId>, Option<DateTime<Utc>>), TaskError>;
 
@@ -88,10 +110,30 @@ pub(crate) trait TaskTxn {
     fn remove_schedule(&mut self, old: &Schedule) -> Result<(), TaskError>;
 
     /// Enabled schedules due at or before `now`, and the next fire time after.
+    /// A shared backend locks the schedules it answers for the unit and skips
+    /// those another unit holds (that unit fires them, or is ending one of their
+    /// runs); the next time then says when to look again.
     fn schedules_due_by(
         &self,
         now: DateTime<Utc>,
     ) -> Result<(Vec<ScheduleId>, Option<DateTime<Utc>>), TaskError>;
+
+    /// Records, in the fire's unit, that `schedule` fired for `fire_at` (a fire
+    /// time, never a manual run) and that `task` is its run's first task, and
+    /// forgets (a bounded number of) records of fire times before
+    /// `forget_before`. A fire time already recorded is refused with a storage
+    /// error, which aborts the unit: one fire time never creates two runs, even
+    /// if two runners both read the schedule as due. redb needs no record: its
+    /// one writer reads and moves `next_fire_at` in serial transactions.
+    fn record_fire(
+        &mut self,
+        _schedule: ScheduleId,
+        _fire_at: DateTime<Utc>,
+        _task: TaskId,
+        _forget_before: DateTime<Utc>,
+    ) -> Result<(), TaskError> {
+        Ok(())
+    }
 
     fn idempotency_key(&self, key: &str) -> Result<Option<KeyRecord>, TaskError>;
 

@@ -677,3 +677,65 @@ fn events_on_a_shared_queue_follow_every_runners_tasks_in_order() {
         );
     }
 }
+
+/// The must-hold: 5 every-second schedules over 120 s, a runner killed (and
+/// started again) every 20 s: exactly one run per schedule and fire time, and
+/// no fire time missing between the first and the last.
+#[test]
+fn every_second_schedules_fire_once_per_second_across_runners_killed_every_20_s() {
+    let queue = Queue::new("fires");
+    let baton = Baton::new();
+    for i in 0..5 {
+        baton.ok(&queue.args(&[
+            "schedule",
+            "add",
+            &format!("tick-{i}"),
+            "--cron",
+            "* * * * * *",
+            "--missed",
+            "all",
+            "--overlap",
+            "queue",
+            &format!("tick {i}"),
+        ]));
+    }
+    let mut runners: Vec<Running> = (0..3).map(|_| runner(&baton, &queue, &[])).collect();
+    let started = Instant::now();
+    for kill in 0..6 {
+        let due = Duration::from_secs(20 * (kill + 1));
+        std::thread::sleep(due.saturating_sub(started.elapsed()));
+        let victim = kill as usize % runners.len();
+        runners[victim].kill();
+        runners[victim] = runner(&baton, &queue, &[]);
+    }
+    drop(runners);
+
+    let mut client = queue.client();
+    let rows = client
+        .query(
+            "SELECT s.record, t.record FROM baton_tasks t JOIN baton_schedules s ON s.id = t.schedule_id",
+            &[],
+        )
+        .unwrap();
+    let mut fires: HashMap<String, Vec<String>> = HashMap::new();
+    for row in rows {
+        let schedule: Value = serde_json::from_slice(row.get::<_, &[u8]>(0)).unwrap();
+        let task: Value = serde_json::from_slice(row.get::<_, &[u8]>(1)).unwrap();
+        fires
+            .entry(schedule["name"].as_str().unwrap().to_string())
+            .or_default()
+            .push(task["scheduled_for"].as_str().unwrap().to_string());
+    }
+    assert_eq!(fires.len(), 5, "every schedule fired");
+    for (name, mut times) in fires {
+        times.sort();
+        let n = times.len();
+        times.dedup();
+        assert_eq!(times.len(), n, "{name}: a fire time ran twice");
+        let parse = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap();
+        let (first, last) = (parse(&times[0]), parse(&times[n - 1]));
+        let span = (last - first).num_seconds() as usize + 1;
+        assert_eq!(n, span, "{name}: {} of {span} fire times ran", n);
+        assert!(n >= 115, "{name}: only {n} fire times in 120 s");
+    }
+}

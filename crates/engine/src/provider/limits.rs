@@ -487,6 +487,42 @@ impl Drop for Permit {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_runners_parts_of_a_limit_add_up_to_it_and_a_part_of_zero_holds() {
+        for limit in [0u32, 1, 2, 7, 60, 1000] {
+            for of in 1..=9 {
+                let parts: Vec<u32> = (0..of)
+                    .map(|index| Share::Part { index, of }.of(limit))
+                    .collect();
+                assert_eq!(
+                    parts.iter().sum::<u32>(),
+                    limit,
+                    "{limit} among {of}: {parts:?}"
+                );
+                assert!(parts.iter().max().unwrap() - parts.iter().min().unwrap() <= 1);
+            }
+        }
+        assert_eq!(Share::Whole.of(5u64), 5);
+        assert_eq!(Share::Nothing.of(5u64), 0);
+        let limiter = Limiter::new(Arc::new(Notify::new()));
+        limiter.set_limits(
+            "p",
+            Limits {
+                max_concurrency: Some(2),
+                ..Limits::default()
+            },
+        );
+        limiter.set_share(Share::Part { index: 2, of: 3 });
+        assert_eq!(
+            held(limiter.admit("p", task(), 1, Instant::now())),
+            Some(HoldReason::Concurrency),
+            "the third of three runners has no part of 2"
+        );
+        limiter.set_share(Share::Part { index: 0, of: 3 });
+        let first = limiter.admit("p", task(), 1, Instant::now());
+        assert!(held(first).is_none());
+    }
+
     fn task() -> TaskId {
         TaskId::new()
     }

@@ -739,3 +739,154 @@ fn every_second_schedules_fire_once_per_second_across_runners_killed_every_20_s(
         assert!(n >= 115, "{name}: only {n} fire times in 120 s");
     }
 }
+
+/// A TCP proxy to the database that a test can cut: while cut, bytes are
+/// held, not refused (a partition, not a closed port), and new connections
+/// wait.
+struct Proxy {
+    port: u16,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Proxy {
+    fn to(url: &str) -> Proxy {
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering;
+        let target = url
+            .rsplit_once('@')
+            .and_then(|(_, rest)| rest.split_once('/'))
+            .map(|(hostport, _)| hostport.to_string())
+            .expect("host:port in the URL");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = cut.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                while flag.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                let Ok(server) = std::net::TcpStream::connect(&target) else {
+                    continue;
+                };
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    let flag = flag.clone();
+                    std::thread::spawn(move || {
+                        let mut buf = [0u8; 16 * 1024];
+                        loop {
+                            let n = match from.read(&mut buf) {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => n,
+                            };
+                            while flag.load(Ordering::SeqCst) {
+                                std::thread::sleep(Duration::from_millis(10));
+                            }
+                            if to.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                        }
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Proxy { port, cut }
+    }
+
+    /// `url` with its host and port replaced by this proxy's.
+    fn url(&self, url: &str) -> String {
+        let (scheme_user, rest) = url.rsplit_once('@').unwrap();
+        let (_, db) = rest.split_once('/').unwrap();
+        format!("{scheme_user}@127.0.0.1:{}/{db}", self.port)
+    }
+
+    fn set_cut(&self, cut: bool) {
+        self.cut.store(cut, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// The must-hold: a runner cut off from the database for longer than its
+/// lease stops its own calls before another runner takes its tasks over, so
+/// no two calls of one task overlap; back on the network it applies nothing
+/// stale and runs again.
+#[test]
+fn a_runner_cut_off_from_the_database_stops_its_calls_before_its_tasks_are_taken_over() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // Calls longer than the lease: the cut-off runner's are still in flight
+    // when its lease ends.
+    let server = rt.block_on(FakeServer::start(
+        Reply::text(&["ok"]).delay(Duration::from_secs(5)),
+    ));
+    let queue = Queue::new("partition");
+    let baton = Baton::new();
+    queue_tasks(&baton, &queue, &server, 16);
+    let proxy = Proxy::to(&queue.url);
+    let behind_proxy = proxy.url(&queue.url);
+    let mut args = vec!["--database", behind_proxy.as_str()];
+    args.extend(["run", "--workers", "8", "--lease", "2s"]);
+    let mut cut_off = baton.spawn(&args);
+    cut_off.wait_for("the runner to start", |log| {
+        count(log, &["engine started"]) > 0
+    });
+    let mut client = queue.client();
+    let running_under = |client: &mut postgres::Client, pid: u32| -> i64 {
+        client
+            .query_one(
+                "SELECT count(*) FROM baton_tasks t JOIN baton_runners r ON r.id = t.runner_id
+                 WHERE t.status = 4 AND r.pid = $1",
+                &[&(pid as i32)],
+            )
+            .unwrap()
+            .get(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while running_under(&mut client, cut_off.id()) < 8 {
+        assert!(Instant::now() < deadline, "the runner never held 8 calls");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let closed_before = server.closed_early();
+    proxy.set_cut(true);
+    cut_off.wait_for("the cut-off runner to stop its calls", |log| {
+        count(log, &["no heartbeat reached the database"]) > 0
+    });
+    // Its 8 calls were dropped by it, not finished.
+    let dropped = rt.block_on(async {
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            server.wait_for(|s| s.closed_early() >= closed_before + 8),
+        )
+        .await
+    });
+    if dropped.is_err() {
+        let (requests, closed) = (server.requests().len(), server.closed_early());
+        unsafe { libc::kill(cut_off.id() as i32, libc::SIGKILL) };
+        cut_off.wait_exit();
+        panic!(
+            "the cut-off runner's calls were never dropped: {requests} requests, {closed} dropped; log:\n{}",
+            cut_off.log().join("\n")
+        );
+    }
+    let mut other = runner(&baton, &queue, &["--exit-when-idle"]);
+    assert!(other.wait_exit().success(), "{}", other.log().join("\n"));
+    proxy.set_cut(false);
+    cut_off.wait_for("the runner to claim again", |log| {
+        count(log, &["claims tasks again"]) + count(log, &["joined the shared queue again"]) > 0
+    });
+    drop(cut_off);
+
+    let tasks = tasks_by_prompt(&baton, &queue);
+    for (prompt, task) in &tasks {
+        assert_eq!(task["status"], "completed", "{prompt}: {task:#}");
+        let outcomes = outcomes(task);
+        assert_eq!(
+            outcomes.iter().filter(|o| *o == "completed").count(),
+            1,
+            "{prompt}: {outcomes:?}"
+        );
+    }
+    assert_eq!(server.overlapping(), 0, "two live calls of one task");
+}

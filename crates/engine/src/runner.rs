@@ -272,6 +272,7 @@ pub(crate) async fn serve(inner: Arc<Inner>, lease: Duration) {
     let share_from = Instant::now() + 2 * beat;
     let mut in_flight: Option<tokio::task::JoinHandle<Result<bool, crate::TaskError>>> = None;
     let mut sent_at = Instant::now();
+    let mut rescuing: Option<tokio::task::JoinHandle<()>> = None;
     loop {
         tokio::select! {
             _ = inner.stop_intake.cancelled() => return,
@@ -305,8 +306,9 @@ pub(crate) async fn serve(inner: Arc<Inner>, lease: Duration) {
                 }
                 if Instant::now() >= share_from {
                     let pg = pg.clone();
-                    if let Ok(Ok(runners)) = tokio::task::spawn_blocking(move || pg.runners()).await
-                    {
+                    // Bounded, as every wait in this loop: the lease is watched here.
+                    let read = tokio::task::spawn_blocking(move || pg.runners());
+                    if let Ok(Ok(Ok(runners))) = tokio::time::timeout(beat, read).await {
                         inner.dispatcher.limiter().set_share(share_of(&runners));
                     }
                 }
@@ -319,7 +321,10 @@ pub(crate) async fn serve(inner: Arc<Inner>, lease: Duration) {
                 }
                 let pg = pg.clone();
                 let sent = Instant::now();
-                match tokio::task::spawn_blocking(move || pg.rejoin()).await {
+                let rejoin = tokio::task::spawn_blocking(move || pg.rejoin());
+                match tokio::time::timeout(beat, rejoin).await.unwrap_or(Ok(Err(
+                    crate::TaskError::Storage("the database did not answer".into()),
+                ))) {
                     Ok(Ok(())) => {
                         inner.shared.lease.renew(sent + held_for);
                         tracing::info!("this runner joined the shared queue again");
@@ -338,18 +343,24 @@ pub(crate) async fn serve(inner: Arc<Inner>, lease: Duration) {
         }
         // Ends the lease (and says so) once it has run out.
         inner.shared.lease.holds();
-        if Instant::now() >= next_rescue {
+        // The rescue goes through the writer, which waits for the database:
+        // it runs beside this loop, never in it, so the lease is watched on
+        // time while the database does not answer.
+        if Instant::now() >= next_rescue && rescuing.as_ref().is_none_or(|r| r.is_finished()) {
             next_rescue = Instant::now() + rescue_every;
-            match inner.writer.recover().await {
-                Ok(rescued) => {
-                    for task in rescued {
-                        tracing::warn!(task_id = %task.id, status = %task.status, "rescued a task whose runner is gone");
+            let writer = inner.writer.clone();
+            rescuing = Some(tokio::spawn(async move {
+                match writer.recover().await {
+                    Ok(rescued) => {
+                        for task in rescued {
+                            tracing::warn!(task_id = %task.id, status = %task.status, "rescued a task whose runner is gone");
+                        }
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "could not look for tasks of runners that are gone")
                     }
                 }
-                Err(e) => {
-                    tracing::debug!(error = %e, "could not look for tasks of runners that are gone")
-                }
-            }
+            }));
         }
     }
 }

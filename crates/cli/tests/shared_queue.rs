@@ -108,6 +108,32 @@ fn queue_limited_tasks(
     ]));
 }
 
+/// The fake LLM server on a runtime of its own, answering "ok" after `delay`.
+fn fake_server(delay: Duration) -> (tokio::runtime::Runtime, FakeServer) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt.block_on(FakeServer::start(Reply::text(&["ok"]).delay(delay)));
+    (rt, server)
+}
+
+/// Every task completed, exactly one of its attempts completed, and the
+/// completed one was its last (no stale outcome applied after it).
+fn each_completed_once(tasks: &HashMap<String, Value>) {
+    for (prompt, task) in tasks {
+        assert_eq!(task["status"], "completed", "{prompt}: {task:#}");
+        let outcomes = outcomes(task);
+        assert_eq!(
+            outcomes.iter().filter(|o| *o == "completed").count(),
+            1,
+            "{prompt}: completed once: {outcomes:?}"
+        );
+        assert_eq!(
+            outcomes.last().unwrap(),
+            "completed",
+            "{prompt}: {outcomes:?}"
+        );
+    }
+}
+
 fn runner(baton: &Baton, queue: &Queue, extra: &[&str]) -> Running {
     let mut args = queue.args(&["run", "--workers", "8", "--lease", "2s"]);
     args.extend_from_slice(extra);
@@ -162,11 +188,8 @@ fn counts_agree(baton: &Baton, queue: &Queue) {
 #[test]
 fn three_runners_of_eight_workers_complete_two_thousand_tasks_once_each_without_overlap() {
     let total = 2000;
-    let rt = tokio::runtime::Runtime::new().unwrap();
     // Long enough that calls from different runners are in flight together.
-    let server = rt.block_on(FakeServer::start(
-        Reply::text(&["ok"]).delay(Duration::from_millis(20)),
-    ));
+    let (_rt, server) = fake_server(Duration::from_millis(20));
     let queue = Queue::new("three");
     let baton = Baton::new();
     queue_tasks(&baton, &queue, &server, total);
@@ -222,10 +245,7 @@ fn ten_sigkills_of_runners_lose_no_task_and_complete_none_twice() {
     // about 3 s (the 2 s lease, the rescue, a restart), so the ten kills all
     // land while the queue is busy.
     let total = 4000;
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let server = rt.block_on(FakeServer::start(
-        Reply::text(&["ok"]).delay(Duration::from_millis(250)),
-    ));
+    let (_rt, server) = fake_server(Duration::from_millis(250));
     let queue = Queue::new("kills");
     let baton = Baton::new();
     queue_tasks(&baton, &queue, &server, total);
@@ -332,11 +352,8 @@ fn ten_sigkills_of_runners_lose_no_task_and_complete_none_twice() {
 #[test]
 fn a_runner_stopped_past_its_lease_applies_no_stale_outcome_and_overlaps_no_call() {
     let total = 300;
-    let rt = tokio::runtime::Runtime::new().unwrap();
     // Calls long enough that the stopped runner holds several when stopped.
-    let server = rt.block_on(FakeServer::start(
-        Reply::text(&["ok"]).delay(Duration::from_millis(400)),
-    ));
+    let (_rt, server) = fake_server(Duration::from_millis(400));
     let queue = Queue::new("stop");
     let baton = Baton::new();
     queue_tasks(&baton, &queue, &server, total);
@@ -382,15 +399,7 @@ fn a_runner_stopped_past_its_lease_applies_no_stale_outcome_and_overlaps_no_call
 
     let tasks = tasks_by_prompt(&baton, &queue);
     assert_eq!(tasks.len(), total);
-    for (prompt, task) in &tasks {
-        assert_eq!(task["status"], "completed", "{prompt}: {task:#}");
-        let outcomes = outcomes(task);
-        assert_eq!(
-            outcomes.iter().filter(|o| *o == "completed").count(),
-            1,
-            "{prompt}: a stale outcome was applied: {outcomes:?}"
-        );
-    }
+    each_completed_once(&tasks);
     assert_eq!(server.overlapping(), 0, "two live calls of one task");
     counts_agree(&baton, &queue);
 }
@@ -399,11 +408,8 @@ fn a_runner_stopped_past_its_lease_applies_no_stale_outcome_and_overlaps_no_call
 /// through the outbox's doorbell, and its provider call is dropped.
 #[test]
 fn a_cancel_from_another_process_aborts_the_call_on_the_runner_holding_the_task() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
     // A call that would take a minute.
-    let server = rt.block_on(FakeServer::start(
-        Reply::text(&["ok"]).delay(Duration::from_secs(60)),
-    ));
+    let (rt, server) = fake_server(Duration::from_secs(60));
     let queue = Queue::new("cancel");
     let baton = Baton::new();
     queue_tasks(&baton, &queue, &server, 1);
@@ -441,10 +447,7 @@ fn a_cancel_from_another_process_aborts_the_call_on_the_runner_holding_the_task(
 /// runners of eight workers share `--max-concurrency 2`.
 #[test]
 fn a_providers_concurrency_limit_holds_for_the_whole_queue() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let server = rt.block_on(FakeServer::start(
-        Reply::text(&["ok"]).delay(Duration::from_millis(100)),
-    ));
+    let (_rt, server) = fake_server(Duration::from_millis(100));
     let queue = Queue::new("limits");
     let baton = Baton::new();
     queue_limited_tasks(&baton, &queue, &server, 60, &["--max-concurrency", "2"]);
@@ -581,10 +584,7 @@ fn a_runner_survives_the_database_restarting_and_loses_nothing() {
         name: "postgres".into(),
         url: cluster.url.clone(),
     };
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let server = rt.block_on(FakeServer::start(
-        Reply::text(&["ok"]).delay(Duration::from_millis(300)),
-    ));
+    let (_rt, server) = fake_server(Duration::from_millis(300));
     let baton = Baton::new();
     queue_tasks(&baton, &queue, &server, 200);
     let mut running = runner(&baton, &queue, &[]);
@@ -601,15 +601,7 @@ fn a_runner_survives_the_database_restarting_and_loses_nothing() {
 
     let tasks = tasks_by_prompt(&baton, &queue);
     assert_eq!(tasks.len(), 200);
-    for (prompt, task) in &tasks {
-        assert_eq!(task["status"], "completed", "{prompt}: {task:#}");
-        let outcomes = outcomes(task);
-        assert_eq!(
-            outcomes.iter().filter(|o| *o == "completed").count(),
-            1,
-            "{prompt}: {outcomes:?}"
-        );
-    }
+    each_completed_once(&tasks);
     std::mem::forget(queue); // the cluster goes with its directory
 }
 
@@ -815,12 +807,9 @@ impl Proxy {
 /// stale and runs again.
 #[test]
 fn a_runner_cut_off_from_the_database_stops_its_calls_before_its_tasks_are_taken_over() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
     // Calls longer than the lease: the cut-off runner's are still in flight
     // when its lease ends.
-    let server = rt.block_on(FakeServer::start(
-        Reply::text(&["ok"]).delay(Duration::from_secs(5)),
-    ));
+    let (rt, server) = fake_server(Duration::from_secs(5));
     let queue = Queue::new("partition");
     let baton = Baton::new();
     queue_tasks(&baton, &queue, &server, 16);
@@ -879,14 +868,6 @@ fn a_runner_cut_off_from_the_database_stops_its_calls_before_its_tasks_are_taken
     drop(cut_off);
 
     let tasks = tasks_by_prompt(&baton, &queue);
-    for (prompt, task) in &tasks {
-        assert_eq!(task["status"], "completed", "{prompt}: {task:#}");
-        let outcomes = outcomes(task);
-        assert_eq!(
-            outcomes.iter().filter(|o| *o == "completed").count(),
-            1,
-            "{prompt}: {outcomes:?}"
-        );
-    }
+    each_completed_once(&tasks);
     assert_eq!(server.overlapping(), 0, "two live calls of one task");
 }

@@ -856,4 +856,42 @@ mod tests {
         let header = std::fs::read(&path).unwrap();
         assert_eq!(header[9] & 0b10, 0, "the file was left needing recovery");
     }
+
+    #[tokio::test]
+    async fn the_writer_reads_now_on_the_shared_databases_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(EngineConfig::new(dir.path().join("b.redb")))
+            .await
+            .unwrap();
+        // As a runner's heartbeat would find it: the database an hour ahead.
+        engine
+            .inner
+            .shared
+            .db_clock_ahead_ms
+            .store(3_600_000, std::sync::atomic::Ordering::Relaxed);
+        let mut events = engine.subscribe();
+        let task = engine
+            .submit(NewTask {
+                scheduled_for: Some(chrono::Utc::now() + chrono::Duration::minutes(30)),
+                ..NewTask::new("due on the database's clock")
+            })
+            .await
+            .unwrap();
+        engine.start().await;
+        // Due by the database's clock, though half an hour early by this one.
+        let completed = async {
+            loop {
+                let event = events.recv().await.unwrap();
+                if let crate::EventKind::State { to, .. } = event.kind {
+                    if event.task_id == task.id && to == crate::TaskState::Completed {
+                        break;
+                    }
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), completed)
+            .await
+            .expect("the task waited for this machine's clock");
+        engine.shutdown().await;
+    }
 }

@@ -416,14 +416,28 @@ impl PgStore {
     /// its tasks): its attempts in flight are no longer its own, and their
     /// outcomes will be refused as stale.
     pub fn heartbeat(&self) -> Result<bool, TaskError> {
+        Ok(self.heartbeat_clock()?.0)
+    }
+
+    /// [`PgStore::heartbeat`], and how far the database's clock is ahead of
+    /// this machine's (negative: behind), measured at the middle of the round
+    /// trip: the engine reads times on the database's clock with it.
+    pub(crate) fn heartbeat_clock(&self) -> Result<(bool, chrono::Duration), TaskError> {
         self.read(|c| {
-            let renewed = c
-                .execute(
-                    "UPDATE baton_runners SET heartbeat_at = now() WHERE id = $1",
+            let sent = Utc::now();
+            let row = c
+                .query_one(
+                    "WITH beat AS (
+                         UPDATE baton_runners SET heartbeat_at = now() WHERE id = $1 RETURNING 1
+                     )
+                     SELECT (SELECT count(*) FROM beat), clock_timestamp()",
                     &[&self.inner.runner],
                 )
                 .map_err(db)?;
-            Ok(renewed == 1)
+            let back = Utc::now();
+            let theirs: DateTime<Utc> = row.get(1);
+            let ours = sent + (back - sent) / 2;
+            Ok((row.get::<_, i64>(0) == 1, theirs - ours))
         })
     }
 

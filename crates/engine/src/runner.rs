@@ -270,7 +270,8 @@ pub(crate) async fn serve(inner: Arc<Inner>, lease: Duration) {
     // other runner has had a heartbeat (and so shrunk its own part) since
     // this one registered: two heartbeat intervals.
     let share_from = Instant::now() + 2 * beat;
-    let mut in_flight: Option<tokio::task::JoinHandle<Result<bool, crate::TaskError>>> = None;
+    type Beat = Result<(bool, chrono::Duration), crate::TaskError>;
+    let mut in_flight: Option<tokio::task::JoinHandle<Beat>> = None;
     let mut sent_at = Instant::now();
     let mut rescuing: Option<tokio::task::JoinHandle<()>> = None;
     loop {
@@ -285,7 +286,7 @@ pub(crate) async fn serve(inner: Arc<Inner>, lease: Duration) {
             None => {
                 sent_at = Instant::now();
                 let pg = pg.clone();
-                tokio::task::spawn_blocking(move || pg.heartbeat())
+                tokio::task::spawn_blocking(move || pg.heartbeat_clock())
             }
         };
         let answer = match tokio::time::timeout(beat, &mut handle).await {
@@ -297,7 +298,11 @@ pub(crate) async fn serve(inner: Arc<Inner>, lease: Duration) {
         };
         match answer {
             None => {}
-            Some(Ok(Ok(true))) => {
+            Some(Ok(Ok((true, ahead)))) => {
+                inner.shared.db_clock_ahead_ms.store(
+                    ahead.num_milliseconds(),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
                 if inner.shared.lease.renew(sent_at + held_for) {
                     tracing::info!(
                         "the shared queue answers again: this runner claims tasks again"
@@ -313,7 +318,7 @@ pub(crate) async fn serve(inner: Arc<Inner>, lease: Duration) {
                     }
                 }
             }
-            Some(Ok(Ok(false))) => {
+            Some(Ok(Ok((false, _)))) => {
                 if inner.shared.lease.end() {
                     tracing::warn!(
                         "this runner was presumed gone (its lease ran out) and its running tasks were rescued by another; its own calls were stopped"

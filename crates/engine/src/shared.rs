@@ -34,6 +34,11 @@ pub(crate) struct Shared {
     pub wake_batcher: Notify,
     /// Whether this runner may start provider calls (see `runner`).
     pub lease: crate::runner::Lease,
+    /// How far a shared queue's database clock is ahead of this machine's, in
+    /// milliseconds (its heartbeat measures it; zero on redb): the writer reads
+    /// "now" on the database's clock, so every runner fires a schedule's times
+    /// and promotes due tasks at the same moments.
+    pub db_clock_ahead_ms: std::sync::atomic::AtomicI64,
 }
 
 impl Shared {
@@ -50,6 +55,7 @@ impl Shared {
             batch_waiting: Mutex::new(Vec::new()),
             wake_batcher: Notify::new(),
             lease: crate::runner::Lease::unlimited(),
+            db_clock_ahead_ms: std::sync::atomic::AtomicI64::new(0),
         }
     }
 

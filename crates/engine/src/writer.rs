@@ -549,7 +549,9 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) -> Vec<Command> {
             None
         }
     };
-    let now = clock.now();
+    // On a shared queue, the database's clock (see `Shared::db_clock_ahead_ms`).
+    let now = clock.now()
+        + chrono::Duration::milliseconds(shared.db_clock_ahead_ms.load(Ordering::Relaxed));
 
     for cmd in batch {
         let Some(txn) = txn.as_mut().filter(|_| poisoned.is_none()) else {

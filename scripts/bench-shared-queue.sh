@@ -137,7 +137,8 @@ drain() { # name runners n model
   stop_runners
   local bad
   bad=$(sql "$url" "SELECT count(*) FROM baton_tasks WHERE status <> 5 OR jsonb_array_length($J->'history') <> 1")
-  [[ $bad == 0 ]] || say "  WARNING: $bad tasks not completed in exactly one attempt"
+  # On stderr: the caller captures stdout (the rate).
+  [[ $bad == 0 ]] || say "  WARNING: $bad tasks not completed in exactly one attempt" >&2
   drain_rate "$url"
 }
 

@@ -29,6 +29,7 @@ use uuid::Uuid;
 
 #[path = "pg_events.rs"]
 mod events;
+pub(crate) use events::PRUNE_EVENTS_BATCH;
 pub use events::{EventPage, EventsOf, PgListener, RemoteEvent, EVENT_RETENTION};
 
 /// The schema version this code writes; a database at a newer one is refused.

@@ -43,7 +43,7 @@ const HEAD: &str = "SELECT greatest(coalesce((SELECT max(seq) FROM baton_events)
                                 (SELECT through FROM baton_events_pruned))";
 
 /// Most events one [`PgStore::prune_events`] removes.
-const PRUNE_EVENTS_BATCH: i64 = 1000;
+pub(crate) const PRUNE_EVENTS_BATCH: usize = 1000;
 
 /// Schema version 7: the outbox, and how far it has been pruned (so a reader
 /// behind that point knows it missed events).
@@ -240,7 +240,11 @@ impl PgStore {
                          ) page
                          WHERE recorded_at < now() - make_interval(secs => $3))
                      RETURNING seq",
-                    &[&through, &PRUNE_EVENTS_BATCH, &older_than.as_secs_f64()],
+                    &[
+                        &through,
+                        &(PRUNE_EVENTS_BATCH as i64),
+                        &older_than.as_secs_f64(),
+                    ],
                 )
                 .map_err(db)?;
             if let Some(last) = gone.iter().map(|r| r.get::<_, i64>(0)).max() {

@@ -145,6 +145,10 @@ pub(crate) async fn poll(inner: Arc<Inner>) {
 /// Most outbox events read at once.
 const TAIL_PAGE: usize = 1024;
 
+/// How often a runner prunes the outbox, and at most how many batches then.
+const PRUNE_EVERY: Duration = Duration::from_secs(5);
+const PRUNE_BATCHES: usize = 100;
+
 /// Follows the outbox on PostgreSQL: every other runner's events are applied
 /// here ([`crate::remote::apply_remote`]: published to this engine's
 /// subscribers, waking the dispatcher or the scheduler, aborting a call
@@ -207,11 +211,19 @@ pub(crate) async fn tail(inner: Arc<Inner>) {
             Err(_) => return,
         };
         if Instant::now() >= next_prune {
-            next_prune = Instant::now() + crate::pg::EVENT_RETENTION / 10;
+            // Every few seconds, and batch after batch until the old events are
+            // gone: one batch per round fell behind the rate runners write them.
+            next_prune = Instant::now() + PRUNE_EVERY;
             let pg = pg.clone();
-            let _ =
-                tokio::task::spawn_blocking(move || pg.prune_events(crate::pg::EVENT_RETENTION))
-                    .await;
+            let _ = tokio::task::spawn_blocking(move || {
+                for _ in 0..PRUNE_BATCHES {
+                    match pg.prune_events(crate::pg::EVENT_RETENTION) {
+                        Ok(n) if n >= crate::pg::PRUNE_EVENTS_BATCH => continue,
+                        _ => break,
+                    }
+                }
+            })
+            .await;
         }
         if full {
             continue;

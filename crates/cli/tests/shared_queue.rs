@@ -636,6 +636,9 @@ fn events_on_a_shared_queue_follow_every_runners_tasks_in_order() {
     follower.wait_for("the follower to start", |log| {
         count(log, &["following the shared queue's events"]) > 0
     });
+    // A client: it follows the queue but is no runner of it.
+    let status = baton.json(&queue.args(&["db", "status", "--json"]));
+    assert_eq!(status["runners"], serde_json::json!([]), "{status:#}");
     let ids: Vec<String> = (0..5)
         .map(|i| {
             baton

@@ -115,6 +115,10 @@ export const commands = {
 	 *  renamed over it: never half a file). Returns the rows written.
 	 */
 	exportGroup: (id: string, format: ResultFormat, path: string) => typedError<number, CommandError_Serialize>(__TAURI_INVOKE("export_group", { id, format, path })),
+	sharedQueueSettings: () => typedError<QueueSettings, CommandError_Serialize>(__TAURI_INVOKE("shared_queue_settings")),
+	sharedQueueStatus: () => typedError<QueueStatus | null, CommandError_Serialize>(__TAURI_INVOKE("shared_queue_status")),
+	useSharedQueue: (url: string, password: string | null, runTasks: boolean) => typedError<QueueSettings, CommandError_Serialize>(__TAURI_INVOKE("use_shared_queue", { url, password, runTasks })),
+	useLocalDatabase: () => typedError<QueueSettings, CommandError_Serialize>(__TAURI_INVOKE("use_local_database")),
 };
 
 /** Events */
@@ -1452,6 +1456,8 @@ export type ProviderTest_Serialize = {
  *  A finite `f64` compared by its bits, so the records that carry one
  *  (temperature, cost) stay `Eq`. Serialised as a plain number.
  */
+export type QueueSettings = { url: string | null; run_tasks: boolean; password_saved: boolean };
+export type QueueStatus = { name: string; runners: number; runs_tasks_here: boolean };
 export type Real = number | null;
 
 export type RecordProblem = RecordProblem_Serialize | RecordProblem_Deserialize;

@@ -918,6 +918,20 @@ fn the_window_may_call_every_command_and_nothing_else() {
     );
 }
 
+/// Submits a task named `name` and returns once the list has it (the
+/// forwarder applies an event to the catalog before the window hears it).
+fn submit_named(shell: &Shell, name: &str) {
+    let (tx, rx) = mpsc::channel::<Value>();
+    let listener = shell.app.listen_any("task-event", move |event| {
+        let _ = tx.send(serde_json::from_str(event.payload()).unwrap());
+    });
+    let task = shell
+        .call("submit_task", json!({"input": {"prompt": "hello", "name": name}}))
+        .unwrap();
+    while rx.recv_timeout(PATIENCE).expect("no event of the task")["task_id"] != task["id"] {}
+    shell.app.unlisten(listener);
+}
+
 /// The tasks the list shows, by name.
 fn names(shell: &Shell) -> Vec<String> {
     let page = shell
@@ -926,7 +940,7 @@ fn names(shell: &Shell) -> Vec<String> {
             json!({"query": {"status": null, "schedule": null, "chain": null, "search": null, "offset": 0, "limit": 100}}),
         )
         .unwrap();
-    let mut names: Vec<String> = page["rows"]
+    let mut names: Vec<String> = page["page"]["rows"]
         .as_array()
         .unwrap()
         .iter()
@@ -943,9 +957,7 @@ fn settings_file(shell: &Shell) -> String {
 #[test]
 fn a_shared_queue_url_that_is_not_postgres_is_one_sentence_and_changes_nothing() {
     let shell = shell();
-    shell
-        .call("submit_task", json!({"input": {"prompt": "hello", "name": "kept here"}}))
-        .unwrap();
+    submit_named(&shell, "kept here");
     for url in [
         "db.example:5432/baton",
         "mysql://baton@db.example/baton",
@@ -980,9 +992,7 @@ fn a_shared_queue_url_that_is_not_postgres_is_one_sentence_and_changes_nothing()
 #[test]
 fn an_unreachable_shared_queue_is_one_sentence_without_the_password_and_the_app_stays_put() {
     let shell = shell();
-    shell
-        .call("submit_task", json!({"input": {"prompt": "hello", "name": "kept here"}}))
-        .unwrap();
+    submit_named(&shell, "kept here");
     // Port 1 on loopback: nothing listens, the connection is refused at once.
     let url = "postgres://baton@127.0.0.1:1/baton";
     let password = "s3cret-p@ss/word";
@@ -1060,9 +1070,7 @@ impl Drop for TestDatabase {
 fn the_app_moves_to_a_shared_queue_and_back_and_each_time_shows_that_databases_tasks() {
     let db = TestDatabase::new("switch");
     let shell = shell();
-    shell
-        .call("submit_task", json!({"input": {"prompt": "hello", "name": "on this computer"}}))
-        .unwrap();
+    submit_named(&shell, "on this computer");
     let (resyncs, resynced) = mpsc::channel::<()>();
     shell.app.listen_any("resync", move |_| {
         let _ = resyncs.send(());
@@ -1155,4 +1163,38 @@ fn the_app_moves_to_a_shared_queue_and_back_and_each_time_shows_that_databases_t
         let answer = shell.call(cmd, args).unwrap().to_string();
         assert!(!answer.contains(password), "{cmd}: {answer}");
     }
+}
+
+#[test]
+fn a_saved_shared_queue_that_cannot_be_reached_at_start_is_named_and_the_app_can_go_back() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("settings.json"),
+        r#"{"workers": 2, "shared_queue": {"url": "postgres://baton@127.0.0.1:1/baton", "run_tasks": true}}"#,
+    )
+    .unwrap();
+    let shell = shell_in(dir);
+    let err = shell.call("engine_status", json!({})).unwrap_err();
+    assert_eq!(err["code"], "engine_unavailable", "{err}");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Baton could not open the shared queue baton@127.0.0.1:1/baton: "),
+        "{err}"
+    );
+    // The form still shows the saved choice, and going back needs no engine.
+    assert_eq!(
+        shell.call("shared_queue_settings", json!({})).unwrap(),
+        json!({"url": "postgres://baton@127.0.0.1:1/baton", "run_tasks": true, "password_saved": false})
+    );
+    let saved = shell.call("use_local_database", json!({})).unwrap();
+    assert_eq!(saved["url"], Value::Null);
+    assert_eq!(shell.call("engine_status", json!({})).unwrap()["workers"], 2);
+    assert_eq!(
+        shell.call("get_settings", json!({})).unwrap()["workers"],
+        2,
+        "the other settings were kept"
+    );
+    assert!(!settings_file(&shell).contains("shared_queue"));
 }

@@ -97,9 +97,11 @@ async fn open_db(config: &EngineConfig, read_only: bool) -> Result<Db, OpenError
                 config.lease.as_millis()
             )));
         }
-        let lease = config.lease;
+        let (lease, runner) = (config.lease, config.run_tasks);
+        // A client (`run_tasks` false) is not registered, so it is never
+        // counted as a live runner.
         return tokio::task::spawn_blocking(move || {
-            crate::pg::PgStore::open_with_lease(&url, lease)
+            crate::pg::PgStore::open_as(&url, lease, runner)
         })
         .await
         .map_err(|e| OpenError::Shared(e.to_string()))?

@@ -32,7 +32,7 @@ import type {
   ProviderSettings_Deserialize,
   ProviderSettings_Serialize,
   ProviderTest_Serialize,
-  QueueSettings,
+  QueueSettings_Serialize,
   QueueStatus,
   Settings_Serialize,
   StatusChanged,
@@ -81,7 +81,8 @@ export type UpdateStatus = UpdateStatus_Serialize;
 export type { KeyRef, LoweredConcurrency, ProviderKind };
 export type { StatusChanged, StatusCounts, TaskState };
 /** Settings → Shared queue (never the password) and what the top bar names. */
-export type { QueueSettings, QueueStatus };
+export type QueueSettings = QueueSettings_Serialize;
+export type { QueueStatus };
 
 export type Result<T> = { status: "ok"; data: T } | { status: "error"; error: CommandError };
 

@@ -113,11 +113,22 @@ impl<R: Runtime> crate::state::Host for AppHost<R> {
 /// Shared queue): its events, schedule changes and health to the window and
 /// the tray. `switched`: it replaced one, its catalog is loaded already, and
 /// the window is told to reload what it shows.
-pub fn follow<R: Runtime>(app: &AppHandle<R>, engine: Engine, events: Receiver<Event>, switched: bool) {
+pub fn follow<R: Runtime>(
+    app: &AppHandle<R>,
+    engine: Engine,
+    events: Receiver<Event>,
+    switched: bool,
+) {
     let generation = app.state::<AppState>().generation.subscribe();
     let mine = *generation.borrow();
     let until = Replaced { generation, mine };
-    forward(app.clone(), engine.clone(), events, !switched, until.clone());
+    forward(
+        app.clone(),
+        engine.clone(),
+        events,
+        !switched,
+        until.clone(),
+    );
     forward_schedules(app.clone(), &engine, until.clone());
     forward_health(app.clone(), engine.clone(), until);
     let app = app.clone();

@@ -140,7 +140,11 @@ impl Keychain {
 /// One sentence; a keychain's errors never contain the secret, and they may
 /// span lines (D-Bus).
 fn keychain_error(e: keyring::Error) -> String {
-    let detail = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+    let detail = e
+        .to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     match e {
         keyring::Error::PlatformFailure(_) | keyring::Error::NoStorageAccess(_) => format!(
             "no OS keychain is available here ({detail}); leave the password empty and start Baton with PGPASSWORD set instead"

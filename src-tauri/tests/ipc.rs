@@ -926,7 +926,10 @@ fn submit_named(shell: &Shell, name: &str) {
         let _ = tx.send(serde_json::from_str(event.payload()).unwrap());
     });
     let task = shell
-        .call("submit_task", json!({"input": {"prompt": "hello", "name": name}}))
+        .call(
+            "submit_task",
+            json!({"input": {"prompt": "hello", "name": name}}),
+        )
         .unwrap();
     while rx.recv_timeout(PATIENCE).expect("no event of the task")["task_id"] != task["id"] {}
     shell.app.unlisten(listener);
@@ -1061,7 +1064,10 @@ impl TestDatabase {
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         if let Ok(mut client) = postgres::Client::connect(&self.admin, postgres::NoTls) {
-            let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+            let _ = client.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
         }
     }
 }
@@ -1093,7 +1099,9 @@ fn the_app_moves_to_a_shared_queue_and_back_and_each_time_shows_that_databases_t
         saved,
         json!({"url": db.url, "run_tasks": true, "password_saved": true})
     );
-    resynced.recv_timeout(PATIENCE).expect("the window was not told to reload");
+    resynced
+        .recv_timeout(PATIENCE)
+        .expect("the window was not told to reload");
     let name = db.url.trim_start_matches("postgres://");
     let status = shell.call("shared_queue_status", json!({})).unwrap();
     assert_eq!(
@@ -1114,7 +1122,10 @@ fn the_app_moves_to_a_shared_queue_and_back_and_each_time_shows_that_databases_t
 
     // Tasks run on the shared queue, and their events reach the window.
     let task = shell
-        .call("submit_task", json!({"input": {"prompt": "hello", "name": "on the queue"}}))
+        .call(
+            "submit_task",
+            json!({"input": {"prompt": "hello", "name": "on the queue"}}),
+        )
         .unwrap();
     loop {
         let event = events.recv_timeout(PATIENCE).expect("no completion event");
@@ -1190,7 +1201,10 @@ fn a_saved_shared_queue_that_cannot_be_reached_at_start_is_named_and_the_app_can
     );
     let saved = shell.call("use_local_database", json!({})).unwrap();
     assert_eq!(saved["url"], Value::Null);
-    assert_eq!(shell.call("engine_status", json!({})).unwrap()["workers"], 2);
+    assert_eq!(
+        shell.call("engine_status", json!({})).unwrap()["workers"],
+        2
+    );
     assert_eq!(
         shell.call("get_settings", json!({})).unwrap()["workers"],
         2,

@@ -10,7 +10,9 @@ use tauri::State;
 /// whether the keychain holds its password.
 #[tauri::command]
 #[specta::specta]
-pub async fn shared_queue_settings(state: State<'_, AppState>) -> Result<QueueSettings, CommandError> {
+pub async fn shared_queue_settings(
+    state: State<'_, AppState>,
+) -> Result<QueueSettings, CommandError> {
     Ok(settings_of(&state).await)
 }
 

@@ -18,9 +18,9 @@ pub trait Host: Send + Sync {
     /// Opens a folder in the file manager, where the opener plugin is present.
     fn open_path(&self, path: &Path) -> Result<(), String>;
     /// Follows an engine just started (its events to the window, the tray),
-    /// until the engine [`AppState::generation`] names is replaced; `reload`:
-    /// the window reloads what it shows (another database was opened).
-    fn follow(&self, engine: Engine, events: broadcast::Receiver<Event>, reload: bool);
+    /// until the engine [`AppState::generation`] names is replaced;
+    /// `switched`: it replaced another, and the window reloads what it shows.
+    fn follow(&self, engine: Engine, events: broadcast::Receiver<Event>, switched: bool);
 }
 
 pub struct AppState {
@@ -151,8 +151,13 @@ impl AppState {
             (Err(e), None) => Err(format!("Baton could not open its database: {e}")),
             (Err(e), Some(choice)) => Err(queue::scrub(
                 &format!(
-                    "Baton could not open the shared queue {}: {e}",
-                    baton_engine::PgStore::describe(&choice.url)
+                    "Baton could not open the shared queue {}: {}",
+                    baton_engine::PgStore::describe(&choice.url),
+                    // Not "cannot open the shared queue's database" twice.
+                    match e {
+                        baton_engine::OpenError::Shared(why) => why,
+                        other => other.to_string(),
+                    }
                 ),
                 password.as_deref(),
             )),

@@ -51,6 +51,10 @@ const COMMANDS: &[&str] = &[
     "cancel_group",
     "retry_group",
     "export_group",
+    "shared_queue_settings",
+    "shared_queue_status",
+    "use_shared_queue",
+    "use_local_database",
 ];
 
 fn main() {

@@ -9,6 +9,7 @@ use specta::Type;
 use tauri::{AppHandle, Manager, Runtime};
 use tauri_specta::Event as _;
 use tokio::sync::broadcast::{error::RecvError, Receiver};
+use tokio::sync::watch;
 
 /// One engine event: a state change (with the task) or an output chunk.
 #[derive(Debug, Clone, Serialize, Type, tauri_specta::Event)]
@@ -94,6 +95,10 @@ impl<R: Runtime> crate::state::Host for AppHost<R> {
         result.map_err(|e| e.to_string())
     }
 
+    fn follow(&self, engine: Engine, events: Receiver<Event>, switched: bool) {
+        follow(&self.app, engine, events, switched);
+    }
+
     fn open_path(&self, path: &std::path::Path) -> Result<(), String> {
         let Some(opener) = self.app.try_state::<tauri_plugin_opener::Opener<R>>() else {
             return Ok(());
@@ -104,12 +109,63 @@ impl<R: Runtime> crate::state::Host for AppHost<R> {
     }
 }
 
+/// Follows an engine just started until another replaces it (Settings →
+/// Shared queue): its events, schedule changes and health to the window and
+/// the tray. `switched`: it replaced one, its catalog is loaded already, and
+/// the window is told to reload what it shows.
+pub fn follow<R: Runtime>(
+    app: &AppHandle<R>,
+    engine: Engine,
+    events: Receiver<Event>,
+    switched: bool,
+) {
+    let generation = app.state::<AppState>().generation.subscribe();
+    let mine = *generation.borrow();
+    let until = Replaced { generation, mine };
+    forward(
+        app.clone(),
+        engine.clone(),
+        events,
+        !switched,
+        until.clone(),
+    );
+    forward_schedules(app.clone(), &engine, until.clone());
+    forward_health(app.clone(), engine.clone(), until);
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        StatusChanged::publish(&app, &engine).await;
+        if switched {
+            let _ = Resync { missed: 0 }.emit(&app);
+        }
+    });
+}
+
+/// Resolves once the engine a forwarder follows has been replaced.
+#[derive(Clone)]
+pub struct Replaced {
+    generation: watch::Receiver<u64>,
+    mine: u64,
+}
+
+impl Replaced {
+    async fn wait(mut self) {
+        // An error means the state is gone (the app is ending): stop too.
+        let _ = self.generation.wait_for(|g| *g != self.mine).await;
+    }
+}
+
 /// Sends the status again whenever the engine starts or stops being able to
-/// write its database (a full disk), until the engine stops.
-pub fn forward_health<R: Runtime>(app: AppHandle<R>, engine: Engine) {
+/// write its database (a full disk), until the engine is replaced.
+fn forward_health<R: Runtime>(app: AppHandle<R>, engine: Engine, until: Replaced) {
     let mut health = engine.watch_health();
     tauri::async_runtime::spawn(async move {
-        while health.changed().await.is_ok() {
+        let stop = until.wait();
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                changed = health.changed() => if changed.is_err() { break },
+                _ = &mut stop => break,
+            }
             StatusChanged::publish(&app, &engine).await;
         }
     });
@@ -124,7 +180,13 @@ pub fn forward_health<R: Runtime>(app: AppHandle<R>, engine: Engine) {
 /// never delays the list. While the window is closed an event reaches no page
 /// and nothing is kept for it (Tauri emits to the webviews there are); the
 /// catalog stays current, and a new window loads its state as at first start.
-pub fn forward<R: Runtime>(app: AppHandle<R>, engine: Engine, mut events: Receiver<Event>) {
+fn forward<R: Runtime>(
+    app: AppHandle<R>,
+    engine: Engine,
+    mut events: Receiver<Event>,
+    load: bool,
+    until: Replaced,
+) {
     let catalog = app.state::<AppState>().catalog.clone();
     let side = side_effects(app.clone(), engine.clone());
     tauri::async_runtime::spawn(async move {
@@ -132,15 +194,26 @@ pub fn forward<R: Runtime>(app: AppHandle<R>, engine: Engine, mut events: Receiv
         // the engine started); the load may already contain their changes, and
         // applying them again is an upsert.
         let started = std::time::Instant::now();
-        match catalog.reload(&engine).await {
-            Ok(()) => tracing::info!(
-                tasks = catalog.len(),
-                ms = started.elapsed().as_millis() as u64,
-                "task list loaded"
-            ),
-            Err(e) => tracing::error!(error = %e, "could not load the task list"),
+        if load {
+            match catalog.reload(&engine).await {
+                Ok(()) => tracing::info!(
+                    tasks = catalog.len(),
+                    ms = started.elapsed().as_millis() as u64,
+                    "task list loaded"
+                ),
+                Err(e) => tracing::error!(error = %e, "could not load the task list"),
+            }
         }
-        while let Some(next) = receive(&mut events).await {
+        let stop = until.wait();
+        tokio::pin!(stop);
+        loop {
+            // The old engine's last events must not reach the new one's catalog.
+            let next = tokio::select! {
+                biased;
+                _ = &mut stop => None,
+                next = receive(&mut events) => next,
+            };
+            let Some(next) = next else { break };
             match next {
                 Ok(event) => {
                     catalog.apply(&event);
@@ -245,12 +318,20 @@ fn side_effects<R: Runtime>(
     tx
 }
 
-/// Forwards every schedule change until the engine stops. Falling behind sends
-/// [`Resync`], after which the window reloads its schedules too.
-pub fn forward_schedules<R: Runtime>(app: AppHandle<R>, engine: &Engine) {
+/// Forwards every schedule change until the engine is replaced. Falling
+/// behind sends [`Resync`], after which the window reloads its schedules too.
+fn forward_schedules<R: Runtime>(app: AppHandle<R>, engine: &Engine, until: Replaced) {
     let mut events = engine.subscribe_schedules();
     tauri::async_runtime::spawn(async move {
-        while let Some(next) = receive(&mut events).await {
+        let stop = until.wait();
+        tokio::pin!(stop);
+        loop {
+            let next = tokio::select! {
+                biased;
+                _ = &mut stop => None,
+                next = receive(&mut events) => next,
+            };
+            let Some(next) = next else { break };
             let sent = match next {
                 Ok(event) => {
                     // The engine paused it after failed runs: say so, once.

@@ -19,6 +19,8 @@
 //! - `bindings`: the typed IPC surface and its generated TypeScript.
 //! - `window`: the main window, made again on Show after a close.
 //! - `updates`: the signed release feed, checked at start and from the tray.
+//! - `queue`: the shared queue (PostgreSQL) chosen in Settings, its password
+//!   in the OS keychain.
 //! - `tray`, `settings`, `state`, `error`: the rest.
 
 mod bindings;
@@ -26,6 +28,7 @@ mod commands;
 mod error;
 mod events;
 mod notifications;
+mod queue;
 mod settings;
 mod state;
 mod tray;
@@ -34,10 +37,12 @@ mod window;
 
 pub use bindings::{export as export_bindings, BINDINGS_PATH};
 pub use error::CommandError;
+pub use queue::{Keychain, MemoryPasswords, PasswordStore};
 pub use settings::Settings;
 pub use state::{default_data_dir, AppState};
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use tauri::{AppHandle, Builder, Manager, RunEvent, Runtime, WindowEvent};
 
 /// Where and how the shell runs.
@@ -45,6 +50,9 @@ pub struct ShellOptions {
     pub data_dir: PathBuf,
     /// Create the tray icon (the real app; not under the mock runtime).
     pub tray: bool,
+    /// Where the shared queue's password is kept: the OS [`Keychain`] (tests
+    /// pass [`MemoryPasswords`]).
+    pub passwords: Arc<dyn PasswordStore>,
 }
 
 /// Registers the commands; at setup, [`start`]s the shell.
@@ -67,7 +75,11 @@ pub fn start<R: Runtime>(
 ) -> Result<(), Box<dyn std::error::Error>> {
     bindings::builder::<R>().mount_events(app);
     let host = Box::new(events::AppHost { app: app.clone() });
-    app.manage(AppState::new(&options.data_dir, host)?);
+    app.manage(AppState::new(
+        &options.data_dir,
+        host,
+        options.passwords.clone(),
+    )?);
     app.manage(notifications::PendingOpen::default());
     notifications::open_on_click(app);
     // Before the tray, whose "Check for updates…" uses it.
@@ -86,10 +98,7 @@ pub fn start<R: Runtime>(
         match state.open_engine().await {
             Ok((engine, events)) => {
                 tracing::info!(data_dir = %data_dir.display(), "engine started");
-                events::forward(app.clone(), engine.clone(), events);
-                events::forward_schedules(app.clone(), &engine);
-                events::forward_health(app.clone(), engine.clone());
-                events::StatusChanged::publish(&app, &engine).await;
+                events::follow(&app, engine, events, false);
             }
             // Every command answers with this sentence; the window shows it.
             Err(e) => tracing::error!(error = %e, "the engine did not start"),
@@ -217,6 +226,7 @@ pub fn run() -> Result<(), String> {
         ShellOptions {
             data_dir,
             tray: true,
+            passwords: Arc::new(Keychain),
         },
     )
     .build(context)

@@ -1,10 +1,10 @@
 //! The command layer through Tauri's mock runtime: real IPC requests, a real
 //! engine on a temporary redb file, and engine events arriving as Tauri events.
 
-use baton_desktop::{configure, start, ShellOptions};
+use baton_desktop::{configure, start, MemoryPasswords, PasswordStore, ShellOptions};
 use fake_llm::{FakeServer, Reply};
 use serde_json::{json, Value};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 use tauri::ipc::{CallbackFn, InvokeBody};
 use tauri::test::{
@@ -20,6 +20,8 @@ struct Shell {
     dir: tempfile::TempDir,
     app: App<MockRuntime>,
     window: WebviewWindow<MockRuntime>,
+    /// The keychain this shell files passwords in (CI has no keychain daemon).
+    passwords: Arc<MemoryPasswords>,
 }
 
 fn shell() -> Shell {
@@ -27,25 +29,25 @@ fn shell() -> Shell {
 }
 
 fn shell_in(dir: tempfile::TempDir) -> Shell {
-    let options = ShellOptions {
+    let passwords = Arc::new(MemoryPasswords::default());
+    let options = || ShellOptions {
         data_dir: dir.path().to_path_buf(),
         tray: false,
+        passwords: passwords.clone(),
     };
-    let app = configure(mock_builder(), options)
+    let app = configure(mock_builder(), options())
         .build(mock_context(noop_assets()))
         .expect("the shell builds");
-    start(
-        app.handle(),
-        &ShellOptions {
-            data_dir: dir.path().to_path_buf(),
-            tray: false,
-        },
-    )
-    .expect("the shell starts");
+    start(app.handle(), &options()).expect("the shell starts");
     let window = WebviewWindowBuilder::new(&app, "main", Default::default())
         .build()
         .unwrap();
-    Shell { dir, app, window }
+    Shell {
+        dir,
+        app,
+        window,
+        passwords,
+    }
 }
 
 impl Shell {
@@ -914,4 +916,299 @@ fn the_window_may_call_every_command_and_nothing_else() {
         invoked.len(),
         "a granted command is not in the bindings"
     );
+}
+
+/// Submits a task named `name` and returns once the list has it (the
+/// forwarder applies an event to the catalog before the window hears it).
+fn submit_named(shell: &Shell, name: &str) {
+    let (tx, rx) = mpsc::channel::<Value>();
+    let listener = shell.app.listen_any("task-event", move |event| {
+        let _ = tx.send(serde_json::from_str(event.payload()).unwrap());
+    });
+    let task = shell
+        .call(
+            "submit_task",
+            json!({"input": {"prompt": "hello", "name": name}}),
+        )
+        .unwrap();
+    while rx.recv_timeout(PATIENCE).expect("no event of the task")["task_id"] != task["id"] {}
+    shell.app.unlisten(listener);
+}
+
+/// The tasks the list shows, by name.
+fn names(shell: &Shell) -> Vec<String> {
+    let page = shell
+        .call(
+            "query_tasks",
+            json!({"query": {"status": null, "schedule": null, "chain": null, "search": null, "offset": 0, "limit": 100}}),
+        )
+        .unwrap();
+    let mut names: Vec<String> = page["page"]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["name"].as_str().unwrap_or_default().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+fn settings_file(shell: &Shell) -> String {
+    std::fs::read_to_string(shell.dir.path().join("settings.json")).unwrap_or_default()
+}
+
+#[test]
+fn a_shared_queue_url_that_is_not_postgres_is_one_sentence_and_changes_nothing() {
+    let shell = shell();
+    submit_named(&shell, "kept here");
+    for url in [
+        "db.example:5432/baton",
+        "mysql://baton@db.example/baton",
+        "postgres://baton:hunter2-in-url@db.example/baton",
+    ] {
+        let err = shell
+            .call(
+                "use_shared_queue",
+                json!({"url": url, "password": "typed-secret-1", "runTasks": true}),
+            )
+            .unwrap_err();
+        assert_eq!(err["code"], "invalid_input", "{url}: {err}");
+        assert_eq!(err["field"], "url", "{url}: {err}");
+        let text = err.to_string();
+        assert!(
+            !text.contains("hunter2") && !text.contains("typed-secret"),
+            "{text}"
+        );
+    }
+    assert_eq!(
+        shell.call("shared_queue_settings", json!({})).unwrap(),
+        json!({"url": null, "run_tasks": true, "password_saved": false})
+    );
+    assert_eq!(
+        shell.call("shared_queue_status", json!({})).unwrap(),
+        Value::Null
+    );
+    assert!(!settings_file(&shell).contains("shared_queue"));
+    assert_eq!(names(&shell), ["kept here"]);
+}
+
+#[test]
+fn an_unreachable_shared_queue_is_one_sentence_without_the_password_and_the_app_stays_put() {
+    let shell = shell();
+    submit_named(&shell, "kept here");
+    // Port 1 on loopback: nothing listens, the connection is refused at once.
+    let url = "postgres://baton@127.0.0.1:1/baton";
+    let password = "s3cret-p@ss/word";
+    let err = shell
+        .call(
+            "use_shared_queue",
+            json!({"url": url, "password": password, "runTasks": true}),
+        )
+        .unwrap_err();
+    assert_eq!(err["code"], "database_unavailable", "{err}");
+    assert_eq!(err["field"], "url", "{err}");
+    let message = err["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("Baton could not open the shared queue baton@127.0.0.1:1/baton: "),
+        "{message}"
+    );
+    assert!(!message.contains('\n'), "{message}");
+    let text = err.to_string();
+    assert!(
+        !text.contains("s3cret") && !text.contains("p%40ss"),
+        "the password leaked: {text}"
+    );
+    // Nothing changed: no password filed, no choice saved, the same database.
+    assert_eq!(
+        shell
+            .passwords
+            .get("shared-queue baton@127.0.0.1:1/baton")
+            .unwrap(),
+        None
+    );
+    assert!(!settings_file(&shell).contains("shared_queue"));
+    assert_eq!(
+        shell.call("shared_queue_status", json!({})).unwrap(),
+        Value::Null
+    );
+    assert_eq!(names(&shell), ["kept here"]);
+}
+
+/// A database of its own in the test cluster (`scripts/pg.sh`), dropped after.
+struct TestDatabase {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl TestDatabase {
+    fn new(tag: &str) -> TestDatabase {
+        const VAR: &str = "BATON_TEST_DATABASE_URL";
+        let admin = std::env::var(VAR).unwrap_or_else(|_| {
+            panic!("{VAR} is not set: run the tests through scripts/test.sh (it starts PostgreSQL)")
+        });
+        let name = format!("baton_desktop_{tag}_{}", std::process::id());
+        let mut client = postgres::Client::connect(&admin, postgres::NoTls).expect("connect");
+        client
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .expect("drop a leftover test database");
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("create the test database");
+        let (base, _) = admin.rsplit_once('/').expect("a database in the URL");
+        let url = format!("{base}/{name}");
+        TestDatabase { admin, name, url }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut client) = postgres::Client::connect(&self.admin, postgres::NoTls) {
+            let _ = client.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}
+
+#[test]
+fn the_app_moves_to_a_shared_queue_and_back_and_each_time_shows_that_databases_tasks() {
+    let db = TestDatabase::new("switch");
+    let shell = shell();
+    submit_named(&shell, "on this computer");
+    let (resyncs, resynced) = mpsc::channel::<()>();
+    shell.app.listen_any("resync", move |_| {
+        let _ = resyncs.send(());
+    });
+    let (tx, events) = mpsc::channel::<Value>();
+    shell.app.listen_any("task-event", move |event| {
+        let _ = tx.send(serde_json::from_str(event.payload()).unwrap());
+    });
+
+    // The test cluster trusts loopback, so any password opens it: what matters
+    // here is where it goes (the keychain) and where it never appears.
+    let password = "queue-password-never-shown";
+    let saved = shell
+        .call(
+            "use_shared_queue",
+            json!({"url": db.url, "password": password, "runTasks": true}),
+        )
+        .unwrap();
+    assert_eq!(
+        saved,
+        json!({"url": db.url, "run_tasks": true, "password_saved": true})
+    );
+    resynced
+        .recv_timeout(PATIENCE)
+        .expect("the window was not told to reload");
+    let name = db.url.trim_start_matches("postgres://");
+    let status = shell.call("shared_queue_status", json!({})).unwrap();
+    assert_eq!(
+        status,
+        json!({"name": name, "runners": 1, "runs_tasks_here": true})
+    );
+    assert!(names(&shell).is_empty(), "{:?}", names(&shell));
+    assert_eq!(
+        shell
+            .passwords
+            .get(&format!("shared-queue {name}"))
+            .unwrap()
+            .as_deref(),
+        Some(password)
+    );
+    let file = settings_file(&shell);
+    assert!(file.contains(&db.url) && !file.contains(password), "{file}");
+
+    // Tasks run on the shared queue, and their events reach the window.
+    let task = shell
+        .call(
+            "submit_task",
+            json!({"input": {"prompt": "hello", "name": "on the queue"}}),
+        )
+        .unwrap();
+    loop {
+        let event = events.recv_timeout(PATIENCE).expect("no completion event");
+        if event["task_id"] == task["id"] && event["to"] == "completed" {
+            break;
+        }
+    }
+    assert_eq!(names(&shell), ["on the queue"]);
+
+    // Following only: this computer is no runner; the saved password is used.
+    let saved = shell
+        .call(
+            "use_shared_queue",
+            json!({"url": db.url, "password": null, "runTasks": false}),
+        )
+        .unwrap();
+    assert_eq!(
+        saved,
+        json!({"url": db.url, "run_tasks": false, "password_saved": true})
+    );
+    let status = shell.call("shared_queue_status", json!({})).unwrap();
+    assert_eq!(
+        status,
+        json!({"name": name, "runners": 0, "runs_tasks_here": false})
+    );
+    assert_eq!(names(&shell), ["on the queue"]);
+
+    // Back on this computer's database, with its own tasks.
+    let saved = shell.call("use_local_database", json!({})).unwrap();
+    assert_eq!(
+        saved,
+        json!({"url": null, "run_tasks": true, "password_saved": false})
+    );
+    assert_eq!(
+        shell.call("shared_queue_status", json!({})).unwrap(),
+        Value::Null
+    );
+    assert_eq!(names(&shell), ["on this computer"]);
+    assert!(!settings_file(&shell).contains("shared_queue"));
+    // Nothing a command answered carried the password.
+    for (cmd, args) in [
+        ("get_settings", json!({})),
+        ("shared_queue_settings", json!({})),
+        ("engine_status", json!({})),
+    ] {
+        let answer = shell.call(cmd, args).unwrap().to_string();
+        assert!(!answer.contains(password), "{cmd}: {answer}");
+    }
+}
+
+#[test]
+fn a_saved_shared_queue_that_cannot_be_reached_at_start_is_named_and_the_app_can_go_back() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("settings.json"),
+        r#"{"workers": 2, "shared_queue": {"url": "postgres://baton@127.0.0.1:1/baton", "run_tasks": true}}"#,
+    )
+    .unwrap();
+    let shell = shell_in(dir);
+    let err = shell.call("engine_status", json!({})).unwrap_err();
+    assert_eq!(err["code"], "engine_unavailable", "{err}");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Baton could not open the shared queue baton@127.0.0.1:1/baton: "),
+        "{err}"
+    );
+    // The form still shows the saved choice, and going back needs no engine.
+    assert_eq!(
+        shell.call("shared_queue_settings", json!({})).unwrap(),
+        json!({"url": "postgres://baton@127.0.0.1:1/baton", "run_tasks": true, "password_saved": false})
+    );
+    let saved = shell.call("use_local_database", json!({})).unwrap();
+    assert_eq!(saved["url"], Value::Null);
+    assert_eq!(
+        shell.call("engine_status", json!({})).unwrap()["workers"],
+        2
+    );
+    assert_eq!(
+        shell.call("get_settings", json!({})).unwrap()["workers"],
+        2,
+        "the other settings were kept"
+    );
+    assert!(!settings_file(&shell).contains("shared_queue"));
 }

@@ -115,6 +115,22 @@ export const commands = {
 	 *  renamed over it: never half a file). Returns the rows written.
 	 */
 	exportGroup: (id: string, format: ResultFormat, path: string) => typedError<number, CommandError_Serialize>(__TAURI_INVOKE("export_group", { id, format, path })),
+	/**
+	 *  The shared queue in use (the URL without a password, the switch) and
+	 *  whether the keychain holds its password.
+	 */
+	sharedQueueSettings: () => typedError<QueueSettings_Serialize, CommandError_Serialize>(__TAURI_INVOKE("shared_queue_settings")),
+	/**  The shared queue's name and live runners; `None` on this computer's database. */
+	sharedQueueStatus: () => typedError<QueueStatus | null, CommandError_Serialize>(__TAURI_INVOKE("shared_queue_status")),
+	/**
+	 *  Moves the app to the shared queue at `url` (no password in it), running
+	 *  tasks here or only following the queue. `password`, when typed, goes to the
+	 *  keychain once the database took it; empty keeps the saved one. A database
+	 *  that cannot be opened is one sentence (`field: "url"`) and nothing changes.
+	 */
+	useSharedQueue: (url: string, password: string | null, runTasks: boolean) => typedError<QueueSettings_Serialize, CommandError_Serialize>(__TAURI_INVOKE("use_shared_queue", { url, password, runTasks })),
+	/**  Moves the app back to this computer's database (the redb file). */
+	useLocalDatabase: () => typedError<QueueSettings_Serialize, CommandError_Serialize>(__TAURI_INVOKE("use_local_database")),
 };
 
 /** Events */
@@ -1446,6 +1462,36 @@ export type ProviderTest_Serialize = {
 	prompt_tokens: number | null,
 	completion_tokens: number | null,
 	output: string,
+};
+
+/**  What Settings → Shared queue shows. */
+export type QueueSettings = QueueSettings_Serialize | QueueSettings_Deserialize;
+
+/**  What Settings → Shared queue shows. */
+export type QueueSettings_Deserialize = {
+	/**  The shared queue's URL (no password), or `None` on this computer's database. */
+	url?: string | null,
+	run_tasks: boolean,
+	/**  Whether the keychain holds a password for `url` (never the password). */
+	password_saved: boolean,
+};
+
+/**  What Settings → Shared queue shows. */
+export type QueueSettings_Serialize = {
+	/**  The shared queue's URL (no password), or `None` on this computer's database. */
+	url: string | null,
+	run_tasks: boolean,
+	/**  Whether the keychain holds a password for `url` (never the password). */
+	password_saved: boolean,
+};
+
+/**  What the top bar shows on a shared queue. */
+export type QueueStatus = {
+	/**  "user@host:port/db". */
+	name: string,
+	/**  Runners whose lease is current (this computer's included when it runs tasks). */
+	runners: number,
+	runs_tasks_here: boolean,
 };
 
 /**

@@ -98,6 +98,8 @@ async fn open_db(config: &EngineConfig, read_only: bool) -> Result<Db, OpenError
             )));
         }
         let (lease, runner) = (config.lease, config.run_tasks);
+        // A client (`run_tasks` false) is not registered, so it is never
+        // counted as a live runner.
         return tokio::task::spawn_blocking(move || {
             crate::pg::PgStore::open_as(&url, lease, runner)
         })

@@ -44,8 +44,7 @@ pub async fn update_settings(
             .map_err(|e| CommandError::invalid("api_enabled", e))?;
     }
     state
-        .settings_file
-        .save(&settings)
+        .save_settings(&settings)
         .map_err(|e| CommandError::new("settings_unsaved", format!("cannot save settings: {e}")))?;
     *state.settings.lock().unwrap_or_else(|e| e.into_inner()) = settings.clone();
     publish_status(&state, &engine).await;

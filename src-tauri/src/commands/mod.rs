@@ -5,6 +5,7 @@ pub mod app;
 pub mod budgets;
 pub mod groups;
 pub mod providers;
+pub mod queue;
 pub mod schedules;
 pub mod tasks;
 pub mod transfer;

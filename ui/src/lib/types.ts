@@ -32,6 +32,8 @@ import type {
   ProviderSettings_Deserialize,
   ProviderSettings_Serialize,
   ProviderTest_Serialize,
+  QueueSettings_Serialize,
+  QueueStatus,
   Settings_Serialize,
   StatusChanged,
   StatusCounts,
@@ -78,6 +80,9 @@ export type LocalServer = LocalServer_Serialize;
 export type UpdateStatus = UpdateStatus_Serialize;
 export type { KeyRef, LoweredConcurrency, ProviderKind };
 export type { StatusChanged, StatusCounts, TaskState };
+/** Settings → Shared queue (never the password) and what the top bar names. */
+export type QueueSettings = QueueSettings_Serialize;
+export type { QueueStatus };
 
 export type Result<T> = { status: "ok"; data: T } | { status: "error"; error: CommandError };
 

@@ -38,6 +38,10 @@ interface Config {
   openTask?: string;
   /** Commands whose calls wait from the start until `release(cmd)`. */
   hold?: string[];
+  /** The shared queue the app is on at the start (none: this computer's database). */
+  sharedQueue?: { url: string; run_tasks: boolean; password_saved: boolean; runners: number };
+  /** Hosts whose database cannot be reached. */
+  unreachableHosts?: string[];
 }
 
 interface Call {
@@ -56,6 +60,37 @@ const budgets = new FakeBudgets(model);
 const groups = new FakeGroups(model);
 
 const settings = { workers: 4, notifications: true, start_at_login: false, api_enabled: false, check_updates: true };
+
+// The shared queue: the choice (no password: the fake keychain below holds those), live runners.
+const sharedQueue = {
+  url: config.sharedQueue?.url ?? (null as string | null),
+  run_tasks: config.sharedQueue?.run_tasks ?? true,
+  runners: config.sharedQueue?.runners ?? 0,
+};
+const keychain = new Map<string, string>();
+if (config.sharedQueue?.password_saved) keychain.set(config.sharedQueue.url, "saved-before");
+const queueName = (url: string) => url.replace(/^postgres(ql)?:\/\//, "");
+function queueSettings() {
+  return { url: sharedQueue.url, run_tasks: sharedQueue.run_tasks, password_saved: sharedQueue.url !== null && keychain.has(sharedQueue.url) };
+}
+function useSharedQueue(url: string, password: string | null, runTasks: boolean) {
+  const trimmed = url.trim();
+  if (!/^postgres(ql)?:\/\/[^/@:]+@[^/]+/.test(trimmed)) {
+    throw commandError("invalid_input", "The URL must be a PostgreSQL URL such as postgres://baton@db.example:5432/baton.", "url");
+  }
+  const host = trimmed.split("@")[1]?.split(/[:/]/)[0] ?? "";
+  if ((config.unreachableHosts ?? []).includes(host)) {
+    throw commandError(
+      "database_unavailable",
+      `Baton could not open the shared queue ${queueName(trimmed)}: cannot open the shared queue's database: cannot reach the database: Connection refused (os error 111)`,
+      "url",
+    );
+  }
+  if (password) keychain.set(trimmed, password);
+  Object.assign(sharedQueue, { url: trimmed, run_tasks: runTasks, runners: (config.sharedQueue?.runners ?? 0) + (runTasks ? 1 : 0) });
+  send("resync", { missed: 0 });
+  return queueSettings();
+}
 let paused = false;
 let health: Health = { status: "ok" };
 const calls: Call[] = [];
@@ -139,6 +174,15 @@ const handlers: Record<string, (a: Args) => unknown> = {
     return s;
   },
   engine_status: () => status(),
+  shared_queue_settings: () => queueSettings(),
+  shared_queue_status: () =>
+    sharedQueue.url === null ? null : { name: queueName(sharedQueue.url), runners: sharedQueue.runners, runs_tasks_here: sharedQueue.run_tasks },
+  use_shared_queue: (a) => useSharedQueue(str(a, "url"), (a.password as string | null) ?? null, a.runTasks as boolean),
+  use_local_database: () => {
+    Object.assign(sharedQueue, { url: null, run_tasks: true, runners: 0 });
+    send("resync", { missed: 0 });
+    return queueSettings();
+  },
   activity: () => model.activity(),
   list_providers: () => providers.list(),
   save_provider: (a) => providers.save(a.settings as never, (a.apiKey as string | null) ?? null),
@@ -322,6 +366,8 @@ const fake = {
     });
   },
   resync: () => send("resync", { missed: 3 }),
+  /** Runners joined or left the shared queue (the top bar asks every few seconds). */
+  setRunners: (n: number) => (sharedQueue.runners = n),
   /** A click on a notification that names `target`: the shell keeps it and tells the page. */
   clickNotification: (target: OpenTarget) => {
     openRequest = target;

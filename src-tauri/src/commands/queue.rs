@@ -1,0 +1,82 @@
+//! Settings → Shared queue, and the queue the top bar names. The password
+//! travels one way only: from the form to the keychain; no command returns it.
+
+use crate::error::CommandError;
+use crate::queue::{self, QueueChoice, QueueSettings, QueueStatus};
+use crate::state::AppState;
+use tauri::State;
+
+/// The shared queue in use (the URL without a password, the switch) and
+/// whether the keychain holds its password.
+#[tauri::command]
+#[specta::specta]
+pub async fn shared_queue_settings(
+    state: State<'_, AppState>,
+) -> Result<QueueSettings, CommandError> {
+    Ok(settings_of(&state).await)
+}
+
+async fn settings_of(state: &AppState) -> QueueSettings {
+    let Some(choice) = state.queue() else {
+        return QueueSettings {
+            url: None,
+            run_tasks: true,
+            password_saved: false,
+        };
+    };
+    let passwords = state.passwords.clone();
+    let account = queue::account(&choice.url);
+    let password_saved = tokio::task::spawn_blocking(move || passwords.get(&account))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .flatten()
+        .is_some();
+    QueueSettings {
+        url: Some(choice.url),
+        run_tasks: choice.run_tasks,
+        password_saved,
+    }
+}
+
+/// The shared queue's name and live runners; `None` on this computer's database.
+#[tauri::command]
+#[specta::specta]
+pub async fn shared_queue_status(
+    state: State<'_, AppState>,
+) -> Result<Option<QueueStatus>, CommandError> {
+    let engine = state.engine().await?;
+    Ok(engine.shared_queue().await?.map(|q| QueueStatus {
+        name: q.name,
+        runners: q.runners.len() as u32,
+        runs_tasks_here: q.runs_tasks_here,
+    }))
+}
+
+/// Moves the app to the shared queue at `url` (no password in it), running
+/// tasks here or only following the queue. `password`, when typed, goes to the
+/// keychain once the database took it; empty keeps the saved one. A database
+/// that cannot be opened is one sentence (`field: "url"`) and nothing changes.
+#[tauri::command]
+#[specta::specta]
+pub async fn use_shared_queue(
+    state: State<'_, AppState>,
+    url: String,
+    password: Option<String>,
+    run_tasks: bool,
+) -> Result<QueueSettings, CommandError> {
+    let url = queue::validate_url(&url)?;
+    let password = password.filter(|p| !p.is_empty());
+    state
+        .switch_database(Some(QueueChoice { url, run_tasks }), password)
+        .await?;
+    Ok(settings_of(&state).await)
+}
+
+/// Moves the app back to this computer's database (the redb file).
+#[tauri::command]
+#[specta::specta]
+pub async fn use_local_database(state: State<'_, AppState>) -> Result<QueueSettings, CommandError> {
+    state.switch_database(None, None).await?;
+    Ok(settings_of(&state).await)
+}

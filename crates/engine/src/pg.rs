@@ -27,8 +27,11 @@ use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
+#[path = "pg_conn.rs"]
+mod conn;
 #[path = "pg_events.rs"]
 mod events;
+use conn::Conn;
 pub(crate) use events::PRUNE_EVENTS_BATCH;
 pub use events::{EventPage, EventsOf, PgListener, RemoteEvent, EVENT_RETENTION};
 
@@ -174,7 +177,7 @@ pub struct PgStore {
 struct Inner {
     config: Config,
     /// Connections not in use, kept for the next unit of work or read.
-    idle: Mutex<Vec<Client>>,
+    idle: Mutex<Vec<Conn>>,
     /// This process's row in `baton_runners`: the owner of the attempts it claims.
     runner: Uuid,
     /// How long a runner's last heartbeat keeps its attempts its own.
@@ -381,10 +384,19 @@ impl PgStore {
     }
 
     fn connect_as(
-        config: Config,
+        mut config: Config,
         lease: std::time::Duration,
         register: bool,
     ) -> Result<Self, TaskError> {
+        // The engine's statements are small and many: compiling one with JIT
+        // (on by default from PostgreSQL 12, chosen by a cost estimate that a
+        // one-row table can fool) took milliseconds where running it took
+        // microseconds.
+        let options = match config.get_options() {
+            Some(given) => format!("{given} -c jit=off"),
+            None => "-c jit=off".to_owned(),
+        };
+        config.options(&options);
         let mut client = config.connect(NoTls).map_err(db)?;
         migrate(&mut client)?;
         let runner = Uuid::now_v7();
@@ -404,7 +416,7 @@ impl PgStore {
         Ok(PgStore {
             inner: Arc::new(Inner {
                 config,
-                idle: Mutex::new(vec![client]),
+                idle: Mutex::new(vec![Conn::new(client)]),
                 runner,
                 lease,
                 lost: Default::default(),
@@ -468,7 +480,7 @@ impl PgStore {
             .clear();
         let mut client = self.inner.config.connect(NoTls).map_err(db)?;
         client.batch_execute("SELECT 1").map_err(db)?;
-        self.give_back(client);
+        self.give_back(Conn::new(client));
         self.inner
             .lost
             .store(false, std::sync::atomic::Ordering::Relaxed);
@@ -576,7 +588,7 @@ impl PgStore {
         })
     }
 
-    fn client(&self) -> Result<Client, TaskError> {
+    fn client(&self) -> Result<Conn, TaskError> {
         let idle = self
             .inner
             .idle
@@ -585,11 +597,13 @@ impl PgStore {
             .pop();
         match idle {
             Some(client) if !client.is_closed() => Ok(client),
-            _ => self.inner.config.connect(NoTls).map_err(|e| self.failed(e)),
+            _ => (self.inner.config.connect(NoTls))
+                .map(Conn::new)
+                .map_err(|e| self.failed(e)),
         }
     }
 
-    fn give_back(&self, client: Client) {
+    fn give_back(&self, client: Conn) {
         if !client.is_closed() {
             self.inner
                 .idle
@@ -600,7 +614,7 @@ impl PgStore {
     }
 
     /// Runs one read on a pooled connection.
-    fn read<T>(&self, f: impl FnOnce(&mut Client) -> Result<T, TaskError>) -> Result<T, TaskError> {
+    fn read<T>(&self, f: impl FnOnce(&mut Conn) -> Result<T, TaskError>) -> Result<T, TaskError> {
         let mut client = self.client()?;
         let out = f(&mut client);
         self.give_back(client);
@@ -652,7 +666,7 @@ fn migrate_to(client: &mut Client, target: i32) -> Result<(), TaskError> {
 /// if dropped before [`UnitOfWork::commit`].
 pub(crate) struct PgUnit {
     store: PgStore,
-    client: Option<RefCell<Client>>,
+    client: Option<RefCell<Conn>>,
 }
 
 impl Drop for PgUnit {
@@ -669,7 +683,7 @@ impl Drop for PgUnit {
 
 /// The operations of a [`PgUnit`].
 pub(crate) struct PgTxn<'u> {
-    client: &'u RefCell<Client>,
+    client: &'u RefCell<Conn>,
     store: &'u PgStore,
 }
 
@@ -695,6 +709,58 @@ impl PgTxn<'_> {
             .execute(sql, params)
             .map_err(|e| self.store.failed(e))
     }
+}
+
+/// Statements that select on a status: the code is written into the text, so
+/// a prepared statement's plan can use the partial index on that status (a
+/// `$1` would hide which one it is).
+mod sql {
+    use super::TaskState;
+    use std::sync::LazyLock;
+
+    fn code(state: TaskState) -> i16 {
+        i16::from(state.code())
+    }
+
+    /// [`TaskTxn::queue_head`](crate::storage::TaskTxn::queue_head): `$1` the limit.
+    pub(super) static QUEUE_HEAD: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT id FROM baton_tasks WHERE status = {} ORDER BY due_at, id LIMIT $1
+             FOR UPDATE SKIP LOCKED",
+            code(TaskState::Queued)
+        )
+    });
+
+    /// Scheduled tasks due by `$1`.
+    pub(super) static DUE_NOW: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT id FROM baton_tasks WHERE status = {} AND due_at <= $1 ORDER BY due_at, id
+             FOR UPDATE SKIP LOCKED",
+            code(TaskState::Scheduled)
+        )
+    });
+
+    /// Each part read from the due index: the first due time after `$1`, and
+    /// whether a task due by then other than `$2` was left (held by another unit).
+    pub(super) static DUE_LATER: LazyLock<String> = LazyLock::new(|| {
+        let scheduled = code(TaskState::Scheduled);
+        format!(
+            "SELECT (SELECT min(due_at) FROM baton_tasks WHERE status = {scheduled} AND due_at > $1),
+                    EXISTS (SELECT 1 FROM baton_tasks
+                            WHERE status = {scheduled} AND due_at <= $1 AND id <> ALL ($2))"
+        )
+    });
+
+    /// The running tasks of runners gone from `baton_runners` (not `$1`, this one).
+    pub(super) static ORPHANED: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT t.id FROM baton_tasks t
+             WHERE t.status = {} AND t.runner_id IS DISTINCT FROM $1
+               AND NOT EXISTS (SELECT 1 FROM baton_runners r WHERE r.id = t.runner_id)
+             ORDER BY t.id FOR UPDATE OF t SKIP LOCKED",
+            code(TaskState::Running)
+        )
+    });
 }
 
 /// When to look again at a due row (a schedule, a scheduled task) another unit
@@ -858,12 +924,8 @@ impl TaskTxn for PgTxn<'_> {
         // Rows another unit holds are skipped, not waited for: two claimers
         // never take one task, and neither blocks the other.
         let rows = self.query(
-            "SELECT id FROM baton_tasks WHERE status = $1 ORDER BY due_at, id LIMIT $2
-             FOR UPDATE SKIP LOCKED",
-            &[
-                &i16::from(TaskState::Queued.code()),
-                &i64::try_from(limit).unwrap_or(i64::MAX),
-            ],
+            &sql::QUEUE_HEAD,
+            &[&i64::try_from(limit).unwrap_or(i64::MAX)],
         )?;
         Ok(rows.iter().map(task_id).collect())
     }
@@ -876,21 +938,11 @@ impl TaskTxn for PgTxn<'_> {
         // once never both take a task (the second would find it queued, or
         // already claimed and ended, and refuse the move as a conflict). A row
         // another unit changed meanwhile is re-checked on its newest version.
-        let scheduled = i16::from(TaskState::Scheduled.code());
-        let due = self.query(
-            "SELECT id FROM baton_tasks WHERE status = $1 AND due_at <= $2 ORDER BY due_at, id
-             FOR UPDATE SKIP LOCKED",
-            &[&scheduled, &now],
-        )?;
+        let due = self.query(&sql::DUE_NOW, &[&now])?;
         let claimed: Vec<Uuid> = due.iter().map(|r| r.get(0)).collect();
         // Each part read from the due index: the first due time after now,
         // and whether a due task was left (held by another unit).
-        let row = self.query(
-            "SELECT (SELECT min(due_at) FROM baton_tasks WHERE status = $1 AND due_at > $2),
-                    EXISTS (SELECT 1 FROM baton_tasks
-                            WHERE status = $1 AND due_at <= $2 AND id <> ALL ($3))",
-            &[&scheduled, &now, &claimed],
-        )?;
+        let row = self.query(&sql::DUE_LATER, &[&now, &claimed])?;
         let next = row
             .first()
             .and_then(|r| later_or_again(r.get(0), r.get(1), now));
@@ -914,13 +966,7 @@ impl TaskTxn for PgTxn<'_> {
              WHERE id <> $1 AND heartbeat_at < now() - lease_ms * interval '1 millisecond'",
             &[&me],
         )?;
-        let rows = self.query(
-            "SELECT t.id FROM baton_tasks t
-             WHERE t.status = $1 AND t.runner_id IS DISTINCT FROM $2
-               AND NOT EXISTS (SELECT 1 FROM baton_runners r WHERE r.id = t.runner_id)
-             ORDER BY t.id FOR UPDATE OF t SKIP LOCKED",
-            &[&i16::from(TaskState::Running.code()), &me],
-        )?;
+        let rows = self.query(&sql::ORPHANED, &[&me])?;
         Ok(rows.iter().map(task_id).collect())
     }
 
@@ -1476,7 +1522,7 @@ impl Storage for PgStore {
 /// read in it sees the database as of its first.
 pub(crate) struct PgSnapshot {
     store: PgStore,
-    client: Option<RefCell<Client>>,
+    client: Option<RefCell<Conn>>,
 }
 
 impl PgSnapshot {
@@ -1649,6 +1695,73 @@ mod tests {
                 && err.contains("upgrade Baton"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_connection_prepares_each_statement_once_and_keeps_it() {
+        let place = PgPlace::new();
+        let store = PgStore::connect(place.config.clone()).unwrap();
+        let task = sample();
+        let unit = store.begin().unwrap();
+        unit.txn().put(None, &task).unwrap();
+        unit.commit().unwrap();
+        for _ in 0..3 {
+            assert_eq!(store.get(task.id).unwrap(), Some(task.clone()));
+        }
+        // The server's own list: one named statement, not three (and an
+        // unprepared `&str` query would leave none there).
+        let kept: i64 = store
+            .read(|c| {
+                c.query_one(
+                    "SELECT count(*) FROM pg_prepared_statements WHERE statement = $1",
+                    &[&"SELECT record FROM baton_tasks WHERE id = $1"],
+                )
+                .map_err(db)
+            })
+            .unwrap()
+            .get(0);
+        assert_eq!(kept, 1);
+    }
+
+    #[test]
+    fn a_statement_whose_table_changed_under_it_is_prepared_again() {
+        let place = PgPlace::new();
+        let mut conn = Conn::new(place.config.connect(NoTls).unwrap());
+        conn.batch_execute("CREATE TABLE t (a int); INSERT INTO t VALUES (1)")
+            .unwrap();
+        assert_eq!(conn.query("SELECT * FROM t", &[]).unwrap()[0].len(), 1);
+        assert_eq!(conn.prepared(), 1);
+        // A newer Baton migrating while this one runs.
+        let mut other = place.config.connect(NoTls).unwrap();
+        other
+            .batch_execute("ALTER TABLE t ADD COLUMN b int")
+            .unwrap();
+        let stale = conn.query("SELECT * FROM t", &[]).unwrap_err();
+        let message = stale.as_db_error().map(|e| e.message().to_owned());
+        assert!(
+            message
+                .as_deref()
+                .is_some_and(|m| m.contains("cached plan")),
+            "unexpected error: {stale:?}"
+        );
+        assert_eq!(conn.prepared(), 0);
+        assert_eq!(conn.query("SELECT * FROM t", &[]).unwrap()[0].len(), 2);
+    }
+
+    #[test]
+    fn the_engines_connections_run_without_jit_and_keep_the_urls_options() {
+        let place = PgPlace::new();
+        let mut config = place.config.clone();
+        config.options("-c statement_timeout=12345");
+        let store = PgStore::connect(config).unwrap();
+        let show = |what: &'static str| -> String {
+            store
+                .read(|c| c.query_one(what, &[]).map_err(db))
+                .unwrap()
+                .get(0)
+        };
+        assert_eq!(show("SHOW jit"), "off");
+        assert_eq!(show("SHOW statement_timeout"), "12345ms");
     }
 
     #[test]

@@ -163,7 +163,8 @@ impl PgStore {
                 .query(
                     "SELECT p.through, e.seq, e.runner_id, e.task_id, e.at,
                             CASE WHEN e.runner_id = $3 THEN NULL ELSE e.kind END
-                     FROM baton_events_pruned p
+                     -- `WHERE one`: the planner then counts one row, not a page's worth
+                     FROM (SELECT through FROM baton_events_pruned WHERE one) p
                      LEFT JOIN LATERAL (
                          SELECT * FROM baton_events WHERE seq > $1 ORDER BY seq LIMIT $2
                      ) e ON true

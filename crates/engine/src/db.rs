@@ -34,6 +34,8 @@ pub(crate) enum DbTxn<'u> {
     Pg(PgTxn<'u>),
 }
 
+// One per export or view load, short-lived: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum DbSnapshot {
     Redb(crate::store::Snapshot),
     Pg(PgSnapshot),

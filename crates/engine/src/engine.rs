@@ -860,6 +860,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_cancel_from_elsewhere_between_a_claim_and_its_executor_still_aborts_the_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(EngineConfig::new(dir.path().join("b.redb")))
+            .await
+            .unwrap();
+        let task = engine.submit(NewTask::new("claimed")).await.unwrap();
+        // The claim committed; its executor has not started (none is launched here).
+        let inner = &engine.inner;
+        let claimed = inner
+            .writer
+            .claim(inner.dispatcher.request(inner, 1))
+            .await
+            .unwrap();
+        assert_eq!(claimed.tasks.len(), 1);
+        assert_eq!(claimed.tasks[0].0.id, task.id);
+        // Another runner's cancel, read from the outbox now.
+        inner.shared.abort_if_running(task.id, 1);
+        // What the executor then watches is already cancelled: no call starts.
+        assert!(inner.shared.watch_running(task.id, 1).is_cancelled());
+        inner.shared.forget_running(task.id, 1);
+        drop(claimed);
+        engine.shutdown().await;
+    }
+
+    #[tokio::test]
     async fn the_writer_reads_now_on_the_shared_databases_clock() {
         let dir = tempfile::tempdir().unwrap();
         let engine = Engine::open(EngineConfig::new(dir.path().join("b.redb")))

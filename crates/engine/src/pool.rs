@@ -130,7 +130,7 @@ impl Dispatcher {
         permits
     }
 
-    fn request(&self, inner: &Arc<Inner>, max: usize) -> ClaimRequest {
+    pub(crate) fn request(&self, inner: &Arc<Inner>, max: usize) -> ClaimRequest {
         ClaimRequest {
             max,
             limiter: self.limiter.clone(),

@@ -725,10 +725,38 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) -> Vec<Command> {
     }
     // The tables close before the commit; a batch dropped uncommitted aborts.
     drop(txn);
+    // Each claim's cancel token exists before the claim is durable, so a
+    // cancel another runner commits right after it (it waited on the row)
+    // finds the token even if this runner's executor has not started yet.
+    let claims: Vec<(TaskId, u32)> = if poisoned.is_none() {
+        events
+            .iter()
+            .filter_map(|draft| match &draft.kind {
+                crate::events::EventKind::State { from, to, task }
+                    if *from == Some(TaskState::Queued)
+                        && *to == TaskState::Running
+                        && task.batch.is_none() =>
+                {
+                    Some((task.id, task.history.len() as u32))
+                }
+                _ => None,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    for &(id, claim_no) in &claims {
+        shared.watch_running(id, claim_no);
+    }
     let failure = match (begun, poisoned) {
         (Ok(begun), None) => begun.commit().err(),
         (_, poisoned) => poisoned,
     };
+    if failure.is_some() {
+        for &(id, claim_no) in &claims {
+            shared.forget_running(id, claim_no);
+        }
+    }
     if let Some(e) = &failure {
         // An I/O error leaves redb refusing every write until the file is
         // opened again; any other error (a record it cannot read) does not.

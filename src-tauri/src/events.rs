@@ -8,7 +8,7 @@ use serde::Serialize;
 use specta::Type;
 use tauri::{AppHandle, Manager, Runtime};
 use tauri_specta::Event as _;
-use tokio::sync::broadcast::{error::RecvError, Receiver};
+use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
 
 /// One engine event: a state change (with the task) or an output chunk.
@@ -95,7 +95,7 @@ impl<R: Runtime> crate::state::Host for AppHost<R> {
         result.map_err(|e| e.to_string())
     }
 
-    fn follow(&self, engine: Engine, events: Receiver<Event>, switched: bool) {
+    fn follow(&self, engine: Engine, events: baton_engine::Subscription, switched: bool) {
         follow(&self.app, engine, events, switched);
     }
 
@@ -116,7 +116,7 @@ impl<R: Runtime> crate::state::Host for AppHost<R> {
 pub fn follow<R: Runtime>(
     app: &AppHandle<R>,
     engine: Engine,
-    events: Receiver<Event>,
+    events: baton_engine::Subscription,
     switched: bool,
 ) {
     let generation = app.state::<AppState>().generation.subscribe();
@@ -183,7 +183,7 @@ fn forward_health<R: Runtime>(app: AppHandle<R>, engine: Engine, until: Replaced
 fn forward<R: Runtime>(
     app: AppHandle<R>,
     engine: Engine,
-    mut events: Receiver<Event>,
+    mut events: baton_engine::Subscription,
     load: bool,
     until: Replaced,
 ) {
@@ -211,7 +211,7 @@ fn forward<R: Runtime>(
             let next = tokio::select! {
                 biased;
                 _ = &mut stop => None,
-                next = receive(&mut events) => next,
+                next = receive(events.recv()) => next,
             };
             let Some(next) = next else { break };
             match next {
@@ -263,8 +263,10 @@ fn forward<R: Runtime>(
 
 /// The next event, or `Err(missed)` after the subscription fell behind;
 /// `None` once the engine has stopped.
-async fn receive<T: Clone>(events: &mut Receiver<T>) -> Option<Result<T, u32>> {
-    match events.recv().await {
+async fn receive<T>(
+    next: impl std::future::Future<Output = Result<T, RecvError>>,
+) -> Option<Result<T, u32>> {
+    match next.await {
         Ok(event) => Some(Ok(event)),
         Err(RecvError::Lagged(missed)) => Some(Err(missed.min(u32::MAX as u64) as u32)),
         Err(RecvError::Closed) => None,
@@ -329,7 +331,7 @@ fn forward_schedules<R: Runtime>(app: AppHandle<R>, engine: &Engine, until: Repl
             let next = tokio::select! {
                 biased;
                 _ = &mut stop => None,
-                next = receive(&mut events) => next,
+                next = receive(events.recv()) => next,
             };
             let Some(next) = next else { break };
             let sent = match next {

@@ -3,10 +3,10 @@
 use crate::error::CommandError;
 use crate::queue::{self, PasswordStore, QueueChoice};
 use crate::settings::{Saved, Settings, SettingsFile};
-use baton_engine::{Catalog, Engine, EngineConfig, Event};
+use baton_engine::{Catalog, Engine, EngineConfig};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 
 /// What commands need from the app around them, without naming its runtime (so
 /// commands stay non-generic and the mock runtime runs them too).
@@ -20,7 +20,7 @@ pub trait Host: Send + Sync {
     /// Follows an engine just started (its events to the window, the tray),
     /// until the engine [`AppState::generation`] names is replaced;
     /// `switched`: it replaced another, and the window reloads what it shows.
-    fn follow(&self, engine: Engine, events: broadcast::Receiver<Event>, switched: bool);
+    fn follow(&self, engine: Engine, events: baton_engine::Subscription, switched: bool);
 }
 
 pub struct AppState {
@@ -93,7 +93,7 @@ impl AppState {
     /// engine with the saved settings (and the local API when it is on), and
     /// makes it available to [`AppState::engine`]. Returns the engine with its
     /// event subscription, taken before it started so the forwarder misses nothing.
-    pub async fn open_engine(&self) -> Result<(Engine, broadcast::Receiver<Event>), String> {
+    pub async fn open_engine(&self) -> Result<(Engine, baton_engine::Subscription), String> {
         let result = self.try_open_engine().await;
         self.engine.send_replace(match &result {
             Ok((engine, _)) => Opening::Ready(engine.clone()),
@@ -102,7 +102,7 @@ impl AppState {
         result
     }
 
-    async fn try_open_engine(&self) -> Result<(Engine, broadcast::Receiver<Event>), String> {
+    async fn try_open_engine(&self) -> Result<(Engine, baton_engine::Subscription), String> {
         let choice = self.queue();
         let password = match &choice {
             Some(choice) => self.saved_password(&choice.url).await,
@@ -169,7 +169,7 @@ impl AppState {
     async fn start_engine(
         &self,
         engine: Engine,
-    ) -> Result<(Engine, broadcast::Receiver<Event>), String> {
+    ) -> Result<(Engine, baton_engine::Subscription), String> {
         // Before the engine starts, so the API's event stream misses nothing.
         if self.settings().api_enabled {
             let api = start_api(&engine, &self.data_dir).await;

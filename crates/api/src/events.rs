@@ -21,7 +21,6 @@ use crate::wire::StreamNotice;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use baton_engine::Event;
 use futures::Stream;
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -61,7 +60,7 @@ pub(crate) struct Entry {
 impl EventLog {
     /// Subscribes to the engine now, so every event from here on is kept.
     pub fn start(
-        events: broadcast::Receiver<Event>,
+        events: baton_engine::Subscription,
         capacity: usize,
         stop: CancellationToken,
     ) -> (Arc<EventLog>, tokio::task::JoinHandle<()>) {
@@ -146,7 +145,7 @@ impl EventLog {
     }
 }
 
-async fn pump(log: Arc<EventLog>, mut events: broadcast::Receiver<Event>, stop: CancellationToken) {
+async fn pump(log: Arc<EventLog>, mut events: baton_engine::Subscription, stop: CancellationToken) {
     loop {
         let received = tokio::select! {
             () = stop.cancelled() => return,

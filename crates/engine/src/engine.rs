@@ -502,7 +502,7 @@ impl Engine {
     }
 
     /// Every change from now on. See [`crate::events`].
-    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+    pub fn subscribe(&self) -> crate::events::Subscription {
         self.inner.shared.events.subscribe()
     }
 
@@ -882,6 +882,55 @@ mod tests {
         inner.shared.forget_running(task.id, 1);
         drop(claimed);
         engine.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_client_away_longer_than_events_are_kept_tells_its_subscribers_to_reload() {
+        use tokio::sync::broadcast::error::RecvError;
+        // The blocking client stays off the runtime's threads.
+        let place = tokio::task::spawn_blocking(crate::pg::testing::PgPlace::new)
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = EngineConfig::new(dir.path().join("unused.redb"));
+        config.database_url = Some(place.url());
+        config.run_tasks = false;
+        let engine = Engine::open(config).await.unwrap();
+        let mut events = engine.subscribe();
+        engine.start().await;
+        // As after a night asleep: the runners pruned events this client never read.
+        let admin = place.config.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut admin = admin.connect(postgres::NoTls).unwrap();
+            admin
+                .batch_execute("UPDATE baton_events_pruned SET through = 1000; NOTIFY baton_events")
+                .unwrap();
+        })
+        .await
+        .unwrap();
+        let told = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                match events.recv().await {
+                    Err(RecvError::Lagged(n)) => break n,
+                    other => assert!(other.is_ok(), "{other:?}"),
+                }
+            }
+        })
+        .await
+        .expect("the subscriber was never told it missed events");
+        assert_eq!(
+            told, 1000,
+            "every event between its cursor and the prune mark"
+        );
+        // Once told, the subscription goes on with the events that follow.
+        assert!(matches!(
+            events.try_recv(),
+            Err(tokio::sync::broadcast::error::TryRecvError::Empty)
+        ));
+        engine.shutdown().await;
+        tokio::task::spawn_blocking(move || drop(place))
+            .await
+            .unwrap();
     }
 
     #[tokio::test]

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 pub const EVENT_BUFFER: usize = 16 * 1024;
 
@@ -283,6 +283,57 @@ pub(crate) struct EventBus {
     tx: broadcast::Sender<Event>,
     schedules: broadcast::Sender<ScheduleEvent>,
     next_seq: AtomicU64,
+    /// How many events this engine has missed from elsewhere, in all (see
+    /// [`EventBus::missed_elsewhere`]).
+    missed: watch::Sender<u64>,
+}
+
+/// A subscription to the engine's events ([`crate::Engine::subscribe`]): a
+/// broadcast receiver that is also told it lagged when the engine itself
+/// missed events, which happens on a shared queue when this process was away
+/// from the database longer than the outbox keeps them. Either way the
+/// subscriber reloads what it shows, as after falling behind on its own.
+#[derive(Debug)]
+pub struct Subscription {
+    events: broadcast::Receiver<Event>,
+    missed: watch::Receiver<u64>,
+    /// The engine's missed count this subscriber was last told of.
+    told: u64,
+}
+
+impl Subscription {
+    /// The missed events this subscriber has not been told of yet.
+    fn untold(&mut self) -> Option<u64> {
+        let missed = *self.missed.borrow_and_update();
+        let untold = missed.saturating_sub(self.told);
+        self.told = missed;
+        (untold > 0).then_some(untold)
+    }
+
+    /// The next event, as [`broadcast::Receiver::recv`]; `Lagged` also when
+    /// the engine missed events from elsewhere (reported before the events
+    /// that came after them).
+    pub async fn recv(&mut self) -> Result<Event, broadcast::error::RecvError> {
+        loop {
+            if let Some(n) = self.untold() {
+                return Err(broadcast::error::RecvError::Lagged(n));
+            }
+            tokio::select! {
+                biased;
+                // Once the engine is gone, `changed` fails and only events are awaited.
+                Ok(()) = self.missed.changed() => continue,
+                event = self.events.recv() => return event,
+            }
+        }
+    }
+
+    /// [`broadcast::Receiver::try_recv`], with the engine's misses as in [`Subscription::recv`].
+    pub fn try_recv(&mut self) -> Result<Event, broadcast::error::TryRecvError> {
+        if let Some(n) = self.untold() {
+            return Err(broadcast::error::TryRecvError::Lagged(n));
+        }
+        self.events.try_recv()
+    }
 }
 
 impl EventBus {
@@ -291,11 +342,24 @@ impl EventBus {
             tx: broadcast::channel(EVENT_BUFFER).0,
             schedules: broadcast::channel(256).0,
             next_seq: AtomicU64::new(1),
+            missed: watch::channel(0).0,
         }
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.tx.subscribe()
+    pub fn subscribe(&self) -> Subscription {
+        let missed = self.missed.subscribe();
+        let told = *missed.borrow();
+        Subscription {
+            events: self.tx.subscribe(),
+            missed,
+            told,
+        }
+    }
+
+    /// This engine missed about `n` events made elsewhere (a shared queue's
+    /// outbox was pruned past its cursor): every subscriber is told it lagged.
+    pub fn missed_elsewhere(&self, n: u64) {
+        self.missed.send_modify(|missed| *missed += n.max(1));
     }
 
     pub fn subscribe_schedules(&self) -> broadcast::Receiver<ScheduleEvent> {
@@ -315,5 +379,51 @@ impl EventBus {
             task_id: draft.task_id,
             kind: draft.kind,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+
+    fn draft(text: &str) -> Draft {
+        Draft::state(None, &Task::sample(text), Utc::now())
+    }
+
+    #[tokio::test]
+    async fn events_missed_elsewhere_reach_every_subscriber_as_one_lag_before_what_follows() {
+        let bus = EventBus::new();
+        let mut a = bus.subscribe();
+        let mut b = bus.subscribe();
+        bus.publish(draft("before"));
+        bus.missed_elsewhere(40);
+        bus.publish(draft("after"));
+        // `a` was told of the miss before reading on; the events it holds follow.
+        assert!(matches!(a.recv().await, Err(RecvError::Lagged(40))));
+        assert_eq!(a.recv().await.unwrap().seq, 1);
+        assert_eq!(a.recv().await.unwrap().seq, 2);
+        assert!(matches!(a.try_recv(), Err(TryRecvError::Empty)));
+        // `b` through try_recv, the same way.
+        assert!(matches!(b.try_recv(), Err(TryRecvError::Lagged(40))));
+        assert_eq!(b.try_recv().unwrap().seq, 1);
+        // A subscription taken after the miss is not told of it.
+        let mut c = bus.subscribe();
+        bus.publish(draft("later"));
+        assert_eq!(c.recv().await.unwrap().seq, 3);
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_waiting_for_events_is_woken_by_a_miss_elsewhere() {
+        let bus = std::sync::Arc::new(EventBus::new());
+        let mut a = bus.subscribe();
+        let waiting = tokio::spawn(async move { a.recv().await });
+        tokio::task::yield_now().await;
+        bus.missed_elsewhere(3);
+        let got = tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+            .await
+            .expect("woken")
+            .unwrap();
+        assert!(matches!(got, Err(RecvError::Lagged(3))));
     }
 }

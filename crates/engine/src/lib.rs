@@ -120,7 +120,7 @@ pub use engine::{
     local_zone, Engine, EngineConfig, EngineStats, SharedQueue, DEFAULT_WORKERS, MAX_WORKERS,
 };
 pub use error::{ImportError, OpenError, ProviderConfigError, RecordError, TaskError};
-pub use events::{Event, EventKind, ScheduleEvent, EVENT_BUFFER};
+pub use events::{Event, EventKind, ScheduleEvent, Subscription, EVENT_BUFFER};
 pub use export::{ExportFile, ExportSummary, EXPORT_FORMAT_VERSION};
 pub use filter::TaskFilter;
 #[cfg(feature = "clap")]

@@ -1624,6 +1624,17 @@ pub(crate) mod testing {
         }
     }
 
+    impl PgPlace {
+        /// The test database's URL, for an engine opened the way users open one.
+        pub(crate) fn url(&self) -> String {
+            let admin = std::env::var(URL_VAR).expect("checked by PgPlace::new");
+            let (server, _) = admin
+                .rsplit_once('/')
+                .expect("a postgres:// URL names its database");
+            format!("{server}/{}", self.name)
+        }
+    }
+
     impl Drop for PgPlace {
         fn drop(&mut self) {
             if let Ok(mut client) = self.admin.connect(NoTls) {

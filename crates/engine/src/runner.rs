@@ -196,6 +196,10 @@ pub(crate) async fn tail(inner: Arc<Inner>) {
             Ok(Ok(page)) => {
                 if page.lagged {
                     tracing::warn!("missed some of the shared queue's events (this runner was away longer than they are kept); views reload");
+                    inner
+                        .shared
+                        .events
+                        .missed_elsewhere(page.cursor.saturating_sub(cursor));
                 }
                 let full = page.events.len() >= TAIL_PAGE;
                 for remote in page.events {

@@ -11,7 +11,6 @@ use common::PATIENCE;
 use fake_llm::{BatchControls, FakeServer, Reply};
 use std::collections::HashSet;
 use std::time::Duration;
-use tokio::sync::broadcast;
 
 const PRICES: Prices = Prices {
     input_per_mtok: 1.0,
@@ -55,7 +54,7 @@ fn live_cost() -> f64 {
 
 /// Waits until every task in `ids` has had an event matching `seen`.
 async fn wait_all(
-    rx: &mut broadcast::Receiver<Event>,
+    rx: &mut baton_engine::Subscription,
     ids: &HashSet<TaskId>,
     mut seen: impl FnMut(&Event) -> bool,
 ) {

@@ -12,7 +12,6 @@ use common::*;
 use fake_llm::webhook::WebhookReceiver;
 use hmac::{Hmac, Mac};
 use std::time::Duration;
-use tokio::sync::broadcast;
 
 const SECRET_VAR: &str = "BATON_TEST_WEBHOOK_SECRET";
 const SECRET: &str = "correct horse battery staple";
@@ -35,7 +34,7 @@ fn verify(signature: Option<&str>, body: &[u8]) -> bool {
 
 /// Waits for a delivery of `task` to reach `status`.
 async fn delivery_reaches(
-    rx: &mut broadcast::Receiver<Event>,
+    rx: &mut baton_engine::Subscription,
     task: TaskId,
     status: DeliveryStatus,
 ) -> Delivery {

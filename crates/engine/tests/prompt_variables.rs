@@ -26,7 +26,7 @@ fn utc(s: &str) -> DateTime<Utc> {
 }
 
 /// The next task of `schedule` that reaches a terminal state.
-async fn next_ended(rx: &mut broadcast::Receiver<Event>, schedule: ScheduleId) -> Arc<Task> {
+async fn next_ended(rx: &mut baton_engine::Subscription, schedule: ScheduleId) -> Arc<Task> {
     tokio::time::timeout(DAYS, async {
         loop {
             if let Event {

@@ -35,7 +35,7 @@ fn schedule(name: &str, cron: &str, tz: &str, model: &str) -> NewSchedule {
 }
 
 /// The next task a schedule's fire creates.
-async fn next_created(rx: &mut broadcast::Receiver<Event>, schedule: ScheduleId) -> Arc<Task> {
+async fn next_created(rx: &mut baton_engine::Subscription, schedule: ScheduleId) -> Arc<Task> {
     tokio::time::timeout(DAYS, async {
         loop {
             if let Event {
@@ -278,7 +278,7 @@ async fn a_wall_clock_jump_while_running_is_caught_up_like_a_closed_app() {
 
 /// An every-minute schedule whose runs take 150 s (mock `sleep`), so the fire
 /// at minute 2 finds the run from minute 1 still going.
-async fn overlapping(overlap: OverlapPolicy) -> (TestEngine, Schedule, broadcast::Receiver<Event>) {
+async fn overlapping(overlap: OverlapPolicy) -> (TestEngine, Schedule, baton_engine::Subscription) {
     let t = engine_at("2026-06-01T10:00:30Z").await;
     let mut new = schedule("minutely", "* * * * *", "UTC", "sleep=150000");
     new.overlap = overlap;

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 
 /// Long enough that only a bug reaches it; under a paused clock it costs nothing.
 pub const PATIENCE: Duration = Duration::from_secs(600);
@@ -57,7 +57,7 @@ pub fn task(prompt: &str, model: &str) -> NewTask {
 }
 
 /// Waits for `id` to reach `to`, returning the task as the event carried it.
-pub async fn reach(rx: &mut broadcast::Receiver<Event>, id: TaskId, to: TaskState) -> Arc<Task> {
+pub async fn reach(rx: &mut baton_engine::Subscription, id: TaskId, to: TaskState) -> Arc<Task> {
     tokio::time::timeout(PATIENCE, async {
         loop {
             match rx.recv().await.expect("event stream ended or lagged") {
@@ -75,7 +75,7 @@ pub async fn reach(rx: &mut broadcast::Receiver<Event>, id: TaskId, to: TaskStat
 }
 
 /// Waits until each task has reached its state, in any order.
-pub async fn reach_all(rx: &mut broadcast::Receiver<Event>, mut want: Vec<(TaskId, TaskState)>) {
+pub async fn reach_all(rx: &mut baton_engine::Subscription, mut want: Vec<(TaskId, TaskState)>) {
     tokio::time::timeout(PATIENCE, async {
         while !want.is_empty() {
             if let Event {
@@ -94,7 +94,7 @@ pub async fn reach_all(rx: &mut broadcast::Receiver<Event>, mut want: Vec<(TaskI
 
 /// Every state event of `id` until it reaches a terminal state.
 pub async fn states_until_terminal(
-    rx: &mut broadcast::Receiver<Event>,
+    rx: &mut baton_engine::Subscription,
     id: TaskId,
 ) -> Vec<(Option<TaskState>, TaskState)> {
     tokio::time::timeout(PATIENCE, async {

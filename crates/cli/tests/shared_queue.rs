@@ -874,3 +874,152 @@ fn a_runner_cut_off_from_the_database_stops_its_calls_before_its_tasks_are_taken
     each_completed_once(&tasks);
     assert_eq!(server.overlapping(), 0, "two live calls of one task");
 }
+
+/// Requests the runner recorded as submitted in provider batches, from its log.
+fn batched(log: &[String]) -> usize {
+    log.iter()
+        .filter(|l| l.contains("batch submitted"))
+        .filter_map(|l| l.split("requests=").nth(1))
+        .filter_map(|n| n.split_whitespace().next()?.parse::<usize>().ok())
+        .sum()
+}
+
+/// Batch mode on a shared queue: tasks a client submits reach a runner's batch
+/// loop through the outbox, and a runner killed while its provider batch is out
+/// is not the end of it: after its lease another runner takes the batch over
+/// (not requeued: its results will come) and completes every task once, with
+/// nothing run live.
+#[test]
+fn a_provider_batch_outlives_the_runner_that_sent_it() {
+    let total = 10;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt.block_on(FakeServer::start(Reply::text(&["ok"])));
+    // The batch ends only after the kill.
+    server.set_batch_controls(fake_llm::BatchControls {
+        never_end: true,
+        ..fake_llm::BatchControls::default()
+    });
+    let queue = Queue::new("batch");
+    let baton = Baton::new();
+    let base = format!("{}/v1", server.url());
+    baton.ok(&queue.args(&[
+        "provider",
+        "add",
+        "fake",
+        "--kind",
+        "openai-compatible",
+        "--base-url",
+        &base,
+        "--model",
+        "fake-model",
+    ]));
+    let mut sender = runner(&baton, &queue, &["--batch-poll", "50ms"]);
+    for i in 0..total {
+        baton.ok(&queue.args(&[
+            "submit",
+            &format!("question {i}"),
+            "--provider",
+            "fake",
+            "--batch",
+            "--deadline",
+            "1h",
+        ]));
+    }
+    sender.wait_for("every task in a submitted batch", |log| {
+        batched(log) == total
+    });
+    sender.kill();
+
+    server.set_batch_controls(fake_llm::BatchControls::default());
+    let mut heir = runner(
+        &baton,
+        &queue,
+        &["--batch-poll", "50ms", "--exit-when-idle"],
+    );
+    assert!(heir.wait_exit().success(), "{}", heir.log().join("\n"));
+    assert!(
+        count(heir.log(), &["took over the provider batches"]) > 0,
+        "{}",
+        heir.log().join("\n")
+    );
+    assert_eq!(batched(heir.log()), 0, "the heir sent no batch of its own");
+
+    let tasks = tasks_by_prompt(&baton, &queue);
+    assert_eq!(tasks.len(), total);
+    for (prompt, task) in &tasks {
+        assert_eq!(task["status"], "completed", "{prompt}: {task:#}");
+        assert_eq!(outcomes(task), ["completed"], "{prompt}: one attempt");
+    }
+    let counters = server.batch_counters();
+    assert_eq!(counters.answered.len(), total);
+    assert!(
+        counters.answered.values().all(|n| *n == 1),
+        "one answer per request"
+    );
+    assert!(server.requests().is_empty(), "nothing ran live");
+}
+
+/// Moving a queue between backends is export and import: tasks made and run
+/// in this computer's redb file (a chain, a finished task, one scheduled for
+/// later) read back from PostgreSQL exactly as they were exported, and again
+/// from PostgreSQL into a fresh redb file; a second import adds nothing.
+#[test]
+fn tasks_move_from_redb_to_the_shared_queue_and_back_by_export_and_import() {
+    let queue = Queue::new("moves");
+    let local = Baton::new();
+    let done = local.submit(&["finished here", "--provider", "mock"]);
+    local.run_until_idle();
+    let parent = local.submit(&[
+        "a parent",
+        "--provider",
+        "mock",
+        "--at",
+        "2099-01-01T00:00:00Z",
+    ]);
+    local.ok(&[
+        "chain",
+        &parent,
+        "its child: {{parent.output}}",
+        "--tag",
+        "moved",
+    ]);
+    let exported = |baton: &Baton, db: Option<&Queue>, name: &str| -> (std::path::PathBuf, Value) {
+        let file = baton.data_dir().join(name);
+        let mut args = vec!["export", "--out", file.to_str().unwrap()];
+        if let Some(q) = db {
+            args.splice(0..0, ["--database", q.url.as_str()]);
+        }
+        baton.ok(&args);
+        let json: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        (file, json)
+    };
+    let by_id = |export: &Value| -> HashMap<String, Value> {
+        export["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| (t["id"].as_str().unwrap().to_string(), t.clone()))
+            .collect()
+    };
+    let (file, from_redb) = exported(&local, None, "from-redb.json");
+    assert_eq!(by_id(&from_redb).len(), 3);
+    assert_eq!(by_id(&from_redb)[&done]["status"], "completed");
+
+    let shared = Baton::new();
+    shared.ok(&queue.args(&["import", file.to_str().unwrap()]));
+    let (file, from_pg) = exported(&shared, Some(&queue), "from-pg.json");
+    assert_eq!(by_id(&from_pg), by_id(&from_redb), "the tasks as they were");
+    // Ids already stored are skipped.
+    shared.ok(&queue.args(&["import", file.to_str().unwrap()]));
+    let (_, again) = exported(&shared, Some(&queue), "again.json");
+    assert_eq!(by_id(&again), by_id(&from_redb));
+
+    let back = Baton::new();
+    back.ok(&["import", file.to_str().unwrap()]);
+    let (_, round_trip) = exported(&back, None, "back.json");
+    assert_eq!(
+        by_id(&round_trip),
+        by_id(&from_redb),
+        "and back to a redb file"
+    );
+}

@@ -196,7 +196,7 @@ pub(crate) fn apply(
 }
 
 /// A scheduled batch task whose deadline is ahead and which no batch holds.
-fn waits_for_batch(task: &Task, now: chrono::DateTime<chrono::Utc>) -> bool {
+pub(crate) fn waits_for_batch(task: &Task, now: chrono::DateTime<chrono::Utc>) -> bool {
     task.status == TaskState::Scheduled && task.batch.as_ref().is_some_and(|b| b.deadline > now)
 }
 
@@ -269,6 +269,15 @@ pub(crate) async fn serve(inner: Arc<Inner>) {
                 if !waiting.is_empty() {
                     b.pending.extend(waiting);
                     b.gather_at.get_or_insert_with(|| Instant::now() + config.gather);
+                }
+                let adopted = std::mem::take(
+                    &mut *inner.shared.batch_adopted.lock().unwrap_or_else(|e| e.into_inner()),
+                );
+                for task in &adopted {
+                    b.watch(task);
+                }
+                if !adopted.is_empty() {
+                    b.poll_at = Some(Instant::now());
                 }
                 continue;
             }
@@ -363,35 +372,47 @@ impl Batcher {
             self.gather_at
                 .get_or_insert_with(|| Instant::now() + config.gather);
         }
-        for task in running.iter().filter(|t| owned_by_batch(t)) {
-            let state = task.batch.as_ref().expect("owned by a batch");
-            let provider_id = state.owner(task.history.len()).unwrap_or_default();
-            if self
-                .submitted
-                .get(provider_id)
-                .is_some_and(|s| s.items.iter().any(|i| i.id == task.id))
-            {
-                continue;
-            }
-            let entry = self
-                .submitted
-                .entry(provider_id.to_string())
-                .or_insert_with(|| Submitted {
-                    provider: task.target().0.to_string(),
-                    items: Vec::new(),
-                    deadline: state.deadline,
-                });
-            entry.deadline = entry.deadline.min(state.deadline);
-            entry.items.push(Item {
-                id: task.id,
-                claim_no: task.history.len() as u32,
-                schema: task.output_schema.clone(),
-            });
+        // On a shared queue a runner that just started holds no attempt: the
+        // running batches are other runners' (live ones poll their own; a gone
+        // one's are taken over by a rescue, `lifecycle::adopt_batches`).
+        let shared_queue = inner.store().is_ok_and(|db| db.postgres().is_some());
+        for task in running.iter().filter(|_| !shared_queue) {
+            self.watch(task);
         }
         if !self.submitted.is_empty() {
             self.poll_at.get_or_insert_with(Instant::now);
         }
         orphans
+    }
+
+    /// Polls the provider batch that holds `task`'s running attempt from now
+    /// on (a task no batch holds, or one already watched, is left alone).
+    fn watch(&mut self, task: &Task) {
+        let Some(state) = task.batch.as_ref().filter(|_| owned_by_batch(task)) else {
+            return;
+        };
+        let provider_id = state.owner(task.history.len()).unwrap_or_default();
+        if self
+            .submitted
+            .get(provider_id)
+            .is_some_and(|s| s.items.iter().any(|i| i.id == task.id))
+        {
+            return;
+        }
+        let entry = self
+            .submitted
+            .entry(provider_id.to_string())
+            .or_insert_with(|| Submitted {
+                provider: task.target().0.to_string(),
+                items: Vec::new(),
+                deadline: state.deadline,
+            });
+        entry.deadline = entry.deadline.min(state.deadline);
+        entry.items.push(Item {
+            id: task.id,
+            claim_no: task.history.len() as u32,
+            schema: task.output_schema.clone(),
+        });
     }
 
     /// Sends the pending tasks, one batch per provider and model.

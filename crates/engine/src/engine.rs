@@ -292,8 +292,8 @@ impl Engine {
                 .limiter()
                 .set_share(crate::provider::Share::Nothing);
         }
-        let recovered = if store_read_only(&engine) {
-            Vec::new()
+        let (recovered, adopted) = if store_read_only(&engine) {
+            (Vec::new(), Vec::new())
         } else {
             engine
                 .inner
@@ -307,6 +307,17 @@ impl Engine {
         };
         for task in &recovered {
             tracing::warn!(task_id = %task.id, status = %task.status, "recovered a task interrupted by the previous run");
+        }
+        // Provider batches whose results will come: the batch loop polls them
+        // once it starts (the wake-up is kept until then).
+        if !adopted.is_empty() {
+            let shared = &engine.inner.shared;
+            (shared
+                .batch_adopted
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()))
+            .extend(adopted);
+            shared.wake_batcher.notify_one();
         }
         engine.install_stored_providers().await;
         Ok(engine)

@@ -948,6 +948,23 @@ pub(crate) fn retry(
     }
 }
 
+/// The running attempts of owners that are gone which a submitted provider
+/// batch holds ([`recover`] leaves them running: their results will come):
+/// rewritten as this process's own, so on a shared queue this runner's batch
+/// loop polls them and no other rescuer takes them. Run after [`recover`] in
+/// the same unit.
+pub(crate) fn adopt_batches(txn: &mut impl TaskTxn) -> Result<Vec<Task>, TaskError> {
+    let mut adopted = Vec::new();
+    for id in txn.orphaned_running()? {
+        let task = txn.require(id)?;
+        if crate::batcher::owned_by_batch(&task) {
+            txn.put(Some(&task), &task)?;
+            adopted.push(task);
+        }
+    }
+    Ok(adopted)
+}
+
 /// Crash recovery: the running tasks whose owner is gone (see
 /// [`TaskTxn::orphaned_running`]) were interrupted by a crash or kill.
 pub(crate) fn recover(txn: &mut impl TaskTxn, ctx: &mut Ctx) -> Result<Vec<Task>, TaskError> {

@@ -1854,6 +1854,69 @@ mod tests {
 
     /// A schedule firing every minute whose every fire starts a run (its
     /// runs are never claimed in these tests).
+    #[test]
+    fn a_gone_runners_provider_batch_is_taken_over_by_one_rescuer_not_given_back() {
+        use crate::batch::{BatchState, InBatch};
+        use crate::lifecycle::tests::write;
+        use crate::lifecycle::{adopt_batches, claim_listed, create, recover};
+
+        let place = PgPlace::new();
+        let a = PgStore::connect(place.config.clone()).unwrap();
+        let b = PgStore::connect(place.config.clone()).unwrap();
+        let c = PgStore::connect(place.config.clone()).unwrap();
+        // A claims a batch task and the provider accepts its batch.
+        let task = write(&a, |txn, ctx| {
+            let mut t = Task::sample("in a batch");
+            t.batch = Some(BatchState {
+                deadline: Utc::now() + chrono::Duration::hours(1),
+                in_batch: None,
+            });
+            let t = create(txn, ctx, t).unwrap();
+            let old = claim_listed(txn, ctx, &[t.id], |_| true).unwrap().remove(0);
+            let mut new = old.clone();
+            new.batch.as_mut().unwrap().in_batch = Some(InBatch {
+                id: "engine-1".into(),
+                claim_no: 1,
+                provider_batch_id: Some("batch_1".into()),
+            });
+            txn.put(Some(&old), &new).unwrap();
+            new
+        });
+        let owner = |id: TaskId| -> Option<Uuid> {
+            let mut sql = place.config.connect(NoTls).unwrap();
+            sql.query_one(
+                "SELECT runner_id FROM baton_tasks WHERE id = $1",
+                &[&uuid_of(id)],
+            )
+            .unwrap()
+            .get(0)
+        };
+        assert_eq!(owner(task.id), Some(a.inner.runner));
+
+        // A falls silent past its lease: B takes the attempt over, unchanged.
+        let mut sql = place.config.connect(NoTls).unwrap();
+        sql.execute(
+            "UPDATE baton_runners SET heartbeat_at = now() - interval '1 hour' WHERE id = $1",
+            &[&a.inner.runner],
+        )
+        .unwrap();
+        let (given_back, adopted) = write(&b, |txn, ctx| {
+            (recover(txn, ctx).unwrap(), adopt_batches(txn).unwrap())
+        });
+        assert!(given_back.is_empty(), "its results will come: not requeued");
+        assert_eq!(adopted, vec![task.clone()]);
+        assert_eq!(b.get(task.id).unwrap(), Some(task.clone()));
+        assert_eq!(owner(task.id), Some(b.inner.runner));
+
+        // B is alive: C's rescue finds nothing to take.
+        assert!(b.heartbeat().unwrap());
+        let (given_back, adopted) = write(&c, |txn, ctx| {
+            (recover(txn, ctx).unwrap(), adopt_batches(txn).unwrap())
+        });
+        assert!(given_back.is_empty() && adopted.is_empty());
+        assert_eq!(owner(task.id), Some(b.inner.runner));
+    }
+
     fn every_minute() -> Schedule {
         let mut s = Schedule::sample("every minute", "* * * * *");
         s.overlap = crate::schedule::OverlapPolicy::Cancel;

@@ -203,7 +203,7 @@ pub(crate) async fn tail(inner: Arc<Inner>) {
                 }
                 let full = page.events.len() >= TAIL_PAGE;
                 for remote in page.events {
-                    crate::remote::apply_remote(&inner.shared, remote.event);
+                    crate::remote::apply_remote(&inner.shared, remote.event, inner.run_tasks);
                 }
                 cursor = page.cursor;
                 full
@@ -370,11 +370,24 @@ pub(crate) async fn serve(inner: Arc<Inner>, lease: Duration) {
         if Instant::now() >= next_rescue && rescuing.as_ref().is_none_or(|r| r.is_finished()) {
             next_rescue = Instant::now() + rescue_every;
             let writer = inner.writer.clone();
+            let shared = inner.shared.clone();
             rescuing = Some(tokio::spawn(async move {
                 match writer.recover().await {
-                    Ok(rescued) => {
+                    Ok((rescued, adopted)) => {
                         for task in rescued {
                             tracing::warn!(task_id = %task.id, status = %task.status, "rescued a task whose runner is gone");
+                        }
+                        if !adopted.is_empty() {
+                            tracing::warn!(
+                                tasks = adopted.len(),
+                                "took over the provider batches of a runner that is gone"
+                            );
+                            shared
+                                .batch_adopted
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .extend(adopted);
+                            shared.wake_batcher.notify_one();
                         }
                     }
                     Err(e) => {

@@ -31,6 +31,9 @@ pub(crate) struct Shared {
     /// Batch tasks that became `scheduled` (waiting for a batch), for the batch
     /// loop, which `wake_batcher` wakes. The writer fills it after a commit.
     pub batch_waiting: Mutex<Vec<TaskId>>,
+    /// Running attempts of provider batches this runner took over from one
+    /// that is gone (its rescue fills it): the batch loop polls them.
+    pub batch_adopted: Mutex<Vec<crate::task::Task>>,
     pub wake_batcher: Notify,
     /// Whether this runner may start provider calls (see `runner`).
     pub lease: crate::runner::Lease,
@@ -53,6 +56,7 @@ impl Shared {
             committed_requests: AtomicU64::new(0),
             health: watch::Sender::new(Health::Ok),
             batch_waiting: Mutex::new(Vec::new()),
+            batch_adopted: Mutex::new(Vec::new()),
             wake_batcher: Notify::new(),
             lease: crate::runner::Lease::unlimited(),
             db_clock_ahead_ms: std::sync::atomic::AtomicI64::new(0),

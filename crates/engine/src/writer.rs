@@ -66,7 +66,7 @@ enum Command {
     Finish(Outcome, Option<ClaimRequest>, Reply<Finished>),
     Cancel(TaskId, Option<String>, Reply<Cancelled>),
     Retry(TaskId, Option<u32>, Reply<Task>),
-    Recover(Reply<Vec<Task>>),
+    Recover(Reply<(Vec<Task>, Vec<Task>)>),
     SaveProvider(ProviderSettings, Reply<()>),
     RemoveProvider(String, Reply<bool>),
     Schedule(ScheduleOp, Reply<ScheduleDone>),
@@ -218,7 +218,9 @@ impl Writer {
     pub async fn retry(&self, id: TaskId, max_attempts: Option<u32>) -> Result<Task, TaskError> {
         request!(self, Retry, id, max_attempts)
     }
-    pub async fn recover(&self) -> Result<Vec<Task>, TaskError> {
+    /// Crash recovery ([`lifecycle::recover`]): the tasks given back, and the
+    /// provider batches' attempts taken over ([`lifecycle::adopt_batches`]).
+    pub async fn recover(&self) -> Result<(Vec<Task>, Vec<Task>), TaskError> {
         request!(self, Recover)
     }
     pub async fn save_provider(&self, settings: ProviderSettings) -> Result<(), TaskError> {
@@ -687,7 +689,11 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) -> Vec<Command> {
             ),
             Command::Recover(reply) => answer(
                 reply,
-                note(&mut poisoned, lifecycle::recover(txn, &mut ctx)),
+                note(
+                    &mut poisoned,
+                    lifecycle::recover(txn, &mut ctx)
+                        .and_then(|given_back| Ok((given_back, lifecycle::adopt_batches(txn)?))),
+                ),
             ),
             Command::Import(tasks, schedules, groups, reply) => {
                 let result = lifecycle::import(txn, &mut ctx, tasks).and_then(|mut report| {

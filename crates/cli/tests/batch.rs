@@ -4,19 +4,10 @@
 
 mod common;
 
-use common::{count, Baton};
+use common::{batched as submitted, count, Baton};
 use fake_llm::{BatchControls, FakeServer, Reply};
 
 const READY: &str = "engine started";
-
-/// Requests the engine recorded as submitted in provider batches, from the log.
-fn submitted(log: &[String]) -> usize {
-    log.iter()
-        .filter(|l| l.contains("batch submitted"))
-        .filter_map(|l| l.split("requests=").nth(1))
-        .filter_map(|n| n.split_whitespace().next()?.parse::<usize>().ok())
-        .sum()
-}
 
 #[test]
 fn a_thousand_batch_tasks_survive_a_sigkill_of_baton_run_completing_once_each_at_half_price() {

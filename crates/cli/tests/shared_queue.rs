@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{count, Baton, Running};
+use common::{batched, count, Baton, Running};
 use fake_llm::{FakeServer, Reply};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -72,14 +72,8 @@ fn queue_tasks(baton: &Baton, queue: &Queue, server: &FakeServer, n: usize) {
     queue_limited_tasks(baton, queue, server, n, &[]);
 }
 
-/// [`queue_tasks`], the provider added with `limits` (`--max-concurrency 2`…).
-fn queue_limited_tasks(
-    baton: &Baton,
-    queue: &Queue,
-    server: &FakeServer,
-    n: usize,
-    limits: &[&str],
-) {
+/// Adds provider `fake` (the fake server's OpenAI-compatible API) with `limits`.
+fn add_fake_provider(baton: &Baton, queue: &Queue, server: &FakeServer, limits: &[&str]) {
     let base = format!("{}/v1", server.url());
     let mut add = queue.args(&[
         "provider",
@@ -94,6 +88,17 @@ fn queue_limited_tasks(
     ]);
     add.extend_from_slice(limits);
     baton.ok(&add);
+}
+
+/// [`queue_tasks`], the provider added with `limits` (`--max-concurrency 2`…).
+fn queue_limited_tasks(
+    baton: &Baton,
+    queue: &Queue,
+    server: &FakeServer,
+    n: usize,
+    limits: &[&str],
+) {
+    add_fake_provider(baton, queue, server, limits);
     let file = baton.data_dir().join("items.txt");
     let items: String = (1..=n).map(|i| format!("item-{i:04}\n")).collect();
     std::fs::write(&file, items).unwrap();
@@ -875,15 +880,6 @@ fn a_runner_cut_off_from_the_database_stops_its_calls_before_its_tasks_are_taken
     assert_eq!(server.overlapping(), 0, "two live calls of one task");
 }
 
-/// Requests the runner recorded as submitted in provider batches, from its log.
-fn batched(log: &[String]) -> usize {
-    log.iter()
-        .filter(|l| l.contains("batch submitted"))
-        .filter_map(|l| l.split("requests=").nth(1))
-        .filter_map(|n| n.split_whitespace().next()?.parse::<usize>().ok())
-        .sum()
-}
-
 /// Batch mode on a shared queue: tasks a client submits reach a runner's batch
 /// loop through the outbox, and a runner killed while its provider batch is out
 /// is not the end of it: after its lease another runner takes the batch over
@@ -901,18 +897,7 @@ fn a_provider_batch_outlives_the_runner_that_sent_it() {
     });
     let queue = Queue::new("batch");
     let baton = Baton::new();
-    let base = format!("{}/v1", server.url());
-    baton.ok(&queue.args(&[
-        "provider",
-        "add",
-        "fake",
-        "--kind",
-        "openai-compatible",
-        "--base-url",
-        &base,
-        "--model",
-        "fake-model",
-    ]));
+    add_fake_provider(&baton, &queue, &server, &[]);
     let mut sender = runner(&baton, &queue, &["--batch-poll", "50ms"]);
     for i in 0..total {
         baton.ok(&queue.args(&[

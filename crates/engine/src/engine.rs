@@ -310,15 +310,7 @@ impl Engine {
         }
         // Provider batches whose results will come: the batch loop polls them
         // once it starts (the wake-up is kept until then).
-        if !adopted.is_empty() {
-            let shared = &engine.inner.shared;
-            (shared
-                .batch_adopted
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()))
-            .extend(adopted);
-            shared.wake_batcher.notify_one();
-        }
+        engine.inner.shared.to_batcher(Vec::new(), adopted);
         engine.install_stored_providers().await;
         Ok(engine)
     }

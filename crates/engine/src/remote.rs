@@ -21,12 +21,7 @@ pub(crate) fn apply_remote(shared: &Shared, event: Event, runs_tasks: bool) {
         wake_dispatcher = *to == TaskState::Queued;
         wake_scheduler = *to == TaskState::Scheduled;
         if runs_tasks && crate::batcher::waits_for_batch(task, event.at) {
-            (shared
-                .batch_waiting
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()))
-            .push(task.id);
-            shared.wake_batcher.notify_one();
+            shared.to_batcher(vec![task.id], Vec::new());
         }
         if *from == Some(TaskState::Running) && *to == TaskState::Cancelled {
             shared.abort_if_running(task.id, task.history.len() as u32);

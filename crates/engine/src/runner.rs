@@ -382,12 +382,7 @@ pub(crate) async fn serve(inner: Arc<Inner>, lease: Duration) {
                                 tasks = adopted.len(),
                                 "took over the provider batches of a runner that is gone"
                             );
-                            shared
-                                .batch_adopted
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .extend(adopted);
-                            shared.wake_batcher.notify_one();
+                            shared.to_batcher(Vec::new(), adopted);
                         }
                     }
                     Err(e) => {

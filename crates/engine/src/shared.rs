@@ -63,6 +63,18 @@ impl Shared {
         }
     }
 
+    /// Hands batch tasks waiting for a batch (`waiting`) and attempts taken
+    /// over from a gone runner (`adopted`) to the batch loop, and wakes it
+    /// (the wake-up is kept if the loop has not started yet).
+    pub fn to_batcher(&self, waiting: Vec<TaskId>, adopted: Vec<crate::task::Task>) {
+        if waiting.is_empty() && adopted.is_empty() {
+            return;
+        }
+        (self.batch_waiting.lock().unwrap_or_else(|e| e.into_inner())).extend(waiting);
+        (self.batch_adopted.lock().unwrap_or_else(|e| e.into_inner())).extend(adopted);
+        self.wake_batcher.notify_one();
+    }
+
     /// The token the executor of claim `claim_no` of task `id` watches. If the cancel
     /// committed before the executor got here, the token is already cancelled.
     /// Keyed by claim too, so a cancelled claim's token never reaches a later claim of

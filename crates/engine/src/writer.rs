@@ -842,14 +842,7 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) -> Vec<Command> {
     if wake_deliverer {
         shared.wake_deliverer.notify_one();
     }
-    if !batch_waiting.is_empty() {
-        shared
-            .batch_waiting
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend(batch_waiting);
-        shared.wake_batcher.notify_one();
-    }
+    shared.to_batcher(batch_waiting, Vec::new());
     Vec::new()
 }
 

@@ -296,6 +296,15 @@ impl Drop for Running {
 }
 
 /// Log lines containing every one of `words`.
+/// Requests the engine recorded as submitted in provider batches, from its log.
+pub fn batched(log: &[String]) -> usize {
+    log.iter()
+        .filter(|l| l.contains("batch submitted"))
+        .filter_map(|l| l.split("requests=").nth(1))
+        .filter_map(|n| n.split_whitespace().next()?.parse::<usize>().ok())
+        .sum()
+}
+
 pub fn count(lines: &[String], words: &[&str]) -> usize {
     lines
         .iter()

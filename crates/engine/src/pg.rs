@@ -392,9 +392,18 @@ impl PgStore {
         // (on by default from PostgreSQL 12, chosen by a cost estimate that a
         // one-row table can fool) took milliseconds where running it took
         // microseconds.
+        //
+        // A unit never waits between its statements, so a session idle inside
+        // a transaction for a whole lease is a runner cut off mid-unit (its
+        // COMMIT lost on the way): the server ends it and its row locks go,
+        // or the rows it held could never be rescued (claims skip locked rows).
+        let ours = format!(
+            "-c jit=off -c idle_in_transaction_session_timeout={}",
+            lease.as_millis().max(1)
+        );
         let options = match config.get_options() {
-            Some(given) => format!("{given} -c jit=off"),
-            None => "-c jit=off".to_owned(),
+            Some(given) => format!("{given} {ours}"),
+            None => ours,
         };
         config.options(&options);
         let mut client = config.connect(NoTls).map_err(db)?;
@@ -1773,6 +1782,36 @@ mod tests {
         };
         assert_eq!(show("SHOW jit"), "off");
         assert_eq!(show("SHOW statement_timeout"), "12345ms");
+        assert_eq!(show("SHOW idle_in_transaction_session_timeout"), "30s");
+    }
+
+    #[test]
+    fn a_runner_cut_off_inside_a_unit_loses_its_row_locks_once_its_lease_is_over() {
+        let place = PgPlace::new();
+        let lease = std::time::Duration::from_secs(2);
+        let a = PgStore::connect_with_lease(place.config.clone(), lease).unwrap();
+        let task = sample();
+        let unit = a.begin().unwrap();
+        unit.txn().put(None, &task).unwrap();
+        unit.commit().unwrap();
+        // A locks the task in a unit, then is cut off before its COMMIT arrives.
+        let stuck = a.begin().unwrap();
+        assert!(stuck.txn().get(task.id).unwrap().is_some());
+        let mut other = place.config.connect(NoTls).unwrap();
+        other.batch_execute("SET lock_timeout = '20s'").unwrap();
+        let started = std::time::Instant::now();
+        other
+            .execute(
+                "SELECT 1 FROM baton_tasks WHERE id = $1 FOR UPDATE",
+                &[&uuid_of(task.id)],
+            )
+            .expect("the lock is released by the server, not held for ever");
+        assert!(
+            started.elapsed() >= lease / 2,
+            "the lock was held meanwhile"
+        );
+        // A's unit was ended by the server: nothing of it commits.
+        assert!(stuck.commit().is_err());
     }
 
     #[test]

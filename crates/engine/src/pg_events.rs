@@ -225,11 +225,18 @@ impl PgStore {
     pub fn prune_events(&self, older_than: Duration) -> Result<usize, TaskError> {
         self.read(|c| {
             let mut txn = c.transaction().map_err(db)?;
-            // Locked: two pruners take turns, and the mark only moves forward.
-            let through: i64 = txn
-                .query_one("SELECT through FROM baton_events_pruned FOR UPDATE", &[])
+            // Locked: the mark only moves forward. A runner that finds another
+            // pruning leaves it to that one rather than wait.
+            let Some(mark) = txn
+                .query_opt(
+                    "SELECT through FROM baton_events_pruned FOR UPDATE SKIP LOCKED",
+                    &[],
+                )
                 .map_err(db)?
-                .get(0);
+            else {
+                return Ok(0);
+            };
+            let through: i64 = mark.get(0);
             // From the mark on (the index descends straight past what was
             // removed before), the oldest batch, up to its last old event.
             let gone = txn
@@ -715,6 +722,21 @@ mod tests {
         let all = drain(&b, &mut 0, EventsOf::AllRunners);
         let tasks: Vec<TaskId> = all.iter().map(|e| e.event.task_id).collect();
         assert_eq!(tasks, vec![from_a.id, from_b.id]);
+    }
+
+    #[test]
+    fn a_pruner_that_finds_another_pruning_leaves_it_and_waits_for_nothing() {
+        let place = PgPlace::new();
+        let store = PgStore::connect(place.config.clone()).unwrap();
+        let mut other = place.config.connect(NoTls).unwrap();
+        let mut holding = other.transaction().unwrap();
+        holding
+            .execute("SELECT through FROM baton_events_pruned FOR UPDATE", &[])
+            .unwrap();
+        let started = std::time::Instant::now();
+        assert_eq!(store.prune_events(Duration::ZERO).unwrap(), 0);
+        assert!(started.elapsed() < Duration::from_secs(5), "it waited");
+        holding.rollback().unwrap();
     }
 
     #[test]

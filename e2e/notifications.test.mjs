@@ -10,7 +10,8 @@ import { launch } from "./harness.mjs";
 import { notificationServer } from "./notifications.mjs";
 import { createTask, waitForApp, waitForRow } from "./ui.mjs";
 
-/** Waits until the detail shows the task with id `id`, selected in the list. */
+/** Waits until the detail shows the task with id `id` (its own content, not the previous
+ * task's while the new one loads), selected in the list. */
 async function waitForDetailOf(browser, id, timeout = 15_000) {
   let seen;
   try {
@@ -18,9 +19,10 @@ async function waitForDetailOf(browser, id, timeout = 15_000) {
       async () => {
         seen = await browser.execute(() => ({
           selected: document.querySelector('[data-testid="task-row"][aria-selected="true"]')?.getAttribute("data-task-id") ?? null,
+          shown: document.querySelector('[data-testid="task-detail"]')?.getAttribute("data-task-id") ?? null,
           prompt: document.querySelector('[data-testid="task-detail"] [data-testid="detail-prompt"]')?.textContent ?? null,
         }));
-        return seen.selected === id && seen.prompt !== null;
+        return seen.selected === id && seen.shown === id && seen.prompt !== null;
       },
       { timeout },
     );

@@ -1,45 +1,37 @@
-//! Baton's desktop shell: the Tauri app that hosts the web UI in `ui/` and runs the
-//! engine (`crates/engine`) in-process.
+//! Baton's desktop shell: the Tauri app that hosts the web UI in `ui/` and the
+//! app shell (`crates/shell`: the engine, settings, the window's commands)
+//! in-process.
 //!
-//! The shell stays thin: commands are one-line calls into the engine; the engine's
-//! events are forwarded to the UI as Tauri events; closing the window destroys
-//! it (and its webview) while the engine keeps working in the tray, Show makes
-//! it again, and the tray's Quit shuts down gracefully.
+//! This crate stays thin: the shell's commands become Tauri commands, its
+//! events Tauri events; closing the window destroys it (and its webview) while
+//! the engine keeps working in the tray, Show makes it again, and the tray's
+//! Quit shuts down gracefully.
 //!
 //! # Layout
 //! - [`configure`] and [`start`]: commands, state and event forwarding on any
 //!   [`Runtime`], so the real app and tests under `tauri::test::mock_builder()`
 //!   share the code.
 //! - [`run`]: the real app: plugins, logging, tray, window behaviour.
-//! - `commands`: the IPC commands, by concern (`tasks`, `transfer`, `app`,
-//!   `providers`, `schedules`).
-//! - `events`: engine events → Tauri events, tray status, notifications.
-//! - `notifications`: what a notification says, and opening what it names when
+//! - `bindings`: the typed IPC surface (the shell's commands, generated from
+//!   its list, and the window's own in `commands`) and its generated TypeScript.
+//! - `events`: the shell's events as Tauri events; the `Host` the shell reports to.
+//! - `notifications`: native notifications, and opening what one names when
 //!   it is clicked.
-//! - `bindings`: the typed IPC surface and its generated TypeScript.
 //! - `window`: the main window, made again on Show after a close.
 //! - `updates`: the signed release feed, checked at start and from the tray.
-//! - `queue`: the shared queue (PostgreSQL) chosen in Settings, its password
-//!   in the OS keychain.
-//! - `tray`, `settings`, `state`, `error`: the rest.
+//! - `tray`: the tray icon and its menu.
 
 mod bindings;
 mod commands;
-mod error;
 mod events;
 mod notifications;
-mod queue;
-mod settings;
-mod state;
 mod tray;
 mod updates;
 mod window;
 
+pub use baton_shell::{default_data_dir, AppState, CommandError, Settings};
+pub use baton_shell::{Keychain, MemoryPasswords, PasswordStore};
 pub use bindings::{export as export_bindings, BINDINGS_PATH};
-pub use error::CommandError;
-pub use queue::{Keychain, MemoryPasswords, PasswordStore};
-pub use settings::Settings;
-pub use state::{default_data_dir, AppState};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -74,7 +66,7 @@ pub fn start<R: Runtime>(
     options: &ShellOptions,
 ) -> Result<(), Box<dyn std::error::Error>> {
     bindings::builder::<R>().mount_events(app);
-    let host = Box::new(events::AppHost { app: app.clone() });
+    let host = Arc::new(events::AppHost { app: app.clone() });
     app.manage(AppState::new(
         &options.data_dir,
         host,
@@ -98,7 +90,7 @@ pub fn start<R: Runtime>(
         match state.open_engine().await {
             Ok((engine, events)) => {
                 tracing::info!(data_dir = %data_dir.display(), "engine started");
-                events::follow(&app, engine, events, false);
+                baton_shell::follow(&state, engine, events, false);
             }
             // Every command answers with this sentence; the window shows it.
             Err(e) => tracing::error!(error = %e, "the engine did not start"),
@@ -180,7 +172,7 @@ fn shutdown_at_exit<R: Runtime>(app: &AppHandle<R>) {
 pub fn run() -> Result<(), String> {
     let data_dir =
         default_data_dir().ok_or("cannot find a per-user data directory; set BATON_DATA_DIR")?;
-    let _log_guard = init_logging(&state::log_dir(&data_dir));
+    let _log_guard = init_logging(&baton_shell::log_dir(&data_dir));
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "starting Baton");
 
     let mut context = tauri::generate_context!();

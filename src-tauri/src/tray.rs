@@ -1,8 +1,7 @@
 //! The system tray: an icon that says idle or how many tasks run, and a menu to
 //! show the window, pause or resume the workers, check for updates, and quit.
 
-use crate::events::StatusChanged;
-use crate::state::AppState;
+use baton_shell::{AppState, EngineStatus};
 use tauri::image::Image;
 use tauri::menu::{Menu, MenuItem};
 use tauri::tray::TrayIconBuilder;
@@ -78,11 +77,12 @@ fn on_menu<R: Runtime>(app: &AppHandle<R>, id: &str) {
         Some(MenuId::TogglePause) => {
             let app = app.clone();
             tauri::async_runtime::spawn(async move {
-                let Ok(engine) = app.state::<AppState>().engine().await else {
+                let state = app.state::<AppState>();
+                let Ok(engine) = state.engine().await else {
                     return;
                 };
                 engine.set_paused(!engine.is_paused());
-                StatusChanged::publish(&app, &engine).await;
+                EngineStatus::publish(&*state.host, &engine).await;
             });
         }
         Some(MenuId::CheckUpdates) => crate::updates::check_from_tray(app),
@@ -104,7 +104,7 @@ pub fn quit<R: Runtime>(app: &AppHandle<R>) {
 }
 
 /// Reflects the engine's status in the tray's icon, tooltip and menu.
-pub fn show_status<R: Runtime>(app: &AppHandle<R>, status: &StatusChanged) {
+pub fn show_status<R: Runtime>(app: &AppHandle<R>, status: &EngineStatus) {
     let Some(tray) = app.tray_by_id(TRAY_ID) else {
         return;
     };

@@ -8,7 +8,7 @@
 //! downgrade). This module keeps what the window shows ([`UpdateStatus`]) and
 //! turns the plugin's errors into sentences.
 
-use crate::error::CommandError;
+use baton_shell::CommandError;
 use serde::Serialize;
 use specta::Type;
 use std::future::Future;
@@ -253,7 +253,7 @@ async fn install<R: Runtime>(app: &AppHandle<R>) -> Result<UpdateStatus, Command
     tauri::async_runtime::spawn(async move {
         // Running attempts get their grace period and the database is closed
         // before the new version opens it.
-        if let Some(state) = app.try_state::<crate::state::AppState>() {
+        if let Some(state) = app.try_state::<baton_shell::AppState>() {
             state.shutdown().await;
         }
         app.request_restart();
@@ -280,7 +280,7 @@ fn install_failure(version: &str, current: &str, e: &tauri_plugin_updater::Error
 /// update is offered in the window and, with no window open, by a notification.
 pub fn check_at_start<R: Runtime>(app: &AppHandle<R>) {
     let on = app
-        .try_state::<crate::state::AppState>()
+        .try_state::<baton_shell::AppState>()
         .is_some_and(|state| state.settings().check_updates);
     if !on {
         tracing::info!("not checking for updates at start (Settings)");
@@ -289,7 +289,10 @@ pub fn check_at_start<R: Runtime>(app: &AppHandle<R>) {
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
         if let Ok(UpdateStatus::Available { version, .. }) = check(&app, false).await {
-            if app.get_webview_window(crate::window::MAIN).is_none() {
+            let notify = app
+                .try_state::<baton_shell::AppState>()
+                .is_some_and(|state| state.settings().notifications);
+            if notify && app.get_webview_window(crate::window::MAIN).is_none() {
                 use crate::notifications::{Notice, OpenTarget};
                 let notice = Notice::new(
                     "An update is available",

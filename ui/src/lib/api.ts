@@ -16,20 +16,7 @@ export async function call<T>(pending: Promise<Result<T>>): Promise<Result<T>> {
   }
 }
 
-/** For the commands generated without a typed error. */
-async function plain<T>(pending: Promise<T>): Promise<Result<T>> {
-  try {
-    return { status: "ok", data: await pending };
-  } catch (e) {
-    return { status: "error", error: isCommandError(e) ? e : ipcError(e) };
-  }
-}
-
-function isCommandError(e: unknown): e is CommandError {
-  return typeof e === "object" && e !== null && "code" in e && "message" in e;
-}
-
-export const getSettings = (): Promise<Result<Settings>> => plain(commands.getSettings());
+export const getSettings = (): Promise<Result<Settings>> => call(commands.getSettings());
 export const getActivity = (): Promise<Result<Activity>> => call(commands.activity());
 export const listProviders = (): Promise<Result<ProviderSettings[]>> => call(commands.listProviders());
 export { commands };

@@ -6,7 +6,6 @@ use crate::state::AppState;
 use baton_engine::{CatalogPage, CatalogQuery, NewTask, StatusCounts, Task};
 use serde::{Deserialize, Serialize};
 use specta::Type;
-use tauri::State;
 
 /// The create form: the engine's task fields, with the start time as the form
 /// asks for it.
@@ -85,21 +84,14 @@ pub struct TaskDetail {
     pub deliveries: Vec<baton_engine::Delivery>,
 }
 
-#[tauri::command]
-#[specta::specta]
-pub async fn submit_task(
-    state: State<'_, AppState>,
-    input: TaskInput,
-) -> Result<Task, CommandError> {
+pub async fn submit_task(state: &AppState, input: TaskInput) -> Result<Task, CommandError> {
     let engine = state.engine().await?;
     let new = input.into_new_task(engine.now())?;
     Ok(engine.submit(new).await?)
 }
 
-#[tauri::command]
-#[specta::specta]
 pub async fn chain_task(
-    state: State<'_, AppState>,
+    state: &AppState,
     parent_id: String,
     input: TaskInput,
 ) -> Result<Task, CommandError> {
@@ -109,10 +101,8 @@ pub async fn chain_task(
     Ok(engine.chain(parent, new).await?)
 }
 
-#[tauri::command]
-#[specta::specta]
 pub async fn cancel_task(
-    state: State<'_, AppState>,
+    state: &AppState,
     id: String,
     reason: Option<String>,
 ) -> Result<Task, CommandError> {
@@ -120,10 +110,8 @@ pub async fn cancel_task(
     Ok(engine.cancel(parse_id(&id)?, reason).await?.task)
 }
 
-#[tauri::command]
-#[specta::specta]
 pub async fn retry_task(
-    state: State<'_, AppState>,
+    state: &AppState,
     id: String,
     max_attempts: Option<u32>,
 ) -> Result<Task, CommandError> {
@@ -131,9 +119,7 @@ pub async fn retry_task(
     Ok(engine.retry(parse_id(&id)?, max_attempts).await?)
 }
 
-#[tauri::command]
-#[specta::specta]
-pub async fn get_task(state: State<'_, AppState>, id: String) -> Result<TaskDetail, CommandError> {
+pub async fn get_task(state: &AppState, id: String) -> Result<TaskDetail, CommandError> {
     let engine = state.engine().await?;
     let id = parse_id(&id)?;
     let task = engine.get(id).await?;
@@ -157,10 +143,8 @@ pub async fn get_task(state: State<'_, AppState>, id: String) -> Result<TaskDeta
 
 /// Keeps a webhook's signing secret in the OS keychain, for tasks whose
 /// `deliver` says `webhook_secret_keychain`; it never reaches the database.
-#[tauri::command]
-#[specta::specta]
 pub async fn store_webhook_secret(
-    state: State<'_, AppState>,
+    state: &AppState,
     url: String,
     secret: String,
 ) -> Result<(), CommandError> {
@@ -171,10 +155,8 @@ pub async fn store_webhook_secret(
 }
 
 /// Sends a delivery again (whatever became of it), with the same idempotency key.
-#[tauri::command]
-#[specta::specta]
 pub async fn resend_delivery(
-    state: State<'_, AppState>,
+    state: &AppState,
     id: String,
 ) -> Result<baton_engine::Delivery, CommandError> {
     let engine = state.engine().await?;
@@ -182,12 +164,7 @@ pub async fn resend_delivery(
     Ok(engine.resend_delivery(id).await?)
 }
 
-#[tauri::command]
-#[specta::specta]
-pub async fn query_tasks(
-    state: State<'_, AppState>,
-    query: CatalogQuery,
-) -> Result<TaskPage, CommandError> {
+pub async fn query_tasks(state: &AppState, query: CatalogQuery) -> Result<TaskPage, CommandError> {
     let engine = state.engine().await?;
     Ok(TaskPage {
         page: state.catalog.query_now(&engine, &query).await?,

@@ -10,7 +10,6 @@ use baton_engine::{Group, GroupId, NewJoin, NewMap, ResultFormat, RowSource, Tas
 use serde::{Deserialize, Serialize};
 use specta::Type;
 use std::collections::BTreeMap;
-use tauri::State;
 
 /// Rows a preview shows at most, whatever the window asks.
 const MAX_PREVIEW_ROWS: u32 = 50;
@@ -40,9 +39,7 @@ fn parse_group_id(id: &str) -> Result<GroupId, CommandError> {
     id.parse::<GroupId>().map_err(CommandError::from)
 }
 
-#[tauri::command]
-#[specta::specta]
-pub async fn map_rows(state: State<'_, AppState>, input: MapInput) -> Result<Group, CommandError> {
+pub async fn map_rows(state: &AppState, input: MapInput) -> Result<Group, CommandError> {
     let engine = state.engine().await?;
     let task = input.task.into_new_task(engine.now())?;
     let join = input.join.filter(|j| !j.instruction.trim().is_empty());
@@ -59,9 +56,7 @@ pub async fn map_rows(state: State<'_, AppState>, input: MapInput) -> Result<Gro
 
 /// The text of a file picked in the open dialog; a file over the input limit
 /// is refused by its size, before it is read.
-#[tauri::command]
-#[specta::specta]
-pub async fn read_rows_file(path: String) -> Result<String, CommandError> {
+pub async fn read_rows_file(_: &AppState, path: String) -> Result<String, CommandError> {
     let unreadable = |e: std::io::Error| {
         CommandError::new("file_unreadable", format!("cannot read {path}: {e}"))
     };
@@ -74,9 +69,8 @@ pub async fn read_rows_file(path: String) -> Result<String, CommandError> {
 
 /// The columns and the first `limit` rows of `data`, or the engine's refusal
 /// of the whole input (an empty file, a ragged row…).
-#[tauri::command]
-#[specta::specta]
 pub async fn preview_rows(
+    _: &AppState,
     source: RowSource,
     data: String,
     limit: u32,
@@ -97,26 +91,20 @@ pub async fn preview_rows(
     })
 }
 
-#[tauri::command]
-#[specta::specta]
-pub async fn list_groups(state: State<'_, AppState>) -> Result<Vec<Group>, CommandError> {
+pub async fn list_groups(state: &AppState) -> Result<Vec<Group>, CommandError> {
     let engine = state.engine().await?;
     Ok(engine.groups().await?)
 }
 
 /// The group with this name (any case) or id.
-#[tauri::command]
-#[specta::specta]
-pub async fn get_group(state: State<'_, AppState>, key: String) -> Result<Group, CommandError> {
+pub async fn get_group(state: &AppState, key: String) -> Result<Group, CommandError> {
     let engine = state.engine().await?;
     Ok(engine.find_group(&key).await?)
 }
 
 /// A page of the group's row tasks, in input order.
-#[tauri::command]
-#[specta::specta]
 pub async fn group_tasks(
-    state: State<'_, AppState>,
+    state: &AppState,
     id: String,
     offset: u32,
     limit: u32,
@@ -128,26 +116,20 @@ pub async fn group_tasks(
         .await?)
 }
 
-#[tauri::command]
-#[specta::specta]
-pub async fn cancel_group(state: State<'_, AppState>, id: String) -> Result<Group, CommandError> {
+pub async fn cancel_group(state: &AppState, id: String) -> Result<Group, CommandError> {
     let engine = state.engine().await?;
     Ok(engine.cancel_group(parse_group_id(&id)?).await?)
 }
 
-#[tauri::command]
-#[specta::specta]
-pub async fn retry_group(state: State<'_, AppState>, id: String) -> Result<Group, CommandError> {
+pub async fn retry_group(state: &AppState, id: String) -> Result<Group, CommandError> {
     let engine = state.engine().await?;
     Ok(engine.retry_group(parse_group_id(&id)?).await?)
 }
 
 /// Writes the group's results to `path` (through a temporary file beside it,
 /// renamed over it: never half a file). Returns the rows written.
-#[tauri::command]
-#[specta::specta]
 pub async fn export_group(
-    state: State<'_, AppState>,
+    state: &AppState,
     id: String,
     format: ResultFormat,
     path: String,

@@ -8,25 +8,26 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
-/// What commands need from the app around them, without naming its runtime (so
-/// commands stay non-generic and the mock runtime runs them too).
+/// What the shell needs from the program around it (the desktop window, or a
+/// test), so commands and forwarders never name a GUI toolkit.
 pub trait Host: Send + Sync {
+    /// Sends an event to the window, if one is open.
+    fn emit(&self, event: crate::follow::ToWindow) -> Result<(), String>;
     /// Sends the engine status to the window and the tray.
-    fn show_status(&self, status: &crate::events::StatusChanged);
-    /// Turns start-at-login on or off, where the autostart plugin is present.
+    fn show_status(&self, status: &crate::follow::EngineStatus);
+    /// Shows a notification (the shell has decided it is wanted).
+    fn notify(&self, notice: &crate::notices::Notice);
+    /// Turns start-at-login on or off, where the host can.
     fn set_autostart(&self, on: bool) -> Result<(), String>;
-    /// Opens a folder in the file manager, where the opener plugin is present.
+    /// Opens a folder in the file manager, where the host can.
     fn open_path(&self, path: &Path) -> Result<(), String>;
-    /// Follows an engine just started (its events to the window, the tray),
-    /// until the engine [`AppState::generation`] names is replaced;
-    /// `switched`: it replaced another, and the window reloads what it shows.
-    fn follow(&self, engine: Engine, events: baton_engine::Subscription, switched: bool);
 }
 
 pub struct AppState {
-    pub host: Box<dyn Host>,
+    pub host: Arc<dyn Host>,
     pub catalog: Arc<Catalog>,
-    pub settings: Mutex<Settings>,
+    /// Shared with the event forwarders (whether to notify).
+    pub settings: Arc<Mutex<Settings>>,
     pub settings_file: SettingsFile,
     pub data_dir: PathBuf,
     /// The shared queue in use, `None` on this computer's redb file.
@@ -60,7 +61,7 @@ impl AppState {
     /// after a crash, must not hold up the window (see docs/PERFORMANCE.md).
     pub fn new(
         data_dir: &Path,
-        host: Box<dyn Host>,
+        host: Arc<dyn Host>,
         passwords: Arc<dyn PasswordStore>,
     ) -> Result<AppState, String> {
         // Owner only: it holds every prompt and output.
@@ -76,7 +77,7 @@ impl AppState {
             // Filled by the event forwarder once the engine is open; list
             // queries wait for it (`Catalog::loaded`).
             catalog: Catalog::empty(),
-            settings: Mutex::new(settings),
+            settings: Arc::new(Mutex::new(settings)),
             settings_file,
             data_dir: data_dir.to_path_buf(),
             queue: Mutex::new(shared_queue),
@@ -279,7 +280,7 @@ impl AppState {
             tracing::warn!(error = %e, "could not load the task list");
         }
         self.engine.send_replace(Opening::Ready(engine.clone()));
-        self.host.follow(engine, events, true);
+        crate::follow::follow(self, engine, events, true);
         Ok(())
     }
 

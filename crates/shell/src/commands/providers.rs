@@ -8,24 +8,17 @@
 use crate::error::CommandError;
 use crate::state::AppState;
 use baton_engine::{ApiKey, Detection, ProviderSettings, ProviderTest};
-use tauri::State;
 
 /// The configured providers (not the built-in `mock`); key sources, never keys.
-#[tauri::command]
-#[specta::specta]
-pub async fn list_providers(
-    state: State<'_, AppState>,
-) -> Result<Vec<ProviderSettings>, CommandError> {
+pub async fn list_providers(state: &AppState) -> Result<Vec<ProviderSettings>, CommandError> {
     let engine = state.engine().await?;
     Ok(engine.provider_settings())
 }
 
 /// Adds or replaces a provider. `api_key`, when the person typed one, goes to the
 /// OS keychain and the saved settings point there.
-#[tauri::command]
-#[specta::specta]
 pub async fn save_provider(
-    state: State<'_, AppState>,
+    state: &AppState,
     settings: ProviderSettings,
     api_key: Option<String>,
 ) -> Result<ProviderSettings, CommandError> {
@@ -37,10 +30,8 @@ pub async fn save_provider(
 }
 
 /// Removes a provider and its keychain entry; returns what was removed.
-#[tauri::command]
-#[specta::specta]
 pub async fn remove_provider(
-    state: State<'_, AppState>,
+    state: &AppState,
     name: String,
 ) -> Result<ProviderSettings, CommandError> {
     let engine = state.engine().await?;
@@ -48,10 +39,8 @@ pub async fn remove_provider(
 }
 
 /// Sends one tiny request (to `model`, else the provider's default).
-#[tauri::command]
-#[specta::specta]
 pub async fn test_provider(
-    state: State<'_, AppState>,
+    state: &AppState,
     name: String,
     model: Option<String>,
 ) -> Result<ProviderTest, CommandError> {
@@ -60,30 +49,21 @@ pub async fn test_provider(
 }
 
 /// The models provider `name` lists (asked when its form opens).
-#[tauri::command]
-#[specta::specta]
-pub async fn provider_models(
-    state: State<'_, AppState>,
-    name: String,
-) -> Result<Vec<String>, CommandError> {
+pub async fn provider_models(state: &AppState, name: String) -> Result<Vec<String>, CommandError> {
     let engine = state.engine().await?;
     Ok(engine.provider_models(&name).await?)
 }
 
 /// Ollama, LM Studio, llama.cpp's server, Jan and vLLM on their usual loopback
 /// ports. Adds nothing.
-#[tauri::command]
-#[specta::specta]
-pub async fn detect_local_servers(state: State<'_, AppState>) -> Result<Detection, CommandError> {
+pub async fn detect_local_servers(state: &AppState) -> Result<Detection, CommandError> {
     let engine = state.engine().await?;
     Ok(engine.detect_local_servers().await)
 }
 
 /// Adds the local server found under `name` as a provider.
-#[tauri::command]
-#[specta::specta]
 pub async fn add_local_server(
-    state: State<'_, AppState>,
+    state: &AppState,
     name: String,
 ) -> Result<ProviderSettings, CommandError> {
     let engine = state.engine().await?;

@@ -9,7 +9,6 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use specta::Type;
 use std::time::Duration;
-use tauri::State;
 
 /// Fire times a preview shows.
 const PREVIEW_FIRES: usize = 5;
@@ -84,19 +83,12 @@ fn parse_schedule_id(id: &str) -> Result<ScheduleId, CommandError> {
     id.parse::<ScheduleId>().map_err(CommandError::from)
 }
 
-#[tauri::command]
-#[specta::specta]
-pub async fn list_schedules(state: State<'_, AppState>) -> Result<Vec<Schedule>, CommandError> {
+pub async fn list_schedules(state: &AppState) -> Result<Vec<Schedule>, CommandError> {
     let engine = state.engine().await?;
     Ok(engine.schedules().await?)
 }
 
-#[tauri::command]
-#[specta::specta]
-pub async fn get_schedule(
-    state: State<'_, AppState>,
-    id: String,
-) -> Result<ScheduleDetail, CommandError> {
+pub async fn get_schedule(state: &AppState, id: String) -> Result<ScheduleDetail, CommandError> {
     let engine = state.engine().await?;
     let id = parse_schedule_id(&id)?;
     let schedule = engine.schedule(id).await?;
@@ -106,10 +98,8 @@ pub async fn get_schedule(
 
 /// The next fire times of `cron` read in `timezone` (UTC when empty), or the
 /// error naming the field (`cron` or `timezone`) that is wrong.
-#[tauri::command]
-#[specta::specta]
 pub async fn preview_schedule(
-    state: State<'_, AppState>,
+    state: &AppState,
     cron: String,
     timezone: Option<String>,
 ) -> Result<Vec<DateTime<Utc>>, CommandError> {
@@ -124,20 +114,16 @@ pub async fn preview_schedule(
     )?)
 }
 
-#[tauri::command]
-#[specta::specta]
 pub async fn create_schedule(
-    state: State<'_, AppState>,
+    state: &AppState,
     input: ScheduleInput,
 ) -> Result<Schedule, CommandError> {
     let engine = state.engine().await?;
     Ok(engine.add_schedule(input.into_new_schedule()).await?)
 }
 
-#[tauri::command]
-#[specta::specta]
 pub async fn update_schedule(
-    state: State<'_, AppState>,
+    state: &AppState,
     id: String,
     input: ScheduleInput,
 ) -> Result<Schedule, CommandError> {
@@ -148,44 +134,24 @@ pub async fn update_schedule(
         .await?)
 }
 
-#[tauri::command]
-#[specta::specta]
-pub async fn pause_schedule(
-    state: State<'_, AppState>,
-    id: String,
-) -> Result<Schedule, CommandError> {
+pub async fn pause_schedule(state: &AppState, id: String) -> Result<Schedule, CommandError> {
     let engine = state.engine().await?;
     Ok(engine.pause_schedule(parse_schedule_id(&id)?).await?)
 }
 
-#[tauri::command]
-#[specta::specta]
-pub async fn resume_schedule(
-    state: State<'_, AppState>,
-    id: String,
-) -> Result<Schedule, CommandError> {
+pub async fn resume_schedule(state: &AppState, id: String) -> Result<Schedule, CommandError> {
     let engine = state.engine().await?;
     Ok(engine.resume_schedule(parse_schedule_id(&id)?).await?)
 }
 
 /// Deletes the schedule; the tasks it created stay.
-#[tauri::command]
-#[specta::specta]
-pub async fn remove_schedule(
-    state: State<'_, AppState>,
-    id: String,
-) -> Result<Schedule, CommandError> {
+pub async fn remove_schedule(state: &AppState, id: String) -> Result<Schedule, CommandError> {
     let engine = state.engine().await?;
     Ok(engine.remove_schedule(parse_schedule_id(&id)?).await?)
 }
 
 /// Starts a run at once, whatever the overlap policy; the next fire time stays.
-#[tauri::command]
-#[specta::specta]
-pub async fn run_schedule_now(
-    state: State<'_, AppState>,
-    id: String,
-) -> Result<ScheduleRun, CommandError> {
+pub async fn run_schedule_now(state: &AppState, id: String) -> Result<ScheduleRun, CommandError> {
     let engine = state.engine().await?;
     let (schedule, tasks) = engine.run_schedule_now(parse_schedule_id(&id)?).await?;
     Ok(ScheduleRun { schedule, tasks })

@@ -4,16 +4,11 @@
 use crate::error::CommandError;
 use crate::queue::{self, QueueChoice, QueueSettings, QueueStatus};
 use crate::state::AppState;
-use tauri::State;
 
 /// The shared queue in use (the URL without a password, the switch) and
 /// whether the keychain holds its password.
-#[tauri::command]
-#[specta::specta]
-pub async fn shared_queue_settings(
-    state: State<'_, AppState>,
-) -> Result<QueueSettings, CommandError> {
-    Ok(settings_of(&state).await)
+pub async fn shared_queue_settings(state: &AppState) -> Result<QueueSettings, CommandError> {
+    Ok(settings_of(state).await)
 }
 
 async fn settings_of(state: &AppState) -> QueueSettings {
@@ -40,11 +35,7 @@ async fn settings_of(state: &AppState) -> QueueSettings {
 }
 
 /// The shared queue's name and live runners; `None` on this computer's database.
-#[tauri::command]
-#[specta::specta]
-pub async fn shared_queue_status(
-    state: State<'_, AppState>,
-) -> Result<Option<QueueStatus>, CommandError> {
+pub async fn shared_queue_status(state: &AppState) -> Result<Option<QueueStatus>, CommandError> {
     let engine = state.engine().await?;
     Ok(engine.shared_queue().await?.map(|q| QueueStatus {
         name: q.name,
@@ -57,10 +48,8 @@ pub async fn shared_queue_status(
 /// tasks here or only following the queue. `password`, when typed, goes to the
 /// keychain once the database took it; empty keeps the saved one. A database
 /// that cannot be opened is one sentence (`field: "url"`) and nothing changes.
-#[tauri::command]
-#[specta::specta]
 pub async fn use_shared_queue(
-    state: State<'_, AppState>,
+    state: &AppState,
     url: String,
     password: Option<String>,
     run_tasks: bool,
@@ -70,13 +59,11 @@ pub async fn use_shared_queue(
     state
         .switch_database(Some(QueueChoice { url, run_tasks }), password)
         .await?;
-    Ok(settings_of(&state).await)
+    Ok(settings_of(state).await)
 }
 
 /// Moves the app back to this computer's database (the redb file).
-#[tauri::command]
-#[specta::specta]
-pub async fn use_local_database(state: State<'_, AppState>) -> Result<QueueSettings, CommandError> {
+pub async fn use_local_database(state: &AppState) -> Result<QueueSettings, CommandError> {
     state.switch_database(None, None).await?;
-    Ok(settings_of(&state).await)
+    Ok(settings_of(state).await)
 }

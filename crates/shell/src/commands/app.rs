@@ -1,27 +1,19 @@
-//! Settings, pause/resume, activity figures, the log folder, and what a
-//! clicked notification asked the window to open.
+//! Settings, pause/resume, activity figures, the log folder.
 
 use crate::error::CommandError;
-use crate::events::StatusChanged;
-use crate::notifications::{OpenTarget, PendingOpen};
+use crate::follow::EngineStatus;
 use crate::settings::Settings;
 use crate::state::AppState;
-use crate::updates::{UpdateStatus, Updates};
-use baton_engine::{Activity, Engine};
+use baton_engine::Activity;
 use chrono::{DateTime, Local, Utc};
-use tauri::State;
 
-#[tauri::command]
-#[specta::specta]
-pub fn get_settings(state: State<'_, AppState>) -> Settings {
-    state.settings()
+pub async fn get_settings(state: &AppState) -> Result<Settings, CommandError> {
+    Ok(state.settings())
 }
 
 /// Applies and saves the settings; the engine's worker count changes at once.
-#[tauri::command]
-#[specta::specta]
 pub async fn update_settings(
-    state: State<'_, AppState>,
+    state: &AppState,
     settings: Settings,
 ) -> Result<Settings, CommandError> {
     let engine = state.engine().await?;
@@ -47,38 +39,23 @@ pub async fn update_settings(
         .save_settings(&settings)
         .map_err(|e| CommandError::new("settings_unsaved", format!("cannot save settings: {e}")))?;
     *state.settings.lock().unwrap_or_else(|e| e.into_inner()) = settings.clone();
-    publish_status(&state, &engine).await;
+    EngineStatus::publish(&*state.host, &engine).await;
     Ok(settings)
 }
 
 /// Paused workers finish what they run and start nothing new.
-#[tauri::command]
-#[specta::specta]
-pub async fn set_paused(
-    state: State<'_, AppState>,
-    paused: bool,
-) -> Result<StatusChanged, CommandError> {
+pub async fn set_paused(state: &AppState, paused: bool) -> Result<EngineStatus, CommandError> {
     let engine = state.engine().await?;
     engine.set_paused(paused);
-    Ok(publish_status(&state, &engine).await)
+    Ok(EngineStatus::publish(&*state.host, &engine).await)
 }
 
-async fn publish_status(state: &AppState, engine: &Engine) -> StatusChanged {
-    let status = StatusChanged::current(engine).await;
-    state.host.show_status(&status);
-    status
-}
-
-#[tauri::command]
-#[specta::specta]
-pub async fn engine_status(state: State<'_, AppState>) -> Result<StatusChanged, CommandError> {
+pub async fn engine_status(state: &AppState) -> Result<EngineStatus, CommandError> {
     let engine = state.engine().await?;
-    Ok(StatusChanged::of(&engine).await?)
+    Ok(EngineStatus::of(&engine).await?)
 }
 
-#[tauri::command]
-#[specta::specta]
-pub async fn activity(state: State<'_, AppState>) -> Result<Activity, CommandError> {
+pub async fn activity(state: &AppState) -> Result<Activity, CommandError> {
     let engine = state.engine().await?;
     state.catalog.loaded().await?;
     let now = engine.now();
@@ -98,18 +75,7 @@ fn local_midnight(now: DateTime<Utc>) -> DateTime<Utc> {
         .map_or(now, |start| start.to_utc())
 }
 
-/// What a click on a notification asked the window to open, if no page has
-/// taken it yet; taking it clears it. The page asks when it hears
-/// `OpenRequested` and once its list has loaded (a window made by the click).
-#[tauri::command]
-#[specta::specta]
-pub fn take_open_request(pending: State<'_, PendingOpen>) -> Option<OpenTarget> {
-    pending.take()
-}
-
-#[tauri::command]
-#[specta::specta]
-pub fn open_log_folder(state: State<'_, AppState>) -> Result<String, CommandError> {
+pub async fn open_log_folder(state: &AppState) -> Result<String, CommandError> {
     let dir = state.log_dir();
     let shown = dir.display().to_string();
     std::fs::create_dir_all(&dir)
@@ -135,27 +101,4 @@ mod tests {
         assert_eq!(local.date_naive(), now.with_timezone(&Local).date_naive());
         assert!(local.hour() <= 3 && (local.minute(), local.second()) == (0, 0));
     }
-}
-
-/// Asks the release feed for a newer version; the answer is also sent as an
-/// `UpdateStatus` event.
-#[tauri::command]
-#[specta::specta]
-pub async fn check_for_update(updates: State<'_, Updates>) -> Result<UpdateStatus, CommandError> {
-    updates.check(true).await
-}
-
-/// Where the update check stands (what the window shows when it opens).
-#[tauri::command]
-#[specta::specta]
-pub fn update_status(updates: State<'_, Updates>) -> UpdateStatus {
-    updates.status()
-}
-
-/// Installs the update found by the last check, then restarts on it; asked for
-/// by the person, never done on its own.
-#[tauri::command]
-#[specta::specta]
-pub async fn install_update(updates: State<'_, Updates>) -> Result<UpdateStatus, CommandError> {
-    updates.install().await
 }

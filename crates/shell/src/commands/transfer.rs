@@ -5,13 +5,10 @@ use crate::error::CommandError;
 use crate::state::AppState;
 use baton_engine::ImportReport;
 use std::collections::HashSet;
-use tauri::State;
 
 /// Writes all tasks, or only `ids`, to `path`. Returns how many were written.
-#[tauri::command]
-#[specta::specta]
 pub async fn export_tasks(
-    state: State<'_, AppState>,
+    state: &AppState,
     path: String,
     ids: Option<Vec<String>>,
 ) -> Result<u32, CommandError> {
@@ -40,13 +37,7 @@ pub async fn export_tasks(
 }
 
 /// Saves a task's answer (the whole text, as stored) to `path`. Returns its size in bytes.
-#[tauri::command]
-#[specta::specta]
-pub async fn save_output(
-    state: State<'_, AppState>,
-    id: String,
-    path: String,
-) -> Result<u32, CommandError> {
+pub async fn save_output(state: &AppState, id: String, path: String) -> Result<u32, CommandError> {
     let engine = state.engine().await?;
     let task = engine.get(parse_id(&id)?).await?;
     let Some(output) = task.output else {
@@ -82,12 +73,7 @@ async fn write_whole(path: &str, bytes: Vec<u8>) -> std::io::Result<()> {
     .map_err(std::io::Error::other)?
 }
 
-#[tauri::command]
-#[specta::specta]
-pub async fn import_tasks(
-    state: State<'_, AppState>,
-    path: String,
-) -> Result<ImportReport, CommandError> {
+pub async fn import_tasks(state: &AppState, path: String) -> Result<ImportReport, CommandError> {
     let engine = state.engine().await?;
     let text = tokio::fs::read_to_string(&path)
         .await

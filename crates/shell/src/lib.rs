@@ -8,7 +8,8 @@
 //!   catalog, the settings, the shared-queue choice) and the [`Host`] it
 //!   reports to.
 //! - `commands`: the window's commands by concern, listed once in
-//!   [`for_each_command`].
+//!   [`for_each_command`]; `dispatch`: any of them by name, arguments as JSON
+//!   (for a window in another process).
 //! - `follow`: engine events to the window, the catalog, the tray status and
 //!   notifications.
 //! - `notices`: what a notification says and what a click on it opens.
@@ -16,6 +17,7 @@
 //! - `settings`, `error`: the rest.
 
 pub mod commands;
+pub mod dispatch;
 mod error;
 pub mod follow;
 pub mod notices;

@@ -81,3 +81,17 @@ impl<R: Runtime> Host for AppHost<R> {
             .map_err(|e| e.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use baton_shell::link;
+
+    #[test]
+    fn a_window_in_another_process_gets_each_event_under_the_name_the_page_listens_for() {
+        assert_eq!(TaskEvent::NAME, link::TASK_EVENT);
+        assert_eq!(ScheduleChanged::NAME, link::SCHEDULE_CHANGED);
+        assert_eq!(Resync::NAME, link::RESYNC);
+        assert_eq!(StatusChanged::NAME, link::STATUS_CHANGED);
+    }
+}

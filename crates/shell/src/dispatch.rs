@@ -63,55 +63,14 @@ fn answer<T: serde::Serialize>(value: T) -> Result<Value, CommandError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::follow::{EngineStatus, ToWindow};
-    use crate::notices::Notice;
-    use crate::queue::MemoryPasswords;
-    use crate::state::Host;
+    use crate::follow::ToWindow;
+    use crate::testing::opened;
     use serde_json::json;
-    use std::sync::{Arc, Mutex};
-
-    /// A host that hands what the shell sends the window to the test.
-    struct Recorder(Mutex<tokio::sync::mpsc::UnboundedSender<ToWindow>>);
-
-    impl Host for Recorder {
-        fn emit(&self, event: ToWindow) -> Result<(), String> {
-            let _ = self.0.lock().unwrap().send(event);
-            Ok(())
-        }
-        fn show_status(&self, _: &EngineStatus) {}
-        fn notify(&self, _: &Notice) {}
-        fn set_autostart(&self, _: bool) -> Result<(), String> {
-            Ok(())
-        }
-        fn open_path(&self, _: &std::path::Path) -> Result<(), String> {
-            Ok(())
-        }
-    }
-
-    async fn opened(
-        dir: &std::path::Path,
-    ) -> (
-        Arc<AppState>,
-        tokio::sync::mpsc::UnboundedReceiver<ToWindow>,
-    ) {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let state = Arc::new(
-            AppState::new(
-                dir,
-                Arc::new(Recorder(Mutex::new(tx))),
-                Arc::new(MemoryPasswords::default()),
-            )
-            .unwrap(),
-        );
-        let (engine, events) = state.open_engine().await.unwrap();
-        crate::follow(&state, engine, events, false);
-        (state, rx)
-    }
 
     #[tokio::test]
     async fn a_command_runs_by_name_with_the_arguments_the_bindings_send() {
         let dir = tempfile::tempdir().unwrap();
-        let (state, mut window) = opened(dir.path()).await;
+        let (state, mut window) = opened(dir.path(), None).await;
         let parent = dispatch(&state, "submit_task", json!({"input": {"prompt": "p"}}))
             .await
             .unwrap();
@@ -158,7 +117,7 @@ mod tests {
     #[tokio::test]
     async fn an_unknown_command_or_arguments_that_do_not_fit_are_one_sentence_and_run_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let (state, _window) = opened(dir.path()).await;
+        let (state, _window) = opened(dir.path(), None).await;
         let err = dispatch(&state, "drop_tables", json!({}))
             .await
             .unwrap_err();

@@ -2,10 +2,10 @@
 //! where it applies (`field` for form validation, `records` for an import).
 
 use baton_engine::{ImportError, ProviderConfigError, TaskError};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use specta::Type;
 
-#[derive(Debug, Clone, Serialize, Type, thiserror::Error)]
+#[derive(Debug, Clone, Serialize, Deserialize, Type, thiserror::Error)]
 #[error("{message}")]
 pub struct CommandError {
     pub code: String,
@@ -16,7 +16,7 @@ pub struct CommandError {
     pub records: Vec<RecordProblem>,
 }
 
-#[derive(Debug, Clone, Serialize, Type)]
+#[derive(Debug, Clone, Serialize, Deserialize, Type)]
 pub struct RecordProblem {
     pub index: u32,
     pub id: Option<String>,

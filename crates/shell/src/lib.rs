@@ -13,6 +13,8 @@
 //! - `follow`: engine events to the window, the catalog, the tray status and
 //!   notifications.
 //! - `notices`: what a notification says and what a click on it opens.
+//! - `link`: the socket a window in another process uses (requests, answers,
+//!   events as JSON lines).
 //! - `queue`: the shared queue (PostgreSQL) and its password in the keychain.
 //! - `settings`, `error`: the rest.
 
@@ -20,10 +22,13 @@ pub mod commands;
 pub mod dispatch;
 mod error;
 pub mod follow;
+pub mod link;
 pub mod notices;
 pub mod queue;
 pub mod settings;
 mod state;
+#[cfg(test)]
+mod testing;
 
 pub use error::{CommandError, RecordProblem};
 pub use follow::{follow, EngineStatus, ToWindow};

@@ -45,14 +45,16 @@ impl Conn {
         Ok(statement)
     }
 
-    /// A failed statement is prepared again next time: after a migration a
-    /// plan may no longer fit its tables ("cached plan must not change
-    /// result type").
-    fn forget_on_error<T>(
+    /// Runs `call` with `sql` prepared (once per connection). A failed
+    /// statement is prepared again next time: after a migration a plan may no
+    /// longer fit its tables ("cached plan must not change result type").
+    fn run<T>(
         &mut self,
         sql: &str,
-        out: Result<T, postgres::Error>,
+        call: impl FnOnce(&mut Client, &Statement) -> Result<T, postgres::Error>,
     ) -> Result<T, postgres::Error> {
+        let statement = self.statement(sql)?;
+        let out = call(&mut self.client, &statement);
         if out.is_err() {
             self.prepared.remove(sql);
         }
@@ -64,9 +66,7 @@ impl Conn {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>, postgres::Error> {
-        let statement = self.statement(sql)?;
-        let out = self.client.query(&statement, params);
-        self.forget_on_error(sql, out)
+        self.run(sql, |client, statement| client.query(statement, params))
     }
 
     pub(crate) fn query_one(
@@ -74,9 +74,7 @@ impl Conn {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Row, postgres::Error> {
-        let statement = self.statement(sql)?;
-        let out = self.client.query_one(&statement, params);
-        self.forget_on_error(sql, out)
+        self.run(sql, |client, statement| client.query_one(statement, params))
     }
 
     pub(crate) fn query_opt(
@@ -84,9 +82,7 @@ impl Conn {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<Row>, postgres::Error> {
-        let statement = self.statement(sql)?;
-        let out = self.client.query_opt(&statement, params);
-        self.forget_on_error(sql, out)
+        self.run(sql, |client, statement| client.query_opt(statement, params))
     }
 
     pub(crate) fn execute(
@@ -94,9 +90,7 @@ impl Conn {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<u64, postgres::Error> {
-        let statement = self.statement(sql)?;
-        let out = self.client.execute(&statement, params);
-        self.forget_on_error(sql, out)
+        self.run(sql, |client, statement| client.execute(statement, params))
     }
 
     /// How many statements this connection holds prepared (tests).

@@ -1034,47 +1034,9 @@ fn an_unreachable_shared_queue_is_one_sentence_without_the_password_and_the_app_
     assert_eq!(names(&shell), ["kept here"]);
 }
 
-/// A database of its own in the test cluster (`scripts/pg.sh`), dropped after.
-struct TestDatabase {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl TestDatabase {
-    fn new(tag: &str) -> TestDatabase {
-        const VAR: &str = "BATON_TEST_DATABASE_URL";
-        let admin = std::env::var(VAR).unwrap_or_else(|_| {
-            panic!("{VAR} is not set: run the tests through scripts/test.sh (it starts PostgreSQL)")
-        });
-        let name = format!("baton_desktop_{tag}_{}", std::process::id());
-        let mut client = postgres::Client::connect(&admin, postgres::NoTls).expect("connect");
-        client
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .expect("drop a leftover test database");
-        client
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .expect("create the test database");
-        let (base, _) = admin.rsplit_once('/').expect("a database in the URL");
-        let url = format!("{base}/{name}");
-        TestDatabase { admin, name, url }
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        if let Ok(mut client) = postgres::Client::connect(&self.admin, postgres::NoTls) {
-            let _ = client.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ));
-        }
-    }
-}
-
 #[test]
 fn the_app_moves_to_a_shared_queue_and_back_and_each_time_shows_that_databases_tasks() {
-    let db = TestDatabase::new("switch");
+    let db = baton_testkit::TestDatabase::new("desktop_switch");
     let shell = shell();
     submit_named(&shell, "on this computer");
     let (resyncs, resynced) = mpsc::channel::<()>();
@@ -1092,17 +1054,17 @@ fn the_app_moves_to_a_shared_queue_and_back_and_each_time_shows_that_databases_t
     let saved = shell
         .call(
             "use_shared_queue",
-            json!({"url": db.url, "password": password, "runTasks": true}),
+            json!({"url": db.url(), "password": password, "runTasks": true}),
         )
         .unwrap();
     assert_eq!(
         saved,
-        json!({"url": db.url, "run_tasks": true, "password_saved": true})
+        json!({"url": db.url(), "run_tasks": true, "password_saved": true})
     );
     resynced
         .recv_timeout(PATIENCE)
         .expect("the window was not told to reload");
-    let name = db.url.trim_start_matches("postgres://");
+    let name = db.url().trim_start_matches("postgres://");
     let status = shell.call("shared_queue_status", json!({})).unwrap();
     assert_eq!(
         status,
@@ -1118,7 +1080,10 @@ fn the_app_moves_to_a_shared_queue_and_back_and_each_time_shows_that_databases_t
         Some(password)
     );
     let file = settings_file(&shell);
-    assert!(file.contains(&db.url) && !file.contains(password), "{file}");
+    assert!(
+        file.contains(db.url()) && !file.contains(password),
+        "{file}"
+    );
 
     // Tasks run on the shared queue, and their events reach the window.
     let task = shell
@@ -1139,12 +1104,12 @@ fn the_app_moves_to_a_shared_queue_and_back_and_each_time_shows_that_databases_t
     let saved = shell
         .call(
             "use_shared_queue",
-            json!({"url": db.url, "password": null, "runTasks": false}),
+            json!({"url": db.url(), "password": null, "runTasks": false}),
         )
         .unwrap();
     assert_eq!(
         saved,
-        json!({"url": db.url, "run_tasks": false, "password_saved": true})
+        json!({"url": db.url(), "run_tasks": false, "password_saved": true})
     );
     let status = shell.call("shared_queue_status", json!({})).unwrap();
     assert_eq!(

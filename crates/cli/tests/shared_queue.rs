@@ -11,32 +11,28 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-const URL_VAR: &str = "BATON_TEST_DATABASE_URL";
-
-/// A database of its own in the test cluster, dropped when this is.
+/// The queue's database: one of its own in the test cluster (dropped when
+/// this is), or a database something else owns.
 struct Queue {
-    admin: String,
-    name: String,
+    _own: Option<baton_testkit::TestDatabase>,
     url: String,
 }
 
 impl Queue {
     fn new(tag: &str) -> Queue {
-        let admin = std::env::var(URL_VAR).unwrap_or_else(|_| {
-            panic!("{URL_VAR} is not set: run the tests through scripts/test.sh (it starts PostgreSQL)")
-        });
-        let name = format!("baton_cli_{tag}_{}", std::process::id());
-        let mut client = postgres::Client::connect(&admin, postgres::NoTls).expect("connect");
-        // One statement each: neither runs inside a transaction block.
-        client
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .expect("drop a leftover test database");
-        client
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .expect("create the test database");
-        let (base, _) = admin.rsplit_once('/').expect("a database in the URL");
-        let url = format!("{base}/{name}");
-        Queue { admin, name, url }
+        let db = baton_testkit::TestDatabase::new(&format!("cli_{tag}"));
+        Queue {
+            url: db.url().to_string(),
+            _own: Some(db),
+        }
+    }
+
+    /// The database at `url`, left as it is when this is dropped.
+    fn at(url: &str) -> Queue {
+        Queue {
+            _own: None,
+            url: url.to_string(),
+        }
     }
 
     fn client(&self) -> postgres::Client {
@@ -48,21 +44,6 @@ impl Queue {
         let mut all = vec!["--database", self.url.as_str()];
         all.extend_from_slice(args);
         all
-    }
-}
-
-impl Drop for Queue {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("kept the database {} of the failed test", self.url);
-            return;
-        }
-        if let Ok(mut client) = postgres::Client::connect(&self.admin, postgres::NoTls) {
-            let _ = client.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ));
-        }
     }
 }
 
@@ -584,11 +565,8 @@ impl Drop for Cluster {
 #[test]
 fn a_runner_survives_the_database_restarting_and_loses_nothing() {
     let cluster = Cluster::start();
-    let queue = Queue {
-        admin: cluster.url.clone(),
-        name: "postgres".into(),
-        url: cluster.url.clone(),
-    };
+    // The cluster's own database: it goes with the cluster's directory.
+    let queue = Queue::at(&cluster.url);
     let (_rt, server) = fake_server(Duration::from_millis(300));
     let baton = Baton::new();
     queue_tasks(&baton, &queue, &server, 200);
@@ -607,7 +585,6 @@ fn a_runner_survives_the_database_restarting_and_loses_nothing() {
     let tasks = tasks_by_prompt(&baton, &queue);
     assert_eq!(tasks.len(), 200);
     each_completed_once(&tasks);
-    std::mem::forget(queue); // the cluster goes with its directory
 }
 
 /// An unreachable database at start is one sentence, naming no password.

@@ -1596,62 +1596,25 @@ pub(crate) mod testing {
 
     use super::*;
 
-    pub(crate) const URL_VAR: &str = "BATON_TEST_DATABASE_URL";
-
+    /// A test database (`baton_testkit`) and its connection settings.
     pub(crate) struct PgPlace {
-        admin: Config,
+        db: baton_testkit::TestDatabase,
         pub(crate) config: Config,
-        name: String,
-    }
-
-    fn admin() -> Config {
-        let url = std::env::var(URL_VAR).unwrap_or_else(|_| {
-            panic!(
-                "{URL_VAR} is not set: the PostgreSQL conformance suite needs a database \
-                 (bash scripts/test.sh starts a private cluster and sets it)"
-            )
-        });
-        url.parse()
-            .expect("BATON_TEST_DATABASE_URL is a valid postgres:// URL")
     }
 
     impl PgPlace {
         pub(crate) fn new() -> Self {
-            let admin = admin();
-            let name = format!("baton_test_{}", Uuid::now_v7().simple());
-            let mut client = admin.connect(NoTls).expect("connect to the test cluster");
-            client
-                .batch_execute(&format!("CREATE DATABASE {name}"))
-                .expect("create a test database");
-            let mut config = admin.clone();
-            config.dbname(&name);
-            PgPlace {
-                admin,
-                config,
-                name,
-            }
+            let db = baton_testkit::TestDatabase::new("engine");
+            let config = db
+                .url()
+                .parse()
+                .expect("BATON_TEST_DATABASE_URL is a valid postgres:// URL");
+            PgPlace { db, config }
         }
-    }
 
-    impl PgPlace {
         /// The test database's URL, for an engine opened the way users open one.
         pub(crate) fn url(&self) -> String {
-            let admin = std::env::var(URL_VAR).expect("checked by PgPlace::new");
-            let (server, _) = admin
-                .rsplit_once('/')
-                .expect("a postgres:// URL names its database");
-            format!("{server}/{}", self.name)
-        }
-    }
-
-    impl Drop for PgPlace {
-        fn drop(&mut self) {
-            if let Ok(mut client) = self.admin.connect(NoTls) {
-                let _ = client.batch_execute(&format!(
-                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                    self.name
-                ));
-            }
+            self.db.url().to_string()
         }
     }
 

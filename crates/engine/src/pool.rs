@@ -116,7 +116,7 @@ impl Dispatcher {
         !self.is_paused()
             && self.shrinking.load(Ordering::SeqCst) == 0
             && !inner.stop_intake.is_cancelled()
-            && inner.shared.lease.holds()
+            && inner.shared.lease.end_if_run_out()
     }
 
     /// The slots free now, none if no claim may be made.

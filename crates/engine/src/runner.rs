@@ -86,10 +86,16 @@ impl Lease {
     /// against the clock here, so a runner that was stopped for longer than
     /// its lease starts no call before its heartbeat loop notices).
     pub fn current(&self) -> Option<CancellationToken> {
+        self.end_if_run_out().then(|| self.lock().lost.clone())
+    }
+
+    /// Ends the lease (and says so, once) when it has run out by the clock;
+    /// true while it still holds.
+    pub fn end_if_run_out(&self) -> bool {
         let expired = {
             let state = self.lock();
             if state.lost.is_cancelled() {
-                return None;
+                return false;
             }
             state.until.is_some_and(|until| Instant::now() >= until)
         };
@@ -99,13 +105,9 @@ impl Lease {
                     "no heartbeat reached the database for most of the lease: this runner stops its calls and claims nothing until one does"
                 );
             }
-            return None;
+            return false;
         }
-        Some(self.lock().lost.clone())
-    }
-
-    pub fn holds(&self) -> bool {
-        self.current().is_some()
+        true
     }
 
     pub fn watch(&self) -> watch::Receiver<bool> {
@@ -362,8 +364,7 @@ pub(crate) async fn serve(inner: Arc<Inner>, lease: Duration) {
             }
             Some(Err(_)) => {}
         }
-        // Ends the lease (and says so) once it has run out.
-        inner.shared.lease.holds();
+        inner.shared.lease.end_if_run_out();
         // The rescue goes through the writer, which waits for the database:
         // it runs beside this loop, never in it, so the lease is watched on
         // time while the database does not answer.

@@ -337,6 +337,9 @@ fn due_at(task: &Task) -> DateTime<Utc> {
     task.scheduled_for.unwrap_or(task.created_at)
 }
 
+/// The `postgres` crate's keepalive idle time when a URL sets none (two hours).
+const DEFAULT_KEEPALIVES_IDLE: std::time::Duration = std::time::Duration::from_secs(2 * 60 * 60);
+
 impl PgStore {
     /// Connects to the database at `url` (`postgres://user@host:port/db`) and
     /// brings its schema up to date.
@@ -406,6 +409,17 @@ impl PgStore {
             None => ours,
         };
         config.options(&options);
+        // A connection whose server vanished without a word (a machine gone to
+        // sleep, a cut cable) would wait on a read for the kernel's two hours
+        // of keepalive silence: probe after a lease of quiet instead, so the
+        // read fails, the connection is dropped and another is made. A URL
+        // that sets its own `keepalives_idle` keeps it.
+        if config.get_keepalives() && config.get_keepalives_idle() == DEFAULT_KEEPALIVES_IDLE {
+            config
+                .keepalives_idle(lease.max(std::time::Duration::from_secs(1)))
+                .keepalives_interval(std::time::Duration::from_secs(1))
+                .keepalives_retries(3);
+        }
         let mut client = config.connect(NoTls).map_err(db)?;
         migrate(&mut client)?;
         let runner = Uuid::now_v7();
@@ -1732,7 +1746,7 @@ mod tests {
     }
 
     #[test]
-    fn the_engines_connections_run_without_jit_and_keep_the_urls_options() {
+    fn the_engines_connections_run_without_jit_probe_a_silent_server_soon_and_keep_the_urls_options() {
         let place = PgPlace::new();
         let mut config = place.config.clone();
         config.options("-c statement_timeout=12345");
@@ -1746,6 +1760,19 @@ mod tests {
         assert_eq!(show("SHOW jit"), "off");
         assert_eq!(show("SHOW statement_timeout"), "12345ms");
         assert_eq!(show("SHOW idle_in_transaction_session_timeout"), "30s");
+        // A vanished server is noticed after a lease of quiet, not two hours.
+        assert_eq!(
+            store.inner.config.get_keepalives_idle(),
+            std::time::Duration::from_secs(30)
+        );
+        let mut given = place.config.clone();
+        given.keepalives_idle(std::time::Duration::from_secs(77));
+        let store = PgStore::connect(given).unwrap();
+        assert_eq!(
+            store.inner.config.get_keepalives_idle(),
+            std::time::Duration::from_secs(77),
+            "the URL's own setting is kept"
+        );
     }
 
     #[test]

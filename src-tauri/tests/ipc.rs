@@ -149,10 +149,18 @@ fn bad_input_comes_back_as_a_coded_error_naming_the_field() {
     let err = shell
         .call(
             "submit_task",
-            json!({"input": {"prompt": "p", "run_at": "tomorrow", "max_attempts": 3}}),
+            json!({"input": {"prompt": "p", "start_at": "tomorrow", "max_attempts": 3}}),
         )
         .unwrap_err();
-    assert_eq!(err["field"], "run_at");
+    assert_eq!(err["field"], "start_at");
+    // The form's field under its name before the rename is still read.
+    let err = shell
+        .call(
+            "submit_task",
+            json!({"input": {"prompt": "p", "run_at": "tomorrow"}}),
+        )
+        .unwrap_err();
+    assert_eq!(err["field"], "start_at");
 
     let err = shell
         .call(
@@ -174,7 +182,7 @@ fn query_chain_cancel_and_retry_work_over_ipc() {
     let parent = shell
         .call(
             "submit_task",
-            json!({"input": {"prompt": "parent", "run_in_minutes": 60, "tags": ["Ops"]}}),
+            json!({"input": {"prompt": "parent", "start_in_minutes": 60, "tags": ["Ops"]}}),
         )
         .unwrap();
     assert_eq!(parent["status"], "scheduled");
@@ -308,7 +316,7 @@ fn an_answer_is_saved_whole_to_the_chosen_file_and_a_task_without_one_is_refused
     let waiting = shell
         .call(
             "submit_task",
-            json!({"input": {"prompt": "later", "scheduled_for": "2099-01-01T00:00:00Z"}}),
+            json!({"input": {"prompt": "later", "start_at": "2099-01-01T00:00:00Z"}}),
         )
         .unwrap();
     let other = dir.path().join("none.md");

@@ -1223,7 +1223,7 @@ export type NewTask_Deserialize = {
 	/**  Defaults to the provider's default model. */
 	model?: string | null,
 	/**  Run at this time (RFC 3339) instead of now. */
-	scheduled_for?: string | null,
+	start_at?: string | null,
 	/**  Attempts before the task fails (1..=20, default 3). */
 	max_attempts?: number | null,
 	/**  Time limit of one attempt in milliseconds (up to 86400000, default 600000). */
@@ -1281,7 +1281,7 @@ export type NewTask_Serialize = {
 	/**  Defaults to the provider's default model. */
 	model?: string,
 	/**  Run at this time (RFC 3339) instead of now. */
-	scheduled_for?: string,
+	start_at?: string,
 	/**  Attempts before the task fails (1..=20, default 3). */
 	max_attempts?: number,
 	/**  Time limit of one attempt in milliseconds (up to 86400000, default 600000). */
@@ -1630,7 +1630,7 @@ export type ScheduleEvent_Serialize = {
 };
 
 export type ScheduleFilter = 
-/**  No `scheduled_for`: ran (or will run) as soon as possible. */
+/**  No `start_at`: ran (or will run) as soon as possible. */
 "immediate" | "scheduled";
 
 /**  A schedule's id: a UUIDv7, like a task's. */
@@ -1996,7 +1996,7 @@ export type TaskState =
  */
 "waiting" | 
 /**
- *  Due at `scheduled_for`. In: create with a future time, a released waiting
+ *  Due at `start_at`. In: create with a future time, a released waiting
  *  task with a future time, or a retryable failure (backoff). Out: the
  *  scheduler when due (→ queued); a user cancel.
  */
@@ -2033,7 +2033,7 @@ export type TaskSummary_Deserialize = {
 	status: TaskState,
 	llm_provider: string,
 	llm_model: string,
-	scheduled_for?: string | null,
+	start_at?: string | null,
 	created_at: string,
 	finished_at?: string | null,
 	attempts: number,
@@ -2053,7 +2053,7 @@ export type TaskSummary_Serialize = {
 	status: TaskState,
 	llm_provider: string,
 	llm_model: string,
-	scheduled_for: string | null,
+	start_at: string | null,
 	created_at: string,
 	finished_at: string | null,
 	attempts: number,
@@ -2161,7 +2161,7 @@ export type Task_Deserialize = {
 	 */
 	effective_prompt?: string | null,
 	status: TaskState,
-	scheduled_for?: string | null,
+	start_at?: string | null,
 	created_at: string,
 	started_at?: string | null,
 	finished_at?: string | null,
@@ -2270,7 +2270,7 @@ export type Task_Serialize = {
 	 */
 	effective_prompt?: string,
 	status: TaskState,
-	scheduled_for: string | null,
+	start_at: string | null,
 	created_at: string,
 	started_at: string | null,
 	finished_at: string | null,

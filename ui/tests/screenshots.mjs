@@ -197,7 +197,7 @@ const VIEWS = {
     await page.locator('[name="name"]').fill("Summarise support backlog");
     await page.locator('[name="prompt"]').fill("Group this week's open support tickets by theme and suggest one fix per theme.");
     await page.locator('[name="model"]').fill("bogus");
-    await page.locator('[name="run-in"]').fill("30");
+    await page.locator('[name="start-in"]').fill("30");
     await byTestId(page, "create-submit").click();
     await byTestId(page, "error-model").waitFor();
   },

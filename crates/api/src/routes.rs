@@ -145,7 +145,7 @@ pub(crate) async fn health(State(state): State<AppState>) -> Result<Response, Ht
     params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters: the same key with the same body answers the task the first request created (with `Idempotent-Replayed: true`), with another body 422 `idempotency_key_reused`; keys are kept 24 hours")),
     request_body = NewTask,
     responses(
-        (status = 201, description = "created; it runs now or at `scheduled_for`", body = baton_engine::Task,
+        (status = 201, description = "created; it runs now or at `start_at`", body = baton_engine::Task,
          headers(("Location" = String, description = "/tasks/{id}"))),
         (status = 400, description = "malformed JSON", body = ErrorBody),
         (status = 401, description = "no or wrong token", body = ErrorBody),

@@ -256,7 +256,7 @@ pub struct ScheduleRequest {
     /// False: created paused. Default true.
     #[serde(default = "yes")]
     pub enabled: bool,
-    /// The task each fire creates; `scheduled_for` must be left out.
+    /// The task each fire creates; `start_at` must be left out.
     pub task: NewTask,
     /// Instructions chained onto the task, in order (at most 10).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

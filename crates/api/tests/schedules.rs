@@ -156,8 +156,8 @@ async fn bad_schedules_are_422_naming_the_field_and_store_nothing() {
             "prompt",
         ),
         (
-            json!({"name": "a", "cron": YEARLY, "task": {"prompt": "x", "scheduled_for": "2099-01-01T00:00:00Z"}}),
-            "scheduled_for",
+            json!({"name": "a", "cron": YEARLY, "task": {"prompt": "x", "start_at": "2099-01-01T00:00:00Z"}}),
+            "start_at",
         ),
         (
             json!({"name": "a", "cron": YEARLY, "max_lateness_s": -1, "task": {"prompt": "x"}}),

@@ -349,7 +349,7 @@ mod tests {
         assert_eq!(task.timeout_ms, Some(90_000));
         assert_eq!(task.max_attempts, Some(4));
         assert_eq!(task.tags, ["ops", "weekly"]);
-        assert_eq!((task.prompt.as_str(), task.scheduled_for), ("", None));
+        assert_eq!((task.prompt.as_str(), task.start_at), ("", None));
     }
 
     #[test]

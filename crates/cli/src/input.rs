@@ -98,7 +98,7 @@ pub fn prompt(arg: &str, stdin: impl Read) -> Result<String, CliError> {
 /// the database: a value JSON cannot carry (a NaN temperature) never leaves.
 pub fn new_task(prompt: String, options: &TaskOptions) -> Result<NewTask, CliError> {
     let new = NewTask {
-        scheduled_for: schedule(options.at.as_deref(), options.after.as_deref(), Utc::now())?,
+        start_at: schedule(options.at.as_deref(), options.after.as_deref(), Utc::now())?,
         ..task(prompt, &options.task)?
     };
     new.check()?;
@@ -111,7 +111,7 @@ pub fn new_task(prompt: String, options: &TaskOptions) -> Result<NewTask, CliErr
 pub fn task(prompt: String, fields: &NewTask) -> Result<NewTask, CliError> {
     let mut new = NewTask {
         prompt,
-        scheduled_for: None,
+        start_at: None,
         ..fields.clone()
     };
     // The engine may run elsewhere (another directory): it gets the whole path.

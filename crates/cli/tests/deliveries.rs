@@ -33,7 +33,7 @@ fn import_file(
                 "name": format!("task {i}"),
                 "prompt": prompt(i),
                 "status": "queued",
-                "scheduled_for": null,
+                "start_at": null,
                 "created_at": "2026-01-01T00:00:00Z",
                 "started_at": null,
                 "finished_at": null,

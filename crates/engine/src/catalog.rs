@@ -34,7 +34,8 @@ pub struct TaskSummary {
     pub status: TaskState,
     pub llm_provider: String,
     pub llm_model: String,
-    pub scheduled_for: Option<DateTime<Utc>>,
+    #[serde(alias = "scheduled_for")]
+    pub start_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     pub attempts: u32,
@@ -67,7 +68,7 @@ impl TaskSummary {
                 status: task.status,
                 llm_provider: task.llm_provider.clone(),
                 llm_model: task.llm_model.clone(),
-                scheduled_for: task.scheduled_for,
+                start_at: task.start_at,
                 created_at: task.created_at,
                 finished_at: task.finished_at,
                 attempts: task.attempts,
@@ -101,7 +102,7 @@ impl TaskSummary {
             status: row.status,
             llm_provider: row.llm_provider,
             llm_model: row.llm_model,
-            scheduled_for: row.scheduled_for,
+            start_at: row.start_at,
             created_at: row.created_at,
             finished_at: row.finished_at,
             attempts: row.attempts,
@@ -127,7 +128,9 @@ struct Row {
     status: TaskState,
     llm_provider: String,
     llm_model: String,
-    scheduled_for: Option<DateTime<Utc>>,
+    // Records written before the rename name it `scheduled_for`.
+    #[serde(alias = "scheduled_for")]
+    start_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     finished_at: Option<DateTime<Utc>>,
     attempts: u32,
@@ -177,7 +180,7 @@ impl<'de> Deserialize<'de> for PromptPrefix {
 #[serde(rename_all = "lowercase")]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 pub enum ScheduleFilter {
-    /// No `scheduled_for`: ran (or will run) as soon as possible.
+    /// No `start_at`: ran (or will run) as soon as possible.
     Immediate,
     Scheduled,
 }
@@ -476,8 +479,8 @@ impl Catalog {
         for row in rows.by_id.values() {
             let matches = q.status.is_none_or(|s| row.status == s)
                 && q.schedule.is_none_or(|s| match s {
-                    ScheduleFilter::Immediate => row.scheduled_for.is_none(),
-                    ScheduleFilter::Scheduled => row.scheduled_for.is_some(),
+                    ScheduleFilter::Immediate => row.start_at.is_none(),
+                    ScheduleFilter::Scheduled => row.start_at.is_some(),
                 })
                 && q.chain.is_none_or(|c| match c {
                     ChainFilter::Roots => row.parent_task_id.is_none(),

@@ -340,7 +340,7 @@ fn create_run(
             Default::default()
         },
         // Past or now: the task is queued at once, in fire-time order.
-        scheduled_for: fire_at,
+        start_at: fire_at,
         parent_task_id: parent,
         max_attempts: t.max_attempts,
         timeout_ms: t.timeout_ms,
@@ -367,7 +367,7 @@ fn create_run(
             deadline,
             in_batch: None,
         });
-        first.scheduled_for = Some(deadline);
+        first.start_at = Some(deadline);
     }
     let follow_ups: Vec<(String, String)> = t
         .follow_ups

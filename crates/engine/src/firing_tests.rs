@@ -209,13 +209,13 @@ where
             .iter()
             .filter(|t| t.parent_task_id.is_none())
             .collect();
-        let mut fires: Vec<DateTime<Utc>> = firsts.iter().filter_map(|t| t.scheduled_for).collect();
+        let mut fires: Vec<DateTime<Utc>> = firsts.iter().filter_map(|t| t.start_at).collect();
         fires.sort();
         assert_eq!(
             fires, expected,
             "schedule {i}: exactly one run per fire time, none missing"
         );
-        manual_seen += firsts.iter().filter(|t| t.scheduled_for.is_none()).count();
+        manual_seen += firsts.iter().filter(|t| t.start_at.is_none()).count();
         let follow_ups = tasks.len() - firsts.len();
         assert_eq!(follow_ups, if i == 0 { firsts.len() } else { 0 });
         let s = store
@@ -324,7 +324,7 @@ where
         let mut fires: Vec<DateTime<Utc>> = fired(&store, *id)
             .iter()
             .filter(|t| t.parent_task_id.is_none())
-            .filter_map(|t| t.scheduled_for)
+            .filter_map(|t| t.start_at)
             .collect();
         let runs = fires.len();
         fires.sort();

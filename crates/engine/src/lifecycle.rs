@@ -296,7 +296,7 @@ fn previous_run_output(
 }
 
 pub(crate) fn ready_state(task: &Task, now: DateTime<Utc>) -> TaskState {
-    match task.scheduled_for {
+    match task.start_at {
         Some(at) if at > now => TaskState::Scheduled,
         _ => TaskState::Queued,
     }
@@ -731,7 +731,7 @@ fn after_failure(
             task.error = Some(error.clone());
             let delay = retry_after.unwrap_or_else(|| ctx.backoff.delay(task.attempts, ctx.rng));
             task.status = TaskState::Scheduled;
-            task.scheduled_for =
+            task.start_at =
                 Some(ctx.now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX));
             (true, error)
         }
@@ -924,8 +924,8 @@ pub(crate) fn retry(
     }
     // A retry runs now: a start time still ahead (a task cancelled while it was
     // scheduled) would otherwise keep its place in the queue behind tasks due earlier.
-    if task.scheduled_for.is_some_and(|at| at > ctx.now) {
-        task.scheduled_for = Some(ctx.now);
+    if task.start_at.is_some_and(|at| at > ctx.now) {
+        task.start_at = Some(ctx.now);
     }
     task.attempts = 0;
     // Attempts start again from the task's own target.

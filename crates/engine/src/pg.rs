@@ -52,7 +52,7 @@ fn migrations() -> Vec<String> {
             "CREATE TABLE baton_tasks (
              id uuid PRIMARY KEY,
              status smallint NOT NULL,
-             -- scheduled_for, or created_at: the claim and due order
+             -- start_at, or created_at: the claim and due order
              due_at timestamptz NOT NULL,
              parent_id uuid,
              schedule_id uuid,
@@ -334,7 +334,7 @@ fn decode<T: serde::de::DeserializeOwned>(what: &str, raw: &[u8]) -> Result<T, T
 }
 
 fn due_at(task: &Task) -> DateTime<Utc> {
-    task.scheduled_for.unwrap_or(task.created_at)
+    task.start_at.unwrap_or(task.created_at)
 }
 
 impl PgStore {
@@ -2254,7 +2254,7 @@ mod tests {
         for minutes in [-2, -1, 10] {
             let mut task = sample();
             task.status = TaskState::Scheduled;
-            task.scheduled_for = Some(now + chrono::TimeDelta::minutes(minutes));
+            task.start_at = Some(now + chrono::TimeDelta::minutes(minutes));
             unit.txn().put(None, &task).unwrap();
         }
         unit.commit().unwrap();

@@ -270,7 +270,7 @@ pub struct NewSchedule {
     pub overlap: OverlapPolicy,
     /// Created paused when false. Ignored by an edit (pause and resume do that).
     pub enabled: bool,
-    /// The task to create; `scheduled_for` must be unset.
+    /// The task to create; `start_at` must be unset.
     pub task: NewTask,
     pub follow_ups: Vec<String>,
     /// Failed runs in a row before the schedule pauses itself (0: never);

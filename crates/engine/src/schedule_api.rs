@@ -155,9 +155,9 @@ impl Engine {
         let tz = schedule::parse_zone(timezone)?;
         let now = self.now();
         Recurrence::parse(&new.cron, timezone, now)?;
-        if new.task.scheduled_for.is_some() {
+        if new.task.start_at.is_some() {
             return Err(TaskError::invalid(
-                "scheduled_for",
+                "start_at",
                 "a schedule's tasks run when it fires; they cannot have their own start time",
             ));
         }

@@ -357,11 +357,11 @@ async fn bad_batch_input_is_refused_naming_the_field_and_nothing_is_stored() {
         ),
         (
             NewTask {
-                scheduled_for: Some(chrono::Utc::now() + chrono::Duration::minutes(5)),
+                start_at: Some(chrono::Utc::now() + chrono::Duration::minutes(5)),
                 ..batch_task("x", Duration::from_secs(60))
             },
             "batch",
-            "scheduled_for",
+            "start_at",
         ),
     ];
     for (new, field, words) in cases {

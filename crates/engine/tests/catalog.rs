@@ -73,7 +73,7 @@ async fn filters_search_and_paging_select_the_right_rows() {
     let later = t
         .engine
         .submit(NewTask {
-            scheduled_for: Some(t.engine.now() + chrono::Duration::hours(1)),
+            start_at: Some(t.engine.now() + chrono::Duration::hours(1)),
             ..task("Call Bob", "echo")
         })
         .await
@@ -354,7 +354,7 @@ async fn before_the_first_load_the_store_answers_the_first_pages_exactly_as_the_
         .unwrap();
     t.engine
         .submit(NewTask {
-            scheduled_for: Some(t.engine.now() + chrono::Duration::hours(1)),
+            start_at: Some(t.engine.now() + chrono::Duration::hours(1)),
             ..task("later", "echo")
         })
         .await

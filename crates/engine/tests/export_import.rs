@@ -16,7 +16,7 @@ async fn export_then_import_round_trips_every_task_and_its_history() {
         .chain(
             done.id,
             NewTask {
-                scheduled_for: Some(source.engine.now() + chrono::Duration::hours(2)),
+                start_at: Some(source.engine.now() + chrono::Duration::hours(2)),
                 ..task("later: {{parent.output}}", "echo")
             },
         )

@@ -114,7 +114,7 @@ async fn a_one_off_task_reads_the_time_its_run_starts_in_the_engines_zone() {
     let created = t
         .engine
         .submit(NewTask {
-            scheduled_for: Some(utc("2026-07-01T20:00:00Z")),
+            start_at: Some(utc("2026-07-01T20:00:00Z")),
             ..task("Today is {{date}}, {{time}}; literal \\{{date}}", "echo")
         })
         .await

@@ -127,11 +127,11 @@ async fn a_daily_schedule_fires_at_local_time_in_two_zones_across_both_dst_chang
         // Fired on time, not caught up later: created at its fire instant.
         assert_eq!(
             Some(task.created_at),
-            task.scheduled_for,
+            task.start_at,
             "{}",
             zones[which]
         );
-        fired[which].push(task.scheduled_for.unwrap());
+        fired[which].push(task.start_at.unwrap());
     }
     for (which, zone) in zones.iter().enumerate() {
         let tz: Tz = zone.parse().unwrap();
@@ -214,7 +214,7 @@ async fn missed_once_starts_the_latest_missed_run_and_records_the_rest() {
     let (t, s) = three_days_closed(MissedPolicy::Once, None).await;
     let tasks = created_by(&t.engine, s.id).await;
     assert_eq!(tasks.len(), 1);
-    assert_eq!(tasks[0].scheduled_for, Some(utc("2026-06-04T10:00:00Z")));
+    assert_eq!(tasks[0].start_at, Some(utc("2026-06-04T10:00:00Z")));
     assert_eq!(tasks[0].status, TaskState::Completed);
     assert_eq!(s.skipped_total, 71);
     assert_eq!(s.skipped[0].reason, SkipReason::Missed);
@@ -227,7 +227,7 @@ async fn missed_all_starts_missed_runs_up_to_the_cap_and_records_the_rest() {
     let (t, s) = three_days_closed(MissedPolicy::All, None).await;
     let tasks = created_by(&t.engine, s.id).await;
     assert_eq!(tasks.len(), CATCH_UP_LIMIT);
-    let times: Vec<_> = tasks.iter().map(|t| t.scheduled_for.unwrap()).collect();
+    let times: Vec<_> = tasks.iter().map(|t| t.start_at.unwrap()).collect();
     // The most recent 24, oldest first: 11:00 on the 3rd to 10:00 on the 4th.
     assert_eq!(times.first(), Some(&utc("2026-06-03T11:00:00Z")));
     assert_eq!(times.last(), Some(&utc("2026-06-04T10:00:00Z")));
@@ -242,7 +242,7 @@ async fn missed_runs_older_than_the_maximum_lateness_are_skipped_as_too_late() {
     let (t, s) = three_days_closed(MissedPolicy::All, Some(Duration::from_secs(5 * 3600))).await;
     // Within five hours of 10:30 on the 4th: 06:00 to 10:00.
     let tasks = created_by(&t.engine, s.id).await;
-    let times: Vec<_> = tasks.iter().map(|t| t.scheduled_for.unwrap()).collect();
+    let times: Vec<_> = tasks.iter().map(|t| t.start_at.unwrap()).collect();
     assert_eq!(
         times,
         ["06", "07", "08", "09", "10"]
@@ -269,7 +269,7 @@ async fn a_wall_clock_jump_while_running_is_caught_up_like_a_closed_app() {
     let mut schedules = t.engine.subscribe_schedules();
     tokio::time::advance(Duration::from_secs(3 * 24 * 3600)).await;
     let task = next_created(&mut rx, s.id).await;
-    assert_eq!(task.scheduled_for, Some(utc("2026-06-04T10:00:00Z")));
+    assert_eq!(task.start_at, Some(utc("2026-06-04T10:00:00Z")));
     let after = schedule_until(&mut schedules, |x| x.runs == 1).await;
     assert_eq!(after.skipped_total, 71);
     assert_eq!(after.next_fire_at, Some(utc("2026-06-04T11:00:00Z")));
@@ -291,10 +291,10 @@ async fn overlapping(overlap: OverlapPolicy) -> (TestEngine, Schedule, baton_eng
 async fn overlap_skip_skips_a_fire_while_the_previous_run_is_active() {
     let (t, s, mut rx) = overlapping(OverlapPolicy::Skip).await;
     let first = next_created(&mut rx, s.id).await;
-    assert_eq!(first.scheduled_for, Some(utc("2026-06-01T10:01:00Z")));
+    assert_eq!(first.start_at, Some(utc("2026-06-01T10:01:00Z")));
     // 10:02 and 10:03 are skipped (the run ends at 10:03:30); 10:04 runs.
     let second = next_created(&mut rx, s.id).await;
-    assert_eq!(second.scheduled_for, Some(utc("2026-06-01T10:04:00Z")));
+    assert_eq!(second.start_at, Some(utc("2026-06-01T10:04:00Z")));
     let stored = t.engine.schedule(s.id).await.unwrap();
     assert_eq!(stored.skipped_total, 2);
     assert!(stored
@@ -314,7 +314,7 @@ async fn overlap_queue_starts_the_next_run_when_the_active_one_ends() {
     let first = next_created(&mut rx, s.id).await;
     let second = next_created(&mut rx, s.id).await;
     // The 10:02 fire waited for the first run, which ended at 10:03:30.
-    assert_eq!(second.scheduled_for, Some(utc("2026-06-01T10:02:00Z")));
+    assert_eq!(second.start_at, Some(utc("2026-06-01T10:02:00Z")));
     assert_eq!(second.created_at, utc("2026-06-01T10:03:30Z"));
     let done = t.engine.get(first.id).await.unwrap();
     assert_eq!(done.finished_at, Some(second.created_at));
@@ -328,7 +328,7 @@ async fn overlap_cancel_cancels_the_active_run_and_starts_the_new_one() {
     let first = next_created(&mut rx, s.id).await;
     reach(&mut rx, first.id, TaskState::Running).await;
     let second = next_created(&mut rx, s.id).await;
-    assert_eq!(second.scheduled_for, Some(utc("2026-06-01T10:02:00Z")));
+    assert_eq!(second.start_at, Some(utc("2026-06-01T10:02:00Z")));
     let cancelled = t.engine.get(first.id).await.unwrap();
     assert_eq!(cancelled.status, TaskState::Cancelled);
     assert_eq!(
@@ -360,7 +360,7 @@ async fn a_paused_schedule_does_not_fire_and_resumes_from_the_next_time_after_no
     assert_eq!(resumed.skipped_total, 0);
     let mut rx = t.engine.subscribe();
     let task = next_created(&mut rx, s.id).await;
-    assert_eq!(task.scheduled_for, Some(utc("2026-06-01T16:00:00Z")));
+    assert_eq!(task.start_at, Some(utc("2026-06-01T16:00:00Z")));
     t.engine.shutdown().await;
 }
 
@@ -381,7 +381,7 @@ async fn schedules_survive_a_restart_and_fire_afterwards() {
     let mut rx = engine.subscribe();
     engine.start().await;
     let task = next_created(&mut rx, s.id).await;
-    assert_eq!(task.scheduled_for, Some(utc("2026-06-02T07:00:00Z")));
+    assert_eq!(task.start_at, Some(utc("2026-06-02T07:00:00Z")));
     // The follow-up is chained onto the fired task and runs on its output.
     idle(&engine).await;
     let tasks = created_by(&engine, s.id).await;
@@ -463,12 +463,12 @@ async fn bad_schedules_are_refused_with_the_field_named_and_nothing_stored() {
         (
             NewSchedule {
                 task: NewTask {
-                    scheduled_for: Some(utc("2026-07-01T00:00:00Z")),
+                    start_at: Some(utc("2026-07-01T00:00:00Z")),
                     ..task("p", "echo")
                 },
                 ..schedule("a", "0 9 * * *", "UTC", "echo")
             },
-            "scheduled_for",
+            "start_at",
             "when it fires",
         ),
         (

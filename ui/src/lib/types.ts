@@ -118,7 +118,7 @@ export function summaryOf(task: Task, children: number): TaskSummary {
     status: task.status,
     llm_provider: task.llm_provider,
     llm_model: task.llm_model,
-    scheduled_for: task.scheduled_for,
+    start_at: task.start_at,
     created_at: task.created_at,
     finished_at: task.finished_at,
     attempts: task.attempts,

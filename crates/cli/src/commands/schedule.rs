@@ -370,7 +370,7 @@ mod tests {
         assert_eq!(new.task.name.as_deref(), Some("news"));
         assert_eq!(new.task.max_attempts, Some(2));
         assert_eq!(new.task.timeout_ms, Some(30_000));
-        assert_eq!(new.task.scheduled_for, None);
+        assert_eq!(new.task.start_at, None);
     }
 
     #[test]

@@ -333,7 +333,7 @@ const fake = {
     return model.putDelivery({
       id: d.id,
       task_id: byName(name).id,
-      run: 1,
+      attempt: 1,
       target: d.file ? { kind: "file", path: d.file } : { kind: "webhook", url: d.webhook ?? "https://example.com/hook" },
       status: d.status,
       attempts: d.attempts ?? 0,

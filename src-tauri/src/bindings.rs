@@ -50,7 +50,7 @@ pub fn builder<R: Runtime>() -> Builder<R> {
             schedules::pause_schedule,
             schedules::resume_schedule,
             schedules::remove_schedule,
-            schedules::run_schedule_now,
+            schedules::fire_schedule_now,
             groups::map_rows,
             groups::read_rows_file,
             groups::preview_rows,

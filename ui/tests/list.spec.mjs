@@ -25,11 +25,11 @@ describe("task list", () => {
     assert.deepEqual(await listStatuses(page), ["failed", "failed"]);
 
     await byTestId(page, "filter-status").selectOption("");
-    await byTestId(page, "filter-schedule").selectOption("scheduled");
+    await byTestId(page, "filter-start").selectOption("scheduled");
     await until(page, () => document.querySelectorAll('[data-testid="task-row"]').length === 2);
     assert.deepEqual(await rowNames(page), ["Nightly FAQ refresh", "Weekly metrics digest"]);
 
-    await byTestId(page, "filter-schedule").selectOption("");
+    await byTestId(page, "filter-start").selectOption("");
     await byTestId(page, "filter-chain").selectOption("with_children");
     await until(page, () => document.querySelectorAll('[data-testid="task-row"]').length === 2);
     assert.deepEqual(await rowNames(page), ["Outline the migration plan", "Summarise Q3 incident reports"]);

@@ -7,7 +7,7 @@ use crate::extract::{self, BodyLimit, JsonBody, JsonOrEmpty};
 use crate::guard::{self, Guard};
 use crate::wire::{
     CancelTask, CancelledTask, ChainTask, ErrorBody, Health, ImportSummary, RetryTask,
-    ScheduleRequest, ScheduleRun,
+    ScheduleRequest, ScheduleFire,
 };
 use crate::{budgets, deliveries, groups, providers};
 use axum::extract::{DefaultBodyLimit, Path, Query, RawQuery, Request, State};
@@ -73,7 +73,7 @@ pub(crate) fn router(state: AppState, guard: Arc<Guard>, limits: Limits) -> Rout
         )
         .route("/schedules/{key}/pause", post(pause_schedule))
         .route("/schedules/{key}/resume", post(resume_schedule))
-        .route("/schedules/{key}/run", post(run_schedule))
+        .route("/schedules/{key}/run", post(fire_schedule))
         .route("/schedules/{key}/tasks", get(schedule_tasks))
         .route("/tasks/{id}/deliveries", get(deliveries::task_deliveries))
         .route("/deliveries", get(deliveries::list_deliveries))
@@ -570,19 +570,19 @@ pub(crate) async fn resume_schedule(
 #[utoipa::path(post, path = "/schedules/{key}/run", tag = "schedules",
     params(("key" = String, Path, description = "the schedule's name (any case) or id")),
     responses(
-        (status = 200, description = "a run started now, whatever the overlap policy; the next fire time is unchanged", body = ScheduleRun),
+        (status = 200, description = "the schedule fired now (run now), whatever the overlap policy; the next fire time is unchanged", body = ScheduleFire),
         (status = 401, description = "no or wrong token", body = ErrorBody),
         (status = 404, description = "no schedule has this name or id", body = ErrorBody),
     ),
     security(("bearer" = [])),
 )]
-pub(crate) async fn run_schedule(
+pub(crate) async fn fire_schedule(
     State(state): State<AppState>,
     Path(key): Path<String>,
-) -> Result<Json<ScheduleRun>, HttpError> {
+) -> Result<Json<ScheduleFire>, HttpError> {
     let id = state.engine.find_schedule(&key).await?.id;
-    let (schedule, tasks) = state.engine.run_schedule_now(id).await?;
-    Ok(Json(ScheduleRun { schedule, tasks }))
+    let (schedule, tasks) = state.engine.fire_schedule_now(id).await?;
+    Ok(Json(ScheduleFire { schedule, tasks }))
 }
 
 /// The query of `GET /schedules/{key}/tasks`.

@@ -317,10 +317,10 @@ impl From<NewSchedule> for ScheduleRequest {
 
 /// The answer to `POST /schedules/{name_or_id}/run`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct ScheduleRun {
-    /// The schedule after the run started.
+pub struct ScheduleFire {
+    /// The schedule after the fire started.
     pub schedule: Schedule,
-    /// The run's tasks: its task first, then its follow-ups.
+    /// The fire's tasks: its task first, then its follow-ups.
     pub tasks: Vec<Task>,
 }
 

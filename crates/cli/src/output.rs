@@ -518,7 +518,7 @@ pub fn schedule_table(schedules: &[Schedule]) -> String {
                 } else {
                     "-".into()
                 },
-                s.runs.to_string(),
+                s.fires.to_string(),
                 s.skipped_total.to_string(),
             ]
         })
@@ -558,7 +558,7 @@ pub fn schedule_details(view: &ScheduleView<'_>) -> String {
         },
     );
     field("last run", opt_time(s.last_fired_at));
-    field("runs", s.runs.to_string());
+    field("runs", s.fires.to_string());
     field("missed runs", s.missed.to_string());
     field(
         "max lateness",

@@ -179,9 +179,10 @@ impl<'de> Deserialize<'de> for PromptPrefix {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
-pub enum ScheduleFilter {
+pub enum StartFilter {
     /// No `start_at`: ran (or will run) as soon as possible.
     Immediate,
+    /// With a `start_at`.
     Scheduled,
 }
 
@@ -199,7 +200,9 @@ pub enum ChainFilter {
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct CatalogQuery {
     pub status: Option<TaskState>,
-    pub schedule: Option<ScheduleFilter>,
+    /// Tasks with or without a start time (`schedule` before the rename, still read).
+    #[serde(alias = "schedule")]
+    pub start: Option<StartFilter>,
     pub chain: Option<ChainFilter>,
     /// Case-insensitive; matches the name, the id or the start of the prompt.
     pub search: Option<String>,
@@ -365,7 +368,7 @@ impl Catalog {
     ) -> Result<CatalogPage, crate::TaskError> {
         let searching = q.search.as_deref().is_some_and(|s| !s.trim().is_empty());
         let tag = tag_filter(q);
-        let simple = q.schedule.is_none()
+        let simple = q.start.is_none()
             && q.chain.is_none()
             && !searching
             && tag.is_none()
@@ -478,9 +481,9 @@ impl Catalog {
         let mut page = Vec::with_capacity(q.limit.min(1000));
         for row in rows.by_id.values() {
             let matches = q.status.is_none_or(|s| row.status == s)
-                && q.schedule.is_none_or(|s| match s {
-                    ScheduleFilter::Immediate => row.start_at.is_none(),
-                    ScheduleFilter::Scheduled => row.start_at.is_some(),
+                && q.start.is_none_or(|s| match s {
+                    StartFilter::Immediate => row.start_at.is_none(),
+                    StartFilter::Scheduled => row.start_at.is_some(),
                 })
                 && q.chain.is_none_or(|c| match c {
                     ChainFilter::Roots => row.parent_task_id.is_none(),

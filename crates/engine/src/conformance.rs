@@ -54,8 +54,8 @@ macro_rules! conformance_suite {
             }
 
             #[test]
-            fn firing_and_ending_runs_at_once_never_deadlock() {
-                firing::firing_and_ending_runs_at_once_never_deadlock::<$backend>();
+            fn firing_and_ending_fires_at_once_never_deadlock() {
+                firing::firing_and_ending_fires_at_once_never_deadlock::<$backend>();
             }
         }
     };

@@ -200,7 +200,7 @@ pub(crate) fn chain(
 }
 
 /// A chained prompt with its parent's output bound: what it will be sent, but
-/// for the variables its run binds (`{{date}}`, …).
+/// for the variables its attempt binds (`{{date}}`, …).
 fn with_parent_output(prompt: &str, parent: &Task) -> String {
     let values = Values {
         parent_output: Some(parent.output.as_deref().unwrap_or("")),
@@ -241,7 +241,7 @@ fn bind_for_run(txn: &impl TaskTxn, task: &mut Task, now: DateTime<Utc>) -> Resu
     };
     let last = match &schedule {
         Some(s) if task.prompt.contains("last_output") => {
-            match previous_run_output(txn, task, s)? {
+            match previous_fire_output(txn, task, s)? {
                 Some(id) => txn.get(id)?,
                 None => None,
             }
@@ -255,7 +255,7 @@ fn bind_for_run(txn: &impl TaskTxn, task: &mut Task, now: DateTime<Utc>) -> Resu
         .unwrap_or(chrono_tz::UTC);
     let values = Values {
         schedule_name: schedule.as_ref().map(|s| s.name.as_str()),
-        // A schedule's first run has no previous output: empty, not the placeholder.
+        // A schedule's first fire has no previous output: empty, not the placeholder.
         last_output: task.schedule_id.map(|_| {
             last.as_ref()
                 .and_then(|t| t.output.as_deref())
@@ -275,15 +275,15 @@ fn bind_for_run(txn: &impl TaskTxn, task: &mut Task, now: DateTime<Utc>) -> Resu
 }
 
 /// The task whose output is `{{last_output}}` for `task`: the schedule's latest
-/// completed run before the one `task` belongs to.
-fn previous_run_output(
+/// completed fire before the one `task` belongs to.
+fn previous_fire_output(
     txn: &impl TaskTxn,
     task: &Task,
     s: &crate::schedule::Schedule,
 ) -> Result<Option<TaskId>, TaskError> {
     let mut root = task.id;
     let mut parent = task.parent_task_id;
-    // A follow-up's run is its chain's first task (at most MAX_FOLLOW_UPS up).
+    // A follow-up's fire is its chain's first task (at most MAX_FOLLOW_UPS up).
     while let Some(id) = parent {
         root = id;
         parent = txn.get(id)?.and_then(|t| t.parent_task_id);
@@ -783,7 +783,7 @@ fn close_attempt(
 }
 
 /// Completion releases waiting children; failure or cancellation cancels them.
-/// The end of a schedule's run may start a fire queued behind it.
+/// The end of a schedule's fire may start a fire queued behind it.
 pub(crate) fn after_change(
     txn: &mut impl TaskTxn,
     ctx: &mut Ctx,
@@ -791,7 +791,7 @@ pub(crate) fn after_change(
 ) -> Result<(), TaskError> {
     release_children(txn, ctx, task)?;
     if task.status.is_terminal() {
-        crate::firing::run_ended(txn, ctx, task)?;
+        crate::firing::fire_ended(txn, ctx, task)?;
     }
     Ok(())
 }

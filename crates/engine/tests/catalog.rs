@@ -4,7 +4,7 @@ mod common;
 
 use baton_engine::{
     Catalog, CatalogQuery, ChainFilter, NewTask, Prices, ProviderKind, ProviderSettings,
-    ScheduleFilter, TaskState,
+    StartFilter, TaskState,
 };
 use common::*;
 use std::time::Duration;
@@ -103,7 +103,7 @@ async fn filters_search_and_paging_select_the_right_rows() {
     );
     assert_eq!(
         ids(CatalogQuery {
-            schedule: Some(ScheduleFilter::Scheduled),
+            start: Some(StartFilter::Scheduled),
             ..query()
         }),
         vec![later.id]
@@ -111,7 +111,7 @@ async fn filters_search_and_paging_select_the_right_rows() {
     assert_eq!(
         catalog
             .query(&CatalogQuery {
-                schedule: Some(ScheduleFilter::Immediate),
+                start: Some(StartFilter::Immediate),
                 ..query()
             })
             .total,

@@ -27,7 +27,7 @@ import type {
   ScheduleInput_Deserialize,
   Schedule_Serialize,
   SkipReason,
-  SkippedRuns,
+  SkippedFires,
   ProviderKind,
   ProviderSettings_Deserialize,
   ProviderSettings_Serialize,
@@ -72,7 +72,7 @@ export type ProviderInput = ProviderSettings_Deserialize;
 export type Schedule = Schedule_Serialize;
 export type ScheduleEvent = ScheduleEvent_Serialize;
 export type ScheduleInput = ScheduleInput_Deserialize;
-export type { MissedPolicy, OverlapPolicy, SkipReason, SkippedRuns };
+export type { MissedPolicy, OverlapPolicy, SkipReason, SkippedFires };
 export type ProviderTest = ProviderTest_Serialize;
 /** What "Find local servers" found; nothing was added. */
 export type Detection = Detection_Serialize;

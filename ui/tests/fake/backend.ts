@@ -202,7 +202,7 @@ const handlers: Record<string, (a: Args) => unknown> = {
   pause_schedule: (a) => schedules.setEnabled(str(a, "id"), false),
   resume_schedule: (a) => schedules.setEnabled(str(a, "id"), true),
   remove_schedule: (a) => schedules.remove(str(a, "id")),
-  run_schedule_now: (a) => schedules.runNow(str(a, "id")),
+  fire_schedule_now: (a) => schedules.fireNow(str(a, "id")),
   map_rows: (a) => groups.map(a.input as never),
   read_rows_file: (a) => {
     const path = str(a, "path");

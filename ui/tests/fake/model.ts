@@ -383,8 +383,8 @@ export class Model {
       const id = this.order[i]!;
       const t = this.tasks.get(id)!;
       if (q.status && t.status !== q.status) continue;
-      if (q.schedule === "immediate" && t.start_at !== null) continue;
-      if (q.schedule === "scheduled" && t.start_at === null) continue;
+      if (q.start === "immediate" && t.start_at !== null) continue;
+      if (q.start === "scheduled" && t.start_at === null) continue;
       if (q.chain === "roots" && t.parent_task_id !== null) continue;
       if (q.chain === "with_children" && !this.children.get(id)) continue;
       if (needle && !this.search.get(id)!.includes(needle)) continue;

@@ -33,8 +33,9 @@ pub(super) const SCHEDULE_NAMES: TableDefinition<&str, u128> =
 /// (next fire time in µs, schedule id): enabled schedules, in the order they fire.
 pub(super) const SCHEDULE_DUE: TableDefinition<(i64, u128), ()> =
     TableDefinition::new("schedule_due");
-/// (schedule id, task id): the tasks each schedule created.
-pub(super) const SCHEDULE_RUNS: TableDefinition<(u128, u128), ()> =
+/// (schedule id, task id): the tasks each schedule created. The table keeps
+/// its name on disk from before fires were called fires.
+pub(super) const SCHEDULE_TASKS: TableDefinition<(u128, u128), ()> =
     TableDefinition::new("schedule_runs");
 
 /// An `Idempotency-Key` → the request it created (`KeyRecord` as JSON).

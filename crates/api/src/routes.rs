@@ -7,7 +7,7 @@ use crate::extract::{self, BodyLimit, JsonBody, JsonOrEmpty};
 use crate::guard::{self, Guard};
 use crate::wire::{
     CancelTask, CancelledTask, ChainTask, ErrorBody, Health, ImportSummary, RetryTask,
-    ScheduleRequest, ScheduleFire,
+    ScheduleFire, ScheduleRequest,
 };
 use crate::{budgets, deliveries, groups, providers};
 use axum::extract::{DefaultBodyLimit, Path, Query, RawQuery, Request, State};

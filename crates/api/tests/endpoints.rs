@@ -42,6 +42,15 @@ async fn a_created_task_is_201_with_its_location_and_the_cli_field_names() {
     assert_eq!(task["start_at"], "2099-01-01T00:00:00Z");
     assert_eq!(api.task(id).await, task, "GET returns what POST did");
 
+    // A client written before the rename sends the start time as `scheduled_for`.
+    let old = api
+        .submit(json!({"prompt": "old client", "scheduled_for": "2099-01-01T00:00:00Z"}))
+        .await;
+    assert_eq!(
+        (&old["status"], &old["start_at"]),
+        (&json!("scheduled"), &json!("2099-01-01T00:00:00Z"))
+    );
+
     let minimal = api.submit(json!({"prompt": "first line\nsecond"})).await;
     assert_eq!(
         minimal["name"], "first line",
@@ -102,10 +111,7 @@ async fn invalid_fields_are_422_naming_the_field() {
         (json!({"prompt": "x", "provider": "nope"}), "provider"),
         (json!({"prompt": "x", "model": "sleep=abc"}), "model"),
         (json!({"prompt": "x", "name": " "}), "name"),
-        (
-            json!({"prompt": "x", "start_at": "tomorrow"}),
-            "start_at",
-        ),
+        (json!({"prompt": "x", "start_at": "tomorrow"}), "start_at"),
         (
             json!({"prompt": "x", "fallbacks": [{"provider": "nowhere"}]}),
             "fallbacks",

@@ -4,7 +4,7 @@
 use crate::error::CliError;
 use baton_api::wire::{
     CancelTask, CancelledTask, ChainTask, ErrorBody, Health, ImportSummary, ProviderModels,
-    ProviderRequest, ProviderTestResult, RetryTask, ScheduleRequest, ScheduleFire, Secret,
+    ProviderRequest, ProviderTestResult, RetryTask, ScheduleFire, ScheduleRequest, Secret,
     StreamEvent, TestProvider,
 };
 use baton_api::{Discovery, SseMessage, SseParser};

@@ -437,7 +437,10 @@ mod tests {
         });
         let d: Delivery = serde_json::from_slice(&serde_json::to_vec(&old).unwrap()).unwrap();
         assert_eq!(d.attempt, 2);
-        assert_eq!(d.idempotency_key(), "0190d7a4-0000-7000-8000-000000000001:2");
+        assert_eq!(
+            d.idempotency_key(),
+            "0190d7a4-0000-7000-8000-000000000001:2"
+        );
         let written = serde_json::to_value(&d).unwrap();
         assert_eq!(written["attempt"], 2);
         assert!(written.get("run").is_none(), "the new name is written");

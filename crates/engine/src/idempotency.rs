@@ -193,7 +193,9 @@ mod tests {
 
     #[test]
     fn a_request_with_a_start_time_keeps_the_fingerprint_it_had_before_the_rename() {
-        let at = "2026-12-24T18:00:00Z".parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+        let at = "2026-12-24T18:00:00Z"
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap();
         let new = NewTask {
             start_at: Some(at),
             ..NewTask::new("say \"start_at\": now")

@@ -506,7 +506,10 @@ mod tests {
         let s: Schedule = serde_json::from_slice(&serde_json::to_vec(&record).unwrap()).unwrap();
         assert_eq!((s.fires, s.active_fire.as_slice()), (7, &[task][..]));
         let written = serde_json::to_value(&s).unwrap();
-        assert_eq!((&written["fires"], &written["active_fire"]), (&7.into(), &serde_json::json!([task])));
+        assert_eq!(
+            (&written["fires"], &written["active_fire"]),
+            (&7.into(), &serde_json::json!([task]))
+        );
         assert!(written.get("runs").is_none() && written.get("active_run").is_none());
     }
 

@@ -96,7 +96,11 @@ impl Engine {
         &self,
         id: ScheduleId,
     ) -> Result<(Schedule, Vec<Task>), TaskError> {
-        let done = self.inner().writer.schedule(ScheduleOp::FireNow(id)).await?;
+        let done = self
+            .inner()
+            .writer
+            .schedule(ScheduleOp::FireNow(id))
+            .await?;
         Ok((done.schedule, done.tasks))
     }
 

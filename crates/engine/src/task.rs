@@ -604,7 +604,11 @@ pub struct NewTask {
     /// Start at this time (RFC 3339) instead of now.
     // The CLI's `--at`/`--in` fill it, counting `--in` from the moment of sending.
     // `scheduled_for`: its name in requests and export files written before the rename.
-    #[serde(default, alias = "scheduled_for", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "scheduled_for",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[cfg_attr(feature = "clap", arg(skip))]
     pub start_at: Option<DateTime<Utc>>,
     /// Attempts before the task fails (1..=20, default 3).
@@ -1097,7 +1101,11 @@ mod tests {
         );
         // Unchanged but for `scheduled_for`, written under its new name.
         let mut saved = old;
-        let start = saved.as_object_mut().unwrap().remove("scheduled_for").unwrap();
+        let start = saved
+            .as_object_mut()
+            .unwrap()
+            .remove("scheduled_for")
+            .unwrap();
         saved["start_at"] = start;
         assert_eq!(serde_json::to_value(&task).unwrap(), saved);
     }
@@ -1115,10 +1123,14 @@ mod tests {
         assert_eq!(task.start_at, Some(at));
         let written = serde_json::to_value(&task).unwrap();
         assert_eq!(written["start_at"], serde_json::json!(at));
-        assert!(written.get("scheduled_for").is_none(), "the new name is written");
+        assert!(
+            written.get("scheduled_for").is_none(),
+            "the new name is written"
+        );
 
         let new: NewTask =
-            serde_json::from_value(serde_json::json!({"prompt": "p", "scheduled_for": at})).unwrap();
+            serde_json::from_value(serde_json::json!({"prompt": "p", "scheduled_for": at}))
+                .unwrap();
         assert_eq!(new.start_at, Some(at));
     }
 

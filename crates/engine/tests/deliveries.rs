@@ -97,7 +97,10 @@ async fn a_refused_webhook_is_retried_with_the_same_key_and_signature_until_it_i
     assert_eq!(body["status"], "completed");
     assert_eq!(body["output"], "echo: report");
     assert_eq!(body["attempt"], 1);
-    assert_eq!(body["run"], 1, "the attempt under its old name, for receivers written before");
+    assert_eq!(
+        body["run"], 1,
+        "the attempt under its old name, for receivers written before"
+    );
     // The delivery never touched the task's own outcome.
     assert_eq!(t.engine.get(task.id).await.unwrap(), *done);
 }

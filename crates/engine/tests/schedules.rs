@@ -125,12 +125,7 @@ async fn a_daily_schedule_fires_at_local_time_in_two_zones_across_both_dst_chang
             .position(|id| Some(*id) == task.schedule_id)
             .unwrap();
         // Fired on time, not caught up later: created at its fire instant.
-        assert_eq!(
-            Some(task.created_at),
-            task.start_at,
-            "{}",
-            zones[which]
-        );
+        assert_eq!(Some(task.created_at), task.start_at, "{}", zones[which]);
         fired[which].push(task.start_at.unwrap());
     }
     for (which, zone) in zones.iter().enumerate() {

@@ -80,7 +80,11 @@ async fn report_health(mut health: tokio::sync::watch::Receiver<baton_engine::He
     }
 }
 
-async fn serve(engine: &Engine, db: &Path, args: &RunnerArgs) -> Result<Option<RunningApi>, CliError> {
+async fn serve(
+    engine: &Engine,
+    db: &Path,
+    args: &RunnerArgs,
+) -> Result<Option<RunningApi>, CliError> {
     // On a shared queue other commands use the database itself: several
     // runners on one machine would otherwise contend for one api.json.
     if args.no_api || (shared_queue().is_some() && args.api_port.is_none()) {

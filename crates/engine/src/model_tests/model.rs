@@ -139,12 +139,7 @@ impl Model {
     pub fn in_due_order(&self, status: TaskState) -> Vec<TaskId> {
         let mut keyed: Vec<(i64, TaskId)> = (self.tasks.iter())
             .filter(|(_, t)| t.status == status)
-            .map(|(id, t)| {
-                (
-                    t.start_at.unwrap_or(t.created_at).timestamp_micros(),
-                    *id,
-                )
-            })
+            .map(|(id, t)| (t.start_at.unwrap_or(t.created_at).timestamp_micros(), *id))
             .collect();
         keyed.sort();
         keyed.into_iter().map(|(_, id)| id).collect()
@@ -197,10 +192,7 @@ impl Model {
             Failed | Cancelled => return Err(Refused(parent_id, parent.status)),
             Completed => {
                 let output = parent.output.as_deref().unwrap_or("");
-                (
-                    self.ready(task.start_at),
-                    Some(bind(&task.prompt, output)),
-                )
+                (self.ready(task.start_at), Some(bind(&task.prompt, output)))
             }
             _ => (Waiting, None),
         };

@@ -145,7 +145,11 @@ impl Store {
         let tasks = txn.open_table(TASKS)?;
         let s = id.as_u128();
         let mut out = Vec::new();
-        for entry in by_schedule.range((s, 0)..=(s, u128::MAX))?.rev().take(limit) {
+        for entry in by_schedule
+            .range((s, 0)..=(s, u128::MAX))?
+            .rev()
+            .take(limit)
+        {
             let task_id = entry?.0.value().1;
             if let Some(raw) = tasks.get(task_id)? {
                 out.push(decode(raw.value())?);

@@ -136,10 +136,7 @@ fn a_version_1_file_is_migrated_and_its_indexes_rebuilt() {
     assert_eq!(txn.queue_head(10).unwrap(), vec![queued.id]);
     let (due_now, next) = txn.due_by(Utc::now()).unwrap();
     assert!(due_now.is_empty());
-    assert_eq!(
-        next,
-        scheduled.start_at.map(|t| from_micros(micros(t)))
-    );
+    assert_eq!(next, scheduled.start_at.map(|t| from_micros(micros(t))));
     drop(txn);
     drop(batch);
     let listed = store

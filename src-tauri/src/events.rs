@@ -336,7 +336,7 @@ fn forward_schedules<R: Runtime>(app: AppHandle<R>, engine: &Engine, until: Repl
             let Some(next) = next else { break };
             let sent = match next {
                 Ok(event) => {
-                    // The engine paused it after failed runs: say so, once.
+                    // The engine paused it after failed fires: say so, once.
                     if let Some(note) = &event.note {
                         let open = OpenTarget::Schedule {
                             id: event.schedule_id,

@@ -562,3 +562,22 @@ impl Catalog {
         self.rows.write().unwrap_or_else(|e| e.into_inner())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_record_with_the_old_scheduled_for_lists_with_its_start_time() {
+        let at: DateTime<Utc> = "2026-12-24T18:00:00Z".parse().unwrap();
+        let now = Utc::now();
+        let task = Task::fresh("n".into(), "p".into(), "mock".into(), "echo".into(), now);
+        let mut record = serde_json::to_value(&task).unwrap();
+        let fields = record.as_object_mut().unwrap();
+        fields.remove("start_at");
+        fields.insert("scheduled_for".into(), serde_json::json!(at));
+        let raw = serde_json::to_vec(&record).unwrap();
+        let row: Row = serde_json::from_slice(&raw).unwrap();
+        assert_eq!(row.start_at, Some(at));
+    }
+}

@@ -16,7 +16,7 @@ describe("task list", () => {
     assert.equal(await byTestId(page, "task-row").count(), 19);
   });
 
-  it("filters by status, schedule and chain", async () => {
+  it("filters by status, start time and chain", async () => {
     const page = await app.open();
     await byTestId(page, "task-row").first().waitFor();
 
@@ -41,7 +41,7 @@ describe("task list", () => {
 
     const [last] = (await fake(page, "callsOf", "query_tasks")).slice(-1);
     assert.equal(last.query.chain, "roots");
-    assert.equal(last.query.schedule, null);
+    assert.equal(last.query.start, null);
   });
 
   it("searches after / focuses the search box, and shows an empty state when nothing matches", async () => {

@@ -208,7 +208,16 @@ fn query_chain_cancel_and_retry_work_over_ipc() {
         json!(["ops"]),
         "a chained task carries its parent's tags"
     );
-    let page = query(json!({"tag": "OPS"}));
+    // The list follows the engine's events: the child may reach it a moment
+    // after `chain_task` answered.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let page = loop {
+        let page = query(json!({"tag": "OPS"}));
+        if page["page"]["total"] == 2 || std::time::Instant::now() > deadline {
+            break page;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
     assert_eq!(page["page"]["total"], 2);
     assert_eq!(page["page"]["rows"][0]["tags"], json!(["ops"]));
     assert_eq!(query(json!({"tag": "weekly"}))["page"]["total"], 0);

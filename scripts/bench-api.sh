@@ -58,7 +58,7 @@ post_rate() {
 }
 
 if [[ $ONLY != fanout ]]; then
-  post_rate "due in 2099 (intake only)" '{"prompt":"hello","scheduled_for":"2099-01-01T00:00:00Z"}'
+  post_rate "due in 2099 (intake only)" '{"prompt":"hello","start_at":"2099-01-01T00:00:00Z"}'
   post_rate "run at once (mock echo, 16 workers)" '{"prompt":"hello"}'
 fi
 

@@ -52,7 +52,7 @@ def iso(t): return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 def uuid7(ms):
     r = random.getrandbits(74)
     return str(uuid.UUID(int=(ms << 80) | (0x7 << 76) | ((r >> 62) << 64) | (0b10 << 62) | (r & ((1 << 62) - 1))))
-idle = dict(scheduled_for=None, started_at=None, finished_at=None, output=None, error=None, cancel_reason=None,
+idle = dict(start_at=None, started_at=None, finished_at=None, output=None, error=None, cancel_reason=None,
             latency_ms=None, attempts=0, history=[], prompt_tokens=None, completion_tokens=None)
 tasks = []
 for i in range(n):
@@ -62,11 +62,11 @@ for i in range(n):
     if sched:
         lead, gap = float(sys.argv[5]), float(sys.argv[6])
         t.update(idle, status="scheduled", llm_model="sleep=100",
-                 scheduled_for=iso(now + dt.timedelta(seconds=lead + i * gap)))
+                 start_at=iso(now + dt.timedelta(seconds=lead + i * gap)))
     else:
         s, f = created + dt.timedelta(seconds=1), created + dt.timedelta(seconds=3)
         h = [{"number": 1, "started_at": iso(s), "finished_at": iso(f), "outcome": "completed", "error": None, "latency_ms": 2000}]
-        t.update(status="completed", scheduled_for=None, started_at=iso(s), finished_at=iso(f), error=None,
+        t.update(status="completed", start_at=None, started_at=iso(s), finished_at=iso(f), error=None,
                  output=f"echo: {t['prompt']}", cancel_reason=None, latency_ms=2000, attempts=1, history=h)
         r = i % 20
         if r == 0:
@@ -75,7 +75,7 @@ for i in range(n):
         elif r == 1:
             t.update(idle, status="cancelled", finished_at=iso(s), cancel_reason="bench")
         elif r == 2:
-            t.update(idle, status="scheduled", scheduled_for="2099-01-01T00:00:00Z")
+            t.update(idle, status="scheduled", start_at="2099-01-01T00:00:00Z")
     tasks.append(t)
 json.dump({"format_version": 1, "exported_at": iso(now), "tasks": tasks}, open(out, "w"))
 PY

@@ -43,7 +43,7 @@ for start in range(0, total, chunk):
         at = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms / 1000)) + ".%03dZ" % (ms % 1000)
         tasks.append({
             "id": str(uuid.UUID(bytes=bytes(raw))), "name": f"task {i}", "prompt": prompt,
-            "status": "queued", "scheduled_for": None, "created_at": at, "started_at": None,
+            "status": "queued", "start_at": None, "created_at": at, "started_at": None,
             "finished_at": None, "output": None, "error": None, "parent_task_id": None,
             "llm_provider": "mock", "llm_model": "echo", "latency_ms": None, "attempts": 0,
             "max_attempts": 3, "timeout_ms": 600000, "cancel_reason": None, "history": [],

@@ -41,7 +41,7 @@ const COMMANDS: &[&str] = &[
     "pause_schedule",
     "resume_schedule",
     "remove_schedule",
-    "run_schedule_now",
+    "fire_schedule_now",
     "map_rows",
     "read_rows_file",
     "preview_rows",

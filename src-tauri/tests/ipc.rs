@@ -114,7 +114,7 @@ fn a_database_that_cannot_be_opened_is_named_by_every_engine_command_and_left_al
     for (cmd, args) in [
         (
             "query_tasks",
-            json!({"query": {"status": null, "schedule": null, "chain": null, "search": null, "offset": 0, "limit": 10}}),
+            json!({"query": {"status": null, "start": null, "chain": null, "search": null, "offset": 0, "limit": 10}}),
         ),
         ("submit_task", json!({"input": {"prompt": "hello"}})),
         ("list_providers", json!({})),
@@ -149,10 +149,18 @@ fn bad_input_comes_back_as_a_coded_error_naming_the_field() {
     let err = shell
         .call(
             "submit_task",
-            json!({"input": {"prompt": "p", "run_at": "tomorrow", "max_attempts": 3}}),
+            json!({"input": {"prompt": "p", "start_at": "tomorrow", "max_attempts": 3}}),
         )
         .unwrap_err();
-    assert_eq!(err["field"], "run_at");
+    assert_eq!(err["field"], "start_at");
+    // The form's field under its name before the rename is still read.
+    let err = shell
+        .call(
+            "submit_task",
+            json!({"input": {"prompt": "p", "run_at": "tomorrow"}}),
+        )
+        .unwrap_err();
+    assert_eq!(err["field"], "start_at");
 
     let err = shell
         .call(
@@ -163,18 +171,23 @@ fn bad_input_comes_back_as_a_coded_error_naming_the_field() {
     assert_eq!(err["code"], "not_found");
     let err = shell.call("get_task", json!({"id": "nope"})).unwrap_err();
     assert_eq!(err["code"], "invalid_input");
-    let page = shell.call("query_tasks", json!({"query": {"status": null, "schedule": null, "chain": null, "search": null, "offset": 0, "limit": 10}})).unwrap();
+    // `schedule`: the start filter's name before the rename, still read.
+    let page = shell.call("query_tasks", json!({"query": {"status": null, "schedule": "scheduled", "chain": null, "search": null, "offset": 0, "limit": 10}})).unwrap();
     assert_eq!(page["page"]["total"], 0, "nothing was stored");
 }
 
 #[test]
 fn query_chain_cancel_and_retry_work_over_ipc() {
     let shell = shell();
+    let (tx, events) = mpsc::channel::<Value>();
+    shell.app.listen_any("task-event", move |event| {
+        let _ = tx.send(serde_json::from_str(event.payload()).unwrap());
+    });
     shell.call("set_paused", json!({"paused": true})).unwrap();
     let parent = shell
         .call(
             "submit_task",
-            json!({"input": {"prompt": "parent", "run_in_minutes": 60, "tags": ["Ops"]}}),
+            json!({"input": {"prompt": "parent", "start_in_minutes": 60, "tags": ["Ops"]}}),
         )
         .unwrap();
     assert_eq!(parent["status"], "scheduled");
@@ -188,7 +201,7 @@ fn query_chain_cancel_and_retry_work_over_ipc() {
     assert_eq!(child["status"], "waiting");
 
     let query = |extra: Value| {
-        let mut q = json!({"status": null, "schedule": null, "chain": null, "search": null, "offset": 0, "limit": 10});
+        let mut q = json!({"status": null, "start": null, "chain": null, "search": null, "offset": 0, "limit": 10});
         q.as_object_mut()
             .unwrap()
             .extend(extra.as_object().unwrap().clone());
@@ -199,6 +212,13 @@ fn query_chain_cancel_and_retry_work_over_ipc() {
         json!(["ops"]),
         "a chained task carries its parent's tags"
     );
+    // The list follows the engine's events, and applies each before the
+    // window hears it: once the child's event is here, the list has it.
+    while events
+        .recv_timeout(PATIENCE)
+        .expect("no event for the child")["task_id"]
+        != child["id"]
+    {}
     let page = query(json!({"tag": "OPS"}));
     assert_eq!(page["page"]["total"], 2);
     assert_eq!(page["page"]["rows"][0]["tags"], json!(["ops"]));
@@ -308,7 +328,7 @@ fn an_answer_is_saved_whole_to_the_chosen_file_and_a_task_without_one_is_refused
     let waiting = shell
         .call(
             "submit_task",
-            json!({"input": {"prompt": "later", "scheduled_for": "2099-01-01T00:00:00Z"}}),
+            json!({"input": {"prompt": "later", "start_at": "2099-01-01T00:00:00Z"}}),
         )
         .unwrap();
     let other = dir.path().join("none.md");
@@ -580,7 +600,7 @@ fn the_local_api_setting_starts_and_stops_the_http_api() {
 }
 
 #[test]
-fn schedules_are_created_previewed_paused_resumed_run_and_removed_over_ipc() {
+fn schedules_are_created_previewed_paused_resumed_fired_and_removed_over_ipc() {
     let shell = shell();
     let (tx, rx) = mpsc::channel::<Value>();
     shell.app.listen_any("schedule-changed", move |event| {
@@ -683,9 +703,9 @@ fn schedules_are_created_previewed_paused_resumed_run_and_removed_over_ipc() {
     assert_eq!(edited["template"]["max_tokens"], 200);
 
     shell.call("set_paused", json!({"paused": true})).unwrap();
-    let run = shell.call("run_schedule_now", json!({"id": id})).unwrap();
-    assert_eq!(run["schedule"]["runs"], 1);
-    let tasks = run["tasks"].as_array().unwrap();
+    let fired = shell.call("fire_schedule_now", json!({"id": id})).unwrap();
+    assert_eq!(fired["schedule"]["fires"], 1);
+    let tasks = fired["tasks"].as_array().unwrap();
     assert_eq!(tasks.len(), 2, "the task and its follow-up");
     assert_eq!(tasks[0]["schedule_id"], id);
     assert_eq!(tasks[0]["prompt"], "summarise");
@@ -695,7 +715,7 @@ fn schedules_are_created_previewed_paused_resumed_run_and_removed_over_ipc() {
         "a follow-up carries the tags"
     );
     let detail = shell.call("get_schedule", json!({"id": id})).unwrap();
-    assert_eq!(detail["schedule"]["runs"], 1);
+    assert_eq!(detail["schedule"]["fires"], 1);
     assert!(detail["tasks"]
         .as_array()
         .unwrap()
@@ -940,7 +960,7 @@ fn names(shell: &Shell) -> Vec<String> {
     let page = shell
         .call(
             "query_tasks",
-            json!({"query": {"status": null, "schedule": null, "chain": null, "search": null, "offset": 0, "limit": 100}}),
+            json!({"query": {"status": null, "start": null, "chain": null, "search": null, "offset": 0, "limit": 100}}),
         )
         .unwrap();
     let mut names: Vec<String> = page["page"]["rows"]

@@ -42,7 +42,7 @@ export const commands = {
 	pauseSchedule: (id: string) => typedError<Schedule_Serialize, CommandError_Serialize>(__TAURI_INVOKE("pause_schedule", { id })),
 	resumeSchedule: (id: string) => typedError<Schedule_Serialize, CommandError_Serialize>(__TAURI_INVOKE("resume_schedule", { id })),
 	removeSchedule: (id: string) => typedError<Schedule_Serialize, CommandError_Serialize>(__TAURI_INVOKE("remove_schedule", { id })),
-	runScheduleNow: (id: string) => typedError<ScheduleRun_Serialize, CommandError_Serialize>(__TAURI_INVOKE("run_schedule_now", { id })),
+	fireScheduleNow: (id: string) => typedError<ScheduleFire_Serialize, CommandError_Serialize>(__TAURI_INVOKE("fire_schedule_now", { id })),
 	mapRows: (input: MapInput_Deserialize) => typedError<Group_Serialize, CommandError_Serialize>(__TAURI_INVOKE("map_rows", { input })),
 	readRowsFile: (path: string) => typedError<string, CommandError_Serialize>(__TAURI_INVOKE("read_rows_file", { path })),
 	previewRows: (source: RowSource, data: string, limit: number) => typedError<RowsPreview, CommandError_Serialize>(__TAURI_INVOKE("preview_rows", { source, data, limit })),
@@ -218,7 +218,7 @@ export type Attempt_Serialize = {
 /**  Why a schedule paused itself. */
 export type AutoPause = {
 	at: string,
-	/**  The failed runs in a row that paused it. */
+	/**  The failed fires in a row that paused it. */
 	failures: number,
 	/**  The last failed task. */
 	task_id: TaskId,
@@ -364,7 +364,6 @@ export type CatalogQuery = CatalogQuery_Serialize | CatalogQuery_Deserialize;
 
 export type CatalogQuery_Deserialize = {
 	status?: TaskState | null,
-	schedule?: ScheduleFilter | null,
 	chain?: ChainFilter | null,
 	/**  Case-insensitive; matches the name, the id or the start of the prompt. */
 	search?: string | null,
@@ -374,11 +373,18 @@ export type CatalogQuery_Deserialize = {
 	group?: GroupId | null,
 	offset: number,
 	limit: number,
-};
+} & ({
+	/**  Tasks with or without a start time (`schedule` before the rename, still read). */
+	start?: StartFilter | null,
+} & {
+	/**  Tasks with or without a start time (`schedule` before the rename, still read). */
+	schedule?: StartFilter | null,
+});
 
 export type CatalogQuery_Serialize = {
 	status: TaskState | null,
-	schedule: ScheduleFilter | null,
+	/**  Tasks with or without a start time (`schedule` before the rename, still read). */
+	start: StartFilter | null,
 	chain: ChainFilter | null,
 	/**  Case-insensitive; matches the name, the id or the start of the prompt. */
 	search: string | null,
@@ -502,7 +508,7 @@ export type Deliver_Serialize = {
 	notify_result?: boolean,
 };
 
-/**  One delivery of one completed run of a task, as stored and shown. */
+/**  One delivery of one completed attempt of a task, as stored and shown. */
 export type Delivery = Delivery_Serialize | Delivery_Deserialize;
 
 /**  A delivery's id: a UUIDv7, so deliveries sort by creation. */
@@ -533,15 +539,10 @@ export type DeliveryTarget_Serialize =
 /**  The secret is in the OS keychain under the URL. */
 secret_keychain?: boolean };
 
-/**  One delivery of one completed run of a task, as stored and shown. */
+/**  One delivery of one completed attempt of a task, as stored and shown. */
 export type Delivery_Deserialize = {
 	id: DeliveryId,
 	task_id: TaskId,
-	/**
-	 *  Which completion of the task: the number of its attempt that completed.
-	 *  With the task id it makes the idempotency key.
-	 */
-	run: number,
 	target: DeliveryTarget_Deserialize,
 	status: DeliveryStatus,
 	/**  Tries so far (a resend starts again from 0). */
@@ -555,17 +556,34 @@ export type Delivery_Deserialize = {
 	 *  why it was skipped.
 	 */
 	error?: string | null,
-};
+} & ({
+	/**
+	 *  Which completion of the task: the number of its attempt that completed.
+	 *  With the task id it makes the idempotency key. Read also as `run`, its
+	 *  name in records written before the rename.
+	 */
+	attempt: number,
+	run?: never,
+} | {
+	/**
+	 *  Which completion of the task: the number of its attempt that completed.
+	 *  With the task id it makes the idempotency key. Read also as `run`, its
+	 *  name in records written before the rename.
+	 */
+	run: number,
+	attempt?: never,
+});
 
-/**  One delivery of one completed run of a task, as stored and shown. */
+/**  One delivery of one completed attempt of a task, as stored and shown. */
 export type Delivery_Serialize = {
 	id: DeliveryId,
 	task_id: TaskId,
 	/**
 	 *  Which completion of the task: the number of its attempt that completed.
-	 *  With the task id it makes the idempotency key.
+	 *  With the task id it makes the idempotency key. Read also as `run`, its
+	 *  name in records written before the rename.
 	 */
-	run: number,
+	attempt: number,
 	target: DeliveryTarget_Serialize,
 	status: DeliveryStatus,
 	/**  Tries so far (a resend starts again from 0). */
@@ -1083,13 +1101,13 @@ export type MapInput_Serialize = {
 	join: NewJoin_Serialize | null,
 };
 
-/**  What happens to runs that fell due while the engine was not running. */
+/**  What happens to fires that fell due while the engine was not running. */
 export type MissedPolicy = 
-/**  Every missed run is skipped (and recorded as skipped). */
+/**  Every missed fire is skipped (and recorded as skipped). */
 "skip" | 
-/**  The latest missed run starts once; the others are skipped. */
+/**  The latest missed fire starts once; the others are skipped. */
 "once" | 
-/**  Every missed run starts, the latest [`CATCH_UP_LIMIT`] at most. */
+/**  Every missed fire starts, the latest [`CATCH_UP_LIMIT`] at most. */
 "all";
 
 /**
@@ -1176,8 +1194,6 @@ export type NewTask_Deserialize = {
 	provider?: string | null,
 	/**  Defaults to the provider's default model. */
 	model?: string | null,
-	/**  Run at this time (RFC 3339) instead of now. */
-	scheduled_for?: string | null,
 	/**  Attempts before the task fails (1..=20, default 3). */
 	max_attempts?: number | null,
 	/**  Time limit of one attempt in milliseconds (up to 86400000, default 600000). */
@@ -1217,7 +1233,13 @@ export type NewTask_Deserialize = {
 	 *  then runs live. See docs/batch.md.
 	 */
 	batch?: BatchRequest_Deserialize | null,
-};
+} & ({
+	/**  Start at this time (RFC 3339) instead of now. */
+	start_at?: string | null,
+} & {
+	/**  Start at this time (RFC 3339) instead of now. */
+	scheduled_for?: string | null,
+});
 
 /**
  *  What a caller gives to create a task: every field a task is created with,
@@ -1234,8 +1256,8 @@ export type NewTask_Serialize = {
 	provider?: string,
 	/**  Defaults to the provider's default model. */
 	model?: string,
-	/**  Run at this time (RFC 3339) instead of now. */
-	scheduled_for?: string,
+	/**  Start at this time (RFC 3339) instead of now. */
+	start_at?: string,
 	/**  Attempts before the task fails (1..=20, default 3). */
 	max_attempts?: number,
 	/**  Time limit of one attempt in milliseconds (up to 86400000, default 600000). */
@@ -1291,13 +1313,13 @@ export type OpenTarget =
 /**  The window as it is (an update is offered there). */
 { kind: "window" };
 
-/**  What a fire does while the schedule's previous run is still active. */
+/**  What a fire does while the schedule's previous fire is still active. */
 export type OverlapPolicy = 
-/**  The new run is skipped (and recorded as skipped). */
+/**  The new fire is skipped (and recorded as skipped). */
 "skip" | 
-/**  The new run starts when the active one has ended. */
+/**  The new fire starts when the active one has ended. */
 "queue" | 
-/**  The active run is cancelled and the new one starts. */
+/**  The active fire is cancelled and the new one starts. */
 "cancel";
 
 /**  US dollars per million tokens. */
@@ -1561,7 +1583,7 @@ export type ScheduleEvent_Deserialize = {
 	schedule?: Schedule_Deserialize | null,
 	/**
 	 *  Set when the engine changed the schedule by itself, saying why (it
-	 *  paused after failed runs in a row); worth a notification.
+	 *  paused after failed fires in a row); worth a notification.
 	 */
 	note?: string | null,
 };
@@ -1578,14 +1600,25 @@ export type ScheduleEvent_Serialize = {
 	schedule: Schedule_Serialize | null,
 	/**
 	 *  Set when the engine changed the schedule by itself, saying why (it
-	 *  paused after failed runs in a row); worth a notification.
+	 *  paused after failed fires in a row); worth a notification.
 	 */
 	note?: string,
 };
 
-export type ScheduleFilter = 
-/**  No `scheduled_for`: ran (or will run) as soon as possible. */
-"immediate" | "scheduled";
+/**  What "Run now" started: the schedule after, and the fire's tasks (first first). */
+export type ScheduleFire = ScheduleFire_Serialize | ScheduleFire_Deserialize;
+
+/**  What "Run now" started: the schedule after, and the fire's tasks (first first). */
+export type ScheduleFire_Deserialize = {
+	schedule: Schedule_Deserialize,
+	tasks: Task_Deserialize[],
+};
+
+/**  What "Run now" started: the schedule after, and the fire's tasks (first first). */
+export type ScheduleFire_Serialize = {
+	schedule: Schedule_Serialize,
+	tasks: Task_Serialize[],
+};
 
 /**  A schedule's id: a UUIDv7, like a task's. */
 export type ScheduleId = string;
@@ -1639,21 +1672,6 @@ export type ScheduleInput_Serialize = {
 	pause_after_failures: number | null,
 };
 
-/**  What run now started: the schedule after, and the run's tasks (first first). */
-export type ScheduleRun = ScheduleRun_Serialize | ScheduleRun_Deserialize;
-
-/**  What run now started: the schedule after, and the run's tasks (first first). */
-export type ScheduleRun_Deserialize = {
-	schedule: Schedule_Deserialize,
-	tasks: Task_Deserialize[],
-};
-
-/**  What run now started: the schedule after, and the run's tasks (first first). */
-export type ScheduleRun_Serialize = {
-	schedule: Schedule_Serialize,
-	tasks: Task_Serialize[],
-};
-
 /**  A recurring schedule, as stored, exported and shown. */
 export type Schedule_Deserialize = {
 	id: ScheduleId,
@@ -1663,7 +1681,7 @@ export type Schedule_Deserialize = {
 	/**  An IANA zone such as `Europe/Paris`; the cron fields are read in it. */
 	timezone: string,
 	missed: MissedPolicy,
-	/**  Missed runs older than this are skipped whatever the policy; `None`: no limit. */
+	/**  Missed fires older than this are skipped whatever the policy; `None`: no limit. */
 	max_lateness_ms?: number | null,
 	overlap: OverlapPolicy,
 	/**  False while paused. */
@@ -1671,42 +1689,61 @@ export type Schedule_Deserialize = {
 	template: TaskTemplate_Deserialize,
 	created_at: string,
 	updated_at: string,
-	/**  When the latest run was created. */
+	/**  When the latest fire was created. */
 	last_fired_at?: string | null,
 	/**  The next fire time; `None` while paused. */
 	next_fire_at?: string | null,
-	/**  Runs created so far. */
-	runs: number,
-	/**
-	 *  The tasks of the latest fire (each run's task and its follow-ups):
-	 *  while one is not terminal, the schedule's previous run is active.
-	 */
-	active_run: TaskId[],
-	/**  Fire times waiting for the active run to end (`overlap: queue`). */
+	/**  Fire times waiting for the active fire to end (`overlap: queue`). */
 	pending: string[],
-	/**  The most recent groups of skipped runs, oldest first. */
-	skipped: SkippedRuns[],
-	/**  Every run ever skipped. */
+	/**  The most recent groups of skipped fires, oldest first. */
+	skipped: SkippedFires[],
+	/**  Every fire ever skipped. */
 	skipped_total: number,
-	/**  After this many failed runs in a row the schedule pauses itself; 0 never. */
+	/**  After this many failed fires in a row the schedule pauses itself; 0 never. */
 	pause_after_failures?: number,
-	/**  Failed runs since the last completed one (or the last resume). */
+	/**  Failed fires since the last completed one (or the last resume). */
 	failures_in_a_row?: number,
 	/**  Set when the schedule paused itself; cleared when it is resumed. */
 	auto_paused?: AutoPause | null,
 	/**
-	 *  The task of the latest run that completed: its output is the next
-	 *  run's `{{last_output}}`.
+	 *  The task of the latest fire that completed: its output is the next
+	 *  fire's `{{last_output}}`.
 	 */
 	last_output_task?: TaskId | null,
 	/**
-	 *  The one before: a follow-up of the latest run reads it, its own run's
+	 *  The one before: a follow-up of the latest fire reads it, its own fire's
 	 *  output being no "last" output.
 	 */
 	previous_output_task?: TaskId | null,
 	/**  A fingerprint of the answer last delivered, for `only_if_changed`. */
 	last_delivered?: string | null,
-};
+} & ((({
+	/**
+	 *  Fires so far (each fire time started, and each "run now"). Read also
+	 *  as `runs`, its name in records written before the rename.
+	 */
+	fires: number,
+} & {
+	/**
+	 *  Fires so far (each fire time started, and each "run now"). Read also
+	 *  as `runs`, its name in records written before the rename.
+	 */
+	runs: number,
+}) extends infer T extends object ? { [K in keyof T]: { [P in keyof T as P extends K ? P : never]: T[P] } & { [P in keyof T as P extends K ? never : P]?: never } }[keyof T] & object : never)) & ((({
+	/**
+	 *  The tasks of the latest fire (its task and its follow-ups): while one
+	 *  is not terminal, the schedule's previous fire is active. Read also as
+	 *  `active_run`, its name before the rename.
+	 */
+	active_fire: TaskId[],
+} & {
+	/**
+	 *  The tasks of the latest fire (its task and its follow-ups): while one
+	 *  is not terminal, the schedule's previous fire is active. Read also as
+	 *  `active_run`, its name before the rename.
+	 */
+	active_run: TaskId[],
+}) extends infer T extends object ? { [K in keyof T]: { [P in keyof T as P extends K ? P : never]: T[P] } & { [P in keyof T as P extends K ? never : P]?: never } }[keyof T] & object : never));
 
 /**  A recurring schedule, as stored, exported and shown. */
 export type Schedule_Serialize = {
@@ -1717,7 +1754,7 @@ export type Schedule_Serialize = {
 	/**  An IANA zone such as `Europe/Paris`; the cron fields are read in it. */
 	timezone: string,
 	missed: MissedPolicy,
-	/**  Missed runs older than this are skipped whatever the policy; `None`: no limit. */
+	/**  Missed fires older than this are skipped whatever the policy; `None`: no limit. */
 	max_lateness_ms: number | null,
 	overlap: OverlapPolicy,
 	/**  False while paused. */
@@ -1725,36 +1762,40 @@ export type Schedule_Serialize = {
 	template: TaskTemplate_Serialize,
 	created_at: string,
 	updated_at: string,
-	/**  When the latest run was created. */
+	/**  When the latest fire was created. */
 	last_fired_at: string | null,
 	/**  The next fire time; `None` while paused. */
 	next_fire_at: string | null,
-	/**  Runs created so far. */
-	runs: number,
 	/**
-	 *  The tasks of the latest fire (each run's task and its follow-ups):
-	 *  while one is not terminal, the schedule's previous run is active.
+	 *  Fires so far (each fire time started, and each "run now"). Read also
+	 *  as `runs`, its name in records written before the rename.
 	 */
-	active_run: TaskId[],
-	/**  Fire times waiting for the active run to end (`overlap: queue`). */
+	fires: number,
+	/**
+	 *  The tasks of the latest fire (its task and its follow-ups): while one
+	 *  is not terminal, the schedule's previous fire is active. Read also as
+	 *  `active_run`, its name before the rename.
+	 */
+	active_fire: TaskId[],
+	/**  Fire times waiting for the active fire to end (`overlap: queue`). */
 	pending: string[],
-	/**  The most recent groups of skipped runs, oldest first. */
-	skipped: SkippedRuns[],
-	/**  Every run ever skipped. */
+	/**  The most recent groups of skipped fires, oldest first. */
+	skipped: SkippedFires[],
+	/**  Every fire ever skipped. */
 	skipped_total: number,
-	/**  After this many failed runs in a row the schedule pauses itself; 0 never. */
+	/**  After this many failed fires in a row the schedule pauses itself; 0 never. */
 	pause_after_failures: number,
-	/**  Failed runs since the last completed one (or the last resume). */
+	/**  Failed fires since the last completed one (or the last resume). */
 	failures_in_a_row: number,
 	/**  Set when the schedule paused itself; cleared when it is resumed. */
 	auto_paused?: AutoPause,
 	/**
-	 *  The task of the latest run that completed: its output is the next
-	 *  run's `{{last_output}}`.
+	 *  The task of the latest fire that completed: its output is the next
+	 *  fire's `{{last_output}}`.
 	 */
 	last_output_task?: TaskId,
 	/**
-	 *  The one before: a follow-up of the latest run reads it, its own run's
+	 *  The one before: a follow-up of the latest fire reads it, its own fire's
 	 *  output being no "last" output.
 	 */
 	previous_output_task?: TaskId,
@@ -1800,10 +1841,10 @@ export type Settings_Serialize = {
 	check_updates: boolean,
 };
 
-/**  Why runs were skipped. */
+/**  Why fires were skipped. */
 export type SkipReason = 
 /**
- *  Due while the engine was stopped or the machine asleep; the missed-run
+ *  Due while the engine was stopped or the machine asleep; the missed-fire
  *  policy did not start them.
  */
 "missed" | 
@@ -1811,11 +1852,11 @@ export type SkipReason =
 "too_late" | 
 /**  Missed, beyond the [`CATCH_UP_LIMIT`] of the `all` policy. */
 "catch_up_limit" | 
-/**  The previous run was still active (`overlap: skip`, or the queue was full). */
+/**  The previous fire was still active (`overlap: skip`, or the queue was full). */
 "overlap";
 
 /**  A group of consecutive fire times skipped for one reason, as recorded. */
-export type SkippedRuns = {
+export type SkippedFires = {
 	reason: SkipReason,
 	count: number,
 	/**  The first and last skipped fire times. */
@@ -1825,6 +1866,12 @@ export type SkippedRuns = {
 	/**  e.g. "3 runs skipped while Baton was closed or asleep (missed: skip)". */
 	message: string,
 };
+
+export type StartFilter = 
+/**  No `start_at`: ran (or will run) as soon as possible. */
+"immediate" | 
+/**  With a `start_at`. */
+"scheduled";
 
 /**  The engine's status changed (pause, workers, running tasks, health). */
 export type StatusChanged = EngineStatus;
@@ -1901,21 +1948,143 @@ export type TaskInput = TaskInput_Serialize | TaskInput_Deserialize;
  *  The create form: the engine's task fields, with the start time as the form
  *  asks for it.
  */
-export type TaskInput_Deserialize = {
-	/**  RFC 3339; mutually exclusive with `run_in_minutes`. */
+export type TaskInput_Deserialize = ({
+	/**
+	 *  RFC 3339; mutually exclusive with `start_in_minutes`. It takes the key
+	 *  `start_at` before the flattened task: the task's own is read only under
+	 *  its old name, `scheduled_for`.
+	 */
+	start_at?: string | null,
+} & {
+	/**
+	 *  RFC 3339; mutually exclusive with `start_in_minutes`. It takes the key
+	 *  `start_at` before the flattened task: the task's own is read only under
+	 *  its old name, `scheduled_for`.
+	 */
 	run_at?: string | null,
+}) & ({
+	start_in_minutes?: number | null,
+} & {
 	run_in_minutes?: number | null,
-} & NewTask_Deserialize;
+}) & {
+	/**  What the model is asked (at most 1 MiB). */
+	prompt: string,
+	/**  A short name; defaults to the prompt's first line. */
+	name?: string | null,
+	/**  Defaults to `mock`. */
+	provider?: string | null,
+	/**  Defaults to the provider's default model. */
+	model?: string | null,
+	/**  Attempts before the task fails (1..=20, default 3). */
+	max_attempts?: number | null,
+	/**  Time limit of one attempt in milliseconds (up to 86400000, default 600000). */
+	timeout_ms?: number | null,
+	/**  A system prompt (at most 1 MiB). */
+	system?: string | null,
+	/**  Sampling temperature, 0 to 2; the provider's default when left out. */
+	temperature?: number | null,
+	/**  Most completion tokens per attempt; the provider's default when left out. */
+	max_tokens?: number | null,
+	/**
+	 *  At most 16 tags of 1 to 32 letters, digits, `-`, `_` or `.`; stored
+	 *  lowercased, duplicates dropped.
+	 */
+	tags?: string[],
+	/**  Where the answer goes when the task completes: a file, a webhook. */
+	deliver?: Deliver_Deserialize,
+	/**
+	 *  A JSON Schema (an object, at most 64 KiB) every answer must match; an
+	 *  answer that does not is retried with the errors shown to the model.
+	 */
+	output_schema?: Value | null,
+	/**
+	 *  Other providers (and models) to try, in order, when the task's own fails
+	 *  (at most 8; see docs/fallbacks.md for which error moves on when).
+	 */
+	fallbacks?: Target_Deserialize[],
+	/**
+	 *  Failed attempts (transient, incomplete, timed out) on one target before
+	 *  the next fallback is tried (1..=20, default 1).
+	 */
+	fallback_after?: number | null,
+	/**
+	 *  Batch mode: send the task in a provider batch (OpenAI's Batch API,
+	 *  Anthropic's Message Batches) at half the price, by a deadline
+	 *  (`within_ms` from now, or an RFC 3339 `deadline`); what is unfinished
+	 *  then runs live. See docs/batch.md.
+	 */
+	batch?: BatchRequest_Deserialize | null,
+} & ({
+	/**  Start at this time (RFC 3339) instead of now. */
+	start_at?: string | null,
+} & {
+	/**  Start at this time (RFC 3339) instead of now. */
+	scheduled_for?: string | null,
+});
 
 /**
  *  The create form: the engine's task fields, with the start time as the form
  *  asks for it.
  */
 export type TaskInput_Serialize = {
-	/**  RFC 3339; mutually exclusive with `run_in_minutes`. */
-	run_at: string | null,
-	run_in_minutes: number | null,
-} & NewTask_Serialize;
+	/**
+	 *  RFC 3339; mutually exclusive with `start_in_minutes`. It takes the key
+	 *  `start_at` before the flattened task: the task's own is read only under
+	 *  its old name, `scheduled_for`.
+	 */
+	start_at: string | null,
+	start_in_minutes: number | null,
+} & {
+	/**  What the model is asked (at most 1 MiB). */
+	prompt: string,
+	/**  A short name; defaults to the prompt's first line. */
+	name?: string,
+	/**  Defaults to `mock`. */
+	provider?: string,
+	/**  Defaults to the provider's default model. */
+	model?: string,
+	/**  Start at this time (RFC 3339) instead of now. */
+	start_at?: string,
+	/**  Attempts before the task fails (1..=20, default 3). */
+	max_attempts?: number,
+	/**  Time limit of one attempt in milliseconds (up to 86400000, default 600000). */
+	timeout_ms?: number,
+	/**  A system prompt (at most 1 MiB). */
+	system?: string,
+	/**  Sampling temperature, 0 to 2; the provider's default when left out. */
+	temperature?: number | null,
+	/**  Most completion tokens per attempt; the provider's default when left out. */
+	max_tokens?: number,
+	/**
+	 *  At most 16 tags of 1 to 32 letters, digits, `-`, `_` or `.`; stored
+	 *  lowercased, duplicates dropped.
+	 */
+	tags?: string[],
+	/**  Where the answer goes when the task completes: a file, a webhook. */
+	deliver?: Deliver_Serialize,
+	/**
+	 *  A JSON Schema (an object, at most 64 KiB) every answer must match; an
+	 *  answer that does not is retried with the errors shown to the model.
+	 */
+	output_schema?: Value,
+	/**
+	 *  Other providers (and models) to try, in order, when the task's own fails
+	 *  (at most 8; see docs/fallbacks.md for which error moves on when).
+	 */
+	fallbacks?: Target_Serialize[],
+	/**
+	 *  Failed attempts (transient, incomplete, timed out) on one target before
+	 *  the next fallback is tried (1..=20, default 1).
+	 */
+	fallback_after?: number,
+	/**
+	 *  Batch mode: send the task in a provider batch (OpenAI's Batch API,
+	 *  Anthropic's Message Batches) at half the price, by a deadline
+	 *  (`within_ms` from now, or an RFC 3339 `deadline`); what is unfinished
+	 *  then runs live. See docs/batch.md.
+	 */
+	batch?: BatchRequest_Serialize,
+};
 
 /**  A window of the task list with the per-status counts. */
 export type TaskPage = TaskPage_Serialize | TaskPage_Deserialize;
@@ -1942,7 +2111,7 @@ export type TaskState =
  */
 "waiting" | 
 /**
- *  Due at `scheduled_for`. In: create with a future time, a released waiting
+ *  Due at `start_at`. In: create with a future time, a released waiting
  *  task with a future time, or a retryable failure (backoff). Out: the
  *  scheduler when due (→ queued); a user cancel.
  */
@@ -1979,7 +2148,6 @@ export type TaskSummary_Deserialize = {
 	status: TaskState,
 	llm_provider: string,
 	llm_model: string,
-	scheduled_for?: string | null,
 	created_at: string,
 	finished_at?: string | null,
 	attempts: number,
@@ -1990,7 +2158,11 @@ export type TaskSummary_Deserialize = {
 	latency_ms?: number | null,
 	/**  Shown as chips on the row. */
 	tags?: string[],
-};
+} & ({
+	start_at?: string | null,
+} & {
+	scheduled_for?: string | null,
+});
 
 /**  What a list row shows. */
 export type TaskSummary_Serialize = {
@@ -1999,7 +2171,7 @@ export type TaskSummary_Serialize = {
 	status: TaskState,
 	llm_provider: string,
 	llm_model: string,
-	scheduled_for: string | null,
+	start_at: string | null,
 	created_at: string,
 	finished_at: string | null,
 	attempts: number,
@@ -2032,12 +2204,12 @@ export type TaskTemplate_Deserialize = {
 	/**  The tags of every task a fire creates, follow-ups included. Absent when none. */
 	tags?: string[],
 	/**
-	 *  Where each run's answer goes: set on the run's last task (the last
+	 *  Where each fire's answer goes: set on the fire's last task (the last
 	 *  follow-up, or the task when there is none).
 	 */
 	deliver?: Deliver_Deserialize,
 	/**
-	 *  The JSON Schema the run's first task (the template's prompt) must
+	 *  The JSON Schema the fire's first task (the template's prompt) must
 	 *  answer with; follow-ups may read its fields (`{{parent.output.FIELD}}`).
 	 */
 	output_schema?: Value | null,
@@ -2049,8 +2221,8 @@ export type TaskTemplate_Deserialize = {
 	/**  Failed attempts on one target before the next (default 1). */
 	fallback_after?: number | null,
 	/**
-	 *  Batch mode for the run's first task: its deadline counted from each
-	 *  fire (`within_ms` only). Absent for live runs.
+	 *  Batch mode for the fire's first task: its deadline counted from each
+	 *  fire (`within_ms` only). Absent when the tasks run live.
 	 */
 	batch?: BatchRequest_Deserialize | null,
 };
@@ -2072,12 +2244,12 @@ export type TaskTemplate_Serialize = {
 	/**  The tags of every task a fire creates, follow-ups included. Absent when none. */
 	tags?: string[],
 	/**
-	 *  Where each run's answer goes: set on the run's last task (the last
+	 *  Where each fire's answer goes: set on the fire's last task (the last
 	 *  follow-up, or the task when there is none).
 	 */
 	deliver?: Deliver_Serialize,
 	/**
-	 *  The JSON Schema the run's first task (the template's prompt) must
+	 *  The JSON Schema the fire's first task (the template's prompt) must
 	 *  answer with; follow-ups may read its fields (`{{parent.output.FIELD}}`).
 	 */
 	output_schema?: Value,
@@ -2089,8 +2261,8 @@ export type TaskTemplate_Serialize = {
 	/**  Failed attempts on one target before the next (default 1). */
 	fallback_after?: number,
 	/**
-	 *  Batch mode for the run's first task: its deadline counted from each
-	 *  fire (`within_ms` only). Absent for live runs.
+	 *  Batch mode for the fire's first task: its deadline counted from each
+	 *  fire (`within_ms` only). Absent when the tasks run live.
 	 */
 	batch?: BatchRequest_Serialize,
 };
@@ -2107,7 +2279,6 @@ export type Task_Deserialize = {
 	 */
 	effective_prompt?: string | null,
 	status: TaskState,
-	scheduled_for?: string | null,
 	created_at: string,
 	started_at?: string | null,
 	finished_at?: string | null,
@@ -2202,7 +2373,19 @@ export type Task_Deserialize = {
 	 *  deadline passes first (docs/batch.md). Absent for a live task.
 	 */
 	batch?: BatchState_Deserialize | null,
-};
+} & ({
+	/**
+	 *  When a scheduled task starts (`None`: as soon as possible). Read also
+	 *  as `scheduled_for`, its name in records written before the rename.
+	 */
+	start_at?: string | null,
+} & {
+	/**
+	 *  When a scheduled task starts (`None`: as soon as possible). Read also
+	 *  as `scheduled_for`, its name in records written before the rename.
+	 */
+	scheduled_for?: string | null,
+});
 
 /**  A task as stored, exported and shown. Field names are the CLI's and the API's JSON. */
 export type Task_Serialize = {
@@ -2216,7 +2399,11 @@ export type Task_Serialize = {
 	 */
 	effective_prompt?: string,
 	status: TaskState,
-	scheduled_for: string | null,
+	/**
+	 *  When a scheduled task starts (`None`: as soon as possible). Read also
+	 *  as `scheduled_for`, its name in records written before the rename.
+	 */
+	start_at: string | null,
 	created_at: string,
 	started_at: string | null,
 	finished_at: string | null,

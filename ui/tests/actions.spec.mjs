@@ -101,10 +101,10 @@ describe("task actions", () => {
     await byTestId(page, "chain-button").click();
     await page.locator('[name="prompt"]').fill("Turn the themes into a slide outline");
     await page.locator('[name="name"]').fill("Slides from themes");
-    await page.locator('[name="run-in"]').fill("30");
+    await page.locator('[name="start-in"]').fill("30");
     await byTestId(page, "create-submit").click();
     const [args] = await callsOf(page, "chain_task");
-    assert.equal(args.input.run_in_minutes, 30);
+    assert.equal(args.input.start_in_minutes, 30);
     await hasText(row(page, "Slides from themes").getByTestId("status-badge"), "waiting");
     await hasText(byTestId(page, "detail-children"), /waiting\s*Slides from themes/);
   });

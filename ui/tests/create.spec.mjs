@@ -54,8 +54,8 @@ describe("create form", () => {
       prompt: "Write a haiku about queues",
       provider: "mock",
       model: null,
-      run_at: null,
-      run_in_minutes: null,
+      start_at: null,
+      start_in_minutes: null,
       max_attempts: 3,
       timeout_ms: 600_000,
       tags: [],
@@ -82,25 +82,25 @@ describe("create form", () => {
     await byTestId(page, "new-task").click();
     await page.locator('[name="prompt"]').fill("Later, please");
     await page.locator('[name="name"]').fill("In fifteen");
-    await page.locator('[name="run-in"]').fill("15");
-    assert.equal(await page.locator('[name="run-mode"][value="in"]').isChecked(), true);
+    await page.locator('[name="start-in"]').fill("15");
+    assert.equal(await page.locator('[name="start-mode"][value="in"]').isChecked(), true);
     await byTestId(page, "create-submit").click();
     const [args] = await callsOf(page, "submit_task");
-    assert.equal(args.input.run_in_minutes, 15);
-    assert.equal(args.input.run_at, null);
+    assert.equal(args.input.start_in_minutes, 15);
+    assert.equal(args.input.start_at, null);
     await hasText(row(page, "In fifteen").getByTestId("status-badge"), "scheduled");
 
     await byTestId(page, "new-task").click();
     await page.locator('[name="prompt"]').fill("At a time");
-    await page.locator('[name="run-mode"][value="at"]').check();
-    await page.locator('[name="run-at"]').fill("2020-01-01T09:00");
+    await page.locator('[name="start-mode"][value="at"]').check();
+    await page.locator('[name="start-at"]').fill("2020-01-01T09:00");
     await byTestId(page, "create-submit").click();
-    await hasText(byTestId(page, "error-run_at"), /passed/);
-    await page.locator('[name="run-at"]').fill("2999-01-01T09:00");
+    await hasText(byTestId(page, "error-start_at"), /passed/);
+    await page.locator('[name="start-at"]').fill("2999-01-01T09:00");
     await byTestId(page, "create-submit").click();
     const calls = await callsOf(page, "submit_task", 2);
     // The page runs in Europe/Berlin (harness.mjs): 09:00 there in January is 08:00 UTC.
-    assert.equal(calls[1].input.run_at, "2999-01-01T08:00:00.000Z");
-    assert.equal(calls[1].input.run_in_minutes, null);
+    assert.equal(calls[1].input.start_at, "2999-01-01T08:00:00.000Z");
+    assert.equal(calls[1].input.start_in_minutes, null);
   });
 });

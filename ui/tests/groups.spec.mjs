@@ -242,9 +242,9 @@ describe("groups", () => {
     await form.locator('[name="group-name"]').fill("night");
     await form.locator('[name="rows-data"]').fill("one\ntwo");
     await form.locator('[name="prompt"]').fill("Say {{item}}");
-    await form.locator('[name="run-at"]').fill("2020-01-01T03:00");
+    await form.locator('[name="start-at"]').fill("2020-01-01T03:00");
     await byTestId(page, "map-submit").click();
-    await hasText(byTestId(page, "error-run_at"), /That time has passed/);
+    await hasText(byTestId(page, "error-start_at"), /That time has passed/);
     assert.equal((await fake(page, "callsOf", "map_rows")).length, 0);
 
     // Six hours from now as the page's clock and zone read it.
@@ -254,13 +254,13 @@ describe("groups", () => {
       const text = `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
       return { local: text, iso: new Date(text).toISOString() };
     });
-    await form.locator('[name="run-at"]').fill(local);
+    await form.locator('[name="start-at"]').fill(local);
     await form.locator('[name="max-attempts"]').fill("5");
     await form.locator('[name="tags"]').fill("nightly");
     await byTestId(page, "map-submit").click();
     await form.waitFor({ state: "detached" });
     const [call] = await callsOf(page, "map_rows");
-    assert.equal(call.input.task.run_at, iso);
+    assert.equal(call.input.task.start_at, iso);
     assert.equal(call.input.task.max_attempts, 5);
     assert.deepEqual(call.input.task.tags, ["nightly"]);
     await hasText(page.locator('[data-testid="group-task"][data-row="2"] [data-testid="status-badge"]'), "scheduled");

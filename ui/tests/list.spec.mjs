@@ -16,7 +16,7 @@ describe("task list", () => {
     assert.equal(await byTestId(page, "task-row").count(), 19);
   });
 
-  it("filters by status, schedule and chain", async () => {
+  it("filters by status, start time and chain", async () => {
     const page = await app.open();
     await byTestId(page, "task-row").first().waitFor();
 
@@ -25,11 +25,11 @@ describe("task list", () => {
     assert.deepEqual(await listStatuses(page), ["failed", "failed"]);
 
     await byTestId(page, "filter-status").selectOption("");
-    await byTestId(page, "filter-schedule").selectOption("scheduled");
+    await byTestId(page, "filter-start").selectOption("scheduled");
     await until(page, () => document.querySelectorAll('[data-testid="task-row"]').length === 2);
     assert.deepEqual(await rowNames(page), ["Nightly FAQ refresh", "Weekly metrics digest"]);
 
-    await byTestId(page, "filter-schedule").selectOption("");
+    await byTestId(page, "filter-start").selectOption("");
     await byTestId(page, "filter-chain").selectOption("with_children");
     await until(page, () => document.querySelectorAll('[data-testid="task-row"]').length === 2);
     assert.deepEqual(await rowNames(page), ["Outline the migration plan", "Summarise Q3 incident reports"]);
@@ -41,7 +41,7 @@ describe("task list", () => {
 
     const [last] = (await fake(page, "callsOf", "query_tasks")).slice(-1);
     assert.equal(last.query.chain, "roots");
-    assert.equal(last.query.schedule, null);
+    assert.equal(last.query.start, null);
   });
 
   it("searches after / focuses the search box, and shows an empty state when nothing matches", async () => {

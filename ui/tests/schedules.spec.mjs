@@ -116,7 +116,7 @@ describe("schedules", () => {
 
     await byTestId(page, "schedule-history-empty").waitFor();
     await byTestId(page, "schedule-run-now").click();
-    await hasText(row.getByTestId("schedule-runs"), "1 run");
+    await hasText(row.getByTestId("schedule-fires"), "1 run");
     const history = byTestId(page, "schedule-detail").getByTestId("schedule-task");
     await page.waitForFunction(() => document.querySelectorAll('[data-testid="schedule-task"]').length === 2);
     const task = await fake(page, "byName", "standup");
@@ -178,7 +178,7 @@ describe("schedules", () => {
     const page = await app.open({ config: { seed: "none" } });
     const row = await createStandup(page);
     await byTestId(page, "schedule-run-now").click();
-    await hasText(row.getByTestId("schedule-runs"), "1 run");
+    await hasText(row.getByTestId("schedule-fires"), "1 run");
     await byTestId(page, "schedule-delete").click();
     assert.equal((await fake(page, "callsOf", "remove_schedule")).length, 0);
     await byTestId(page, "schedule-delete-confirm").click();

@@ -96,9 +96,9 @@ async function seedSchedules(page, context) {
   /** One fire of `schedule` at `iso`: its task and follow-ups run and complete in turn. */
   async function fire(schedule, iso, outputs) {
     await at(iso);
-    const run = await invoke(page, "run_schedule_now", { id: schedule.id });
+    const fired = await invoke(page, "fire_schedule_now", { id: schedule.id });
     let ms = new Date(iso).getTime();
-    for (const [i, task] of run.tasks.entries()) {
+    for (const [i, task] of fired.tasks.entries()) {
       await at(new Date((ms += 2_000)));
       await page.evaluate((id) => window.__fake.model.start(id), task.id);
       await at(new Date((ms += 18_000 + 7_000 * i)));
@@ -197,7 +197,7 @@ const VIEWS = {
     await page.locator('[name="name"]').fill("Summarise support backlog");
     await page.locator('[name="prompt"]').fill("Group this week's open support tickets by theme and suggest one fix per theme.");
     await page.locator('[name="model"]').fill("bogus");
-    await page.locator('[name="run-in"]').fill("30");
+    await page.locator('[name="start-in"]').fill("30");
     await byTestId(page, "create-submit").click();
     await byTestId(page, "error-model").waitFor();
   },

@@ -16,7 +16,7 @@ function record(id, overrides = {}) {
     name: `Imported ${id.slice(-4)}`,
     prompt: "An imported prompt",
     status: "completed",
-    scheduled_for: null,
+    start_at: null,
     created_at: "2024-05-01T10:00:00Z",
     started_at: "2024-05-01T10:00:01Z",
     finished_at: "2024-05-01T10:00:03Z",

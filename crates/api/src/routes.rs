@@ -7,7 +7,7 @@ use crate::extract::{self, BodyLimit, JsonBody, JsonOrEmpty};
 use crate::guard::{self, Guard};
 use crate::wire::{
     CancelTask, CancelledTask, ChainTask, ErrorBody, Health, ImportSummary, RetryTask,
-    ScheduleRequest, ScheduleRun,
+    ScheduleFire, ScheduleRequest,
 };
 use crate::{budgets, deliveries, groups, providers};
 use axum::extract::{DefaultBodyLimit, Path, Query, RawQuery, Request, State};
@@ -73,7 +73,7 @@ pub(crate) fn router(state: AppState, guard: Arc<Guard>, limits: Limits) -> Rout
         )
         .route("/schedules/{key}/pause", post(pause_schedule))
         .route("/schedules/{key}/resume", post(resume_schedule))
-        .route("/schedules/{key}/run", post(run_schedule))
+        .route("/schedules/{key}/run", post(fire_schedule))
         .route("/schedules/{key}/tasks", get(schedule_tasks))
         .route("/tasks/{id}/deliveries", get(deliveries::task_deliveries))
         .route("/deliveries", get(deliveries::list_deliveries))
@@ -145,7 +145,7 @@ pub(crate) async fn health(State(state): State<AppState>) -> Result<Response, Ht
     params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters: the same key with the same body answers the task the first request created (with `Idempotent-Replayed: true`), with another body 422 `idempotency_key_reused`; keys are kept 24 hours")),
     request_body = NewTask,
     responses(
-        (status = 201, description = "created; it runs now or at `scheduled_for`", body = baton_engine::Task,
+        (status = 201, description = "created; it runs now or at `start_at`", body = baton_engine::Task,
          headers(("Location" = String, description = "/tasks/{id}"))),
         (status = 400, description = "malformed JSON", body = ErrorBody),
         (status = 401, description = "no or wrong token", body = ErrorBody),
@@ -570,19 +570,19 @@ pub(crate) async fn resume_schedule(
 #[utoipa::path(post, path = "/schedules/{key}/run", tag = "schedules",
     params(("key" = String, Path, description = "the schedule's name (any case) or id")),
     responses(
-        (status = 200, description = "a run started now, whatever the overlap policy; the next fire time is unchanged", body = ScheduleRun),
+        (status = 200, description = "the schedule fired now (run now), whatever the overlap policy; the next fire time is unchanged", body = ScheduleFire),
         (status = 401, description = "no or wrong token", body = ErrorBody),
         (status = 404, description = "no schedule has this name or id", body = ErrorBody),
     ),
     security(("bearer" = [])),
 )]
-pub(crate) async fn run_schedule(
+pub(crate) async fn fire_schedule(
     State(state): State<AppState>,
     Path(key): Path<String>,
-) -> Result<Json<ScheduleRun>, HttpError> {
+) -> Result<Json<ScheduleFire>, HttpError> {
     let id = state.engine.find_schedule(&key).await?.id;
-    let (schedule, tasks) = state.engine.run_schedule_now(id).await?;
-    Ok(Json(ScheduleRun { schedule, tasks }))
+    let (schedule, tasks) = state.engine.fire_schedule_now(id).await?;
+    Ok(Json(ScheduleFire { schedule, tasks }))
 }
 
 /// The query of `GET /schedules/{key}/tasks`.

@@ -256,7 +256,7 @@ pub struct ScheduleRequest {
     /// False: created paused. Default true.
     #[serde(default = "yes")]
     pub enabled: bool,
-    /// The task each fire creates; `scheduled_for` must be left out.
+    /// The task each fire creates; `start_at` must be left out.
     pub task: NewTask,
     /// Instructions chained onto the task, in order (at most 10).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -317,10 +317,10 @@ impl From<NewSchedule> for ScheduleRequest {
 
 /// The answer to `POST /schedules/{name_or_id}/run`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct ScheduleRun {
-    /// The schedule after the run started.
+pub struct ScheduleFire {
+    /// The schedule after the fire started.
     pub schedule: Schedule,
-    /// The run's tasks: its task first, then its follow-ups.
+    /// The fire's tasks: its task first, then its follow-ups.
     pub tasks: Vec<Task>,
 }
 

@@ -24,7 +24,7 @@ async fn a_created_task_is_201_with_its_location_and_the_cli_field_names() {
         .json(&json!({
             "name": "greet", "prompt": "hello", "max_attempts": 2,
             "provider": "mock", "model": "echo", "timeout_ms": 1500,
-            "scheduled_for": "2099-01-01T00:00:00Z"
+            "start_at": "2099-01-01T00:00:00Z"
         }))
         .send()
         .await
@@ -39,8 +39,17 @@ async fn a_created_task_is_201_with_its_location_and_the_cli_field_names() {
     assert_eq!(task["timeout_ms"], 1500);
     assert_eq!(task["llm_provider"], "mock");
     assert_eq!(task["llm_model"], "echo");
-    assert_eq!(task["scheduled_for"], "2099-01-01T00:00:00Z");
+    assert_eq!(task["start_at"], "2099-01-01T00:00:00Z");
     assert_eq!(api.task(id).await, task, "GET returns what POST did");
+
+    // A client written before the rename sends the start time as `scheduled_for`.
+    let old = api
+        .submit(json!({"prompt": "old client", "scheduled_for": "2099-01-01T00:00:00Z"}))
+        .await;
+    assert_eq!(
+        (&old["status"], &old["start_at"]),
+        (&json!("scheduled"), &json!("2099-01-01T00:00:00Z"))
+    );
 
     let minimal = api.submit(json!({"prompt": "first line\nsecond"})).await;
     assert_eq!(
@@ -102,10 +111,7 @@ async fn invalid_fields_are_422_naming_the_field() {
         (json!({"prompt": "x", "provider": "nope"}), "provider"),
         (json!({"prompt": "x", "model": "sleep=abc"}), "model"),
         (json!({"prompt": "x", "name": " "}), "name"),
-        (
-            json!({"prompt": "x", "scheduled_for": "tomorrow"}),
-            "scheduled_for",
-        ),
+        (json!({"prompt": "x", "start_at": "tomorrow"}), "start_at"),
         (
             json!({"prompt": "x", "fallbacks": [{"provider": "nowhere"}]}),
             "fallbacks",
@@ -287,7 +293,7 @@ async fn lists_page_by_cursor_or_offset_and_filter_by_status_and_parent() {
     let mut ids = Vec::new();
     for i in 0..7 {
         let task = api
-            .submit(json!({"prompt": format!("t{i}"), "scheduled_for": "2099-01-01T00:00:00Z"}))
+            .submit(json!({"prompt": format!("t{i}"), "start_at": "2099-01-01T00:00:00Z"}))
             .await;
         ids.push(task["id"].as_str().unwrap().to_string());
     }
@@ -468,7 +474,7 @@ async fn a_chain_onto_a_completed_parent_runs_on_its_output() {
 #[tokio::test]
 async fn an_export_imports_into_another_engine_and_bad_files_are_refused() {
     let from = Api::start().await;
-    from.submit(json!({"prompt": "keep me", "scheduled_for": "2099-01-01T00:00:00Z"}))
+    from.submit(json!({"prompt": "keep me", "start_at": "2099-01-01T00:00:00Z"}))
         .await;
     let file: Value = expect_json(from.get("/export").send().await.unwrap(), StatusCode::OK).await;
     assert_eq!(file["format_version"], 3);

@@ -115,12 +115,12 @@ async fn the_schedule_schemas_name_every_field_the_engine_writes() {
     .await;
     check(&doc, "Schedule", &schedule);
     check(&doc, "TaskTemplate", &schedule["template"]);
-    let run = expect_json(
+    let fired = expect_json(
         api.post("/schedules/s/run").send().await.unwrap(),
         StatusCode::OK,
     )
     .await;
-    check(&doc, "ScheduleRun", &run);
+    check(&doc, "ScheduleFire", &fired);
     let export = expect_json(api.get("/export").send().await.unwrap(), StatusCode::OK).await;
     check(&doc, "ExportFile", &export);
     check(&doc, "Schedule", &export["schedules"][0]);

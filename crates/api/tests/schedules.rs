@@ -1,5 +1,5 @@
 //! The schedule endpoints with good and bad input, against a real engine and
-//! server. The expression fires once a year, so runs come from `/run`.
+//! server. The expression fires once a year, so fires come from `/run`.
 
 mod common;
 
@@ -15,7 +15,7 @@ async fn create(api: &Api, body: Value) -> Value {
 }
 
 #[tokio::test]
-async fn a_schedule_is_created_read_edited_paused_resumed_run_and_deleted() {
+async fn a_schedule_is_created_read_edited_paused_resumed_fired_and_deleted() {
     let api = Api::start().await;
     let response = api
         .post("/schedules")
@@ -87,14 +87,14 @@ async fn a_schedule_is_created_read_edited_paused_resumed_run_and_deleted() {
     assert!(resumed["next_fire_at"].is_string());
 
     let mut events = api.events(None).await;
-    let run = expect_json(
+    let fired = expect_json(
         api.post("/schedules/yearly/run").send().await.unwrap(),
         StatusCode::OK,
     )
     .await;
-    assert_eq!(run["schedule"]["runs"], 1);
-    let task_id = run["tasks"][0]["id"].as_str().unwrap().to_string();
-    assert_eq!(run["tasks"][0]["schedule_id"], id.as_str());
+    assert_eq!(fired["schedule"]["fires"], 1);
+    let task_id = fired["tasks"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(fired["tasks"][0]["schedule_id"], id.as_str());
     events.until_status(&task_id, "completed").await;
     let tasks = expect_json(
         api.get("/schedules/yearly/tasks?limit=10")
@@ -156,8 +156,8 @@ async fn bad_schedules_are_422_naming_the_field_and_store_nothing() {
             "prompt",
         ),
         (
-            json!({"name": "a", "cron": YEARLY, "task": {"prompt": "x", "scheduled_for": "2099-01-01T00:00:00Z"}}),
-            "scheduled_for",
+            json!({"name": "a", "cron": YEARLY, "task": {"prompt": "x", "start_at": "2099-01-01T00:00:00Z"}}),
+            "start_at",
         ),
         (
             json!({"name": "a", "cron": YEARLY, "max_lateness_s": -1, "task": {"prompt": "x"}}),

@@ -54,7 +54,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the engine in the foreground until SIGINT/SIGTERM
-    Run(RunArgs),
+    // `baton run` starts a runner: the users' word is `run`.
+    #[command(name = "run")]
+    Runner(RunnerArgs),
     /// Create a task
     Submit(SubmitArgs),
     /// Create a task that runs on a parent's output ({{parent.output}} in INSTRUCTION)
@@ -95,14 +97,14 @@ impl Command {
     /// The log level when BATON_LOG is not set: the long-running commands narrate.
     pub fn default_log_level(&self) -> &'static str {
         match self {
-            Command::Run(_) | Command::Wait(_) | Command::Events(_) => "info",
+            Command::Runner(_) | Command::Wait(_) | Command::Events(_) => "info",
             _ => "warn",
         }
     }
 }
 
 #[derive(Debug, Args)]
-pub struct RunArgs {
+pub struct RunnerArgs {
     /// Attempts that run at the same time (1..=1024)
     #[arg(long, value_name = "N", default_value_t = baton_engine::DEFAULT_WORKERS as i64,
           allow_negative_numbers = true)]
@@ -349,7 +351,7 @@ mod tests {
         assert_eq!(task.timeout_ms, Some(90_000));
         assert_eq!(task.max_attempts, Some(4));
         assert_eq!(task.tags, ["ops", "weekly"]);
-        assert_eq!((task.prompt.as_str(), task.scheduled_for), ("", None));
+        assert_eq!((task.prompt.as_str(), task.start_at), ("", None));
     }
 
     #[test]

@@ -25,8 +25,8 @@ pub fn duration(flag: &str, text: &str) -> Result<Duration, CliError> {
     })
 }
 
-/// `--at` (RFC 3339, any offset) or `--in` (from `now`), as a UTC time.
-pub fn schedule(
+/// The start time: `--at` (RFC 3339, any offset) or `--in` (from `now`), in UTC.
+pub fn start_at(
     at: Option<&str>,
     after: Option<&str>,
     now: DateTime<Utc>,
@@ -98,7 +98,7 @@ pub fn prompt(arg: &str, stdin: impl Read) -> Result<String, CliError> {
 /// the database: a value JSON cannot carry (a NaN temperature) never leaves.
 pub fn new_task(prompt: String, options: &TaskOptions) -> Result<NewTask, CliError> {
     let new = NewTask {
-        scheduled_for: schedule(options.at.as_deref(), options.after.as_deref(), Utc::now())?,
+        start_at: start_at(options.at.as_deref(), options.after.as_deref(), Utc::now())?,
         ..task(prompt, &options.task)?
     };
     new.check()?;
@@ -111,7 +111,7 @@ pub fn new_task(prompt: String, options: &TaskOptions) -> Result<NewTask, CliErr
 pub fn task(prompt: String, fields: &NewTask) -> Result<NewTask, CliError> {
     let mut new = NewTask {
         prompt,
-        scheduled_for: None,
+        start_at: None,
         ..fields.clone()
     };
     // The engine may run elsewhere (another directory): it gets the whole path.
@@ -137,14 +137,14 @@ mod tests {
 
     #[test]
     fn in_is_counted_from_now_and_at_is_converted_to_utc() {
-        let due = schedule(None, Some("1h30m"), now()).unwrap().unwrap();
+        let due = start_at(None, Some("1h30m"), now()).unwrap().unwrap();
         assert_eq!(
             due,
             "2030-01-01T01:30:00Z".parse::<DateTime<Utc>>().unwrap()
         );
-        let at = schedule(Some("2030-01-01T02:00:00+02:00"), None, now()).unwrap();
+        let at = start_at(Some("2030-01-01T02:00:00+02:00"), None, now()).unwrap();
         assert_eq!(at, Some(now()));
-        assert_eq!(schedule(None, None, now()).unwrap(), None);
+        assert_eq!(start_at(None, None, now()).unwrap(), None);
     }
 
     #[test]
@@ -156,7 +156,7 @@ mod tests {
             (None, Some("-5s"), "--in"),
             (None, Some("99999999999y"), "--in"),
         ] {
-            let err = schedule(at, after, now()).unwrap_err().to_string();
+            let err = start_at(at, after, now()).unwrap_err().to_string();
             assert!(err.starts_with(flag), "{err}");
         }
     }

@@ -235,7 +235,7 @@ pub fn table(tasks: &[Task]) -> String {
         .iter()
         .map(|t| {
             // A scheduled task's interesting time is when it runs; others', when made.
-            let when = match (t.status, t.scheduled_for) {
+            let when = match (t.status, t.start_at) {
                 (TaskState::Scheduled, Some(at)) => format!("due {}", time(at)),
                 _ => format!("created {}", time(t.created_at)),
             };
@@ -347,7 +347,7 @@ pub fn details(t: &Task) -> String {
         t.parent_task_id.map_or("-".into(), |p| p.to_string()),
     );
     field("created", time(t.created_at));
-    field("scheduled for", opt_time(t.scheduled_for));
+    field("scheduled for", opt_time(t.start_at));
     field("started", opt_time(t.started_at));
     field("finished", opt_time(t.finished_at));
     field(
@@ -518,7 +518,7 @@ pub fn schedule_table(schedules: &[Schedule]) -> String {
                 } else {
                     "-".into()
                 },
-                s.runs.to_string(),
+                s.fires.to_string(),
                 s.skipped_total.to_string(),
             ]
         })
@@ -558,7 +558,7 @@ pub fn schedule_details(view: &ScheduleView<'_>) -> String {
         },
     );
     field("last run", opt_time(s.last_fired_at));
-    field("runs", s.runs.to_string());
+    field("runs", s.fires.to_string());
     field("missed runs", s.missed.to_string());
     field(
         "max lateness",
@@ -671,7 +671,7 @@ mod tests {
     fn details_say_why_the_answer_stopped_and_mark_estimated_tokens() {
         let task: Task = serde_json::from_value(serde_json::json!({
             "id": "0190d7a4-0000-7000-8000-000000000001", "name": "n", "prompt": "p",
-            "status": "completed", "scheduled_for": null, "created_at": "2026-12-01T08:00:00Z",
+            "status": "completed", "start_at": null, "created_at": "2026-12-01T08:00:00Z",
             "started_at": null, "finished_at": null, "output": "o", "error": null,
             "parent_task_id": null, "llm_provider": "local", "llm_model": "m",
             "latency_ms": null, "attempts": 1, "max_attempts": 3, "timeout_ms": 1000,

@@ -4,7 +4,7 @@
 use crate::error::CliError;
 use baton_api::wire::{
     CancelTask, CancelledTask, ChainTask, ErrorBody, Health, ImportSummary, ProviderModels,
-    ProviderRequest, ProviderTestResult, RetryTask, ScheduleRequest, ScheduleRun, Secret,
+    ProviderRequest, ProviderTestResult, RetryTask, ScheduleFire, ScheduleRequest, Secret,
     StreamEvent, TestProvider,
 };
 use baton_api::{Discovery, SseMessage, SseParser};
@@ -276,7 +276,7 @@ impl Remote {
             .await
     }
 
-    pub async fn run_schedule_now(&self, id: ScheduleId) -> Result<ScheduleRun, CliError> {
+    pub async fn fire_schedule_now(&self, id: ScheduleId) -> Result<ScheduleFire, CliError> {
         self.schedule_action(id, "run").await
     }
 

@@ -37,8 +37,8 @@ fn a_thousand_batch_tasks_survive_a_sigkill_of_baton_run_completing_once_each_at
         "2",
     ]);
     let started = std::time::Instant::now();
-    let mut server_run = baton.spawn(&["run", "--batch-poll", "50ms"]);
-    server_run.wait_for("the engine to start", |log| count(log, &[READY]) > 0);
+    let mut runner = baton.spawn(&["run", "--batch-poll", "50ms"]);
+    runner.wait_for("the engine to start", |log| count(log, &[READY]) > 0);
     // Submitted through the running engine's API, four at a time.
     std::thread::scope(|s| {
         for part in 0..4 {
@@ -57,10 +57,10 @@ fn a_thousand_batch_tasks_survive_a_sigkill_of_baton_run_completing_once_each_at
             });
         }
     });
-    server_run.wait_for("every task to be in a submitted batch", |log| {
+    runner.wait_for("every task to be in a submitted batch", |log| {
         submitted(log) == total
     });
-    server_run.kill();
+    runner.kill();
     let submitted_at = started.elapsed();
     let before: usize = server.batch_counters().requests_per_batch.iter().sum();
     assert_eq!(before, total, "each task was sent once");

@@ -13,7 +13,7 @@ const TASK_FIELDS: &[&str] = &[
     "name",
     "prompt",
     "status",
-    "scheduled_for",
+    "start_at",
     "created_at",
     "started_at",
     "finished_at",
@@ -169,7 +169,7 @@ fn a_task_submitted_with_in_waits_until_due_then_runs() {
     let baton = Baton::new();
     let task = baton.json(&["submit", "later", "--in", "1s", "--json"]);
     assert_eq!(task["status"], "scheduled");
-    let due = time(&task["scheduled_for"]);
+    let due = time(&task["start_at"]);
     let lead = due - time(&task["created_at"]);
     assert!(
         lead <= chrono::Duration::seconds(1) && lead > chrono::Duration::zero(),
@@ -188,7 +188,7 @@ fn a_task_submitted_with_in_waits_until_due_then_runs() {
 }
 
 #[test]
-fn a_task_submitted_with_at_is_scheduled_for_that_utc_time() {
+fn a_task_submitted_with_at_is_start_at_that_utc_time() {
     let baton = Baton::new();
     let task = baton.json(&[
         "submit",
@@ -199,7 +199,7 @@ fn a_task_submitted_with_at_is_scheduled_for_that_utc_time() {
     ]);
     assert_eq!(task["status"], "scheduled");
     assert_eq!(
-        time(&task["scheduled_for"]),
+        time(&task["start_at"]),
         "2099-01-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap()
     );
 }

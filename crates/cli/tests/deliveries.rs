@@ -33,7 +33,7 @@ fn import_file(
                 "name": format!("task {i}"),
                 "prompt": prompt(i),
                 "status": "queued",
-                "scheduled_for": null,
+                "start_at": null,
                 "created_at": "2026-01-01T00:00:00Z",
                 "started_at": null,
                 "finished_at": null,
@@ -128,14 +128,14 @@ fn a_thousand_webhook_deliveries_survive_a_refusing_receiver_and_a_kill_9() {
     let expected: BTreeSet<String> = tasks
         .iter()
         .map(|t| {
-            let run = t["history"]
+            let attempt = t["history"]
                 .as_array()
                 .unwrap()
                 .iter()
                 .find(|a| a["outcome"] == "completed")
                 .map(|a| a["number"].as_u64().unwrap())
                 .unwrap_or(0);
-            format!("{}:{run}", t["id"].as_str().unwrap())
+            format!("{}:{attempt}", t["id"].as_str().unwrap())
         })
         .collect();
     let received = receiver.received();

@@ -1,7 +1,7 @@
 //! `baton schedule …` through the real binary: what each command prints and
 //! stores, its refusals, and schedules in export and import. The expressions
 //! used fire once a year (1 January), so nothing fires during a test unless it
-//! runs at that very minute; runs come from `run-now`.
+//! runs at that very minute; fires come from `run-now`.
 
 mod common;
 
@@ -86,7 +86,7 @@ fn a_schedule_is_added_listed_shown_paused_resumed_run_now_and_removed() {
     assert_eq!(s["max_lateness_ms"], 7_200_000);
     assert_eq!(s["enabled"], true);
     assert_eq!(time(&s["next_fire_at"]), next);
-    assert_eq!(s["runs"], 0);
+    assert_eq!(s["fires"], 0);
     assert_eq!(s["template"]["prompt"], "say hi");
     assert_eq!(s["template"]["max_attempts"], 2);
 
@@ -145,9 +145,9 @@ fn a_schedule_is_added_listed_shown_paused_resumed_run_now_and_removed() {
     );
     assert_eq!(time(&schedules(&baton)[0]["next_fire_at"]), next);
 
-    let run = baton.ok(&["schedule", "run-now", "new-year"]);
-    let task_ids: Vec<&str> = run.lines().collect();
-    assert_eq!(task_ids.len(), 1, "{run}");
+    let fired = baton.ok(&["schedule", "run-now", "new-year"]);
+    let task_ids: Vec<&str> = fired.lines().collect();
+    assert_eq!(task_ids.len(), 1, "{fired}");
     let task = baton.task(task_ids[0]);
     assert_eq!(task["schedule_id"], id.as_str());
     assert_eq!(task["prompt"], "say hi");
@@ -159,7 +159,7 @@ fn a_schedule_is_added_listed_shown_paused_resumed_run_now_and_removed() {
     assert_eq!(task["output"], "echo: say hi");
 
     let after = &schedules(&baton)[0];
-    assert_eq!(after["runs"], 1);
+    assert_eq!(after["fires"], 1);
     assert_eq!(
         time(&after["next_fire_at"]),
         next,
@@ -184,7 +184,7 @@ fn a_schedule_is_added_listed_shown_paused_resumed_run_now_and_removed() {
 }
 
 #[test]
-fn run_now_creates_the_task_and_its_follow_ups_chained_in_order() {
+fn fire_now_creates_the_task_and_its_follow_ups_chained_in_order() {
     let baton = Baton::new();
     baton.ok(&[
         "schedule",
@@ -200,9 +200,9 @@ fn run_now_creates_the_task_and_its_follow_ups_chained_in_order() {
         "--name",
         "digest task",
     ]);
-    let run = baton.ok(&["schedule", "run-now", "digest"]);
-    let ids: Vec<&str> = run.lines().collect();
-    assert_eq!(ids.len(), 3, "{run}");
+    let fired = baton.ok(&["schedule", "run-now", "digest"]);
+    let ids: Vec<&str> = fired.lines().collect();
+    assert_eq!(ids.len(), 3, "{fired}");
     baton.run_until_idle();
     let tasks: Vec<Value> = ids.iter().map(|id| baton.task(id)).collect();
     assert_eq!(tasks[0]["name"], "digest task");
@@ -450,7 +450,7 @@ fn export_includes_schedules_and_import_restores_them_into_another_data_dir() {
     assert_eq!(to.len(), 2);
     for (a, b) in from.iter().zip(&to) {
         for field in [
-            "id", "name", "cron", "timezone", "missed", "overlap", "enabled", "template", "runs",
+            "id", "name", "cron", "timezone", "missed", "overlap", "enabled", "template", "fires",
         ] {
             assert_eq!(a[field], b[field], "{field}");
         }
@@ -502,12 +502,12 @@ fn schedule_commands_go_through_a_running_engine_api() {
         .ok(&["schedule", "show", "OTHER ONE"])
         .contains("name:          other one"));
 
-    let run = baton.ok(&["schedule", "run-now", "yearly"]);
-    let task_id = run.trim();
+    let fired = baton.ok(&["schedule", "run-now", "yearly"]);
+    let task_id = fired.trim();
     baton.ok(&["wait"]);
     assert_eq!(baton.task(task_id)["output"], "echo: x");
     let shown = baton.json(&["schedule", "show", "yearly", "--json"]);
-    assert_eq!(shown["runs"], 1);
+    assert_eq!(shown["fires"], 1);
     assert_eq!(shown["recent_tasks"][0]["id"], task_id);
 
     assert_eq!(

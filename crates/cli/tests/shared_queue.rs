@@ -701,7 +701,7 @@ fn every_second_schedules_fire_once_per_second_across_runners_killed_every_20_s(
         fires
             .entry(schedule["name"].as_str().unwrap().to_string())
             .or_default()
-            .push(task["scheduled_for"].as_str().unwrap().to_string());
+            .push(task["start_at"].as_str().unwrap().to_string());
     }
     assert_eq!(fires.len(), 5, "every schedule fired");
     for (name, mut times) in fires {

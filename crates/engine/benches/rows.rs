@@ -74,7 +74,7 @@ fn bench(c: &mut Criterion) {
     let mut task: Task = serde_json::from_value(serde_json::json!({
         "id": "0192b6a0-0000-7000-8000-000000000000",
         "name": "row", "prompt": "p", "status": "completed",
-        "scheduled_for": null, "created_at": "2026-01-01T00:00:00Z",
+        "start_at": null, "created_at": "2026-01-01T00:00:00Z",
         "started_at": null, "finished_at": null, "output": "An answer of a few sentences, as a model writes it.",
         "error": null, "parent_task_id": null, "llm_provider": "mock", "llm_model": "echo",
         "latency_ms": 10, "attempts": 1, "max_attempts": 3, "timeout_ms": 1000,

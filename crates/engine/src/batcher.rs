@@ -1,7 +1,7 @@
 //! The batch loop: sends batch-mode tasks to their provider's batch API and
 //! reports each result as an ordinary outcome (docs/batch.md).
 //!
-//! A batch task waits `scheduled` with its deadline as `scheduled_for`: if no
+//! A batch task waits `scheduled` with its deadline as `start_at`: if no
 //! batch takes it first, the scheduler queues it at the deadline and the
 //! dispatcher runs it live like any other task, so the live path never looks
 //! at batch tasks and a queue without them pays nothing.
@@ -183,7 +183,7 @@ pub(crate) fn apply(
                 // (it runs live at the deadline otherwise).
                 if task.status == TaskState::Scheduled {
                     if let Some(b) = task.batch.as_ref().filter(|b| b.deadline > ctx.now) {
-                        task.scheduled_for = Some(b.deadline);
+                        task.start_at = Some(b.deadline);
                     }
                 }
                 if task != done {
@@ -219,7 +219,7 @@ pub(crate) fn back_to_batch(task: &mut Task, now: chrono::DateTime<chrono::Utc>)
     }
     if let Some(deadline) = task.batch.as_ref().map(|b| b.deadline).filter(|d| *d > now) {
         task.status = TaskState::Scheduled;
-        task.scheduled_for = Some(deadline);
+        task.start_at = Some(deadline);
     }
 }
 
@@ -730,10 +730,10 @@ pub(crate) fn batch_for(
         return Ok(None);
     };
     let deadline = request.deadline_at(now)?;
-    if new.scheduled_for.is_some() {
+    if new.start_at.is_some() {
         return Err(TaskError::invalid(
             "batch",
-            "a batch task starts when its batch is sent; leave out scheduled_for",
+            "a batch task starts when its batch is sent; leave out start_at",
         ));
     }
     if inner.registry.batch_client(provider).is_none() {
@@ -803,7 +803,7 @@ pub(crate) mod tests {
         assert_eq!(kept.status, TaskState::Running);
         let back = store.get(unsent).unwrap().unwrap();
         assert_eq!(back.status, TaskState::Scheduled);
-        assert_eq!(back.scheduled_for, Some(deadline));
+        assert_eq!(back.start_at, Some(deadline));
         assert_eq!(back.history[0].outcome, Some(AttemptOutcome::Interrupted));
 
         let outcomes = vec![(completed(sent, 1), None), (completed(unsent, 1), None)];

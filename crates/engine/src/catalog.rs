@@ -34,7 +34,8 @@ pub struct TaskSummary {
     pub status: TaskState,
     pub llm_provider: String,
     pub llm_model: String,
-    pub scheduled_for: Option<DateTime<Utc>>,
+    #[serde(alias = "scheduled_for")]
+    pub start_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     pub attempts: u32,
@@ -67,7 +68,7 @@ impl TaskSummary {
                 status: task.status,
                 llm_provider: task.llm_provider.clone(),
                 llm_model: task.llm_model.clone(),
-                scheduled_for: task.scheduled_for,
+                start_at: task.start_at,
                 created_at: task.created_at,
                 finished_at: task.finished_at,
                 attempts: task.attempts,
@@ -101,7 +102,7 @@ impl TaskSummary {
             status: row.status,
             llm_provider: row.llm_provider,
             llm_model: row.llm_model,
-            scheduled_for: row.scheduled_for,
+            start_at: row.start_at,
             created_at: row.created_at,
             finished_at: row.finished_at,
             attempts: row.attempts,
@@ -127,7 +128,9 @@ struct Row {
     status: TaskState,
     llm_provider: String,
     llm_model: String,
-    scheduled_for: Option<DateTime<Utc>>,
+    // Records written before the rename name it `scheduled_for`.
+    #[serde(alias = "scheduled_for")]
+    start_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     finished_at: Option<DateTime<Utc>>,
     attempts: u32,
@@ -176,9 +179,10 @@ impl<'de> Deserialize<'de> for PromptPrefix {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
-pub enum ScheduleFilter {
-    /// No `scheduled_for`: ran (or will run) as soon as possible.
+pub enum StartFilter {
+    /// No `start_at`: ran (or will run) as soon as possible.
     Immediate,
+    /// With a `start_at`.
     Scheduled,
 }
 
@@ -196,7 +200,9 @@ pub enum ChainFilter {
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct CatalogQuery {
     pub status: Option<TaskState>,
-    pub schedule: Option<ScheduleFilter>,
+    /// Tasks with or without a start time (`schedule` before the rename, still read).
+    #[serde(alias = "schedule")]
+    pub start: Option<StartFilter>,
     pub chain: Option<ChainFilter>,
     /// Case-insensitive; matches the name, the id or the start of the prompt.
     pub search: Option<String>,
@@ -362,7 +368,7 @@ impl Catalog {
     ) -> Result<CatalogPage, crate::TaskError> {
         let searching = q.search.as_deref().is_some_and(|s| !s.trim().is_empty());
         let tag = tag_filter(q);
-        let simple = q.schedule.is_none()
+        let simple = q.start.is_none()
             && q.chain.is_none()
             && !searching
             && tag.is_none()
@@ -475,9 +481,9 @@ impl Catalog {
         let mut page = Vec::with_capacity(q.limit.min(1000));
         for row in rows.by_id.values() {
             let matches = q.status.is_none_or(|s| row.status == s)
-                && q.schedule.is_none_or(|s| match s {
-                    ScheduleFilter::Immediate => row.scheduled_for.is_none(),
-                    ScheduleFilter::Scheduled => row.scheduled_for.is_some(),
+                && q.start.is_none_or(|s| match s {
+                    StartFilter::Immediate => row.start_at.is_none(),
+                    StartFilter::Scheduled => row.start_at.is_some(),
                 })
                 && q.chain.is_none_or(|c| match c {
                     ChainFilter::Roots => row.parent_task_id.is_none(),
@@ -554,5 +560,24 @@ impl Catalog {
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Rows> {
         self.rows.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_record_with_the_old_scheduled_for_lists_with_its_start_time() {
+        let at: DateTime<Utc> = "2026-12-24T18:00:00Z".parse().unwrap();
+        let now = Utc::now();
+        let task = Task::fresh("n".into(), "p".into(), "mock".into(), "echo".into(), now);
+        let mut record = serde_json::to_value(&task).unwrap();
+        let fields = record.as_object_mut().unwrap();
+        fields.remove("start_at");
+        fields.insert("scheduled_for".into(), serde_json::json!(at));
+        let raw = serde_json::to_vec(&record).unwrap();
+        let row: Row = serde_json::from_slice(&raw).unwrap();
+        assert_eq!(row.start_at, Some(at));
     }
 }

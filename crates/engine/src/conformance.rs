@@ -54,8 +54,8 @@ macro_rules! conformance_suite {
             }
 
             #[test]
-            fn firing_and_ending_runs_at_once_never_deadlock() {
-                firing::firing_and_ending_runs_at_once_never_deadlock::<$backend>();
+            fn firing_and_ending_fires_at_once_never_deadlock() {
+                firing::firing_and_ending_fires_at_once_never_deadlock::<$backend>();
             }
         }
     };
@@ -80,7 +80,7 @@ macro_rules! conformance_suite {
             run!(lifecycle::a_duplicate_or_stale_outcome_records_no_second_completion);
             run!(lifecycle::an_outcome_from_before_a_crash_is_ignored_after_recovery);
             run!(lifecycle::an_outcome_from_before_a_manual_retry_is_ignored);
-            run!(lifecycle::streamed_output_is_appended_only_to_the_current_run_and_a_retry_starts_afresh);
+            run!(lifecycle::streamed_output_is_appended_only_to_the_current_attempt_and_a_retry_starts_afresh);
             run!(lifecycle::a_claim_skips_held_tasks_within_its_scan_and_they_keep_their_place);
             run!(lifecycle::recovery_after_a_crash_requeues_running_tasks_and_fails_those_out_of_attempts);
             run!(firing::a_due_schedule_fires_once_per_occurrence_even_across_a_crash);

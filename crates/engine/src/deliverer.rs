@@ -31,7 +31,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The header carrying `sha256=` and the hex HMAC-SHA256 of the body.
 pub const SIGNATURE_HEADER: &str = "x-baton-signature";
-/// The header carrying the delivery's idempotency key (task id and run).
+/// The header carrying the delivery's idempotency key (task id and attempt).
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
 pub(crate) async fn serve(inner: Arc<Inner>) {
@@ -178,8 +178,12 @@ struct Payload<'a> {
     prompt_tokens: Option<u64>,
     completion_tokens: Option<u64>,
     cost_usd: Option<f64>,
-    /// The run: which completion of the task (with `task_id`, the idempotency key).
-    run: u32,
+    /// The number of the attempt that completed the task (with `task_id`, the
+    /// idempotency key).
+    attempt: u32,
+    /// `attempt` under its name before the rename, for receivers written then.
+    #[serde(rename = "run")]
+    attempt_as_run: u32,
     idempotency_key: String,
     schedule: Option<ScheduleRef<'a>>,
     finished_at: Option<String>,
@@ -201,7 +205,8 @@ fn payload(task: &Task, d: &Delivery, schedule_name: Option<&str>) -> Vec<u8> {
         prompt_tokens: task.prompt_tokens,
         completion_tokens: task.completion_tokens,
         cost_usd: task.cost_usd.map(|c| c.0),
-        run: d.run,
+        attempt: d.attempt,
+        attempt_as_run: d.attempt,
         idempotency_key: d.idempotency_key(),
         schedule: task.schedule_id.map(|id| ScheduleRef {
             id: id.to_string(),

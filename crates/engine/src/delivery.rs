@@ -310,7 +310,7 @@ impl DeliveryStatus {
     }
 }
 
-/// One delivery of one completed run of a task, as stored and shown.
+/// One delivery of one completed attempt of a task, as stored and shown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
@@ -318,8 +318,10 @@ pub struct Delivery {
     pub id: DeliveryId,
     pub task_id: TaskId,
     /// Which completion of the task: the number of its attempt that completed.
-    /// With the task id it makes the idempotency key.
-    pub run: u32,
+    /// With the task id it makes the idempotency key. Read also as `run`, its
+    /// name in records written before the rename.
+    #[serde(alias = "run")]
+    pub attempt: u32,
     pub target: DeliveryTarget,
     pub status: DeliveryStatus,
     /// Tries so far (a resend starts again from 0).
@@ -337,7 +339,7 @@ impl Delivery {
     /// The same on every try of this delivery, and on a resend: a receiver
     /// drops repeats by it.
     pub fn idempotency_key(&self) -> String {
-        format!("{}:{}", self.task_id, self.run)
+        format!("{}:{}", self.task_id, self.attempt)
     }
 }
 
@@ -363,7 +365,7 @@ pub(crate) fn plan(
     now: DateTime<Utc>,
 ) -> Vec<Delivery> {
     let d = &task.deliver;
-    let run = task
+    let attempt = task
         .history
         .last()
         .map(|a| a.number)
@@ -395,7 +397,7 @@ pub(crate) fn plan(
         .map(|target| Delivery {
             id: DeliveryId::new(),
             task_id: task.id,
-            run,
+            attempt,
             target,
             status: if unchanged {
                 DeliveryStatus::Skipped
@@ -422,6 +424,27 @@ pub(crate) fn fingerprint(output: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_delivery_stored_with_its_attempt_as_run_reads_and_is_written_as_attempt() {
+        let old = serde_json::json!({
+            "id": "0190d7a4-0000-7000-8000-0000000000d1",
+            "task_id": "0190d7a4-0000-7000-8000-000000000001",
+            "run": 2,
+            "target": {"kind": "file", "path": "/tmp/out.md"},
+            "status": "sent", "attempts": 1, "created_at": "2026-12-01T08:00:00Z",
+            "next_at": null, "sent_at": "2026-12-01T08:00:01Z", "error": null,
+        });
+        let d: Delivery = serde_json::from_slice(&serde_json::to_vec(&old).unwrap()).unwrap();
+        assert_eq!(d.attempt, 2);
+        assert_eq!(
+            d.idempotency_key(),
+            "0190d7a4-0000-7000-8000-000000000001:2"
+        );
+        let written = serde_json::to_value(&d).unwrap();
+        assert_eq!(written["attempt"], 2);
+        assert!(written.get("run").is_none(), "the new name is written");
+    }
 
     #[test]
     fn paths_must_be_absolute_files_that_stay_in_their_folder() {

@@ -389,7 +389,7 @@ impl Engine {
         }
     }
 
-    /// Validates and stores a new task. It runs now, or at `scheduled_for`.
+    /// Validates and stores a new task. It runs now, or at `start_at`.
     pub async fn submit(&self, new: NewTask) -> Result<Task, TaskError> {
         let task = self.build(new, None, crate::prompt::Scope::TASK)?;
         Ok(self.inner.writer.create(task, None).await?.task)
@@ -709,7 +709,7 @@ impl Engine {
         };
         let now = self.inner.clock.now();
         Ok(Task {
-            scheduled_for: batch.as_ref().map(|b| b.deadline).or(new.scheduled_for),
+            start_at: batch.as_ref().map(|b| b.deadline).or(new.start_at),
             batch,
             parent_task_id: parent,
             max_attempts,
@@ -951,7 +951,7 @@ mod tests {
         let mut events = engine.subscribe();
         let task = engine
             .submit(NewTask {
-                scheduled_for: Some(chrono::Utc::now() + chrono::Duration::minutes(30)),
+                start_at: Some(chrono::Utc::now() + chrono::Duration::minutes(30)),
                 ..NewTask::new("due on the database's clock")
             })
             .await

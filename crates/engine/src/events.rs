@@ -156,7 +156,7 @@ pub struct ScheduleEvent {
     /// The schedule as stored now; `None` when it was removed.
     pub schedule: Option<Arc<Schedule>>,
     /// Set when the engine changed the schedule by itself, saying why (it
-    /// paused after failed runs in a row); worth a notification.
+    /// paused after failed fires in a row); worth a notification.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }

@@ -502,8 +502,8 @@ fn check_record(
             task.attempts, task.max_attempts
         ));
     }
-    if let Some(at) = task.scheduled_for {
-        task::validate_scheduled_for(at).map_err(sentence)?;
+    if let Some(at) = task.start_at {
+        task::validate_start_at(at).map_err(sentence)?;
     }
     if task.parent_task_id == Some(task.id) {
         return Err("the task names itself as its parent".into());

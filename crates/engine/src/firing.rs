@@ -1,6 +1,6 @@
 //! What schedules do inside one write transaction: save, pause, resume,
-//! remove, run now, fire when due (with the missed-run and overlap policies),
-//! and start a queued fire when the active run ends. The writer runs these.
+//! remove, fire now ("run now"), fire when due (with the missed-fire and overlap policies),
+//! and start a queued fire when the active fire ends. The writer runs these.
 //!
 //! A fire and the tasks it creates are one transaction, so a crash never
 //! leaves a fire recorded without its task, or a task without its fire.
@@ -9,7 +9,7 @@ use crate::error::TaskError;
 use crate::events::ScheduleEvent;
 use crate::lifecycle::{self, Ctx};
 use crate::schedule::{
-    MissedPolicy, OverlapPolicy, Recurrence, Schedule, ScheduleId, SkipReason, SkippedRuns,
+    MissedPolicy, OverlapPolicy, Recurrence, Schedule, ScheduleId, SkipReason, SkippedFires,
     CATCH_UP_LIMIT, MISFIRE_TOLERANCE, PENDING_LIMIT, SKIPPED_KEPT,
 };
 use crate::state::TaskState;
@@ -23,7 +23,7 @@ use std::sync::Arc;
 const SCAN_LIMIT: usize = 10_000;
 
 /// How long a shared backend keeps the record of a fire time. The record
-/// refuses a second run only to a unit that read the schedule before the
+/// refuses a second fire only to a unit that read the schedule before the
 /// first fire committed; units last seconds (a runner silent past its lease,
 /// 30 s, is presumed gone), so an hour is ample, and keeps the records of an
 /// every-second schedule to 3,600.
@@ -153,17 +153,17 @@ pub(crate) fn remove(
     Ok(old)
 }
 
-/// Starts a run now, whatever the overlap policy: a person asked for it. The
-/// next fire time does not move. Returns the run's tasks, its first task first.
-pub(crate) fn run_now(
+/// Starts a fire now, whatever the overlap policy: a person asked for it. The
+/// next fire time does not move. Returns the fire's tasks, its first task first.
+pub(crate) fn fire_now(
     txn: &mut impl TaskTxn,
     ctx: &mut Ctx,
     id: ScheduleId,
 ) -> Result<Vec<Task>, TaskError> {
     let old = require(txn, id)?;
     let mut s = old.clone();
-    s.active_run.clear();
-    let tasks = create_run(txn, ctx, &mut s, None)?;
+    s.active_fire.clear();
+    let tasks = create_fire(txn, ctx, &mut s, None)?;
     saved(txn, ctx, Some(&old), s)?;
     Ok(tasks)
 }
@@ -225,16 +225,16 @@ fn fire(txn: &mut impl TaskTxn, ctx: &mut Ctx, id: ScheduleId) -> Result<Schedul
     let (late, catchable) = missed.split_at(late_end);
 
     // With `more`, the scan saw only the oldest SCAN_LIMIT missed times: the
-    // groups it records say "at least", and one run stands for the unseen rest.
+    // groups it records say "at least", and one fire stands for the unseen rest.
     let mut skips: Vec<(SkipReason, &[DateTime<Utc>], bool)> = Vec::new();
-    let mut to_run: Vec<DateTime<Utc>> = Vec::new();
+    let mut to_fire: Vec<DateTime<Utc>> = Vec::new();
     skips.push((SkipReason::TooLate, late, false));
     match s.missed {
         MissedPolicy::Skip => skips.push((SkipReason::Missed, catchable, more)),
         MissedPolicy::Once if on_time.is_empty() && !more => {
             if let Some((last, rest)) = catchable.split_last() {
                 skips.push((SkipReason::Missed, rest, false));
-                to_run.push(*last);
+                to_fire.push(*last);
             }
         }
         MissedPolicy::Once => skips.push((SkipReason::Missed, catchable, more)),
@@ -246,74 +246,74 @@ fn fire(txn: &mut impl TaskTxn, ctx: &mut Ctx, id: ScheduleId) -> Result<Schedul
             };
             let (over, kept) = catchable.split_at(catchable.len() - keep);
             skips.push((SkipReason::CatchUpLimit, over, more));
-            to_run.extend_from_slice(kept);
+            to_fire.extend_from_slice(kept);
         }
     }
     if more {
         if s.missed != MissedPolicy::Skip {
-            to_run.push(now);
+            to_fire.push(now);
         }
     } else {
-        to_run.extend_from_slice(on_time);
+        to_fire.extend_from_slice(on_time);
     }
     for (reason, times, at_least) in skips {
         record_skip(&mut s, reason, times, at_least, now);
     }
 
-    if !to_run.is_empty() {
-        if run_active(txn, &s)? {
+    if !to_fire.is_empty() {
+        if fire_active(txn, &s)? {
             match s.overlap {
                 OverlapPolicy::Skip => {
-                    record_skip(&mut s, SkipReason::Overlap, &to_run, false, now)
+                    record_skip(&mut s, SkipReason::Overlap, &to_fire, false, now)
                 }
                 OverlapPolicy::Queue => {
                     let room = PENDING_LIMIT
                         .saturating_sub(s.pending.len())
-                        .min(to_run.len());
-                    let (queued, over) = to_run.split_at(room);
+                        .min(to_fire.len());
+                    let (queued, over) = to_fire.split_at(room);
                     s.pending.extend_from_slice(queued);
                     record_skip(&mut s, SkipReason::Overlap, over, false, now);
                 }
                 OverlapPolicy::Cancel => {
-                    if txn.held_elsewhere(&s.active_run)? {
-                        // Another runner is ending the run (and takes the
+                    if txn.held_elsewhere(&s.active_fire)? {
+                        // Another runner is ending the fire (and takes the
                         // schedule next): fired at the next look, nothing written.
                         return Ok(old);
                     }
-                    // Cancelling may end the run and start a queued fire (if the
+                    // Cancelling may end the fire and start a queued fire (if the
                     // policy was `queue` before): work on the record as it is after.
                     cancel_active(txn, ctx, &s)?;
                     let after = require(txn, id)?;
                     s.pending = after.pending;
-                    s.active_run = after.active_run;
-                    s.runs = after.runs;
+                    s.active_fire = after.active_fire;
+                    s.fires = after.fires;
                     s.last_fired_at = after.last_fired_at;
-                    start_runs(txn, ctx, &mut s, &to_run)?;
+                    start_fires(txn, ctx, &mut s, &to_fire)?;
                 }
             }
         } else {
-            start_runs(txn, ctx, &mut s, &to_run)?;
+            start_fires(txn, ctx, &mut s, &to_fire)?;
         }
     }
     saved(txn, ctx, Some(&old), s)
 }
 
-fn start_runs(
+fn start_fires(
     txn: &mut impl TaskTxn,
     ctx: &mut Ctx,
     s: &mut Schedule,
     times: &[DateTime<Utc>],
 ) -> Result<(), TaskError> {
-    s.active_run.clear();
+    s.active_fire.clear();
     for at in times {
-        create_run(txn, ctx, s, Some(*at))?;
+        create_fire(txn, ctx, s, Some(*at))?;
     }
     Ok(())
 }
 
-/// Creates one run: the template's task and its follow-ups, each chained onto
-/// the one before. `fire_at` is the fire time it stands for (`None`: run now).
-fn create_run(
+/// Creates one fire: the template's task and its follow-ups, each chained onto
+/// the one before. `fire_at` is the fire time it stands for (`None`: fire now).
+fn create_fire(
     txn: &mut impl TaskTxn,
     ctx: &mut Ctx,
     s: &mut Schedule,
@@ -333,14 +333,14 @@ fn create_run(
                     .as_deref()
                     .is_some_and(crate::prompt::has_variables)))
         .then(|| zone.clone()),
-        // The run's answer is its last task's.
+        // The fire's answer is its last task's.
         deliver: if step == last {
             t.deliver.clone()
         } else {
             Default::default()
         },
         // Past or now: the task is queued at once, in fire-time order.
-        scheduled_for: fire_at,
+        start_at: fire_at,
         parent_task_id: parent,
         max_attempts: t.max_attempts,
         timeout_ms: t.timeout_ms,
@@ -367,7 +367,7 @@ fn create_run(
             deadline,
             in_batch: None,
         });
-        first.scheduled_for = Some(deadline);
+        first.start_at = Some(deadline);
     }
     let follow_ups: Vec<(String, String)> = t
         .follow_ups
@@ -382,22 +382,22 @@ fn create_run(
         tasks.push(lifecycle::chain(txn, ctx, child)?);
     }
     if let Some(at) = fire_at {
-        // A manual run is no fire time: only fires are recorded, so run now
+        // A manual fire is no fire time: only fires are recorded, so fire now
         // never collides with one.
         txn.record_fire(s.id, at, tasks[0].id, now - FIRES_KEPT)?;
     }
-    s.runs += 1;
+    s.fires += 1;
     s.last_fired_at = Some(ctx.now);
-    s.active_run.extend(tasks.iter().map(|t| t.id));
+    s.active_fire.extend(tasks.iter().map(|t| t.id));
     Ok(tasks)
 }
 
 /// True while a task of the schedule's latest fire is not terminal. Read
 /// without locking the tasks: the unit holds the schedule, and every task's
-/// ending takes the schedule too (`run_ended`), so the last of them to commit
+/// ending takes the schedule too (`fire_ended`), so the last of them to commit
 /// sees the others ended.
-fn run_active(txn: &impl TaskTxn, s: &Schedule) -> Result<bool, TaskError> {
-    for id in &s.active_run {
+fn fire_active(txn: &impl TaskTxn, s: &Schedule) -> Result<bool, TaskError> {
+    for id in &s.active_fire {
         if txn.status(*id)?.is_some_and(|status| !status.is_terminal()) {
             return Ok(true);
         }
@@ -407,7 +407,7 @@ fn run_active(txn: &impl TaskTxn, s: &Schedule) -> Result<bool, TaskError> {
 
 fn cancel_active(txn: &mut impl TaskTxn, ctx: &mut Ctx, s: &Schedule) -> Result<(), TaskError> {
     let reason = format!("replaced by the next run of schedule '{}'", s.name);
-    for id in &s.active_run {
+    for id in &s.active_fire {
         let Some(task) = txn.get(*id)? else { continue };
         if task.status.is_cancellable() {
             lifecycle::cancel(txn, ctx, *id, Some(reason.clone()))?;
@@ -417,10 +417,10 @@ fn cancel_active(txn: &mut impl TaskTxn, ctx: &mut Ctx, s: &Schedule) -> Result<
 }
 
 /// Called when a task a schedule created becomes terminal: it keeps the
-/// schedule's last output and its count of failed runs in a row (pausing it at
-/// its limit), and if that ended the active run and a fire is queued behind
+/// schedule's last output and its count of failed fires in a row (pausing it at
+/// its limit), and if that ended the active fire and a fire is queued behind
 /// it, that fire starts now.
-pub(crate) fn run_ended(
+pub(crate) fn fire_ended(
     txn: &mut impl TaskTxn,
     ctx: &mut Ctx,
     task: &Task,
@@ -433,10 +433,10 @@ pub(crate) fn run_ended(
     };
     let mut s = old.clone();
     let note = track_outcome(txn, ctx, &mut s, task)?;
-    if !s.pending.is_empty() && s.active_run.contains(&task.id) && !run_active(txn, &s)? {
+    if !s.pending.is_empty() && s.active_fire.contains(&task.id) && !fire_active(txn, &s)? {
         let at = s.pending.remove(0);
-        s.active_run.clear();
-        create_run(txn, ctx, &mut s, Some(at))?;
+        s.active_fire.clear();
+        create_fire(txn, ctx, &mut s, Some(at))?;
     }
     if s != old {
         let s = saved(txn, ctx, Some(&old), s)?;
@@ -448,10 +448,10 @@ pub(crate) fn run_ended(
     Ok(())
 }
 
-/// A run fails when one of its tasks fails (the rest of a chain is then
-/// cancelled, so a run counts once); it completes when its last task does. A
+/// A fire fails when one of its tasks fails (the rest of a chain is then
+/// cancelled, so a fire counts once); it completes when its last task does. A
 /// cancelled task counts neither way. At the limit the schedule pauses, and
-/// the fires queued behind the run are dropped: the note says why.
+/// the fires queued behind the active one are dropped: the note says why.
 fn track_outcome(
     txn: &impl TaskTxn,
     ctx: &mut Ctx,
@@ -557,7 +557,7 @@ fn record_skip(
         SkipReason::Overlap => format!("{n} skipped: the previous run was still active (overlap: {})", s.overlap),
     };
     s.skipped_total += count;
-    s.skipped.push(SkippedRuns {
+    s.skipped.push(SkippedFires {
         reason,
         count,
         first: *first,

@@ -13,7 +13,7 @@ pub(crate) fn at(hms: &str) -> DateTime<Utc> {
     format!("2026-01-05T{hms}Z").parse().unwrap()
 }
 
-/// Runs `f` at `now` in one unit of work, committed when `commit`.
+/// Fires `f` at `now` in one unit of work, committed when `commit`.
 pub(crate) fn unit<S: Storage, T>(
     store: &S,
     now: DateTime<Utc>,
@@ -38,7 +38,7 @@ pub(crate) fn unit<S: Storage, T>(
     out
 }
 
-/// Runs `f` at `now` in one unit held open `hold` after it (not a wait for
+/// Fires `f` at `now` in one unit held open `hold` after it (not a wait for
 /// anything: its locks stay held while other runners look), committed when
 /// `f` succeeds and rolled back when it fails, as a writer's batch.
 fn held_unit<S: Storage, T>(
@@ -112,7 +112,7 @@ pub(crate) fn a_due_schedule_fires_once_per_occurrence_even_across_a_crash<B: Ba
     assert_eq!(tasks[0].status, TaskState::Queued);
     let stored = store.schedules().unwrap();
     assert_eq!(stored.len(), 1);
-    assert_eq!(stored[0].runs, 1);
+    assert_eq!(stored[0].fires, 1);
     assert_eq!(stored[0].last_fired_at, Some(at("10:01:10")));
     assert_eq!(stored[0].next_fire_at, Some(at("10:02:00")));
 }
@@ -120,9 +120,9 @@ pub(crate) fn a_due_schedule_fires_once_per_occurrence_even_across_a_crash<B: Ba
 /// Three runners (stores on one database) fire the same every-second
 /// schedules, each in its own units, while a shared manual clock moves on by
 /// random steps; each unit stays open a random moment after firing, so the
-/// runners' units overlap, and now and then one asks for a manual run. Every
-/// (schedule, fire time) from the first to the last has exactly one run, the
-/// manual runs are extra runs, never taken for fires, and no unit failed (a
+/// runners' units overlap, and now and then one asks for a manual fire. Every
+/// (schedule, fire time) from the first to the last has exactly one fire, the
+/// manual fires are extra fires, never taken for fires, and no unit failed (a
 /// failed one is rolled back and done again, as a writer's batch would be).
 pub(crate) fn runners_at_once_fire_each_schedule_once_per_fire_time<B>()
 where
@@ -139,7 +139,7 @@ where
     let ids: Vec<ScheduleId> = (0..SCHEDULES)
         .map(|i| {
             let mut s = Schedule::sample(&format!("every second {i}"), "* * * * * *");
-            // Every fire time starts a run (the runs are never claimed here).
+            // Every fire time starts a fire (the fires are never claimed here).
             s.overlap = OverlapPolicy::Cancel;
             if i == 0 {
                 s.template.follow_ups = vec!["and then".into()];
@@ -171,7 +171,7 @@ where
                             .then(|| ids[rng.random_range(0..ids.len())]);
                         let result = held_unit(&store, now, hold, |txn, ctx| {
                             if let Some(id) = asked {
-                                run_now(txn, ctx, id)?;
+                                fire_now(txn, ctx, id)?;
                             }
                             fire_due(txn, ctx)
                         });
@@ -209,13 +209,13 @@ where
             .iter()
             .filter(|t| t.parent_task_id.is_none())
             .collect();
-        let mut fires: Vec<DateTime<Utc>> = firsts.iter().filter_map(|t| t.scheduled_for).collect();
+        let mut fires: Vec<DateTime<Utc>> = firsts.iter().filter_map(|t| t.start_at).collect();
         fires.sort();
         assert_eq!(
             fires, expected,
-            "schedule {i}: exactly one run per fire time, none missing"
+            "schedule {i}: exactly one fire per fire time, none missing"
         );
-        manual_seen += firsts.iter().filter(|t| t.scheduled_for.is_none()).count();
+        manual_seen += firsts.iter().filter(|t| t.start_at.is_none()).count();
         let follow_ups = tasks.len() - firsts.len();
         assert_eq!(follow_ups, if i == 0 { firsts.len() } else { 0 });
         let s = store
@@ -225,26 +225,26 @@ where
             .find(|s| s.id == *id)
             .unwrap();
         assert_eq!(
-            s.runs as usize,
+            s.fires as usize,
             firsts.len(),
-            "schedule {i}: its count of runs"
+            "schedule {i}: its count of fires"
         );
     }
-    assert!(manual > 0, "the runners asked for manual runs");
-    assert_eq!(manual_seen, manual, "every manual run, as an extra run");
+    assert!(manual > 0, "the runners asked for manual fires");
+    assert_eq!(manual_seen, manual, "every manual fire, as an extra fire");
     // The fire record is the second line: the row locks alone kept the runners
     // apart, so no unit was refused (nor deadlocked).
     assert!(refused.is_empty(), "units refused: {refused:?}");
 }
 
-/// Two runners each fire every-second schedules (a run queued behind the
-/// active one, or cancelling it) and work their runs, with follow-ups, in
+/// Two runners each fire every-second schedules (a fire queued behind the
+/// active one, or cancelling it) and work their fires, with follow-ups, in
 /// their own units: a fire locks its schedule and then looks at (or cancels)
-/// the run's tasks, while the end of a run locks its task and then its
-/// schedule (to count the run and start the queued fire).
+/// the fire's tasks, while the end of a fire locks its task and then its
+/// schedule (to count the fire and start the queued fire).
 /// No unit fails (a deadlock between the two would abort one), and no fire
-/// time has two runs.
-pub(crate) fn firing_and_ending_runs_at_once_never_deadlock<B>()
+/// time has two fires.
+pub(crate) fn firing_and_ending_fires_at_once_never_deadlock<B>()
 where
     B: Backend,
     B::Place: Sync,
@@ -259,7 +259,7 @@ where
     let ids: Vec<ScheduleId> = (0..3)
         .map(|i| {
             let mut s = Schedule::sample(&format!("every second {i}"), "* * * * * *");
-            // A cancelling fire takes the run's tasks while holding the schedule.
+            // A cancelling fire takes the fire's tasks while holding the schedule.
             s.overlap = if i == 2 {
                 OverlapPolicy::Cancel
             } else {
@@ -324,12 +324,12 @@ where
         let mut fires: Vec<DateTime<Utc>> = fired(&store, *id)
             .iter()
             .filter(|t| t.parent_task_id.is_none())
-            .filter_map(|t| t.scheduled_for)
+            .filter_map(|t| t.start_at)
             .collect();
-        let runs = fires.len();
+        let created = fires.len();
         fires.sort();
         fires.dedup();
-        assert_eq!(fires.len(), runs, "one run per fire time");
-        assert!(runs > 10, "the schedule kept firing: {runs} runs");
+        assert_eq!(fires.len(), created, "one fire per fire time");
+        assert!(created > 10, "the schedule kept firing: {created} fires");
     }
 }

@@ -67,12 +67,29 @@ impl Once {
         new: &impl serde::Serialize,
     ) -> Once {
         let request = serde_json::to_vec(&(operation, parent, new)).unwrap_or_default();
-        let fingerprint = Sha256::digest(&request)
+        let fingerprint = Sha256::digest(old_field_names(&request))
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
         Once { key, fingerprint }
     }
+}
+
+/// `request` with the start time under its name before the rename
+/// (`scheduled_for`): keys stored before it keep their fingerprints, so a
+/// client retrying across the upgrade gets its task, not a refusal.
+fn old_field_names(request: &[u8]) -> Vec<u8> {
+    const NEW: &[u8] = br#""start_at":"#;
+    const OLD: &[u8] = br#""scheduled_for":"#;
+    let mut out = Vec::with_capacity(request.len());
+    let mut rest = request;
+    while let Some(i) = rest.windows(NEW.len()).position(|w| w == NEW) {
+        out.extend_from_slice(&rest[..i]);
+        out.extend_from_slice(OLD);
+        rest = &rest[i + NEW.len()..];
+    }
+    out.extend_from_slice(rest);
+    out
 }
 
 /// What a create answered, and whether it was a replay of an earlier request.
@@ -167,4 +184,35 @@ fn remember(
     };
     let retention = chrono::Duration::from_std(IDEMPOTENCY_RETENTION).unwrap_or_default();
     txn.put_idempotency_key(once.key.as_str(), &record, ctx.now - retention)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::task::NewTask;
+
+    #[test]
+    fn a_request_with_a_start_time_keeps_the_fingerprint_it_had_before_the_rename() {
+        let at = "2026-12-24T18:00:00Z"
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap();
+        let new = NewTask {
+            start_at: Some(at),
+            ..NewTask::new("say \"start_at\": now")
+        };
+        let request = serde_json::to_string(&("submit", None::<TaskId>, &new)).unwrap();
+        // As computed before the rename: the field was named `scheduled_for`.
+        let before = request.replacen(r#""start_at":"2026"#, r#""scheduled_for":"2026"#, 1);
+        assert_ne!(before, request);
+        let key = || IdempotencyKey::new("k").unwrap();
+        let expected: String = Sha256::digest(before.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(Once::new(key(), "submit", None, &new).fingerprint, expected);
+        // The prompt's own text is not touched (its quotes are escaped).
+        assert!(String::from_utf8(old_field_names(request.as_bytes()))
+            .unwrap()
+            .contains(r#"say \"start_at\": now"#));
+    }
 }

@@ -108,7 +108,7 @@ pub use budget::{
     MAX_BUDGET_NAME,
 };
 pub use catalog::{
-    Activity, Catalog, CatalogPage, CatalogQuery, ChainFilter, ScheduleFilter, TaskSummary,
+    Activity, Catalog, CatalogPage, CatalogQuery, ChainFilter, StartFilter, TaskSummary,
 };
 pub use clock::Clock;
 pub use deliverer::{signature as webhook_signature, IDEMPOTENCY_HEADER, SIGNATURE_HEADER};
@@ -148,7 +148,7 @@ pub use rows::{
 pub use runner::MIN_LEASE;
 pub use schedule::{
     upcoming_fires, AutoPause, MissedPolicy, NewSchedule, OverlapPolicy, Schedule, ScheduleId,
-    SkipReason, SkippedRuns, TaskTemplate, CATCH_UP_LIMIT, DEFAULT_PAUSE_AFTER_FAILURES,
+    SkipReason, SkippedFires, TaskTemplate, CATCH_UP_LIMIT, DEFAULT_PAUSE_AFTER_FAILURES,
     MAX_FOLLOW_UPS, MAX_PAUSE_AFTER_FAILURES, MAX_SCHEDULE_NAME, MISFIRE_TOLERANCE, PENDING_LIMIT,
 };
 pub use state::TaskState;

@@ -200,7 +200,7 @@ pub(crate) fn chain(
 }
 
 /// A chained prompt with its parent's output bound: what it will be sent, but
-/// for the variables its run binds (`{{date}}`, …).
+/// for the variables its attempt binds (`{{date}}`, …).
 fn with_parent_output(prompt: &str, parent: &Task) -> String {
     let values = Values {
         parent_output: Some(parent.output.as_deref().unwrap_or("")),
@@ -241,7 +241,7 @@ fn bind_for_run(txn: &impl TaskTxn, task: &mut Task, now: DateTime<Utc>) -> Resu
     };
     let last = match &schedule {
         Some(s) if task.prompt.contains("last_output") => {
-            match previous_run_output(txn, task, s)? {
+            match previous_fire_output(txn, task, s)? {
                 Some(id) => txn.get(id)?,
                 None => None,
             }
@@ -255,7 +255,7 @@ fn bind_for_run(txn: &impl TaskTxn, task: &mut Task, now: DateTime<Utc>) -> Resu
         .unwrap_or(chrono_tz::UTC);
     let values = Values {
         schedule_name: schedule.as_ref().map(|s| s.name.as_str()),
-        // A schedule's first run has no previous output: empty, not the placeholder.
+        // A schedule's first fire has no previous output: empty, not the placeholder.
         last_output: task.schedule_id.map(|_| {
             last.as_ref()
                 .and_then(|t| t.output.as_deref())
@@ -275,15 +275,15 @@ fn bind_for_run(txn: &impl TaskTxn, task: &mut Task, now: DateTime<Utc>) -> Resu
 }
 
 /// The task whose output is `{{last_output}}` for `task`: the schedule's latest
-/// completed run before the one `task` belongs to.
-fn previous_run_output(
+/// completed fire before the one `task` belongs to.
+fn previous_fire_output(
     txn: &impl TaskTxn,
     task: &Task,
     s: &crate::schedule::Schedule,
 ) -> Result<Option<TaskId>, TaskError> {
     let mut root = task.id;
     let mut parent = task.parent_task_id;
-    // A follow-up's run is its chain's first task (at most MAX_FOLLOW_UPS up).
+    // A follow-up's fire is its chain's first task (at most MAX_FOLLOW_UPS up).
     while let Some(id) = parent {
         root = id;
         parent = txn.get(id)?.and_then(|t| t.parent_task_id);
@@ -296,7 +296,7 @@ fn previous_run_output(
 }
 
 pub(crate) fn ready_state(task: &Task, now: DateTime<Utc>) -> TaskState {
-    match task.scheduled_for {
+    match task.start_at {
         Some(at) if at > now => TaskState::Scheduled,
         _ => TaskState::Queued,
     }
@@ -731,7 +731,7 @@ fn after_failure(
             task.error = Some(error.clone());
             let delay = retry_after.unwrap_or_else(|| ctx.backoff.delay(task.attempts, ctx.rng));
             task.status = TaskState::Scheduled;
-            task.scheduled_for =
+            task.start_at =
                 Some(ctx.now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX));
             (true, error)
         }
@@ -783,7 +783,7 @@ fn close_attempt(
 }
 
 /// Completion releases waiting children; failure or cancellation cancels them.
-/// The end of a schedule's run may start a fire queued behind it.
+/// The end of a schedule's fire may start a fire queued behind it.
 pub(crate) fn after_change(
     txn: &mut impl TaskTxn,
     ctx: &mut Ctx,
@@ -791,7 +791,7 @@ pub(crate) fn after_change(
 ) -> Result<(), TaskError> {
     release_children(txn, ctx, task)?;
     if task.status.is_terminal() {
-        crate::firing::run_ended(txn, ctx, task)?;
+        crate::firing::fire_ended(txn, ctx, task)?;
     }
     Ok(())
 }
@@ -924,8 +924,8 @@ pub(crate) fn retry(
     }
     // A retry runs now: a start time still ahead (a task cancelled while it was
     // scheduled) would otherwise keep its place in the queue behind tasks due earlier.
-    if task.scheduled_for.is_some_and(|at| at > ctx.now) {
-        task.scheduled_for = Some(ctx.now);
+    if task.start_at.is_some_and(|at| at > ctx.now) {
+        task.start_at = Some(ctx.now);
     }
     task.attempts = 0;
     // Attempts start again from the task's own target.

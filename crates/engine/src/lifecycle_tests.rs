@@ -140,7 +140,7 @@ pub(crate) fn an_outcome_from_before_a_manual_retry_is_ignored<B: Backend>() {
     assert_eq!(current.map(|t| t.status), Some(TaskState::Completed));
 }
 
-pub(crate) fn streamed_output_is_appended_only_to_the_current_run_and_a_retry_starts_afresh<
+pub(crate) fn streamed_output_is_appended_only_to_the_current_attempt_and_a_retry_starts_afresh<
     B: Backend,
 >() {
     let place = B::place();
@@ -427,7 +427,7 @@ pub(crate) fn a_completion_records_its_deliveries_in_the_same_unit_and_tries_mov
     assert_eq!(recorded.len(), 2);
     assert!(recorded
         .iter()
-        .all(|d| d.status == DeliveryStatus::Pending && d.run == 1));
+        .all(|d| d.status == DeliveryStatus::Pending && d.attempt == 1));
     let later = Utc::now() + chrono::Duration::hours(1);
     let (due, _) = store.deliveries_due(later, 10).unwrap();
     assert_eq!(due.len(), 2);

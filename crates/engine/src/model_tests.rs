@@ -55,7 +55,7 @@ fn build(m: &mut Model, parent: Option<TaskId>, delay_s: Option<i64>, max_attemp
     };
     Task {
         name: format!("task {n}"),
-        scheduled_for: delay_s.map(|s| m.now + secs(s)),
+        start_at: delay_s.map(|s| m.now + secs(s)),
         // Wrong on purpose: create and chain stamp it.
         created_at: DateTime::UNIX_EPOCH,
         parent_task_id: parent,
@@ -91,7 +91,7 @@ fn import_record(rec: &ImportRec, id: TaskId, parent: Option<TaskId>, now: DateT
         prompt: "imported prompt".into(),
         effective_prompt: None,
         status: rec.status,
-        scheduled_for: is(Scheduled).then(|| now + secs(1 + rec.age_s % 100)),
+        start_at: is(Scheduled).then(|| now + secs(1 + rec.age_s % 100)),
         created_at,
         started_at: (attempts > 0).then_some(created_at),
         finished_at: terminal(rec.status).then_some(created_at),
@@ -205,7 +205,7 @@ fn apply(op: &Op, txn: &mut impl TaskTxn, ctx: &mut Ctx, m: &mut Model) {
                 fits: Vec::new(),
             };
             let got = lifecycle::finish(txn, ctx, outcome).expect("finish");
-            let rescheduled = got.as_ref().and_then(|t| t.scheduled_for);
+            let rescheduled = got.as_ref().and_then(|t| t.start_at);
             let want = m.finish(claim, how, &output, rescheduled);
             assert_eq!(got.map(|t| t.status), want, "finish {claim:?} with {how:?}");
         }
@@ -375,7 +375,7 @@ fn check_task(t: &Task, w: &ModelTask) {
     );
     assert_eq!(t.parent_task_id, w.parent, "{id}: parent");
     assert_eq!(t.created_at, w.created_at, "{id}: created_at");
-    assert_eq!(t.scheduled_for, w.scheduled_for, "{id}: scheduled_for");
+    assert_eq!(t.start_at, w.start_at, "{id}: start_at");
     assert_eq!(
         t.effective_prompt, w.effective_prompt,
         "{id}: effective_prompt"

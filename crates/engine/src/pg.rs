@@ -52,7 +52,7 @@ fn migrations() -> Vec<String> {
             "CREATE TABLE baton_tasks (
              id uuid PRIMARY KEY,
              status smallint NOT NULL,
-             -- scheduled_for, or created_at: the claim and due order
+             -- start_at, or created_at: the claim and due order
              due_at timestamptz NOT NULL,
              parent_id uuid,
              schedule_id uuid,
@@ -137,12 +137,12 @@ fn migrations() -> Vec<String> {
              until timestamptz NOT NULL
          );"
         .to_string(),
-        // 9: one row per fire time a schedule fired, written with the run: the
-        // primary key refuses a second run for one fire time (`record_fire`).
+        // 9: one row per fire time a schedule fired, written with the fire: the
+        // primary key refuses a second fire for one fire time (`record_fire`).
         "CREATE TABLE baton_schedule_fires (
              schedule_id uuid NOT NULL,
              fire_at timestamptz NOT NULL,
-             -- the run's first task
+             -- the fire's first task
              task_id uuid NOT NULL,
              PRIMARY KEY (schedule_id, fire_at)
          );
@@ -334,7 +334,7 @@ fn decode<T: serde::de::DeserializeOwned>(what: &str, raw: &[u8]) -> Result<T, T
 }
 
 fn due_at(task: &Task) -> DateTime<Utc> {
-    task.scheduled_for.unwrap_or(task.created_at)
+    task.start_at.unwrap_or(task.created_at)
 }
 
 /// The `postgres` crate's keepalive idle time when a URL sets none (two hours).
@@ -788,7 +788,7 @@ mod sql {
 
 /// When to look again at a due row (a schedule, a scheduled task) another unit
 /// held: a runner firing or promoting it commits within moments; a unit that
-/// held it for another reason (ending one of a schedule's runs) does not.
+/// held it for another reason (ending one of a schedule's fires) does not.
 const HELD_RETRY: chrono::TimeDelta = chrono::TimeDelta::milliseconds(250);
 
 /// The next time to look: the earliest `later` due time, or shortly when a due
@@ -806,7 +806,7 @@ fn later_or_again(
 }
 
 /// [`TaskTxn::record_fire`]: the primary key (schedule, fire time) refuses a
-/// second run. A plain `INSERT`, so a duplicate also aborts the transaction in
+/// second fire. A plain `INSERT`, so a duplicate also aborts the transaction in
 /// PostgreSQL: nothing of the unit can be committed after it.
 fn record_fire(
     txn: &PgTxn<'_>,
@@ -830,7 +830,7 @@ fn record_fire(
         Ok(_) => Ok(()),
         Err(e) if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) => {
             Err(TaskError::Storage(format!(
-                "schedule {schedule} already fired for {}: a second run for one fire time \
+                "schedule {schedule} already fired for {}: a second fire for one fire time \
                  is refused",
                 fire_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
             )))
@@ -874,7 +874,7 @@ impl TaskTxn for PgTxn<'_> {
     }
 
     fn status(&self, id: TaskId) -> Result<Option<TaskState>, TaskError> {
-        // No lock: see the trait (a fire and a run's end take the schedule
+        // No lock: see the trait (a fire and the end of the one before take the schedule
         // and the task in opposite orders).
         let rows = self.query(
             "SELECT status FROM baton_tasks WHERE id = $1",
@@ -1746,7 +1746,8 @@ mod tests {
     }
 
     #[test]
-    fn the_engines_connections_run_without_jit_probe_a_silent_server_soon_and_keep_the_urls_options() {
+    fn the_engines_connections_run_without_jit_probe_a_silent_server_soon_and_keep_the_urls_options(
+    ) {
         let place = PgPlace::new();
         let mut config = place.config.clone();
         config.options("-c statement_timeout=12345");
@@ -1881,8 +1882,8 @@ mod tests {
         );
     }
 
-    /// A schedule firing every minute whose every fire starts a run (its
-    /// runs are never claimed in these tests).
+    /// A schedule firing every minute whose every fire time starts a fire (its
+    /// fires are never claimed in these tests).
     #[test]
     fn a_gone_runners_provider_batch_is_taken_over_by_one_rescuer_not_given_back() {
         use crate::batch::{BatchState, InBatch};
@@ -1958,7 +1959,7 @@ mod tests {
         all.into_iter().find(|s| s.id == id).unwrap()
     }
 
-    /// The fire records of `id`: (fire time, the run's first task).
+    /// The fire records of `id`: (fire time, the fire's first task).
     fn fire_records(place: &PgPlace, id: ScheduleId) -> Vec<(DateTime<Utc>, TaskId)> {
         let mut sql = place.config.connect(NoTls).unwrap();
         sql.query(
@@ -1973,7 +1974,7 @@ mod tests {
     }
 
     #[test]
-    fn a_second_run_for_one_fire_time_is_refused_even_past_the_lock_and_nothing_of_it_is_stored() {
+    fn a_second_fire_for_one_fire_time_is_refused_even_past_the_lock_and_nothing_of_it_is_stored() {
         use crate::firing::tests::{at, unit};
         use crate::firing::{add, fire_due};
 
@@ -1991,7 +1992,7 @@ mod tests {
         assert_eq!(
             fire_records(&place, added.id),
             vec![(at("10:01:00"), tasks[0].id)],
-            "the fire is recorded with its run"
+            "the fire time is recorded with its fire"
         );
 
         // A runner that read the schedule before that fire committed, as if
@@ -2016,7 +2017,7 @@ mod tests {
             assert!(after.is_err(), "the transaction is aborted after a refusal");
         }
 
-        assert_eq!(store.all().unwrap(), tasks, "no second run was stored");
+        assert_eq!(store.all().unwrap(), tasks, "no second fire was stored");
         assert_eq!(
             stored_schedule(&store, added.id).next_fire_at,
             Some(at("10:02:00"))
@@ -2025,9 +2026,9 @@ mod tests {
     }
 
     #[test]
-    fn a_manual_run_at_a_fire_time_is_no_fire_and_both_runs_start() {
+    fn a_manual_fire_at_a_fire_time_records_no_fire_time_and_both_start() {
         use crate::firing::tests::{at, unit};
-        use crate::firing::{add, fire_due, run_now};
+        use crate::firing::{add, fire_due, fire_now};
 
         let place = PgPlace::new();
         let store = PgStore::connect(place.config.clone()).unwrap();
@@ -2035,14 +2036,14 @@ mod tests {
             add(txn, ctx, every_minute()).unwrap()
         });
         let manual = unit(&store, at("10:01:00"), true, |txn, ctx| {
-            run_now(txn, ctx, added.id).unwrap()
+            fire_now(txn, ctx, added.id).unwrap()
         });
         unit(&store, at("10:01:00"), true, |txn, ctx| {
             fire_due(txn, ctx).unwrap()
         });
         let tasks = store.all().unwrap();
-        assert_eq!(tasks.len(), 2, "the manual run and the 10:01 fire");
-        assert_eq!(stored_schedule(&store, added.id).runs, 2);
+        assert_eq!(tasks.len(), 2, "the manual fire and the 10:01 fire");
+        assert_eq!(stored_schedule(&store, added.id).fires, 2);
         let records = fire_records(&place, added.id);
         assert_eq!(records.len(), 1, "only the fire is recorded");
         assert_eq!(records[0].0, at("10:01:00"));
@@ -2140,7 +2141,7 @@ mod tests {
     }
 
     #[test]
-    fn a_cancelling_fire_leaves_a_run_another_runner_is_ending_to_its_next_look() {
+    fn a_cancelling_fire_leaves_a_fire_another_runner_is_ending_to_its_next_look() {
         use crate::backoff::Backoff;
         use crate::firing::tests::{at, unit};
         use crate::firing::{add, fire_due};
@@ -2156,10 +2157,10 @@ mod tests {
         });
         let first = store.all().unwrap()[0].id;
 
-        // A runner ending the run holds its task; it takes the schedule next.
+        // A runner ending the fire holds its task; it takes the schedule next.
         let ender = store.begin().unwrap();
         ender.txn().get(first).unwrap();
-        // The 10:02 fire would cancel that run: it waits for no lock (a wait
+        // The 10:02 fire would cancel that fire: it waits for no lock (a wait
         // would fail after the timeout) and writes nothing.
         let next = unit(&store, at("10:02:05"), true, |txn, ctx| {
             txn.execute("SET LOCAL lock_timeout = '5s'", &[]).unwrap();
@@ -2172,7 +2173,7 @@ mod tests {
         );
         assert_eq!(store.all().unwrap().len(), 1);
 
-        // The ender takes the schedule (its run ends), then the next look fires.
+        // The ender takes the schedule (its fire ends), then the next look fires.
         {
             let mut rng = rand::rngs::StdRng::seed_from_u64(7);
             let mut ctx = crate::lifecycle::Ctx {
@@ -2189,7 +2190,7 @@ mod tests {
             fire_due(txn, ctx).unwrap()
         });
         let s = stored_schedule(&store, added.id);
-        assert_eq!(s.runs, 2);
+        assert_eq!(s.fires, 2);
         assert_eq!(s.next_fire_at, Some(at("10:03:00")));
         assert_eq!(
             fire_records(&place, added.id)
@@ -2244,7 +2245,7 @@ mod tests {
         for minutes in [-2, -1, 10] {
             let mut task = sample();
             task.status = TaskState::Scheduled;
-            task.scheduled_for = Some(now + chrono::TimeDelta::minutes(minutes));
+            task.start_at = Some(now + chrono::TimeDelta::minutes(minutes));
             unit.txn().put(None, &task).unwrap();
         }
         unit.commit().unwrap();

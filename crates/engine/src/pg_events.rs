@@ -603,7 +603,7 @@ mod tests {
         let delivery = Delivery {
             id: DeliveryId::new(),
             task_id: task.id,
-            run: 1,
+            attempt: 1,
             target: DeliveryTarget::File {
                 path: "/tmp/answer.md".into(),
             },

@@ -1,9 +1,9 @@
 //! Prompt variables: `{{now}}`, `{{date}}`, `{{time}}`, `{{schedule.name}}`,
 //! `{{last_output}}` and `{{parent.output}}`, checked when a task or schedule is
-//! saved and bound when a run starts (docs/prompt-variables.md). A map's row
+//! saved and bound when an attempt starts (docs/prompt-variables.md). A map's row
 //! variables (`{{row.COLUMN}}`, `{{item}}`) are bound when its tasks are
 //! created, and a join's `{{items}}` when it is released; both leave the other
-//! variables as written for the run.
+//! variables as written for the attempt.
 //!
 //! One pass over the text: a bound value is never read again for variables, so
 //! a parent's output holding `{{now}}` arrives as written. `\{{` is a literal
@@ -416,11 +416,11 @@ pub(crate) fn has_variables(text: &str) -> bool {
     text.contains("{{")
 }
 
-/// What variables are bound to when a run starts. `None` leaves a variable as
-/// written (a chained task's preview before its run binds the rest).
+/// What variables are bound to when an attempt starts. `None` leaves a variable as
+/// written (a chained task's preview before its attempt binds the rest).
 #[derive(Debug, Default)]
 pub(crate) struct Values<'a> {
-    /// The run's start, in the zone the times are read in.
+    /// The attempt's start, in the zone the times are read in.
     pub now: Option<DateTime<Tz>>,
     pub schedule_name: Option<&'a str>,
     pub last_output: Option<&'a str>,
@@ -501,7 +501,7 @@ fn push_row_as_written(out: &mut String, column: &str) {
 }
 
 /// A value inserted by an early binding, with each `{{` written `\{{`, so the
-/// run's binding reads it as text, not as a variable.
+/// attempt's binding reads it as text, not as a variable.
 ///
 /// One case has no escape: a value ending in `\` directly followed in the
 /// prompt by a variable (`{{row.path}}{{date}}`) makes that `\{{`, a literal.
@@ -519,7 +519,7 @@ fn push_escaped(out: &mut String, value: &str) {
 /// `{{item}}` (the only column's value). A string cell is inserted as written,
 /// any other JSON value as compact JSON, a key the row lacks as empty text;
 /// every `{{` in a value is escaped. Every other variable, and every `\{{`, is
-/// left as written for the run's [`bind`]. For a template [`check_map_prompt`]
+/// left as written for the attempt's [`bind`]. For a template [`check_map_prompt`]
 /// accepted; any other is returned unchanged.
 pub(crate) fn bind_row(template: &str, columns: &[String], row: &Map<String, Value>) -> String {
     let Ok(tokens) = tokens(template) else {
@@ -545,7 +545,7 @@ pub(crate) fn bind_row(template: &str, columns: &[String], row: &Map<String, Val
 /// Rows that did not complete are not given, so they are absent; none at all
 /// reads `(no row completed)`. An instruction that does not name `{{items}}`
 /// gets them before it, followed by a blank line (as a chained prompt gets its
-/// parent's output). Every other variable is left as written for the run.
+/// parent's output). Every other variable is left as written for the attempt.
 pub(crate) fn bind_items(instruction: &str, items: &[(u32, &str)]) -> String {
     let mut list = String::new();
     for (i, (row, output)) in items.iter().enumerate() {
@@ -849,7 +849,7 @@ mod tests {
     }
 
     #[test]
-    fn row_variables_bind_each_row_and_leave_the_rest_for_the_run() {
+    fn row_variables_bind_each_row_and_leave_the_rest_for_the_attempt() {
         let columns = ["name".to_string(), "city".to_string(), "n".to_string()];
         let template =
             r"{{ row.name }} of {{row.city}} ({{row.n}}, {{row.none}}) on {{ date }} \{{x";
@@ -866,7 +866,7 @@ mod tests {
     }
 
     #[test]
-    fn a_cell_holding_variables_arrives_as_written_after_the_run_binds() {
+    fn a_cell_holding_variables_arrives_as_written_after_the_attempt_binds() {
         let columns = ["note".to_string()];
         let v = Values {
             parent_output: None,

@@ -60,11 +60,11 @@ mod tests {
         }
     }
 
-    /// A task in `status` after `runs` claims.
-    fn task(status: TaskState, runs: usize) -> Task {
+    /// A task in `status` after `attempts` claims.
+    fn task(status: TaskState, attempts: usize) -> Task {
         let mut task = Task::sample("remote");
         task.status = status;
-        task.history = (1..=runs as u32)
+        task.history = (1..=attempts as u32)
             .map(|n| Attempt::started(n, Utc::now()))
             .collect();
         task

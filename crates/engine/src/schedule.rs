@@ -4,8 +4,8 @@
 //! Fire times come from [`croner`] (the parser tokio-cron-scheduler uses) read in
 //! the schedule's IANA zone ([`chrono_tz`]), so a 09:00 Europe/Paris schedule stays
 //! at 09:00 local across daylight-saving changes: a time inside the spring-forward
-//! gap runs at the first instant after it, and a time repeated by the fall-back
-//! hour runs once (the first of the two).
+//! gap fires at the first instant after it, and a time repeated by the fall-back
+//! hour fires once (the first of the two).
 
 use crate::error::TaskError;
 use crate::task::{NewTask, Real, TaskId};
@@ -20,12 +20,12 @@ use std::time::Duration;
 pub const MAX_SCHEDULE_NAME: usize = 100;
 /// Most follow-up instructions chained after a schedule's task.
 pub const MAX_FOLLOW_UPS: usize = 10;
-/// Most missed runs the `all` policy starts after a gap; older ones are skipped.
+/// Most missed fires the `all` policy starts after a gap; older ones are skipped.
 pub const CATCH_UP_LIMIT: usize = 24;
-/// Most fires queued behind an active run (`overlap: queue`); more are skipped.
+/// Most fires queued behind an active fire (`overlap: queue`); more are skipped.
 pub const PENDING_LIMIT: usize = 24;
 /// A fire handled later than this after its time was missed (the engine was
-/// stopped, the machine asleep, the clock jumped): the missed-run policy decides.
+/// stopped, the machine asleep, the clock jumped): the missed-fire policy decides.
 pub const MISFIRE_TOLERANCE: Duration = Duration::from_secs(60);
 
 crate::task::uuid_id!(
@@ -35,33 +35,33 @@ crate::task::uuid_id!(
     "schedule"
 );
 
-/// What happens to runs that fell due while the engine was not running.
+/// What happens to fires that fell due while the engine was not running.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub enum MissedPolicy {
-    /// Every missed run is skipped (and recorded as skipped).
+    /// Every missed fire is skipped (and recorded as skipped).
     Skip,
-    /// The latest missed run starts once; the others are skipped.
+    /// The latest missed fire starts once; the others are skipped.
     #[default]
     Once,
-    /// Every missed run starts, the latest [`CATCH_UP_LIMIT`] at most.
+    /// Every missed fire starts, the latest [`CATCH_UP_LIMIT`] at most.
     All,
 }
 
-/// What a fire does while the schedule's previous run is still active.
+/// What a fire does while the schedule's previous fire is still active.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub enum OverlapPolicy {
-    /// The new run is skipped (and recorded as skipped).
+    /// The new fire is skipped (and recorded as skipped).
     #[default]
     Skip,
-    /// The new run starts when the active one has ended.
+    /// The new fire starts when the active one has ended.
     Queue,
-    /// The active run is cancelled and the new one starts.
+    /// The active fire is cancelled and the new one starts.
     Cancel,
 }
 
@@ -120,11 +120,11 @@ pub struct TaskTemplate {
     /// The tags of every task a fire creates, follow-ups included. Absent when none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
-    /// Where each run's answer goes: set on the run's last task (the last
+    /// Where each fire's answer goes: set on the fire's last task (the last
     /// follow-up, or the task when there is none).
     #[serde(default, skip_serializing_if = "crate::delivery::Deliver::is_empty")]
     pub deliver: crate::delivery::Deliver,
-    /// The JSON Schema the run's first task (the template's prompt) must
+    /// The JSON Schema the fire's first task (the template's prompt) must
     /// answer with; follow-ups may read its fields (`{{parent.output.FIELD}}`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "utoipa", schema(value_type = Option<Object>))]
@@ -136,26 +136,26 @@ pub struct TaskTemplate {
     /// Failed attempts on one target before the next (default 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback_after: Option<u32>,
-    /// Batch mode for the run's first task: its deadline counted from each
-    /// fire (`within_ms` only). Absent for live runs.
+    /// Batch mode for the fire's first task: its deadline counted from each
+    /// fire (`within_ms` only). Absent when the tasks run live.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch: Option<crate::batch::BatchRequest>,
 }
 
-/// Why runs were skipped.
+/// Why fires were skipped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub enum SkipReason {
-    /// Due while the engine was stopped or the machine asleep; the missed-run
+    /// Due while the engine was stopped or the machine asleep; the missed-fire
     /// policy did not start them.
     Missed,
     /// Missed by more than the schedule's maximum lateness.
     TooLate,
     /// Missed, beyond the [`CATCH_UP_LIMIT`] of the `all` policy.
     CatchUpLimit,
-    /// The previous run was still active (`overlap: skip`, or the queue was full).
+    /// The previous fire was still active (`overlap: skip`, or the queue was full).
     Overlap,
 }
 
@@ -163,7 +163,7 @@ pub enum SkipReason {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
-pub struct SkippedRuns {
+pub struct SkippedFires {
     pub reason: SkipReason,
     pub count: u64,
     /// The first and last skipped fire times.
@@ -187,7 +187,7 @@ pub struct Schedule {
     /// An IANA zone such as `Europe/Paris`; the cron fields are read in it.
     pub timezone: String,
     pub missed: MissedPolicy,
-    /// Missed runs older than this are skipped whatever the policy; `None`: no limit.
+    /// Missed fires older than this are skipped whatever the policy; `None`: no limit.
     pub max_lateness_ms: Option<u64>,
     pub overlap: OverlapPolicy,
     /// False while paused.
@@ -195,35 +195,39 @@ pub struct Schedule {
     pub template: TaskTemplate,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    /// When the latest run was created.
+    /// When the latest fire was created.
     pub last_fired_at: Option<DateTime<Utc>>,
     /// The next fire time; `None` while paused.
     pub next_fire_at: Option<DateTime<Utc>>,
-    /// Runs created so far.
-    pub runs: u64,
-    /// The tasks of the latest fire (each run's task and its follow-ups):
-    /// while one is not terminal, the schedule's previous run is active.
-    pub active_run: Vec<TaskId>,
-    /// Fire times waiting for the active run to end (`overlap: queue`).
+    /// Fires so far (each fire time started, and each "run now"). Read also
+    /// as `runs`, its name in records written before the rename.
+    #[serde(alias = "runs")]
+    pub fires: u64,
+    /// The tasks of the latest fire (its task and its follow-ups): while one
+    /// is not terminal, the schedule's previous fire is active. Read also as
+    /// `active_run`, its name before the rename.
+    #[serde(alias = "active_run")]
+    pub active_fire: Vec<TaskId>,
+    /// Fire times waiting for the active fire to end (`overlap: queue`).
     pub pending: Vec<DateTime<Utc>>,
-    /// The most recent groups of skipped runs, oldest first.
-    pub skipped: Vec<SkippedRuns>,
-    /// Every run ever skipped.
+    /// The most recent groups of skipped fires, oldest first.
+    pub skipped: Vec<SkippedFires>,
+    /// Every fire ever skipped.
     pub skipped_total: u64,
-    /// After this many failed runs in a row the schedule pauses itself; 0 never.
+    /// After this many failed fires in a row the schedule pauses itself; 0 never.
     #[serde(default = "default_pause_after_failures")]
     pub pause_after_failures: u32,
-    /// Failed runs since the last completed one (or the last resume).
+    /// Failed fires since the last completed one (or the last resume).
     #[serde(default)]
     pub failures_in_a_row: u32,
     /// Set when the schedule paused itself; cleared when it is resumed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_paused: Option<AutoPause>,
-    /// The task of the latest run that completed: its output is the next
-    /// run's `{{last_output}}`.
+    /// The task of the latest fire that completed: its output is the next
+    /// fire's `{{last_output}}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_output_task: Option<TaskId>,
-    /// The one before: a follow-up of the latest run reads it, its own run's
+    /// The one before: a follow-up of the latest fire reads it, its own fire's
     /// output being no "last" output.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_output_task: Option<TaskId>,
@@ -232,7 +236,7 @@ pub struct Schedule {
     pub last_delivered: Option<String>,
 }
 
-/// Failed runs in a row after which a schedule pauses itself, unless set.
+/// Failed fires in a row after which a schedule pauses itself, unless set.
 pub const DEFAULT_PAUSE_AFTER_FAILURES: u32 = 5;
 /// The largest failure limit accepted.
 pub const MAX_PAUSE_AFTER_FAILURES: u32 = 1000;
@@ -247,7 +251,7 @@ fn default_pause_after_failures() -> u32 {
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct AutoPause {
     pub at: DateTime<Utc>,
-    /// The failed runs in a row that paused it.
+    /// The failed fires in a row that paused it.
     pub failures: u32,
     /// The last failed task.
     pub task_id: TaskId,
@@ -255,7 +259,7 @@ pub struct AutoPause {
     pub message: String,
 }
 
-/// Skipped-run groups kept on a schedule; the total counts them all.
+/// Skipped-fire groups kept on a schedule; the total counts them all.
 pub(crate) const SKIPPED_KEPT: usize = 50;
 
 /// What a caller gives to create or edit a schedule.
@@ -270,10 +274,10 @@ pub struct NewSchedule {
     pub overlap: OverlapPolicy,
     /// Created paused when false. Ignored by an edit (pause and resume do that).
     pub enabled: bool,
-    /// The task to create; `scheduled_for` must be unset.
+    /// The task to create; `start_at` must be unset.
     pub task: NewTask,
     pub follow_ups: Vec<String>,
-    /// Failed runs in a row before the schedule pauses itself (0: never);
+    /// Failed fires in a row before the schedule pauses itself (0: never);
     /// [`DEFAULT_PAUSE_AFTER_FAILURES`] when `None`.
     pub pause_after_failures: Option<u32>,
 }
@@ -469,8 +473,8 @@ impl Schedule {
             updated_at: DateTime::UNIX_EPOCH,
             last_fired_at: None,
             next_fire_at: None,
-            runs: 0,
-            active_run: Vec::new(),
+            fires: 0,
+            active_fire: Vec::new(),
             pending: Vec::new(),
             skipped: Vec::new(),
             skipped_total: 0,
@@ -488,6 +492,26 @@ impl Schedule {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn a_schedule_stored_with_runs_and_active_run_reads_and_is_written_with_the_new_names() {
+        let task = TaskId::new();
+        let mut record = serde_json::to_value(Schedule::sample("old", "0 9 * * *")).unwrap();
+        let fields = record.as_object_mut().unwrap();
+        fields.remove("fires");
+        fields.remove("active_fire");
+        fields.insert("runs".into(), 7.into());
+        fields.insert("active_run".into(), serde_json::json!([task]));
+        // As read from the database (`deny_unknown_fields` knows the old names).
+        let s: Schedule = serde_json::from_slice(&serde_json::to_vec(&record).unwrap()).unwrap();
+        assert_eq!((s.fires, s.active_fire.as_slice()), (7, &[task][..]));
+        let written = serde_json::to_value(&s).unwrap();
+        assert_eq!(
+            (&written["fires"], &written["active_fire"]),
+            (&7.into(), &serde_json::json!([task]))
+        );
+        assert!(written.get("runs").is_none() && written.get("active_run").is_none());
+    }
 
     fn utc(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
@@ -521,7 +545,7 @@ mod tests {
     }
 
     #[test]
-    fn half_past_two_daily_runs_once_on_both_dst_change_days_in_two_zones() {
+    fn half_past_two_daily_fires_once_on_both_dst_change_days_in_two_zones() {
         // Europe/Paris: spring forward 2026-03-29 02:00→03:00, fall back 2026-10-25 03:00→02:00.
         // America/New_York: spring forward 2026-03-08, fall back 2026-11-01 (02:00).
         for (zone, spring, fall) in [

@@ -1,5 +1,5 @@
 //! The engine's schedule API, for the CLI, the API and the desktop: add, edit,
-//! pause, resume, remove, run now, list, and the tasks a schedule created.
+//! pause, resume, remove, fire now ("run now"), list, and the tasks a schedule created.
 
 use crate::engine::Engine;
 use crate::error::TaskError;
@@ -68,7 +68,7 @@ impl Engine {
             .schedule)
     }
 
-    /// No fire while paused; runs that fall due meanwhile are not "missed".
+    /// No fire while paused; fires that fall due meanwhile are not "missed".
     pub async fn pause_schedule(&self, id: ScheduleId) -> Result<Schedule, TaskError> {
         let op = ScheduleOp::SetEnabled(id, false);
         Ok(self.inner().writer.schedule(op).await?.schedule)
@@ -90,13 +90,17 @@ impl Engine {
             .schedule)
     }
 
-    /// Starts a run at once (whatever the overlap policy); returns its tasks,
+    /// Fires the schedule at once ("run now") (whatever the overlap policy); returns its tasks,
     /// the first one first, and the schedule after.
-    pub async fn run_schedule_now(
+    pub async fn fire_schedule_now(
         &self,
         id: ScheduleId,
     ) -> Result<(Schedule, Vec<Task>), TaskError> {
-        let done = self.inner().writer.schedule(ScheduleOp::RunNow(id)).await?;
+        let done = self
+            .inner()
+            .writer
+            .schedule(ScheduleOp::FireNow(id))
+            .await?;
         Ok((done.schedule, done.tasks))
     }
 
@@ -155,9 +159,9 @@ impl Engine {
         let tz = schedule::parse_zone(timezone)?;
         let now = self.now();
         Recurrence::parse(&new.cron, timezone, now)?;
-        if new.task.scheduled_for.is_some() {
+        if new.task.start_at.is_some() {
             return Err(TaskError::invalid(
-                "scheduled_for",
+                "start_at",
                 "a schedule's tasks run when it fires; they cannot have their own start time",
             ));
         }
@@ -228,8 +232,8 @@ impl Engine {
             updated_at: now,
             last_fired_at: None,
             next_fire_at: None,
-            runs: 0,
-            active_run: Vec::new(),
+            fires: 0,
+            active_fire: Vec::new(),
             pending: Vec::new(),
             skipped: Vec::new(),
             skipped_total: 0,

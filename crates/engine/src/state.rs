@@ -20,7 +20,7 @@ pub enum TaskState {
     /// completion binds its output (→ queued/scheduled); its failure or
     /// cancellation cancels this task; a user cancel.
     Waiting,
-    /// Due at `scheduled_for`. In: create with a future time, a released waiting
+    /// Due at `start_at`. In: create with a future time, a released waiting
     /// task with a future time, or a retryable failure (backoff). Out: the
     /// scheduler when due (→ queued); a user cancel.
     Scheduled,

@@ -51,7 +51,7 @@ pub(crate) trait TaskTxn {
 
     /// A task's state, without taking it for this unit (a shared backend
     /// takes no row lock): for checks that write nothing to the task. A fire
-    /// holds its schedule and then looks at the run's tasks, while a task's
+    /// holds its schedule and then looks at the fire's tasks, while a task's
     /// ending holds the task and then takes its schedule; locking here would
     /// deadlock the two.
     fn status(&self, id: TaskId) -> Result<Option<TaskState>, TaskError> {
@@ -59,7 +59,7 @@ pub(crate) trait TaskTxn {
     }
 
     /// True when another unit holds one of `ids` (a shared backend; the free
-    /// ones are then locked for this unit). A fire that would cancel a run
+    /// ones are then locked for this unit). A fire that would cancel the active one
     /// whose task another runner is ending leaves the fire to its next look:
     /// that runner takes the schedule next, and waiting for its task would
     /// deadlock the two. redb has one writer: never.
@@ -112,17 +112,17 @@ pub(crate) trait TaskTxn {
     /// Enabled schedules due at or before `now`, and the next fire time after.
     /// A shared backend locks the schedules it answers for the unit and skips
     /// those another unit holds (that unit fires them, or is ending one of their
-    /// runs); the next time then says when to look again.
+    /// fires); the next time then says when to look again.
     fn schedules_due_by(
         &self,
         now: DateTime<Utc>,
     ) -> Result<(Vec<ScheduleId>, Option<DateTime<Utc>>), TaskError>;
 
     /// Records, in the fire's unit, that `schedule` fired for `fire_at` (a fire
-    /// time, never a manual run) and that `task` is its run's first task, and
+    /// time, never a manual fire) and that `task` is its fire's first task, and
     /// forgets (a bounded number of) records of fire times before
     /// `forget_before`. A fire time already recorded is refused with a storage
-    /// error, which aborts the unit: one fire time never creates two runs, even
+    /// error, which aborts the unit: one fire time never creates two fires, even
     /// if two runners both read the schedule as due. redb needs no record: its
     /// one writer reads and moves `next_fire_at` in serial transactions.
     fn record_fire(

@@ -299,7 +299,10 @@ pub struct Task {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub effective_prompt: Option<String>,
     pub status: TaskState,
-    pub scheduled_for: Option<DateTime<Utc>>,
+    /// When a scheduled task starts (`None`: as soon as possible). Read also
+    /// as `scheduled_for`, its name in records written before the rename.
+    #[serde(alias = "scheduled_for")]
+    pub start_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -484,7 +487,7 @@ impl Task {
             prompt,
             effective_prompt: None,
             status: TaskState::Queued,
-            scheduled_for: None,
+            start_at: None,
             created_at: now,
             started_at: None,
             finished_at: None,
@@ -598,11 +601,16 @@ pub struct NewTask {
         )
     )]
     pub model: Option<String>,
-    /// Run at this time (RFC 3339) instead of now.
+    /// Start at this time (RFC 3339) instead of now.
     // The CLI's `--at`/`--in` fill it, counting `--in` from the moment of sending.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    // `scheduled_for`: its name in requests and export files written before the rename.
+    #[serde(
+        default,
+        alias = "scheduled_for",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[cfg_attr(feature = "clap", arg(skip))]
-    pub scheduled_for: Option<DateTime<Utc>>,
+    pub start_at: Option<DateTime<Utc>>,
     /// Attempts before the task fails (1..=20, default 3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "utoipa", schema(minimum = 1, maximum = 20))]
@@ -760,8 +768,8 @@ impl NewTask {
         check_fallbacks(&self.fallbacks, self.fallback_after)?;
         let system = self.system.as_deref().filter(|s| !s.trim().is_empty());
         validate_generation(system, self.temperature, self.max_tokens)?;
-        if let Some(at) = self.scheduled_for {
-            validate_scheduled_for(at)?;
+        if let Some(at) = self.start_at {
+            validate_start_at(at)?;
         }
         // What only a schedule's task may use is checked by the engine, which
         // knows where the task is saved.
@@ -825,14 +833,14 @@ pub(crate) fn fallback_after_out_of_range(got: impl fmt::Display) -> TaskError {
 
 /// The latest start time accepted: the end of year 9999, the last one RFC 3339
 /// (the API's and the export file's time format) can write.
-pub(crate) fn max_scheduled_for() -> DateTime<Utc> {
+pub(crate) fn max_start_at() -> DateTime<Utc> {
     DateTime::<Utc>::from_timestamp(253_402_300_799, 0).expect("a valid time")
 }
 
-pub(crate) fn validate_scheduled_for(at: DateTime<Utc>) -> Result<(), TaskError> {
-    if at > max_scheduled_for() {
+pub(crate) fn validate_start_at(at: DateTime<Utc>) -> Result<(), TaskError> {
+    if at > max_start_at() {
         return Err(TaskError::invalid(
-            "scheduled_for",
+            "start_at",
             format!(
                 "the start time is too far in the future ({}); the latest is the end of year 9999",
                 at.format("year %Y")
@@ -1091,7 +1099,39 @@ mod tests {
             ),
             (&None, false, &None)
         );
-        assert_eq!(serde_json::to_value(&task).unwrap(), old);
+        // Unchanged but for `scheduled_for`, written under its new name.
+        let mut saved = old;
+        let start = saved
+            .as_object_mut()
+            .unwrap()
+            .remove("scheduled_for")
+            .unwrap();
+        saved["start_at"] = start;
+        assert_eq!(serde_json::to_value(&task).unwrap(), saved);
+    }
+
+    #[test]
+    fn a_record_or_request_with_the_old_scheduled_for_reads_its_start_time() {
+        let at = "2026-12-24T18:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        let now = Utc::now();
+        let fresh = Task::fresh("n".into(), "p".into(), "mock".into(), "echo".into(), now);
+        let mut record = serde_json::to_value(fresh).unwrap();
+        let fields = record.as_object_mut().unwrap();
+        fields.remove("start_at");
+        fields.insert("scheduled_for".into(), serde_json::json!(at));
+        let task: Task = serde_json::from_value(record).unwrap();
+        assert_eq!(task.start_at, Some(at));
+        let written = serde_json::to_value(&task).unwrap();
+        assert_eq!(written["start_at"], serde_json::json!(at));
+        assert!(
+            written.get("scheduled_for").is_none(),
+            "the new name is written"
+        );
+
+        let new: NewTask =
+            serde_json::from_value(serde_json::json!({"prompt": "p", "scheduled_for": at}))
+                .unwrap();
+        assert_eq!(new.start_at, Some(at));
     }
 
     #[test]

@@ -101,11 +101,11 @@ pub(crate) enum ScheduleOp {
     Update(ScheduleId, Schedule),
     SetEnabled(ScheduleId, bool),
     Remove(ScheduleId),
-    RunNow(ScheduleId),
+    FireNow(ScheduleId),
 }
 
 /// What a schedule change did: the schedule as stored (before a removal), and
-/// the tasks a run-now created.
+/// the tasks a fire now ("run now") created.
 pub(crate) struct ScheduleDone {
     pub schedule: Schedule,
     pub tasks: Vec<Task>,
@@ -614,7 +614,7 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) -> Vec<Command> {
                 })
             }
             Command::Promote(claim, reply) => {
-                // Schedules fire first: a run they create for now is promoted,
+                // Schedules fire first: a fire they create for now is promoted,
                 // and may be claimed, in the same commit.
                 let result = crate::firing::fire_due(txn, &mut ctx).and_then(|next_fire| {
                     let (_, next_due) = lifecycle::promote_due(txn, &mut ctx)?;
@@ -646,8 +646,8 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) -> Vec<Command> {
                         crate::firing::set_enabled(txn, &mut ctx, id, on).map(only)
                     }
                     ScheduleOp::Remove(id) => crate::firing::remove(txn, &mut ctx, id).map(only),
-                    ScheduleOp::RunNow(id) => {
-                        crate::firing::run_now(txn, &mut ctx, id).and_then(|tasks| {
+                    ScheduleOp::FireNow(id) => {
+                        crate::firing::fire_now(txn, &mut ctx, id).and_then(|tasks| {
                             let schedule = txn
                                 .schedule(id)?
                                 .ok_or_else(|| TaskError::ScheduleNotFound(id.to_string()))?;

@@ -357,11 +357,11 @@ async fn bad_batch_input_is_refused_naming_the_field_and_nothing_is_stored() {
         ),
         (
             NewTask {
-                scheduled_for: Some(chrono::Utc::now() + chrono::Duration::minutes(5)),
+                start_at: Some(chrono::Utc::now() + chrono::Duration::minutes(5)),
                 ..batch_task("x", Duration::from_secs(60))
             },
             "batch",
-            "scheduled_for",
+            "start_at",
         ),
     ];
     for (new, field, words) in cases {
@@ -422,7 +422,7 @@ async fn a_schedule_takes_only_a_relative_deadline_and_its_fires_run_in_batches(
         .await
         .unwrap();
     let mut rx = engine.subscribe();
-    let (_, fired) = engine.run_schedule_now(s.id).await.unwrap();
+    let (_, fired) = engine.fire_schedule_now(s.id).await.unwrap();
     let t = &fired[0];
     assert_eq!(t.status, TaskState::Scheduled);
     let deadline = t.batch.as_ref().unwrap().deadline;

@@ -4,7 +4,7 @@ mod common;
 
 use baton_engine::{
     Catalog, CatalogQuery, ChainFilter, NewTask, Prices, ProviderKind, ProviderSettings,
-    ScheduleFilter, TaskState,
+    StartFilter, TaskState,
 };
 use common::*;
 use std::time::Duration;
@@ -73,7 +73,7 @@ async fn filters_search_and_paging_select_the_right_rows() {
     let later = t
         .engine
         .submit(NewTask {
-            scheduled_for: Some(t.engine.now() + chrono::Duration::hours(1)),
+            start_at: Some(t.engine.now() + chrono::Duration::hours(1)),
             ..task("Call Bob", "echo")
         })
         .await
@@ -103,7 +103,7 @@ async fn filters_search_and_paging_select_the_right_rows() {
     );
     assert_eq!(
         ids(CatalogQuery {
-            schedule: Some(ScheduleFilter::Scheduled),
+            start: Some(StartFilter::Scheduled),
             ..query()
         }),
         vec![later.id]
@@ -111,7 +111,7 @@ async fn filters_search_and_paging_select_the_right_rows() {
     assert_eq!(
         catalog
             .query(&CatalogQuery {
-                schedule: Some(ScheduleFilter::Immediate),
+                start: Some(StartFilter::Immediate),
                 ..query()
             })
             .total,
@@ -354,7 +354,7 @@ async fn before_the_first_load_the_store_answers_the_first_pages_exactly_as_the_
         .unwrap();
     t.engine
         .submit(NewTask {
-            scheduled_for: Some(t.engine.now() + chrono::Duration::hours(1)),
+            start_at: Some(t.engine.now() + chrono::Duration::hours(1)),
             ..task("later", "echo")
         })
         .await

@@ -96,7 +96,11 @@ async fn a_refused_webhook_is_retried_with_the_same_key_and_signature_until_it_i
     assert_eq!(body["task_id"], task.id.to_string());
     assert_eq!(body["status"], "completed");
     assert_eq!(body["output"], "echo: report");
-    assert_eq!(body["run"], 1);
+    assert_eq!(body["attempt"], 1);
+    assert_eq!(
+        body["run"], 1,
+        "the attempt under its old name, for receivers written before"
+    );
     // The delivery never touched the task's own outcome.
     assert_eq!(t.engine.get(task.id).await.unwrap(), *done);
 }
@@ -196,7 +200,7 @@ async fn a_schedules_file_delivery_binds_its_path_and_skips_an_unchanged_answer(
     );
     new.timezone = Some("Europe/Paris".into());
     let s = t.engine.add_schedule(new).await.unwrap();
-    let (_, first) = t.engine.run_schedule_now(s.id).await.unwrap();
+    let (_, first) = t.engine.fire_schedule_now(s.id).await.unwrap();
     let sent = delivery_reaches(&mut rx, first[0].id, DeliveryStatus::Sent).await;
     let DeliveryTarget::File { path } = &sent.target else {
         panic!("{sent:?}")
@@ -207,7 +211,7 @@ async fn a_schedules_file_delivery_binds_its_path_and_skips_an_unchanged_answer(
     // The schedule's name cannot climb out of the folder.
     assert_eq!(*path, format!("{}/..-daily/{today}.md", folder.display()));
     assert_eq!(std::fs::read_to_string(path).unwrap(), "echo: same answer");
-    let (_, second) = t.engine.run_schedule_now(s.id).await.unwrap();
+    let (_, second) = t.engine.fire_schedule_now(s.id).await.unwrap();
     let skipped = delivery_reaches(&mut rx, second[0].id, DeliveryStatus::Skipped).await;
     assert_eq!(
         skipped.error.as_deref(),

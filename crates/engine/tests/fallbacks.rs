@@ -533,7 +533,7 @@ async fn a_schedules_fallbacks_reach_every_task_it_creates_and_a_manual_retry_st
     );
     assert_eq!(schedule.template.fallback_after, Some(2));
     let mut rx = t.engine.subscribe();
-    let (_, tasks) = t.engine.run_schedule_now(schedule.id).await.unwrap();
+    let (_, tasks) = t.engine.fire_schedule_now(schedule.id).await.unwrap();
     let failed = reach(&mut rx, tasks[0].id, TaskState::Failed).await;
     assert_eq!(failed.fallbacks, schedule.template.fallbacks);
     assert_eq!(failed.fallback_after, Some(2));

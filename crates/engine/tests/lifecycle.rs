@@ -82,7 +82,7 @@ async fn a_scheduled_task_starts_on_time() {
     let task = t
         .engine
         .submit(NewTask {
-            scheduled_for: Some(due),
+            start_at: Some(due),
             ..task("later", "echo")
         })
         .await
@@ -104,7 +104,7 @@ async fn a_task_that_falls_due_starts_in_the_commit_that_queues_it() {
     let task = t
         .engine
         .submit(NewTask {
-            scheduled_for: Some(t.engine.now() + chrono::Duration::seconds(10)),
+            start_at: Some(t.engine.now() + chrono::Duration::seconds(10)),
             // Still running when the test looks at the commits.
             ..task("later", "sleep=1000")
         })
@@ -124,7 +124,7 @@ async fn a_paused_engine_queues_due_tasks_but_starts_none() {
     let task = t
         .engine
         .submit(NewTask {
-            scheduled_for: Some(t.engine.now() + chrono::Duration::seconds(1)),
+            start_at: Some(t.engine.now() + chrono::Duration::seconds(1)),
             ..task("later", "echo")
         })
         .await
@@ -146,7 +146,7 @@ async fn a_task_that_fell_due_while_the_engine_was_stopped_starts_at_once() {
     let task = t
         .engine
         .submit(NewTask {
-            scheduled_for: Some(due),
+            start_at: Some(due),
             ..task("missed", "echo")
         })
         .await
@@ -180,7 +180,7 @@ async fn retries_count_attempts_back_off_and_stop_at_max_attempts() {
         let retry = reach(&mut rx, task.id, TaskState::Scheduled).await;
         assert_eq!(retry.attempts, attempt);
         let failed_at = retry.history.last().unwrap().finished_at.unwrap();
-        let wait = retry.scheduled_for.unwrap() - failed_at;
+        let wait = retry.start_at.unwrap() - failed_at;
         // Backoff base 100 ms: ceiling 100 ms, then 200 ms; jitter keeps half of it.
         let ceiling = chrono::Duration::milliseconds(100 << (attempt - 1));
         assert!(
@@ -324,7 +324,7 @@ async fn chaining_onto_a_failed_cancelled_or_unknown_parent_is_refused_and_store
     let cancelled = t
         .engine
         .submit(NewTask {
-            scheduled_for: Some(t.engine.now() + chrono::Duration::hours(1)),
+            start_at: Some(t.engine.now() + chrono::Duration::hours(1)),
             ..task("c", "echo")
         })
         .await
@@ -386,7 +386,7 @@ async fn cancelled_queued_scheduled_and_waiting_tasks_never_run() {
     let scheduled = t
         .engine
         .submit(NewTask {
-            scheduled_for: Some(t.engine.now() + chrono::Duration::seconds(1)),
+            start_at: Some(t.engine.now() + chrono::Duration::seconds(1)),
             ..task("s", "echo")
         })
         .await
@@ -468,7 +468,7 @@ async fn cancelling_twice_is_a_no_op_and_a_completed_task_cannot_be_cancelled() 
     let later = t
         .engine
         .submit(NewTask {
-            scheduled_for: Some(t.engine.now() + chrono::Duration::hours(1)),
+            start_at: Some(t.engine.now() + chrono::Duration::hours(1)),
             ..task("y", "echo")
         })
         .await
@@ -658,7 +658,7 @@ async fn a_task_that_falls_due_while_every_slot_is_busy_starts_when_the_slot_fre
     let due = t
         .engine
         .submit(NewTask {
-            scheduled_for: Some(t.engine.now() + chrono::Duration::seconds(1)),
+            start_at: Some(t.engine.now() + chrono::Duration::seconds(1)),
             ..task("due", "echo")
         })
         .await
@@ -903,7 +903,7 @@ async fn a_retried_task_cancelled_while_scheduled_runs_now_ahead_of_later_work()
     let cancelled = t
         .engine
         .submit(NewTask {
-            scheduled_for: Some(later),
+            start_at: Some(later),
             ..task("was scheduled", "echo")
         })
         .await
@@ -913,7 +913,7 @@ async fn a_retried_task_cancelled_while_scheduled_runs_now_ahead_of_later_work()
     tokio::time::advance(Duration::from_secs(1)).await;
     let retried = t.engine.retry(cancelled.id, None).await.unwrap();
     assert_eq!(retried.status, TaskState::Queued);
-    assert_eq!(retried.scheduled_for, Some(t.engine.now()));
+    assert_eq!(retried.start_at, Some(t.engine.now()));
     t.engine.set_paused(false);
     // FIFO by the time each became ready: the other task, then the retry, both
     // long before the cancelled start time.

@@ -103,7 +103,7 @@ async fn date_and_time_follow_the_schedules_zone_across_a_dst_change() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_one_off_task_reads_the_time_its_run_starts_in_the_engines_zone() {
+async fn a_one_off_task_reads_the_time_its_attempt_starts_in_the_engines_zone() {
     let t = started_with(|c| {
         c.clock = Clock::tokio_at(utc("2026-06-30T20:00:00Z"));
         c.local_zone = chrono_tz::Asia::Tokyo;
@@ -114,7 +114,7 @@ async fn a_one_off_task_reads_the_time_its_run_starts_in_the_engines_zone() {
     let created = t
         .engine
         .submit(NewTask {
-            scheduled_for: Some(utc("2026-07-01T20:00:00Z")),
+            start_at: Some(utc("2026-07-01T20:00:00Z")),
             ..task("Today is {{date}}, {{time}}; literal \\{{date}}", "echo")
         })
         .await
@@ -150,7 +150,7 @@ async fn a_one_off_task_reads_the_time_its_run_starts_in_the_engines_zone() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn last_output_and_schedule_name_come_from_the_schedule_and_its_previous_completed_run() {
+async fn last_output_and_schedule_name_come_from_the_schedule_and_its_previous_completed_fire() {
     let t = started_with(|c| c.clock = Clock::tokio_at(utc("2026-01-01T00:00:00Z"))).await;
     let mut rx = t.engine.subscribe();
     let mut new = NewSchedule::new(
@@ -160,7 +160,7 @@ async fn last_output_and_schedule_name_come_from_the_schedule_and_its_previous_c
     );
     new.follow_ups = vec!["then {{parent.output}} / {{last_output}}".into()];
     let s = t.engine.add_schedule(new).await.unwrap();
-    t.engine.run_schedule_now(s.id).await.unwrap();
+    t.engine.fire_schedule_now(s.id).await.unwrap();
     let mut ended = Vec::new();
     while ended.len() < 2 {
         ended.push(next_ended(&mut rx, s.id).await);
@@ -171,7 +171,7 @@ async fn last_output_and_schedule_name_come_from_the_schedule_and_its_previous_c
         Some("echo: then echo: digest: before [] / "),
         "the follow-up binds its parent's output, and the run's previous output (none yet)"
     );
-    t.engine.run_schedule_now(s.id).await.unwrap();
+    t.engine.fire_schedule_now(s.id).await.unwrap();
     let second = next_ended(&mut rx, s.id).await;
     assert_eq!(
         second.output.as_deref(),
@@ -248,7 +248,7 @@ async fn unknown_variables_and_bad_failure_limits_are_refused_when_saved_and_not
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_schedule_pauses_itself_after_its_limit_of_failed_runs_in_a_row() {
+async fn a_schedule_pauses_itself_after_its_limit_of_failed_fires_in_a_row() {
     let t = started_with(|c| c.clock = Clock::tokio_at(utc("2026-01-01T00:00:00Z"))).await;
     let mut rx = t.engine.subscribe();
     let mut srx = t.engine.subscribe_schedules();
@@ -264,7 +264,7 @@ async fn a_schedule_pauses_itself_after_its_limit_of_failed_runs_in_a_row() {
         let engine = t.engine.clone();
         async move {
             for _ in 0..n {
-                engine.run_schedule_now(id).await.unwrap();
+                engine.fire_schedule_now(id).await.unwrap();
             }
         }
     };

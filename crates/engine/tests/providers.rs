@@ -150,7 +150,7 @@ async fn retry_after_is_honoured_and_cools_the_whole_provider_down() {
     let retrying = reach(&mut rx, first.id, TaskState::Scheduled).await;
     let failed_at = retrying.history[0].finished_at.unwrap();
     assert_eq!(
-        retrying.scheduled_for,
+        retrying.start_at,
         Some(failed_at + chrono::Duration::seconds(12)),
         "the retry waits exactly the Retry-After, not the backoff"
     );
@@ -223,7 +223,7 @@ async fn retry_after_ms_is_read_too() {
     let mut rx = t.engine.subscribe();
     let task = t.engine.submit(on_fake("x")).await.unwrap();
     let retrying = reach(&mut rx, task.id, TaskState::Scheduled).await;
-    let wait = retrying.scheduled_for.unwrap() - retrying.history[0].finished_at.unwrap();
+    let wait = retrying.start_at.unwrap() - retrying.history[0].finished_at.unwrap();
     assert_eq!(wait, chrono::Duration::milliseconds(300));
     reach(&mut rx, task.id, TaskState::Completed).await;
 }

@@ -125,13 +125,8 @@ async fn a_daily_schedule_fires_at_local_time_in_two_zones_across_both_dst_chang
             .position(|id| Some(*id) == task.schedule_id)
             .unwrap();
         // Fired on time, not caught up later: created at its fire instant.
-        assert_eq!(
-            Some(task.created_at),
-            task.scheduled_for,
-            "{}",
-            zones[which]
-        );
-        fired[which].push(task.scheduled_for.unwrap());
+        assert_eq!(Some(task.created_at), task.start_at, "{}", zones[which]);
+        fired[which].push(task.start_at.unwrap());
     }
     for (which, zone) in zones.iter().enumerate() {
         let tz: Tz = zone.parse().unwrap();
@@ -193,7 +188,7 @@ async fn created_by(engine: &Engine, id: ScheduleId) -> Vec<Task> {
 }
 
 #[tokio::test(start_paused = true)]
-async fn missed_skip_records_every_run_of_a_three_day_gap_and_starts_none() {
+async fn missed_skip_records_every_fire_of_a_three_day_gap_and_starts_none() {
     let (t, s) = three_days_closed(MissedPolicy::Skip, None).await;
     assert!(created_by(&t.engine, s.id).await.is_empty());
     assert_eq!(s.skipped_total, 72);
@@ -210,24 +205,24 @@ async fn missed_skip_records_every_run_of_a_three_day_gap_and_starts_none() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn missed_once_starts_the_latest_missed_run_and_records_the_rest() {
+async fn missed_once_starts_the_latest_missed_fire_and_records_the_rest() {
     let (t, s) = three_days_closed(MissedPolicy::Once, None).await;
     let tasks = created_by(&t.engine, s.id).await;
     assert_eq!(tasks.len(), 1);
-    assert_eq!(tasks[0].scheduled_for, Some(utc("2026-06-04T10:00:00Z")));
+    assert_eq!(tasks[0].start_at, Some(utc("2026-06-04T10:00:00Z")));
     assert_eq!(tasks[0].status, TaskState::Completed);
     assert_eq!(s.skipped_total, 71);
     assert_eq!(s.skipped[0].reason, SkipReason::Missed);
-    assert_eq!(s.runs, 1);
+    assert_eq!(s.fires, 1);
     t.engine.shutdown().await;
 }
 
 #[tokio::test(start_paused = true)]
-async fn missed_all_starts_missed_runs_up_to_the_cap_and_records_the_rest() {
+async fn missed_all_starts_missed_fires_up_to_the_cap_and_records_the_rest() {
     let (t, s) = three_days_closed(MissedPolicy::All, None).await;
     let tasks = created_by(&t.engine, s.id).await;
     assert_eq!(tasks.len(), CATCH_UP_LIMIT);
-    let times: Vec<_> = tasks.iter().map(|t| t.scheduled_for.unwrap()).collect();
+    let times: Vec<_> = tasks.iter().map(|t| t.start_at.unwrap()).collect();
     // The most recent 24, oldest first: 11:00 on the 3rd to 10:00 on the 4th.
     assert_eq!(times.first(), Some(&utc("2026-06-03T11:00:00Z")));
     assert_eq!(times.last(), Some(&utc("2026-06-04T10:00:00Z")));
@@ -238,11 +233,11 @@ async fn missed_all_starts_missed_runs_up_to_the_cap_and_records_the_rest() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn missed_runs_older_than_the_maximum_lateness_are_skipped_as_too_late() {
+async fn missed_fires_older_than_the_maximum_lateness_are_skipped_as_too_late() {
     let (t, s) = three_days_closed(MissedPolicy::All, Some(Duration::from_secs(5 * 3600))).await;
     // Within five hours of 10:30 on the 4th: 06:00 to 10:00.
     let tasks = created_by(&t.engine, s.id).await;
-    let times: Vec<_> = tasks.iter().map(|t| t.scheduled_for.unwrap()).collect();
+    let times: Vec<_> = tasks.iter().map(|t| t.start_at.unwrap()).collect();
     assert_eq!(
         times,
         ["06", "07", "08", "09", "10"]
@@ -269,15 +264,15 @@ async fn a_wall_clock_jump_while_running_is_caught_up_like_a_closed_app() {
     let mut schedules = t.engine.subscribe_schedules();
     tokio::time::advance(Duration::from_secs(3 * 24 * 3600)).await;
     let task = next_created(&mut rx, s.id).await;
-    assert_eq!(task.scheduled_for, Some(utc("2026-06-04T10:00:00Z")));
-    let after = schedule_until(&mut schedules, |x| x.runs == 1).await;
+    assert_eq!(task.start_at, Some(utc("2026-06-04T10:00:00Z")));
+    let after = schedule_until(&mut schedules, |x| x.fires == 1).await;
     assert_eq!(after.skipped_total, 71);
     assert_eq!(after.next_fire_at, Some(utc("2026-06-04T11:00:00Z")));
     t.engine.shutdown().await;
 }
 
-/// An every-minute schedule whose runs take 150 s (mock `sleep`), so the fire
-/// at minute 2 finds the run from minute 1 still going.
+/// An every-minute schedule whose fires take 150 s (mock `sleep`), so the fire
+/// at minute 2 finds the fire from minute 1 still going.
 async fn overlapping(overlap: OverlapPolicy) -> (TestEngine, Schedule, baton_engine::Subscription) {
     let t = engine_at("2026-06-01T10:00:30Z").await;
     let mut new = schedule("minutely", "* * * * *", "UTC", "sleep=150000");
@@ -288,13 +283,13 @@ async fn overlapping(overlap: OverlapPolicy) -> (TestEngine, Schedule, baton_eng
 }
 
 #[tokio::test(start_paused = true)]
-async fn overlap_skip_skips_a_fire_while_the_previous_run_is_active() {
+async fn overlap_skip_skips_a_fire_while_the_previous_fire_is_active() {
     let (t, s, mut rx) = overlapping(OverlapPolicy::Skip).await;
     let first = next_created(&mut rx, s.id).await;
-    assert_eq!(first.scheduled_for, Some(utc("2026-06-01T10:01:00Z")));
-    // 10:02 and 10:03 are skipped (the run ends at 10:03:30); 10:04 runs.
+    assert_eq!(first.start_at, Some(utc("2026-06-01T10:01:00Z")));
+    // 10:02 and 10:03 are skipped (the fire ends at 10:03:30); 10:04 fires.
     let second = next_created(&mut rx, s.id).await;
-    assert_eq!(second.scheduled_for, Some(utc("2026-06-01T10:04:00Z")));
+    assert_eq!(second.start_at, Some(utc("2026-06-01T10:04:00Z")));
     let stored = t.engine.schedule(s.id).await.unwrap();
     assert_eq!(stored.skipped_total, 2);
     assert!(stored
@@ -309,12 +304,12 @@ async fn overlap_skip_skips_a_fire_while_the_previous_run_is_active() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn overlap_queue_starts_the_next_run_when_the_active_one_ends() {
+async fn overlap_queue_starts_the_next_fire_when_the_active_one_ends() {
     let (t, s, mut rx) = overlapping(OverlapPolicy::Queue).await;
     let first = next_created(&mut rx, s.id).await;
     let second = next_created(&mut rx, s.id).await;
-    // The 10:02 fire waited for the first run, which ended at 10:03:30.
-    assert_eq!(second.scheduled_for, Some(utc("2026-06-01T10:02:00Z")));
+    // The 10:02 fire waited for the first fire, which ended at 10:03:30.
+    assert_eq!(second.start_at, Some(utc("2026-06-01T10:02:00Z")));
     assert_eq!(second.created_at, utc("2026-06-01T10:03:30Z"));
     let done = t.engine.get(first.id).await.unwrap();
     assert_eq!(done.finished_at, Some(second.created_at));
@@ -323,12 +318,12 @@ async fn overlap_queue_starts_the_next_run_when_the_active_one_ends() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn overlap_cancel_cancels_the_active_run_and_starts_the_new_one() {
+async fn overlap_cancel_cancels_the_active_fire_and_starts_the_new_one() {
     let (t, s, mut rx) = overlapping(OverlapPolicy::Cancel).await;
     let first = next_created(&mut rx, s.id).await;
     reach(&mut rx, first.id, TaskState::Running).await;
     let second = next_created(&mut rx, s.id).await;
-    assert_eq!(second.scheduled_for, Some(utc("2026-06-01T10:02:00Z")));
+    assert_eq!(second.start_at, Some(utc("2026-06-01T10:02:00Z")));
     let cancelled = t.engine.get(first.id).await.unwrap();
     assert_eq!(cancelled.status, TaskState::Cancelled);
     assert_eq!(
@@ -360,7 +355,7 @@ async fn a_paused_schedule_does_not_fire_and_resumes_from_the_next_time_after_no
     assert_eq!(resumed.skipped_total, 0);
     let mut rx = t.engine.subscribe();
     let task = next_created(&mut rx, s.id).await;
-    assert_eq!(task.scheduled_for, Some(utc("2026-06-01T16:00:00Z")));
+    assert_eq!(task.start_at, Some(utc("2026-06-01T16:00:00Z")));
     t.engine.shutdown().await;
 }
 
@@ -381,7 +376,7 @@ async fn schedules_survive_a_restart_and_fire_afterwards() {
     let mut rx = engine.subscribe();
     engine.start().await;
     let task = next_created(&mut rx, s.id).await;
-    assert_eq!(task.scheduled_for, Some(utc("2026-06-02T07:00:00Z")));
+    assert_eq!(task.start_at, Some(utc("2026-06-02T07:00:00Z")));
     // The follow-up is chained onto the fired task and runs on its output.
     idle(&engine).await;
     let tasks = created_by(&engine, s.id).await;
@@ -395,7 +390,7 @@ async fn schedules_survive_a_restart_and_fire_afterwards() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn run_now_starts_a_run_at_once_and_keeps_the_next_fire_time() {
+async fn fire_now_starts_a_fire_at_once_and_keeps_the_next_fire_time() {
     let t = engine_at("2026-06-01T10:30:00Z").await;
     let s = t
         .engine
@@ -403,10 +398,10 @@ async fn run_now_starts_a_run_at_once_and_keeps_the_next_fire_time() {
         .await
         .unwrap();
     let mut rx = t.engine.subscribe();
-    let (after, tasks) = t.engine.run_schedule_now(s.id).await.unwrap();
+    let (after, tasks) = t.engine.fire_schedule_now(s.id).await.unwrap();
     assert_eq!(tasks.len(), 1);
     assert_eq!(tasks[0].schedule_id, Some(s.id));
-    assert_eq!(after.runs, 1);
+    assert_eq!(after.fires, 1);
     assert_eq!(after.next_fire_at, s.next_fire_at);
     let done = reach(&mut rx, tasks[0].id, TaskState::Completed).await;
     assert_eq!(done.output.as_deref(), Some("echo: hourly prompt"));
@@ -463,12 +458,12 @@ async fn bad_schedules_are_refused_with_the_field_named_and_nothing_stored() {
         (
             NewSchedule {
                 task: NewTask {
-                    scheduled_for: Some(utc("2026-07-01T00:00:00Z")),
+                    start_at: Some(utc("2026-07-01T00:00:00Z")),
                     ..task("p", "echo")
                 },
                 ..schedule("a", "0 9 * * *", "UTC", "echo")
             },
-            "scheduled_for",
+            "start_at",
             "when it fires",
         ),
         (
@@ -515,7 +510,7 @@ async fn export_and_import_carry_schedules_and_never_overwrite_one() {
         .add_schedule(schedule("daily", "0 9 * * *", "Asia/Tokyo", "echo"))
         .await
         .unwrap();
-    t.engine.run_schedule_now(s.id).await.unwrap();
+    t.engine.fire_schedule_now(s.id).await.unwrap();
     idle(&t.engine).await;
     let file = serde_json::to_string(&t.engine.export().await.unwrap()).unwrap();
     assert!(file.contains("\"format_version\":3"));

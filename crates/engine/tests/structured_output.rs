@@ -322,7 +322,7 @@ async fn a_schedules_task_answers_with_the_templates_schema_and_its_follow_up_re
     let s = t.engine.add_schedule(new.clone()).await.unwrap();
     assert_eq!(s.template.output_schema, Some(schema()));
     let mut rx = t.engine.subscribe();
-    let (_, tasks) = t.engine.run_schedule_now(s.id).await.unwrap();
+    let (_, tasks) = t.engine.fire_schedule_now(s.id).await.unwrap();
     let done = reach(&mut rx, tasks[1].id, TaskState::Completed).await;
     let first = t.engine.get(tasks[0].id).await.unwrap();
     let summary = first.output_json.as_ref().unwrap()["summary"]

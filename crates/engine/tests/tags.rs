@@ -107,14 +107,14 @@ async fn a_chain_that_would_carry_too_many_tags_is_refused() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn every_task_of_a_schedules_run_carries_the_template_tags() {
+async fn every_task_of_a_schedules_fire_carries_the_template_tags() {
     let t =
         started_with(|c| c.clock = Clock::tokio_at("2026-06-01T10:30:00Z".parse().unwrap())).await;
     let mut new = NewSchedule::new("report", "0 9 * * *", tagged("p", &["Weekly"]));
     new.follow_ups = vec!["summarise".into()];
     let s = t.engine.add_schedule(new).await.unwrap();
     assert_eq!(s.template.tags, strings(&["weekly"]));
-    let (_, tasks) = t.engine.run_schedule_now(s.id).await.unwrap();
+    let (_, tasks) = t.engine.fire_schedule_now(s.id).await.unwrap();
     assert_eq!(tasks.len(), 2);
     for task in &tasks {
         assert_eq!(task.tags, strings(&["weekly"]), "{}", task.name);

@@ -321,7 +321,7 @@ fn forward_schedules(followed: Followed, engine: &Engine, until: Replaced) {
             let Some(next) = next else { break };
             match next {
                 Ok(event) => {
-                    // The engine paused it after failed runs: say so, once.
+                    // The engine paused it after failed fires: say so, once.
                     if let Some(note) = &event.note {
                         let open = OpenTarget::Schedule {
                             id: event.schedule_id,

@@ -1,7 +1,7 @@
 // The task list: filters, per-status counts and the rows of the current window, fetched in
 // blocks as the list scrolls. The list never holds every task: only blocks near what is shown.
 import { SvelteMap, SvelteSet } from "svelte/reactivity";
-import type { ChainFilter, ScheduleFilter } from "../bindings";
+import type { ChainFilter, StartFilter } from "../bindings";
 import { call, commands } from "./api";
 import { coalesced } from "./coalesce";
 import { toast } from "./toasts.svelte";
@@ -14,7 +14,7 @@ const KEEP_BLOCKS = 12;
 
 export interface Filters {
   status: TaskState | "";
-  schedule: ScheduleFilter | "";
+  start: StartFilter | "";
   chain: ChainFilter | "";
   search: string;
   /** One tag; any case. */
@@ -24,7 +24,7 @@ export interface Filters {
 }
 
 class TaskList {
-  filters: Filters = $state({ status: "", schedule: "", chain: "", search: "", tag: "", group: "" });
+  filters: Filters = $state({ status: "", start: "", chain: "", search: "", tag: "", group: "" });
   total = $state(0);
   counts: StatusCounts | null = $state(null);
   /** `loading` only until the first answer; later reloads keep showing the old rows. */
@@ -56,7 +56,7 @@ class TaskList {
 
   get hasFilters(): boolean {
     const f = this.filters;
-    return f.status !== "" || f.schedule !== "" || f.chain !== "" || f.search.trim() !== "" || f.tag.trim() !== "" || f.group !== "";
+    return f.status !== "" || f.start !== "" || f.chain !== "" || f.search.trim() !== "" || f.tag.trim() !== "" || f.group !== "";
   }
 
   rowAt(index: number): TaskSummary | undefined {
@@ -96,7 +96,7 @@ class TaskList {
   }
 
   clearFilters(): void {
-    this.setFilters({ status: "", schedule: "", chain: "", search: "", tag: "", group: "" });
+    this.setFilters({ status: "", start: "", chain: "", search: "", tag: "", group: "" });
   }
 
   /** Fetches the visible window again; bursts of calls make one query per frame. */
@@ -148,7 +148,7 @@ class TaskList {
     const result = await call(
       commands.queryTasks({
         status: f.status || null,
-        schedule: f.schedule || null,
+        start: f.start || null,
         chain: f.chain || null,
         search: f.search.trim() || null,
         tag: f.tag.trim() || null,

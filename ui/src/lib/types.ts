@@ -27,7 +27,7 @@ import type {
   ScheduleInput_Deserialize,
   Schedule_Serialize,
   SkipReason,
-  SkippedRuns,
+  SkippedFires,
   ProviderKind,
   ProviderSettings_Deserialize,
   ProviderSettings_Serialize,
@@ -72,7 +72,7 @@ export type ProviderInput = ProviderSettings_Deserialize;
 export type Schedule = Schedule_Serialize;
 export type ScheduleEvent = ScheduleEvent_Serialize;
 export type ScheduleInput = ScheduleInput_Deserialize;
-export type { MissedPolicy, OverlapPolicy, SkipReason, SkippedRuns };
+export type { MissedPolicy, OverlapPolicy, SkipReason, SkippedFires };
 export type ProviderTest = ProviderTest_Serialize;
 /** What "Find local servers" found; nothing was added. */
 export type Detection = Detection_Serialize;
@@ -118,7 +118,7 @@ export function summaryOf(task: Task, children: number): TaskSummary {
     status: task.status,
     llm_provider: task.llm_provider,
     llm_model: task.llm_model,
-    scheduled_for: task.scheduled_for,
+    start_at: task.start_at,
     created_at: task.created_at,
     finished_at: task.finished_at,
     attempts: task.attempts,

@@ -202,7 +202,7 @@ const handlers: Record<string, (a: Args) => unknown> = {
   pause_schedule: (a) => schedules.setEnabled(str(a, "id"), false),
   resume_schedule: (a) => schedules.setEnabled(str(a, "id"), true),
   remove_schedule: (a) => schedules.remove(str(a, "id")),
-  run_schedule_now: (a) => schedules.runNow(str(a, "id")),
+  fire_schedule_now: (a) => schedules.fireNow(str(a, "id")),
   map_rows: (a) => groups.map(a.input as never),
   read_rows_file: (a) => {
     const path = str(a, "path");
@@ -333,7 +333,7 @@ const fake = {
     return model.putDelivery({
       id: d.id,
       task_id: byName(name).id,
-      run: 1,
+      attempt: 1,
       target: d.file ? { kind: "file", path: d.file } : { kind: "webhook", url: d.webhook ?? "https://example.com/hook" },
       status: d.status,
       attempts: d.attempts ?? 0,

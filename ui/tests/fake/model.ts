@@ -135,16 +135,16 @@ export class Model {
 
   build(input: TaskInput, parent: Task | null): Task {
     const now = this.now();
-    const runAt = input.run_at?.trim() ? input.run_at.trim() : null;
+    const atText = input.start_at?.trim() ? input.start_at.trim() : null;
     let scheduled: number | null = null;
-    if (runAt && input.run_in_minutes != null) {
-      throw invalid("run_at", "choose either a date and time or a delay, not both");
+    if (atText && input.start_in_minutes != null) {
+      throw invalid("start_at", "choose either a date and time or a delay, not both");
     }
-    if (runAt) {
-      scheduled = Date.parse(runAt);
-      if (Number.isNaN(scheduled)) throw invalid("run_at", `'${runAt}' is not a date and time`);
-    } else if (input.run_in_minutes != null) {
-      scheduled = now + input.run_in_minutes * 60_000;
+    if (atText) {
+      scheduled = Date.parse(atText);
+      if (Number.isNaN(scheduled)) throw invalid("start_at", `'${atText}' is not a date and time`);
+    } else if (input.start_in_minutes != null) {
+      scheduled = now + input.start_in_minutes * 60_000;
     }
     if (!input.prompt.trim()) throw invalid("prompt", "the prompt is empty");
     const provider = input.provider?.trim() || "mock";
@@ -217,13 +217,13 @@ export class Model {
       name = first.length > 60 ? `${first.slice(0, 60)}…` : first;
     }
     const id = this.newId(now);
-    const scheduledFor = scheduled === null ? null : new Date(scheduled).toISOString();
+    const startAt = scheduled === null ? null : new Date(scheduled).toISOString();
     return {
       id,
       name,
       prompt: input.prompt,
       status: scheduled !== null && scheduled > now ? "scheduled" : "queued",
-      scheduled_for: scheduledFor,
+      start_at: startAt,
       created_at: new Date(now).toISOString(),
       started_at: null,
       finished_at: null,
@@ -357,7 +357,7 @@ export class Model {
       status: task.status,
       llm_provider: task.llm_provider,
       llm_model: task.llm_model,
-      scheduled_for: task.scheduled_for,
+      start_at: task.start_at,
       created_at: task.created_at,
       finished_at: task.finished_at,
       attempts: task.attempts,
@@ -383,8 +383,8 @@ export class Model {
       const id = this.order[i]!;
       const t = this.tasks.get(id)!;
       if (q.status && t.status !== q.status) continue;
-      if (q.schedule === "immediate" && t.scheduled_for !== null) continue;
-      if (q.schedule === "scheduled" && t.scheduled_for === null) continue;
+      if (q.start === "immediate" && t.start_at !== null) continue;
+      if (q.start === "scheduled" && t.start_at === null) continue;
       if (q.chain === "roots" && t.parent_task_id !== null) continue;
       if (q.chain === "with_children" && !this.children.get(id)) continue;
       if (needle && !this.search.get(id)!.includes(needle)) continue;
@@ -582,7 +582,7 @@ export class Model {
       task.status = "queued";
     } else if (again) {
       task.status = "scheduled";
-      task.scheduled_for = new Date(this.now() + 2000 * 2 ** task.attempts).toISOString();
+      task.start_at = new Date(this.now() + 2000 * 2 ** task.attempts).toISOString();
     } else {
       task.status = "failed";
       task.finished_at = new Date(this.now()).toISOString();

@@ -1,6 +1,6 @@
 // The fake's schedules: the engine's checks for the cases the tests use (field counts, numbers
 // out of range, an unknown zone, an expression that never fires, a taken name), fire times
-// found by stepping through local hours in the zone, and run now creating a task linked by
+// found by stepping through local hours in the zone, and fire now ("Run now") creating a task linked by
 // `schedule_id`. Every change is sent as a `schedule-changed` event, as the engine does.
 import type {
   ScheduleInput_Deserialize as ScheduleInput,
@@ -163,8 +163,8 @@ export class FakeSchedules {
       updated_at: at,
       last_fired_at: old?.last_fired_at ?? null,
       next_fire_at: enabled ? (next ?? null) : null,
-      runs: old?.runs ?? 0,
-      active_run: old?.active_run ?? [],
+      fires: old?.fires ?? 0,
+      active_fire: old?.active_fire ?? [],
       pending: [],
       skipped: old?.skipped ?? [],
       skipped_total: old?.skipped_total ?? 0,
@@ -210,7 +210,7 @@ export class FakeSchedules {
     const s = structuredClone(this.require(id));
     s.enabled = enabled;
     if (enabled) {
-      // Resuming starts the count of failed runs again.
+      // Resuming starts the count of failed fires again.
       s.failures_in_a_row = 0;
       delete s.auto_paused;
     }
@@ -233,7 +233,7 @@ export class FakeSchedules {
   }
 
   /** Run now: the template's task (and its follow-ups, chained), linked to the schedule. */
-  runNow(id: string): { schedule: Schedule; tasks: Task[] } {
+  fireNow(id: string): { schedule: Schedule; tasks: Task[] } {
     const s = structuredClone(this.require(id));
     const t = s.template;
     const base = { provider: t.provider, model: t.model, max_attempts: t.max_attempts, timeout_ms: t.timeout_ms, tags: t.tags ?? [], fallbacks: t.fallbacks ?? [] };
@@ -247,14 +247,14 @@ export class FakeSchedules {
       next.status = "waiting";
       tasks.push(this.model.save(null, next));
     }
-    s.runs += 1;
+    s.fires += 1;
     s.last_fired_at = new Date(this.model.now()).toISOString();
-    s.active_run = tasks.map((x) => x.id);
+    s.active_fire = tasks.map((x) => x.id);
     return { schedule: this.#save(s), tasks };
   }
 
-  /** Records `count` skipped runs, as the engine does after the app was closed. */
-  /** The engine paused the schedule after its limit of failed runs in a row. */
+  /** Records `count` skipped fires, as the engine does after the app was closed. */
+  /** The engine paused the schedule after its limit of failed fires in a row. */
   autoPause(name: string): Schedule {
     const s = structuredClone(this.byName(name));
     const n = s.pause_after_failures;
@@ -264,7 +264,7 @@ export class FakeSchedules {
     s.auto_paused = {
       at: new Date(this.model.now()).toISOString(),
       failures: n,
-      task_id: s.active_run[0] ?? this.model.newId(this.model.now()),
+      task_id: s.active_fire[0] ?? this.model.newId(this.model.now()),
       message: `paused after ${n} failed runs in a row; the last: the provider refused the request`,
     };
     return this.#save(s);

@@ -3,7 +3,7 @@
 //! On a shared queue `events` follows the database's outbox itself, as a
 //! client that runs no task.
 
-use super::engine_run::{summary, Signals};
+use super::runner::{summary, Signals};
 use super::{data_dir, shared_queue};
 use crate::args::EventsArgs;
 use crate::error::CliError;

@@ -6,11 +6,11 @@
 pub mod budget;
 pub mod db;
 pub mod deliveries;
-mod engine_run;
 mod follow;
 pub mod group;
 mod operations;
 pub mod provider;
+mod runner;
 pub mod schedule;
 mod tasks;
 mod transfer;
@@ -80,8 +80,8 @@ pub fn run_blocking(cli: Cli) -> Result<(), CliError> {
 
 async fn dispatch(command: Command, db: PathBuf) -> Result<(), CliError> {
     match command {
-        Command::Run(args) => engine_run::run(&db, args).await,
-        Command::Wait(args) => engine_run::wait(&db, args).await,
+        Command::Runner(args) => runner::runner(&db, args).await,
+        Command::Wait(args) => runner::wait(&db, args).await,
         Command::Events(args) => follow::events(&db, args).await,
         Command::Submit(args) => tasks::submit(&db, args).await,
         Command::Chain(args) => tasks::chain(&db, args).await,

@@ -33,7 +33,7 @@ pub(super) trait Operations: Send + Sync {
     fn resume_schedule(&self, id: ScheduleId) -> Answer<'_, Schedule>;
     fn remove_schedule(&self, id: ScheduleId) -> Answer<'_, Schedule>;
     /// The run's tasks, its task first.
-    fn run_schedule_now(&self, id: ScheduleId) -> Answer<'_, Vec<Task>>;
+    fn fire_schedule_now(&self, id: ScheduleId) -> Answer<'_, Vec<Task>>;
     fn schedules(&self) -> Answer<'_, Vec<Schedule>>;
     fn schedule_tasks(&self, id: ScheduleId, limit: usize) -> Answer<'_, Vec<Task>>;
     /// The configured providers, and the names of the built-in ones.
@@ -147,8 +147,8 @@ impl Operations for Engine {
         Box::pin(async move { Ok(Engine::remove_schedule(self, id).await?) })
     }
 
-    fn run_schedule_now(&self, id: ScheduleId) -> Answer<'_, Vec<Task>> {
-        Box::pin(async move { Ok(Engine::run_schedule_now(self, id).await?.1) })
+    fn fire_schedule_now(&self, id: ScheduleId) -> Answer<'_, Vec<Task>> {
+        Box::pin(async move { Ok(Engine::fire_schedule_now(self, id).await?.1) })
     }
 
     fn schedules(&self) -> Answer<'_, Vec<Schedule>> {
@@ -328,8 +328,8 @@ impl Operations for Remote {
         Box::pin(Remote::remove_schedule(self, id))
     }
 
-    fn run_schedule_now(&self, id: ScheduleId) -> Answer<'_, Vec<Task>> {
-        Box::pin(async move { Ok(Remote::run_schedule_now(self, id).await?.tasks) })
+    fn fire_schedule_now(&self, id: ScheduleId) -> Answer<'_, Vec<Task>> {
+        Box::pin(async move { Ok(Remote::fire_schedule_now(self, id).await?.tasks) })
     }
 
     fn schedules(&self) -> Answer<'_, Vec<Schedule>> {

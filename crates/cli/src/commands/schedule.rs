@@ -39,7 +39,9 @@ pub enum ScheduleCommand {
     /// Delete a schedule; the tasks it created stay
     Remove(NameArgs),
     /// Start a run now (whatever the overlap policy); print its task ids
-    RunNow(NameArgs),
+    // The users' word stays `run-now`; in code it is a fire.
+    #[command(name = "run-now")]
+    FireNow(NameArgs),
 }
 
 /// What `add` and `edit` both take: the expression, its policies and the task.
@@ -133,7 +135,7 @@ pub async fn run(db: &Path, args: ScheduleArgs) -> Result<(), CliError> {
         ScheduleCommand::Pause(a) => pause(db, a).await,
         ScheduleCommand::Resume(a) => resume(db, a).await,
         ScheduleCommand::Remove(a) => remove(db, a).await,
-        ScheduleCommand::RunNow(a) => run_now(db, a).await,
+        ScheduleCommand::FireNow(a) => fire_now(db, a).await,
     }
 }
 
@@ -292,12 +294,12 @@ async fn remove(db: &Path, args: NameArgs) -> Result<(), CliError> {
     ))
 }
 
-/// One task id a line (the run's task first), so `ids=$(baton schedule run-now …)` works.
-async fn run_now(db: &Path, args: NameArgs) -> Result<(), CliError> {
+/// One task id a line (the fire's first task first), so `ids=$(baton schedule run-now …)` works.
+async fn fire_now(db: &Path, args: NameArgs) -> Result<(), CliError> {
     let key = args.name;
     let tasks = with_backend(db, |backend| async move {
         let s = backend.find_schedule(&key).await?;
-        backend.run_schedule_now(s.id).await
+        backend.fire_schedule_now(s.id).await
     })
     .await?;
     output::emit(
@@ -370,7 +372,7 @@ mod tests {
         assert_eq!(new.task.name.as_deref(), Some("news"));
         assert_eq!(new.task.max_attempts, Some(2));
         assert_eq!(new.task.timeout_ms, Some(30_000));
-        assert_eq!(new.task.scheduled_for, None);
+        assert_eq!(new.task.start_at, None);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! How late scheduled tasks start: `started_at − scheduled_for` from the stored
+//! How late scheduled tasks start: `started_at − start_at` from the stored
 //! tasks, and, for contrast, when the provider was actually called.
 //!
 //! `started_at` is stamped when the writer begins the claim's transaction, so it
@@ -53,9 +53,9 @@ impl Provider for Stamping {
 struct Case {
     label: String,
     workers: usize,
-    /// `started_at − scheduled_for`, in ms.
+    /// `started_at − start_at`, in ms.
     stored: Summary,
-    /// Provider call − `scheduled_for`, in ms.
+    /// Provider call − `start_at`, in ms.
     called: Summary,
     /// Tasks created already due because the submits outran [`LEAD`].
     created_due: usize,
@@ -116,7 +116,7 @@ async fn case(label: String, n: usize, spread: Duration, workers: usize) -> Case
                     .submit(NewTask {
                         prompt: format!("Scheduled report #{i}"),
                         provider: Some("stamping".into()),
-                        scheduled_for: Some(due),
+                        start_at: Some(due),
                         ..NewTask::default()
                     })
                     .await
@@ -145,7 +145,7 @@ async fn case(label: String, n: usize, spread: Duration, workers: usize) -> Case
     let mut called = Vec::with_capacity(n);
     for task in &tasks {
         assert_eq!(task.status, TaskState::Completed);
-        let due = task.scheduled_for.expect("scheduled");
+        let due = task.start_at.expect("scheduled");
         stored.push(ms(task.started_at.expect("started") - due));
         called.push(ms(calls[&task.id] - due));
     }

@@ -16,7 +16,7 @@ pub struct ModelTask {
     pub prompt: String,
     pub effective_prompt: Option<String>,
     pub created_at: DateTime<Utc>,
-    pub scheduled_for: Option<DateTime<Utc>>,
+    pub start_at: Option<DateTime<Utc>>,
     pub attempts: u32,
     pub max_attempts: u32,
     pub output: Option<String>,
@@ -37,7 +37,7 @@ impl ModelTask {
             prompt: t.prompt.clone(),
             effective_prompt: t.effective_prompt.clone(),
             created_at: t.created_at,
-            scheduled_for: t.scheduled_for,
+            start_at: t.start_at,
             attempts: t.attempts,
             max_attempts: t.max_attempts,
             output: t.output.clone(),
@@ -111,8 +111,8 @@ impl Model {
         self.tasks.get_mut(&id).unwrap()
     }
 
-    pub fn ready(&self, scheduled_for: Option<DateTime<Utc>>) -> TaskState {
-        match scheduled_for {
+    pub fn ready(&self, start_at: Option<DateTime<Utc>>) -> TaskState {
+        match start_at {
             Some(at) if at > self.now => Scheduled,
             _ => Queued,
         }
@@ -135,16 +135,11 @@ impl Model {
         self.tasks.iter().filter_map(of_parent).collect()
     }
 
-    /// Tasks in `status` in the order they fall due: (scheduled_for or created_at, id).
+    /// Tasks in `status` in the order they fall due: (start_at or created_at, id).
     pub fn in_due_order(&self, status: TaskState) -> Vec<TaskId> {
         let mut keyed: Vec<(i64, TaskId)> = (self.tasks.iter())
             .filter(|(_, t)| t.status == status)
-            .map(|(id, t)| {
-                (
-                    t.scheduled_for.unwrap_or(t.created_at).timestamp_micros(),
-                    *id,
-                )
-            })
+            .map(|(id, t)| (t.start_at.unwrap_or(t.created_at).timestamp_micros(), *id))
             .collect();
         keyed.sort();
         keyed.into_iter().map(|(_, id)| id).collect()
@@ -163,7 +158,7 @@ impl Model {
                 Completed => {
                     let c = self.task(child);
                     c.effective_prompt = Some(bind(&c.prompt, &output));
-                    let to = self.ready(self.tasks[&child].scheduled_for);
+                    let to = self.ready(self.tasks[&child].start_at);
                     self.move_to(child, to);
                 }
                 Failed | Cancelled => {
@@ -183,7 +178,7 @@ impl Model {
     }
 
     pub fn create(&mut self, task: &Task) -> TaskState {
-        let status = self.ready(task.scheduled_for);
+        let status = self.ready(task.start_at);
         let mut t = ModelTask::from_record(task, status);
         t.created_at = self.now;
         self.insert(task.id, t);
@@ -197,10 +192,7 @@ impl Model {
             Failed | Cancelled => return Err(Refused(parent_id, parent.status)),
             Completed => {
                 let output = parent.output.as_deref().unwrap_or("");
-                (
-                    self.ready(task.scheduled_for),
-                    Some(bind(&task.prompt, output)),
-                )
+                (self.ready(task.start_at), Some(bind(&task.prompt, output)))
             }
             _ => (Waiting, None),
         };
@@ -214,14 +206,14 @@ impl Model {
     pub fn promote(&mut self) -> (usize, Option<DateTime<Utc>>) {
         let now = self.now;
         let due: Vec<TaskId> = (self.in_due_order(Scheduled).into_iter())
-            .filter(|id| self.tasks[id].scheduled_for.unwrap() <= now)
+            .filter(|id| self.tasks[id].start_at.unwrap() <= now)
             .collect();
         for id in &due {
             self.move_to(*id, Queued);
         }
         let next = (self.tasks.values())
             .filter(|t| t.status == Scheduled)
-            .filter_map(|t| t.scheduled_for)
+            .filter_map(|t| t.start_at)
             .min();
         (due.len(), next)
     }
@@ -320,7 +312,7 @@ impl Model {
                     "attempt {} retried at {at}, outside [now + {ceiling} / 2, now + {ceiling}]",
                     t.attempts
                 );
-                t.scheduled_for = Some(at);
+                t.start_at = Some(at);
                 (Scheduled, AttemptOutcome::Retrying)
             }
             How::RetryableFail | How::TimedOut => {
@@ -385,8 +377,8 @@ impl Model {
         if let Some(n) = max_attempts {
             t.max_attempts = n;
         }
-        if t.scheduled_for.is_some_and(|at| at > now) {
-            t.scheduled_for = Some(now);
+        if t.start_at.is_some_and(|at| at > now) {
+            t.start_at = Some(now);
         }
         t.attempts = 0;
         t.output = None;

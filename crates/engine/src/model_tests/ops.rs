@@ -47,7 +47,7 @@ pub struct ImportRec {
 
 #[derive(Debug, Clone)]
 pub enum Op {
-    /// `delay_s`: `scheduled_for` relative to now (negative: already due).
+    /// `delay_s`: `start_at` relative to now (negative: already due).
     Submit {
         delay_s: Option<i64>,
         max_attempts: u32,

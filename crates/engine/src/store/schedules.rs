@@ -13,7 +13,7 @@ pub(super) fn create_tables(txn: &WriteTransaction) -> Result<(), TaskError> {
     txn.open_table(SCHEDULES)?;
     txn.open_table(SCHEDULE_NAMES)?;
     txn.open_table(SCHEDULE_DUE)?;
-    txn.open_table(SCHEDULE_RUNS)?;
+    txn.open_table(SCHEDULE_TASKS)?;
     Ok(())
 }
 
@@ -141,11 +141,15 @@ impl Store {
     /// The tasks a schedule created, newest first, at most `limit`.
     pub fn schedule_tasks(&self, id: ScheduleId, limit: usize) -> Result<Vec<Task>, TaskError> {
         let txn = self.begin_read()?;
-        let runs = txn.open_table(SCHEDULE_RUNS)?;
+        let by_schedule = txn.open_table(SCHEDULE_TASKS)?;
         let tasks = txn.open_table(TASKS)?;
         let s = id.as_u128();
         let mut out = Vec::new();
-        for entry in runs.range((s, 0)..=(s, u128::MAX))?.rev().take(limit) {
+        for entry in by_schedule
+            .range((s, 0)..=(s, u128::MAX))?
+            .rev()
+            .take(limit)
+        {
             let task_id = entry?.0.value().1;
             if let Some(raw) = tasks.get(task_id)? {
                 out.push(decode(raw.value())?);

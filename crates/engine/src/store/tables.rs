@@ -15,7 +15,7 @@ pub(super) const BY_STATUS: TableDefinition<(u8, u128), ()> =
     TableDefinition::new("tasks_by_status");
 /// (ready time in µs, id): queued tasks, in the order workers claim them.
 pub(super) const QUEUE: TableDefinition<(i64, u128), ()> = TableDefinition::new("queue");
-/// (scheduled_for in µs, id): scheduled tasks, in the order they fall due.
+/// (start_at in µs, id): scheduled tasks, in the order they fall due.
 pub(super) const DUE: TableDefinition<(i64, u128), ()> = TableDefinition::new("due");
 /// (parent id, child id): chains.
 pub(super) const CHILDREN: TableDefinition<(u128, u128), ()> = TableDefinition::new("children");
@@ -33,8 +33,9 @@ pub(super) const SCHEDULE_NAMES: TableDefinition<&str, u128> =
 /// (next fire time in µs, schedule id): enabled schedules, in the order they fire.
 pub(super) const SCHEDULE_DUE: TableDefinition<(i64, u128), ()> =
     TableDefinition::new("schedule_due");
-/// (schedule id, task id): the tasks each schedule created.
-pub(super) const SCHEDULE_RUNS: TableDefinition<(u128, u128), ()> =
+/// (schedule id, task id): the tasks each schedule created. The table keeps
+/// its name on disk from before fires were called fires.
+pub(super) const SCHEDULE_TASKS: TableDefinition<(u128, u128), ()> =
     TableDefinition::new("schedule_runs");
 
 /// An `Idempotency-Key` → the request it created (`KeyRecord` as JSON).
@@ -85,7 +86,7 @@ pub(super) fn decode(raw: &[u8]) -> Result<Task, TaskError> {
 /// Queued tasks run in the order they became due: their schedule, else creation.
 pub(super) fn queue_key(task: &Task) -> (i64, u128) {
     (
-        micros(task.scheduled_for.unwrap_or(task.created_at)),
+        micros(task.start_at.unwrap_or(task.created_at)),
         task.id.as_u128(),
     )
 }

@@ -102,7 +102,7 @@ fn a_version_1_file_is_migrated_and_its_indexes_rebuilt() {
     let queued = sample_task(TaskState::Queued, None);
     let waiting = sample_task(TaskState::Waiting, Some(parent.id));
     let mut scheduled = sample_task(TaskState::Scheduled, None);
-    scheduled.scheduled_for = Some(Utc::now() + chrono::Duration::hours(1));
+    scheduled.start_at = Some(Utc::now() + chrono::Duration::hours(1));
     // The version 1 layout: only `meta` and `tasks`.
     {
         let db = Database::create(&path).unwrap();
@@ -136,10 +136,7 @@ fn a_version_1_file_is_migrated_and_its_indexes_rebuilt() {
     assert_eq!(txn.queue_head(10).unwrap(), vec![queued.id]);
     let (due_now, next) = txn.due_by(Utc::now()).unwrap();
     assert!(due_now.is_empty());
-    assert_eq!(
-        next,
-        scheduled.scheduled_for.map(|t| from_micros(micros(t)))
-    );
+    assert_eq!(next, scheduled.start_at.map(|t| from_micros(micros(t))));
     drop(txn);
     drop(batch);
     let listed = store
@@ -257,7 +254,7 @@ fn a_version_2_file_is_migrated_and_gains_an_empty_providers_table() {
 fn a_task_record_from_before_providers_loads_with_empty_new_fields() {
     // A version 2 record: no system, temperature, tokens, cost or failure.
     let old = r#"{"id":"01935f5e-0000-7000-8000-000000000001","name":"t","prompt":"p",
-        "status":"completed","scheduled_for":null,"created_at":"2025-01-01T00:00:00Z",
+        "status":"completed","start_at":null,"created_at":"2025-01-01T00:00:00Z",
         "started_at":null,"finished_at":null,"output":"x","error":null,"parent_task_id":null,
         "llm_provider":"mock","llm_model":"echo","latency_ms":null,"attempts":1,
         "max_attempts":3,"timeout_ms":1000,"cancel_reason":null,

@@ -167,7 +167,7 @@ impl WriteTxn<'_> {
             if let Some(schedule) = new.schedule_id {
                 // Not held: only a fire writes it, once per new task.
                 self.txn
-                    .open_table(SCHEDULE_RUNS)?
+                    .open_table(SCHEDULE_TASKS)?
                     .insert((schedule.as_u128(), id), ())?;
             }
         }
@@ -231,7 +231,7 @@ pub(super) fn rebuild_indexes(txn: &WriteTransaction) -> Result<(), TaskError> {
     txn.delete_table(DUE)?;
     txn.delete_table(CHILDREN)?;
     txn.delete_table(COUNTS)?;
-    txn.delete_table(SCHEDULE_RUNS)?;
+    txn.delete_table(SCHEDULE_TASKS)?;
     let tasks: Vec<Task> = {
         let table = txn.open_table(TASKS)?;
         let mut all = Vec::new();
@@ -245,7 +245,7 @@ pub(super) fn rebuild_indexes(txn: &WriteTransaction) -> Result<(), TaskError> {
     let mut due = txn.open_table(DUE)?;
     let mut children = txn.open_table(CHILDREN)?;
     let mut counts = txn.open_table(COUNTS)?;
-    let mut runs = txn.open_table(SCHEDULE_RUNS)?;
+    let mut by_schedule = txn.open_table(SCHEDULE_TASKS)?;
     let mut tally = [0u64; 256];
     for task in &tasks {
         by_status.insert(status_key(task.status, task.id), ())?;
@@ -263,7 +263,7 @@ pub(super) fn rebuild_indexes(txn: &WriteTransaction) -> Result<(), TaskError> {
             children.insert((parent.as_u128(), task.id.as_u128()), ())?;
         }
         if let Some(schedule) = task.schedule_id {
-            runs.insert((schedule.as_u128(), task.id.as_u128()), ())?;
+            by_schedule.insert((schedule.as_u128(), task.id.as_u128()), ())?;
         }
     }
     for state in TaskState::ALL {

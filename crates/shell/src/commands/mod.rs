@@ -24,7 +24,7 @@ fn parse_id(id: &str) -> Result<TaskId, CommandError> {
 /// list names them: code generated from the list imports this module.
 pub mod signature {
     pub use super::groups::{MapInput, RowsPreview};
-    pub use super::schedules::{ScheduleDetail, ScheduleInput, ScheduleRun};
+    pub use super::schedules::{ScheduleDetail, ScheduleFire, ScheduleInput};
     pub use super::tasks::{TaskDetail, TaskInput, TaskPage};
     pub use crate::error::CommandError;
     pub use crate::follow::EngineStatus;
@@ -82,7 +82,7 @@ macro_rules! for_each_command {
             schedules::pause_schedule(id: String) -> Schedule;
             schedules::resume_schedule(id: String) -> Schedule;
             schedules::remove_schedule(id: String) -> Schedule;
-            schedules::run_schedule_now(id: String) -> ScheduleRun;
+            schedules::fire_schedule_now(id: String) -> ScheduleFire;
             groups::map_rows(input: MapInput) -> Group;
             groups::read_rows_file(path: String) -> String;
             groups::preview_rows(source: RowSource, data: String, limit: u32) -> RowsPreview;

@@ -72,9 +72,9 @@ pub struct ScheduleDetail {
     pub tasks: Vec<Task>,
 }
 
-/// What run now started: the schedule after, and the run's tasks (first first).
+/// What "Run now" started: the schedule after, and the fire's tasks (first first).
 #[derive(Debug, Clone, Serialize, Type)]
-pub struct ScheduleRun {
+pub struct ScheduleFire {
     pub schedule: Schedule,
     pub tasks: Vec<Task>,
 }
@@ -150,9 +150,10 @@ pub async fn remove_schedule(state: &AppState, id: String) -> Result<Schedule, C
     Ok(engine.remove_schedule(parse_schedule_id(&id)?).await?)
 }
 
-/// Starts a run at once, whatever the overlap policy; the next fire time stays.
-pub async fn run_schedule_now(state: &AppState, id: String) -> Result<ScheduleRun, CommandError> {
+/// Fires the schedule at once ("Run now"), whatever the overlap policy; the
+/// next fire time stays.
+pub async fn fire_schedule_now(state: &AppState, id: String) -> Result<ScheduleFire, CommandError> {
     let engine = state.engine().await?;
-    let (schedule, tasks) = engine.run_schedule_now(parse_schedule_id(&id)?).await?;
-    Ok(ScheduleRun { schedule, tasks })
+    let (schedule, tasks) = engine.fire_schedule_now(parse_schedule_id(&id)?).await?;
+    Ok(ScheduleFire { schedule, tasks })
 }

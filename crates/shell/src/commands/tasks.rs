@@ -13,9 +13,13 @@ use specta::Type;
 pub struct TaskInput {
     #[serde(flatten)]
     pub task: NewTask,
-    /// RFC 3339; mutually exclusive with `run_in_minutes`.
-    pub run_at: Option<String>,
-    pub run_in_minutes: Option<u32>,
+    /// RFC 3339; mutually exclusive with `start_in_minutes`. It takes the key
+    /// `start_at` before the flattened task: the task's own is read only under
+    /// its old name, `scheduled_for`.
+    #[serde(alias = "run_at")]
+    pub start_at: Option<String>,
+    #[serde(alias = "run_in_minutes")]
+    pub start_in_minutes: Option<u32>,
 }
 
 impl TaskInput {
@@ -23,28 +27,28 @@ impl TaskInput {
         self,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<NewTask, CommandError> {
-        let scheduled_for = match (
-            self.run_at.filter(|s| !s.trim().is_empty()),
-            self.run_in_minutes,
+        let start_at = match (
+            self.start_at.filter(|s| !s.trim().is_empty()),
+            self.start_in_minutes,
         ) {
             (Some(_), Some(_)) => {
                 return Err(CommandError::invalid(
-                    "run_at",
+                    "start_at",
                     "choose either a date and time or a delay, not both",
                 ))
             }
             (Some(at), None) => Some(
                 chrono::DateTime::parse_from_rfc3339(at.trim())
                     .map_err(|_| {
-                        CommandError::invalid("run_at", format!("'{at}' is not a date and time"))
+                        CommandError::invalid("start_at", format!("'{at}' is not a date and time"))
                     })?
                     .to_utc(),
             ),
             (None, Some(minutes)) => Some(now + chrono::Duration::minutes(minutes.into())),
-            (None, None) => self.task.scheduled_for,
+            (None, None) => self.task.start_at,
         };
         Ok(NewTask {
-            scheduled_for,
+            start_at,
             ..blanks_unset(self.task)
         })
     }

@@ -1,9 +1,10 @@
-//! The commands that run tasks: `run` (until a signal, or idle; it serves the
-//! HTTP API meanwhile) and `wait` (until every task is finished, or a deadline;
-//! it follows a running engine instead when there is one, see `follow`).
+//! The commands that run the engine in this process, runners: `baton run`
+//! ([`runner`]: until a signal, or idle; it serves the HTTP API meanwhile) and
+//! `wait` (until every task is finished, or a deadline; it follows a running
+//! engine instead when there is one, see `follow`).
 
 use super::{data_dir, follow, open, open_runner, shared_queue};
-use crate::args::{RunArgs, WaitArgs};
+use crate::args::{RunnerArgs, WaitArgs};
 use crate::error::CliError;
 use crate::remote::Remote;
 use crate::{input, logging, output};
@@ -15,7 +16,8 @@ use std::path::Path;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 
-pub async fn run(db: &Path, args: RunArgs) -> Result<(), CliError> {
+/// `baton run`: a runner in the foreground.
+pub async fn runner(db: &Path, args: RunnerArgs) -> Result<(), CliError> {
     let workers = input::workers(args.workers)?;
     // Handlers go in before anything runs, so an early SIGTERM is graceful too.
     let mut signals = Signals::install()?;
@@ -78,7 +80,11 @@ async fn report_health(mut health: tokio::sync::watch::Receiver<baton_engine::He
     }
 }
 
-async fn serve(engine: &Engine, db: &Path, args: &RunArgs) -> Result<Option<RunningApi>, CliError> {
+async fn serve(
+    engine: &Engine,
+    db: &Path,
+    args: &RunnerArgs,
+) -> Result<Option<RunningApi>, CliError> {
     // On a shared queue other commands use the database itself: several
     // runners on one machine would otherwise contend for one api.json.
     if args.no_api || (shared_queue().is_some() && args.api_port.is_none()) {

@@ -16,13 +16,14 @@ use tauri_specta::{collect_events, Builder};
 /// window's own commands. Generated in one module, so the commands' private
 /// helper macros (from `#[tauri::command]`) stay in reach of the handler.
 macro_rules! tauri_commands {
-    ($($module:ident::$name:ident($($arg:ident: $ty:ty),*) -> $answer:ty;)*) => {
+    ($($(#[$doc:meta])* $module:ident::$name:ident($($arg:ident: $ty:ty),*) -> $answer:ty;)*) => {
         mod shell {
             use baton_shell::commands::signature::*;
             use baton_shell::AppState;
             use tauri::State;
 
             $(
+                $(#[$doc])*
                 #[tauri::command]
                 #[specta::specta]
                 async fn $name(

@@ -12,49 +12,109 @@ export const commands = {
 	cancelTask: (id: string, reason: string | null) => typedError<Task_Serialize, CommandError_Serialize>(__TAURI_INVOKE("cancel_task", { id, reason })),
 	retryTask: (id: string, maxAttempts: number | null) => typedError<Task_Serialize, CommandError_Serialize>(__TAURI_INVOKE("retry_task", { id, maxAttempts })),
 	getTask: (id: string) => typedError<TaskDetail_Serialize, CommandError_Serialize>(__TAURI_INVOKE("get_task", { id })),
+	/**  Sends a delivery again (whatever became of it), with the same idempotency key. */
 	resendDelivery: (id: string) => typedError<Delivery_Serialize, CommandError_Serialize>(__TAURI_INVOKE("resend_delivery", { id })),
+	/**
+	 *  Keeps a webhook's signing secret in the OS keychain, for tasks whose
+	 *  `deliver` says `webhook_secret_keychain`; it never reaches the database.
+	 */
 	storeWebhookSecret: (url: string, secret: string) => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("store_webhook_secret", { url, secret })),
 	queryTasks: (query: CatalogQuery_Deserialize) => typedError<TaskPage_Serialize, CommandError_Serialize>(__TAURI_INVOKE("query_tasks", { query })),
+	/**  Writes all tasks, or only `ids`, to `path`. Returns how many were written. */
 	exportTasks: (path: string, ids: string[] | null) => typedError<number, CommandError_Serialize>(__TAURI_INVOKE("export_tasks", { path, ids })),
 	importTasks: (path: string) => typedError<ImportReport, CommandError_Serialize>(__TAURI_INVOKE("import_tasks", { path })),
+	/**  Saves a task's answer (the whole text, as stored) to `path`. Returns its size in bytes. */
 	saveOutput: (id: string, path: string) => typedError<number, CommandError_Serialize>(__TAURI_INVOKE("save_output", { id, path })),
 	getSettings: () => typedError<Settings_Serialize, CommandError_Serialize>(__TAURI_INVOKE("get_settings")),
+	/**  Applies and saves the settings; the engine's worker count changes at once. */
 	updateSettings: (settings: Settings_Deserialize) => typedError<Settings_Serialize, CommandError_Serialize>(__TAURI_INVOKE("update_settings", { settings })),
+	/**  Paused workers finish what they run and start nothing new. */
 	setPaused: (paused: boolean) => typedError<EngineStatus, CommandError_Serialize>(__TAURI_INVOKE("set_paused", { paused })),
 	engineStatus: () => typedError<EngineStatus, CommandError_Serialize>(__TAURI_INVOKE("engine_status")),
 	activity: () => typedError<Activity_Serialize, CommandError_Serialize>(__TAURI_INVOKE("activity")),
 	openLogFolder: () => typedError<string, CommandError_Serialize>(__TAURI_INVOKE("open_log_folder")),
+	/**  The configured providers (not the built-in `mock`); key sources, never keys. */
 	listProviders: () => typedError<ProviderSettings_Serialize[], CommandError_Serialize>(__TAURI_INVOKE("list_providers")),
+	/**
+	 *  Adds or replaces a provider. `api_key`, when the person typed one, goes to the
+	 *  OS keychain and the saved settings point there.
+	 */
 	saveProvider: (settings: ProviderSettings_Deserialize, apiKey: string | null) => typedError<ProviderSettings_Serialize, CommandError_Serialize>(__TAURI_INVOKE("save_provider", { settings, apiKey })),
+	/**  Removes a provider and its keychain entry; returns what was removed. */
 	removeProvider: (name: string) => typedError<ProviderSettings_Serialize, CommandError_Serialize>(__TAURI_INVOKE("remove_provider", { name })),
+	/**  Sends one tiny request (to `model`, else the provider's default). */
 	testProvider: (name: string, model: string | null) => typedError<ProviderTest_Serialize, CommandError_Serialize>(__TAURI_INVOKE("test_provider", { name, model })),
+	/**  The models provider `name` lists (asked when its form opens). */
 	providerModels: (name: string) => typedError<string[], CommandError_Serialize>(__TAURI_INVOKE("provider_models", { name })),
+	/**
+	 *  Ollama, LM Studio, llama.cpp's server, Jan and vLLM on their usual loopback
+	 *  ports. Adds nothing.
+	 */
 	detectLocalServers: () => typedError<Detection_Serialize, CommandError_Serialize>(__TAURI_INVOKE("detect_local_servers")),
+	/**  Adds the local server found under `name` as a provider. */
 	addLocalServer: (name: string) => typedError<ProviderSettings_Serialize, CommandError_Serialize>(__TAURI_INVOKE("add_local_server", { name })),
+	/**  Every budget with its current period's spending. */
 	listBudgets: () => typedError<Budget_Serialize[], CommandError_Serialize>(__TAURI_INVOKE("list_budgets")),
+	/**  Adds a budget, or changes the one of the same name. */
 	setBudget: (budget: NewBudget_Deserialize) => typedError<Budget_Serialize, CommandError_Serialize>(__TAURI_INVOKE("set_budget", { budget })),
+	/**  Removes a budget; the tasks it held may start. */
 	removeBudget: (name: string) => typedError<Budget_Serialize, CommandError_Serialize>(__TAURI_INVOKE("remove_budget", { name })),
 	listSchedules: () => typedError<Schedule_Serialize[], CommandError_Serialize>(__TAURI_INVOKE("list_schedules")),
 	getSchedule: (id: string) => typedError<ScheduleDetail_Serialize, CommandError_Serialize>(__TAURI_INVOKE("get_schedule", { id })),
+	/**
+	 *  The next fire times of `cron` read in `timezone` (UTC when empty), or the
+	 *  error naming the field (`cron` or `timezone`) that is wrong.
+	 */
 	previewSchedule: (cron: string, timezone: string | null) => typedError<string[], CommandError_Serialize>(__TAURI_INVOKE("preview_schedule", { cron, timezone })),
 	createSchedule: (input: ScheduleInput_Deserialize) => typedError<Schedule_Serialize, CommandError_Serialize>(__TAURI_INVOKE("create_schedule", { input })),
 	updateSchedule: (id: string, input: ScheduleInput_Deserialize) => typedError<Schedule_Serialize, CommandError_Serialize>(__TAURI_INVOKE("update_schedule", { id, input })),
 	pauseSchedule: (id: string) => typedError<Schedule_Serialize, CommandError_Serialize>(__TAURI_INVOKE("pause_schedule", { id })),
 	resumeSchedule: (id: string) => typedError<Schedule_Serialize, CommandError_Serialize>(__TAURI_INVOKE("resume_schedule", { id })),
+	/**  Deletes the schedule; the tasks it created stay. */
 	removeSchedule: (id: string) => typedError<Schedule_Serialize, CommandError_Serialize>(__TAURI_INVOKE("remove_schedule", { id })),
+	/**
+	 *  Fires the schedule at once ("Run now"), whatever the overlap policy; the
+	 *  next fire time stays.
+	 */
 	fireScheduleNow: (id: string) => typedError<ScheduleFire_Serialize, CommandError_Serialize>(__TAURI_INVOKE("fire_schedule_now", { id })),
 	mapRows: (input: MapInput_Deserialize) => typedError<Group_Serialize, CommandError_Serialize>(__TAURI_INVOKE("map_rows", { input })),
+	/**
+	 *  The text of a file picked in the open dialog; a file over the input limit
+	 *  is refused by its size, before it is read.
+	 */
 	readRowsFile: (path: string) => typedError<string, CommandError_Serialize>(__TAURI_INVOKE("read_rows_file", { path })),
+	/**
+	 *  The columns and the first `limit` rows of `data`, or the engine's refusal
+	 *  of the whole input (an empty file, a ragged row…).
+	 */
 	previewRows: (source: RowSource, data: string, limit: number) => typedError<RowsPreview, CommandError_Serialize>(__TAURI_INVOKE("preview_rows", { source, data, limit })),
 	listGroups: () => typedError<Group_Serialize[], CommandError_Serialize>(__TAURI_INVOKE("list_groups")),
+	/**  The group with this name (any case) or id. */
 	getGroup: (key: string) => typedError<Group_Serialize, CommandError_Serialize>(__TAURI_INVOKE("get_group", { key })),
+	/**  A page of the group's row tasks, in input order. */
 	groupTasks: (id: string, offset: number, limit: number) => typedError<Task_Serialize[], CommandError_Serialize>(__TAURI_INVOKE("group_tasks", { id, offset, limit })),
 	cancelGroup: (id: string) => typedError<Group_Serialize, CommandError_Serialize>(__TAURI_INVOKE("cancel_group", { id })),
 	retryGroup: (id: string) => typedError<Group_Serialize, CommandError_Serialize>(__TAURI_INVOKE("retry_group", { id })),
+	/**
+	 *  Writes the group's results to `path` (through a temporary file beside it,
+	 *  renamed over it: never half a file). Returns the rows written.
+	 */
 	exportGroup: (id: string, format: ResultFormat, path: string) => typedError<number, CommandError_Serialize>(__TAURI_INVOKE("export_group", { id, format, path })),
+	/**
+	 *  The shared queue in use (the URL without a password, the switch) and
+	 *  whether the keychain holds its password.
+	 */
 	sharedQueueSettings: () => typedError<QueueSettings_Serialize, CommandError_Serialize>(__TAURI_INVOKE("shared_queue_settings")),
+	/**  The shared queue's name and live runners; `None` on this computer's database. */
 	sharedQueueStatus: () => typedError<QueueStatus | null, CommandError_Serialize>(__TAURI_INVOKE("shared_queue_status")),
+	/**
+	 *  Moves the app to the shared queue at `url` (no password in it), running
+	 *  tasks here or only following the queue. `password`, when typed, goes to the
+	 *  keychain once the database took it; empty keeps the saved one. A database
+	 *  that cannot be opened is one sentence (`field: "url"`) and nothing changes.
+	 */
 	useSharedQueue: (url: string, password: string | null, runTasks: boolean) => typedError<QueueSettings_Serialize, CommandError_Serialize>(__TAURI_INVOKE("use_shared_queue", { url, password, runTasks })),
+	/**  Moves the app back to this computer's database (the redb file). */
 	useLocalDatabase: () => typedError<QueueSettings_Serialize, CommandError_Serialize>(__TAURI_INVOKE("use_local_database")),
 	/**
 	 *  What a click on a notification asked the window to open, if no page has

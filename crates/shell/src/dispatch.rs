@@ -9,7 +9,7 @@ use crate::state::AppState;
 use serde_json::Value;
 
 macro_rules! dispatcher {
-    ($($module:ident::$name:ident($($arg:ident: $ty:ty),*) -> $answer:ty;)*) => {
+    ($($(#[$doc:meta])* $module:ident::$name:ident($($arg:ident: $ty:ty),*) -> $answer:ty;)*) => {
         /// Runs the command `name` with `args` (a JSON object of its
         /// arguments; `null` for none) and answers its result as JSON. An
         /// unknown name or arguments that do not fit are one sentence, and

@@ -11,7 +11,6 @@ pub async fn get_settings(state: &AppState) -> Result<Settings, CommandError> {
     Ok(state.settings())
 }
 
-/// Applies and saves the settings; the engine's worker count changes at once.
 pub async fn update_settings(
     state: &AppState,
     settings: Settings,
@@ -43,7 +42,6 @@ pub async fn update_settings(
     Ok(settings)
 }
 
-/// Paused workers finish what they run and start nothing new.
 pub async fn set_paused(state: &AppState, paused: bool) -> Result<EngineStatus, CommandError> {
     let engine = state.engine().await?;
     engine.set_paused(paused);

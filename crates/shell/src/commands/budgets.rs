@@ -5,19 +5,16 @@ use crate::error::CommandError;
 use crate::state::AppState;
 use baton_engine::{Budget, NewBudget};
 
-/// Every budget with its current period's spending.
 pub async fn list_budgets(state: &AppState) -> Result<Vec<Budget>, CommandError> {
     let engine = state.engine().await?;
     Ok(engine.budgets().await?)
 }
 
-/// Adds a budget, or changes the one of the same name.
 pub async fn set_budget(state: &AppState, budget: NewBudget) -> Result<Budget, CommandError> {
     let engine = state.engine().await?;
     Ok(engine.set_budget(budget).await?)
 }
 
-/// Removes a budget; the tasks it held may start.
 pub async fn remove_budget(state: &AppState, name: String) -> Result<Budget, CommandError> {
     let engine = state.engine().await?;
     Ok(engine.remove_budget(&name).await?)

@@ -54,8 +54,6 @@ pub async fn map_rows(state: &AppState, input: MapInput) -> Result<Group, Comman
         .await?)
 }
 
-/// The text of a file picked in the open dialog; a file over the input limit
-/// is refused by its size, before it is read.
 pub async fn read_rows_file(_: &AppState, path: String) -> Result<String, CommandError> {
     let unreadable = |e: std::io::Error| {
         CommandError::new("file_unreadable", format!("cannot read {path}: {e}"))
@@ -67,8 +65,6 @@ pub async fn read_rows_file(_: &AppState, path: String) -> Result<String, Comman
         .map_err(|_| CommandError::invalid("data", format!("{path} is not UTF-8 text")))
 }
 
-/// The columns and the first `limit` rows of `data`, or the engine's refusal
-/// of the whole input (an empty file, a ragged row…).
 pub async fn preview_rows(
     _: &AppState,
     source: RowSource,
@@ -96,13 +92,11 @@ pub async fn list_groups(state: &AppState) -> Result<Vec<Group>, CommandError> {
     Ok(engine.groups().await?)
 }
 
-/// The group with this name (any case) or id.
 pub async fn get_group(state: &AppState, key: String) -> Result<Group, CommandError> {
     let engine = state.engine().await?;
     Ok(engine.find_group(&key).await?)
 }
 
-/// A page of the group's row tasks, in input order.
 pub async fn group_tasks(
     state: &AppState,
     id: String,
@@ -126,8 +120,6 @@ pub async fn retry_group(state: &AppState, id: String) -> Result<Group, CommandE
     Ok(engine.retry_group(parse_group_id(&id)?).await?)
 }
 
-/// Writes the group's results to `path` (through a temporary file beside it,
-/// renamed over it: never half a file). Returns the rows written.
 pub async fn export_group(
     state: &AppState,
     id: String,

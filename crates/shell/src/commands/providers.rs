@@ -9,14 +9,11 @@ use crate::error::CommandError;
 use crate::state::AppState;
 use baton_engine::{ApiKey, Detection, ProviderSettings, ProviderTest};
 
-/// The configured providers (not the built-in `mock`); key sources, never keys.
 pub async fn list_providers(state: &AppState) -> Result<Vec<ProviderSettings>, CommandError> {
     let engine = state.engine().await?;
     Ok(engine.provider_settings())
 }
 
-/// Adds or replaces a provider. `api_key`, when the person typed one, goes to the
-/// OS keychain and the saved settings point there.
 pub async fn save_provider(
     state: &AppState,
     settings: ProviderSettings,
@@ -29,7 +26,6 @@ pub async fn save_provider(
     Ok(engine.save_provider(settings, key).await?)
 }
 
-/// Removes a provider and its keychain entry; returns what was removed.
 pub async fn remove_provider(
     state: &AppState,
     name: String,
@@ -38,7 +34,6 @@ pub async fn remove_provider(
     Ok(engine.remove_provider(&name).await?)
 }
 
-/// Sends one tiny request (to `model`, else the provider's default).
 pub async fn test_provider(
     state: &AppState,
     name: String,
@@ -48,20 +43,16 @@ pub async fn test_provider(
     Ok(engine.test_provider(&name, model).await?)
 }
 
-/// The models provider `name` lists (asked when its form opens).
 pub async fn provider_models(state: &AppState, name: String) -> Result<Vec<String>, CommandError> {
     let engine = state.engine().await?;
     Ok(engine.provider_models(&name).await?)
 }
 
-/// Ollama, LM Studio, llama.cpp's server, Jan and vLLM on their usual loopback
-/// ports. Adds nothing.
 pub async fn detect_local_servers(state: &AppState) -> Result<Detection, CommandError> {
     let engine = state.engine().await?;
     Ok(engine.detect_local_servers().await)
 }
 
-/// Adds the local server found under `name` as a provider.
 pub async fn add_local_server(
     state: &AppState,
     name: String,

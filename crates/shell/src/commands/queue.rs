@@ -5,8 +5,6 @@ use crate::error::CommandError;
 use crate::queue::{self, QueueChoice, QueueSettings, QueueStatus};
 use crate::state::AppState;
 
-/// The shared queue in use (the URL without a password, the switch) and
-/// whether the keychain holds its password.
 pub async fn shared_queue_settings(state: &AppState) -> Result<QueueSettings, CommandError> {
     Ok(settings_of(state).await)
 }
@@ -34,7 +32,6 @@ async fn settings_of(state: &AppState) -> QueueSettings {
     }
 }
 
-/// The shared queue's name and live runners; `None` on this computer's database.
 pub async fn shared_queue_status(state: &AppState) -> Result<Option<QueueStatus>, CommandError> {
     let engine = state.engine().await?;
     Ok(engine.shared_queue().await?.map(|q| QueueStatus {
@@ -44,10 +41,6 @@ pub async fn shared_queue_status(state: &AppState) -> Result<Option<QueueStatus>
     }))
 }
 
-/// Moves the app to the shared queue at `url` (no password in it), running
-/// tasks here or only following the queue. `password`, when typed, goes to the
-/// keychain once the database took it; empty keeps the saved one. A database
-/// that cannot be opened is one sentence (`field: "url"`) and nothing changes.
 pub async fn use_shared_queue(
     state: &AppState,
     url: String,
@@ -62,7 +55,6 @@ pub async fn use_shared_queue(
     Ok(settings_of(state).await)
 }
 
-/// Moves the app back to this computer's database (the redb file).
 pub async fn use_local_database(state: &AppState) -> Result<QueueSettings, CommandError> {
     state.switch_database(None, None).await?;
     Ok(settings_of(state).await)

@@ -96,8 +96,6 @@ pub async fn get_schedule(state: &AppState, id: String) -> Result<ScheduleDetail
     Ok(ScheduleDetail { schedule, tasks })
 }
 
-/// The next fire times of `cron` read in `timezone` (UTC when empty), or the
-/// error naming the field (`cron` or `timezone`) that is wrong.
 pub async fn preview_schedule(
     state: &AppState,
     cron: String,
@@ -144,14 +142,11 @@ pub async fn resume_schedule(state: &AppState, id: String) -> Result<Schedule, C
     Ok(engine.resume_schedule(parse_schedule_id(&id)?).await?)
 }
 
-/// Deletes the schedule; the tasks it created stay.
 pub async fn remove_schedule(state: &AppState, id: String) -> Result<Schedule, CommandError> {
     let engine = state.engine().await?;
     Ok(engine.remove_schedule(parse_schedule_id(&id)?).await?)
 }
 
-/// Fires the schedule at once ("Run now"), whatever the overlap policy; the
-/// next fire time stays.
 pub async fn fire_schedule_now(state: &AppState, id: String) -> Result<ScheduleFire, CommandError> {
     let engine = state.engine().await?;
     let (schedule, tasks) = engine.fire_schedule_now(parse_schedule_id(&id)?).await?;

@@ -145,8 +145,6 @@ pub async fn get_task(state: &AppState, id: String) -> Result<TaskDetail, Comman
     })
 }
 
-/// Keeps a webhook's signing secret in the OS keychain, for tasks whose
-/// `deliver` says `webhook_secret_keychain`; it never reaches the database.
 pub async fn store_webhook_secret(
     state: &AppState,
     url: String,
@@ -158,7 +156,6 @@ pub async fn store_webhook_secret(
     Ok(engine.store_webhook_secret(&url, secret).await?)
 }
 
-/// Sends a delivery again (whatever became of it), with the same idempotency key.
 pub async fn resend_delivery(
     state: &AppState,
     id: String,

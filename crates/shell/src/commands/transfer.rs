@@ -6,7 +6,6 @@ use crate::state::AppState;
 use baton_engine::ImportReport;
 use std::collections::HashSet;
 
-/// Writes all tasks, or only `ids`, to `path`. Returns how many were written.
 pub async fn export_tasks(
     state: &AppState,
     path: String,
@@ -36,7 +35,6 @@ pub async fn export_tasks(
     Ok(file.tasks.len() as u32)
 }
 
-/// Saves a task's answer (the whole text, as stored) to `path`. Returns its size in bytes.
 pub async fn save_output(state: &AppState, id: String, path: String) -> Result<u32, CommandError> {
     let engine = state.engine().await?;
     let task = engine.get(parse_id(&id)?).await?;

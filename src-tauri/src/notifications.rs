@@ -1,5 +1,5 @@
-//! Desktop notifications: what a finished task (or a burst of them, a schedule
-//! that paused itself, an update) says, and what a click on one opens.
+//! Native notifications through the notification plugin, and what a click on
+//! one opens. What each says is the shell's (`baton_shell::notices`).
 //!
 //! Each notification carries what a click on it opens ([`OpenTarget`], in the
 //! plugin's `extra` payload). Clicks are reported on Linux: once a Rust handler

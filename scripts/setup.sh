@@ -26,8 +26,11 @@ SYSTEM_PACKAGES=(
   # Desktop end-to-end tests (scripts/e2e.sh): the tray and notifications need a session
   # bus; python3-xlib (for /usr/bin/python3) sends the window a real close request;
   # python3-dbus and python3-gi run the stand-in notification server (e2e/notifications.py).
+  # The runner's tests (crates/tray) start a private bus and drive its tray with gdbus.
   dbus
   dbus-x11
+  dbus-daemon
+  libglib2.0-bin
   python3-xlib
   python3-dbus
   python3-gi

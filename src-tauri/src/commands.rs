@@ -1,21 +1,9 @@
-//! The window's own commands: updates (the updater plugin lives in the app)
-//! and what a clicked notification asked the window to open. The rest are
-//! the shell's (`baton_shell::commands`), registered in `bindings`.
+//! The window's own commands: updates (the updater plugin lives in the app).
+//! The rest are the shell's (`baton_shell::commands`), registered in `bindings`.
 
-use crate::notifications::PendingOpen;
 use crate::updates::{UpdateStatus, Updates};
-use baton_shell::notices::OpenTarget;
 use baton_shell::CommandError;
 use tauri::State;
-
-/// What a click on a notification asked the window to open, if no page has
-/// taken it yet; taking it clears it. The page asks when it hears
-/// `OpenRequested` and once its list has loaded (a window made by the click).
-#[tauri::command]
-#[specta::specta]
-pub fn take_open_request(pending: State<'_, PendingOpen>) -> Option<OpenTarget> {
-    pending.take()
-}
 
 /// Asks the release feed for a newer version; the answer is also sent as an
 /// `UpdateStatus` event.

@@ -72,7 +72,6 @@ pub fn start<R: Runtime>(
         host,
         options.passwords.clone(),
     )?);
-    app.manage(notifications::PendingOpen::default());
     notifications::open_on_click(app);
     // Before the tray, whose "Check for updates…" uses it.
     updates::Updates::manage(app, options.tray);
@@ -172,7 +171,7 @@ fn shutdown_at_exit<R: Runtime>(app: &AppHandle<R>) {
 pub fn run() -> Result<(), String> {
     let data_dir =
         default_data_dir().ok_or("cannot find a per-user data directory; set BATON_DATA_DIR")?;
-    let _log_guard = init_logging(&baton_shell::log_dir(&data_dir));
+    let _log_guard = baton_shell::logging::init(&baton_shell::log_dir(&data_dir));
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "starting Baton");
 
     let mut context = tauri::generate_context!();
@@ -234,47 +233,4 @@ pub fn run() -> Result<(), String> {
         _ => {}
     });
     Ok(())
-}
-
-/// Logs to stderr and to a daily-rotated file in `log_dir` (seven days kept).
-fn init_logging(log_dir: &std::path::Path) -> Option<tracing_appender::non_blocking::WorkerGuard> {
-    use tracing_subscriber::prelude::*;
-    use tracing_subscriber::EnvFilter;
-    let filter = || EnvFilter::try_from_env("BATON_LOG").unwrap_or_else(|_| "info".into());
-    let _ = std::fs::create_dir_all(log_dir);
-    let file = tracing_appender::rolling::Builder::new()
-        .rotation(tracing_appender::rolling::Rotation::DAILY)
-        .filename_prefix("baton")
-        .filename_suffix("log")
-        .max_log_files(7)
-        .build(log_dir)
-        .ok();
-    let (file_layer, guard) = match file {
-        Some(appender) => {
-            let (writer, guard) = tracing_appender::non_blocking(appender);
-            (
-                Some(
-                    tracing_subscriber::fmt::layer()
-                        .with_ansi(false)
-                        .with_writer(writer)
-                        .with_filter(filter()),
-                ),
-                Some(guard),
-            )
-        }
-        None => (None, None),
-    };
-    // try_init: a second subscriber (a test harness) is not an error.
-    let _ = tracing_subscriber::registry()
-        // No colours on stderr either: layers share formatted span fields, and
-        // escape codes must not reach the log file.
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_ansi(false)
-                .with_writer(std::io::stderr)
-                .with_filter(filter()),
-        )
-        .with(file_layer)
-        .try_init();
-    guard
 }

@@ -14,7 +14,7 @@
 //! thread of its own until it is acted on, so no handler is registered there
 //! and a click reaches no code of ours (docs/platforms.md).
 //!
-//! A click keeps its request in [`PendingOpen`] and shows the window, making it
+//! A click keeps its request in the shell (`AppState::request_open`) and shows the window, making it
 //! again if it was closed to the tray. The page takes the request
 //! (`take_open_request`) when it hears [`OpenRequested`] and once its list has
 //! loaded, so a page made by the click gets it too, and it is handled once.
@@ -22,29 +22,12 @@
 pub use baton_shell::notices::{Notice, OpenTarget};
 use serde::Serialize;
 use specta::Type;
-use std::sync::Mutex;
 use tauri::{AppHandle, Manager, Runtime};
 use tauri_specta::Event as _;
 
 /// A notification was clicked: take what it opens with `take_open_request`.
 #[derive(Debug, Clone, Serialize, Type, tauri_specta::Event)]
 pub struct OpenRequested;
-
-/// The request of the last click, kept until the page takes it: a window made
-/// by the click has no page to hear [`OpenRequested`] yet.
-#[derive(Default)]
-pub struct PendingOpen(Mutex<Option<OpenTarget>>);
-
-impl PendingOpen {
-    fn set(&self, target: OpenTarget) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(target);
-    }
-
-    /// The request not yet taken, if any; taking it clears it.
-    pub fn take(&self) -> Option<OpenTarget> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
-    }
-}
 
 /// The key of the notification's `extra` payload that holds its [`OpenTarget`].
 const OPEN_KEY: &str = "open";
@@ -101,7 +84,7 @@ fn clicked(performed: &tauri_plugin_notification::ActionPerformed) -> Option<Ope
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub(crate) fn open<R: Runtime>(app: &AppHandle<R>, target: OpenTarget) {
     tracing::info!(?target, "notification clicked");
-    app.state::<PendingOpen>().set(target);
+    app.state::<baton_shell::AppState>().request_open(target);
     let handle = app.clone();
     // Windows are made on the main thread; the plugin reports on its own.
     let queued = app.run_on_main_thread(move || {
@@ -208,7 +191,12 @@ mod tests {
         }];
         let app = mock_builder().build(context).unwrap();
         crate::bindings::builder::<tauri::test::MockRuntime>().mount_events(app.handle());
-        app.manage(PendingOpen::default());
+        let dir = tempfile::tempdir().unwrap();
+        let host = std::sync::Arc::new(crate::events::AppHost {
+            app: app.handle().clone(),
+        });
+        let passwords = std::sync::Arc::new(baton_shell::MemoryPasswords::default());
+        app.manage(baton_shell::AppState::new(dir.path(), host, passwords).unwrap());
         let heard = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let count = heard.clone();
         app.listen("open-requested", move |_| {
@@ -225,9 +213,9 @@ mod tests {
 
         // A second click before the page took the first: the newer one wins.
         open(app.handle(), OpenTarget::List);
-        let pending = app.state::<PendingOpen>();
-        assert_eq!(pending.take(), Some(OpenTarget::List));
-        assert_eq!(pending.take(), None, "a request is handled once");
+        let state = app.state::<baton_shell::AppState>();
+        assert_eq!(state.take_open_request(), Some(OpenTarget::List));
+        assert_eq!(state.take_open_request(), None, "a request is handled once");
         assert_eq!(app.webview_windows().len(), 1);
     }
 }

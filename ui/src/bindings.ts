@@ -33,6 +33,12 @@ export const commands = {
 	engineStatus: () => typedError<EngineStatus, CommandError_Serialize>(__TAURI_INVOKE("engine_status")),
 	activity: () => typedError<Activity_Serialize, CommandError_Serialize>(__TAURI_INVOKE("activity")),
 	openLogFolder: () => typedError<string, CommandError_Serialize>(__TAURI_INVOKE("open_log_folder")),
+	/**
+	 *  What a click on a notification asked the window to open, if no page has
+	 *  taken it yet; taking it clears it. The page asks when it hears
+	 *  `OpenRequested` and once its list has loaded (a window made by the click).
+	 */
+	takeOpenRequest: () => typedError<OpenTarget | null, CommandError_Serialize>(__TAURI_INVOKE("take_open_request")),
 	/**  The configured providers (not the built-in `mock`); key sources, never keys. */
 	listProviders: () => typedError<ProviderSettings_Serialize[], CommandError_Serialize>(__TAURI_INVOKE("list_providers")),
 	/**
@@ -116,12 +122,6 @@ export const commands = {
 	useSharedQueue: (url: string, password: string | null, runTasks: boolean) => typedError<QueueSettings_Serialize, CommandError_Serialize>(__TAURI_INVOKE("use_shared_queue", { url, password, runTasks })),
 	/**  Moves the app back to this computer's database (the redb file). */
 	useLocalDatabase: () => typedError<QueueSettings_Serialize, CommandError_Serialize>(__TAURI_INVOKE("use_local_database")),
-	/**
-	 *  What a click on a notification asked the window to open, if no page has
-	 *  taken it yet; taking it clears it. The page asks when it hears
-	 *  `OpenRequested` and once its list has loaded (a window made by the click).
-	 */
-	takeOpenRequest: () => __TAURI_INVOKE<OpenTarget | null>("take_open_request"),
 	/**
 	 *  Asks the release feed for a newer version; the answer is also sent as an
 	 *  `UpdateStatus` event.

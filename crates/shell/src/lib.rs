@@ -16,6 +16,7 @@
 //! - `link`: the socket a window in another process uses (requests, answers,
 //!   events as JSON lines).
 //! - `queue`: the shared queue (PostgreSQL) and its password in the keychain.
+//! - `logging`: the log file both processes write.
 //! - `settings`, `error`: the rest.
 
 pub mod commands;
@@ -23,6 +24,7 @@ pub mod dispatch;
 mod error;
 pub mod follow;
 pub mod link;
+pub mod logging;
 pub mod notices;
 pub mod queue;
 pub mod settings;

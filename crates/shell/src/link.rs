@@ -40,6 +40,8 @@ pub const TASK_EVENT: &str = "task-event";
 pub const SCHEDULE_CHANGED: &str = "schedule-changed";
 pub const RESYNC: &str = "resync";
 pub const STATUS_CHANGED: &str = "status-changed";
+/// A notification was clicked: the page takes the request (`take_open_request`).
+pub const OPEN_REQUESTED: &str = "open-requested";
 
 /// How many events a slow window may fall behind before it is told to reload.
 const EVENT_BUFFER: usize = 4096;
@@ -74,6 +76,14 @@ impl WindowEvent {
         WindowEvent {
             event: name.to_string(),
             payload: payload.unwrap_or(Value::Null),
+        }
+    }
+
+    /// Tells the page a clicked notification left it something to open.
+    pub fn open_requested() -> WindowEvent {
+        WindowEvent {
+            event: OPEN_REQUESTED.to_string(),
+            payload: Value::Null,
         }
     }
 

@@ -1,6 +1,7 @@
 //! What the shell holds while it runs: the engine, its catalog, the settings.
 
 use crate::error::CommandError;
+use crate::notices::OpenTarget;
 use crate::queue::{self, PasswordStore, QueueChoice};
 use crate::settings::{Saved, Settings, SettingsFile};
 use baton_engine::{Catalog, Engine, EngineConfig};
@@ -43,6 +44,9 @@ pub struct AppState {
     switching: tokio::sync::Mutex<()>,
     /// The local HTTP API, while the setting is on.
     api: tokio::sync::Mutex<Option<baton_api::RunningApi>>,
+    /// What the last click on a notification asked to open, until a page takes
+    /// it: a window made by the click has no page yet to hear that it was asked.
+    open_request: Mutex<Option<OpenTarget>>,
 }
 
 /// Where opening the engine stands.
@@ -86,6 +90,7 @@ impl AppState {
             generation: watch::Sender::new(0),
             switching: tokio::sync::Mutex::new(()),
             api: tokio::sync::Mutex::new(None),
+            open_request: Mutex::new(None),
         })
     }
 
@@ -337,6 +342,20 @@ impl AppState {
         if let Ok(engine) = engine {
             engine.shutdown().await;
         }
+    }
+
+    /// Keeps what a clicked notification opens for the page (a newer click
+    /// replaces an untaken one); the host then shows the window and tells it.
+    pub fn request_open(&self, target: OpenTarget) {
+        *self.open_request.lock().unwrap_or_else(|e| e.into_inner()) = Some(target);
+    }
+
+    /// The request no page has taken yet; taking it clears it, so it is handled once.
+    pub fn take_open_request(&self) -> Option<OpenTarget> {
+        self.open_request
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
     }
 
     pub fn log_dir(&self) -> PathBuf {

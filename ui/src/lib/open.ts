@@ -17,8 +17,8 @@ export function takeOpenRequest(): Promise<void> {
   queue = queue
     .then(async () => {
       await list.firstAnswer;
-      const target = await commands.takeOpenRequest();
-      if (target) await open(target);
+      const taken = await commands.takeOpenRequest();
+      if (taken.status === "ok" && taken.data) await open(taken.data);
     })
     // No shell to ask (IPC failed): nothing to open.
     .catch(() => {});

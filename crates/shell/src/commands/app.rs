@@ -85,6 +85,12 @@ pub async fn open_log_folder(state: &AppState) -> Result<String, CommandError> {
     Ok(shown)
 }
 
+pub async fn take_open_request(
+    state: &AppState,
+) -> Result<Option<crate::notices::OpenTarget>, CommandError> {
+    Ok(state.take_open_request())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

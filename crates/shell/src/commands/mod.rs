@@ -28,6 +28,7 @@ pub mod signature {
     pub use super::tasks::{TaskDetail, TaskInput, TaskPage};
     pub use crate::error::CommandError;
     pub use crate::follow::EngineStatus;
+    pub use crate::notices::OpenTarget;
     pub use crate::queue::{QueueSettings, QueueStatus};
     pub use crate::settings::Settings;
     pub use baton_engine::{
@@ -73,6 +74,10 @@ macro_rules! for_each_command {
             app::engine_status() -> EngineStatus;
             app::activity() -> Activity;
             app::open_log_folder() -> String;
+            /// What a click on a notification asked the window to open, if no page has
+            /// taken it yet; taking it clears it. The page asks when it hears
+            /// `OpenRequested` and once its list has loaded (a window made by the click).
+            app::take_open_request() -> Option<OpenTarget>;
             /// The configured providers (not the built-in `mock`); key sources, never keys.
             providers::list_providers() -> Vec<ProviderSettings>;
             /// Adds or replaces a provider. `api_key`, when the person typed one, goes to the

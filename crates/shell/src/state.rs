@@ -22,6 +22,8 @@ pub trait Host: Send + Sync {
     fn set_autostart(&self, on: bool) -> Result<(), String>;
     /// Opens a folder in the file manager, where the host can.
     fn open_path(&self, path: &Path) -> Result<(), String>;
+    /// Quits: the engine shuts down gracefully and the program exits.
+    fn quit(&self);
 }
 
 pub struct AppState {

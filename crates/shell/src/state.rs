@@ -354,10 +354,15 @@ impl AppState {
 
     /// The request no page has taken yet; taking it clears it, so it is handled once.
     pub fn take_open_request(&self) -> Option<OpenTarget> {
-        self.open_request
+        let taken = self
+            .open_request
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .take()
+            .take();
+        if let Some(target) = &taken {
+            tracing::info!(?target, "a page took the open request");
+        }
+        taken
     }
 
     pub fn log_dir(&self) -> PathBuf {

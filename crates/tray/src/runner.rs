@@ -23,15 +23,22 @@ pub enum Action {
     Quit,
 }
 
-/// Takes the data directory's runner lock; `None` when another runner holds it.
+/// Takes the data directory's runner lock, and writes this process's id in
+/// the file (for people and tests looking for the runner); `None` when
+/// another runner holds it.
 pub fn lock(data_dir: &Path) -> std::io::Result<Option<File>> {
-    let file = File::options()
+    let mut file = File::options()
         .create(true)
         .truncate(false)
         .write(true)
         .open(data_dir.join(crate::LOCK_FILE))?;
     match file.try_lock() {
-        Ok(()) => Ok(Some(file)),
+        Ok(()) => {
+            use std::io::Write;
+            file.set_len(0)?;
+            writeln!(file, "{}", std::process::id())?;
+            Ok(Some(file))
+        }
         Err(TryLockError::WouldBlock) => Ok(None),
         Err(TryLockError::Error(e)) => Err(e),
     }

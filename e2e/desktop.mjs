@@ -88,18 +88,6 @@ export function windowProcesses(pid) {
   return descendants(pid, "baton-desktop");
 }
 
-/**
- * After the window was made again: points the WebDriver session at it. The session's window
- * was destroyed with the old webview; the new one is another top-level browsing context.
- */
-export async function attachToWindow(browser, timeout = 15_000) {
-  const handle = await waitFor(async () => (await browser.getWindowHandles().catch(() => []))[0], {
-    timeout,
-    message: "a window for the WebDriver session",
-  });
-  await browser.switchToWindow(handle);
-}
-
 // Some of the app's connections never answer (gdbus would wait 25 s), hence the timeouts.
 async function gdbus(dest, path, method, ...args) {
   const { stdout } = await run(

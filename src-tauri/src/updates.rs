@@ -289,11 +289,11 @@ pub fn check_at_start<R: Runtime>(app: &AppHandle<R>) {
     tauri::async_runtime::spawn(async move {
         let runner = app.state::<crate::runner::Runner>();
         let settings = runner.call("get_settings", serde_json::Value::Null).await;
+        // A runner that cannot answer leaves the default (on).
         let on = settings
-            .as_ref()
             .ok()
-            .and_then(|s| s["check_updates"].as_bool())
-            .unwrap_or(true);
+            .and_then(|s| serde_json::from_value::<baton_shell::Settings>(s).ok())
+            .is_none_or(|s| s.check_updates);
         if !on {
             tracing::info!("not checking for updates at start (Settings)");
             return;

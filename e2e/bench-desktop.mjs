@@ -1,23 +1,26 @@
 // Desktop benchmarks (not a test): run by scripts/bench-desktop.sh under Xvfb + a session bus.
 //
-//   node e2e/bench-desktop.mjs memory   <app> <data-dir>            idle RSS/PSS, app + descendants: window open,
-//                                                                   closed (tray runner), reopened; Show -> rows
+//   node e2e/bench-desktop.mjs memory   <app> <data-dir>            idle RSS/PSS of every Baton process (the window,
+//                                                                   the runner, their children): window open, closed
+//                                                                   (the runner alone), reopened; Show -> rows
 //   node e2e/bench-desktop.mjs tray     <app> <data-dir>            the same open/closed without WebDriver
+//   node e2e/bench-desktop.mjs hidden   <app> <data-dir>            the runner started as at login, never shown
 //   node e2e/bench-desktop.mjs coldstart <app> <data-dir>[,<baseline-dir>] <runs>   launch -> first task row
 //   node e2e/bench-desktop.mjs latency  <app> <data-dir> 0 <cli>    engine change -> status badge
 //
 // Prints one JSON object on stdout. The app runs under tauri-driver like in the e2e tests
 // (harness.mjs), but through an `exec` wrapper that records the launch time (system clock,
-// ns) right before the app's binary is executed, and any binary may be given.
+// ns) right before the app's binary is executed, and any binary may be given. The window starts
+// the runner (baton-tray, beside <app>) when none serves the data directory.
 
 import { spawn } from "node:child_process";
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { remote } from "webdriverio";
-import { activate, attachToWindow, closeWindow, trayItems, trayMenu, waitForWindow, webProcesses } from "./desktop.mjs";
-import { ROOT, alive, waitFor } from "./harness.mjs";
+import { activate, closeWindow, trayItems, trayMenu, waitForWindow, webProcesses, windowProcesses } from "./desktop.mjs";
+import { ROOT, alive, runnerOf, waitFor } from "./harness.mjs";
 
 const DRIVER = join(ROOT, ".tools/bin/tauri-driver");
 const ROW = '[data-testid="task-row"]';
@@ -73,11 +76,15 @@ async function launch(app, dataDir) {
       }
     },
     async close() {
-      // Quit the app first, the way a user's Quit (or the session ending) does: ending the
-      // WebDriver session first would kill it, and the next start would repair its files.
-      if (h.pid && alive(h.pid)) {
-        process.kill(h.pid, process.env.BENCH_QUIT_SIGNAL ?? "SIGTERM");
-        await waitFor(() => !alive(h.pid), { timeout: 10_000 }).catch(() => log("the app did not quit on SIGTERM"));
+      // Quit the runner first, the way a user's Quit (or the session ending) does: ending
+      // the WebDriver session first would kill it, and the next start would repair its
+      // files. The window closes with it.
+      const runner = await runnerOf(dataDir, 2_000).catch(() => undefined);
+      for (const pid of [runner, h.pid]) {
+        if (pid && alive(pid)) {
+          process.kill(pid, process.env.BENCH_QUIT_SIGNAL ?? "SIGTERM");
+          await waitFor(() => !alive(pid), { timeout: 10_000 }).catch(() => log(`process ${pid} did not quit on SIGTERM`));
+        }
       }
       await Promise.race([h.browser?.deleteSession().catch(() => {}), new Promise((r) => setTimeout(r, 10_000))]);
       h.kill("SIGTERM");
@@ -137,7 +144,14 @@ function memOf(pid) {
   }
 }
 
-const snapshot = (pid) => descendants(pid).map((p) => ({ ...p, ...memOf(p.pid) }));
+// Every process under the given roots (the window, the runner), each once.
+const snapshot = (...roots) => {
+  const seen = new Set();
+  return roots
+    .flatMap((root) => descendants(root))
+    .filter((p) => !seen.has(p.pid) && seen.add(p.pid))
+    .map((p) => ({ ...p, ...memOf(p.pid) }));
+};
 const sum = (list, k) => list.reduce((a, p) => a + (Number.isFinite(p[k]) ? p[k] : 0), 0);
 
 // ---- helpers ------------------------------------------------------------------------------
@@ -192,12 +206,12 @@ function installObserver() {
 // ---- modes --------------------------------------------------------------------------------
 
 // Settled: total RSS within 1% over 5 one-second samples (at most 60 s); returns the wait in s.
-async function settle(pid) {
+async function settle(...roots) {
   const from = Date.now();
   const totals = [];
   while (Date.now() - from < 60_000) {
     await sleep(1000);
-    totals.push(sum(snapshot(pid), "rss_kb"));
+    totals.push(sum(snapshot(...roots), "rss_kb"));
     const last = totals.slice(-5);
     if (last.length === 5 && Math.max(...last) - Math.min(...last) < 0.01 * Math.max(...last)) break;
   }
@@ -211,63 +225,81 @@ const usage = (procs, settle_s) => ({
   total_pss_kb: sum(procs, "pss_kb"),
 });
 
-// Idle memory with the window open; then the window closed (the tray runner: the window and
-// its webview destroyed, the engine alone); then the tray's Show, timed until the new page
-// has rendered its first rows (the UI's own "baton:first-rows" mark), and the memory again.
+// The first rows of a page under WebDriver: ms since epoch (a MutationObserver's time, or the
+// first look's when they were already there).
+async function firstRowsAt(h) {
+  const first = await h.browser.execute((sel) => (document.querySelector(sel) ? Date.now() : null), ROW);
+  if (first) return first;
+  await h.browser.execute(installObserver);
+  return waitFor(() => h.browser.execute(() => window.__bench.firstRow), { timeout: 60_000, interval: 20, message: "a row" });
+}
+
+// Idle memory of every Baton process with the window open; then the window closed (its
+// process ends: the runner alone holds the engine); then the tray's Show, timed until the
+// window it starts is on screen; then a window's first rows timed from its launch, as Show's
+// window does the same work (the runner starts it with one spawn), and the memory again.
 async function memory(app, dataDir) {
   const h = await launch(app, dataDir);
   try {
     await waitFor(() => h.browser.execute((s) => !!document.querySelector(s), ROW), { timeout: 60_000, interval: 200, message: "a row" });
     const count = await h.browser.execute(() => document.querySelector('[data-testid="count-all"]')?.textContent?.trim());
-    const open = usage(snapshot(h.pid), await settle(h.pid));
+    const runner = await runnerOf(dataDir);
+    const open = usage(snapshot(h.pid, runner), await settle(h.pid, runner));
     log("window open", open.total_rss_kb, "kB RSS");
 
-    // The tray's menu is found first, so the timing below holds only the click.
-    const menu = await trayMenu(h.pid);
-    const show = (await trayItems(menu)).find((i) => i.label === "Show Baton");
     await closeWindow(h.pid);
-    await waitFor(() => webProcesses(h.pid).length === 0, { timeout: 15_000, message: "the web process to exit" });
-    const closed = usage(snapshot(h.pid), await settle(h.pid));
+    await waitFor(() => !alive(h.pid), { timeout: 15_000, message: "the window's process to end" });
+    const closed = usage(snapshot(runner), await settle(runner));
     log("window closed", closed.total_rss_kb, "kB RSS");
 
+    // The tray's menu is found first, so the timing below holds only the click.
+    const menu = await trayMenu(runner);
+    const show = (await trayItems(menu)).find((i) => i.label === "Show Baton");
     const clickedAt = Date.now();
     await activate(menu, show);
-    await attachToWindow(h.browser);
-    const rowsAt = await waitFor(
-      () => h.browser.execute(() => {
-        const mark = performance.getEntriesByName("baton:first-rows")[0];
-        return mark ? performance.timeOrigin + mark.startTime : null;
-      }),
-      { timeout: 30_000, interval: 20, message: "the reopened window's first rows" },
-    );
-    // Where the time went: the new page's start and the UI's marks, ms after the click.
-    const page = await h.browser.execute(() => ({
-      origin: performance.timeOrigin,
-      marks: Object.fromEntries(performance.getEntriesByType("mark").map((m) => [m.name.replace("baton:", ""), m.startTime])),
-    }));
-    const reopen_steps = { page_origin: r1(page.origin - clickedAt) };
-    for (const [k, v] of Object.entries(page.marks)) reopen_steps[k] = r1(page.origin + v - clickedAt);
-    const reopened = usage(snapshot(h.pid), await settle(h.pid));
-    return {
-      app,
-      count_all: count,
-      window_open: open,
-      window_closed: closed,
-      show_to_rows_ms: r1(rowsAt - clickedAt),
-      reopen_steps,
-      reopened,
-    };
+    const shown = await waitFor(() => windowProcesses(runner)[0], { interval: 5, message: "Show to start a window" });
+    const startedAt = Date.now();
+    await waitForWindow(shown, "shown", 30_000);
+    const mappedAt = Date.now();
+    await closeWindow(shown);
+    await waitFor(() => !alive(shown), { timeout: 15_000, message: "the shown window to end" });
+
+    const again = await launch(app, dataDir);
+    try {
+      const rowsAt = await firstRowsAt(again);
+      const marks = await again.browser.execute(() => ({
+        origin: performance.timeOrigin,
+        marks: Object.fromEntries(performance.getEntriesByType("mark").map((m) => [m.name.replace("baton:", ""), m.startTime])),
+      }));
+      const reopen_steps = { page_origin: r1(marks.origin - again.launchMs) };
+      for (const [k, v] of Object.entries(marks.marks)) reopen_steps[k] = r1(marks.origin + v - again.launchMs);
+      const reopened = usage(snapshot(again.pid, runner), await settle(again.pid, runner));
+      return {
+        app,
+        count_all: count,
+        window_open: open,
+        window_closed: closed,
+        show_click_to_window_process_ms: startedAt - clickedAt,
+        show_click_to_window_mapped_ms: mappedAt - clickedAt,
+        launch_to_rows_ms: r1(rowsAt - again.launchMs),
+        reopen_steps,
+        reopened,
+      };
+    } finally {
+      await again.close();
+    }
   } finally {
     await h.close();
   }
 }
 
-// Runs the app without WebDriver, as a user does (its own config directory), calls
-// `body({ pid, lines })` (`lines()`: the app's log lines since the start), then stops it.
-async function unattended(app, dataDir, args, body) {
+// Starts the runner without WebDriver, as a user's login does (`--hidden`, its own config
+// directory), calls `body({ pid, lines })` (`lines()`: the log lines since the start), then
+// quits it with SIGTERM (its windows close with it).
+async function unattended(app, dataDir, body) {
   const before = logSizes(dataDir);
   const config = mkdtempSync(join(tmpdir(), "baton-bench-config-"));
-  const child = spawn(app, args, {
+  const child = spawn(join(dirname(app), "baton-tray"), ["--hidden"], {
     stdio: "ignore",
     env: { ...process.env, BATON_DATA_DIR: dataDir, XDG_CONFIG_HOME: config },
   });
@@ -283,36 +315,41 @@ async function unattended(app, dataDir, args, body) {
   }
 }
 
-// The same without WebDriver, as a user runs the app: under automation WebKit's network
-// process must stay (the session lives in it), so only here does the tray runner stop it.
-// No page access, so "shown" is the X window mapped, and open means the page has loaded
-// and the catalog holds every task (the app's log), then memory has settled.
+// The same without WebDriver, as a user runs the app: the runner started as at login, its
+// tray's Show, the window closed, Show again. No page access, so "open" means the page has
+// loaded and the catalog holds every task (the log), then memory has settled; "shown" is the
+// X window mapped.
 async function tray(app, dataDir) {
-  return unattended(app, dataDir, [], async ({ pid, lines }) => {
-    const seen = (text) => lines().some((line) => text.test(line));
-    await waitFor(() => seen(/page load.*event=Finished/) && seen(/task list loaded/), { timeout: 60_000, message: "page and catalog loaded" });
-    const open = usage(snapshot(pid), await settle(pid));
-    log("tray: window open", open.total_rss_kb, "kB RSS");
+  return unattended(app, dataDir, async ({ pid, lines }) => {
+    const seen = (text, n = 1) => lines().filter((line) => text.test(line)).length >= n;
+    await waitFor(() => seen(/task list loaded/), { timeout: 60_000, message: "the catalog loaded" });
     const menu = await trayMenu(pid);
     const show = (await trayItems(menu)).find((i) => i.label === "Show Baton");
-    await closeWindow(pid);
-    await waitFor(() => webProcesses(pid).length === 0, { timeout: 15_000, message: "the web process to exit" });
+    await activate(menu, show);
+    const window = await waitFor(() => windowProcesses(pid)[0], { message: "Show to start a window" });
+    await waitFor(() => seen(/page load.*event=Finished/), { timeout: 60_000, message: "the page loaded" });
+    const open = usage(snapshot(pid), await settle(pid));
+    log("tray: window open", open.total_rss_kb, "kB RSS");
+    await closeWindow(window);
+    await waitFor(() => !alive(window) && webProcesses(pid).length === 0, { timeout: 15_000, message: "the window and its webview to end" });
     const closed = usage(snapshot(pid), await settle(pid));
     log("tray: window closed", closed.total_rss_kb, "kB RSS");
     const clickedAt = Date.now();
     await activate(menu, show);
-    await waitForWindow(pid, "shown", 30_000);
+    const again = await waitFor(() => windowProcesses(pid)[0], { interval: 5, message: "Show to start a window" });
+    await waitForWindow(again, "shown", 30_000);
     const mappedAt = Date.now();
-    await waitFor(() => lines().filter((l) => /page load.*event=Finished/.test(l)).length >= 2, { timeout: 30_000, message: "the new page loaded" });
-    return { app, window_open: open, window_closed: closed, show_to_window_mapped_ms: mappedAt - clickedAt };
+    await waitFor(() => seen(/page load.*event=Finished/, 2), { timeout: 30_000, message: "the new page loaded" });
+    const loadedAt = Date.now();
+    return { app, window_open: open, window_closed: closed, show_to_window_mapped_ms: mappedAt - clickedAt, show_to_page_loaded_ms: loadedAt - clickedAt };
   });
 }
 
-// Started in the tray (`--hidden`, as start at login does) and never shown: no window and
-// no WebKit process was ever made, so this is the floor for the tray runner's memory.
+// The runner started in the tray (`--hidden`, as start at login does) and never shown: no
+// window was ever made; once the catalog holds every task, this is its floor.
 async function hidden(app, dataDir) {
-  return unattended(app, dataDir, ["--hidden"], async ({ pid, lines }) => {
-    await waitFor(() => lines().some((line) => /shell started/.test(line)), { timeout: 60_000, message: "the shell started" });
+  return unattended(app, dataDir, async ({ pid, lines }) => {
+    await waitFor(() => lines().some((line) => /task list loaded/.test(line)), { timeout: 60_000, message: "the catalog loaded" });
     await trayMenu(pid); // the tray icon is up
     const idle = usage(snapshot(pid), await settle(pid));
     log("hidden: never shown", idle.total_rss_kb, "kB RSS");
@@ -334,9 +371,10 @@ function logSince(dataDir, from) {
   return readdirSync(dir).flatMap((f) => readFileSync(join(dir, f)).subarray(from[f] ?? 0).toString("utf8").split("\n"));
 }
 const MILESTONES = {
-  main: /starting Baton/,
+  main: /starting Baton's window/,
+  runner: /starting Baton's runner/,
   engine: /engine started/,
-  shell: /shell started/,
+  window: /window started/,
   page_started: /page load.*event=Started/,
   page_finished: /page load.*event=Finished/,
   task_list_loaded: /task list loaded/,

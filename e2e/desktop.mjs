@@ -1,5 +1,6 @@
 // What the desktop around the app does: the X server's view of the window (window.py) and
-// the tray menu, driven over the session bus the way a StatusNotifier host (a panel) does.
+// the runner's tray menu, driven over the session bus the way a StatusNotifier host (a panel)
+// does.
 
 import { execFile } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
@@ -30,8 +31,8 @@ export async function requestClose(pid) {
 }
 
 /**
- * Asks the window to close and waits until it is gone (closing destroys the window and its
- * webview; the app stays in the tray). One CI run saw the window stay after the first request
+ * Asks the window to close and waits until it is gone (closing ends the window's process and
+ * its webview; the runner stays in the tray). One CI run saw the window stay after the first request
  * (cause not found; GTK drops a delete event while another widget holds a grab): as a person
  * would click again, this asks once more, and says so on stderr. A window that never goes
  * still fails.
@@ -45,8 +46,8 @@ export async function closeWindow(pid) {
   });
 }
 
-/** The app's WebKit web processes (the page's renderer), by walking /proc from `pid`. */
-export function webProcesses(pid) {
+/** The live processes descended from `pid` whose comm starts with `prefix`, by walking /proc. */
+function descendants(pid, prefix) {
   const parentOf = (p) => {
     try {
       const stat = readFileSync(`/proc/${p}/stat`, "utf8");
@@ -65,20 +66,26 @@ export function webProcesses(pid) {
   const all = readdirSync("/proc").filter((n) => /^\d+$/.test(n)).map(Number);
   const family = [pid];
   for (let i = 0; i < family.length; i++) family.push(...all.filter((p) => parentOf(p) === family[i]));
-  // comm is cut at 15 characters: "WebKitWebProces".
-  return family.filter((p) => commOf(p).startsWith("WebKitWebProces"));
+  const live = (p) => {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, "utf8");
+      return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+    } catch {
+      return false;
+    }
+  };
+  return family.filter((p) => p !== pid && commOf(p).startsWith(prefix) && live(p));
 }
 
-/**
- * After the window was made again: points the WebDriver session at it. The session's window
- * was destroyed with the old webview; the new one is another top-level browsing context.
- */
-export async function attachToWindow(browser, timeout = 15_000) {
-  const handle = await waitFor(async () => (await browser.getWindowHandles().catch(() => []))[0], {
-    timeout,
-    message: "a window for the WebDriver session",
-  });
-  await browser.switchToWindow(handle);
+/** The app's WebKit web processes (the page's renderer) under `pid`. */
+export function webProcesses(pid) {
+  // comm is cut at 15 characters: "WebKitWebProces".
+  return descendants(pid, "WebKitWebProces");
+}
+
+/** The window processes the runner `pid` started (Show, a notification's click). */
+export function windowProcesses(pid) {
+  return descendants(pid, "baton-desktop");
 }
 
 // Some of the app's connections never answer (gdbus would wait 25 s), hence the timeouts.
@@ -109,33 +116,32 @@ async function busNamesOf(pid) {
   return owned;
 }
 
-/** Every object path under `path` on `name` that implements `iface`. */
-async function objectsWith(name, path, iface) {
-  const introspect = ["introspect", "--session", "--dest", name, "--object-path", path, "--xml"];
-  const { stdout } = await run("gdbus", introspect, { timeout: 3_000 }).catch(() => ({ stdout: "" }));
-  const found = stdout.includes(`<interface name="${iface}">`) ? [path] : [];
-  for (const [, child] of stdout.matchAll(/<node name="([^"]+)"/g)) {
-    found.push(...(await objectsWith(name, `${path === "/" ? "" : path}/${child}`, iface)));
-  }
-  return found;
+/** The menu a StatusNotifierItem at `name` names in its `Menu` property, as a panel reads it. */
+async function menuOf(name) {
+  const reply = await gdbus(
+    name,
+    "/StatusNotifierItem",
+    "org.freedesktop.DBus.Properties.Get",
+    "org.kde.StatusNotifierItem",
+    "Menu",
+  );
+  const path = reply.match(/objectpath '([^']+)'/)?.[1];
+  if (!path) throw new Error(`no menu on ${name}: ${reply}`);
+  return { name, path };
 }
 
 const menus = new Map();
 
 /**
- * The tray's menu: the bus name and path of the app's com.canonical.dbusmenu object, which
- * libayatana-appindicator exports for its StatusNotifierItem.
+ * The tray's menu: the bus name and path of the com.canonical.dbusmenu object the runner's
+ * StatusNotifierItem (ksni, at /StatusNotifierItem) names as its menu.
  */
 export async function trayMenu(pid, timeout = 15_000) {
   if (menus.has(pid)) return menus.get(pid);
   const menu = await waitFor(
     async () => {
       // All at once, and the first find wins: one of the app's connections never answers.
-      const searches = (await busNamesOf(pid)).map(async (name) => {
-        const [path] = await objectsWith(name, "/", "com.canonical.dbusmenu");
-        if (!path) throw new Error(`no dbusmenu on ${name}`);
-        return { name, path };
-      });
+      const searches = (await busNamesOf(pid)).map(menuOf);
       return Promise.any(searches).catch(() => undefined);
     },
     { timeout, message: `a dbusmenu exported by process ${pid}` },

@@ -15,6 +15,8 @@ import { remote } from "webdriverio";
 
 export const ROOT = resolve(import.meta.dirname, "..");
 export const APP = join(ROOT, "target/debug/baton-desktop");
+/** The runner (engine, tray, notifications) the window starts, beside it. */
+export const RUNNER = join(ROOT, "target/debug/baton-tray");
 const DRIVER = join(ROOT, ".tools/bin/tauri-driver");
 const NATIVE_DRIVER = "/usr/bin/WebKitWebDriver";
 
@@ -37,10 +39,16 @@ done
 echo "$code" > "$BATON_E2E_RUN/app.exit"
 `;
 
-/** Launched apps not yet closed, so a crashing test file still takes them down. */
+/** Launched apps and started runners not yet closed, so a crashing test file still takes them down. */
 const live = new Set();
+const liveRunners = new Set();
 process.on("exit", () => {
   for (const app of live) app.killNow();
+  for (const runner of liveRunners) {
+    try {
+      process.kill(runner.pid, "SIGKILL");
+    } catch {}
+  }
 });
 for (const signal of ["SIGINT", "SIGTERM"]) {
   process.once(signal, () => process.exit(130));
@@ -197,6 +205,47 @@ export function appTest(name, body, { timeout = 60_000 } = {}) {
   });
 }
 
+/** The pid of the runner serving `dataDir`, from its lock file, once it is alive. */
+export function runnerOf(dataDir, timeout = 15_000) {
+  return waitFor(
+    () => {
+      try {
+        const pid = Number(readFileSync(join(dataDir, "runner.lock"), "utf8").trim());
+        return pid && alive(pid) ? pid : undefined;
+      } catch {
+        return undefined;
+      }
+    },
+    { timeout, message: `a runner serving ${dataDir}` },
+  );
+}
+
+/**
+ * Starts the runner on `dataDir` as start at login does (`--hidden`: no window), in its own
+ * process group; `stop()` sends SIGTERM and resolves to its exit status.
+ */
+export function startRunner({ dataDir, env = {} }) {
+  const child = spawn(RUNNER, ["--hidden"], {
+    detached: true,
+    env: { ...process.env, BATON_DATA_DIR: dataDir, XDG_CONFIG_HOME: join(dataDir, "config"), ...env },
+    stdio: "ignore",
+  });
+  const exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve(signal ?? code)));
+  const runner = {
+    pid: child.pid,
+    exited,
+    async stop() {
+      try {
+        process.kill(child.pid, "SIGTERM");
+      } catch {}
+      return exited;
+    },
+  };
+  liveRunners.add(runner);
+  exited.then(() => liveRunners.delete(runner));
+  return runner;
+}
+
 /** Where a failing test leaves its screenshot and page (target/ is ignored by git). */
 export const ARTIFACTS = join(ROOT, "target/e2e-failures");
 
@@ -231,6 +280,11 @@ export class App {
     return waitFor(() => this.exitCode() !== undefined, { timeout, message: "the app to exit" }).then(() =>
       this.exitCode(),
     );
+  }
+
+  /** The runner's pid, which it writes in its lock file (the window started it). */
+  runnerPid(timeout = 15_000) {
+    return runnerOf(this.dataDir, timeout);
   }
 
   /** The app's own log files (<data dir>/logs), concatenated. */

@@ -1,13 +1,14 @@
-// The app's life outside its window: closing the window destroys it and its webview while the
-// engine keeps working; the tray (driven over D-Bus, as a panel does) makes it again and quits.
+// The app's life outside its window: the engine runs in the runner (baton-tray), which the
+// window starts; closing the window ends its process and webview while the engine keeps
+// working; the runner's tray (driven over D-Bus, as a panel does) makes it again and quits.
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { closeSync, openSync, readdirSync, readFileSync, readSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { attachToWindow, clickTray, closeWindow, trayMenu, waitForWindow, webProcesses, windowState } from "./desktop.mjs";
-import { alive, APP, appTest, launch, tempDir, waitFor } from "./harness.mjs";
+import { clickTray, closeWindow, trayMenu, waitForWindow, webProcesses, windowProcesses } from "./desktop.mjs";
+import { alive, APP, appTest, launch, runnerOf, startRunner, tempDir, waitFor } from "./harness.mjs";
 import { createTask, rows, waitForApp, waitForRow } from "./ui.mjs";
 
 /** The engine's log line for a task's attempt that ended in `status`. */
@@ -22,6 +23,8 @@ appTest("closing the window destroys it and its webview, the engine keeps workin
   await waitForApp(browser);
   await waitForWindow(pid, "shown");
   assert.notEqual(webProcesses(pid).length, 0, "no WebKit web process found while the window is open");
+  const runner = await app.runnerPid();
+  assert.notEqual(runner, pid, "the engine runs in the window's process");
 
   // Long enough to still be running when the window closes, even on a loaded machine
   // (1.5 s was seen to finish before the row was first read, once, in CI).
@@ -30,21 +33,36 @@ appTest("closing the window destroys it and its webview, the engine keeps workin
   assert.notEqual(row.status, "completed", "the task finished before the window was closed");
 
   // A real close request, as from a title bar (WebDriver's close-window does not reach
-  // Tauri's CloseRequested: it only closes the page).
+  // Tauri's CloseRequested: it only closes the page). The window's process ends with it,
+  // and its webview with that; the runner, which holds the engine, has none.
   await closeWindow(pid);
-  assert.ok(alive(pid), "the app exited when its window was closed");
-  await waitFor(() => webProcesses(pid).length === 0, { timeout: 10_000, message: "the webview's process to exit" });
+  assert.equal(await app.waitForExit(), 0, "exit status of the window's process");
+  assert.ok(alive(runner), "the runner exited when the window closed");
+  assert.deepEqual(webProcesses(runner), [], "the runner has a webview");
 
   // Evidence from outside the window: the engine's own log says the attempt completed.
   await waitFor(() => finished(app.appLog(), row.id, "completed"), { timeout: 15_000, message: "the engine to log the task completed" });
-  assert.equal(await windowState(pid), "missing", "a window came back by itself");
+  assert.deepEqual(windowProcesses(runner), [], "a window came back by itself");
 
-  await clickTray(pid, "Show Baton");
-  await waitForWindow(pid, "shown");
-  // A new page, which loaded the list from the engine as at first start.
-  await attachToWindow(browser);
-  await waitForRow(browser, "e2e background", "completed");
-  assert.ok(alive(pid), "the app exited");
+  await clickTray(runner, "Show Baton");
+  const shown = await waitFor(() => windowProcesses(runner)[0], { message: "Show to start a window" });
+  await waitForWindow(shown, "shown");
+  await waitFor(() => webProcesses(shown).length > 0, { message: "the new window's webview" });
+  await closeWindow(shown);
+  await waitFor(() => !alive(shown), { message: "the shown window's process to end" });
+
+  // A new window's page loads the list from the runner as at first start: one under WebDriver.
+  const again = await launch({ dataDir: app.dataDir });
+  try {
+    await waitForApp(again.browser);
+    await waitForRow(again.browser, "e2e background", "completed");
+    assert.equal(await again.runnerPid(), runner, "the new window started another runner");
+  } catch (error) {
+    await again.dump("show again");
+    throw error;
+  } finally {
+    await again.close();
+  }
 });
 
 /** redb's header flag "recovery required": set while the file is open for writing, cleared on a clean close. */
@@ -63,20 +81,23 @@ function recoveryRequired(dbPath) {
 
 test("Quit in the tray exits 0 with the database closed, and the next start finds the tasks", { timeout: 90_000 }, async (t) => {
   const dataDir = tempDir(t);
-
+  // Started as at login, so its exit status is ours to read; the window connects to it.
+  const runner = startRunner({ dataDir });
   const first = await launch({ dataDir });
   try {
     await waitForApp(first.browser);
     await createTask(first.browser, { name: "e2e kept", prompt: "remember me", model: "echo" });
     await waitForRow(first.browser, "e2e kept", "completed");
 
-    await clickTray(first.pid, "Quit");
-    assert.equal(await first.waitForExit(), 0, "exit status of the app after Quit");
+    await clickTray(runner.pid, "Quit");
+    assert.equal(await runner.exited, 0, "exit status of the runner after Quit");
+    assert.equal(await first.waitForExit(), 0, "exit status of the window after Quit");
   } catch (error) {
     await first.dump("quit first run");
     throw error;
   } finally {
     await first.close();
+    await runner.stop();
   }
   // Read before the next start reopens (and, if needed, repairs) the file.
   const dirty = recoveryRequired(join(dataDir, "baton.redb"));
@@ -100,20 +121,21 @@ test("Quit in the tray exits 0 with the database closed, and the next start find
 
 test("SIGTERM quits like Quit: a running task is requeued and the database is closed", { timeout: 90_000 }, async (t) => {
   const dataDir = tempDir(t);
-
+  const runner = startRunner({ dataDir });
   const first = await launch({ dataDir });
   try {
     await waitForApp(first.browser);
     await createTask(first.browser, { name: "e2e term", prompt: "long", model: "sleep=60000" });
     await waitForRow(first.browser, "e2e term", "running");
 
-    process.kill(first.pid, "SIGTERM");
-    assert.equal(await first.waitForExit(), 0, "exit status of the app after SIGTERM");
+    assert.equal(await runner.stop(), 0, "exit status of the runner after SIGTERM");
+    assert.equal(await first.waitForExit(), 0, "exit status of the window after SIGTERM to the runner");
   } catch (error) {
     await first.dump("sigterm first run");
     throw error;
   } finally {
     await first.close();
+    await runner.stop();
   }
   const dirty = recoveryRequired(join(dataDir, "baton.redb"));
 
@@ -135,34 +157,38 @@ test("SIGTERM quits like Quit: a running task is requeued and the database is cl
 
 test("started with --hidden (as at login), the app runs in the tray with no window or webview until Show", { timeout: 60_000 }, async (t) => {
   const dataDir = tempDir(t);
-  // No WebDriver: its session needs a page from the start. The binary itself, as the
-  // autostart entry runs it.
+  // No WebDriver: its session needs a page from the start. The window's binary itself, as an
+  // autostart entry written by an older Baton runs it: it hands over to the runner and exits.
   const app = spawn(APP, ["--hidden"], {
     env: { ...process.env, BATON_DATA_DIR: dataDir, XDG_CONFIG_HOME: join(dataDir, "config") },
     stdio: "ignore",
   });
-  const exited = new Promise((resolve) => app.on("exit", (code) => resolve(code)));
+  const exited = await new Promise((resolve) => app.on("exit", (code) => resolve(code)));
+  assert.equal(exited, 0, "exit status of baton-desktop --hidden");
+  const runner = await runnerOf(dataDir);
   try {
     // The tray is up and the engine has started, and still no window.
-    await trayMenu(app.pid);
+    await trayMenu(runner);
     const log = () => readdirSync(join(dataDir, "logs")).map((f) => readFileSync(join(dataDir, "logs", f), "utf8")).join("");
     await waitFor(() => log().includes("engine started"), { message: "the engine to start" });
-    assert.equal(await windowState(app.pid), "missing", "a window was made at start");
-    assert.deepEqual(webProcesses(app.pid), [], "a webview was made at start");
+    assert.deepEqual(windowProcesses(runner), [], "a window was made at start");
+    assert.deepEqual(webProcesses(runner), [], "a webview was made at start");
 
-    await clickTray(app.pid, "Show Baton");
-    await waitForWindow(app.pid, "shown");
-    await waitFor(() => webProcesses(app.pid).length > 0, { message: "the webview's process" });
+    await clickTray(runner, "Show Baton");
+    const shown = await waitFor(() => windowProcesses(runner)[0], { message: "Show to start a window" });
+    await waitForWindow(shown, "shown");
+    await waitFor(() => webProcesses(shown).length > 0, { message: "the webview's process" });
   } finally {
-    app.kill("SIGTERM");
-    assert.equal(await exited, 0, "exit status after SIGTERM");
+    process.kill(runner, "SIGTERM");
+    await waitFor(() => !alive(runner), { timeout: 20_000, message: "the runner to quit on SIGTERM" });
   }
+  assert.equal(recoveryRequired(join(dataDir, "baton.redb")), false, "SIGTERM left the database open");
 });
 
 appTest("a second launch shows the running app's window and exits", async (app) => {
   const { browser, pid } = app;
   await waitForApp(browser);
-  await closeWindow(pid);
+  const runner = await app.runnerPid();
 
   // As a person would: the same binary again, on the same display and session bus.
   const second = spawn(APP, [], {
@@ -175,7 +201,8 @@ appTest("a second launch shows the running app's window and exits", async (app) 
   assert.deepEqual(outcome, { code: 0, signal: null }, "the second launch did not hand over and exit");
 
   await waitForWindow(pid, "shown");
-  assert.ok(alive(pid), "the first instance exited");
+  assert.ok(alive(pid), "the first window exited");
+  assert.equal(await app.runnerPid(), runner, "a second runner took over");
 });
 
 test("a database Baton cannot open still gets a window that says why, and the file is left alone", { timeout: 60_000 }, async (t) => {

@@ -1,12 +1,12 @@
 // A finished task's desktop notification carries the first lines of its answer, and a click on
 // it (the server's ActionInvoked "default") opens that task in the window, also after the window
-// was closed to the tray. The notification server is a stand-in on a private session bus
+// was closed to the tray. The runner sends them and hears the clicks. The notification server is a stand-in on a private session bus
 // (notifications.py), which the app gets as its DBUS_SESSION_BUS_ADDRESS.
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { attachToWindow, closeWindow, waitForWindow } from "./desktop.mjs";
-import { launch } from "./harness.mjs";
+import { closeWindow, waitForWindow, windowProcesses } from "./desktop.mjs";
+import { launch, waitFor } from "./harness.mjs";
 import { notificationServer } from "./notifications.mjs";
 import { createTask, waitForApp, waitForRow } from "./ui.mjs";
 
@@ -60,17 +60,22 @@ test(NAME, { timeout: 120_000 }, async (t) => {
     const detail = await waitForDetailOf(browser, notified.id);
     assert.match(detail.prompt, /first line/);
 
-    // Closed to the tray: the click makes the window again, and its new page opens the task.
+    // Closed to the tray: the click starts a window, and its new page takes the request (the
+    // runner logs that it handed it over; what the page does with it is checked above).
+    const runner = await app.runnerPid();
     await createTask(browser, { name: "e2e while closed", prompt: "done in the tray", model: "sleep=3000" });
     const closed = await waitForRow(browser, "e2e while closed");
     await closeWindow(pid);
+    assert.equal(await app.waitForExit(), 0, "exit status of the closed window's process");
     const later = await server.notified((n) => n.summary === "Task completed: e2e while closed", 20_000);
     assert.equal(later.body, "echo: done in the tray");
     await server.invoke(later.id, "default");
-    await waitForWindow(pid, "shown");
-    await attachToWindow(browser);
-    await waitForApp(browser);
-    await waitForDetailOf(browser, closed.id);
+    const started = await waitFor(() => windowProcesses(runner)[0], { message: "the click to start a window" });
+    await waitForWindow(started, "shown");
+    await waitFor(() => app.appLog().split("\n").some((l) => l.includes("a page took the open request") && l.includes(closed.id)), {
+      timeout: 20_000,
+      message: "the new window's page to take the click's request",
+    });
   } catch (error) {
     await app.dump(NAME);
     throw error;

@@ -113,14 +113,14 @@ test("with the start check turned off, the app asks the feed nothing until the t
     "update check off",
     release(TO, GOOD_SIGNATURE),
     async (app) => {
-      const { browser, pid } = app;
+      const { browser } = app;
       await waitForApp(browser);
       await waitFor(() => app.appLog().includes("not checking for updates at start"), {
         timeout: 30_000,
         message: "the app to pass over the check at start",
       });
       assert.deepEqual(requests, [], "the feed was asked at start");
-      await clickTray(pid, "Check for updates…");
+      await clickTray(await app.runnerPid(), "Check for updates…");
       await waitForBanner(browser, `Baton ${TO} is available (you have ${FROM}).`);
       assert.deepEqual(requests, ["/latest.json"]);
       requests.length = 0;
@@ -151,7 +151,7 @@ test("a bundle whose signature does not verify is refused in one sentence, the a
     feed = release("0.0.1", GOOD_SIGNATURE);
     const fetched = requests.length;
     await click(browser, tid("update-later"));
-    await clickTray(pid, "Check for updates…");
+    await clickTray(await app.runnerPid(), "Check for updates…");
     await waitForBanner(browser, `Baton ${FROM} is the latest version.`);
     assert.deepEqual(requests.slice(fetched), ["/latest.json"], "an older bundle was downloaded");
     assert.equal(installedVersion(), FROM);

@@ -18,5 +18,7 @@ npm run ui:build
 # --debug keeps the build quick; the UI is embedded all the same. The config's
 # beforeBuildCommand would rebuild the UI, which was just done, so skip it.
 npx tauri build --debug --no-bundle --config '{"build":{"beforeBuildCommand":null}}'
+# The runner (engine, tray, notifications) the window starts, beside it in target/debug.
+cargo build -p baton-tray
 
 exec target/debug/baton-desktop "$@"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Desktop app benchmarks (docs/PERFORMANCE.md, "Desktop app"): release binary and .deb sizes,
 # idle memory with 10,000 tasks, cold start to the first task row with 100,000 tasks, and the
-# time from an engine state change to the row's status badge. Runs the release binary under
+# time from an engine state change to the row's status badge. Runs the release binaries (the
+# window, baton-desktop, and the runner it starts, baton-tray, beside it) under
 # tauri-driver on Xvfb with its own session bus, like scripts/e2e.sh; e2e/bench-desktop.mjs
 # does the measuring.
 #
@@ -94,12 +95,12 @@ bench() { # one app at a time: every instance claims the same single-instance na
 part() { [[ ",${ONLY:-memory,coldstart,latency}," == *",$1,"* ]]; }
 
 if part memory; then
-  echo "== idle memory, 10,000 tasks: window open, closed (tray runner), reopened; Show -> first rows"
+  echo "== idle memory, 10,000 tasks, every Baton process: window open, closed (the runner alone), reopened; Show -> window, launch -> first rows"
   fill "$work/d10k" 10000
   bench memory "$app" "$work/d10k"
-  echo "== the same without WebDriver (the tray runner as users run it: WebKit's network process stopped too)"
+  echo "== the same without WebDriver (the runner started as at login, its tray's Show)"
   bench tray "$app" "$work/d10k"
-  echo "== started in the tray (--hidden, as at login) and never shown: the floor for the tray runner"
+  echo "== the runner started in the tray (--hidden, as at login) and never shown"
   bench hidden "$app" "$work/d10k"
 fi
 

@@ -24,6 +24,8 @@ if ((build)); then
   npm run ui:build
   # The config's beforeBuildCommand would rebuild the UI just built, so skip it.
   npx tauri build --debug --no-bundle --config '{"build":{"beforeBuildCommand":null}}'
+  # The runner the window starts, beside it in target/debug.
+  cargo build -p baton-tray
 fi
 
 args=(--test --test-concurrency=1 --test-reporter=spec)

@@ -19,6 +19,8 @@ if [[ "${1:-}" == "--debug" ]]; then
 fi
 out=${CARGO_TARGET_DIR:-target}/$profile
 
+# The runner, which both packages install beside the window.
+bash scripts/runner.sh "$profile"
 # The config's beforeBuildCommand (npm run ui:build) builds the UI that gets embedded.
 npx tauri build "${flags[@]}" --bundles deb,rpm
 
@@ -36,8 +38,8 @@ fail() {
   exit 1
 }
 
-# What both packages must install: the program, its desktop entry and its icon.
-WANTED=(usr/bin/baton-desktop usr/share/applications/Baton.desktop usr/share/icons/hicolor/128x128/apps/baton-desktop.png)
+# What both packages must install: the window, the runner, the desktop entry and its icon.
+WANTED=(usr/bin/baton-desktop usr/bin/baton-tray usr/share/applications/Baton.desktop usr/share/icons/hicolor/128x128/apps/baton-desktop.png)
 
 # The desktop entry must be valid and start the installed program with the installed icon.
 check_entry() { # ROOT
@@ -68,6 +70,7 @@ for deb in "${debs[@]}"; do
     [[ -e "$root/$wanted" ]] || fail "installing $deb did not put $wanted in place"
   done
   [[ -x "$root/usr/bin/baton-desktop" ]] || fail "$deb's baton-desktop is not executable"
+  [[ -x "$root/usr/bin/baton-tray" ]] || fail "$deb's baton-tray is not executable"
   check_entry "$root"
   dpkg-deb --field "$deb" Depends | grep -q libwebkit2gtk-4.1 || fail "$deb does not depend on libwebkit2gtk-4.1"
   apt-get install --simulate --no-install-recommends "$(realpath "$deb")" >/dev/null 2>"$scratch/apt.err" ||

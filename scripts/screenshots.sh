@@ -18,6 +18,7 @@ fi
 if [[ "${1:-}" != "--no-build" ]]; then
   npm run ui:build
   npx tauri build --debug --no-bundle --config '{"build":{"beforeBuildCommand":null}}'
+  cargo build -p baton-tray
 fi
 
 mkdir -p docs/screenshots

@@ -52,6 +52,7 @@ build() { # VERSION: a .deb of that version trusting the throwaway key, with its
   "plugins": { "updater": { "pubkey": "$(cat "$work/release.key.pub")", "dangerousInsecureTransportProtocol": true } }
 }
 JSON
+  bash scripts/runner.sh debug
   TAURI_SIGNING_PRIVATE_KEY="$work/release.key" TAURI_SIGNING_PRIVATE_KEY_PASSWORD="" \
     npx tauri build --debug --bundles deb --config "$work/$version.json"
   grep -qF "$(cat "$work/release.key.pub")" target/debug/baton-desktop ||

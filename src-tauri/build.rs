@@ -23,6 +23,7 @@ const COMMANDS: &[&str] = &[
     "update_status",
     "install_update",
     "take_open_request",
+    "quit",
     "list_budgets",
     "set_budget",
     "remove_budget",

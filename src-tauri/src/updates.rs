@@ -251,10 +251,12 @@ async fn install<R: Runtime>(app: &AppHandle<R>) -> Result<UpdateStatus, Command
     let status = set(app, UpdateStatus::Restarting { current, version });
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
-        // Running attempts get their grace period and the database is closed
-        // before the new version opens it.
-        if let Some(state) = app.try_state::<baton_shell::AppState>() {
-            state.shutdown().await;
+        // The runner runs the old version: it quits (running attempts get
+        // their grace period, the database is closed) before the new window
+        // starts the new runner, which opens the database.
+        let runner = app.state::<crate::runner::Runner>();
+        if let Err(e) = runner.quit_for_restart(RUNNER_QUIT_LIMIT).await {
+            tracing::warn!(error = %e.message, "restarting without the runner's clean stop");
         }
         app.request_restart();
     });
@@ -276,38 +278,33 @@ fn install_failure(version: &str, current: &str, e: &tauri_plugin_updater::Error
     format!("The update to {version} was not installed: {why}. Baton {current} keeps running.")
 }
 
-/// Checks once at start, quietly, unless the setting is off; an available
-/// update is offered in the window and, with no window open, by a notification.
+/// The longest an installed update waits for the runner to stop (its grace
+/// period for running attempts is 5 s).
+const RUNNER_QUIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Checks once as the window opens, quietly, unless the setting is off (the
+/// settings are the runner's); an available update is offered in the window.
 pub fn check_at_start<R: Runtime>(app: &AppHandle<R>) {
-    let on = app
-        .try_state::<baton_shell::AppState>()
-        .is_some_and(|state| state.settings().check_updates);
-    if !on {
-        tracing::info!("not checking for updates at start (Settings)");
-        return;
-    }
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
-        if let Ok(UpdateStatus::Available { version, .. }) = check(&app, false).await {
-            let notify = app
-                .try_state::<baton_shell::AppState>()
-                .is_some_and(|state| state.settings().notifications);
-            if notify && app.get_webview_window(crate::window::MAIN).is_none() {
-                use crate::notifications::{Notice, OpenTarget};
-                let notice = Notice::new(
-                    "An update is available",
-                    format!("Baton {version} is ready to install: open Baton to install it."),
-                    OpenTarget::Window,
-                );
-                crate::notifications::show(&app, &notice);
-            }
+        let runner = app.state::<crate::runner::Runner>();
+        let settings = runner.call("get_settings", serde_json::Value::Null).await;
+        // A runner that cannot answer leaves the default (on).
+        let on = settings
+            .ok()
+            .and_then(|s| serde_json::from_value::<baton_shell::Settings>(s).ok())
+            .is_none_or(|s| s.check_updates);
+        if !on {
+            tracing::info!("not checking for updates at start (Settings)");
+            return;
         }
+        let _ = check(&app, false).await;
     });
 }
 
-/// The tray's "Check for updates": shows the window, where the answer appears.
-pub fn check_from_tray<R: Runtime>(app: &AppHandle<R>) {
-    crate::window::show(app);
+/// The tray's "Check for updates…" (the runner starts the window with
+/// `--check-updates`): the answer appears in the window.
+pub fn check_asked<R: Runtime>(app: &AppHandle<R>) {
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
         let _ = check(&app, true).await;

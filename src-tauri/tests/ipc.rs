@@ -1,7 +1,11 @@
-//! The command layer through Tauri's mock runtime: real IPC requests, a real
-//! engine on a temporary redb file, and engine events arriving as Tauri events.
+//! The window's command layer through Tauri's mock runtime: real IPC requests,
+//! forwarded over the runner's real socket to a runner served in this process
+//! (as `baton-tray` serves it) with a real engine on a temporary redb file;
+//! engine events arrive over the socket as Tauri events.
 
-use baton_desktop::{configure, start, MemoryPasswords, PasswordStore, ShellOptions};
+use baton_desktop::{configure, start, ShellOptions};
+use baton_shell::{MemoryPasswords, PasswordStore};
+use baton_tray::InProcess;
 use fake_llm::{FakeServer, Reply};
 use serde_json::{json, Value};
 use std::sync::{mpsc, Arc};
@@ -17,6 +21,8 @@ use tauri::{App, Listener, WebviewWindow, WebviewWindowBuilder};
 const PATIENCE: Duration = Duration::from_secs(30);
 
 struct Shell {
+    /// The runner the window is connected to; quit when the test ends.
+    runner: Option<InProcess>,
     dir: tempfile::TempDir,
     app: App<MockRuntime>,
     window: WebviewWindow<MockRuntime>,
@@ -30,10 +36,11 @@ fn shell() -> Shell {
 
 fn shell_in(dir: tempfile::TempDir) -> Shell {
     let passwords = Arc::new(MemoryPasswords::default());
+    let runner = tauri::async_runtime::block_on(InProcess::start(dir.path(), passwords.clone()))
+        .expect("the runner serves");
     let options = || ShellOptions {
         data_dir: dir.path().to_path_buf(),
-        tray: false,
-        passwords: passwords.clone(),
+        start_runner: false,
     };
     let app = configure(mock_builder(), options())
         .build(mock_context(noop_assets()))
@@ -43,10 +50,19 @@ fn shell_in(dir: tempfile::TempDir) -> Shell {
         .build()
         .unwrap();
     Shell {
+        runner: Some(runner),
         dir,
         app,
         window,
         passwords,
+    }
+}
+
+impl Drop for Shell {
+    fn drop(&mut self) {
+        if let Some(runner) = self.runner.take() {
+            tauri::async_runtime::block_on(runner.quit());
+        }
     }
 }
 

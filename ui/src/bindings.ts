@@ -39,6 +39,12 @@ export const commands = {
 	 *  `OpenRequested` and once its list has loaded (a window made by the click).
 	 */
 	takeOpenRequest: () => typedError<OpenTarget | null, CommandError_Serialize>(__TAURI_INVOKE("take_open_request")),
+	/**
+	 *  Quits Baton: running attempts get their grace period, the database is
+	 *  closed, and the window closes with it (an installed update asks this
+	 *  before it restarts on the new version).
+	 */
+	quit: () => typedError<null, CommandError_Serialize>(__TAURI_INVOKE("quit")),
 	/**  The configured providers (not the built-in `mock`); key sources, never keys. */
 	listProviders: () => typedError<ProviderSettings_Serialize[], CommandError_Serialize>(__TAURI_INVOKE("list_providers")),
 	/**

@@ -22,6 +22,8 @@ pub trait Host: Send + Sync {
     fn set_autostart(&self, on: bool) -> Result<(), String>;
     /// Opens a folder in the file manager, where the host can.
     fn open_path(&self, path: &Path) -> Result<(), String>;
+    /// Quits: the engine shuts down gracefully and the program exits.
+    fn quit(&self);
 }
 
 pub struct AppState {
@@ -352,10 +354,15 @@ impl AppState {
 
     /// The request no page has taken yet; taking it clears it, so it is handled once.
     pub fn take_open_request(&self) -> Option<OpenTarget> {
-        self.open_request
+        let taken = self
+            .open_request
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .take()
+            .take();
+        if let Some(target) = &taken {
+            tracing::info!(?target, "a page took the open request");
+        }
+        taken
     }
 
     pub fn log_dir(&self) -> PathBuf {

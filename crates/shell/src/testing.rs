@@ -35,6 +35,7 @@ impl Host for Recorder {
     fn open_path(&self, _: &std::path::Path) -> Result<(), String> {
         Ok(())
     }
+    fn quit(&self) {}
 }
 
 /// A state on a fresh redb file in `dir` with its engine open and followed.

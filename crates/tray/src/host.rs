@@ -12,6 +12,8 @@ use tokio::sync::{mpsc, watch};
 
 pub struct RunnerHost {
     windows: Windows,
+    /// What the runner is asked to do (here: Quit).
+    actions: mpsc::UnboundedSender<Action>,
     /// The latest status, for the tray (which redraws from the latest only).
     status: watch::Sender<Option<EngineStatus>>,
     /// Notices for the notification sender, in order.
@@ -21,10 +23,11 @@ pub struct RunnerHost {
 }
 
 impl RunnerHost {
-    pub fn new(windows: Windows) -> RunnerHost {
+    pub fn new(windows: Windows, actions: mpsc::UnboundedSender<Action>) -> RunnerHost {
         let (notices, unsent) = mpsc::unbounded_channel();
         RunnerHost {
             windows,
+            actions,
             status: watch::Sender::new(None),
             notices,
             unsent: Mutex::new(Some(unsent)),
@@ -38,12 +41,12 @@ impl RunnerHost {
     /// Starts the tray and the notification sender, which report what the
     /// person asks for on `actions`. Without a session bus (a headless
     /// machine) the runner still serves its windows, and says so in the log.
-    pub async fn start_desktop(&self, actions: mpsc::UnboundedSender<Action>) {
+    pub async fn start_desktop(&self) {
         #[cfg(target_os = "linux")]
-        crate::tray::spawn(self.status.subscribe(), actions.clone()).await;
+        crate::tray::spawn(self.status.subscribe(), self.actions.clone()).await;
         let unsent = self.unsent.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(unsent) = unsent {
-            crate::notify::spawn(unsent, actions).await;
+            crate::notify::spawn(unsent, self.actions.clone()).await;
         }
     }
 }
@@ -94,5 +97,9 @@ impl Host for RunnerHost {
         // Reaped off the caller's thread; the file manager may outlive it.
         std::thread::spawn(move || child.wait());
         Ok(())
+    }
+
+    fn quit(&self) {
+        let _ = self.actions.send(Action::Quit);
     }
 }

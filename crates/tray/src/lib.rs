@@ -20,6 +20,7 @@ mod runner;
 mod tray;
 mod window;
 
+pub use runner::InProcess;
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -177,6 +177,12 @@ async fn a_window_runs_commands_and_hears_events_over_the_runners_socket() {
         runner.window_starts().is_empty(),
         "--hidden started a window"
     );
+    let lock = std::fs::read_to_string(runner.data_dir().join(baton_tray::LOCK_FILE)).unwrap();
+    assert_eq!(
+        lock.trim(),
+        runner.pid().to_string(),
+        "the lock file names the runner"
+    );
 
     runner.signal(libc::SIGTERM);
     assert_eq!(runner.wait().code(), Some(0), "{}", runner.log());

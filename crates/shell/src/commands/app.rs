@@ -85,6 +85,11 @@ pub async fn open_log_folder(state: &AppState) -> Result<String, CommandError> {
     Ok(shown)
 }
 
+pub async fn quit(state: &AppState) -> Result<(), CommandError> {
+    state.host.quit();
+    Ok(())
+}
+
 pub async fn take_open_request(
     state: &AppState,
 ) -> Result<Option<crate::notices::OpenTarget>, CommandError> {

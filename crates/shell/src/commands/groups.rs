@@ -18,7 +18,8 @@ const MAX_PAGE: u32 = 500;
 
 /// The map form: the group's name and input, the task fields as the create
 /// form takes them (its prompt is the template), and the optional join.
-#[derive(Debug, Clone, Deserialize, Type)]
+#[derive(Debug, Clone, Serialize, Deserialize, Type)]
+// Serialize: the window forwards it to the runner as it read it.
 pub struct MapInput {
     pub name: String,
     pub source: RowSource,

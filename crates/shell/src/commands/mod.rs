@@ -78,6 +78,10 @@ macro_rules! for_each_command {
             /// taken it yet; taking it clears it. The page asks when it hears
             /// `OpenRequested` and once its list has loaded (a window made by the click).
             app::take_open_request() -> Option<OpenTarget>;
+            /// Quits Baton: running attempts get their grace period, the database is
+            /// closed, and the window closes with it (an installed update asks this
+            /// before it restarts on the new version).
+            app::quit() -> ();
             /// The configured providers (not the built-in `mock`); key sources, never keys.
             providers::list_providers() -> Vec<ProviderSettings>;
             /// Adds or replaces a provider. `api_key`, when the person typed one, goes to the

@@ -16,7 +16,8 @@ const PREVIEW_FIRES: usize = 5;
 const DETAIL_TASKS: usize = 100;
 
 /// The create and edit form.
-#[derive(Debug, Clone, Deserialize, Type)]
+#[derive(Debug, Clone, Serialize, Deserialize, Type)]
+// Serialize: the window forwards it to the runner as it read it.
 pub struct ScheduleInput {
     pub name: String,
     pub cron: String,

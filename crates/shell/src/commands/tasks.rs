@@ -9,7 +9,8 @@ use specta::Type;
 
 /// The create form: the engine's task fields, with the start time as the form
 /// asks for it.
-#[derive(Debug, Clone, Default, Deserialize, Type)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, Type)]
+// Serialize: the window forwards it to the runner as it read it.
 pub struct TaskInput {
     #[serde(flatten)]
     pub task: NewTask,

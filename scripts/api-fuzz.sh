@@ -3,6 +3,9 @@
 # docs/openapi.json, generates valid and invalid requests for every operation, and sends
 # them to a real `baton run` on a temporary data directory. No answer may be a 5xx.
 # GET /events is left out: it is an endless stream (crates/api/tests/events.rs covers it).
+# PUT /providers/{name} is left out: a body with an `api_key` goes to the OS keychain, which
+# CI machines lack, and the documented answer then is 503 keychain_unavailable (one fuzz run
+# found it); crates/api's provider tests cover the route's validation.
 # Bounded: at most 25 examples per operation (SCHEMATHESIS_EXAMPLES to change).
 set -euo pipefail
 
@@ -54,5 +57,6 @@ cd "$DATA"
   --checks not_a_server_error \
   --max-examples "$EXAMPLES" \
   --exclude-path /events \
+  --exclude-operation-id save_provider \
   --generation-database none \
   --no-color

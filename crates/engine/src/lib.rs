@@ -48,6 +48,8 @@
 //! - `deliverer`: sends pending deliveries after their commit, reports each try.
 //! - `delivery_api`: the engine's delivery operations (list, resend).
 //! - `delivery`: where an answer goes (a file, a webhook): the outbox records.
+//! - `timestamp`: the task record's timestamps in JSON, chrono's bytes written
+//!   and read fast.
 //! - `backoff`, `clock`, `error`, `shared`: the small parts.
 
 mod backoff;
@@ -98,6 +100,7 @@ mod storage;
 mod store;
 mod structured;
 mod task;
+mod timestamp;
 mod writer;
 
 pub use backoff::Backoff;

@@ -132,7 +132,11 @@ pub enum AttemptOutcome {
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct Attempt {
     pub number: u32,
+    #[serde(with = "crate::timestamp")]
+    #[cfg_attr(feature = "specta", specta(type = String))]
     pub started_at: DateTime<Utc>,
+    #[serde(default, with = "crate::timestamp::option")]
+    #[cfg_attr(feature = "specta", specta(type = Option<String>))]
     pub finished_at: Option<DateTime<Utc>>,
     pub outcome: Option<AttemptOutcome>,
     pub error: Option<String>,
@@ -301,10 +305,17 @@ pub struct Task {
     pub status: TaskState,
     /// When a scheduled task starts (`None`: as soon as possible). Read also
     /// as `scheduled_for`, its name in records written before the rename.
-    #[serde(alias = "scheduled_for")]
+    #[serde(alias = "scheduled_for", default, with = "crate::timestamp::option")]
+    #[cfg_attr(feature = "specta", specta(type = Option<String>))]
     pub start_at: Option<DateTime<Utc>>,
+    #[serde(with = "crate::timestamp")]
+    #[cfg_attr(feature = "specta", specta(type = String))]
     pub created_at: DateTime<Utc>,
+    #[serde(default, with = "crate::timestamp::option")]
+    #[cfg_attr(feature = "specta", specta(type = Option<String>))]
     pub started_at: Option<DateTime<Utc>>,
+    #[serde(default, with = "crate::timestamp::option")]
+    #[cfg_attr(feature = "specta", specta(type = Option<String>))]
     pub finished_at: Option<DateTime<Utc>>,
     pub output: Option<String>,
     pub error: Option<String>,

@@ -1,6 +1,7 @@
 //! Budgets, by name: a handful of small records read by every claim.
 
 use super::tables::BUDGETS;
+use super::write::{held, held_mut};
 use super::{Store, WriteTxn};
 use crate::budget::Budget;
 use crate::error::TaskError;
@@ -27,20 +28,19 @@ fn all(table: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<Vec<Bu
 
 impl WriteTxn<'_> {
     pub fn budgets(&self) -> Result<Vec<Budget>, TaskError> {
-        all(&self.txn.open_table(BUDGETS)?)
+        all(held(&self.budgets, self.txn, BUDGETS)?)
     }
 
     pub fn put_budget(&mut self, budget: &Budget) -> Result<(), TaskError> {
         let raw = serde_json::to_vec(budget)
             .map_err(|e| TaskError::Storage(format!("cannot encode budget: {e}")))?;
-        self.txn
-            .open_table(BUDGETS)?
+        held_mut(&mut self.budgets, self.txn, BUDGETS)?
             .insert(budget.name.as_str(), raw.as_slice())?;
         Ok(())
     }
 
     pub fn remove_budget(&mut self, name: &str) -> Result<Option<Budget>, TaskError> {
-        let mut table = self.txn.open_table(BUDGETS)?;
+        let table = held_mut(&mut self.budgets, self.txn, BUDGETS)?;
         let removed = table.remove(name)?;
         removed.map(|raw| decode(raw.value())).transpose()
     }

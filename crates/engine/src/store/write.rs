@@ -51,6 +51,7 @@ impl UnitOfWork for WriteBatch {
             queue: OnceCell::new(),
             due: OnceCell::new(),
             children: OnceCell::new(),
+            budgets: OnceCell::new(),
         }
     }
 
@@ -77,7 +78,7 @@ impl UnitOfWork for WriteBatch {
 /// An operation on a table not held here opens it itself, with
 /// `self.txn.open_table(..)`, for the length of the operation. It must never
 /// open a table held here (`tasks`, `tasks_by_status`, `queue`, `due`,
-/// `children`, and `counts`, which only [`WriteBatch::commit`] writes) that
+/// `children`, `budgets`, and `counts`, which only [`WriteBatch::commit`] writes) that
 /// way: redb refuses a table opened twice.
 pub(crate) struct WriteTxn<'t> {
     pub(super) txn: &'t WriteTransaction,
@@ -87,10 +88,12 @@ pub(crate) struct WriteTxn<'t> {
     queue: OnceCell<Table<'t, (i64, u128), ()>>,
     due: OnceCell<Table<'t, (i64, u128), ()>>,
     children: OnceCell<Table<'t, (u128, u128), ()>>,
+    /// Read by every claim (see `store::budgets`).
+    pub(super) budgets: OnceCell<Table<'t, &'static str, &'static [u8]>>,
 }
 
 /// The table held in `cell`, opened on first use.
-fn held<'c, 't, K: Key + 'static, V: Value + 'static>(
+pub(super) fn held<'c, 't, K: Key + 'static, V: Value + 'static>(
     cell: &'c OnceCell<Table<'t, K, V>>,
     txn: &'t WriteTransaction,
     def: TableDefinition<K, V>,
@@ -105,7 +108,7 @@ fn held<'c, 't, K: Key + 'static, V: Value + 'static>(
 }
 
 /// [`held`], for writing.
-fn held_mut<'c, 't, K: Key + 'static, V: Value + 'static>(
+pub(super) fn held_mut<'c, 't, K: Key + 'static, V: Value + 'static>(
     cell: &'c mut OnceCell<Table<'t, K, V>>,
     txn: &'t WriteTransaction,
     def: TableDefinition<K, V>,

@@ -33,7 +33,7 @@ use crate::pool::ClaimRequest;
 use crate::provider::{HoldReason, ItemResult, Polled};
 use crate::state::TaskState;
 use crate::storage::Storage;
-use crate::storage::TaskTxn;
+use crate::storage::{TaskTxn, Was};
 use crate::store::ListQuery;
 use crate::task::{Failure, Task, TaskId};
 use std::collections::{BTreeMap, BTreeSet};
@@ -105,7 +105,7 @@ pub(crate) fn apply(
                 }
                 let mut task = old.clone();
                 task.status = TaskState::Queued;
-                lifecycle::save(txn, ctx, &old, task)?;
+                lifecycle::save(txn, ctx, Was::of(&old), task)?;
                 waiting.push(id);
             }
             let claimed = claim.apply(txn, ctx)?;
@@ -119,7 +119,7 @@ pub(crate) fn apply(
                         provider_batch_id: None,
                     });
                 }
-                txn.put(Some(&old), &task)?;
+                txn.put(Some(Was::of(&old)), &task)?;
                 tasks.push(task);
             }
             Ok(BatchDone::Claimed(tasks))
@@ -149,7 +149,7 @@ pub(crate) fn apply(
                 if let Some(b) = state.in_batch.as_mut() {
                     b.provider_batch_id = Some(provider_id.clone());
                 }
-                txn.put(Some(&old), &task)?;
+                txn.put(Some(Was::of(&old)), &task)?;
                 let wait = (deadline - ctx.now).to_std().ok();
                 ctx.events.push(Draft {
                     at: ctx.now,
@@ -169,7 +169,7 @@ pub(crate) fn apply(
         }
         BatchOp::Outcomes(outcomes) => {
             for (outcome, why) in outcomes {
-                let Some(done) = lifecycle::finish(txn, ctx, outcome)? else {
+                let Some(done) = lifecycle::finish(txn, ctx, &outcome)? else {
                     continue; // stale: cancelled, or already run again
                 };
                 let mut task = done.clone();
@@ -187,7 +187,7 @@ pub(crate) fn apply(
                     }
                 }
                 if task != done {
-                    txn.put(Some(&done), &task)?;
+                    txn.put(Some(Was::of(&done)), &task)?;
                 }
             }
             Ok(BatchDone::Done)
@@ -785,7 +785,7 @@ pub(crate) mod tests {
                     claim_no: 1,
                     provider_batch_id: provider_id.map(String::from),
                 });
-                txn.put(Some(&old), &new).unwrap();
+                txn.put(Some(Was::of(&old)), &new).unwrap();
                 ids.push(t.id);
             }
             (ids[0], ids[1])

@@ -9,7 +9,7 @@ use crate::group::{Group, GroupId};
 use crate::pg::{PgSnapshot, PgStore, PgTxn, PgUnit};
 use crate::provider::ProviderSettings;
 use crate::schedule::{Schedule, ScheduleId};
-use crate::storage::{Snapshot, Storage, TaskTxn, UnitOfWork};
+use crate::storage::{Snapshot, Storage, TaskTxn, UnitOfWork, Was};
 use crate::store::{KeyRecord, ListQuery, StatusCounts, Store, WriteBatch, WriteTxn};
 use crate::task::{Task, TaskId};
 use chrono::{DateTime, Utc};
@@ -233,7 +233,7 @@ impl TaskTxn for DbTxn<'_> {
         each!(DbTxn, self, t => TaskTxn::get(t, id))
     }
 
-    fn put(&mut self, old: Option<&Task>, new: &Task) -> Result<(), TaskError> {
+    fn put(&mut self, old: Option<Was>, new: &Task) -> Result<(), TaskError> {
         each!(DbTxn, self, t => TaskTxn::put(t, old, new))
     }
 

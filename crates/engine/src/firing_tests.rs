@@ -300,9 +300,9 @@ where
                         };
                         for task in claimed {
                             let outcome = completed(task.id, task.attempts);
-                            if let Err(e) =
-                                held_unit(&store, now, hold(), |txn, ctx| finish(txn, ctx, outcome))
-                            {
+                            if let Err(e) = held_unit(&store, now, hold(), |txn, ctx| {
+                                finish(txn, ctx, &outcome)
+                            }) {
                                 failed.push(e);
                             }
                         }

@@ -9,7 +9,7 @@
 use crate::error::TaskError;
 use crate::lifecycle::{self, Ctx};
 use crate::state::TaskState;
-use crate::storage::TaskTxn;
+use crate::storage::{TaskTxn, Was};
 use crate::task::{uuid_id, NewTask, Task, TaskId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -307,7 +307,7 @@ fn decide_join(txn: &mut impl TaskTxn, ctx: &mut Ctx, group: &Group) -> Result<(
     let mut task = old.clone();
     if runs {
         task.status = lifecycle::ready_state(&task, ctx.now);
-        lifecycle::save(txn, ctx, &old, task)?;
+        lifecycle::save(txn, ctx, Was::of(&old), task)?;
     } else {
         task.status = TaskState::Cancelled;
         task.finished_at = Some(ctx.now);
@@ -319,7 +319,7 @@ fn decide_join(txn: &mut impl TaskTxn, ctx: &mut Ctx, group: &Group) -> Result<(
                 group.total
             )
         });
-        let task = lifecycle::save(txn, ctx, &old, task)?;
+        let task = lifecycle::save(txn, ctx, Was::of(&old), task)?;
         lifecycle::after_change(txn, ctx, &task)?;
     }
     Ok(())

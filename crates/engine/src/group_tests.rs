@@ -108,8 +108,8 @@ pub(crate) fn a_join_waits_for_every_row_and_reads_their_answers_in_input_order<
     assert_eq!(claimed.len(), 3, "the join is not claimed while it waits");
     // Rows end out of order; the join waits for the last of them.
     write(&store, |txn, ctx| {
-        finish(txn, ctx, answered(rows[2], 1, "third")).unwrap();
-        finish(txn, ctx, answered(rows[0], 1, "first")).unwrap();
+        finish(txn, ctx, &answered(rows[2], 1, "third")).unwrap();
+        finish(txn, ctx, &answered(rows[0], 1, "first")).unwrap();
     });
     assert_eq!(store.get(join).unwrap().unwrap().status, TaskState::Waiting);
     let g = &store.groups().unwrap()[0];
@@ -119,7 +119,7 @@ pub(crate) fn a_join_waits_for_every_row_and_reads_their_answers_in_input_order<
     );
 
     write(&store, |txn, ctx| {
-        finish(txn, ctx, answered(rows[1], 1, "second")).unwrap()
+        finish(txn, ctx, &answered(rows[1], 1, "second")).unwrap()
     });
     assert_eq!(store.get(join).unwrap().unwrap().status, TaskState::Queued);
     let claimed = write(&store, |txn, ctx| claim(txn, ctx, 3).unwrap());
@@ -132,7 +132,7 @@ pub(crate) fn a_join_waits_for_every_row_and_reads_their_answers_in_input_order<
     );
     assert!(a < b && b < c, "items in input order: {prompt}");
     write(&store, |txn, ctx| {
-        finish(txn, ctx, answered(join, 1, "summary")).unwrap()
+        finish(txn, ctx, &answered(join, 1, "summary")).unwrap()
     });
     let g = &store.groups().unwrap()[0];
     assert_eq!((g.completed, g.status), (3, GroupStatus::Completed));
@@ -144,8 +144,8 @@ pub(crate) fn a_failed_row_cancels_an_all_join_and_a_group_retry_brings_both_bac
     let (group, rows, join) = create_group(&store, 2, JoinOn::All);
     write(&store, |txn, ctx| claim(txn, ctx, 2).unwrap());
     write(&store, |txn, ctx| {
-        finish(txn, ctx, answered(rows[0], 1, "one")).unwrap();
-        finish(txn, ctx, failed(rows[1], 1)).unwrap();
+        finish(txn, ctx, &answered(rows[0], 1, "one")).unwrap();
+        finish(txn, ctx, &failed(rows[1], 1)).unwrap();
     });
     let j = store.get(join).unwrap().unwrap();
     assert_eq!(j.status, TaskState::Cancelled);
@@ -177,7 +177,7 @@ pub(crate) fn a_failed_row_cancels_an_all_join_and_a_group_retry_brings_both_bac
 
     write(&store, |txn, ctx| claim(txn, ctx, 1).unwrap());
     write(&store, |txn, ctx| {
-        finish(txn, ctx, answered(rows[1], 2, "two")).unwrap()
+        finish(txn, ctx, &answered(rows[1], 2, "two")).unwrap()
     });
     assert_eq!(store.get(join).unwrap().unwrap().status, TaskState::Queued);
 }
@@ -190,8 +190,8 @@ pub(crate) fn a_completed_join_runs_on_what_completed_and_a_group_cancel_never_s
     let (_, rows, join) = create_group(&store, 2, JoinOn::Completed);
     write(&store, |txn, ctx| claim(txn, ctx, 2).unwrap());
     write(&store, |txn, ctx| {
-        finish(txn, ctx, failed(rows[0], 1)).unwrap();
-        finish(txn, ctx, answered(rows[1], 1, "kept")).unwrap();
+        finish(txn, ctx, &failed(rows[0], 1)).unwrap();
+        finish(txn, ctx, &answered(rows[1], 1, "kept")).unwrap();
     });
     assert_eq!(store.get(join).unwrap().unwrap().status, TaskState::Queued);
     let claimed = write(&store, |txn, ctx| claim(txn, ctx, 1).unwrap());
@@ -223,11 +223,11 @@ pub(crate) fn a_finished_group_cannot_be_cancelled_and_stays_as_it_ended<B: Back
     let (group, rows, join) = create_group(&store, 1, JoinOn::All);
     write(&store, |txn, ctx| claim(txn, ctx, 1).unwrap());
     write(&store, |txn, ctx| {
-        finish(txn, ctx, answered(rows[0], 1, "one")).unwrap()
+        finish(txn, ctx, &answered(rows[0], 1, "one")).unwrap()
     });
     write(&store, |txn, ctx| claim(txn, ctx, 1).unwrap());
     write(&store, |txn, ctx| {
-        finish(txn, ctx, answered(join, 1, "all")).unwrap()
+        finish(txn, ctx, &answered(join, 1, "all")).unwrap()
     });
     let refused = write(&store, |txn, ctx| {
         apply(txn, ctx, GroupOp::Cancel(group.id))

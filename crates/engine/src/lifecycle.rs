@@ -11,7 +11,7 @@ use crate::events::Draft;
 use crate::fallback::Next;
 use crate::prompt::{self, Values};
 use crate::state::TaskState;
-use crate::storage::TaskTxn;
+use crate::storage::{TaskTxn, Was};
 use crate::task::{Attempt, AttemptOutcome, ErrorClass, Failure, Real, Task, TaskId};
 use chrono::{DateTime, Utc};
 use rand::rngs::StdRng;
@@ -111,11 +111,12 @@ pub struct ImportReport {
     pub skipped_groups: Vec<String>,
 }
 
-/// Writes `new` over `old`, refusing an edge the state machine does not have.
+/// Writes `new` over the record `old` describes, refusing an edge the state
+/// machine does not have.
 pub(crate) fn save(
     txn: &mut impl TaskTxn,
     ctx: &mut Ctx,
-    old: &Task,
+    old: Was,
     new: Task,
 ) -> Result<Task, TaskError> {
     if old.status != new.status && !old.status.can_move_to(new.status) {
@@ -379,12 +380,13 @@ fn claim_one(
     id: TaskId,
     admit: &mut impl FnMut(&mut Task) -> bool,
 ) -> Result<Claim, TaskError> {
-    let old = txn.require(id)?;
-    if let Some(why) = missing_parent_field(txn, &old)? {
-        fail_at_claim(txn, ctx, &old, why)?;
+    let mut task = txn.require(id)?;
+    if let Some(why) = missing_parent_field(txn, &task)? {
+        fail_at_claim(txn, ctx, &task, why)?;
         return Ok(Claim::Failed);
     }
-    let mut task = old.clone();
+    // Changed in place: a held task is dropped unwritten.
+    let old = Was::of(&task);
     task.status = TaskState::Running;
     task.attempts += 1;
     task.started_at = Some(ctx.now);
@@ -407,7 +409,7 @@ fn claim_one(
         attempt.provider = Some(provider);
         attempt.model = Some(model);
     }
-    Ok(Claim::Started(save(txn, ctx, &old, task)?))
+    Ok(Claim::Started(save(txn, ctx, old, task)?))
 }
 
 /// Claims the listed queued tasks (those `admit` lets through), in order: the
@@ -471,7 +473,7 @@ fn fail_at_claim(
     task.output = None;
     task.history
         .push(Attempt::started(task.history.len() as u32 + 1, ctx.now));
-    let running = save(txn, ctx, old, task)?;
+    let running = save(txn, ctx, Was::of(old), task)?;
     let outcome = Outcome {
         id: running.id,
         claim_no: running.history.len() as u32,
@@ -484,7 +486,7 @@ fn fail_at_claim(
         usage: AttemptUsage::default(),
         fits: Vec::new(),
     };
-    finish(txn, ctx, outcome)?;
+    finish(txn, ctx, &outcome)?;
     Ok(())
 }
 
@@ -497,17 +499,17 @@ pub(crate) fn append_output(
     claim_no: u32,
     text: &str,
 ) -> Result<bool, TaskError> {
-    let Some(old) = txn.get(id)? else {
+    let Some(mut task) = txn.get(id)? else {
         return Ok(false);
     };
-    if old.history.len() != claim_no as usize
-        || !matches!(old.status, TaskState::Running | TaskState::Cancelled)
+    if task.history.len() != claim_no as usize
+        || !matches!(task.status, TaskState::Running | TaskState::Cancelled)
     {
         return Ok(false);
     }
-    let mut task = old.clone();
+    let old = Was::of(&task);
     task.output.get_or_insert_with(String::new).push_str(text);
-    txn.put(Some(&old), &task)?;
+    txn.put(Some(old), &task)?;
     Ok(true)
 }
 
@@ -522,7 +524,7 @@ pub(crate) fn promote_due(
         let old = txn.require(*id)?;
         let mut task = old.clone();
         task.status = TaskState::Queued;
-        save(txn, ctx, &old, task)?;
+        save(txn, ctx, Was::of(&old), task)?;
     }
     Ok((due.len(), next))
 }
@@ -532,15 +534,15 @@ pub(crate) fn promote_due(
 pub(crate) fn finish(
     txn: &mut impl TaskTxn,
     ctx: &mut Ctx,
-    outcome: Outcome,
+    outcome: &Outcome,
 ) -> Result<Option<Task>, TaskError> {
-    let Some(old) = txn.get(outcome.id)? else {
+    let Some(mut task) = txn.get(outcome.id)? else {
         return Ok(None);
     };
-    if old.status != TaskState::Running || old.history.len() != outcome.claim_no as usize {
+    if task.status != TaskState::Running || task.history.len() != outcome.claim_no as usize {
         return Ok(None);
     }
-    let mut task = old.clone();
+    let old = Was::of(&task);
     let now = ctx.now;
     let spent = Spent {
         tokens: outcome
@@ -552,14 +554,14 @@ pub(crate) fn finish(
     };
     settle_budgets(txn, ctx, &mut task, Some(spent))?;
     let mut failure = None;
-    let (attempt_outcome, attempt_error) = match outcome.result {
+    let (attempt_outcome, attempt_error) = match &outcome.result {
         AttemptResult::Completed {
             output,
             output_json,
         } => {
             task.status = TaskState::Completed;
-            task.output = Some(output);
-            task.output_json = output_json;
+            task.output = Some(output.clone());
+            task.output_json = output_json.clone();
             task.error = None;
             task.finished_at = Some(now);
             task.latency_ms = task
@@ -575,9 +577,10 @@ pub(crate) fn finish(
         } => {
             task.failure = f.clone();
             let class = f.as_ref().map(|f| f.class);
-            failure = f;
-            let step = crate::fallback::next(&task, class, retryable, &outcome.fits);
-            let (outcome, error) = after_failure(&mut task, ctx, step, class, error, retry_after);
+            failure = f.clone();
+            let step = crate::fallback::next(&task, class, *retryable, &outcome.fits);
+            let (outcome, error) =
+                after_failure(&mut task, ctx, step, class, error.clone(), *retry_after);
             (
                 if outcome {
                     AttemptOutcome::Retrying
@@ -590,7 +593,7 @@ pub(crate) fn finish(
         AttemptResult::Mismatch { output, error } => {
             // What was streamed is this answer; a provider that streamed
             // nothing gave it whole.
-            task.output = Some(output);
+            task.output = Some(output.clone());
             let f = Failure {
                 class: ErrorClass::SchemaMismatch,
                 status: None,
@@ -601,7 +604,7 @@ pub(crate) fn finish(
             // The model's answer, not the target's trouble: again on the same one.
             let class = Some(ErrorClass::SchemaMismatch);
             let step = crate::fallback::next(&task, class, true, &[]);
-            let (outcome, error) = after_failure(&mut task, ctx, step, class, error, None);
+            let (outcome, error) = after_failure(&mut task, ctx, step, class, error.clone(), None);
             (
                 if outcome {
                     AttemptOutcome::Retrying
@@ -612,7 +615,7 @@ pub(crate) fn finish(
             )
         }
         AttemptResult::TimedOut { after_ms } => {
-            let error = format!("timed out after {}", crate::task::format_ms(after_ms));
+            let error = format!("timed out after {}", crate::task::format_ms(*after_ms));
             // A timeout is the target's trouble, like a transient error.
             let class = Some(ErrorClass::Transient);
             let step = crate::fallback::next(&task, class, true, &[]);
@@ -633,8 +636,8 @@ pub(crate) fn finish(
     }
     close_attempt(&mut task, now, attempt_outcome, attempt_error);
     keep_partial_answer(&mut task, failure.as_ref());
-    record_usage(&mut task, outcome.usage, failure);
-    let task = save(txn, ctx, &old, task)?;
+    record_usage(&mut task, outcome.usage.clone(), failure);
+    let task = save(txn, ctx, old, task)?;
     if task.status == TaskState::Completed {
         // The outbox: its deliveries are durable with the completion.
         crate::outbox::record(txn, ctx, &task)?;
@@ -807,7 +810,7 @@ fn release_children(txn: &mut impl TaskTxn, ctx: &mut Ctx, task: &Task) -> Resul
                 let mut child = old.clone();
                 child.effective_prompt = Some(with_parent_output(&child.prompt, task));
                 child.status = ready_state(&child, ctx.now);
-                save(txn, ctx, &old, child)?;
+                save(txn, ctx, Was::of(&old), child)?;
             }
         }
         TaskState::Failed | TaskState::Cancelled => {
@@ -829,7 +832,7 @@ fn release_children(txn: &mut impl TaskTxn, ctx: &mut Ctx, task: &Task) -> Resul
                 child.status = TaskState::Cancelled;
                 child.cancel_reason = Some(reason.clone());
                 child.finished_at = Some(ctx.now);
-                let child = save(txn, ctx, &old, child)?;
+                let child = save(txn, ctx, Was::of(&old), child)?;
                 after_change(txn, ctx, &child)?;
             }
         }
@@ -869,7 +872,7 @@ pub(crate) fn cancel(
         // The call is aborted, its usage unknown.
         settle_budgets(txn, ctx, &mut task, None)?;
     }
-    let task = save(txn, ctx, &old, task)?;
+    let task = save(txn, ctx, Was::of(&old), task)?;
     after_change(txn, ctx, &task)?;
     Ok(Cancelled {
         task,
@@ -938,7 +941,7 @@ pub(crate) fn retry(
     task.started_at = None;
     task.finished_at = None;
     task.latency_ms = None;
-    let task = save(txn, ctx, &old, task)?;
+    let task = save(txn, ctx, Was::of(&old), task)?;
     match &task.group {
         Some(member) if member.is_join() => {
             crate::group::join_waiting(txn, ctx, member.group_id)?;
@@ -958,7 +961,7 @@ pub(crate) fn adopt_batches(txn: &mut impl TaskTxn) -> Result<Vec<Task>, TaskErr
     for id in txn.orphaned_running()? {
         let task = txn.require(id)?;
         if crate::batcher::owned_by_batch(&task) {
-            txn.put(Some(&task), &task)?;
+            txn.put(Some(Was::of(&task)), &task)?;
             adopted.push(task);
         }
     }
@@ -980,7 +983,7 @@ pub(crate) fn recover(txn: &mut impl TaskTxn, ctx: &mut Ctx) -> Result<Vec<Task>
         crate::batcher::back_to_batch(&mut task, ctx.now);
         // What the lost attempt spent is unknown.
         settle_budgets(txn, ctx, &mut task, None)?;
-        let task = save(txn, ctx, &old, task)?;
+        let task = save(txn, ctx, Was::of(&old), task)?;
         after_change(txn, ctx, &task)?;
         recovered.push(task);
     }

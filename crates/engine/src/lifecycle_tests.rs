@@ -56,7 +56,7 @@ pub(crate) fn a_late_outcome_after_cancel_changes_nothing<B: Backend>() {
     let before = store.get(task.id).unwrap();
 
     let late = write(&store, |txn, ctx| {
-        finish(txn, ctx, completed(task.id, 1)).unwrap()
+        finish(txn, ctx, &completed(task.id, 1)).unwrap()
     });
     assert_eq!(late, None);
     assert_eq!(store.get(task.id).unwrap(), before);
@@ -69,7 +69,7 @@ pub(crate) fn a_duplicate_or_stale_outcome_records_no_second_completion<B: Backe
     let task = write(&store, |txn, ctx| create(txn, ctx, new_task("x")).unwrap());
     write(&store, |txn, ctx| claim(txn, ctx, 1).unwrap());
     let first = write(&store, |txn, ctx| {
-        finish(txn, ctx, completed(task.id, 1)).unwrap()
+        finish(txn, ctx, &completed(task.id, 1)).unwrap()
     });
     assert_eq!(first.map(|t| t.status), Some(TaskState::Completed));
     let after_first = store.get(task.id).unwrap();
@@ -77,7 +77,7 @@ pub(crate) fn a_duplicate_or_stale_outcome_records_no_second_completion<B: Backe
     // The same report again, and one for an attempt that never ran.
     for attempt in [1, 2] {
         let again = write(&store, |txn, ctx| {
-            finish(txn, ctx, completed(task.id, attempt)).unwrap()
+            finish(txn, ctx, &completed(task.id, attempt)).unwrap()
         });
         assert_eq!(again, None);
     }
@@ -104,11 +104,11 @@ pub(crate) fn an_outcome_from_before_a_crash_is_ignored_after_recovery<B: Backen
     // Claimed again: attempt 2 is the current one.
     write(&store, |txn, ctx| claim(txn, ctx, 1).unwrap());
     let stale = write(&store, |txn, ctx| {
-        finish(txn, ctx, completed(task.id, 1)).unwrap()
+        finish(txn, ctx, &completed(task.id, 1)).unwrap()
     });
     assert_eq!(stale, None);
     let current = write(&store, |txn, ctx| {
-        finish(txn, ctx, completed(task.id, 2)).unwrap()
+        finish(txn, ctx, &completed(task.id, 2)).unwrap()
     });
     assert_eq!(
         current.map(|t| (t.status, t.attempts)),
@@ -127,7 +127,7 @@ pub(crate) fn an_outcome_from_before_a_manual_retry_is_ignored<B: Backend>() {
     // Attempts restarted at 1, but this is the task's second run.
     assert_eq!((again[0].attempts, again[0].history.len()), (1, 2));
     let stale = write(&store, |txn, ctx| {
-        finish(txn, ctx, completed(task.id, 1)).unwrap()
+        finish(txn, ctx, &completed(task.id, 1)).unwrap()
     });
     assert_eq!(stale, None);
     assert_eq!(
@@ -135,7 +135,7 @@ pub(crate) fn an_outcome_from_before_a_manual_retry_is_ignored<B: Backend>() {
         TaskState::Running
     );
     let current = write(&store, |txn, ctx| {
-        finish(txn, ctx, completed(task.id, 2)).unwrap()
+        finish(txn, ctx, &completed(task.id, 2)).unwrap()
     });
     assert_eq!(current.map(|t| t.status), Some(TaskState::Completed));
 }
@@ -178,7 +178,7 @@ pub(crate) fn streamed_output_is_appended_only_to_the_current_attempt_and_a_retr
         },
         fits: Vec::new(),
     };
-    let retrying = write(&store, |txn, ctx| finish(txn, ctx, failed).unwrap()).unwrap();
+    let retrying = write(&store, |txn, ctx| finish(txn, ctx, &failed).unwrap()).unwrap();
     assert_eq!(retrying.status, TaskState::Scheduled);
     assert_eq!(retrying.output.as_deref(), Some("partial"));
     assert_eq!(
@@ -195,7 +195,7 @@ pub(crate) fn streamed_output_is_appended_only_to_the_current_attempt_and_a_retr
     let claimed = write(&store, |txn, ctx| claim(txn, ctx, 1).unwrap());
     assert_eq!(claimed[0].output, None);
     let done = write(&store, |txn, ctx| {
-        finish(txn, ctx, completed(task.id, 2)).unwrap()
+        finish(txn, ctx, &completed(task.id, 2)).unwrap()
     })
     .unwrap();
     assert_eq!(done.output.as_deref(), Some("late"));
@@ -345,12 +345,12 @@ where
                         for task in claimed {
                             assert_eq!(task.attempts, 1, "{} claimed twice", task.id);
                             let done = write(&store, |txn, ctx| {
-                                finish(txn, ctx, completed(task.id, 1)).unwrap()
+                                finish(txn, ctx, &completed(task.id, 1)).unwrap()
                             });
                             assert_eq!(done.map(|t| t.status), Some(TaskState::Completed));
                             // The same report again: stale.
                             let again = write(&store, |txn, ctx| {
-                                finish(txn, ctx, completed(task.id, 1)).unwrap()
+                                finish(txn, ctx, &completed(task.id, 1)).unwrap()
                             });
                             assert_eq!(again, None);
                             mine.push(task.id);
@@ -406,7 +406,7 @@ pub(crate) fn a_completion_records_its_deliveries_in_the_same_unit_and_tries_mov
             events: &mut events,
             schedules: &mut Vec::new(),
         };
-        finish(&mut txn, &mut ctx, completed(task.id, 1)).unwrap();
+        finish(&mut txn, &mut ctx, &completed(task.id, 1)).unwrap();
         let recorded = events
             .iter()
             .filter(|e| matches!(e.kind, crate::events::EventKind::Delivery { .. }))
@@ -420,7 +420,7 @@ pub(crate) fn a_completion_records_its_deliveries_in_the_same_unit_and_tries_mov
     );
 
     let done = write(&store, |txn, ctx| {
-        finish(txn, ctx, completed(task.id, 1)).unwrap()
+        finish(txn, ctx, &completed(task.id, 1)).unwrap()
     });
     assert_eq!(done.map(|t| t.status), Some(TaskState::Completed));
     let recorded = store.deliveries_of(task.id).unwrap();
@@ -561,7 +561,7 @@ pub(crate) fn budgets_reserve_at_claim_and_every_ending_settles_in_the_same_unit
     done.usage.prompt_tokens = Some(10);
     done.usage.completion_tokens = Some(20);
     done.usage.cost_usd = Some(0.03);
-    write(&store, |txn, ctx| finish(txn, ctx, done).unwrap());
+    write(&store, |txn, ctx| finish(txn, ctx, &done).unwrap());
     let b = budget(&store);
     assert!((b.spent.0 - 0.03).abs() < 1e-9 && (b.reserved.0 - 0.165).abs() < 1e-9);
     assert!(store.get(ids[0]).unwrap().unwrap().reserved.is_empty());

@@ -204,7 +204,7 @@ fn apply(op: &Op, txn: &mut impl TaskTxn, ctx: &mut Ctx, m: &mut Model) {
                 usage: Default::default(),
                 fits: Vec::new(),
             };
-            let got = lifecycle::finish(txn, ctx, outcome).expect("finish");
+            let got = lifecycle::finish(txn, ctx, &outcome).expect("finish");
             let rescheduled = got.as_ref().and_then(|t| t.start_at);
             let want = m.finish(claim, how, &output, rescheduled);
             assert_eq!(got.map(|t| t.status), want, "finish {claim:?} with {how:?}");

@@ -18,7 +18,7 @@ use crate::group::{Group, GroupId};
 use crate::provider::ProviderSettings;
 use crate::schedule::{Schedule, ScheduleId};
 use crate::state::TaskState;
-use crate::storage::{Storage, TaskTxn, UnitOfWork};
+use crate::storage::{Storage, TaskTxn, UnitOfWork, Was};
 use crate::store::{KeyRecord, ListQuery, StatusCounts, PRUNE_BATCH};
 use crate::task::{Task, TaskId};
 use chrono::{DateTime, Utc};
@@ -899,7 +899,7 @@ impl TaskTxn for PgTxn<'_> {
         Ok((locked.len() as i64) < stored)
     }
 
-    fn put(&mut self, old: Option<&Task>, new: &Task) -> Result<(), TaskError> {
+    fn put(&mut self, old: Option<Was>, new: &Task) -> Result<(), TaskError> {
         let record = encode("task", new)?;
         let status = i16::from(new.status.code());
         let id = uuid_of(new.id);
@@ -1860,7 +1860,7 @@ mod tests {
             "a rescued runner learns it was presumed gone"
         );
         let late = write(&a, |txn, ctx| {
-            finish(txn, ctx, completed(task.id, 1)).unwrap()
+            finish(txn, ctx, &completed(task.id, 1)).unwrap()
         });
         assert_eq!(late, None);
         assert_eq!(b.get(task.id).unwrap().unwrap().status, TaskState::Queued);
@@ -1868,7 +1868,7 @@ mod tests {
         // B runs the second attempt; one completion is recorded.
         write(&b, |txn, ctx| claim(txn, ctx, 1).unwrap());
         let done = write(&b, |txn, ctx| {
-            finish(txn, ctx, completed(task.id, 2)).unwrap()
+            finish(txn, ctx, &completed(task.id, 2)).unwrap()
         });
         let done = done.unwrap();
         assert_eq!(done.status, TaskState::Completed);
@@ -1909,7 +1909,7 @@ mod tests {
                 claim_no: 1,
                 provider_batch_id: Some("batch_1".into()),
             });
-            txn.put(Some(&old), &new).unwrap();
+            txn.put(Some(Was::of(&old)), &new).unwrap();
             new
         });
         let owner = |id: TaskId| -> Option<Uuid> {

@@ -519,7 +519,7 @@ mod tests {
                                             retry_after: None,
                                             failure: None,
                                         };
-                                        finish(txn, ctx, outcome)?;
+                                        finish(txn, ctx, &outcome)?;
                                     }
                                     Ok(())
                                 }

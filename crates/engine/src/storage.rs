@@ -42,6 +42,27 @@ use crate::task::{Task, TaskId};
 use chrono::{DateTime, Utc};
 
 /// The task, schedule and key operations of one unit of work.
+/// What [`TaskTxn::put`] needs of the record it replaces: where that
+/// record's index entries are. Taken before a task is changed in place, so a
+/// transition need not keep a copy of the whole old record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Was {
+    pub id: TaskId,
+    pub status: TaskState,
+    /// Its place in the queue and the due index: `start_at`, else `created_at`.
+    pub due: DateTime<Utc>,
+}
+
+impl Was {
+    pub fn of(task: &Task) -> Was {
+        Was {
+            id: task.id,
+            status: task.status,
+            due: task.start_at.unwrap_or(task.created_at),
+        }
+    }
+}
+
 pub(crate) trait TaskTxn {
     fn get(&self, id: TaskId) -> Result<Option<Task>, TaskError>;
 
@@ -67,10 +88,11 @@ pub(crate) trait TaskTxn {
         Ok(false)
     }
 
-    /// Writes `new`, replacing `old` (which must be what is stored now, or `None`
-    /// for a new task), and moves its index entries along. A new task with a
-    /// `schedule_id` is recorded as that schedule's (a fire).
-    fn put(&mut self, old: Option<&Task>, new: &Task) -> Result<(), TaskError>;
+    /// Writes `new`, replacing the record `old` describes (which must be what
+    /// is stored now, or `None` for a new task), and moves its index entries
+    /// along. A new task with a `schedule_id` is recorded as that schedule's (a
+    /// fire).
+    fn put(&mut self, old: Option<Was>, new: &Task) -> Result<(), TaskError>;
 
     /// The claim candidates: the first `limit` queued tasks, in claim order
     /// (priority, then due time, then id).

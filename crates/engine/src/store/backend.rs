@@ -10,7 +10,7 @@ use crate::group::{Group, GroupId};
 use crate::provider::ProviderSettings;
 use crate::schedule::{Schedule, ScheduleId};
 use crate::state::TaskState;
-use crate::storage::{Storage, TaskTxn};
+use crate::storage::{Storage, TaskTxn, Was};
 use crate::task::{Task, TaskId};
 use chrono::{DateTime, Utc};
 
@@ -19,7 +19,7 @@ impl TaskTxn for WriteTxn<'_> {
         WriteTxn::get(self, id)
     }
 
-    fn put(&mut self, old: Option<&Task>, new: &Task) -> Result<(), TaskError> {
+    fn put(&mut self, old: Option<Was>, new: &Task) -> Result<(), TaskError> {
         WriteTxn::put(self, old, new)
     }
 

@@ -2,6 +2,7 @@
 
 use crate::error::TaskError;
 use crate::state::TaskState;
+use crate::storage::Was;
 use crate::task::{Task, TaskId};
 use chrono::{DateTime, Utc};
 use redb::TableDefinition;
@@ -85,14 +86,16 @@ pub(super) fn decode(raw: &[u8]) -> Result<Task, TaskError> {
 
 /// Queued tasks run in the order they became due: their schedule, else creation.
 pub(super) fn queue_key(task: &Task) -> (i64, u128) {
-    (
-        micros(task.start_at.unwrap_or(task.created_at)),
-        task.id.as_u128(),
-    )
+    was_key(&Was::of(task))
 }
 
 pub(super) fn due_key(task: &Task) -> (i64, u128) {
     queue_key(task)
+}
+
+/// [`queue_key`] (and [`due_key`]) of the record `was` describes.
+pub(super) fn was_key(was: &Was) -> (i64, u128) {
+    (micros(was.due), was.id.as_u128())
 }
 
 pub(super) fn status_key(state: TaskState, id: TaskId) -> (u8, u128) {

@@ -10,7 +10,7 @@
 use super::tables::*;
 use crate::error::TaskError;
 use crate::state::TaskState;
-use crate::storage::UnitOfWork;
+use crate::storage::{UnitOfWork, Was};
 use crate::task::{Task, TaskId};
 use chrono::{DateTime, Utc};
 use redb::{Key, ReadableTable, Table, TableDefinition, Value, WriteTransaction};
@@ -135,10 +135,10 @@ impl WriteTxn<'_> {
 
     /// Writes `new`, replacing `old` (which must be what is stored now, or `None`
     /// for a new task), and moves its index entries along.
-    pub fn put(&mut self, old: Option<&Task>, new: &Task) -> Result<(), TaskError> {
+    pub fn put(&mut self, old: Option<Was>, new: &Task) -> Result<(), TaskError> {
         let id = new.id.as_u128();
         held_mut(&mut self.tasks, self.txn, TASKS)?.insert(id, encode(new)?.as_slice())?;
-        if old.is_some_and(|old| old.status == new.status && queue_key(old) == queue_key(new)) {
+        if old.is_some_and(|old| old.status == new.status && was_key(&old) == queue_key(new)) {
             // Same state and time: every index entry stays where it is (streamed
             // output is appended this way, many times per attempt).
             return Ok(());
@@ -154,10 +154,10 @@ impl WriteTxn<'_> {
             self.count(old.status, -1);
             match old.status {
                 TaskState::Queued => {
-                    held_mut(&mut self.queue, self.txn, QUEUE)?.remove(queue_key(old))?;
+                    held_mut(&mut self.queue, self.txn, QUEUE)?.remove(was_key(&old))?;
                 }
                 TaskState::Scheduled => {
-                    held_mut(&mut self.due, self.txn, DUE)?.remove(due_key(old))?;
+                    held_mut(&mut self.due, self.txn, DUE)?.remove(was_key(&old))?;
                 }
                 _ => {}
             }

@@ -521,10 +521,10 @@ pub(crate) fn promote_due(
 ) -> Result<(usize, Option<DateTime<Utc>>), TaskError> {
     let (due, next) = txn.due_by(ctx.now)?;
     for id in &due {
-        let old = txn.require(*id)?;
-        let mut task = old.clone();
+        let mut task = txn.require(*id)?;
+        let old = Was::of(&task);
         task.status = TaskState::Queued;
-        save(txn, ctx, Was::of(&old), task)?;
+        save(txn, ctx, old, task)?;
     }
     Ok((due.len(), next))
 }

@@ -41,7 +41,6 @@ use crate::store::{KeyRecord, ListQuery, StatusCounts};
 use crate::task::{Task, TaskId};
 use chrono::{DateTime, Utc};
 
-/// The task, schedule and key operations of one unit of work.
 /// What [`TaskTxn::put`] needs of the record it replaces: where that
 /// record's index entries are. Taken before a task is changed in place, so a
 /// transition need not keep a copy of the whole old record.
@@ -63,6 +62,7 @@ impl Was {
     }
 }
 
+/// The task, schedule and key operations of one unit of work.
 pub(crate) trait TaskTxn {
     fn get(&self, id: TaskId) -> Result<Option<Task>, TaskError>;
 

@@ -65,6 +65,21 @@ pub struct Report {
     cases: Vec<Case>,
 }
 
+/// Case (a) alone, repeated: the burst's provider-call lateness moves a few ms
+/// from run to run, so comparing two codes needs many runs of it.
+pub struct Bursts {
+    runs: Vec<Case>,
+}
+
+pub async fn bursts(sizes: &Sizes) -> Bursts {
+    let n = sizes.scheduled_tasks;
+    let mut runs = Vec::with_capacity(sizes.bursts);
+    for i in 0..sizes.bursts {
+        runs.push(case(format!("{}", i + 1), n, Duration::ZERO, MAX_WORKERS).await);
+    }
+    Bursts { runs }
+}
+
 pub async fn run(sizes: &Sizes) -> Report {
     let n = sizes.scheduled_tasks;
     let spread = sizes.spread;
@@ -155,6 +170,32 @@ async fn case(label: String, n: usize, spread: Duration, workers: usize) -> Case
         stored: Summary::of(stored),
         called: Summary::of(called),
         created_due,
+    }
+}
+
+impl Bursts {
+    pub fn print(&self) {
+        println!(
+            "\n## 2a. Burst lateness, ms: case (a) alone, run after run (workers = {MAX_WORKERS})"
+        );
+        println!("Where the time goes: the scheduler's timer (stored `started_at`), then one");
+        println!("transaction and its commit until the first executor calls the provider (first");
+        println!("call), then starting the other executors (p99 − first call).");
+        println!("| run | stored p50 | first call | call p50 | call p99 | p99 − first call |");
+        println!("|---:|---:|---:|---:|---:|---:|");
+        for c in &self.runs {
+            println!(
+                "| {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
+                c.label,
+                c.stored.p50,
+                c.called.min,
+                c.called.p50,
+                c.called.p99,
+                c.called.p99 - c.called.min
+            );
+        }
+        let p99s: Vec<f64> = self.runs.iter().map(|c| c.called.p99).collect();
+        println!("median provider-call p99: {:.2} ms", crate::median(&p99s));
     }
 }
 

@@ -12,6 +12,8 @@
 //! between two sides measured in the same run on a shared, noisy machine.
 //! Set `BATON_BENCH_QUICK=1` for a smaller run that only checks the bench works,
 //! and `BATON_BENCH_ONLY=throughput|lateness|reads` to run one section (profiling).
+//! `BATON_BENCH_ONLY=burst` runs only the burst of section 2, fifteen times: its
+//! lateness moves a few ms from run to run, and comparing codes needs many runs.
 
 mod lateness;
 mod reads;
@@ -30,6 +32,8 @@ pub struct Sizes {
     pub stored_tasks: usize,
     pub list_calls: usize,
     pub get_calls: usize,
+    /// Runs of `BATON_BENCH_ONLY=burst`.
+    pub bursts: usize,
 }
 
 impl Sizes {
@@ -44,6 +48,7 @@ impl Sizes {
                 stored_tasks: 5_000,
                 list_calls: 50,
                 get_calls: 500,
+                bursts: 2,
             }
         } else {
             Sizes {
@@ -55,6 +60,7 @@ impl Sizes {
                 stored_tasks: 100_000,
                 list_calls: 500,
                 get_calls: 10_000,
+                bursts: 15,
             }
         }
     }
@@ -83,6 +89,10 @@ fn main() {
             reset_peak_rss();
             lateness::run(&sizes).await.print();
             println!("peak RSS during section 2: {}", peak_rss());
+        }
+        // Not part of a whole run: the bursts are case (a) of section 2, repeated.
+        if only.as_deref() == Some("burst") {
+            lateness::bursts(&sizes).await.print();
         }
         if runs("reads") {
             reset_peak_rss();
@@ -129,6 +139,7 @@ pub fn peak_rss() -> String {
 pub struct Summary {
     pub n: usize,
     pub mean: f64,
+    pub min: f64,
     pub p50: f64,
     pub p99: f64,
     pub max: f64,
@@ -143,6 +154,7 @@ impl Summary {
         Summary {
             n: values.len(),
             mean: values.iter().sum::<f64>() / values.len() as f64,
+            min: values[0],
             p50: rank(0.50),
             p99: rank(0.99),
             max: values[values.len() - 1],

@@ -82,6 +82,7 @@ macro_rules! conformance_suite {
             run!(lifecycle::an_outcome_from_before_a_manual_retry_is_ignored);
             run!(lifecycle::streamed_output_is_appended_only_to_the_current_attempt_and_a_retry_starts_afresh);
             run!(lifecycle::a_claim_skips_held_tasks_within_its_scan_and_they_keep_their_place);
+            run!(lifecycle::a_burst_claimed_as_it_is_promoted_is_what_promoting_then_claiming_gives);
             run!(lifecycle::recovery_after_a_crash_requeues_running_tasks_and_fails_those_out_of_attempts);
             run!(firing::a_due_schedule_fires_once_per_occurrence_even_across_a_crash);
             run!(lifecycle::a_completion_records_its_deliveries_in_the_same_unit_and_tries_move_them_on);

@@ -119,23 +119,53 @@ pub(crate) fn save(
     old: Was,
     new: Task,
 ) -> Result<Task, TaskError> {
-    if old.status != new.status && !old.status.can_move_to(new.status) {
+    save_over(txn, ctx, old, old.status, new)
+}
+
+/// [`save`] for a task that has moved in memory since its record was written
+/// (see [`Promoting`]): `stored` describes the record, `from` is the state the
+/// task is in now, which the edge is checked from and the event says.
+fn save_over(
+    txn: &mut impl TaskTxn,
+    ctx: &mut Ctx,
+    stored: Was,
+    from: TaskState,
+    new: Task,
+) -> Result<Task, TaskError> {
+    check_move(stored.id, from, new.status)?;
+    txn.put(Some(stored), &new)?;
+    moved(txn, ctx, from, &new)?;
+    Ok(new)
+}
+
+/// Refuses an edge the state machine does not have.
+fn check_move(id: TaskId, from: TaskState, to: TaskState) -> Result<(), TaskError> {
+    if from != to && !from.can_move_to(to) {
         return Err(TaskError::conflict(
-            old.id,
-            old.status,
-            format!("it cannot move to {}", new.status),
+            id,
+            from,
+            format!("it cannot move to {to}"),
         ));
     }
-    txn.put(Some(old), &new)?;
-    if old.status != new.status {
-        ctx.events
-            .push(Draft::state(Some(old.status), &new, ctx.now));
+    Ok(())
+}
+
+/// What follows a move of `task` from `from`, written or not yet: its event,
+/// and its group's counts.
+fn moved(
+    txn: &mut impl TaskTxn,
+    ctx: &mut Ctx,
+    from: TaskState,
+    task: &Task,
+) -> Result<(), TaskError> {
+    if from != task.status {
+        ctx.events.push(Draft::state(Some(from), task, ctx.now));
         // A group's counts change with its members, in the same transaction.
-        if let Some(member) = &new.group {
-            crate::group::on_change(txn, ctx, member, old.status, &new)?;
+        if let Some(member) = &task.group {
+            crate::group::on_change(txn, ctx, member, from, task)?;
         }
     }
-    Ok(new)
+    Ok(())
 }
 
 /// Inserts a task built by the engine; its state follows its schedule.
@@ -347,7 +377,9 @@ pub(crate) fn claim_where(
             if claimed.len() >= max {
                 break;
             }
-            match claim_one(txn, ctx, *id, &mut admit)? {
+            let task = txn.require(*id)?;
+            let stored = Was::of(&task);
+            match claim_one(txn, ctx, task, stored, &mut admit)? {
                 Claim::Started(task) => claimed.push(task),
                 Claim::Held => held += 1,
                 Claim::Failed => {}
@@ -374,19 +406,22 @@ enum Claim {
 
 /// Moves one queued task to running, if `admit` lets it: the one place an
 /// attempt starts (the dispatcher's claims and the batcher's both come here).
+///
+/// `task` is queued; `stored` describes its record, which says scheduled when
+/// the task was promoted in memory ([`claim_promoted`]).
 fn claim_one(
     txn: &mut impl TaskTxn,
     ctx: &mut Ctx,
-    id: TaskId,
+    mut task: Task,
+    stored: Was,
     admit: &mut impl FnMut(&mut Task) -> bool,
 ) -> Result<Claim, TaskError> {
-    let mut task = txn.require(id)?;
+    let from = task.status;
     if let Some(why) = missing_parent_field(txn, &task)? {
-        fail_at_claim(txn, ctx, &task, why)?;
+        fail_at_claim(txn, ctx, &task, stored, why)?;
         return Ok(Claim::Failed);
     }
     // Changed in place: a held task is dropped unwritten.
-    let old = Was::of(&task);
     task.status = TaskState::Running;
     task.attempts += 1;
     task.started_at = Some(ctx.now);
@@ -409,7 +444,7 @@ fn claim_one(
         attempt.provider = Some(provider);
         attempt.model = Some(model);
     }
-    Ok(Claim::Started(save(txn, ctx, old, task)?))
+    Ok(Claim::Started(save_over(txn, ctx, stored, from, task)?))
 }
 
 /// Claims the listed queued tasks (those `admit` lets through), in order: the
@@ -422,10 +457,12 @@ pub(crate) fn claim_listed(
 ) -> Result<Vec<Task>, TaskError> {
     let mut claimed = Vec::new();
     for id in ids {
-        if txn.get(*id)?.is_some_and(|t| t.status == TaskState::Queued) {
-            if let Claim::Started(task) = claim_one(txn, ctx, *id, &mut admit)? {
-                claimed.push(task);
-            }
+        let Some(task) = txn.get(*id)?.filter(|t| t.status == TaskState::Queued) else {
+            continue;
+        };
+        let stored = Was::of(&task);
+        if let Claim::Started(task) = claim_one(txn, ctx, task, stored, &mut admit)? {
+            claimed.push(task);
         }
     }
     Ok(claimed)
@@ -464,6 +501,7 @@ fn fail_at_claim(
     txn: &mut impl TaskTxn,
     ctx: &mut Ctx,
     old: &Task,
+    stored: Was,
     why: String,
 ) -> Result<(), TaskError> {
     let mut task = old.clone();
@@ -473,7 +511,7 @@ fn fail_at_claim(
     task.output = None;
     task.history
         .push(Attempt::started(task.history.len() as u32 + 1, ctx.now));
-    let running = save(txn, ctx, Was::of(old), task)?;
+    let running = save_over(txn, ctx, stored, old.status, task)?;
     let outcome = Outcome {
         id: running.id,
         claim_no: running.history.len() as u32,
@@ -514,19 +552,138 @@ pub(crate) fn append_output(
 }
 
 /// Moves scheduled tasks that are due to queued. Returns how many moved and when
-/// the next one falls due.
+/// the next one falls due. (The writer promotes with [`promote`], which the
+/// claim that follows writes.)
+#[cfg(test)]
 pub(crate) fn promote_due(
     txn: &mut impl TaskTxn,
     ctx: &mut Ctx,
 ) -> Result<(usize, Option<DateTime<Utc>>), TaskError> {
-    let (due, next) = txn.due_by(ctx.now)?;
-    for id in &due {
-        let mut task = txn.require(*id)?;
-        let old = Was::of(&task);
-        task.status = TaskState::Queued;
-        save(txn, ctx, old, task)?;
+    let promoting = promote(txn, ctx)?;
+    let next = promoting.next;
+    Ok((promoting.write(txn)?, next))
+}
+
+/// Due tasks moved to queued in memory: their events are drafted and their
+/// groups counted, but their records still say scheduled. A claim in the same
+/// unit ([`claim_promoted`]) then writes each task once, as running or as
+/// queued, instead of writing it queued and reading it back: a burst of due
+/// tasks costs half the encoding and index work. Whoever holds one must write
+/// it: [`claim_promoted`] or [`Promoting::write`].
+#[must_use = "the promoted tasks are not written yet"]
+pub(crate) struct Promoting {
+    /// In due order, which is claim order (the queue's key is the due time).
+    tasks: Vec<Task>,
+    /// When the next scheduled task falls due.
+    pub next: Option<DateTime<Utc>>,
+}
+
+/// The record of a task [`Promoting`] holds: still scheduled.
+fn scheduled(task: &Task) -> Was {
+    Was {
+        status: TaskState::Scheduled,
+        ..Was::of(task)
     }
-    Ok((due.len(), next))
+}
+
+/// Moves the scheduled tasks that are due to queued, in memory: see [`Promoting`].
+pub(crate) fn promote(txn: &mut impl TaskTxn, ctx: &mut Ctx) -> Result<Promoting, TaskError> {
+    let (due, next) = txn.due_by(ctx.now)?;
+    let mut promoting = Promoting {
+        tasks: Vec::with_capacity(due.len()),
+        next,
+    };
+    for id in &due {
+        let moved_one = txn.require(*id).and_then(|mut task| {
+            task.status = TaskState::Queued;
+            check_move(task.id, TaskState::Scheduled, task.status)?;
+            moved(txn, ctx, TaskState::Scheduled, &task)?;
+            Ok(task)
+        });
+        match moved_one {
+            Ok(task) => promoting.tasks.push(task),
+            Err(e) => {
+                // Those already moved are written, as when each was saved in turn.
+                promoting.write(txn)?;
+                return Err(e);
+            }
+        }
+    }
+    Ok(promoting)
+}
+
+impl Promoting {
+    /// Writes every task it holds as queued. Returns how many.
+    pub fn write(self, txn: &mut impl TaskTxn) -> Result<usize, TaskError> {
+        let n = self.tasks.len();
+        for task in &self.tasks {
+            txn.put(Some(scheduled(task)), task)?;
+        }
+        Ok(n)
+    }
+}
+
+/// [`claim_where`] right after [`promote`], in the same unit. When nothing else
+/// was queued, the promoted tasks are the whole queue in claim order, so they
+/// are claimed from memory and each is written once; otherwise they are
+/// written queued and the queue is claimed as usual. Either way every
+/// promoted task is written, and the tasks claimed, the tasks held, the
+/// events and the records are what promoting and then claiming would give.
+pub(crate) fn claim_promoted(
+    txn: &mut impl TaskTxn,
+    ctx: &mut Ctx,
+    promoting: Promoting,
+    max: usize,
+    scan: usize,
+    mut admit: impl FnMut(&mut Task) -> bool,
+) -> Result<Vec<Task>, TaskError> {
+    let alone = max > 0 && !promoting.tasks.is_empty() && txn.queue_head(1)?.is_empty();
+    if !alone {
+        promoting.write(txn)?;
+        return claim_where(txn, ctx, max, scan, admit);
+    }
+    let scan = scan.max(max);
+    let mut claimed = Vec::new();
+    let mut held = 0;
+    let mut rest = promoting.tasks.into_iter();
+    for task in rest.by_ref() {
+        let stored = scheduled(&task);
+        match claim_one(txn, ctx, task, stored, &mut admit) {
+            Ok(Claim::Started(task)) => claimed.push(task),
+            Ok(Claim::Failed) => {}
+            Ok(Claim::Held) => {
+                held += 1;
+                write_queued(txn, stored)?;
+            }
+            Err(e) => {
+                if txn
+                    .get(stored.id)?
+                    .is_some_and(|t| t.status == TaskState::Scheduled)
+                {
+                    write_queued(txn, stored)?;
+                }
+                for task in rest {
+                    txn.put(Some(scheduled(&task)), &task)?;
+                }
+                return Err(e);
+            }
+        }
+        if claimed.len() == max || claimed.len() + held == scan {
+            break;
+        }
+    }
+    for task in rest {
+        txn.put(Some(scheduled(&task)), &task)?;
+    }
+    Ok(claimed)
+}
+
+/// Writes a promoted task the claim held back (or failed on) as queued: its
+/// record as stored, moved to queued, which is all promotion changes.
+fn write_queued(txn: &mut impl TaskTxn, stored: Was) -> Result<(), TaskError> {
+    let mut task = txn.require(stored.id)?;
+    task.status = TaskState::Queued;
+    txn.put(Some(stored), &task)
 }
 
 /// Records an attempt's outcome. `None` when it is stale: the task is no longer

@@ -14,12 +14,21 @@ pub(crate) fn write<S: Storage, T>(
     store: &S,
     f: impl FnOnce(&mut <S::Unit as UnitOfWork>::Txn<'_>, &mut Ctx) -> T,
 ) -> T {
+    write_at(store, Utc::now(), f).0
+}
+
+/// [`write`] at `now`; also returns the unit's events.
+pub(crate) fn write_at<S: Storage, T>(
+    store: &S,
+    now: DateTime<Utc>,
+    f: impl FnOnce(&mut <S::Unit as UnitOfWork>::Txn<'_>, &mut Ctx) -> T,
+) -> (T, Vec<Draft>) {
     let mut rng = StdRng::seed_from_u64(7);
     let mut events = Vec::new();
     let batch = store.begin().unwrap();
     let mut txn = batch.txn();
     let mut ctx = Ctx {
-        now: Utc::now(),
+        now,
         backoff: Backoff::default(),
         rng: &mut rng,
         events: &mut events,
@@ -30,7 +39,7 @@ pub(crate) fn write<S: Storage, T>(
     txn.record_events(&events).unwrap();
     drop(txn);
     batch.commit().unwrap();
-    out
+    (out, events)
 }
 
 pub(crate) fn completed(id: TaskId, claim_no: u32) -> Outcome {
@@ -582,4 +591,117 @@ pub(crate) fn budgets_reserve_at_claim_and_every_ending_settles_in_the_same_unit
     let b = budget(&store);
     assert!((b.spent.0 - 0.36).abs() < 1e-9 && b.reserved.0.abs() < 1e-9);
     assert!(write(&store, |txn, ctx| claim_within_budgets(txn, ctx, 4)).is_empty());
+}
+
+/// The writer promotes due tasks and claims in one unit, the claim taking the
+/// promoted tasks from memory and writing each once ([`claim_promoted`]). That
+/// must give exactly what writing them queued and then claiming the queue
+/// gives: the tasks claimed and in what order, every record, the queue, the
+/// counts and the events. Checked with holds, a scan bound, fewer slots than
+/// due tasks, a task whose prompt cannot be bound, and a task queued before.
+pub(crate) fn a_burst_claimed_as_it_is_promoted_is_what_promoting_then_claiming_gives<
+    B: Backend,
+>() {
+    let created = Utc::now();
+    let due = created + chrono::Duration::seconds(60);
+    // A parent that completed without parsed output: its child cannot bind
+    // `{{parent.output.x}}` and fails at its claim.
+    let mut parent = new_task("parent");
+    parent.status = TaskState::Completed;
+    parent.output = Some("plain text".into());
+    let mut tasks = vec![parent.clone()];
+    for i in 0..9 {
+        let mut t = new_task(&format!("t{i}"));
+        // Some share a due time: the id orders them.
+        t.start_at = Some(due - chrono::Duration::milliseconds(i % 3));
+        if i == 4 {
+            t.prompt = "use {{parent.output.x}}".into();
+            t.parent_task_id = Some(parent.id);
+        }
+        tasks.push(t);
+    }
+    let queued_before = new_task("queued before");
+    // Held back by `admit` (a provider at its limit, a budget).
+    let held: Vec<TaskId> = [2, 6].iter().map(|&i| tasks[i].id).collect();
+
+    for (max, scan, with_queued) in [
+        (100, 100, false),
+        (3, 16, false),
+        (4, 5, false),
+        (100, 100, true),
+        (2, 16, true),
+    ] {
+        // The same records in two places.
+        let places = [B::place(), B::place()];
+        let stores = [B::open(&places[0]), B::open(&places[1])];
+        for store in &stores {
+            write_at(store, created, |txn, ctx| {
+                for t in &tasks {
+                    if t.status == TaskState::Completed {
+                        txn.put(None, t).unwrap();
+                    } else {
+                        create(txn, ctx, t.clone()).unwrap();
+                    }
+                }
+                if with_queued {
+                    create(txn, ctx, queued_before.clone()).unwrap();
+                }
+            });
+        }
+        let admit = |t: &mut Task| !held.contains(&t.id);
+        let (separately, events_separately) = write_at(&stores[0], due, |txn, ctx| {
+            promote_due(txn, ctx).unwrap();
+            claim_where(txn, ctx, max, scan, admit).unwrap()
+        });
+        let (together, events_together) = write_at(&stores[1], due, |txn, ctx| {
+            let promoting = promote(txn, ctx).unwrap();
+            claim_promoted(txn, ctx, promoting, max, scan, admit).unwrap()
+        });
+
+        let case = format!("max {max}, scan {scan}, a task queued before: {with_queued}");
+        assert!(!together.is_empty(), "{case}");
+        assert_eq!(together, separately, "{case}: the tasks claimed");
+        let moves = |events: &[Draft]| {
+            events
+                .iter()
+                .map(|e| match &e.kind {
+                    crate::events::EventKind::State { from, to, task } => {
+                        (e.task_id, *from, *to, task.as_ref().clone())
+                    }
+                    _ => panic!("only moves were expected"),
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            moves(&events_together),
+            moves(&events_separately),
+            "{case}: the events"
+        );
+        let [a, b] = &stores;
+        assert_eq!(b.all().unwrap(), a.all().unwrap(), "{case}: the records");
+        assert_eq!(
+            b.counts().unwrap(),
+            a.counts().unwrap(),
+            "{case}: the counts"
+        );
+        let queue = |s: &B| s.begin().unwrap().txn().queue_head(100).unwrap();
+        assert_eq!(queue(b), queue(a), "{case}: the queue");
+        let due_later = |s: &B| s.begin().unwrap().txn().due_by(due).unwrap();
+        assert_eq!(due_later(b), due_later(a), "{case}: the scheduled");
+        // Held tasks stay queued; the child whose prompt cannot be bound failed.
+        for id in &held {
+            let t = b.get(*id).unwrap().unwrap();
+            assert_eq!(t.status, TaskState::Queued, "{case}");
+        }
+        if max == 100 {
+            assert_eq!(
+                b.get(tasks[5].id).unwrap().unwrap().status,
+                TaskState::Failed,
+                "{case}"
+            );
+        }
+        for place in places {
+            drop(place);
+        }
+    }
 }

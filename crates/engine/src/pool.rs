@@ -189,7 +189,31 @@ impl ClaimRequest {
     /// Moves up to `max` queued tasks that their providers' limits admit to
     /// running. The only place a task is claimed.
     pub fn apply(&self, txn: &mut impl TaskTxn, ctx: &mut Ctx) -> Result<Claimed, TaskError> {
+        self.apply_after(txn, ctx, None)
+    }
+
+    /// [`ClaimRequest::apply`] right after a promotion in the same unit: the
+    /// tasks it moved to queued in memory are written here, once each (see
+    /// [`lifecycle::claim_promoted`]).
+    pub fn apply_promoted(
+        &self,
+        txn: &mut impl TaskTxn,
+        ctx: &mut Ctx,
+        promoting: lifecycle::Promoting,
+    ) -> Result<Claimed, TaskError> {
+        self.apply_after(txn, ctx, Some(promoting))
+    }
+
+    fn apply_after(
+        &self,
+        txn: &mut impl TaskTxn,
+        ctx: &mut Ctx,
+        promoting: Option<lifecycle::Promoting>,
+    ) -> Result<Claimed, TaskError> {
         if self.max == 0 {
+            if let Some(promoting) = promoting {
+                promoting.write(txn)?;
+            }
             return Ok(Claimed::nothing());
         }
         let clock_now = Instant::now();
@@ -274,9 +298,16 @@ impl ClaimRequest {
                 }
             }
         };
-        let result = match &self.listed {
-            Some(ids) => lifecycle::claim_listed(txn, ctx, ids, admit),
-            None => lifecycle::claim_where(txn, ctx, self.max, CLAIM_SCAN, admit),
+        let result = match (&self.listed, promoting) {
+            (None, Some(promoting)) => {
+                lifecycle::claim_promoted(txn, ctx, promoting, self.max, CLAIM_SCAN, admit)
+            }
+            (None, None) => lifecycle::claim_where(txn, ctx, self.max, CLAIM_SCAN, admit),
+            // The batcher's claims never follow a promotion.
+            (Some(ids), promoting) => match promoting.map(|p| p.write(txn)).transpose() {
+                Ok(_) => lifecycle::claim_listed(txn, ctx, ids, admit),
+                Err(e) => Err(e),
+            },
         };
         for (mut task, from, to, class) in switched {
             task.target_index = to as u32;

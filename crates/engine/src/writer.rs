@@ -639,13 +639,14 @@ fn apply_batch(state: &mut State, batch: Vec<Command>) -> Vec<Command> {
             Command::Promote(claim, reply) => {
                 // Schedules fire first: a fire they create for now is promoted,
                 // and may be claimed, in the same commit.
+                // The promoted tasks are written by the claim, once each.
                 let result = crate::firing::fire_due(txn, &mut ctx).and_then(|next_fire| {
-                    let (_, next_due) = lifecycle::promote_due(txn, &mut ctx)?;
-                    let next = match (next_fire, next_due) {
+                    let promoting = lifecycle::promote(txn, &mut ctx)?;
+                    let next = match (next_fire, promoting.next) {
                         (Some(a), Some(b)) => Some(a.min(b)),
                         (a, b) => a.or(b),
                     };
-                    let claimed = claim.apply(txn, &mut ctx)?;
+                    let claimed = claim.apply_promoted(txn, &mut ctx, promoting)?;
                     Ok(Promoted { next, claimed })
                 });
                 answer(reply, note(&mut poisoned, result))

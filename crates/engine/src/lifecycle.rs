@@ -616,11 +616,20 @@ impl Promoting {
     /// Writes every task it holds as queued. Returns how many.
     pub fn write(self, txn: &mut impl TaskTxn) -> Result<usize, TaskError> {
         let n = self.tasks.len();
-        for task in &self.tasks {
-            txn.put(Some(scheduled(task)), task)?;
-        }
+        write_promoted(txn, self.tasks)?;
         Ok(n)
     }
+}
+
+/// Writes promoted tasks as they are in memory: queued, over their scheduled records.
+fn write_promoted(
+    txn: &mut impl TaskTxn,
+    tasks: impl IntoIterator<Item = Task>,
+) -> Result<(), TaskError> {
+    for task in tasks {
+        txn.put(Some(scheduled(&task)), &task)?;
+    }
+    Ok(())
 }
 
 /// [`claim_where`] right after [`promote`], in the same unit. When nothing else
@@ -662,9 +671,7 @@ pub(crate) fn claim_promoted(
                 {
                     write_queued(txn, stored)?;
                 }
-                for task in rest {
-                    txn.put(Some(scheduled(&task)), &task)?;
-                }
+                write_promoted(txn, rest)?;
                 return Err(e);
             }
         }
@@ -672,9 +679,7 @@ pub(crate) fn claim_promoted(
             break;
         }
     }
-    for task in rest {
-        txn.put(Some(scheduled(&task)), &task)?;
-    }
+    write_promoted(txn, rest)?;
     Ok(claimed)
 }
 

@@ -700,8 +700,5 @@ pub(crate) fn a_burst_claimed_as_it_is_promoted_is_what_promoting_then_claiming_
                 "{case}"
             );
         }
-        for place in places {
-            drop(place);
-        }
     }
 }
